@@ -1,0 +1,90 @@
+// The internal ingest API between the transcoder (containers/transcoder) and the origin
+// (workers/origin). Both sides import these schemas; nothing else crosses that boundary.
+//
+// Every request carries `Authorization: Bearer <INGEST_SECRET>`. Paths:
+//   POST /internal/ingest/authorize                                   AuthorizeRequest -> AuthorizeResponse
+//   PUT  /internal/ingest/:channelId/:publishId/init/:rendition        body: init segment (ftyp+moov), header X-Ingest-Meta: InitMeta
+//   PUT  /internal/ingest/:channelId/:publishId/part/:rendition/:msn/:part   body: moof+mdat, X-Ingest-Meta: PartMeta
+//   PUT  /internal/ingest/:channelId/:publishId/segment/:rendition/:msn      body: the whole segment, X-Ingest-Meta: SegmentMeta
+//   PUT  /internal/ingest/:channelId/:publishId/thumbnail             body: image/jpeg
+//   POST /internal/ingest/:channelId/:publishId/heartbeat             -> 204, or 409 when this publish was cut off
+//   POST /internal/ingest/:channelId/:publishId/end                   EndRequest -> 204
+// A publish that has been superseded or cut off (stream key reset) gets 409 on every call and the
+// transcoder must drop the connection.
+import { z } from 'zod';
+
+export const INGEST_META_HEADER = 'x-ingest-meta';
+
+export const RENDITION_NAMES = ['source', '720p60', '480p30', '360p30', '160p30', 'audio'] as const;
+export const RenditionName = z.enum(RENDITION_NAMES);
+export type RenditionName = z.infer<typeof RenditionName>;
+
+export const ChannelTier = z.enum(['none', 'affiliate', 'partner']);
+export type ChannelTier = z.infer<typeof ChannelTier>;
+
+export const AuthorizeRequest = z.object({
+  stream_key: z.string().min(1).max(200),
+  client_ip: z.string().max(64).optional(),
+});
+export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
+
+export const AuthorizeResponse = z.object({
+  channel_id: z.string(),
+  stream_id: z.string(),
+  /** Identifies this publish session; every later call names it. */
+  publish_id: z.string(),
+  tier: ChannelTier,
+  /** True when this publish continues a stream inside its reconnect window. */
+  continued: z.boolean(),
+  /** The media sequence number the first segment of this publish must carry. */
+  next_msn: z.number().int().nonnegative(),
+});
+export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
+
+export const InitMeta = z.object({
+  rendition: RenditionName,
+  /** RFC 6381 codecs string, e.g. "avc1.64001f,mp4a.40.2". */
+  codecs: z.string().min(1),
+  /** Peak and average bits per second for the multivariant playlist. */
+  bandwidth: z.number().int().positive(),
+  average_bandwidth: z.number().int().positive(),
+  width: z.number().int().positive().optional(),
+  height: z.number().int().positive().optional(),
+  frame_rate: z.number().positive().optional(),
+  /** Seconds; fixed for the life of the stream. */
+  part_target: z.number().positive(),
+});
+export type InitMeta = z.infer<typeof InitMeta>;
+
+export const PartMeta = z.object({
+  rendition: RenditionName,
+  msn: z.number().int().nonnegative(),
+  part: z.number().int().nonnegative(),
+  /** Seconds. */
+  duration: z.number().positive(),
+  independent: z.boolean(),
+  /** Wall clock (epoch ms) of the part's first sample at ingest. */
+  pdt: z.number(),
+});
+export type PartMeta = z.infer<typeof PartMeta>;
+
+export const SegmentMeta = z.object({
+  rendition: RenditionName,
+  msn: z.number().int().nonnegative(),
+  duration: z.number().positive(),
+  parts: z.number().int().positive(),
+  pdt: z.number(),
+});
+export type SegmentMeta = z.infer<typeof SegmentMeta>;
+
+export const EndRequest = z.object({
+  reason: z.enum(['publisher_closed', 'publisher_lost', 'transcoder_shutdown', 'cut_off']),
+});
+export type EndRequest = z.infer<typeof EndRequest>;
+
+export const IngestMeta = z.discriminatedUnion('kind', [
+  InitMeta.extend({ kind: z.literal('init') }),
+  PartMeta.extend({ kind: z.literal('part') }),
+  SegmentMeta.extend({ kind: z.literal('segment') }),
+]);
+export type IngestMeta = z.infer<typeof IngestMeta>;

@@ -1,0 +1,225 @@
+-- The D1 schema, readable whole. migrations/ evolve it; test/worker/schema.test.ts keeps the two
+-- equal. Times are Unix epoch milliseconds (INTEGER); ids are UUID strings.
+
+CREATE TABLE users (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  -- "pbkdf2-sha256$<iterations>$<salt b64>$<hash b64>"
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+-- Bearer tokens are random; only their SHA-256 is stored.
+CREATE TABLE sessions (
+  token_hash TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX idx_sessions_user ON sessions (user_id);
+
+CREATE TABLE categories (
+  id INTEGER PRIMARY KEY,
+  slug TEXT NOT NULL UNIQUE,
+  name TEXT NOT NULL,
+  box_art_url TEXT
+);
+
+CREATE TABLE channels (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL UNIQUE REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+  display_name TEXT NOT NULL,
+  description TEXT NOT NULL DEFAULT '',
+  avatar_url TEXT,
+  banner_url TEXT,
+  -- The stream key is never stored: keys are derived with HMAC(STREAM_KEY_SECRET, id:version)
+  -- so the owner can see theirs again, and only their SHA-256 is kept for the ingest lookup.
+  stream_key_hash TEXT NOT NULL UNIQUE,
+  stream_key_version INTEGER NOT NULL DEFAULT 1,
+  follower_count INTEGER NOT NULL DEFAULT 0,
+  subscriber_count INTEGER NOT NULL DEFAULT 0,
+  tier TEXT NOT NULL DEFAULT 'none' CHECK (tier IN ('none', 'affiliate', 'partner')),
+  -- The stream info a publish without POST /streams/start goes live with.
+  title TEXT NOT NULL DEFAULT '',
+  category_id INTEGER REFERENCES categories(id),
+  language TEXT NOT NULL DEFAULT 'en',
+  tags TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL
+);
+
+-- status: 'pending' (created by POST /streams/start, no media yet) -> 'live' (first part) -> 'ended'.
+CREATE TABLE streams (
+  id TEXT PRIMARY KEY,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  title TEXT NOT NULL DEFAULT '',
+  category_id INTEGER REFERENCES categories(id),
+  language TEXT NOT NULL DEFAULT 'en',
+  tags TEXT NOT NULL DEFAULT '[]',
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'live', 'ended')),
+  viewer_count INTEGER NOT NULL DEFAULT 0,
+  peak_viewers INTEGER NOT NULL DEFAULT 0,
+  unique_viewers INTEGER NOT NULL DEFAULT 0,
+  renditions TEXT NOT NULL DEFAULT '[]',
+  started_at INTEGER,
+  ended_at INTEGER,
+  duration_seconds INTEGER,
+  vod_url TEXT,
+  thumbnail_url TEXT,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_streams_channel ON streams (channel_id, started_at DESC);
+CREATE INDEX idx_streams_category_live ON streams (category_id, status, viewer_count DESC);
+CREATE INDEX idx_streams_live_viewers ON streams (status, viewer_count DESC);
+CREATE INDEX idx_streams_live_started ON streams (status, started_at DESC);
+
+CREATE TABLE follows (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, channel_id)
+);
+CREATE INDEX idx_follows_channel ON follows (channel_id);
+
+-- Created by a payment flow (not built yet); tests seed rows.
+CREATE TABLE subscriptions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  tier INTEGER NOT NULL CHECK (tier IN (1000, 2000, 3000)),
+  cumulative_months INTEGER NOT NULL DEFAULT 1,
+  started_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  UNIQUE (user_id, channel_id)
+);
+CREATE INDEX idx_subscriptions_channel ON subscriptions (channel_id, expires_at);
+
+CREATE TABLE channel_roles (
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  role TEXT NOT NULL CHECK (role IN ('moderator', 'vip')),
+  granted_by TEXT,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (channel_id, user_id, role)
+);
+
+-- The durable record of chat bans and timeouts (the ChatRoom DO is the authority; this mirrors it
+-- through the moderation-events queue). expires_at is NULL for a permanent ban.
+CREATE TABLE bans (
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('ban', 'timeout')),
+  reason TEXT NOT NULL DEFAULT '',
+  moderator_id TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  PRIMARY KEY (channel_id, user_id)
+);
+
+-- channel_id NULL: a global emote.
+CREATE TABLE emotes (
+  id TEXT PRIMARY KEY,
+  channel_id TEXT REFERENCES channels(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  image_key TEXT NOT NULL,
+  subscriber_only INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX idx_emotes_name ON emotes (coalesce(channel_id, ''), name);
+
+CREATE TABLE vods (
+  id TEXT PRIMARY KEY,
+  stream_id TEXT NOT NULL UNIQUE REFERENCES streams(id) ON DELETE CASCADE,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  title TEXT NOT NULL DEFAULT '',
+  duration_seconds REAL NOT NULL DEFAULT 0,
+  thumbnail_url TEXT,
+  status TEXT NOT NULL DEFAULT 'ready' CHECK (status IN ('ready', 'deleting', 'deleted')),
+  view_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX idx_vods_channel ON vods (channel_id, created_at DESC);
+CREATE INDEX idx_vods_expiry ON vods (status, expires_at);
+
+CREATE TABLE clips (
+  id TEXT PRIMARY KEY,
+  stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+  vod_id TEXT,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  creator_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  duration_seconds REAL NOT NULL,
+  offset_seconds REAL NOT NULL,
+  -- Wall-clock window the clip covers (epoch ms), fixed when the clip is requested.
+  window_start INTEGER NOT NULL,
+  window_end INTEGER NOT NULL,
+  status TEXT NOT NULL DEFAULT 'processing' CHECK (status IN ('processing', 'ready', 'failed')),
+  failure_reason TEXT,
+  view_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  ready_at INTEGER
+);
+CREATE INDEX idx_clips_channel_recent ON clips (channel_id, created_at DESC);
+CREATE INDEX idx_clips_channel_top ON clips (channel_id, view_count DESC);
+
+-- A POST with an Idempotency-Key replays its first response; the same key with another body is 422.
+CREATE TABLE idempotency_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  response_body TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+
+-- Queue consumers record each event id they have applied, so redeliveries change nothing.
+CREATE TABLE processed_events (
+  event_id TEXT NOT NULL,
+  consumer TEXT NOT NULL,
+  processed_at INTEGER NOT NULL,
+  PRIMARY KEY (event_id, consumer)
+);
+
+-- Messages that exhausted their retries, kept for operators.
+CREATE TABLE dead_letters (
+  id TEXT PRIMARY KEY,
+  queue TEXT NOT NULL,
+  body TEXT NOT NULL,
+  received_at INTEGER NOT NULL
+);
+
+CREATE TABLE notifications (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  channel_id TEXT REFERENCES channels(id) ON DELETE CASCADE,
+  stream_id TEXT,
+  message TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  read_at INTEGER,
+  UNIQUE (user_id, kind, stream_id)
+);
+CREATE INDEX idx_notifications_user ON notifications (user_id, created_at DESC);
+
+-- Full-text search over channel names and live titles/tags. One row per channel, kept current by
+-- the API when a channel or its live stream changes.
+CREATE VIRTUAL TABLE search_index USING fts5 (
+  channel_id UNINDEXED,
+  name,
+  display_name,
+  title,
+  tags,
+  tokenize = 'unicode61 remove_diacritics 2'
+);
+
+INSERT INTO categories (id, slug, name) VALUES
+  (1, 'just-chatting', 'Just Chatting'),
+  (2, 'music', 'Music'),
+  (3, 'software-and-game-development', 'Software and Game Development'),
+  (4, 'fortnite', 'Fortnite'),
+  (5, 'minecraft', 'Minecraft'),
+  (6, 'art', 'Art'),
+  (7, 'sports', 'Sports'),
+  (8, 'irl', 'IRL');

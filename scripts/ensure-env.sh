@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Makes this machine able to run the platform, then runs the command given.
+# Installs what is missing where it can (Node 22 from the npm registry's `node`
+# package, the project's packages, ffmpeg and Chromium from apt when root) and
+# otherwise stops with one sentence that says what to install.
+#
+#   scripts/ensure-env.sh [--media] [--browser] -- <command...>
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+export WRANGLER_SEND_METRICS=false
+export WRANGLER_LOG_SANITIZE=true
+
+need_media=0
+need_browser=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --media) need_media=1; shift ;;
+    --browser) need_browser=1; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+die() { printf '[setup] %s\n' "$*" >&2; exit 1; }
+
+# --- Node >= 22 (wrangler needs it) -------------------------------------------
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+command -v node >/dev/null 2>&1 || die "Node.js is not installed: install Node.js 20 or newer with npm, then run this again."
+command -v npm >/dev/null 2>&1 || die "npm is not installed: install npm (it ships with Node.js), then run this again."
+if [[ "$(node_major)" -lt 22 ]]; then
+  LOCAL_NODE="$ROOT/.tools/node/node_modules/node/bin"
+  if [[ ! -x "$LOCAL_NODE/node" ]]; then
+    say "Node $(node --version) is older than 22; installing Node 22 from the npm registry into .tools/node"
+    mkdir -p "$ROOT/.tools/node"
+    npm install --prefix "$ROOT/.tools/node" --no-save --no-audit --no-fund --loglevel=error node@22 >&2 \
+      || die "Could not install Node 22 from the npm registry: install Node.js 22 or newer, then run this again."
+  fi
+  export PATH="$LOCAL_NODE:$PATH"
+  [[ "$(node_major)" -ge 22 ]] || die "Node 22 did not start from .tools/node: install Node.js 22 or newer, then run this again."
+fi
+
+# --- the project's packages ----------------------------------------------------
+lock_sum() { sha1sum package-lock.json package.json 2>/dev/null | sha1sum | cut -c1-40; }
+stamp="node_modules/.install-stamp"
+if [[ ! -d node_modules || ! -f "$stamp" || "$(cat "$stamp")" != "$(lock_sum)" ]]; then
+  say "installing the project's packages"
+  if [[ -f package-lock.json ]]; then
+    npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed: check your network access to the npm registry, then run this again."
+  else
+    npm install --no-audit --no-fund --loglevel=error >&2 || die "npm install failed: check your network access to the npm registry, then run this again."
+  fi
+  lock_sum > "$stamp"
+fi
+
+# --- system packages -----------------------------------------------------------
+apt_updated=0
+apt_install() {
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    return 1
+  fi
+  if [[ $apt_updated == 0 ]]; then
+    say "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+    apt_updated=1
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+if [[ $need_media == 1 ]] && ! { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; }; then
+  apt_install ffmpeg || die "ffmpeg is missing: install it (sudo apt-get install ffmpeg), then run this again."
+fi
+if [[ $need_browser == 1 ]] && [[ -z "${CHROMIUM_PATH:-}" ]] && ! command -v chromium >/dev/null; then
+  apt_install chromium fonts-dejavu-core || die "Chromium is missing: install it (sudo apt-get install chromium), then run this again."
+fi
+
+exec "$@"

@@ -1,0 +1,25 @@
+// workerd tests: the Worker, its Durable Objects, D1, R2 and Queues as miniflare runs them.
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+const migrations = await readD1Migrations('./migrations');
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: {
+        bindings: {
+          INGEST_SECRET: 'test-ingest-secret',
+          STREAM_KEY_SECRET: 'test-stream-key-secret',
+          TEST_MIGRATIONS: migrations,
+        },
+      },
+    }),
+  ],
+  test: {
+    include: ['test/worker/**/*.test.ts'],
+    setupFiles: ['./test/worker/setup.ts'],
+    testTimeout: 30_000,
+  },
+});

@@ -1,0 +1,1 @@
+export async function runScheduled(_controller: ScheduledController, _env: Env): Promise<void> {}

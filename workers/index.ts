@@ -1,0 +1,34 @@
+// The single deployable Worker: the API under /api/v1, playback and the internal ingest endpoint
+// (origin), the chat sockets, and the web app's static assets for everything else. It also exports
+// the Durable Object classes, the queue consumer and the cron handler.
+import { Hono } from 'hono';
+import { apiApp } from './api/index.ts';
+import { chatApp } from './chat/index.ts';
+import { runScheduled } from './cron.ts';
+import { originApp } from './origin/index.ts';
+import { consumeQueueBatch } from './queues/index.ts';
+import { handleError, handleNotFound } from './shared/errors.ts';
+
+export { ChatRoom } from '../durable-objects/chat-room.ts';
+export { ChatShard } from '../durable-objects/chat-shard.ts';
+export { LiveStream } from '../durable-objects/live-stream.ts';
+export { RateLimiter } from '../durable-objects/rate-limiter.ts';
+export { TranscoderContainer } from '../durable-objects/transcoder-container.ts';
+
+const app = new Hono<{ Bindings: Env }>();
+app.onError(handleError);
+app.route('/api/v1', apiApp);
+app.route('/', originApp);
+app.route('/', chatApp);
+// Unknown API, playback and internal paths are JSON 404s, never the web app's index.html.
+app.all('/api/*', handleNotFound);
+app.all('/internal/*', handleNotFound);
+app.all('*', (c) => c.env.ASSETS.fetch(c.req.raw));
+
+export default {
+  fetch: app.fetch,
+  queue: consumeQueueBatch,
+  scheduled: runScheduled,
+} satisfies ExportedHandler<Env>;
+
+export type App = typeof app;

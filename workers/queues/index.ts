@@ -1,0 +1,3 @@
+export async function consumeQueueBatch(batch: MessageBatch, _env: Env): Promise<void> {
+  batch.ackAll();
+}
