@@ -1,0 +1,162 @@
+// The JSON chat protocol spoken on `ws(s)://HOST/ws/{channel_id}`: every frame a client may send
+// and every frame the server sends, as zod schemas (parse at the boundary, never cast) and the
+// types inferred from them. Twitch-style IRC (durable-objects/chat/irc.ts) carries the same
+// messages and rules in another syntax.
+import { z } from 'zod';
+
+/** Messages longer than this are refused with `msg_too_long` (Twitch's limit). */
+export const MAX_MESSAGE_LENGTH = 500;
+/** How many accepted messages a socket receives as `history` when it joins. */
+export const HISTORY_LENGTH = 100;
+
+// ---- client → server ----
+
+/** Text starting with "/" is a chat command (`/ban name`, `/slow 30`, ...), not a message. */
+export const ClientChatMessageFrame = z.object({
+  type: z.literal('chat_message'),
+  channel_id: z.string().min(1),
+  content: z.string(),
+});
+
+/** The first frame of a socket that did not authenticate on the upgrade (`?token=` or subprotocol). */
+export const ClientAuthFrame = z.object({ type: z.literal('auth'), token: z.string().min(1) });
+
+export const ClientPingFrame = z.object({ type: z.literal('ping') });
+
+export const ClientFrame = z.discriminatedUnion('type', [
+  ClientChatMessageFrame,
+  ClientAuthFrame,
+  ClientPingFrame,
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+
+// ---- shared parts ----
+
+/**
+ * Badges as Twitch names them: `broadcaster/1`, `moderator/1`, `vip/1`, `subscriber/<months>`
+ * (version is the subscription month count, tier in `subscriber_tier` of the user), `partner/1`.
+ */
+export const Badge = z.object({ id: z.string(), version: z.string() });
+export type Badge = z.infer<typeof Badge>;
+
+export const ChatUser = z.object({
+  id: z.string(),
+  name: z.string(),
+  display_name: z.string(),
+  /** `#RRGGBB`, stable per user (a hash of the user id into a palette). */
+  color: z.string(),
+  badges: z.array(Badge),
+});
+export type ChatUser = z.infer<typeof ChatUser>;
+
+/** An emote occurrence: `positions` are inclusive [start, end] UTF-16 code unit offsets in content. */
+export const EmoteRef = z.object({
+  id: z.string(),
+  name: z.string(),
+  positions: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])),
+  /** `/api/v1/emotes/{id}/image` */
+  url: z.string(),
+});
+export type EmoteRef = z.infer<typeof EmoteRef>;
+
+export const RoomState = z.object({
+  /** Minimum seconds between two messages of one user; 0 is off. */
+  slow_seconds: z.number().int().nonnegative(),
+  subscribers_only: z.boolean(),
+  emote_only: z.boolean(),
+  /** Minimum follow age in minutes to chat; -1 is off, 0 is "any follower". */
+  followers_only_minutes: z.number().int().min(-1),
+  /** R9K: a message repeating a recent one (by anyone) is refused. */
+  unique_chat: z.boolean(),
+});
+export type RoomState = z.infer<typeof RoomState>;
+
+export const ChatErrorCode = z.enum([
+  'rate_limited',
+  'banned',
+  'timed_out',
+  'msg_too_long',
+  'slow_mode',
+  'subs_only',
+  'emote_only',
+  'followers_only',
+  'duplicate',
+  'banned_word',
+  'unauthorized',
+  'forbidden',
+  'invalid_frame',
+  'unknown_command',
+]);
+export type ChatErrorCode = z.infer<typeof ChatErrorCode>;
+
+// ---- server → client ----
+
+export const ChatMessageFrame = z.object({
+  type: z.literal('chat_message'),
+  id: z.string(),
+  channel_id: z.string(),
+  user: ChatUser,
+  content: z.string(),
+  emotes: z.array(EmoteRef),
+  /** ISO 8601 */
+  timestamp: z.string(),
+  /** Highlighted messages always get through sampling. */
+  highlighted: z.boolean().optional(),
+});
+export type ChatMessage = z.infer<typeof ChatMessageFrame>;
+
+export const HistoryFrame = z.object({ type: z.literal('history'), messages: z.array(ChatMessageFrame) });
+export const DeleteMessageFrame = z.object({ type: z.literal('delete_message'), id: z.string() });
+/** A ban (duration null) or timeout: clients remove that user's messages. */
+export const ClearUserFrame = z.object({
+  type: z.literal('clear_user'),
+  user_id: z.string(),
+  duration_seconds: z.number().int().positive().nullable(),
+});
+export const ClearChatFrame = z.object({ type: z.literal('clear_chat') });
+export const RoomStateFrame = RoomState.extend({ type: z.literal('room_state') });
+/** Informational: mode changes, moderation confirmations, raids arriving. */
+export const NoticeFrame = z.object({ type: z.literal('notice'), code: z.string(), message: z.string() });
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  code: ChatErrorCode,
+  message: z.string(),
+  retry_after_ms: z.number().int().nonnegative().optional(),
+});
+export const RaidFrame = z.object({
+  type: z.literal('raid'),
+  from_channel: z.string(),
+  to_channel: z.object({ id: z.string(), name: z.string() }),
+  viewers: z.number().int().nonnegative(),
+});
+export const ViewerCountFrame = z.object({
+  type: z.literal('viewer_count'),
+  count: z.number().int().nonnegative(),
+});
+export const WelcomeFrame = z.object({
+  type: z.literal('welcome'),
+  /** null for an anonymous (read-only) socket. */
+  user: ChatUser.nullable(),
+  room_state: RoomState,
+});
+export const PongFrame = z.object({ type: z.literal('pong') });
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  ChatMessageFrame,
+  HistoryFrame,
+  DeleteMessageFrame,
+  ClearUserFrame,
+  ClearChatFrame,
+  RoomStateFrame,
+  NoticeFrame,
+  ErrorFrame,
+  RaidFrame,
+  ViewerCountFrame,
+  WelcomeFrame,
+  PongFrame,
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type RoomStateFrame = z.infer<typeof RoomStateFrame>;
+export type RaidFrame = z.infer<typeof RaidFrame>;
+export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
