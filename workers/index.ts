@@ -17,6 +17,7 @@ export { TranscoderContainer } from '../durable-objects/transcoder-container.ts'
 
 const app = new Hono<{ Bindings: Env }>();
 app.onError(handleError);
+app.get('/api/v1/health', (c) => c.json({ ok: true }));
 app.route('/api/v1', apiApp);
 app.route('/', originApp);
 app.route('/', chatApp);

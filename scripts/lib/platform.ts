@@ -1,0 +1,232 @@
+// Starts the pieces of the platform as local processes: the Worker under `wrangler dev` (workerd
+// with local D1, R2, Durable Objects and Queues persisted on disk) and the transcoder as a plain
+// Node process (there is no Docker engine on a developer machine, so containers are disabled).
+// Used by `npm start`, the end-to-end tests and the benchmarks.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+const WRANGLER = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js');
+const VITE = join(ROOT, 'node_modules', 'vite', 'bin', 'vite.js');
+
+export interface ManagedProcess {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Resolves with the exit code once the process (group) has gone. */
+  readonly exited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Echo the child's output, prefixed with its name. */
+  echo?: boolean;
+  /** Called with each line of output (stdout and stderr). */
+  onLine?: (line: string) => void;
+}
+
+/** Spawns a child in its own process group so stop() takes its children (workerd, ffmpeg) too. */
+export function spawnManaged(name: string, command: string, args: string[], options: SpawnOptions = {}): ManagedProcess {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const exited = new Promise<number | null>((resolveExit) => {
+    child.once('exit', (code) => resolveExit(code));
+    child.once('error', () => resolveExit(-1));
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    let pending = '';
+    stream?.setEncoding('utf8');
+    stream?.on('data', (text: string) => {
+      pending += text;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        options.onLine?.(line);
+        if (options.echo) process.stdout.write(`[${name}] ${line}\n`);
+      }
+    });
+  }
+  const killGroup = (signal: NodeJS.Signals) => {
+    if (child.pid === undefined || child.exitCode !== null) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  };
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      killGroup('SIGTERM');
+      const timer = setTimeout(() => killGroup('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+      killGroup('SIGKILL');
+    })();
+    return stopping;
+  };
+  return { name, child, exited, stop };
+}
+
+/** Runs a command to completion; rejects with its output when it fails. */
+export async function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const lines: string[] = [];
+  const proc = spawnManaged(command, command, args, { env, onLine: (line) => lines.push(line) });
+  const code = await proc.exited;
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}:\n${lines.slice(-40).join('\n')}`);
+  return lines.join('\n');
+}
+
+export async function findFreePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address && typeof address === 'object') resolvePort(address.port);
+        else reject(new Error('no port'));
+      });
+    });
+  });
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  intervalMs = 200,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
+
+export function waitForTcp(port: number, timeoutMs: number): Promise<true> {
+  return waitFor(
+    `tcp 127.0.0.1:${port}`,
+    () =>
+      new Promise<true | undefined>((resolveProbe) => {
+        const socket = new Socket();
+        socket.once('connect', () => {
+          socket.destroy();
+          resolveProbe(true);
+        });
+        socket.once('error', () => resolveProbe(undefined));
+        socket.connect(port, '127.0.0.1');
+      }),
+    timeoutMs,
+  );
+}
+
+/** Builds the web app into web/dist unless a build is already there (or `force`). */
+export async function buildWeb(force = false): Promise<void> {
+  if (!existsSync(join(ROOT, 'web', 'vite.config.ts'))) return;
+  if (!force && existsSync(join(ROOT, 'web', 'dist', 'index.html')) && !process.env.CI) return;
+  await runCommand(process.execPath, [VITE, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']);
+}
+
+export async function applyMigrations(persistTo: string): Promise<void> {
+  await runCommand(
+    process.execPath,
+    [WRANGLER, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo],
+    { CI: 'true' },
+  );
+}
+
+export interface WorkerOptions {
+  port: number;
+  persistTo: string;
+  secrets: { INGEST_SECRET: string; STREAM_KEY_SECRET: string };
+  vars?: Record<string, string>;
+  echo?: boolean;
+  onLine?: (line: string) => void;
+}
+
+export async function startWorker(options: WorkerOptions): Promise<ManagedProcess> {
+  const inspectorPort = await findFreePort();
+  const vars = { ...options.secrets, ...options.vars };
+  const args = [
+    WRANGLER,
+    'dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--inspector-port',
+    String(inspectorPort),
+    '--persist-to',
+    options.persistTo,
+    '--enable-containers=false',
+    '--test-scheduled',
+    '--show-interactive-dev-session=false',
+    '--log-level',
+    'warn',
+  ];
+  for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
+  const proc = spawnManaged('worker', process.execPath, args, {
+    echo: options.echo ?? false,
+    ...(options.onLine ? { onLine: options.onLine } : {}),
+  });
+  const ready = waitFor(
+    `wrangler dev on :${options.port}`,
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${options.port}/api/v1/health`);
+      await res.body?.cancel();
+      return res.status < 500 ? true : undefined;
+    },
+    90_000,
+    250,
+  );
+  const outcome = await Promise.race([ready, proc.exited.then((code) => ({ exitedWith: code }))]);
+  if (outcome !== true) {
+    throw new Error(`wrangler dev exited with ${JSON.stringify(outcome)} before it answered`);
+  }
+  return proc;
+}
+
+export interface TranscoderOptions {
+  rtmpPort: number;
+  httpPort: number;
+  originUrl: string;
+  ingestSecret: string;
+  env?: NodeJS.ProcessEnv;
+  echo?: boolean;
+  onLine?: (line: string) => void;
+}
+
+export async function startTranscoder(options: TranscoderOptions): Promise<ManagedProcess> {
+  const proc = spawnManaged('transcoder', process.execPath, ['containers/transcoder/src/main.ts'], {
+    env: {
+      RTMP_PORT: String(options.rtmpPort),
+      HTTP_PORT: String(options.httpPort),
+      ORIGIN_URL: options.originUrl,
+      INGEST_SECRET: options.ingestSecret,
+      ...options.env,
+    },
+    echo: options.echo ?? false,
+    ...(options.onLine ? { onLine: options.onLine } : {}),
+  });
+  const outcome = await Promise.race([
+    waitForTcp(options.rtmpPort, 20_000),
+    proc.exited.then((code) => ({ exitedWith: code })),
+  ]);
+  if (outcome !== true) throw new Error(`transcoder exited with ${JSON.stringify(outcome)} before listening`);
+  return proc;
+}

@@ -1,0 +1,94 @@
+// Starts a whole platform for an end-to-end test: `wrangler dev` on a free port with its own
+// state directory, and (optionally) the transcoder with its own RTMP port, both on loopback.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  applyMigrations,
+  findFreePort,
+  type ManagedProcess,
+  startTranscoder,
+  startWorker,
+} from '../../scripts/lib/platform.ts';
+
+export interface Platform {
+  /** http://127.0.0.1:PORT — the web app, the API under /api/v1, playback under /live. */
+  readonly baseUrl: string;
+  readonly port: number;
+  /** rtmp://127.0.0.1:PORT/live — publish with the stream key as the stream name. */
+  readonly rtmpUrl: string;
+  readonly rtmpPort: number;
+  readonly ingestSecret: string;
+  /** Output lines of the worker and transcoder, for diagnosing a failed test. */
+  readonly logs: string[];
+  stopTranscoder(): Promise<void>;
+  startTranscoder(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface PlatformOptions {
+  transcoder?: boolean;
+  /** Extra Worker vars (e.g. a short RECONNECT_WINDOW_SECONDS). */
+  vars?: Record<string, string>;
+  transcoderEnv?: NodeJS.ProcessEnv;
+  echo?: boolean;
+}
+
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const stateDir = await mkdtemp(join(tmpdir(), 'edgestream-e2e-'));
+  const port = await findFreePort();
+  const rtmpPort = await findFreePort();
+  const httpPort = await findFreePort();
+  const ingestSecret = `e2e-ingest-${crypto.randomUUID()}`;
+  const logs: string[] = [];
+  const keep = (prefix: string) => (line: string) => {
+    logs.push(`[${prefix}] ${line}`);
+    if (logs.length > 2000) logs.splice(0, logs.length - 2000);
+  };
+  const echo = options.echo ?? process.env.E2E_ECHO === '1';
+  await applyMigrations(stateDir);
+  const worker = await startWorker({
+    port,
+    persistTo: stateDir,
+    secrets: { INGEST_SECRET: ingestSecret, STREAM_KEY_SECRET: `e2e-keys-${crypto.randomUUID()}` },
+    vars: { RTMP_INGEST_URL: `rtmp://127.0.0.1:${rtmpPort}/live`, ...options.vars },
+    echo,
+    onLine: keep('worker'),
+  });
+  const baseUrl = `http://127.0.0.1:${port}`;
+  let transcoder: ManagedProcess | undefined;
+  const launchTranscoder = async () => {
+    transcoder = await startTranscoder({
+      rtmpPort,
+      httpPort,
+      originUrl: baseUrl,
+      ingestSecret,
+      env: options.transcoderEnv ?? {},
+      echo,
+      onLine: keep('transcoder'),
+    });
+  };
+  try {
+    if (options.transcoder) await launchTranscoder();
+  } catch (error) {
+    await worker.stop();
+    throw error;
+  }
+  return {
+    baseUrl,
+    port,
+    rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
+    rtmpPort,
+    ingestSecret,
+    logs,
+    startTranscoder: launchTranscoder,
+    stopTranscoder: async () => {
+      await transcoder?.stop();
+      transcoder = undefined;
+    },
+    stop: async () => {
+      await Promise.all([transcoder?.stop(), worker.stop()]);
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
