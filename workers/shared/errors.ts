@@ -42,7 +42,8 @@ export class ApiError extends HTTPException {
 
 export const badRequest = (message: string, details?: unknown) =>
   new ApiError(400, 'bad_request', message, { details });
-export const unauthorized = (message = 'Authentication required') => new ApiError(401, 'unauthorized', message);
+export const unauthorized = (message = 'Authentication required') =>
+  new ApiError(401, 'unauthorized', message);
 export const forbidden = (message = 'You may not do that') => new ApiError(403, 'forbidden', message);
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
 export const conflict = (message: string, details?: unknown) =>
@@ -50,7 +51,9 @@ export const conflict = (message: string, details?: unknown) =>
 export const unprocessable = (message: string, details?: unknown) =>
   new ApiError(422, 'unprocessable', message, { details });
 export const rateLimited = (retryAfterSeconds: number, message = 'Too many requests') =>
-  new ApiError(429, 'rate_limited', message, { retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)) });
+  new ApiError(429, 'rate_limited', message, {
+    retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)),
+  });
 export const unavailable = (message: string, retryAfterSeconds?: number) =>
   new ApiError(503, 'unavailable', message, retryAfterSeconds === undefined ? {} : { retryAfterSeconds });
 

@@ -1,0 +1,148 @@
+// The platform events carried by the Queues (stream-events, viewer-events, clip-requests,
+// moderation-events). Producers build them with createEvent; consumers parse them with the
+// PlatformEvent union and switch on `type`. Pure zod, no I/O: the Worker, the Durable Objects and
+// the Node transcoder all import this file.
+import { z } from 'zod';
+
+const Id = z.string().min(1).max(200);
+
+/** The envelope every event shares: consumers dedupe on `id`. */
+const Envelope = {
+  id: z.uuid(),
+  /** Epoch milliseconds when the producer observed the fact. */
+  occurred_at: z.number().int().nonnegative(),
+};
+
+export const StreamStartedEvent = z.object({
+  ...Envelope,
+  type: z.literal('stream.started'),
+  stream_id: Id,
+  channel_id: Id,
+});
+
+export const StreamEndedEvent = z.object({
+  ...Envelope,
+  type: z.literal('stream.ended'),
+  stream_id: Id,
+  channel_id: Id,
+  duration_seconds: z.number().nonnegative(),
+});
+
+export const StreamUpdatedEvent = z.object({
+  ...Envelope,
+  type: z.literal('stream.updated'),
+  stream_id: Id,
+  channel_id: Id,
+});
+
+export const ChannelFollowedEvent = z.object({
+  ...Envelope,
+  type: z.literal('channel.followed'),
+  channel_id: Id,
+  user_id: Id,
+});
+
+export const ChannelUnfollowedEvent = z.object({
+  ...Envelope,
+  type: z.literal('channel.unfollowed'),
+  channel_id: Id,
+  user_id: Id,
+});
+
+export const ViewerCountEvent = z.object({
+  ...Envelope,
+  type: z.literal('viewer.count'),
+  channel_id: Id,
+  stream_id: Id.nullable(),
+  viewers: z.number().int().nonnegative(),
+  unique_viewers: z.number().int().nonnegative(),
+});
+
+/** A ban when expires_at is null, a timeout otherwise. */
+export const ModerationBanEvent = z.object({
+  ...Envelope,
+  type: z.literal('moderation.ban'),
+  channel_id: Id,
+  user_id: Id,
+  moderator_id: Id.nullable(),
+  reason: z.string().max(500),
+  expires_at: z.number().int().nullable(),
+});
+
+export const ModerationUnbanEvent = z.object({
+  ...Envelope,
+  type: z.literal('moderation.unban'),
+  channel_id: Id,
+  user_id: Id,
+});
+
+/** One archived chat message. Loose, so the VOD engineer can add fields (emotes, badges) without a break. */
+export const ArchivedChatMessage = z.looseObject({
+  id: Id,
+  user_id: Id,
+  user_name: z.string(),
+  content: z.string(),
+  /** Epoch milliseconds. */
+  sent_at: z.number().int(),
+});
+export type ArchivedChatMessage = z.infer<typeof ArchivedChatMessage>;
+
+/** A batch of accepted chat messages for the archive (VOD chat replay). */
+export const ChatMessagesEvent = z.object({
+  ...Envelope,
+  type: z.literal('chat.messages'),
+  channel_id: Id,
+  stream_id: Id.nullable(),
+  messages: z.array(ArchivedChatMessage),
+});
+
+export const ChatMessageDeletedEvent = z.object({
+  ...Envelope,
+  type: z.literal('chat.message_deleted'),
+  channel_id: Id,
+  message_id: Id,
+});
+
+export const ClipRequestedEvent = z.object({
+  ...Envelope,
+  type: z.literal('clip.requested'),
+  clip_id: Id,
+});
+
+export const PlatformEvent = z.discriminatedUnion('type', [
+  StreamStartedEvent,
+  StreamEndedEvent,
+  StreamUpdatedEvent,
+  ChannelFollowedEvent,
+  ChannelUnfollowedEvent,
+  ViewerCountEvent,
+  ModerationBanEvent,
+  ModerationUnbanEvent,
+  ChatMessagesEvent,
+  ChatMessageDeletedEvent,
+  ClipRequestedEvent,
+]);
+export type PlatformEvent = z.infer<typeof PlatformEvent>;
+export type PlatformEventType = PlatformEvent['type'];
+
+/** The event of one type, e.g. `EventOf<'stream.started'>`. */
+export type EventOf<T extends PlatformEventType> = Extract<PlatformEvent, { type: T }>;
+/** What a producer supplies: everything but the envelope. */
+export type EventPayload<T extends PlatformEventType> = Omit<EventOf<T>, 'id' | 'type' | 'occurred_at'>;
+
+/** Narrows an event to one type. */
+export function isEventOf<T extends PlatformEventType>(event: PlatformEvent, type: T): event is EventOf<T> {
+  return event.type === type;
+}
+
+/** Wraps a payload in the envelope (fresh id, now) and checks it against the schema. */
+export function createEvent<T extends PlatformEventType>(
+  type: T,
+  payload: EventPayload<T>,
+  occurredAt: number = Date.now(),
+): EventOf<T> {
+  // Parsing (not trusting the payload) keeps producers honest: a bad event fails where it is built.
+  const event = PlatformEvent.parse({ ...payload, id: crypto.randomUUID(), type, occurred_at: occurredAt });
+  if (!isEventOf(event, type)) throw new Error(`event type mismatch: ${event.type} != ${type}`);
+  return event;
+}
