@@ -1,0 +1,106 @@
+// `npm start`: the whole platform on this machine. The Worker runs under `wrangler dev` with local
+// D1, R2, Durable Objects and Queues persisted in .wrangler/state; the transcoder runs as a Node
+// process beside it. Ctrl-C stops both.
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  applyMigrations,
+  buildWeb,
+  type ManagedProcess,
+  ROOT,
+  startTranscoder,
+  startWorker,
+} from './lib/platform.ts';
+
+const PORT = Number(process.env.PORT ?? 8787);
+const RTMP_PORT = Number(process.env.RTMP_PORT ?? 1935);
+const TRANSCODER_HTTP_PORT = Number(process.env.TRANSCODER_HTTP_PORT ?? 8788);
+const STATE_DIR = join(ROOT, '.wrangler', 'state');
+
+/** Local secrets live in .dev.vars (git-ignored) so stream keys stay the same across restarts. */
+function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string } {
+  const path = join(ROOT, '.dev.vars');
+  const vars = new Map<string, string>();
+  if (existsSync(path)) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const match = /^\s*([A-Z_]+)\s*=\s*"?([^"]*)"?\s*$/.exec(line);
+      if (match?.[1] && match[2] !== undefined) vars.set(match[1], match[2]);
+    }
+  }
+  let changed = false;
+  for (const name of ['INGEST_SECRET', 'STREAM_KEY_SECRET']) {
+    if (!vars.get(name)) {
+      vars.set(name, randomBytes(32).toString('base64url'));
+      changed = true;
+    }
+  }
+  if (changed) {
+    writeFileSync(path, `${[...vars].map(([k, v]) => `${k}="${v}"`).join('\n')}\n`, { mode: 0o600 });
+  }
+  return { INGEST_SECRET: vars.get('INGEST_SECRET') ?? '', STREAM_KEY_SECRET: vars.get('STREAM_KEY_SECRET') ?? '' };
+}
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  const secrets = loadLocalSecrets();
+  console.log('[start] building the web app');
+  await buildWeb();
+  console.log('[start] applying the D1 schema to .wrangler/state');
+  await applyMigrations(STATE_DIR);
+  const running: ManagedProcess[] = [];
+  let shuttingDown = false;
+  const shutdown = async (code: number) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    console.log('\n[start] stopping');
+    await Promise.all(running.map((proc) => proc.stop()));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  console.log('[start] starting the Worker (wrangler dev)');
+  const worker = await startWorker({
+    port: PORT,
+    persistTo: STATE_DIR,
+    secrets,
+    vars: { RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live` },
+    echo: true,
+  });
+  running.push(worker);
+  console.log('[start] starting the transcoder');
+  const transcoder = await startTranscoder({
+    rtmpPort: RTMP_PORT,
+    httpPort: TRANSCODER_HTTP_PORT,
+    originUrl: `http://127.0.0.1:${PORT}`,
+    ingestSecret: secrets.INGEST_SECRET,
+    echo: true,
+  });
+  running.push(transcoder);
+  for (const proc of running) {
+    void proc.exited.then((code) => {
+      if (!shuttingDown) {
+        console.error(`[start] ${proc.name} exited (${code}); stopping the rest`);
+        void shutdown(1);
+      }
+    });
+  }
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  console.log(`
+  edgestream is running (ready in ${seconds} s)
+
+    Web app      http://localhost:${PORT}
+    API          http://localhost:${PORT}/api/v1   (OpenAPI: /api/v1/openapi.json)
+    RTMP ingest  rtmp://localhost:${RTMP_PORT}/live   (stream key = stream name)
+    Playback     http://localhost:${PORT}/live/<channel_id>/master.m3u8
+
+  Try it: in another terminal run \`npm run demo\` to go live with a test pattern.
+  Press Ctrl-C to stop.
+`);
+}
+
+main().catch((error: unknown) => {
+  console.error(`[start] ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
