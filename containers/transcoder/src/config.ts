@@ -1,0 +1,29 @@
+// The transcoder's settings, read once from the environment and validated.
+import { z } from 'zod';
+
+const TranscoderEnv = z.object({
+  /** The Worker's base URL; the internal ingest endpoint lives under /internal/ingest. */
+  ORIGIN_URL: z.url(),
+  INGEST_SECRET: z.string().min(8),
+  RTMP_HOST: z.string().default('0.0.0.0'),
+  RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1935),
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** x264 | nvenc | auto (NVENC when an NVIDIA GPU with h264_nvenc is present). */
+  TRANSCODER_ENCODER: z.enum(['auto', 'x264', 'nvenc']).default('auto'),
+  /**
+   * How many encoded renditions this host runs at once before new streams get fewer. The default
+   * is a rough CPU budget: about two x264 renditions at 720p30 per core with `veryfast`.
+   */
+  MAX_ENCODES: z.coerce.number().int().positive().optional(),
+});
+
+export type TranscoderConfig = z.infer<typeof TranscoderEnv> & { maxEncodes: number };
+
+export function readConfig(env: NodeJS.ProcessEnv, cpuCount: number): TranscoderConfig {
+  const parsed = TranscoderEnv.safeParse(env);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => issue.path.join('.')).join(', ');
+    throw new Error(`invalid transcoder configuration (${fields}): set ORIGIN_URL and INGEST_SECRET`);
+  }
+  return { ...parsed.data, maxEncodes: parsed.data.MAX_ENCODES ?? Math.max(2, cpuCount * 2) };
+}

@@ -1,0 +1,46 @@
+// A small typed client for the public API, for end-to-end tests and benchmarks.
+export interface SignedUp {
+  token: string;
+  user: { id: string; username: string };
+  channel: { id: string; name: string };
+}
+
+export class ApiClient {
+  readonly baseUrl: string;
+  token: string | undefined;
+
+  constructor(baseUrl: string, token?: string) {
+    this.baseUrl = baseUrl;
+    this.token = token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    const res = await fetch(`${this.baseUrl}/api/v1${path}`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : null) as T, headers: res.headers };
+  }
+
+  async signup(username: string, password = 'correct-horse-battery'): Promise<SignedUp> {
+    const res = await this.request<SignedUp>('POST', '/auth/signup', { username, password });
+    if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${JSON.stringify(res.body)}`);
+    this.token = res.body.token;
+    return res.body;
+  }
+
+  async streamKey(channelId: string): Promise<{ stream_key: string; ingest_url: string }> {
+    const res = await this.request<{ stream_key: string; ingest_url: string }>('GET', `/channels/${channelId}/stream-key`);
+    if (res.status !== 200) throw new Error(`stream-key failed: ${res.status} ${JSON.stringify(res.body)}`);
+    return res.body;
+  }
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
+}

@@ -1,0 +1,135 @@
+// hls.js in Debian's Chromium, driven by playwright-core: the real player of the end-to-end tests
+// and the latency benchmark.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { ROOT } from '../../../scripts/lib/platform.ts';
+
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless=new',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export interface LaunchedBrowser {
+  readonly browser: Browser;
+  newContext(): Promise<BrowserContext>;
+  close(): Promise<void>;
+}
+
+export async function launchBrowser(): Promise<LaunchedBrowser> {
+  const userDataDir = await mkdtemp(join(tmpdir(), 'edgestream-chromium-'));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`],
+  });
+  return {
+    browser,
+    newContext: () => browser.newContext(),
+    close: async () => {
+      await browser.close();
+      await rm(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface PlayerSample {
+  /** Wall clock of the sample (epoch ms). */
+  at: number;
+  currentTime: number;
+  /** hls.latency: seconds behind the live edge by the playlist's clock. */
+  latency: number | null;
+  /** Date.now() − hls.playingDate: glass-to-glass-ish latency from PROGRAM-DATE-TIME, ms. */
+  pdtLatencyMs: number | null;
+  paused: boolean;
+  readyState: number;
+  levels: number;
+}
+
+export interface PlayerState {
+  fatalErrors: string[];
+  errors: string[];
+  levels: Array<{ height: number; bitrate: number; name: string }>;
+  firstPlayingAt: number | null;
+}
+
+/** Opens a page on `originUrl` (so requests are same-origin) that plays `manifestUrl` with hls.js. */
+export async function openPlayer(
+  context: BrowserContext,
+  originUrl: string,
+  manifestUrl: string,
+  options: { lowLatency?: boolean } = {},
+): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${originUrl}/api/v1/health`);
+  await page.setContent('<!doctype html><video id="v" muted playsinline style="width:320px"></video>');
+  const hlsSource = await readFile(join(ROOT, 'node_modules', 'hls.js', 'dist', 'hls.min.js'), 'utf8');
+  await page.addScriptTag({ content: hlsSource });
+  await page.evaluate(
+    ({ url, lowLatency }) => {
+      type HlsLike = {
+        loadSource(url: string): void;
+        attachMedia(el: HTMLVideoElement): void;
+        on(event: string, cb: (event: string, data: { fatal?: boolean; details?: string; type?: string }) => void): void;
+        latency: number;
+        playingDate: Date | null;
+        levels: Array<{ height: number; bitrate: number; name?: string }>;
+      };
+      const w = window as unknown as {
+        Hls: { new (config: object): HlsLike; Events: Record<string, string> };
+        hls: HlsLike;
+        playerState: PlayerState;
+      };
+      const video = document.getElementById('v') as HTMLVideoElement;
+      const state: PlayerState = { fatalErrors: [], errors: [], levels: [], firstPlayingAt: null };
+      w.playerState = state;
+      const hls = new w.Hls({ lowLatencyMode: lowLatency, enableWorker: true, backBufferLength: 30 });
+      w.hls = hls;
+      hls.on(w.Hls.Events.ERROR ?? 'hlsError', (_e, data) => {
+        const text = `${data.type}:${data.details}`;
+        if (data.fatal) state.fatalErrors.push(text);
+        else state.errors.push(text);
+      });
+      hls.on(w.Hls.Events.MANIFEST_PARSED ?? 'hlsManifestParsed', () => {
+        state.levels = hls.levels.map((l) => ({ height: l.height, bitrate: l.bitrate, name: l.name ?? '' }));
+        void video.play().catch(() => undefined);
+      });
+      video.addEventListener('playing', () => {
+        state.firstPlayingAt ??= Date.now();
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    },
+    { url: manifestUrl, lowLatency: options.lowLatency ?? true },
+  );
+  return page;
+}
+
+export async function samplePlayer(page: Page): Promise<PlayerSample> {
+  return page.evaluate(() => {
+    const w = window as unknown as { hls: { latency: number; playingDate: Date | null; levels: unknown[] } };
+    const video = document.getElementById('v') as HTMLVideoElement;
+    const playingDate = w.hls.playingDate;
+    return {
+      at: Date.now(),
+      currentTime: video.currentTime,
+      latency: Number.isFinite(w.hls.latency) ? w.hls.latency : null,
+      pdtLatencyMs: playingDate ? Date.now() - playingDate.getTime() : null,
+      paused: video.paused,
+      readyState: video.readyState,
+      levels: w.hls.levels.length,
+    };
+  });
+}
+
+export async function playerState(page: Page): Promise<PlayerState> {
+  return page.evaluate(() => (window as unknown as { playerState: PlayerState }).playerState);
+}

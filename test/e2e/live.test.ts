@@ -1,0 +1,178 @@
+// The live path end to end: ffmpeg publishes over RTMP like OBS, the transcoder authorizes the key
+// with the origin, transcodes and pushes CMAF parts, and hls.js in Chromium plays the LL-HLS
+// stream from the Worker.
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../../scripts/lib/platform.ts';
+import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
+import { type LaunchedBrowser, launchBrowser, openPlayer, playerState, samplePlayer } from './lib/player.ts';
+import { type Publisher, publishTestPattern } from './lib/publisher.ts';
+import { type Platform, startPlatform } from './harness.ts';
+
+interface LiveStream {
+  stream_id: string;
+  manifest_url: string;
+  chat_websocket: string;
+  thumbnail_url: string | null;
+}
+
+const RECONNECT_WINDOW_SECONDS = 12;
+
+let platform: Platform;
+let browser: LaunchedBrowser;
+let api: ApiClient;
+let me: SignedUp;
+let key: string;
+
+async function getLive(channelId: string): Promise<LiveStream | undefined> {
+  const res = await api.request<LiveStream>('GET', `/streams/${channelId}/live`);
+  return res.status === 200 ? res.body : undefined;
+}
+
+async function fetchText(url: string): Promise<string> {
+  const res = await fetch(url);
+  return res.text();
+}
+
+function ffprobe(url: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', url]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('live video end to end', () => {
+  let publisher: Publisher | undefined;
+
+  beforeAll(async () => {
+    platform = await startPlatform({
+      transcoder: true,
+      vars: { RECONNECT_WINDOW_SECONDS: String(RECONNECT_WINDOW_SECONDS) },
+    });
+    browser = await launchBrowser();
+    api = new ApiClient(platform.baseUrl);
+    me = await api.signup(uniqueName('live'));
+    key = (await api.streamKey(me.channel.id)).stream_key;
+  });
+
+  afterAll(async () => {
+    await publisher?.stop('SIGKILL');
+    await browser?.close();
+    await platform?.stop();
+  });
+
+  it('refuses a publish with an unknown key before any media and creates nothing', async () => {
+    const bad = publishTestPattern(`${platform.rtmpUrl}/live_not_a_real_key`, { durationSeconds: 20 });
+    const code = await Promise.race([bad.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+    await bad.stop('SIGKILL');
+    expect(code).not.toBe('hung');
+    expect(code).not.toBe(0);
+    expect(await getLive(me.channel.id)).toBeUndefined();
+  });
+
+  it('goes live from an OBS-like RTMP publish and hls.js in Chromium plays 15 s in low-latency mode', async () => {
+    publisher = publishTestPattern(`${platform.rtmpUrl}/${key}`);
+    const live = await waitFor('the stream to go live', () => getLive(me.channel.id), 30_000, 250);
+    expect(live.manifest_url).toMatch(/\/live\/.+\/master\.m3u8$/);
+    const master = await fetchText(live.manifest_url);
+    expect(master).toContain('#EXT-X-STREAM-INF');
+
+    const context = await browser.newContext();
+    const page = await openPlayer(context, platform.baseUrl, live.manifest_url, { lowLatency: true });
+    const first = await waitFor(
+      'playback to start',
+      async () => {
+        const s = await samplePlayer(page);
+        return s.currentTime > 0 ? s : undefined;
+      },
+      30_000,
+      250,
+    );
+    await new Promise((r) => setTimeout(r, 16_000));
+    const last = await samplePlayer(page);
+    const state = await playerState(page);
+    await context.close();
+    expect(state.fatalErrors).toEqual([]);
+    expect(last.currentTime - first.currentTime).toBeGreaterThanOrEqual(14.5);
+    expect(last.latency).not.toBeNull();
+    // A low-latency player sits within a few part durations of the live edge.
+    expect(last.latency ?? 99).toBeLessThan(4);
+  });
+
+  it('serves the same playlists to a player that knows nothing of LL-HLS (ffprobe)', async () => {
+    const live = await getLive(me.channel.id);
+    expect(live).toBeDefined();
+    const media = new URL('source.m3u8', live?.manifest_url).toString();
+    const probe = await ffprobe(media);
+    expect(probe.out).toContain('h264');
+    expect(probe.code).toBe(0);
+  });
+
+  it('keeps serving a live stream while another connection sends garbage', async () => {
+    const live = await getLive(me.channel.id);
+    const media = new URL('source.m3u8', live?.manifest_url).toString();
+    const before = await fetchText(media);
+    await new Promise<void>((resolve) => {
+      const socket = connect(platform.rtmpPort, '127.0.0.1', () => {
+        socket.write(Buffer.from([0x03]));
+        socket.write(Buffer.alloc(1536, 7));
+        socket.write(Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 37) & 0xff)));
+      });
+      socket.on('error', () => resolve());
+      socket.on('close', () => resolve());
+      setTimeout(() => {
+        socket.destroy();
+        resolve();
+      }, 3_000);
+    });
+    await new Promise((r) => setTimeout(r, 2_500));
+    const after = await fetchText(media);
+    const msn = (text: string) => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? -1);
+    const lastSegment = (text: string) => text.split('\n').filter((l) => l.endsWith('.m4s') && !l.startsWith('#')).length + msn(text);
+    expect(lastSegment(after)).toBeGreaterThan(lastSegment(before));
+    expect(publisher?.process.exitCode).toBeNull();
+  });
+
+  it('continues the same stream with a discontinuity when the publisher reconnects inside the window', async () => {
+    const before = await getLive(me.channel.id);
+    expect(before).toBeDefined();
+    await publisher?.stop('SIGKILL');
+    await new Promise((r) => setTimeout(r, 3_000));
+    publisher = publishTestPattern(`${platform.rtmpUrl}/${key}`);
+    const media = new URL('source.m3u8', before?.manifest_url).toString();
+    await waitFor(
+      'a discontinuity in the playlist',
+      async () => ((await fetchText(media)).includes('#EXT-X-DISCONTINUITY') ? true : undefined),
+      30_000,
+      500,
+    );
+    const after = await getLive(me.channel.id);
+    expect(after?.stream_id).toBe(before?.stream_id);
+  });
+
+  it('ends the stream with ENDLIST once the reconnect window passes', async () => {
+    const live = await getLive(me.channel.id);
+    await publisher?.stop('SIGINT');
+    publisher = undefined;
+    const media = new URL('source.m3u8', live?.manifest_url).toString();
+    await waitFor(
+      'ENDLIST',
+      async () => ((await fetchText(media)).includes('#EXT-X-ENDLIST') ? true : undefined),
+      (RECONNECT_WINDOW_SECONDS + 25) * 1000,
+      1_000,
+    );
+    expect(await getLive(me.channel.id)).toBeUndefined();
+  });
+});
