@@ -1,0 +1,189 @@
+// Builds the argument list of the one ffmpeg process per stream: decode once, encode every rendition
+// of the plan, each to its own pipe as fragmented MP4 (CMAF), plus an optional thumbnail pipe.
+import type { RenditionName } from '../../../../protocol/ingest.ts';
+import { AUDIO_SAMPLE_RATE, GOP_SECONDS, type LadderPlan, type VideoRenditionPlan } from './ladder.ts';
+
+export type VideoEncoder = 'libx264' | 'h264_nvenc';
+
+export interface TranscodeOptions {
+  input: string;
+  inputFormat: string;
+  encoder: VideoEncoder;
+  thumbnails: boolean;
+}
+
+export interface TranscodeOutput {
+  rendition: RenditionName | 'thumbnail';
+  /** The child's file descriptor: index into spawn's stdio array (3, 4, ...). */
+  fd: number;
+}
+
+/** One fragment per part: ffmpeg cuts a fragment once it holds 200 ms, and at every keyframe. */
+export const FRAGMENT_DURATION_US = 200_000;
+export const THUMBNAIL_INTERVAL_SECONDS = 10;
+export const THUMBNAIL_HEIGHT = 360;
+/** The first output pipe: 0-2 are stdin, stdout and stderr. */
+export const FIRST_OUTPUT_FD = 3;
+
+// `+cmaf` already implies empty_moov and default_base_moof (and negative CTS offsets, which keep
+// B-frame sources correct); they are listed so the intent survives an ffmpeg that changes that.
+const CMAF_MUXER_ARGS = [
+  '-f',
+  'mp4',
+  '-movflags',
+  '+cmaf+frag_keyframe+empty_moov+default_base_moof',
+  '-frag_duration',
+  String(FRAGMENT_DURATION_US),
+  '-flush_packets',
+  '1',
+  // A slow rendition must not abort the others at startup while its encoder fills its pipeline.
+  '-max_muxing_queue_size',
+  '4096',
+];
+
+function formatKbps(bitsPerSecond: number): string {
+  return `${Math.round(bitsPerSecond / 1000)}k`;
+}
+
+function buildVideoEncoderArgs(rendition: VideoRenditionPlan, encoder: VideoEncoder): string[] {
+  // "-g"/"-keyint_min" are in frames; forcing keyframes on the clock as well keeps the GOPs of
+  // renditions with different frame rates aligned, so every rendition switches on the same boundary.
+  const gopFrames = String(Math.max(1, Math.round(GOP_SECONDS * rendition.fps)));
+  const rate = formatKbps(rendition.videoBitrate);
+  const common = [
+    '-b:v',
+    rate,
+    '-maxrate',
+    rate,
+    // One second of buffer: CBR-like output so parts stay close to their nominal size.
+    '-bufsize',
+    rate,
+    '-g',
+    gopFrames,
+    '-keyint_min',
+    gopFrames,
+    '-force_key_frames',
+    `expr:gte(t,n_forced*${GOP_SECONDS})`,
+    '-pix_fmt',
+    'yuv420p',
+  ];
+  if (encoder === 'h264_nvenc') {
+    // ffmpeg 5.1's h264_nvenc: p1-p7 presets, tune ll, cbr; forced-idr makes forced keyframes IDR.
+    return [
+      '-c:v',
+      'h264_nvenc',
+      '-preset',
+      'p4',
+      '-tune',
+      'll',
+      '-rc',
+      'cbr',
+      '-zerolatency',
+      '1',
+      '-forced-idr',
+      '1',
+      '-no-scenecut',
+      '1',
+      ...common,
+    ];
+  }
+  return ['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-sc_threshold', '0', ...common];
+}
+
+function buildAudioArgs(mode: 'copy' | 'encode' | 'none', bitrate: number): string[] {
+  if (mode === 'none') return ['-an'];
+  if (mode === 'copy') return ['-c:a', 'copy'];
+  return ['-c:a', 'aac', '-b:a', formatKbps(bitrate), '-ar', String(AUDIO_SAMPLE_RATE), '-ac', '2'];
+}
+
+/**
+ * The filter graph: the decoded video is split once per encoded rendition (and the thumbnail),
+ * each branch scaled and frame-rate capped. Passthrough renditions take the input stream directly.
+ */
+function buildFilterGraph(
+  encoded: Array<{ rendition: VideoRenditionPlan; label: string }>,
+  thumbnailLabel: string | null,
+): string | null {
+  const branches = encoded.length + (thumbnailLabel === null ? 0 : 1);
+  if (branches === 0) return null;
+  const splitLabels = Array.from({ length: branches }, (_, index) => `[v${index}]`);
+  const chains = [`[0:v]split=${branches}${splitLabels.join('')}`];
+  encoded.forEach(({ rendition, label }, index) => {
+    chains.push(`[v${index}]scale=-2:${rendition.height},fps=${rendition.fps}[${label}]`);
+  });
+  if (thumbnailLabel !== null) {
+    chains.push(
+      `[v${encoded.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=-2:${THUMBNAIL_HEIGHT}[${thumbnailLabel}]`,
+    );
+  }
+  return chains.join(';');
+}
+
+export function buildTranscodeArgs(
+  plan: LadderPlan,
+  options: TranscodeOptions,
+): { args: string[]; outputs: TranscodeOutput[] } {
+  const args = [
+    '-hide_banner',
+    '-nostdin',
+    '-loglevel',
+    'warning',
+    // Progress lines ("... speed=1.02x") keep coming on stderr at warning level; the supervisor reads them.
+    '-stats',
+    '-stats_period',
+    '1',
+    // Low-latency input: no input buffering, no decoder reordering wait, and a short probe since
+    // FLV announces its tracks up front.
+    '-fflags',
+    'nobuffer',
+    '-flags',
+    'low_delay',
+    '-probesize',
+    '500000',
+    '-analyzeduration',
+    '1000000',
+    '-f',
+    options.inputFormat,
+    '-i',
+    options.input,
+  ];
+
+  const encoded: Array<{ rendition: VideoRenditionPlan; label: string }> = [];
+  for (const rendition of plan.renditions) {
+    if (rendition.kind === 'video' && rendition.videoMode === 'encode') {
+      encoded.push({ rendition, label: `out_${rendition.name}` });
+    }
+  }
+  const thumbnailLabel = options.thumbnails ? 'thumb' : null;
+  const graph = buildFilterGraph(encoded, thumbnailLabel);
+  if (graph !== null) args.push('-filter_complex', graph);
+
+  const outputs: TranscodeOutput[] = [];
+  let fd = FIRST_OUTPUT_FD;
+  for (const rendition of plan.renditions) {
+    if (rendition.kind === 'audio') {
+      args.push('-map', '0:a:0', '-vn', ...buildAudioArgs('encode', rendition.audioBitrate));
+    } else {
+      const audioMap = rendition.audioMode === 'none' ? [] : ['-map', '0:a:0?'];
+      if (rendition.videoMode === 'copy') {
+        args.push('-map', '0:v:0', ...audioMap, '-c:v', 'copy');
+      } else {
+        args.push(
+          '-map',
+          `[out_${rendition.name}]`,
+          ...audioMap,
+          ...buildVideoEncoderArgs(rendition, options.encoder),
+        );
+      }
+      args.push(...buildAudioArgs(rendition.audioMode, rendition.audioBitrate));
+    }
+    args.push(...CMAF_MUXER_ARGS, `pipe:${fd}`);
+    outputs.push({ rendition: rendition.name, fd });
+    fd += 1;
+  }
+  if (thumbnailLabel !== null) {
+    args.push('-map', `[${thumbnailLabel}]`, '-c:v', 'mjpeg', '-q:v', '5', '-f', 'image2pipe', `pipe:${fd}`);
+    outputs.push({ rendition: 'thumbnail', fd });
+  }
+  return { args, outputs };
+}
