@@ -1,0 +1,423 @@
+// One RTMP connection on the server: handshake, the publish command flow, then media. Every
+// failure ends in `close()`, which runs once; nothing thrown here reaches the socket's emitter.
+import type { Socket } from 'node:net';
+import { Amf0DecodeError } from './amf0.ts';
+import { ChunkReader, ChunkStreamError } from './chunk-reader.ts';
+import { ChunkWriter } from './chunk-writer.ts';
+import {
+  CommandParseError,
+  createConnectRejected,
+  createConnectResult,
+  createOnStatus,
+  createStreamResult,
+  parseCommand,
+  type RtmpCommand,
+} from './commands.ts';
+import { FlvMuxer } from './flv.ts';
+import { HandshakeError, ServerHandshake } from './handshake.ts';
+import {
+  createAcknowledgement,
+  createSetChunkSize,
+  createSetPeerBandwidth,
+  createUserControl,
+  createWindowAckSize,
+  MessageType,
+  type RtmpMessage,
+  UserControlEvent,
+} from './messages.ts';
+import {
+  createPublishSession,
+  type PublishCloseReason,
+  type PublishSession,
+  type PublishSessionHandle,
+} from './publish-session.ts';
+
+export type AuthorizeResult<Grant> =
+  | { ok: true; grant: Grant }
+  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable' };
+
+export interface AuthorizeRequest {
+  app: string;
+  streamKey: string;
+  remoteAddress: string;
+}
+
+export type RtmpLog = (event: Record<string, unknown>) => void;
+
+/** What a connection needs from its server. */
+export interface ConnectionContext<Grant> {
+  readonly allowedApps: readonly string[];
+  readonly setupTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  authorize(request: AuthorizeRequest): Promise<AuthorizeResult<Grant>>;
+  onPublish(session: PublishSession<Grant>): void;
+  /** One publisher per key in this server: false when the key is taken. */
+  claimStreamKey(streamKey: string): boolean;
+  releaseStreamKey(streamKey: string): void;
+  onConnectionClosed(connection: RtmpConnection<Grant>): void;
+  log: RtmpLog;
+}
+
+/** "The Window Acknowledgement Size [...] the receiving peer MUST send an Acknowledgement" every 2.5 MB, as FMS does. */
+const WINDOW_ACK_SIZE = 2_500_000;
+/** OBS and ffmpeg raise their own chunk size to 4096; larger chunks mean fewer headers. */
+const OUTGOING_CHUNK_SIZE = 4096;
+/** createStream always yields stream 1: a publisher needs exactly one stream. */
+const PUBLISH_STREAM_ID = 1;
+/** Commands that may arrive while authorize runs are held, up to this many. */
+const MAX_HELD_MESSAGES = 32;
+/** We send little; a peer that leaves this much unread is not reading at all. */
+const MAX_UNSENT_BYTES = 1024 * 1024;
+/** A refused publisher gets this long to read its error before the socket is destroyed. */
+const REFUSAL_LINGER_MS = 1000;
+
+type Phase = 'handshake' | 'setup' | 'authorizing' | 'publishing' | 'closed';
+
+/** "first 4 chars + …": enough to tell keys apart in logs, not enough to publish with. */
+export function maskStreamKey(streamKey: string): string {
+  return `${streamKey.slice(0, 4)}…`;
+}
+
+export class RtmpConnection<Grant> {
+  readonly #socket: Socket;
+  readonly #context: ConnectionContext<Grant>;
+  readonly #remoteAddress: string;
+  readonly #handshake = new ServerHandshake();
+  readonly #reader = new ChunkReader();
+  readonly #writer = new ChunkWriter();
+  readonly #muxer = new FlvMuxer();
+  readonly #heldMessages: RtmpMessage[] = [];
+  #phase: Phase = 'handshake';
+  #connected = false;
+  #app = '';
+  #streamKey: string | null = null;
+  #publishStreamId = PUBLISH_STREAM_ID;
+  #session: PublishSessionHandle<Grant> | null = null;
+  #setupTimer: NodeJS.Timeout | null;
+  #bytesIn = 0;
+  #droppedMediaMessages = 0;
+
+  constructor(socket: Socket, context: ConnectionContext<Grant>) {
+    this.#socket = socket;
+    this.#context = context;
+    this.#remoteAddress = socket.remoteAddress ?? 'unknown';
+    // Until `publish` arrives a connection has no business staying open: this bounds the
+    // handshake, connect and createStream together.
+    this.#setupTimer = setTimeout(
+      () => this.close('protocol_error', 'setup_timeout'),
+      context.setupTimeoutMs,
+    );
+    socket.setNoDelay(true);
+    socket.setTimeout(context.idleTimeoutMs);
+    socket.on('data', (bytes: Buffer) => this.#receive(bytes));
+    socket.on('end', () => this.close('publisher_closed', 'socket_end'));
+    socket.on('timeout', () => this.close('publisher_lost', 'idle_timeout'));
+    socket.on('error', (error) => this.close('publisher_lost', error.message));
+    socket.on('close', () => this.close('publisher_lost', 'socket_closed'));
+  }
+
+  get remoteAddress(): string {
+    return this.#remoteAddress;
+  }
+
+  /** Ends the connection once; a publish session, if any, learns the reason. */
+  close(reason: PublishCloseReason, detail?: string): void {
+    if (this.#phase === 'closed') return;
+    const previousPhase = this.#phase;
+    this.#phase = 'closed';
+    if (this.#setupTimer !== null) clearTimeout(this.#setupTimer);
+    this.#setupTimer = null;
+    this.#heldMessages.length = 0;
+    if (this.#streamKey !== null) this.#context.releaseStreamKey(this.#streamKey);
+    const graceful = reason === 'publisher_closed';
+    if (graceful) this.#endSocket();
+    else this.#socket.destroy();
+    this.#context.log({
+      event: 'rtmp.connection_closed',
+      reason,
+      detail,
+      phase: previousPhase,
+      remoteAddress: this.#remoteAddress,
+      streamKey: this.#streamKey === null ? undefined : maskStreamKey(this.#streamKey),
+      bytesIn: this.#bytesIn,
+      droppedMediaMessages: this.#droppedMediaMessages || undefined,
+    });
+    this.#session?.finish(reason);
+    this.#context.onConnectionClosed(this);
+  }
+
+  #endSocket(): void {
+    this.#socket.end();
+    setTimeout(() => this.#socket.destroy(), REFUSAL_LINGER_MS).unref();
+  }
+
+  #receive(bytes: Buffer): void {
+    if (this.#phase === 'closed') return;
+    this.#bytesIn += bytes.length;
+    try {
+      let chunkBytes = bytes;
+      if (this.#phase === 'handshake') {
+        const progress = this.#handshake.push(bytes);
+        if (progress.reply !== null) this.#socket.write(progress.reply);
+        if (!progress.done) return;
+        this.#phase = 'setup';
+        chunkBytes = progress.rest;
+        if (chunkBytes.length === 0) return;
+      }
+      const messages = this.#reader.push(chunkBytes);
+      const acknowledgement = this.#reader.takeAcknowledgement();
+      if (acknowledgement !== null) this.#send(createAcknowledgement(acknowledgement));
+      for (const message of messages) {
+        if (this.#isClosed()) return;
+        if (this.#phase === 'authorizing') this.#hold(message);
+        else this.#handleMessage(message);
+      }
+    } catch (error) {
+      this.#closeOnError(error);
+    }
+  }
+
+  /** A method, not a field read: the phase changes under handlers that TypeScript cannot see into. */
+  #isClosed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  #closeOnError(error: unknown): void {
+    const known =
+      error instanceof ChunkStreamError ||
+      error instanceof HandshakeError ||
+      error instanceof Amf0DecodeError ||
+      error instanceof CommandParseError;
+    if (!known)
+      this.#context.log({ event: 'rtmp.bug', error: String(error), remoteAddress: this.#remoteAddress });
+    this.close('protocol_error', error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+  }
+
+  /**
+   * While authorize runs, reading is paused; what was already parsed waits here. Media sent
+   * before Publish.Start is dropped: "media only after that".
+   */
+  #hold(message: RtmpMessage): void {
+    if (isMediaMessage(message)) {
+      this.#droppedMediaMessages += 1;
+      return;
+    }
+    if (this.#heldMessages.length >= MAX_HELD_MESSAGES) {
+      this.close('protocol_error', 'too_many_messages_during_authorize');
+      return;
+    }
+    this.#heldMessages.push(message);
+  }
+
+  #handleMessage(message: RtmpMessage): void {
+    switch (message.type) {
+      case MessageType.COMMAND_AMF0:
+      case MessageType.COMMAND_AMF3:
+        this.#handleCommand(parseCommand(message), message.streamId);
+        return;
+      case MessageType.AUDIO:
+      case MessageType.VIDEO:
+      case MessageType.DATA_AMF0:
+      case MessageType.DATA_AMF3:
+        this.#handleMedia(message);
+        return;
+      case MessageType.USER_CONTROL:
+        this.#handleUserControl(message);
+        return;
+      default:
+        // Set Chunk Size, Abort and Window Acknowledgement Size were applied by the reader;
+        // Acknowledgement and Set Peer Bandwidth need nothing from a server that sends little.
+        return;
+    }
+  }
+
+  #handleMedia(message: RtmpMessage): void {
+    if (
+      this.#phase !== 'publishing' ||
+      message.streamId !== this.#publishStreamId ||
+      this.#session === null
+    ) {
+      this.#droppedMediaMessages += 1;
+      return;
+    }
+    const tag = this.#muxer.push(message);
+    if (tag !== null) this.#session.deliverMedia(tag);
+  }
+
+  #handleUserControl(message: RtmpMessage): void {
+    if (message.payload.length < 6) return;
+    // "Ping Request [...] The client responds with a PingResponse, echoing the timestamp"; clients do the same.
+    if (message.payload.readUInt16BE(0) === UserControlEvent.PING_REQUEST) {
+      this.#send(createUserControl(UserControlEvent.PING_RESPONSE, message.payload.readUInt32BE(2)));
+    }
+  }
+
+  #handleCommand(command: RtmpCommand, streamId: number): void {
+    switch (command.name) {
+      case 'connect':
+        this.#handleConnect(command.transactionId, command.app);
+        return;
+      case 'createStream':
+        if (!this.#connected) throw new CommandParseError('createStream before connect');
+        this.#send(createStreamResult(command.transactionId, PUBLISH_STREAM_ID));
+        return;
+      case 'publish':
+        this.#startPublish(command.streamName, streamId);
+        return;
+      case 'releaseStream':
+      case 'FCPublish':
+        // They "expect no reply": ffmpeg and OBS go on to createStream regardless.
+        return;
+      case 'FCUnpublish':
+      case 'deleteStream':
+      case 'closeStream':
+        if (this.#phase === 'publishing' || this.#phase === 'authorizing')
+          this.close('publisher_closed', command.name);
+        return;
+      case 'unknown':
+        this.#context.log({
+          event: 'rtmp.command_ignored',
+          command: command.commandName,
+          remoteAddress: this.#remoteAddress,
+        });
+        return;
+    }
+  }
+
+  #handleConnect(transactionId: number, app: string): void {
+    if (this.#connected) throw new CommandParseError('connect sent twice');
+    if (!this.#context.allowedApps.includes(app)) {
+      this.#send(createConnectRejected(transactionId, 'Unknown application'));
+      this.#context.log({
+        event: 'rtmp.connect_rejected',
+        app: app.slice(0, 64),
+        remoteAddress: this.#remoteAddress,
+      });
+      this.close('publisher_closed', 'app_not_allowed');
+      return;
+    }
+    this.#connected = true;
+    this.#app = app;
+    this.#send(createWindowAckSize(WINDOW_ACK_SIZE));
+    this.#send(createSetPeerBandwidth(WINDOW_ACK_SIZE));
+    this.#send(createSetChunkSize(OUTGOING_CHUNK_SIZE));
+    this.#writer.setChunkSize(OUTGOING_CHUNK_SIZE);
+    this.#send(createConnectResult(transactionId));
+  }
+
+  #startPublish(streamKey: string, streamId: number): void {
+    if (!this.#connected || this.#phase !== 'setup')
+      throw new CommandParseError(`publish in phase ${this.#phase}`);
+    if (this.#setupTimer !== null) clearTimeout(this.#setupTimer);
+    this.#setupTimer = null;
+    this.#publishStreamId = streamId;
+    if (streamKey === '') {
+      this.#refusePublish('bad_key', streamKey);
+      return;
+    }
+    // One publisher per key here, checked before authorize is even asked.
+    if (!this.#context.claimStreamKey(streamKey)) {
+      this.#refusePublish('already_publishing', streamKey);
+      return;
+    }
+    this.#streamKey = streamKey;
+    this.#phase = 'authorizing';
+    this.#socket.pause();
+    this.#authorize(streamKey).catch((error: unknown) => this.#closeOnError(error));
+  }
+
+  async #authorize(streamKey: string): Promise<void> {
+    let result: AuthorizeResult<Grant>;
+    try {
+      result = await this.#context.authorize({
+        app: this.#app,
+        streamKey,
+        remoteAddress: this.#remoteAddress,
+      });
+    } catch (error) {
+      this.#context.log({
+        event: 'rtmp.authorize_failed',
+        error: String(error),
+        streamKey: maskStreamKey(streamKey),
+      });
+      result = { ok: false, reason: 'unavailable' };
+    }
+    // The publisher may have gone while we waited.
+    if (this.#phase !== 'authorizing') return;
+    if (!result.ok) {
+      this.#refusePublish(result.reason, streamKey);
+      return;
+    }
+    this.#acceptPublish(result.grant, streamKey);
+  }
+
+  #acceptPublish(grant: Grant, streamKey: string): void {
+    this.#phase = 'publishing';
+    this.#send(createUserControl(UserControlEvent.STREAM_BEGIN, this.#publishStreamId));
+    this.#send(
+      createOnStatus(this.#publishStreamId, {
+        level: 'status',
+        code: 'NetStream.Publish.Start',
+        description: 'Publishing started.',
+      }),
+    );
+    const handle = createPublishSession({
+      grant,
+      streamKey,
+      app: this.#app,
+      remoteAddress: this.#remoteAddress,
+      muxer: this.#muxer,
+      readBytesIn: () => this.#bytesIn,
+      closeConnection: (reason) => this.close(reason, 'closed_by_server'),
+      logListenerError: (error) => this.#context.log({ event: 'rtmp.listener_failed', error: String(error) }),
+    });
+    this.#session = handle;
+    this.#context.log({
+      event: 'rtmp.publish_started',
+      streamKey: maskStreamKey(streamKey),
+      remoteAddress: this.#remoteAddress,
+    });
+    try {
+      this.#context.onPublish(handle.session);
+    } catch (error) {
+      this.#context.log({ event: 'rtmp.listener_failed', error: String(error) });
+    }
+    if (this.#phase !== 'publishing') return;
+    this.#socket.resume();
+    const held = this.#heldMessages.splice(0);
+    try {
+      for (const message of held) if (this.#phase === 'publishing') this.#handleMessage(message);
+    } catch (error) {
+      this.#closeOnError(error);
+    }
+  }
+
+  #refusePublish(reason: 'bad_key' | 'already_publishing' | 'unavailable', streamKey: string): void {
+    // "NetStream.Publish.BadName: Attempt to publish to a stream which is already being published"
+    // is what OBS and ffmpeg report as a refused key; an origin outage is a plain failure.
+    const code = reason === 'unavailable' ? 'NetStream.Publish.Failed' : 'NetStream.Publish.BadName';
+    this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description: reason }));
+    this.#context.log({
+      event: 'rtmp.publish_refused',
+      reason,
+      streamKey: maskStreamKey(streamKey),
+      remoteAddress: this.#remoteAddress,
+    });
+    this.close('publisher_closed', `refused_${reason}`);
+  }
+
+  #send(message: RtmpMessage): void {
+    if (this.#socket.destroyed) return;
+    this.#socket.write(this.#writer.write(message));
+    if (this.#socket.writableLength > MAX_UNSENT_BYTES) this.close('protocol_error', 'peer_not_reading');
+  }
+}
+
+function isMediaMessage(message: RtmpMessage): boolean {
+  return (
+    message.type === MessageType.AUDIO ||
+    message.type === MessageType.VIDEO ||
+    message.type === MessageType.DATA_AMF0 ||
+    message.type === MessageType.DATA_AMF3
+  );
+}
