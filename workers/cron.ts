@@ -1,1 +1,54 @@
-export async function runScheduled(_controller: ScheduledController, _env: Env): Promise<void> {}
+// The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
+// the others; each is safe to run again (the trigger fires every 10 minutes).
+import { IDEMPOTENCY_TTL_MS } from './api/idempotency.ts';
+
+export interface Sweep {
+  name: string;
+  run(env: Env, now: number): Promise<void>;
+}
+
+/** Dedupe records outlive any redelivery: Queues give up after 3 retries, well within a week. */
+const PROCESSED_EVENT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+export const SWEEPS: Sweep[] = [
+  {
+    name: 'expire-sessions',
+    run: async (env, now) => {
+      await env.DB.prepare('DELETE FROM sessions WHERE expires_at <= ?').bind(now).run();
+    },
+  },
+  {
+    name: 'expire-idempotency-keys',
+    run: async (env, now) => {
+      await env.DB.prepare('DELETE FROM idempotency_keys WHERE created_at < ?')
+        .bind(now - IDEMPOTENCY_TTL_MS)
+        .run();
+    },
+  },
+  {
+    name: 'trim-processed-events',
+    run: async (env, now) => {
+      await env.DB.prepare('DELETE FROM processed_events WHERE processed_at < ?')
+        .bind(now - PROCESSED_EVENT_TTL_MS)
+        .run();
+    },
+  },
+];
+
+export async function runSweeps(sweeps: Sweep[], env: Env, now: number): Promise<void> {
+  const results = await Promise.allSettled(sweeps.map((sweep) => sweep.run(env, now)));
+  results.forEach((result, i) => {
+    const name = sweeps[i]?.name;
+    if (result.status === 'rejected') {
+      console.error(
+        JSON.stringify({ level: 'error', msg: 'sweep failed', sweep: name, error: String(result.reason) }),
+      );
+    } else {
+      console.log(JSON.stringify({ level: 'info', msg: 'sweep done', sweep: name }));
+    }
+  });
+}
+
+export async function runScheduled(controller: ScheduledController, env: Env): Promise<void> {
+  await runSweeps(SWEEPS, env, controller.scheduledTime);
+}

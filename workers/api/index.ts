@@ -1,5 +1,38 @@
-import { Hono } from 'hono';
-import { handleError } from '../shared/errors.ts';
+// The API under /api/v1: one sub-app per resource, the Idempotency-Key middleware for POSTs, and
+// the OpenAPI document generated from the same zod schemas the validators use.
 
-export const apiApp = new Hono<{ Bindings: Env }>();
-apiApp.onError(handleError);
+import { handleError, handleNotFound } from '../shared/errors.ts';
+import { authApp } from './auth.ts';
+import { categoriesApp } from './categories.ts';
+import { channelsApp } from './channels.ts';
+import { followsApp } from './follows.ts';
+import { handleIdempotencyKey } from './idempotency.ts';
+import { notificationsApp } from './notifications.ts';
+import { createApiRouter } from './router.ts';
+import { searchApp } from './search.ts';
+import { streamsApp } from './streams.ts';
+import { usersApp } from './users.ts';
+
+const app = createApiRouter();
+app.onError(handleError);
+app.notFound(handleNotFound);
+app.use('*', handleIdempotencyKey);
+app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
+
+export const apiApp = app
+  .route('/auth', authApp)
+  .route('/users', usersApp)
+  .route('/', followsApp)
+  .route('/channels', channelsApp)
+  .route('/streams', streamsApp)
+  .route('/categories', categoriesApp)
+  .route('/search', searchApp)
+  .route('/notifications', notificationsApp)
+  .doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'edgestream API', version: '1.0.0' },
+    servers: [{ url: '/api/v1' }],
+  });
+
+/** For Hono's typed client: `hc<ApiApp>('https://host/api/v1')`. */
+export type ApiApp = typeof apiApp;

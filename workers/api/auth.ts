@@ -1,0 +1,136 @@
+// Sign up, log in, log out. Signing up also creates the user's channel (name = username, stream
+// key version 1), so every user can go live without another step.
+import { createRoute, z } from '@hono/zod-openapi';
+import { createSession, deleteSession, readBearerToken, requireUser } from '../shared/auth.ts';
+import { conflict, unauthorized } from '../shared/errors.ts';
+import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../shared/passwords.ts';
+import { enforceRateLimit, type RateLimit } from '../shared/rate-limit.ts';
+import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
+import { deriveStreamKey, hashStreamKey } from '../shared/stream-keys.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  readClientIp,
+} from './router.ts';
+import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from './views.ts';
+
+const MINUTE_MS = 60_000;
+const HOUR_MS = 60 * MINUTE_MS;
+export const SIGNUP_IP_LIMIT: RateLimit = { name: 'signup-ip', limit: 5, windowMs: HOUR_MS };
+export const SIGNUP_USERNAME_LIMIT: RateLimit = { name: 'signup-user', limit: 5, windowMs: HOUR_MS };
+export const LOGIN_IP_LIMIT: RateLimit = { name: 'login-ip', limit: 10, windowMs: MINUTE_MS };
+export const LOGIN_USERNAME_LIMIT: RateLimit = { name: 'login-user', limit: 5, windowMs: MINUTE_MS };
+
+const Username = z
+  .string()
+  .regex(/^[A-Za-z0-9_]{3,25}$/, 'Usernames are 3-25 letters, digits or underscores')
+  .openapi({ example: 'ninja_fan' });
+const Password = z.string().min(8).max(128);
+const Credentials = z.object({ username: Username, password: Password }).openapi('Credentials');
+const SessionSchema = z
+  .object({ token: z.string(), user: UserSchema, channel: ChannelSchema })
+  .openapi('Session');
+
+export const authApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/signup',
+      tags: ['auth'],
+      summary: 'Create a user and their channel',
+      request: { body: jsonBody(Credentials) },
+      responses: {
+        201: jsonContent(SessionSchema, 'The new session, user and channel'),
+        ...describeErrors(400, 409, 429),
+      },
+    }),
+    async (c) => {
+      const { username, password } = c.req.valid('json');
+      await enforceRateLimit(c.env, SIGNUP_IP_LIMIT, readClientIp(c));
+      await enforceRateLimit(c.env, SIGNUP_USERNAME_LIMIT, username);
+      const db = c.env.DB;
+      const taken = await db
+        .prepare('SELECT 1 FROM users WHERE username = ?1 UNION SELECT 1 FROM channels WHERE name = ?1')
+        .bind(username)
+        .first();
+      if (taken) throw conflict('That username is taken');
+
+      const now = Date.now();
+      const userId = crypto.randomUUID();
+      const channelId = crypto.randomUUID();
+      const streamKey = await deriveStreamKey(c.env.STREAM_KEY_SECRET, channelId, 1);
+      try {
+        await db.batch([
+          db
+            .prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)')
+            .bind(userId, username, await hashPassword(password), now),
+          db
+            .prepare(
+              `INSERT INTO channels (id, user_id, name, display_name, stream_key_hash, stream_key_version, created_at)
+               VALUES (?, ?, ?, ?, ?, 1, ?)`,
+            )
+            .bind(channelId, userId, username, username, await hashStreamKey(streamKey), now),
+          ...prepareSearchIndexRefresh(db, channelId),
+        ]);
+      } catch (error) {
+        // Two signups for one name can pass the check together; the unique index decides.
+        if (String(error).includes('UNIQUE constraint failed')) throw conflict('That username is taken');
+        throw error;
+      }
+      const token = await createSession(db, userId, now);
+      const channel = await findChannelOfUser(c, userId);
+      return c.json({ token, user: toUser({ id: userId, username, created_at: now }), channel }, 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/login',
+      tags: ['auth'],
+      summary: 'Exchange a username and password for a bearer token',
+      request: { body: jsonBody(Credentials) },
+      responses: {
+        200: jsonContent(SessionSchema, 'The new session'),
+        ...describeErrors(400, 401, 429),
+      },
+    }),
+    async (c) => {
+      const { username, password } = c.req.valid('json');
+      await enforceRateLimit(c.env, LOGIN_IP_LIMIT, readClientIp(c));
+      await enforceRateLimit(c.env, LOGIN_USERNAME_LIMIT, username);
+      const row = await c.env.DB.prepare(
+        'SELECT id, username, created_at, password_hash FROM users WHERE username = ?',
+      )
+        .bind(username)
+        .first();
+      if (!row) {
+        await spendPasswordVerificationTime(password);
+        throw unauthorized('Wrong username or password');
+      }
+      const user = UserRow.extend({ password_hash: z.string() }).parse(row);
+      if (!(await verifyPassword(password, user.password_hash)))
+        throw unauthorized('Wrong username or password');
+      const token = await createSession(c.env.DB, user.id);
+      const channel = await findChannelOfUser(c, user.id);
+      return c.json({ token, user: toUser(user), channel }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/logout',
+      tags: ['auth'],
+      summary: 'End the current session',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      responses: { 204: { description: 'Logged out' }, ...describeErrors(401) },
+    }),
+    async (c) => {
+      const token = readBearerToken(c.req.header('Authorization'));
+      if (token) await deleteSession(c.env.DB, token);
+      return c.body(null, 204);
+    },
+  );

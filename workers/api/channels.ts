@@ -1,0 +1,164 @@
+// Channels: public profile, owner edits, and the stream key (derived, never stored: see
+// workers/shared/stream-keys.ts).
+import { createRoute, z } from '@hono/zod-openapi';
+import { requireUser } from '../shared/auth.ts';
+import { forbidden, notFound, unprocessable } from '../shared/errors.ts';
+import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
+import { deriveStreamKey, hashStreamKey } from '../shared/stream-keys.ts';
+import { revokeLivePublisher } from './live-control.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  type RequestScope,
+} from './router.ts';
+import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from './views.ts';
+
+const ChannelParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
+const StreamKeySchema = z.object({ stream_key: z.string(), ingest_url: z.string() }).openapi('StreamKey');
+const ChannelPatch = z
+  .object({
+    display_name: z.string().trim().min(1).max(50),
+    description: z.string().max(500),
+    avatar_url: z.url().max(2000).nullable(),
+    banner_url: z.url().max(2000).nullable(),
+    title: z.string().trim().max(140),
+    category: CategoryRef.nullable(),
+    language: LanguageInput,
+    tags: TagsInput,
+  })
+  .partial()
+  .strict()
+  .openapi('ChannelPatch');
+
+/** The channel's key facts, after checking that the signed-in user owns it (404, then 403). */
+export async function requireOwnedChannel(
+  c: RequestScope,
+  channelId: string,
+  userId: string,
+): Promise<{ id: string; stream_key_version: number }> {
+  const row = await c.env.DB.prepare('SELECT id, user_id, stream_key_version FROM channels WHERE id = ?')
+    .bind(channelId)
+    .first<{ id: string; user_id: string; stream_key_version: number }>();
+  if (!row) throw notFound('Channel');
+  if (row.user_id !== userId) throw forbidden('Only the channel owner may do that');
+  return { id: row.id, stream_key_version: row.stream_key_version };
+}
+
+export const channelsApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}',
+      tags: ['channels'],
+      summary: 'A channel by id or name',
+      request: { params: ChannelParams },
+      responses: { 200: jsonContent(ChannelSchema, 'The channel'), ...describeErrors(404) },
+    }),
+    async (c) => {
+      const channel = await findChannel(c, c.req.valid('param').id);
+      if (!channel) throw notFound('Channel');
+      return c.json(channel, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}',
+      tags: ['channels'],
+      summary: 'Edit your channel',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams, body: jsonBody(ChannelPatch) },
+      responses: {
+        200: jsonContent(ChannelSchema, 'The updated channel'),
+        ...describeErrors(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = await requireOwnedChannel(c, c.req.valid('param').id, c.var.user.id);
+      const patch = c.req.valid('json');
+      const columns: [string, string | number | null][] = [];
+      if (patch.display_name !== undefined) columns.push(['display_name', patch.display_name]);
+      if (patch.description !== undefined) columns.push(['description', patch.description]);
+      if (patch.avatar_url !== undefined) columns.push(['avatar_url', patch.avatar_url]);
+      if (patch.banner_url !== undefined) columns.push(['banner_url', patch.banner_url]);
+      if (patch.title !== undefined) columns.push(['title', patch.title]);
+      if (patch.language !== undefined) columns.push(['language', patch.language]);
+      if (patch.tags !== undefined) columns.push(['tags', JSON.stringify(patch.tags)]);
+      if (patch.category !== undefined) {
+        const category = patch.category === null ? null : await findCategory(c.env.DB, patch.category);
+        if (patch.category !== null && !category) throw unprocessable(`Unknown category: ${patch.category}`);
+        columns.push(['category_id', category?.id ?? null]);
+      }
+      if (columns.length > 0) {
+        const db = c.env.DB;
+        // Column names come from the fixed list above, never from the request.
+        const assignments = columns.map(([column]) => `${column} = ?`).join(', ');
+        await db.batch([
+          db
+            .prepare(`UPDATE channels SET ${assignments} WHERE id = ?`)
+            .bind(...columns.map(([, v]) => v), id),
+          ...prepareSearchIndexRefresh(db, id),
+        ]);
+      }
+      const channel = await findChannel(c, id);
+      if (!channel) throw notFound('Channel');
+      return c.json(channel, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{id}/stream-key',
+      tags: ['channels'],
+      summary: 'Your stream key and where to publish',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams },
+      responses: { 200: jsonContent(StreamKeySchema, 'The stream key'), ...describeErrors(401, 403, 404) },
+    }),
+    async (c) => {
+      const channel = await requireOwnedChannel(c, c.req.valid('param').id, c.var.user.id);
+      const streamKey = await deriveStreamKey(
+        c.env.STREAM_KEY_SECRET,
+        channel.id,
+        channel.stream_key_version,
+      );
+      return c.json({ stream_key: streamKey, ingest_url: c.env.RTMP_INGEST_URL }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/{id}/stream-key/reset',
+      tags: ['channels'],
+      summary: 'Replace your stream key; the old one stops working at once',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams },
+      responses: {
+        200: jsonContent(StreamKeySchema, 'The new stream key'),
+        ...describeErrors(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const channel = await requireOwnedChannel(c, c.req.valid('param').id, c.var.user.id);
+      const version = channel.stream_key_version + 1;
+      const streamKey = await deriveStreamKey(c.env.STREAM_KEY_SECRET, channel.id, version);
+      await c.env.DB.prepare('UPDATE channels SET stream_key_version = ?, stream_key_hash = ? WHERE id = ?')
+        .bind(version, await hashStreamKey(streamKey), channel.id)
+        .run();
+      // A leaked key is the usual reason for a reset, so whoever is publishing with it is cut off too.
+      await revokeLivePublisher(c.env, channel.id);
+      return c.json({ stream_key: streamKey, ingest_url: c.env.RTMP_INGEST_URL }, 200);
+    },
+  );

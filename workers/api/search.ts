@@ -1,0 +1,56 @@
+// Full-text search over channel names and live titles/tags (the FTS5 search_index).
+import { createRoute, z } from '@hono/zod-openapi';
+import { buildFtsQuery } from '../shared/search-index.ts';
+import { createApiRouter, describeErrors, jsonContent } from './router.ts';
+import {
+  CHANNEL_SELECT,
+  ChannelRow,
+  ChannelSchema,
+  LiveStreamSchema,
+  STREAM_SELECT,
+  StreamRow,
+  toChannel,
+  toLiveStream,
+} from './views.ts';
+
+const SEARCH_LIMIT = 20;
+
+export const searchApp = createApiRouter().openapi(
+  createRoute({
+    method: 'get',
+    path: '/',
+    tags: ['search'],
+    summary: 'Search channels and live streams (prefix match on every term)',
+    request: { query: z.object({ q: z.string().trim().min(1).max(100) }) },
+    responses: {
+      200: jsonContent(
+        z
+          .object({ channels: z.array(ChannelSchema), streams: z.array(LiveStreamSchema) })
+          .openapi('SearchResults'),
+        'Matching channels and the live streams among them',
+      ),
+      ...describeErrors(400),
+    },
+  }),
+  async (c) => {
+    const match = buildFtsQuery(c.req.valid('query').q);
+    if (match === null) return c.json({ channels: [], streams: [] }, 200);
+    const db = c.env.DB;
+    const matches = `(SELECT channel_id, rank FROM search_index WHERE search_index MATCH ?1 ORDER BY rank LIMIT ${SEARCH_LIMIT}) m`;
+    const [channels, streams] = await db.batch([
+      db.prepare(`${CHANNEL_SELECT} JOIN ${matches} ON m.channel_id = c.id ORDER BY m.rank`).bind(match),
+      db
+        .prepare(
+          `${STREAM_SELECT} JOIN ${matches} ON m.channel_id = s.channel_id WHERE s.status = 'live' ORDER BY m.rank`,
+        )
+        .bind(match),
+    ]);
+    return c.json(
+      {
+        channels: (channels?.results ?? []).map((row) => toChannel(c, ChannelRow.parse(row))),
+        streams: (streams?.results ?? []).map((row) => toLiveStream(c, StreamRow.parse(row))),
+      },
+      200,
+    );
+  },
+);

@@ -1,0 +1,313 @@
+// Streams: going live (POST /streams/start), the viewer's view of a live stream, browsing live
+// streams, and editing a stream's info. Shapes follow the seed API.
+import { createRoute, z } from '@hono/zod-openapi';
+import { createEvent } from '../../protocol/events.ts';
+import { requireUser } from '../shared/auth.ts';
+import { badRequest, forbidden, notFound, unprocessable } from '../shared/errors.ts';
+import { publishEvent } from '../shared/events.ts';
+import { deriveStreamKey } from '../shared/stream-keys.ts';
+import { requireOwnedChannel } from './channels.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+import {
+  type Category,
+  CategoryRef,
+  findCategory,
+  LanguageInput,
+  LiveStreamSchema,
+  STREAM_SELECT,
+  StreamRow,
+  TagsInput,
+  toLiveStream,
+} from './views.ts';
+
+/** What the seed tells OBS users: 1080p60 at 6 Mbps CBR, x264, a keyframe every 2 s. */
+export const RECOMMENDED_SETTINGS = {
+  resolution: '1920x1080',
+  fps: 60,
+  bitrate: '6000 kbps',
+  keyframe_interval: 2,
+  encoder: 'x264',
+  rate_control: 'CBR',
+} as const;
+
+const StartStreamBody = z
+  .object({
+    channel_id: z.string().min(1).max(100),
+    title: z.string().trim().max(140).optional(),
+    category: CategoryRef.optional(),
+    tags: TagsInput.optional(),
+    language: LanguageInput.optional(),
+  })
+  .openapi('StartStream');
+const StartStreamResponse = z
+  .object({
+    stream_id: z.string(),
+    ingest_url: z.string(),
+    stream_key: z.string(),
+    recommended_settings: z.object({
+      resolution: z.string(),
+      fps: z.number(),
+      bitrate: z.string(),
+      keyframe_interval: z.number(),
+      encoder: z.string(),
+      rate_control: z.string(),
+    }),
+  })
+  .openapi('StartedStream');
+const StreamSchema = LiveStreamSchema.extend({ status: z.enum(['pending', 'live', 'ended']) }).openapi(
+  'Stream',
+);
+const StreamPatch = z
+  .object({
+    title: z.string().trim().max(140),
+    category: CategoryRef,
+    tags: TagsInput,
+    language: LanguageInput,
+  })
+  .partial()
+  .strict()
+  .openapi('StreamPatch');
+
+export const STREAM_SORTS = ['viewers_desc', 'started_desc'] as const;
+const ListQuery = z.object({
+  category: z.string().max(100).optional(),
+  language: z.string().max(10).optional(),
+  tag: z.string().max(25).optional(),
+  sort: z.enum(STREAM_SORTS).default('viewers_desc'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(500).optional(),
+});
+/** Keyset position: the sort key of the last item and its id (the tie-breaker). */
+const StreamCursor = z.object({ sort: z.enum(STREAM_SORTS), key: z.number(), id: z.string() });
+
+async function resolveCategoryOrThrow(db: D1Database, ref: string | number): Promise<Category> {
+  const category = await findCategory(db, ref);
+  if (!category) throw unprocessable(`Unknown category: ${ref}`);
+  return category;
+}
+
+export const streamsApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/start',
+      tags: ['streams'],
+      summary: 'Get ready to go live: creates (or returns) the pending stream and the ingest details',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { body: jsonBody(StartStreamBody) },
+      responses: {
+        200: jsonContent(StartStreamResponse, 'Where and how to publish'),
+        ...describeErrors(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const channel = await requireOwnedChannel(c, body.channel_id, c.var.user.id);
+      const category =
+        body.category === undefined ? undefined : await resolveCategoryOrThrow(c.env.DB, body.category);
+      const db = c.env.DB;
+      const now = Date.now();
+      // The channel's defaults take the new values first, so the stream row copies the merged info.
+      const updates: [string, string | number][] = [];
+      if (body.title !== undefined) updates.push(['title', body.title]);
+      if (category !== undefined) updates.push(['category_id', category.id]);
+      if (body.tags !== undefined) updates.push(['tags', JSON.stringify(body.tags)]);
+      if (body.language !== undefined) updates.push(['language', body.language]);
+      const statements: D1PreparedStatement[] = [];
+      if (updates.length > 0) {
+        const assignments = updates.map(([column]) => `${column} = ?`).join(', ');
+        statements.push(
+          db
+            .prepare(`UPDATE channels SET ${assignments} WHERE id = ?`)
+            .bind(...updates.map(([, v]) => v), channel.id),
+          // An open stream (pending or already live) takes the same edits.
+          db
+            .prepare(
+              `UPDATE streams SET ${assignments} WHERE channel_id = ? AND status IN ('pending', 'live')`,
+            )
+            .bind(...updates.map(([, v]) => v), channel.id),
+        );
+      }
+      // Idempotent: a second start while a stream is pending or live returns that stream. The
+      // NOT EXISTS guard inside one statement keeps two concurrent starts from making two rows.
+      statements.push(
+        db
+          .prepare(
+            `INSERT INTO streams (id, channel_id, title, category_id, language, tags, status, created_at)
+             SELECT ?, c.id, c.title, c.category_id, c.language, c.tags, 'pending', ?
+             FROM channels c WHERE c.id = ?
+               AND NOT EXISTS (SELECT 1 FROM streams WHERE channel_id = c.id AND status IN ('pending', 'live'))`,
+          )
+          .bind(crypto.randomUUID(), now, channel.id),
+        db
+          .prepare(
+            `SELECT id, status FROM streams WHERE channel_id = ? AND status IN ('pending', 'live')
+             ORDER BY created_at DESC LIMIT 1`,
+          )
+          .bind(channel.id),
+      );
+      const results = await db.batch(statements);
+      const stream = z
+        .object({ id: z.string(), status: z.enum(['pending', 'live']) })
+        .parse(results.at(-1)?.results[0]);
+      if (stream.status === 'live' && updates.length > 0) {
+        await publishEvent(
+          c.env.STREAM_EVENTS,
+          createEvent('stream.updated', { stream_id: stream.id, channel_id: channel.id }),
+        );
+      }
+      return c.json(
+        {
+          stream_id: stream.id,
+          ingest_url: c.env.RTMP_INGEST_URL,
+          stream_key: await deriveStreamKey(c.env.STREAM_KEY_SECRET, channel.id, channel.stream_key_version),
+          recommended_settings: RECOMMENDED_SETTINGS,
+        },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/{channel_id}/live',
+      tags: ['streams'],
+      summary: "A channel's live stream (by channel id or name)",
+      request: {
+        params: z.object({
+          channel_id: z
+            .string()
+            .min(1)
+            .max(100)
+            .openapi({ param: { name: 'channel_id', in: 'path' } }),
+        }),
+      },
+      responses: { 200: jsonContent(LiveStreamSchema, 'The live stream'), ...describeErrors(404) },
+    }),
+    async (c) => {
+      const row = await c.env.DB.prepare(
+        `${STREAM_SELECT} WHERE (ch.id = ?1 OR ch.name = ?1) AND s.status = 'live'
+         ORDER BY s.started_at DESC LIMIT 1`,
+      )
+        .bind(c.req.valid('param').channel_id)
+        .first();
+      if (!row) throw notFound('Live stream');
+      return c.json(toLiveStream(c, StreamRow.parse(row)), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/',
+      tags: ['streams'],
+      summary: 'Browse live streams',
+      request: { query: ListQuery },
+      responses: {
+        200: jsonContent(
+          z.object({ data: z.array(LiveStreamSchema), cursor: z.string().nullable() }).openapi('StreamPage'),
+          'A page of live streams',
+        ),
+        ...describeErrors(400),
+      },
+    }),
+    async (c) => {
+      const query = c.req.valid('query');
+      const where = ["s.status = 'live'"];
+      const params: (string | number)[] = [];
+      if (query.category !== undefined) {
+        const category = await findCategory(c.env.DB, query.category);
+        // An unknown category has no live streams.
+        if (!category) return c.json({ data: [], cursor: null }, 200);
+        where.push('s.category_id = ?');
+        params.push(category.id);
+      }
+      if (query.language !== undefined) {
+        where.push('s.language = ? COLLATE NOCASE');
+        params.push(query.language);
+      }
+      if (query.tag !== undefined) {
+        where.push('EXISTS (SELECT 1 FROM json_each(s.tags) WHERE value = ? COLLATE NOCASE)');
+        params.push(query.tag);
+      }
+      const keyColumn = query.sort === 'viewers_desc' ? 's.viewer_count' : 'coalesce(s.started_at, 0)';
+      if (query.cursor !== undefined) {
+        const cursor = decodeCursor(StreamCursor, query.cursor);
+        if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
+        where.push(`(${keyColumn} < ? OR (${keyColumn} = ? AND s.id < ?))`);
+        params.push(cursor.key, cursor.key, cursor.id);
+      }
+      const { results } = await c.env.DB.prepare(
+        `${STREAM_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, s.id DESC LIMIT ?`,
+      )
+        .bind(...params, query.limit + 1)
+        .all();
+      const rows = results.map((row) => StreamRow.parse(row));
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      const cursor =
+        rows.length > query.limit && last
+          ? encodeCursor({
+              sort: query.sort,
+              key: query.sort === 'viewers_desc' ? last.viewer_count : (last.started_at ?? 0),
+              id: last.stream_id,
+            })
+          : null;
+      return c.json({ data: page.map((row) => toLiveStream(c, row)), cursor }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/{id}',
+      tags: ['streams'],
+      summary: "Edit a pending or live stream's info",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: {
+        params: z.object({
+          id: z
+            .string()
+            .min(1)
+            .max(100)
+            .openapi({ param: { name: 'id', in: 'path' } }),
+        }),
+        body: jsonBody(StreamPatch),
+      },
+      responses: { 200: jsonContent(StreamSchema, 'The stream'), ...describeErrors(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const db = c.env.DB;
+      const streamId = c.req.valid('param').id;
+      const found = await db.prepare(`${STREAM_SELECT} WHERE s.id = ?`).bind(streamId).first();
+      if (!found) throw notFound('Stream');
+      const stream = StreamRow.parse(found);
+      if (stream.channel_id !== c.var.user.channel_id)
+        throw forbidden('Only the channel owner may edit its streams');
+      if (stream.status === 'ended') throw unprocessable('The stream has ended; its info is final');
+      const patch = c.req.valid('json');
+      const updates: [string, string | number][] = [];
+      if (patch.title !== undefined) updates.push(['title', patch.title]);
+      if (patch.category !== undefined)
+        updates.push(['category_id', (await resolveCategoryOrThrow(db, patch.category)).id]);
+      if (patch.tags !== undefined) updates.push(['tags', JSON.stringify(patch.tags)]);
+      if (patch.language !== undefined) updates.push(['language', patch.language]);
+      if (updates.length > 0) {
+        const assignments = updates.map(([column]) => `${column} = ?`).join(', ');
+        // The status guard makes an edit racing the stream's end a no-op rather than a rewrite.
+        await db
+          .prepare(`UPDATE streams SET ${assignments} WHERE id = ? AND status IN ('pending', 'live')`)
+          .bind(...updates.map(([, v]) => v), streamId)
+          .run();
+        await publishEvent(
+          c.env.STREAM_EVENTS,
+          createEvent('stream.updated', { stream_id: streamId, channel_id: stream.channel_id }),
+        );
+      }
+      const updated = StreamRow.parse(
+        await db.prepare(`${STREAM_SELECT} WHERE s.id = ?`).bind(streamId).first(),
+      );
+      return c.json({ ...toLiveStream(c, updated), status: updated.status }, 200);
+    },
+  );

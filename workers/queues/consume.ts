@@ -1,0 +1,104 @@
+// The machinery every consumer shares: parse, dedupe by event id, apply, ack or retry.
+import { type EventOf, PlatformEvent, type PlatformEventType } from '../../protocol/events.ts';
+
+/**
+ * Applies one event. Returns the D1 statements of its effect; they run in one batch together with
+ * the processed_events row, so the effect and the dedupe record commit (or fail) together.
+ */
+export type EventHandler<T extends PlatformEventType> = (
+  event: EventOf<T>,
+  env: Env,
+) => Promise<D1PreparedStatement[]>;
+
+export type EventHandlers = { [T in PlatformEventType]?: EventHandler<T> };
+
+export function logQueue(
+  level: 'info' | 'warn' | 'error',
+  msg: string,
+  fields: Record<string, unknown>,
+): void {
+  const line = JSON.stringify({ level, msg, ...fields });
+  if (level === 'error') console.error(line);
+  else if (level === 'warn') console.warn(line);
+  else console.log(line);
+}
+
+/** Looks the handler up with its type intact (a plain index would widen it to a union of handlers). */
+function findHandler<T extends PlatformEventType>(
+  handlers: EventHandlers,
+  type: T,
+): EventHandler<T> | undefined {
+  return handlers[type];
+}
+
+async function applyOnce<T extends PlatformEventType>(
+  consumer: string,
+  handler: EventHandler<T>,
+  event: EventOf<T>,
+  env: Env,
+): Promise<'applied' | 'duplicate'> {
+  const db = env.DB;
+  const seen = await db
+    .prepare('SELECT 1 FROM processed_events WHERE event_id = ? AND consumer = ?')
+    .bind(event.id, consumer)
+    .first();
+  if (seen) return 'duplicate';
+  const effects = await handler(event, env);
+  // A plain INSERT: if a concurrent delivery of the same event committed first, the primary key
+  // fails this batch, the effect rolls back with it, and the retry finds the event processed.
+  await db.batch([
+    ...effects,
+    db
+      .prepare('INSERT INTO processed_events (event_id, consumer, processed_at) VALUES (?, ?, ?)')
+      .bind(event.id, consumer, Date.now()),
+  ]);
+  return 'applied';
+}
+
+/** Runs a batch through `handlers`: acks applied, duplicate, unparseable and unhandled messages; retries failures. */
+export async function consumeEvents(
+  consumer: string,
+  handlers: EventHandlers,
+  batch: MessageBatch,
+  env: Env,
+): Promise<void> {
+  for (const message of batch.messages) {
+    const parsed = PlatformEvent.safeParse(message.body);
+    if (!parsed.success) {
+      // Retrying cannot fix a malformed message; keep it visible in the logs instead.
+      logQueue('error', 'unparseable event', {
+        queue: batch.queue,
+        messageId: message.id,
+        issues: parsed.error.issues,
+      });
+      message.ack();
+      continue;
+    }
+    const event = parsed.data;
+    const handler = findHandler(handlers, event.type);
+    if (!handler) {
+      logQueue('warn', 'no handler for event', { queue: batch.queue, type: event.type, eventId: event.id });
+      message.ack();
+      continue;
+    }
+    try {
+      const outcome = await applyOnce(consumer, handler, event, env);
+      logQueue('info', `event ${outcome}`, {
+        consumer,
+        type: event.type,
+        eventId: event.id,
+        attempts: message.attempts,
+      });
+      message.ack();
+    } catch (error) {
+      logQueue('error', 'event failed; will retry', {
+        consumer,
+        type: event.type,
+        eventId: event.id,
+        attempts: message.attempts,
+        error: String(error),
+      });
+      message.retry();
+    }
+  }
+}
