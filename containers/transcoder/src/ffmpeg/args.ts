@@ -93,7 +93,21 @@ function buildVideoEncoderArgs(rendition: VideoRenditionPlan, encoder: VideoEnco
 function buildAudioArgs(mode: 'copy' | 'encode' | 'none', bitrate: number): string[] {
   if (mode === 'none') return ['-an'];
   if (mode === 'copy') return ['-c:a', 'copy'];
-  return ['-c:a', 'aac', '-b:a', formatKbps(bitrate), '-ar', String(AUDIO_SAMPLE_RATE), '-ac', '2'];
+  // FLV timestamps are whole milliseconds, so AAC frames would get durations of 1024 +- 16 samples and
+  // audio-only parts would overshoot PART-TARGET; resampling with async=1 makes them sample-exact
+  // while still following the input clock (it pads or trims on real gaps).
+  return [
+    '-af',
+    'aresample=async=1',
+    '-c:a',
+    'aac',
+    '-b:a',
+    formatKbps(bitrate),
+    '-ar',
+    String(AUDIO_SAMPLE_RATE),
+    '-ac',
+    '2',
+  ];
 }
 
 /**
@@ -132,10 +146,9 @@ export function buildTranscodeArgs(
     '-stats',
     '-stats_period',
     '1',
-    // Low-latency input: no input buffering, no decoder reordering wait, and a short probe since
-    // FLV announces its tracks up front.
-    '-fflags',
-    'nobuffer',
+    // Low-latency input: no decoder reordering wait, and a short probe since FLV announces its
+    // tracks up front. Not `-fflags nobuffer`: ffmpeg 5.1 then drops the packets it read while
+    // probing (measured: 1.3 s of audio lost at the start).
     '-flags',
     'low_delay',
     '-probesize',
