@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { Amf0EcmaArray, decodeAmf0Values, encodeAmf0 } from '../../../containers/transcoder/src/rtmp/amf0.ts';
+import {
+  encodeFlvTag,
+  FLV_HEADER,
+  FlvMuxer,
+  inspectAudioPayload,
+  inspectVideoPayload,
+  parseFlvTags,
+} from '../../../containers/transcoder/src/rtmp/flv.ts';
+import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
+
+const video = (timestamp: number, bytes: number[]): RtmpMessage => ({
+  csid: 6,
+  type: 9,
+  streamId: 1,
+  timestamp,
+  payload: Buffer.from(bytes),
+});
+const audio = (timestamp: number, bytes: number[]): RtmpMessage => ({
+  csid: 4,
+  type: 8,
+  streamId: 1,
+  timestamp,
+  payload: Buffer.from(bytes),
+});
+const metadata = (timestamp: number): RtmpMessage => ({
+  csid: 4,
+  type: 18,
+  streamId: 1,
+  timestamp,
+  payload: encodeAmf0('@setDataFrame', 'onMetaData', new Amf0EcmaArray({ width: 320, height: 180, framerate: 30 })),
+});
+
+const AVC_SEQUENCE_HEADER = [0x17, 0x00, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f];
+const AVC_KEYFRAME = [0x17, 0x01, 0, 0, 0, 0, 0, 0, 2, 0x65, 0x88];
+const AVC_INTER = [0x27, 0x01, 0, 0, 0x21, 0, 0, 0, 2, 0x41, 0x9a];
+const AAC_SEQUENCE_HEADER = [0xaf, 0x00, 0x11, 0x90];
+const AAC_FRAME = [0xaf, 0x01, 0x21, 0x10];
+
+describe('FLV', () => {
+  it('writes a stream that parses back to the same tags, with the metadata stripped of @setDataFrame', () => {
+    const muxer = new FlvMuxer();
+    const messages = [
+      metadata(0),
+      video(0, AVC_SEQUENCE_HEADER),
+      audio(0, AAC_SEQUENCE_HEADER),
+      video(0, AVC_KEYFRAME),
+      audio(21, AAC_FRAME),
+      video(33, AVC_INTER),
+      // Past 2^24 ms the upper byte goes into TimestampExtended.
+      video(0x1234567, AVC_INTER),
+    ];
+    const tags = messages.map((message) => muxer.push(message));
+    expect(tags.every((tag) => tag !== null)).toBe(true);
+    const stream = Buffer.concat([muxer.getStartBytes().subarray(0, FLV_HEADER.length), ...tags.filter((t) => t !== null)]);
+    const parsed = parseFlvTags(stream);
+    expect(parsed.map((tag) => [tag.type, tag.timestamp])).toEqual([
+      [18, 0],
+      [9, 0],
+      [8, 0],
+      [9, 0],
+      [8, 21],
+      [9, 33],
+      [9, 0x1234567],
+    ]);
+    expect(decodeAmf0Values(parsed[0]?.payload ?? Buffer.alloc(0))).toEqual([
+      'onMetaData',
+      new Amf0EcmaArray({ width: 320, height: 180, framerate: 30 }),
+    ]);
+    expect([...(parsed[3]?.payload ?? [])]).toEqual(AVC_KEYFRAME);
+    expect(muxer.stats).toMatchObject({ videoCodec: 'avc', audioCodec: 'aac', width: 320, height: 180, frameRate: 30 });
+  });
+
+  it('starts late consumers with the header, metadata and both sequence headers, and no frames', () => {
+    const muxer = new FlvMuxer();
+    for (const message of [metadata(0), video(0, AVC_SEQUENCE_HEADER), audio(0, AAC_SEQUENCE_HEADER)]) muxer.push(message);
+    for (let t = 0; t < 500; t += 33) muxer.push(video(t, t === 0 ? AVC_KEYFRAME : AVC_INTER));
+    const parsed = parseFlvTags(muxer.getStartBytes());
+    expect(parsed.map((tag) => [...tag.payload.subarray(0, 2)])).toEqual([
+      [...encodeAmf0('onMetaData').subarray(0, 2)],
+      [0x17, 0x00],
+      [0xaf, 0x00],
+    ]);
+  });
+
+  it('measures the keyframe interval in media time, ignoring sequence headers', () => {
+    const muxer = new FlvMuxer();
+    muxer.push(video(0, AVC_SEQUENCE_HEADER));
+    expect(muxer.stats.keyframeIntervalMs).toBeNull();
+    for (let t = 0; t <= 6000; t += 100) muxer.push(video(t, t % 2000 === 0 ? AVC_KEYFRAME : AVC_INTER));
+    expect(muxer.stats.keyframeIntervalMs).toBe(2000);
+    muxer.push(video(7000, AVC_KEYFRAME));
+    expect(muxer.stats.keyframeIntervalMs).toBe(1000);
+    expect(muxer.stats.lastMediaTimestamp).toBe(7000);
+  });
+
+  it('drops data messages other than onMetaData and malformed ones', () => {
+    const muxer = new FlvMuxer();
+    expect(muxer.push({ ...metadata(0), payload: encodeAmf0('onCuePoint', { name: 'x' }) })).toBeNull();
+    expect(muxer.push({ ...metadata(0), payload: Buffer.from([0x02, 0xff]) })).toBeNull();
+    expect(muxer.push(video(0, []))).toBeNull();
+  });
+
+  it('recognises AVC, Enhanced RTMP FourCCs, keyframes and sequence headers', () => {
+    expect(inspectVideoPayload(Buffer.from(AVC_SEQUENCE_HEADER))).toEqual({
+      codec: 'avc',
+      isKeyframe: false,
+      isSequenceHeader: true,
+      isFrame: false,
+    });
+    expect(inspectVideoPayload(Buffer.from(AVC_KEYFRAME))).toMatchObject({ codec: 'avc', isKeyframe: true, isFrame: true });
+    expect(inspectVideoPayload(Buffer.from(AVC_INTER))).toMatchObject({ isKeyframe: false, isFrame: true });
+    // Enhanced RTMP: 0x80 | frameType << 4 | packetType, then the FourCC.
+    expect(inspectVideoPayload(Buffer.from([0x90, ...Buffer.from('hvc1'), 1]))).toMatchObject({
+      codec: 'hevc',
+      isSequenceHeader: true,
+    });
+    expect(inspectVideoPayload(Buffer.from([0x91, ...Buffer.from('av01'), 0]))).toMatchObject({
+      codec: 'av1',
+      isKeyframe: true,
+    });
+    expect(inspectVideoPayload(Buffer.from([0xa3, ...Buffer.from('vp09'), 0]))).toMatchObject({
+      codec: 'vp9',
+      isKeyframe: false,
+      isFrame: true,
+    });
+    expect(inspectAudioPayload(Buffer.from(AAC_SEQUENCE_HEADER))).toEqual({ codec: 'aac', isSequenceHeader: true });
+    expect(inspectAudioPayload(Buffer.from(AAC_FRAME))).toEqual({ codec: 'aac', isSequenceHeader: false });
+    expect(inspectAudioPayload(Buffer.from([0x2f, 0xff]))).toEqual({ codec: 'mp3', isSequenceHeader: false });
+  });
+
+  it('refuses an FLV stream whose PreviousTagSize does not match', () => {
+    const tag = encodeFlvTag(9, 0, Buffer.from([1, 2, 3]));
+    tag.writeUInt32BE(99, tag.length - 4);
+    expect(() => parseFlvTags(Buffer.concat([FLV_HEADER, tag]))).toThrow(/PreviousTagSize/);
+  });
+});
