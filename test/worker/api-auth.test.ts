@@ -1,0 +1,150 @@
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { callApi, createTestIp, createUsername, readError, signUp } from './api-helpers.ts';
+
+describe('auth', () => {
+  it('signs up a user together with their channel and a working session', async () => {
+    const username = createUsername('signup');
+    const res = await callApi('/auth/signup', { method: 'POST', body: { username, password: 'hunter2hunter2' } });
+    expect(res.status).toBe(201);
+    const body = z
+      .object({
+        token: z.string(),
+        user: z.object({ id: z.string(), username: z.string() }),
+        channel: z.looseObject({ id: z.string(), name: z.string(), display_name: z.string(), tier: z.string() }),
+      })
+      .parse(await res.json());
+    expect(body.user.username).toBe(username);
+    expect(body.channel).toMatchObject({ name: username, display_name: username, tier: 'none' });
+
+    const stored = await env.DB.prepare('SELECT password_hash, stream_key_version FROM users JOIN channels ON channels.user_id = users.id WHERE users.id = ?')
+      .bind(body.user.id)
+      .first<{ password_hash: string; stream_key_version: number }>();
+    expect(stored?.password_hash).toMatch(/^pbkdf2-sha256\$100000\$/);
+    expect(stored?.stream_key_version).toBe(1);
+    const session = await env.DB.prepare('SELECT token_hash FROM sessions WHERE user_id = ?')
+      .bind(body.user.id)
+      .first<{ token_hash: string }>();
+    expect(session?.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(session?.token_hash).not.toBe(body.token);
+
+    const me = await callApi('/users/me', { token: body.token });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({ user: { id: body.user.id }, channel: { id: body.channel.id } });
+  });
+
+  it('rejects a username that is taken, whatever its case, with 409', async () => {
+    const first = await signUp('dup');
+    const res = await callApi('/auth/signup', {
+      method: 'POST',
+      body: { username: first.user.username.toUpperCase(), password: 'another password' },
+    });
+    expect(res.status).toBe(409);
+    expect((await readError(res)).code).toBe('conflict');
+  });
+
+  it('answers invalid usernames and short passwords with validation_failed', async () => {
+    for (const body of [
+      { username: 'ab', password: 'long enough pw' },
+      { username: 'has space', password: 'long enough pw' },
+      { username: createUsername(), password: 'short' },
+      { username: createUsername() },
+    ]) {
+      const res = await callApi('/auth/signup', { method: 'POST', body });
+      expect(res.status).toBe(400);
+      const error = await readError(res);
+      expect(error.code).toBe('validation_failed');
+      expect(Array.isArray(error.details)).toBe(true);
+    }
+  });
+
+  it('answers malformed JSON with 400 bad_request', async () => {
+    const res = await callApi('/auth/signup', { method: 'POST', rawBody: '{"username": ' });
+    expect(res.status).toBe(400);
+    expect((await readError(res)).code).toBe('bad_request');
+  });
+
+  it('logs in with the right password and refuses a wrong one', async () => {
+    const user = await signUp('login');
+    const ok = await callApi('/auth/login', {
+      method: 'POST',
+      body: { username: user.user.username, password: user.password },
+    });
+    expect(ok.status).toBe(200);
+    const { token } = z.object({ token: z.string() }).parse(await ok.json());
+    expect(token).not.toBe(user.token);
+
+    const bad = await callApi('/auth/login', {
+      method: 'POST',
+      body: { username: user.user.username, password: 'not the password' },
+    });
+    expect(bad.status).toBe(401);
+    const unknown = await callApi('/auth/login', {
+      method: 'POST',
+      body: { username: createUsername('ghost'), password: 'whatever123' },
+    });
+    expect(unknown.status).toBe(401);
+  });
+
+  it('logs out by deleting the session, after which the token is refused', async () => {
+    const user = await signUp('logout');
+    const res = await callApi('/auth/logout', { method: 'POST', token: user.token });
+    expect(res.status).toBe(204);
+    const me = await callApi('/users/me', { token: user.token });
+    expect(me.status).toBe(401);
+    expect((await readError(me)).code).toBe('unauthorized');
+  });
+
+  it('refuses /users/me without a token and with an expired one', async () => {
+    expect((await callApi('/users/me')).status).toBe(401);
+    const user = await signUp('expired');
+    await env.DB.prepare('UPDATE sessions SET expires_at = ? WHERE user_id = ?').bind(Date.now() - 1, user.user.id).run();
+    expect((await callApi('/users/me', { token: user.token })).status).toBe(401);
+  });
+
+  it('rate-limits logins per IP with 429 and a Retry-After', async () => {
+    const ip = createTestIp();
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 11; i++) {
+      last = await callApi('/auth/login', {
+        method: 'POST',
+        ip,
+        body: { username: createUsername('nobody'), password: 'wrong password' },
+      });
+      statuses.push(last.status);
+    }
+    expect(statuses.slice(0, 10).every((s) => s === 401)).toBe(true);
+    expect(statuses[10]).toBe(429);
+    expect(Number(last?.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(Number(last?.headers.get('Retry-After'))).toBeLessThanOrEqual(60);
+  });
+
+  it('rate-limits logins per username across IPs', async () => {
+    const user = await signUp('target');
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await callApi('/auth/login', {
+        method: 'POST',
+        body: { username: user.user.username, password: 'wrong password' },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+  });
+
+  it('rate-limits signups per IP to 5 an hour', async () => {
+    const ip = createTestIp();
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await callApi('/auth/signup', {
+        method: 'POST',
+        ip,
+        body: { username: createUsername('burst'), password: 'long enough pw' },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([201, 201, 201, 201, 201, 429]);
+  });
+});
