@@ -1,0 +1,72 @@
+// Where live media lives in R2 and how playlists name it. Segments and init segments sit under the
+// stream's own prefix so a VOD can reuse them as they are; parts sit under `parts/` so one R2
+// lifecycle rule (LIVE_PART_RETENTION_HOURS) can expire them without touching the VOD.
+import type { RenditionName } from '../../protocol/ingest.ts';
+
+export function getInitKey(streamId: string, rendition: RenditionName, init: number): string {
+  return `streams/${streamId}/${rendition}/init-${init}.mp4`;
+}
+
+export function getSegmentKey(streamId: string, rendition: RenditionName, msn: number): string {
+  return `streams/${streamId}/${rendition}/${msn}.m4s`;
+}
+
+export function getPartKey(streamId: string, rendition: RenditionName, msn: number, part: number): string {
+  return `streams/${streamId}/parts/${rendition}/${msn}.${part}.m4s`;
+}
+
+export function getThumbnailKey(streamId: string): string {
+  return `streams/${streamId}/thumbnail.jpg`;
+}
+
+/** The public path of a stream's thumbnail (served by the origin from getThumbnailKey). */
+export function getThumbnailPath(channelId: string, streamId: string): string {
+  return `/live/${channelId}/${streamId}/thumbnail.jpg`;
+}
+
+// Media playlists live at /live/{channel}/{rendition}.m3u8, so their URIs are relative to the
+// channel: `{stream}/{rendition}/{file}`. The file names mirror the R2 keys' last component.
+
+export function getInitUri(streamId: string, rendition: RenditionName, init: number): string {
+  return `${streamId}/${rendition}/init-${init}.mp4`;
+}
+
+export function getSegmentUri(streamId: string, rendition: RenditionName, msn: number): string {
+  return `${streamId}/${rendition}/${msn}.m4s`;
+}
+
+export function getPartUri(streamId: string, rendition: RenditionName, msn: number, part: number): string {
+  return `${streamId}/${rendition}/${msn}.${part}.m4s`;
+}
+
+export type MediaFile =
+  | { kind: 'init'; init: number }
+  | { kind: 'segment'; msn: number }
+  | { kind: 'part'; msn: number; part: number };
+
+const INIT_FILE = /^init-(\d{1,9})\.mp4$/;
+const SEGMENT_FILE = /^(\d{1,12})\.m4s$/;
+const PART_FILE = /^(\d{1,12})\.(\d{1,6})\.m4s$/;
+
+/** Reads a media file name of a playback URL; null when it names nothing the origin serves. */
+export function parseMediaFileName(name: string): MediaFile | null {
+  const init = INIT_FILE.exec(name);
+  if (init) return { kind: 'init', init: Number(init[1]) };
+  const segment = SEGMENT_FILE.exec(name);
+  if (segment) return { kind: 'segment', msn: Number(segment[1]) };
+  const part = PART_FILE.exec(name);
+  if (part) return { kind: 'part', msn: Number(part[1]), part: Number(part[2]) };
+  return null;
+}
+
+/** The R2 key of a parsed media file. */
+export function getMediaKey(streamId: string, rendition: RenditionName, file: MediaFile): string {
+  switch (file.kind) {
+    case 'init':
+      return getInitKey(streamId, rendition, file.init);
+    case 'segment':
+      return getSegmentKey(streamId, rendition, file.msn);
+    case 'part':
+      return getPartKey(streamId, rendition, file.msn, file.part);
+  }
+}

@@ -1,0 +1,200 @@
+// The internal ingest endpoint the transcoder pushes to (contract: protocol/ingest.ts). Every call
+// carries the shared INGEST_SECRET; uploads name their publish id, and a publish that is no
+// longer the channel's publisher gets 409 so the transcoder drops that connection. Bytes go to
+// R2 first, then the channel's LiveStream DO lists them: a listed URI always exists.
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import {
+  getInitKey,
+  getPartKey,
+  getSegmentKey,
+  getThumbnailKey,
+} from '../../durable-objects/live-stream/media-keys.ts';
+import {
+  AuthorizeRequest,
+  EndRequest,
+  INGEST_META_HEADER,
+  IngestMeta,
+  RenditionName,
+} from '../../protocol/ingest.ts';
+import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
+import { findChannelByStreamKey } from '../shared/stream-keys.ts';
+
+const encoder = new TextEncoder();
+
+/** Compares the bearer token with INGEST_SECRET in constant time (digests first: equal lengths). */
+async function isIngestSecret(header: string | undefined, secret: string): Promise<boolean> {
+  if (!header?.startsWith('Bearer ')) return false;
+  const [given, expected] = await Promise.all([
+    crypto.subtle.digest('SHA-256', encoder.encode(header.slice('Bearer '.length))),
+    crypto.subtle.digest('SHA-256', encoder.encode(secret)),
+  ]);
+  return crypto.subtle.timingSafeEqual(given, expected);
+}
+
+const validationHook = (result: { success: boolean; error?: { issues: unknown } }) => {
+  if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
+};
+
+const UploadPath = z.object({ channelId: z.string().min(1).max(200), publishId: z.uuid() });
+const MediaPath = UploadPath.extend({ rendition: RenditionName });
+const Index = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const PartPath = MediaPath.extend({ msn: Index, part: Index });
+const SegmentPath = MediaPath.extend({ msn: Index });
+
+/** Reads X-Ingest-Meta; each handler then insists on the kind and numbers its path names. */
+function readMeta(header: string | undefined): IngestMeta {
+  if (!header) throw badRequest(`Missing ${INGEST_META_HEADER}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(header);
+  } catch {
+    throw badRequest(`${INGEST_META_HEADER} is not JSON`);
+  }
+  const parsed = IngestMeta.safeParse(json);
+  if (!parsed.success) throw badRequest(`Invalid ${INGEST_META_HEADER}`, parsed.error.issues);
+  return parsed.data;
+}
+
+function refusePublish(): ApiError {
+  return conflict('This publish is no longer the channel publisher');
+}
+
+export const ingestApp = new Hono<{ Bindings: Env }>();
+ingestApp.onError(handleError);
+
+ingestApp.use('*', async (c, next) => {
+  if (!(await isIngestSecret(c.req.header('authorization'), c.env.INGEST_SECRET)))
+    throw unauthorized('Bad ingest secret');
+  await next();
+});
+
+ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook), async (c) => {
+  const { stream_key } = c.req.valid('json');
+  const channel = await findChannelByStreamKey(c.env.DB, stream_key);
+  // "a bad key gets NetStream.Publish.BadName and the connection closes; nothing is created."
+  if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
+  const result = await c.env.LIVE_STREAM.getByName(channel.id).beginPublish({
+    channelId: channel.id,
+    tier: channel.tier,
+    defaults: {
+      title: channel.title,
+      category_id: channel.category_id,
+      language: channel.language,
+      tags: channel.tags,
+    },
+  });
+  if (!result.ok) throw new ApiError(409, 'already_publishing', 'Another publisher is live on this channel');
+  return c.json(result.value);
+});
+
+ingestApp.put(
+  '/:channelId/:publishId/init/:rendition',
+  zValidator('param', MediaPath, validationHook),
+  async (c) => {
+    const { channelId, publishId, rendition } = c.req.valid('param');
+    const meta = readMeta(c.req.header(INGEST_META_HEADER));
+    if (meta.kind !== 'init' || meta.rendition !== rendition)
+      throw badRequest('X-Ingest-Meta does not describe this init');
+    const stub = c.env.LIVE_STREAM.getByName(channelId);
+    const reserved = await stub.reserveInit(publishId, rendition);
+    if (!reserved.ok) throw refusePublish();
+    await c.env.MEDIA.put(
+      getInitKey(reserved.streamId, rendition, reserved.init),
+      await c.req.arrayBuffer(),
+      {
+        httpMetadata: { contentType: 'video/mp4' },
+      },
+    );
+    if (!(await stub.commitInit(publishId, meta, reserved.init))) throw refusePublish();
+    return c.body(null, 204);
+  },
+);
+
+ingestApp.put(
+  '/:channelId/:publishId/part/:rendition/:msn/:part',
+  zValidator('param', PartPath, validationHook),
+  async (c) => {
+    const { channelId, publishId, rendition, msn, part } = c.req.valid('param');
+    const meta = readMeta(c.req.header(INGEST_META_HEADER));
+    if (meta.kind !== 'part' || meta.rendition !== rendition || meta.msn !== msn || meta.part !== part) {
+      throw badRequest('X-Ingest-Meta does not describe this part');
+    }
+    const stub = c.env.LIVE_STREAM.getByName(channelId);
+    const check = await stub.checkPublisher(publishId);
+    if (!check.ok) throw refusePublish();
+    // "Parts are written to R2 BEFORE the DO lists them."
+    await c.env.MEDIA.put(getPartKey(check.streamId, rendition, msn, part), await c.req.arrayBuffer(), {
+      httpMetadata: { contentType: 'video/mp4' },
+    });
+    if (!(await stub.commitPart(publishId, meta))) throw refusePublish();
+    return c.body(null, 204);
+  },
+);
+
+ingestApp.put(
+  '/:channelId/:publishId/segment/:rendition/:msn',
+  zValidator('param', SegmentPath, validationHook),
+  async (c) => {
+    const { channelId, publishId, rendition, msn } = c.req.valid('param');
+    const meta = readMeta(c.req.header(INGEST_META_HEADER));
+    if (meta.kind !== 'segment' || meta.rendition !== rendition || meta.msn !== msn)
+      throw badRequest('X-Ingest-Meta does not describe this segment');
+    const stub = c.env.LIVE_STREAM.getByName(channelId);
+    const check = await stub.checkPublisher(publishId);
+    if (!check.ok) throw refusePublish();
+    await c.env.MEDIA.put(getSegmentKey(check.streamId, rendition, msn), await c.req.arrayBuffer(), {
+      httpMetadata: { contentType: 'video/mp4' },
+    });
+    if (!(await stub.commitSegment(publishId, meta))) throw refusePublish();
+    return c.body(null, 204);
+  },
+);
+
+ingestApp.put(
+  '/:channelId/:publishId/thumbnail',
+  zValidator('param', UploadPath, validationHook),
+  async (c) => {
+    const { channelId, publishId } = c.req.valid('param');
+    const stub = c.env.LIVE_STREAM.getByName(channelId);
+    const check = await stub.checkPublisher(publishId);
+    if (!check.ok) throw refusePublish();
+    await c.env.MEDIA.put(getThumbnailKey(check.streamId), await c.req.arrayBuffer(), {
+      httpMetadata: { contentType: 'image/jpeg' },
+    });
+    if (!(await stub.commitThumbnail(publishId))) throw refusePublish();
+    return c.body(null, 204);
+  },
+);
+
+ingestApp.post(
+  '/:channelId/:publishId/heartbeat',
+  zValidator('param', UploadPath, validationHook),
+  async (c) => {
+    const { channelId, publishId } = c.req.valid('param');
+    if (!(await c.env.LIVE_STREAM.getByName(channelId).heartbeat(publishId))) throw refusePublish();
+    return c.body(null, 204);
+  },
+);
+
+ingestApp.post(
+  '/:channelId/:publishId/end',
+  zValidator('param', UploadPath, validationHook),
+  zValidator('json', EndRequest, validationHook),
+  async (c) => {
+    const { channelId, publishId } = c.req.valid('param');
+    const { reason } = c.req.valid('json');
+    if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId))) throw refusePublish();
+    console.log(
+      JSON.stringify({
+        level: 'info',
+        msg: 'publish ended',
+        channel_id: channelId,
+        publish_id: publishId,
+        reason,
+      }),
+    );
+    return c.body(null, 204);
+  },
+);

@@ -1,0 +1,137 @@
+// Public LL-HLS playback: the multivariant and media playlists (rendered by the channel's
+// LiveStream DO, which also holds blocking reloads), and parts, segments, init segments and
+// thumbnails from R2. No D1 on this path: everything comes from the DO's memory or from R2.
+import { zValidator } from '@hono/zod-validator';
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { z } from 'zod';
+import {
+  getMediaKey,
+  getThumbnailKey,
+  parseMediaFileName,
+} from '../../durable-objects/live-stream/media-keys.ts';
+import { RenditionName } from '../../protocol/ingest.ts';
+import { ApiError, badRequest, handleError, notFound, unavailable } from '../shared/errors.ts';
+import { serveMediaObject } from './serve-media.ts';
+
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+// `video/mp4` rather than `video/iso.segment` for .m4s: every player, CDN and browser knows it,
+// fMP4 parts are MP4 fragments, and Apple's own examples serve them so.
+const MEDIA_TYPE = 'video/mp4';
+
+// "blocking playlist responses can be cached for 6 × TD because their URL names the future;
+// non-blocking playlist responses only ~0.5 × TD; parts, segments and init segments for a long time."
+const BLOCKING_PLAYLIST_CACHE = 'public, max-age=12';
+const PLAYLIST_CACHE = 'public, max-age=1';
+const MULTIVARIANT_CACHE = 'public, max-age=2';
+const MEDIA_CACHE = 'public, max-age=31536000, immutable';
+const THUMBNAIL_CACHE = 'public, max-age=10';
+
+const validationHook = (result: { success: boolean; error?: { issues: unknown } }) => {
+  if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
+};
+
+const ChannelPath = z.object({ channelId: z.string().min(1).max(200) });
+const StreamId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
+const Index = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+
+const PlaylistQuery = z.object({
+  _HLS_msn: Index.optional(),
+  _HLS_part: Index.optional(),
+  // "_HLS_skip=YES" asks for a delta update; "v2" also skips date ranges, of which there are none.
+  _HLS_skip: z.enum(['YES', 'v2']).optional(),
+});
+
+export const playbackApp = new Hono<{ Bindings: Env }>();
+playbackApp.onError(handleError);
+playbackApp.use(
+  '*',
+  cors({
+    origin: '*',
+    allowMethods: ['GET', 'HEAD'],
+    exposeHeaders: ['Content-Length', 'Content-Range', 'ETag'],
+  }),
+);
+// A 404 for media that does not exist yet must not be cached: it will exist a moment later.
+playbackApp.use('*', async (c, next) => {
+  await next();
+  if (c.res.status >= 400) c.res.headers.set('Cache-Control', 'no-store');
+});
+
+playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, validationHook), async (c) => {
+  const { channelId } = c.req.valid('param');
+  const body = await c.env.LIVE_STREAM.getByName(channelId).getMultivariantPlaylist();
+  if (body === null) throw notFound('Live stream');
+  return c.body(body, 200, { 'Content-Type': PLAYLIST_TYPE, 'Cache-Control': MULTIVARIANT_CACHE });
+});
+
+playbackApp.get(
+  '/:channelId/:playlist{[^/]+\\.m3u8}',
+  zValidator('param', ChannelPath.extend({ playlist: z.string() }), validationHook),
+  zValidator('query', PlaylistQuery, validationHook),
+  async (c) => {
+    const { channelId, playlist } = c.req.valid('param');
+    const rendition = RenditionName.safeParse(playlist.slice(0, -'.m3u8'.length));
+    if (!rendition.success) throw notFound('Playlist');
+    const query = c.req.valid('query');
+    const result = await c.env.LIVE_STREAM.getByName(channelId).getMediaPlaylist(rendition.data, {
+      msn: query._HLS_msn,
+      part: query._HLS_part,
+      skip: query._HLS_skip !== undefined,
+    });
+    switch (result.status) {
+      case 200:
+        return c.body(result.body, 200, {
+          'Content-Type': PLAYLIST_TYPE,
+          'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
+        });
+      case 400:
+        throw badRequest(result.message);
+      case 404:
+        throw new ApiError(404, 'not_found', result.message);
+      case 503:
+        throw unavailable(result.message, 1);
+    }
+  },
+);
+
+playbackApp.get(
+  '/:channelId/:streamId/thumbnail.jpg',
+  zValidator('param', ChannelPath.extend({ streamId: StreamId }), validationHook),
+  async (c) => {
+    const { streamId } = c.req.valid('param');
+    const response = await serveMediaObject(c.env.MEDIA, getThumbnailKey(streamId), c.req.raw, {
+      contentType: 'image/jpeg',
+      cacheControl: THUMBNAIL_CACHE,
+    });
+    if (!response) throw notFound('Thumbnail');
+    return response;
+  },
+);
+
+playbackApp.get(
+  '/:channelId/:streamId/:rendition/:file',
+  zValidator(
+    'param',
+    ChannelPath.extend({ streamId: StreamId, rendition: RenditionName, file: z.string() }),
+    validationHook,
+  ),
+  async (c) => {
+    const { channelId, streamId, rendition, file: fileName } = c.req.valid('param');
+    const file = parseMediaFileName(fileName);
+    if (!file) throw notFound('Media file');
+    const key = getMediaKey(streamId, rendition, file);
+    const options = { contentType: MEDIA_TYPE, cacheControl: MEDIA_CACHE };
+    const found = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
+    if (found) return found;
+    // "A request for the hinted URI must wait until the part exists, not 404."
+    if (file.kind === 'part') {
+      const stub = c.env.LIVE_STREAM.getByName(channelId);
+      if (await stub.waitForPart(streamId, rendition, file.msn, file.part)) {
+        const late = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
+        if (late) return late;
+      }
+    }
+    throw notFound('Media file');
+  },
+);
