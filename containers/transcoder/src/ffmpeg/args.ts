@@ -126,9 +126,10 @@ function buildFilterGraph(
     chains.push(`[v${index}]scale=-2:${rendition.height},fps=${rendition.fps}[${label}]`);
   });
   if (thumbnailLabel !== null) {
-    chains.push(
-      `[v${encoded.length}]fps=1/${THUMBNAIL_INTERVAL_SECONDS},scale=-2:${THUMBNAIL_HEIGHT}[${thumbnailLabel}]`,
-    );
+    // The first frame at once, then one every interval: `fps=1/10` would hold the first thumbnail
+    // back until it had seen 5 s of video.
+    const every = `select='isnan(prev_selected_t)+gte(t-prev_selected_t\\,${THUMBNAIL_INTERVAL_SECONDS})'`;
+    chains.push(`[v${encoded.length}]${every},scale=-2:${THUMBNAIL_HEIGHT}[${thumbnailLabel}]`);
   }
   return chains.join(';');
 }
@@ -195,7 +196,20 @@ export function buildTranscodeArgs(
     fd += 1;
   }
   if (thumbnailLabel !== null) {
-    args.push('-map', `[${thumbnailLabel}]`, '-c:v', 'mjpeg', '-q:v', '5', '-f', 'image2pipe', `pipe:${fd}`);
+    // passthrough: one JPEG per selected frame, never duplicates to fill a constant frame rate.
+    args.push(
+      '-map',
+      `[${thumbnailLabel}]`,
+      '-fps_mode',
+      'passthrough',
+      '-c:v',
+      'mjpeg',
+      '-q:v',
+      '5',
+      '-f',
+      'image2pipe',
+      `pipe:${fd}`,
+    );
     outputs.push({ rendition: 'thumbnail', fd });
   }
   return { args, outputs };
