@@ -1,0 +1,80 @@
+// The chat a viewer sees, as a pure reduction of the server's frames (protocol/chat.ts), so the
+// rules "a ban removes that user's messages" and "history replaces what we had" live in one place.
+import type { ChatMessage, RoomState, ServerFrame } from '../../../protocol/chat.ts';
+
+/** A line in the chat list: a chat message, or a system notice shown in the same flow. */
+export type ChatLine = {
+  id: string;
+  user: {
+    id?: string | null;
+    name: string;
+    display_name?: string | null;
+    color?: string | null;
+    badges?: { id: string; version: string }[] | null;
+  } | null;
+  content: string;
+  emotes: { name: string; positions: [number, number][]; url: string }[];
+};
+
+export type ChatState = {
+  lines: ChatLine[];
+  roomState: RoomState | null;
+  me: ChatMessage['user'] | null;
+  viewerCount: number | null;
+};
+
+// Enough scrollback to read a burst; older lines are dropped so a busy room cannot grow the DOM.
+export const MAX_LINES = 150;
+
+export const INITIAL_CHAT_STATE: ChatState = { lines: [], roomState: null, me: null, viewerCount: null };
+
+export function applyServerFrame(state: ChatState, frame: ServerFrame): ChatState {
+  switch (frame.type) {
+    case 'chat_message':
+      return { ...state, lines: appendLines(state.lines, [frame]) };
+    case 'history':
+      // History arrives on every (re)join: it is the room's truth, so it replaces the list.
+      return { ...state, lines: frame.messages.slice(-MAX_LINES) };
+    case 'delete_message':
+      return { ...state, lines: state.lines.filter((line) => line.id !== frame.id) };
+    case 'clear_user':
+      return { ...state, lines: state.lines.filter((line) => line.user?.id !== frame.user_id) };
+    case 'clear_chat':
+      return { ...state, lines: [] };
+    case 'room_state': {
+      const { type: _type, ...roomState } = frame;
+      return { ...state, roomState };
+    }
+    case 'welcome':
+      return { ...state, me: frame.user, roomState: frame.room_state };
+    case 'notice':
+      return { ...state, lines: appendLines(state.lines, [describeSystemLine(frame.message)]) };
+    case 'error':
+      return { ...state, lines: appendLines(state.lines, [describeSystemLine(frame.message)]) };
+    case 'viewer_count':
+      return { ...state, viewerCount: frame.count };
+    case 'raid':
+      return {
+        ...state,
+        lines: appendLines(state.lines, [
+          describeSystemLine(`Raiding ${frame.to_channel.name} with ${frame.viewers} viewers…`),
+        ]),
+      };
+    case 'pong':
+      return state;
+  }
+}
+
+export function appendLines(lines: ChatLine[], added: ChatLine[]): ChatLine[] {
+  const next = lines.concat(added);
+  return next.length > MAX_LINES ? next.slice(next.length - MAX_LINES) : next;
+}
+
+export function describeSystemLine(text: string): ChatLine {
+  return { id: `system-${crypto.randomUUID()}`, user: null, content: text, emotes: [] };
+}
+
+/** Broadcasters and moderators see moderation actions on each message. */
+export function canModerate(me: ChatState['me']): boolean {
+  return me?.badges.some((badge) => badge.id === 'broadcaster' || badge.id === 'moderator') ?? false;
+}

@@ -1,0 +1,47 @@
+// A live stream in a grid: thumbnail with the viewer count, title, channel and category.
+import { Link } from 'react-router';
+import { describeCategory, type LiveStream, readCategorySlug } from '../api/schemas.ts';
+import { formatCount } from './format.ts';
+
+export function StreamCard({ stream }: { stream: LiveStream }) {
+  const channelName = stream.channel.display_name ?? stream.channel.name;
+  const category = describeCategory(stream.category);
+  const slug = readCategorySlug(stream.category);
+  return (
+    <article className="stream-card" data-stream-id={stream.stream_id}>
+      <Link to={`/${stream.channel.name}`} className="stream-thumb" aria-label={`Watch ${channelName}`}>
+        {stream.thumbnail_url ? (
+          <img src={stream.thumbnail_url} alt="" loading="lazy" />
+        ) : (
+          <span className="thumb-placeholder" aria-hidden="true" />
+        )}
+        <span className="live-badge">LIVE</span>
+        <span className="viewer-badge">{formatCount(stream.viewer_count)} viewers</span>
+      </Link>
+      <div className="stream-meta">
+        <Link to={`/${stream.channel.name}`} className="stream-title" title={stream.title ?? ''}>
+          {stream.title || 'Untitled stream'}
+        </Link>
+        <Link to={`/${stream.channel.name}`} className="stream-channel">
+          {channelName}
+        </Link>
+        {category && slug ? (
+          <Link to={`/directory/${encodeURIComponent(slug)}`} className="stream-category">
+            {category}
+          </Link>
+        ) : null}
+      </div>
+    </article>
+  );
+}
+
+export function StreamGrid({ streams, empty }: { streams: LiveStream[]; empty: string }) {
+  if (streams.length === 0) return <p className="empty">{empty}</p>;
+  return (
+    <div className="stream-grid">
+      {streams.map((stream) => (
+        <StreamCard key={stream.stream_id} stream={stream} />
+      ))}
+    </div>
+  );
+}

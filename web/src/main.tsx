@@ -1,0 +1,48 @@
+// The web app's entry: client-side routes (react-router data mode), the session provider, and the
+// one stylesheet. The dashboard is a separate chunk, loaded only when a streamer opens it.
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { createBrowserRouter, RouterProvider } from 'react-router';
+import { AuthProvider } from './auth/auth-context.tsx';
+import { AppLayout } from './components/app-layout.tsx';
+import { AuthPage } from './pages/auth-page.tsx';
+import { ClipPage } from './pages/clip-page.tsx';
+import { DirectoryPage } from './pages/directory-page.tsx';
+import { HomePage } from './pages/home-page.tsx';
+import { NotFoundPage } from './pages/not-found-page.tsx';
+import { OverlayChatPage } from './pages/overlay-chat-page.tsx';
+import { VodPage } from './pages/vod-page.tsx';
+import { WatchPage } from './pages/watch-page.tsx';
+import './styles.css';
+
+const router = createBrowserRouter([
+  // OBS browser sources get the bare chat: no header, transparent background.
+  { path: '/overlay/chat/:channel', Component: OverlayChatPage },
+  {
+    Component: AppLayout,
+    children: [
+      { index: true, Component: HomePage },
+      { path: 'directory/:category', Component: DirectoryPage },
+      {
+        path: 'dashboard',
+        lazy: async () => ({ Component: (await import('./pages/dashboard-page.tsx')).DashboardPage }),
+      },
+      { path: 'login', element: <AuthPage mode="login" /> },
+      { path: 'signup', element: <AuthPage mode="signup" /> },
+      { path: 'videos/:vodId', Component: VodPage },
+      { path: 'clip/:clipId', Component: ClipPage },
+      { path: ':channel', Component: WatchPage },
+      { path: '*', Component: NotFoundPage },
+    ],
+  },
+]);
+
+const root = document.getElementById('root');
+if (root === null) throw new Error('index.html lost its #root element');
+createRoot(root).render(
+  <StrictMode>
+    <AuthProvider>
+      <RouterProvider router={router} />
+    </AuthProvider>
+  </StrictMode>,
+);

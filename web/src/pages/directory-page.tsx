@@ -1,0 +1,27 @@
+// `/directory/{category}`: the live streams of one category, most watched first.
+import { useParams } from 'react-router';
+import { CategorySchema, pageOf, StreamSchema } from '../api/schemas.ts';
+import { useApi } from '../api/use-api.ts';
+import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
+import { StreamGrid } from '../components/stream-card.tsx';
+
+const StreamPageSchema = pageOf(StreamSchema);
+
+export function DirectoryPage() {
+  const slug = useParams().category ?? '';
+  const category = useApi(`/categories/${encodeURIComponent(slug)}`, CategorySchema);
+  const streams = useApi(
+    `/streams?category=${encodeURIComponent(slug)}&sort=viewers_desc&limit=48`,
+    StreamPageSchema,
+  );
+  return (
+    <section aria-labelledby="directory-heading">
+      <h1 id="directory-heading">{category.data?.name ?? slug}</h1>
+      {streams.loading && !streams.data ? <LoadingMessage /> : null}
+      {streams.error ? <ErrorMessage error={streams.error} /> : null}
+      {streams.data ? (
+        <StreamGrid streams={streams.data.data} empty="No one is live in this category." />
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,108 @@
+// `/videos/{vod_id}`: a past broadcast with its chat replayed in sync. Chat is fetched in windows
+// of REPLAY_WINDOW_SECONDS ahead of the playhead; a seek outside the loaded span starts over there.
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { Link, useParams } from 'react-router';
+import { requestApi } from '../api/client.ts';
+import { type ReplayMessage, VodChatSchema, VodSchema } from '../api/schemas.ts';
+import { useApi } from '../api/use-api.ts';
+import { ChatList } from '../chat/chat-list.tsx';
+import type { ChatLine } from '../chat/chat-state.ts';
+import { formatDate } from '../components/format.ts';
+import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
+import { HlsPlayer } from '../player/hls-player.tsx';
+
+const REPLAY_WINDOW_SECONDS = 30;
+// Fetch the next window this long before the playhead reaches the end of the loaded one.
+const PREFETCH_SECONDS = 5;
+
+export function VodPage() {
+  const vodId = useParams().vodId ?? '';
+  const vod = useApi(`/vods/${encodeURIComponent(vodId)}`, VodSchema);
+  const [time, setTime] = useState(0);
+  const replay = useChatReplay(vodId, time);
+
+  if (vod.error) return <ErrorMessage error={vod.error} />;
+  if (!vod.data) return <LoadingMessage />;
+  return (
+    <div className="watch">
+      <div className="watch-main">
+        <div className="player-frame">
+          <HlsPlayer src={vod.data.playback_url} live={false} onTime={setTime} />
+        </div>
+        <div className="stream-info">
+          <div className="stream-info-text">
+            <h1 className="channel-name">{vod.data.title || 'Past broadcast'}</h1>
+            <p className="stream-sub">
+              {formatDate(vod.data.created_at)}
+              {vod.data.channel_id ? <Link to={`/${vod.data.channel_id}`}>Channel</Link> : null}
+            </p>
+          </div>
+        </div>
+      </div>
+      <aside className="watch-chat">
+        <section className="chat-panel" aria-label="Chat replay">
+          <header className="chat-header">
+            <h2>Chat replay</h2>
+          </header>
+          <ChatList lines={replay} />
+        </section>
+      </aside>
+    </div>
+  );
+}
+
+/** The replayed chat lines up to `time` seconds into the VOD. */
+function useChatReplay(vodId: string, time: number): ChatLine[] {
+  const [messages, setMessages] = useState<ReplayMessage[]>([]);
+  const loadedRef = useRef({ from: 0, to: 0 });
+  const inFlightRef = useRef(false);
+
+  const loadWindow = useCallback(
+    (from: number, reset: boolean) => {
+      if (inFlightRef.current) return;
+      inFlightRef.current = true;
+      const to = from + REPLAY_WINDOW_SECONDS;
+      const query = `from=${Math.floor(from)}&to=${Math.floor(to)}`;
+      requestApi(`/vods/${encodeURIComponent(vodId)}/chat?${query}`, VodChatSchema).then(
+        (page) => {
+          inFlightRef.current = false;
+          loadedRef.current = { from: reset ? from : loadedRef.current.from, to };
+          setMessages((current) => mergeMessages(reset ? [] : current, page.messages));
+        },
+        () => {
+          // Replay is an extra: without it the video still plays. Mark the window as covered so the
+          // page does not hammer a missing endpoint, and move on.
+          inFlightRef.current = false;
+          loadedRef.current = { from: reset ? from : loadedRef.current.from, to };
+        },
+      );
+    },
+    [vodId],
+  );
+
+  useEffect(() => {
+    const loaded = loadedRef.current;
+    if (time < loaded.from || time > loaded.to + REPLAY_WINDOW_SECONDS) {
+      loadWindow(Math.max(0, time - 1), true);
+    } else if (time > loaded.to - PREFETCH_SECONDS || loaded.to === 0) {
+      loadWindow(loaded.to, false);
+    }
+  }, [time, loadWindow]);
+
+  return messages
+    .filter((message) => message.offset_seconds <= time)
+    .slice(-150)
+    .map((message) => ({
+      id: message.id,
+      user: message.user,
+      content: message.content,
+      emotes: message.emotes ?? [],
+    }));
+}
+
+function mergeMessages(current: ReplayMessage[], added: ReplayMessage[]): ReplayMessage[] {
+  const known = new Set(current.map((message) => message.id));
+  return current
+    .concat(added.filter((message) => !known.has(message.id)))
+    .sort((a, b) => a.offset_seconds - b.offset_seconds);
+}

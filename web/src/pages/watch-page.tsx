@@ -1,0 +1,338 @@
+// `/{channel}`: the watch page. Playback starts before anything else loads: the live endpoint is
+// asked by channel name at once (one round trip when the API accepts names), with the channel
+// lookup in parallel as the fallback that yields the id; chat and channel details fill in around
+// the already-playing video.
+import { useCallback, useEffect, useState } from 'react';
+import { Link, useLocation, useNavigate, useParams } from 'react-router';
+import type { RaidFrame } from '../../../protocol/chat.ts';
+import { describeError, isAbort, isNotFound, requestApi } from '../api/client.ts';
+import {
+  type Channel,
+  ChannelSchema,
+  ClipCreatedSchema,
+  describeCategory,
+  EmptySchema,
+  FollowListSchema,
+  type LiveStream,
+  pageOf,
+  readCategorySlug,
+  StreamSchema,
+  VodSchema,
+} from '../api/schemas.ts';
+import { useApi } from '../api/use-api.ts';
+import { useAuth } from '../auth/auth-context.tsx';
+import { ChatPanel } from '../chat/chat-panel.tsx';
+import { formatCount, formatDuration } from '../components/format.ts';
+import { ErrorMessage } from '../components/status-message.tsx';
+import { HlsPlayer } from '../player/hls-player.tsx';
+import { loadHls } from '../player/load-hls.ts';
+
+// Live metadata (title, viewers) refreshes slowly; an offline channel is re-checked faster so a
+// viewer waiting on the page sees the stream start.
+const LIVE_REFRESH_MS = 30_000;
+const OFFLINE_REFRESH_MS = 10_000;
+const VodPageSchema = pageOf(VodSchema);
+
+export function WatchPage() {
+  const name = useParams().channel ?? '';
+  const navigate = useNavigate();
+  const raidedFrom = readRaidOrigin(useLocation().state);
+  const [live, setLive] = useState<LiveStream | null | undefined>(undefined);
+  const [channel, setChannel] = useState<Channel | null>(null);
+  const [channelError, setChannelError] = useState<unknown>(undefined);
+  const [viewerCount, setViewerCount] = useState<number | null>(null);
+  const [refresh, setRefresh] = useState(0);
+  // Bumped when the player gives up, so a stream still live by the API gets a fresh player.
+  const [playerGeneration, setPlayerGeneration] = useState(0);
+
+  // Fetch the player code alongside the API lookups, not after them. A failure here resurfaces in
+  // the player, which asks again and reports it.
+  useEffect(() => {
+    loadHls().then(
+      () => undefined,
+      () => undefined,
+    );
+  }, []);
+
+  // biome-ignore lint/correctness/useExhaustiveDependencies: `refresh` re-runs the live lookup.
+  useEffect(() => {
+    const controller = new AbortController();
+    const { signal } = controller;
+    const channelRequest = requestApi(`/channels/${encodeURIComponent(name)}`, ChannelSchema, { signal });
+    channelRequest.then(setChannel, (error: unknown) => {
+      if (!isAbort(error)) setChannelError(error);
+    });
+    findLiveStream(name, channelRequest, signal).then(
+      (stream) => {
+        setLive(stream);
+        if (stream) setViewerCount(stream.viewer_count);
+      },
+      (error: unknown) => {
+        // A failed refresh keeps what is showing; only a first load that fails shows offline.
+        if (!isAbort(error)) setLive((current) => (current === undefined ? null : current));
+      },
+    );
+    return () => controller.abort();
+  }, [name, refresh]);
+
+  useEffect(() => {
+    if (live === undefined) return;
+    const timer = window.setTimeout(
+      () => setRefresh((n) => n + 1),
+      live ? LIVE_REFRESH_MS : OFFLINE_REFRESH_MS,
+    );
+    return () => window.clearTimeout(timer);
+  }, [live]);
+
+  const onRaid = useCallback(
+    (frame: RaidFrame) =>
+      navigate(`/${frame.to_channel.name}`, { state: { raidedFrom: frame.from_channel } }),
+    [navigate],
+  );
+  const onStreamEnded = useCallback(() => {
+    setPlayerGeneration((n) => n + 1);
+    setRefresh((n) => n + 1);
+  }, []);
+
+  const channelId = live?.channel.id ?? channel?.id ?? null;
+  const socketPath = live?.chat_websocket ?? channel?.chat_websocket ?? null;
+  const displayName = live?.channel.display_name ?? channel?.display_name ?? channel?.name ?? name;
+  const title = live?.title ?? channel?.title ?? '';
+  const category = live?.category ?? channel?.category;
+  const categorySlug = readCategorySlug(category);
+
+  if (channelError && isNotFound(channelError) && live === null) {
+    return (
+      <section className="not-found">
+        <h1>Channel not found</h1>
+        <p>There is no channel called “{name}”.</p>
+        <Link to="/">Browse live channels</Link>
+      </section>
+    );
+  }
+
+  return (
+    <div className="watch">
+      <div className="watch-main">
+        {raidedFrom ? <p className="raid-banner">Raided from {raidedFrom}</p> : null}
+        <div className="player-frame">
+          {live ? (
+            <HlsPlayer
+              key={`${live.stream_id}-${playerGeneration}`}
+              src={live.manifest_url}
+              live
+              onEnded={onStreamEnded}
+            />
+          ) : live === null ? (
+            <OfflineScreen channelId={channel?.id ?? null} name={displayName} />
+          ) : (
+            <div className="player-placeholder" role="status">
+              Loading stream…
+            </div>
+          )}
+        </div>
+        <div className="stream-info">
+          <div className="stream-info-text">
+            <h1 className="channel-name">
+              {displayName}
+              {live ? <span className="live-dot">LIVE</span> : null}
+            </h1>
+            {title ? <p className="stream-title-line">{title}</p> : null}
+            <p className="stream-sub">
+              {categorySlug ? (
+                <Link to={`/directory/${encodeURIComponent(categorySlug)}`}>
+                  {describeCategory(category)}
+                </Link>
+              ) : null}
+              {live ? (
+                <span className="viewer-count" data-viewers={viewerCount ?? live.viewer_count}>
+                  {formatCount(viewerCount ?? live.viewer_count)} watching
+                </span>
+              ) : null}
+              {channel?.follower_count !== undefined && channel?.follower_count !== null ? (
+                <span>{formatCount(channel.follower_count)} followers</span>
+              ) : null}
+            </p>
+            {(live?.tags ?? channel?.tags)?.length ? (
+              <ul className="tag-list" aria-label="Tags">
+                {(live?.tags ?? channel?.tags ?? []).map((tag) => (
+                  <li key={tag}>{tag}</li>
+                ))}
+              </ul>
+            ) : null}
+          </div>
+          <div className="stream-actions">
+            {channel ? <FollowButton channel={channel} /> : null}
+            {live ? <ClipButton stream={live} /> : null}
+          </div>
+        </div>
+      </div>
+      <aside className="watch-chat">
+        <ChatPanel
+          channelId={channelId}
+          socketPath={socketPath}
+          onRaid={onRaid}
+          onViewerCount={setViewerCount}
+        />
+      </aside>
+    </div>
+  );
+}
+
+/** The live stream of a channel, or null when it is offline. */
+async function findLiveStream(
+  name: string,
+  channelRequest: Promise<Channel>,
+  signal: AbortSignal,
+): Promise<LiveStream | null> {
+  // Any refusal of the name (404, or 400 when only ids are accepted) falls through to the id.
+  const byName = await requestLive(name, signal).catch((error: unknown) => {
+    if (isAbort(error)) throw error;
+    return null;
+  });
+  if (byName) return byName;
+  const channel = await channelRequest.catch((error: unknown) => {
+    if (isAbort(error)) throw error;
+    return null;
+  });
+  if (channel === null || channel.id === name || channel.is_live === false) return null;
+  return requestLive(channel.id, signal);
+}
+
+async function requestLive(channel: string, signal: AbortSignal): Promise<LiveStream | null> {
+  try {
+    return await requestApi(`/streams/${encodeURIComponent(channel)}/live`, StreamSchema, { signal });
+  } catch (error) {
+    // 404 is the API's answer for "offline"; anything else is a failure to report.
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+function readRaidOrigin(state: unknown): string | null {
+  if (typeof state !== 'object' || state === null || !('raidedFrom' in state)) return null;
+  return typeof state.raidedFrom === 'string' ? state.raidedFrom : null;
+}
+
+function OfflineScreen({ channelId, name }: { channelId: string | null; name: string }) {
+  const vods = useApi(
+    channelId ? `/channels/${encodeURIComponent(channelId)}/vods?limit=1` : null,
+    VodPageSchema,
+  );
+  const last = vods.data?.data[0];
+  return (
+    <div className="offline-screen">
+      <p className="offline-title">{name} is offline.</p>
+      {last ? (
+        <Link to={`/videos/${last.id}`} className="offline-vod">
+          {last.thumbnail_url ? <img src={last.thumbnail_url} alt="" /> : null}
+          <span>
+            Watch the last broadcast: {last.title || 'Past broadcast'}
+            {last.duration_seconds ? ` (${formatDuration(last.duration_seconds)})` : ''}
+          </span>
+        </Link>
+      ) : null}
+    </div>
+  );
+}
+
+function FollowButton({ channel }: { channel: Channel }) {
+  const { user, channel: ownChannel } = useAuth();
+  const follows = useApi(user ? '/users/me/follows' : null, FollowListSchema);
+  const [following, setFollowing] = useState<boolean | null>(null);
+  const [error, setError] = useState<unknown>(undefined);
+  const [busy, setBusy] = useState(false);
+  const navigate = useNavigate();
+
+  const listed = (follows.data?.data ?? []).some((item) => item.channel.id === channel.id);
+  const isFollowing = following ?? listed;
+  if (ownChannel?.id === channel.id || user?.username === channel.name) return null;
+
+  const toggle = () => {
+    if (!user) {
+      void navigate('/login');
+      return;
+    }
+    setBusy(true);
+    requestApi(`/channels/${encodeURIComponent(channel.id)}/follow`, EmptySchema, {
+      method: isFollowing ? 'DELETE' : 'POST',
+    }).then(
+      () => {
+        setFollowing(!isFollowing);
+        setError(undefined);
+        setBusy(false);
+      },
+      (failure: unknown) => {
+        setError(failure);
+        setBusy(false);
+      },
+    );
+  };
+
+  return (
+    <div className="action">
+      <button
+        type="button"
+        className={isFollowing ? 'button-secondary' : 'button-primary'}
+        aria-pressed={isFollowing}
+        disabled={busy}
+        onClick={toggle}
+      >
+        {isFollowing ? 'Unfollow' : 'Follow'}
+      </button>
+      {error ? <ErrorMessage error={error} /> : null}
+    </div>
+  );
+}
+
+function ClipButton({ stream }: { stream: LiveStream }) {
+  const { user } = useAuth();
+  const navigate = useNavigate();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const clip = () => {
+    if (!user) {
+      void navigate('/login');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    const name = stream.channel.display_name ?? stream.channel.name;
+    requestApi('/clips', ClipCreatedSchema, {
+      method: 'POST',
+      // The last 30 seconds, ending now: what the viewer just saw.
+      body: {
+        stream_id: stream.stream_id,
+        title: `${name}: ${stream.title ?? 'clip'}`,
+        duration_seconds: 30,
+        offset_seconds: -30,
+      },
+    }).then(
+      (created) => navigate(`/clip/${created.clip_id}`),
+      (failure: unknown) => {
+        setError(describeError(failure));
+        setBusy(false);
+      },
+    );
+  };
+
+  return (
+    <div className="action">
+      <button
+        type="button"
+        className="button-secondary"
+        disabled={busy}
+        onClick={clip}
+        aria-label="Clip the last 30 seconds"
+      >
+        {busy ? 'Clipping…' : '✂ Clip'}
+      </button>
+      {error ? (
+        <p className="error-message" role="alert">
+          {error}
+        </p>
+      ) : null}
+    </div>
+  );
+}

@@ -1,0 +1,371 @@
+// The video player for live channels, VODs and the dashboard preview: hls.js with LL-HLS on by
+// default, a quality menu built from `hls.levels`, a DVR seek bar over the seekable range with a
+// "go live" button, the live latency readout, volume and fullscreen, and a "reconnecting…" overlay
+// while playback stalls (the streamer may come back within the reconnect window).
+import type Hls from 'hls.js';
+import type { ErrorData, Level } from 'hls.js';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { loadHls } from './load-hls.ts';
+
+/** Marked once per page on the first `playing` event: navigation start → first frame. */
+export const FIRST_FRAME_MARK = 'edgestream:first-playing';
+
+export type PlayerLevel = { index: number; label: string; bitrate: number; fps: number | undefined };
+
+export type PlayerStats = {
+  levels: PlayerLevel[];
+  playingLevel: number;
+  latencySeconds: number | undefined;
+  bandwidthEstimate: number | undefined;
+  droppedFrames: number | undefined;
+};
+
+type HlsPlayerProps = {
+  src: string;
+  live: boolean;
+  /** Start muted (dashboard preview); viewers start with sound where the browser allows it. */
+  muted?: boolean;
+  /** How long a stalled live stream shows "reconnecting…" before the player gives up. */
+  reconnectWindowSeconds?: number;
+  onStats?: (stats: PlayerStats) => void;
+  onTime?: (seconds: number) => void;
+  onEnded?: () => void;
+};
+
+// A stall shorter than this is ordinary buffering; longer reads as the stream having dropped.
+const STALL_OVERLAY_DELAY_MS = 1500;
+// Within this distance of the live edge the player counts as live (one LL-HLS hold-back).
+const LIVE_EDGE_TOLERANCE_SECONDS = 3;
+const NETWORK_RETRY_MS = 2000;
+
+export function HlsPlayer({
+  src,
+  live,
+  muted = false,
+  reconnectWindowSeconds = 60,
+  onStats,
+  onTime,
+  onEnded,
+}: HlsPlayerProps) {
+  const containerRef = useRef<HTMLDivElement>(null);
+  const videoRef = useRef<HTMLVideoElement>(null);
+  const hlsRef = useRef<Hls | null>(null);
+  const selectedLevelRef = useRef(-1);
+  const [lowLatency, setLowLatency] = useState(true);
+  const [levels, setLevels] = useState<PlayerLevel[]>([]);
+  const [selectedLevel, setSelectedLevel] = useState(-1);
+  const [playingLevel, setPlayingLevel] = useState(-1);
+  const [latency, setLatency] = useState<number | undefined>(undefined);
+  const [range, setRange] = useState({ start: 0, end: 0, current: 0 });
+  const [paused, setPaused] = useState(true);
+  const [volume, setVolume] = useState(1);
+  const [isMuted, setIsMuted] = useState(muted);
+  const [stalled, setStalled] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [fatalErrors, setFatalErrors] = useState(0);
+  const statsRef = useRef({ onStats, onTime, onEnded });
+  statsRef.current = { onStats, onTime, onEnded };
+
+  useEffect(() => {
+    const video = videoRef.current;
+    if (video === null) return;
+    setFailure(null);
+    setLevels([]);
+    let stallTimer = 0;
+    let networkRetryTimer = 0;
+    let stalledSince: number | null = null;
+
+    const startPlayback = () => {
+      video.play().catch(() => {
+        // Browsers refuse unmuted autoplay without a gesture; muted autoplay is always allowed.
+        video.muted = true;
+        setIsMuted(true);
+        video.play().catch(() => setPaused(true));
+      });
+    };
+
+    const onPlaying = () => {
+      window.clearTimeout(stallTimer);
+      stalledSince = null;
+      setStalled(false);
+      setPaused(false);
+      if (performance.getEntriesByName(FIRST_FRAME_MARK).length === 0) performance.mark(FIRST_FRAME_MARK);
+    };
+    const onWaiting = () => {
+      window.clearTimeout(stallTimer);
+      stallTimer = window.setTimeout(() => {
+        stalledSince ??= Date.now();
+        setStalled(true);
+      }, STALL_OVERLAY_DELAY_MS);
+    };
+    const onPause = () => setPaused(true);
+    const onEndedEvent = () => statsRef.current.onEnded?.();
+    video.addEventListener('playing', onPlaying);
+    video.addEventListener('waiting', onWaiting);
+    video.addEventListener('pause', onPause);
+    video.addEventListener('ended', onEndedEvent);
+
+    let hls: Hls | null = null;
+    let disposed = false;
+    const attach = (HlsPlayerClass: typeof Hls | null) => {
+      if (disposed) return;
+      if (HlsPlayerClass === null || src.endsWith('.mp4') || !HlsPlayerClass.isSupported()) {
+        // Progressive MP4 (clips, some VODs), or Safari/iOS, which plays HLS natively.
+        video.src = src;
+        startPlayback();
+        return;
+      }
+      const player = new HlsPlayerClass({
+        lowLatencyMode: lowLatency,
+        // Standard latency: three target durations behind the edge, as HLS players default to.
+        ...(lowLatency ? {} : { liveSyncDurationCount: 3 }),
+        backBufferLength: live ? 90 : Number.POSITIVE_INFINITY,
+      });
+      hls = player;
+      hlsRef.current = player;
+      const { Events, ErrorTypes } = HlsPlayerClass;
+      player.on(Events.MANIFEST_PARSED, () => {
+        setLevels(player.levels.map(describeLevel));
+        if (selectedLevelRef.current >= player.levels.length) selectedLevelRef.current = -1;
+        player.currentLevel = selectedLevelRef.current;
+        startPlayback();
+      });
+      player.on(Events.LEVEL_SWITCHED, (_event, data) => setPlayingLevel(data.level));
+      player.on(Events.ERROR, (_event, data: ErrorData) => {
+        if (!data.fatal) return;
+        setFatalErrors((n) => n + 1);
+        if (data.type === ErrorTypes.MEDIA_ERROR) {
+          player.recoverMediaError();
+          return;
+        }
+        stalledSince ??= Date.now();
+        const withinWindow = live && Date.now() - stalledSince < reconnectWindowSeconds * 1000;
+        if (data.type === ErrorTypes.NETWORK_ERROR && withinWindow) {
+          // The origin answers again once the streamer reconnects: keep asking until the window ends.
+          setStalled(true);
+          window.clearTimeout(networkRetryTimer);
+          networkRetryTimer = window.setTimeout(() => player.startLoad(-1), NETWORK_RETRY_MS);
+          return;
+        }
+        setStalled(false);
+        setFailure(live ? 'The stream went offline.' : 'This video could not be played.');
+        player.destroy();
+        if (live) statsRef.current.onEnded?.();
+      });
+      player.loadSource(src);
+      player.attachMedia(video);
+    };
+    if (src.endsWith('.mp4')) attach(null);
+    else
+      loadHls().then(attach, () => {
+        if (!disposed) setFailure('The player could not be loaded.');
+      });
+
+    const ticker = window.setInterval(() => {
+      const seekable = video.seekable;
+      const start = seekable.length > 0 ? seekable.start(0) : 0;
+      const end = seekable.length > 0 ? seekable.end(seekable.length - 1) : video.duration || 0;
+      setRange({ start, end, current: video.currentTime });
+      statsRef.current.onTime?.(video.currentTime);
+      const currentLatency = hls && live ? hls.latency : undefined;
+      setLatency(
+        currentLatency !== undefined && Number.isFinite(currentLatency) ? currentLatency : undefined,
+      );
+      if (hls && statsRef.current.onStats) {
+        statsRef.current.onStats({
+          levels: hls.levels.map(describeLevel),
+          playingLevel: hls.currentLevel,
+          latencySeconds: currentLatency,
+          bandwidthEstimate: Number.isFinite(hls.bandwidthEstimate) ? hls.bandwidthEstimate : undefined,
+          droppedFrames: video.getVideoPlaybackQuality?.().droppedVideoFrames,
+        });
+      }
+    }, 500);
+
+    return () => {
+      disposed = true;
+      window.clearInterval(ticker);
+      window.clearTimeout(stallTimer);
+      window.clearTimeout(networkRetryTimer);
+      video.removeEventListener('playing', onPlaying);
+      video.removeEventListener('waiting', onWaiting);
+      video.removeEventListener('pause', onPause);
+      video.removeEventListener('ended', onEndedEvent);
+      hls?.destroy();
+      if (hlsRef.current === hls) hlsRef.current = null;
+      if (!hls) video.removeAttribute('src');
+    };
+  }, [src, live, lowLatency, reconnectWindowSeconds]);
+
+  const chooseLevel = (index: number) => {
+    selectedLevelRef.current = index;
+    setSelectedLevel(index);
+    const hls = hlsRef.current;
+    if (hls) hls.currentLevel = index;
+  };
+
+  const togglePlay = () => {
+    const video = videoRef.current;
+    if (!video) return;
+    if (video.paused) video.play().catch(() => setPaused(true));
+    else video.pause();
+  };
+
+  const goLive = useCallback(() => {
+    const video = videoRef.current;
+    if (!video) return;
+    const target = hlsRef.current?.liveSyncPosition ?? range.end;
+    if (target > 0) video.currentTime = target;
+    if (video.paused) video.play().catch(() => setPaused(true));
+  }, [range.end]);
+
+  const toggleFullscreen = () => {
+    const container = containerRef.current;
+    if (!container) return;
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => undefined);
+    else container.requestFullscreen().catch(() => undefined);
+  };
+
+  const changeVolume = (value: number) => {
+    const video = videoRef.current;
+    if (!video) return;
+    video.volume = value;
+    video.muted = value === 0;
+    setVolume(value);
+    setIsMuted(value === 0);
+  };
+
+  const toggleMute = () => {
+    const video = videoRef.current;
+    if (!video) return;
+    video.muted = !video.muted;
+    setIsMuted(video.muted);
+  };
+
+  const behindLive = live && range.end - range.current > LIVE_EDGE_TOLERANCE_SECONDS;
+  const autoLabel =
+    selectedLevel === -1 && playingLevel >= 0 && levels[playingLevel]
+      ? `Auto (${levels[playingLevel].label})`
+      : 'Auto';
+
+  return (
+    <div
+      ref={containerRef}
+      className="player"
+      data-state={failure ? 'failed' : stalled ? 'stalled' : paused ? 'paused' : 'playing'}
+      data-fatal-errors={fatalErrors}
+    >
+      <video
+        ref={videoRef}
+        className="player-video"
+        playsInline
+        muted={isMuted}
+        onClick={togglePlay}
+        onVolumeChange={(event) => setIsMuted(event.currentTarget.muted)}
+      />
+      {stalled && !failure ? (
+        <div className="player-overlay" role="status">
+          <span className="spinner" aria-hidden="true" />
+          Reconnecting…
+        </div>
+      ) : null}
+      {failure ? (
+        <div className="player-overlay" role="alert">
+          {failure}
+        </div>
+      ) : null}
+      <div className="player-controls">
+        <button type="button" onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
+          {paused ? '▶' : '❚❚'}
+        </button>
+        <button type="button" onClick={toggleMute} aria-label={isMuted ? 'Unmute' : 'Mute'}>
+          {isMuted ? '🔇' : '🔊'}
+        </button>
+        <input
+          type="range"
+          className="player-volume"
+          aria-label="Volume"
+          min={0}
+          max={1}
+          step={0.05}
+          value={isMuted ? 0 : volume}
+          onChange={(event) => changeVolume(Number(event.target.value))}
+        />
+        <input
+          type="range"
+          className="player-seek"
+          aria-label={live ? 'Rewind (DVR)' : 'Seek'}
+          min={range.start}
+          max={Math.max(range.end, range.start)}
+          step={0.1}
+          value={Math.min(Math.max(range.current, range.start), Math.max(range.end, range.start))}
+          onChange={(event) => {
+            const video = videoRef.current;
+            if (video) video.currentTime = Number(event.target.value);
+          }}
+        />
+        {live ? (
+          <>
+            <button
+              type="button"
+              className={behindLive ? 'go-live' : 'go-live at-live'}
+              onClick={goLive}
+              aria-label="Go live"
+            >
+              ● Live
+            </button>
+            <span className="player-latency" aria-live="off" title="Time behind the broadcaster">
+              {latency === undefined ? '–' : `${latency.toFixed(1)} s`}
+            </span>
+            <button
+              type="button"
+              aria-pressed={lowLatency}
+              aria-label="Low latency"
+              onClick={() => setLowLatency((value) => !value)}
+            >
+              {lowLatency ? 'LL' : 'STD'}
+            </button>
+          </>
+        ) : (
+          <span className="player-time">
+            {formatClock(range.current)} / {formatClock(range.end)}
+          </span>
+        )}
+        <select
+          aria-label="Quality"
+          className="player-quality"
+          value={selectedLevel}
+          onChange={(event) => chooseLevel(Number(event.target.value))}
+        >
+          <option value={-1}>{autoLabel}</option>
+          {levels.map((level) => (
+            <option key={level.index} value={level.index}>
+              {level.label}
+            </option>
+          ))}
+        </select>
+        <button type="button" onClick={toggleFullscreen} aria-label="Fullscreen">
+          ⛶
+        </button>
+      </div>
+    </div>
+  );
+}
+
+function describeLevel(level: Level, index: number): PlayerLevel {
+  const fps = level.frameRate > 0 ? level.frameRate : undefined;
+  const label =
+    level.height > 0
+      ? `${level.height}p${fps && fps > 30 ? Math.round(fps) : ''}`
+      : `Audio only (${Math.round(level.bitrate / 1000)} kbps)`;
+  return { index, label, bitrate: level.bitrate, fps };
+}
+
+export function formatClock(totalSeconds: number): string {
+  if (!Number.isFinite(totalSeconds) || totalSeconds < 0) return '0:00';
+  const seconds = Math.floor(totalSeconds % 60);
+  const minutes = Math.floor(totalSeconds / 60) % 60;
+  const hours = Math.floor(totalSeconds / 3600);
+  const mm = hours > 0 ? String(minutes).padStart(2, '0') : String(minutes);
+  return `${hours > 0 ? `${hours}:` : ''}${mm}:${String(seconds).padStart(2, '0')}`;
+}
