@@ -1,5 +1,111 @@
+// The WebSocket entry of chat: `/ws/{channel_id}` speaks the JSON protocol (protocol/chat.ts);
+// a WebSocket upgrade on `/` or `/irc` speaks Twitch IRC. The Worker authenticates what it can
+// before the upgrade (a bad token is a 401, an unknown channel a 404, both JSON) and hands the
+// socket to a ChatShard, which holds it with the hibernation API.
 import { Hono } from 'hono';
-import { handleError } from '../shared/errors.ts';
+import { findChannelById } from '../../durable-objects/chat/directory.ts';
+import { findUserByToken } from '../shared/auth.ts';
+import { ApiError, handleError, notFound, unauthorized } from '../shared/errors.ts';
 
 export const chatApp = new Hono<{ Bindings: Env }>();
 chatApp.onError(handleError);
+
+/**
+ * IRC sockets can join many channels, so they live in a fixed pool of shards rather than in a
+ * channel's shards (see durable-objects/chat-shard.ts). Bots and tools are a small share of
+ * sockets next to browser viewers; 16 shards spread them without a directory.
+ */
+const IRC_SHARD_POOL = 16;
+/** Browsers cannot set headers on a WebSocket, so a token may ride in the subprotocol list. */
+const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+
+function isWebSocketUpgrade(header: string | undefined): boolean {
+  return header?.toLowerCase() === 'websocket';
+}
+
+function readSubprotocols(header: string | undefined): string[] {
+  return (header ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+}
+
+/**
+ * The subprotocol to answer with: a browser fails the handshake when it offered some and the
+ * server picks none, so echo `chat` (or `irc`) when offered, else the first non-token one.
+ */
+function chooseSubprotocol(offered: string[], preferred: string): string | undefined {
+  if (offered.includes(preferred)) return preferred;
+  return offered.find((p) => !p.startsWith(BEARER_SUBPROTOCOL_PREFIX)) ?? offered[0];
+}
+
+/** Forwards the upgrade to a shard with what the shard must know, never the token itself. */
+function forwardUpgrade(
+  request: Request,
+  shard: DurableObjectStub<import('../../durable-objects/chat-shard.ts').ChatShard>,
+  fields: Record<string, string | undefined>,
+): Promise<Response> {
+  const headers = new Headers();
+  for (const name of ['Upgrade', 'Connection', 'Sec-WebSocket-Key', 'Sec-WebSocket-Version']) {
+    const value = request.headers.get(name);
+    if (value !== null) headers.set(name, value);
+  }
+  for (const [name, value] of Object.entries(fields)) if (value !== undefined) headers.set(name, value);
+  return shard.fetch(new Request(request.url, { method: 'GET', headers }));
+}
+
+chatApp.get('/ws/:channelId', async (c) => {
+  if (!isWebSocketUpgrade(c.req.header('Upgrade'))) {
+    throw new ApiError(426, 'upgrade_required', 'Chat is a WebSocket: connect with Upgrade: websocket');
+  }
+  const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
+  if (!channel) throw notFound('Channel');
+  const offered = readSubprotocols(c.req.header('Sec-WebSocket-Protocol'));
+  const token =
+    c.req.query('token') ??
+    offered.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+  const user = token ? await findUserByToken(c.env.DB, token) : null;
+  if (token && !user) throw unauthorized('Invalid or expired token');
+  const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
+  if (!shardName) throw notFound('Channel');
+  return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
+    'x-chat-shard': shardName,
+    'x-chat-protocol': 'json',
+    'x-chat-channel-id': channel.id,
+    'x-chat-user-id': user?.id,
+    'x-chat-user-login': user?.username,
+    'x-chat-subprotocol': chooseSubprotocol(offered, 'chat'),
+  });
+});
+
+async function upgradeIrc(request: Request, env: Env): Promise<Response> {
+  const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
+  return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
+    'x-chat-shard': shardName,
+    'x-chat-protocol': 'irc',
+    'x-chat-subprotocol': chooseSubprotocol(
+      readSubprotocols(request.headers.get('Sec-WebSocket-Protocol') ?? undefined),
+      'irc',
+    ),
+  });
+}
+
+chatApp.get('/irc', async (c) => {
+  if (!isWebSocketUpgrade(c.req.header('Upgrade'))) {
+    throw new ApiError(
+      426,
+      'upgrade_required',
+      'IRC is served over WebSocket: connect with Upgrade: websocket',
+    );
+  }
+  return upgradeIrc(c.req.raw, c.env);
+});
+
+// "/" is the web app for page loads; only a WebSocket upgrade there is IRC (as on irc-ws.chat.twitch.tv).
+chatApp.get('/', async (c, next) => {
+  if (!isWebSocketUpgrade(c.req.header('Upgrade'))) {
+    await next();
+    return;
+  }
+  return upgradeIrc(c.req.raw, c.env);
+});

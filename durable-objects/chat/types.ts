@@ -1,0 +1,89 @@
+// The shapes the chat Worker, the ChatRoom and its ChatShards pass to each other over RPC. They
+// never leave the platform: what clients see is protocol/chat.ts (JSON) or durable-objects/chat/irc.ts.
+import type { ChatErrorCode, ChatMessage, RoomState } from '../../protocol/chat.ts';
+
+/** Who is behind a socket: a signed-in user, or nobody (read-only). */
+export interface ChatSession {
+  userId: string;
+  login: string;
+}
+
+/** The channel a room speaks for, loaded from D1 `channels`. */
+export interface ChannelInfo {
+  id: string;
+  name: string;
+  displayName: string;
+  ownerId: string;
+  tier: 'none' | 'affiliate' | 'partner';
+}
+
+/** What a shard needs to greet a socket that joins a room. */
+export interface JoinResult {
+  channel: ChannelInfo;
+  roomState: RoomState;
+  history: ChatMessage[];
+  /** The joining user as chat renders them (badges, colour); null when anonymous. */
+  user: ChatMessage['user'] | null;
+}
+
+/** One thing that happened in a room, fanned out in a batch to every shard holding its viewers. */
+export type FanoutEvent =
+  | {
+      kind: 'message';
+      message: ChatMessage;
+      /** Broadcaster, moderator or highlighted: never dropped by sampling. */
+      priority: boolean;
+    }
+  | { kind: 'delete'; messageId: string; login: string; content: string }
+  | { kind: 'clear_user'; userId: string; login: string; durationSeconds: number | null }
+  | { kind: 'clear_chat' }
+  | { kind: 'room_state'; state: RoomState }
+  | { kind: 'notice'; code: string; message: string }
+  | { kind: 'raid_out'; to: { id: string; name: string }; viewers: number }
+  | { kind: 'raid_in'; from: { id: string; name: string; displayName: string }; viewers: number }
+  | { kind: 'viewer_count'; count: number };
+
+export interface FanoutBatch {
+  channel: ChannelInfo;
+  /** The time this batch covers, which sets each viewer's sampling budget. */
+  windowMs: number;
+  events: FanoutEvent[];
+}
+
+/** The answer to a message or a command submitted by one socket, for that socket only. */
+export type SubmitResult =
+  | { kind: 'accepted'; messageId: string; user: ChatMessage['user'] }
+  | { kind: 'notice'; code: string; message: string }
+  | { kind: 'error'; code: ChatErrorCode; message: string; retryAfterMs?: number };
+
+/** A moderation action, from a chat command or from REST: both go through ChatRoom.moderate. */
+export type ModerationAction =
+  | { kind: 'ban'; target: string; reason: string }
+  | { kind: 'timeout'; target: string; seconds: number; reason: string }
+  | { kind: 'unban'; target: string }
+  | { kind: 'delete'; messageId: string }
+  | { kind: 'settings'; patch: SettingsPatch }
+  | { kind: 'clear' }
+  | { kind: 'role'; role: 'moderator' | 'vip'; grant: boolean; target: string }
+  | { kind: 'raid'; target: string };
+
+export type SettingsPatch = Partial<RoomState> & { banned_words?: string[] };
+
+export interface ChatSettings extends RoomState {
+  banned_words: string[];
+}
+
+/** REST maps `status` to its error taxonomy; chat turns a failure into a notice or an error frame. */
+export type ModerationResult =
+  | { ok: true; code: string; message: string }
+  | { ok: false; status: 400 | 403 | 404 | 409 | 422; code: string; message: string };
+
+export interface BanRecord {
+  user_id: string;
+  login: string;
+  kind: 'ban' | 'timeout';
+  reason: string;
+  moderator_id: string | null;
+  created_at: number;
+  expires_at: number | null;
+}
