@@ -131,9 +131,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
     for (const part of openParts) renderPart(lines, input, nextMsn, part);
   }
 
-  if (input.ended) {
-    lines.push('#EXT-X-ENDLIST');
-  } else {
+  if (!input.ended) {
     // "A server SHOULD ... EXT-X-PRELOAD-HINT ... TYPE=PART" for the part after the last listed.
     lines.push(
       `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${getPartUri(streamId, rendition, nextMsn, openParts.length)}"`,
@@ -148,6 +146,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
       `#EXT-X-RENDITION-REPORT:URI="${other.name}.m3u8",LAST-MSN=${last.msn},LAST-PART=${last.part}`,
     );
   }
+  if (input.ended) lines.push('#EXT-X-ENDLIST');
   return `${lines.join('\n')}\n`;
 }
 
