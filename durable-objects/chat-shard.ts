@@ -82,6 +82,7 @@ export class ChatShard extends DurableObject<Env> {
   private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   /** Flood windows are in memory: a hibernating shard is by definition not being flooded. */
   private readonly floods = new WeakMap<WebSocket, FloodWindow>();
+  private readonly inFlight = new WeakMap<WebSocket, Promise<void>>();
 
   override async fetch(request: Request): Promise<Response> {
     const headers = UpgradeHeaders.safeParse(Object.fromEntries(request.headers));
@@ -196,23 +197,37 @@ export class ChatShard extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const attachment = this.readAttachment(ws);
+    if (!attachment) {
+      ws.close(CLOSE_INTERNAL_ERROR, 'lost socket state');
+      return;
+    }
+    // Size and flood limits apply on arrival, before any work is queued for the frame.
+    const size =
+      typeof message === 'string' ? new TextEncoder().encode(message).byteLength : message.byteLength;
+    const maxBytes = attachment.protocol === 'json' ? MAX_JSON_FRAME_BYTES : MAX_IRC_LINE_BYTES;
+    if (size > maxBytes) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'frame too large');
+      return;
+    }
+    if (this.isFlooding(ws, Date.now())) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'too many frames');
+      return;
+    }
+    // Frames of one socket are handled one after another: the room must see a user's messages in
+    // the order they were typed, though each waits on an RPC.
+    const previous = this.inFlight.get(ws) ?? Promise.resolve();
+    const current = previous.then(() => this.handleFrame(ws, attachment, message));
+    this.inFlight.set(ws, current);
+    await current;
+  }
+
+  private async handleFrame(
+    ws: WebSocket,
+    attachment: SocketAttachment,
+    message: string | ArrayBuffer,
+  ): Promise<void> {
     try {
-      const attachment = this.readAttachment(ws);
-      if (!attachment) {
-        ws.close(CLOSE_INTERNAL_ERROR, 'lost socket state');
-        return;
-      }
-      const size =
-        typeof message === 'string' ? new TextEncoder().encode(message).byteLength : message.byteLength;
-      const maxBytes = attachment.protocol === 'json' ? MAX_JSON_FRAME_BYTES : MAX_IRC_LINE_BYTES;
-      if (size > maxBytes) {
-        ws.close(CLOSE_POLICY_VIOLATION, 'frame too large');
-        return;
-      }
-      if (this.isFlooding(ws, Date.now())) {
-        ws.close(CLOSE_POLICY_VIOLATION, 'too many frames');
-        return;
-      }
       if (typeof message !== 'string') {
         if (attachment.protocol === 'json') this.sendError(ws, 'invalid_frame', 'Frames are JSON text.');
         return;
@@ -220,6 +235,7 @@ export class ChatShard extends DurableObject<Env> {
       if (attachment.protocol === 'json') await this.handleJsonFrame(ws, attachment, message);
       else await this.handleIrcFrame(ws, attachment, message);
     } catch (error) {
+      // Nothing a socket sends may take the shard down: log it, keep the socket.
       this.logFailure('webSocketMessage', error);
     }
   }

@@ -1,0 +1,184 @@
+// Shared by the chat tests: users with channels and sessions seeded straight into D1, and
+// WebSocket clients (JSON and IRC) opened through the real Worker with SELF.fetch.
+import { env, SELF } from 'cloudflare:test';
+import { expect } from 'vitest';
+import { type ServerFrame, ServerFrame as ServerFrameSchema } from '../../protocol/chat.ts';
+
+export interface SeededUser {
+  id: string;
+  name: string;
+  channelId: string;
+  token: string;
+}
+
+async function hashHex(text: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+let counter = 0;
+
+/** A user, their channel and a session token (tokens are stored hashed, as the API does). */
+export async function seedUser(
+  prefix: string,
+  tier: 'none' | 'affiliate' | 'partner' = 'none',
+): Promise<SeededUser> {
+  counter++;
+  const name = `${prefix}${counter}${Math.floor(Math.random() * 1e6)}`.toLowerCase();
+  const id = crypto.randomUUID();
+  const channelId = crypto.randomUUID();
+  const token = `tok-${crypto.randomUUID()}`;
+  const now = Date.now();
+  await env.DB.batch([
+    env.DB.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').bind(
+      id,
+      name,
+      'x',
+      now,
+    ),
+    env.DB.prepare(
+      'INSERT INTO channels (id, user_id, name, display_name, stream_key_hash, tier, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).bind(channelId, id, name, name.toUpperCase(), `hash-${channelId}`, tier, now),
+    env.DB.prepare(
+      'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+    ).bind(await hashHex(token), id, now, now + 3_600_000),
+  ]);
+  return { id, name, channelId, token };
+}
+
+export async function grantRole(channelId: string, userId: string, role: 'moderator' | 'vip'): Promise<void> {
+  await env.DB.prepare(
+    'INSERT INTO channel_roles (channel_id, user_id, role, created_at) VALUES (?, ?, ?, ?)',
+  )
+    .bind(channelId, userId, role, Date.now())
+    .run();
+}
+
+export async function subscribe(channelId: string, userId: string, months = 3, tier = 1000): Promise<void> {
+  await env.DB.prepare(
+    'INSERT INTO subscriptions (id, user_id, channel_id, tier, cumulative_months, started_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  )
+    .bind(crypto.randomUUID(), userId, channelId, tier, months, Date.now(), Date.now() + 86_400_000)
+    .run();
+}
+
+export async function follow(channelId: string, userId: string, followedAt = Date.now()): Promise<void> {
+  await env.DB.prepare('INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?)')
+    .bind(userId, channelId, followedAt)
+    .run();
+}
+
+/** Waits in small steps for a condition, failing after `timeoutMs`. */
+export async function waitUntil<T>(
+  read: () => T | undefined,
+  timeoutMs = 3000,
+  what = 'condition',
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export class JsonClient {
+  readonly frames: ServerFrame[] = [];
+  closed: { code: number; reason: string } | null = null;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (event) => {
+      this.frames.push(ServerFrameSchema.parse(JSON.parse(String(event.data))));
+    });
+    ws.addEventListener('close', (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+    });
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  say(channelId: string, content: string): void {
+    this.send({ type: 'chat_message', channel_id: channelId, content });
+  }
+
+  /** The next frame of a type after `from` (an index into frames), waiting for it. */
+  async next<K extends ServerFrame['type']>(
+    type: K,
+    match: (frame: Extract<ServerFrame, { type: K }>) => boolean = () => true,
+    timeoutMs = 3000,
+  ): Promise<Extract<ServerFrame, { type: K }>> {
+    return waitUntil(
+      () =>
+        this.frames.find(
+          (f): f is Extract<ServerFrame, { type: K }> =>
+            f.type === type && match(f as Extract<ServerFrame, { type: K }>),
+        ),
+      timeoutMs,
+      `a ${type} frame`,
+    );
+  }
+
+  messages(): Extract<ServerFrame, { type: 'chat_message' }>[] {
+    return this.frames.filter(
+      (f): f is Extract<ServerFrame, { type: 'chat_message' }> => f.type === 'chat_message',
+    );
+  }
+
+  close(): void {
+    this.ws.close(1000, 'done');
+  }
+}
+
+export async function openJson(channelId: string, token?: string): Promise<JsonClient> {
+  const url = `http://localhost/ws/${channelId}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
+  const res = await SELF.fetch(url, { headers: { Upgrade: 'websocket' } });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket;
+  if (!ws) throw new Error('no webSocket on the 101 response');
+  const client = new JsonClient(ws);
+  ws.accept();
+  await client.next('welcome');
+  await client.next('history');
+  return client;
+}
+
+export class IrcClient {
+  readonly lines: string[] = [];
+  closed: { code: number } | null = null;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (event) => {
+      this.lines.push(...String(event.data).split('\r\n'));
+    });
+    ws.addEventListener('close', (event) => {
+      this.closed = { code: event.code };
+    });
+  }
+
+  send(...lines: string[]): void {
+    this.ws.send(lines.join('\r\n'));
+  }
+
+  async next(pattern: RegExp, timeoutMs = 3000): Promise<string> {
+    return waitUntil(
+      () => this.lines.find((line) => pattern.test(line)),
+      timeoutMs,
+      `a line matching ${pattern}`,
+    );
+  }
+}
+
+export async function openIrc(path = '/irc'): Promise<IrcClient> {
+  const res = await SELF.fetch(`http://localhost${path}`, {
+    headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'irc' },
+  });
+  expect(res.status).toBe(101);
+  const ws = res.webSocket;
+  if (!ws) throw new Error('no webSocket on the 101 response');
+  const client = new IrcClient(ws);
+  ws.accept();
+  return client;
+}
