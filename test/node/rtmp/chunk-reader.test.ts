@@ -11,8 +11,18 @@ function basicHeader(fmt: number, csid: number): number[] {
   return [(fmt << 6) | 1, (csid - 64) & 0xff, (csid - 64) >> 8];
 }
 const u24 = (value: number): number[] => [(value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff];
-const u32 = (value: number): number[] => [(value >>> 24) & 0xff, (value >> 16) & 0xff, (value >> 8) & 0xff, value & 0xff];
-const u32le = (value: number): number[] => [value & 0xff, (value >> 8) & 0xff, (value >> 16) & 0xff, (value >>> 24) & 0xff];
+const u32 = (value: number): number[] => [
+  (value >>> 24) & 0xff,
+  (value >> 16) & 0xff,
+  (value >> 8) & 0xff,
+  value & 0xff,
+];
+const u32le = (value: number): number[] => [
+  value & 0xff,
+  (value >> 8) & 0xff,
+  (value >> 16) & 0xff,
+  (value >>> 24) & 0xff,
+];
 
 function fmt0(csid: number, timestamp: number, length: number, type: number, streamId: number): number[] {
   const extended = timestamp >= 0xffffff;
@@ -34,10 +44,17 @@ function fmt2(csid: number, delta: number): number[] {
 function fmt3(csid: number, extendedTimestamp?: number): number[] {
   return [...basicHeader(3, csid), ...(extendedTimestamp === undefined ? [] : u32(extendedTimestamp))];
 }
-const bytesOf = (length: number, seed: number): number[] => Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff);
+const bytesOf = (length: number, seed: number): number[] =>
+  Array.from({ length }, (_, i) => (i * 7 + seed) & 0xff);
 
 function summarize(messages: RtmpMessage[]) {
-  return messages.map((m) => ({ csid: m.csid, type: m.type, streamId: m.streamId, timestamp: m.timestamp, payload: [...m.payload] }));
+  return messages.map((m) => ({
+    csid: m.csid,
+    type: m.type,
+    streamId: m.streamId,
+    timestamp: m.timestamp,
+    payload: [...m.payload],
+  }));
 }
 
 function readInPieces(input: Buffer, splits: number[]): RtmpMessage[] {
@@ -82,7 +99,14 @@ describe('ChunkReader', () => {
   });
 
   it('reads 2-byte and 3-byte basic headers up to chunk stream 65599', () => {
-    const input = Buffer.from([...fmt0(64, 5, 1, 9, 1), 1, ...fmt0(319, 6, 1, 9, 1), 2, ...fmt0(65599, 7, 1, 9, 1), 3]);
+    const input = Buffer.from([
+      ...fmt0(64, 5, 1, 9, 1),
+      1,
+      ...fmt0(319, 6, 1, 9, 1),
+      2,
+      ...fmt0(65599, 7, 1, 9, 1),
+      3,
+    ]);
     expect(new ChunkReader().push(input).map((m) => [m.csid, m.timestamp])).toEqual([
       [64, 5],
       [319, 6],
@@ -107,7 +131,13 @@ describe('ChunkReader', () => {
   });
 
   it('applies an extended delta on fmt 1 and keeps 32-bit wrap-around', () => {
-    const input = Buffer.from([...fmt0(4, 0xfffffff0, 1, 9, 1), 1, ...fmt1(4, 0xffffff, 1, 9), ...u32(0x20), 2]);
+    const input = Buffer.from([
+      ...fmt0(4, 0xfffffff0, 1, 9, 1),
+      1,
+      ...fmt1(4, 0xffffff, 1, 9),
+      ...u32(0x20),
+      2,
+    ]);
     expect(new ChunkReader().push(input).map((m) => m.timestamp)).toEqual([0xfffffff0, 0x10]);
   });
 
@@ -166,7 +196,14 @@ describe('ChunkReader', () => {
       expect(summarize(readInPieces(input, [split]))).toEqual(expected);
     }
     // One byte at a time, too.
-    expect(summarize(readInPieces(input, Array.from({ length: input.length - 1 }, (_, i) => i + 1)))).toEqual(expected);
+    expect(
+      summarize(
+        readInPieces(
+          input,
+          Array.from({ length: input.length - 1 }, (_, i) => i + 1),
+        ),
+      ),
+    ).toEqual(expected);
   });
 
   it('discards the partial message of a chunk stream named by an Abort message', () => {
@@ -231,7 +268,8 @@ describe('ChunkReader', () => {
     expect(reader.bufferedBytes).toBe(256);
     let csid = 8;
     expect(() => {
-      for (; csid < 20; csid += 1) reader.push(Buffer.from([...fmt0(csid, 0, 900, 9, 1), ...bytesOf(128, 1)]));
+      for (; csid < 20; csid += 1)
+        reader.push(Buffer.from([...fmt0(csid, 0, 900, 9, 1), ...bytesOf(128, 1)]));
     }).toThrow(expect.objectContaining({ code: 'buffer_limit' }));
     expect(csid).toBe(13);
   });

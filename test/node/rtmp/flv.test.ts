@@ -29,7 +29,11 @@ const metadata = (timestamp: number): RtmpMessage => ({
   type: 18,
   streamId: 1,
   timestamp,
-  payload: encodeAmf0('@setDataFrame', 'onMetaData', new Amf0EcmaArray({ width: 320, height: 180, framerate: 30 })),
+  payload: encodeAmf0(
+    '@setDataFrame',
+    'onMetaData',
+    new Amf0EcmaArray({ width: 320, height: 180, framerate: 30 }),
+  ),
 });
 
 const AVC_SEQUENCE_HEADER = [0x17, 0x00, 0, 0, 0, 0x01, 0x64, 0x00, 0x1f];
@@ -53,7 +57,10 @@ describe('FLV', () => {
     ];
     const tags = messages.map((message) => muxer.push(message));
     expect(tags.every((tag) => tag !== null)).toBe(true);
-    const stream = Buffer.concat([muxer.getStartBytes().subarray(0, FLV_HEADER.length), ...tags.filter((t) => t !== null)]);
+    const stream = Buffer.concat([
+      muxer.getStartBytes().subarray(0, FLV_HEADER.length),
+      ...tags.filter((t) => t !== null),
+    ]);
     const parsed = parseFlvTags(stream);
     expect(parsed.map((tag) => [tag.type, tag.timestamp])).toEqual([
       [18, 0],
@@ -69,12 +76,19 @@ describe('FLV', () => {
       new Amf0EcmaArray({ width: 320, height: 180, framerate: 30 }),
     ]);
     expect([...(parsed[3]?.payload ?? [])]).toEqual(AVC_KEYFRAME);
-    expect(muxer.stats).toMatchObject({ videoCodec: 'avc', audioCodec: 'aac', width: 320, height: 180, frameRate: 30 });
+    expect(muxer.stats).toMatchObject({
+      videoCodec: 'avc',
+      audioCodec: 'aac',
+      width: 320,
+      height: 180,
+      frameRate: 30,
+    });
   });
 
   it('starts late consumers with the header, metadata and both sequence headers, and no frames', () => {
     const muxer = new FlvMuxer();
-    for (const message of [metadata(0), video(0, AVC_SEQUENCE_HEADER), audio(0, AAC_SEQUENCE_HEADER)]) muxer.push(message);
+    for (const message of [metadata(0), video(0, AVC_SEQUENCE_HEADER), audio(0, AAC_SEQUENCE_HEADER)])
+      muxer.push(message);
     for (let t = 0; t < 500; t += 33) muxer.push(video(t, t === 0 ? AVC_KEYFRAME : AVC_INTER));
     const parsed = parseFlvTags(muxer.getStartBytes());
     expect(parsed.map((tag) => [...tag.payload.subarray(0, 2)])).toEqual([
@@ -109,7 +123,11 @@ describe('FLV', () => {
       isSequenceHeader: true,
       isFrame: false,
     });
-    expect(inspectVideoPayload(Buffer.from(AVC_KEYFRAME))).toMatchObject({ codec: 'avc', isKeyframe: true, isFrame: true });
+    expect(inspectVideoPayload(Buffer.from(AVC_KEYFRAME))).toMatchObject({
+      codec: 'avc',
+      isKeyframe: true,
+      isFrame: true,
+    });
     expect(inspectVideoPayload(Buffer.from(AVC_INTER))).toMatchObject({ isKeyframe: false, isFrame: true });
     // Enhanced RTMP: 0x80 | frameType << 4 | packetType, then the FourCC.
     expect(inspectVideoPayload(Buffer.from([0x90, ...Buffer.from('hvc1'), 1]))).toMatchObject({
@@ -125,7 +143,10 @@ describe('FLV', () => {
       isKeyframe: false,
       isFrame: true,
     });
-    expect(inspectAudioPayload(Buffer.from(AAC_SEQUENCE_HEADER))).toEqual({ codec: 'aac', isSequenceHeader: true });
+    expect(inspectAudioPayload(Buffer.from(AAC_SEQUENCE_HEADER))).toEqual({
+      codec: 'aac',
+      isSequenceHeader: true,
+    });
     expect(inspectAudioPayload(Buffer.from(AAC_FRAME))).toEqual({ codec: 'aac', isSequenceHeader: false });
     expect(inspectAudioPayload(Buffer.from([0x2f, 0xff]))).toEqual({ codec: 'mp3', isSequenceHeader: false });
   });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { HANDSHAKE_PACKET_SIZE, HandshakeError, ServerHandshake } from '../../../containers/transcoder/src/rtmp/handshake.ts';
+import {
+  HANDSHAKE_PACKET_SIZE,
+  HandshakeError,
+  ServerHandshake,
+} from '../../../containers/transcoder/src/rtmp/handshake.ts';
 
 function createClientBytes(trailing: number[]): { c1: Buffer; bytes: Buffer } {
   const c1 = Buffer.alloc(HANDSHAKE_PACKET_SIZE);
