@@ -6,19 +6,29 @@ import { callApi, createTestIp, createUsername, readError, signUp } from './api-
 describe('auth', () => {
   it('signs up a user together with their channel and a working session', async () => {
     const username = createUsername('signup');
-    const res = await callApi('/auth/signup', { method: 'POST', body: { username, password: 'hunter2hunter2' } });
+    const res = await callApi('/auth/signup', {
+      method: 'POST',
+      body: { username, password: 'hunter2hunter2' },
+    });
     expect(res.status).toBe(201);
     const body = z
       .object({
         token: z.string(),
         user: z.object({ id: z.string(), username: z.string() }),
-        channel: z.looseObject({ id: z.string(), name: z.string(), display_name: z.string(), tier: z.string() }),
+        channel: z.looseObject({
+          id: z.string(),
+          name: z.string(),
+          display_name: z.string(),
+          tier: z.string(),
+        }),
       })
       .parse(await res.json());
     expect(body.user.username).toBe(username);
     expect(body.channel).toMatchObject({ name: username, display_name: username, tier: 'none' });
 
-    const stored = await env.DB.prepare('SELECT password_hash, stream_key_version FROM users JOIN channels ON channels.user_id = users.id WHERE users.id = ?')
+    const stored = await env.DB.prepare(
+      'SELECT password_hash, stream_key_version FROM users JOIN channels ON channels.user_id = users.id WHERE users.id = ?',
+    )
       .bind(body.user.id)
       .first<{ password_hash: string; stream_key_version: number }>();
     expect(stored?.password_hash).toMatch(/^pbkdf2-sha256\$100000\$/);
@@ -99,7 +109,9 @@ describe('auth', () => {
   it('refuses /users/me without a token and with an expired one', async () => {
     expect((await callApi('/users/me')).status).toBe(401);
     const user = await signUp('expired');
-    await env.DB.prepare('UPDATE sessions SET expires_at = ? WHERE user_id = ?').bind(Date.now() - 1, user.user.id).run();
+    await env.DB.prepare('UPDATE sessions SET expires_at = ? WHERE user_id = ?')
+      .bind(Date.now() - 1, user.user.id)
+      .run();
     expect((await callApi('/users/me', { token: user.token })).status).toBe(401);
   });
 

@@ -49,9 +49,16 @@ describe('channels', () => {
     });
     expect(forbidden.status).toBe(403);
     expect((await readError(forbidden)).code).toBe('forbidden');
-    const missing = await callApi('/channels/nope', { method: 'PATCH', token: other.token, body: { title: 'x' } });
+    const missing = await callApi('/channels/nope', {
+      method: 'PATCH',
+      token: other.token,
+      body: { title: 'x' },
+    });
     expect(missing.status).toBe(404);
-    const anonymous = await callApi(`/channels/${owner.channel.id}`, { method: 'PATCH', body: { title: 'x' } });
+    const anonymous = await callApi(`/channels/${owner.channel.id}`, {
+      method: 'PATCH',
+      body: { title: 'x' },
+    });
     expect(anonymous.status).toBe(401);
   });
 
@@ -67,7 +74,11 @@ describe('channels', () => {
       expect(res.status).toBe(400);
       expect((await readError(res)).code).toBe('validation_failed');
     }
-    const unknown = await callApi(path, { method: 'PATCH', token: owner.token, body: { category: 'underwater-basket' } });
+    const unknown = await callApi(path, {
+      method: 'PATCH',
+      token: owner.token,
+      body: { category: 'underwater-basket' },
+    });
     expect(unknown.status).toBe(422);
   });
 
@@ -88,7 +99,9 @@ describe('channels', () => {
     );
     expect(again.stream_key).toBe(stream_key);
     const other = await signUp('peek');
-    expect((await callApi(`/channels/${owner.channel.id}/stream-key`, { token: other.token })).status).toBe(403);
+    expect((await callApi(`/channels/${owner.channel.id}/stream-key`, { token: other.token })).status).toBe(
+      403,
+    );
   });
 
   it('resets the stream key so that the old key no longer finds the channel', async () => {
@@ -96,7 +109,10 @@ describe('channels', () => {
     const before = StreamKeyResponse.parse(
       await (await callApi(`/channels/${owner.channel.id}/stream-key`, { token: owner.token })).json(),
     );
-    const res = await callApi(`/channels/${owner.channel.id}/stream-key/reset`, { method: 'POST', token: owner.token });
+    const res = await callApi(`/channels/${owner.channel.id}/stream-key/reset`, {
+      method: 'POST',
+      token: owner.token,
+    });
     expect(res.status).toBe(200);
     const after = StreamKeyResponse.parse(await res.json());
     expect(after.stream_key).not.toBe(before.stream_key);
@@ -115,7 +131,10 @@ describe('follows', () => {
     const streamer = await signUp('star');
     const fan = await signUp('fan');
     for (let i = 0; i < 2; i++) {
-      const res = await callApi(`/channels/${streamer.channel.id}/follow`, { method: 'POST', token: fan.token });
+      const res = await callApi(`/channels/${streamer.channel.id}/follow`, {
+        method: 'POST',
+        token: fan.token,
+      });
       expect(res.status).toBe(204);
     }
     const rows = await env.DB.prepare('SELECT count(*) AS n FROM follows WHERE user_id = ?')
@@ -124,9 +143,14 @@ describe('follows', () => {
     expect(rows?.n).toBe(1);
     const list = await callApi('/users/me/follows', { token: fan.token });
     expect(list.status).toBe(200);
-    expect(await list.json()).toMatchObject({ data: [{ channel: { id: streamer.channel.id }, stream: null }] });
+    expect(await list.json()).toMatchObject({
+      data: [{ channel: { id: streamer.channel.id }, stream: null }],
+    });
 
-    expect((await callApi(`/channels/${streamer.channel.id}/follow`, { method: 'DELETE', token: fan.token })).status).toBe(204);
+    expect(
+      (await callApi(`/channels/${streamer.channel.id}/follow`, { method: 'DELETE', token: fan.token }))
+        .status,
+    ).toBe(204);
     expect(await (await callApi('/users/me/follows', { token: fan.token })).json()).toEqual({ data: [] });
   });
 
@@ -169,8 +193,18 @@ describe('idempotency keys', () => {
     const a = await signUp('ida');
     const b = await signUp('idb');
     const headers = { 'Idempotency-Key': 'shared-key' };
-    const resA = await callApi('/streams/start', { method: 'POST', token: a.token, headers, body: { channel_id: a.channel.id } });
-    const resB = await callApi('/streams/start', { method: 'POST', token: b.token, headers, body: { channel_id: b.channel.id } });
+    const resA = await callApi('/streams/start', {
+      method: 'POST',
+      token: a.token,
+      headers,
+      body: { channel_id: a.channel.id },
+    });
+    const resB = await callApi('/streams/start', {
+      method: 'POST',
+      token: b.token,
+      headers,
+      body: { channel_id: b.channel.id },
+    });
     expect(resA.status).toBe(200);
     expect(resB.status).toBe(200);
     expect(resB.headers.get('Idempotent-Replayed')).toBeNull();
@@ -181,7 +215,9 @@ describe('openapi', () => {
   it('serves the OpenAPI document listing the API routes', async () => {
     const res = await callApi('/openapi.json');
     expect(res.status).toBe(200);
-    const doc = z.object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) }).parse(await res.json());
+    const doc = z
+      .object({ openapi: z.string(), paths: z.record(z.string(), z.unknown()) })
+      .parse(await res.json());
     expect(doc.openapi).toBe('3.1.0');
     for (const path of [
       '/auth/signup',

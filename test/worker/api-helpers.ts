@@ -25,7 +25,10 @@ export interface CallOptions {
 }
 
 export async function callApi(path: string, options: CallOptions = {}): Promise<Response> {
-  const headers: Record<string, string> = { 'CF-Connecting-IP': options.ip ?? createTestIp(), ...options.headers };
+  const headers: Record<string, string> = {
+    'CF-Connecting-IP': options.ip ?? createTestIp(),
+    ...options.headers,
+  };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   let body: string | undefined;
   if (options.rawBody !== undefined || options.body !== undefined) {

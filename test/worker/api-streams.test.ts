@@ -4,10 +4,17 @@ import { z } from 'zod';
 import { callApi, readError, signUp, type TestSession } from './api-helpers.ts';
 
 const StartResponse = z.object({ stream_id: z.string(), stream_key: z.string(), ingest_url: z.string() });
-const Page = z.object({ data: z.array(z.looseObject({ stream_id: z.string(), viewer_count: z.number() })), cursor: z.string().nullable() });
+const Page = z.object({
+  data: z.array(z.looseObject({ stream_id: z.string(), viewer_count: z.number() })),
+  cursor: z.string().nullable(),
+});
 
 async function startStream(user: TestSession, body: Record<string, unknown> = {}): Promise<string> {
-  const res = await callApi('/streams/start', { method: 'POST', token: user.token, body: { channel_id: user.channel.id, ...body } });
+  const res = await callApi('/streams/start', {
+    method: 'POST',
+    token: user.token,
+    body: { channel_id: user.channel.id, ...body },
+  });
   expect(res.status).toBe(200);
   return StartResponse.parse(await res.json()).stream_id;
 }
@@ -25,7 +32,13 @@ describe('streams', () => {
     const res = await callApi('/streams/start', {
       method: 'POST',
       token: user.token,
-      body: { channel_id: user.channel.id, title: 'Friday Night', category: 'Fortnite', tags: ['English'], language: 'en' },
+      body: {
+        channel_id: user.channel.id,
+        title: 'Friday Night',
+        category: 'Fortnite',
+        tags: ['English'],
+        language: 'en',
+      },
     });
     expect(res.status).toBe(200);
     const body = await res.json();
@@ -43,9 +56,14 @@ describe('streams', () => {
     const { stream_id, stream_key } = StartResponse.parse(body);
     const keyRes = await callApi(`/channels/${user.channel.id}/stream-key`, { token: user.token });
     expect(await keyRes.json()).toMatchObject({ stream_key });
-    const row = await env.DB.prepare('SELECT status, title, category_id FROM streams WHERE id = ?').bind(stream_id).first();
+    const row = await env.DB.prepare('SELECT status, title, category_id FROM streams WHERE id = ?')
+      .bind(stream_id)
+      .first();
     expect(row).toEqual({ status: 'pending', title: 'Friday Night', category_id: 4 });
-    expect(await (await callApi(`/channels/${user.channel.id}`)).json()).toMatchObject({ title: 'Friday Night', tags: ['English'] });
+    expect(await (await callApi(`/channels/${user.channel.id}`)).json()).toMatchObject({
+      title: 'Friday Night',
+      tags: ['English'],
+    });
   });
 
   it('returns the same stream when started twice instead of creating another', async () => {
@@ -53,16 +71,26 @@ describe('streams', () => {
     const first = await startStream(user);
     const second = await startStream(user, { title: 'renamed' });
     expect(second).toBe(first);
-    const count = await env.DB.prepare('SELECT count(*) AS n FROM streams WHERE channel_id = ?').bind(user.channel.id).first<{ n: number }>();
+    const count = await env.DB.prepare('SELECT count(*) AS n FROM streams WHERE channel_id = ?')
+      .bind(user.channel.id)
+      .first<{ n: number }>();
     expect(count?.n).toBe(1);
   });
 
-  it('refuses an unknown category with 422 and another user\'s channel with 403', async () => {
+  it("refuses an unknown category with 422 and another user's channel with 403", async () => {
     const user = await signUp('cat');
     const other = await signUp('other');
-    const unknown = await callApi('/streams/start', { method: 'POST', token: user.token, body: { channel_id: user.channel.id, category: 'nope' } });
+    const unknown = await callApi('/streams/start', {
+      method: 'POST',
+      token: user.token,
+      body: { channel_id: user.channel.id, category: 'nope' },
+    });
     expect(unknown.status).toBe(422);
-    const foreign = await callApi('/streams/start', { method: 'POST', token: other.token, body: { channel_id: user.channel.id } });
+    const foreign = await callApi('/streams/start', {
+      method: 'POST',
+      token: other.token,
+      body: { channel_id: user.channel.id },
+    });
     expect(foreign.status).toBe(403);
     const missing = await callApi('/streams/start', { method: 'POST', token: user.token, body: {} });
     expect(missing.status).toBe(400);
@@ -110,7 +138,9 @@ describe('streams', () => {
     expect(seen).toEqual(viewers);
     const other = Page.parse(await (await callApi(`/streams?tag=${tag}&category=music`)).json());
     expect(other.data).toEqual([]);
-    const art = Page.parse(await (await callApi(`/streams?tag=${tag}&category=art&sort=started_desc`)).json());
+    const art = Page.parse(
+      await (await callApi(`/streams?tag=${tag}&category=art&sort=started_desc`)).json(),
+    );
     expect(art.data).toHaveLength(5);
     expect((await callApi('/streams?limit=0')).status).toBe(400);
     expect((await callApi('/streams?cursor=garbage')).status).toBe(400);
@@ -120,16 +150,29 @@ describe('streams', () => {
     const user = await signUp('patch');
     const streamId = await startStream(user);
     await markLive(streamId, 1);
-    const ok = await callApi(`/streams/${streamId}`, { method: 'PATCH', token: user.token, body: { title: 'New title', category: 3 } });
+    const ok = await callApi(`/streams/${streamId}`, {
+      method: 'PATCH',
+      token: user.token,
+      body: { title: 'New title', category: 3 },
+    });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ title: 'New title', status: 'live', category: { id: 3 } });
     const other = await signUp('notmine');
-    expect((await callApi(`/streams/${streamId}`, { method: 'PATCH', token: other.token, body: { title: 'x' } })).status).toBe(403);
+    expect(
+      (await callApi(`/streams/${streamId}`, { method: 'PATCH', token: other.token, body: { title: 'x' } }))
+        .status,
+    ).toBe(403);
     await env.DB.prepare("UPDATE streams SET status = 'ended' WHERE id = ?").bind(streamId).run();
-    const ended = await callApi(`/streams/${streamId}`, { method: 'PATCH', token: user.token, body: { title: 'late' } });
+    const ended = await callApi(`/streams/${streamId}`, {
+      method: 'PATCH',
+      token: user.token,
+      body: { title: 'late' },
+    });
     expect(ended.status).toBe(422);
     expect((await readError(ended)).code).toBe('unprocessable');
-    expect((await callApi('/streams/nope', { method: 'PATCH', token: user.token, body: { title: 'x' } })).status).toBe(404);
+    expect(
+      (await callApi('/streams/nope', { method: 'PATCH', token: user.token, body: { title: 'x' } })).status,
+    ).toBe(404);
   });
 });
 
@@ -139,10 +182,14 @@ describe('categories', () => {
     const streamId = await startStream(user, { category: 'irl' });
     await markLive(streamId, 100_000);
     const list = z
-      .object({ data: z.array(z.object({ slug: z.string(), live_viewers: z.number(), live_streams: z.number() })) })
+      .object({
+        data: z.array(z.object({ slug: z.string(), live_viewers: z.number(), live_streams: z.number() })),
+      })
       .parse(await (await callApi('/categories')).json());
     expect(list.data[0]?.slug).toBe('irl');
-    expect(list.data.map((c) => c.live_viewers)).toEqual([...list.data.map((c) => c.live_viewers)].sort((a, b) => b - a));
+    expect(list.data.map((c) => c.live_viewers)).toEqual(
+      [...list.data.map((c) => c.live_viewers)].sort((a, b) => b - a),
+    );
     const one = await callApi('/categories/irl');
     expect(await one.json()).toMatchObject({ slug: 'irl', name: 'IRL', live_streams: 1 });
     expect((await callApi('/categories/nope')).status).toBe(404);
@@ -154,7 +201,9 @@ describe('search', () => {
     const user = await signUp('zebra');
     const res = await callApi(`/search?q=${encodeURIComponent(user.channel.name.slice(0, 8))}`);
     expect(res.status).toBe(200);
-    const body = z.object({ channels: z.array(z.object({ id: z.string() })), streams: z.array(z.unknown()) }).parse(await res.json());
+    const body = z
+      .object({ channels: z.array(z.object({ id: z.string() })), streams: z.array(z.unknown()) })
+      .parse(await res.json());
     expect(body.channels.map((c) => c.id)).toContain(user.channel.id);
     for (const q of ['"unbalanced', 'name:* OR', 'NEAR(a b)', '***']) {
       expect((await callApi(`/search?q=${encodeURIComponent(q)}`)).status).toBe(200);
@@ -165,8 +214,14 @@ describe('search', () => {
   it('finds a channel by its new display name after PATCH', async () => {
     const user = await signUp('rename');
     const word = `Quokka${crypto.randomUUID().slice(0, 6)}`;
-    await callApi(`/channels/${user.channel.id}`, { method: 'PATCH', token: user.token, body: { display_name: word } });
-    const body = z.object({ channels: z.array(z.object({ id: z.string() })) }).parse(await (await callApi(`/search?q=${word.toLowerCase()}`)).json());
+    await callApi(`/channels/${user.channel.id}`, {
+      method: 'PATCH',
+      token: user.token,
+      body: { display_name: word },
+    });
+    const body = z
+      .object({ channels: z.array(z.object({ id: z.string() })) })
+      .parse(await (await callApi(`/search?q=${word.toLowerCase()}`)).json());
     expect(body.channels.map((c) => c.id)).toEqual([user.channel.id]);
   });
 });
@@ -182,11 +237,17 @@ describe('notifications', () => {
         .bind(crypto.randomUUID(), user.user.id, `n${i}`, now + i)
         .run();
     }
-    const Notes = z.object({ data: z.array(z.object({ message: z.string(), read_at: z.string().nullable() })), cursor: z.string().nullable(), unread: z.number() });
+    const Notes = z.object({
+      data: z.array(z.object({ message: z.string(), read_at: z.string().nullable() })),
+      cursor: z.string().nullable(),
+      unread: z.number(),
+    });
     const first = Notes.parse(await (await callApi('/notifications?limit=2', { token: user.token })).json());
     expect(first.data.map((n) => n.message)).toEqual(['n2', 'n1']);
     expect(first.unread).toBe(3);
-    const second = Notes.parse(await (await callApi(`/notifications?limit=2&cursor=${first.cursor}`, { token: user.token })).json());
+    const second = Notes.parse(
+      await (await callApi(`/notifications?limit=2&cursor=${first.cursor}`, { token: user.token })).json(),
+    );
     expect(second.data.map((n) => n.message)).toEqual(['n0']);
     expect(second.cursor).toBeNull();
     const read = await callApi('/notifications/read', { method: 'POST', token: user.token, body: {} });

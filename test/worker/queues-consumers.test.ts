@@ -18,7 +18,9 @@ async function deliver(queue: string, bodies: unknown[], attempts = 1) {
 }
 
 async function countNotifications(streamId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT count(*) AS n FROM notifications WHERE stream_id = ?').bind(streamId).first<{ n: number }>();
+  const row = await env.DB.prepare('SELECT count(*) AS n FROM notifications WHERE stream_id = ?')
+    .bind(streamId)
+    .first<{ n: number }>();
   return row?.n ?? 0;
 }
 
@@ -30,7 +32,9 @@ describe('stream-events consumer', () => {
       await callApi(`/channels/${streamer.channel.id}/follow`, { method: 'POST', token: fan.token });
     }
     const streamId = crypto.randomUUID();
-    await env.DB.prepare("INSERT INTO streams (id, channel_id, title, status, created_at) VALUES (?, ?, 'Speedrun', 'live', ?)")
+    await env.DB.prepare(
+      "INSERT INTO streams (id, channel_id, title, status, created_at) VALUES (?, ?, 'Speedrun', 'live', ?)",
+    )
       .bind(streamId, streamer.channel.id, Date.now())
       .run();
     const event = createEvent('stream.started', { stream_id: streamId, channel_id: streamer.channel.id });
@@ -54,13 +58,20 @@ describe('stream-events consumer', () => {
     await env.DB.prepare('INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?)')
       .bind(fan.user.id, streamer.channel.id, Date.now())
       .run();
-    await deliver('stream-events', [createEvent('channel.followed', { channel_id: streamer.channel.id, user_id: fan.user.id })]);
-    const row = await env.DB.prepare('SELECT follower_count FROM channels WHERE id = ?').bind(streamer.channel.id).first<{ follower_count: number }>();
+    await deliver('stream-events', [
+      createEvent('channel.followed', { channel_id: streamer.channel.id, user_id: fan.user.id }),
+    ]);
+    const row = await env.DB.prepare('SELECT follower_count FROM channels WHERE id = ?')
+      .bind(streamer.channel.id)
+      .first<{ follower_count: number }>();
     expect(row?.follower_count).toBe(1);
   });
 
   it('acks an unparseable message instead of retrying it', async () => {
-    const { result, ids } = await deliver('stream-events', [{ type: 'stream.started', id: 'not-a-uuid' }, 'garbage']);
+    const { result, ids } = await deliver('stream-events', [
+      { type: 'stream.started', id: 'not-a-uuid' },
+      'garbage',
+    ]);
     expect(result.explicitAcks).toEqual(ids);
     expect(result.retryMessages).toEqual([]);
   });
@@ -75,10 +86,19 @@ describe('viewer-events consumer', () => {
       .run();
     const counts = [120, 80];
     for (const viewers of counts) {
-      const event = createEvent('viewer.count', { channel_id: streamer.channel.id, stream_id: streamId, viewers, unique_viewers: 150 });
+      const event = createEvent('viewer.count', {
+        channel_id: streamer.channel.id,
+        stream_id: streamId,
+        viewers,
+        unique_viewers: 150,
+      });
       await deliver('viewer-events', [event]);
     }
-    const row = await env.DB.prepare('SELECT viewer_count, peak_viewers, unique_viewers FROM streams WHERE id = ?').bind(streamId).first();
+    const row = await env.DB.prepare(
+      'SELECT viewer_count, peak_viewers, unique_viewers FROM streams WHERE id = ?',
+    )
+      .bind(streamId)
+      .first();
     expect(row).toEqual({ viewer_count: 80, peak_viewers: 120, unique_viewers: 150 });
   });
 });
@@ -96,12 +116,18 @@ describe('moderation-events consumer', () => {
       expires_at: expiresAt,
     });
     await deliver('moderation-events', [ban]);
-    const row = await env.DB.prepare('SELECT kind, reason, expires_at FROM bans WHERE channel_id = ? AND user_id = ?')
+    const row = await env.DB.prepare(
+      'SELECT kind, reason, expires_at FROM bans WHERE channel_id = ? AND user_id = ?',
+    )
       .bind(streamer.channel.id, troll.user.id)
       .first();
     expect(row).toEqual({ kind: 'timeout', reason: 'spam', expires_at: expiresAt });
-    await deliver('moderation-events', [createEvent('moderation.unban', { channel_id: streamer.channel.id, user_id: troll.user.id })]);
-    const gone = await env.DB.prepare('SELECT 1 FROM bans WHERE channel_id = ? AND user_id = ?').bind(streamer.channel.id, troll.user.id).first();
+    await deliver('moderation-events', [
+      createEvent('moderation.unban', { channel_id: streamer.channel.id, user_id: troll.user.id }),
+    ]);
+    const gone = await env.DB.prepare('SELECT 1 FROM bans WHERE channel_id = ? AND user_id = ?')
+      .bind(streamer.channel.id, troll.user.id)
+      .first();
     expect(gone).toBeNull();
   });
 
@@ -118,7 +144,9 @@ describe('moderation-events consumer', () => {
     const { result, ids } = await deliver('moderation-events', [event]);
     expect(result.retryMessages.map((m) => m.msgId)).toEqual(ids);
     expect(result.explicitAcks).toEqual([]);
-    const processed = await env.DB.prepare('SELECT 1 FROM processed_events WHERE event_id = ?').bind(event.id).first();
+    const processed = await env.DB.prepare('SELECT 1 FROM processed_events WHERE event_id = ?')
+      .bind(event.id)
+      .first();
     expect(processed).toBeNull();
   });
 });
@@ -132,12 +160,16 @@ describe('dead-letter queues', () => {
     for (let i = 0; i < 2; i++) await consumeQueueBatch(batch, env);
     const result = await getQueueResult(batch, createExecutionContext());
     expect(result.ackAll).toBe(true);
-    const rows = await env.DB.prepare("SELECT queue, body FROM dead_letters WHERE queue = 'stream-events-dlq'").all();
+    const rows = await env.DB.prepare(
+      "SELECT queue, body FROM dead_letters WHERE queue = 'stream-events-dlq'",
+    ).all();
     expect(rows.results).toEqual([{ queue: 'stream-events-dlq', body: JSON.stringify(body) }]);
   });
 
   it('acks clip requests that no handler is registered for yet', async () => {
-    const { result, ids } = await deliver('clip-requests', [createEvent('clip.requested', { clip_id: crypto.randomUUID() })]);
+    const { result, ids } = await deliver('clip-requests', [
+      createEvent('clip.requested', { clip_id: crypto.randomUUID() }),
+    ]);
     expect(result.explicitAcks).toEqual(ids);
   });
 });
