@@ -37,7 +37,8 @@ export function formatSeconds(seconds: number): string {
 
 /** "PART-HOLD-BACK ... MUST be at least twice the Part Target ... SHOULD be at least three times." */
 export function getPartHoldBack(partTarget: number): number {
-  return 3 * partTarget;
+  // Rounded up at the 5 decimals it is printed with, so the printed value never falls below 3×.
+  return Math.ceil(3 * partTarget * 1e5 - 1e-6) / 1e5;
 }
 
 /**
