@@ -430,6 +430,14 @@ export class ChatRoom extends DurableObject<Env> {
     return [...this.bans.values()].filter((ban) => ban.expires_at === null || ban.expires_at > now);
   }
 
+  /** Whether a user may moderate this channel at all (broadcaster or moderator). */
+  async canModerate(channelId: string, userId: string): Promise<boolean> {
+    const channel = await this.bindChannel(channelId);
+    if (!channel) return false;
+    const profile = await this.getProfile(channel, userId, Date.now());
+    return profile !== null && isPrivileged(profile);
+  }
+
   async moderate(channelId: string, actorId: string, action: ModerationAction): Promise<ModerationResult> {
     const channel = await this.bindChannel(channelId);
     if (!channel) return { ok: false, status: 404, code: 'not_found', message: 'Channel not found.' };

@@ -87,7 +87,10 @@ export class JsonClient {
   readonly frames: ServerFrame[] = [];
   closed: { code: number; reason: string } | null = null;
 
-  constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.addEventListener('message', (event) => {
       this.frames.push(ServerFrameSchema.parse(JSON.parse(String(event.data))));
     });
@@ -149,7 +152,10 @@ export class IrcClient {
   readonly lines: string[] = [];
   closed: { code: number } | null = null;
 
-  constructor(readonly ws: WebSocket) {
+  readonly ws: WebSocket;
+
+  constructor(ws: WebSocket) {
+    this.ws = ws;
     ws.addEventListener('message', (event) => {
       this.lines.push(...String(event.data).split('\r\n'));
     });

@@ -1,0 +1,264 @@
+// Chat moderation over REST. Every route calls the same ChatRoom.moderate RPC that chat commands
+// use, so "/ban name" in chat and POST /channels/{id}/bans obey one set of rules (who may, what
+// happens, what is mirrored to D1).
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  MAX_FOLLOWERS_MINUTES,
+  MAX_SLOW_SECONDS,
+  MAX_TIMEOUT_SECONDS,
+} from '../../durable-objects/chat/commands.ts';
+import type { ModerationAction, ModerationResult } from '../../durable-objects/chat/types.ts';
+import { requireUser } from '../shared/auth.ts';
+import { ApiError, notFound } from '../shared/errors.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+
+const ChannelParams = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
+const ChannelUserParams = ChannelParams.extend({
+  user: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: 'user', in: 'path' }, description: 'user id or login' }),
+});
+const ChannelMessageParams = ChannelParams.extend({
+  msg_id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: 'msg_id', in: 'path' } }),
+});
+
+const BanSchema = z
+  .object({
+    user_id: z.string(),
+    login: z.string(),
+    kind: z.enum(['ban', 'timeout']),
+    reason: z.string(),
+    moderator_id: z.string().nullable(),
+    created_at: z.number().int(),
+    expires_at: z.number().int().nullable(),
+  })
+  .openapi('ChatBan');
+
+const CreateBanBody = z
+  .object({
+    user_id: z.string().min(1).max(100).openapi({ description: 'user id or login' }),
+    /** Absent or null: a permanent ban; a number: a timeout. */
+    duration_seconds: z.number().int().min(1).max(MAX_TIMEOUT_SECONDS).nullable().optional(),
+    reason: z.string().max(500).default(''),
+  })
+  .openapi('CreateChatBan');
+
+const ChatSettingsSchema = z
+  .object({
+    slow_seconds: z.number().int().min(0).max(MAX_SLOW_SECONDS),
+    subscribers_only: z.boolean(),
+    emote_only: z.boolean(),
+    followers_only_minutes: z.number().int().min(-1).max(MAX_FOLLOWERS_MINUTES),
+    unique_chat: z.boolean(),
+    banned_words: z.array(z.string().min(1).max(100)).max(500),
+  })
+  .openapi('ChatSettings');
+const PatchSettingsBody = ChatSettingsSchema.partial().openapi('PatchChatSettings');
+
+const ResultSchema = z.object({ code: z.string(), message: z.string() }).openapi('ModerationResult');
+const RaidBody = z.object({
+  to_channel: z.string().min(1).max(100).openapi({ description: 'channel id or name' }),
+});
+
+function getRoom(env: Env, channelId: string) {
+  return env.CHAT_ROOM.getByName(channelId);
+}
+
+/** A refused action becomes the matching error of the one taxonomy. */
+function unwrapResult(result: ModerationResult): { code: string; message: string } {
+  if (result.ok) return { code: result.code, message: result.message };
+  throw new ApiError(result.status, result.status === 403 ? 'forbidden' : result.code, result.message, {
+    details: { reason: result.code },
+  });
+}
+
+async function moderate(env: Env, channelId: string, actorId: string, action: ModerationAction) {
+  return unwrapResult(await getRoom(env, channelId).moderate(channelId, actorId, action));
+}
+
+const roleRoute = (
+  method: 'post' | 'delete',
+  path: '/channels/{id}/moderators/{user}' | '/channels/{id}/vips/{user}',
+) =>
+  createRoute({
+    method,
+    path,
+    tags: ['moderation'],
+    summary: `${method === 'post' ? 'Grant' : 'Revoke'} a channel role (broadcaster only)`,
+    security: BearerSecurity,
+    middleware: [requireUser] as const,
+    request: { params: ChannelUserParams },
+    responses: { 200: jsonContent(ResultSchema, 'Done'), ...describeErrors(401, 403, 404, 422) },
+  });
+
+export const moderationApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/bans',
+      tags: ['moderation'],
+      summary: 'Active bans and timeouts of a channel (moderators)',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams },
+      responses: {
+        200: jsonContent(z.object({ bans: z.array(BanSchema) }), 'Bans'),
+        ...describeErrors(401, 403, 404),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const room = getRoom(c.env, id);
+      // Bans are a moderator's view of the channel, as on Twitch.
+      const settings = await room.getSettings(id);
+      if (!settings) throw notFound('Channel');
+      const allowed = await room.canModerate(id, c.var.user.id);
+      if (!allowed) throw new ApiError(403, 'forbidden', 'Only the broadcaster and moderators see bans');
+      return c.json({ bans: (await room.listBans(id)) ?? [] }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/channels/{id}/bans',
+      tags: ['moderation'],
+      summary: 'Ban (no duration) or time out (duration_seconds) a user in chat',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams, body: jsonBody(CreateBanBody) },
+      responses: { 201: jsonContent(ResultSchema, 'Banned'), ...describeErrors(400, 401, 403, 404, 422) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const action: ModerationAction =
+        body.duration_seconds === undefined || body.duration_seconds === null
+          ? { kind: 'ban', target: body.user_id, reason: body.reason }
+          : { kind: 'timeout', target: body.user_id, seconds: body.duration_seconds, reason: body.reason };
+      return c.json(await moderate(c.env, id, c.var.user.id, action), 201);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/channels/{id}/bans/{user}',
+      tags: ['moderation'],
+      summary: 'Lift a ban or timeout',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelUserParams },
+      responses: { 200: jsonContent(ResultSchema, 'Unbanned'), ...describeErrors(401, 403, 404) },
+    }),
+    async (c) => {
+      const { id, user } = c.req.valid('param');
+      return c.json(await moderate(c.env, id, c.var.user.id, { kind: 'unban', target: user }), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/channels/{id}/chat/messages/{msg_id}',
+      tags: ['moderation'],
+      summary: 'Delete one chat message',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelMessageParams },
+      responses: { 200: jsonContent(ResultSchema, 'Deleted'), ...describeErrors(401, 403, 404) },
+    }),
+    async (c) => {
+      const { id, msg_id } = c.req.valid('param');
+      return c.json(await moderate(c.env, id, c.var.user.id, { kind: 'delete', messageId: msg_id }), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/chat/settings',
+      tags: ['moderation'],
+      summary: 'Chat modes and banned words of a channel',
+      request: { params: ChannelParams },
+      responses: { 200: jsonContent(ChatSettingsSchema, 'Settings'), ...describeErrors(404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const settings = await getRoom(c.env, id).getSettings(id);
+      if (!settings) throw notFound('Channel');
+      return c.json(settings, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/channels/{id}/chat/settings',
+      tags: ['moderation'],
+      summary: 'Change chat modes and banned words (moderators)',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams, body: jsonBody(PatchSettingsBody) },
+      responses: {
+        200: jsonContent(ChatSettingsSchema, 'Updated'),
+        ...describeErrors(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await moderate(c.env, id, c.var.user.id, { kind: 'settings', patch: c.req.valid('json') });
+      const settings = await getRoom(c.env, id).getSettings(id);
+      if (!settings) throw notFound('Channel');
+      return c.json(settings, 200);
+    },
+  )
+  .openapi(roleRoute('post', '/channels/{id}/moderators/{user}'), async (c) => {
+    const { id, user } = c.req.valid('param');
+    const action: ModerationAction = { kind: 'role', role: 'moderator', grant: true, target: user };
+    return c.json(await moderate(c.env, id, c.var.user.id, action), 200);
+  })
+  .openapi(roleRoute('delete', '/channels/{id}/moderators/{user}'), async (c) => {
+    const { id, user } = c.req.valid('param');
+    const action: ModerationAction = { kind: 'role', role: 'moderator', grant: false, target: user };
+    return c.json(await moderate(c.env, id, c.var.user.id, action), 200);
+  })
+  .openapi(roleRoute('post', '/channels/{id}/vips/{user}'), async (c) => {
+    const { id, user } = c.req.valid('param');
+    const action: ModerationAction = { kind: 'role', role: 'vip', grant: true, target: user };
+    return c.json(await moderate(c.env, id, c.var.user.id, action), 200);
+  })
+  .openapi(roleRoute('delete', '/channels/{id}/vips/{user}'), async (c) => {
+    const { id, user } = c.req.valid('param');
+    const action: ModerationAction = { kind: 'role', role: 'vip', grant: false, target: user };
+    return c.json(await moderate(c.env, id, c.var.user.id, action), 200);
+  })
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/channels/{id}/raids',
+      tags: ['moderation'],
+      summary: "Raid another channel with this channel's audience (broadcaster only)",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams, body: jsonBody(RaidBody) },
+      responses: {
+        201: jsonContent(ResultSchema, 'Raid started'),
+        ...describeErrors(400, 401, 403, 404, 422),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const action: ModerationAction = { kind: 'raid', target: c.req.valid('json').to_channel };
+      return c.json(await moderate(c.env, id, c.var.user.id, action), 201);
+    },
+  );
+
+export type ModerationApp = typeof moderationApp;
