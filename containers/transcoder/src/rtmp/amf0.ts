@@ -281,7 +281,7 @@ function writeValue(parts: Buffer[], value: Amf0Value): void {
     header.writeUInt32BE(Object.keys(value.properties).length, 1);
     parts.push(header);
     writeProperties(parts, value.properties);
-  } else if (Array.isArray(value)) {
+  } else if (isAmf0Array(value)) {
     const header = Buffer.alloc(5);
     header[0] = Amf0Marker.STRICT_ARRAY;
     header.writeUInt32BE(value.length, 1);
@@ -289,7 +289,7 @@ function writeValue(parts: Buffer[], value: Amf0Value): void {
     for (const item of value) writeValue(parts, item);
   } else {
     parts.push(Buffer.from([Amf0Marker.OBJECT]));
-    writeProperties(parts, value as Amf0Object);
+    writeProperties(parts, value);
   }
 }
 
@@ -312,7 +312,11 @@ function createUtf8(text: Buffer): Buffer {
 /** The properties of an object or ECMA array, or null for anything else. */
 export function getAmf0Properties(value: Amf0Value): Amf0Object | null {
   if (value instanceof Amf0EcmaArray) return value.properties;
-  if (value === null || typeof value !== 'object' || value instanceof Date || Array.isArray(value))
-    return null;
-  return value as Amf0Object;
+  if (value === null || typeof value !== 'object' || value instanceof Date || isAmf0Array(value)) return null;
+  return value;
+}
+
+/** Array.isArray does not narrow a readonly array type out of a union; this guard does. */
+function isAmf0Array(value: Amf0Value): value is readonly Amf0Value[] {
+  return Array.isArray(value);
 }

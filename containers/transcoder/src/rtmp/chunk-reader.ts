@@ -4,9 +4,9 @@
 // against a cap so a peer cannot make us accumulate memory before a message completes.
 import { MessageType, type RtmpMessage } from './messages.ts';
 
-/** "The maximum chunk size [...] is 65536 bytes and minimum 128 bytes" for defaults; 128 is the initial value. */
+/** "The maximum chunk size defaults to 128 bytes, but the client or the server can change this value". */
 export const DEFAULT_CHUNK_SIZE = 128;
-/** "The maximum chunk size can be 2147483647 (0x7FFFFFFF)"; "The first bit of this field MUST be zero." */
+/** "Valid sizes are 1 to 2147483647 (0x7FFFFFFF) inclusive"; "The first bit MUST be zero." */
 export const MAX_CHUNK_SIZE = 0x7fffffff;
 /** "The timestamp field [...] If the timestamp is greater than or equal to 16777215 (hexadecimal 0xFFFFFF), this field MUST be 16777215, indicating the presence of the Extended Timestamp field". */
 export const EXTENDED_TIMESTAMP_MARKER = 0xffffff;
@@ -111,7 +111,8 @@ export class ChunkReader {
   }
 
   /**
-   * "The peer MUST send an acknowledgment after receiving bytes equal to the window size."
+   * "The client or the server MUST send an acknowledgment to the peer after receiving bytes equal
+   * to the window size."
    * Returns the sequence number (bytes received so far) when one is due, else null.
    */
   takeAcknowledgement(): number | null {

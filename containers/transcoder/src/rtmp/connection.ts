@@ -58,7 +58,7 @@ export interface ConnectionContext<Grant> {
   log: RtmpLog;
 }
 
-/** "The Window Acknowledgement Size [...] the receiving peer MUST send an Acknowledgement" every 2.5 MB, as FMS does. */
+/** The window the publisher acknowledges our bytes in (we send few), and its peer bandwidth: 2.5 MB, as FMS and nginx-rtmp use. */
 const WINDOW_ACK_SIZE = 2_500_000;
 /** OBS and ffmpeg raise their own chunk size to 4096; larger chunks mean fewer headers. */
 const OUTGOING_CHUNK_SIZE = 4096;
@@ -246,7 +246,8 @@ export class RtmpConnection<Grant> {
 
   #handleUserControl(message: RtmpMessage): void {
     if (message.payload.length < 6) return;
-    // "Ping Request [...] The client responds with a PingResponse, echoing the timestamp"; clients do the same.
+    // "Ping Response (=7) [...] The event data is a 4-byte timestamp, which was received with the
+    // PingRequest." Publishers ping too (librtmp does), and expect the same answer.
     if (message.payload.readUInt16BE(0) === UserControlEvent.PING_REQUEST) {
       this.#send(createUserControl(UserControlEvent.PING_RESPONSE, message.payload.readUInt32BE(2)));
     }
@@ -393,8 +394,8 @@ export class RtmpConnection<Grant> {
   }
 
   #refusePublish(reason: 'bad_key' | 'already_publishing' | 'unavailable', streamKey: string): void {
-    // "NetStream.Publish.BadName: Attempt to publish to a stream which is already being published"
-    // is what OBS and ffmpeg report as a refused key; an origin outage is a plain failure.
+    // BadName is the status OBS and ffmpeg treat as a refused stream name (key); an origin outage
+    // is reported as a failure instead, so the streamer is not told their key is wrong.
     const code = reason === 'unavailable' ? 'NetStream.Publish.Failed' : 'NetStream.Publish.BadName';
     this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description: reason }));
     this.#context.log({

@@ -174,7 +174,7 @@ export class FlvMuxer {
       case MessageType.DATA_AMF0:
         return this.#pushData(message.payload, message.timestamp);
       case MessageType.DATA_AMF3:
-        // An AMF3 data message is "a 1-byte format selector (0) followed by AMF0 data" in practice.
+        // Type 15 data from AMF3 encoders starts with a format byte, then carries AMF0 values.
         return this.#pushData(message.payload.subarray(1), message.timestamp);
       default:
         return null;
