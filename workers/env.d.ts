@@ -1,10 +1,14 @@
 // Secrets are not in wrangler.toml, so `wrangler types` cannot see them. Set them with
 // `wrangler secret put NAME` in production; `npm start` writes random ones to .dev.vars locally.
+interface SecretBindings {
+  /** Shared with the transcoder: authenticates calls to /internal/ingest. */
+  INGEST_SECRET: string;
+  /** Derives stream keys (HMAC) so that only their hashes are stored. */
+  STREAM_KEY_SECRET: string;
+}
+
+interface Env extends SecretBindings {}
+
 declare namespace Cloudflare {
-  interface Env {
-    /** Shared with the transcoder: authenticates calls to /internal/ingest. */
-    INGEST_SECRET: string;
-    /** Derives stream keys (HMAC) so that only their hashes are stored. */
-    STREAM_KEY_SECRET: string;
-  }
+  interface Env extends SecretBindings {}
 }
