@@ -1,0 +1,205 @@
+// HTTP client of the origin's internal ingest endpoint (protocol/ingest.ts): authorizes a publish,
+// then pushes init segments, parts, segments and thumbnails. Transient failures are retried with
+// jittered backoff; a 409 means this publish was cut off and surfaces as CutOffError.
+import {
+  type AuthorizeRequest,
+  AuthorizeResponse,
+  EndRequest,
+  INGEST_META_HEADER,
+  IngestMeta,
+  type InitMeta,
+  type PartMeta,
+  type SegmentMeta,
+} from '../../../../protocol/ingest.ts';
+
+export interface PublishRef {
+  channelId: string;
+  publishId: string;
+}
+
+export type AuthorizeResult =
+  | { ok: true; grant: AuthorizeResponse }
+  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable' };
+
+/** The origin answered 409: this publish was superseded or its key was reset. Drop the publisher. */
+export class CutOffError extends Error {
+  override readonly name = 'CutOffError';
+}
+
+/** A request that failed for good: a 4xx other than 409, or retries exhausted. */
+export class IngestRequestError extends Error {
+  override readonly name = 'IngestRequestError';
+  readonly status: number | null;
+  readonly attempts: number;
+
+  constructor(message: string, status: number | null, attempts: number) {
+    super(message);
+    this.status = status;
+    this.attempts = attempts;
+  }
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 50, maxDelayMs: 1000 };
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export interface IngestClientOptions {
+  baseUrl: string;
+  secret: string;
+  fetch?: typeof fetch;
+  retry?: Partial<RetryPolicy>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function parseJsonOrNull(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 429;
+}
+
+export class IngestClient {
+  readonly #baseUrl: string;
+  readonly #secret: string;
+  readonly #fetch: typeof fetch;
+  readonly #retry: RetryPolicy;
+
+  constructor(options: IngestClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#secret = options.secret;
+    this.#fetch = options.fetch ?? fetch;
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+  }
+
+  /** Asks the origin whether a stream key may publish, before NetStream.Publish.Start is sent. */
+  async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
+    let responseText: string;
+    try {
+      responseText = await this.#send('POST', '/internal/ingest/authorize', {
+        body: JSON.stringify(request),
+        contentType: 'application/json',
+      });
+    } catch (error) {
+      if (error instanceof CutOffError) return { ok: false, reason: 'already_publishing' };
+      if (error instanceof IngestRequestError && (error.status === 403 || error.status === 401)) {
+        return { ok: false, reason: 'bad_key' };
+      }
+      return { ok: false, reason: 'unavailable' };
+    }
+    const grant = AuthorizeResponse.safeParse(parseJsonOrNull(responseText));
+    return grant.success ? { ok: true, grant: grant.data } : { ok: false, reason: 'unavailable' };
+  }
+
+  async putInit(publish: PublishRef, meta: InitMeta, bytes: Uint8Array): Promise<void> {
+    await this.#putMedia(
+      publish,
+      `init/${encodeURIComponent(meta.rendition)}`,
+      { kind: 'init', ...meta },
+      bytes,
+    );
+  }
+
+  async putPart(publish: PublishRef, meta: PartMeta, bytes: Uint8Array): Promise<void> {
+    const path = `part/${encodeURIComponent(meta.rendition)}/${meta.msn}/${meta.part}`;
+    await this.#putMedia(publish, path, { kind: 'part', ...meta }, bytes);
+  }
+
+  async putSegment(publish: PublishRef, meta: SegmentMeta, bytes: Uint8Array): Promise<void> {
+    const path = `segment/${encodeURIComponent(meta.rendition)}/${meta.msn}`;
+    await this.#putMedia(publish, path, { kind: 'segment', ...meta }, bytes);
+  }
+
+  async putThumbnail(publish: PublishRef, jpeg: Uint8Array): Promise<void> {
+    await this.#send('PUT', `${this.#publishPath(publish)}/thumbnail`, {
+      body: jpeg,
+      contentType: 'image/jpeg',
+    });
+  }
+
+  /** Resolves while the publish is current; throws CutOffError once the origin has cut it off. */
+  async heartbeat(publish: PublishRef): Promise<void> {
+    await this.#send('POST', `${this.#publishPath(publish)}/heartbeat`, {});
+  }
+
+  async end(publish: PublishRef, request: EndRequest): Promise<void> {
+    await this.#send('POST', `${this.#publishPath(publish)}/end`, {
+      body: JSON.stringify(EndRequest.parse(request)),
+      contentType: 'application/json',
+    });
+  }
+
+  #publishPath(publish: PublishRef): string {
+    return `/internal/ingest/${encodeURIComponent(publish.channelId)}/${encodeURIComponent(publish.publishId)}`;
+  }
+
+  async #putMedia(publish: PublishRef, suffix: string, meta: IngestMeta, bytes: Uint8Array): Promise<void> {
+    // Validate here so a bad meta fails in the transcoder with a clear message, not as a 400 later.
+    const header = JSON.stringify(IngestMeta.parse(meta));
+    const contentType = meta.kind === 'init' ? 'video/mp4' : 'video/iso.segment';
+    await this.#send('PUT', `${this.#publishPath(publish)}/${suffix}`, {
+      body: bytes,
+      contentType,
+      meta: header,
+    });
+  }
+
+  async #send(
+    method: 'POST' | 'PUT',
+    path: string,
+    options: { body?: string | Uint8Array; contentType?: string; meta?: string },
+  ): Promise<string> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#secret}` };
+    if (options.contentType !== undefined) headers['content-type'] = options.contentType;
+    if (options.meta !== undefined) headers[INGEST_META_HEADER] = options.meta;
+    let lastFailure = 'no attempt made';
+    let lastStatus: number | null = null;
+    for (let attempt = 1; attempt <= this.#retry.attempts; attempt += 1) {
+      if (attempt > 1) await sleep(this.#pickDelay(attempt - 1));
+      let response: Response;
+      try {
+        response = await this.#fetch(`${this.#baseUrl}${path}`, {
+          method,
+          headers,
+          body: options.body,
+          signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        });
+      } catch (error) {
+        lastFailure = error instanceof Error ? error.message : String(error);
+        lastStatus = null;
+        continue;
+      }
+      // Always read the body: an unread body keeps the pooled connection busy.
+      const detail = await response.text().catch(() => '');
+      if (response.ok) return detail;
+      if (response.status === 409) throw new CutOffError(`${method} ${path} answered 409: ${detail}`);
+      lastStatus = response.status;
+      lastFailure = `${method} ${path} answered ${response.status}: ${detail.slice(0, 200)}`;
+      if (!isRetryableStatus(response.status))
+        throw new IngestRequestError(lastFailure, response.status, attempt);
+    }
+    throw new IngestRequestError(
+      `gave up after ${this.#retry.attempts} attempts: ${lastFailure}`,
+      lastStatus,
+      this.#retry.attempts,
+    );
+  }
+
+  /** Exponential backoff with full jitter: many transcoders retrying at once do not stampede the origin. */
+  #pickDelay(retry: number): number {
+    const ceiling = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (retry - 1));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+}
