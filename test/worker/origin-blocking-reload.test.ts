@@ -80,7 +80,13 @@ describe('blocking playlist reload', () => {
   it('refuses _HLS_part without _HLS_msn, an msn more than 2 ahead and a part beyond the advance limit', async () => {
     const channel = await createTestChannel();
     await startTestStream(channel, ['source'], 2);
-    const refused = ['?_HLS_part=1', '?_HLS_msn=4', '?_HLS_msn=3&_HLS_part=6', '?_HLS_msn=-1', '?_HLS_skip=NO'];
+    const refused = [
+      '?_HLS_part=1',
+      '?_HLS_msn=4',
+      '?_HLS_msn=3&_HLS_part=6',
+      '?_HLS_msn=-1',
+      '?_HLS_skip=NO',
+    ];
     for (const query of refused) {
       const res = await getPlaylist(channel.channelId, 'source.m3u8', query);
       expect(res.status, query).toBe(400);
@@ -211,7 +217,8 @@ describe('DVR window', () => {
     // A new init (ffmpeg restarted) puts a discontinuity before segment 2.
     expect((await putInit(publish, 'source')).status).toBe(204);
     const start = Date.now();
-    for (let msn = 2; msn < 8; msn++) await publishSegment(publish, 'source', msn, { pdt: start + msn * 2000 });
+    for (let msn = 2; msn < 8; msn++)
+      await publishSegment(publish, 'source', msn, { pdt: start + msn * 2000 });
 
     const body = await (await getPlaylist(channel.channelId, 'source.m3u8')).text();
     const lines = body.trimEnd().split('\n');
@@ -219,7 +226,9 @@ describe('DVR window', () => {
     expect(lines).toContain('#EXT-X-DISCONTINUITY-SEQUENCE:1');
     expect(body).not.toContain('#EXT-X-DISCONTINUITY\n');
     expect(findTags(body, '#EXTINF:')).toHaveLength(4);
-    expect(findTags(body, '#EXT-X-MAP:')).toEqual([`#EXT-X-MAP:URI="${publish.stream_id}/source/init-2.mp4"`]);
+    expect(findTags(body, '#EXT-X-MAP:')).toEqual([
+      `#EXT-X-MAP:URI="${publish.stream_id}/source/init-2.mp4"`,
+    ]);
     expect(await env.MEDIA.head(`streams/${publish.stream_id}/source/0.m4s`)).not.toBeNull();
     const index = await stub.getSegmentIndex('source');
     expect(index.map((s) => s.msn)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);

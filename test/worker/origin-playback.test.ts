@@ -77,7 +77,9 @@ describe('media playlist', () => {
     expect(Number(control['HOLD-BACK'])).toBeGreaterThanOrEqual(3 * 2);
     expect(Number(control['CAN-SKIP-UNTIL'])).toBeGreaterThanOrEqual(6 * 2);
 
-    expect(findTags(body, '#EXT-X-MAP:')).toEqual([`#EXT-X-MAP:URI="${publish.stream_id}/source/init-1.mp4"`]);
+    expect(findTags(body, '#EXT-X-MAP:')).toEqual([
+      `#EXT-X-MAP:URI="${publish.stream_id}/source/init-1.mp4"`,
+    ]);
     expect(findTags(body, '#EXT-X-PROGRAM-DATE-TIME:').length).toBeGreaterThanOrEqual(1);
     const extinf = findTags(body, '#EXTINF:');
     expect(extinf).toHaveLength(5);
@@ -133,9 +135,12 @@ describe('media files', () => {
   it('answers HEAD with the length and no body', async () => {
     const channel = await createTestChannel();
     const publish = await startTestStream(channel, ['source'], 1);
-    const res = await SELF.fetch(`${ORIGIN}/live/${channel.channelId}/${publish.stream_id}/source/init-1.mp4`, {
-      method: 'HEAD',
-    });
+    const res = await SELF.fetch(
+      `${ORIGIN}/live/${channel.channelId}/${publish.stream_id}/source/init-1.mp4`,
+      {
+        method: 'HEAD',
+      },
+    );
     expect(res.status).toBe(200);
     expect(res.headers.get('content-length')).toBe('64');
     expect(res.headers.get('content-type')).toBe('video/mp4');
