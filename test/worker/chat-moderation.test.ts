@@ -1,6 +1,5 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { ChatRoom } from '../../durable-objects/chat-room.ts';
 import { follow, grantRole, openJson, seedUser, subscribe, waitUntil } from './chat-fixtures.ts';
 
 async function seedEmote(channelId: string | null, name: string, subscriberOnly: boolean): Promise<string> {
@@ -276,37 +275,37 @@ describe('moderation commands', () => {
     expect(notice.message).toContain(owner.name.toUpperCase());
   });
 
-  it('sends bans to the moderation queue as moderation.ban events', async () => {
+  it('mirrors a timeout to the D1 bans table through the moderation queue, and the unban removes it', async () => {
     const owner = await seedUser('own');
     const viewer = await seedUser('v');
     const room = env.CHAT_ROOM.getByName(owner.channelId);
-    const sent: unknown[] = [];
-    await runInDurableObject(room, async (instance: ChatRoom) => {
-      // A narrow seam: record what the room puts on the queue instead of letting the consumer run.
-      const queue = instance.env.MODERATION_EVENTS;
-      instance.env.MODERATION_EVENTS = {
-        ...queue,
-        send: async (body: unknown) => {
-          sent.push(body);
-        },
-        sendBatch: queue.sendBatch.bind(queue),
-      };
-      const result = await instance.moderate(owner.channelId, owner.id, {
-        kind: 'timeout',
-        target: viewer.id,
-        seconds: 30,
-        reason: 'calm',
-      });
-      expect(result).toMatchObject({ ok: true, code: 'timeout_success' });
-      instance.env.MODERATION_EVENTS = queue;
+    const timeout = await room.moderate(owner.channelId, owner.id, {
+      kind: 'timeout',
+      target: viewer.id,
+      seconds: 30,
+      reason: 'calm',
     });
-    expect(sent).toEqual([
-      expect.objectContaining({
-        type: 'moderation.ban',
-        channel_id: owner.channelId,
-        user_id: viewer.id,
-        reason: 'calm',
-      }),
-    ]);
+    expect(timeout).toMatchObject({ ok: true, code: 'timeout_success' });
+    const readBan = () =>
+      env.DB.prepare(
+        'SELECT kind, reason, moderator_id, expires_at FROM bans WHERE channel_id = ? AND user_id = ?',
+      )
+        .bind(owner.channelId, viewer.id)
+        .first<{ kind: string; reason: string; moderator_id: string; expires_at: number }>();
+    let row = await readBan();
+    for (let i = 0; i < 100 && !row; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      row = await readBan();
+    }
+    expect(row).toMatchObject({ kind: 'timeout', reason: 'calm', moderator_id: owner.id });
+    expect(row?.expires_at).toBeGreaterThan(Date.now());
+    expect(
+      await room.moderate(owner.channelId, owner.id, { kind: 'unban', target: viewer.id }),
+    ).toMatchObject({ ok: true });
+    for (let i = 0; i < 100 && row; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      row = await readBan();
+    }
+    expect(row).toBeNull();
   });
 });
