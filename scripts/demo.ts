@@ -14,7 +14,10 @@ interface Session {
   channel: { id: string; name: string };
 }
 
-async function api<T>(path: string, init: RequestInit & { token?: string } = {}): Promise<{ status: number; body: T }> {
+async function api<T>(
+  path: string,
+  init: RequestInit & { token?: string } = {},
+): Promise<{ status: number; body: T }> {
   const headers = new Headers(init.headers);
   headers.set('content-type', 'application/json');
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
@@ -27,7 +30,8 @@ async function signIn(): Promise<Session> {
   const signup = await api<Session>('/auth/signup', { method: 'POST', body: credentials });
   if (signup.status === 201 || signup.status === 200) return signup.body;
   const login = await api<Session>('/auth/login', { method: 'POST', body: credentials });
-  if (login.status !== 200) throw new Error(`could not sign in as ${USERNAME}: ${JSON.stringify(login.body)}`);
+  if (login.status !== 200)
+    throw new Error(`could not sign in as ${USERNAME}: ${JSON.stringify(login.body)}`);
   return login.body;
 }
 
@@ -57,7 +61,18 @@ async function main(): Promise<void> {
       ['-f', 'lavfi', '-i', `testsrc2=size=${SIZE}:rate=${FPS}`],
       ['-f', 'lavfi', '-i', 'sine=frequency=440:sample_rate=48000'],
       ['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-pix_fmt', 'yuv420p'],
-      ['-g', String(FPS * 2), '-keyint_min', String(FPS * 2), '-b:v', '1500k', '-maxrate', '1500k', '-bufsize', '3000k'],
+      [
+        '-g',
+        String(FPS * 2),
+        '-keyint_min',
+        String(FPS * 2),
+        '-b:v',
+        '1500k',
+        '-maxrate',
+        '1500k',
+        '-bufsize',
+        '3000k',
+      ],
       ['-c:a', 'aac', '-b:a', '128k', '-ar', '48000'],
       ['-f', 'flv', `${ingestUrl}/${key}`],
     ].flat(),

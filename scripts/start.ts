@@ -38,7 +38,10 @@ function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string 
   if (changed) {
     writeFileSync(path, `${[...vars].map(([k, v]) => `${k}="${v}"`).join('\n')}\n`, { mode: 0o600 });
   }
-  return { INGEST_SECRET: vars.get('INGEST_SECRET') ?? '', STREAM_KEY_SECRET: vars.get('STREAM_KEY_SECRET') ?? '' };
+  return {
+    INGEST_SECRET: vars.get('INGEST_SECRET') ?? '',
+    STREAM_KEY_SECRET: vars.get('STREAM_KEY_SECRET') ?? '',
+  };
 }
 
 async function main(): Promise<void> {

@@ -30,7 +30,16 @@ function runSuite(suite: Suite, extraArgs: string[]): Promise<{ code: number | n
   mkdirSync(outDir, { recursive: true });
   const outputFile = join(outDir, `${suite.name}.json`);
   const vitest = join(ROOT, 'node_modules', 'vitest', 'vitest.mjs');
-  const args = [vitest, 'run', '-c', suite.config, '--reporter=default', '--reporter=json', `--outputFile.json=${outputFile}`, ...extraArgs];
+  const args = [
+    vitest,
+    'run',
+    '-c',
+    suite.config,
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${outputFile}`,
+    ...extraArgs,
+  ];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit', env: process.env });
     child.on('exit', (code) => {
@@ -65,7 +74,9 @@ async function main(): Promise<void> {
       if (result?.numFailedTests === 0 || !result) failed += 1;
     }
   }
-  console.log(`\nsuites: ${suites.map((s) => s.name).join(', ')}${failures.length ? `; failing: ${failures.join(', ')}` : ''}`);
+  console.log(
+    `\nsuites: ${suites.map((s) => s.name).join(', ')}${failures.length ? `; failing: ${failures.join(', ')}` : ''}`,
+  );
   console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(failures.length > 0 ? 1 : 0);
 }

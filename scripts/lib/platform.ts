@@ -28,7 +28,12 @@ export interface SpawnOptions {
 }
 
 /** Spawns a child in its own process group so stop() takes its children (workerd, ffmpeg) too. */
-export function spawnManaged(name: string, command: string, args: string[], options: SpawnOptions = {}): ManagedProcess {
+export function spawnManaged(
+  name: string,
+  command: string,
+  args: string[],
+  options: SpawnOptions = {},
+): ManagedProcess {
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false', ...options.env },
@@ -75,11 +80,16 @@ export function spawnManaged(name: string, command: string, args: string[], opti
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */
-export async function runCommand(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+export async function runCommand(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<string> {
   const lines: string[] = [];
   const proc = spawnManaged(command, command, args, { env, onLine: (line) => lines.push(line) });
   const code = await proc.exited;
-  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}:\n${lines.slice(-40).join('\n')}`);
+  if (code !== 0)
+    throw new Error(`${command} ${args.join(' ')} exited with ${code}:\n${lines.slice(-40).join('\n')}`);
   return lines.join('\n');
 }
 
@@ -115,7 +125,9 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+  );
 }
 
 export function waitForTcp(port: number, timeoutMs: number): Promise<true> {

@@ -5,10 +5,10 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
+import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
 import { type LaunchedBrowser, launchBrowser, openPlayer, playerState, samplePlayer } from './lib/player.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
-import { type Platform, startPlatform } from './harness.ts';
 
 interface LiveStream {
   stream_id: string;
@@ -37,7 +37,17 @@ async function fetchText(url: string): Promise<string> {
 
 function ffprobe(url: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('ffprobe', ['-v', 'error', '-rw_timeout', '15000000', '-show_entries', 'stream=codec_name,width,height', '-of', 'csv=p=0', url]);
+    const child = spawn('ffprobe', [
+      '-v',
+      'error',
+      '-rw_timeout',
+      '15000000',
+      '-show_entries',
+      'stream=codec_name,width,height',
+      '-of',
+      'csv=p=0',
+      url,
+    ]);
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -75,7 +85,10 @@ describe('live video end to end', () => {
 
   it('refuses a publish with an unknown key before any media and creates nothing', async () => {
     const bad = publishTestPattern(`${platform.rtmpUrl}/live_not_a_real_key`, { durationSeconds: 20 });
-    const code = await Promise.race([bad.exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000))]);
+    const code = await Promise.race([
+      bad.exited,
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000)),
+    ]);
     await bad.stop('SIGKILL');
     expect(code).not.toBe('hung');
     expect(code).not.toBe(0);
@@ -140,7 +153,8 @@ describe('live video end to end', () => {
     await new Promise((r) => setTimeout(r, 2_500));
     const after = await fetchText(media);
     const msn = (text: string) => Number(/#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(text)?.[1] ?? -1);
-    const lastSegment = (text: string) => text.split('\n').filter((l) => l.endsWith('.m4s') && !l.startsWith('#')).length + msn(text);
+    const lastSegment = (text: string) =>
+      text.split('\n').filter((l) => l.endsWith('.m4s') && !l.startsWith('#')).length + msn(text);
     expect(lastSegment(after)).toBeGreaterThan(lastSegment(before));
     expect(publisher?.process.exitCode).toBeNull();
   });

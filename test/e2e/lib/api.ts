@@ -14,7 +14,11 @@ export class ApiClient {
     this.token = token;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: T; headers: Headers }> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.token) headers.authorization = `Bearer ${this.token}`;
@@ -35,7 +39,10 @@ export class ApiClient {
   }
 
   async streamKey(channelId: string): Promise<{ stream_key: string; ingest_url: string }> {
-    const res = await this.request<{ stream_key: string; ingest_url: string }>('GET', `/channels/${channelId}/stream-key`);
+    const res = await this.request<{ stream_key: string; ingest_url: string }>(
+      'GET',
+      `/channels/${channelId}/stream-key`,
+    );
     if (res.status !== 200) throw new Error(`stream-key failed: ${res.status} ${JSON.stringify(res.body)}`);
     return res.body;
   }

@@ -78,7 +78,10 @@ export async function openPlayer(
       type HlsLike = {
         loadSource(url: string): void;
         attachMedia(el: HTMLVideoElement): void;
-        on(event: string, cb: (event: string, data: { fatal?: boolean; details?: string; type?: string }) => void): void;
+        on(
+          event: string,
+          cb: (event: string, data: { fatal?: boolean; details?: string; type?: string }) => void,
+        ): void;
         latency: number;
         playingDate: Date | null;
         levels: Array<{ height: number; bitrate: number; name?: string }>;

@@ -1,0 +1,392 @@
+// One live stream through the transcoder: the RTMP session's FLV goes into one supervised ffmpeg,
+// each rendition's CMAF pipe goes through its own packager and in-order uploader to the origin.
+// The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
+import type { Readable } from 'node:stream';
+import type { AuthorizeResponse, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
+import { CmafPackager, computeVideoPartTarget } from './cmaf/packager.ts';
+import { buildTranscodeArgs, type VideoEncoder } from './ffmpeg/args.ts';
+import {
+  type EncodeCapacity,
+  type LadderPlan,
+  planLadder,
+  type RenditionPlan,
+  type SourceInfo,
+} from './ffmpeg/ladder.ts';
+import { type FfmpegRun, FfmpegSupervisor } from './ffmpeg/supervisor.ts';
+import { JpegSplitter } from './jpeg-splitter.ts';
+import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
+import { CutOffError, type IngestClient, type PublishRef } from './upload/ingest-client.ts';
+import { RenditionUploader, type UploadStats } from './upload/rendition-uploader.ts';
+import { buildUploadItem, type RenditionDescription } from './upload/upload-items.ts';
+
+/** How long to watch the source for its keyframe interval before planning the ladder. */
+const SOURCE_PROBE_MAX_MS = 2_600;
+const HEARTBEAT_INTERVAL_MS = 2_000;
+/** FLV waiting for ffmpeg beyond this means the host cannot keep up: drop the publisher. */
+const MAX_PENDING_INPUT_BYTES = 32 * 1024 * 1024;
+const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
+/** Peak over average for the multivariant BANDWIDTH of an encoded rendition (maxrate = bitrate). */
+const PEAK_FACTOR = 1.1;
+
+const FLV_TAG_VIDEO = 9;
+const FLV_TAG_HEADER_BYTES = 11;
+
+export interface PipelineDeps {
+  client: IngestClient;
+  encoder: VideoEncoder;
+  capacity: { snapshot(): EncodeCapacity; add(encodes: number): void };
+  log: (event: Record<string, unknown>) => void;
+}
+
+export interface PipelineStats {
+  streamId: string;
+  channelId: string;
+  renditions: RenditionName[];
+  passthrough: boolean;
+  ffmpegRuns: number;
+  ffmpegSpeed: number | null;
+  uploads: Partial<Record<RenditionName, UploadStats>>;
+}
+
+interface RenditionOutput {
+  plan: RenditionPlan;
+  packager: CmafPackager;
+  uploader: RenditionUploader;
+}
+
+/** A video tag whose frame type (high nibble of its first data byte) is 1 is a keyframe. */
+function isVideoKeyframeTag(tag: Buffer): boolean {
+  return (
+    tag[0] === FLV_TAG_VIDEO &&
+    tag.length > FLV_TAG_HEADER_BYTES &&
+    (tag[FLV_TAG_HEADER_BYTES] ?? 0) >> 4 === 1
+  );
+}
+
+function describeRendition(plan: RenditionPlan, partTarget: number): RenditionDescription {
+  if (plan.kind === 'audio') {
+    return {
+      rendition: plan.name,
+      bandwidth: plan.audioBitrate,
+      averageBandwidth: plan.audioBitrate,
+      partTarget,
+    };
+  }
+  const average = plan.videoBitrate + (plan.audioMode === 'none' ? 0 : plan.audioBitrate);
+  const peak = plan.videoMode === 'copy' ? average * 1.5 : average * PEAK_FACTOR;
+  return {
+    rendition: plan.name,
+    bandwidth: peak,
+    averageBandwidth: average,
+    frameRate: plan.fps,
+    partTarget,
+  };
+}
+
+function toEndReason(reason: PublishCloseReason): EndRequest['reason'] {
+  switch (reason) {
+    case 'publisher_closed':
+      return 'publisher_closed';
+    case 'kicked':
+      return 'cut_off';
+    case 'server_closed':
+      return 'transcoder_shutdown';
+    case 'publisher_lost':
+    case 'protocol_error':
+      return 'publisher_lost';
+  }
+}
+
+export class StreamPipeline {
+  readonly #session: PublishSession<AuthorizeResponse>;
+  readonly #deps: PipelineDeps;
+  readonly #publish: PublishRef;
+  readonly #outputs = new Map<RenditionName, RenditionOutput>();
+  /** FLV tags received before ffmpeg is running (the source probe), fed to the first run. */
+  #pendingInput: Buffer[] = [];
+  #pendingBytes = 0;
+  #plan: LadderPlan | null = null;
+  #supervisor: FfmpegSupervisor | null = null;
+  #run: FfmpegRun | null = null;
+  /** After an ffmpeg (re)start, media waits for the next keyframe so every run begins decodable. */
+  #awaitingKeyframe = false;
+  #runs = 0;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #probeTimer: NodeJS.Timeout | null = null;
+  #closing: Promise<void> | null = null;
+  #stopMedia: (() => void) | null = null;
+
+  constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
+    this.#session = session;
+    this.#deps = deps;
+    this.#publish = { channelId: session.grant.channel_id, publishId: session.grant.publish_id };
+  }
+
+  start(): void {
+    const probeStarted = Date.now();
+    this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
+    this.#session.onClose((reason) => void this.close(reason));
+    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_MS);
+    // The ladder depends on the source's GOP (passthrough needs 2 s), which takes two keyframes to
+    // measure; ffmpeg starts once it is known or the probe time is up. The tags received meanwhile
+    // are replayed into ffmpeg, so nothing is lost, only the first part is later.
+    const probe = () => {
+      if (this.#closing) return;
+      const stats = this.#session.stats;
+      if (stats.keyframeIntervalMs !== null || Date.now() - probeStarted >= SOURCE_PROBE_MAX_MS) {
+        this.#startTranscode();
+      } else {
+        this.#probeTimer = setTimeout(probe, 100);
+      }
+    };
+    probe();
+  }
+
+  stats(): PipelineStats {
+    const uploads: Partial<Record<RenditionName, UploadStats>> = {};
+    for (const [name, output] of this.#outputs) uploads[name] = output.uploader.stats();
+    return {
+      streamId: this.#session.grant.stream_id,
+      channelId: this.#session.grant.channel_id,
+      renditions: [...this.#outputs.keys()],
+      passthrough: this.#plan?.renditions.some((r) => r.kind === 'video' && r.videoMode === 'copy') ?? false,
+      ffmpegRuns: this.#runs,
+      ffmpegSpeed: this.#supervisor?.speed ?? null,
+      uploads,
+    };
+  }
+
+  /** The pid of the current ffmpeg, for supervision tests. */
+  get ffmpegPid(): number | null {
+    return this.#run?.pid ?? null;
+  }
+
+  close(reason: PublishCloseReason): Promise<void> {
+    this.#closing ??= this.#shutdown(reason);
+    return this.#closing;
+  }
+
+  #onTag(tag: Buffer): void {
+    if (this.#closing) return;
+    const run = this.#run;
+    if (run === null) {
+      this.#pendingInput.push(tag);
+      this.#pendingBytes += tag.length;
+      if (this.#pendingBytes > MAX_PENDING_INPUT_BYTES) this.#overloaded('probe buffer');
+      return;
+    }
+    if (this.#awaitingKeyframe && tag[0] === FLV_TAG_VIDEO) {
+      if (!isVideoKeyframeTag(tag)) return;
+      this.#awaitingKeyframe = false;
+    }
+    run.stdin.write(tag);
+    if (run.stdin.writableLength > MAX_PENDING_INPUT_BYTES) this.#overloaded('ffmpeg input');
+  }
+
+  #overloaded(where: string): void {
+    this.#deps.log({
+      level: 'warn',
+      msg: 'transcoder cannot keep up; dropping the publisher',
+      where,
+      stream_id: this.#session.grant.stream_id,
+    });
+    this.#session.close('protocol_error');
+  }
+
+  #startTranscode(): void {
+    const stats = this.#session.stats;
+    const source: SourceInfo = {
+      width: stats.width ?? 1280,
+      height: stats.height ?? 720,
+      fps: stats.frameRate ?? 30,
+      videoCodec: stats.videoCodec ?? 'unknown',
+      audioCodec: stats.audioCodec,
+      keyframeIntervalMs: stats.keyframeIntervalMs,
+    };
+    const plan = planLadder({
+      tier: this.#session.grant.tier,
+      source,
+      capacity: this.#deps.capacity.snapshot(),
+    });
+    this.#plan = plan;
+    this.#deps.capacity.add(plan.encodes);
+    const { args, outputs } = buildTranscodeArgs(plan, {
+      input: 'pipe:0',
+      inputFormat: 'flv',
+      encoder: this.#deps.encoder,
+      thumbnails: true,
+    });
+    for (const rendition of plan.renditions) {
+      this.#outputs.set(rendition.name, {
+        plan: rendition,
+        packager: new CmafPackager({
+          firstMsn: this.#session.grant.next_msn,
+          wallClockAtTimeZero: Date.now(),
+          ...(rendition.kind === 'video' ? { partTarget: computeVideoPartTarget(rendition.fps) } : {}),
+        }),
+        uploader: this.#createUploader(rendition.name),
+      });
+    }
+    this.#deps.log({
+      level: 'info',
+      msg: 'transcode starting',
+      stream_id: this.#session.grant.stream_id,
+      renditions: plan.renditions.map((r) => (r.kind === 'video' ? `${r.name}:${r.videoMode}` : r.name)),
+      dropped_for_load: plan.droppedForLoad,
+      source,
+      encoder: this.#deps.encoder,
+    });
+    const supervisor = new FfmpegSupervisor({ args, outputFds: outputs.map((output) => output.fd) });
+    this.#supervisor = supervisor;
+    supervisor.onRun((run) =>
+      this.#onRun(
+        run,
+        outputs.map((output) => output.rendition),
+      ),
+    );
+    supervisor.onExit((code, signal, run) => {
+      if (this.#run === run) this.#run = null;
+      if (!this.#closing) {
+        this.#deps.log({
+          level: 'warn',
+          msg: 'ffmpeg exited; restarting',
+          code,
+          signal,
+          stderr: supervisor.stderrTail.slice(-5),
+        });
+      }
+    });
+    supervisor.onFatal((error) => {
+      this.#deps.log({
+        level: 'error',
+        msg: 'ffmpeg keeps failing; dropping the publisher',
+        error: error.message,
+      });
+      this.#session.close('protocol_error');
+    });
+    supervisor.start();
+  }
+
+  #createUploader(rendition: RenditionName): RenditionUploader {
+    const uploader = new RenditionUploader({
+      sink: this.#deps.client,
+      publish: this.#publish,
+      log: (message) => this.#deps.log({ level: 'warn', msg: message, rendition }),
+    });
+    uploader.onCutOff(() => this.#session.close('kicked'));
+    return uploader;
+  }
+
+  #onRun(run: FfmpegRun, names: Array<RenditionName | 'thumbnail'>): void {
+    this.#runs += 1;
+    const wallClock = Date.now();
+    const restart = this.#runs > 1;
+    run.outputs.forEach((readable, index) => {
+      const name = names[index];
+      if (name === 'thumbnail') void this.#pumpThumbnails(readable);
+      else if (name !== undefined) void this.#pumpRendition(name, readable, restart, wallClock);
+    });
+    if (restart) {
+      // The new process must not start mid-GOP: wait for the next keyframe; the session replays
+      // the FLV header and the codec configuration to the new listener first.
+      this.#stopMedia?.();
+      this.#awaitingKeyframe = true;
+      this.#run = run;
+      this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
+      return;
+    }
+    const pending = this.#pendingInput;
+    this.#pendingInput = [];
+    this.#pendingBytes = 0;
+    for (const tag of pending) run.stdin.write(tag);
+    this.#run = run;
+  }
+
+  async #pumpRendition(
+    name: RenditionName,
+    readable: Readable,
+    restart: boolean,
+    wallClock: number,
+  ): Promise<void> {
+    const output = this.#outputs.get(name);
+    if (output === undefined) return;
+    const { packager, plan } = output;
+    if (restart) for (const event of packager.reset(wallClock)) this.#enqueue(output, event);
+    try {
+      await packager.consume(readable, (event) => {
+        this.#enqueue(output, event);
+      });
+    } catch (error) {
+      this.#deps.log({
+        level: 'warn',
+        msg: 'rendition pipe failed',
+        rendition: plan.name,
+        error: String(error),
+      });
+    }
+  }
+
+  #enqueue(output: RenditionOutput, event: Parameters<typeof buildUploadItem>[0]): void {
+    const partTarget = output.packager.partTarget ?? 0.2;
+    output.uploader.enqueue(buildUploadItem(event, describeRendition(output.plan, partTarget)));
+  }
+
+  async #pumpThumbnails(readable: Readable): Promise<void> {
+    const splitter = new JpegSplitter();
+    try {
+      for await (const chunk of readable) {
+        for (const jpeg of splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)))) {
+          this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
+            if (error instanceof CutOffError) this.#session.close('kicked');
+          });
+        }
+      }
+    } catch (error) {
+      this.#deps.log({ level: 'warn', msg: 'thumbnail pipe failed', error: String(error) });
+    }
+  }
+
+  async #beat(): Promise<void> {
+    try {
+      await this.#deps.client.heartbeat(this.#publish);
+    } catch (error) {
+      if (error instanceof CutOffError) {
+        this.#deps.log({
+          level: 'info',
+          msg: 'origin cut this publish off',
+          stream_id: this.#session.grant.stream_id,
+        });
+        this.#session.close('kicked');
+      }
+    }
+  }
+
+  async #shutdown(reason: PublishCloseReason): Promise<void> {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    this.#stopMedia?.();
+    this.#pendingInput = [];
+    this.#run?.stdin.end();
+    await this.#supervisor?.close();
+    if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);
+    await Promise.all(
+      [...this.#outputs.values()].map((output) => output.uploader.close(UPLOAD_FLUSH_DEADLINE_MS)),
+    );
+    if (reason !== 'kicked') {
+      await this.#deps.client.end(this.#publish, { reason: toEndReason(reason) }).catch((error: unknown) => {
+        this.#deps.log({
+          level: 'warn',
+          msg: 'could not tell the origin the publish ended',
+          error: String(error),
+        });
+      });
+    }
+    this.#deps.log({
+      level: 'info',
+      msg: 'stream pipeline closed',
+      reason,
+      stream_id: this.#session.grant.stream_id,
+      ...this.stats(),
+    });
+  }
+}
