@@ -11,6 +11,7 @@ import {
   type ChannelTier,
   type InitMeta,
   type PartMeta,
+  RENDITION_NAMES,
   RenditionName,
   type SegmentMeta,
 } from '../protocol/ingest.ts';
@@ -216,7 +217,7 @@ export class LiveStream extends DurableObject<Env> {
       const record = this.record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
         if (now - record.droppedAt < this.reconnectWindowMs)
-          return { ok: true, value: this.continuePublish(record, input) };
+          return { ok: true, value: await this.continuePublish(record, input) };
         await this.endStream();
       }
       return { ok: true, value: await this.startStream(input, now) };
@@ -250,7 +251,7 @@ export class LiveStream extends DurableObject<Env> {
     if (!timeline) {
       // "PART-TARGET never changes during a stream": the first init of the rendition fixes it.
       timeline = createTimeline(info, meta.part_target);
-      this.timelines.set(meta.rendition, timeline);
+      this.addTimeline(meta.rendition, timeline);
     }
     applyInit(timeline, info, init);
     this.ctx.storage.sql.exec(
@@ -464,7 +465,7 @@ export class LiveStream extends DurableObject<Env> {
     return this.isPublishing() && this.record?.publishId === publishId;
   }
 
-  private continuePublish(record: StreamRecord, input: BeginPublishInput): AuthorizeResponse {
+  private async continuePublish(record: StreamRecord, input: BeginPublishInput): Promise<AuthorizeResponse> {
     const publishId = crypto.randomUUID();
     let nextMsn = 0;
     for (const timeline of this.timelines.values()) nextMsn = Math.max(nextMsn, timeline.nextMsn ?? 0);
@@ -483,7 +484,7 @@ export class LiveStream extends DurableObject<Env> {
     record.discontinuities++;
     this.saveRecord();
     this.lastActivityAt = now;
-    this.scheduleAlarm(now + this.publisherTimeoutMs);
+    await this.ctx.storage.setAlarm(now + this.publisherTimeoutMs);
     return {
       channel_id: record.channelId,
       stream_id: record.streamId,
@@ -531,7 +532,7 @@ export class LiveStream extends DurableObject<Env> {
     };
     this.saveRecord();
     this.lastActivityAt = now;
-    this.scheduleAlarm(now + this.publisherTimeoutMs);
+    await this.ctx.storage.setAlarm(now + this.publisherTimeoutMs);
     return {
       channel_id: input.channelId,
       stream_id: streamId,
@@ -687,9 +688,12 @@ export class LiveStream extends DurableObject<Env> {
     }
   }
 
-  private scheduleAlarm(at: number): void {
-    // Storage writes are ordered and confirmed by the output gate; nothing to await here.
-    void this.ctx.storage.setAlarm(at);
+  /** Keeps the renditions in ladder order (RENDITION_NAMES), however their inits arrived. */
+  private addTimeline(rendition: RenditionName, timeline: Timeline): void {
+    const entries = [...this.timelines, [rendition, timeline] as const];
+    entries.sort(([a], [b]) => RENDITION_NAMES.indexOf(a) - RENDITION_NAMES.indexOf(b));
+    this.timelines.clear();
+    for (const [name, value] of entries) this.timelines.set(name, value);
   }
 
   private persistSegments(
@@ -770,7 +774,7 @@ export class LiveStream extends DurableObject<Env> {
       const info = RenditionInfoJson.parse(JSON.parse(rendition.info));
       const timeline = createTimeline(info, rendition.part_target);
       timeline.initCount = rendition.init_count;
-      this.timelines.set(rendition.rendition, timeline);
+      this.addTimeline(rendition.rendition, timeline);
     }
     for (const raw of sql.exec(
       'SELECT rendition, msn, duration, pdt, discontinuity, init, gap FROM segments WHERE stream_id = ? ORDER BY msn',

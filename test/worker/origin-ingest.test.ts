@@ -156,6 +156,37 @@ describe('internal ingest uploads', () => {
     expect(summary.last_part_at).not.toBeNull();
   });
 
+  it('announces stream.started on the stream-events queue, which notifies followers', async () => {
+    const channel = await createTestChannel();
+    const followerId = crypto.randomUUID();
+    await env.DB.batch([
+      env.DB.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').bind(
+        followerId,
+        `f${followerId.slice(0, 8)}`,
+        'x',
+        Date.now(),
+      ),
+      env.DB.prepare('INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?)').bind(
+        followerId,
+        channel.channelId,
+        Date.now(),
+      ),
+    ]);
+    const publish = await authorizePublish(channel.streamKey);
+    await putInit(publish, 'source');
+    await putPart(publish, 'source', 0, 0);
+    const query = env.DB.prepare(
+      'SELECT count(*) AS n FROM notifications WHERE user_id = ? AND stream_id = ?',
+    ).bind(followerId, publish.stream_id);
+    // The consumer runs on the queue's own schedule (max_batch_timeout 1 s): wait for it, bounded.
+    let notified = 0;
+    for (let attempt = 0; attempt < 50 && notified === 0; attempt++) {
+      notified = (await query.first<{ n: number }>())?.n ?? 0;
+      if (notified === 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(notified).toBe(1);
+  });
+
   it('stores the thumbnail in R2, records its public URL and serves it as JPEG', async () => {
     const channel = await createTestChannel();
     const publish = await authorizePublish(channel.streamKey);
