@@ -1,7 +1,6 @@
 // hls.js in Debian's Chromium, driven by playwright-core: the real player of the end-to-end tests
 // and the latency benchmark.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../../scripts/lib/platform.ts';
@@ -26,17 +25,13 @@ export interface LaunchedBrowser {
 }
 
 export async function launchBrowser(): Promise<LaunchedBrowser> {
-  const userDataDir = await mkdtemp(join(tmpdir(), 'edgestream-chromium-'));
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`],
-  });
+  // playwright gives every launch a fresh, empty profile of its own.
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   return {
     browser,
     newContext: () => browser.newContext(),
     close: async () => {
       await browser.close();
-      await rm(userDataDir, { recursive: true, force: true });
     },
   };
 }
