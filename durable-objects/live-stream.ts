@@ -38,6 +38,7 @@ import {
   type RenditionInfo,
   type SegmentEntry,
   type Timeline,
+  takeUnbrokenRun,
   toRenditionInfo,
   trimToDvrWindow,
 } from './live-stream/timeline.ts';
@@ -807,6 +808,11 @@ export class LiveStream extends DurableObject<Env> {
       if (segment) segment.parts.push(entry);
       else applyPart(timeline, { msn: p.msn, ...entry });
     }
-    for (const timeline of this.timelines.values()) trimToDvrWindow(timeline, this.dvrWindowSeconds);
+    for (const timeline of this.timelines.values()) {
+      for (const segment of timeline.segments.slice(-PART_ROWS_KEPT_SEGMENTS - 1)) {
+        segment.parts = takeUnbrokenRun(segment.parts);
+      }
+      trimToDvrWindow(timeline, this.dvrWindowSeconds);
+    }
   }
 }

@@ -138,13 +138,17 @@ export function applyPart(
   return true;
 }
 
-/** The parts of the open segment that a playlist may list: the unbroken run from part 0. */
-export function getListedOpenParts(timeline: Timeline): PartEntry[] {
-  if (timeline.nextMsn === null) return [];
-  const parts = timeline.open.get(timeline.nextMsn)?.parts ?? [];
+/** The parts (sorted by index) that a playlist may list: the unbroken run from part 0. */
+export function takeUnbrokenRun(parts: PartEntry[]): PartEntry[] {
   let count = 0;
   while (count < parts.length && parts[count]?.part === count) count++;
-  return parts.slice(0, count);
+  return count === parts.length ? parts : parts.slice(0, count);
+}
+
+/** The parts of the open segment that a playlist may list. */
+export function getListedOpenParts(timeline: Timeline): PartEntry[] {
+  if (timeline.nextMsn === null) return [];
+  return takeUnbrokenRun(timeline.open.get(timeline.nextMsn)?.parts ?? []);
 }
 
 /**
@@ -173,7 +177,9 @@ export function applySegment(
       discontinuity: open.discontinuity,
       init: open.init,
       gap: false,
-      parts: open.parts,
+      // The transcoder sheds parts when the origin falls behind: parts after a hole cannot be
+      // listed (a part's index is its position), so the segment keeps only the unbroken run.
+      parts: takeUnbrokenRun(open.parts),
     };
     timeline.segments.push(entry);
     timeline.open.delete(msn);
@@ -198,11 +204,9 @@ export function planSeal(timeline: Timeline): Array<{ msn: number; parts: PartEn
   const plan: Array<{ msn: number; parts: PartEntry[] }> = [];
   if (timeline.nextMsn === null) return plan;
   for (let msn = timeline.nextMsn; ; msn++) {
-    const parts = timeline.open.get(msn)?.parts ?? [];
-    let count = 0;
-    while (count < parts.length && parts[count]?.part === count) count++;
-    if (count === 0) break;
-    plan.push({ msn, parts: parts.slice(0, count) });
+    const parts = takeUnbrokenRun(timeline.open.get(msn)?.parts ?? []);
+    if (parts.length === 0) break;
+    plan.push({ msn, parts });
   }
   return plan;
 }

@@ -132,6 +132,18 @@ describe('timeline transitions', () => {
     expect(timeline.nextMsn).toBe(3);
   });
 
+  it('lists only the unbroken run of parts of a segment whose later parts were shed', () => {
+    const timeline = makeTimeline(1);
+    for (const part of [0, 1, 3])
+      applyPart(timeline, { msn: 1, part, duration: 0.2, independent: part === 0, pdt: 0 });
+    const [segment] = applySegment(timeline, { msn: 1, duration: 2, pdt: 2000 });
+    expect(segment?.parts.map((p) => p.part)).toEqual([0, 1]);
+    // A request for 1.2 now means part 0 of segment 2.
+    expect(isPositionListed(timeline, 1, 2)).toBe(false);
+    applyPart(timeline, { msn: 2, part: 0, duration: 0.2, independent: true, pdt: 4000 });
+    expect(isPositionListed(timeline, 1, 2)).toBe(true);
+  });
+
   it('seals the unbroken run of parts a departed publisher left', () => {
     const timeline = makeTimeline(1, 3);
     applyPart(timeline, { msn: 1, part: 5, duration: 0.2, independent: false, pdt: 0 });
