@@ -1,0 +1,147 @@
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { HyperLogLog } from '../../durable-objects/chat/hyperloglog.ts';
+import { MAX_MESSAGES_PER_VIEWER_PER_SECOND, pickSample } from '../../durable-objects/chat/sampling.ts';
+import type { ChatRoom } from '../../durable-objects/chat-room.ts';
+import { openJson, seedUser } from './chat-fixtures.ts';
+
+describe('hibernation and eviction', () => {
+  it('keeps sockets and their attachments across a shard eviction, and they still receive messages', async () => {
+    const owner = await seedUser('own');
+    const viewer = await seedUser('v');
+    const reader = await openJson(owner.channelId, viewer.token);
+    const shard = env.CHAT_SHARD.getByName(`${owner.channelId}:0`);
+    await evictDurableObject(shard, { webSockets: 'hibernate' });
+    const attachments = await runInDurableObject(shard, (_instance, state) =>
+      state
+        .getWebSockets()
+        .map(
+          (ws) =>
+            ws.deserializeAttachment() as { user: { userId: string } | null; channels: { id: string }[] },
+        ),
+    );
+    expect(attachments).toContainEqual(
+      expect.objectContaining({ user: expect.objectContaining({ userId: viewer.id }) }),
+    );
+    expect(attachments.every((a) => a.channels[0]?.id === owner.channelId)).toBe(true);
+    const writer = await openJson(owner.channelId, owner.token);
+    writer.say(owner.channelId, 'after hibernation');
+    await reader.next('chat_message', (m) => m.content === 'after hibernation');
+    // The woken socket still sends as its user.
+    reader.say(owner.channelId, 'me again');
+    expect((await writer.next('chat_message', (m) => m.content === 'me again')).user.id).toBe(viewer.id);
+  });
+
+  it('keeps bans, settings and history across a room eviction', async () => {
+    const owner = await seedUser('own');
+    const troll = await seedUser('troll');
+    const b = await openJson(owner.channelId, owner.token);
+    b.say(owner.channelId, 'remember me');
+    b.say(owner.channelId, `/ban ${troll.name}`);
+    b.say(owner.channelId, '/emoteonly');
+    await b.next('notice', (n) => n.code === 'emote_only_on');
+    await evictDurableObject(env.CHAT_ROOM.getByName(owner.channelId));
+    const late = await openJson(owner.channelId, troll.token);
+    expect((await late.next('history')).messages.map((m) => m.content)).toEqual(['remember me']);
+    expect((await late.next('welcome')).room_state.emote_only).toBe(true);
+    late.say(owner.channelId, 'unbanned?');
+    expect(await late.next('error')).toMatchObject({ code: 'banned' });
+  });
+});
+
+describe('scale', () => {
+  it('opens a new shard when one is full', async () => {
+    const owner = await seedUser('own');
+    const room = env.CHAT_ROOM.getByName(owner.channelId);
+    await runInDurableObject(room, (instance: ChatRoom) => {
+      instance.socketsPerShard = 2;
+    });
+    const sockets = [];
+    for (let i = 0; i < 5; i++) sockets.push(await openJson(owner.channelId));
+    const stats = await room.readViewerStats();
+    expect(stats.shards).toEqual({
+      [`${owner.channelId}:0`]: 2,
+      [`${owner.channelId}:1`]: 2,
+      [`${owner.channelId}:2`]: 1,
+    });
+    expect(stats.viewers).toBe(5);
+    // Every shard gets the batch.
+    const writer = await openJson(owner.channelId, owner.token);
+    writer.say(owner.channelId, 'to all shards');
+    for (const socket of sockets) await socket.next('chat_message', (m) => m.content === 'to all shards');
+  });
+
+  it('samples a hot chat down to 20 messages a second per viewer, and the broadcaster always gets through', async () => {
+    const owner = await seedUser('own');
+    const chatters = await Promise.all(Array.from({ length: 45 }, () => seedUser('c')));
+    const reader = await openJson(owner.channelId);
+    const sockets = [];
+    for (const chatter of chatters) sockets.push(await openJson(owner.channelId, chatter.token));
+    const broadcaster = await openJson(owner.channelId, owner.token);
+    // Idle room: let the first batch window start now, so all 45 land in one or two batches.
+    sockets.forEach((socket, i) => {
+      socket.say(owner.channelId, `burst ${i}`);
+    });
+    broadcaster.say(owner.channelId, 'broadcaster in the storm');
+    await reader.next('chat_message', (m) => m.content === 'broadcaster in the storm');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const seen = reader.messages().filter((m) => m.content.startsWith('burst '));
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.length).toBeLessThan(45);
+    expect(seen.length).toBeLessThanOrEqual(MAX_MESSAGES_PER_VIEWER_PER_SECOND * 2);
+    // Each sender still sees their own message.
+    for (const [i, socket] of sockets.entries())
+      await socket.next('chat_message', (m) => m.content === `burst ${i}`);
+  });
+
+  it('picks distinct, ordered samples and everything when the batch fits', () => {
+    expect(pickSample(5, 10)).toEqual([0, 1, 2, 3, 4]);
+    const sample = pickSample(100, 20);
+    expect(sample).toHaveLength(20);
+    expect(new Set(sample).size).toBe(20);
+    expect([...sample].sort((a, b) => a - b)).toEqual(sample);
+  });
+});
+
+describe('viewer counts', () => {
+  it('sums shard reports into viewer_count frames, and unique viewers count each person once', async () => {
+    const owner = await seedUser('own');
+    const viewer = await seedUser('v');
+    const a = await openJson(owner.channelId, viewer.token);
+    await openJson(owner.channelId, viewer.token);
+    await openJson(owner.channelId);
+    const shard = env.CHAT_SHARD.getByName(`${owner.channelId}:0`);
+    const room = env.CHAT_ROOM.getByName(owner.channelId);
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    await runInDurableObject(room, async (instance: ChatRoom) => {
+      // Time cannot be fast-forwarded in workerd: make the 10 s census due now.
+      instance['lastSweepAt'] = 0;
+      await instance.alarm();
+    });
+    await a.next('viewer_count', (frame) => frame.count === 3);
+    const stats = await room.readViewerStats();
+    expect(stats.uniqueViewers).toBe(2);
+  });
+
+  it('estimates distinct values within a few percent with a HyperLogLog of 4096 registers', () => {
+    const sketch = new HyperLogLog();
+    for (let i = 0; i < 20_000; i++) sketch.add(`user-${i}`);
+    for (let i = 0; i < 20_000; i++) sketch.add(`user-${i}`);
+    const estimate = sketch.count();
+    expect(Math.abs(estimate - 20_000) / 20_000).toBeLessThan(0.05);
+    const copy = new HyperLogLog(new Uint8Array(sketch.registers));
+    expect(copy.count()).toBe(estimate);
+  });
+
+  it('stops counting a shard whose report is older than 30 s', async () => {
+    const owner = await seedUser('own');
+    await openJson(owner.channelId);
+    const room = env.CHAT_ROOM.getByName(owner.channelId);
+    expect((await room.readViewerStats()).viewers).toBe(1);
+    await runInDurableObject(room, (_instance, state) => {
+      state.storage.sql.exec('UPDATE shards SET reported_at = ?', Date.now() - 31_000);
+    });
+    await evictDurableObject(room);
+    expect((await room.readViewerStats()).viewers).toBe(0);
+  });
+});
