@@ -45,6 +45,7 @@ describe('multivariant playlist', () => {
     const res = await getPlaylist(crypto.randomUUID(), 'master.m3u8');
     expect(res.status).toBe(404);
     expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
     expect(await res.json()).toMatchObject({ error: { code: 'not_found' } });
     const media = await getPlaylist(crypto.randomUUID(), 'source.m3u8');
     expect(media.status).toBe(404);
