@@ -19,6 +19,8 @@ export interface Platform {
   readonly rtmpUrl: string;
   readonly rtmpPort: number;
   readonly ingestSecret: string;
+  /** The transcoder's health and figures port (GET /healthz, GET /stats). */
+  readonly transcoderUrl: string;
   /** Output lines of the worker and transcoder, for diagnosing a failed test. */
   readonly logs: string[];
   stopTranscoder(): Promise<void>;
@@ -80,6 +82,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     rtmpUrl: `rtmp://127.0.0.1:${rtmpPort}/live`,
     rtmpPort,
     ingestSecret,
+    transcoderUrl: `http://127.0.0.1:${httpPort}`,
     logs,
     startTranscoder: launchTranscoder,
     stopTranscoder: async () => {

@@ -159,16 +159,52 @@ describe('live video end to end', () => {
     expect(publisher?.process.exitCode).toBeNull();
   });
 
+  it('recovers when the transcoder\'s ffmpeg dies: a new ffmpeg within seconds and a discontinuity', async () => {
+    interface Stats {
+      streams: Array<{ channelId: string; ffmpegPid: number | null; ffmpegRuns: number }>;
+    }
+    const readStream = async () => {
+      const stats = (await (await fetch(`${platform.transcoderUrl}/stats`)).json()) as Stats;
+      return stats.streams.find((s) => s.channelId === me.channel.id);
+    };
+    const before = await readStream();
+    expect(before?.ffmpegPid).toBeGreaterThan(0);
+    process.kill(before?.ffmpegPid ?? 0, 'SIGKILL');
+    const killedAt = Date.now();
+    const after = await waitFor(
+      'a new ffmpeg',
+      async () => {
+        const s = await readStream();
+        return s && s.ffmpegRuns > (before?.ffmpegRuns ?? 0) && s.ffmpegPid !== before?.ffmpegPid ? s : undefined;
+      },
+      10_000,
+      100,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(4_000);
+    expect(after.ffmpegPid).not.toBe(before?.ffmpegPid);
+    const live = await getLive(me.channel.id);
+    const media = new URL('source.m3u8', live?.manifest_url).toString();
+    await waitFor(
+      'a discontinuity after the restart',
+      async () => ((await fetchText(media)).includes('#EXT-X-DISCONTINUITY') ? true : undefined),
+      20_000,
+      500,
+    );
+    expect(publisher?.process.exitCode).toBeNull();
+  });
+
   it('continues the same stream with a discontinuity when the publisher reconnects inside the window', async () => {
     const before = await getLive(me.channel.id);
     expect(before).toBeDefined();
+    const media = new URL('source.m3u8', before?.manifest_url).toString();
+    // One discontinuity is already there from the ffmpeg restart above.
+    expect((await fetchText(media)).split('#EXT-X-DISCONTINUITY\n').length).toBe(2);
     await publisher?.stop('SIGKILL');
     await new Promise((r) => setTimeout(r, 3_000));
     publisher = publishTestPattern(`${platform.rtmpUrl}/${key}`);
-    const media = new URL('source.m3u8', before?.manifest_url).toString();
     await waitFor(
-      'a discontinuity in the playlist',
-      async () => ((await fetchText(media)).includes('#EXT-X-DISCONTINUITY') ? true : undefined),
+      'a second discontinuity in the playlist',
+      async () => ((await fetchText(media)).split('#EXT-X-DISCONTINUITY\n').length > 2 ? true : undefined),
       30_000,
       500,
     );
