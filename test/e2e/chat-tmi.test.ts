@@ -1,0 +1,146 @@
+// The unmodified tmi.js library (what most Twitch bots use) against the running Worker: it logs in
+// with an oauth: token, joins a channel by name, receives a message with Twitch tags and sends one.
+// tmi.js lower-cases the token it sends in PASS (Twitch tokens are lower-case), so session tokens
+// must be lower-case too for this to pass (see workers/shared/crypto.ts generateRandomToken).
+import { createRequire } from 'node:module';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Platform, startPlatform } from './harness.ts';
+
+interface TmiTags {
+  [key: string]: unknown;
+}
+interface TmiClient {
+  connect(): Promise<unknown>;
+  disconnect(): Promise<unknown>;
+  say(channel: string, message: string): Promise<unknown>;
+  on(
+    event: 'message',
+    listener: (channel: string, tags: TmiTags, message: string, self: boolean) => void,
+  ): void;
+  on(event: 'join', listener: (channel: string, username: string, self: boolean) => void): void;
+}
+interface TmiOptions {
+  options: { skipUpdatingEmotesets: boolean };
+  identity: { username: string; password: string };
+  connection: { server: string; port: number; secure: boolean; reconnect: boolean };
+  channels: string[];
+}
+interface TmiModule {
+  Client: new (options: TmiOptions) => TmiClient;
+}
+
+function isTmiModule(value: unknown): value is TmiModule {
+  return (
+    typeof value === 'object' && value !== null && 'Client' in value && typeof value.Client === 'function'
+  );
+}
+
+const tmi: unknown = createRequire(import.meta.url)('tmi.js');
+
+interface Signup {
+  token: string;
+  user: { id: string; username: string };
+  channel: { id: string; name: string };
+}
+
+async function signUp(baseUrl: string, username: string): Promise<Signup> {
+  const res = await fetch(`${baseUrl}/api/v1/auth/signup`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password: 'correct horse battery' }),
+  });
+  expect(res.status).toBe(201);
+  const body: unknown = await res.json();
+  if (
+    typeof body !== 'object' ||
+    body === null ||
+    !('token' in body) ||
+    !('user' in body) ||
+    !('channel' in body)
+  ) {
+    throw new Error('unexpected signup response');
+  }
+  return body as Signup;
+}
+
+async function waitFor<T>(read: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = read();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('tmi.js against the chat Worker', () => {
+  let platform: Platform;
+  beforeAll(async () => {
+    platform = await startPlatform({ transcoder: false });
+  });
+  afterAll(async () => {
+    await platform?.stop();
+  });
+
+  it('connects with an oauth token, joins by name, receives a tagged message and sends one', async () => {
+    if (!isTmiModule(tmi)) throw new Error('tmi.js has no Client');
+    const suffix = Math.floor(Math.random() * 1e6);
+    const streamer = await signUp(platform.baseUrl, `streamer${suffix}`);
+    const bot = await signUp(platform.baseUrl, `bot${suffix}`);
+    const channel = `#${streamer.channel.name.toLowerCase()}`;
+
+    const client = new tmi.Client({
+      // tmi.js would otherwise ask api.twitch.tv for emote sets; this machine talks only to loopback.
+      options: { skipUpdatingEmotesets: true },
+      identity: { username: bot.user.username, password: `oauth:${bot.token}` },
+      connection: { server: '127.0.0.1', port: platform.port, secure: false, reconnect: false },
+      channels: [channel],
+    });
+    const received: { tags: TmiTags; message: string; self: boolean }[] = [];
+    let joined = false;
+    client.on('message', (_channel, tags, message, self) => received.push({ tags, message, self }));
+    client.on('join', (joinedChannel, _username, self) => {
+      if (self && joinedChannel === channel) joined = true;
+    });
+    await client.connect();
+    try {
+      await waitFor(() => (joined ? true : undefined), 15_000, 'tmi.js to join');
+
+      // The streamer speaks through the JSON protocol (Node's WebSocket, as a browser would).
+      const ws = new WebSocket(
+        `ws://127.0.0.1:${platform.port}/ws/${streamer.channel.id}?token=${streamer.token}`,
+      );
+      const jsonFrames: { type: string; content?: string; user?: { id: string } }[] = [];
+      ws.addEventListener('message', (event) => jsonFrames.push(JSON.parse(String(event.data))));
+      await waitFor(() => jsonFrames.find((f) => f.type === 'history'), 10_000, 'the JSON socket to join');
+      ws.send(
+        JSON.stringify({ type: 'chat_message', channel_id: streamer.channel.id, content: 'hello tmi' }),
+      );
+
+      const fromStreamer = await waitFor(
+        () => received.find((r) => r.message === 'hello tmi'),
+        10_000,
+        'the PRIVMSG',
+      );
+      expect(fromStreamer.self).toBe(false);
+      expect(fromStreamer.tags['user-id']).toBe(streamer.user.id);
+      expect(fromStreamer.tags['room-id']).toBe(streamer.channel.id);
+      expect(fromStreamer.tags.badges).toEqual({ broadcaster: '1' });
+      expect(fromStreamer.tags['display-name']).toBe(streamer.user.username);
+      expect(fromStreamer.tags.color).toMatch(/^#[0-9A-F]{6}$/);
+      expect(typeof fromStreamer.tags.id).toBe('string');
+      expect(Number(fromStreamer.tags['tmi-sent-ts'])).toBeGreaterThan(Date.now() - 60_000);
+
+      await client.say(channel, 'hello from tmi.js');
+      const fromBot = await waitFor(
+        () => jsonFrames.find((f) => f.type === 'chat_message' && f.content === 'hello from tmi.js'),
+        10_000,
+        'the JSON socket to receive the tmi.js message',
+      );
+      expect(fromBot.user?.id).toBe(bot.user.id);
+      ws.close();
+    } finally {
+      await client.disconnect();
+    }
+  });
+});
