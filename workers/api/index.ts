@@ -5,8 +5,10 @@ import { handleError, handleNotFound } from '../shared/errors.ts';
 import { authApp } from './auth.ts';
 import { categoriesApp } from './categories.ts';
 import { channelsApp } from './channels.ts';
+import { emotesApp } from './emotes.ts';
 import { followsApp } from './follows.ts';
 import { handleIdempotencyKey } from './idempotency.ts';
+import { moderationApp } from './moderation.ts';
 import { notificationsApp } from './notifications.ts';
 import { createApiRouter } from './router.ts';
 import { searchApp } from './search.ts';
@@ -23,6 +25,8 @@ export const apiApp = app
   .route('/auth', authApp)
   .route('/users', usersApp)
   .route('/', followsApp)
+  .route('/', moderationApp)
+  .route('/', emotesApp)
   .route('/channels', channelsApp)
   .route('/streams', streamsApp)
   .route('/categories', categoriesApp)
