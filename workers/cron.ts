@@ -1,6 +1,7 @@
 // The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
 // the others; each is safe to run again (the trigger fires every 10 minutes).
 import { IDEMPOTENCY_TTL_MS } from './api/idempotency.ts';
+import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
 
 export interface Sweep {
   name: string;
@@ -9,6 +10,13 @@ export interface Sweep {
 
 /** Dedupe records outlive any redelivery: Queues give up after 3 retries, well within a week. */
 const PROCESSED_EVENT_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/**
+ * R2 deletes per sweep per run. A cron invocation has a subrequest budget (1000 on the paid plan);
+ * each list or delete call covers up to 1000 keys, so this is a handful of calls per sweep.
+ */
+export const RETENTION_DELETES_PER_RUN = 5000;
+/** A clip job still processing after this long exhausted its retries (dead-lettered). */
+const CLIP_JOB_TIMEOUT_MS = 15 * 60 * 1000;
 
 export const SWEEPS: Sweep[] = [
   {
@@ -30,6 +38,28 @@ export const SWEEPS: Sweep[] = [
     run: async (env, now) => {
       await env.DB.prepare('DELETE FROM processed_events WHERE processed_at < ?')
         .bind(now - PROCESSED_EVENT_TTL_MS)
+        .run();
+    },
+  },
+  {
+    name: 'expire-vods',
+    run: async (env, now) => {
+      await sweepExpiredVods(env, now, RETENTION_DELETES_PER_RUN);
+    },
+  },
+  {
+    name: 'expire-live-parts',
+    run: async (env, now) => {
+      await sweepLiveParts(env, now, Number(env.LIVE_PART_RETENTION_HOURS), RETENTION_DELETES_PER_RUN);
+    },
+  },
+  {
+    name: 'fail-stuck-clips',
+    run: async (env, now) => {
+      await env.DB.prepare(
+        "UPDATE clips SET status = 'failed', failure_reason = 'The clip job did not finish' WHERE status = 'processing' AND created_at < ?",
+      )
+        .bind(now - CLIP_JOB_TIMEOUT_MS)
         .run();
     },
   },

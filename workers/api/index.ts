@@ -5,6 +5,7 @@ import { handleError, handleNotFound } from '../shared/errors.ts';
 import { authApp } from './auth.ts';
 import { categoriesApp } from './categories.ts';
 import { channelsApp } from './channels.ts';
+import { clipsApp } from './clips.ts';
 import { emotesApp } from './emotes.ts';
 import { followsApp } from './follows.ts';
 import { handleIdempotencyKey } from './idempotency.ts';
@@ -14,6 +15,7 @@ import { createApiRouter } from './router.ts';
 import { searchApp } from './search.ts';
 import { streamsApp } from './streams.ts';
 import { usersApp } from './users.ts';
+import { vodsApp } from './vods.ts';
 
 const app = createApiRouter();
 app.onError(handleError);
@@ -32,6 +34,8 @@ export const apiApp = app
   .route('/categories', categoriesApp)
   .route('/search', searchApp)
   .route('/notifications', notificationsApp)
+  .route('/', vodsApp)
+  .route('/', clipsApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

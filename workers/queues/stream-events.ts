@@ -1,5 +1,8 @@
-// stream-events: notifications and search for stream.*, follower counts for channel.*.
+// stream-events: notifications and search for stream.*, follower counts for channel.*, the VOD
+// of an ended stream, and the chat archive (chat.messages batches, chat.message_deleted tombstones).
 import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
+import { archiveChatBatch } from '../vod/chat-archive.ts';
+import { finalizeVod } from '../vod/finalize-vod.ts';
 import type { EventHandlers } from './consume.ts';
 
 function prepareFollowerCount(db: D1Database, channelId: string): D1PreparedStatement {
@@ -28,7 +31,23 @@ export const streamEventHandlers: EventHandlers = {
     ...prepareSearchIndexRefresh(env.DB, event.channel_id),
   ],
   'stream.updated': async (event, env) => prepareSearchIndexRefresh(env.DB, event.channel_id),
-  'stream.ended': async (event, env) => prepareSearchIndexRefresh(env.DB, event.channel_id),
+  'stream.ended': async (event, env) => [
+    ...prepareSearchIndexRefresh(env.DB, event.channel_id),
+    ...(await finalizeVod(env, event.stream_id, {
+      now: Date.now(),
+      retentionDays: Number(env.VOD_RETENTION_DAYS),
+    })),
+  ],
+  'chat.messages': async (event, env) => {
+    await archiveChatBatch(env, event);
+    return [];
+  },
+  // The archived batch keeps the message; the replay leaves out what has a tombstone.
+  'chat.message_deleted': async (event, env) => [
+    env.DB.prepare(
+      'INSERT INTO chat_tombstones (channel_id, message_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
+    ).bind(event.channel_id, event.message_id, event.occurred_at),
+  ],
   'channel.followed': async (event, env) => [prepareFollowerCount(env.DB, event.channel_id)],
   'channel.unfollowed': async (event, env) => [prepareFollowerCount(env.DB, event.channel_id)],
 };

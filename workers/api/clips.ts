@@ -1,0 +1,336 @@
+// Clips: POST /clips answers 202 at once and queues the job that cuts the MP4
+// (workers/vod/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
+// POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
+import { createRoute, z } from '@hono/zod-openapi';
+import { createEvent } from '../../protocol/events.ts';
+import { requireUser } from '../shared/auth.ts';
+import { badRequest, notFound, unprocessable } from '../shared/errors.ts';
+import { publishEvent } from '../shared/events.ts';
+import { planClip } from '../vod/clip-assembly.ts';
+import { loadClipSource } from '../vod/clip-job.ts';
+import { getClipPath } from '../vod/vod-keys.ts';
+import { mapPositionToWallClock } from '../vod/vod-playlists.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  type RequestScope,
+  readRequestOrigin,
+} from './router.ts';
+import { findChannel } from './views.ts';
+
+/** "Viewers create short clips (30-60 sec)"; 5 s is the shortest worth keeping. */
+export const MIN_CLIP_SECONDS = 5;
+export const MAX_CLIP_SECONDS = 60;
+/** How far a VOD clip may run past the VOD's end (its last part can end a little early). */
+const END_SLACK_SECONDS = 0.5;
+
+const CreateClipBody = z
+  .object({
+    stream_id: z.string().min(1).max(100),
+    title: z.string().trim().min(1).max(140),
+    duration_seconds: z.number().min(MIN_CLIP_SECONDS).max(MAX_CLIP_SECONDS),
+    /** Live: seconds relative to the live edge (≤ 0). Ended: seconds into the VOD (≥ 0). */
+    offset_seconds: z.number().min(-86_400).max(86_400),
+  })
+  .openapi('CreateClip');
+const ClipCreatedSchema = z
+  .object({ clip_id: z.string(), url: z.string(), status: z.literal('processing') })
+  .openapi('ClipCreated');
+
+export const ClipSchema = z
+  .object({
+    id: z.string(),
+    stream_id: z.string(),
+    vod_id: z.string().nullable(),
+    channel: z.object({ id: z.string(), name: z.string(), display_name: z.string() }),
+    creator_id: z.string(),
+    title: z.string(),
+    duration_seconds: z.number(),
+    offset_seconds: z.number(),
+    status: z.enum(['processing', 'ready', 'failed']),
+    failure_reason: z.string().nullable(),
+    url: z.string(),
+    thumbnail_url: z.string().nullable(),
+    view_count: z.number().int(),
+    created_at: z.string(),
+    ready_at: z.string().nullable(),
+  })
+  .openapi('Clip');
+
+const ClipRow = z.object({
+  id: z.string(),
+  stream_id: z.string(),
+  vod_id: z.string().nullable(),
+  channel_id: z.string(),
+  channel_name: z.string(),
+  channel_display_name: z.string(),
+  creator_id: z.string(),
+  title: z.string(),
+  duration_seconds: z.number(),
+  offset_seconds: z.number(),
+  status: z.enum(['processing', 'ready', 'failed']),
+  failure_reason: z.string().nullable(),
+  thumbnail_url: z.string().nullable(),
+  view_count: z.number().int(),
+  created_at: z.number(),
+  ready_at: z.number().nullable(),
+});
+type ClipRow = z.infer<typeof ClipRow>;
+
+const CLIP_SELECT = `
+  SELECT cl.id, cl.stream_id, cl.vod_id, cl.channel_id, ch.name AS channel_name,
+         ch.display_name AS channel_display_name, cl.creator_id, cl.title, cl.duration_seconds,
+         cl.offset_seconds, cl.status, cl.failure_reason, s.thumbnail_url, cl.view_count,
+         cl.created_at, cl.ready_at
+  FROM clips cl JOIN channels ch ON ch.id = cl.channel_id JOIN streams s ON s.id = cl.stream_id`;
+
+function toClip(c: RequestScope, row: ClipRow): z.infer<typeof ClipSchema> {
+  const origin = readRequestOrigin(c);
+  return {
+    id: row.id,
+    stream_id: row.stream_id,
+    vod_id: row.vod_id,
+    channel: { id: row.channel_id, name: row.channel_name, display_name: row.channel_display_name },
+    creator_id: row.creator_id,
+    title: row.title,
+    duration_seconds: row.duration_seconds,
+    offset_seconds: row.offset_seconds,
+    status: row.status,
+    failure_reason: row.failure_reason,
+    url: `${origin}${getClipPath(row.id)}`,
+    thumbnail_url: row.thumbnail_url === null ? null : `${origin}${row.thumbnail_url}`,
+    view_count: row.view_count,
+    created_at: new Date(row.created_at).toISOString(),
+    ready_at: row.ready_at === null ? null : new Date(row.ready_at).toISOString(),
+  };
+}
+
+const StreamFacts = z.object({
+  id: z.string(),
+  channel_id: z.string(),
+  status: z.enum(['pending', 'live', 'ended']),
+  renditions: z.string(),
+});
+const VodFacts = z.object({
+  id: z.string(),
+  status: z.string(),
+  duration_seconds: z.number(),
+  runs: z.string(),
+});
+const VodRunJson = z.array(
+  z.object({ start_seconds: z.number(), pdt: z.number(), duration_seconds: z.number() }),
+);
+
+interface ClipWindow {
+  windowStart: number;
+  vodId: string | null;
+}
+
+/**
+ * Where a requested clip sits on the wall clock. A live clip is measured from the live edge (the
+ * end of the newest archived segment: what a viewer has just seen); an ended stream's clip from
+ * the start of its VOD. A window already known to be unavailable is a 422 here, not a failed job.
+ */
+async function resolveClipWindow(
+  env: Env,
+  stream: z.infer<typeof StreamFacts>,
+  offset: number,
+  duration: number,
+): Promise<ClipWindow> {
+  let vodId: string | null = null;
+  let windowStart: number | null;
+  const source = await loadClipSource(env, stream.channel_id, stream.id, stream.renditions);
+  const last = source?.segments.at(-1);
+  if (!source || !last) throw unprocessable('The stream has no archived media to clip');
+  if (stream.status === 'live') {
+    if (offset > 0 || offset + duration > 0.001)
+      throw unprocessable(
+        'A clip of a live stream must end at or before the live edge (offset_seconds + duration_seconds ≤ 0)',
+      );
+    if (-offset > Number(env.DVR_WINDOW_SECONDS))
+      throw unprocessable('The window is older than the DVR window of this stream');
+    windowStart = last.pdt + last.duration * 1000 + offset * 1000;
+  } else {
+    const found = await env.DB.prepare(
+      `SELECT v.id, v.status, v.duration_seconds, t.runs FROM vods v JOIN vod_timelines t ON t.vod_id = v.id
+       WHERE v.stream_id = ?`,
+    )
+      .bind(stream.id)
+      .first();
+    const vod = found ? VodFacts.parse(found) : null;
+    if (vod?.status !== 'ready')
+      throw unprocessable('This stream has no past broadcast any more (deleted or expired)');
+    if (offset < 0) throw unprocessable('A clip of an ended stream takes offset_seconds ≥ 0 into its VOD');
+    if (offset + duration > vod.duration_seconds + END_SLACK_SECONDS)
+      throw unprocessable('The window runs past the end of the VOD');
+    windowStart = mapPositionToWallClock(VodRunJson.parse(JSON.parse(vod.runs)), offset);
+    vodId = vod.id;
+  }
+  if (windowStart === null) throw unprocessable('The window is outside the VOD');
+  const plan = planClip(source.segments, windowStart, duration);
+  if (!plan.ok) throw unprocessable(plan.reason);
+  return { windowStart, vodId };
+}
+
+const IdParam = z.object({
+  id: z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name: 'id', in: 'path' } }),
+});
+export const CLIP_SORTS = ['recent', 'top'] as const;
+const ListQuery = z.object({
+  sort: z.enum(CLIP_SORTS).default('recent'),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(500).optional(),
+});
+const ClipCursor = z.object({ sort: z.enum(CLIP_SORTS), key: z.number(), id: z.string() });
+
+async function requireClip(db: D1Database, c: RequestScope, id: string): Promise<z.infer<typeof ClipSchema>> {
+  const found = await db.prepare(`${CLIP_SELECT} WHERE cl.id = ?`).bind(id).first();
+  if (!found) throw notFound('Clip');
+  return toClip(c, ClipRow.parse(found));
+}
+
+export const clipsApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/clips',
+      tags: ['clips'],
+      summary: 'Clip a live stream or a VOD; the MP4 is cut in the background',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { body: jsonBody(CreateClipBody) },
+      responses: { 202: jsonContent(ClipCreatedSchema, 'Queued'), ...describeErrors(400, 401, 404, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const db = c.env.DB;
+      const found = await db
+        .prepare('SELECT id, channel_id, status, renditions FROM streams WHERE id = ?')
+        .bind(body.stream_id)
+        .first();
+      if (!found) throw notFound('Stream');
+      const stream = StreamFacts.parse(found);
+      if (stream.status === 'pending') throw unprocessable('The stream has not started');
+      const window = await resolveClipWindow(c.env, stream, body.offset_seconds, body.duration_seconds);
+      const clipId = crypto.randomUUID();
+      const now = Date.now();
+      await db
+        .prepare(
+          `INSERT INTO clips (id, stream_id, vod_id, channel_id, creator_id, title, duration_seconds, offset_seconds,
+                              window_start, window_end, status, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?)`,
+        )
+        .bind(
+          clipId,
+          stream.id,
+          window.vodId,
+          stream.channel_id,
+          c.var.user.id,
+          body.title,
+          body.duration_seconds,
+          body.offset_seconds,
+          Math.round(window.windowStart),
+          Math.round(window.windowStart + body.duration_seconds * 1000),
+          now,
+        )
+        .run();
+      await publishEvent(c.env.CLIP_REQUESTS, createEvent('clip.requested', { clip_id: clipId }, now));
+      return c.json(
+        {
+          clip_id: clipId,
+          url: `${readRequestOrigin(c)}${getClipPath(clipId)}`,
+          status: 'processing' as const,
+        },
+        202,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/clips/{id}',
+      tags: ['clips'],
+      summary: 'One clip and its status',
+      request: { params: IdParam },
+      responses: { 200: jsonContent(ClipSchema, 'The clip'), ...describeErrors(404) },
+    }),
+    async (c) => c.json(await requireClip(c.env.DB, c, c.req.valid('param').id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/clips/{id}/views',
+      tags: ['clips'],
+      summary: 'Count one view of a clip (the player calls it once per playback)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'Counted' }, ...describeErrors(404, 422) },
+    }),
+    async (c) => {
+      const id = c.req.valid('param').id;
+      const result = await c.env.DB.prepare(
+        "UPDATE clips SET view_count = view_count + 1 WHERE id = ? AND status = 'ready'",
+      )
+        .bind(id)
+        .run();
+      if (result.meta.changes === 0) {
+        await requireClip(c.env.DB, c, id);
+        throw unprocessable('Only a ready clip can be viewed');
+      }
+      return c.body(null, 204);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/clips',
+      tags: ['clips'],
+      summary: "A channel's ready clips, most recent or most viewed first",
+      request: { params: IdParam, query: ListQuery },
+      responses: {
+        200: jsonContent(
+          z.object({ data: z.array(ClipSchema), cursor: z.string().nullable() }).openapi('ClipPage'),
+          'A page of clips',
+        ),
+        ...describeErrors(400, 404),
+      },
+    }),
+    async (c) => {
+      const channel = await findChannel(c, c.req.valid('param').id);
+      if (!channel) throw notFound('Channel');
+      const query = c.req.valid('query');
+      const keyColumn = query.sort === 'top' ? 'cl.view_count' : 'cl.created_at';
+      const where = ['cl.channel_id = ?', "cl.status = 'ready'"];
+      const params: (string | number)[] = [channel.id];
+      if (query.cursor !== undefined) {
+        const cursor = decodeCursor(ClipCursor, query.cursor);
+        if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
+        where.push(`(${keyColumn} < ? OR (${keyColumn} = ? AND cl.id < ?))`);
+        params.push(cursor.key, cursor.key, cursor.id);
+      }
+      const { results } = await c.env.DB.prepare(
+        `${CLIP_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, cl.id DESC LIMIT ?`,
+      )
+        .bind(...params, query.limit + 1)
+        .all();
+      const rows = results.map((row) => ClipRow.parse(row));
+      const page = rows.slice(0, query.limit);
+      const last = page.at(-1);
+      const cursor =
+        rows.length > query.limit && last
+          ? encodeCursor({
+              sort: query.sort,
+              key: query.sort === 'top' ? last.view_count : last.created_at,
+              id: last.id,
+            })
+          : null;
+      return c.json({ data: page.map((row) => toClip(c, row)), cursor }, 200);
+    },
+  );

@@ -1,0 +1,252 @@
+// Turns an ended live stream into its past broadcast: playlists (HLS per rendition, multivariant,
+// DASH) written to R2 over the segments already there, and the D1 vods row. Runs from the
+// stream.ended consumer; a redelivery finds the row (or rewrites the same keys under the same
+// deterministic VOD id), so one stream makes one VOD.
+import { z } from 'zod';
+import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
+import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
+import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
+import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
+import { getRunKey, renderDashManifest } from './dash-manifest.ts';
+import { readFirstMediaTime, readInit } from './mp4-boxes.ts';
+import {
+  getRenditionPrefix,
+  getVodManifestKey,
+  getVodMasterKey,
+  getVodPlaybackPath,
+  getVodPlaylistKey,
+  getVodThumbnailPath,
+  listObjects,
+} from './vod-keys.ts';
+import {
+  describeRuns,
+  measureBandwidth,
+  renderVodMediaPlaylist,
+  splitIntoRuns,
+  sumDurations,
+  type VodRendition,
+  type VodSegment,
+} from './vod-playlists.ts';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** The head of a segment read for its first moof; a 1080p moof is a few KB. */
+const SEGMENT_HEAD_BYTES = 64 * 1024;
+const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
+
+const StreamRow = z.object({
+  id: z.string(),
+  channel_id: z.string(),
+  title: z.string(),
+  renditions: z.string(),
+});
+
+/** A UUID derived from the stream id: every delivery of stream.ended names the same VOD. */
+export async function deriveVodId(streamId: string): Promise<string> {
+  const digest = new Uint8Array(
+    await crypto.subtle.digest('SHA-256', new TextEncoder().encode(`vod:${streamId}`)),
+  );
+  const bytes = digest.slice(0, 16);
+  // RFC 9562 version 8 (custom), variant 10.
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** The rendition clips are cut from and the VOD's clock follows: the best video, else audio. */
+export function pickReferenceRendition(names: readonly RenditionName[]): RenditionName | null {
+  return RENDITION_NAMES.find((name) => names.includes(name)) ?? null;
+}
+
+function orderRenditions(names: Iterable<RenditionName>): RenditionName[] {
+  const set = new Set(names);
+  return RENDITION_NAMES.filter((name) => set.has(name));
+}
+
+async function readBytes(bucket: R2Bucket, key: string, length?: number): Promise<Uint8Array | null> {
+  const object = await bucket.get(key, length === undefined ? {} : { range: { offset: 0, length } });
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+/** Facts the multivariant playlist needs, read from the init segment when the DO no longer has them. */
+async function describeFromInit(
+  bucket: R2Bucket,
+  streamId: string,
+  name: RenditionName,
+  segments: readonly VodSegment[],
+): Promise<RenditionInfo> {
+  const first = segments[0];
+  const bytes = first ? await readBytes(bucket, getInitKey(streamId, name, first.init)) : null;
+  const tracks = bytes ? readInit(bytes).tracks : [];
+  const video = tracks.find((t) => t.handler === 'vide');
+  const ordered = video ? [video, ...tracks.filter((t) => t !== video)] : tracks;
+  const { peak, average } = measureBandwidth(segments);
+  return {
+    name,
+    codecs:
+      ordered
+        .map((t) => t.codec ?? '')
+        .filter((c) => c !== '')
+        .join(',') || 'mp4a.40.2',
+    bandwidth: Math.max(1, peak),
+    averageBandwidth: Math.max(1, average),
+    width: video?.width ?? null,
+    height: video?.height ?? null,
+    frameRate: null,
+  };
+}
+
+/** The media time of each run's first sample, per rendition: DASH's presentationTimeOffset. */
+async function readRunStartTimes(
+  bucket: R2Bucket,
+  streamId: string,
+  renditions: readonly VodRendition[],
+): Promise<Map<string, number>> {
+  const times = new Map<string, number>();
+  for (const rendition of renditions) {
+    const name = rendition.info.name;
+    for (const run of splitIntoRuns(rendition.segments)) {
+      const first = run[0];
+      if (!first) continue;
+      const [init, head] = await Promise.all([
+        readBytes(bucket, getInitKey(streamId, name, first.init)),
+        readBytes(bucket, getSegmentKey(streamId, name, first.msn), SEGMENT_HEAD_BYTES),
+      ]);
+      if (!init || !head) continue;
+      try {
+        const time = readFirstMediaTime(head, readInit(init));
+        if (time !== null) times.set(getRunKey(name, first.msn), time);
+      } catch (error) {
+        // Bytes that are not CMAF (a broken upload) cost the MPD its offset, not the whole VOD.
+        console.warn(
+          JSON.stringify({
+            level: 'warn',
+            msg: 'unreadable segment head',
+            streamId,
+            name,
+            error: String(error),
+          }),
+        );
+      }
+    }
+  }
+  return times;
+}
+
+export interface FinalizeOptions {
+  now: number;
+  retentionDays: number;
+}
+
+/**
+ * Builds the VOD of an ended stream. Returns the D1 statements that record it (the caller commits
+ * them with its dedupe row); [] when the VOD exists already or the stream left no media.
+ */
+export async function finalizeVod(
+  env: Env,
+  streamId: string,
+  options: FinalizeOptions,
+): Promise<D1PreparedStatement[]> {
+  const db = env.DB;
+  const found = await db
+    .prepare('SELECT id, channel_id, title, renditions FROM streams WHERE id = ?')
+    .bind(streamId)
+    .first();
+  if (!found) return [];
+  const stream = StreamRow.parse(found);
+  if (await db.prepare('SELECT 1 FROM vods WHERE stream_id = ?').bind(streamId).first()) return [];
+
+  const live = env.LIVE_STREAM.getByName(stream.channel_id);
+  const summary = await live.getSummary();
+  // The DO describes the renditions of its current stream only; after a newer stream started,
+  // the init segments in R2 describe them instead.
+  const liveInfos = summary.stream_id === streamId ? await live.getRenditions() : [];
+  const listed = z.array(RenditionName).catch([]).parse(JSON.parse(stream.renditions));
+  const names = orderRenditions([...listed, ...liveInfos.map((info) => info.name)]);
+
+  const renditions: VodRendition[] = [];
+  for (const name of names) {
+    const [index, objects] = await Promise.all([
+      live.getSegmentIndex(name, streamId),
+      listObjects(env.MEDIA, getRenditionPrefix(streamId, name)),
+    ]);
+    // Only segments whose bytes reached R2: a GAP stand-in has none and becomes a discontinuity.
+    const segments: VodSegment[] = [];
+    for (const entry of index) {
+      const size = objects.get(getSegmentKey(streamId, name, entry.msn));
+      if (size !== undefined) segments.push({ ...entry, size });
+    }
+    if (segments.length === 0) continue;
+    const info =
+      liveInfos.find((i) => i.name === name) ?? (await describeFromInit(env.MEDIA, streamId, name, segments));
+    renditions.push({ info, segments });
+  }
+  const reference = renditions[0];
+  const firstSegment = reference?.segments[0];
+  if (!reference || !firstSegment) {
+    console.warn(JSON.stringify({ level: 'warn', msg: 'stream ended without media; no VOD', streamId }));
+    return [];
+  }
+
+  const vodId = await deriveVodId(streamId);
+  const playlistOptions = { httpMetadata: { contentType: PLAYLIST_TYPE } };
+  await Promise.all(
+    renditions.map((r) =>
+      env.MEDIA.put(
+        getVodPlaylistKey(vodId, r.info.name),
+        renderVodMediaPlaylist(r.info.name, r.segments),
+        playlistOptions,
+      ),
+    ),
+  );
+  const runStartTimes = await readRunStartTimes(env.MEDIA, streamId, renditions);
+  await env.MEDIA.put(
+    getVodManifestKey(vodId),
+    renderDashManifest({ renditions, runStartMediaTime: runStartTimes }),
+    {
+      httpMetadata: { contentType: 'application/dash+xml' },
+    },
+  );
+  // The multivariant playlist goes last: once it exists, everything it points at does.
+  await env.MEDIA.put(
+    getVodMasterKey(vodId),
+    renderMultivariantPlaylist(renditions.map((r) => r.info)),
+    playlistOptions,
+  );
+
+  const hasThumbnail = (await env.MEDIA.head(getThumbnailKey(streamId))) !== null;
+  const duration = sumDurations(reference.segments);
+  const runs = describeRuns(reference.segments);
+  const now = options.now;
+  return [
+    db
+      .prepare(
+        `INSERT INTO vods (id, stream_id, channel_id, title, duration_seconds, thumbnail_url, status, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, 'ready', ?, ?) ON CONFLICT (stream_id) DO NOTHING`,
+      )
+      .bind(
+        vodId,
+        streamId,
+        stream.channel_id,
+        stream.title,
+        duration,
+        hasThumbnail ? getVodThumbnailPath(vodId) : null,
+        now,
+        now + options.retentionDays * DAY_MS,
+      ),
+    db
+      .prepare(
+        `INSERT INTO vod_timelines (vod_id, stream_id, first_pdt, runs, renditions, clip_rendition)
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vod_id) DO NOTHING`,
+      )
+      .bind(
+        vodId,
+        streamId,
+        firstSegment.pdt,
+        JSON.stringify(runs),
+        JSON.stringify(renditions.map((r) => r.info.name)),
+        reference.info.name,
+      ),
+    db.prepare('UPDATE streams SET vod_url = ? WHERE id = ?').bind(getVodPlaybackPath(vodId), streamId),
+  ];
+}

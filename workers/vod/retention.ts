@@ -1,0 +1,140 @@
+// Retention: VODs for VOD_RETENTION_DAYS, live-only parts for LIVE_PART_RETENTION_HOURS, clips
+// forever. The cron runs these sweeps with a bound on R2 deletes per run; each is idempotent and
+// resumable: an expiring VOD stays 'deleting' until its media is gone, and the parts sweep keeps
+// its position in retention_cursors. docs/retention.md gives the matching R2 lifecycle rules.
+import { z } from 'zod';
+import {
+  getChatPrefix,
+  getStreamPartsPrefix,
+  getStreamPrefix,
+  getVodPrefix,
+  purgePrefix,
+} from './vod-keys.ts';
+
+const HOUR_MS = 60 * 60 * 1000;
+/** VODs taken up per run; each may need several runs when its stream was long. */
+const VODS_PER_RUN = 10;
+const STREAMS_PER_RUN = 50;
+export const PARTS_CURSOR = 'live-parts';
+
+export interface PurgeResult {
+  deleted: number;
+  done: boolean;
+}
+
+/**
+ * Deletes a VOD's objects: its playlists first (so playback answers 404 at once), then the
+ * stream's media (segments, inits, parts, thumbnail) and its chat archive. Clips are separate
+ * objects and stay.
+ */
+export async function purgeVodMedia(
+  bucket: R2Bucket,
+  vod: { id: string; stream_id: string },
+  budget: number,
+): Promise<PurgeResult> {
+  let deleted = 0;
+  for (const prefix of [getVodPrefix(vod.id), getStreamPrefix(vod.stream_id), getChatPrefix(vod.stream_id)]) {
+    const result = await purgePrefix(bucket, prefix, budget - deleted);
+    deleted += result.deleted;
+    if (!result.done) return { deleted, done: false };
+  }
+  return { deleted, done: true };
+}
+
+/** Marks a VOD deleting, purges what `budget` allows, and marks it deleted once its media is gone. */
+export async function deleteVod(
+  env: Env,
+  vod: { id: string; stream_id: string },
+  budget: number,
+): Promise<PurgeResult> {
+  await env.DB.prepare("UPDATE vods SET status = 'deleting' WHERE id = ? AND status = 'ready'")
+    .bind(vod.id)
+    .run();
+  const result = await purgeVodMedia(env.MEDIA, vod, budget);
+  if (result.done) {
+    await env.DB.batch([
+      env.DB.prepare("UPDATE vods SET status = 'deleted' WHERE id = ?").bind(vod.id),
+      env.DB.prepare('UPDATE streams SET vod_url = NULL WHERE id = ?').bind(vod.stream_id),
+    ]);
+  }
+  return result;
+}
+
+/** Expired VODs (and ones a DELETE left half-purged) lose their media, at most `maxDeletes` objects a run. */
+export async function sweepExpiredVods(env: Env, now: number, maxDeletes: number): Promise<PurgeResult> {
+  const db = env.DB;
+  await db
+    .prepare("UPDATE vods SET status = 'deleting' WHERE status = 'ready' AND expires_at <= ?")
+    .bind(now)
+    .run();
+  const { results } = await db
+    .prepare("SELECT id, stream_id FROM vods WHERE status = 'deleting' ORDER BY expires_at, id LIMIT ?")
+    .bind(VODS_PER_RUN)
+    .all<{ id: string; stream_id: string }>();
+  let deleted = 0;
+  for (const vod of results) {
+    const result = await deleteVod(env, vod, maxDeletes - deleted);
+    deleted += result.deleted;
+    if (!result.done) return { deleted, done: false };
+  }
+  return { deleted, done: results.length < VODS_PER_RUN };
+}
+
+const PartsCursor = z.object({ ended_at: z.number(), stream_id: z.string() });
+type PartsCursor = z.infer<typeof PartsCursor>;
+
+async function readCursor(db: D1Database): Promise<PartsCursor> {
+  const row = await db
+    .prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
+    .bind(PARTS_CURSOR)
+    .first<{ cursor: string }>();
+  const parsed = row ? PartsCursor.safeParse(JSON.parse(row.cursor)) : null;
+  return parsed?.success ? parsed.data : { ended_at: 0, stream_id: '' };
+}
+
+async function saveCursor(db: D1Database, cursor: PartsCursor, now: number): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO retention_cursors (name, cursor, updated_at) VALUES (?1, ?2, ?3)
+       ON CONFLICT (name) DO UPDATE SET cursor = ?2, updated_at = ?3`,
+    )
+    .bind(PARTS_CURSOR, JSON.stringify(cursor), now)
+    .run();
+}
+
+/**
+ * Parts exist for LL-HLS viewers at the live edge; the VOD and clips use whole segments. Streams
+ * that ended more than `retentionHours` ago lose theirs, in (ended_at, id) order from the cursor,
+ * which only moves past a stream once its parts prefix is empty.
+ */
+export async function sweepLiveParts(
+  env: Env,
+  now: number,
+  retentionHours: number,
+  maxDeletes: number,
+): Promise<PurgeResult> {
+  const db = env.DB;
+  let cursor = await readCursor(db);
+  const { results } = await db
+    .prepare(
+      `SELECT id, ended_at FROM streams
+       WHERE status = 'ended' AND ended_at IS NOT NULL AND ended_at < ?1
+         AND (ended_at > ?2 OR (ended_at = ?2 AND id > ?3))
+       ORDER BY ended_at, id LIMIT ?4`,
+    )
+    .bind(now - retentionHours * HOUR_MS, cursor.ended_at, cursor.stream_id, STREAMS_PER_RUN)
+    .all<{ id: string; ended_at: number }>();
+  let deleted = 0;
+  let done = true;
+  for (const stream of results) {
+    const result = await purgePrefix(env.MEDIA, getStreamPartsPrefix(stream.id), maxDeletes - deleted);
+    deleted += result.deleted;
+    if (!result.done) {
+      done = false;
+      break;
+    }
+    cursor = { ended_at: stream.ended_at, stream_id: stream.id };
+  }
+  await saveCursor(db, cursor, now);
+  return { deleted, done: done && results.length < STREAMS_PER_RUN };
+}

@@ -1,0 +1,117 @@
+// Where past broadcasts, clips and the chat archive live in R2, and the R2 chores they share:
+// listing a prefix and deleting one in bounded batches. A VOD's own objects are only its playlists;
+// its media stays under the live stream's `streams/{stream_id}/` prefix.
+import type { RenditionName } from '../../protocol/ingest.ts';
+
+export function getVodPrefix(vodId: string): string {
+  return `vods/${vodId}/`;
+}
+
+export function getVodMasterKey(vodId: string): string {
+  return `vods/${vodId}/master.m3u8`;
+}
+
+export function getVodPlaylistKey(vodId: string, rendition: RenditionName): string {
+  return `vods/${vodId}/${rendition}.m3u8`;
+}
+
+export function getVodManifestKey(vodId: string): string {
+  return `vods/${vodId}/manifest.mpd`;
+}
+
+export function getStreamPrefix(streamId: string): string {
+  return `streams/${streamId}/`;
+}
+
+export function getStreamPartsPrefix(streamId: string): string {
+  return `streams/${streamId}/parts/`;
+}
+
+export function getRenditionPrefix(streamId: string, rendition: RenditionName): string {
+  return `streams/${streamId}/${rendition}/`;
+}
+
+export function getClipKey(clipId: string): string {
+  return `clips/${clipId}.mp4`;
+}
+
+export function getChatPrefix(streamId: string): string {
+  return `chat/${streamId}/`;
+}
+
+/** Fixed-width epoch ms, so keys sort by time. */
+function padTime(epochMs: number): string {
+  return String(Math.max(0, Math.trunc(epochMs))).padStart(15, '0');
+}
+
+/** One archived batch: its first and last sent_at are in the key, so a replay reads only overlapping batches. */
+export function getChatBatchKey(
+  streamId: string,
+  firstSentAt: number,
+  lastSentAt: number,
+  batchId: string,
+): string {
+  return `chat/${streamId}/${padTime(firstSentAt)}-${padTime(lastSentAt)}-${batchId}.json`;
+}
+
+/** The sent_at range of a chat batch key; null for a key that is not one. */
+export function parseChatBatchKey(key: string): { first: number; last: number } | null {
+  const match = /\/(\d{15})-(\d{15})-[^/]+\.json$/.exec(key);
+  if (!match) return null;
+  return { first: Number(match[1]), last: Number(match[2]) };
+}
+
+/** The stable public paths the origin serves (workers/origin/vod-playback.ts). */
+export function getVodPlaybackPath(vodId: string): string {
+  return `/vod/${vodId}/master.m3u8`;
+}
+
+export function getVodDashPath(vodId: string): string {
+  return `/vod/${vodId}/manifest.mpd`;
+}
+
+export function getVodThumbnailPath(vodId: string): string {
+  return `/vod/${vodId}/thumbnail.jpg`;
+}
+
+export function getClipPath(clipId: string): string {
+  return `/clips/${clipId}.mp4`;
+}
+
+/** Every object under `prefix` with its size (R2 lists 1000 keys per call). */
+export async function listObjects(bucket: R2Bucket, prefix: string): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await bucket.list({ prefix, cursor });
+    for (const object of page.objects) sizes.set(object.key, object.size);
+    if (!page.truncated) return sizes;
+    cursor = page.cursor;
+  }
+}
+
+/** R2's most keys per delete call. */
+const DELETE_BATCH = 1000;
+
+/**
+ * Deletes up to `budget` objects under `prefix`. Returns how many it deleted and whether the prefix
+ * is now empty. Listing again from the start each round is what makes it resumable without a
+ * cursor: deleted keys are simply gone from the next listing.
+ */
+export async function purgePrefix(
+  bucket: R2Bucket,
+  prefix: string,
+  budget: number,
+): Promise<{ deleted: number; done: boolean }> {
+  let deleted = 0;
+  while (deleted < budget) {
+    const page = await bucket.list({ prefix, limit: Math.min(DELETE_BATCH, budget - deleted) });
+    const keys = page.objects.map((o) => o.key);
+    if (keys.length === 0) return { deleted, done: true };
+    await bucket.delete(keys);
+    deleted += keys.length;
+    if (!page.truncated) return { deleted, done: true };
+  }
+  const rest = await bucket.list({ prefix, limit: 1 });
+  return { deleted, done: rest.objects.length === 0 };
+}
