@@ -38,6 +38,7 @@ import type { FanoutBatch, FanoutEvent, SubmitResult } from './chat/types.ts';
 
 /** Flood control: more frames than this in one second closes the socket (1008, policy violation). */
 export const MAX_FRAMES_PER_SECOND = 20;
+const FLOOD_BURST = 2 * MAX_FRAMES_PER_SECOND;
 /** JSON frames are small objects; anything bigger is abuse. IRC lines are capped in irc.ts. */
 export const MAX_JSON_FRAME_BYTES = 2 * 1024;
 /** Seed: "Each WS server reports per-stream count every 10 seconds." */
@@ -72,16 +73,16 @@ const SocketAttachment = z.object({
 });
 type SocketAttachment = z.infer<typeof SocketAttachment>;
 
-interface FloodWindow {
-  startedAt: number;
-  frames: number;
+interface FloodBucket {
+  tokens: number;
+  refilledAt: number;
 }
 
 export class ChatShard extends DurableObject<Env> {
   /** Parsed attachments, so a batch does not deserialize every socket's state again. */
   private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   /** Flood windows are in memory: a hibernating shard is by definition not being flooded. */
-  private readonly floods = new WeakMap<WebSocket, FloodWindow>();
+  private readonly floods = new WeakMap<WebSocket, FloodBucket>();
   private readonly inFlight = new WeakMap<WebSocket, Promise<void>>();
 
   override async fetch(request: Request): Promise<Response> {
@@ -185,15 +186,21 @@ export class ChatShard extends DurableObject<Env> {
     );
   }
 
-  /** Counts frames per one-second window; true when the socket must be closed for flooding. */
+  /**
+   * A token bucket per socket: MAX_FRAMES_PER_SECOND sustained, bursts up to twice that, so a
+   * client whose frames arrive bunched by the network is not mistaken for a flood. True when the
+   * socket must be closed.
+   */
   private isFlooding(ws: WebSocket, now: number): boolean {
-    const window = this.floods.get(ws);
-    if (!window || now - window.startedAt >= 1000) {
-      this.floods.set(ws, { startedAt: now, frames: 1 });
-      return false;
-    }
-    window.frames++;
-    return window.frames > MAX_FRAMES_PER_SECOND;
+    const bucket = this.floods.get(ws) ?? { tokens: FLOOD_BURST, refilledAt: now };
+    bucket.tokens = Math.min(
+      FLOOD_BURST,
+      bucket.tokens + ((now - bucket.refilledAt) / 1000) * MAX_FRAMES_PER_SECOND,
+    );
+    bucket.refilledAt = now;
+    bucket.tokens -= 1;
+    this.floods.set(ws, bucket);
+    return bucket.tokens < 0;
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -509,6 +516,7 @@ export class ChatShard extends DurableObject<Env> {
       return line;
     };
     for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
       const attachment = this.readAttachment(ws);
       if (!attachment?.channels.some((c) => c.id === channelId)) continue;
       const picked = new Set(pickSample(sampleable.length, budget).map((i) => sampleable[i]));
