@@ -16,12 +16,30 @@ import {
   VIDEO_TIMESCALE,
 } from './vod-fixtures.ts';
 
-async function postClip(session: TestSession, body: Record<string, unknown>, headers: Record<string, string> = {}) {
-  return callApi('/clips', { method: 'POST', token: session.token, body: { title: 'Nice play', ...body }, headers });
+async function postClip(
+  session: TestSession,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
+  return callApi('/clips', {
+    method: 'POST',
+    token: session.token,
+    body: { title: 'Nice play', ...body },
+    headers,
+  });
 }
 
-async function createClip(session: TestSession, stream: SyntheticStream, duration: number, offset: number): Promise<string> {
-  const res = await postClip(session, { stream_id: stream.streamId, duration_seconds: duration, offset_seconds: offset });
+async function createClip(
+  session: TestSession,
+  stream: SyntheticStream,
+  duration: number,
+  offset: number,
+): Promise<string> {
+  const res = await postClip(session, {
+    stream_id: stream.streamId,
+    duration_seconds: duration,
+    offset_seconds: offset,
+  });
   if (res.status !== 202) throw new Error(`POST /clips answered ${res.status}: ${await res.text()}`);
   const body = (await res.json()) as { clip_id: string; url: string; status: string };
   expect(body.status).toBe('processing');
@@ -32,7 +50,12 @@ async function createClip(session: TestSession, stream: SyntheticStream, duratio
 async function readClip(clipId: string) {
   const res = await callApi(`/clips/${clipId}`);
   expect(res.status).toBe(200);
-  return (await res.json()) as { status: string; failure_reason: string | null; duration_seconds: number; view_count: number };
+  return (await res.json()) as {
+    status: string;
+    failure_reason: string | null;
+    duration_seconds: number;
+    view_count: number;
+  };
 }
 
 /** The clip MP4's facts as a player reads them: duration boxes, fragment times and numbers. */
@@ -43,11 +66,20 @@ function inspectMp4(bytes: Uint8Array) {
   const mvex = moov && readBoxes(bytes, moov.payload, moov.start + moov.size).find((b) => b.type === 'mvex');
   const mehd = mvex && readBoxes(bytes, mvex.payload, mvex.start + mvex.size).find((b) => b.type === 'mehd');
   const data = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const mehdDuration = mehd ? data.getUint32(mehd.payload + 4) * 2 ** 32 + data.getUint32(mehd.payload + 8) : null;
+  const mehdDuration = mehd
+    ? data.getUint32(mehd.payload + 4) * 2 ** 32 + data.getUint32(mehd.payload + 8)
+    : null;
   const fragments = readFragments(bytes, init);
   const sequences = fragments.map((f) => (f.mfhd === null ? null : data.getUint32(f.mfhd + 12)));
   const seconds = fragments.reduce((sum, f) => sum + getFragmentSeconds(f, init), 0);
-  return { init, top: top.map((b) => b.type), mehdSeconds: (mehdDuration ?? 0) / init.movieTimescale, fragments, sequences, seconds };
+  return {
+    init,
+    top: top.map((b) => b.type),
+    mehdSeconds: (mehdDuration ?? 0) / init.movieTimescale,
+    fragments,
+    sequences,
+    seconds,
+  };
 }
 
 describe('clips', () => {
@@ -73,7 +105,8 @@ describe('clips', () => {
     const videoTimes = mp4.fragments.map((f) => f.trafs.find((t) => t.trackId === 1)?.baseDecodeTime);
     expect(videoTimes[0]).toBe(0);
     // Continuous decode times: each fragment starts where the previous one ended.
-    for (let i = 1; i < videoTimes.length; i++) expect(videoTimes[i]).toBe((videoTimes[i - 1] ?? 0) + 0.2 * VIDEO_TIMESCALE);
+    for (let i = 1; i < videoTimes.length; i++)
+      expect(videoTimes[i]).toBe((videoTimes[i - 1] ?? 0) + 0.2 * VIDEO_TIMESCALE);
   });
 
   it('makes one clip and one R2 object when the job is delivered twice', async () => {
@@ -89,7 +122,9 @@ describe('clips', () => {
     expect(second?.etag).toBe(first?.etag);
     expect(second?.uploaded.getTime()).toBe(first?.uploaded.getTime());
     expect(await listKeys(`clips/${clipId}`)).toEqual([`clips/${clipId}.mp4`]);
-    const count = await env.DB.prepare('SELECT count(*) AS n FROM clips WHERE stream_id = ?').bind(stream.streamId).first<{ n: number }>();
+    const count = await env.DB.prepare('SELECT count(*) AS n FROM clips WHERE stream_id = ?')
+      .bind(stream.streamId)
+      .first<{ n: number }>();
     expect(count?.n).toBe(1);
   });
 
@@ -103,23 +138,44 @@ describe('clips', () => {
     expect(second.status).toBe(202);
     expect(second.headers.get('Idempotent-Replayed')).toBe('true');
     expect(await second.json()).toEqual(await first.json());
-    const count = await env.DB.prepare('SELECT count(*) AS n FROM clips WHERE stream_id = ?').bind(stream.streamId).first<{ n: number }>();
+    const count = await env.DB.prepare('SELECT count(*) AS n FROM clips WHERE stream_id = ?')
+      .bind(stream.streamId)
+      .first<{ n: number }>();
     expect(count?.n).toBe(1);
   });
 
   it('answers 422 at once for a window that is already unavailable, and 400/401/404 for bad requests', async () => {
     viewer = await signUp('reject');
     const stream = await startSyntheticStream(['720p60'], 4);
-    const tooOld = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 5, offset_seconds: -60 });
+    const tooOld = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 5,
+      offset_seconds: -60,
+    });
     expect(tooOld.status).toBe(422);
     expect((await readError(tooOld)).message).toContain('before the oldest media');
-    const future = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 10, offset_seconds: -5 });
+    const future = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 10,
+      offset_seconds: -5,
+    });
     expect(future.status).toBe(422);
-    const tooLong = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 61, offset_seconds: -61 });
+    const tooLong = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 61,
+      offset_seconds: -61,
+    });
     expect(tooLong.status).toBe(400);
-    const anonymous = await callApi('/clips', { method: 'POST', body: { stream_id: stream.streamId, title: 'x', duration_seconds: 5, offset_seconds: -5 } });
+    const anonymous = await callApi('/clips', {
+      method: 'POST',
+      body: { stream_id: stream.streamId, title: 'x', duration_seconds: 5, offset_seconds: -5 },
+    });
     expect(anonymous.status).toBe(401);
-    const unknown = await postClip(viewer, { stream_id: crypto.randomUUID(), duration_seconds: 5, offset_seconds: -5 });
+    const unknown = await postClip(viewer, {
+      stream_id: crypto.randomUUID(),
+      duration_seconds: 5,
+      offset_seconds: -5,
+    });
     expect(unknown.status).toBe(404);
     expect((await callApi(`/clips/${crypto.randomUUID()}`)).status).toBe(404);
   });
@@ -146,25 +202,48 @@ describe('clips', () => {
     const stream = await startSyntheticStream(['720p60', 'audio'], 6, { reconnectAfter: 3 });
     await endSyntheticStream(stream);
     await deliver('stream-events', [
-      createEvent('stream.ended', { stream_id: stream.streamId, channel_id: stream.channel.channelId, duration_seconds: 12 }),
+      createEvent('stream.ended', {
+        stream_id: stream.streamId,
+        channel_id: stream.channel.channelId,
+        duration_seconds: 12,
+      }),
     ]);
     // VOD positions 6..11 are the run after the reconnect.
     const clipId = await createClip(viewer, stream, 5, 6);
     await deliver('clip-requests', [createEvent('clip.requested', { clip_id: clipId })]);
     expect((await readClip(clipId)).status).toBe('ready');
-    const bytes = new Uint8Array(await ((await env.MEDIA.get(`clips/${clipId}.mp4`))?.arrayBuffer() ?? new ArrayBuffer(0)));
+    const bytes = new Uint8Array(
+      await ((await env.MEDIA.get(`clips/${clipId}.mp4`))?.arrayBuffer() ?? new ArrayBuffer(0)),
+    );
     expect(Math.abs(inspectMp4(bytes).seconds - 5)).toBeLessThan(0.5);
 
-    const pastEnd = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 10, offset_seconds: 8 });
+    const pastEnd = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 10,
+      offset_seconds: 8,
+    });
     expect(pastEnd.status).toBe(422);
-    const negative = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 5, offset_seconds: -5 });
+    const negative = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 5,
+      offset_seconds: -5,
+    });
     expect(negative.status).toBe(422);
     // A clip requested before the VOD was deleted fails; one requested after is refused at once.
     const late = await createClip(viewer, stream, 5, 0);
-    await env.DB.prepare("UPDATE vods SET status = 'deleted' WHERE stream_id = ?").bind(stream.streamId).run();
+    await env.DB.prepare("UPDATE vods SET status = 'deleted' WHERE stream_id = ?")
+      .bind(stream.streamId)
+      .run();
     await deliver('clip-requests', [createEvent('clip.requested', { clip_id: late })]);
-    expect(await readClip(late)).toMatchObject({ status: 'failed', failure_reason: 'The past broadcast was deleted or has expired' });
-    const refused = await postClip(viewer, { stream_id: stream.streamId, duration_seconds: 5, offset_seconds: 0 });
+    expect(await readClip(late)).toMatchObject({
+      status: 'failed',
+      failure_reason: 'The past broadcast was deleted or has expired',
+    });
+    const refused = await postClip(viewer, {
+      stream_id: stream.streamId,
+      duration_seconds: 5,
+      offset_seconds: 0,
+    });
     expect(refused.status).toBe(422);
     // The ready clip stays: clips are kept forever.
     expect(await env.MEDIA.head(`clips/${clipId}.mp4`)).not.toBeNull();
@@ -180,25 +259,37 @@ describe('clips', () => {
       ids.push(clipId);
     }
     const [a, b, c] = ids;
-    const media = await vodPlaybackApp.request(`http://localhost/clips/${a}.mp4`, { headers: { Range: 'bytes=0-7' } }, env);
+    const media = await vodPlaybackApp.request(
+      `http://localhost/clips/${a}.mp4`,
+      { headers: { Range: 'bytes=0-7' } },
+      env,
+    );
     expect(media.status).toBe(206);
     expect(media.headers.get('Cache-Control')).toBe('public, max-age=31536000, immutable');
     expect(media.headers.get('Access-Control-Allow-Origin')).toBe('*');
     expect(new TextDecoder().decode((await media.arrayBuffer()).slice(4, 8))).toBe('ftyp');
 
-    for (const [id, views] of [[b, 2], [c, 1]] as const) {
-      for (let i = 0; i < views; i++) expect((await callApi(`/clips/${id}/views`, { method: 'POST' })).status).toBe(204);
+    for (const [id, views] of [
+      [b, 2],
+      [c, 1],
+    ] as const) {
+      for (let i = 0; i < views; i++)
+        expect((await callApi(`/clips/${id}/views`, { method: 'POST' })).status).toBe(204);
     }
     expect((await readClip(b ?? '')).view_count).toBe(2);
     const channel = stream.channel.channelId;
-    const top = (await (await callApi(`/channels/${channel}/clips?sort=top`)).json()) as { data: { id: string }[] };
+    const top = (await (await callApi(`/channels/${channel}/clips?sort=top`)).json()) as {
+      data: { id: string }[];
+    };
     expect(top.data.map((clip) => clip.id)).toEqual([b, c, a]);
     const page1 = (await (await callApi(`/channels/${channel}/clips?sort=recent&limit=2`)).json()) as {
       data: { id: string }[];
       cursor: string | null;
     };
     expect(page1.data).toHaveLength(2);
-    const page2 = (await (await callApi(`/channels/${channel}/clips?sort=recent&limit=2&cursor=${page1.cursor}`)).json()) as {
+    const page2 = (await (
+      await callApi(`/channels/${channel}/clips?sort=recent&limit=2&cursor=${page1.cursor}`)
+    ).json()) as {
       data: { id: string }[];
       cursor: string | null;
     };

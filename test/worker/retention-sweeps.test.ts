@@ -16,23 +16,33 @@ async function makeVod() {
   const stream = await startSyntheticStream(['720p60', 'audio'], 3);
   await endSyntheticStream(stream);
   await deliver('stream-events', [
-    createEvent('stream.ended', { stream_id: stream.streamId, channel_id: stream.channel.channelId, duration_seconds: 6 }),
+    createEvent('stream.ended', {
+      stream_id: stream.streamId,
+      channel_id: stream.channel.channelId,
+      duration_seconds: 6,
+    }),
   ]);
   const vodId = await deriveVodId(stream.streamId);
-  const row = await env.DB.prepare('SELECT expires_at FROM vods WHERE id = ?').bind(vodId).first<{ expires_at: number }>();
+  const row = await env.DB.prepare('SELECT expires_at FROM vods WHERE id = ?')
+    .bind(vodId)
+    .first<{ expires_at: number }>();
   if (!row) throw new Error('no VOD');
   return { stream, vodId, expiresAt: row.expires_at };
 }
 
 async function readStatus(vodId: string): Promise<string | undefined> {
-  return (await env.DB.prepare('SELECT status FROM vods WHERE id = ?').bind(vodId).first<{ status: string }>())?.status;
+  return (
+    await env.DB.prepare('SELECT status FROM vods WHERE id = ?').bind(vodId).first<{ status: string }>()
+  )?.status;
 }
 
 describe('retention sweeps', () => {
   it('deletes an expired VOD media from R2 and marks it deleted, touching nothing else', async () => {
     const expired = await makeVod();
     const kept = await makeVod();
-    await env.DB.prepare('UPDATE vods SET expires_at = ? WHERE id = ?').bind(expired.expiresAt - DAY_MS, expired.vodId).run();
+    await env.DB.prepare('UPDATE vods SET expires_at = ? WHERE id = ?')
+      .bind(expired.expiresAt - DAY_MS, expired.vodId)
+      .run();
     await env.MEDIA.put('clips/retention-keeper.mp4', 'clip bytes');
     const now = expired.expiresAt - DAY_MS / 2;
 
@@ -41,7 +51,9 @@ describe('retention sweeps', () => {
     expect(await listKeys(`streams/${expired.stream.streamId}/`)).toEqual([]);
     expect(await listKeys(`vods/${expired.vodId}/`)).toEqual([]);
     expect(await readStatus(expired.vodId)).toBe('deleted');
-    const stream = await env.DB.prepare('SELECT vod_url FROM streams WHERE id = ?').bind(expired.stream.streamId).first<{ vod_url: string | null }>();
+    const stream = await env.DB.prepare('SELECT vod_url FROM streams WHERE id = ?')
+      .bind(expired.stream.streamId)
+      .first<{ vod_url: string | null }>();
     expect(stream?.vod_url).toBeNull();
     expect((await callApi(`/vods/${expired.vodId}`)).status).toBe(404);
 
@@ -56,7 +68,8 @@ describe('retention sweeps', () => {
     // An expiry long past, so the fake clock below expires this VOD and no other of the file.
     const expiresAt = 1000;
     await env.DB.prepare('UPDATE vods SET expires_at = ? WHERE id = ?').bind(expiresAt, vodId).run();
-    const total = (await listKeys(`streams/${stream.streamId}/`)).length + (await listKeys(`vods/${vodId}/`)).length;
+    const total =
+      (await listKeys(`streams/${stream.streamId}/`)).length + (await listKeys(`vods/${vodId}/`)).length;
     const budget = 7;
     let runs = 0;
     let left = total;
@@ -86,7 +99,9 @@ describe('retention sweeps', () => {
     const recent = await startSyntheticStream(['720p60'], 2);
     await endSyntheticStream(recent);
     const endedAt = Date.now();
-    await env.DB.prepare('UPDATE streams SET ended_at = ? WHERE id = ?').bind(endedAt - 49 * 3_600_000, old.streamId).run();
+    await env.DB.prepare('UPDATE streams SET ended_at = ? WHERE id = ?')
+      .bind(endedAt - 49 * 3_600_000, old.streamId)
+      .run();
     await env.DB.prepare('UPDATE streams SET ended_at = ? WHERE id = ?').bind(endedAt, recent.streamId).run();
     const oldSegments = (await listKeys(`streams/${old.streamId}/720p60/`)).length;
     expect(await listKeys(`streams/${old.streamId}/parts/`)).toHaveLength(20);
@@ -96,7 +111,9 @@ describe('retention sweeps', () => {
     expect(await listKeys(`streams/${old.streamId}/parts/`)).toHaveLength(5);
     await sweepLiveParts(env, endedAt, 48, 15);
     expect(await listKeys(`streams/${old.streamId}/parts/`)).toEqual([]);
-    const cursor = await env.DB.prepare('SELECT cursor FROM retention_cursors WHERE name = ?').bind(PARTS_CURSOR).first<{ cursor: string }>();
+    const cursor = await env.DB.prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
+      .bind(PARTS_CURSOR)
+      .first<{ cursor: string }>();
     expect(JSON.parse(cursor?.cursor ?? '{}')).toMatchObject({ stream_id: old.streamId });
     expect(await listKeys(`streams/${old.streamId}/720p60/`)).toHaveLength(oldSegments);
     expect(await listKeys(`streams/${recent.streamId}/parts/`)).toHaveLength(20);
@@ -108,11 +125,15 @@ describe('retention sweeps', () => {
     expect((await callApi(`/vods/${vodId}`, { method: 'DELETE' })).status).toBe(401);
     expect((await callApi(`/vods/${vodId}`, { method: 'DELETE', token: stranger.token })).status).toBe(403);
     // The fixture channel's owner has no session yet: store one the way createSession does.
-    const owner = await env.DB.prepare('SELECT user_id FROM channels WHERE id = ?').bind(stream.channel.channelId).first<{ user_id: string }>();
+    const owner = await env.DB.prepare('SELECT user_id FROM channels WHERE id = ?')
+      .bind(stream.channel.channelId)
+      .first<{ user_id: string }>();
     const token = crypto.randomUUID();
     const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
     const hash = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
-    await env.DB.prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
+    await env.DB.prepare(
+      'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
+    )
       .bind(hash, owner?.user_id, Date.now(), Date.now() + DAY_MS)
       .run();
     expect((await callApi(`/vods/${vodId}`, { method: 'DELETE', token })).status).toBe(204);

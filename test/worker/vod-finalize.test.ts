@@ -37,7 +37,8 @@ function parseXml(xml: string): XmlElement {
       continue;
     }
     const attributes: Record<string, string> = {};
-    for (const [, key = '', value = ''] of attributeText.matchAll(/([\w:.-]+)="([^"]*)"/g)) attributes[key] = value;
+    for (const [, key = '', value = ''] of attributeText.matchAll(/([\w:.-]+)="([^"]*)"/g))
+      attributes[key] = value;
     const element: XmlElement = { name, attributes, children: [] };
     parent.children.push(element);
     if (!selfClosing) stack.push(element);
@@ -49,7 +50,10 @@ function parseXml(xml: string): XmlElement {
 }
 
 function findAll(element: XmlElement, name: string): XmlElement[] {
-  return element.children.flatMap((child) => [...(child.name === name ? [child] : []), ...findAll(child, name)]);
+  return element.children.flatMap((child) => [
+    ...(child.name === name ? [child] : []),
+    ...findAll(child, name),
+  ]);
 }
 
 function fetchVod(path: string, init: RequestInit = {}): Promise<Response> {
@@ -76,16 +80,26 @@ describe('VOD finalization', () => {
     await deliver('stream-events', [event]);
     await deliver('stream-events', [{ ...event, id: crypto.randomUUID() }]);
 
-    const { results } = await env.DB.prepare('SELECT id, duration_seconds, status, expires_at, created_at FROM vods WHERE stream_id = ?')
+    const { results } = await env.DB.prepare(
+      'SELECT id, duration_seconds, status, expires_at, created_at FROM vods WHERE stream_id = ?',
+    )
       .bind(stream.streamId)
-      .all<{ id: string; duration_seconds: number; status: string; expires_at: number; created_at: number }>();
+      .all<{
+        id: string;
+        duration_seconds: number;
+        status: string;
+        expires_at: number;
+        created_at: number;
+      }>();
     expect(results).toHaveLength(1);
     const vod = results[0];
     expect(vod?.id).toBe(await deriveVodId(stream.streamId));
     expect(vod?.duration_seconds).toBeCloseTo(5 * SEGMENT_SECONDS, 5);
     expect(vod?.status).toBe('ready');
     expect((vod?.expires_at ?? 0) - (vod?.created_at ?? 0)).toBe(Number(env.VOD_RETENTION_DAYS) * 86_400_000);
-    const row = await env.DB.prepare('SELECT vod_url FROM streams WHERE id = ?').bind(stream.streamId).first<{ vod_url: string }>();
+    const row = await env.DB.prepare('SELECT vod_url FROM streams WHERE id = ?')
+      .bind(stream.streamId)
+      .first<{ vod_url: string }>();
     expect(row?.vod_url).toBe(`/vod/${vod?.id}/master.m3u8`);
     for (const name of ['master.m3u8', '720p60.m3u8', 'audio.m3u8', 'manifest.mpd']) {
       expect(await env.MEDIA.head(`vods/${vod?.id}/${name}`)).not.toBeNull();
@@ -111,14 +125,20 @@ describe('VOD finalization', () => {
     expect(lines.find((l) => l.startsWith('#EXT-X-PROGRAM-DATE-TIME:'))).toBe(
       `#EXT-X-PROGRAM-DATE-TIME:${new Date(stream.startPdt).toISOString()}`,
     );
-    expect(lines.filter((l) => !l.startsWith('#'))).toEqual([0, 1, 2, 3, 4].map((msn) => `720p60/${msn}.m4s`));
+    expect(lines.filter((l) => !l.startsWith('#'))).toEqual(
+      [0, 1, 2, 3, 4].map((msn) => `720p60/${msn}.m4s`),
+    );
     // No LL-HLS tags in a VOD.
     expect(lines.some((l) => l.startsWith('#EXT-X-PART') || l.startsWith('#EXT-X-PRELOAD-HINT'))).toBe(false);
 
     const master = await (await fetchVod(`/vod/${vodId}/master.m3u8`)).text();
     expect(master).toContain('#EXT-X-INDEPENDENT-SEGMENTS');
-    expect(master).toMatch(/#EXT-X-STREAM-INF:BANDWIDTH=3500000,AVERAGE-BANDWIDTH=3000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=30.000\n720p60.m3u8/);
-    expect(master).toMatch(/#EXT-X-STREAM-INF:BANDWIDTH=160000,AVERAGE-BANDWIDTH=128000,CODECS="mp4a.40.2"\naudio.m3u8/);
+    expect(master).toMatch(
+      /#EXT-X-STREAM-INF:BANDWIDTH=3500000,AVERAGE-BANDWIDTH=3000000,CODECS="avc1.64001f,mp4a.40.2",RESOLUTION=1280x720,FRAME-RATE=30.000\n720p60.m3u8/,
+    );
+    expect(master).toMatch(
+      /#EXT-X-STREAM-INF:BANDWIDTH=160000,AVERAGE-BANDWIDTH=128000,CODECS="mp4a.40.2"\naudio.m3u8/,
+    );
   });
 
   it('shows a reconnect inside the stream as a discontinuity with a new MAP, not as a second VOD', async () => {
@@ -164,13 +184,22 @@ describe('VOD finalization', () => {
     expect(findAll(periods[1] ?? mpd, 'SegmentList')[0]?.attributes.presentationTimeOffset).toBe('0');
     for (const rendition of ['720p60', 'audio']) {
       const representations = findAll(mpd, 'Representation').filter((r) => r.attributes.id === rendition);
-      const dashSegments = representations.flatMap((r) => findAll(r, 'SegmentURL').map((s) => s.attributes.media));
-      const inits = representations.flatMap((r) => findAll(r, 'Initialization').map((s) => s.attributes.sourceURL));
+      const dashSegments = representations.flatMap((r) =>
+        findAll(r, 'SegmentURL').map((s) => s.attributes.media),
+      );
+      const inits = representations.flatMap((r) =>
+        findAll(r, 'Initialization').map((s) => s.attributes.sourceURL),
+      );
       const hls = (await (await fetchVod(`/vod/${vodId}/${rendition}.m3u8`)).text()).split('\n');
       expect(dashSegments).toEqual(hls.filter((l) => l !== '' && !l.startsWith('#')));
-      expect(inits).toEqual(hls.filter((l) => l.startsWith('#EXT-X-MAP')).map((l) => /URI="([^"]+)"/.exec(l)?.[1]));
+      expect(inits).toEqual(
+        hls.filter((l) => l.startsWith('#EXT-X-MAP')).map((l) => /URI="([^"]+)"/.exec(l)?.[1]),
+      );
       const timeline = representations.flatMap((r) => findAll(r, 'S'));
-      const total = timeline.reduce((sum, s) => sum + Number(s.attributes.d) * (1 + Number(s.attributes.r ?? 0)), 0);
+      const total = timeline.reduce(
+        (sum, s) => sum + Number(s.attributes.d) * (1 + Number(s.attributes.r ?? 0)),
+        0,
+      );
       expect(total).toBe(10_000);
     }
   });
@@ -190,7 +219,9 @@ describe('VOD finalization', () => {
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get('Content-Range')).toBe(`bytes 8-15/${bytes.byteLength}`);
     expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(bytes.slice(8, 16));
-    const beyond = await fetchVod(`/vod/${vodId}/720p60/1.m4s`, { headers: { Range: `bytes=${bytes.byteLength}-` } });
+    const beyond = await fetchVod(`/vod/${vodId}/720p60/1.m4s`, {
+      headers: { Range: `bytes=${bytes.byteLength}-` },
+    });
     expect(beyond.status).toBe(416);
     const head = await fetchVod(`/vod/${vodId}/720p60/init-1.mp4`, { method: 'HEAD' });
     expect(head.status).toBe(200);
@@ -211,9 +242,15 @@ describe('VOD finalization', () => {
     await env.DB.prepare("INSERT INTO streams (id, channel_id, status, created_at) VALUES (?, ?, 'ended', ?)")
       .bind(silentStream, stream.channel.channelId, Date.now())
       .run();
-    const event = createEvent('stream.ended', { stream_id: silentStream, channel_id: stream.channel.channelId, duration_seconds: 0 });
+    const event = createEvent('stream.ended', {
+      stream_id: silentStream,
+      channel_id: stream.channel.channelId,
+      duration_seconds: 0,
+    });
     const result = await deliver('stream-events', [event]);
     expect(result.acked).toHaveLength(1);
-    expect(await env.DB.prepare('SELECT 1 FROM vods WHERE stream_id = ?').bind(silentStream).first()).toBeNull();
+    expect(
+      await env.DB.prepare('SELECT 1 FROM vods WHERE stream_id = ?').bind(silentStream).first(),
+    ).toBeNull();
   });
 });

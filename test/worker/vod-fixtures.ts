@@ -1,7 +1,15 @@
 // Helpers for the VOD, clip and retention tests: a tiny fragmented-MP4 writer (an init with an H.264
 // video track and an AAC audio track, and moof+mdat fragments whose samples are filler bytes), and
 // a fake transcoder that publishes such media through the real internal ingest endpoint.
-import { createExecutionContext, createMessageBatch, env, getQueueResult, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import {
+  createExecutionContext,
+  createMessageBatch,
+  env,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  SELF,
+} from 'cloudflare:test';
 import type { LiveStream } from '../../durable-objects/live-stream.ts';
 import { AuthorizeResponse, type RenditionName } from '../../protocol/ingest.ts';
 import { consumeQueueBatch } from '../../workers/queues/index.ts';
@@ -60,9 +68,23 @@ function track(id: number, timescale: number, handler: 'vide' | 'soun'): Uint8Ar
   let entry: Uint8Array;
   if (handler === 'vide') {
     const avcC = box('avcC', fields([1, 1], [0x64, 1], [0, 1], [0x1f, 1], [0xff, 1], [0xe0, 1], [0, 1]));
-    entry = box('avc1', new Uint8Array(6), fields([1, 2]), new Uint8Array(16), fields([1280, 2], [720, 2]), new Uint8Array(50), avcC);
+    entry = box(
+      'avc1',
+      new Uint8Array(6),
+      fields([1, 2]),
+      new Uint8Array(16),
+      fields([1280, 2], [720, 2]),
+      new Uint8Array(50),
+      avcC,
+    );
   } else {
-    entry = box('mp4a', new Uint8Array(6), fields([1, 2]), new Uint8Array(8), fields([2, 2], [16, 2], [0, 4], [AUDIO_TIMESCALE * 65536, 4]));
+    entry = box(
+      'mp4a',
+      new Uint8Array(6),
+      fields([1, 2]),
+      new Uint8Array(8),
+      fields([2, 2], [16, 2], [0, 4], [AUDIO_TIMESCALE * 65536, 4]),
+    );
   }
   const stsd = box('stsd', fields([0, 4], [1, 4]), entry);
   const stbl = box('stbl', stsd);
@@ -73,7 +95,8 @@ function track(id: number, timescale: number, handler: 'vide' | 'soun'): Uint8Ar
 export function buildInit(): Uint8Array {
   const ftyp = box('ftyp', text('iso6'), fields([512, 4]), text('iso6cmfcdash'));
   const mvhd = box('mvhd', fields([0, 4], [0, 4], [0, 4], [1000, 4], [0, 4]), new Uint8Array(80));
-  const trex = (id: number, duration: number) => box('trex', fields([0, 4], [id, 4], [1, 4], [duration, 4], [0, 4], [0, 4]));
+  const trex = (id: number, duration: number) =>
+    box('trex', fields([0, 4], [id, 4], [1, 4], [duration, 4], [0, 4], [0, 4]));
   const mvex = box('mvex', trex(1, VIDEO_SAMPLE_DURATION), trex(2, AUDIO_SAMPLE_DURATION));
   return new Uint8Array([
     ...ftyp,
@@ -81,7 +104,13 @@ export function buildInit(): Uint8Array {
   ]);
 }
 
-function traf(trackId: number, baseTime: number, samples: number, duration: number, firstFlags: number | null): Uint8Array {
+function traf(
+  trackId: number,
+  baseTime: number,
+  samples: number,
+  duration: number,
+  firstFlags: number | null,
+): Uint8Array {
   // tfhd flags 0x020000: default-base-is-moof, as ffmpeg's +cmaf writes.
   const tfhd = box('tfhd', fields([0x020000, 4], [trackId, 4]));
   const tfdt = box('tfdt', fields([0x01000000, 4], [baseTime, 8]));
@@ -132,7 +161,14 @@ export async function authorize(streamKey: string): Promise<AuthorizeResponse> {
 export async function putRealInit(publish: AuthorizeResponse, rendition: RenditionName): Promise<void> {
   const meta =
     rendition === 'audio'
-      ? { kind: 'init', rendition, part_target: PART_SECONDS, codecs: 'mp4a.40.2', bandwidth: 160_000, average_bandwidth: 128_000 }
+      ? {
+          kind: 'init',
+          rendition,
+          part_target: PART_SECONDS,
+          codecs: 'mp4a.40.2',
+          bandwidth: 160_000,
+          average_bandwidth: 128_000,
+        }
       : {
           kind: 'init',
           rendition,
@@ -161,9 +197,20 @@ export async function publishRealSegment(
   for (const rendition of renditions) {
     const fragments: Uint8Array[] = [];
     for (let part = 0; part < PARTS_PER_SEGMENT; part++) {
-      const fragment = buildFragment(mediaIndex * PARTS_PER_SEGMENT + part + 1, mediaIndex * PARTS_PER_SEGMENT + part);
+      const fragment = buildFragment(
+        mediaIndex * PARTS_PER_SEGMENT + part + 1,
+        mediaIndex * PARTS_PER_SEGMENT + part,
+      );
       fragments.push(fragment);
-      const meta = { kind: 'part', rendition, msn, part, duration: PART_SECONDS, independent: part === 0, pdt: pdt + part * 200 };
+      const meta = {
+        kind: 'part',
+        rendition,
+        msn,
+        part,
+        duration: PART_SECONDS,
+        independent: part === 0,
+        pdt: pdt + part * 200,
+      };
       await put(publish, `part/${rendition}/${msn}/${part}`, meta, fragment);
     }
     const bytes = new Uint8Array(fragments.reduce((n, f) => n + f.byteLength, 0));
@@ -172,7 +219,14 @@ export async function publishRealSegment(
       bytes.set(fragment, offset);
       offset += fragment.byteLength;
     }
-    const meta = { kind: 'segment', rendition, msn, duration: SEGMENT_SECONDS, parts: PARTS_PER_SEGMENT, pdt };
+    const meta = {
+      kind: 'segment',
+      rendition,
+      msn,
+      duration: SEGMENT_SECONDS,
+      parts: PARTS_PER_SEGMENT,
+      pdt,
+    };
     await put(publish, `segment/${rendition}/${msn}`, meta, bytes);
   }
 }
@@ -212,7 +266,8 @@ export async function startSyntheticStream(
     if (msn === options.reconnectAfter) {
       await postEnd(publish);
       publish = await authorize(channel.streamKey);
-      if (!publish.continued || publish.next_msn !== msn) throw new Error('reconnect did not continue the stream');
+      if (!publish.continued || publish.next_msn !== msn)
+        throw new Error('reconnect did not continue the stream');
       for (const rendition of renditions) await putRealInit(publish, rendition);
     }
     const afterGap = options.reconnectAfter !== undefined && msn >= options.reconnectAfter;
@@ -243,10 +298,18 @@ export async function endSyntheticStream(stream: SyntheticStream): Promise<void>
 let messageCounter = 0;
 
 /** Delivers event bodies to the Worker's queue consumer as one batch; returns the acks. */
-export async function deliver(queue: string, bodies: unknown[]): Promise<{ acked: string[]; retried: string[] }> {
+export async function deliver(
+  queue: string,
+  bodies: unknown[],
+): Promise<{ acked: string[]; retried: string[] }> {
   const messages = bodies.map((body) => {
     messageCounter += 1;
-    return { id: `vod-msg-${messageCounter}-${crypto.randomUUID()}`, timestamp: new Date(), attempts: 1, body };
+    return {
+      id: `vod-msg-${messageCounter}-${crypto.randomUUID()}`,
+      timestamp: new Date(),
+      attempts: 1,
+      body,
+    };
   });
   const batch = createMessageBatch(queue, messages);
   const ctx = createExecutionContext();
