@@ -40,9 +40,13 @@ import type {
 } from './chat/types.ts';
 
 /**
- * How many sockets one ChatShard holds before the room opens the next one. Measured with
- * bench/chat (wrangler dev on this 2-core machine, 10 senders at 100 msg/s in total): see
- * bench/results/chat.json and the figures quoted below the constant's first use in assignShard.
+ * How many sockets one ChatShard holds before the room opens the next one. A shard sends every
+ * frame from one isolate thread, so the limit is frames per second per shard. Measured with
+ * bench/chat (wrangler dev, 2 shared cores, load average ~5, 10 senders at 100 msg/s in total,
+ * every message delivered to every socket): 100 sockets → 9.6k frames/s, p50 82 ms, p99 170 ms;
+ * 250 sockets → saturated at ~18k frames/s, p99 3.6 s. So one thread keeps p99 under 250 ms up to
+ * ~10k frames/s. With sampling a viewer gets at most 20 messages/s plus the few that always pass
+ * (broadcaster, moderators): ~40 frames/s, and 10k / 40 = 250 sockets per shard.
  */
 export const SOCKETS_PER_SHARD = 250;
 /** Seed: "Message batching: Batch messages per 100ms window → 1 batch per 100ms." */
