@@ -48,7 +48,12 @@ stamp="node_modules/.install-stamp"
 if [[ ! -d node_modules || ! -f "$stamp" || "$(cat "$stamp")" != "$(lock_sum)" ]]; then
   say "installing the project's packages"
   if [[ -f package-lock.json ]]; then
-    npm ci --no-audit --no-fund --loglevel=error >&2 || die "npm ci failed: check your network access to the npm registry, then run this again."
+    # `npm ci` refuses a lock file that lacks other platforms' optional packages (a registry mirror
+    # that carries only this platform's binaries writes such locks); `npm install --no-save` then
+    # installs the same locked versions without rewriting the lock.
+    npm ci --no-audit --no-fund --loglevel=error >&2 2>/dev/null \
+      || npm install --no-save --no-audit --no-fund --loglevel=error >&2 \
+      || die "Installing the project's packages failed: check your network access to the npm registry, then run this again."
   else
     npm install --no-audit --no-fund --loglevel=error >&2 || die "npm install failed: check your network access to the npm registry, then run this again."
   fi
