@@ -2,12 +2,16 @@
 // newcomer sees a live stream at once. Creates (or logs into) the `demo` channel, reads its stream
 // key and publishes with ffmpeg over RTMP like OBS would (H.264 + AAC, 2 s keyframes).
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, runCommand } from './lib/platform.ts';
 
 const BASE = process.env.EDGESTREAM_URL ?? 'http://localhost:8787';
 const USERNAME = process.env.DEMO_USER ?? 'demo';
 const PASSWORD = process.env.DEMO_PASSWORD ?? 'demo-password-1';
 const SIZE = process.env.DEMO_SIZE ?? '640x360';
 const FPS = Number(process.env.DEMO_FPS ?? 30);
+/** Partners get the whole ladder; the demo shows it off. There is no API for tiers (an operator's call). */
+const TIER = process.env.DEMO_TIER ?? 'partner';
 
 interface Session {
   token: string;
@@ -35,9 +39,22 @@ async function signIn(): Promise<Session> {
   return login.body;
 }
 
+/** Sets the demo channel's tier in the local D1 that `npm start` uses. */
+async function setLocalTier(channelId: string): Promise<void> {
+  if (!/^(none|affiliate|partner)$/.test(TIER) || !/^[0-9a-f-]{36}$/.test(channelId)) return;
+  await runCommand(process.execPath, [
+    join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+    ...['d1', 'execute', 'DB', '--local', '--persist-to', join(ROOT, '.wrangler', 'state')],
+    ...['--command', `UPDATE channels SET tier = '${TIER}' WHERE id = '${channelId}'`],
+  ]).catch((error: unknown) =>
+    console.warn(`[demo] could not set the tier: ${String(error).split('\n')[0]}`),
+  );
+}
+
 async function main(): Promise<void> {
   const session = await signIn();
   const { channel, token } = session;
+  if (BASE.includes('localhost') || BASE.includes('127.0.0.1')) await setLocalTier(channel.id);
   const started = await api<{ stream_key: string; ingest_url: string }>('/streams/start', {
     method: 'POST',
     token,
