@@ -29,8 +29,13 @@ export async function hashSha256Hex(text: string): Promise<string> {
   return encodeHex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
 }
 
+/**
+ * A random bearer token in lower-case hex. Not base64url: Twitch chat clients (tmi.js among them)
+ * lower-case the token they send in `PASS oauth:<token>`, so a mixed-case token could never log in
+ * over IRC.
+ */
 export function generateRandomToken(byteLength = 32): string {
-  return encodeBase64Url(crypto.getRandomValues(new Uint8Array(byteLength)));
+  return encodeHex(crypto.getRandomValues(new Uint8Array(byteLength)));
 }
 
 export async function signHmacSha256(secret: string, message: string): Promise<Uint8Array> {
