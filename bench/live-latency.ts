@@ -12,6 +12,7 @@ import {
   samplePlayer,
 } from '../test/e2e/lib/player.ts';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { startCpuMonitor } from './lib/cpu-monitor.ts';
 import { findTranscoderLogTime, type LiveSession, sleep, startLiveSession } from './lib/live-session.ts';
 import { parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
@@ -53,6 +54,8 @@ interface PlaybackRun {
   label: string;
   windowMs: number;
   summaries: Record<string, Summary>;
+  /** Percent of all cores busy, sampled once a second while measuring. */
+  cpuBusy: Summary;
   stalls: number[];
   firstFrameFromOpenMs: number | null;
   firstFrameFromPublishMs: number | null;
@@ -107,6 +110,7 @@ async function measurePlayback(
       if (value !== null) series[key]?.push(value);
     };
     const stalls: number[] = [];
+    const cpu = startCpuMonitor();
     const started = Date.now();
     let lastTime = -1;
     let lastAdvanceAt = started;
@@ -131,10 +135,12 @@ async function measurePlayback(
       await sleep(Math.max(0, SAMPLE_INTERVAL_MS - (Date.now() - tick)));
     }
     if (Date.now() - lastAdvanceAt > STALL_MS) stalls.push(Date.now() - lastAdvanceAt);
+    const cpuBusy = cpu.stop().map(([, busy]) => busy);
     const state = await playerState(page);
     return {
       label,
       windowMs,
+      cpuBusy: summarize(cpuBusy),
       summaries: Object.fromEntries(Object.entries(series).map(([key, values]) => [key, summarize(values)])),
       stalls,
       firstFrameFromOpenMs: firstPlayingAt === null ? null : firstPlayingAt - openedAt,
@@ -179,7 +185,7 @@ function describeRunNotes(run: PlaybackRun): string[] {
   return [
     `${run.label}: goal by PDT ${meetsGoal(run.summaries.pdt_latency_ms)}, by the publisher clock ${meetsGoal(run.summaries.ingest_latency_ms)}; ` +
       `stalls > ${STALL_MS} ms: ${run.stalls.length} (${stallTotal} ms); first frame ${formatNumber(run.firstFrameFromOpenMs)} ms after player open ` +
-      `(${formatNumber(run.firstFrameFromPublishMs)} ms after publish); errors fatal ${run.fatalErrors.length}, non-fatal ${run.errors.length}`,
+      `(${formatNumber(run.firstFrameFromPublishMs)} ms after publish); errors fatal ${run.fatalErrors.length}, non-fatal ${run.errors.length}; machine CPU busy p50 ${formatNumber(run.cpuBusy.p50)} %`,
   ];
 }
 
@@ -197,6 +203,7 @@ function describeRunResult(run: PlaybackRun): Record<string, unknown> {
       total_ms: run.stalls.reduce((sum, ms) => sum + ms, 0),
       durations_ms: run.stalls,
     },
+    machine_cpu_busy_percent: roundSummary(run.cpuBusy, 0),
     first_frame_ms: { from_player_open: run.firstFrameFromOpenMs, from_publish: run.firstFrameFromPublishMs },
     player_errors: { fatal: run.fatalErrors, non_fatal: run.errors.slice(0, 20) },
   };

@@ -12,6 +12,7 @@
 //   node bench/part-publish-delay.ts
 import { z } from 'zod';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { startCpuMonitor } from './lib/cpu-monitor.ts';
 import { type LiveSession, startLiveSession } from './lib/live-session.ts';
 import { buildBlockingQuery, parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
@@ -21,6 +22,12 @@ const GOAL_P50_MS = 100;
 /** A blocking reload is answered within 3 × TARGETDURATION or gets 503; never wait longer. */
 const REQUEST_TIMEOUT_MS = 7_000;
 const RENDITIONS = ['source', 'audio'] as const;
+/**
+ * The transcoder holds the first ~2 s of media while it measures the source's GOP, then replays
+ * it at once: parts of that backlog are listed late by design. The blocking-reload figures start
+ * after it; /stats cannot be split and keeps it.
+ */
+const WARM_UP_MS = 6_000;
 
 const LatencyFigure = z.object({
   count: z.number(),
@@ -56,6 +63,8 @@ interface BlockingObservation {
   ingestToListedMs: number[];
   /** Requests that came back without the part (a 503, or a shed part). */
   misses: number;
+  /** [seconds since the stream went live, publisher -> listed ms, part index in its segment]. */
+  series: Array<[number, number, number]>;
 }
 
 async function fetchWithTimeout(url: string): Promise<{ status: number; text: string }> {
@@ -66,11 +75,12 @@ async function fetchWithTimeout(url: string): Promise<{ status: number; text: st
 async function observeBlockingReloads(
   session: LiveSession,
   rendition: string,
+  measureFrom: number,
   deadline: number,
   pdtOffsetMs: number | null,
 ): Promise<BlockingObservation> {
   const url = session.mediaPlaylistUrl(rendition);
-  const observation: BlockingObservation = { waitMs: [], ingestToListedMs: [], misses: 0 };
+  const observation: BlockingObservation = { waitMs: [], ingestToListedMs: [], misses: 0, series: [] };
   let next = parseMediaPlaylist((await fetchWithTimeout(url)).text).preloadHint;
   while (Date.now() < deadline && next !== null) {
     const requestedAt = performance.now();
@@ -95,9 +105,20 @@ async function observeBlockingReloads(
     if (part === undefined) {
       observation.misses += 1;
     } else {
-      observation.waitMs.push(waited);
-      if (part.pdt !== null && pdtOffsetMs !== null) {
-        observation.ingestToListedMs.push(arrivedAt - (part.pdt + part.duration * 1000 - pdtOffsetMs));
+      const delay =
+        part.pdt === null || pdtOffsetMs === null
+          ? null
+          : arrivedAt - (part.pdt + part.duration * 1000 - pdtOffsetMs);
+      if (delay !== null) {
+        observation.series.push([
+          Math.round((arrivedAt - session.liveAt) / 100) / 10,
+          Math.round(delay),
+          part.part,
+        ]);
+      }
+      if (arrivedAt >= measureFrom) {
+        observation.waitMs.push(waited);
+        if (delay !== null) observation.ingestToListedMs.push(delay);
       }
     }
     next = playlist.preloadHint;
@@ -115,10 +136,15 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   const first = parseMediaPlaylist((await fetchWithTimeout(session.mediaPlaylistUrl('source'))).text);
   const zero = session.publisher.mediaZeroAt();
   const pdtOffsetMs = first.firstPdt === null || zero === null ? null : first.firstPdt - zero;
-  const deadline = Date.now() + windowMs;
+  const measureFrom = Date.now() + WARM_UP_MS;
+  const deadline = measureFrom + windowMs;
+  const cpu = startCpuMonitor();
   const observations = await Promise.all(
-    RENDITIONS.map((rendition) => observeBlockingReloads(session, rendition, deadline, pdtOffsetMs)),
+    RENDITIONS.map((rendition) =>
+      observeBlockingReloads(session, rendition, measureFrom, deadline, pdtOffsetMs),
+    ),
   );
+  const cpuSamples = cpu.stop();
   const stats = await readTranscoderStats(session);
   const stream = stats.streams[0];
 
@@ -128,6 +154,8 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
     window_seconds: windowMs / 1000,
     pdt_offset_ms: pdtOffsetMs === null ? null : Math.round(pdtOffsetMs),
     passthrough: stream?.passthrough ?? null,
+    machine_cpu_busy_percent: roundSummary(summarize(cpuSamples.map(([, busy]) => busy)), 0),
+    machine_cpu_series: cpuSamples,
   };
   RENDITIONS.forEach((rendition, index) => {
     const upload = stream?.uploads[rendition];
@@ -168,6 +196,7 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
       publisher_to_listed_ms: roundSummary(ingest),
       blocking_reload_held_ms: roundSummary(waits),
       blocking_misses: observed?.misses ?? 0,
+      publisher_to_listed_series: observed?.series ?? [],
     };
   });
   const sourceUpload = stream?.uploads.source?.latencyMs;
@@ -180,6 +209,7 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
       notes: [
         `goal p50 <= ${GOAL_P50_MS} ms (source, /stats): ${sourceUpload === undefined ? 'not measured' : sourceUpload.p50 <= GOAL_P50_MS ? 'met' : 'missed'}`,
         '/stats counts every upload since the publish began (init, parts and whole segments, the start-up burst included)',
+        `whole machine CPU busy while measuring: p50 ${formatNumber(summarize(cpuSamples.map(([, b]) => b)).p50)} %, max ${formatNumber(summarize(cpuSamples.map(([, b]) => b)).max)} %`,
         `publisher clock: PDT stamped ${formatNumber(pdtOffsetMs)} ms after the media left the publisher, subtracted above`,
       ],
     },

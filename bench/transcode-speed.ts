@@ -5,7 +5,7 @@
 //   node bench/transcode-speed.ts
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, rename } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -50,6 +50,10 @@ interface CaseResult {
   ffmpeg_speed: number | null;
   /** media seconds / wall seconds, measured here. */
   speed: number | null;
+  /** ffmpeg's user + system CPU time. */
+  cpu_seconds: number | null;
+  /** CPU seconds per media second: how many cores this tier needs to run in real time. */
+  cores_for_real_time: number | null;
   stderr_tail: string[];
 }
 
@@ -110,6 +114,25 @@ function readLastProgress(stderr: string): { speed: number | null; mediaSeconds:
   };
 }
 
+/** Clock ticks per second of /proc times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU seconds used by this process's children that have exited and been waited for (cutime +
+ * cstime of /proc/self/stat): around one ffmpeg run, that run's own CPU time, which does not
+ * depend on what else the machine is doing. null where /proc is missing.
+ */
+async function readChildCpuSeconds(): Promise<number | null> {
+  try {
+    const stat = await readFile('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 16 and 17 of proc(5); the slice starts at field 3.
+    return (Number(fields[13]) + Number(fields[14])) / USER_HZ;
+  } catch {
+    return null;
+  }
+}
+
 async function runCase(input: string, testCase: Case, maxEncodes: number): Promise<CaseResult> {
   const source: SourceInfo = {
     width: 1280,
@@ -132,9 +155,12 @@ async function runCase(input: string, testCase: Case, maxEncodes: number): Promi
     thumbnails: true,
   });
   const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe', ...outputs.map(() => 'pipe' as const)];
+  const cpuBefore = await readChildCpuSeconds();
   const started = performance.now();
   const { code, stderr } = await runFfmpeg(QUICK ? ['-t', '4', ...args] : args, stdio);
   const wallSeconds = (performance.now() - started) / 1000;
+  const cpuAfter = await readChildCpuSeconds();
+  const cpuSeconds = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
   const progress = readLastProgress(stderr);
   return {
     label: testCase.label,
@@ -149,6 +175,11 @@ async function runCase(input: string, testCase: Case, maxEncodes: number): Promi
     ffmpeg_speed: progress.speed,
     speed:
       progress.mediaSeconds === null ? null : Math.round((progress.mediaSeconds / wallSeconds) * 100) / 100,
+    cpu_seconds: cpuSeconds === null ? null : Math.round(cpuSeconds * 100) / 100,
+    cores_for_real_time:
+      cpuSeconds === null || progress.mediaSeconds === null || progress.mediaSeconds === 0
+        ? null
+        : Math.round((cpuSeconds / progress.mediaSeconds) * 100) / 100,
     stderr_tail: code === 0 ? [] : stderr.trim().split('\n').slice(-5),
   };
 }
@@ -167,18 +198,29 @@ async function measure(): Promise<BenchOutcome> {
       title:
         "transcode speed per tier at a 720p30 source (libx264, the transcoder's exact arguments, no -re)",
       source: `source 1280x720 30 fps H.264 ${SOURCE_BITRATE / 1e6} Mbps 2 s GOP + AAC, ${QUICK ? 4 : SOURCE_SECONDS} s FLV file; capacity ${maxEncodes} encodes (MAX_ENCODES or 2 per core)`,
-      headers: ['tier', 'renditions', 'encodes', 'speed (x)', 'ffmpeg speed', 'wall (s)', 'real time?'],
+      headers: [
+        'tier',
+        'renditions',
+        'encodes',
+        'speed (x)',
+        'ffmpeg speed',
+        'wall (s)',
+        'cores/stream',
+        'real time?',
+      ],
       rows: results.map((r) => [
         r.label,
-        r.renditions.join(' '),
+        r.renditions.join(' ').replaceAll(':encode', '').replaceAll(':copy', '(copy)'),
         String(r.encodes),
         formatNumber(r.speed, 2),
         formatNumber(r.ffmpeg_speed, 2),
         formatNumber(r.wall_seconds, 1),
+        formatNumber(r.cores_for_real_time, 2),
         r.exit_code !== 0 ? `failed (${r.exit_code})` : r.speed !== null && r.speed >= 1 ? 'yes' : 'no',
       ]),
       notes: [
         'speed = media seconds / wall seconds; >= 1.0 keeps up with a live source (thumbnails every 10 s included)',
+        'cores/stream = ffmpeg CPU seconds / media seconds: cores one live stream of the tier keeps busy (load-independent)',
         ...results
           .filter((r) => r.dropped_for_load.length > 0)
           .map((r) => `${r.label}: dropped for load on this host: ${r.dropped_for_load.join(', ')}`),
