@@ -10,6 +10,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
 import {
+  type BatchableFrame,
   ChatMessageFrame,
   ClientFrame,
   type ErrorFrame,
@@ -17,6 +18,7 @@ import {
   type ServerFrame,
   type WelcomeFrame,
 } from '../protocol/chat.ts';
+import { BatchPayloads } from './chat/batch-payloads.ts';
 import { findChannelByName, findSessionByToken } from './chat/directory.ts';
 import {
   formatChannel,
@@ -33,7 +35,6 @@ import {
   renderUserState,
   renderWelcome,
 } from './chat/irc.ts';
-import { computeSampleBudget, pickSample } from './chat/sampling.ts';
 import type { FanoutBatch, FanoutEvent, SubmitResult } from './chat/types.ts';
 
 /** Flood control: more frames than this in one second closes the socket (1008, policy violation). */
@@ -487,55 +488,30 @@ export class ChatShard extends DurableObject<Env> {
 
   // ---- fan-out from the room ----
 
-  /** A batch from the room: every socket of that channel gets it, sampled when chat runs hot. */
+  /**
+   * A batch from the room: every socket of that channel gets it as one WebSocket message, sampled
+   * when chat runs hot. Payloads are rendered once per batch (see BatchPayloads), so the loop over
+   * sockets does nothing but pick a string and send it.
+   */
   async deliver(batch: FanoutBatch): Promise<void> {
     const now = Date.now();
     const channelId = batch.channel.id;
     const channelName = batch.channel.name.toLowerCase();
-    const sampleable: number[] = [];
-    batch.events.forEach((event, index) => {
-      if (event.kind === 'message' && !event.priority) sampleable.push(index);
+    const payloads = new BatchPayloads(batch, {
+      renderJson: (event) => JSON.stringify(toJsonFrame(event, channelId)),
+      renderIrc: (event) => renderFanoutEvent(event, channelName, channelId, now),
     });
-    const budget = computeSampleBudget(batch.windowMs);
-    const json = new Map<number, string>();
-    const irc = new Map<number, string | null>();
-    const renderJson = (index: number, event: FanoutEvent): string => {
-      let text = json.get(index);
-      if (text === undefined) {
-        text = JSON.stringify(toJsonFrame(event, channelId));
-        json.set(index, text);
-      }
-      return text;
-    };
-    const renderIrc = (index: number, event: FanoutEvent): string | null => {
-      let line = irc.get(index);
-      if (line === undefined) {
-        line = renderFanoutEvent(event, channelName, channelId, now);
-        irc.set(index, line);
-      }
-      return line;
-    };
     for (const ws of this.ctx.getWebSockets()) {
       if (ws.readyState !== WebSocket.OPEN) continue;
       const attachment = this.readAttachment(ws);
       if (!attachment?.channels.some((c) => c.id === channelId)) continue;
-      const picked = new Set(pickSample(sampleable.length, budget).map((i) => sampleable[i]));
-      const ownId = attachment.user?.userId;
-      const lines: string[] = [];
+      const payload = payloads.payloadFor({
+        protocol: attachment.protocol,
+        userId: attachment.user?.userId ?? null,
+      });
+      if (payload === null) continue;
       try {
-        batch.events.forEach((event, index) => {
-          const own = event.kind === 'message' && event.message.user.id === ownId;
-          if (event.kind === 'message' && !event.priority && !own && !picked.has(index)) return;
-          if (attachment.protocol === 'json') {
-            ws.send(renderJson(index, event));
-            return;
-          }
-          // Twitch does not echo a user's own PRIVMSG back to them.
-          if (own) return;
-          const line = renderIrc(index, event);
-          if (line !== null) lines.push(line);
-        });
-        this.sendIrc(ws, lines);
+        ws.send(payload);
       } catch (error) {
         // A socket closing mid-batch must not cost the others their messages.
         this.logFailure('deliver', error);
@@ -591,7 +567,7 @@ export class ChatShard extends DurableObject<Env> {
   }
 }
 
-function toJsonFrame(event: FanoutEvent, channelId: string): ServerFrame {
+function toJsonFrame(event: FanoutEvent, channelId: string): BatchableFrame {
   switch (event.kind) {
     case 'message':
       return event.message;

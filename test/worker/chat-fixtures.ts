@@ -2,7 +2,7 @@
 // WebSocket clients (JSON and IRC) opened through the real Worker with SELF.fetch.
 import { env, SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
-import { type ServerFrame, ServerFrame as ServerFrameSchema } from '../../protocol/chat.ts';
+import { type BatchFrame, type ServerFrame, ServerFrame as ServerFrameSchema } from '../../protocol/chat.ts';
 
 export interface SeededUser {
   id: string;
@@ -83,8 +83,13 @@ export async function waitUntil<T>(
   }
 }
 
+type SingleFrame = Exclude<ServerFrame, BatchFrame>;
+
 export class JsonClient {
-  readonly frames: ServerFrame[] = [];
+  /** Every frame received, batches unpacked in order: what a client applies. */
+  readonly frames: SingleFrame[] = [];
+  /** Each WebSocket message as it arrived, batches kept whole. */
+  readonly received: ServerFrame[] = [];
   closed: { code: number; reason: string } | null = null;
 
   readonly ws: WebSocket;
@@ -92,7 +97,10 @@ export class JsonClient {
   constructor(ws: WebSocket) {
     this.ws = ws;
     ws.addEventListener('message', (event) => {
-      this.frames.push(ServerFrameSchema.parse(JSON.parse(String(event.data))));
+      const frame = ServerFrameSchema.parse(JSON.parse(String(event.data)));
+      this.received.push(frame);
+      if (frame.type === 'batch') this.frames.push(...frame.frames);
+      else this.frames.push(frame);
     });
     ws.addEventListener('close', (event) => {
       this.closed = { code: event.code, reason: event.reason };
@@ -108,25 +116,25 @@ export class JsonClient {
   }
 
   /** The next frame of a type after `from` (an index into frames), waiting for it. */
-  async next<K extends ServerFrame['type']>(
+  async next<K extends SingleFrame['type']>(
     type: K,
-    match: (frame: Extract<ServerFrame, { type: K }>) => boolean = () => true,
+    match: (frame: Extract<SingleFrame, { type: K }>) => boolean = () => true,
     timeoutMs = 3000,
-  ): Promise<Extract<ServerFrame, { type: K }>> {
+  ): Promise<Extract<SingleFrame, { type: K }>> {
     return waitUntil(
       () =>
         this.frames.find(
-          (f): f is Extract<ServerFrame, { type: K }> =>
-            f.type === type && match(f as Extract<ServerFrame, { type: K }>),
+          (f): f is Extract<SingleFrame, { type: K }> =>
+            f.type === type && match(f as Extract<SingleFrame, { type: K }>),
         ),
       timeoutMs,
       `a ${type} frame`,
     );
   }
 
-  messages(): Extract<ServerFrame, { type: 'chat_message' }>[] {
+  messages(): Extract<SingleFrame, { type: 'chat_message' }>[] {
     return this.frames.filter(
-      (f): f is Extract<ServerFrame, { type: 'chat_message' }> => f.type === 'chat_message',
+      (f): f is Extract<SingleFrame, { type: 'chat_message' }> => f.type === 'chat_message',
     );
   }
 
