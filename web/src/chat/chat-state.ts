@@ -1,6 +1,6 @@
 // The chat a viewer sees, as a pure reduction of the server's frames (protocol/chat.ts), so the
 // rules "a ban removes that user's messages" and "history replaces what we had" live in one place.
-import type { ChatMessage, RoomState, ServerFrame } from '../../../protocol/chat.ts';
+import type { BatchableFrame, ChatMessage, RoomState, ServerFrame } from '../../../protocol/chat.ts';
 
 /** A line in the chat list: a chat message, or a system notice shown in the same flow. */
 export type ChatLine = {
@@ -28,7 +28,14 @@ export const MAX_LINES = 150;
 
 export const INITIAL_CHAT_STATE: ChatState = { lines: [], roomState: null, me: null, viewerCount: null };
 
+/** A batch is applied frame by frame, in order, as if each had arrived alone. */
 export function applyServerFrame(state: ChatState, frame: ServerFrame): ChatState {
+  return frame.type === 'batch'
+    ? frame.frames.reduce(applySingleFrame, state)
+    : applySingleFrame(state, frame);
+}
+
+function applySingleFrame(state: ChatState, frame: BatchableFrame): ChatState {
   switch (frame.type) {
     case 'chat_message':
       return { ...state, lines: appendLines(state.lines, [frame]) };

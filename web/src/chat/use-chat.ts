@@ -67,10 +67,13 @@ export function useChat(
         // A frame this version does not know is skipped, not fatal: the server may be newer.
         if (!parsed.success) return;
         const frame = parsed.data;
-        if (frame.type === 'error' && frame.retry_after_ms !== undefined) {
-          setCooldownUntil(Date.now() + frame.retry_after_ms);
+        for (const single of frame.type === 'batch' ? frame.frames : [frame]) {
+          if (single.type === 'error' && single.retry_after_ms !== undefined) {
+            setCooldownUntil(Date.now() + single.retry_after_ms);
+          }
+          if (single.type === 'raid') onRaidRef.current?.(single);
         }
-        if (frame.type === 'raid') onRaidRef.current?.(frame);
+        // One state update per WebSocket message: a batch of ten messages renders once, not ten times.
         setState((current) => applyServerFrame(current, frame));
       });
       socket.addEventListener('close', () => {
