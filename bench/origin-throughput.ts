@@ -9,7 +9,7 @@
 import { Agent, get } from 'node:http';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { type LiveSession, startLiveSession } from './lib/live-session.ts';
-import { buildBlockingQuery, parseMediaPlaylist } from './lib/playlist.ts';
+import { buildBlockingQuery, findAwaitedPart, parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
 
 const SOURCE = { size: '640x360', fps: 30, videoBitrate: '800k' };
@@ -31,6 +31,8 @@ interface TimedResponse {
 interface Tally {
   ms: number[];
   errors: number;
+  /** Error responses by status (0: no response: reset, refused or timed out). */
+  errorStatuses: Record<string, number>;
   bytes: number;
 }
 
@@ -61,6 +63,8 @@ function fetchTimed(agent: Agent, url: string, keepBody: boolean): Promise<Timed
 function record(tally: Tally, response: TimedResponse, isPart: boolean): boolean {
   if (response.status !== 200) {
     tally.errors += 1;
+    const key = String(response.status);
+    tally.errorStatuses[key] = (tally.errorStatuses[key] ?? 0) + 1;
     return false;
   }
   tally.ms.push(response.ms);
@@ -83,8 +87,9 @@ async function runBlockingClient(
       continue;
     }
     playlist = parseMediaPlaylist(response.body);
-    if (Date.now() >= deadline) break;
-    record(tallies.part, await fetchTimed(agent, new URL(wanted.uri, playlistUrl).toString(), false), true);
+    const part = findAwaitedPart(playlist, wanted);
+    if (part === undefined || Date.now() >= deadline) continue;
+    record(tallies.part, await fetchTimed(agent, new URL(part.uri, playlistUrl).toString(), false), true);
   }
 }
 
@@ -116,6 +121,7 @@ function describeTally(tally: Tally, seconds: number) {
   return {
     served: tally.ms.length,
     errors: tally.errors,
+    error_statuses: tally.errorStatuses,
     per_second: Math.round((tally.ms.length / seconds) * 10) / 10,
     megabits_per_second: Math.round(((tally.bytes * 8) / seconds / 1e6) * 10) / 10,
     ms: roundSummary(summarize(tally.ms)),
@@ -126,8 +132,8 @@ async function runScenario(session: LiveSession, mode: Mode, clients: number): P
   const playlistUrl = session.mediaPlaylistUrl('source');
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   const tallies: Record<Kind, Tally> = {
-    playlist: { ms: [], errors: 0, bytes: 0 },
-    part: { ms: [], errors: 0, bytes: 0 },
+    playlist: { ms: [], errors: 0, errorStatuses: {}, bytes: 0 },
+    part: { ms: [], errors: 0, errorStatuses: {}, bytes: 0 },
   };
   const windowMs = pickWindowMs(mode === 'blocking' ? BLOCKING_SECONDS : NON_BLOCKING_SECONDS);
   const started = performance.now();

@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { startCpuMonitor } from './lib/cpu-monitor.ts';
 import { type LiveSession, startLiveSession } from './lib/live-session.ts';
-import { buildBlockingQuery, parseMediaPlaylist } from './lib/playlist.ts';
+import { buildBlockingQuery, findAwaitedPart, parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
 
 const SOURCE = { size: '640x360', fps: 30, videoBitrate: '800k' };
@@ -101,7 +101,7 @@ async function observeBlockingReloads(
     const arrivedAt = Date.now();
     const waited = performance.now() - requestedAt;
     const playlist = parseMediaPlaylist(text);
-    const part = playlist.parts.find((p) => p.msn === wanted.msn && p.part === wanted.part);
+    const part = findAwaitedPart(playlist, wanted);
     if (part === undefined) {
       observation.misses += 1;
     } else {

@@ -97,3 +97,18 @@ export function parseMediaPlaylist(text: string): MediaPlaylist {
 export function buildBlockingQuery(next: { msn: number; part: number }): string {
   return `_HLS_msn=${next.msn}&_HLS_part=${next.part}`;
 }
+
+/**
+ * The part a blocking reload for `wanted` was answered with. A preload hint guesses the next part
+ * of the open segment; when a keyframe closes the segment first, that part never exists and
+ * "N one past the last part of a finished segment means part 0 of M+1".
+ */
+export function findAwaitedPart(
+  playlist: MediaPlaylist,
+  wanted: { msn: number; part: number },
+): ListedPart | undefined {
+  return (
+    playlist.parts.find((p) => p.msn === wanted.msn && p.part === wanted.part) ??
+    playlist.parts.find((p) => p.msn === wanted.msn + 1 && p.part === 0)
+  );
+}
