@@ -6,6 +6,7 @@ import { apiApp } from './api/index.ts';
 import { chatApp } from './chat/index.ts';
 import { runScheduled } from './cron.ts';
 import { originApp } from './origin/index.ts';
+import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';
 import { handleError, handleNotFound } from './shared/errors.ts';
 
@@ -20,6 +21,7 @@ app.onError(handleError);
 app.get('/api/v1/health', (c) => c.json({ ok: true }));
 app.route('/api/v1', apiApp);
 app.route('/', originApp);
+app.route('/', vodPlaybackApp);
 app.route('/', chatApp);
 // Unknown API, playback and internal paths are JSON 404s, never the web app's index.html.
 app.all('/api/*', handleNotFound);
