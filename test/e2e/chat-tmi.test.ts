@@ -4,6 +4,7 @@
 // must be lower-case too for this to pass (see workers/shared/crypto.ts generateRandomToken).
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type ChatMessage, ServerFrame } from '../../protocol/chat.ts';
 import { type Platform, startPlatform } from './harness.ts';
 
 interface TmiTags {
@@ -82,7 +83,7 @@ describe('tmi.js against the chat Worker', () => {
     await platform?.stop();
   });
 
-  it('connects with an oauth token, joins by name, receives a tagged message and sends one', async () => {
+  it('connects with an oauth token, joins by name, receives tagged messages batched several to a WebSocket message, and sends one', async () => {
     if (!isTmiModule(tmi)) throw new Error('tmi.js has no Client');
     const suffix = Math.floor(Math.random() * 1e6);
     const streamer = await signUp(platform.baseUrl, `streamer${suffix}`);
@@ -110,8 +111,16 @@ describe('tmi.js against the chat Worker', () => {
       const ws = new WebSocket(
         `ws://127.0.0.1:${platform.port}/ws/${streamer.channel.id}?token=${streamer.token}`,
       );
-      const jsonFrames: { type: string; content?: string; user?: { id: string } }[] = [];
-      ws.addEventListener('message', (event) => jsonFrames.push(JSON.parse(String(event.data))));
+      const jsonFrames: ServerFrame[] = [];
+      /** Chat messages per batch frame, to see that the burst shared a batch. */
+      const rawBatches: number[] = [];
+      ws.addEventListener('message', (event) => {
+        const frame = ServerFrame.parse(JSON.parse(String(event.data)));
+        if (frame.type === 'batch')
+          rawBatches.push(frame.frames.filter((f) => f.type === 'chat_message').length);
+        // Fan-out arrives in batch frames; unpack them as a client applies them.
+        jsonFrames.push(...(frame.type === 'batch' ? frame.frames : [frame]));
+      });
       await waitFor(() => jsonFrames.find((f) => f.type === 'history'), 10_000, 'the JSON socket to join');
       ws.send(
         JSON.stringify({ type: 'chat_message', channel_id: streamer.channel.id, content: 'hello tmi' }),
@@ -131,13 +140,31 @@ describe('tmi.js against the chat Worker', () => {
       expect(typeof fromStreamer.tags.id).toBe('string');
       expect(Number(fromStreamer.tags['tmi-sent-ts'])).toBeGreaterThan(Date.now() - 60_000);
 
+      // Several messages in one room batch reach tmi.js as one WebSocket message of CR LF-separated
+      // lines (the room hands the same batch to the JSON and the IRC shard); tmi.js must see each.
+      const burst = Array.from({ length: 6 }, (_, i) => `burst ${i}`);
+      const batchesBefore = rawBatches.length;
+      for (const content of burst)
+        ws.send(JSON.stringify({ type: 'chat_message', channel_id: streamer.channel.id, content }));
+      await waitFor(
+        () => (received.some((r) => r.message === 'burst 5') ? true : undefined),
+        10_000,
+        'the burst to reach tmi.js',
+      );
+      expect(received.filter((r) => r.message.startsWith('burst ')).map((r) => r.message)).toEqual(burst);
+      const burstBatches = rawBatches.slice(batchesBefore).filter((n) => n > 0);
+      expect(burstBatches.some((n) => n > 1)).toBe(true);
+
       await client.say(channel, 'hello from tmi.js');
       const fromBot = await waitFor(
-        () => jsonFrames.find((f) => f.type === 'chat_message' && f.content === 'hello from tmi.js'),
+        () =>
+          jsonFrames.find(
+            (f): f is ChatMessage => f.type === 'chat_message' && f.content === 'hello from tmi.js',
+          ),
         10_000,
         'the JSON socket to receive the tmi.js message',
       );
-      expect(fromBot.user?.id).toBe(bot.user.id);
+      expect(fromBot.user.id).toBe(bot.user.id);
       ws.close();
     } finally {
       await client.disconnect();

@@ -1,9 +1,15 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { BatchPayloads, SAMPLE_VARIANTS } from '../../durable-objects/chat/batch-payloads.ts';
 import { HyperLogLog } from '../../durable-objects/chat/hyperloglog.ts';
-import { MAX_MESSAGES_PER_VIEWER_PER_SECOND, pickSample } from '../../durable-objects/chat/sampling.ts';
+import {
+  computeSampleBudget,
+  MAX_MESSAGES_PER_VIEWER_PER_SECOND,
+  pickSample,
+} from '../../durable-objects/chat/sampling.ts';
+import type { FanoutBatch, FanoutEvent } from '../../durable-objects/chat/types.ts';
 import type { ChatRoom } from '../../durable-objects/chat-room.ts';
-import { openJson, seedUser } from './chat-fixtures.ts';
+import { buildMessage, describeChannel, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
 
 describe('hibernation and eviction', () => {
   it('keeps sockets and their attachments across a shard eviction, and they still receive messages', async () => {
@@ -101,7 +107,71 @@ describe('scale', () => {
     expect(new Set(sample).size).toBe(20);
     expect([...sample].sort((a, b) => a - b)).toEqual(sample);
   });
+
+  it('renders each event once and at most one payload per sampling variant, however many sockets', async () => {
+    const owner = await seedUser('own');
+    const { batch, contents } = buildHotBatch(owner, 100);
+    let rendered = 0;
+    const payloads = new BatchPayloads(batch, {
+      renderJson: (event) => {
+        rendered++;
+        return JSON.stringify(event.kind === 'message' ? event.message : { type: 'clear_chat' });
+      },
+      renderIrc: () => null,
+    });
+    const distinct = new Set<string>();
+    for (let i = 0; i < 1000; i++) {
+      const payload = payloads.payloadFor({ protocol: 'json', userId: null });
+      if (payload !== null) distinct.add(payload);
+    }
+    expect(distinct.size).toBeGreaterThan(1);
+    expect(distinct.size).toBeLessThanOrEqual(SAMPLE_VARIANTS);
+    expect(rendered).toBeLessThanOrEqual(batch.events.length);
+    for (const payload of distinct) {
+      const seen = readContents(payload);
+      // The broadcaster's message passes every sample; the rest are the viewer's budget.
+      expect(seen).toContain('from the broadcaster');
+      expect(seen).toHaveLength(computeSampleBudget(batch.windowMs) + 1);
+      expect(seen.map((c) => contents.indexOf(c))).toEqual(
+        [...seen.map((c) => contents.indexOf(c))].sort((a, b) => a - b),
+      );
+    }
+  });
+
+  it('gives a JSON sender their own sampled-out message and an IRC sender never their own', async () => {
+    const owner = await seedUser('own');
+    const chatter = await seedUser('c');
+    const { batch } = buildHotBatch(owner, 100);
+    const own = buildMessage(owner.channelId, chatter, 'my own words');
+    batch.events.push({ kind: 'message', message: own, priority: false });
+    const payloads = new BatchPayloads(batch, {
+      renderJson: (event) => JSON.stringify(event.kind === 'message' ? event.message : {}),
+      renderIrc: (event) => (event.kind === 'message' ? `PRIVMSG #x :${event.message.content}` : null),
+    });
+    for (let i = 0; i < 20; i++) {
+      expect(readContents(payloads.payloadFor({ protocol: 'json', userId: chatter.id }) ?? '')).toContain(
+        'my own words',
+      );
+      expect(payloads.payloadFor({ protocol: 'irc', userId: chatter.id })).not.toContain('my own words');
+    }
+  });
 });
+
+/** A batch far over a viewer's budget: `count` chatter messages plus one from the broadcaster. */
+function buildHotBatch(owner: SeededUser, count: number): { batch: FanoutBatch; contents: string[] } {
+  const contents = Array.from({ length: count }, (_, i) => `hot ${i}`);
+  contents.splice(count / 2, 0, 'from the broadcaster');
+  const events: FanoutEvent[] = contents.map((content) => ({
+    kind: 'message',
+    message: buildMessage(owner.channelId, { ...owner, id: `chatter-${content}` }, content),
+    priority: content === 'from the broadcaster',
+  }));
+  return { batch: { channel: describeChannel(owner), windowMs: 100, events }, contents };
+}
+
+function readContents(payload: string): string[] {
+  return [...payload.matchAll(/"content":"([^"]*)"/g)].map((match) => match[1] ?? '');
+}
 
 describe('viewer counts', () => {
   it('sums shard reports into viewer_count frames, and unique viewers count each person once', async () => {

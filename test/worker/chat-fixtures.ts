@@ -2,7 +2,13 @@
 // WebSocket clients (JSON and IRC) opened through the real Worker with SELF.fetch.
 import { env, SELF } from 'cloudflare:test';
 import { expect } from 'vitest';
-import { type BatchFrame, type ServerFrame, ServerFrame as ServerFrameSchema } from '../../protocol/chat.ts';
+import type { ChannelInfo } from '../../durable-objects/chat/types.ts';
+import {
+  type BatchFrame,
+  type ChatMessage,
+  type ServerFrame,
+  ServerFrame as ServerFrameSchema,
+} from '../../protocol/chat.ts';
 
 export interface SeededUser {
   id: string;
@@ -158,6 +164,8 @@ export async function openJson(channelId: string, token?: string): Promise<JsonC
 
 export class IrcClient {
   readonly lines: string[] = [];
+  /** Each WebSocket message as it arrived: several lines joined by CR LF when batched. */
+  readonly messages: string[] = [];
   closed: { code: number } | null = null;
 
   readonly ws: WebSocket;
@@ -165,6 +173,7 @@ export class IrcClient {
   constructor(ws: WebSocket) {
     this.ws = ws;
     ws.addEventListener('message', (event) => {
+      this.messages.push(String(event.data));
       this.lines.push(...String(event.data).split('\r\n'));
     });
     ws.addEventListener('close', (event) => {
@@ -195,4 +204,22 @@ export async function openIrc(path = '/irc'): Promise<IrcClient> {
   const client = new IrcClient(ws);
   ws.accept();
   return client;
+}
+
+/** A chat message as the room fans it out, for tests that call ChatShard.deliver directly. */
+export function buildMessage(channelId: string, user: SeededUser, content: string): ChatMessage {
+  return {
+    type: 'chat_message',
+    id: crypto.randomUUID(),
+    channel_id: channelId,
+    user: { id: user.id, name: user.name, display_name: user.name, color: '#FF0000', badges: [] },
+    content,
+    emotes: [],
+    timestamp: new Date().toISOString(),
+  };
+}
+
+/** The channel as a room describes it in a FanoutBatch. */
+export function describeChannel(owner: SeededUser): ChannelInfo {
+  return { id: owner.channelId, name: owner.name, displayName: owner.name, ownerId: owner.id, tier: 'none' };
 }

@@ -1,7 +1,15 @@
-import { SELF } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { parseIrcLine } from '../../durable-objects/chat/irc.ts';
-import { grantRole, openIrc, openJson, seedUser } from './chat-fixtures.ts';
+import {
+  buildMessage,
+  describeChannel,
+  grantRole,
+  openIrc,
+  openJson,
+  seedUser,
+  waitUntil,
+} from './chat-fixtures.ts';
 
 async function login(path: string, user: { name: string; token: string }) {
   const irc = await openIrc(path);
@@ -163,5 +171,40 @@ describe('Twitch IRC over WebSocket', () => {
     irc.send(`PRIVMSG #x :${'y'.repeat(17 * 1024)}`);
     for (let i = 0; i < 100 && !irc.closed; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(irc.closed?.code).toBe(1008);
+  });
+
+  it('sends a fan-out batch as one WebSocket message of CR LF-separated lines, as Twitch does', async () => {
+    const owner = await seedUser('own');
+    const viewer = await seedUser('v');
+    const irc = await login('/irc', viewer);
+    irc.send(`JOIN #${owner.name}`);
+    await irc.next(/ ROOMSTATE #/);
+    const stats = await env.CHAT_ROOM.getByName(owner.channelId).readViewerStats();
+    const shardName = Object.keys(stats.shards).find((name) => name.startsWith('irc:'));
+    if (!shardName) throw new Error('the room knows no IRC shard');
+    const before = irc.messages.length;
+    const first = buildMessage(owner.channelId, owner, 'first line');
+    const second = buildMessage(owner.channelId, owner, 'second line');
+    await env.CHAT_SHARD.getByName(shardName).deliver({
+      channel: describeChannel(owner),
+      windowMs: 100,
+      events: [
+        { kind: 'message', message: first, priority: true },
+        { kind: 'viewer_count', count: 3 },
+        { kind: 'delete', messageId: first.id, login: owner.name, content: 'first line' },
+        { kind: 'message', message: second, priority: true },
+      ],
+    });
+    const payload = await waitUntil(() => irc.messages[before]);
+    const lines = payload.split('\r\n');
+    expect(lines.map((line) => parseIrcLine(line)?.command)).toEqual(['PRIVMSG', 'CLEARMSG', 'PRIVMSG']);
+    expect(lines.map((line) => parseIrcLine(line)?.params.at(-1))).toEqual([
+      'first line',
+      'first line',
+      'second line',
+    ]);
+    expect(parseIrcLine(lines[1] ?? '')?.tags.get('target-msg-id')).toBe(first.id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(irc.messages.length).toBe(before + 1);
   });
 });

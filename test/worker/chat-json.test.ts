@@ -1,6 +1,6 @@
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { grantRole, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
+import { buildMessage, describeChannel, grantRole, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
 
 describe('JSON chat over /ws/{channel_id}', () => {
   it('answers an unknown channel with a JSON 404 before any upgrade', async () => {
@@ -131,5 +131,52 @@ describe('JSON chat over /ws/{channel_id}', () => {
     expect(first?.user.color).toBe(second?.user.color);
     const rows = await env.DB.prepare('SELECT count(*) AS n FROM channel_roles').first<{ n: number }>();
     expect(rows?.n).toBeGreaterThan(0);
+  });
+
+  it('sends a fan-out batch as one batch frame whose inner frames keep their order and kinds', async () => {
+    const owner = await seedUser('own');
+    const reader = await openJson(owner.channelId);
+    // Direct replies to one socket stay single frames.
+    expect(reader.received.slice(0, 2).map((f) => f.type)).toEqual(['welcome', 'history']);
+    // The join itself may already have fanned out a batch (the viewer count); count from here.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const before = reader.received.length;
+    const first = buildMessage(owner.channelId, owner, 'first');
+    const second = buildMessage(owner.channelId, owner, 'second');
+    await env.CHAT_SHARD.getByName(`${owner.channelId}:0`).deliver({
+      channel: describeChannel(owner),
+      windowMs: 100,
+      events: [
+        { kind: 'message', message: first, priority: true },
+        { kind: 'delete', messageId: first.id, login: owner.name, content: 'first' },
+        { kind: 'message', message: second, priority: false },
+        { kind: 'viewer_count', count: 7 },
+        { kind: 'clear_chat' },
+      ],
+    });
+    const batch = await waitUntil(() => reader.received.slice(before).find((f) => f.type === 'batch'));
+    expect(batch.frames).toEqual([
+      first,
+      { type: 'delete_message', id: first.id },
+      second,
+      { type: 'viewer_count', count: 7 },
+      { type: 'clear_chat' },
+    ]);
+    // Nothing of the batch arrived as a frame of its own.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(reader.received.slice(before).map((f) => f.type)).toEqual(['batch']);
+  });
+
+  it('carries the messages of one window in fewer WebSocket messages than chat messages, in order', async () => {
+    const owner = await seedUser('own');
+    const sender = await openJson(owner.channelId, owner.token);
+    const reader = await openJson(owner.channelId);
+    const contents = Array.from({ length: 10 }, (_, i) => `burst ${i}`);
+    for (const content of contents) sender.say(owner.channelId, content);
+    await reader.next('chat_message', (m) => m.content === 'burst 9');
+    expect(reader.messages().map((m) => m.content)).toEqual(contents);
+    const fanout = reader.received.slice(2);
+    expect(fanout.every((f) => f.type === 'batch')).toBe(true);
+    expect(fanout.length).toBeLessThan(contents.length);
   });
 });
