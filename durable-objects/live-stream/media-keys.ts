@@ -12,7 +12,7 @@ export function getSegmentKey(streamId: string, rendition: RenditionName, msn: n
 }
 
 export function getPartKey(streamId: string, rendition: RenditionName, msn: number, part: number): string {
-  return `streams/${streamId}/parts/${rendition}/${msn}.${part}.m4s`;
+  return `parts/${streamId}/${rendition}/${msn}.${part}.m4s`;
 }
 
 export function getThumbnailKey(streamId: string): string {

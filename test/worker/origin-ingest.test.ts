@@ -146,7 +146,7 @@ describe('internal ingest uploads', () => {
     expect((await putInit(publish, 'audio')).status).toBe(204);
     expect(await env.MEDIA.head(`streams/${publish.stream_id}/source/init-1.mp4`)).not.toBeNull();
     expect((await putPart(publish, 'source', 0, 0)).status).toBe(204);
-    expect(await env.MEDIA.head(`streams/${publish.stream_id}/parts/source/0.0.m4s`)).not.toBeNull();
+    expect(await env.MEDIA.head(`parts/${publish.stream_id}/source/0.0.m4s`)).not.toBeNull();
     const row = await readStreamRow(publish.stream_id);
     expect(row?.status).toBe('live');
     expect(typeof row?.started_at).toBe('number');

@@ -104,19 +104,19 @@ describe('retention sweeps', () => {
       .run();
     await env.DB.prepare('UPDATE streams SET ended_at = ? WHERE id = ?').bind(endedAt, recent.streamId).run();
     const oldSegments = (await listKeys(`streams/${old.streamId}/720p60/`)).length;
-    expect(await listKeys(`streams/${old.streamId}/parts/`)).toHaveLength(20);
+    expect(await listKeys(`parts/${old.streamId}/`)).toHaveLength(20);
 
     // A budget of 15 leaves the stream half done: the cursor must not pass it.
     await sweepLiveParts(env, endedAt, 48, 15);
-    expect(await listKeys(`streams/${old.streamId}/parts/`)).toHaveLength(5);
+    expect(await listKeys(`parts/${old.streamId}/`)).toHaveLength(5);
     await sweepLiveParts(env, endedAt, 48, 15);
-    expect(await listKeys(`streams/${old.streamId}/parts/`)).toEqual([]);
+    expect(await listKeys(`parts/${old.streamId}/`)).toEqual([]);
     const cursor = await env.DB.prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
       .bind(PARTS_CURSOR)
       .first<{ cursor: string }>();
     expect(JSON.parse(cursor?.cursor ?? '{}')).toMatchObject({ stream_id: old.streamId });
     expect(await listKeys(`streams/${old.streamId}/720p60/`)).toHaveLength(oldSegments);
-    expect(await listKeys(`streams/${recent.streamId}/parts/`)).toHaveLength(20);
+    expect(await listKeys(`parts/${recent.streamId}/`)).toHaveLength(20);
   });
 
   it('lets only the owner delete a VOD, and the DELETE removes its media and makes playback 404', async () => {

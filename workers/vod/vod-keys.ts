@@ -24,7 +24,7 @@ export function getStreamPrefix(streamId: string): string {
 }
 
 export function getStreamPartsPrefix(streamId: string): string {
-  return `streams/${streamId}/parts/`;
+  return `parts/${streamId}/`;
 }
 
 export function getRenditionPrefix(streamId: string, rendition: RenditionName): string {
