@@ -159,7 +159,7 @@ describe('live video end to end', () => {
     expect(publisher?.process.exitCode).toBeNull();
   });
 
-  it('recovers when the transcoder\'s ffmpeg dies: a new ffmpeg within seconds and a discontinuity', async () => {
+  it("recovers when the transcoder's ffmpeg dies: a new ffmpeg within seconds and a discontinuity", async () => {
     interface Stats {
       streams: Array<{ channelId: string; ffmpegPid: number | null; ffmpegRuns: number }>;
     }
@@ -175,7 +175,9 @@ describe('live video end to end', () => {
       'a new ffmpeg',
       async () => {
         const s = await readStream();
-        return s && s.ffmpegRuns > (before?.ffmpegRuns ?? 0) && s.ffmpegPid !== before?.ffmpegPid ? s : undefined;
+        return s && s.ffmpegRuns > (before?.ffmpegRuns ?? 0) && s.ffmpegPid !== before?.ffmpegPid
+          ? s
+          : undefined;
       },
       10_000,
       100,
@@ -224,5 +226,30 @@ describe('live video end to end', () => {
       1_000,
     );
     expect(await getLive(me.channel.id)).toBeUndefined();
+  });
+
+  it('cuts the live publisher off when the stream key is reset, and refuses the old key', async () => {
+    publisher = publishTestPattern(`${platform.rtmpUrl}/${key}`);
+    await waitFor('the stream to go live again', () => getLive(me.channel.id), 30_000, 250);
+    const reset = await api.request<{ stream_key: string }>(
+      'POST',
+      `/channels/${me.channel.id}/stream-key/reset`,
+    );
+    expect(reset.status).toBe(200);
+    expect(reset.body.stream_key).not.toBe(key);
+    const code = await Promise.race([
+      publisher.exited,
+      new Promise<'still publishing'>((r) => setTimeout(() => r('still publishing'), 15_000)),
+    ]);
+    expect(code).not.toBe('still publishing');
+    const again = publishTestPattern(`${platform.rtmpUrl}/${key}`, { durationSeconds: 20 });
+    const againCode = await Promise.race([
+      again.exited,
+      new Promise<'hung'>((r) => setTimeout(() => r('hung'), 15_000)),
+    ]);
+    await again.stop('SIGKILL');
+    expect(againCode).not.toBe('hung');
+    expect(againCode).not.toBe(0);
+    publisher = undefined;
   });
 });
