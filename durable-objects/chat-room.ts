@@ -25,6 +25,7 @@ import {
   UNIQUE_CHAT_MAX_MESSAGES,
   UNIQUE_CHAT_WINDOW_MS,
 } from './chat/rules.ts';
+import { ShardFanout } from './chat/shard-fanout.ts';
 import type {
   BanRecord,
   ChannelInfo,
@@ -109,6 +110,20 @@ export class ChatRoom extends DurableObject<Env> {
   private settings: ChatSettings = DEFAULT_SETTINGS;
   private readonly bans = new Map<string, BanRecord>();
   private readonly shards = new Map<string, ShardLoad>();
+  /** Batches go out without the alarm waiting on shard round trips; see ShardFanout. */
+  private readonly fanout = new ShardFanout(
+    (name, batch) => this.env.CHAT_SHARD.getByName(name).deliver(batch),
+    (name, error) => {
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: 'chat shard delivery failed',
+          shard: name,
+          error: String(error),
+        }),
+      );
+    },
+  );
   /** Sockets sent to a shard whose join has not arrived yet, so concurrent upgrades do not overfill it. */
   private readonly reserved = new Map<string, number>();
   private uniqueViewers = new HyperLogLog();
@@ -718,40 +733,23 @@ export class ChatRoom extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const now = Date.now();
-    await this.flushBatch(now);
+    this.flushBatch(now);
     await this.flushArchive(now);
     if (now - this.lastSweepAt >= VIEWER_REPORT_INTERVAL_MS) await this.sweepViewers(now);
     await this.scheduleAlarm(Date.now());
   }
 
-  private async flushBatch(now: number): Promise<void> {
+  private flushBatch(now: number): void {
     if (this.pending.length === 0 || !this.channel) return;
     const events = this.pending;
     this.pending = [];
     const windowMs = Math.min(1000, Math.max(BATCH_INTERVAL_MS, now - this.lastFlushAt));
     this.lastFlushAt = now;
     const batch: FanoutBatch = { channel: this.channel, windowMs, events };
-    const targets = [...this.shards].filter(
-      ([, load]) => load.count > 0 && now - load.reportedAt <= STALE_REPORT_MS,
-    );
-    await Promise.all(
-      targets.map(async ([name]) => {
-        try {
-          await this.env.CHAT_SHARD.getByName(name).deliver(batch);
-        } catch (error) {
-          // One unreachable shard must not hold back the others; its next report (or its
-          // absence) settles whether it still has viewers.
-          console.error(
-            JSON.stringify({
-              level: 'error',
-              msg: 'chat shard delivery failed',
-              shard: name,
-              error: String(error),
-            }),
-          );
-        }
-      }),
-    );
+    const targets = [...this.shards]
+      .filter(([, load]) => load.count > 0 && now - load.reportedAt <= STALE_REPORT_MS)
+      .map(([name]) => name);
+    this.fanout.send(targets, batch);
   }
 
   private readOldestUnarchivedAt(): number | null {
@@ -824,7 +822,7 @@ export class ChatRoom extends DurableObject<Env> {
     if (viewers !== this.lastViewerCount) {
       this.lastViewerCount = viewers;
       this.enqueue({ kind: 'viewer_count', count: viewers });
-      await this.flushBatch(now);
+      this.flushBatch(now);
     }
     const streamId = await findCurrentStreamId(this.env.DB, this.channel.id);
     if (streamId !== this.streamId) {

@@ -1,14 +1,19 @@
 // Chat fan-out benchmark: edgestream (wrangler dev: Worker + ChatRoom + ChatShards) against a plain
 // Node `ws` broadcast server on the same machine. For 1,000 and 5,000 sockets on one channel,
 // 10 senders post 100 messages/s in total for a fixed window; every socket measures send-to-receive
-// latency from the timestamp in the content. Prints a table and writes bench/results/chat.json.
-//   node bench/chat/chat-bench.ts [--sockets 1000,5000] [--seconds 15]
-import { spawn } from 'node:child_process';
+// latency from the timestamps in the content. Both servers send one WebSocket message per ~100 ms
+// batch per socket (edgestream's `batch` frame; the ws server batches the same way unless
+// --node-batch-ms 0). Receivers are spread over child processes (bench/chat/chat-receivers.ts) so
+// one Node event loop is not what saturates first. Prints a table and writes bench/results/chat.json.
+//   node bench/chat/chat-bench.ts [--sockets 1000,5000] [--seconds 15] [--receiver-processes 2]
+//     [--node-batch-ms 100] [--targets edgestream,node-ws]
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { findFreePort, ROOT, waitForTcp } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
+import { HISTOGRAM_MAX_MS, type ReceiverCommand, ReceiverReply } from './chat-receivers.ts';
 
 const SENDERS = 10;
 const TOTAL_RATE = 100;
@@ -23,6 +28,10 @@ function readArg(name: string, fallback: string): string {
 
 const SOCKET_COUNTS = readArg('sockets', '1000,5000').split(',').map(Number);
 const MEASURE_MS = Number(readArg('seconds', '15')) * 1000;
+/** The machine has 2 cores shared with the server under test: more processes only contend. */
+const RECEIVER_PROCESSES = Math.max(1, Number(readArg('receiver-processes', '2')));
+const NODE_BATCH_MS = Number(readArg('node-batch-ms', '100'));
+const TARGETS = readArg('targets', 'edgestream,node-ws').split(',');
 
 interface ScenarioResult {
   target: 'edgestream' | 'node-ws';
@@ -33,9 +42,12 @@ interface ScenarioResult {
   expected_deliveries: number;
   delivered: number;
   delivered_per_second: number;
+  /** WebSocket messages received per second, all sockets: the rate the server sends at. */
+  ws_messages_per_second: number;
   p50_ms: number | null;
   p99_ms: number | null;
   sender_refusals: Record<string, number>;
+  receiver_processes: number;
 }
 
 interface Target {
@@ -46,11 +58,54 @@ interface Target {
   buildFrame(sentAt: number): string;
 }
 
-const CONTENT_TIME = /"content":"bench (\d+)"/;
+/** The latency below which `p` percent of deliveries fall, from a 1 ms histogram. */
+function readPercentile(histogram: Uint32Array, total: number, p: number): number | null {
+  if (total === 0) return null;
+  const rank = Math.min(total, Math.floor((p / 100) * total) + 1);
+  let seen = 0;
+  for (let ms = 0; ms < histogram.length; ms++) {
+    seen += histogram[ms] ?? 0;
+    if (seen >= rank) return ms;
+  }
+  return HISTOGRAM_MAX_MS;
+}
 
-function percentile(sorted: number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? null;
+/** A receiver child process and the replies it has sent, in order. */
+interface Receiver {
+  child: ChildProcess;
+  request(command: ReceiverCommand, kind: ReceiverReply['kind'], timeoutMs: number): Promise<ReceiverReply>;
+  tell(command: ReceiverCommand): void;
+}
+
+function startReceiver(): Receiver {
+  const child = spawn(process.execPath, [join(ROOT, 'bench/chat/chat-receivers.ts'), '--receiver'], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const waiting: { kind: ReceiverReply['kind']; resolve(reply: ReceiverReply): void }[] = [];
+  child.on('message', (raw: unknown) => {
+    const parsed = ReceiverReply.safeParse(raw);
+    if (!parsed.success) return;
+    const index = waiting.findIndex((w) => w.kind === parsed.data.kind);
+    if (index >= 0) waiting.splice(index, 1)[0]?.resolve(parsed.data);
+  });
+  return {
+    child,
+    tell: (command) => {
+      child.send(command);
+    },
+    request: (command, kind, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`receiver gave no ${kind} reply`)), timeoutMs);
+        waiting.push({
+          kind,
+          resolve: (reply) => {
+            clearTimeout(timer);
+            resolve(reply);
+          },
+        });
+        child.send(command);
+      }),
+  };
 }
 
 function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
@@ -77,79 +132,99 @@ function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
 async function runScenario(target: Target, sockets: number): Promise<ScenarioResult> {
   const started = Date.now();
   const connectDeadline = started + SCENARIO_BUDGET_MS - MEASURE_MS - 5_000;
-  const latencies: number[] = [];
-  let measuring = false;
-  let delivered = 0;
-  const receivers: WebSocket[] = [];
-  for (let i = 0; i < sockets && Date.now() < connectDeadline; i += CONNECT_CONCURRENCY) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(CONNECT_CONCURRENCY, sockets - i) }, () =>
-        openSocket(target.receiverUrl, connectDeadline),
+  const receivers = Array.from({ length: RECEIVER_PROCESSES }, () => startReceiver());
+  try {
+    const shares = receivers.map(
+      (_, i) => Math.floor(sockets / receivers.length) + (i < sockets % receivers.length ? 1 : 0),
+    );
+    const connectedReplies = await Promise.all(
+      receivers.map((receiver, i) =>
+        receiver.request(
+          {
+            cmd: 'connect',
+            url: target.receiverUrl,
+            count: shares[i] ?? 0,
+            deadline: connectDeadline,
+            concurrency: CONNECT_CONCURRENCY,
+          },
+          'connected',
+          SCENARIO_BUDGET_MS,
+        ),
       ),
     );
-    for (const ws of batch) {
-      if (!ws) continue;
+    const connected = connectedReplies.reduce((n, r) => n + (r.kind === 'connected' ? r.connected : 0), 0);
+    const connectSeconds = (Date.now() - started) / 1000;
+    const senders = (
+      await Promise.all(target.senderUrls.map((url) => openSocket(url, Date.now() + 10_000)))
+    ).filter((ws): ws is WebSocket => ws !== null);
+    // Refusals reaching a sender (rate limits, floods) would make the figures meaningless: count them.
+    const refusals = new Map<string, number>();
+    for (const ws of senders) {
       ws.on('message', (data) => {
-        if (!measuring) return;
-        const match = CONTENT_TIME.exec(String(data));
-        if (!match) return;
-        delivered++;
-        latencies.push(Date.now() - Number(match[1]));
+        const code = /"type":"error","code":"([a-z_]+)"/.exec(String(data))?.[1];
+        if (code) refusals.set(code, (refusals.get(code) ?? 0) + 1);
       });
-      receivers.push(ws);
+      ws.on('close', (code) => refusals.set(`closed_${code}`, (refusals.get(`closed_${code}`) ?? 0) + 1));
+    }
+    // Let joins settle (history, welcome frames) before the window opens.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: true });
+    let sent = 0;
+    const interval = 1000 / (TOTAL_RATE / Math.max(1, senders.length));
+    const timers = senders.map((ws, i) =>
+      setTimeout(
+        () => {
+          const tick = setInterval(() => {
+            ws.send(target.buildFrame(Date.now()));
+            sent++;
+          }, interval);
+          timers.push(tick);
+        },
+        (interval / senders.length) * i,
+      ),
+    );
+    await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
+    for (const timer of timers) clearTimeout(timer);
+    for (const timer of timers) clearInterval(timer);
+    // Messages sent near the end still count if they arrive within a short drain.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: false });
+    // Read before our own terminate() shows up as closes.
+    const senderRefusals = Object.fromEntries(refusals);
+    for (const ws of senders) ws.terminate();
+    const reports = await Promise.all(receivers.map((r) => r.request({ cmd: 'report' }, 'report', 30_000)));
+    const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
+    let delivered = 0;
+    let messages = 0;
+    for (const report of reports) {
+      if (report.kind !== 'report') continue;
+      delivered += report.delivered;
+      messages += report.messages;
+      for (const [ms, count] of report.histogram) histogram[ms] = (histogram[ms] ?? 0) + count;
+    }
+    return {
+      target: target.name,
+      sockets,
+      connected,
+      connect_seconds: Number(connectSeconds.toFixed(1)),
+      sent,
+      expected_deliveries: sent * connected,
+      delivered,
+      delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
+      ws_messages_per_second: Math.round(messages / (MEASURE_MS / 1000)),
+      p50_ms: readPercentile(histogram, delivered, 50),
+      p99_ms: readPercentile(histogram, delivered, 99),
+      sender_refusals: senderRefusals,
+      receiver_processes: receivers.length,
+    };
+  } finally {
+    for (const receiver of receivers) {
+      if (receiver.child.connected) receiver.tell({ cmd: 'close' });
+      setTimeout(() => {
+        if (receiver.child.exitCode === null) receiver.child.kill('SIGKILL');
+      }, 2000).unref();
     }
   }
-  const connectSeconds = (Date.now() - started) / 1000;
-  const senders = (
-    await Promise.all(target.senderUrls.map((url) => openSocket(url, Date.now() + 10_000)))
-  ).filter((ws): ws is WebSocket => ws !== null);
-  // Refusals reaching a sender (rate limits, floods) would make the figures meaningless: count them.
-  const refusals = new Map<string, number>();
-  for (const ws of senders) {
-    ws.on('message', (data) => {
-      const code = /"type":"error","code":"([a-z_]+)"/.exec(String(data))?.[1];
-      if (code) refusals.set(code, (refusals.get(code) ?? 0) + 1);
-    });
-    ws.on('close', (code) => refusals.set(`closed_${code}`, (refusals.get(`closed_${code}`) ?? 0) + 1));
-  }
-  // Let joins settle (history, welcome frames) before the window opens.
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  measuring = true;
-  let sent = 0;
-  const interval = 1000 / (TOTAL_RATE / Math.max(1, senders.length));
-  const timers = senders.map((ws, i) =>
-    setTimeout(
-      () => {
-        const tick = setInterval(() => {
-          ws.send(target.buildFrame(Date.now()));
-          sent++;
-        }, interval);
-        timers.push(tick);
-      },
-      (interval / senders.length) * i,
-    ),
-  );
-  await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
-  for (const timer of timers) clearTimeout(timer);
-  for (const timer of timers) clearInterval(timer);
-  // Messages sent near the end still count if they arrive within a short drain.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  measuring = false;
-  for (const ws of [...receivers, ...senders]) ws.terminate();
-  latencies.sort((a, b) => a - b);
-  return {
-    target: target.name,
-    sockets,
-    connected: receivers.length,
-    connect_seconds: Number(connectSeconds.toFixed(1)),
-    sent,
-    expected_deliveries: sent * receivers.length,
-    delivered,
-    delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
-    p50_ms: percentile(latencies, 50),
-    p99_ms: percentile(latencies, 99),
-    sender_refusals: Object.fromEntries(refusals),
-  };
 }
 
 interface SignupBody {
@@ -214,7 +289,17 @@ async function prepareEdgestream(baseUrl: string, port: number): Promise<Target>
 }
 
 function formatTable(results: ScenarioResult[]): string {
-  const header = ['target', 'sockets', 'connected', 'sent', 'delivered/s', 'expected/s', 'p50 ms', 'p99 ms'];
+  const header = [
+    'target',
+    'sockets',
+    'connected',
+    'sent',
+    'delivered/s',
+    'expected/s',
+    'ws msgs/s',
+    'p50 ms',
+    'p99 ms',
+  ];
   const rows = results.map((r) => [
     r.target,
     String(r.sockets),
@@ -222,6 +307,7 @@ function formatTable(results: ScenarioResult[]): string {
     String(r.sent),
     String(r.delivered_per_second),
     String(Math.round(r.expected_deliveries / (MEASURE_MS / 1000))),
+    String(r.ws_messages_per_second),
     String(r.p50_ms ?? '-'),
     String(r.p99_ms ?? '-'),
   ]);
@@ -233,39 +319,45 @@ function formatTable(results: ScenarioResult[]): string {
 
 async function main(): Promise<void> {
   const results: ScenarioResult[] = [];
-  const platform = await startPlatform({ transcoder: false });
-  try {
-    const target = await prepareEdgestream(platform.baseUrl, platform.port);
-    for (const sockets of SOCKET_COUNTS) {
-      results.push(await runScenario(target, sockets));
-      process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
+  if (TARGETS.includes('edgestream')) {
+    const platform = await startPlatform({ transcoder: false });
+    try {
+      const target = await prepareEdgestream(platform.baseUrl, platform.port);
+      for (const sockets of SOCKET_COUNTS) {
+        results.push(await runScenario(target, sockets));
+        process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
+      }
+    } finally {
+      // Worker errors during the run explain figures that look wrong.
+      for (const line of platform.logs.filter((l) => /error/i.test(l)).slice(-10))
+        process.stderr.write(`${line}\n`);
+      await platform.stop();
     }
-  } finally {
-    // Worker errors during the run explain figures that look wrong.
-    for (const line of platform.logs.filter((l) => /error/i.test(l)).slice(-10))
-      process.stderr.write(`${line}\n`);
-    await platform.stop();
   }
-  const port = await findFreePort();
-  const server = spawn(process.execPath, [join(ROOT, 'bench/chat/ws-broadcast-server.ts'), String(port)], {
-    stdio: 'ignore',
-  });
-  try {
-    await waitForTcp(port, 10_000);
-    const url = `ws://127.0.0.1:${port}/`;
-    const nodeTarget: Target = {
-      name: 'node-ws',
-      receiverUrl: url,
-      senderUrls: Array.from({ length: SENDERS }, () => url),
-      buildFrame: (sentAt) =>
-        JSON.stringify({ type: 'chat_message', channel_id: 'bench', content: `bench ${sentAt}` }),
-    };
-    for (const sockets of SOCKET_COUNTS) {
-      results.push(await runScenario(nodeTarget, sockets));
-      process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
+  if (TARGETS.includes('node-ws')) {
+    const port = await findFreePort();
+    const server = spawn(
+      process.execPath,
+      [join(ROOT, 'bench/chat/ws-broadcast-server.ts'), String(port), String(NODE_BATCH_MS)],
+      { stdio: 'ignore' },
+    );
+    try {
+      await waitForTcp(port, 10_000);
+      const url = `ws://127.0.0.1:${port}/`;
+      const nodeTarget: Target = {
+        name: 'node-ws',
+        receiverUrl: url,
+        senderUrls: Array.from({ length: SENDERS }, () => url),
+        buildFrame: (sentAt) =>
+          JSON.stringify({ type: 'chat_message', channel_id: 'bench', content: `bench ${sentAt}` }),
+      };
+      for (const sockets of SOCKET_COUNTS) {
+        results.push(await runScenario(nodeTarget, sockets));
+        process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
+      }
+    } finally {
+      server.kill('SIGTERM');
     }
-  } finally {
-    server.kill('SIGTERM');
   }
   const ratios = SOCKET_COUNTS.map((sockets) => {
     const edge = results.find((r) => r.target === 'edgestream' && r.sockets === sockets);
@@ -283,7 +375,7 @@ async function main(): Promise<void> {
   await mkdir(join(ROOT, 'bench/results'), { recursive: true });
   await writeFile(
     join(ROOT, 'bench/results/chat.json'),
-    `${JSON.stringify({ measured_at: new Date().toISOString(), senders: SENDERS, total_rate: TOTAL_RATE, window_seconds: MEASURE_MS / 1000, results, ratios }, null, 2)}\n`,
+    `${JSON.stringify({ measured_at: new Date().toISOString(), senders: SENDERS, total_rate: TOTAL_RATE, window_seconds: MEASURE_MS / 1000, node_ws_batch_ms: NODE_BATCH_MS, receiver_processes: RECEIVER_PROCESSES, results, ratios }, null, 2)}\n`,
   );
 }
 

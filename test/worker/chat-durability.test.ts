@@ -7,6 +7,7 @@ import {
   MAX_MESSAGES_PER_VIEWER_PER_SECOND,
   pickSample,
 } from '../../durable-objects/chat/sampling.ts';
+import { ShardFanout } from '../../durable-objects/chat/shard-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../../durable-objects/chat/types.ts';
 import type { ChatRoom } from '../../durable-objects/chat-room.ts';
 import { buildMessage, describeChannel, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
@@ -154,6 +155,49 @@ describe('scale', () => {
       );
       expect(payloads.payloadFor({ protocol: 'irc', userId: chatter.id })).not.toContain('my own words');
     }
+  });
+});
+
+describe('room to shard fan-out', () => {
+  it('keeps one delivery in flight per shard and merges what the room flushes meanwhile, in order', async () => {
+    const owner = await seedUser('own');
+    const delivered: { shard: string; contents: string[]; windowMs: number }[] = [];
+    let release: () => void = () => {};
+    const fanout = new ShardFanout(
+      async (shard, batch) => {
+        delivered.push({
+          shard,
+          contents: batch.events.flatMap((e) => (e.kind === 'message' ? [e.message.content] : [])),
+          windowMs: batch.windowMs,
+        });
+        // The first delivery to shard a is slow: the room goes on flushing meanwhile.
+        if (shard === 'a' && delivered.filter((d) => d.shard === 'a').length === 1)
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+      },
+      () => {},
+    );
+    const batchOf = (content: string) => ({
+      channel: describeChannel(owner),
+      windowMs: 100,
+      events: [
+        { kind: 'message' as const, message: buildMessage(owner.channelId, owner, content), priority: false },
+      ],
+    });
+    fanout.send(['a', 'b'], batchOf('one'));
+    fanout.send(['a', 'b'], batchOf('two'));
+    fanout.send(['a'], batchOf('three'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // b is not held back by a; a has had only its first batch.
+    expect(delivered.filter((d) => d.shard === 'a').map((d) => d.contents)).toEqual([['one']]);
+    expect(delivered.filter((d) => d.shard === 'b').map((d) => d.contents)).toEqual([['one'], ['two']]);
+    release();
+    await fanout.settle();
+    expect(delivered.filter((d) => d.shard === 'a')).toEqual([
+      { shard: 'a', contents: ['one'], windowMs: 100 },
+      { shard: 'a', contents: ['two', 'three'], windowMs: 200 },
+    ]);
   });
 });
 

@@ -1,0 +1,142 @@
+// One share of bench/chat's receiving sockets, in a process of its own: at 5,000 sockets the
+// receivers parse ~50k WebSocket messages a second, which one Node event loop cannot do while also
+// timing them fairly. Driven over IPC by chat-bench.ts; keeps a 1 ms latency histogram instead of
+// every sample so reports stay small and merge by addition.
+//   node bench/chat/chat-receivers.ts --receiver   (spawned by chat-bench.ts with an IPC channel)
+import WebSocket from 'ws';
+import { z } from 'zod';
+
+/** Latencies above this land in the last bucket; a scenario never runs longer. */
+export const HISTOGRAM_MAX_MS = 60_000;
+
+export const ReceiverCommand = z.discriminatedUnion('cmd', [
+  z.object({
+    cmd: z.literal('connect'),
+    url: z.string(),
+    count: z.number().int().nonnegative(),
+    deadline: z.number(),
+    concurrency: z.number().int().positive(),
+  }),
+  z.object({ cmd: z.literal('measure'), on: z.boolean() }),
+  z.object({ cmd: z.literal('report') }),
+  z.object({ cmd: z.literal('close') }),
+]);
+export type ReceiverCommand = z.infer<typeof ReceiverCommand>;
+
+export const ReceiverReply = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('connected'), connected: z.number().int() }),
+  z.object({
+    kind: z.literal('report'),
+    delivered: z.number().int(),
+    messages: z.number().int(),
+    /** [latency ms, count] for every non-empty bucket. */
+    histogram: z.array(z.tuple([z.number().int(), z.number().int()])),
+  }),
+]);
+export type ReceiverReply = z.infer<typeof ReceiverReply>;
+
+/** Where the send time sits in a chat message sent by the bench: `"content":"bench <ms>"`. */
+const MARKER = '"content":"bench ';
+
+/**
+ * Every send time in one WebSocket message, found by scanning for the marker: a batch carries
+ * several chat messages and JSON.parse of each would cost more than the fan-out being measured.
+ */
+export function readSendTimes(text: string): number[] {
+  const times: number[] = [];
+  for (let at = text.indexOf(MARKER); at >= 0; at = text.indexOf(MARKER, at + MARKER.length)) {
+    const start = at + MARKER.length;
+    const end = text.indexOf('"', start);
+    const value = Number(text.slice(start, end));
+    if (end > start && Number.isFinite(value)) times.push(value);
+  }
+  return times;
+}
+
+function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const timer = setTimeout(
+      () => {
+        ws.terminate();
+        resolve(null);
+      },
+      Math.max(1, deadline - Date.now()),
+    );
+    ws.once('open', () => {
+      clearTimeout(timer);
+      resolve(ws);
+    });
+    ws.once('error', () => {
+      clearTimeout(timer);
+      resolve(null);
+    });
+  });
+}
+
+function runReceiver(): void {
+  const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
+  const sockets: WebSocket[] = [];
+  let measuring = false;
+  let delivered = 0;
+  let messages = 0;
+  const reply = (message: ReceiverReply) => process.send?.(message);
+
+  const onMessage = (data: WebSocket.RawData) => {
+    if (!measuring) return;
+    const now = Date.now();
+    messages++;
+    for (const sentAt of readSendTimes(String(data))) {
+      delivered++;
+      histogram[Math.min(HISTOGRAM_MAX_MS, Math.max(0, now - sentAt))]++;
+    }
+  };
+
+  const connect = async (command: Extract<ReceiverCommand, { cmd: 'connect' }>) => {
+    for (let i = 0; i < command.count && Date.now() < command.deadline; i += command.concurrency) {
+      const opened = await Promise.all(
+        Array.from({ length: Math.min(command.concurrency, command.count - i) }, () =>
+          openSocket(command.url, command.deadline),
+        ),
+      );
+      for (const ws of opened) {
+        if (!ws) continue;
+        ws.on('message', onMessage);
+        sockets.push(ws);
+      }
+    }
+    reply({ kind: 'connected', connected: sockets.length });
+  };
+
+  process.on('message', (raw: unknown) => {
+    const parsed = ReceiverCommand.safeParse(raw);
+    if (!parsed.success) return;
+    const command = parsed.data;
+    switch (command.cmd) {
+      case 'connect':
+        connect(command).catch((error: unknown) => {
+          process.stderr.write(`receiver connect failed: ${String(error)}\n`);
+          reply({ kind: 'connected', connected: sockets.length });
+        });
+        return;
+      case 'measure':
+        measuring = command.on;
+        return;
+      case 'report': {
+        const buckets: [number, number][] = [];
+        histogram.forEach((count, ms) => {
+          if (count > 0) buckets.push([ms, count]);
+        });
+        reply({ kind: 'report', delivered, messages, histogram: buckets });
+        return;
+      }
+      case 'close':
+        for (const ws of sockets) ws.terminate();
+        process.disconnect();
+        return;
+    }
+  });
+}
+
+// The parent imports the schemas above; only a process spawned as a receiver runs one.
+if (process.argv.includes('--receiver')) runReceiver();
