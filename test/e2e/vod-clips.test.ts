@@ -7,7 +7,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
-import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
+import { ApiClient, type SignedUp, uniqueName, waitForSegments } from './lib/api.ts';
 import { type LaunchedBrowser, launchBrowser, openPlayer, playerState } from './lib/player.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
 
@@ -164,7 +164,7 @@ describe('VOD and clips end to end', () => {
 
   it('cuts a clip of the live stream that plays in Chromium and lasts what was asked (ffprobe)', async () => {
     // Let 14 s of media reach the archive first.
-    await new Promise((r) => setTimeout(r, 14_000));
+    await waitForSegments(platform.baseUrl, me.channel.id, 7);
     const first = await createClip({ duration_seconds: 10, offset_seconds: -10 }, 'live-clip');
     expect(first.status, JSON.stringify(first.body)).toBe(202);
     // The same request again (a client retry) is the same clip.

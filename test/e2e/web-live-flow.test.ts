@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
-import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
+import { ApiClient, type SignedUp, uniqueName, waitForSegments } from './lib/api.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
 import {
   collectPageErrors,
@@ -186,6 +186,8 @@ describe('the web app, live, in a real browser', () => {
   });
 
   it('makes a clip of the last 30 seconds with the Clip button and plays it', async () => {
+    // The last 30 seconds must exist: 16 whole segments of 2 s.
+    await waitForSegments(platform.baseUrl, channelId, 16);
     await streamerPage.getByRole('button', { name: 'Clip the last 30 seconds' }).click();
     await streamerPage.waitForURL('**/clip/**', { timeout: 15_000 });
     await expect

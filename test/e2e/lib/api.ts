@@ -51,3 +51,24 @@ export class ApiClient {
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Math.random().toString(36).slice(2, 8)}`;
 }
+
+/**
+ * Waits until the channel's source rendition lists at least `count` whole segments (2 s each), so a
+ * clip of the last N seconds has media to cut however slowly a busy machine started the stream.
+ */
+export async function waitForSegments(
+  baseUrl: string,
+  channelId: string,
+  count: number,
+  timeoutMs = 90_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const res = await fetch(`${baseUrl}/live/${channelId}/source.m3u8`);
+    const text = res.ok ? await res.text() : '';
+    const segments = text.split('\n').filter((line) => line.endsWith('.m4s') && !line.startsWith('#')).length;
+    if (segments >= count) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`the stream did not reach ${count} segments in ${timeoutMs} ms`);
+}
