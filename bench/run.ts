@@ -98,7 +98,9 @@ async function main(): Promise<number> {
     const benchStarted = performance.now();
     process.stdout.write(`\n>> ${entry.name}\n`);
     try {
-      outcomes.push({ name: entry.name, ok: true, ...(await entry.run()) });
+      const outcome = await entry.run();
+      const wallSeconds = Math.round((performance.now() - benchStarted) / 100) / 10;
+      outcomes.push({ name: entry.name, ok: true, wall_seconds: wallSeconds, ...outcome });
     } catch (error) {
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       process.stderr.write(`!! ${entry.name} could not run: ${message}\n`);
