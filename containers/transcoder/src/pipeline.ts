@@ -54,6 +54,19 @@ interface RenditionOutput {
   uploader: RenditionUploader;
 }
 
+const FLV_TAG_AUDIO = 8;
+
+/**
+ * The timestamp (ms) of an FLV audio or video tag: 24 bits at bytes 4-6 and the extension byte 7
+ * as the high 8 bits. Null for anything else (the FLV header and codec configuration that start a
+ * media listener, script data).
+ */
+function readMediaTagTimestamp(tag: Buffer): number | null {
+  const type = tag[0];
+  if (tag.length < FLV_TAG_HEADER_BYTES || (type !== FLV_TAG_AUDIO && type !== FLV_TAG_VIDEO)) return null;
+  return (((tag[7] ?? 0) << 24) | ((tag[4] ?? 0) << 16) | ((tag[5] ?? 0) << 8) | (tag[6] ?? 0)) >>> 0;
+}
+
 /** A video tag whose frame type (high nibble of its first data byte) is 1 is a keyframe. */
 function isVideoKeyframeTag(tag: Buffer): boolean {
   return (
@@ -115,6 +128,15 @@ export class StreamPipeline {
   #probeTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
   #stopMedia: (() => void) | null = null;
+  /**
+   * The ingest wall clock (epoch ms) of FLV timestamp 0: arrival time minus timestamp of the first
+   * media tag. PROGRAM-DATE-TIME is stamped from it, so it says when the media reached us, not when
+   * ffmpeg got round to it (the source probe alone takes up to 2.6 s).
+   */
+  #mediaZeroAt: number | null = null;
+  /** FLV timestamp of the first media tag fed to the current ffmpeg run (its output time 0). */
+  #runFirstTimestamp: number | null = null;
+  #runStartKnown: Array<(wallClock: number) => void> = [];
 
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
@@ -168,6 +190,8 @@ export class StreamPipeline {
 
   #onTag(tag: Buffer): void {
     if (this.#closing) return;
+    const timestamp = readMediaTagTimestamp(tag);
+    if (timestamp !== null) this.#mediaZeroAt ??= Date.now() - timestamp;
     const run = this.#run;
     if (run === null) {
       this.#pendingInput.push(tag);
@@ -179,6 +203,8 @@ export class StreamPipeline {
       if (!isVideoKeyframeTag(tag)) return;
       this.#awaitingKeyframe = false;
     }
+    if (this.#awaitingKeyframe && timestamp !== null) return;
+    if (timestamp !== null) this.#noteRunStart(timestamp);
     run.stdin.write(tag);
     if (run.stdin.writableLength > MAX_PENDING_INPUT_BYTES) this.#overloaded('ffmpeg input');
   }
@@ -221,6 +247,7 @@ export class StreamPipeline {
         plan: rendition,
         packager: new CmafPackager({
           firstMsn: this.#session.grant.next_msn,
+          // Replaced by reset() with the ingest clock of the run's first tag before any part exists.
           wallClockAtTimeZero: Date.now(),
           ...(rendition.kind === 'video' ? { partTarget: computeVideoPartTarget(rendition.fps) } : {}),
         }),
@@ -277,20 +304,37 @@ export class StreamPipeline {
     return uploader;
   }
 
+  /** Records the first media tag a run gets: its output time 0, known as an ingest wall clock. */
+  #noteRunStart(timestamp: number): void {
+    if (this.#runFirstTimestamp !== null) return;
+    this.#runFirstTimestamp = timestamp;
+    const wallClock = (this.#mediaZeroAt ?? Date.now()) + timestamp;
+    for (const resolve of this.#runStartKnown.splice(0)) resolve(wallClock);
+  }
+
+  /** Resolves with the wall clock of the current run's output time 0, once its first tag is fed. */
+  #whenRunStarts(): Promise<number> {
+    if (this.#runFirstTimestamp !== null) {
+      return Promise.resolve((this.#mediaZeroAt ?? Date.now()) + this.#runFirstTimestamp);
+    }
+    return new Promise((resolve) => this.#runStartKnown.push(resolve));
+  }
+
   #onRun(run: FfmpegRun, names: Array<RenditionName | 'thumbnail'>): void {
     this.#runs += 1;
-    const wallClock = Date.now();
+    this.#runFirstTimestamp = null;
     const restart = this.#runs > 1;
+    const runStart = this.#whenRunStarts();
     run.outputs.forEach((readable, index) => {
       const name = names[index];
       if (name === 'thumbnail') void this.#pumpThumbnails(readable);
-      else if (name !== undefined) void this.#pumpRendition(name, readable, restart, wallClock);
+      else if (name !== undefined) void this.#pumpRendition(name, readable, restart, runStart);
     });
     if (restart) {
       // The new process must not start mid-GOP: wait for the next keyframe; the session replays
       // the FLV header and the codec configuration to the new listener first.
       this.#stopMedia?.();
-      this.#awaitingKeyframe = true;
+      this.#awaitingKeyframe = this.#session.stats.videoCodec !== null;
       this.#run = run;
       this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
       return;
@@ -298,7 +342,11 @@ export class StreamPipeline {
     const pending = this.#pendingInput;
     this.#pendingInput = [];
     this.#pendingBytes = 0;
-    for (const tag of pending) run.stdin.write(tag);
+    for (const tag of pending) {
+      const timestamp = readMediaTagTimestamp(tag);
+      if (timestamp !== null) this.#noteRunStart(timestamp);
+      run.stdin.write(tag);
+    }
     this.#run = run;
   }
 
@@ -306,12 +354,16 @@ export class StreamPipeline {
     name: RenditionName,
     readable: Readable,
     restart: boolean,
-    wallClock: number,
+    runStart: Promise<number>,
   ): Promise<void> {
     const output = this.#outputs.get(name);
     if (output === undefined) return;
     const { packager, plan } = output;
-    if (restart) for (const event of packager.reset(wallClock)) this.#enqueue(output, event);
+    // ffmpeg writes nothing before its first input tag, so waiting here loses no bytes: they stay
+    // in the pipe until the packager knows the wall clock of this run's time 0.
+    const wallClock = await runStart;
+    const leftovers = packager.reset(wallClock);
+    if (restart) for (const event of leftovers) this.#enqueue(output, event);
     try {
       await packager.consume(readable, (event) => {
         this.#enqueue(output, event);

@@ -89,7 +89,13 @@ export async function openPlayer(
       const video = document.getElementById('v') as HTMLVideoElement;
       const state: PlayerState = { fatalErrors: [], errors: [], levels: [], firstPlayingAt: null };
       w.playerState = state;
-      const hls = new w.Hls({ lowLatencyMode: lowLatency, enableWorker: true, backBufferLength: 30 });
+      const hls = new w.Hls({
+        lowLatencyMode: lowLatency,
+        // As the web app's player: catch up to the live edge at up to 1.5x (docs/benchmarks.md).
+        ...(lowLatency ? { maxLiveSyncPlaybackRate: 1.5 } : {}),
+        enableWorker: true,
+        backBufferLength: 30,
+      });
       w.hls = hls;
       hls.on(w.Hls.Events.ERROR ?? 'hlsError', (_e, data) => {
         const text = `${data.type}:${data.details}`;

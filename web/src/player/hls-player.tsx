@@ -117,8 +117,11 @@ export function HlsPlayer({
       }
       const player = new HlsPlayerClass({
         lowLatencyMode: lowLatency,
-        // Standard latency: three target durations behind the edge, as HLS players default to.
-        ...(lowLatency ? {} : { liveSyncDurationCount: 3 }),
+        // Low latency: let hls.js play up to 1.5x to get back to its target after a start-up or a
+        // stall; at its default of 1x a player stays as far behind as it started (measured 2-4 s
+        // behind against 1.1 s with catch-up, docs/benchmarks.md). Standard latency: three target
+        // durations behind the edge, as HLS players default to.
+        ...(lowLatency ? { maxLiveSyncPlaybackRate: 1.5 } : { liveSyncDurationCount: 3 }),
         backBufferLength: live ? 90 : Number.POSITIVE_INFINITY,
       });
       hls = player;
