@@ -41,15 +41,19 @@ import type {
 } from './chat/types.ts';
 
 /**
- * How many sockets one ChatShard holds before the room opens the next one. A shard sends every
- * frame from one isolate thread, so the limit is frames per second per shard. Measured with
- * bench/chat (wrangler dev, 2 shared cores, load average ~5, 10 senders at 100 msg/s in total,
- * every message delivered to every socket): 100 sockets → 9.6k frames/s, p50 82 ms, p99 170 ms;
- * 250 sockets → saturated at ~18k frames/s, p99 3.6 s. So one thread keeps p99 under 250 ms up to
- * ~10k frames/s. With sampling a viewer gets at most 20 messages/s plus the few that always pass
- * (broadcaster, moderators): ~40 frames/s, and 10k / 40 = 250 sockets per shard.
+ * How many sockets one ChatShard holds before the room opens the next one. A shard sends one
+ * WebSocket message per batch per socket (~10/s each, whatever the chat rate: sampling caps a
+ * viewer at 20 messages/s, so a batch carries ~2 sampled messages plus the few that always pass),
+ * and serializes each batch once, so its cost is sends per second, not messages per second.
+ * Measured with bench/chat (wrangler dev, 2 shared cores, load average 4-7, 10 senders at
+ * 100 msg/s, every message a priority one so every batch carries ~10): 1,000 sockets → ~9.6k
+ * messages/s, every delivery made, p50 101 ms, p99 225 ms when the machine was quiet and 664 ms
+ * when it was not; 5,000 sockets → saturated at ~4-5k messages/s (batches merge, p99 1.5-6 s).
+ * Locally every shard, the room and wrangler's proxy share ONE workerd thread, so those figures
+ * are what one thread sends for all of them: ~1,000 sockets. Half of that per shard keeps headroom
+ * for load we do not control (the 664 ms run) while costing a 1,000-viewer room two RPCs a batch.
  */
-export const SOCKETS_PER_SHARD = 250;
+export const SOCKETS_PER_SHARD = 500;
 /** Seed: "Message batching: Batch messages per 100ms window → 1 batch per 100ms." */
 export const BATCH_INTERVAL_MS = 100;
 /** Seed: "Each WS server reports per-stream count every 10 seconds." */

@@ -44,6 +44,9 @@ interface ScenarioResult {
   delivered_per_second: number;
   /** WebSocket messages received per second, all sockets: the rate the server sends at. */
   ws_messages_per_second: number;
+  /** Receivers that got nothing in the window, and receivers the server closed: lost, not slow. */
+  silent_sockets: number;
+  closed_sockets: number;
   p50_ms: number | null;
   p99_ms: number | null;
   sender_refusals: Record<string, number>;
@@ -196,10 +199,14 @@ async function runScenario(target: Target, sockets: number): Promise<ScenarioRes
     const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
     let delivered = 0;
     let messages = 0;
+    let silent = 0;
+    let closed = 0;
     for (const report of reports) {
       if (report.kind !== 'report') continue;
       delivered += report.delivered;
       messages += report.messages;
+      silent += report.silent;
+      closed += report.closed;
       for (const [ms, count] of report.histogram) histogram[ms] = (histogram[ms] ?? 0) + count;
     }
     return {
@@ -212,6 +219,8 @@ async function runScenario(target: Target, sockets: number): Promise<ScenarioRes
       delivered,
       delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
       ws_messages_per_second: Math.round(messages / (MEASURE_MS / 1000)),
+      silent_sockets: silent,
+      closed_sockets: closed,
       p50_ms: readPercentile(histogram, delivered, 50),
       p99_ms: readPercentile(histogram, delivered, 99),
       sender_refusals: senderRefusals,

@@ -29,6 +29,9 @@ export const ReceiverReply = z.discriminatedUnion('kind', [
     kind: z.literal('report'),
     delivered: z.number().int(),
     messages: z.number().int(),
+    /** Sockets that received nothing while measuring, and sockets the server closed. */
+    silent: z.number().int(),
+    closed: z.number().int(),
     /** [latency ms, count] for every non-empty bucket. */
     histogram: z.array(z.tuple([z.number().int(), z.number().int()])),
   }),
@@ -82,10 +85,13 @@ function runReceiver(): void {
   let messages = 0;
   const reply = (message: ReceiverReply) => process.send?.(message);
 
-  const onMessage = (data: WebSocket.RawData) => {
+  const heard = new WeakSet<WebSocket>();
+  let closed = 0;
+  const onMessage = (ws: WebSocket, data: WebSocket.RawData) => {
     if (!measuring) return;
     const now = Date.now();
     messages++;
+    heard.add(ws);
     for (const sentAt of readSendTimes(String(data))) {
       delivered++;
       histogram[Math.min(HISTOGRAM_MAX_MS, Math.max(0, now - sentAt))]++;
@@ -101,7 +107,10 @@ function runReceiver(): void {
       );
       for (const ws of opened) {
         if (!ws) continue;
-        ws.on('message', onMessage);
+        ws.on('message', (data) => onMessage(ws, data));
+        ws.once('close', () => {
+          closed++;
+        });
         sockets.push(ws);
       }
     }
@@ -127,7 +136,8 @@ function runReceiver(): void {
         histogram.forEach((count, ms) => {
           if (count > 0) buckets.push([ms, count]);
         });
-        reply({ kind: 'report', delivered, messages, histogram: buckets });
+        const silent = sockets.filter((ws) => !heard.has(ws)).length;
+        reply({ kind: 'report', delivered, messages, silent, closed, histogram: buckets });
         return;
       }
       case 'close':
