@@ -10,7 +10,7 @@ import { planClip } from '../vod/clip-assembly.ts';
 import { loadClipSource } from '../vod/clip-job.ts';
 import { getClipPath } from '../vod/vod-keys.ts';
 import { mapPositionToWallClock } from '../vod/vod-playlists.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -312,25 +312,24 @@ export const clipsApp = createApiRouter()
       if (query.cursor !== undefined) {
         const cursor = decodeCursor(ClipCursor, query.cursor);
         if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
-        where.push(`(${keyColumn} < ? OR (${keyColumn} = ? AND cl.id < ?))`);
-        params.push(cursor.key, cursor.key, cursor.id);
+        const resume = continueAfter(keyColumn, 'cl.id', cursor);
+        where.push(resume.sql);
+        params.push(...resume.params);
       }
       const { results } = await c.env.DB.prepare(
         `${CLIP_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, cl.id DESC LIMIT ?`,
       )
         .bind(...params, query.limit + 1)
         .all();
-      const rows = results.map((row) => ClipRow.parse(row));
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const cursor =
-        rows.length > query.limit && last
-          ? encodeCursor({
-              sort: query.sort,
-              key: query.sort === 'top' ? last.view_count : last.created_at,
-              id: last.id,
-            })
-          : null;
+      const { page, cursor } = takePage(
+        results.map((row) => ClipRow.parse(row)),
+        query.limit,
+        (last) => ({
+          sort: query.sort,
+          key: query.sort === 'top' ? last.view_count : last.created_at,
+          id: last.id,
+        }),
+      );
       return c.json({ data: page.map((row) => toClip(c, row)), cursor }, 200);
     },
   );

@@ -16,3 +16,29 @@ export function decodeCursor<T extends z.ZodType>(schema: T, cursor: string): z.
     return null;
   }
 }
+
+/**
+ * Keyset pagination over rows ordered by (key DESC, id DESC): the condition that resumes after the
+ * last row of the previous page. Stable under inserts, unlike OFFSET.
+ */
+export function continueAfter(
+  keyColumn: string,
+  idColumn: string,
+  position: { key: number; id: string },
+): { sql: string; params: (string | number)[] } {
+  return {
+    sql: `(${keyColumn} < ? OR (${keyColumn} = ? AND ${idColumn} < ?))`,
+    params: [position.key, position.key, position.id],
+  };
+}
+
+/** Splits the `limit + 1` rows a keyset query fetched into the page and the next page's cursor. */
+export function takePage<R>(
+  rows: R[],
+  limit: number,
+  positionOf: (last: R) => unknown,
+): { page: R[]; cursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { page, cursor: rows.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null };
+}

@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireUser } from '../shared/auth.ts';
 import { badRequest } from '../shared/errors.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
 
 const NotificationSchema = z
@@ -65,8 +65,9 @@ export const notificationsApp = createApiRouter()
       if (cursor !== undefined) {
         const position = decodeCursor(NotificationCursor, cursor);
         if (!position) throw badRequest('Invalid cursor');
-        where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-        params.push(position.created_at, position.created_at, position.id);
+        const resume = continueAfter('created_at', 'id', { key: position.created_at, id: position.id });
+        where.push(resume.sql);
+        params.push(...resume.params);
       }
       const db = c.env.DB;
       const [page, unread] = await db.batch([
@@ -80,9 +81,11 @@ export const notificationsApp = createApiRouter()
           .prepare('SELECT count(*) AS n FROM notifications WHERE user_id = ? AND read_at IS NULL')
           .bind(userId),
       ]);
-      const rows = (page?.results ?? []).map((row) => NotificationRow.parse(row));
-      const shown = rows.slice(0, limit);
-      const last = shown.at(-1);
+      const { page: shown, cursor: next } = takePage(
+        (page?.results ?? []).map((row) => NotificationRow.parse(row)),
+        limit,
+        (last) => ({ created_at: last.created_at, id: last.id }),
+      );
       return c.json(
         {
           data: shown.map((row) => ({
@@ -90,8 +93,7 @@ export const notificationsApp = createApiRouter()
             created_at: new Date(row.created_at).toISOString(),
             read_at: row.read_at === null ? null : new Date(row.read_at).toISOString(),
           })),
-          cursor:
-            rows.length > limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null,
+          cursor: next,
           unread: z.object({ n: z.number() }).parse(unread?.results[0]).n,
         },
         200,

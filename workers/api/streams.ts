@@ -7,7 +7,7 @@ import { badRequest, forbidden, notFound, unprocessable } from '../shared/errors
 import { publishEvent } from '../shared/events.ts';
 import { deriveStreamKey } from '../shared/stream-keys.ts';
 import { requireOwnedChannel } from './channels.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
 import {
   type Category,
@@ -235,25 +235,24 @@ export const streamsApp = createApiRouter()
       if (query.cursor !== undefined) {
         const cursor = decodeCursor(StreamCursor, query.cursor);
         if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
-        where.push(`(${keyColumn} < ? OR (${keyColumn} = ? AND s.id < ?))`);
-        params.push(cursor.key, cursor.key, cursor.id);
+        const resume = continueAfter(keyColumn, 's.id', cursor);
+        where.push(resume.sql);
+        params.push(...resume.params);
       }
       const { results } = await c.env.DB.prepare(
         `${STREAM_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, s.id DESC LIMIT ?`,
       )
         .bind(...params, query.limit + 1)
         .all();
-      const rows = results.map((row) => StreamRow.parse(row));
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const cursor =
-        rows.length > query.limit && last
-          ? encodeCursor({
-              sort: query.sort,
-              key: query.sort === 'viewers_desc' ? last.viewer_count : (last.started_at ?? 0),
-              id: last.stream_id,
-            })
-          : null;
+      const { page, cursor } = takePage(
+        results.map((row) => StreamRow.parse(row)),
+        query.limit,
+        (last) => ({
+          sort: query.sort,
+          key: query.sort === 'viewers_desc' ? last.viewer_count : (last.started_at ?? 0),
+          id: last.stream_id,
+        }),
+      );
       return c.json({ data: page.map((row) => toLiveStream(c, row)), cursor }, 200);
     },
   )

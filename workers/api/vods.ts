@@ -8,7 +8,7 @@ import { readChatReplay } from '../vod/chat-archive.ts';
 import { deleteVod } from '../vod/retention.ts';
 import { getVodDashPath, getVodPlaybackPath } from '../vod/vod-keys.ts';
 import type { VodRun } from '../vod/vod-playlists.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -156,19 +156,20 @@ export const vodsApp = createApiRouter()
       if (query.cursor !== undefined) {
         const cursor = decodeCursor(VodCursor, query.cursor);
         if (!cursor) throw badRequest('Invalid cursor');
-        where.push('(created_at < ? OR (created_at = ? AND id < ?))');
-        params.push(cursor.created_at, cursor.created_at, cursor.id);
+        const resume = continueAfter('created_at', 'id', { key: cursor.created_at, id: cursor.id });
+        where.push(resume.sql);
+        params.push(...resume.params);
       }
       const { results } = await c.env.DB.prepare(
         `${VOD_SELECT} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
       )
         .bind(...params, query.limit + 1)
         .all();
-      const rows = results.map((row) => VodRow.parse(row));
-      const page = rows.slice(0, query.limit);
-      const last = page.at(-1);
-      const cursor =
-        rows.length > query.limit && last ? encodeCursor({ created_at: last.created_at, id: last.id }) : null;
+      const { page, cursor } = takePage(
+        results.map((row) => VodRow.parse(row)),
+        query.limit,
+        (last) => ({ created_at: last.created_at, id: last.id }),
+      );
       return c.json({ data: page.map((row) => toVod(c, row)), cursor }, 200);
     },
   )
