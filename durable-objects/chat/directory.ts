@@ -1,6 +1,5 @@
 // What chat reads from D1: channels, chatters' roles/subscriptions/follows, emotes, sessions.
-// Durable Objects do not import from workers/, so the session lookup repeats the query of
-// workers/shared/auth.ts findUserByToken (SHA-256 hex of the token in sessions.token_hash).
+import { findUserByToken } from '../shared/sessions.ts';
 import type { ChatterProfile } from './badges.ts';
 import type { EmoteDefinition } from './emotes.ts';
 import type { ChannelInfo, ChatSession } from './types.ts';
@@ -37,21 +36,10 @@ export async function findChannelByName(db: D1Database, name: string): Promise<C
   return row ? toChannelInfo(row) : null;
 }
 
-async function hashSha256Hex(text: string): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
-  return Array.from(digest, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
+/** The chatter behind a session token (the same lookup as the API's bearer tokens). */
 export async function findSessionByToken(db: D1Database, token: string): Promise<ChatSession | null> {
-  if (token.length === 0 || token.length > 200) return null;
-  const row = await db
-    .prepare(
-      `SELECT u.id, u.username FROM sessions s JOIN users u ON u.id = s.user_id
-       WHERE s.token_hash = ? AND s.expires_at > ?`,
-    )
-    .bind(await hashSha256Hex(token), Date.now())
-    .first<{ id: string; username: string }>();
-  return row ? { userId: row.id, login: row.username } : null;
+  const user = await findUserByToken(db, token);
+  return user ? { userId: user.id, login: user.username } : null;
 }
 
 /** A user by id or, failing that, by login: REST paths carry ids, chat commands carry names. */

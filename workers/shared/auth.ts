@@ -1,14 +1,12 @@
 // Bearer-token sessions. Tokens are random; only their SHA-256 (hex) is stored in sessions.token_hash,
 // so a leaked database does not leak usable tokens.
 import { createMiddleware } from 'hono/factory';
-import { generateRandomToken, hashSha256Hex } from './crypto.ts';
+import { findUserByToken, hashToken, type SessionUser } from '../../durable-objects/shared/sessions.ts';
+import { generateRandomToken } from './crypto.ts';
 import { unauthorized } from './errors.ts';
 
-export interface AuthUser {
-  id: string;
-  username: string;
-  channel_id: string;
-}
+export { findUserByToken };
+export type AuthUser = SessionUser;
 
 /** Context variables after requireUser. */
 export interface AuthVariables {
@@ -22,32 +20,12 @@ export interface OptionalAuthVariables {
 
 export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
-interface UserRow {
-  id: string;
-  username: string;
-  channel_id: string;
-}
-
-export async function findUserByToken(db: D1Database, token: string): Promise<AuthUser | null> {
-  if (token.length === 0 || token.length > 200) return null;
-  const tokenHash = await hashSha256Hex(token);
-  const row = await db
-    .prepare(
-      `SELECT u.id, u.username, c.id AS channel_id
-       FROM sessions s JOIN users u ON u.id = s.user_id JOIN channels c ON c.user_id = u.id
-       WHERE s.token_hash = ? AND s.expires_at > ?`,
-    )
-    .bind(tokenHash, Date.now())
-    .first<UserRow>();
-  return row ? { id: row.id, username: row.username, channel_id: row.channel_id } : null;
-}
-
 /** Creates a session and returns its token (the only time the token exists in clear). */
 export async function createSession(db: D1Database, userId: string, now = Date.now()): Promise<string> {
   const token = generateRandomToken();
   await db
     .prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
-    .bind(await hashSha256Hex(token), userId, now, now + SESSION_TTL_MS)
+    .bind(await hashToken(token), userId, now, now + SESSION_TTL_MS)
     .run();
   return token;
 }
@@ -55,7 +33,7 @@ export async function createSession(db: D1Database, userId: string, now = Date.n
 export async function deleteSession(db: D1Database, token: string): Promise<void> {
   await db
     .prepare('DELETE FROM sessions WHERE token_hash = ?')
-    .bind(await hashSha256Hex(token))
+    .bind(await hashToken(token))
     .run();
 }
 

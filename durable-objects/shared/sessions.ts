@@ -1,0 +1,28 @@
+// The bearer-token lookup, shared by the Worker's auth middleware and the chat objects (a chat
+// socket may authenticate with its first frame or IRC's PASS, after the upgrade). It lives here
+// because imports run one way: workers/ may import durable-objects/, never the reverse.
+
+export interface SessionUser {
+  id: string;
+  username: string;
+  channel_id: string;
+}
+
+/** Tokens are random; only the SHA-256 (hex) of a token is stored, in sessions.token_hash. */
+export async function hashToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
+
+/** The user behind an unexpired session token, with their channel; null for anything else. */
+export async function findUserByToken(db: D1Database, token: string): Promise<SessionUser | null> {
+  if (token.length === 0 || token.length > 200) return null;
+  return db
+    .prepare(
+      `SELECT u.id, u.username, c.id AS channel_id
+       FROM sessions s JOIN users u ON u.id = s.user_id JOIN channels c ON c.user_id = u.id
+       WHERE s.token_hash = ? AND s.expires_at > ?`,
+    )
+    .bind(await hashToken(token), Date.now())
+    .first<SessionUser>();
+}
