@@ -109,11 +109,15 @@ describe('browsing the web app in a real browser', () => {
       const api = new ApiClient(platform.baseUrl, streamer.token);
       const { stream_key } = await api.streamKey(streamer.channel.id);
       publisher = publishTestPattern(`${platform.rtmpUrl}/${stream_key}`);
+      // Live, with the transcoder's first JPEG thumbnail already stored (the card shows it).
       const live = await waitFor(
-        'the stream to go live',
+        'the stream to go live with a thumbnail',
         async () => {
-          const res = await api.request<{ stream_id: string }>('GET', `/streams/${streamer.channel.id}/live`);
-          return res.status === 200 ? res.body : undefined;
+          const res = await api.request<{ stream_id: string; thumbnail_url: string | null }>(
+            'GET',
+            `/streams/${streamer.channel.id}/live`,
+          );
+          return res.status === 200 && res.body.thumbnail_url ? res.body : undefined;
         },
         30_000,
         250,
@@ -132,6 +136,10 @@ describe('browsing the web app in a real browser', () => {
       expect(text).toContain(streamer.channel.name);
       expect(text).toContain(category.name);
       expect(text).toMatch(/\d+ viewers/);
+      // The thumbnail is a real JPEG the browser decodes.
+      await expect
+        .poll(() => card.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth))
+        .toBeGreaterThan(0);
       const chips = await page.locator('.category-row .category-chip').allTextContents();
       expect(chips.some((chip) => chip.includes(category.name))).toBe(true);
       await takeScreenshot(page, 'home');
