@@ -1,4 +1,4 @@
-// The one way the app talks to /api/v1: bearer token from localStorage, JSON bodies, responses
+// The one way the app talks to /api/v1: bearer token from localStorage, JSON (or form) bodies, responses
 // parsed with a schema, and every failure turned into an ApiRequestError carrying the API's
 // `{error: {code, message}}` so pages can show the message as is.
 import type * as z from 'zod/mini';
@@ -35,6 +35,7 @@ export function writeToken(token: string | null): void {
 
 type RequestOptions = {
   method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  /** JSON-encoded, except a FormData, which is sent as multipart/form-data. */
   body?: unknown;
   signal?: AbortSignal;
 };
@@ -62,7 +63,10 @@ async function sendRequest(path: string, method: string, options: RequestOptions
   if (token !== null) headers.set('Authorization', `Bearer ${token}`);
   const init: RequestInit = { method, headers };
   if (options.signal) init.signal = options.signal;
-  if (options.body !== undefined) {
+  // A form (file uploads) goes as multipart: the browser writes the Content-Type with its boundary.
+  if (options.body instanceof FormData) {
+    init.body = options.body;
+  } else if (options.body !== undefined) {
     headers.set('Content-Type', 'application/json');
     init.body = JSON.stringify(options.body);
   }

@@ -113,15 +113,17 @@ export const VodSchema = z.object({
 });
 export type Vod = z.infer<typeof VodSchema>;
 
-// A channel emote as the emotes API lists it (the name is the text that turns into the image).
+// A channel emote as workers/api/emotes.ts answers it (the name is the text that turns into the
+// image); the list comes as `{emotes: [...]}`.
 export const EmoteSchema = z.object({
   id: z.string(),
-  name: z.optional(z.string()),
-  code: z.optional(z.string()),
+  name: z.string(),
+  channel_id: OptionalString,
+  subscriber_only: z.optional(z.boolean()),
   url: z.string(),
 });
 export type Emote = z.infer<typeof EmoteSchema>;
-export const EmoteListSchema = z.union([z.array(EmoteSchema), pageOf(EmoteSchema)]);
+export const EmoteListSchema = z.object({ emotes: z.array(EmoteSchema) });
 
 // Chat replay messages carry the same user and emote shapes as live chat (protocol/chat.ts).
 const ReplayUserSchema = z.object({
@@ -178,13 +180,14 @@ export const ChatSettingsSchema = z.object({
 });
 export type ChatSettings = z.infer<typeof ChatSettingsSchema>;
 
+// A channel's moderators or VIPs (GET /channels/{id}/moderators|vips, broadcaster and moderators).
 export const RoleMemberSchema = z.object({
-  user_id: OptionalString,
-  id: OptionalString,
-  username: OptionalString,
-  name: OptionalString,
+  user_id: z.string(),
+  username: z.string(),
+  created_at: z.optional(Timestamp),
 });
-export const RoleListSchema = z.union([z.array(RoleMemberSchema), pageOf(RoleMemberSchema)]);
+export type RoleMember = z.infer<typeof RoleMemberSchema>;
+export const RoleListSchema = z.object({ data: z.array(RoleMemberSchema) });
 
 export const ErrorBodySchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.optional(z.unknown()) }),

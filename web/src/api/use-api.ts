@@ -1,8 +1,9 @@
 // Loads one API resource for a component: aborted when the component goes away or the path
-// changes, so a slow answer for an old page never lands on a new one.
+// changes, so a slow answer for an old page never lands on a new one. A reload answered 404 clears
+// the data; any other failed reload keeps the last good answer beside the error.
 import { useCallback, useEffect, useState } from 'react';
 import type * as z from 'zod/mini';
-import { isAbort, requestApi } from './client.ts';
+import { isAbort, isNotFound, requestApi } from './client.ts';
 
 export type ApiState<T> = {
   data: T | undefined;
@@ -34,6 +35,9 @@ export function useApi<S extends z.ZodMiniType>(path: string | null, schema: S):
       },
       (failure: unknown) => {
         if (isAbort(failure)) return;
+        // A 404 says the resource is gone (a stream that ended, a deleted clip): showing the last
+        // answer would claim it still exists. Other failures keep it, as a blip should not blank a page.
+        if (isNotFound(failure)) setData(undefined);
         setError(failure);
         setLoading(false);
       },

@@ -12,6 +12,7 @@ import {
   ChatSettingsSchema,
   ClipSchema,
   EmoteListSchema,
+  EmoteSchema,
   EmptySchema,
   pageOf,
   RoleListSchema,
@@ -163,10 +164,11 @@ function LivePreview({ channel }: { channel: Channel }) {
     return () => window.clearInterval(timer);
   }, [reload]);
 
+  // The health poll answers 404 once the stream ends, which clears `live.data`: back to offline.
   if (!live.data) {
     return (
-      <p className="empty">
-        {live.loading
+      <p className="empty" data-preview="offline">
+        {live.loading && live.error === undefined
           ? 'Checking…'
           : 'You are offline. Point your broadcasting software at the server and key.'}
       </p>
@@ -332,14 +334,15 @@ function RoleList({ base, kind }: { base: string; kind: 'moderators' | 'vips' })
   const list = useApi(`${base}/${kind}`, RoleListSchema);
   const [name, setName] = useState('');
   const [note, setNote] = useState<string | null>(null);
-  const members = list.data ? (Array.isArray(list.data) ? list.data : list.data.data) : [];
+  const members = list.data?.data ?? [];
   const label = kind === 'moderators' ? 'moderator' : 'VIP';
 
-  const change = (username: string, method: 'PUT' | 'DELETE') => {
-    requestApi(`${base}/${kind}/${encodeURIComponent(username)}`, EmptySchema, { method }).then(
+  // The API takes a user id or a username in the path: added by the name typed, removed by id.
+  const change = (user: string, shownAs: string, method: 'POST' | 'DELETE') => {
+    requestApi(`${base}/${kind}/${encodeURIComponent(user)}`, EmptySchema, { method }).then(
       () => {
-        setNote(method === 'PUT' ? `${username} is now a ${label}.` : `${username} is no longer a ${label}.`);
-        setName('');
+        setNote(method === 'POST' ? `${shownAs} is now a ${label}.` : `${shownAs} is no longer a ${label}.`);
+        if (method === 'POST') setName('');
         list.reload();
       },
       (error: unknown) => setNote(describeError(error)),
@@ -348,33 +351,33 @@ function RoleList({ base, kind }: { base: string; kind: 'moderators' | 'vips' })
 
   return (
     <div>
-      {members.length === 0 ? (
-        <p className="empty">No {label}s yet.</p>
+      {list.error ? (
+        <ErrorMessage error={list.error} />
+      ) : members.length === 0 ? (
+        <p className="empty">{list.loading ? 'Loading…' : `No ${label}s yet.`}</p>
       ) : (
-        <ul className="role-list">
-          {members.map((member) => {
-            const username = member.username ?? member.name ?? member.user_id ?? member.id ?? '';
-            return (
-              <li key={username}>
-                {username}
-                <button
-                  type="button"
-                  className="button-secondary"
-                  aria-label={`Remove ${username} as ${label}`}
-                  onClick={() => change(username, 'DELETE')}
-                >
-                  Remove
-                </button>
-              </li>
-            );
-          })}
+        <ul className="role-list" aria-label={kind === 'moderators' ? 'Moderators' : 'VIPs'}>
+          {members.map((member) => (
+            <li key={member.user_id}>
+              {member.username}
+              <button
+                type="button"
+                className="button-secondary"
+                aria-label={`Remove ${member.username} as ${label}`}
+                onClick={() => change(member.user_id, member.username, 'DELETE')}
+              >
+                Remove
+              </button>
+            </li>
+          ))}
         </ul>
       )}
       <form
         className="input-row"
         onSubmit={(event) => {
           event.preventDefault();
-          if (name.trim() !== '') change(name.trim(), 'PUT');
+          const username = name.trim();
+          if (username !== '') change(username, username, 'POST');
         }}
       >
         <label className="visually-hidden" htmlFor={`add-${kind}`}>
@@ -395,23 +398,39 @@ function RoleList({ base, kind }: { base: string; kind: 'moderators' | 'vips' })
   );
 }
 
+// workers/api/emotes.ts: names are 2–25 letters or digits; images PNG, GIF or WebP of at most
+// 256 KiB. Checked here too so a wrong file is refused before it is uploaded.
+const EMOTE_NAME_PATTERN = '[A-Za-z0-9]{2,25}';
+const EMOTE_IMAGE_TYPES = 'image/png,image/gif,image/webp';
+const MAX_EMOTE_BYTES = 256 * 1024;
+
 function EmotePanel({ base }: { base: string }) {
   const emotes = useApi(`${base}/emotes`, EmoteListSchema);
   const [name, setName] = useState('');
-  const [url, setUrl] = useState('');
+  const [file, setFile] = useState<File | null>(null);
+  const [subscriberOnly, setSubscriberOnly] = useState(false);
   const [note, setNote] = useState<string | null>(null);
-  const list = emotes.data ? (Array.isArray(emotes.data) ? emotes.data : emotes.data.data) : [];
+  const list = emotes.data?.emotes ?? [];
 
-  const add = (event: FormEvent) => {
+  const add = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    requestApi(`${base}/emotes`, EmptySchema, {
-      method: 'POST',
-      body: { name: name.trim(), image_url: url.trim() },
-    }).then(
-      () => {
+    const form = event.currentTarget;
+    if (file === null) return;
+    if (file.size > MAX_EMOTE_BYTES) {
+      setNote(`The image is ${Math.ceil(file.size / 1024)} KiB; emotes are at most 256 KiB.`);
+      return;
+    }
+    const body = new FormData();
+    body.set('name', name.trim());
+    body.set('image', file);
+    body.set('subscriber_only', String(subscriberOnly));
+    requestApi(`${base}/emotes`, EmoteSchema, { method: 'POST', body }).then(
+      (created) => {
+        form.reset();
         setName('');
-        setUrl('');
-        setNote('Emote added.');
+        setFile(null);
+        setSubscriberOnly(false);
+        setNote(`Emote ${created.name} added.`);
         emotes.reload();
       },
       (error: unknown) => setNote(describeError(error)),
@@ -426,40 +445,55 @@ function EmotePanel({ base }: { base: string }) {
 
   return (
     <div>
-      {list.length === 0 ? (
-        <p className="empty">No channel emotes yet.</p>
+      {emotes.error ? (
+        <ErrorMessage error={emotes.error} />
+      ) : list.length === 0 ? (
+        <p className="empty">{emotes.loading ? 'Loading…' : 'No channel emotes yet.'}</p>
       ) : (
-        <ul className="emote-grid">
-          {list.map((emote) => {
-            const code = emote.name ?? emote.code ?? emote.id;
-            return (
-              <li key={emote.id}>
-                <img src={emote.url} alt={code} />
-                <span>{code}</span>
-                <button
-                  type="button"
-                  className="button-secondary"
-                  aria-label={`Delete emote ${code}`}
-                  onClick={() => remove(emote.id)}
-                >
-                  ✕
-                </button>
-              </li>
-            );
-          })}
+        <ul className="emote-grid" aria-label="Channel emotes">
+          {list.map((emote) => (
+            <li key={emote.id} data-emote={emote.name}>
+              <img src={emote.url} alt={emote.name} />
+              <span>{emote.name}</span>
+              {emote.subscriber_only ? <span className="hint">Subscribers</span> : null}
+              <button
+                type="button"
+                className="button-secondary"
+                aria-label={`Delete emote ${emote.name}`}
+                onClick={() => remove(emote.id)}
+              >
+                ✕
+              </button>
+            </li>
+          ))}
         </ul>
       )}
       <form className="stack-form" onSubmit={add}>
-        <label htmlFor="emote-name">Emote name</label>
+        <label htmlFor="emote-name">Emote name (2–25 letters or digits)</label>
         <input
           id="emote-name"
           required
-          pattern="[A-Za-z0-9]+"
+          pattern={EMOTE_NAME_PATTERN}
+          maxLength={25}
           value={name}
           onChange={(e) => setName(e.target.value)}
         />
-        <label htmlFor="emote-url">Image URL</label>
-        <input id="emote-url" required type="url" value={url} onChange={(e) => setUrl(e.target.value)} />
+        <label htmlFor="emote-image">Image (PNG, GIF or WebP, at most 256 KiB)</label>
+        <input
+          id="emote-image"
+          required
+          type="file"
+          accept={EMOTE_IMAGE_TYPES}
+          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
+        />
+        <label className="check">
+          <input
+            type="checkbox"
+            checked={subscriberOnly}
+            onChange={(e) => setSubscriberOnly(e.target.checked)}
+          />
+          Only for subscribers
+        </label>
         <button type="submit" className="button-secondary">
           Add emote
         </button>

@@ -33,8 +33,17 @@ const LIVE_REFRESH_MS = 30_000;
 const OFFLINE_REFRESH_MS = 10_000;
 const VodPageSchema = pageOf(VodSchema);
 
+/**
+ * Keyed by the channel name: `/{a}` → `/{b}` (a raid, a link) is the same route, so React would
+ * keep every piece of state of channel a (its error, its stream, the follow button's answer).
+ * A new key gives channel b a fresh page.
+ */
 export function WatchPage() {
   const name = useParams().channel ?? '';
+  return <ChannelWatchPage key={name} name={name} />;
+}
+
+function ChannelWatchPage({ name }: { name: string }) {
   const navigate = useNavigate();
   const raidedFrom = readRaidOrigin(useLocation().state);
   const [live, setLive] = useState<LiveStream | null | undefined>(undefined);
@@ -162,7 +171,8 @@ export function WatchPage() {
             ) : null}
           </div>
           <div className="stream-actions">
-            {channel ? <FollowButton channel={channel} /> : null}
+            {/* Keyed by id: the follow state belongs to one channel. */}
+            {channel ? <FollowButton key={channel.id} channel={channel} /> : null}
             {live ? <ClipButton stream={live} /> : null}
           </div>
         </div>
