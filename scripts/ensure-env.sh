@@ -26,20 +26,24 @@ done
 say() { printf '[setup] %s\n' "$*" >&2; }
 die() { printf '[setup] %s\n' "$*" >&2; exit 1; }
 
-# --- Node >= 22 (wrangler needs it) -------------------------------------------
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# --- Node >= 22.18 -------------------------------------------------------------
+# wrangler needs Node 22; the scripts and the transcoder run TypeScript with Node's type stripping,
+# on by default from 22.18.
+node_ok() {
+  node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 18) ? 0 : 1)' 2>/dev/null
+}
 command -v node >/dev/null 2>&1 || die "Node.js is not installed: install Node.js 20 or newer with npm, then run this again."
 command -v npm >/dev/null 2>&1 || die "npm is not installed: install npm (it ships with Node.js), then run this again."
-if [[ "$(node_major)" -lt 22 ]]; then
+if ! node_ok; then
   LOCAL_NODE="$ROOT/.tools/node/node_modules/node/bin"
   if [[ ! -x "$LOCAL_NODE/node" ]]; then
-    say "Node $(node --version) is older than 22; installing Node 22 from the npm registry into .tools/node"
+    say "Node $(node --version) is older than 22.18; installing Node 22 from the npm registry into .tools/node"
     mkdir -p "$ROOT/.tools/node"
     npm install --prefix "$ROOT/.tools/node" --no-save --no-audit --no-fund --loglevel=error node@22 >&2 \
-      || die "Could not install Node 22 from the npm registry: install Node.js 22 or newer, then run this again."
+      || die "Could not install Node 22 from the npm registry: install Node.js 22.18 or newer, then run this again."
   fi
   export PATH="$LOCAL_NODE:$PATH"
-  [[ "$(node_major)" -ge 22 ]] || die "Node 22 did not start from .tools/node: install Node.js 22 or newer, then run this again."
+  node_ok || die "Node 22 did not start from .tools/node: install Node.js 22.18 or newer, then run this again."
 fi
 
 # --- the project's packages ----------------------------------------------------
@@ -77,8 +81,15 @@ apt_install() {
 if [[ $need_media == 1 ]] && ! { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; }; then
   apt_install ffmpeg || die "ffmpeg is missing: install it (sudo apt-get install ffmpeg), then run this again."
 fi
-if [[ $need_browser == 1 ]] && [[ -z "${CHROMIUM_PATH:-}" ]] && ! command -v chromium >/dev/null; then
-  apt_install chromium fonts-dejavu-core || die "Chromium is missing: install it (sudo apt-get install chromium), then run this again."
+if [[ $need_browser == 1 ]]; then
+  # Debian's `chromium`; Ubuntu's snap installs `chromium-browser`; CHROMIUM_PATH wins over both.
+  find_chromium() { command -v chromium || command -v chromium-browser || true; }
+  if [[ -z "${CHROMIUM_PATH:-}" && -z "$(find_chromium)" ]]; then
+    apt_install chromium fonts-dejavu-core || true
+  fi
+  export CHROMIUM_PATH="${CHROMIUM_PATH:-$(find_chromium)}"
+  [[ -n "$CHROMIUM_PATH" && -x "$CHROMIUM_PATH" ]] \
+    || die "Chromium is missing: install it (Debian: sudo apt-get install chromium; Ubuntu: sudo snap install chromium) or set CHROMIUM_PATH to a Chromium or Chrome binary, then run this again."
 fi
 
 exec "$@"

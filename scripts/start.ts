@@ -11,6 +11,7 @@ import {
   ROOT,
   startTranscoder,
   startWorker,
+  stopAllManaged,
 } from './lib/platform.ts';
 
 const PORT = Number(process.env.PORT ?? 8787);
@@ -57,7 +58,8 @@ async function main(): Promise<void> {
     if (shuttingDown) return;
     shuttingDown = true;
     console.log('\n[start] stopping');
-    await Promise.all(running.map((proc) => proc.stop()));
+    // Everything started so far, including a Worker still starting up when Ctrl-C came.
+    await stopAllManaged();
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
@@ -103,7 +105,8 @@ async function main(): Promise<void> {
 `);
 }
 
-main().catch((error: unknown) => {
+main().catch(async (error: unknown) => {
   console.error(`[start] ${error instanceof Error ? error.message : String(error)}`);
+  await stopAllManaged();
   process.exit(1);
 });

@@ -3,8 +3,9 @@
 // Node process (there is no Docker engine on a developer machine, so containers are disabled).
 // Used by `npm start`, the end-to-end tests and the benchmarks.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -25,6 +26,14 @@ export interface SpawnOptions {
   echo?: boolean;
   /** Called with each line of output (stdout and stderr). */
   onLine?: (line: string) => void;
+}
+
+/** Every managed process still running, so a failed or interrupted start can stop them all. */
+const running = new Set<ManagedProcess>();
+
+/** Stops every process this module started (npm start's Ctrl-C, a failed start). */
+export async function stopAllManaged(): Promise<void> {
+  await Promise.all([...running].map((proc) => proc.stop()));
 }
 
 /** Spawns a child in its own process group so stop() takes its children (workerd, ffmpeg) too. */
@@ -76,7 +85,10 @@ export function spawnManaged(
     })();
     return stopping;
   };
-  return { name, child, exited, stop };
+  const managed: ManagedProcess = { name, child, exited, stop };
+  running.add(managed);
+  void exited.then(() => running.delete(managed));
+  return managed;
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */
@@ -113,10 +125,12 @@ export async function waitFor<T>(
   probe: () => Promise<T | undefined>,
   timeoutMs: number,
   intervalMs = 200,
+  signal?: AbortSignal,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error(`stopped waiting for ${what}`);
     try {
       const value = await probe();
       if (value !== undefined) return value;
@@ -130,7 +144,32 @@ export async function waitFor<T>(
   );
 }
 
-export function waitForTcp(port: number, timeoutMs: number): Promise<true> {
+/**
+ * Waits until `ready` resolves; if the process exits first or readiness never comes, the process
+ * is stopped (nothing left behind holding a port) and the error says which.
+ */
+async function awaitReady(
+  proc: ManagedProcess,
+  what: string,
+  ready: (signal: AbortSignal) => Promise<true>,
+): Promise<void> {
+  const controller = new AbortController();
+  try {
+    const outcome = await Promise.race([
+      ready(controller.signal),
+      proc.exited.then((code) => ({ exitedWith: code })),
+    ]);
+    if (outcome !== true)
+      throw new Error(`${what}: the process exited (${JSON.stringify(outcome)}) before it was ready`);
+  } catch (error) {
+    controller.abort();
+    await proc.stop();
+    throw error;
+  }
+  controller.abort();
+}
+
+export function waitForTcp(port: number, timeoutMs: number, signal?: AbortSignal): Promise<true> {
   return waitFor(
     `tcp 127.0.0.1:${port}`,
     () =>
@@ -144,13 +183,26 @@ export function waitForTcp(port: number, timeoutMs: number): Promise<true> {
         socket.connect(port, '127.0.0.1');
       }),
     timeoutMs,
+    200,
+    signal,
   );
 }
 
-/** Builds the web app into web/dist unless a build is already there (or `force`). */
+/** The newest modification time (ms) of the files under `path`. */
+function findNewestMtime(path: string): number {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  if (!stats) return 0;
+  if (!stats.isDirectory()) return stats.mtimeMs;
+  return readdirSync(path).reduce((newest, name) => Math.max(newest, findNewestMtime(join(path, name))), 0);
+}
+
+/** Builds the web app into web/dist unless that build is newer than its sources (or `force`). */
 export async function buildWeb(force = false): Promise<void> {
   if (!existsSync(join(ROOT, 'web', 'vite.config.ts'))) return;
-  if (!force && existsSync(join(ROOT, 'web', 'dist', 'index.html')) && !process.env.CI) return;
+  const built = statSync(join(ROOT, 'web', 'dist', 'index.html'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const sources = ['web/src', 'web/index.html', 'web/vite.config.ts', 'protocol', 'package-lock.json'];
+  const newestSource = Math.max(...sources.map((source) => findNewestMtime(join(ROOT, source))));
+  if (!force && built > newestSource) return;
   await runCommand(process.execPath, [VITE, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']);
 }
 
@@ -173,7 +225,15 @@ export interface WorkerOptions {
 
 export async function startWorker(options: WorkerOptions): Promise<ManagedProcess> {
   const inspectorPort = await findFreePort();
-  const vars = { ...options.secrets, ...options.vars };
+  // Secrets go through a private env file, not the command line, where `ps` would show them.
+  const secretsFile = join(mkdtempSync(join(tmpdir(), 'edgestream-secrets-')), 'secrets.env');
+  writeFileSync(
+    secretsFile,
+    Object.entries(options.secrets)
+      .map(([key, value]) => `${key}=${value}\n`)
+      .join(''),
+    { mode: 0o600 },
+  );
   const args = [
     WRANGLER,
     'dev',
@@ -190,26 +250,27 @@ export async function startWorker(options: WorkerOptions): Promise<ManagedProces
     '--show-interactive-dev-session=false',
     '--log-level',
     'warn',
+    '--env-file',
+    secretsFile,
   ];
-  for (const [key, value] of Object.entries(vars)) args.push('--var', `${key}:${value}`);
+  for (const [key, value] of Object.entries(options.vars ?? {})) args.push('--var', `${key}:${value}`);
   const proc = spawnManaged('worker', process.execPath, args, {
     echo: options.echo ?? false,
     ...(options.onLine ? { onLine: options.onLine } : {}),
   });
-  const ready = waitFor(
-    `wrangler dev on :${options.port}`,
-    async () => {
-      const res = await fetch(`http://127.0.0.1:${options.port}/api/v1/health`);
-      await res.body?.cancel();
-      return res.status < 500 ? true : undefined;
-    },
-    90_000,
-    250,
+  await awaitReady(proc, `wrangler dev on :${options.port}`, (signal) =>
+    waitFor(
+      `wrangler dev on :${options.port}`,
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${options.port}/api/v1/health`);
+        await res.body?.cancel();
+        return res.status < 500 ? true : undefined;
+      },
+      90_000,
+      250,
+      signal,
+    ),
   );
-  const outcome = await Promise.race([ready, proc.exited.then((code) => ({ exitedWith: code }))]);
-  if (outcome !== true) {
-    throw new Error(`wrangler dev exited with ${JSON.stringify(outcome)} before it answered`);
-  }
   return proc;
 }
 
@@ -235,10 +296,8 @@ export async function startTranscoder(options: TranscoderOptions): Promise<Manag
     echo: options.echo ?? false,
     ...(options.onLine ? { onLine: options.onLine } : {}),
   });
-  const outcome = await Promise.race([
-    waitForTcp(options.rtmpPort, 20_000),
-    proc.exited.then((code) => ({ exitedWith: code })),
-  ]);
-  if (outcome !== true) throw new Error(`transcoder exited with ${JSON.stringify(outcome)} before listening`);
+  await awaitReady(proc, `the transcoder on :${options.rtmpPort}`, (signal) =>
+    waitForTcp(options.rtmpPort, 20_000, signal),
+  );
   return proc;
 }
