@@ -67,7 +67,9 @@ CREATE TABLE streams (
   vod_url TEXT,
   thumbnail_url TEXT,
   created_at INTEGER NOT NULL
-);
+  -- When viewer_count was measured: a late, older viewer.count does not overwrite a newer one.
+  -- (Added by ALTER TABLE in 0003, hence the placement SQLite gives it.)
+  , viewer_count_at INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX idx_streams_channel ON streams (channel_id, started_at DESC);
 CREATE INDEX idx_streams_category_live ON streams (category_id, status, viewer_count DESC);
 CREATE INDEX idx_streams_live_viewers ON streams (status, viewer_count DESC);
@@ -113,6 +115,16 @@ CREATE TABLE bans (
   moderator_id TEXT,
   created_at INTEGER NOT NULL,
   expires_at INTEGER,
+  PRIMARY KEY (channel_id, user_id)
+);
+
+-- When the newest moderation event applied to (channel, user) happened: the bans mirror applies a
+-- ban or unban only if it is newer, so retries that reorder them cannot resurrect a lifted ban.
+-- No foreign keys: an unban may name a user deleted since, and that must not fail the batch.
+CREATE TABLE ban_versions (
+  channel_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  occurred_at INTEGER NOT NULL,
   PRIMARY KEY (channel_id, user_id)
 );
 
@@ -191,12 +203,16 @@ CREATE TABLE retention_cursors (
 );
 
 -- A POST with an Idempotency-Key replays its first response; the same key with another body is 422.
+-- Credentials are never stored: see workers/api/idempotency.ts.
 CREATE TABLE idempotency_keys (
   scope TEXT NOT NULL,
   key TEXT NOT NULL,
   request_hash TEXT NOT NULL,
   status INTEGER NOT NULL,
   response_body TEXT NOT NULL,
+  -- What a replay re-issues in place of a credential the stored response leaves out (JSON, e.g.
+  -- {"stream_key": "<channel id>"}); NULL when the response carries none.
+  reissue TEXT,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (scope, key)
 );
@@ -230,8 +246,8 @@ CREATE TABLE notifications (
 );
 CREATE INDEX idx_notifications_user ON notifications (user_id, created_at DESC);
 
--- Full-text search over channel names and live titles/tags. One row per channel, kept current by
--- the API when a channel or its live stream changes.
+-- Full-text search over channel names and live titles/tags. One row per channel, its rowid the
+-- channel's search_documents id, kept current by the API when a channel or its live stream changes.
 CREATE VIRTUAL TABLE search_index USING fts5 (
   channel_id UNINDEXED,
   name,
@@ -239,6 +255,14 @@ CREATE VIRTUAL TABLE search_index USING fts5 (
   title,
   tags,
   tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- One stable integer per channel: the rowid of its search_index row. FTS5 looks rows up fast only
+-- by rowid (channel_id is UNINDEXED), and a rowid of channels itself may change on VACUUM because
+-- channels has no INTEGER PRIMARY KEY.
+CREATE TABLE search_documents (
+  id INTEGER PRIMARY KEY,
+  channel_id TEXT NOT NULL UNIQUE REFERENCES channels(id) ON DELETE CASCADE
 );
 
 INSERT INTO categories (id, slug, name) VALUES
