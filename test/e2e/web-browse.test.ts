@@ -1,6 +1,7 @@
 // Browsing in Chromium against a running platform: the home page and a category directory list a
 // real live stream (ffmpeg → RTMP → transcoder), search finds it by channel name and by title,
-// the OBS chat overlay shows chat, and a phone-sized screen never scrolls sideways.
+// the OBS chat overlay shows chat, the dashboard's role and emote panels work against the API, a
+// raid lands on a fresh watch page, and a phone-sized screen never scrolls sideways.
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
@@ -9,6 +10,7 @@ import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
 import {
   collectPageErrors,
+  drawPngImage,
   hasHorizontalScroll,
   launchWebBrowser,
   openContext,
@@ -91,6 +93,109 @@ describe('browsing the web app in a real browser', () => {
     expect(await line.locator('.chat-content').textContent()).toBe(text);
     expect(await line.locator('b').count()).toBe(0);
     expect(await line.evaluate((el) => getComputedStyle(el.closest('ol') ?? el).textShadow)).not.toBe('none');
+  });
+
+  it('adds and removes a moderator and a VIP in the dashboard panels, which list them from the API', async () => {
+    const member = await new ApiClient(platform.baseUrl).signup(uniqueName('member'));
+    const api = new ApiClient(platform.baseUrl, streamer.token);
+    const page = await (await newContext({ token: streamer.token })).newPage();
+    const errors = collectPageErrors(page);
+    await page.goto(`${platform.baseUrl}/dashboard`);
+    for (const { panel, label, path } of [
+      { panel: 'Moderators', label: 'moderator', path: 'moderators' },
+      { panel: 'VIPs', label: 'VIP', path: 'vips' },
+    ]) {
+      const section = page.getByRole('region', { name: panel });
+      await section.getByText(`No ${label}s yet.`).waitFor({ timeout: 15_000 });
+      await section.getByLabel(`Username to add as ${label}`).fill(member.user.username);
+      await section.getByRole('button', { name: `Add ${label}` }).click();
+      const row = section.getByRole('listitem').filter({ hasText: member.user.username });
+      await row.waitFor({ timeout: 10_000 });
+      expect(await section.getByRole('status').textContent()).toBe(
+        `${member.user.username} is now a ${label}.`,
+      );
+      const listed = await api.request<{ data: { user_id: string }[] }>(
+        'GET',
+        `/channels/${streamer.channel.id}/${path}`,
+      );
+      expect(listed.body.data.map((item) => item.user_id)).toEqual([member.user.id]);
+
+      await section.getByRole('button', { name: `Remove ${member.user.username} as ${label}` }).click();
+      await section.getByText(`No ${label}s yet.`).waitFor({ timeout: 10_000 });
+      const after = await api.request<{ data: unknown[] }>('GET', `/channels/${streamer.channel.id}/${path}`);
+      expect(after.body.data).toEqual([]);
+    }
+    expect(errors).toEqual([]);
+  });
+
+  it('uploads a PNG emote file from the dashboard, shows its image, refuses a file over 256 KiB, and deletes it', async () => {
+    const api = new ApiClient(platform.baseUrl, streamer.token);
+    const page = await (await newContext({ token: streamer.token })).newPage();
+    const errors = collectPageErrors(page);
+    await page.goto(`${platform.baseUrl}/dashboard`);
+    const section = page.getByRole('region', { name: 'Emotes' });
+    await section.getByText('No channel emotes yet.').waitFor({ timeout: 15_000 });
+
+    const name = `hype${Math.random().toString(36).slice(2, 8)}`;
+    await section.getByLabel(/^Emote name/).fill(name);
+    await section.getByLabel(/^Image/).setInputFiles({
+      name: 'hype.png',
+      mimeType: 'image/png',
+      buffer: await drawPngImage(page, 28),
+    });
+    await section.getByLabel('Only for subscribers').check();
+    await section.getByRole('button', { name: 'Add emote' }).click();
+    const item = section.locator(`[data-emote="${name}"]`);
+    await item.waitFor({ timeout: 10_000 });
+    expect(await item.textContent()).toContain('Subscribers');
+    // The listed image is the uploaded PNG, served back by the API and decoded by the browser.
+    await expect
+      .poll(() => item.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth))
+      .toBe(28);
+    const listed = await api.request<{ emotes: { name: string; subscriber_only: boolean }[] }>(
+      'GET',
+      `/channels/${streamer.channel.id}/emotes`,
+    );
+    expect(listed.body.emotes).toEqual([expect.objectContaining({ name, subscriber_only: true })]);
+
+    await section.getByLabel(/^Emote name/).fill(`big${name}`);
+    await section.getByLabel(/^Image/).setInputFiles({
+      name: 'big.png',
+      mimeType: 'image/png',
+      buffer: Buffer.alloc(300 * 1024, 1),
+    });
+    await section.getByRole('button', { name: 'Add emote' }).click();
+    await expect.poll(() => section.getByRole('status').textContent()).toMatch(/at most 256 KiB/);
+
+    await section.getByRole('button', { name: `Delete emote ${name}` }).click();
+    await section.getByText('No channel emotes yet.').waitFor({ timeout: 10_000 });
+    const after = await api.request<{ emotes: unknown[] }>('GET', `/channels/${streamer.channel.id}/emotes`);
+    expect(after.body.emotes).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  it("starts the raided channel's watch page fresh: a follow of the raiding channel does not carry over", async () => {
+    const raider = await new ApiClient(platform.baseUrl).signup(uniqueName('raider'));
+    const fan = await new ApiClient(platform.baseUrl).signup(uniqueName('fan'));
+    const page = await (await newContext({ token: fan.token })).newPage();
+    await page.goto(`${platform.baseUrl}/${raider.channel.name}`);
+    await page.locator('.chat-status-open').waitFor({ timeout: 15_000 });
+    await page.getByRole('button', { name: 'Follow', exact: true }).click();
+    await page.getByRole('button', { name: 'Unfollow' }).waitFor({ timeout: 10_000 });
+
+    const raid = await new ApiClient(platform.baseUrl, raider.token).request(
+      'POST',
+      `/channels/${raider.channel.id}/raids`,
+      { to_channel: streamer.channel.name },
+    );
+    expect(raid.status).toBe(201);
+    await page.waitForURL(`**/${streamer.channel.name}`, { timeout: 15_000 });
+    await page.locator('.raid-banner').waitFor({ timeout: 10_000 });
+    await expect.poll(() => page.locator('h1.channel-name').textContent()).toContain(streamer.channel.name);
+    // The fan follows the raider, not the raided channel: its button offers to follow.
+    const follow = page.locator('.stream-actions button[aria-pressed]');
+    await expect.poll(() => follow.textContent(), { timeout: 10_000 }).toBe('Follow');
+    expect(await follow.getAttribute('aria-pressed')).toBe('false');
   });
 
   it('never scrolls sideways on a phone-sized screen (home, watch, directory, dashboard)', async () => {

@@ -1,7 +1,8 @@
 // The web app's whole live flow in Chromium: a streamer signs up and reveals the key on the
 // dashboard, ffmpeg publishes with it over RTMP, a viewer's watch page plays the LL-HLS stream
-// with hls.js, chat crosses between two browsers, the broadcaster bans a chatter, a clip is made
-// and plays, and after the stream ends the channel goes offline and its VOD plays.
+// with hls.js, chat crosses between two browsers, the broadcaster bans a chatter with the keyboard,
+// a clip is made and plays, and after the stream ends the channel and the dashboard's preview go
+// offline and the VOD plays.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
@@ -12,6 +13,7 @@ import {
   collectPageErrors,
   launchWebBrowser,
   openContext,
+  pressTabUntilFocused,
   readTimeToFirstFrame,
   sampleWatchPlayer,
   takeScreenshot,
@@ -39,6 +41,7 @@ let streamerPage: Page;
 let viewer: SignedUp;
 let viewerPage: Page | undefined;
 let viewerErrors: string[] = [];
+let dashboardPage: Page | undefined;
 
 async function newPage(token?: string): Promise<Page> {
   const context = await openContext(browser, token === undefined ? {} : { token });
@@ -162,19 +165,29 @@ describe('the web app, live, in a real browser', () => {
     expect(await line.locator('.chat-content').textContent()).toBe(text);
   });
 
-  it("removes a chatter's messages everywhere when the broadcaster bans them from the message menu", async () => {
+  it("removes a chatter's messages everywhere when the broadcaster bans them with the keyboard from the message menu", async () => {
     const viewerPage = await openViewerPage();
     const viewerLines = (page: Page) => page.locator(`li.chat-line[data-user="${viewer.user.username}"]`);
     await viewerLines(viewerPage).first().waitFor({ timeout: 10_000 });
-    const line = viewerLines(streamerPage).first();
-    await line.hover();
-    await line.getByRole('button', { name: `Ban ${viewer.user.username}` }).click();
+    // No mouse: Tab from the top of the page reaches the message's Ban button, which shows itself
+    // when focused, and Enter presses it.
+    await pressTabUntilFocused(streamerPage, `Ban ${viewer.user.username}`);
+    await expect
+      .poll(() =>
+        streamerPage.evaluate(() => {
+          const actions = document.activeElement?.closest('.chat-mod-actions');
+          return actions ? getComputedStyle(actions).opacity : null;
+        }),
+      )
+      .toBe('1');
+    await streamerPage.keyboard.press('Enter');
     await expect.poll(() => viewerLines(streamerPage).count(), { timeout: 15_000 }).toBe(0);
     await expect.poll(() => viewerLines(viewerPage).count(), { timeout: 15_000 }).toBe(0);
   });
 
   it("shows the live preview and the stream's health on the streamer's dashboard", async () => {
     const page = await newPage(streamerToken);
+    dashboardPage = page;
     await page.goto(`${platform.baseUrl}/dashboard`);
     await page
       .locator('[data-health="bitrate"]')
@@ -206,6 +219,13 @@ describe('the web app, live, in a real browser', () => {
     publisher = undefined;
     const viewerPage = await openViewerPage();
     await viewerPage.locator('.offline-screen').waitFor({ timeout: (RECONNECT_WINDOW_SECONDS + 40) * 1000 });
+    // The dashboard left open since the stream was live drops its preview too (its health poll is
+    // answered 404), instead of holding on to the ended stream.
+    if (dashboardPage === undefined) throw new Error('the dashboard step did not run');
+    await dashboardPage
+      .locator('[data-preview="offline"]', { hasText: 'You are offline' })
+      .waitFor({ timeout: 30_000 });
+    expect(await dashboardPage.locator('.preview .player').count()).toBe(0);
 
     const api = new ApiClient(platform.baseUrl, streamerToken);
     const vod = await waitFor(

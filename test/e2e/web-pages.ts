@@ -79,3 +79,35 @@ export async function takeScreenshot(page: Page, name: 'watch' | 'home' | 'dashb
 export async function hasHorizontalScroll(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
 }
+
+/**
+ * Presses Tab, as a keyboard-only user would, until the focused element's accessible name (its
+ * aria-label, else its text) is `name`; returns how many presses it took. Bounded: a control that
+ * is not in the tab order fails after `maxPresses`.
+ */
+export async function pressTabUntilFocused(page: Page, name: string, maxPresses = 80): Promise<number> {
+  for (let presses = 1; presses <= maxPresses; presses += 1) {
+    await page.keyboard.press('Tab');
+    const focused = await page.evaluate(() => {
+      const element = document.activeElement;
+      return element?.getAttribute('aria-label') ?? element?.textContent?.trim() ?? null;
+    });
+    if (focused === name) return presses;
+  }
+  throw new Error(`${maxPresses} presses of Tab never focused "${name}"`);
+}
+
+/** A real PNG of one colour, drawn by the page's own canvas encoder (what a user would upload). */
+export async function drawPngImage(page: Page, size: number): Promise<Buffer> {
+  const base64 = await page.evaluate((side) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = side;
+    canvas.height = side;
+    const context = canvas.getContext('2d');
+    if (context === null) throw new Error('no 2d canvas');
+    context.fillStyle = '#e91916';
+    context.fillRect(0, 0, side, side);
+    return canvas.toDataURL('image/png').slice('data:image/png;base64,'.length);
+  }, size);
+  return Buffer.from(base64, 'base64');
+}

@@ -1,5 +1,5 @@
 // The web app's entry: client-side routes (react-router data mode), the session provider, and the
-// one stylesheet. The dashboard is a separate chunk, loaded only when a streamer opens it.
+// one stylesheet. The dashboard and the chat overlay are separate chunks, loaded only when opened.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, RouterProvider } from 'react-router';
@@ -10,14 +10,17 @@ import { ClipPage } from './pages/clip-page.tsx';
 import { DirectoryPage } from './pages/directory-page.tsx';
 import { HomePage } from './pages/home-page.tsx';
 import { NotFoundPage } from './pages/not-found-page.tsx';
-import { OverlayChatPage } from './pages/overlay-chat-page.tsx';
 import { VodPage } from './pages/vod-page.tsx';
 import { WatchPage } from './pages/watch-page.tsx';
 import './styles.css';
 
 const router = createBrowserRouter([
   // OBS browser sources get the bare chat: no header, transparent background.
-  { path: '/overlay/chat/:channel', Component: OverlayChatPage },
+  // Lazy like the watch page's chat, so the chat code stays out of the first bundle.
+  {
+    path: '/overlay/chat/:channel',
+    lazy: async () => ({ Component: (await import('./pages/overlay-chat-page.tsx')).OverlayChatPage }),
+  },
   {
     Component: AppLayout,
     children: [

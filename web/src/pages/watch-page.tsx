@@ -2,7 +2,7 @@
 // asked by channel name at once (one round trip when the API accepts names), with the channel
 // lookup in parallel as the fallback that yields the id; chat and channel details fill in around
 // the already-playing video.
-import { useCallback, useEffect, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import type { RaidFrame } from '../../../protocol/chat.ts';
 import { describeError, isAbort, isNotFound, requestApi } from '../api/client.ts';
@@ -21,7 +21,6 @@ import {
 } from '../api/schemas.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
-import { ChatPanel } from '../chat/chat-panel.tsx';
 import { formatCount, formatDuration } from '../components/format.ts';
 import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
@@ -32,6 +31,11 @@ import { loadHls } from '../player/load-hls.ts';
 const LIVE_REFRESH_MS = 30_000;
 const OFFLINE_REFRESH_MS = 10_000;
 const VodPageSchema = pageOf(VodSchema);
+// "The watch page starts playback without waiting for chat": chat (socket, frame schemas, list) is
+// its own chunk, fetched while the player starts, so it never adds to the first download.
+const ChatPanel = lazy(() =>
+  import('../chat/chat-panel.tsx').then((module) => ({ default: module.ChatPanel })),
+);
 
 /**
  * Keyed by the channel name: `/{a}` → `/{b}` (a raid, a link) is the same route, so React would
@@ -178,12 +182,20 @@ function ChannelWatchPage({ name }: { name: string }) {
         </div>
       </div>
       <aside className="watch-chat">
-        <ChatPanel
-          channelId={channelId}
-          socketPath={socketPath}
-          onRaid={onRaid}
-          onViewerCount={setViewerCount}
-        />
+        <Suspense
+          fallback={
+            <section className="chat-panel" aria-label="Chat">
+              <p className="chat-status">Loading chat…</p>
+            </section>
+          }
+        >
+          <ChatPanel
+            channelId={channelId}
+            socketPath={socketPath}
+            onRaid={onRaid}
+            onViewerCount={setViewerCount}
+          />
+        </Suspense>
       </aside>
     </div>
   );
