@@ -65,9 +65,20 @@ export async function sampleWatchPlayer(page: Page): Promise<WatchedVideo> {
   });
 }
 
-/** Navigation start → the player's first `playing` event, in ms; null if it has not played yet. */
-export async function readTimeToFirstFrame(page: Page): Promise<number | null> {
-  return page.evaluate((mark) => performance.getEntriesByName(mark)[0]?.startTime ?? null, FIRST_FRAME_MARK);
+/**
+ * Navigation start → the player's first `playing` event, in ms; null if it never played. Waits up to
+ * `waitMs` for the mark: on a busy main thread the video's clock can run a moment before the queued
+ * `playing` event (which sets the mark) is dispatched, and a sample can land in between.
+ */
+export async function readTimeToFirstFrame(page: Page, waitMs = 5_000): Promise<number | null> {
+  const handle = await page
+    .waitForFunction((mark) => performance.getEntriesByName(mark)[0]?.startTime ?? false, FIRST_FRAME_MARK, {
+      timeout: waitMs,
+    })
+    .catch(() => null);
+  if (handle === null) return null;
+  const startTime = await handle.jsonValue();
+  return typeof startTime === 'number' ? startTime : null;
 }
 
 export async function takeScreenshot(page: Page, name: 'watch' | 'home' | 'dashboard'): Promise<void> {
