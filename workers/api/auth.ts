@@ -2,7 +2,7 @@
 // key version 1), so every user can go live without another step.
 import { createRoute, z } from '@hono/zod-openapi';
 import { createSession, deleteSession, readBearerToken, requireUser } from '../shared/auth.ts';
-import { conflict, unauthorized } from '../shared/errors.ts';
+import { ApiError, conflict, unauthorized } from '../shared/errors.ts';
 import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../shared/passwords.ts';
 import { enforceRateLimit, type RateLimit } from '../shared/rate-limit.ts';
 import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
@@ -13,7 +13,7 @@ import {
   describeErrors,
   jsonBody,
   jsonContent,
-  readClientIp,
+  readClientNetwork,
 } from './router.ts';
 import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from './views.ts';
 
@@ -23,6 +23,32 @@ export const SIGNUP_IP_LIMIT: RateLimit = { name: 'signup-ip', limit: 5, windowM
 export const SIGNUP_USERNAME_LIMIT: RateLimit = { name: 'signup-user', limit: 5, windowMs: HOUR_MS };
 export const LOGIN_IP_LIMIT: RateLimit = { name: 'login-ip', limit: 10, windowMs: MINUTE_MS };
 export const LOGIN_USERNAME_LIMIT: RateLimit = { name: 'login-user', limit: 5, windowMs: MINUTE_MS };
+
+/**
+ * Names that a channel page at /{name} would shadow or be shadowed by: the web app's own routes and
+ * the Worker's top-level paths (see run_worker_first in wrangler.toml), plus names that would pass
+ * for staff. Compared case-insensitively, as usernames are unique without case.
+ */
+export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+  'admin',
+  'api',
+  'clip',
+  'clips',
+  'dashboard',
+  'directory',
+  'internal',
+  'irc',
+  'live',
+  'login',
+  'media',
+  'overlay',
+  'search',
+  'settings',
+  'signup',
+  'videos',
+  'vod',
+  'ws',
+]);
 
 const Username = z
   .string()
@@ -44,12 +70,15 @@ export const authApp = createApiRouter()
       request: { body: jsonBody(Credentials) },
       responses: {
         201: jsonContent(SessionSchema, 'The new session, user and channel'),
-        ...describeErrors(400, 409, 429),
+        ...describeErrors(400, 409, 422, 429),
       },
     }),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      await enforceRateLimit(c.env, SIGNUP_IP_LIMIT, readClientIp(c));
+      if (RESERVED_USERNAMES.has(username.toLowerCase())) {
+        throw new ApiError(422, 'username_reserved', `The username ${username} is reserved`);
+      }
+      await enforceRateLimit(c.env, SIGNUP_IP_LIMIT, readClientNetwork(c));
       await enforceRateLimit(c.env, SIGNUP_USERNAME_LIMIT, username);
       const db = c.env.DB;
       const taken = await db
@@ -99,7 +128,7 @@ export const authApp = createApiRouter()
     }),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      await enforceRateLimit(c.env, LOGIN_IP_LIMIT, readClientIp(c));
+      await enforceRateLimit(c.env, LOGIN_IP_LIMIT, readClientNetwork(c));
       await enforceRateLimit(c.env, LOGIN_USERNAME_LIMIT, username);
       const row = await c.env.DB.prepare(
         'SELECT id, username, created_at, password_hash FROM users WHERE username = ?',

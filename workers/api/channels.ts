@@ -3,8 +3,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireUser } from '../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
 import { deriveStreamKey, hashStreamKey } from '../shared/stream-keys.ts';
+import { markStreamKeyReissue } from './idempotency.ts';
 import { revokeLivePublisher } from './live-control.ts';
 import {
   BearerSecurity,
@@ -14,6 +14,7 @@ import {
   jsonContent,
   type RequestScope,
 } from './router.ts';
+import { updateStreamInfo } from './stream-info.ts';
 import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from './views.ts';
 
 const ChannelParams = z.object({
@@ -24,12 +25,17 @@ const ChannelParams = z.object({
     .openapi({ param: { name: 'id', in: 'path' } }),
 });
 const StreamKeySchema = z.object({ stream_key: z.string(), ingest_url: z.string() }).openapi('StreamKey');
+/**
+ * Image URLs are rendered into <img src> (and CSS) by every client, so only http(s) is accepted:
+ * `javascript:` and `data:` URLs would let a channel owner put script or arbitrary content there.
+ */
+const ImageUrl = z.url({ protocol: /^https?$/ }).max(2000);
 const ChannelPatch = z
   .object({
     display_name: z.string().trim().min(1).max(50),
     description: z.string().max(500),
-    avatar_url: z.url().max(2000).nullable(),
-    banner_url: z.url().max(2000).nullable(),
+    avatar_url: ImageUrl.nullable(),
+    banner_url: ImageUrl.nullable(),
     title: z.string().trim().max(140),
     category: CategoryRef.nullable(),
     language: LanguageInput,
@@ -86,30 +92,36 @@ export const channelsApp = createApiRouter()
     async (c) => {
       const { id } = await requireOwnedChannel(c, c.req.valid('param').id, c.var.user.id);
       const patch = c.req.valid('json');
-      const columns: [string, string | number | null][] = [];
-      if (patch.display_name !== undefined) columns.push(['display_name', patch.display_name]);
-      if (patch.description !== undefined) columns.push(['description', patch.description]);
-      if (patch.avatar_url !== undefined) columns.push(['avatar_url', patch.avatar_url]);
-      if (patch.banner_url !== undefined) columns.push(['banner_url', patch.banner_url]);
-      if (patch.title !== undefined) columns.push(['title', patch.title]);
-      if (patch.language !== undefined) columns.push(['language', patch.language]);
-      if (patch.tags !== undefined) columns.push(['tags', JSON.stringify(patch.tags)]);
+      const profile: [string, string | null][] = [];
+      if (patch.display_name !== undefined) profile.push(['display_name', patch.display_name]);
+      if (patch.description !== undefined) profile.push(['description', patch.description]);
+      if (patch.avatar_url !== undefined) profile.push(['avatar_url', patch.avatar_url]);
+      if (patch.banner_url !== undefined) profile.push(['banner_url', patch.banner_url]);
+      let categoryId: number | null | undefined;
       if (patch.category !== undefined) {
         const category = patch.category === null ? null : await findCategory(c.env.DB, patch.category);
         if (patch.category !== null && !category) throw unprocessable(`Unknown category: ${patch.category}`);
-        columns.push(['category_id', category?.id ?? null]);
+        categoryId = category?.id ?? null;
       }
-      if (columns.length > 0) {
-        const db = c.env.DB;
-        // Column names come from the fixed list above, never from the request.
-        const assignments = columns.map(([column]) => `${column} = ?`).join(', ');
-        await db.batch([
-          db
-            .prepare(`UPDATE channels SET ${assignments} WHERE id = ?`)
-            .bind(...columns.map(([, v]) => v), id),
-          ...prepareSearchIndexRefresh(db, id),
-        ]);
-      }
+      const db = c.env.DB;
+      // Column names come from the fixed list above, never from the request.
+      const alongside =
+        profile.length === 0
+          ? []
+          : [
+              db
+                .prepare(
+                  `UPDATE channels SET ${profile.map(([column]) => `${column} = ?`).join(', ')} WHERE id = ?`,
+                )
+                .bind(...profile.map(([, value]) => value), id),
+            ];
+      // Title, category, tags and language are the stream info: a live stream takes them at once.
+      await updateStreamInfo(
+        c.env,
+        id,
+        { title: patch.title, category_id: categoryId, tags: patch.tags, language: patch.language },
+        alongside,
+      );
       const channel = await findChannel(c, id);
       if (!channel) throw notFound('Channel');
       return c.json(channel, 200);
@@ -159,6 +171,7 @@ export const channelsApp = createApiRouter()
         .run();
       // A leaked key is the usual reason for a reset, so whoever is publishing with it is cut off too.
       await revokeLivePublisher(c.env, channel.id);
+      markStreamKeyReissue(c, channel.id);
       return c.json({ stream_key: streamKey, ingest_url: c.env.RTMP_INGEST_URL }, 200);
     },
   );

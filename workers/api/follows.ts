@@ -52,17 +52,18 @@ export const followsApp = createApiRouter()
       const user = c.var.user;
       const channelId = await requireChannelId(c.env.DB, c.req.valid('param').id);
       if (channelId === user.channel_id) throw unprocessable('You cannot follow your own channel');
-      const result = await c.env.DB.prepare(
+      await c.env.DB.prepare(
         'INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING',
       )
         .bind(user.id, channelId, Date.now())
         .run();
-      if (result.meta.changes > 0) {
-        await publishEvent(
-          c.env.STREAM_EVENTS,
-          createEvent('channel.followed', { channel_id: channelId, user_id: user.id }),
-        );
-      }
+      // Published on every success, even when the row already existed: if an earlier attempt wrote
+      // the row and then failed to send, this retry is the only chance to get the count settled.
+      // The consumer recounts, so a repeated event changes nothing.
+      await publishEvent(
+        c.env.STREAM_EVENTS,
+        createEvent('channel.followed', { channel_id: channelId, user_id: user.id }),
+      );
       return c.body(null, 204);
     },
   )
@@ -80,15 +81,14 @@ export const followsApp = createApiRouter()
     async (c) => {
       const user = c.var.user;
       const channelId = await requireChannelId(c.env.DB, c.req.valid('param').id);
-      const result = await c.env.DB.prepare('DELETE FROM follows WHERE user_id = ? AND channel_id = ?')
+      await c.env.DB.prepare('DELETE FROM follows WHERE user_id = ? AND channel_id = ?')
         .bind(user.id, channelId)
         .run();
-      if (result.meta.changes > 0) {
-        await publishEvent(
-          c.env.STREAM_EVENTS,
-          createEvent('channel.unfollowed', { channel_id: channelId, user_id: user.id }),
-        );
-      }
+      // As for follow: published on every success, so a retry after a failed send settles the count.
+      await publishEvent(
+        c.env.STREAM_EVENTS,
+        createEvent('channel.unfollowed', { channel_id: channelId, user_id: user.id }),
+      );
       return c.body(null, 204);
     },
   )

@@ -1,8 +1,9 @@
-// The API under /api/v1: one sub-app per resource, the Idempotency-Key middleware for POSTs, and
+// The API under /api/v1: one sub-app per resource, body limits, the Idempotency-Key middleware for POSTs, and
 // the OpenAPI document generated from the same zod schemas the validators use.
 
 import { handleError, handleNotFound } from '../shared/errors.ts';
 import { authApp } from './auth.ts';
+import { limitRequestBody } from './body-limits.ts';
 import { categoriesApp } from './categories.ts';
 import { channelsApp } from './channels.ts';
 import { clipsApp } from './clips.ts';
@@ -20,6 +21,8 @@ import { vodsApp } from './vods.ts';
 const app = createApiRouter();
 app.onError(handleError);
 app.notFound(handleNotFound);
+// The body limit comes first: nothing, the Idempotency-Key hash included, reads an oversized body.
+app.use('*', limitRequestBody);
 app.use('*', handleIdempotencyKey);
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer' });
 

@@ -88,6 +88,47 @@ async function moderate(env: Env, channelId: string, actorId: string, action: Mo
   return unwrapResult(await getRoom(env, channelId).moderate(channelId, actorId, action));
 }
 
+const RoleMemberSchema = z
+  .object({ user_id: z.string(), username: z.string(), created_at: z.string() })
+  .openapi('ChannelRoleMember');
+const RoleMemberRow = z.object({ user_id: z.string(), username: z.string(), created_at: z.number() });
+type ChannelRole = 'moderator' | 'vip';
+
+const roleListRoute = (path: '/channels/{id}/moderators' | '/channels/{id}/vips') =>
+  createRoute({
+    method: 'get',
+    path,
+    tags: ['moderation'],
+    summary: `The channel's ${path.endsWith('vips') ? 'VIPs' : 'moderators'} (broadcaster and moderators)`,
+    security: BearerSecurity,
+    middleware: [requireUser] as const,
+    request: { params: ChannelParams },
+    responses: {
+      200: jsonContent(z.object({ data: z.array(RoleMemberSchema) }), 'Role holders, earliest grant first'),
+      ...describeErrors(401, 403, 404),
+    },
+  });
+
+/** Who holds `role` in the channel, for the broadcaster and its moderators (404, then 403). */
+async function listRoleMembers(env: Env, channelId: string, actorId: string, role: ChannelRole) {
+  const channel = await env.DB.prepare('SELECT id FROM channels WHERE id = ?').bind(channelId).first();
+  if (!channel) throw notFound('Channel');
+  // The room decides who moderates, as it does for bans, so the two lists obey one rule.
+  if (!(await getRoom(env, channelId).canModerate(channelId, actorId))) {
+    throw new ApiError(403, 'forbidden', 'Only the broadcaster and moderators see channel roles');
+  }
+  const { results } = await env.DB.prepare(
+    `SELECT r.user_id, u.username, r.created_at FROM channel_roles r JOIN users u ON u.id = r.user_id
+     WHERE r.channel_id = ? AND r.role = ? ORDER BY r.created_at, u.username`,
+  )
+    .bind(channelId, role)
+    .all();
+  return results.map((row) => {
+    const member = RoleMemberRow.parse(row);
+    return { ...member, created_at: new Date(member.created_at).toISOString() };
+  });
+}
+
 const roleRoute = (
   method: 'post' | 'delete',
   path: '/channels/{id}/moderators/{user}' | '/channels/{id}/vips/{user}',
@@ -220,6 +261,14 @@ export const moderationApp = createApiRouter()
       return c.json(settings, 200);
     },
   )
+  .openapi(roleListRoute('/channels/{id}/moderators'), async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json({ data: await listRoleMembers(c.env, id, c.var.user.id, 'moderator') }, 200);
+  })
+  .openapi(roleListRoute('/channels/{id}/vips'), async (c) => {
+    const { id } = c.req.valid('param');
+    return c.json({ data: await listRoleMembers(c.env, id, c.var.user.id, 'vip') }, 200);
+  })
   .openapi(roleRoute('post', '/channels/{id}/moderators/{user}'), async (c) => {
     const { id, user } = c.req.valid('param');
     const action: ModerationAction = { kind: 'role', role: 'moderator', grant: true, target: user };

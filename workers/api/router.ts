@@ -2,10 +2,13 @@
 // one error body, and the OpenAPI schemas of that body.
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
+import { toClientNetwork } from '../shared/client-network.ts';
 import { errorBody } from '../shared/errors.ts';
+import type { IdempotencyVariables } from './idempotency.ts';
 
 export interface ApiEnv {
   Bindings: Env;
+  Variables: IdempotencyVariables;
 }
 
 /**
@@ -78,9 +81,12 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 
 export const BearerSecurity = [{ bearerAuth: [] }];
 
-/** The client IP as Cloudflare reports it; local runs have none. */
-export function readClientIp(c: Context): string {
-  return c.req.header('CF-Connecting-IP') ?? 'local';
+/**
+ * The client's network as Cloudflare reports its address (an IPv4 address, or the /64 of an IPv6
+ * one): what per-IP limits and anonymous idempotency scopes key on. Local runs have none.
+ */
+export function readClientNetwork(c: Context): string {
+  return toClientNetwork(c.req.header('CF-Connecting-IP') ?? 'local');
 }
 
 /** Origin (scheme + host) of the request, for absolute playback URLs. */

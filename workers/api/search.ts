@@ -36,12 +36,23 @@ export const searchApp = createApiRouter().openapi(
     const match = buildFtsQuery(c.req.valid('query').q);
     if (match === null) return c.json({ channels: [], streams: [] }, 200);
     const db = c.env.DB;
-    const matches = `(SELECT channel_id, rank FROM search_index WHERE search_index MATCH ?1 ORDER BY rank LIMIT ${SEARCH_LIMIT}) m`;
+    // Two queries, each limited after its own filter: limiting the matches first and then keeping
+    // the live ones would lose a live stream whenever enough offline channels outrank it.
     const [channels, streams] = await db.batch([
-      db.prepare(`${CHANNEL_SELECT} JOIN ${matches} ON m.channel_id = c.id ORDER BY m.rank`).bind(match),
       db
         .prepare(
-          `${STREAM_SELECT} JOIN ${matches} ON m.channel_id = s.channel_id WHERE s.status = 'live' ORDER BY m.rank`,
+          `${CHANNEL_SELECT}
+           JOIN (SELECT channel_id, rank FROM search_index WHERE search_index MATCH ?1
+                 ORDER BY rank LIMIT ${SEARCH_LIMIT}) m ON m.channel_id = c.id
+           ORDER BY m.rank`,
+        )
+        .bind(match),
+      db
+        .prepare(
+          `${STREAM_SELECT}
+           JOIN search_index m ON m.channel_id = s.channel_id
+           WHERE m.search_index MATCH ?1 AND s.status = 'live'
+           ORDER BY m.rank LIMIT ${SEARCH_LIMIT}`,
         )
         .bind(match),
     ]);

@@ -1,14 +1,14 @@
 // Streams: going live (POST /streams/start), the viewer's view of a live stream, browsing live
 // streams, and editing a stream's info. Shapes follow the seed API.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createEvent } from '../../protocol/events.ts';
 import { requireUser } from '../shared/auth.ts';
 import { badRequest, forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { publishEvent } from '../shared/events.ts';
 import { deriveStreamKey } from '../shared/stream-keys.ts';
 import { requireOwnedChannel } from './channels.ts';
 import { continueAfter, decodeCursor, takePage } from './cursor.ts';
+import { markStreamKeyReissue } from './idempotency.ts';
 import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+import { updateStreamInfo } from './stream-info.ts';
 import {
   type Category,
   CategoryRef,
@@ -108,31 +108,17 @@ export const streamsApp = createApiRouter()
       const category =
         body.category === undefined ? undefined : await resolveCategoryOrThrow(c.env.DB, body.category);
       const db = c.env.DB;
-      const now = Date.now();
-      // The channel's defaults take the new values first, so the stream row copies the merged info.
-      const updates: [string, string | number][] = [];
-      if (body.title !== undefined) updates.push(['title', body.title]);
-      if (category !== undefined) updates.push(['category_id', category.id]);
-      if (body.tags !== undefined) updates.push(['tags', JSON.stringify(body.tags)]);
-      if (body.language !== undefined) updates.push(['language', body.language]);
-      const statements: D1PreparedStatement[] = [];
-      if (updates.length > 0) {
-        const assignments = updates.map(([column]) => `${column} = ?`).join(', ');
-        statements.push(
-          db
-            .prepare(`UPDATE channels SET ${assignments} WHERE id = ?`)
-            .bind(...updates.map(([, v]) => v), channel.id),
-          // An open stream (pending or already live) takes the same edits.
-          db
-            .prepare(
-              `UPDATE streams SET ${assignments} WHERE channel_id = ? AND status IN ('pending', 'live')`,
-            )
-            .bind(...updates.map(([, v]) => v), channel.id),
-        );
-      }
+      // The channel's defaults (and a stream already open) take the new values first, so a new
+      // stream row copies the merged info.
+      await updateStreamInfo(c.env, channel.id, {
+        title: body.title,
+        category_id: category?.id,
+        tags: body.tags,
+        language: body.language,
+      });
       // Idempotent: a second start while a stream is pending or live returns that stream. The
       // NOT EXISTS guard inside one statement keeps two concurrent starts from making two rows.
-      statements.push(
+      const results = await db.batch([
         db
           .prepare(
             `INSERT INTO streams (id, channel_id, title, category_id, language, tags, status, created_at)
@@ -140,24 +126,16 @@ export const streamsApp = createApiRouter()
              FROM channels c WHERE c.id = ?
                AND NOT EXISTS (SELECT 1 FROM streams WHERE channel_id = c.id AND status IN ('pending', 'live'))`,
           )
-          .bind(crypto.randomUUID(), now, channel.id),
+          .bind(crypto.randomUUID(), Date.now(), channel.id),
         db
           .prepare(
-            `SELECT id, status FROM streams WHERE channel_id = ? AND status IN ('pending', 'live')
+            `SELECT id FROM streams WHERE channel_id = ? AND status IN ('pending', 'live')
              ORDER BY created_at DESC LIMIT 1`,
           )
           .bind(channel.id),
-      );
-      const results = await db.batch(statements);
-      const stream = z
-        .object({ id: z.string(), status: z.enum(['pending', 'live']) })
-        .parse(results.at(-1)?.results[0]);
-      if (stream.status === 'live' && updates.length > 0) {
-        await publishEvent(
-          c.env.STREAM_EVENTS,
-          createEvent('stream.updated', { stream_id: stream.id, channel_id: channel.id }),
-        );
-      }
+      ]);
+      const stream = z.object({ id: z.string() }).parse(results.at(-1)?.results[0]);
+      markStreamKeyReissue(c, channel.id);
       return c.json(
         {
           stream_id: stream.id,
@@ -286,24 +264,15 @@ export const streamsApp = createApiRouter()
         throw forbidden('Only the channel owner may edit its streams');
       if (stream.status === 'ended') throw unprocessable('The stream has ended; its info is final');
       const patch = c.req.valid('json');
-      const updates: [string, string | number][] = [];
-      if (patch.title !== undefined) updates.push(['title', patch.title]);
-      if (patch.category !== undefined)
-        updates.push(['category_id', (await resolveCategoryOrThrow(db, patch.category)).id]);
-      if (patch.tags !== undefined) updates.push(['tags', JSON.stringify(patch.tags)]);
-      if (patch.language !== undefined) updates.push(['language', patch.language]);
-      if (updates.length > 0) {
-        const assignments = updates.map(([column]) => `${column} = ?`).join(', ');
-        // The status guard makes an edit racing the stream's end a no-op rather than a rewrite.
-        await db
-          .prepare(`UPDATE streams SET ${assignments} WHERE id = ? AND status IN ('pending', 'live')`)
-          .bind(...updates.map(([, v]) => v), streamId)
-          .run();
-        await publishEvent(
-          c.env.STREAM_EVENTS,
-          createEvent('stream.updated', { stream_id: streamId, channel_id: stream.channel_id }),
-        );
-      }
+      const category =
+        patch.category === undefined ? undefined : await resolveCategoryOrThrow(db, patch.category);
+      // The stream's info is its channel's: the channel's defaults take the edit too.
+      await updateStreamInfo(c.env, stream.channel_id, {
+        title: patch.title,
+        category_id: category?.id,
+        tags: patch.tags,
+        language: patch.language,
+      });
       const updated = StreamRow.parse(
         await db.prepare(`${STREAM_SELECT} WHERE s.id = ?`).bind(streamId).first(),
       );

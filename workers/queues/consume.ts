@@ -10,7 +10,17 @@ export type EventHandler<T extends PlatformEventType> = (
   env: Env,
 ) => Promise<D1PreparedStatement[]>;
 
-export type EventHandlers = { [T in PlatformEventType]?: EventHandler<T> };
+/**
+ * A handler whose effect is safe to repeat and to reorder by itself (an absolute value guarded by
+ * the time it was measured): it runs without a processed_events row, which would otherwise cost a
+ * write and a week of storage for every one of a stream of frequent events.
+ */
+export interface UndedupedHandler<T extends PlatformEventType> {
+  dedupe: false;
+  handle: EventHandler<T>;
+}
+
+export type EventHandlers = { [T in PlatformEventType]?: EventHandler<T> | UndedupedHandler<T> };
 
 export function logQueue(
   level: 'info' | 'warn' | 'error',
@@ -27,17 +37,22 @@ export function logQueue(
 function findHandler<T extends PlatformEventType>(
   handlers: EventHandlers,
   type: T,
-): EventHandler<T> | undefined {
+): EventHandler<T> | UndedupedHandler<T> | undefined {
   return handlers[type];
 }
 
 async function applyOnce<T extends PlatformEventType>(
   consumer: string,
-  handler: EventHandler<T>,
+  handler: EventHandler<T> | UndedupedHandler<T>,
   event: EventOf<T>,
   env: Env,
 ): Promise<'applied' | 'duplicate'> {
   const db = env.DB;
+  if (typeof handler !== 'function') {
+    const effects = await handler.handle(event, env);
+    if (effects.length > 0) await db.batch(effects);
+    return 'applied';
+  }
   const seen = await db
     .prepare('SELECT 1 FROM processed_events WHERE event_id = ? AND consumer = ?')
     .bind(event.id, consumer)

@@ -2,11 +2,21 @@
 import type { EventHandlers } from './consume.ts';
 
 export const viewerEventHandlers: EventHandlers = {
-  'viewer.count': async (event, env) => [
-    env.DB.prepare(
-      `UPDATE streams SET viewer_count = ?1, peak_viewers = max(peak_viewers, ?1),
-              unique_viewers = max(unique_viewers, ?2)
-       WHERE channel_id = ?3 AND status = 'live' AND (?4 IS NULL OR id = ?4)`,
-    ).bind(event.viewers, event.unique_viewers, event.channel_id, event.stream_id),
-  ],
+  // A count is an absolute value, so it needs no dedupe record: a redelivery writes the same
+  // numbers again. What it does need is an order guard: the current count is replaced only by a
+  // measurement at least as recent (viewer_count_at), while the peak and unique totals take the maximum of
+  // every count, late or not.
+  'viewer.count': {
+    dedupe: false,
+    handle: async (event, env) => [
+      env.DB.prepare(
+        `UPDATE streams
+         SET viewer_count = CASE WHEN ?5 >= viewer_count_at THEN ?1 ELSE viewer_count END,
+             viewer_count_at = max(viewer_count_at, ?5),
+             peak_viewers = max(peak_viewers, ?1),
+             unique_viewers = max(unique_viewers, ?2)
+         WHERE channel_id = ?3 AND status = 'live' AND (?4 IS NULL OR id = ?4)`,
+      ).bind(event.viewers, event.unique_viewers, event.channel_id, event.stream_id, event.occurred_at),
+    ],
+  },
 };

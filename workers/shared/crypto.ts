@@ -25,8 +25,10 @@ export function encodeHex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
 }
 
-export async function hashSha256Hex(text: string): Promise<string> {
-  return encodeHex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(text))));
+/** SHA-256 in hex of a string (as UTF-8) or of raw bytes. */
+export async function hashSha256Hex(input: string | Uint8Array<ArrayBuffer>): Promise<string> {
+  const bytes = typeof input === 'string' ? encoder.encode(input) : input;
+  return encodeHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
 }
 
 /**
