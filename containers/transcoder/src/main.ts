@@ -51,8 +51,10 @@ async function main(): Promise<void> {
     onPublish: (session) => {
       const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
       pipelines.add(pipeline);
-      session.onClose(() => {
-        void pipeline.close('publisher_closed').finally(() => pipelines.delete(pipeline));
+      // The session's own reason (kicked, publisher_lost, ...) decides whether and how the origin
+      // hears of the end: a kicked publish must not call /end. close() runs once, whoever calls first.
+      session.onClose((reason) => {
+        void pipeline.close(reason).finally(() => pipelines.delete(pipeline));
       });
       pipeline.start();
     },

@@ -6,11 +6,11 @@ import type { AuthorizeResponse, EndRequest, RenditionName } from '../../../prot
 import { CmafPackager, computeVideoPartTarget } from './cmaf/packager.ts';
 import { buildTranscodeArgs, type VideoEncoder } from './ffmpeg/args.ts';
 import {
+  describeSource,
   type EncodeCapacity,
   type LadderPlan,
   planLadder,
   type RenditionPlan,
-  type SourceInfo,
 } from './ffmpeg/ladder.ts';
 import { type FfmpegRun, FfmpegSupervisor } from './ffmpeg/supervisor.ts';
 import { JpegSplitter } from './jpeg-splitter.ts';
@@ -21,6 +21,7 @@ import { buildUploadItem, type RenditionDescription } from './upload/upload-item
 
 /** How long to watch the source for its keyframe interval before planning the ladder. */
 const SOURCE_PROBE_MAX_MS = 2_600;
+/** Well inside the origin's 10 s publisher timeout, so two lost beats in a row still do not end the stream. */
 const HEARTBEAT_INTERVAL_MS = 2_000;
 /** FLV waiting for ffmpeg beyond this means the host cannot keep up: drop the publisher. */
 const MAX_PENDING_INPUT_BYTES = 32 * 1024 * 1024;
@@ -36,6 +37,10 @@ export interface PipelineDeps {
   encoder: VideoEncoder;
   capacity: { snapshot(): EncodeCapacity; add(encodes: number): void };
   log: (event: Record<string, unknown>) => void;
+  /** Default 2000; tests shorten it. */
+  heartbeatIntervalMs?: number;
+  /** Per rendition, see RenditionUploaderOptions.maxBacklogSeconds; default 30. */
+  maxUploadBacklogSeconds?: number;
 }
 
 export interface PipelineStats {
@@ -45,6 +50,9 @@ export interface PipelineStats {
   passthrough: boolean;
   ffmpegRuns: number;
   ffmpegSpeed: number | null;
+  /** FLV bytes waiting for an ffmpeg: the source probe, or a restart gap since its first keyframe. */
+  heldInputBytes: number;
+  heartbeatsSent: number;
   uploads: Partial<Record<RenditionName, UploadStats>>;
 }
 
@@ -115,9 +123,13 @@ export class StreamPipeline {
   readonly #deps: PipelineDeps;
   readonly #publish: PublishRef;
   readonly #outputs = new Map<RenditionName, RenditionOutput>();
-  /** FLV tags received before ffmpeg is running (the source probe), fed to the first run. */
-  #pendingInput: Buffer[] = [];
-  #pendingBytes = 0;
+  /**
+   * FLV received while no ffmpeg runs: during the source probe all of it (with the FLV header and
+   * codec configuration), fed to the first run; between a crash and the restart, the tags from the
+   * first keyframe on, fed to the new run after the start bytes it gets from the session.
+   */
+  #heldInput: Buffer[] = [];
+  #heldBytes = 0;
   #plan: LadderPlan | null = null;
   #supervisor: FfmpegSupervisor | null = null;
   #run: FfmpegRun | null = null;
@@ -125,6 +137,9 @@ export class StreamPipeline {
   #awaitingKeyframe = false;
   #runs = 0;
   #heartbeat: NodeJS.Timeout | null = null;
+  /** A media tag arrived since the last heartbeat. */
+  #mediaSinceBeat = false;
+  #heartbeatsSent = 0;
   #probeTimer: NodeJS.Timeout | null = null;
   #closing: Promise<void> | null = null;
   #stopMedia: (() => void) | null = null;
@@ -148,7 +163,10 @@ export class StreamPipeline {
     const probeStarted = Date.now();
     this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
     this.#session.onClose((reason) => void this.close(reason));
-    this.#heartbeat = setInterval(() => void this.#beat(), HEARTBEAT_INTERVAL_MS);
+    this.#heartbeat = setInterval(
+      () => void this.#beat(),
+      this.#deps.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+    );
     // The ladder depends on the source's GOP (passthrough needs 2 s), which takes two keyframes to
     // measure; ffmpeg starts once it is known or the probe time is up. The tags received meanwhile
     // are replayed into ffmpeg, so nothing is lost, only the first part is later.
@@ -174,6 +192,8 @@ export class StreamPipeline {
       passthrough: this.#plan?.renditions.some((r) => r.kind === 'video' && r.videoMode === 'copy') ?? false,
       ffmpegRuns: this.#runs,
       ffmpegSpeed: this.#supervisor?.speed ?? null,
+      heldInputBytes: this.#heldBytes,
+      heartbeatsSent: this.#heartbeatsSent,
       uploads,
     };
   }
@@ -191,14 +211,35 @@ export class StreamPipeline {
   #onTag(tag: Buffer): void {
     if (this.#closing) return;
     const timestamp = readMediaTagTimestamp(tag);
-    if (timestamp !== null) this.#mediaZeroAt ??= Date.now() - timestamp;
+    if (timestamp !== null) {
+      this.#mediaZeroAt ??= Date.now() - timestamp;
+      this.#mediaSinceBeat = true;
+    }
     const run = this.#run;
     if (run === null) {
-      this.#pendingInput.push(tag);
-      this.#pendingBytes += tag.length;
-      if (this.#pendingBytes > MAX_PENDING_INPUT_BYTES) this.#overloaded('probe buffer');
+      this.#hold(tag);
       return;
     }
+    this.#feed(run, tag, timestamp);
+  }
+
+  #hold(tag: Buffer): void {
+    // Between an ffmpeg exit and its restart: the new run must start on a keyframe (it is handed the
+    // codec configuration afresh), so what comes before the first one is dropped, not kept forever.
+    const restarting = this.#supervisor !== null;
+    if (restarting && this.#heldInput.length === 0 && !this.#opensGop(tag)) return;
+    this.#heldInput.push(tag);
+    this.#heldBytes += tag.length;
+    if (this.#heldBytes > MAX_PENDING_INPUT_BYTES)
+      this.#overloaded(restarting ? 'restart buffer' : 'probe buffer');
+  }
+
+  /** A tag a decoder can start on: a video keyframe, or any tag of a source without video. */
+  #opensGop(tag: Buffer): boolean {
+    return this.#session.stats.videoCodec === null ? true : isVideoKeyframeTag(tag);
+  }
+
+  #feed(run: FfmpegRun, tag: Buffer, timestamp: number | null): void {
     if (this.#awaitingKeyframe && tag[0] === FLV_TAG_VIDEO) {
       if (!isVideoKeyframeTag(tag)) return;
       this.#awaitingKeyframe = false;
@@ -207,6 +248,13 @@ export class StreamPipeline {
     if (timestamp !== null) this.#noteRunStart(timestamp);
     run.stdin.write(tag);
     if (run.stdin.writableLength > MAX_PENDING_INPUT_BYTES) this.#overloaded('ffmpeg input');
+  }
+
+  #takeHeldInput(): Buffer[] {
+    const held = this.#heldInput;
+    this.#heldInput = [];
+    this.#heldBytes = 0;
+    return held;
   }
 
   #overloaded(where: string): void {
@@ -220,15 +268,7 @@ export class StreamPipeline {
   }
 
   #startTranscode(): void {
-    const stats = this.#session.stats;
-    const source: SourceInfo = {
-      width: stats.width ?? 1280,
-      height: stats.height ?? 720,
-      fps: stats.frameRate ?? 30,
-      videoCodec: stats.videoCodec ?? 'unknown',
-      audioCodec: stats.audioCodec,
-      keyframeIntervalMs: stats.keyframeIntervalMs,
-    };
+    const source = describeSource(this.#session.stats);
     const plan = planLadder({
       tier: this.#session.grant.tier,
       source,
@@ -298,9 +338,15 @@ export class StreamPipeline {
     const uploader = new RenditionUploader({
       sink: this.#deps.client,
       publish: this.#publish,
+      ...(this.#deps.maxUploadBacklogSeconds === undefined
+        ? {}
+        : { maxBacklogSeconds: this.#deps.maxUploadBacklogSeconds }),
       log: (message) => this.#deps.log({ level: 'warn', msg: message, rendition }),
     });
     uploader.onCutOff(() => this.#session.close('kicked'));
+    // The origin has been unreachable for the whole backlog: drop the publisher rather than queue
+    // without bound; OBS reconnects, and the origin continues the stream inside its reconnect window.
+    uploader.onOverflow(() => this.#session.close('publisher_lost'));
     return uploader;
   }
 
@@ -331,18 +377,17 @@ export class StreamPipeline {
       else if (name !== undefined) void this.#pumpRendition(name, readable, restart, runStart);
     });
     if (restart) {
-      // The new process must not start mid-GOP: wait for the next keyframe; the session replays
-      // the FLV header and the codec configuration to the new listener first.
+      // The new process must not start mid-GOP: the session replays the FLV header and the codec
+      // configuration to the new listener first, then the tags held since the first keyframe of
+      // the gap (if one came) go in, and otherwise the next keyframe opens the way.
       this.#stopMedia?.();
       this.#awaitingKeyframe = this.#session.stats.videoCodec !== null;
       this.#run = run;
       this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
+      for (const tag of this.#takeHeldInput()) this.#feed(run, tag, readMediaTagTimestamp(tag));
       return;
     }
-    const pending = this.#pendingInput;
-    this.#pendingInput = [];
-    this.#pendingBytes = 0;
-    for (const tag of pending) {
+    for (const tag of this.#takeHeldInput()) {
       const timestamp = readMediaTagTimestamp(tag);
       if (timestamp !== null) this.#noteRunStart(timestamp);
       run.stdin.write(tag);
@@ -398,7 +443,14 @@ export class StreamPipeline {
     }
   }
 
+  /**
+   * Says the publisher is alive, so only when media came since the last beat: a publisher that went
+   * silent (half-open TCP) must let the origin's 10 s publisher timeout fire and end the stream.
+   */
   async #beat(): Promise<void> {
+    if (!this.#mediaSinceBeat) return;
+    this.#mediaSinceBeat = false;
+    this.#heartbeatsSent += 1;
     try {
       await this.#deps.client.heartbeat(this.#publish);
     } catch (error) {
@@ -417,7 +469,7 @@ export class StreamPipeline {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
     this.#stopMedia?.();
-    this.#pendingInput = [];
+    this.#takeHeldInput();
     this.#run?.stdin.end();
     await this.#supervisor?.close();
     if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);

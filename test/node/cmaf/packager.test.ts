@@ -113,7 +113,7 @@ describe('CMAF packager on real ffmpeg output from the transcode arguments', () 
         width: 320,
         height: 180,
         fps: 30,
-        videoCodec: 'h264',
+        videoCodec: 'avc',
         audioCodec: 'aac',
         keyframeIntervalMs: 5000,
       },

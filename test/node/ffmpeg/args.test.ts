@@ -8,7 +8,7 @@ const SOURCE_1080P60: SourceInfo = {
   width: 1920,
   height: 1080,
   fps: 60,
-  videoCodec: 'h264',
+  videoCodec: 'avc',
   audioCodec: 'aac',
   keyframeIntervalMs: 2000,
 };

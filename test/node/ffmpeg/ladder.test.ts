@@ -1,15 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import {
   canPassThrough,
+  DEFAULT_SOURCE_BITRATE,
+  describeSource,
   planLadder,
   type SourceInfo,
 } from '../../../containers/transcoder/src/ffmpeg/ladder.ts';
+import { makeFlvSource, muxFlvMessages } from './media-fixtures.ts';
 
 const OBS_1080P60: SourceInfo = {
   width: 1920,
   height: 1080,
   fps: 60,
-  videoCodec: 'h264',
+  videoCodec: 'avc',
   audioCodec: 'aac',
   keyframeIntervalMs: 2000,
   videoBitrate: 6_000_000,
@@ -122,5 +125,29 @@ describe('ladder planning', () => {
     expect(
       plan.renditions.every((rendition) => rendition.kind === 'video' && rendition.audioMode === 'none'),
     ).toBe(true);
+  });
+
+  it('passes through an ffmpeg-published H.264 source with a 2 s GOP, at the bitrate it announced', async () => {
+    // What the RTMP session learns from a real publisher, through the same mapping the pipeline uses.
+    const flv = await makeFlvSource({ seconds: 4.5, width: 320, height: 180, videoBitrate: '700k' });
+    const source = describeSource(muxFlvMessages(flv).stats);
+    expect(source).toMatchObject({ videoCodec: 'avc', audioCodec: 'aac', width: 320, height: 180, fps: 30 });
+    const plan = planLadder({ tier: 'none', source, capacity: IDLE });
+    const [top] = plan.renditions;
+    expect(top?.kind === 'video' && top.videoMode).toBe('copy');
+    expect(plan.encodes).toBe(0);
+    const bitrate = top?.kind === 'video' ? top.videoBitrate : 0;
+    expect(bitrate).not.toBe(DEFAULT_SOURCE_BITRATE);
+    expect(bitrate).toBeGreaterThan(650_000);
+    expect(bitrate).toBeLessThanOrEqual(700_000);
+  });
+
+  it('re-encodes a small source without onMetaData at its own size, found in the SPS, not 720p', async () => {
+    const flv = await makeFlvSource({ seconds: 2.5, width: 256, height: 144, gopSeconds: 4 });
+    const source = describeSource(muxFlvMessages(flv, { withoutMetadata: true }).stats);
+    const plan = planLadder({ tier: 'partner', source, capacity: IDLE });
+    const [top] = plan.renditions;
+    expect(top?.kind === 'video' && [top.videoMode, top.width, top.height]).toEqual(['encode', 256, 144]);
+    expect(namesOf(plan)).toEqual(['source', 'audio']);
   });
 });

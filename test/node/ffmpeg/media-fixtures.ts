@@ -1,6 +1,8 @@
 // Real media for the transcoder tests, made on the spot by ffmpeg from its lavfi test sources.
 import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { FlvMuxer, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
+import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
 
 export interface FfmpegResult {
   code: number | null;
@@ -58,6 +60,11 @@ export async function makeFlvSource(options: {
   height?: number;
   fps?: number;
   gopSeconds?: number;
+  /** e.g. '800k': also announced as onMetaData videodatarate. */
+  videoBitrate?: string;
+  /** x264 profile by pixel format: 'yuv420p' (High) or 'yuv444p' (High 4:4:4). */
+  pixelFormat?: 'yuv420p' | 'yuv444p';
+  profile?: 'baseline' | 'high' | 'high444';
 }): Promise<Buffer> {
   const fps = options.fps ?? 30;
   const gop = String(Math.round((options.gopSeconds ?? 2) * fps));
@@ -87,7 +94,9 @@ export async function makeFlvSource(options: {
     '-sc_threshold',
     '0',
     '-pix_fmt',
-    'yuv420p',
+    options.pixelFormat ?? 'yuv420p',
+    ...(options.profile === undefined ? [] : ['-profile:v', options.profile]),
+    ...(options.videoBitrate === undefined ? [] : ['-b:v', options.videoBitrate]),
     '-c:a',
     'aac',
     '-b:a',
@@ -98,6 +107,26 @@ export async function makeFlvSource(options: {
   ]);
   if (result.code !== 0) throw new Error(`ffmpeg could not make the FLV source: ${result.stderr}`);
   return result.stdout;
+}
+
+/**
+ * Replays an FLV file through the muxer as the RTMP messages a publisher sends (script data as AMF0
+ * data), optionally leaving out onMetaData, and returns the muxer with what it learned.
+ */
+export function muxFlvMessages(flv: Buffer, options: { withoutMetadata?: boolean } = {}): FlvMuxer {
+  const muxer = new FlvMuxer();
+  for (const tag of parseFlvTags(flv)) {
+    if (options.withoutMetadata === true && tag.type === 18) continue;
+    const message: RtmpMessage = {
+      csid: tag.type === 8 ? 4 : 6,
+      type: tag.type,
+      streamId: 1,
+      timestamp: tag.timestamp,
+      payload: tag.payload,
+    };
+    muxer.push(message);
+  }
+  return muxer;
 }
 
 /** Fragmented MP4 straight from lavfi (no FLV step), for the box parser tests. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Amf0EcmaArray, decodeAmf0Values, encodeAmf0 } from '../../../containers/transcoder/src/rtmp/amf0.ts';
+import { readAvcDecoderConfig } from '../../../containers/transcoder/src/rtmp/avc-sps.ts';
 import {
   encodeFlvTag,
   FLV_HEADER,
@@ -9,6 +10,7 @@ import {
   parseFlvTags,
 } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
+import { makeFlvSource, muxFlvMessages } from '../ffmpeg/media-fixtures.ts';
 
 const video = (timestamp: number, bytes: number[]): RtmpMessage => ({
   csid: 6,
@@ -155,5 +157,62 @@ describe('FLV', () => {
     const tag = encodeFlvTag(9, 0, Buffer.from([1, 2, 3]));
     tag.writeUInt32BE(99, tag.length - 4);
     expect(() => parseFlvTags(Buffer.concat([FLV_HEADER, tag]))).toThrow(/PreviousTagSize/);
+  });
+});
+
+/** The avcC of an ffmpeg-made FLV: the payload of its AVC sequence header after `0x17 00` + CTS. */
+function findAvcConfig(flv: Buffer): Buffer {
+  const header = parseFlvTags(flv).find((tag) => tag.type === 9 && tag.payload[1] === 0);
+  if (header === undefined) throw new Error('no AVC sequence header');
+  return header.payload.subarray(5);
+}
+
+describe('FLV picture size from the AVC sequence header', () => {
+  it('takes width, height and frame rate from the SPS when onMetaData leaves them out', async () => {
+    // 180 is not a multiple of 16: the SPS codes 192 rows and crops 12 (crop units of 2 in 4:2:0).
+    const flv = await makeFlvSource({ seconds: 0.5, width: 320, height: 180, fps: 25 });
+    const muxer = muxFlvMessages(flv, { withoutMetadata: true });
+    expect(muxer.stats).toMatchObject({ videoCodec: 'avc', width: 320, height: 180, frameRate: 25 });
+    expect(muxer.stats.videoBitrate).toBeNull();
+  });
+
+  it('reads the SPS of baseline and High 4:4:4 streams, whose syntax and crop units differ', async () => {
+    const baseline = await makeFlvSource({ seconds: 0.3, width: 200, height: 120, profile: 'baseline' });
+    expect(readAvcDecoderConfig(findAvcConfig(baseline))).toEqual({ width: 200, height: 120, frameRate: 30 });
+    // 4:4:4 crops in single pixels: 336x192 coded, 14 and 6 cropped (4:2:0 units would cut twice that).
+    const full = await makeFlvSource({
+      seconds: 0.3,
+      width: 322,
+      height: 186,
+      fps: 50,
+      pixelFormat: 'yuv444p',
+    });
+    const config = findAvcConfig(full);
+    expect(config[1]).toBe(244);
+    expect(readAvcDecoderConfig(config)).toEqual({ width: 322, height: 186, frameRate: 50 });
+  });
+
+  it('refuses an avcC that is cut short or carries no SPS', async () => {
+    const config = findAvcConfig(await makeFlvSource({ seconds: 0.3 }));
+    expect(readAvcDecoderConfig(config.subarray(0, 9))).toBeNull();
+    const noSps = Buffer.from(config);
+    noSps[5] = 0xe0;
+    expect(readAvcDecoderConfig(noSps)).toBeNull();
+    expect(readAvcDecoderConfig(Buffer.alloc(0))).toBeNull();
+  });
+
+  it('prefers the size onMetaData announces and turns videodatarate (kbit/s) into bits per second', async () => {
+    const flv = await makeFlvSource({ seconds: 0.5, width: 320, height: 180, videoBitrate: '800k' });
+    const muxer = muxFlvMessages(flv);
+    expect(muxer.stats).toMatchObject({ width: 320, height: 180, frameRate: 30 });
+    // ffmpeg announces bit_rate / 1024 as kbit/s.
+    expect(muxer.stats.videoBitrate).toBeGreaterThan(760_000);
+    expect(muxer.stats.videoBitrate).toBeLessThanOrEqual(800_000);
+    // A metadata size that disagrees with the SPS is still what the broadcaster said.
+    muxer.push({
+      ...metadata(1000),
+      payload: encodeAmf0('@setDataFrame', 'onMetaData', new Amf0EcmaArray({ width: 640, height: 360 })),
+    });
+    expect(muxer.stats).toMatchObject({ width: 640, height: 360, frameRate: 30, videoBitrate: null });
   });
 });

@@ -2,6 +2,7 @@
 // moof+mdat (~200 ms), and a segment each time a keyframe starts a new GOP (2 s). Knows nothing of
 // HTTP or ffmpeg: bytes in, events out.
 import type { Readable } from 'node:stream';
+import { GOP_SECONDS } from '../ffmpeg/ladder.ts';
 import {
   type Box,
   BoxReader,
@@ -17,11 +18,17 @@ export const VIDEO_PART_TARGET_SECONDS = 0.2;
 /** Audio-only parts: ten 1024-sample AAC frames at 48 kHz, the first whole frame count past 200 ms. */
 export const AUDIO_PART_TARGET_SECONDS = (1024 * 10) / 48_000;
 /**
- * Audio-only segments close once they reach this long (9 parts = 1.92 s): "The EXTINF duration of
- * each Media Segment in a Playlist file, when rounded to the nearest integer, MUST be less than or
- * equal to the Target Duration" (RFC 8216bis 4.4.3.1), and the target duration is 2.
+ * Audio-only segment n holds the parts that start in [2n, 2n + 2) of the run's media time: the
+ * grid the video renditions' forced keyframes cut on, so every rendition reaches msn N together.
+ * "Matching content in Variant Streams MUST have matching Discontinuity Sequence Numbers" (RFC
+ * 8216bis 6.2.4) cannot hold on a reconnect if the audio msn drifted ahead (a fixed 9 parts of
+ * 0.2133 s would gain 13 segments in 10 minutes). The grid gives 10 and 9 parts in turn (2.13 s,
+ * 1.92 s), and "The EXTINF duration of each Media Segment [...] when rounded to the nearest integer,
+ * MUST be less than or equal to the Target Duration" (4.4.3.1) still holds with a target of 2.
  */
-export const AUDIO_SEGMENT_MIN_SECONDS = 1.9;
+export const AUDIO_SEGMENT_GRID_SECONDS = GOP_SECONDS;
+/** A part starting a hair before a grid line (timescale rounding) belongs to the next segment. */
+const GRID_TOLERANCE_SECONDS = 1e-6;
 
 /**
  * PART-TARGET of a video rendition at `fps`: the duration of the whole number of frames ffmpeg puts
@@ -86,6 +93,8 @@ interface OpenSegment {
   parts: Buffer[];
   duration: number;
   pdt: number;
+  /** Audio-only: n of the [2n, 2n + 2) grid cell the segment fills. */
+  gridCell: number;
 }
 
 export class CmafPackager {
@@ -229,20 +238,22 @@ export class CmafPackager {
     if (traf === undefined) return;
     const track = init.tracks.find((candidate) => candidate.trackId === traf.trackId) ?? timing;
     const duration = traf.duration / track.timescale;
-    const pdt = this.#wallClockAtTimeZero + (traf.baseMediaDecodeTime / track.timescale) * 1000;
+    const startSeconds = traf.baseMediaDecodeTime / track.timescale;
+    const pdt = this.#wallClockAtTimeZero + startSeconds * 1000;
     const audioOnly = timing.handler !== 'vide';
     // Every AAC frame is a sync sample, so each audio-only part is independent.
     const independent = audioOnly || isSyncSample(traf.firstSampleFlags);
+    const gridCell = Math.floor((startSeconds + GRID_TOLERANCE_SECONDS) / AUDIO_SEGMENT_GRID_SECONDS);
 
     // Video: "Each Media Segment ... SHOULD begin with an IDR": an independent part opens a segment.
-    // Audio-only: close once the segment is long enough to round to the target duration.
+    // Audio-only: a part starting in the next grid cell opens a segment.
     const open = this.#segment;
     if (open !== null) {
       const closeForKeyframe = !audioOnly && independent;
-      const closeForLength = audioOnly && open.duration >= AUDIO_SEGMENT_MIN_SECONDS - 1e-9;
-      if (closeForKeyframe || closeForLength) this.#closeSegment(events);
+      const closeForGrid = audioOnly && gridCell > open.gridCell;
+      if (closeForKeyframe || closeForGrid) this.#closeSegment(events);
     }
-    const segment = this.#segment ?? this.#openSegment(pdt);
+    const segment = this.#segment ?? this.#openSegment(pdt, gridCell);
     events.push({
       kind: 'part',
       bytes,
@@ -256,8 +267,8 @@ export class CmafPackager {
     segment.duration += duration;
   }
 
-  #openSegment(pdt: number): OpenSegment {
-    const segment: OpenSegment = { msn: this.#nextMsn, parts: [], duration: 0, pdt };
+  #openSegment(pdt: number, gridCell: number): OpenSegment {
+    const segment: OpenSegment = { msn: this.#nextMsn, parts: [], duration: 0, pdt, gridCell };
     this.#nextMsn += 1;
     this.#segment = segment;
     return segment;

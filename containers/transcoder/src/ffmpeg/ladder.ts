@@ -1,6 +1,7 @@
 // The adaptive bitrate ladder as data, and the pure planner that fits it to a channel's tier, the
 // incoming source and the host's spare encode capacity.
 import type { ChannelTier, RenditionName } from '../../../../protocol/ingest.ts';
+import type { AudioCodec, MediaStats, VideoCodec } from '../rtmp/flv.ts';
 
 /** Every video rendition has a keyframe every 2 s so segments are 2 s and aligned across renditions. */
 export const GOP_SECONDS = 2;
@@ -37,13 +38,32 @@ export interface SourceInfo {
   width: number;
   height: number;
   fps: number;
-  /** Codec names as ffmpeg or the FLV header call them ('h264', 'aac'); null when the track is absent. */
-  videoCodec: string;
-  audioCodec: string | null;
+  /**
+   * Codecs as the FLV muxer names them ('avc' is H.264): the same type as PublishStats, so the
+   * planner cannot expect a name the muxer never produces. Null when the track is absent.
+   */
+  videoCodec: VideoCodec | null;
+  audioCodec: AudioCodec | null;
   /** Measured keyframe interval; null when not yet known (then the source is re-encoded). */
   keyframeIntervalMs: number | null;
   /** Bits per second announced by the broadcaster (FLV onMetaData videodatarate), if any. */
   videoBitrate?: number;
+}
+
+/**
+ * The source as the RTMP session learned it (onMetaData, the AVC sequence header, the keyframes).
+ * Width and height fall back to 1280x720 only when no video configuration arrived at all.
+ */
+export function describeSource(stats: Readonly<MediaStats>): SourceInfo {
+  return {
+    width: stats.width ?? 1280,
+    height: stats.height ?? 720,
+    fps: stats.frameRate ?? 30,
+    videoCodec: stats.videoCodec,
+    audioCodec: stats.audioCodec,
+    keyframeIntervalMs: stats.keyframeIntervalMs,
+    ...(stats.videoBitrate === null ? {} : { videoBitrate: stats.videoBitrate }),
+  };
 }
 
 export interface EncodeCapacity {
@@ -85,7 +105,7 @@ export interface LadderPlan {
 
 /** True when the source can be passed through: H.264 + AAC with a 2 s (±10 %) GOP. */
 export function canPassThrough(source: SourceInfo): boolean {
-  if (source.videoCodec !== 'h264') return false;
+  if (source.videoCodec !== 'avc') return false;
   if (source.audioCodec !== null && source.audioCodec !== 'aac') return false;
   if (source.keyframeIntervalMs === null) return false;
   const target = GOP_SECONDS * 1000;

@@ -49,6 +49,8 @@ export interface ConnectionContext<Grant> {
   readonly allowedApps: readonly string[];
   readonly setupTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Silence allowed once publishing: a live encoder sends every few tens of ms. */
+  readonly publishIdleTimeoutMs: number;
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult<Grant>>;
   onPublish(session: PublishSession<Grant>): void;
   /** One publisher per key in this server: false when the key is taken. */
@@ -354,6 +356,10 @@ export class RtmpConnection<Grant> {
 
   #acceptPublish(grant: Grant, streamKey: string): void {
     this.#phase = 'publishing';
+    // A half-open publisher (encoder host gone, NAT dropped) must end soon: until it does, the
+    // stream stays live on a frozen picture and the streamer's reconnect with the same key is
+    // refused as already publishing. The long idle timeout only suits the setup phases.
+    this.#socket.setTimeout(this.#context.publishIdleTimeoutMs);
     this.#send(createUserControl(UserControlEvent.STREAM_BEGIN, this.#publishStreamId));
     this.#send(
       createOnStatus(this.#publishStreamId, {

@@ -2,6 +2,7 @@
 // v10.1, annex E) that `ffmpeg -f flv -i pipe:0` reads, and learns from the media what the
 // transcoder needs to know: codecs, keyframes, the keyframe interval, the metadata.
 import { type Amf0Object, type Amf0Value, decodeAmf0Values, encodeAmf0, getAmf0Properties } from './amf0.ts';
+import { type AvcPictureInfo, readAvcDecoderConfig } from './avc-sps.ts';
 import { MessageType, type RtmpMessage } from './messages.ts';
 
 export const FlvTagType = { AUDIO: 8, VIDEO: 9, SCRIPT_DATA: 18 } as const;
@@ -127,9 +128,12 @@ export function parseFlvTags(bytes: Buffer): FlvTag[] {
 export interface MediaStats {
   videoCodec: VideoCodec | null;
   audioCodec: AudioCodec | null;
+  /** From onMetaData, else from the SPS of the AVC sequence header. */
   width: number | null;
   height: number | null;
   frameRate: number | null;
+  /** Bits per second the broadcaster announced (onMetaData videodatarate, which is in kbit/s). */
+  videoBitrate: number | null;
   /** Time between the last two keyframes, in ms of media time. */
   keyframeIntervalMs: number | null;
   /** Timestamp (ms) of the last audio or video message. */
@@ -146,12 +150,19 @@ export class FlvMuxer {
   #videoConfigTag: Buffer | null = null;
   #audioConfigTag: Buffer | null = null;
   #lastKeyframeTimestamp: number | null = null;
+  #metadata: { width: number | null; height: number | null; frameRate: number | null } = {
+    width: null,
+    height: null,
+    frameRate: null,
+  };
+  #picture: AvcPictureInfo | null = null;
   readonly stats: MediaStats = {
     videoCodec: null,
     audioCodec: null,
     width: null,
     height: null,
     frameRate: null,
+    videoBitrate: null,
     keyframeIntervalMs: null,
     lastMediaTimestamp: null,
   };
@@ -187,7 +198,10 @@ export class FlvMuxer {
     const tag = encodeFlvTag(FlvTagType.VIDEO, message.timestamp, message.payload);
     this.stats.videoCodec = info.codec;
     this.stats.lastMediaTimestamp = message.timestamp;
-    if (info.isSequenceHeader) this.#videoConfigTag = tag;
+    if (info.isSequenceHeader) {
+      this.#videoConfigTag = tag;
+      if (info.codec === 'avc') this.#readAvcConfig(message.payload);
+    }
     if (info.isKeyframe) {
       if (this.#lastKeyframeTimestamp !== null && message.timestamp > this.#lastKeyframeTimestamp) {
         this.stats.keyframeIntervalMs = message.timestamp - this.#lastKeyframeTimestamp;
@@ -230,10 +244,32 @@ export class FlvMuxer {
   }
 
   #readMetadata(metadata: Amf0Object): void {
-    this.stats.width = readPositiveNumber(metadata.width) ?? this.stats.width;
-    this.stats.height = readPositiveNumber(metadata.height) ?? this.stats.height;
-    this.stats.frameRate =
-      readPositiveNumber(metadata.framerate) ?? readPositiveNumber(metadata.fps) ?? this.stats.frameRate;
+    this.#metadata = {
+      width: readPositiveNumber(metadata.width),
+      height: readPositiveNumber(metadata.height),
+      frameRate: readPositiveNumber(metadata.framerate) ?? readPositiveNumber(metadata.fps),
+    };
+    const kilobits = readPositiveNumber(metadata.videodatarate);
+    this.stats.videoBitrate = kilobits === null ? null : Math.round(kilobits * 1000);
+    this.#updatePicture();
+  }
+
+  /**
+   * The avcC follows the 5-byte header of a legacy AVC sequence header (`0x17 00` + CompositionTime
+   * SI24) and the 5-byte header of an Enhanced RTMP one (ExHeader byte + FourCC 'avc1').
+   */
+  #readAvcConfig(payload: Buffer): void {
+    this.#picture = readAvcDecoderConfig(payload.subarray(5)) ?? this.#picture;
+    this.#updatePicture();
+  }
+
+  /** What the broadcaster announced wins; the SPS fills in what it left out. */
+  #updatePicture(): void {
+    const announced = this.#metadata;
+    const hasSize = announced.width !== null && announced.height !== null;
+    this.stats.width = hasSize ? announced.width : (this.#picture?.width ?? null);
+    this.stats.height = hasSize ? announced.height : (this.#picture?.height ?? null);
+    this.stats.frameRate = announced.frameRate ?? this.#picture?.frameRate ?? null;
   }
 }
 

@@ -1,7 +1,7 @@
 // What the rest of the transcoder sees of one accepted publish: its grant, an FLV byte stream and
 // a single close event. Listener sets are small and typed; a throwing listener is logged and
 // never reaches the socket code.
-import type { FlvMuxer } from './flv.ts';
+import type { AudioCodec, FlvMuxer, VideoCodec } from './flv.ts';
 
 export type PublishCloseReason =
   | 'publisher_closed'
@@ -12,11 +12,14 @@ export type PublishCloseReason =
 
 export interface PublishStats {
   readonly bytesIn: number;
-  readonly videoCodec: string | null;
-  readonly audioCodec: string | null;
+  readonly videoCodec: VideoCodec | null;
+  readonly audioCodec: AudioCodec | null;
+  /** onMetaData's, else the SPS's. */
   readonly width: number | null;
   readonly height: number | null;
   readonly frameRate: number | null;
+  /** Bits per second from onMetaData videodatarate; null when not announced. */
+  readonly videoBitrate: number | null;
   /** Media time between the last two keyframes; ~2000 means the source GOP is 2 s. */
   readonly keyframeIntervalMs: number | null;
   readonly lastMediaTimestamp: number | null;

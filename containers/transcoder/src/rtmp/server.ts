@@ -25,8 +25,10 @@ export interface RtmpServerOptions<Grant> {
   onPublish(session: PublishSession<Grant>): void;
   /** Until `publish` is received (handshake, connect, createStream); default 10_000. */
   handshakeTimeoutMs?: number;
-  /** With no bytes from the peer; default 30_000. */
+  /** With no bytes from the peer before publishing; default 30_000. */
   idleTimeoutMs?: number;
+  /** With no bytes from a publishing peer; default 10_000 (the origin's publisher timeout). */
+  publishIdleTimeoutMs?: number;
   /** Default 256. */
   maxConnections?: number;
   /** Default ['live']. */
@@ -36,6 +38,7 @@ export interface RtmpServerOptions<Grant> {
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+const DEFAULT_PUBLISH_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONNECTIONS = 256;
 
 function logToStdout(event: Record<string, unknown>): void {
@@ -59,6 +62,7 @@ export class RtmpServer<Grant> {
       allowedApps: options.allowedApps ?? ['live'],
       setupTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
+      publishIdleTimeoutMs: options.publishIdleTimeoutMs ?? DEFAULT_PUBLISH_IDLE_TIMEOUT_MS,
       authorize: (request) => options.authorize(request),
       onPublish: (session) => options.onPublish(session),
       claimStreamKey: (streamKey) => {

@@ -1,7 +1,8 @@
 // One in-order upload queue per rendition: the init, then parts and segments in the order the
 // packager produced them (a part must not reach the origin before its rendition's init). Renditions
 // run side by side. When the origin falls behind, stale parts are shed; inits and segments never are,
-// because a playlist can skip a part but not a segment.
+// because a playlist can skip a part but not a segment. A backlog of them that outgrows its bound
+// ends the publish instead of the process: the uploader gives up and reports an overflow.
 import type { InitMeta, PartMeta, SegmentMeta } from '../../../../protocol/ingest.ts';
 import { CutOffError, IngestRequestError, type PublishRef } from './ingest-client.ts';
 
@@ -19,6 +20,12 @@ export type UploadItem =
 
 /** 50 parts = 10 s of video: older parts have left every player's live edge by then. */
 export const DEFAULT_MAX_QUEUED_PARTS = 50;
+/**
+ * 30 s of media: past the origin's 10 s publisher timeout and its 60 s reconnect window's midpoint,
+ * the viewers have stalled anyway, and a stream's renditions together queue ~1.5 MB/s. Giving up
+ * drops the publisher, whose encoder reconnects and starts afresh once the origin is back.
+ */
+export const DEFAULT_MAX_BACKLOG_SECONDS = 30;
 /** Pause before trying an init or segment again once the client has used up its own retries. */
 const RESEND_PAUSE_MS = 1000;
 const TIMING_SAMPLES = 1000;
@@ -32,10 +39,20 @@ export interface UploadStats {
   latencyMs: { count: number; mean: number; p50: number; p95: number; max: number };
 }
 
+/** The inits and segments waiting for the origin span more than the bound: the publish is given up. */
+export class UploadBacklogError extends Error {
+  override readonly name = 'UploadBacklogError';
+}
+
 export interface RenditionUploaderOptions {
   sink: IngestSink;
   publish: PublishRef;
   maxQueuedParts?: number;
+  /**
+   * Bound on unsent inits and segments, in seconds: of queued segment media, and of waiting time
+   * of the oldest one (an init retried with no segment behind it). Default 30.
+   */
+  maxBacklogSeconds?: number;
   log?: (message: string) => void;
 }
 
@@ -53,9 +70,14 @@ export class RenditionUploader {
   readonly #sink: IngestSink;
   readonly #publish: PublishRef;
   readonly #maxQueuedParts: number;
+  readonly #maxBacklogMs: number;
   readonly #log: (message: string) => void;
   readonly #cutOffListeners = new Set<(error: CutOffError) => void>();
+  readonly #overflowListeners = new Set<(error: UploadBacklogError) => void>();
   #queue: QueuedItem[] = [];
+  /** The item being sent (or waiting to be sent again): no longer in the queue, still unsent. */
+  #inFlight: QueuedItem | null = null;
+  #overflow: UploadBacklogError | null = null;
   #draining: Promise<void> | null = null;
   #closed = false;
   #cutOff: CutOffError | null = null;
@@ -68,6 +90,7 @@ export class RenditionUploader {
     this.#sink = options.sink;
     this.#publish = options.publish;
     this.#maxQueuedParts = options.maxQueuedParts ?? DEFAULT_MAX_QUEUED_PARTS;
+    this.#maxBacklogMs = (options.maxBacklogSeconds ?? DEFAULT_MAX_BACKLOG_SECONDS) * 1000;
     this.#log = options.log ?? ((message) => console.warn(message));
   }
 
@@ -77,10 +100,20 @@ export class RenditionUploader {
     return () => this.#cutOffListeners.delete(listener);
   }
 
+  /**
+   * Called once if the unsent inits and segments outgrow the backlog bound; the uploader has then
+   * stopped, and the pipeline drops the publisher so its encoder reconnects.
+   */
+  onOverflow(listener: (error: UploadBacklogError) => void): () => void {
+    this.#overflowListeners.add(listener);
+    return () => this.#overflowListeners.delete(listener);
+  }
+
   enqueue(item: UploadItem): void {
-    if (this.#closed || this.#cutOff !== null) return;
+    if (this.#closed || this.#cutOff !== null || this.#overflow !== null) return;
     this.#queue.push({ item, enqueuedAt: performance.now() });
     if (item.kind === 'part') this.#shedParts();
+    else if (this.#checkBacklog()) return;
     this.#draining ??= this.#drain().finally(() => {
       this.#draining = null;
     });
@@ -144,10 +177,33 @@ export class RenditionUploader {
     this.#log(`upload ${this.#describe()}: origin behind, dropped ${dropped} oldest parts`);
   }
 
+  /** Gives up (true) once the unsent inits and segments span more than the bound. */
+  #checkBacklog(): boolean {
+    let queuedMediaMs = 0;
+    let oldest: number | null = null;
+    for (const queued of [this.#inFlight, ...this.#queue]) {
+      if (queued === null || queued.item.kind === 'part') continue;
+      if (queued.item.kind === 'segment') queuedMediaMs += queued.item.meta.duration * 1000;
+      oldest ??= queued.enqueuedAt;
+    }
+    const waitedMs = oldest === null ? 0 : performance.now() - oldest;
+    if (queuedMediaMs <= this.#maxBacklogMs && waitedMs <= this.#maxBacklogMs) return false;
+    this.#overflow = new UploadBacklogError(
+      `upload ${this.#describe()}: origin unreachable, ${Math.round(queuedMediaMs / 1000)} s of segments queued, ` +
+        `the oldest unsent for ${Math.round(waitedMs / 1000)} s; giving up on this publish`,
+    );
+    this.#queue = [];
+    this.#log(this.#overflow.message);
+    for (const listener of this.#overflowListeners) listener(this.#overflow);
+    return true;
+  }
+
   async #drain(): Promise<void> {
     for (let queued = this.#queue.shift(); queued !== undefined; queued = this.#queue.shift()) {
+      this.#inFlight = queued;
       await this.#sendUntilSettled(queued);
-      if (this.#cutOff !== null) return;
+      this.#inFlight = null;
+      if (this.#cutOff !== null || this.#overflow !== null) return;
     }
   }
 
@@ -174,6 +230,7 @@ export class RenditionUploader {
           this.#log(`upload ${this.#describe()} ${this.#describeItem(queued.item)} failed: ${message}`);
           return;
         }
+        if (this.#overflow !== null || this.#checkBacklog()) return;
         this.#log(
           `upload ${this.#describe()} ${this.#describeItem(queued.item)} still failing, retrying: ${message}`,
         );
