@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { RESERVED_USERNAMES } from '../../workers/api/auth.ts';
+import { toClientNetwork } from '../../workers/shared/client-network.ts';
 import { callApi, createTestIp, createUsername, readError, signUp } from './api-helpers.ts';
 
 describe('auth', () => {
@@ -158,5 +160,57 @@ describe('auth', () => {
       statuses.push(res.status);
     }
     expect(statuses).toEqual([201, 201, 201, 201, 201, 429]);
+  });
+
+  it('rate-limits IPv6 signups per /64, so rotating the interface bits does not reset the limit', async () => {
+    const hex = () => Math.floor(Math.random() * 0xffff).toString(16);
+    const prefix = `2001:db8:${hex()}:${hex()}`;
+    const statuses: number[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const res = await callApi('/auth/signup', {
+        method: 'POST',
+        ip: `${prefix}:${hex()}:${hex()}::${i}`,
+        body: { username: createUsername('v6burst'), password: 'long enough pw' },
+      });
+      statuses.push(res.status);
+    }
+    expect(statuses).toEqual([201, 201, 201, 201, 201, 429]);
+    const neighbour = await callApi('/auth/signup', {
+      method: 'POST',
+      ip: `2001:db8:${hex()}:${hex()}::1`,
+      body: { username: createUsername('v6other'), password: 'long enough pw' },
+    });
+    expect(neighbour.status).toBe(201);
+  });
+
+  it('refuses reserved usernames, whatever their case, with 422 username_reserved', async () => {
+    expect(RESERVED_USERNAMES.size).toBeGreaterThanOrEqual(18);
+    for (const username of ['dashboard', 'Login', 'API', 'Admin', 'clips', 'overlay', 'irc', 'VOD']) {
+      const res = await callApi('/auth/signup', {
+        method: 'POST',
+        body: { username, password: 'long enough pw' },
+      });
+      expect(res.status).toBe(422);
+      expect((await readError(res)).code).toBe('username_reserved');
+    }
+    const row = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE username IN ('dashboard', 'irc')").first<{
+      n: number;
+    }>();
+    expect(row?.n).toBe(0);
+  });
+});
+
+describe('client networks', () => {
+  it('keys IPv4 by address and IPv6 by its /64, in any spelling of the address', () => {
+    expect(toClientNetwork('203.0.113.7')).toBe('203.0.113.7');
+    expect(toClientNetwork('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(toClientNetwork('2001:0DB8:0001:0002:ffff:eeee:dddd:cccc')).toBe('2001:db8:1:2::/64');
+    expect(toClientNetwork('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(toClientNetwork('2001:db8:0:0:1::')).toBe('2001:db8:0:0::/64');
+    expect(toClientNetwork('::ffff:198.51.100.4')).toBe('198.51.100.4');
+    expect(toClientNetwork('2001:db8:1:3::1')).not.toBe(toClientNetwork('2001:db8:1:2::1'));
+    // Malformed addresses are buckets of their own rather than an error.
+    expect(toClientNetwork('1::2::3')).toBe('1::2::3');
+    expect(toClientNetwork('local')).toBe('local');
   });
 });
