@@ -144,7 +144,7 @@ export class ChatShard extends DurableObject<Env> {
     const welcome: WelcomeFrame = { type: 'welcome', user: joined.user, room_state: joined.roomState };
     this.sendJson(ws, welcome);
     // RPC turns the emote position tuples into plain arrays; parsing restores the frame's shape.
-    const history = ChatMessageFrame.array().parse(joined.history.slice(-HISTORY_LENGTH));
+    const history = z.array(ChatMessageFrame).parse(joined.history.slice(-HISTORY_LENGTH));
     this.sendJson(ws, { type: 'history', messages: history });
   }
 

@@ -2,7 +2,13 @@
 // and every frame the server sends, as zod schemas (parse at the boundary, never cast) and the
 // types inferred from them. Twitch-style IRC (durable-objects/chat/irc.ts) carries the same
 // messages and rules in another syntax.
-import { z } from 'zod';
+//
+// Written with zod/mini (functions instead of chained methods) so the web app can import these
+// schemas without pulling all of zod into its first bundle; the Worker and Durable Objects use the
+// same schemas (`.safeParse` works the same).
+import * as z from 'zod/mini';
+
+const Count = z.int().check(z.nonnegative());
 
 /** Messages longer than this are refused with `msg_too_long` (Twitch's limit). */
 export const MAX_MESSAGE_LENGTH = 500;
@@ -14,12 +20,12 @@ export const HISTORY_LENGTH = 100;
 /** Text starting with "/" is a chat command (`/ban name`, `/slow 30`, ...), not a message. */
 export const ClientChatMessageFrame = z.object({
   type: z.literal('chat_message'),
-  channel_id: z.string().min(1),
+  channel_id: z.string().check(z.minLength(1)),
   content: z.string(),
 });
 
 /** The first frame of a socket that did not authenticate on the upgrade (`?token=` or subprotocol). */
-export const ClientAuthFrame = z.object({ type: z.literal('auth'), token: z.string().min(1) });
+export const ClientAuthFrame = z.object({ type: z.literal('auth'), token: z.string().check(z.minLength(1)) });
 
 export const ClientPingFrame = z.object({ type: z.literal('ping') });
 
@@ -53,7 +59,7 @@ export type ChatUser = z.infer<typeof ChatUser>;
 export const EmoteRef = z.object({
   id: z.string(),
   name: z.string(),
-  positions: z.array(z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()])),
+  positions: z.array(z.tuple([Count, Count])),
   /** `/api/v1/emotes/{id}/image` */
   url: z.string(),
 });
@@ -61,11 +67,11 @@ export type EmoteRef = z.infer<typeof EmoteRef>;
 
 export const RoomState = z.object({
   /** Minimum seconds between two messages of one user; 0 is off. */
-  slow_seconds: z.number().int().nonnegative(),
+  slow_seconds: Count,
   subscribers_only: z.boolean(),
   emote_only: z.boolean(),
   /** Minimum follow age in minutes to chat; -1 is off, 0 is "any follower". */
-  followers_only_minutes: z.number().int().min(-1),
+  followers_only_minutes: z.int().check(z.gte(-1)),
   /** R9K: a message repeating a recent one (by anyone) is refused. */
   unique_chat: z.boolean(),
 });
@@ -101,7 +107,7 @@ export const ChatMessageFrame = z.object({
   /** ISO 8601 */
   timestamp: z.string(),
   /** Highlighted messages always get through sampling. */
-  highlighted: z.boolean().optional(),
+  highlighted: z.optional(z.boolean()),
 });
 export type ChatMessage = z.infer<typeof ChatMessageFrame>;
 
@@ -111,38 +117,37 @@ export const DeleteMessageFrame = z.object({ type: z.literal('delete_message'), 
 export const ClearUserFrame = z.object({
   type: z.literal('clear_user'),
   user_id: z.string(),
-  duration_seconds: z.number().int().positive().nullable(),
+  duration_seconds: z.nullable(z.int().check(z.positive())),
 });
 export const ClearChatFrame = z.object({ type: z.literal('clear_chat') });
-export const RoomStateFrame = RoomState.extend({ type: z.literal('room_state') });
+export const RoomStateFrame = z.extend(RoomState, { type: z.literal('room_state') });
 /** Informational: mode changes, moderation confirmations, raids arriving. */
 export const NoticeFrame = z.object({ type: z.literal('notice'), code: z.string(), message: z.string() });
 export const ErrorFrame = z.object({
   type: z.literal('error'),
   code: ChatErrorCode,
   message: z.string(),
-  retry_after_ms: z.number().int().nonnegative().optional(),
+  retry_after_ms: z.optional(Count),
 });
 export const RaidFrame = z.object({
   type: z.literal('raid'),
   from_channel: z.string(),
   to_channel: z.object({ id: z.string(), name: z.string() }),
-  viewers: z.number().int().nonnegative(),
+  viewers: Count,
 });
 export const ViewerCountFrame = z.object({
   type: z.literal('viewer_count'),
-  count: z.number().int().nonnegative(),
+  count: Count,
 });
 export const WelcomeFrame = z.object({
   type: z.literal('welcome'),
   /** null for an anonymous (read-only) socket. */
-  user: ChatUser.nullable(),
+  user: z.nullable(ChatUser),
   room_state: RoomState,
 });
 export const PongFrame = z.object({ type: z.literal('pong') });
 
-/** Every frame kind except `batch` itself: what may ride inside a batch. */
-export const BatchableFrame = z.discriminatedUnion('type', [
+const BATCHABLE_FRAMES = [
   ChatMessageFrame,
   HistoryFrame,
   DeleteMessageFrame,
@@ -155,7 +160,10 @@ export const BatchableFrame = z.discriminatedUnion('type', [
   ViewerCountFrame,
   WelcomeFrame,
   PongFrame,
-]);
+] as const;
+
+/** Every frame kind except `batch` itself: what may ride inside a batch. */
+export const BatchableFrame = z.discriminatedUnion('type', [...BATCHABLE_FRAMES]);
 export type BatchableFrame = z.infer<typeof BatchableFrame>;
 
 /**
@@ -169,7 +177,7 @@ export type BatchableFrame = z.infer<typeof BatchableFrame>;
 export const BatchFrame = z.object({ type: z.literal('batch'), frames: z.array(BatchableFrame) });
 export type BatchFrame = z.infer<typeof BatchFrame>;
 
-export const ServerFrame = z.discriminatedUnion('type', [...BatchableFrame.options, BatchFrame]);
+export const ServerFrame = z.discriminatedUnion('type', [...BATCHABLE_FRAMES, BatchFrame]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type RoomStateFrame = z.infer<typeof RoomStateFrame>;

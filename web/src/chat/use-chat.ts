@@ -1,11 +1,10 @@
 // One chat socket per mounted chat view: connects to the channel's `/ws/{channel_id}`, sends the
-// token first when signed in, parses every frame with the protocol's rules (their zod/mini mirror
-// in chat-frames.ts, so the first bundle stays small), and reconnects with backoff when the socket
+// token first when signed in, parses every frame with the protocol's own schemas (zod/mini, so the
+// first bundle stays small), and reconnects with backoff when the socket
 // drops (a deploy or a shard moving must not end the chat).
 import { useCallback, useEffect, useRef, useState } from 'react';
-import type { RaidFrame } from '../../../protocol/chat.ts';
+import { type RaidFrame, ServerFrame } from '../../../protocol/chat.ts';
 import { readToken } from '../api/client.ts';
-import { ServerFrameSchema } from './chat-frames.ts';
 import {
   appendLines,
   applyServerFrame,
@@ -65,7 +64,7 @@ export function useChat(
       });
       socket.addEventListener('message', (event: MessageEvent<unknown>) => {
         if (typeof event.data !== 'string') return;
-        const parsed = ServerFrameSchema.safeParse(parseJson(event.data));
+        const parsed = ServerFrame.safeParse(parseJson(event.data));
         // A frame this version does not know is skipped, not fatal: the server may be newer.
         if (!parsed.success) return;
         const frame = parsed.data;
