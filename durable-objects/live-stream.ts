@@ -2,7 +2,8 @@
 // window, every rendition's segment and part timeline, and the LL-HLS playlists rendered from it.
 // Blocked playlist and part requests wait here, on promises released by the upload that makes
 // them answerable, so nothing polls. The hot state lives in memory, loaded once; SQLite keeps one
-// row per part and per segment so a restarted object resumes and the VOD can be built from it.
+// row per part and per segment so a restarted object resumes and the VOD can be built from it;
+// once the VOD holds its own copy of the segment index (forgetStream), the stream's rows go.
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
 import { createEvent } from '../protocol/events.ts';
@@ -19,7 +20,7 @@ import {
   BLOCKING_TIMEOUT_MS,
   canAwaitPart,
   decideBlockingReload,
-  isPartKnown,
+  findPartPublish,
   isPositionListed,
   type ReloadDirectives,
 } from './live-stream/blocking-reload.ts';
@@ -47,8 +48,14 @@ import {
 const PUBLISHER_TIMEOUT_MS = 10_000;
 /** Parts rows older than this many segments behind the live edge are not needed to resume. */
 const PART_ROWS_KEPT_SEGMENTS = 8;
+/** How soon an end whose D1 update or queue send failed is tried again (the alarm's own retry aside). */
+const ENDING_RETRY_MS = 30_000;
 
-type Phase = 'idle' | 'starting' | 'live' | 'reconnecting' | 'ended';
+/**
+ * 'ending': the stream is over for viewers (ENDLIST) but its D1 row and `stream.ended` are not
+ * settled yet; the alarm retries until they are, and only then is the phase 'ended'.
+ */
+type Phase = 'idle' | 'starting' | 'live' | 'reconnecting' | 'ending' | 'ended';
 
 export interface ChannelDefaults {
   title: string;
@@ -67,7 +74,11 @@ export type BeginPublishResult =
   | { ok: true; value: AuthorizeResponse }
   | { ok: false; code: 'already_publishing' };
 
-export type PublisherCheck = { ok: true; streamId: string } | { ok: false };
+/** `publish`: the number of this publish within its stream (0, then +1 per reconnect). */
+export type PublisherCheck = { ok: true; streamId: string; publish: number } | { ok: false };
+
+/** What settleStream did with a D1 stream row that still says live or pending. */
+export type SettleOutcome = 'active' | 'settled' | 'unchanged';
 
 export type PlaylistResult =
   | { status: 200; body: string; blocking: boolean }
@@ -88,6 +99,8 @@ export interface SegmentIndexEntry {
   pdt: number;
   discontinuity: boolean;
   init: number;
+  /** An EXT-X-GAP stand-in: no media in R2. */
+  gap: boolean;
 }
 
 interface StreamRecord {
@@ -99,8 +112,11 @@ interface StreamRecord {
   droppedAt: number | null;
   startedAt: number | null;
   endedAt: number | null;
+  /** Also the number of the current publish: one more per continued publish. */
   discontinuities: number;
   hasThumbnail: boolean;
+  /** The D1 row says live and `stream.started` is queued; retried on each part until it holds. */
+  liveAnnounced: boolean;
 }
 
 interface Waiter {
@@ -113,13 +129,14 @@ const StreamRow = z.object({
   stream_id: z.string(),
   channel_id: z.string(),
   tier: z.enum(['none', 'affiliate', 'partner']),
-  phase: z.enum(['idle', 'starting', 'live', 'reconnecting', 'ended']),
+  phase: z.enum(['idle', 'starting', 'live', 'reconnecting', 'ending', 'ended']),
   publish_id: z.string().nullable(),
   dropped_at: z.number().nullable(),
   started_at: z.number().nullable(),
   ended_at: z.number().nullable(),
   discontinuities: z.number(),
   has_thumbnail: z.number(),
+  live_announced: z.number(),
 });
 
 const RenditionRow = z.object({
@@ -156,13 +173,15 @@ const PartRow = z.object({
   duration: z.number(),
   independent: z.number(),
   pdt: z.number(),
+  publish: z.number(),
 });
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS stream (
   id INTEGER PRIMARY KEY CHECK (id = 1), stream_id TEXT NOT NULL, channel_id TEXT NOT NULL,
   tier TEXT NOT NULL, phase TEXT NOT NULL, publish_id TEXT, dropped_at INTEGER, started_at INTEGER,
-  ended_at INTEGER, discontinuities INTEGER NOT NULL, has_thumbnail INTEGER NOT NULL);
+  ended_at INTEGER, discontinuities INTEGER NOT NULL, has_thumbnail INTEGER NOT NULL,
+  live_announced INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS renditions (
   stream_id TEXT NOT NULL, rendition TEXT NOT NULL, info TEXT NOT NULL, part_target REAL NOT NULL,
   init_count INTEGER NOT NULL, PRIMARY KEY (stream_id, rendition));
@@ -173,8 +192,25 @@ CREATE TABLE IF NOT EXISTS segments (
 CREATE TABLE IF NOT EXISTS parts (
   stream_id TEXT NOT NULL, rendition TEXT NOT NULL, msn INTEGER NOT NULL, part INTEGER NOT NULL,
   duration REAL NOT NULL, independent INTEGER NOT NULL, pdt INTEGER NOT NULL,
-  PRIMARY KEY (stream_id, rendition, msn, part));
+  publish INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (stream_id, rendition, msn, part));
 `;
+
+/** Columns added after the first release: objects created before them get them on load. */
+const ADDED_COLUMNS = [
+  {
+    table: 'stream',
+    column: 'live_announced',
+    add: 'ALTER TABLE stream ADD COLUMN live_announced INTEGER NOT NULL DEFAULT 0',
+    // Streams that went live before the flag existed were announced then.
+    backfill: 'UPDATE stream SET live_announced = 1 WHERE started_at IS NOT NULL',
+  },
+  {
+    table: 'parts',
+    column: 'publish',
+    add: 'ALTER TABLE parts ADD COLUMN publish INTEGER NOT NULL DEFAULT 0',
+    backfill: null,
+  },
+] as const;
 
 export class LiveStream extends DurableObject<Env> {
   // Timings are fields, not constants, so tests can shorten them on one instance
@@ -188,15 +224,28 @@ export class LiveStream extends DurableObject<Env> {
   private record: StreamRecord | null = null;
   private readonly timelines = new Map<RenditionName, Timeline>();
   private readonly waiters = new Set<Waiter>();
+  /**
+   * Rendered media playlists by rendition and delta flag, valid until the next timeline change:
+   * every viewer blocked on the same part is released at once and gets the same text, rendered once.
+   */
+  private readonly rendered = new Map<string, string>();
   private lastActivityAt = 0;
   private lastPartAt: number | null = null;
+  /** Whether the tables exist: they are created by the first publish, not by any stray request. */
+  private hasSchema = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.reconnectWindowMs = Number(env.RECONNECT_WINDOW_SECONDS) * 1000;
     this.dvrWindowSeconds = Number(env.DVR_WINDOW_SECONDS);
     void ctx.blockConcurrencyWhile(async () => {
-      this.ctx.storage.sql.exec(SCHEMA);
+      // A playback request for a channel that never streamed must not leave a stored object
+      // behind: reading sqlite_master writes nothing, CREATE TABLE would.
+      const tables = this.ctx.storage.sql
+        .exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'stream'")
+        .toArray();
+      if (tables.length === 0) return;
+      this.ensureSchema();
       this.loadState();
     });
   }
@@ -225,21 +274,24 @@ export class LiveStream extends DurableObject<Env> {
     });
   }
 
-  /** Validates an upload's publish id before its bytes go to R2; gives the R2 key's stream id. */
+  /**
+   * Validates a publish id before an upload's bytes go to R2; gives the R2 key's stream id and
+   * publish number. Both never change for a publish id, so the origin may remember them.
+   */
   checkPublisher(publishId: string): PublisherCheck {
     if (!this.isCurrentPublisher(publishId) || !this.record) return { ok: false };
     this.lastActivityAt = Date.now();
-    return { ok: true, streamId: this.record.streamId };
+    return { ok: true, streamId: this.record.streamId, publish: this.record.discontinuities };
   }
 
   /** Numbers the next init segment of a rendition (init-{n}.mp4); the origin writes it, then commits. */
   reserveInit(
     publishId: string,
     rendition: RenditionName,
-  ): { ok: true; streamId: string; init: number } | { ok: false } {
+  ): { ok: true; streamId: string; publish: number; init: number } | { ok: false } {
     const check = this.checkPublisher(publishId);
     if (!check.ok) return check;
-    return { ok: true, streamId: check.streamId, init: (this.timelines.get(rendition)?.initCount ?? 0) + 1 };
+    return { ...check, init: (this.timelines.get(rendition)?.initCount ?? 0) + 1 };
   }
 
   async commitInit(publishId: string, meta: InitMeta, init: number): Promise<boolean> {
@@ -255,6 +307,7 @@ export class LiveStream extends DurableObject<Env> {
       this.addTimeline(meta.rendition, timeline);
     }
     applyInit(timeline, info, init);
+    this.invalidateRendered();
     this.ctx.storage.sql.exec(
       'INSERT OR REPLACE INTO renditions (stream_id, rendition, info, part_target, init_count) VALUES (?, ?, ?, ?, ?)',
       record.streamId,
@@ -267,6 +320,11 @@ export class LiveStream extends DurableObject<Env> {
     return true;
   }
 
+  /**
+   * Lists a part the origin has already written to R2 (under this publish's number, see
+   * getPartKey). The publisher check happens here, in the same call: false for a publish that is
+   * no longer current, whose bytes are then an orphan no playlist names.
+   */
   async commitPart(publishId: string, meta: PartMeta): Promise<boolean> {
     const record = this.record;
     if (!record || !this.isCurrentPublisher(publishId)) return false;
@@ -275,20 +333,30 @@ export class LiveStream extends DurableObject<Env> {
     const timeline = this.timelines.get(meta.rendition);
     // A part before its rendition's init cannot be played; the transcoder always sends the init first.
     if (!timeline) return true;
-    if (!applyPart(timeline, meta)) return true;
-    this.lastPartAt = now;
-    this.ctx.storage.sql.exec(
-      'INSERT OR REPLACE INTO parts (stream_id, rendition, msn, part, duration, independent, pdt) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      record.streamId,
-      meta.rendition,
-      meta.msn,
-      meta.part,
-      meta.duration,
-      meta.independent ? 1 : 0,
-      meta.pdt,
-    );
-    this.releaseWaiters(meta.rendition);
-    if (record.startedAt === null) await this.markLive(record, now);
+    const publish = record.discontinuities;
+    if (applyPart(timeline, { ...meta, publish })) {
+      this.lastPartAt = now;
+      this.invalidateRendered();
+      this.ctx.storage.sql.exec(
+        'INSERT OR REPLACE INTO parts (stream_id, rendition, msn, part, duration, independent, pdt, publish) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        record.streamId,
+        meta.rendition,
+        meta.msn,
+        meta.part,
+        meta.duration,
+        meta.independent ? 1 : 0,
+        meta.pdt,
+        publish,
+      );
+      this.releaseWaiters(meta.rendition);
+      if (record.startedAt === null) {
+        record.startedAt = now;
+        record.phase = 'live';
+        this.saveRecord();
+      }
+    }
+    // Checked on every part, not only the first: a D1 or queue failure is retried by the next part.
+    if (!record.liveAnnounced) await this.announceLive(record);
     return true;
   }
 
@@ -302,6 +370,7 @@ export class LiveStream extends DurableObject<Env> {
     if (listed.length === 0) return true;
     this.persistSegments(record.streamId, meta.rendition, listed);
     trimToDvrWindow(timeline, this.dvrWindowSeconds);
+    this.invalidateRendered();
     this.releaseWaiters(meta.rendition);
     return true;
   }
@@ -381,21 +450,32 @@ export class LiveStream extends DurableObject<Env> {
   }
 
   /**
-   * Holds a request for a part file that is not in R2 yet until the part lands (true) or cannot
-   * come (false): the hinted part "must wait until the part exists, not 404".
+   * Holds a request for a part file that is not in R2 yet until the part lands or cannot come
+   * (null): the hinted part "must wait until the part exists, not 404". Gives the number of the
+   * publish that uploaded it, which names its R2 key (a hint can outlive its publisher).
    */
-  async waitForPart(streamId: string, rendition: RenditionName, msn: number, part: number): Promise<boolean> {
+  async waitForPart(
+    streamId: string,
+    rendition: RenditionName,
+    msn: number,
+    part: number,
+  ): Promise<number | null> {
     const timeline = this.timelines.get(rendition);
-    if (!timeline || this.record?.streamId !== streamId || this.isEnded()) return false;
-    if (isPartKnown(timeline, msn, part)) return true;
-    if (!canAwaitPart(timeline, msn, part)) return false;
-    return this.waitFor(rendition, () => !this.isEnded() && isPartKnown(timeline, msn, part));
+    if (!timeline || this.record?.streamId !== streamId || this.isEnded()) return null;
+    const known = findPartPublish(timeline, msn, part);
+    if (known !== undefined) return known;
+    if (!canAwaitPart(timeline, msn, part)) return null;
+    const arrived = await this.waitFor(
+      rendition,
+      () => !this.isEnded() && findPartPublish(timeline, msn, part) !== undefined,
+    );
+    return arrived ? (findPartPublish(timeline, msn, part) ?? null) : null;
   }
 
   getSummary(): StreamSummary {
     const record = this.record;
     const phase = record?.phase ?? 'idle';
-    const status = phase === 'starting' ? 'idle' : phase;
+    const status = phase === 'starting' ? 'idle' : phase === 'ending' ? 'ended' : phase;
     return {
       stream_id: record?.streamId ?? null,
       status,
@@ -413,7 +493,7 @@ export class LiveStream extends DurableObject<Env> {
   /** Every finished segment of a rendition of the current (or the named) stream, for the VOD. */
   getSegmentIndex(rendition: RenditionName, streamId?: string): SegmentIndexEntry[] {
     const id = streamId ?? this.record?.streamId;
-    if (!id) return [];
+    if (!id || !this.hasSchema) return [];
     const rows = this.ctx.storage.sql
       .exec(
         'SELECT rendition, msn, duration, pdt, discontinuity, init, gap FROM segments WHERE stream_id = ? AND rendition = ? ORDER BY msn',
@@ -429,7 +509,66 @@ export class LiveStream extends DurableObject<Env> {
         pdt: segment.pdt,
         discontinuity: segment.discontinuity === 1,
         init: segment.init,
+        gap: segment.gap === 1,
       };
+    });
+  }
+
+  /**
+   * The VOD of `streamId` now keeps its own copy of the segment index (R2 vods/{id}/index.json):
+   * the object's rows for that stream go, so storage does not grow with every past broadcast.
+   * The in-memory timelines of the current (ended) stream stay until the next publish replaces
+   * them, so its ENDLIST playlist keeps answering while the object lives.
+   */
+  forgetStream(streamId: string): void {
+    if (!this.hasSchema) return;
+    const record = this.record;
+    // A stream that is still going on (a misdirected call) keeps what its playlists need.
+    if (record?.streamId === streamId && record.phase !== 'ended') return;
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM segments WHERE stream_id = ?', streamId);
+    sql.exec('DELETE FROM parts WHERE stream_id = ?', streamId);
+    sql.exec('DELETE FROM renditions WHERE stream_id = ?', streamId);
+  }
+
+  /**
+   * The cron's reconciliation: D1 still says `streamId` is live or pending. Finishes an end that
+   * never completed, ends a row this object has moved past (nothing else ever would), and leaves
+   * a stream that is really on, or a pending row newer than `staleBefore`, alone. Runs under
+   * blockConcurrencyWhile so it cannot interleave with a publish that is taking the row over.
+   */
+  async settleStream(streamId: string, staleBefore: number): Promise<SettleOutcome> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const record = this.record;
+      const now = Date.now();
+      if (record?.streamId === streamId) {
+        switch (record.phase) {
+          case 'ending':
+            await this.finishEnding(record);
+            return 'settled';
+          case 'ended':
+            return (await this.settleRow(streamId, record.startedAt, record.endedAt ?? now, record.channelId))
+              ? 'settled'
+              : 'unchanged';
+          case 'reconnecting':
+            if (record.droppedAt !== null && now >= record.droppedAt + this.reconnectWindowMs) {
+              await this.endStream();
+              return 'settled';
+            }
+            return 'active';
+          default:
+            return 'active';
+        }
+      }
+      const row = await this.env.DB.prepare(
+        'SELECT channel_id, status, started_at, created_at FROM streams WHERE id = ?',
+      )
+        .bind(streamId)
+        .first<{ channel_id: string; status: string; started_at: number | null; created_at: number }>();
+      if (!row || row.status === 'ended') return 'unchanged';
+      // A pending row may still be waiting for its publisher (POST /streams/start, then OBS).
+      if (row.status === 'pending' && row.created_at >= staleBefore) return 'active';
+      return (await this.settleRow(streamId, row.started_at, now, row.channel_id)) ? 'settled' : 'unchanged';
     });
   }
 
@@ -439,6 +578,11 @@ export class LiveStream extends DurableObject<Env> {
     const record = this.record;
     if (!record) return;
     const now = Date.now();
+    // An end whose D1 update or queue send failed: throwing again makes the runtime retry too.
+    if (record.phase === 'ending') {
+      await this.finishEnding(record);
+      return;
+    }
     if (this.isPublishing()) {
       const silentUntil = this.lastActivityAt + this.publisherTimeoutMs;
       if (now >= silentUntil) await this.dropPublisher(now);
@@ -458,8 +602,9 @@ export class LiveStream extends DurableObject<Env> {
     return this.record?.phase === 'starting' || this.record?.phase === 'live';
   }
 
+  /** Over for viewers: ENDLIST, nothing more to wait for (settled in D1 or not yet). */
   private isEnded(): boolean {
-    return this.record?.phase === 'ended';
+    return this.record?.phase === 'ended' || this.record?.phase === 'ending';
   }
 
   private isCurrentPublisher(publishId: string): boolean {
@@ -478,6 +623,7 @@ export class LiveStream extends DurableObject<Env> {
       // "the next segment gets EXT-X-DISCONTINUITY": the new publisher's timestamps start afresh.
       timeline.discontinuityPending = true;
     }
+    this.invalidateRendered();
     record.publishId = publishId;
     record.phase = record.startedAt === null ? 'starting' : 'live';
     record.droppedAt = null;
@@ -513,10 +659,13 @@ export class LiveStream extends DurableObject<Env> {
         .bind(streamId, input.channelId, title, category_id, language, JSON.stringify(tags), now)
         .run();
     }
+    this.ensureSchema();
     const previous = this.record?.streamId;
-    // The previous stream's part rows only served resuming it; its segment rows stay for the VOD.
+    // The previous stream's part rows only served resuming it; its segment rows stay for the VOD
+    // until finalizing it copies them out (forgetStream).
     if (previous) this.ctx.storage.sql.exec('DELETE FROM parts WHERE stream_id = ?', previous);
     this.timelines.clear();
+    this.invalidateRendered();
     this.lastPartAt = null;
     const publishId = crypto.randomUUID();
     this.record = {
@@ -530,6 +679,7 @@ export class LiveStream extends DurableObject<Env> {
       endedAt: null,
       discontinuities: 0,
       hasThumbnail: false,
+      liveAnnounced: false,
     };
     this.saveRecord();
     this.lastActivityAt = now;
@@ -544,21 +694,40 @@ export class LiveStream extends DurableObject<Env> {
     };
   }
 
-  private async markLive(record: StreamRecord, now: number): Promise<void> {
-    record.startedAt = now;
-    record.phase = 'live';
+  /**
+   * The D1 row goes live and `stream.started` is queued. The part that triggered it is already
+   * listed, so a failure here does not fail its upload: it is logged and the next part tries again.
+   * Both steps are safe to repeat (the same UPDATE; notifications are unique per stream).
+   */
+  private async announceLive(record: StreamRecord): Promise<void> {
+    const startedAt = record.startedAt;
+    if (startedAt === null) return;
+    try {
+      await this.env.DB.prepare(
+        `UPDATE streams SET status = 'live', started_at = ?, renditions = ? WHERE id = ? AND status <> 'ended'`,
+      )
+        .bind(startedAt, this.getRenditionsJson(), record.streamId)
+        .run();
+      const event = createEvent(
+        'stream.started',
+        { stream_id: record.streamId, channel_id: record.channelId },
+        startedAt,
+      );
+      await this.env.STREAM_EVENTS.send(event, { contentType: 'json' });
+    } catch (error) {
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: 'announcing the stream live failed; the next part retries',
+          class: 'LiveStream',
+          stream_id: record.streamId,
+          error: String(error),
+        }),
+      );
+      return;
+    }
+    record.liveAnnounced = true;
     this.saveRecord();
-    await this.env.DB.prepare(
-      `UPDATE streams SET status = 'live', started_at = ?, renditions = ? WHERE id = ?`,
-    )
-      .bind(now, this.getRenditionsJson(), record.streamId)
-      .run();
-    const event = createEvent(
-      'stream.started',
-      { stream_id: record.streamId, channel_id: record.channelId },
-      now,
-    );
-    await this.env.STREAM_EVENTS.send(event, { contentType: 'json' });
   }
 
   private async updateRenditionsRow(record: StreamRecord): Promise<void> {
@@ -593,7 +762,7 @@ export class LiveStream extends DurableObject<Env> {
       for (const { msn, parts } of planSeal(timeline)) {
         const bodies = await Promise.all(
           parts.map(async (p) => {
-            const object = await this.env.MEDIA.get(getPartKey(streamId, rendition, msn, p.part));
+            const object = await this.env.MEDIA.get(getPartKey(streamId, rendition, msn, p.part, p.publish));
             return object ? new Uint8Array(await object.arrayBuffer()) : new Uint8Array();
           }),
         );
@@ -612,23 +781,37 @@ export class LiveStream extends DurableObject<Env> {
         this.persistSegments(streamId, rendition, listed);
       }
       dropOpenSegments(timeline);
+      this.invalidateRendered();
       this.releaseWaiters(rendition);
     }
   }
 
-  /** The reconnect window passed: ENDLIST everywhere, the D1 row ended, `stream.ended` queued. */
+  /**
+   * The reconnect window passed: ENDLIST everywhere at once, then the D1 row and `stream.ended`.
+   * The phase is 'ending' until both have happened, and the alarm retries them until they do:
+   * a VOD is only ever made from that event, so losing it to one failed send would lose the VOD.
+   */
   private async endStream(): Promise<void> {
     const record = this.record;
     if (!record || record.phase === 'ended') return;
-    const endedAt = record.droppedAt ?? Date.now();
-    record.phase = 'ended';
-    record.endedAt = endedAt;
-    record.publishId = null;
-    this.saveRecord();
-    for (const waiter of this.waiters) {
-      this.waiters.delete(waiter);
-      waiter.settle(true);
+    if (record.phase !== 'ending') {
+      record.phase = 'ending';
+      record.endedAt = record.droppedAt ?? Date.now();
+      record.publishId = null;
+      this.saveRecord();
+      this.invalidateRendered();
+      for (const waiter of this.waiters) {
+        this.waiters.delete(waiter);
+        waiter.settle(true);
+      }
     }
+    await this.ctx.storage.setAlarm(Date.now() + ENDING_RETRY_MS);
+    await this.finishEnding(record);
+  }
+
+  /** Settles an 'ending' stream in D1 and queues `stream.ended`; throws (to be retried) on failure. */
+  private async finishEnding(record: StreamRecord): Promise<void> {
+    const endedAt = record.endedAt ?? Date.now();
     const durationSeconds =
       record.startedAt === null ? 0 : Math.max(0, Math.round((endedAt - record.startedAt) / 1000));
     await this.env.DB.prepare(
@@ -637,28 +820,79 @@ export class LiveStream extends DurableObject<Env> {
       .bind(endedAt, durationSeconds, record.streamId)
       .run();
     // A publish that never sent media never went live, so there is nothing to announce as ended.
-    if (record.startedAt === null) return;
-    const event = createEvent(
-      'stream.ended',
-      { stream_id: record.streamId, channel_id: record.channelId, duration_seconds: durationSeconds },
-      endedAt,
+    if (record.startedAt !== null) {
+      const event = createEvent(
+        'stream.ended',
+        { stream_id: record.streamId, channel_id: record.channelId, duration_seconds: durationSeconds },
+        endedAt,
+      );
+      await this.env.STREAM_EVENTS.send(event, { contentType: 'json' });
+    }
+    record.phase = 'ended';
+    this.saveRecord();
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  /**
+   * Ends a D1 row that still says live or pending; queues `stream.ended` when it had gone live, so
+   * its VOD is made (finalizing is idempotent per stream). True when the row changed.
+   */
+  private async settleRow(
+    streamId: string,
+    startedAt: number | null,
+    endedAt: number,
+    channelId: string,
+  ): Promise<boolean> {
+    const durationSeconds = startedAt === null ? 0 : Math.max(0, Math.round((endedAt - startedAt) / 1000));
+    const result = await this.env.DB.prepare(
+      `UPDATE streams SET status = 'ended', ended_at = ?, duration_seconds = ? WHERE id = ? AND status <> 'ended'`,
+    )
+      .bind(endedAt, durationSeconds, streamId)
+      .run();
+    if (result.meta.changes === 0) return false;
+    if (startedAt !== null) {
+      const event = createEvent(
+        'stream.ended',
+        { stream_id: streamId, channel_id: channelId, duration_seconds: durationSeconds },
+        endedAt,
+      );
+      await this.env.STREAM_EVENTS.send(event, { contentType: 'json' });
+    }
+    console.warn(
+      JSON.stringify({
+        level: 'warn',
+        msg: 'settled a stale stream row',
+        class: 'LiveStream',
+        stream_id: streamId,
+      }),
     );
-    await this.env.STREAM_EVENTS.send(event, { contentType: 'json' });
+    return true;
   }
 
   private renderPlaylist(rendition: RenditionName, timeline: Timeline, skip: boolean): string {
+    const key = `${rendition}:${skip ? 'skip' : 'full'}`;
+    const cached = this.rendered.get(key);
+    if (cached !== undefined) return cached;
     const others: Array<{ name: RenditionName; timeline: Timeline }> = [];
     for (const [name, other] of this.timelines) {
       if (name !== rendition && getLastPart(other)) others.push({ name, timeline: other });
     }
-    return renderMediaPlaylist({
+    const body = renderMediaPlaylist({
       streamId: this.record?.streamId ?? '',
       rendition,
       timeline,
       others,
       ended: this.isEnded(),
       skip,
+      publish: this.record?.discontinuities ?? 0,
     });
+    this.rendered.set(key, body);
+    return body;
+  }
+
+  /** Any playlist may change: each lists the other renditions' last parts (rendition reports). */
+  private invalidateRendered(): void {
+    this.rendered.clear();
   }
 
   /** Resolves true once `isReady` holds after an update of `rendition`, false after the timeout. */
@@ -727,12 +961,26 @@ export class LiveStream extends DurableObject<Env> {
     }
   }
 
+  /** Creates the tables (the first publish) and adds the columns newer code expects. */
+  private ensureSchema(): void {
+    if (this.hasSchema) return;
+    const sql = this.ctx.storage.sql;
+    sql.exec(SCHEMA);
+    for (const change of ADDED_COLUMNS) {
+      const columns = sql.exec(`PRAGMA table_info(${change.table})`).toArray();
+      if (columns.some((column) => column.name === change.column)) continue;
+      sql.exec(change.add);
+      if (change.backfill) sql.exec(change.backfill);
+    }
+    this.hasSchema = true;
+  }
+
   private saveRecord(): void {
     const r = this.record;
     if (!r) return;
     this.ctx.storage.sql.exec(
-      `INSERT OR REPLACE INTO stream (id, stream_id, channel_id, tier, phase, publish_id, dropped_at, started_at, ended_at, discontinuities, has_thumbnail)
-       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO stream (id, stream_id, channel_id, tier, phase, publish_id, dropped_at, started_at, ended_at, discontinuities, has_thumbnail, live_announced)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.streamId,
       r.channelId,
       r.tier,
@@ -743,6 +991,7 @@ export class LiveStream extends DurableObject<Env> {
       r.endedAt,
       r.discontinuities,
       r.hasThumbnail ? 1 : 0,
+      r.liveAnnounced ? 1 : 0,
     );
   }
 
@@ -763,6 +1012,7 @@ export class LiveStream extends DurableObject<Env> {
       endedAt: stored.ended_at,
       discontinuities: stored.discontinuities,
       hasThumbnail: stored.has_thumbnail === 1,
+      liveAnnounced: stored.live_announced === 1,
     };
     // A publisher that was active when the object stopped gets a fresh liveness period.
     this.lastActivityAt = Date.now();
@@ -796,13 +1046,19 @@ export class LiveStream extends DurableObject<Env> {
       timeline.nextMsn = s.msn + 1;
     }
     for (const raw of sql.exec(
-      'SELECT rendition, msn, part, duration, independent, pdt FROM parts WHERE stream_id = ? ORDER BY msn, part',
+      'SELECT rendition, msn, part, duration, independent, pdt, publish FROM parts WHERE stream_id = ? ORDER BY msn, part',
       streamId,
     )) {
       const p = PartRow.parse(raw);
       const timeline = this.timelines.get(p.rendition);
       if (!timeline) continue;
-      const entry = { part: p.part, duration: p.duration, independent: p.independent === 1, pdt: p.pdt };
+      const entry = {
+        part: p.part,
+        duration: p.duration,
+        independent: p.independent === 1,
+        pdt: p.pdt,
+        publish: p.publish,
+      };
       // Part rows only cover the last few segments, so the search from the end is short.
       const segment = timeline.segments.findLast((s) => s.msn === p.msn);
       if (segment) segment.parts.push(entry);

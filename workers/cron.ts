@@ -1,6 +1,7 @@
 // The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
 // the others; each is safe to run again (the trigger fires every 10 minutes).
 import { IDEMPOTENCY_TTL_MS } from './api/idempotency.ts';
+import { reconcileStreams } from './origin/reconcile-streams.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
 
 export interface Sweep {
@@ -51,6 +52,15 @@ export const SWEEPS: Sweep[] = [
     name: 'expire-live-parts',
     run: async (env, now) => {
       await sweepLiveParts(env, now, Number(env.LIVE_PART_RETENTION_HOURS), RETENTION_DELETES_PER_RUN);
+    },
+  },
+  {
+    name: 'reconcile-streams',
+    run: async (env, now) => {
+      const outcomes = await reconcileStreams(env, now);
+      const settled = [...outcomes].filter(([, outcome]) => outcome === 'settled').map(([id]) => id);
+      if (settled.length > 0)
+        console.warn(JSON.stringify({ level: 'warn', msg: 'settled stale streams', stream_ids: settled }));
     },
   },
   {

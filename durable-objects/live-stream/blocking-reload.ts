@@ -86,8 +86,12 @@ export function canAwaitPart(timeline: Timeline, msn: number, part: number): boo
   return msn * perSegment + part - lastListed <= getAdvancePartLimit(timeline.partTarget);
 }
 
-/** Whether a part file exists in R2 (written before the DO heard of it), listed or not yet. */
-export function isPartKnown(timeline: Timeline, msn: number, part: number): boolean {
-  if (timeline.nextMsn !== null && msn < timeline.nextMsn) return true;
-  return timeline.open.get(msn)?.parts.some((p) => p.part === part) ?? false;
+/**
+ * The number of the publish that uploaded a part the object has heard of (its bytes are in R2,
+ * written before the commit), listed or not yet; undefined for a part it does not know.
+ */
+export function findPartPublish(timeline: Timeline, msn: number, part: number): number | undefined {
+  const open = timeline.open.get(msn);
+  const segment = open ?? timeline.segments.findLast((s) => s.msn === msn);
+  return segment?.parts.find((p) => p.part === part)?.publish;
 }

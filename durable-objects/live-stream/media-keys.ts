@@ -11,8 +11,24 @@ export function getSegmentKey(streamId: string, rendition: RenditionName, msn: n
   return `streams/${streamId}/${rendition}/${msn}.m4s`;
 }
 
-export function getPartKey(streamId: string, rendition: RenditionName, msn: number, part: number): string {
-  return `parts/${streamId}/${rendition}/${msn}.${part}.m4s`;
+/**
+ * A part's file name. The first publish of a stream names parts `{msn}.{part}.m4s`; a publish that
+ * continues it after a reconnect adds its number (`{msn}.{part}-{publish}.m4s`), so the origin can
+ * write a part to R2 before the LiveStream object has confirmed the publisher (one call per part)
+ * without a stale publisher ever overwriting the bytes of the one that replaced it.
+ */
+function getPartFileName(msn: number, part: number, publish: number): string {
+  return publish === 0 ? `${msn}.${part}.m4s` : `${msn}.${part}-${publish}.m4s`;
+}
+
+export function getPartKey(
+  streamId: string,
+  rendition: RenditionName,
+  msn: number,
+  part: number,
+  publish: number,
+): string {
+  return `parts/${streamId}/${rendition}/${getPartFileName(msn, part, publish)}`;
 }
 
 export function getThumbnailKey(streamId: string): string {
@@ -35,18 +51,24 @@ export function getSegmentUri(streamId: string, rendition: RenditionName, msn: n
   return `${streamId}/${rendition}/${msn}.m4s`;
 }
 
-export function getPartUri(streamId: string, rendition: RenditionName, msn: number, part: number): string {
-  return `${streamId}/${rendition}/${msn}.${part}.m4s`;
+export function getPartUri(
+  streamId: string,
+  rendition: RenditionName,
+  msn: number,
+  part: number,
+  publish: number,
+): string {
+  return `${streamId}/${rendition}/${getPartFileName(msn, part, publish)}`;
 }
 
 export type MediaFile =
   | { kind: 'init'; init: number }
   | { kind: 'segment'; msn: number }
-  | { kind: 'part'; msn: number; part: number };
+  | { kind: 'part'; msn: number; part: number; publish: number };
 
 const INIT_FILE = /^init-(\d{1,9})\.mp4$/;
 const SEGMENT_FILE = /^(\d{1,12})\.m4s$/;
-const PART_FILE = /^(\d{1,12})\.(\d{1,6})\.m4s$/;
+const PART_FILE = /^(\d{1,12})\.(\d{1,6})(?:-(\d{1,6}))?\.m4s$/;
 
 /** Reads a media file name of a playback URL; null when it names nothing the origin serves. */
 export function parseMediaFileName(name: string): MediaFile | null {
@@ -55,7 +77,8 @@ export function parseMediaFileName(name: string): MediaFile | null {
   const segment = SEGMENT_FILE.exec(name);
   if (segment) return { kind: 'segment', msn: Number(segment[1]) };
   const part = PART_FILE.exec(name);
-  if (part) return { kind: 'part', msn: Number(part[1]), part: Number(part[2]) };
+  if (part)
+    return { kind: 'part', msn: Number(part[1]), part: Number(part[2]), publish: Number(part[3] ?? 0) };
   return null;
 }
 
@@ -67,6 +90,6 @@ export function getMediaKey(streamId: string, rendition: RenditionName, file: Me
     case 'segment':
       return getSegmentKey(streamId, rendition, file.msn);
     case 'part':
-      return getPartKey(streamId, rendition, file.msn, file.part);
+      return getPartKey(streamId, rendition, file.msn, file.part, file.publish);
   }
 }

@@ -28,6 +28,8 @@ export interface MediaPlaylistInput {
   ended: boolean;
   /** `_HLS_skip=YES|v2`: a delta update. */
   skip: boolean;
+  /** The number of the stream's current publish: the hinted part will carry it. */
+  publish: number;
 }
 
 /** Decimal seconds with at most 5 places and no trailing zeros (attribute values). */
@@ -60,7 +62,7 @@ export function countSkippableSegments(segments: readonly SegmentEntry[]): numbe
 }
 
 function renderPart(lines: string[], input: MediaPlaylistInput, msn: number, part: PartEntry): void {
-  const uri = getPartUri(input.streamId, input.rendition, msn, part.part);
+  const uri = getPartUri(input.streamId, input.rendition, msn, part.part, part.publish);
   const independent = part.independent ? ',INDEPENDENT=YES' : '';
   lines.push(`#EXT-X-PART:DURATION=${formatSeconds(part.duration)},URI="${uri}"${independent}`);
 }
@@ -135,7 +137,7 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
   if (!input.ended) {
     // "A server SHOULD ... EXT-X-PRELOAD-HINT ... TYPE=PART" for the part after the last listed.
     lines.push(
-      `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${getPartUri(streamId, rendition, nextMsn, openParts.length)}"`,
+      `#EXT-X-PRELOAD-HINT:TYPE=PART,URI="${getPartUri(streamId, rendition, nextMsn, openParts.length, input.publish)}"`,
     );
   }
 

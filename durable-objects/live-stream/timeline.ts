@@ -16,6 +16,11 @@ export interface PartEntry {
   independent: boolean;
   /** Epoch ms of the first sample. */
   pdt: number;
+  /**
+   * Which publish of the stream uploaded it (0 for the first, +1 per reconnect): part keys carry
+   * it, so a cut-off publisher that still uploads can never overwrite its successor's bytes.
+   */
+  publish: number;
 }
 
 export interface SegmentEntry {
@@ -122,7 +127,7 @@ function openSegment(timeline: Timeline, msn: number): OpenSegment {
 /** Records a part; false when it changes nothing (a late or repeated upload). */
 export function applyPart(
   timeline: Timeline,
-  meta: Pick<PartMeta, 'msn' | 'part' | 'duration' | 'independent' | 'pdt'>,
+  meta: Pick<PartMeta, 'msn' | 'part' | 'duration' | 'independent' | 'pdt'> & { publish: number },
 ): boolean {
   if (timeline.nextMsn === null) timeline.nextMsn = meta.msn;
   if (meta.msn < timeline.nextMsn) return false;
@@ -133,6 +138,7 @@ export function applyPart(
     duration: meta.duration,
     independent: meta.independent,
     pdt: meta.pdt,
+    publish: meta.publish,
   });
   segment.parts.sort((a, b) => a.part - b.part);
   return true;
@@ -221,6 +227,10 @@ export function dropOpenSegments(timeline: Timeline): void {
  * Brings a rendition that fell behind up to `msn` with EXT-X-GAP segments, so every rendition of
  * a continued stream carries the same media sequence numbers. "EXT-X-GAP ... indicates that the
  * segment URI to which it applies does not contain media data and SHOULD NOT be loaded by clients."
+ * A GAP stands in for a whole segment of the rendition's clock: it lasts TARGET_DURATION (the GOP
+ * every rendition closes segments on) and starts where the previous segment ended, so the dates a
+ * player derives by adding durations stay right. The gap itself is not a discontinuity; the first
+ * real segment after it is (the new publisher's timestamps start afresh), and carries its own date.
  */
 export function fillGapTo(timeline: Timeline, msn: number, pdt: number): SegmentEntry[] {
   if (timeline.nextMsn === null) {
@@ -228,18 +238,21 @@ export function fillGapTo(timeline: Timeline, msn: number, pdt: number): Segment
     return [];
   }
   const added: SegmentEntry[] = [];
+  const last = timeline.segments.at(-1);
+  let start = last ? last.pdt + last.duration * 1000 : pdt;
   while (timeline.nextMsn < msn) {
     const entry: SegmentEntry = {
       msn: timeline.nextMsn,
-      duration: timeline.partTarget,
-      pdt,
-      discontinuity: true,
+      duration: TARGET_DURATION,
+      pdt: Math.round(start),
+      discontinuity: false,
       init: timeline.initCount,
       gap: true,
       parts: [],
     };
     timeline.segments.push(entry);
     added.push(entry);
+    start += TARGET_DURATION * 1000;
     timeline.nextMsn++;
   }
   if (added.length > 0) timeline.discontinuityPending = true;

@@ -8,7 +8,7 @@ import { badRequest, notFound, unprocessable } from '../shared/errors.ts';
 import { publishEvent } from '../shared/events.ts';
 import { planClip } from '../vod/clip-assembly.ts';
 import { loadClipSource } from '../vod/clip-job.ts';
-import { getClipPath } from '../vod/vod-keys.ts';
+import { getClipPath, getClipThumbnailPath } from '../vod/vod-keys.ts';
 import { mapPositionToWallClock } from '../vod/vod-playlists.ts';
 import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import {
@@ -88,6 +88,15 @@ const CLIP_SELECT = `
          cl.created_at, cl.ready_at
   FROM clips cl JOIN channels ch ON ch.id = cl.channel_id JOIN streams s ON s.id = cl.stream_id`;
 
+/**
+ * A ready clip shows its own copy of the stream's thumbnail (the clip job made it; clips outlive
+ * the VOD and its media); one still processing shows the stream's. Null when the stream had none.
+ */
+function readClipThumbnail(origin: string, row: ClipRow): string | null {
+  if (row.thumbnail_url === null) return null;
+  return `${origin}${row.status === 'ready' ? getClipThumbnailPath(row.id) : row.thumbnail_url}`;
+}
+
 function toClip(c: RequestScope, row: ClipRow): z.infer<typeof ClipSchema> {
   const origin = readRequestOrigin(c);
   return {
@@ -102,7 +111,7 @@ function toClip(c: RequestScope, row: ClipRow): z.infer<typeof ClipSchema> {
     status: row.status,
     failure_reason: row.failure_reason,
     url: `${origin}${getClipPath(row.id)}`,
-    thumbnail_url: row.thumbnail_url === null ? null : `${origin}${row.thumbnail_url}`,
+    thumbnail_url: readClipThumbnail(origin, row),
     view_count: row.view_count,
     created_at: new Date(row.created_at).toISOString(),
     ready_at: row.ready_at === null ? null : new Date(row.ready_at).toISOString(),

@@ -217,8 +217,14 @@ export const vodsApp = createApiRouter()
       request: { params: IdParam, query: ReplayQuery },
       responses: {
         200: jsonContent(
-          z.object({ messages: z.array(ReplayMessageSchema) }).openapi('ChatReplay'),
-          'Messages in time order',
+          z
+            .object({
+              messages: z.array(ReplayMessageSchema),
+              /** Set when the window held more chat than one answer carries: ask again from here. */
+              next_from: z.number().nullable(),
+            })
+            .openapi('ChatReplay'),
+          'Messages in time order; next_from (seconds) when the window continues in another request',
         ),
         ...describeErrors(400, 404),
       },
@@ -236,13 +242,13 @@ export const vodsApp = createApiRouter()
       if (!found) throw notFound('VOD timeline');
       const timeline = TimelineRow.parse(found);
       const runs: VodRun[] = VodRunJson.parse(JSON.parse(timeline.runs));
-      const messages = await readChatReplay(c.env, {
+      const replay = await readChatReplay(c.env, {
         streamId: timeline.stream_id,
         channelId: vod.channel_id,
         runs,
         fromSeconds: query.from,
         toSeconds: to,
       });
-      return c.json({ messages }, 200);
+      return c.json({ messages: replay.messages, next_from: replay.nextFrom }, 200);
     },
   );

@@ -61,6 +61,29 @@ function refusePublish(): ApiError {
   return conflict('This publish is no longer the channel publisher');
 }
 
+interface KnownPublish {
+  streamId: string;
+  publish: number;
+}
+
+/** Publishes this isolate has seen, by channel and publish id; a bounded memo (oldest forgotten first). */
+const MAX_KNOWN_PUBLISHES = 1000;
+const knownPublishes = new Map<string, KnownPublish>();
+
+/**
+ * Remembers the stream and publish number of a publish id. Both are fixed for the life of the
+ * publish id, so a remembered value is never wrong; whether the publish is still current is asked
+ * of the LiveStream object at every commit.
+ */
+function rememberPublish(key: string, known: KnownPublish): void {
+  knownPublishes.delete(key);
+  knownPublishes.set(key, known);
+  if (knownPublishes.size > MAX_KNOWN_PUBLISHES) {
+    const oldest = knownPublishes.keys().next();
+    if (!oldest.done) knownPublishes.delete(oldest.value);
+  }
+}
+
 export const ingestApp = new Hono<{ Bindings: Env }>();
 ingestApp.onError(handleError);
 
@@ -100,6 +123,7 @@ ingestApp.put(
     const stub = c.env.LIVE_STREAM.getByName(channelId);
     const reserved = await stub.reserveInit(publishId, rendition);
     if (!reserved.ok) throw refusePublish();
+    rememberPublish(`${channelId}/${publishId}`, { streamId: reserved.streamId, publish: reserved.publish });
     await c.env.MEDIA.put(
       getInitKey(reserved.streamId, rendition, reserved.init),
       await c.req.arrayBuffer(),
@@ -122,12 +146,24 @@ ingestApp.put(
       throw badRequest('X-Ingest-Meta does not describe this part');
     }
     const stub = c.env.LIVE_STREAM.getByName(channelId);
-    const check = await stub.checkPublisher(publishId);
-    if (!check.ok) throw refusePublish();
-    // "Parts are written to R2 BEFORE the DO lists them."
-    await c.env.MEDIA.put(getPartKey(check.streamId, rendition, msn, part), await c.req.arrayBuffer(), {
-      httpMetadata: { contentType: 'video/mp4' },
-    });
+    // Five parts a second per rendition: one R2 put and one call to the LiveStream object each.
+    // The key needs the stream id and publish number, remembered from the init upload (asked only
+    // when this isolate has not seen the publish); commitPart checks the publisher itself.
+    const memoKey = `${channelId}/${publishId}`;
+    let known = knownPublishes.get(memoKey);
+    if (!known) {
+      const check = await stub.checkPublisher(publishId);
+      if (!check.ok) throw refusePublish();
+      known = { streamId: check.streamId, publish: check.publish };
+      rememberPublish(memoKey, known);
+    }
+    // "Parts are written to R2 BEFORE the DO lists them." A publish that turns out to be stale
+    // leaves bytes under its own publish number, which no playlist names and the parts sweep removes.
+    await c.env.MEDIA.put(
+      getPartKey(known.streamId, rendition, msn, part, known.publish),
+      await c.req.arrayBuffer(),
+      { httpMetadata: { contentType: 'video/mp4' } },
+    );
     if (!(await stub.commitPart(publishId, meta))) throw refusePublish();
     return c.body(null, 204);
   },

@@ -1,6 +1,9 @@
 // Public LL-HLS playback: the multivariant and media playlists (rendered by the channel's
 // LiveStream DO, which also holds blocking reloads), and parts, segments, init segments and
 // thumbnails from R2. No D1 on this path: everything comes from the DO's memory or from R2.
+// Identical requests collapse twice over: in the edge cache (blocking playlists, whose URL names
+// the future, and media, which never changes under its URL) and, within an isolate, onto one call
+// to the LiveStream object while they wait for the same part (edge-cache.ts).
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -10,8 +13,10 @@ import {
   getThumbnailKey,
   parseMediaFileName,
 } from '../../durable-objects/live-stream/media-keys.ts';
+import type { PlaylistResult } from '../../durable-objects/live-stream.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, handleError, notFound, unavailable } from '../shared/errors.ts';
+import { createInFlight, isCacheable, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
 import { serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -31,7 +36,25 @@ const validationHook = (result: { success: boolean; error?: { issues: unknown } 
   if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
 };
 
-const ChannelPath = z.object({ channelId: z.string().min(1).max(200) });
+/**
+ * Channel ids are UUIDs (crypto.randomUUID). Anything else is a 404 before the LiveStream object
+ * is addressed: a random path must not make the platform create (and store) an object for it.
+ */
+const ChannelId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+const ChannelPath = z.object({ channelId: ChannelId });
+
+const pathHook = (result: { success: boolean }) => {
+  if (!result.success) throw notFound('Live stream');
+};
+
+/** What a part request waits for, shared by every viewer asking for the same part. */
+interface PartAnswer {
+  bytes: ArrayBuffer;
+  etag: string;
+}
+
+const sharePlaylist = createInFlight<PlaylistResult>();
+const sharePart = createInFlight<PartAnswer | null>();
 const StreamId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const Index = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
@@ -58,7 +81,7 @@ playbackApp.use('*', async (c, next) => {
   if (c.res.status >= 400) c.res.headers.set('Cache-Control', 'no-store');
 });
 
-playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, validationHook), async (c) => {
+playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, pathHook), async (c) => {
   const { channelId } = c.req.valid('param');
   const body = await c.env.LIVE_STREAM.getByName(channelId).getMultivariantPlaylist();
   if (body === null) throw notFound('Live stream');
@@ -67,24 +90,35 @@ playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, vali
 
 playbackApp.get(
   '/:channelId/:playlist{[^/]+\\.m3u8}',
-  zValidator('param', ChannelPath.extend({ playlist: z.string() }), validationHook),
+  zValidator('param', ChannelPath.extend({ playlist: z.string() }), pathHook),
   zValidator('query', PlaylistQuery, validationHook),
   async (c) => {
     const { channelId, playlist } = c.req.valid('param');
     const rendition = RenditionName.safeParse(playlist.slice(0, -'.m3u8'.length));
     if (!rendition.success) throw notFound('Playlist');
     const query = c.req.valid('query');
-    const result = await c.env.LIVE_STREAM.getByName(channelId).getMediaPlaylist(rendition.data, {
-      msn: query._HLS_msn,
-      part: query._HLS_part,
-      skip: query._HLS_skip !== undefined,
-    });
+    const blocking = query._HLS_msn !== undefined;
+    if (blocking) {
+      const hit = await matchEdgeCache(c.req.raw);
+      if (hit) return hit;
+    }
+    const { value: result, leader } = await sharePlaylist(`${c.req.method} ${c.req.url}`, () =>
+      c.env.LIVE_STREAM.getByName(channelId).getMediaPlaylist(rendition.data, {
+        msn: query._HLS_msn,
+        part: query._HLS_part,
+        skip: query._HLS_skip !== undefined,
+      }),
+    );
     switch (result.status) {
-      case 200:
-        return c.body(result.body, 200, {
+      case 200: {
+        const response = c.body(result.body, 200, {
           'Content-Type': PLAYLIST_TYPE,
           'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
         });
+        // "blocking playlist responses can be cached for 6 × TD because their URL names the future."
+        if (leader && result.blocking) putEdgeCache(c.executionCtx, c.req.raw, response);
+        return response;
+      }
       case 400:
         throw badRequest(result.message);
       case 404:
@@ -97,7 +131,7 @@ playbackApp.get(
 
 playbackApp.get(
   '/:channelId/:streamId/thumbnail.jpg',
-  zValidator('param', ChannelPath.extend({ streamId: StreamId }), validationHook),
+  zValidator('param', ChannelPath.extend({ streamId: StreamId }), pathHook),
   async (c) => {
     const { streamId } = c.req.valid('param');
     const response = await serveMediaObject(c.env.MEDIA, getThumbnailKey(streamId), c.req.raw, {
@@ -114,24 +148,69 @@ playbackApp.get(
   zValidator(
     'param',
     ChannelPath.extend({ streamId: StreamId, rendition: RenditionName, file: z.string() }),
-    validationHook,
+    pathHook,
   ),
   async (c) => {
     const { channelId, streamId, rendition, file: fileName } = c.req.valid('param');
     const file = parseMediaFileName(fileName);
     if (!file) throw notFound('Media file');
+    const hit = await matchEdgeCache(c.req.raw);
+    if (hit) return hit;
     const key = getMediaKey(streamId, rendition, file);
     const options = { contentType: MEDIA_TYPE, cacheControl: MEDIA_CACHE };
     const found = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
-    if (found) return found;
-    // "A request for the hinted URI must wait until the part exists, not 404."
-    if (file.kind === 'part') {
-      const stub = c.env.LIVE_STREAM.getByName(channelId);
-      if (await stub.waitForPart(streamId, rendition, file.msn, file.part)) {
-        const late = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
+    if (found) {
+      putEdgeCache(c.executionCtx, c.req.raw, found);
+      return found;
+    }
+    // "A request for the hinted URI must wait until the part exists, not 404." Every viewer at the
+    // live edge asks for the same hinted part at once: one of them waits on the LiveStream object
+    // and reads the part, the others get its bytes.
+    if (file.kind !== 'part' || !isCacheable(c.req.raw)) {
+      if (file.kind === 'part') {
+        const publish = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
+          streamId,
+          rendition,
+          file.msn,
+          file.part,
+        );
+        const late =
+          publish === null
+            ? null
+            : await serveMediaObject(
+                c.env.MEDIA,
+                getMediaKey(streamId, rendition, { ...file, publish }),
+                c.req.raw,
+                options,
+              );
         if (late) return late;
       }
+      throw notFound('Media file');
     }
-    throw notFound('Media file');
+    const { value: part, leader } = await sharePart(`${c.req.method} ${c.req.url}`, async () => {
+      const publish = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
+        streamId,
+        rendition,
+        file.msn,
+        file.part,
+      );
+      if (publish === null) return null;
+      const object = await c.env.MEDIA.get(getMediaKey(streamId, rendition, { ...file, publish }));
+      if (!object) return null;
+      return { bytes: await object.arrayBuffer(), etag: object.httpEtag };
+    });
+    if (!part) throw notFound('Media file');
+    const response = new Response(part.bytes, {
+      status: 200,
+      headers: {
+        'Content-Type': MEDIA_TYPE,
+        'Cache-Control': MEDIA_CACHE,
+        ETag: part.etag,
+        'Accept-Ranges': 'bytes',
+        'Content-Length': String(part.bytes.byteLength),
+      },
+    });
+    if (leader) putEdgeCache(c.executionCtx, c.req.raw, response);
+    return response;
   },
 );

@@ -1,7 +1,8 @@
 // Playback of past broadcasts and clips: /vod/{vod}/master.m3u8, /vod/{vod}/{rendition}.m3u8,
 // /vod/{vod}/manifest.mpd, the segments and inits under /vod/{vod}/{rendition}/ (read from the
-// live stream's own R2 keys), the VOD thumbnail, and /clips/{clip}.mp4. Range, HEAD and ETag come
-// from serveMediaObject; CORS is open, as for live playback.
+// live stream's own R2 keys), the VOD thumbnail, and /clips/{clip}.mp4 with its thumbnail
+// /clips/{clip}.jpg. Range, HEAD and ETag come from serveMediaObject; CORS is open, as for live
+// playback. Which stream a VOD plays is looked up once per isolate (vod-lookup.ts), not per segment.
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -13,7 +14,14 @@ import {
 } from '../../durable-objects/live-stream/media-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
 import { badRequest, handleError, notFound } from '../shared/errors.ts';
-import { getClipKey, getVodManifestKey, getVodMasterKey, getVodPlaylistKey } from '../vod/vod-keys.ts';
+import {
+  getClipKey,
+  getClipThumbnailKey,
+  getVodManifestKey,
+  getVodMasterKey,
+  getVodPlaylistKey,
+} from '../vod/vod-keys.ts';
+import { findVodStream } from '../vod/vod-lookup.ts';
 import { serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -32,15 +40,6 @@ const validationHook = (result: { success: boolean; error?: { issues: unknown } 
 
 const Id = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const VodPath = z.object({ vodId: Id });
-
-/** The stream whose media a ready VOD plays; null for unknown, deleting and deleted VODs. */
-async function findVodStream(db: D1Database, vodId: string): Promise<string | null> {
-  const row = await db
-    .prepare("SELECT stream_id FROM vods WHERE id = ? AND status = 'ready'")
-    .bind(vodId)
-    .first<{ stream_id: string }>();
-  return row?.stream_id ?? null;
-}
 
 export const vodPlaybackApp = new Hono<{ Bindings: Env }>();
 vodPlaybackApp.onError(handleError);
@@ -143,6 +142,21 @@ vodPlaybackApp.get(
       cacheControl: MEDIA_CACHE,
     });
     if (!response) throw notFound('Clip');
+    return response;
+  },
+);
+
+vodPlaybackApp.get(
+  '/clips/:file{[^/]+\\.jpg}',
+  zValidator('param', z.object({ file: z.string() }), validationHook),
+  async (c) => {
+    const clipId = Id.safeParse(c.req.valid('param').file.slice(0, -'.jpg'.length));
+    if (!clipId.success) throw notFound('Clip thumbnail');
+    const response = await serveMediaObject(c.env.MEDIA, getClipThumbnailKey(clipId.data), c.req.raw, {
+      contentType: 'image/jpeg',
+      cacheControl: MEDIA_CACHE,
+    });
+    if (!response) throw notFound('Clip thumbnail');
     return response;
   },
 );

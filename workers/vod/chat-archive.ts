@@ -1,15 +1,33 @@
 // Chat replay: the chat room's accepted messages reach the stream-events queue in batches
 // (chat.messages), and each batch becomes one R2 object under chat/{stream_id}/, named by its
-// first and last sent_at, so a replay window reads only the batches it overlaps. Deletions and
+// first and last sent_at, so a replay window lists only from its start (startAfter) to its end
+// and reads only the batches it overlaps; a window with more batches than one read takes
+// answers `next_from`, where the next request continues. Deletions and
 // bans are applied when the replay is read, so a late moderation action still hides old messages.
 import { z } from 'zod';
 import { Badge, EmoteRef } from '../../protocol/chat.ts';
 import { ArchivedChatMessage, type EventOf } from '../../protocol/events.ts';
-import { getChatBatchKey, getChatPrefix, listObjects, parseChatBatchKey } from './vod-keys.ts';
+import { getChatBatchKey, getChatListStart, getChatPrefix, parseChatBatchKey } from './vod-keys.ts';
 import { mapWallClockToPosition, type VodRun } from './vod-playlists.ts';
 
-/** The most batches one replay request reads (a batch holds up to a few hundred messages). */
+export interface ChatReplay {
+  messages: ReplayMessage[];
+  /** Where to continue (seconds) when the window held more batches than one read takes; else null. */
+  nextFrom: number | null;
+}
+
+/** The most batches one replay request reads (a batch holds up to a hundred messages). */
 const MAX_BATCHES_PER_READ = 100;
+/**
+ * Past the cap, batches that all show at the window's first position cannot be paged by position:
+ * they are read on, up to this many.
+ */
+const HARD_MAX_BATCHES = 300;
+/**
+ * How long before its last message a batch can start: the chat room archives every 5 s (or every
+ * 100 messages); a minute leaves room for a late alarm. Listing starts this far before the window.
+ */
+const MAX_BATCH_SPAN_MS = 60_000;
 /** Tombstone lookups go in chunks: D1 caps bound parameters per statement at 100. */
 const ID_CHUNK = 90;
 
@@ -112,20 +130,69 @@ export interface ReplayWindow {
 }
 
 /**
- * The messages shown between `fromSeconds` and `toSeconds` of a VOD, in time order, without
- * deleted messages, messages of users banned in the channel, or messages a timeout cleared.
+ * The wall-clock span whose messages can show between `from` and `to` (VOD seconds): a superset,
+ * since a message sent in a reconnect gap shows at the start of the run after it, and one sent
+ * before the first sample at 0. The exact position filter runs on the messages afterwards.
  */
-export async function readChatReplay(env: Env, window: ReplayWindow): Promise<ReplayMessage[]> {
-  const keys = [...(await listObjects(env.MEDIA, getChatPrefix(window.streamId))).keys()].sort();
-  const overlapping = keys
-    .filter((key) => {
-      const range = parseChatBatchKey(key);
-      if (!range) return false;
-      const from = mapWallClockToPosition(window.runs, range.first);
-      const to = mapWallClockToPosition(window.runs, range.last);
-      return to >= window.fromSeconds && from < window.toSeconds;
-    })
-    .slice(0, MAX_BATCHES_PER_READ);
+function findWallClockSpan(
+  runs: readonly VodRun[],
+  from: number,
+  to: number,
+): { lower: number; upper: number } {
+  let lower = Number.NEGATIVE_INFINITY;
+  let upper = Number.POSITIVE_INFINITY;
+  let previousEnd = Number.NEGATIVE_INFINITY;
+  for (const run of runs) {
+    const end = run.start_seconds + run.duration_seconds;
+    if (from >= run.start_seconds && from < end) {
+      lower = from === run.start_seconds ? previousEnd : run.pdt + (from - run.start_seconds) * 1000;
+    }
+    if (to >= run.start_seconds && to < end) upper = run.pdt + (to - run.start_seconds) * 1000;
+    previousEnd = run.pdt + run.duration_seconds * 1000;
+  }
+  // A window that starts past the VOD's end only shows what was sent after its last sample.
+  if (lower === Number.NEGATIVE_INFINITY && runs.length > 0 && from > 0) lower = previousEnd;
+  return { lower, upper };
+}
+
+/** The batch keys that can overlap the window, in order, and where a capped read stops. */
+async function listWindowBatches(
+  bucket: R2Bucket,
+  window: ReplayWindow,
+): Promise<{ keys: string[]; nextFrom: number | null }> {
+  const { lower, upper } = findWallClockSpan(window.runs, window.fromSeconds, window.toSeconds);
+  const prefix = getChatPrefix(window.streamId);
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  const startAfter = Number.isFinite(lower)
+    ? getChatListStart(window.streamId, lower - MAX_BATCH_SPAN_MS)
+    : undefined;
+  for (;;) {
+    const page = await bucket.list(cursor === undefined ? { prefix, startAfter } : { prefix, cursor });
+    for (const object of page.objects) {
+      const range = parseChatBatchKey(object.key);
+      if (!range || range.last < lower) continue;
+      // Keys sort by their first message: past the window's end, nothing later can overlap.
+      if (range.first >= upper) return { keys, nextFrom: null };
+      if (keys.length >= MAX_BATCHES_PER_READ) {
+        const next = mapWallClockToPosition(window.runs, range.first);
+        if (next > window.fromSeconds || keys.length >= HARD_MAX_BATCHES) return { keys, nextFrom: next };
+      }
+      keys.push(object.key);
+    }
+    if (!page.truncated) return { keys, nextFrom: null };
+    cursor = page.cursor;
+  }
+}
+
+/**
+ * The messages shown between `fromSeconds` and `toSeconds` of a VOD, in time order, without
+ * deleted messages, messages of users banned in the channel, or messages a timeout cleared. A
+ * window of more than MAX_BATCHES_PER_READ batches answers up to `nextFrom`.
+ */
+export async function readChatReplay(env: Env, window: ReplayWindow): Promise<ChatReplay> {
+  const { keys: overlapping, nextFrom } = await listWindowBatches(env.MEDIA, window);
+  const toSeconds = nextFrom ?? window.toSeconds;
   const batches = await Promise.all(
     overlapping.map(async (key) => {
       const object = await env.MEDIA.get(key);
@@ -135,7 +202,7 @@ export async function readChatReplay(env: Env, window: ReplayWindow): Promise<Re
   const candidates = batches
     .flat()
     .map((message) => ({ message, offset: mapWallClockToPosition(window.runs, message.sent_at) }))
-    .filter(({ offset }) => offset >= window.fromSeconds && offset < window.toSeconds);
+    .filter(({ offset }) => offset >= window.fromSeconds && offset < toSeconds);
   const [hidden, deleted] = await Promise.all([
     loadHiddenUsers(env.DB, window.channelId),
     loadTombstones(
@@ -167,5 +234,5 @@ export async function readChatReplay(env: Env, window: ReplayWindow): Promise<Re
       emotes: extras.emotes ?? [],
     });
   }
-  return replay.sort((a, b) => a.sent_at - b.sent_at);
+  return { messages: replay.sort((a, b) => a.sent_at - b.sent_at), nextFrom };
 }

@@ -1,16 +1,15 @@
 // Cutting a clip: which archived segments cover the window, and the one fragmented MP4 made of
 // them. Why fragmented and not a rebuilt progressive MP4: the fragments are copied as they are
-// (only tfdt and mfhd change, in place), so a 60 s 1080p clip costs one pass over the bytes and no
-// sample tables; browsers and ffprobe play fragmented MP4 from a plain <video src>, and mehd plus
-// the rewritten mvhd/tkhd/mdhd give them the duration up front. Pure: no I/O.
+// (only tfdt and mfhd change, in place), so a clip costs no sample tables; browsers and ffprobe
+// play fragmented MP4 from a plain <video src>, and mehd plus the rewritten mvhd/tkhd/mdhd give
+// them the duration up front. The clip job streams it (clip-job.ts): a first pass over the
+// segments picks the fragments (pickFragments), which fixes the header and the exact length
+// (describeClip); a second pass copies the fragments out one by one. Pure: no I/O.
 import {
-  concatBytes,
   type Fragment,
   getFragmentSeconds,
   type InitFacts,
   readFragments,
-  readInit,
-  rewriteFragment,
   rewriteInit,
 } from './mp4-boxes.ts';
 
@@ -20,6 +19,8 @@ export interface IndexedSegment {
   pdt: number;
   discontinuity: boolean;
   init: number;
+  /** An EXT-X-GAP stand-in of the live playlist: no media, never clipped. */
+  gap: boolean;
 }
 
 export type ClipPlan = { ok: true; init: number; segments: IndexedSegment[] } | { ok: false; reason: string };
@@ -35,10 +36,12 @@ export const DURATION_TOLERANCE_SECONDS = 0.5;
  * a discontinuity (a new init cannot join the same MP4), until the duration is covered.
  */
 export function planClip(
-  segments: readonly IndexedSegment[],
+  indexed: readonly IndexedSegment[],
   windowStart: number,
   durationSeconds: number,
 ): ClipPlan {
+  // A GAP row has no bytes; leaving it out leaves a hole in the msns, which ends a run below.
+  const segments = indexed.filter((s) => !s.gap);
   const first = segments[0];
   if (!first) return { ok: false, reason: 'The stream has no archived media' };
   if (windowStart < first.pdt - START_SLACK_MS)
@@ -61,41 +64,69 @@ export function planClip(
   return { ok: true, init: start.init, segments: chosen };
 }
 
-export interface AssembledClip {
-  bytes: Uint8Array;
-  /** Seconds of video in the clip. */
+/** The fragments a clip takes, chosen segment by segment (pickFragments). */
+export interface ClipCut {
+  /** Per segment read so far, the fragments taken from it (offsets into that segment's bytes). */
+  picked: Fragment[][];
+  /** Seconds of video taken. */
   seconds: number;
+  /** The duration is covered: later segments are not needed. */
+  full: boolean;
+}
+
+export function createClipCut(): ClipCut {
+  return { picked: [], seconds: 0, full: false };
 }
 
 /**
- * Joins the init segment and the fragments of `segments` into one MP4 of about `durationSeconds`:
- * whole fragments (parts) from the first, stopping at the part boundary nearest the duration.
- * Every track's decode times shift by the same amount of time so A/V sync survives and the
- * earliest sample sits at 0.
+ * Takes whole fragments (parts) of the next segment, in order, stopping at the part boundary
+ * nearest `durationSeconds`. Only fragment facts are kept: the caller may drop `bytes` after this.
  */
-export function assembleClip(
-  init: Uint8Array,
-  segments: readonly Uint8Array[],
+export function pickFragments(
+  cut: ClipCut,
+  bytes: Uint8Array,
+  facts: InitFacts,
   durationSeconds: number,
-): AssembledClip {
-  const facts = readInit(init);
-  const picked: Array<{ bytes: Uint8Array; fragment: Fragment }> = [];
-  let seconds = 0;
-  outer: for (const bytes of segments) {
-    for (const fragment of readFragments(bytes, facts)) {
-      const length = getFragmentSeconds(fragment, facts);
-      // Stop at the boundary nearest the requested duration.
-      if (picked.length > 0 && seconds + length / 2 > durationSeconds) break outer;
-      picked.push({ bytes, fragment });
-      seconds += length;
+): void {
+  const taken: Fragment[] = [];
+  cut.picked.push(taken);
+  if (cut.full) return;
+  for (const fragment of readFragments(bytes, facts)) {
+    const length = getFragmentSeconds(fragment, facts);
+    // Stop at the boundary nearest the requested duration (after at least one fragment).
+    if ((cut.seconds > 0 || taken.length > 0) && cut.seconds + length / 2 > durationSeconds) {
+      cut.full = true;
+      return;
     }
+    taken.push(fragment);
+    cut.seconds += length;
   }
-  if (picked.length === 0) throw new Error('no fragments to clip');
-  const shift = computeShift(facts, picked[0]?.fragment);
+}
+
+export interface ClipLayout {
+  /** The rewritten init segment, first in the file. */
+  head: Uint8Array;
+  /** Per track id, the decode time to subtract from every tfdt. */
+  shift: Map<number, number>;
+  /** Bytes of the whole file: the fragments keep their sizes, so this is known before any is copied. */
+  length: number;
+}
+
+/**
+ * The clip's header and length from the fragments picked. Every track's decode times shift by the
+ * same amount of time so A/V sync survives and the earliest sample sits at 0.
+ */
+export function describeClip(init: Uint8Array, facts: InitFacts, cut: ClipCut): ClipLayout {
+  const fragments = cut.picked.flat();
+  const first = fragments[0];
+  if (!first) throw new Error('no fragments to clip');
+  const shift = computeShift(facts, first);
   const trackDurations = new Map<number, number>();
   for (const track of facts.tracks) trackDurations.set(track.trackId, 0);
   const firstTimes = new Map<number, number>();
-  for (const { fragment } of picked) {
+  let bodyBytes = 0;
+  for (const fragment of fragments) {
+    bodyBytes += fragment.end - fragment.start;
     for (const traf of fragment.trafs) {
       if (!firstTimes.has(traf.trackId))
         firstTimes.set(traf.trackId, traf.baseDecodeTime - (shift.get(traf.trackId) ?? 0));
@@ -113,14 +144,13 @@ export function assembleClip(
     movie: Math.round(movieSeconds * facts.movieTimescale),
     tracks: trackDurations,
   });
-  const body = picked.map(({ bytes, fragment }, i) => rewriteFragment(bytes, fragment, i + 1, shift));
-  return { bytes: concatBytes([head, ...body]), seconds };
+  return { head, shift, length: head.byteLength + bodyBytes };
 }
 
 /** Per track, the decode time to subtract: the earliest first sample of any track, in its timescale. */
-function computeShift(facts: InitFacts, first: Fragment | undefined): Map<number, number> {
+function computeShift(facts: InitFacts, first: Fragment): Map<number, number> {
   let earliest = Number.POSITIVE_INFINITY;
-  for (const traf of first?.trafs ?? []) {
+  for (const traf of first.trafs) {
     const track = facts.tracks.find((t) => t.trackId === traf.trackId);
     if (track && track.timescale > 0) earliest = Math.min(earliest, traf.baseDecodeTime / track.timescale);
   }

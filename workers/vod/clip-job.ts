@@ -1,13 +1,28 @@
 // The clip job (consumer of clip.requested): cuts the clip's window out of the archived segments
-// into clips/{clip_id}.mp4 and settles the row at ready or failed. Idempotent: a clip that is no
-// longer processing is left alone, and the R2 key is the clip's own, so a duplicate run rewrites
-// the same object.
+// into clips/{clip_id}.mp4, copies the stream's thumbnail to clips/{clip_id}.jpg, and settles the
+// row at ready or failed. Idempotent: a clip that is no longer processing is left alone, and the R2
+// keys are the clip's own, so a duplicate run rewrites the same objects.
+//
+// Memory: a 60 s clip of an 8 Mb/s source is 60 MB, and a Worker has 128 MB. So the MP4 is never
+// held whole: one pass reads the segments one at a time and keeps only fragment facts, which fix
+// the header and the exact file length; a second pass copies each segment's fragments into a
+// FixedLengthStream that R2 consumes as it goes, one segment in memory at a time.
 import { z } from 'zod';
-import { getInitKey, getSegmentKey } from '../../durable-objects/live-stream/media-keys.ts';
+import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
-import { assembleClip, type IndexedSegment, planClip } from './clip-assembly.ts';
-import { pickReferenceRendition } from './finalize-vod.ts';
-import { getClipKey } from './vod-keys.ts';
+import {
+  type ClipCut,
+  type ClipLayout,
+  createClipCut,
+  describeClip,
+  type IndexedSegment,
+  pickFragments,
+  planClip,
+} from './clip-assembly.ts';
+import { deriveVodId, pickReferenceRendition } from './finalize-vod.ts';
+import { readInit, rewriteFragment } from './mp4-boxes.ts';
+import { readVodIndex } from './vod-index.ts';
+import { getClipKey, getClipThumbnailKey } from './vod-keys.ts';
 
 const ClipRow = z.object({
   id: z.string(),
@@ -26,18 +41,30 @@ export interface ClipSource {
   segments: IndexedSegment[];
 }
 
-/** The rendition a stream's clips are cut from and its segment index (from the channel's LiveStream DO). */
+/**
+ * The rendition a stream's clips are cut from and its segment index: the VOD's stored copy once
+ * the stream has one (the LiveStream object forgets the rows then), else the channel's LiveStream
+ * object (a live stream, or an ended one not finalized yet).
+ */
 export async function loadClipSource(
   env: Env,
   channelId: string,
   streamId: string,
   renditionsJson: string,
 ): Promise<ClipSource | null> {
+  const archived = await readVodIndex(env.MEDIA, await deriveVodId(streamId));
+  const reference = archived?.[0];
+  if (reference) {
+    return {
+      rendition: reference.info.name,
+      segments: reference.segments.map((s) => ({ ...s, gap: false })),
+    };
+  }
   const names = z.array(RenditionName).catch([]).parse(JSON.parse(renditionsJson));
   const rendition = pickReferenceRendition(names);
   if (!rendition) return null;
-  const segments = await env.LIVE_STREAM.getByName(channelId).getSegmentIndex(rendition, streamId);
-  return { rendition, segments };
+  const index = await env.LIVE_STREAM.getByName(channelId).getSegmentIndex(rendition, streamId);
+  return { rendition, segments: index.filter((s) => !s.gap) };
 }
 
 function markFailed(db: D1Database, clipId: string, reason: string): D1PreparedStatement[] {
@@ -49,6 +76,52 @@ function markFailed(db: D1Database, clipId: string, reason: string): D1PreparedS
       )
       .bind(reason, clipId),
   ];
+}
+
+/** Past the DVR or part retention, or deleted with its VOD: the window cannot be cut any more. */
+const MEDIA_GONE = 'The media of this window no longer exists';
+
+async function readObject(bucket: R2Bucket, key: string): Promise<Uint8Array | null> {
+  const object = await bucket.get(key);
+  return object ? new Uint8Array(await object.arrayBuffer()) : null;
+}
+
+/** Writes the clip MP4 to R2 as a stream of known length; false when a segment vanished meanwhile. */
+async function writeClip(
+  bucket: R2Bucket,
+  clipId: string,
+  segmentKeys: readonly string[],
+  cut: ClipCut,
+  layout: ClipLayout,
+): Promise<boolean> {
+  const { readable, writable } = new FixedLengthStream(layout.length);
+  const upload = bucket.put(getClipKey(clipId), readable, {
+    httpMetadata: { contentType: 'video/mp4', cacheControl: 'public, max-age=31536000, immutable' },
+  });
+  const writer = writable.getWriter();
+  try {
+    await writer.write(layout.head);
+    let sequence = 0;
+    for (const [index, fragments] of cut.picked.entries()) {
+      const key = segmentKeys[index];
+      if (fragments.length === 0 || key === undefined) continue;
+      const bytes = await readObject(bucket, key);
+      if (!bytes) throw new Error(MEDIA_GONE);
+      for (const fragment of fragments) {
+        sequence += 1;
+        await writer.write(rewriteFragment(bytes, fragment, sequence, layout.shift));
+      }
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error);
+    // The aborted upload rejects too; its reason is the same error.
+    await upload.catch(() => undefined);
+    if (error instanceof Error && error.message === MEDIA_GONE) return false;
+    throw error;
+  }
+  await upload;
+  return true;
 }
 
 export async function processClip(env: Env, clipId: string, now: number): Promise<D1PreparedStatement[]> {
@@ -73,31 +146,24 @@ export async function processClip(env: Env, clipId: string, now: number): Promis
   const plan = planClip(source.segments, clip.window_start, clip.duration_seconds);
   if (!plan.ok) return markFailed(db, clipId, plan.reason);
 
-  const keys = [
-    getInitKey(clip.stream_id, source.rendition, plan.init),
-    ...plan.segments.map((s) => getSegmentKey(clip.stream_id, source.rendition, s.msn)),
-  ];
-  const objects = await Promise.all(keys.map((key) => env.MEDIA.get(key)));
-  const bodies: Uint8Array[] = [];
-  for (const object of objects) {
-    // Past the DVR or part retention, or deleted with its VOD: the window cannot be cut any more.
-    if (!object) return markFailed(db, clipId, 'The media of this window no longer exists');
-    bodies.push(new Uint8Array(await object.arrayBuffer()));
+  const init = await readObject(env.MEDIA, getInitKey(clip.stream_id, source.rendition, plan.init));
+  if (!init) return markFailed(db, clipId, MEDIA_GONE);
+  const facts = readInit(init);
+  const segmentKeys = plan.segments.map((s) => getSegmentKey(clip.stream_id, source.rendition, s.msn));
+  // First pass: one segment in memory at a time, only its fragment facts kept.
+  const cut = createClipCut();
+  for (const key of segmentKeys) {
+    const bytes = await readObject(env.MEDIA, key);
+    if (!bytes) return markFailed(db, clipId, MEDIA_GONE);
+    pickFragments(cut, bytes, facts, clip.duration_seconds);
+    if (cut.full) break;
   }
-  const [init, ...segments] = bodies;
-  if (!init) return markFailed(db, clipId, 'The media of this window no longer exists');
-  const clipped = assembleClip(init, segments, clip.duration_seconds);
-  await env.MEDIA.put(getClipKey(clipId), clipped.bytes, {
-    httpMetadata: { contentType: 'video/mp4', cacheControl: 'public, max-age=31536000, immutable' },
-  });
+  const layout = describeClip(init, facts, cut);
+  if (!(await writeClip(env.MEDIA, clipId, segmentKeys, cut, layout)))
+    return markFailed(db, clipId, MEDIA_GONE);
+  await copyThumbnail(env.MEDIA, clip.stream_id, clipId);
   console.log(
-    JSON.stringify({
-      level: 'info',
-      msg: 'clip ready',
-      clipId,
-      seconds: clipped.seconds,
-      bytes: clipped.bytes.byteLength,
-    }),
+    JSON.stringify({ level: 'info', msg: 'clip ready', clipId, seconds: cut.seconds, bytes: layout.length }),
   );
   return [
     db
@@ -106,4 +172,13 @@ export async function processClip(env: Env, clipId: string, now: number): Promis
       )
       .bind(now, clipId),
   ];
+}
+
+/** Clips are kept forever; the stream's thumbnail goes with its VOD, so the clip keeps a copy. */
+async function copyThumbnail(bucket: R2Bucket, streamId: string, clipId: string): Promise<void> {
+  const thumbnail = await bucket.get(getThumbnailKey(streamId));
+  if (!thumbnail) return;
+  await bucket.put(getClipThumbnailKey(clipId), thumbnail.body, {
+    httpMetadata: { contentType: 'image/jpeg' },
+  });
 }

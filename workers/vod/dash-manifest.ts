@@ -1,5 +1,7 @@
-// A static DASH MPD (ISO/IEC 23009-1) over the same CMAF segments the HLS VOD lists: one Period per
-// run (a reconnect or a new init starts a Period, as a discontinuity does in HLS), one
+// A static DASH MPD (ISO/IEC 23009-1) over the same CMAF segments the HLS VOD lists: a new Period
+// wherever any rendition starts a new run (a reconnect, a new init after an ffmpeg restart, a hole
+// such as an EXT-X-GAP stand-in, which has no media and is never listed), so inside a Period every
+// rendition plays one run with one init segment and one presentationTimeOffset; one
 // AdaptationSet for the video renditions (they switch on the same 2 s GOP boundaries) and one for
 // the audio-only rendition. Explicit SegmentList + SegmentTimeline rather than a template, because
 // a rendition can miss a segment (a GAP stand-in) and $Number$ could not skip it. Pure: no I/O.
@@ -11,8 +13,9 @@ const TIMESCALE = 1000;
 export interface DashInput {
   renditions: readonly VodRendition[];
   /**
-   * The media time (seconds, from tfdt) of the first sample of each run, per rendition name and
-   * first msn of the run: "presentationTimeOffset" maps it to the Period start.
+   * The media time (seconds, from tfdt) of the first sample of each rendition in each Period, by
+   * rendition name and the msn it starts the Period with: "presentationTimeOffset" maps it to the
+   * Period start.
    */
   runStartMediaTime: ReadonlyMap<string, number>;
 }
@@ -90,22 +93,46 @@ function renderRepresentation(
   );
 }
 
+export interface DashPeriod {
+  /** The renditions present in the Period, in ladder order, each with its one run of segments. */
+  representations: Array<{ rendition: VodRendition; segments: VodSegment[] }>;
+  /** Seconds, measured on the first rendition present (the reference when it is there). */
+  duration: number;
+}
+
 /**
- * The MPD. Period boundaries come from the reference (first) rendition's runs; every rendition
- * contributes the segments whose msn falls inside each Period.
+ * Splits the VOD into Periods at every msn where some rendition starts a run. Renditions restart
+ * (and miss segments) independently, so a boundary taken from one rendition only could put two
+ * inits, or a hole, inside another rendition's Period.
  */
+export function planDashPeriods(renditions: readonly VodRendition[]): DashPeriod[] {
+  const starts = new Set<number>();
+  for (const rendition of renditions) {
+    for (const run of splitIntoRuns(rendition.segments)) {
+      const first = run[0];
+      if (first) starts.add(first.msn);
+    }
+  }
+  const bounds = [...starts].sort((a, b) => a - b);
+  return bounds.map((from, index) => {
+    const to = bounds[index + 1] ?? Number.POSITIVE_INFINITY;
+    const representations = renditions
+      .map((rendition) => ({
+        rendition,
+        segments: rendition.segments.filter((s) => s.msn >= from && s.msn < to),
+      }))
+      .filter((entry) => entry.segments.length > 0);
+    return { representations, duration: sumDurations(representations[0]?.segments ?? []) };
+  });
+}
+
+/** The MPD: one Period per planDashPeriods entry, video and audio AdaptationSets in each. */
 export function renderDashManifest(input: DashInput): string {
-  const reference = input.renditions[0];
-  const runs = reference ? splitIntoRuns(reference.segments) : [];
-  const total = sumDurations(runs.flat());
   const periods: string[] = [];
   let periodStart = 0;
-  runs.forEach((run, index) => {
-    const from = run[0]?.msn ?? 0;
-    const to = run.at(-1)?.msn ?? from;
+  planDashPeriods(input.renditions).forEach((period, index) => {
     const sets: Record<'video' | 'audio', string[]> = { video: [], audio: [] };
-    for (const rendition of input.renditions) {
-      const segments = rendition.segments.filter((s) => s.msn >= from && s.msn <= to);
+    for (const { rendition, segments } of period.representations) {
       const first = segments[0];
       if (!first) continue;
       const mediaTime = input.runStartMediaTime.get(getRunKey(rendition.info.name, first.msn)) ?? 0;
@@ -121,16 +148,15 @@ export function renderDashManifest(input: DashInput): string {
       adaptationSets.push(
         `<AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">${sets.audio.join('')}</AdaptationSet>`,
       );
-    const duration = sumDurations(run);
     periods.push(
-      `<Period id="p${index}" start="${formatDuration(periodStart)}" duration="${formatDuration(duration)}">${adaptationSets.join('')}</Period>`,
+      `<Period id="p${index}" start="${formatDuration(periodStart)}" duration="${formatDuration(period.duration)}">${adaptationSets.join('')}</Period>`,
     );
-    periodStart += duration;
+    periodStart += period.duration;
   });
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
     '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011,urn:mpeg:dash:profile:isoff-live:2011" ' +
-    `type="static" mediaPresentationDuration="${formatDuration(total)}" minBufferTime="PT2S">\n` +
+    `type="static" mediaPresentationDuration="${formatDuration(periodStart)}" minBufferTime="PT2S">\n` +
     `${periods.join('\n')}\n</MPD>\n`
   );
 }

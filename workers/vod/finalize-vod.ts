@@ -1,14 +1,17 @@
 // Turns an ended live stream into its past broadcast: playlists (HLS per rendition, multivariant,
 // DASH) written to R2 over the segments already there, and the D1 vods row. Runs from the
 // stream.ended consumer; a redelivery finds the row (or rewrites the same keys under the same
-// deterministic VOD id), so one stream makes one VOD.
+// deterministic VOD id), so one stream makes one VOD. The segment index is copied out of the
+// LiveStream object into R2 (vod-index.ts) before the object forgets the stream's rows.
 import { z } from 'zod';
 import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
 import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
 import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
+import type { LiveStream } from '../../durable-objects/live-stream.ts';
 import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
-import { getRunKey, renderDashManifest } from './dash-manifest.ts';
+import { getRunKey, planDashPeriods, renderDashManifest } from './dash-manifest.ts';
 import { readFirstMediaTime, readInit } from './mp4-boxes.ts';
+import { readVodIndex, writeVodIndex } from './vod-index.ts';
 import {
   getRenditionPrefix,
   getVodManifestKey,
@@ -22,7 +25,6 @@ import {
   describeRuns,
   measureBandwidth,
   renderVodMediaPlaylist,
-  splitIntoRuns,
   sumDurations,
   type VodRendition,
   type VodSegment,
@@ -96,17 +98,17 @@ async function describeFromInit(
   };
 }
 
-/** The media time of each run's first sample, per rendition: DASH's presentationTimeOffset. */
+/** The media time each rendition starts each DASH Period with: its presentationTimeOffset. */
 async function readRunStartTimes(
   bucket: R2Bucket,
   streamId: string,
   renditions: readonly VodRendition[],
 ): Promise<Map<string, number>> {
   const times = new Map<string, number>();
-  for (const rendition of renditions) {
-    const name = rendition.info.name;
-    for (const run of splitIntoRuns(rendition.segments)) {
-      const first = run[0];
+  for (const period of planDashPeriods(renditions)) {
+    for (const { rendition, segments } of period.representations) {
+      const name = rendition.info.name;
+      const first = segments[0];
       if (!first) continue;
       const [init, head] = await Promise.all([
         readBytes(bucket, getInitKey(streamId, name, first.init)),
@@ -133,6 +135,49 @@ async function readRunStartTimes(
   return times;
 }
 
+/**
+ * Every rendition's listed segments whose bytes reached R2, from the LiveStream object. GAP
+ * stand-ins have no media and are left out: the hole they leave splits the run there.
+ */
+async function collectRenditions(
+  env: Env,
+  live: DurableObjectStub<LiveStream>,
+  streamId: string,
+  renditionsJson: string,
+): Promise<VodRendition[]> {
+  const summary = await live.getSummary();
+  // The DO describes the renditions of its current stream only; after a newer stream started,
+  // the init segments in R2 describe them instead.
+  const liveInfos = summary.stream_id === streamId ? await live.getRenditions() : [];
+  const listed = z.array(RenditionName).catch([]).parse(JSON.parse(renditionsJson));
+  const names = orderRenditions([...listed, ...liveInfos.map((info) => info.name)]);
+  const renditions: VodRendition[] = [];
+  for (const name of names) {
+    const [index, objects] = await Promise.all([
+      live.getSegmentIndex(name, streamId),
+      listObjects(env.MEDIA, getRenditionPrefix(streamId, name)),
+    ]);
+    const segments: VodSegment[] = [];
+    for (const entry of index) {
+      const size = objects.get(getSegmentKey(streamId, name, entry.msn));
+      if (entry.gap || size === undefined) continue;
+      segments.push({
+        msn: entry.msn,
+        duration: entry.duration,
+        pdt: entry.pdt,
+        discontinuity: entry.discontinuity,
+        init: entry.init,
+        size,
+      });
+    }
+    if (segments.length === 0) continue;
+    const info =
+      liveInfos.find((i) => i.name === name) ?? (await describeFromInit(env.MEDIA, streamId, name, segments));
+    renditions.push({ info, segments });
+  }
+  return renditions;
+}
+
 export interface FinalizeOptions {
   now: number;
   retentionDays: number;
@@ -157,38 +202,20 @@ export async function finalizeVod(
   if (await db.prepare('SELECT 1 FROM vods WHERE stream_id = ?').bind(streamId).first()) return [];
 
   const live = env.LIVE_STREAM.getByName(stream.channel_id);
-  const summary = await live.getSummary();
-  // The DO describes the renditions of its current stream only; after a newer stream started,
-  // the init segments in R2 describe them instead.
-  const liveInfos = summary.stream_id === streamId ? await live.getRenditions() : [];
-  const listed = z.array(RenditionName).catch([]).parse(JSON.parse(stream.renditions));
-  const names = orderRenditions([...listed, ...liveInfos.map((info) => info.name)]);
-
-  const renditions: VodRendition[] = [];
-  for (const name of names) {
-    const [index, objects] = await Promise.all([
-      live.getSegmentIndex(name, streamId),
-      listObjects(env.MEDIA, getRenditionPrefix(streamId, name)),
-    ]);
-    // Only segments whose bytes reached R2: a GAP stand-in has none and becomes a discontinuity.
-    const segments: VodSegment[] = [];
-    for (const entry of index) {
-      const size = objects.get(getSegmentKey(streamId, name, entry.msn));
-      if (size !== undefined) segments.push({ ...entry, size });
-    }
-    if (segments.length === 0) continue;
-    const info =
-      liveInfos.find((i) => i.name === name) ?? (await describeFromInit(env.MEDIA, streamId, name, segments));
-    renditions.push({ info, segments });
-  }
+  const vodId = await deriveVodId(streamId);
+  // A retried finalization (its D1 batch failed after the object forgot the rows) reads the copy.
+  const renditions =
+    (await readVodIndex(env.MEDIA, vodId)) ??
+    (await collectRenditions(env, live, streamId, stream.renditions));
   const reference = renditions[0];
   const firstSegment = reference?.segments[0];
   if (!reference || !firstSegment) {
     console.warn(JSON.stringify({ level: 'warn', msg: 'stream ended without media; no VOD', streamId }));
+    await live.forgetStream(streamId);
     return [];
   }
+  await writeVodIndex(env.MEDIA, vodId, streamId, renditions);
 
-  const vodId = await deriveVodId(streamId);
   const playlistOptions = { httpMetadata: { contentType: PLAYLIST_TYPE } };
   await Promise.all(
     renditions.map((r) =>
@@ -213,6 +240,9 @@ export async function finalizeVod(
     renderMultivariantPlaylist(renditions.map((r) => r.info)),
     playlistOptions,
   );
+
+  // The index is in R2 now: the object's rows for this stream are no longer needed.
+  await live.forgetStream(streamId);
 
   const hasThumbnail = (await env.MEDIA.head(getThumbnailKey(streamId))) !== null;
   const duration = sumDurations(reference.segments);

@@ -196,9 +196,13 @@ function readTraf(bytes: Uint8Array, traf: Box, init: InitFacts): TrafFacts {
       let field = child.payload + 8;
       if (flags & 0x1) field += 4; // data_offset
       if (flags & 0x4) field += 4; // first_sample_flags
+      // Per-sample records: duration, size, flags, composition offset, each when its flag is set.
+      const stride = 4 * [0x100, 0x200, 0x400, 0x800].filter((bit) => flags & bit).length;
+      // A sample_count the box cannot hold is a corrupt (or hostile) fragment: refuse it rather
+      // than read the next box's bytes as sample durations.
+      if (field + count * stride > child.start + child.size)
+        throw new Error(`trun of ${count} samples overruns its box at ${child.start}`);
       if (flags & 0x100) {
-        // Per-sample records: duration, size, flags, composition offset, each when its flag is set.
-        const stride = 4 * [0x100, 0x200, 0x400, 0x800].filter((bit) => flags & bit).length;
         for (let i = 0; i < count; i++) duration += data.getUint32(field + i * stride);
       } else {
         duration += count * defaultDuration;
@@ -313,8 +317,9 @@ function rewriteTrak(bytes: Uint8Array, trak: Box, durations: ClipDurations, dat
   const children: Uint8Array[] = [];
   for (const child of childrenOf(bytes, trak)) {
     if (child.type === 'tkhd') {
-      // tkhd: creation, modification, track_ID, reserved, then duration (movie timescale).
-      children.push(patchDuration(bytes, child, 20, 32, durations.movie));
+      // tkhd: version/flags (4), creation, modification (4 or 8 each), track_ID (4), reserved (4),
+      // then duration (movie timescale): at 4+4+4+4+4 = 20 in version 0, 4+8+8+4+4 = 28 in version 1.
+      children.push(patchDuration(bytes, child, 20, 28, durations.movie));
     } else if (child.type === 'mdia') {
       const mdiaChildren = childrenOf(bytes, child).map((b) =>
         b.type === 'mdhd'

@@ -10,6 +10,7 @@ import {
   getVodPrefix,
   purgePrefix,
 } from './vod-keys.ts';
+import { forgetVodStream } from './vod-lookup.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
 /** VODs taken up per run; each may need several runs when its stream was long. */
@@ -24,8 +25,8 @@ export interface PurgeResult {
 
 /**
  * Deletes a VOD's objects: its playlists first (so playback answers 404 at once), then the
- * stream's media (segments, inits, parts, thumbnail) and its chat archive. Clips are separate
- * objects and stay.
+ * stream's media (segments, inits, thumbnail under streams/, the live parts under parts/) and its
+ * chat archive. Clips are separate objects (with their own thumbnail copy) and stay.
  */
 export async function purgeVodMedia(
   bucket: R2Bucket,
@@ -33,7 +34,13 @@ export async function purgeVodMedia(
   budget: number,
 ): Promise<PurgeResult> {
   let deleted = 0;
-  for (const prefix of [getVodPrefix(vod.id), getStreamPrefix(vod.stream_id), getChatPrefix(vod.stream_id)]) {
+  const prefixes = [
+    getVodPrefix(vod.id),
+    getStreamPrefix(vod.stream_id),
+    getStreamPartsPrefix(vod.stream_id),
+    getChatPrefix(vod.stream_id),
+  ];
+  for (const prefix of prefixes) {
     const result = await purgePrefix(bucket, prefix, budget - deleted);
     deleted += result.deleted;
     if (!result.done) return { deleted, done: false };
@@ -50,6 +57,7 @@ export async function deleteVod(
   await env.DB.prepare("UPDATE vods SET status = 'deleting' WHERE id = ? AND status = 'ready'")
     .bind(vod.id)
     .run();
+  forgetVodStream(vod.id);
   const result = await purgeVodMedia(env.MEDIA, vod, budget);
   if (result.done) {
     await env.DB.batch([

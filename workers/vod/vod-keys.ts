@@ -19,6 +19,11 @@ export function getVodManifestKey(vodId: string): string {
   return `vods/${vodId}/manifest.mpd`;
 }
 
+/** The VOD's own copy of the segment index (vod-index.ts); the LiveStream object forgets its rows. */
+export function getVodIndexKey(vodId: string): string {
+  return `vods/${vodId}/index.json`;
+}
+
 export function getStreamPrefix(streamId: string): string {
   return `streams/${streamId}/`;
 }
@@ -33,6 +38,11 @@ export function getRenditionPrefix(streamId: string, rendition: RenditionName): 
 
 export function getClipKey(clipId: string): string {
   return `clips/${clipId}.mp4`;
+}
+
+/** A clip's own copy of its stream's thumbnail: clips are kept forever, the VOD's media is not. */
+export function getClipThumbnailKey(clipId: string): string {
+  return `clips/${clipId}.jpg`;
 }
 
 export function getChatPrefix(streamId: string): string {
@@ -52,6 +62,14 @@ export function getChatBatchKey(
   batchId: string,
 ): string {
   return `chat/${streamId}/${padTime(firstSentAt)}-${padTime(lastSentAt)}-${batchId}.json`;
+}
+
+/**
+ * A listing position in a stream's chat archive: `startAfter` it lists the batches whose first
+ * message was sent at or after `epochMs` ("{time}" sorts before every "{time}-...").
+ */
+export function getChatListStart(streamId: string, epochMs: number): string {
+  return `chat/${streamId}/${padTime(epochMs)}`;
 }
 
 /** The sent_at range of a chat batch key; null for a key that is not one. */
@@ -76,6 +94,10 @@ export function getVodThumbnailPath(vodId: string): string {
 
 export function getClipPath(clipId: string): string {
   return `/clips/${clipId}.mp4`;
+}
+
+export function getClipThumbnailPath(clipId: string): string {
+  return `/clips/${clipId}.jpg`;
 }
 
 /** Every object under `prefix` with its size (R2 lists 1000 keys per call). */

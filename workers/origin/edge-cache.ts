@@ -1,0 +1,60 @@
+// Collapsing identical playback requests: the Cache API in front (what the CDN would do for a
+// response from a Worker, which otherwise never reaches it), and inside one isolate a map of the
+// requests being answered right now, so N viewers blocked on the same part or playlist URL make
+// one call to the LiveStream object. "Query strings are part of the cache key at the edge, so
+// identical blocking requests collapse" (LL-HLS caching, media-facts).
+
+/** Whether the edge cache may answer (and keep) this request: a plain whole-object GET. */
+export function isCacheable(request: Request): boolean {
+  return request.method === 'GET' && !request.headers.has('range') && !request.headers.has('if-none-match');
+}
+
+/** The cached response for a request, copied so its headers can still be set (CORS). */
+export async function matchEdgeCache(request: Request): Promise<Response | null> {
+  if (!isCacheable(request)) return null;
+  const hit = await caches.default.match(request);
+  return hit ? new Response(hit.body, hit) : null;
+}
+
+/** Stores a 200 response in the edge cache after the response has gone out. */
+export function putEdgeCache(
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+  request: Request,
+  response: Response,
+): void {
+  if (!isCacheable(request) || response.status !== 200) return;
+  ctx.waitUntil(caches.default.put(request.url, response.clone()));
+}
+
+export type ShareInFlight<T> = (
+  key: string,
+  produce: () => Promise<T>,
+) => Promise<{ value: T; leader: boolean }>;
+
+/**
+ * A per-isolate collapser: the function it returns runs `produce` once for every identical request
+ * (same `key`) that arrives while it runs, and all of them get its result. The result must be plain
+ * data (a string, an ArrayBuffer), never a stream or a Response, which belong to the request that
+ * made them. `leader` is true for the one request that ran it. A follower whose leader failed (its
+ * client went away mid-wait, say) runs `produce` itself rather than failing with it.
+ */
+export function createInFlight<T>(): ShareInFlight<T> {
+  const inFlight = new Map<string, Promise<T>>();
+  return async (key, produce) => {
+    const pending = inFlight.get(key);
+    if (pending) {
+      try {
+        return { value: await pending, leader: false };
+      } catch {
+        return { value: await produce(), leader: false };
+      }
+    }
+    const leading = produce();
+    inFlight.set(key, leading);
+    try {
+      return { value: await leading, leader: true };
+    } finally {
+      inFlight.delete(key);
+    }
+  };
+}
