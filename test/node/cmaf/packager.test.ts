@@ -256,3 +256,54 @@ describe('CMAF packager on real ffmpeg output from the transcode arguments', () 
     expect(computeVideoPartTarget(30_000 / 1001)).toBeCloseTo(6 / (30_000 / 1001), 9);
   });
 });
+
+describe('CMAF packager over a minute of one encoder run', () => {
+  it('keeps the audio-only msn level with the video over 60+ s: segments on the same 2 s media-time grid', async () => {
+    const flv = await makeFlvSource({ seconds: 64, width: 192, height: 108 });
+    const plan = planLadder({
+      tier: 'none',
+      source: {
+        width: 192,
+        height: 108,
+        fps: 30,
+        videoCodec: 'avc',
+        audioCodec: 'aac',
+        keyframeIntervalMs: 5000,
+      },
+      capacity: { activeEncodes: 0, maxEncodes: 8 },
+    });
+    const { args, outputs: fds } = buildTranscodeArgs(plan, {
+      input: 'pipe:0',
+      inputFormat: 'flv',
+      encoder: 'libx264',
+      thumbnails: false,
+    });
+    const result = await runMediaTool('ffmpeg', args, {
+      stdin: flv,
+      extraFds: fds.map((output) => output.fd),
+      timeoutMs: 55_000,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const pipeOf = (name: string): Buffer =>
+      result.pipes.get(fds.find((output) => output.rendition === name)?.fd ?? -1) ?? Buffer.alloc(0);
+    const video = packageBytes(pipeOf('source'), 21);
+    const audio = packageBytes(pipeOf('audio'), 22);
+
+    expect(video.segments.length).toBeGreaterThanOrEqual(32);
+    expect(audio.segments.length).toBe(video.segments.length);
+    expect(audio.nextMsn).toBe(video.nextMsn);
+    expectPartRules(audio, AUDIO_PART_TARGET_SECONDS);
+    // Segment n of every rendition starts within one audio part of 2n s into the run.
+    audio.segments.forEach((segment, index) => {
+      const videoSegment = video.segments[index];
+      expect(segment.msn).toBe(videoSegment?.msn);
+      expect(Math.abs(segment.pdt - (videoSegment?.pdt ?? 0))).toBeLessThan(AUDIO_PART_TARGET_SECONDS * 1000);
+    });
+    // 10 and 9 parts of 0.2133 s in turn; each EXTINF still rounds to the target duration of 2.
+    const full = audio.segments.slice(0, -1);
+    expect(new Set(full.map((segment) => segment.parts))).toEqual(new Set([9, 10]));
+    for (const segment of audio.segments) expect(Math.round(segment.duration)).toBeLessThanOrEqual(2);
+    const total = full.reduce((sum, segment) => sum + segment.duration, 0);
+    expect(total / full.length).toBeCloseTo(2, 1);
+  });
+});

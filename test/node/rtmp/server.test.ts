@@ -391,4 +391,57 @@ describe('RtmpServer with a raw client', () => {
       client.connection.socket.destroy();
     }
   });
+
+  it('drops a publisher that goes silent after Publish.Start once the publishing idle timeout passes, and frees its key', async () => {
+    // The setup phases keep the long idle timeout; only a publishing connection gets the short one.
+    const harness = await startHarness(undefined, { idleTimeoutMs: 30_000, publishIdleTimeoutMs: 600 });
+    const waiting = await RawRtmpClient.open(harness.server.port);
+    const client = await RawRtmpClient.open(harness.server.port);
+    try {
+      waiting.send(command(0, 'connect', 1, { app: 'live' }));
+      client.send(
+        command(0, 'connect', 1, { app: 'live' }),
+        command(0, 'createStream', 2, null),
+        command(1, 'publish', 3, null, 'silent_key', 'live'),
+      );
+      await waitFor(() => harness.published.length === 1, 5000, 'publish');
+      const publishedAt = Date.now();
+      client.send({ csid: 6, type: 9, streamId: 1, timestamp: 0, payload: Buffer.from([0x17, 0x00, 1, 2]) });
+      // Then nothing: the encoder's host is gone but no FIN or RST ever arrives.
+      await waitFor(
+        () => harness.published[0]?.closeReason !== null,
+        5000,
+        'the silent publisher to be dropped',
+      );
+      const silentFor = Date.now() - publishedAt;
+      expect(harness.published[0]?.closeReason).toBe('publisher_lost');
+      expect(silentFor).toBeGreaterThanOrEqual(550);
+      expect(silentFor).toBeLessThan(3000);
+      expect(harness.logs).toContainEqual(
+        expect.objectContaining({
+          event: 'rtmp.connection_closed',
+          detail: 'idle_timeout',
+          phase: 'publishing',
+        }),
+      );
+      // The connection that never published is still open, longer than the publishing timeout.
+      const waitingClosed = await Promise.race([
+        waiting.connection.closed,
+        new Promise<'open'>((resolve) => setTimeout(() => resolve('open'), 200)),
+      ]);
+      expect(waitingClosed).toBe('open');
+      // OBS reconnecting with the same key is accepted at once.
+      const again = await RawRtmpClient.open(harness.server.port);
+      again.send(
+        command(0, 'connect', 1, { app: 'live' }),
+        command(0, 'createStream', 2, null),
+        command(1, 'publish', 3, null, 'silent_key', 'live'),
+      );
+      await waitFor(() => harness.published.length === 2, 5000, 'the reconnect to publish');
+      again.connection.socket.destroy();
+    } finally {
+      waiting.connection.socket.destroy();
+      client.connection.socket.destroy();
+    }
+  });
 });

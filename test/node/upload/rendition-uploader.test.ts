@@ -132,6 +132,53 @@ describe('rendition uploader', () => {
     expect(uploader.stats()).toMatchObject({ uploaded: 9, droppedParts: 25, failed: 0, pending: 0 });
   });
 
+  it('gives up once the origin has been down for more segment media than the backlog bound, and reports it', async () => {
+    origin.respond(() => ({ status: 503 }));
+    const uploader = new RenditionUploader({
+      sink: client,
+      publish: PUBLISH,
+      maxBacklogSeconds: 7,
+      log: (line) => logs.push(line),
+    });
+    const overflows: Error[] = [];
+    uploader.onOverflow((error) => overflows.push(error));
+    uploader.enqueue(INIT);
+    // 2 s segments: 8 s unsent after the fourth.
+    for (let msn = 0; msn < 3; msn += 1) uploader.enqueue(makeSegment(msn));
+    expect(overflows).toEqual([]);
+    expect(uploader.stats().pending).toBeGreaterThan(0);
+    uploader.enqueue(makeSegment(3));
+    expect(overflows.map((error) => error.name)).toEqual(['UploadBacklogError']);
+    expect(uploader.stats().pending).toBe(0);
+    expect(logs.some((line) => line.includes('giving up'))).toBe(true);
+    // Nothing more is queued or sent after giving up, and the listener is told once.
+    for (let msn = 4; msn < 20; msn += 1) uploader.enqueue(makeSegment(msn));
+    expect(uploader.stats().pending).toBe(0);
+    expect(overflows).toHaveLength(1);
+    await uploader.close(2000);
+    const sent = origin.requests.length;
+    await new Promise((resolve) => setTimeout(resolve, 1200));
+    expect(origin.requests.length).toBe(sent);
+    expect(origin.requests.every((request) => !request.path.includes('/segment/source/4'))).toBe(true);
+  });
+
+  it('gives up on an init the origin keeps refusing once it has waited longer than the backlog bound', async () => {
+    origin.respond(() => ({ status: 503 }));
+    const uploader = new RenditionUploader({
+      sink: client,
+      publish: PUBLISH,
+      maxBacklogSeconds: 0.5,
+      log: (line) => logs.push(line),
+    });
+    const overflowed = new Promise<Error>((resolve) => uploader.onOverflow(resolve));
+    const started = Date.now();
+    uploader.enqueue(INIT);
+    expect((await overflowed).name).toBe('UploadBacklogError');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450);
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(await uploader.close(1000)).toBe(true);
+  });
+
   it('stops and reports a cut-off when the origin answers 409', async () => {
     origin.respond((request) => ({ status: request.path.includes('/part/source/0/2') ? 409 : 204 }));
     const uploader = new RenditionUploader({

@@ -1,0 +1,225 @@
+// The stream pipeline on real parts: an RTMP publish session fed an ffmpeg-made FLV in real time
+// (the socket is the only thing left out), a real supervised ffmpeg, the real packagers and
+// uploaders, and an origin stand-in on loopback that records every ingest request.
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type PipelineDeps, StreamPipeline } from '../../../containers/transcoder/src/pipeline.ts';
+import { FlvMuxer, type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
+import {
+  createPublishSession,
+  type PublishCloseReason,
+  type PublishSessionHandle,
+} from '../../../containers/transcoder/src/rtmp/publish-session.ts';
+import { IngestClient } from '../../../containers/transcoder/src/upload/ingest-client.ts';
+import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
+import { makeFlvSource } from '../ffmpeg/media-fixtures.ts';
+import { waitFor } from '../rtmp/helpers.ts';
+import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
+
+const GRANT: AuthorizeResponse = {
+  channel_id: 'chan-1',
+  stream_id: 'stream-1',
+  publish_id: 'pub-1',
+  tier: 'none',
+  continued: false,
+  next_msn: 0,
+};
+
+interface Publish {
+  handle: PublishSessionHandle<AuthorizeResponse>;
+  /** The session's muxer: what is fed through it is what the session learns. */
+  muxer: FlvMuxer;
+  closeReason: () => PublishCloseReason | null;
+}
+
+function openPublish(): Publish {
+  const muxer = new FlvMuxer();
+  let reason: PublishCloseReason | null = null;
+  const handle: PublishSessionHandle<AuthorizeResponse> = createPublishSession({
+    grant: GRANT,
+    streamKey: 'live_test',
+    app: 'live',
+    remoteAddress: '127.0.0.1',
+    muxer,
+    readBytesIn: () => 0,
+    // What the connection does: end the socket, then finish the session with the reason.
+    closeConnection: (closeReason) => handle.finish(closeReason),
+    logListenerError: (error) => {
+      throw error;
+    },
+  });
+  handle.session.onClose((closeReason) => {
+    reason = closeReason;
+  });
+  return { handle, muxer, closeReason: () => reason };
+}
+
+/** Delivers the FLV's tags through the session at the pace of their timestamps, like a live encoder. */
+function feedInRealTime(publish: Publish, tags: FlvTag[]): { stop(): void } {
+  let stopped = false;
+  const started = Date.now();
+  void (async () => {
+    for (const tag of tags) {
+      const wait = started + tag.timestamp - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (stopped || publish.handle.session.closed) return;
+      const flv = publish.muxer.push({
+        csid: 6,
+        type: tag.type,
+        streamId: 1,
+        timestamp: tag.timestamp,
+        payload: tag.payload,
+      });
+      if (flv !== null) publish.handle.deliverMedia(flv);
+    }
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+const kindOf = (request: RecordedRequest): string => request.path.split('/')[5] ?? '';
+
+describe('stream pipeline', () => {
+  let origin: FakeOrigin;
+  let tags: FlvTag[];
+  const pipelines: StreamPipeline[] = [];
+  const logs: Array<Record<string, unknown>> = [];
+
+  beforeEach(async () => {
+    origin = await startFakeOrigin();
+    // OBS-like: H.264 with a 2 s GOP, AAC, and an announced bitrate.
+    tags ??= parseFlvTags(
+      await makeFlvSource({ seconds: 12, width: 320, height: 180, videoBitrate: '500k' }),
+    );
+    logs.length = 0;
+  });
+
+  afterEach(async () => {
+    await Promise.all(pipelines.splice(0).map((pipeline) => pipeline.close('server_closed')));
+    await origin.close();
+  });
+
+  function startPipeline(publish: Publish, overrides: Partial<PipelineDeps> = {}): StreamPipeline {
+    const client = new IngestClient({
+      baseUrl: origin.baseUrl,
+      secret: 'test-secret',
+      retry: { attempts: 2, baseDelayMs: 5, maxDelayMs: 10 },
+    });
+    let encodes = 0;
+    const pipeline = new StreamPipeline(publish.handle.session, {
+      client,
+      encoder: 'libx264',
+      capacity: {
+        snapshot: () => ({ activeEncodes: encodes, maxEncodes: 4 }),
+        add: (count) => {
+          encodes += count;
+        },
+      },
+      log: (event) => logs.push(event),
+      heartbeatIntervalMs: 250,
+      ...overrides,
+    });
+    pipelines.push(pipeline);
+    publish.handle.session.onClose((reason) => void pipeline.close(reason));
+    pipeline.start();
+    return pipeline;
+  }
+
+  it('passes an OBS-like H.264 source through and advertises the bitrate it announced', async () => {
+    const publish = openPublish();
+    const pipeline = startPipeline(publish);
+    const feeder = feedInRealTime(publish, tags);
+    await waitFor(() => origin.requests.some((r) => kindOf(r) === 'part'), 15_000, 'the first part');
+    const stats = pipeline.stats();
+    expect(stats.passthrough).toBe(true);
+    expect(stats.renditions).toEqual(['source', 'audio']);
+    const init = origin.requests.find((r) => r.path.endsWith('/init/source'));
+    const meta = JSON.parse(String(init?.headers['x-ingest-meta'])) as { bandwidth: number };
+    // The announced ~500 kbit/s (plus audio, times the passthrough peak factor), not the 6 Mbit/s guess.
+    expect(meta.bandwidth).toBeLessThan(1_000_000);
+    expect(meta.bandwidth).toBeGreaterThan(500_000);
+    feeder.stop();
+  });
+
+  it('heartbeats only while media flows, so a silent publisher lets the origin time it out', async () => {
+    const publish = openPublish();
+    startPipeline(publish);
+    const feeder = feedInRealTime(publish, tags);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const beatsWhileLive = origin.requests.filter((r) => kindOf(r) === 'heartbeat').length;
+    expect(beatsWhileLive).toBeGreaterThanOrEqual(4);
+    // The encoder's host vanishes: no more media, but the session is not closed (no FIN arrives).
+    feeder.stop();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const beatsAtSilence = origin.requests.filter((r) => kindOf(r) === 'heartbeat').length;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(origin.requests.filter((r) => kindOf(r) === 'heartbeat').length).toBe(beatsAtSilence);
+    expect(publish.closeReason()).toBeNull();
+  });
+
+  it('holds no FLV across an ffmpeg restart and feeds the new run from a keyframe', async () => {
+    const publish = openPublish();
+    const pipeline = startPipeline(publish);
+    const feeder = feedInRealTime(publish, tags);
+    try {
+      await waitFor(() => origin.requests.some((r) => kindOf(r) === 'part'), 15_000, 'the first part');
+      const pid = pipeline.ffmpegPid;
+      expect(pid).not.toBeNull();
+      process.kill(pid ?? 0, 'SIGKILL');
+      await waitFor(() => pipeline.stats().ffmpegRuns === 2, 5000, 'the restart');
+      expect(pipeline.stats().heldInputBytes).toBe(0);
+      // The new run produces media again: a second init for the source, then its parts.
+      await waitFor(
+        () => origin.requests.filter((r) => r.path.endsWith('/init/source')).length === 2,
+        8000,
+        'the restarted init',
+      );
+      const restartedInit = origin.requests.findLastIndex((r) => r.path.endsWith('/init/source'));
+      await waitFor(
+        () => origin.requests.slice(restartedInit).some((r) => r.path.includes('/part/source/')),
+        8000,
+        'a part from the new run',
+      );
+      expect(pipeline.stats().heldInputBytes).toBe(0);
+      expect(publish.closeReason()).toBeNull();
+    } finally {
+      feeder.stop();
+    }
+  });
+
+  it('drops the publisher as publisher_lost when the origin stays down past the upload backlog', async () => {
+    origin.respond((request) => ({ status: ['heartbeat', 'end'].includes(kindOf(request)) ? 204 : 503 }));
+    const publish = openPublish();
+    startPipeline(publish, { maxUploadBacklogSeconds: 1 });
+    const feeder = feedInRealTime(publish, tags);
+    try {
+      await waitFor(() => publish.closeReason() !== null, 15_000, 'the publisher to be dropped');
+      expect(publish.closeReason()).toBe('publisher_lost');
+      await waitFor(() => origin.requests.some((r) => kindOf(r) === 'end'), 8000, 'the end call');
+      const end = origin.requests.find((r) => kindOf(r) === 'end');
+      expect(JSON.parse(end?.body.toString() ?? 'null')).toEqual({ reason: 'publisher_lost' });
+    } finally {
+      feeder.stop();
+    }
+  });
+
+  it('does not tell the origin a kicked publish ended', async () => {
+    origin.respond((request) => ({ status: kindOf(request) === 'heartbeat' ? 409 : 204 }));
+    const publish = openPublish();
+    const pipeline = startPipeline(publish);
+    const feeder = feedInRealTime(publish, tags);
+    try {
+      await waitFor(() => publish.closeReason() !== null, 10_000, 'the cut-off');
+      expect(publish.closeReason()).toBe('kicked');
+      await pipeline.close('kicked');
+      expect(origin.requests.filter((r) => kindOf(r) === 'end')).toEqual([]);
+      expect(logs).toContainEqual(
+        expect.objectContaining({ msg: 'stream pipeline closed', reason: 'kicked' }),
+      );
+    } finally {
+      feeder.stop();
+    }
+  });
+});
