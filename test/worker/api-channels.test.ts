@@ -4,6 +4,20 @@ import { z } from 'zod';
 import { hashStreamKey } from '../../workers/shared/stream-keys.ts';
 import { callApi, readError, signUp } from './api-helpers.ts';
 
+/** Polls the count the stream-events consumer settles (its batches wait up to 1 s), for up to 5 s. */
+async function waitForFollowerCount(channelId: string, expected: number): Promise<number | undefined> {
+  let count: number | undefined;
+  for (const deadline = Date.now() + 5000; Date.now() < deadline; ) {
+    const row = await env.DB.prepare('SELECT follower_count FROM channels WHERE id = ?')
+      .bind(channelId)
+      .first<{ follower_count: number }>();
+    count = row?.follower_count;
+    if (count === expected) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return count;
+}
+
 const StreamKeyResponse = z.object({ stream_key: z.string(), ingest_url: z.string() });
 
 describe('channels', () => {
@@ -164,6 +178,90 @@ describe('follows', () => {
   });
 });
 
+describe('channel edits and follows, beyond the basics', () => {
+  it('accepts only http(s) avatar and banner URLs', async () => {
+    const owner = await signUp('urls');
+    const path = `/channels/${owner.channel.id}`;
+    for (const url of [
+      'javascript:alert(1)',
+      'data:image/png;base64,iVBORw0KGgo=',
+      'ftp://example.com/a.png',
+    ]) {
+      for (const field of ['avatar_url', 'banner_url']) {
+        const res = await callApi(path, { method: 'PATCH', token: owner.token, body: { [field]: url } });
+        expect(res.status).toBe(400);
+        expect((await readError(res)).code).toBe('validation_failed');
+      }
+    }
+    const ok = await callApi(path, {
+      method: 'PATCH',
+      token: owner.token,
+      body: { avatar_url: 'https://cdn.example.com/a.png', banner_url: 'http://example.com/b.jpg' },
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({
+      avatar_url: 'https://cdn.example.com/a.png',
+      banner_url: 'http://example.com/b.jpg',
+    });
+  });
+
+  it('shows a title edited on the channel while live to viewers of the live stream and to search', async () => {
+    const owner = await signUp('livepatch');
+    const start = await callApi('/streams/start', {
+      method: 'POST',
+      token: owner.token,
+      body: { channel_id: owner.channel.id, title: 'Before' },
+    });
+    const { stream_id } = z.object({ stream_id: z.string() }).parse(await start.json());
+    await env.DB.prepare("UPDATE streams SET status = 'live', started_at = ? WHERE id = ?")
+      .bind(Date.now(), stream_id)
+      .run();
+    const word = `Axolotl${crypto.randomUUID().slice(0, 6)}`;
+    const res = await callApi(`/channels/${owner.channel.id}`, {
+      method: 'PATCH',
+      token: owner.token,
+      body: { title: `After ${word}`, category: 'art', tags: ['chill'], display_name: 'Renamed' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ title: `After ${word}`, display_name: 'Renamed' });
+    const live = await callApi(`/streams/${owner.channel.id}/live`);
+    expect(await live.json()).toMatchObject({
+      stream_id,
+      title: `After ${word}`,
+      category: { slug: 'art' },
+      tags: ['chill'],
+      channel: { display_name: 'Renamed' },
+    });
+    const search = await callApi(`/search?q=${word.toLowerCase()}`);
+    expect(await search.json()).toMatchObject({ streams: [{ stream_id }] });
+  });
+
+  it('settles follower_count when a follow is retried after its first attempt wrote the row but sent nothing', async () => {
+    const streamer = await signUp('retried');
+    const fan = await signUp('retrier');
+    // What a first attempt leaves when its queue send fails: the row, and a count never settled.
+    await env.DB.prepare('INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?)')
+      .bind(fan.user.id, streamer.channel.id, Date.now())
+      .run();
+    const retry = await callApi(`/channels/${streamer.channel.id}/follow`, {
+      method: 'POST',
+      token: fan.token,
+    });
+    expect(retry.status).toBe(204);
+    expect(await waitForFollowerCount(streamer.channel.id, 1)).toBe(1);
+
+    await env.DB.prepare('DELETE FROM follows WHERE user_id = ? AND channel_id = ?')
+      .bind(fan.user.id, streamer.channel.id)
+      .run();
+    const unfollow = await callApi(`/channels/${streamer.channel.id}/follow`, {
+      method: 'DELETE',
+      token: fan.token,
+    });
+    expect(unfollow.status).toBe(204);
+    expect(await waitForFollowerCount(streamer.channel.id, 0)).toBe(0);
+  });
+});
+
 describe('idempotency keys', () => {
   it('replays the first response for the same key and body, and refuses the key with another body', async () => {
     const owner = await signUp('idem');
@@ -229,6 +327,8 @@ describe('openapi', () => {
       '/channels/{id}/stream-key',
       '/channels/{id}/stream-key/reset',
       '/channels/{id}/follow',
+      '/channels/{id}/moderators',
+      '/channels/{id}/vips',
       '/streams/start',
       '/streams/{channel_id}/live',
       '/streams',

@@ -103,6 +103,38 @@ describe('viewer-events consumer', () => {
   });
 });
 
+describe('viewer-events consumer, order and dedupe', () => {
+  it('keeps the newer count when an older one arrives late, and writes no dedupe rows', async () => {
+    const streamer = await signUp('latecount');
+    const streamId = crypto.randomUUID();
+    await env.DB.prepare("INSERT INTO streams (id, channel_id, status, created_at) VALUES (?, ?, 'live', ?)")
+      .bind(streamId, streamer.channel.id, Date.now())
+      .run();
+    const measure = (viewers: number, at: number) =>
+      createEvent(
+        'viewer.count',
+        { channel_id: streamer.channel.id, stream_id: streamId, viewers, unique_viewers: viewers + 10 },
+        at,
+      );
+    const now = Date.now();
+    const newer = measure(40, now);
+    const older = measure(300, now - 10_000);
+    const { result, ids } = await deliver('viewer-events', [newer, older, newer]);
+    expect(result.explicitAcks).toEqual(ids);
+    const row = await env.DB.prepare(
+      'SELECT viewer_count, viewer_count_at, peak_viewers, unique_viewers FROM streams WHERE id = ?',
+    )
+      .bind(streamId)
+      .first();
+    // The late count is history: it raises the peak but is not the current count.
+    expect(row).toEqual({ viewer_count: 40, viewer_count_at: now, peak_viewers: 300, unique_viewers: 310 });
+    const dedupe = await env.DB.prepare('SELECT count(*) AS n FROM processed_events WHERE event_id IN (?, ?)')
+      .bind(newer.id, older.id)
+      .first<{ n: number }>();
+    expect(dedupe?.n).toBe(0);
+  });
+});
+
 describe('moderation-events consumer', () => {
   it('mirrors a timeout and an unban into the bans table', async () => {
     const streamer = await signUp('modchan');
@@ -129,6 +161,38 @@ describe('moderation-events consumer', () => {
       .bind(streamer.channel.id, troll.user.id)
       .first();
     expect(gone).toBeNull();
+  });
+
+  it('keeps a user unbanned when the unban is delivered before the older ban it lifted', async () => {
+    const streamer = await signUp('reorder');
+    const troll = await signUp('reordered');
+    const ids = { channel_id: streamer.channel.id, user_id: troll.user.id };
+    const now = Date.now();
+    const ban = createEvent(
+      'moderation.ban',
+      { ...ids, moderator_id: streamer.user.id, reason: 'spam', expires_at: null },
+      now - 2000,
+    );
+    const unban = createEvent('moderation.unban', ids, now - 1000);
+    await deliver('moderation-events', [unban]);
+    // The ban's first delivery failed and its retry comes after the unban.
+    const late = await deliver('moderation-events', [ban], 2);
+    expect(late.result.explicitAcks).toEqual(late.ids);
+    const findBan = () =>
+      env.DB.prepare('SELECT kind, created_at FROM bans WHERE channel_id = ? AND user_id = ?')
+        .bind(ids.channel_id, ids.user_id)
+        .first();
+    expect(await findBan()).toBeNull();
+
+    // A ban issued after the unban applies, and an older unban delivered late does not lift it.
+    const again = createEvent(
+      'moderation.ban',
+      { ...ids, moderator_id: null, reason: 'again', expires_at: null },
+      now,
+    );
+    await deliver('moderation-events', [again]);
+    await deliver('moderation-events', [createEvent('moderation.unban', ids, now - 500)]);
+    expect(await findBan()).toEqual({ kind: 'ban', created_at: now });
   });
 
   it('retries a message whose effect fails, and records nothing as processed', async () => {
@@ -166,10 +230,16 @@ describe('dead-letter queues', () => {
     expect(rows.results).toEqual([{ queue: 'stream-events-dlq', body: JSON.stringify(body) }]);
   });
 
-  it('acks clip requests that no handler is registered for yet', async () => {
-    const { result, ids } = await deliver('clip-requests', [
-      createEvent('clip.requested', { clip_id: crypto.randomUUID() }),
-    ]);
+  it('acks a clip request for a clip that does not exist and records it as processed', async () => {
+    const event = createEvent('clip.requested', { clip_id: crypto.randomUUID() });
+    const { result, ids } = await deliver('clip-requests', [event]);
     expect(result.explicitAcks).toEqual(ids);
+    expect(result.retryMessages).toEqual([]);
+    const processed = await env.DB.prepare(
+      "SELECT consumer FROM processed_events WHERE event_id = ? AND consumer = 'clip-requests'",
+    )
+      .bind(event.id)
+      .first();
+    expect(processed).toEqual({ consumer: 'clip-requests' });
   });
 });
