@@ -193,7 +193,9 @@ describe('auth', () => {
       expect(res.status).toBe(422);
       expect((await readError(res)).code).toBe('username_reserved');
     }
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM users WHERE username IN ('dashboard', 'irc')").first<{
+    const row = await env.DB.prepare(
+      "SELECT count(*) AS n FROM users WHERE username IN ('dashboard', 'irc')",
+    ).first<{
       n: number;
     }>();
     expect(row?.n).toBe(0);

@@ -10,7 +10,9 @@ const StreamKeyBody = z.looseObject({ stream_key: z.string() });
 const StoredRow = z.object({ status: z.number(), response_body: z.string(), reissue: z.string().nullable() });
 
 async function readStoredRow(key: string): Promise<z.infer<typeof StoredRow> | null> {
-  const row = await env.DB.prepare('SELECT status, response_body, reissue FROM idempotency_keys WHERE key = ?')
+  const row = await env.DB.prepare(
+    'SELECT status, response_body, reissue FROM idempotency_keys WHERE key = ?',
+  )
     .bind(key)
     .first();
   return row ? StoredRow.parse(row) : null;

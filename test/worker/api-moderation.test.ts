@@ -18,7 +18,9 @@ describe('channel role lists', () => {
       expect((await callApi(path, { method: 'POST', token: owner.token })).status).toBe(200);
     }
     for (const reader of [owner, mod]) {
-      const mods = RoleList.parse(await (await callApi(`${base}/moderators`, { token: reader.token })).json());
+      const mods = RoleList.parse(
+        await (await callApi(`${base}/moderators`, { token: reader.token })).json(),
+      );
       expect(mods.data.map(({ user_id, username }) => ({ user_id, username }))).toEqual([
         { user_id: mod.user.id, username: mod.user.username },
       ]);
