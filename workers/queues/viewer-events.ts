@@ -4,8 +4,8 @@ import type { EventHandlers } from './consume.ts';
 export const viewerEventHandlers: EventHandlers = {
   // A count is an absolute value, so it needs no dedupe record: a redelivery writes the same
   // numbers again. What it does need is an order guard: the current count is replaced only by a
-  // measurement at least as recent (viewer_count_at), while the peak and unique totals take the maximum of
-  // every count, late or not.
+  // measurement at least as recent (viewer_count_at), while the peak and unique totals take the
+  // maximum of every count, late or not.
   'viewer.count': {
     dedupe: false,
     handle: async (event, env) => [
