@@ -270,6 +270,9 @@ export class LiveStream extends DurableObject<Env> {
           return { ok: true, value: await this.continuePublish(record, input) };
         await this.endStream();
       }
+      // The previous stream's end must be settled before a new stream replaces its record: nothing
+      // else would ever send its stream.ended (a failure here fails this publish, to be retried).
+      if (record?.phase === 'ending') await this.finishEnding(record);
       return { ok: true, value: await this.startStream(input, now) };
     });
   }

@@ -51,6 +51,7 @@ function makeTimeline(segments: number, openParts = 0, partTarget = 0.2): Timeli
         duration: partTarget,
         independent: part === 0,
         pdt: msn * 2000 + part * 200,
+        publish: 0,
       });
     }
     applySegment(timeline, { msn, duration: partsPerSegment * partTarget, pdt: msn * 2000 });
@@ -62,6 +63,7 @@ function makeTimeline(segments: number, openParts = 0, partTarget = 0.2): Timeli
       duration: partTarget,
       independent: part === 0,
       pdt: segments * 2000,
+      publish: 0,
     });
   }
   return timeline;
@@ -89,7 +91,7 @@ describe('blocking reload decisions', () => {
     });
     const finished = makeTimeline(3);
     expect(isPositionListed(finished, 2, 10)).toBe(false);
-    applyPart(finished, { msn: 3, part: 0, duration: 0.2, independent: true, pdt: 6000 });
+    applyPart(finished, { msn: 3, part: 0, duration: 0.2, independent: true, pdt: 6000, publish: 0 });
     expect(isPositionListed(finished, 2, 10)).toBe(true);
   });
 
@@ -135,18 +137,18 @@ describe('timeline transitions', () => {
   it('lists only the unbroken run of parts of a segment whose later parts were shed', () => {
     const timeline = makeTimeline(1);
     for (const part of [0, 1, 3])
-      applyPart(timeline, { msn: 1, part, duration: 0.2, independent: part === 0, pdt: 0 });
+      applyPart(timeline, { msn: 1, part, duration: 0.2, independent: part === 0, pdt: 0, publish: 0 });
     const [segment] = applySegment(timeline, { msn: 1, duration: 2, pdt: 2000 });
     expect(segment?.parts.map((p) => p.part)).toEqual([0, 1]);
     // A request for 1.2 now means part 0 of segment 2.
     expect(isPositionListed(timeline, 1, 2)).toBe(false);
-    applyPart(timeline, { msn: 2, part: 0, duration: 0.2, independent: true, pdt: 4000 });
+    applyPart(timeline, { msn: 2, part: 0, duration: 0.2, independent: true, pdt: 4000, publish: 0 });
     expect(isPositionListed(timeline, 1, 2)).toBe(true);
   });
 
   it('seals the unbroken run of parts a departed publisher left', () => {
     const timeline = makeTimeline(1, 3);
-    applyPart(timeline, { msn: 1, part: 5, duration: 0.2, independent: false, pdt: 0 });
+    applyPart(timeline, { msn: 1, part: 5, duration: 0.2, independent: false, pdt: 0, publish: 0 });
     const plan = planSeal(timeline);
     expect(plan.map((p) => [p.msn, p.parts.length])).toEqual([[1, 3]]);
   });
@@ -154,7 +156,7 @@ describe('timeline transitions', () => {
   it('marks the segment after a new init as a discontinuity', () => {
     const timeline = makeTimeline(1);
     applyInit(timeline, timeline.info, 2);
-    applyPart(timeline, { msn: 1, part: 0, duration: 0.2, independent: true, pdt: 0 });
+    applyPart(timeline, { msn: 1, part: 0, duration: 0.2, independent: true, pdt: 0, publish: 0 });
     const [segment] = applySegment(timeline, { msn: 1, duration: 0.2, pdt: 0 });
     expect(segment).toMatchObject({ discontinuity: true, init: 2 });
   });
@@ -174,8 +176,56 @@ describe('timeline transitions', () => {
       others: [],
       ended: false,
       skip: false,
+      publish: 0,
     });
     expect(body.match(/#EXT-X-GAP/g)).toHaveLength(2);
+  });
+
+  it('gives GAP segments a target duration on the clock of the segment before, and marks only the first real segment after them as a discontinuity', () => {
+    const timeline = makeTimeline(2);
+    const gaps = fillGapTo(timeline, 5, 99_999_999);
+    // "EXT-X-GAP ... stands in for a whole segment": TARGETDURATION long, dated where the last ended.
+    expect(gaps.map((g) => [g.msn, g.duration, g.pdt, g.discontinuity])).toEqual([
+      [2, 2, 4000, false],
+      [3, 2, 6000, false],
+      [4, 2, 8000, false],
+    ]);
+    for (let part = 0; part < 10; part++) {
+      applyPart(timeline, {
+        msn: 5,
+        part,
+        duration: 0.2,
+        independent: part === 0,
+        pdt: 50_000 + part * 200,
+        publish: 1,
+      });
+    }
+    applySegment(timeline, { msn: 5, duration: 2, pdt: 50_000 });
+    const body = renderMediaPlaylist({
+      streamId: 's',
+      rendition: 'source',
+      timeline,
+      others: [],
+      ended: false,
+      skip: false,
+      publish: 1,
+    });
+    const lines = body.split('\n');
+    expect(lines.filter((line) => line === '#EXT-X-DISCONTINUITY')).toHaveLength(1);
+    // The one discontinuity sits right before the resumed segment, which carries its own date.
+    const resumed = lines.indexOf('s/source/5.m4s');
+    const tagAt = lines.lastIndexOf('#EXT-X-DISCONTINUITY', resumed);
+    expect(lines.slice(tagAt, resumed)).toContain(
+      `#EXT-X-PROGRAM-DATE-TIME:${new Date(50_000).toISOString()}`,
+    );
+    expect(
+      lines
+        .slice(tagAt, resumed)
+        .some((line) => line.startsWith('#EXT-X-PART:') && line.includes('5.0-1.m4s')),
+    ).toBe(true);
+    // Each GAP keeps the EXTINF of a whole segment.
+    const gapAt = lines.indexOf('#EXT-X-GAP');
+    expect(lines[gapAt + 1]).toBe('#EXTINF:2.00000,');
   });
 
   it('keeps the DVR window and never less than three target durations', () => {
@@ -206,6 +256,7 @@ describe('playlist arithmetic', () => {
       others: [],
       ended: false,
       skip: false,
+      publish: 0,
     });
     expect(audio).toContain('#EXT-X-PART-INF:PART-TARGET=0.21333\n');
     expect(audio).toContain('PART-HOLD-BACK=0.64,');
@@ -225,7 +276,8 @@ describe('playlist arithmetic', () => {
   it('parses media file names and byte ranges', () => {
     expect(parseMediaFileName('init-3.mp4')).toEqual({ kind: 'init', init: 3 });
     expect(parseMediaFileName('12.m4s')).toEqual({ kind: 'segment', msn: 12 });
-    expect(parseMediaFileName('12.4.m4s')).toEqual({ kind: 'part', msn: 12, part: 4 });
+    expect(parseMediaFileName('12.4.m4s')).toEqual({ kind: 'part', msn: 12, part: 4, publish: 0 });
+    expect(parseMediaFileName('12.4-2.m4s')).toEqual({ kind: 'part', msn: 12, part: 4, publish: 2 });
     expect(parseMediaFileName('12.ts')).toBeNull();
     expect(parseByteRange('bytes=5-', 10)).toEqual({ offset: 5, length: 5 });
     expect(parseByteRange('bytes=2-100', 10)).toEqual({ offset: 2, length: 8 });

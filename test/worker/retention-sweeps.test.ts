@@ -50,6 +50,8 @@ describe('retention sweeps', () => {
     await sweepExpiredVods(env, now, 10_000);
     expect(await listKeys(`streams/${expired.stream.streamId}/`)).toEqual([]);
     expect(await listKeys(`vods/${expired.vodId}/`)).toEqual([]);
+    // The live parts go with the VOD: left behind, they would still play the whole broadcast.
+    expect(await listKeys(`parts/${expired.stream.streamId}/`)).toEqual([]);
     expect(await readStatus(expired.vodId)).toBe('deleted');
     const stream = await env.DB.prepare('SELECT vod_url FROM streams WHERE id = ?')
       .bind(expired.stream.streamId)
@@ -59,7 +61,9 @@ describe('retention sweeps', () => {
 
     expect(await readStatus(kept.vodId)).toBe('ready');
     expect(await listKeys(`streams/${kept.stream.streamId}/`)).toEqual(before);
-    expect(await listKeys(`vods/${kept.vodId}/`)).toHaveLength(4);
+    // master, two media playlists, the MPD and the segment index.
+    expect(await listKeys(`vods/${kept.vodId}/`)).toHaveLength(5);
+    expect(await listKeys(`parts/${kept.stream.streamId}/`)).not.toEqual([]);
     expect(await env.MEDIA.head('clips/retention-keeper.mp4')).not.toBeNull();
   });
 
@@ -69,7 +73,9 @@ describe('retention sweeps', () => {
     const expiresAt = 1000;
     await env.DB.prepare('UPDATE vods SET expires_at = ? WHERE id = ?').bind(expiresAt, vodId).run();
     const total =
-      (await listKeys(`streams/${stream.streamId}/`)).length + (await listKeys(`vods/${vodId}/`)).length;
+      (await listKeys(`streams/${stream.streamId}/`)).length +
+      (await listKeys(`parts/${stream.streamId}/`)).length +
+      (await listKeys(`vods/${vodId}/`)).length;
     const budget = 7;
     let runs = 0;
     let left = total;
@@ -91,6 +97,7 @@ describe('retention sweeps', () => {
     await runSweeps(SWEEPS, env, Date.now());
     expect(await readStatus(vodId)).toBe('deleted');
     expect(await listKeys(`streams/${stream.streamId}/`)).toEqual([]);
+    expect(await listKeys(`parts/${stream.streamId}/`)).toEqual([]);
   });
 
   it('removes the parts of streams that ended more than 48 hours ago, in cursor order, and keeps their segments', async () => {
@@ -136,8 +143,10 @@ describe('retention sweeps', () => {
     )
       .bind(hash, owner?.user_id, Date.now(), Date.now() + DAY_MS)
       .run();
+    expect(await listKeys(`parts/${stream.streamId}/`)).not.toEqual([]);
     expect((await callApi(`/vods/${vodId}`, { method: 'DELETE', token })).status).toBe(204);
     expect(await listKeys(`streams/${stream.streamId}/`)).toEqual([]);
+    expect(await listKeys(`parts/${stream.streamId}/`)).toEqual([]);
     expect(await listKeys(`vods/${vodId}/`)).toEqual([]);
     expect(await readStatus(vodId)).toBe('deleted');
     expect((await callApi(`/vods/${vodId}`, { method: 'DELETE', token })).status).toBe(404);
