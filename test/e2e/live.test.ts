@@ -101,6 +101,11 @@ describe('live video end to end', () => {
     expect(live.manifest_url).toMatch(/\/live\/.+\/master\.m3u8$/);
     const master = await fetchText(live.manifest_url);
     expect(master).toContain('#EXT-X-STREAM-INF');
+    // The publisher's H.264 with its 2 s GOP is served as the source rendition untouched.
+    const stats = (await (await fetch(`${platform.transcoderUrl}/stats`)).json()) as {
+      streams: Array<{ channelId: string; passthrough: boolean }>;
+    };
+    expect(stats.streams.find((s) => s.channelId === me.channel.id)?.passthrough).toBe(true);
 
     const context = await browser.newContext();
     const page = await openPlayer(context, platform.baseUrl, live.manifest_url, { lowLatency: true });
@@ -230,7 +235,7 @@ describe('live video end to end', () => {
 
   it('cuts the live publisher off when the stream key is reset, and refuses the old key', async () => {
     publisher = publishTestPattern(`${platform.rtmpUrl}/${key}`);
-    await waitFor('the stream to go live again', () => getLive(me.channel.id), 30_000, 250);
+    const relive = await waitFor('the stream to go live again', () => getLive(me.channel.id), 30_000, 250);
     const reset = await api.request<{ stream_key: string }>(
       'POST',
       `/channels/${me.channel.id}/stream-key/reset`,
@@ -242,6 +247,24 @@ describe('live video end to end', () => {
       new Promise<'still publishing'>((r) => setTimeout(() => r('still publishing'), 15_000)),
     ]);
     expect(code).not.toBe('still publishing');
+    // A cut-off publish is closed as kicked, and the origin (which answers 409 now) is not asked to end it.
+    const closedLine = await waitFor(
+      'the transcoder to close the kicked pipeline',
+      async () =>
+        platform.logs.find(
+          (line) =>
+            line.includes('"msg":"stream pipeline closed"') &&
+            line.includes(`"stream_id":"${relive.stream_id}"`),
+        ),
+      10_000,
+      250,
+    );
+    expect(closedLine).toContain('"reason":"kicked"');
+    const endFailures = platform.logs.filter(
+      (line) =>
+        line.includes('could not tell the origin the publish ended') && line.includes(relive.stream_id),
+    );
+    expect(endFailures).toEqual([]);
     const again = publishTestPattern(`${platform.rtmpUrl}/${key}`, { durationSeconds: 20 });
     const againCode = await Promise.race([
       again.exited,

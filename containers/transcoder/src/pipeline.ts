@@ -481,6 +481,7 @@ export class StreamPipeline {
         this.#deps.log({
           level: 'warn',
           msg: 'could not tell the origin the publish ended',
+          stream_id: this.#session.grant.stream_id,
           error: String(error),
         });
       });

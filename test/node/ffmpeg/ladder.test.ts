@@ -66,7 +66,11 @@ describe('ladder planning', () => {
   });
 
   it('re-encodes a source whose GOP is not 2 s or whose codecs are not H.264/AAC, capping it at 60 fps', () => {
-    expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: 2150 })).toBe(true);
+    // OBS's 2 s keyint at 29.97 fps: 60 frames, 2002 or 2003 ms in FLV timestamps.
+    expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: 2003 })).toBe(true);
+    expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: 1990 })).toBe(true);
+    // A 2.15 s GOP would drift a segment behind the 2 s grid of the other renditions every ~29 s.
+    expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: 2150 })).toBe(false);
     expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: 2300 })).toBe(false);
     expect(canPassThrough({ ...OBS_1080P60, keyframeIntervalMs: null })).toBe(false);
     expect(canPassThrough({ ...OBS_1080P60, audioCodec: 'mp3' })).toBe(false);

@@ -10,7 +10,7 @@ import {
   type PublishSessionHandle,
 } from '../../../containers/transcoder/src/rtmp/publish-session.ts';
 import { IngestClient } from '../../../containers/transcoder/src/upload/ingest-client.ts';
-import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
+import { type AuthorizeResponse, INGEST_META_HEADER, IngestMeta } from '../../../protocol/ingest.ts';
 import { makeFlvSource } from '../ffmpeg/media-fixtures.ts';
 import { waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
@@ -140,7 +140,22 @@ describe('stream pipeline', () => {
     // The announced ~500 kbit/s (plus audio, times the passthrough peak factor), not the 6 Mbit/s guess.
     expect(meta.bandwidth).toBeLessThan(1_000_000);
     expect(meta.bandwidth).toBeGreaterThan(500_000);
+    // The broadcaster's frames in 200 ms parts: "each Partial Segment MUST be less than or equal to
+    // the Part Target Duration", and a segment per 2 s keyframe.
+    await waitFor(
+      () => origin.requests.some((r) => r.path.includes('/segment/source/1')),
+      10_000,
+      'two segments',
+    );
     feeder.stop();
+    const metas = origin.requests
+      .filter((r) => r.path.includes('/source'))
+      .map((r) => IngestMeta.parse(JSON.parse(String(r.headers[INGEST_META_HEADER]))));
+    const partTarget = metas.find((m) => m.kind === 'init')?.part_target ?? 0;
+    const parts = metas.filter((m) => m.kind === 'part');
+    for (const part of parts) expect(part.duration).toBeLessThanOrEqual(partTarget + 1e-6);
+    const segments = metas.filter((m) => m.kind === 'segment');
+    for (const segment of segments.slice(0, 2)) expect(segment.duration).toBeCloseTo(2, 2);
   });
 
   it('heartbeats only while media flows, so a silent publisher lets the origin time it out', async () => {

@@ -5,8 +5,13 @@ import type { AudioCodec, MediaStats, VideoCodec } from '../rtmp/flv.ts';
 
 /** Every video rendition has a keyframe every 2 s so segments are 2 s and aligned across renditions. */
 export const GOP_SECONDS = 2;
-/** Passthrough is only safe when the broadcaster's keyframes already make ~2 s segments. */
-export const PASSTHROUGH_GOP_TOLERANCE = 0.1;
+/**
+ * Passthrough is only safe when the broadcaster's keyframes already make 2 s segments: the encoded
+ * rungs and the audio rendition cut on the 2 s media-time grid, and a source segment of 2 s + e puts
+ * the source's msn one behind theirs every 2 / e segments (a 2.2 s GOP: every 22 s). ±10 ms keeps
+ * OBS's 2 s keyint at integer rates (exact) and at 29.97/59.94 (2.002 s, one msn per ~33 min).
+ */
+export const PASSTHROUGH_GOP_TOLERANCE = 0.005;
 export const MAX_SOURCE_FPS = 60;
 export const AUDIO_BITRATE = 128_000;
 export const AUDIO_SAMPLE_RATE = 48_000;
@@ -103,7 +108,7 @@ export interface LadderPlan {
   encodes: number;
 }
 
-/** True when the source can be passed through: H.264 + AAC with a 2 s (±10 %) GOP. */
+/** True when the source can be passed through: H.264 + AAC with a 2 s (±10 ms) GOP. */
 export function canPassThrough(source: SourceInfo): boolean {
   if (source.videoCodec !== 'avc') return false;
   if (source.audioCodec !== null && source.audioCodec !== 'aac') return false;
