@@ -138,7 +138,7 @@ async function runCase(input: string, testCase: Case, maxEncodes: number): Promi
     width: 1280,
     height: 720,
     fps: 30,
-    videoCodec: 'h264',
+    videoCodec: 'avc',
     audioCodec: 'aac',
     keyframeIntervalMs: testCase.keyframeIntervalMs,
     videoBitrate: SOURCE_BITRATE,
