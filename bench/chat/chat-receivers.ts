@@ -94,7 +94,8 @@ function runReceiver(): void {
     heard.add(ws);
     for (const sentAt of readSendTimes(String(data))) {
       delivered++;
-      histogram[Math.min(HISTOGRAM_MAX_MS, Math.max(0, now - sentAt))]++;
+      const bucket = Math.min(HISTOGRAM_MAX_MS, Math.max(0, now - sentAt));
+      histogram[bucket] = (histogram[bucket] ?? 0) + 1;
     }
   };
 
