@@ -103,8 +103,22 @@ async function waitForClip(clipId: string): Promise<Clip> {
   );
 }
 
-/** Plays an MP4 in a plain <video> until it ends (or runs 40 s); returns how far it got. */
+/**
+ * Plays an MP4 in a plain <video> until it has played 3 s or ended (at most 40 s); returns how far
+ * it got. A renderer that crashes on a busy machine is given one more try in a fresh context.
+ */
 async function playMp4(url: string): Promise<{ ended: boolean; currentTime: number; error: string | null }> {
+  try {
+    return await playMp4Once(url);
+  } catch (error) {
+    if (!String(error).includes('closed')) throw error;
+    return playMp4Once(url);
+  }
+}
+
+async function playMp4Once(
+  url: string,
+): Promise<{ ended: boolean; currentTime: number; error: string | null }> {
   const context = await browser.newContext();
   try {
     const page: Page = await context.newPage();
@@ -116,9 +130,14 @@ async function playMp4(url: string): Promise<{ ended: boolean; currentTime: numb
       void video.play().catch(() => undefined);
     });
     await page
-      .waitForFunction(() => (document.getElementById('v') as HTMLVideoElement).ended, undefined, {
-        timeout: 40_000,
-      })
+      .waitForFunction(
+        () => {
+          const video = document.getElementById('v') as HTMLVideoElement;
+          return video.ended || video.currentTime > 3;
+        },
+        undefined,
+        { timeout: 40_000 },
+      )
       .catch(() => undefined);
     return page.evaluate(() => {
       const video = document.getElementById('v') as HTMLVideoElement;
