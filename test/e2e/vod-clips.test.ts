@@ -103,22 +103,8 @@ async function waitForClip(clipId: string): Promise<Clip> {
   );
 }
 
-/**
- * Plays an MP4 in a plain <video> until it has played 3 s or ended (at most 40 s); returns how far
- * it got. A renderer that crashes on a busy machine is given one more try in a fresh context.
- */
+/** Plays an MP4 in a plain <video> until it has played 3 s or ended (at most 40 s); returns how far it got. */
 async function playMp4(url: string): Promise<{ ended: boolean; currentTime: number; error: string | null }> {
-  try {
-    return await playMp4Once(url);
-  } catch (error) {
-    if (!String(error).includes('closed')) throw error;
-    return playMp4Once(url);
-  }
-}
-
-async function playMp4Once(
-  url: string,
-): Promise<{ ended: boolean; currentTime: number; error: string | null }> {
   const context = await browser.newContext();
   try {
     const page: Page = await context.newPage();
@@ -139,7 +125,8 @@ async function playMp4Once(
         { timeout: 40_000 },
       )
       .catch(() => undefined);
-    return page.evaluate(() => {
+    // Awaited here, not returned as a promise: the finally below closes the context.
+    return await page.evaluate(() => {
       const video = document.getElementById('v') as HTMLVideoElement;
       return {
         ended: video.ended,
