@@ -1,7 +1,7 @@
 // Categories with their live totals, busiest first.
 import { createRoute, z } from '@hono/zod-openapi';
 import { notFound } from '../shared/errors.ts';
-import { createApiRouter, describeErrors, jsonContent } from './router.ts';
+import { createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
 import { CategorySchema } from './views.ts';
 
 const CategoryWithTotals = CategorySchema.extend({
@@ -38,11 +38,7 @@ export const categoriesApp = createApiRouter()
       summary: 'One category by slug',
       request: {
         params: z.object({
-          slug: z
-            .string()
-            .min(1)
-            .max(100)
-            .openapi({ param: { name: 'slug', in: 'path' } }),
+          slug: pathParam('slug'),
         }),
       },
       responses: { 200: jsonContent(CategoryWithTotals, 'The category'), ...describeErrors(404) },

@@ -12,17 +12,14 @@ import {
   describeErrors,
   jsonBody,
   jsonContent,
+  pathParam,
   type RequestScope,
 } from './router.ts';
 import { updateStreamInfo } from './stream-info.ts';
 import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from './views.ts';
 
 const ChannelParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 const StreamKeySchema = z.object({ stream_key: z.string(), ingest_url: z.string() }).openapi('StreamKey');
 /**

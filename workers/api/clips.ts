@@ -17,6 +17,7 @@ import {
   describeErrors,
   jsonBody,
   jsonContent,
+  pathParam,
   type RequestScope,
   readRequestOrigin,
 } from './router.ts';
@@ -186,11 +187,7 @@ async function resolveClipWindow(
 }
 
 const IdParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 export const CLIP_SORTS = ['recent', 'top'] as const;
 const ListQuery = z.object({

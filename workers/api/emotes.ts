@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireUser } from '../shared/auth.ts';
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent } from './router.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
 
 /** Twitch allows emote images up to 1 MiB at upload; ours are served as-is, so keep them small. */
 export const MAX_EMOTE_BYTES = 256 * 1024;
@@ -13,25 +13,13 @@ const IMAGE_TYPES = ['image/png', 'image/gif', 'image/webp'] as const;
 type ImageType = (typeof IMAGE_TYPES)[number];
 
 const ChannelParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 const EmoteParams = z.object({
-  emote_id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'emote_id', in: 'path' } }),
+  emote_id: pathParam('emote_id'),
 });
 const ChannelEmoteParams = ChannelParams.extend({
-  emote_id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'emote_id', in: 'path' } }),
+  emote_id: pathParam('emote_id'),
 });
 
 const EmoteSchema = z

@@ -5,7 +5,7 @@ import { createEvent } from '../../protocol/events.ts';
 import { requireUser } from '../shared/auth.ts';
 import { notFound, unprocessable } from '../shared/errors.ts';
 import { publishEvent } from '../shared/events.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent } from './router.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
 import {
   CHANNEL_SELECT,
   ChannelRow,
@@ -18,11 +18,7 @@ import {
 } from './views.ts';
 
 const ChannelParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 const FollowedChannelSchema = z
   .object({ channel: ChannelSchema, followed_at: z.string(), stream: LiveStreamSchema.nullable() })

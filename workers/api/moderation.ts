@@ -10,28 +10,23 @@ import {
 import type { ModerationAction, ModerationResult } from '../../durable-objects/chat/types.ts';
 import { requireUser } from '../shared/auth.ts';
 import { ApiError, notFound } from '../shared/errors.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  pathParam,
+} from './router.ts';
 
 const ChannelParams = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 const ChannelUserParams = ChannelParams.extend({
-  user: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'user', in: 'path' }, description: 'user id or login' }),
+  user: pathParam('user', 'user id or login'),
 });
 const ChannelMessageParams = ChannelParams.extend({
-  msg_id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'msg_id', in: 'path' } }),
+  msg_id: pathParam('msg_id'),
 });
 
 const BanSchema = z

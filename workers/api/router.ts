@@ -81,6 +81,15 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
 
 export const BearerSecurity = [{ bearerAuth: [] }];
 
+/** A path segment (an id, a name, a slug), documented as the path parameter `name`. */
+export function pathParam(name: string, description?: string) {
+  return z
+    .string()
+    .min(1)
+    .max(100)
+    .openapi({ param: { name, in: 'path' }, ...(description === undefined ? {} : { description }) });
+}
+
 /**
  * The client's network as Cloudflare reports its address (an IPv4 address, or the /64 of an IPv6
  * one): what per-IP limits and anonymous idempotency scopes key on. Local runs have none.

@@ -7,7 +7,14 @@ import { deriveStreamKey } from '../shared/stream-keys.ts';
 import { requireOwnedChannel } from './channels.ts';
 import { continueAfter, decodeCursor, takePage } from './cursor.ts';
 import { markStreamKeyReissue } from './idempotency.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  pathParam,
+} from './router.ts';
 import { updateStreamInfo } from './stream-info.ts';
 import {
   type Category,
@@ -155,11 +162,7 @@ export const streamsApp = createApiRouter()
       summary: "A channel's live stream (by channel id or name)",
       request: {
         params: z.object({
-          channel_id: z
-            .string()
-            .min(1)
-            .max(100)
-            .openapi({ param: { name: 'channel_id', in: 'path' } }),
+          channel_id: pathParam('channel_id'),
         }),
       },
       responses: { 200: jsonContent(LiveStreamSchema, 'The live stream'), ...describeErrors(404) },
@@ -244,11 +247,7 @@ export const streamsApp = createApiRouter()
       middleware: [requireUser] as const,
       request: {
         params: z.object({
-          id: z
-            .string()
-            .min(1)
-            .max(100)
-            .openapi({ param: { name: 'id', in: 'path' } }),
+          id: pathParam('id'),
         }),
         body: jsonBody(StreamPatch),
       },

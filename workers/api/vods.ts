@@ -14,6 +14,7 @@ import {
   createApiRouter,
   describeErrors,
   jsonContent,
+  pathParam,
   type RequestScope,
   readRequestOrigin,
 } from './router.ts';
@@ -84,11 +85,7 @@ async function requireReadyVod(db: D1Database, id: string): Promise<VodRow> {
 }
 
 const IdParam = z.object({
-  id: z
-    .string()
-    .min(1)
-    .max(100)
-    .openapi({ param: { name: 'id', in: 'path' } }),
+  id: pathParam('id'),
 });
 const PageQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
