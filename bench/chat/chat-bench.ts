@@ -10,10 +10,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { findFreePort, ROOT, waitForTcp } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
-import { HISTOGRAM_MAX_MS, type ReceiverCommand, ReceiverReply } from './chat-receivers.ts';
+import { HISTOGRAM_MAX_MS, openSocket, type ReceiverCommand, ReceiverReply } from './chat-receivers.ts';
 
 const SENDERS = 10;
 const TOTAL_RATE = 100;
@@ -109,27 +109,6 @@ function startReceiver(): Receiver {
         child.send(command);
       }),
   };
-}
-
-function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
-    const timer = setTimeout(
-      () => {
-        ws.terminate();
-        resolve(null);
-      },
-      Math.max(1, deadline - Date.now()),
-    );
-    ws.once('open', () => {
-      clearTimeout(timer);
-      resolve(ws);
-    });
-    ws.once('error', () => {
-      clearTimeout(timer);
-      resolve(null);
-    });
-  });
 }
 
 async function runScenario(target: Target, sockets: number): Promise<ScenarioResult> {

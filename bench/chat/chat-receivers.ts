@@ -56,7 +56,8 @@ export function readSendTimes(text: string): number[] {
   return times;
 }
 
-function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
+/** Opens a WebSocket, or null if it is not open by `deadline` (epoch ms). */
+export function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url, { perMessageDeflate: false });
     const timer = setTimeout(
