@@ -63,6 +63,7 @@ export function HlsPlayer({
   const [stalled, setStalled] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const [fatalErrors, setFatalErrors] = useState(0);
+  const [hlsState, setHlsState] = useState<HlsState | null>(null);
   const statsRef = useRef({ onStats, onTime, onEnded });
   statsRef.current = { onStats, onTime, onEnded };
 
@@ -174,6 +175,7 @@ export function HlsPlayer({
       setLatency(
         currentLatency !== undefined && Number.isFinite(currentLatency) ? currentLatency : undefined,
       );
+      setHlsState(hls ? readHlsState(hls) : null);
       if (hls && statsRef.current.onStats) {
         statsRef.current.onStats({
           levels: hls.levels.map(describeLevel),
@@ -257,6 +259,11 @@ export function HlsPlayer({
       className="player"
       data-state={failure ? 'failed' : stalled ? 'stalled' : paused ? 'paused' : 'playing'}
       data-fatal-errors={fatalErrors}
+      data-low-latency={live ? String(lowLatency) : undefined}
+      data-hls-level={hlsState?.level}
+      data-hls-load-level={hlsState?.loadLevel}
+      data-hls-auto-level={hlsState ? String(hlsState.autoLevel) : undefined}
+      data-hls-latency={hlsState?.latency}
     >
       <video
         ref={videoRef}
@@ -303,8 +310,13 @@ export function HlsPlayer({
           step={0.1}
           value={Math.min(Math.max(range.current, range.start), Math.max(range.end, range.start))}
           onChange={(event) => {
+            const position = Number(event.target.value);
             const video = videoRef.current;
-            if (video) video.currentTime = Number(event.target.value);
+            if (video) video.currentTime = position;
+            // The bar is controlled by the 500 ms ticker's playhead: without this the next render
+            // puts the thumb back where the playhead was, so a second key press (PageDown, arrows)
+            // within the tick starts from the old position and the presses never add up.
+            setRange((previous) => ({ ...previous, current: position }));
           }}
         />
         {live ? (
@@ -353,6 +365,24 @@ export function HlsPlayer({
       </div>
     </div>
   );
+}
+
+/**
+ * hls.js's own view of playback, mirrored onto the player element as `data-hls-*` (refreshed with
+ * the 500 ms ticker) so browser tests and support can read which level plays without reaching into
+ * the page's modules: `level` is the level playing (-1 before the first), `loadLevel` the one being
+ * fetched, `autoLevel` whether ABR chooses, `latency` seconds behind the live edge (live only).
+ */
+type HlsState = { level: number; loadLevel: number; autoLevel: boolean; latency: string | undefined };
+
+function readHlsState(hls: Hls): HlsState {
+  const latency = hls.latency;
+  return {
+    level: hls.currentLevel,
+    loadLevel: hls.loadLevel,
+    autoLevel: hls.autoLevelEnabled,
+    latency: Number.isFinite(latency) && latency > 0 ? latency.toFixed(2) : undefined,
+  };
 }
 
 function describeLevel(level: Level, index: number): PlayerLevel {
