@@ -7,6 +7,8 @@ import {
   applyMigrations,
   findFreePort,
   type ManagedProcess,
+  ROOT,
+  runCommand,
   startTranscoder,
   startWorker,
 } from '../../scripts/lib/platform.ts';
@@ -23,6 +25,11 @@ export interface Platform {
   readonly transcoderUrl: string;
   /** Output lines of the worker and transcoder, for diagnosing a failed test. */
   readonly logs: string[];
+  /**
+   * Sets a channel's tier in the local D1 (there is no API for tiers: an operator's call), so a
+   * test can get the partner ladder.
+   */
+  setChannelTier(channelId: string, tier: 'none' | 'affiliate' | 'partner'): Promise<void>;
   stopTranscoder(): Promise<void>;
   startTranscoder(): Promise<void>;
   stop(): Promise<void>;
@@ -85,6 +92,14 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     transcoderUrl: `http://127.0.0.1:${httpPort}`,
     logs,
     startTranscoder: launchTranscoder,
+    setChannelTier: async (channelId, tier) => {
+      if (!/^[0-9a-f-]{36}$/.test(channelId)) throw new Error(`not a channel id: ${channelId}`);
+      await runCommand(process.execPath, [
+        join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+        ...['d1', 'execute', 'DB', '--local', '--persist-to', stateDir],
+        ...['--command', `UPDATE channels SET tier = '${tier}' WHERE id = '${channelId}'`],
+      ]);
+    },
     stopTranscoder: async () => {
       await transcoder?.stop();
       transcoder = undefined;
