@@ -1,6 +1,7 @@
 // The bearer-token lookup, shared by the Worker's auth middleware and the chat objects (a chat
 // socket may authenticate with its first frame or IRC's PASS, after the upgrade). It lives here
 // because imports run one way: workers/ may import durable-objects/, never the reverse.
+import { hashSha256Hex } from './hashing.ts';
 
 export interface SessionUser {
   id: string;
@@ -9,9 +10,8 @@ export interface SessionUser {
 }
 
 /** Tokens are random; only the SHA-256 (hex) of a token is stored, in sessions.token_hash. */
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, '0')).join('');
+export function hashToken(token: string): Promise<string> {
+  return hashSha256Hex(token);
 }
 
 /** The user behind an unexpired session token, with their channel; null for anything else. */

@@ -10,7 +10,7 @@ import { planClip } from '../vod/clip-assembly.ts';
 import { loadClipSource } from '../vod/clip-job.ts';
 import { getClipPath, getClipThumbnailPath } from '../vod/vod-keys.ts';
 import { mapPositionToWallClock } from '../vod/vod-playlists.ts';
-import { continueAfter, decodeCursor, takePage } from './cursor.ts';
+import { decodeCursor, queryKeysetPage } from './cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -315,27 +315,27 @@ export const clipsApp = createApiRouter()
       const keyColumn = query.sort === 'top' ? 'cl.view_count' : 'cl.created_at';
       const where = ['cl.channel_id = ?', "cl.status = 'ready'"];
       const params: (string | number)[] = [channel.id];
+      let after: { key: number; id: string } | null = null;
       if (query.cursor !== undefined) {
-        const cursor = decodeCursor(ClipCursor, query.cursor);
-        if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
-        const resume = continueAfter(keyColumn, 'cl.id', cursor);
-        where.push(resume.sql);
-        params.push(...resume.params);
+        const position = decodeCursor(ClipCursor, query.cursor);
+        if (!position || position.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
+        after = position;
       }
-      const { results } = await c.env.DB.prepare(
-        `${CLIP_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, cl.id DESC LIMIT ?`,
-      )
-        .bind(...params, query.limit + 1)
-        .all();
-      const { page, cursor } = takePage(
-        results.map((row) => ClipRow.parse(row)),
-        query.limit,
-        (last) => ({
+      const { page, cursor } = await queryKeysetPage(c.env.DB, {
+        select: CLIP_SELECT,
+        where,
+        params,
+        keyColumn,
+        idColumn: 'cl.id',
+        after,
+        limit: query.limit,
+        parse: (row) => ClipRow.parse(row),
+        positionOf: (last) => ({
           sort: query.sort,
           key: query.sort === 'top' ? last.view_count : last.created_at,
           id: last.id,
         }),
-      );
+      });
       return c.json({ data: page.map((row) => toClip(c, row)), cursor }, 200);
     },
   );

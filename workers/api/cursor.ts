@@ -42,3 +42,38 @@ export function takePage<R>(
   const last = page.at(-1);
   return { page, cursor: rows.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null };
 }
+
+export interface KeysetQuery<R> {
+  /** `SELECT ... FROM ...` without WHERE. */
+  select: string;
+  where: string[];
+  params: (string | number)[];
+  keyColumn: string;
+  idColumn: string;
+  /** Where the previous page ended, decoded from its cursor; null for the first page. */
+  after: { key: number; id: string } | null;
+  limit: number;
+  parse: (row: unknown) => R;
+  positionOf: (last: R) => unknown;
+}
+
+/** Runs one keyset-paginated list query: the rows of the page and the next page's cursor. */
+export async function queryKeysetPage<R>(
+  db: D1Database,
+  query: KeysetQuery<R>,
+): Promise<{ page: R[]; cursor: string | null }> {
+  const where = [...query.where];
+  const params = [...query.params];
+  if (query.after !== null) {
+    const resume = continueAfter(query.keyColumn, query.idColumn, query.after);
+    where.push(resume.sql);
+    params.push(...resume.params);
+  }
+  const { results } = await db
+    .prepare(
+      `${query.select} WHERE ${where.join(' AND ')} ORDER BY ${query.keyColumn} DESC, ${query.idColumn} DESC LIMIT ?`,
+    )
+    .bind(...params, query.limit + 1)
+    .all();
+  return takePage(results.map(query.parse), query.limit, query.positionOf);
+}

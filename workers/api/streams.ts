@@ -5,7 +5,7 @@ import { requireUser } from '../shared/auth.ts';
 import { badRequest, forbidden, notFound, unprocessable } from '../shared/errors.ts';
 import { deriveStreamKey } from '../shared/stream-keys.ts';
 import { requireOwnedChannel } from './channels.ts';
-import { continueAfter, decodeCursor, takePage } from './cursor.ts';
+import { decodeCursor, queryKeysetPage } from './cursor.ts';
 import { markStreamKeyReissue } from './idempotency.ts';
 import {
   BearerSecurity,
@@ -213,27 +213,27 @@ export const streamsApp = createApiRouter()
         params.push(query.tag);
       }
       const keyColumn = query.sort === 'viewers_desc' ? 's.viewer_count' : 'coalesce(s.started_at, 0)';
+      let after: { key: number; id: string } | null = null;
       if (query.cursor !== undefined) {
-        const cursor = decodeCursor(StreamCursor, query.cursor);
-        if (!cursor || cursor.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
-        const resume = continueAfter(keyColumn, 's.id', cursor);
-        where.push(resume.sql);
-        params.push(...resume.params);
+        const position = decodeCursor(StreamCursor, query.cursor);
+        if (!position || position.sort !== query.sort) throw badRequest('Invalid cursor for this sort');
+        after = position;
       }
-      const { results } = await c.env.DB.prepare(
-        `${STREAM_SELECT} WHERE ${where.join(' AND ')} ORDER BY ${keyColumn} DESC, s.id DESC LIMIT ?`,
-      )
-        .bind(...params, query.limit + 1)
-        .all();
-      const { page, cursor } = takePage(
-        results.map((row) => StreamRow.parse(row)),
-        query.limit,
-        (last) => ({
+      const { page, cursor } = await queryKeysetPage(c.env.DB, {
+        select: STREAM_SELECT,
+        where,
+        params,
+        keyColumn,
+        idColumn: 's.id',
+        after,
+        limit: query.limit,
+        parse: (row) => StreamRow.parse(row),
+        positionOf: (last) => ({
           sort: query.sort,
           key: query.sort === 'viewers_desc' ? last.viewer_count : (last.started_at ?? 0),
           id: last.stream_id,
         }),
-      );
+      });
       return c.json({ data: page.map((row) => toLiveStream(c, row)), cursor }, 200);
     },
   )

@@ -8,7 +8,7 @@ import { readChatReplay } from '../vod/chat-archive.ts';
 import { deleteVod } from '../vod/retention.ts';
 import { getVodDashPath, getVodPlaybackPath } from '../vod/vod-keys.ts';
 import type { VodRun } from '../vod/vod-playlists.ts';
-import { continueAfter, decodeCursor, takePage } from './cursor.ts';
+import { decodeCursor, queryKeysetPage } from './cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -150,23 +150,23 @@ export const vodsApp = createApiRouter()
       const query = c.req.valid('query');
       const where = ['channel_id = ?', "status = 'ready'"];
       const params: (string | number)[] = [channel.id];
+      let after: { key: number; id: string } | null = null;
       if (query.cursor !== undefined) {
-        const cursor = decodeCursor(VodCursor, query.cursor);
-        if (!cursor) throw badRequest('Invalid cursor');
-        const resume = continueAfter('created_at', 'id', { key: cursor.created_at, id: cursor.id });
-        where.push(resume.sql);
-        params.push(...resume.params);
+        const position = decodeCursor(VodCursor, query.cursor);
+        if (!position) throw badRequest('Invalid cursor');
+        after = { key: position.created_at, id: position.id };
       }
-      const { results } = await c.env.DB.prepare(
-        `${VOD_SELECT} WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
-      )
-        .bind(...params, query.limit + 1)
-        .all();
-      const { page, cursor } = takePage(
-        results.map((row) => VodRow.parse(row)),
-        query.limit,
-        (last) => ({ created_at: last.created_at, id: last.id }),
-      );
+      const { page, cursor } = await queryKeysetPage(c.env.DB, {
+        select: VOD_SELECT,
+        where,
+        params,
+        keyColumn: 'created_at',
+        idColumn: 'id',
+        after,
+        limit: query.limit,
+        parse: (row) => VodRow.parse(row),
+        positionOf: (last) => ({ created_at: last.created_at, id: last.id }),
+      });
       return c.json({ data: page.map((row) => toVod(c, row)), cursor }, 200);
     },
   )

@@ -1,4 +1,5 @@
 // Small WebCrypto helpers shared by auth, stream keys and idempotency.
+import { encodeHex, hashSha256Hex } from '../../durable-objects/shared/hashing.ts';
 
 const encoder = new TextEncoder();
 
@@ -21,15 +22,7 @@ export function decodeBase64(text: string): Uint8Array {
   return bytes;
 }
 
-export function encodeHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
-}
-
-/** SHA-256 in hex of a string (as UTF-8) or of raw bytes. */
-export async function hashSha256Hex(input: string | Uint8Array<ArrayBuffer>): Promise<string> {
-  const bytes = typeof input === 'string' ? encoder.encode(input) : input;
-  return encodeHex(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)));
-}
+export { encodeHex, hashSha256Hex };
 
 /**
  * A random bearer token in lower-case hex. Not base64url: Twitch chat clients (tmi.js among them)

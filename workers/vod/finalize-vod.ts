@@ -8,6 +8,7 @@ import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-object
 import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
 import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
 import type { LiveStream } from '../../durable-objects/live-stream.ts';
+import { encodeHex } from '../../durable-objects/shared/hashing.ts';
 import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
 import { getRunKey, planDashPeriods, renderDashManifest } from './dash-manifest.ts';
 import { readFirstMediaTime, readInit } from './mp4-boxes.ts';
@@ -51,7 +52,7 @@ export async function deriveVodId(streamId: string): Promise<string> {
   // RFC 9562 version 8 (custom), variant 10.
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+  const hex = encodeHex(bytes);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
