@@ -1,7 +1,7 @@
 // The bearer-token lookup, shared by the Worker's auth middleware and the chat objects (a chat
 // socket may authenticate with its first frame or IRC's PASS, after the upgrade). It lives here
 // because imports run one way: workers/ may import durable-objects/, never the reverse.
-import { hashSha256Hex } from './hashing.ts';
+import { hashSha256Hex } from '../../common/hashing.ts';
 
 export interface SessionUser {
   id: string;

@@ -1,5 +1,5 @@
 // Small WebCrypto helpers shared by auth, stream keys and idempotency.
-import { encodeHex, hashSha256Hex } from '../../durable-objects/shared/hashing.ts';
+import { encodeHex, hashSha256Hex } from '../../common/hashing.ts';
 
 const encoder = new TextEncoder();
 

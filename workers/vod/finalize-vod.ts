@@ -8,7 +8,7 @@ import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-object
 import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
 import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
 import type { LiveStream } from '../../durable-objects/live-stream.ts';
-import { encodeHex } from '../../durable-objects/shared/hashing.ts';
+import { encodeHex } from '../../common/hashing.ts';
 import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
 import { getRunKey, planDashPeriods, renderDashManifest } from './dash-manifest.ts';
 import { readFirstMediaTime, readInit } from './mp4-boxes.ts';

@@ -1,5 +1,5 @@
-// Hex and SHA-256 helpers for the Worker and the Durable Objects alike: they live below both
-// because imports run one way (workers/ may import durable-objects/, never the reverse).
+// Hex and SHA-256 helpers for the Worker, the Durable Objects and the transcoder alike: runtime-neutral
+// (Web Crypto only), so they live in common/ below all three.
 
 export function encodeHex(bytes: Uint8Array): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
