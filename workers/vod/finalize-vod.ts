@@ -4,11 +4,11 @@
 // deterministic VOD id), so one stream makes one VOD. The segment index is copied out of the
 // LiveStream object into R2 (vod-index.ts) before the object forgets the stream's rows.
 import { z } from 'zod';
+import { encodeHex } from '../../common/hashing.ts';
 import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
 import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
 import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
 import type { LiveStream } from '../../durable-objects/live-stream.ts';
-import { encodeHex } from '../../common/hashing.ts';
 import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
 import { getRunKey, planDashPeriods, renderDashManifest } from './dash-manifest.ts';
 import { readFirstMediaTime, readInit } from './mp4-boxes.ts';
