@@ -203,7 +203,7 @@ CREATE TABLE retention_cursors (
 );
 
 -- A POST with an Idempotency-Key replays its first response; the same key with another body is 422.
--- Credentials are never stored: see workers/api/idempotency.ts.
+-- Credentials are never stored: see workers/api/middleware/idempotency.ts.
 CREATE TABLE idempotency_keys (
   scope TEXT NOT NULL,
   key TEXT NOT NULL,

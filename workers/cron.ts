@@ -1,6 +1,6 @@
 // The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
 // the others; each is safe to run again (the trigger fires every 10 minutes).
-import { IDEMPOTENCY_TTL_MS } from './api/idempotency.ts';
+import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
 

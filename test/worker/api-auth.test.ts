@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { RESERVED_USERNAMES } from '../../workers/api/auth.ts';
+import { RESERVED_USERNAMES } from '../../workers/api/routes/auth.ts';
 import { toClientNetwork } from '../../workers/shared/client-network.ts';
 import { callApi, createTestIp, createUsername, readError, signUp } from './api-helpers.ts';
 

@@ -3,7 +3,7 @@
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { IN_FLIGHT_TIMEOUT_MS } from '../../workers/api/idempotency.ts';
+import { IN_FLIGHT_TIMEOUT_MS } from '../../workers/api/middleware/idempotency.ts';
 import { callApi, createTestIp, createUsername, readError, signUp, type TestSession } from './api-helpers.ts';
 
 const StreamKeyBody = z.looseObject({ stream_key: z.string() });

@@ -3,8 +3,8 @@
 import { env } from 'cloudflare:test';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
-import { emotesApp } from '../../workers/api/emotes.ts';
-import { moderationApp } from '../../workers/api/moderation.ts';
+import { emotesApp } from '../../workers/api/routes/emotes.ts';
+import { moderationApp } from '../../workers/api/routes/moderation.ts';
 import { handleError } from '../../workers/shared/errors.ts';
 import { grantRole, openJson, seedUser } from './chat-fixtures.ts';
 

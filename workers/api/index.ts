@@ -2,21 +2,21 @@
 // the OpenAPI document generated from the same zod schemas the validators use.
 
 import { handleError, handleNotFound } from '../shared/errors.ts';
-import { authApp } from './auth.ts';
-import { limitRequestBody } from './body-limits.ts';
-import { categoriesApp } from './categories.ts';
-import { channelsApp } from './channels.ts';
-import { clipsApp } from './clips.ts';
-import { emotesApp } from './emotes.ts';
-import { followsApp } from './follows.ts';
-import { handleIdempotencyKey } from './idempotency.ts';
-import { moderationApp } from './moderation.ts';
-import { notificationsApp } from './notifications.ts';
-import { createApiRouter } from './router.ts';
-import { searchApp } from './search.ts';
-import { streamsApp } from './streams.ts';
-import { usersApp } from './users.ts';
-import { vodsApp } from './vods.ts';
+import { authApp } from './routes/auth.ts';
+import { limitRequestBody } from './middleware/body-limits.ts';
+import { categoriesApp } from './routes/categories.ts';
+import { channelsApp } from './routes/channels.ts';
+import { clipsApp } from './routes/clips.ts';
+import { emotesApp } from './routes/emotes.ts';
+import { followsApp } from './routes/follows.ts';
+import { handleIdempotencyKey } from './middleware/idempotency.ts';
+import { moderationApp } from './routes/moderation.ts';
+import { notificationsApp } from './routes/notifications.ts';
+import { createApiRouter } from './lib/router.ts';
+import { searchApp } from './routes/search.ts';
+import { streamsApp } from './routes/streams.ts';
+import { usersApp } from './routes/users.ts';
+import { vodsApp } from './routes/vods.ts';
 
 const app = createApiRouter();
 app.onError(handleError);

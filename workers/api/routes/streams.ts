@@ -1,12 +1,12 @@
 // Streams: going live (POST /streams/start), the viewer's view of a live stream, browsing live
 // streams, and editing a stream's info. Shapes follow the seed API.
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { badRequest, forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { deriveStreamKey } from '../shared/stream-keys.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { badRequest, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
+import { deriveStreamKey } from '../../shared/stream-keys.ts';
 import { requireOwnedChannel } from './channels.ts';
-import { decodeCursor, queryKeysetPage } from './cursor.ts';
-import { markStreamKeyReissue } from './idempotency.ts';
+import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
+import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -14,8 +14,8 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
-} from './router.ts';
-import { updateStreamInfo } from './stream-info.ts';
+} from '../lib/router.ts';
+import { updateStreamInfo } from '../lib/stream-info.ts';
 import {
   type Category,
   CategoryRef,
@@ -26,7 +26,7 @@ import {
   StreamRow,
   TagsInput,
   toLiveStream,
-} from './views.ts';
+} from '../lib/views.ts';
 
 /** What the seed tells OBS users: 1080p60 at 6 Mbps CBR, x264, a keyframe every 2 s. */
 export const RECOMMENDED_SETTINGS = {

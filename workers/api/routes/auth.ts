@@ -1,12 +1,12 @@
 // Sign up, log in, log out. Signing up also creates the user's channel (name = username, stream
 // key version 1), so every user can go live without another step.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createSession, deleteSession, readBearerToken, requireUser } from '../shared/auth.ts';
-import { ApiError, conflict, unauthorized } from '../shared/errors.ts';
-import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../shared/passwords.ts';
-import { enforceRateLimit, type RateLimit } from '../shared/rate-limit.ts';
-import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
-import { deriveStreamKey, hashStreamKey } from '../shared/stream-keys.ts';
+import { createSession, deleteSession, readBearerToken, requireUser } from '../../shared/auth.ts';
+import { ApiError, conflict, unauthorized } from '../../shared/errors.ts';
+import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../../shared/passwords.ts';
+import { enforceRateLimit, type RateLimit } from '../../shared/rate-limit.ts';
+import { prepareSearchIndexRefresh } from '../../shared/search-index.ts';
+import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -14,8 +14,8 @@ import {
   jsonBody,
   jsonContent,
   readClientNetwork,
-} from './router.ts';
-import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from './views.ts';
+} from '../lib/router.ts';
+import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from '../lib/views.ts';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;

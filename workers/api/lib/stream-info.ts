@@ -2,9 +2,9 @@
 // next stream starts with, and on the open (pending or live) stream viewers are watching. Every
 // edit goes through updateStreamInfo so the two never drift apart.
 import { z } from '@hono/zod-openapi';
-import { createEvent } from '../../protocol/events.ts';
-import { publishEvent } from '../shared/events.ts';
-import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
+import { createEvent } from '../../../protocol/events.ts';
+import { publishEvent } from '../../shared/events.ts';
+import { prepareSearchIndexRefresh } from '../../shared/search-index.ts';
 
 export interface StreamInfoPatch {
   title?: string | undefined;

@@ -2,9 +2,9 @@
 // Chat parses them (durable-objects/chat/emotes.ts); subscriber-only channel emotes render only
 // for the channel's subscribers.
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from '../lib/router.ts';
 
 /** Twitch allows emote images up to 1 MiB at upload; ours are served as-is, so keep them small. */
 export const MAX_EMOTE_BYTES = 256 * 1024;

@@ -2,15 +2,15 @@
 // (workers/vod/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
 // POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
 import { createRoute, z } from '@hono/zod-openapi';
-import { createEvent } from '../../protocol/events.ts';
-import { requireUser } from '../shared/auth.ts';
-import { badRequest, notFound, unprocessable } from '../shared/errors.ts';
-import { publishEvent } from '../shared/events.ts';
-import { planClip } from '../vod/clip-assembly.ts';
-import { loadClipSource } from '../vod/clip-job.ts';
-import { getClipPath, getClipThumbnailPath } from '../vod/vod-keys.ts';
-import { mapPositionToWallClock } from '../vod/vod-playlists.ts';
-import { decodeCursor, queryKeysetPage } from './cursor.ts';
+import { createEvent } from '../../../protocol/events.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { badRequest, notFound, unprocessable } from '../../shared/errors.ts';
+import { publishEvent } from '../../shared/events.ts';
+import { planClip } from '../../vod/clip-assembly.ts';
+import { loadClipSource } from '../../vod/clip-job.ts';
+import { getClipPath, getClipThumbnailPath } from '../../vod/vod-keys.ts';
+import { mapPositionToWallClock } from '../../vod/vod-playlists.ts';
+import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -20,8 +20,8 @@ import {
   pathParam,
   type RequestScope,
   readRequestOrigin,
-} from './router.ts';
-import { findChannel } from './views.ts';
+} from '../lib/router.ts';
+import { findChannel } from '../lib/views.ts';
 
 /** "Viewers create short clips (30-60 sec)"; 5 s is the shortest worth keeping. */
 export const MIN_CLIP_SECONDS = 5;

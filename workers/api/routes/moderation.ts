@@ -6,10 +6,10 @@ import {
   MAX_FOLLOWERS_MINUTES,
   MAX_SLOW_SECONDS,
   MAX_TIMEOUT_SECONDS,
-} from '../../durable-objects/chat/commands.ts';
-import type { ModerationAction, ModerationResult } from '../../durable-objects/chat/types.ts';
-import { requireUser } from '../shared/auth.ts';
-import { ApiError, notFound } from '../shared/errors.ts';
+} from '../../../durable-objects/chat/commands.ts';
+import type { ModerationAction, ModerationResult } from '../../../durable-objects/chat/types.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { ApiError, notFound } from '../../shared/errors.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -17,7 +17,7 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
-} from './router.ts';
+} from '../lib/router.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),

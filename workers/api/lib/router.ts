@@ -2,9 +2,9 @@
 // one error body, and the OpenAPI schemas of that body.
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { toClientNetwork } from '../shared/client-network.ts';
-import { errorBody } from '../shared/errors.ts';
-import type { IdempotencyVariables } from './idempotency.ts';
+import { toClientNetwork } from '../../shared/client-network.ts';
+import { errorBody } from '../../shared/errors.ts';
+import type { IdempotencyVariables } from '../middleware/idempotency.ts';
 
 export interface ApiEnv {
   Bindings: Env;

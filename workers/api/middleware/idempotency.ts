@@ -16,11 +16,11 @@
 //   for the name its first run took, after which the client logs in.
 import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
-import { findUserByToken, readBearerToken } from '../shared/auth.ts';
-import { hashSha256Hex } from '../shared/crypto.ts';
-import { badRequest, conflict, notFound, unprocessable } from '../shared/errors.ts';
-import { deriveStreamKey } from '../shared/stream-keys.ts';
-import { readClientNetwork } from './router.ts';
+import { findUserByToken, readBearerToken } from '../../shared/auth.ts';
+import { hashSha256Hex } from '../../shared/crypto.ts';
+import { badRequest, conflict, notFound, unprocessable } from '../../shared/errors.ts';
+import { deriveStreamKey } from '../../shared/stream-keys.ts';
+import { readClientNetwork } from '../lib/router.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const REPLAYED_HEADER = 'Idempotent-Replayed';

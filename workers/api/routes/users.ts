@@ -1,8 +1,8 @@
 // The signed-in user.
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent } from './router.ts';
-import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from './views.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonContent } from '../lib/router.ts';
+import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from '../lib/views.ts';
 
 const MeSchema = z.object({ user: UserSchema, channel: ChannelSchema }).openapi('Me');
 

@@ -1,11 +1,11 @@
 // Channels: public profile, owner edits, and the stream key (derived, never stored: see
 // workers/shared/stream-keys.ts).
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { forbidden, notFound, unprocessable } from '../shared/errors.ts';
-import { deriveStreamKey, hashStreamKey } from '../shared/stream-keys.ts';
-import { markStreamKeyReissue } from './idempotency.ts';
-import { revokeLivePublisher } from './live-control.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
+import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
+import { markStreamKeyReissue } from '../middleware/idempotency.ts';
+import { revokeLivePublisher } from '../lib/live-control.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -14,9 +14,9 @@ import {
   jsonContent,
   pathParam,
   type RequestScope,
-} from './router.ts';
-import { updateStreamInfo } from './stream-info.ts';
-import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from './views.ts';
+} from '../lib/router.ts';
+import { updateStreamInfo } from '../lib/stream-info.ts';
+import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from '../lib/views.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),

@@ -1,9 +1,9 @@
 // The signed-in user's notifications ("X went live"), written by the stream-events consumer.
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { badRequest } from '../shared/errors.ts';
-import { continueAfter, decodeCursor, takePage } from './cursor.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from './router.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { badRequest } from '../../shared/errors.ts';
+import { continueAfter, decodeCursor, takePage } from '../lib/cursor.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent } from '../lib/router.ts';
 
 const NotificationSchema = z
   .object({

@@ -1,8 +1,8 @@
 // Categories with their live totals, busiest first.
 import { createRoute, z } from '@hono/zod-openapi';
-import { notFound } from '../shared/errors.ts';
-import { createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
-import { CategorySchema } from './views.ts';
+import { notFound } from '../../shared/errors.ts';
+import { createApiRouter, describeErrors, jsonContent, pathParam } from '../lib/router.ts';
+import { CategorySchema } from '../lib/views.ts';
 
 const CategoryWithTotals = CategorySchema.extend({
   live_viewers: z.number().int(),

@@ -1,6 +1,6 @@
 // Opaque pagination cursors: base64url JSON, validated against a schema when read back.
 import type { z } from '@hono/zod-openapi';
-import { encodeBase64Url } from '../shared/crypto.ts';
+import { encodeBase64Url } from '../../shared/crypto.ts';
 
 export function encodeCursor(value: unknown): string {
   return encodeBase64Url(new TextEncoder().encode(JSON.stringify(value)));

@@ -1,11 +1,11 @@
 // Following channels. The follow row is written here; follower_count is settled by the
 // stream-events consumer (channel.followed / channel.unfollowed), off the request path.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createEvent } from '../../protocol/events.ts';
-import { requireUser } from '../shared/auth.ts';
-import { notFound, unprocessable } from '../shared/errors.ts';
-import { publishEvent } from '../shared/events.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from './router.ts';
+import { createEvent } from '../../../protocol/events.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { notFound, unprocessable } from '../../shared/errors.ts';
+import { publishEvent } from '../../shared/events.ts';
+import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from '../lib/router.ts';
 import {
   CHANNEL_SELECT,
   ChannelRow,
@@ -15,7 +15,7 @@ import {
   StreamRow,
   toChannel,
   toLiveStream,
-} from './views.ts';
+} from '../lib/views.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),

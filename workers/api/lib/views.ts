@@ -1,7 +1,7 @@
 // The public shapes of users, channels, categories and live streams, the SQL that reads them, and
 // the row schemas that turn D1 rows into them (rows are parsed, never cast).
 import { z } from '@hono/zod-openapi';
-import { parseTags } from '../shared/stream-keys.ts';
+import { parseTags } from '../../shared/stream-keys.ts';
 import { buildChatWebSocketUrl, type RequestScope, readRequestOrigin } from './router.ts';
 
 export const CategorySchema = z

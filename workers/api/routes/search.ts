@@ -1,7 +1,7 @@
 // Full-text search over channel names and live titles/tags (the FTS5 search_index).
 import { createRoute, z } from '@hono/zod-openapi';
-import { buildFtsQuery } from '../shared/search-index.ts';
-import { createApiRouter, describeErrors, jsonContent } from './router.ts';
+import { buildFtsQuery } from '../../shared/search-index.ts';
+import { createApiRouter, describeErrors, jsonContent } from '../lib/router.ts';
 import {
   CHANNEL_SELECT,
   ChannelRow,
@@ -11,7 +11,7 @@ import {
   StreamRow,
   toChannel,
   toLiveStream,
-} from './views.ts';
+} from '../lib/views.ts';
 
 const SEARCH_LIMIT = 20;
 

@@ -2,13 +2,13 @@
 // from R2), and its chat replay. The VODs themselves are made by the stream.ended consumer
 // (workers/vod/finalize-vod.ts) and played from /vod/... (workers/origin/vod-playback.ts).
 import { createRoute, z } from '@hono/zod-openapi';
-import { requireUser } from '../shared/auth.ts';
-import { badRequest, forbidden, notFound } from '../shared/errors.ts';
-import { readChatReplay } from '../vod/chat-archive.ts';
-import { deleteVod } from '../vod/retention.ts';
-import { getVodDashPath, getVodPlaybackPath } from '../vod/vod-keys.ts';
-import type { VodRun } from '../vod/vod-playlists.ts';
-import { decodeCursor, queryKeysetPage } from './cursor.ts';
+import { requireUser } from '../../shared/auth.ts';
+import { badRequest, forbidden, notFound } from '../../shared/errors.ts';
+import { readChatReplay } from '../../vod/chat-archive.ts';
+import { deleteVod } from '../../vod/retention.ts';
+import { getVodDashPath, getVodPlaybackPath } from '../../vod/vod-keys.ts';
+import type { VodRun } from '../../vod/vod-playlists.ts';
+import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -17,8 +17,8 @@ import {
   pathParam,
   type RequestScope,
   readRequestOrigin,
-} from './router.ts';
-import { findChannel } from './views.ts';
+} from '../lib/router.ts';
+import { findChannel } from '../lib/views.ts';
 
 /** R2 objects one DELETE removes inline; a longer stream is finished by the retention cron. */
 const DELETE_BUDGET = 2000;
