@@ -1,5 +1,6 @@
 // The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
 // the others; each is safe to run again (the trigger fires every 10 minutes).
+import { log } from '../common/log.ts';
 import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
@@ -59,8 +60,7 @@ export const SWEEPS: Sweep[] = [
     run: async (env, now) => {
       const outcomes = await reconcileStreams(env, now);
       const settled = [...outcomes].filter(([, outcome]) => outcome === 'settled').map(([id]) => id);
-      if (settled.length > 0)
-        console.warn(JSON.stringify({ level: 'warn', msg: 'settled stale streams', stream_ids: settled }));
+      if (settled.length > 0) log.warn('stale_streams_settled', { stream_ids: settled });
     },
   },
   {
@@ -80,11 +80,9 @@ export async function runSweeps(sweeps: Sweep[], env: Env, now: number): Promise
   results.forEach((result, i) => {
     const name = sweeps[i]?.name;
     if (result.status === 'rejected') {
-      console.error(
-        JSON.stringify({ level: 'error', msg: 'sweep failed', sweep: name, error: String(result.reason) }),
-      );
+      log.error('sweep_failed', { sweep: name, error: result.reason });
     } else {
-      console.log(JSON.stringify({ level: 'info', msg: 'sweep done', sweep: name }));
+      log.info('sweep_done', { sweep: name });
     }
   });
 }

@@ -2,17 +2,17 @@
 // the OpenAPI document generated from the same zod schemas the validators use.
 
 import { handleError, handleNotFound } from '../shared/errors.ts';
-import { authApp } from './routes/auth.ts';
+import { createApiRouter } from './lib/router.ts';
 import { limitRequestBody } from './middleware/body-limits.ts';
+import { handleIdempotencyKey } from './middleware/idempotency.ts';
+import { authApp } from './routes/auth.ts';
 import { categoriesApp } from './routes/categories.ts';
 import { channelsApp } from './routes/channels.ts';
 import { clipsApp } from './routes/clips.ts';
 import { emotesApp } from './routes/emotes.ts';
 import { followsApp } from './routes/follows.ts';
-import { handleIdempotencyKey } from './middleware/idempotency.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
-import { createApiRouter } from './lib/router.ts';
 import { searchApp } from './routes/search.ts';
 import { streamsApp } from './routes/streams.ts';
 import { usersApp } from './routes/users.ts';

@@ -1,4 +1,5 @@
 // The machinery every consumer shares: parse, dedupe by event id, apply, ack or retry.
+import { log } from '../../common/log.ts';
 import { type EventOf, PlatformEvent, type PlatformEventType } from '../../protocol/events.ts';
 
 /**
@@ -22,16 +23,8 @@ export interface UndedupedHandler<T extends PlatformEventType> {
 
 export type EventHandlers = { [T in PlatformEventType]?: EventHandler<T> | UndedupedHandler<T> };
 
-export function logQueue(
-  level: 'info' | 'warn' | 'error',
-  msg: string,
-  fields: Record<string, unknown>,
-): void {
-  const line = JSON.stringify({ level, msg, ...fields });
-  if (level === 'error') console.error(line);
-  else if (level === 'warn') console.warn(line);
-  else console.log(line);
-}
+/** The queue consumers' logger: every line names the component. */
+export const queueLog = log.child({ component: 'queues' });
 
 /** Looks the handler up with its type intact (a plain index would widen it to a union of handlers). */
 function findHandler<T extends PlatformEventType>(
@@ -81,9 +74,9 @@ export async function consumeEvents(
     const parsed = PlatformEvent.safeParse(message.body);
     if (!parsed.success) {
       // Retrying cannot fix a malformed message; keep it visible in the logs instead.
-      logQueue('error', 'unparseable event', {
+      queueLog.error('event_unparseable', {
         queue: batch.queue,
-        messageId: message.id,
+        message_id: message.id,
         issues: parsed.error.issues,
       });
       message.ack();
@@ -92,26 +85,26 @@ export async function consumeEvents(
     const event = parsed.data;
     const handler = findHandler(handlers, event.type);
     if (!handler) {
-      logQueue('warn', 'no handler for event', { queue: batch.queue, type: event.type, eventId: event.id });
+      queueLog.warn('event_unhandled', { queue: batch.queue, type: event.type, event_id: event.id });
       message.ack();
       continue;
     }
     try {
       const outcome = await applyOnce(consumer, handler, event, env);
-      logQueue('info', `event ${outcome}`, {
+      queueLog.info(`event_${outcome}`, {
         consumer,
         type: event.type,
-        eventId: event.id,
+        event_id: event.id,
         attempts: message.attempts,
       });
       message.ack();
     } catch (error) {
-      logQueue('error', 'event failed; will retry', {
+      queueLog.error('event_failed', {
         consumer,
         type: event.type,
-        eventId: event.id,
+        event_id: event.id,
         attempts: message.attempts,
-        error: String(error),
+        error,
       });
       message.retry();
     }

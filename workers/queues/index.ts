@@ -1,7 +1,7 @@
 // The Worker's queue consumer: one handler map per queue, and the dead-letter queues, whose
 // messages are kept in D1 for operators.
 import { clipRequestHandlers } from './clip-requests.ts';
-import { consumeEvents, type EventHandlers, logQueue } from './consume.ts';
+import { consumeEvents, type EventHandlers, queueLog } from './consume.ts';
 import { moderationEventHandlers } from './moderation-events.ts';
 import { streamEventHandlers } from './stream-events.ts';
 import { viewerEventHandlers } from './viewer-events.ts';
@@ -29,7 +29,7 @@ async function storeDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
     ),
   );
   for (const message of batch.messages) {
-    logQueue('error', 'dead letter stored', { queue: batch.queue, messageId: message.id });
+    queueLog.error('dead_letter_stored', { queue: batch.queue, message_id: message.id });
   }
   batch.ackAll();
 }
@@ -41,7 +41,7 @@ export async function consumeQueueBatch(batch: MessageBatch, env: Env): Promise<
   }
   const handlers = HANDLERS_BY_QUEUE[batch.queue];
   if (!handlers) {
-    logQueue('error', 'message from an unknown queue; retrying', { queue: batch.queue });
+    queueLog.error('queue_unknown', { queue: batch.queue });
     batch.retryAll();
     return;
   }

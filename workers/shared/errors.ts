@@ -4,6 +4,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { log } from '../../common/log.ts';
 
 export type ErrorCode =
   | 'bad_request'
@@ -86,15 +87,7 @@ export function handleError(err: Error, c: Context): Response {
     const code = CODE_BY_STATUS[status] ?? 'internal';
     return c.json(errorBody(code, err.message || code), status);
   }
-  console.error(
-    JSON.stringify({
-      level: 'error',
-      msg: 'unhandled error',
-      method: c.req.method,
-      path: new URL(c.req.url).pathname,
-      error: err.stack ?? String(err),
-    }),
-  );
+  log.error('unhandled_error', { method: c.req.method, path: new URL(c.req.url).pathname, error: err });
   return c.json(errorBody('internal', 'Internal error'), 500);
 }
 

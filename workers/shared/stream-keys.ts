@@ -14,7 +14,7 @@ export interface ChannelForIngest {
   user_id: string;
   name: string;
   display_name: string;
-  tier: 'none' | 'affiliate' | 'partner';
+  tier: ChannelTier;
   title: string;
   category_id: number | null;
   language: string;

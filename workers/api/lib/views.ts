@@ -1,6 +1,7 @@
 // The public shapes of users, channels, categories and live streams, the SQL that reads them, and
 // the row schemas that turn D1 rows into them (rows are parsed, never cast).
 import { z } from '@hono/zod-openapi';
+import { ChannelTier } from '../../../protocol/ingest.ts';
 import { parseTags } from '../../shared/stream-keys.ts';
 import { buildChatWebSocketUrl, type RequestScope, readRequestOrigin } from './router.ts';
 
@@ -24,7 +25,7 @@ export const ChannelSchema = z
     banner_url: z.string().nullable(),
     follower_count: z.number().int(),
     subscriber_count: z.number().int(),
-    tier: z.enum(['none', 'affiliate', 'partner']),
+    tier: ChannelTier,
     title: z.string(),
     category: CategorySchema.nullable(),
     language: z.string(),
@@ -99,7 +100,7 @@ export const ChannelRow = CategoryColumns.extend({
   banner_url: z.string().nullable(),
   follower_count: z.number().int(),
   subscriber_count: z.number().int(),
-  tier: z.enum(['none', 'affiliate', 'partner']),
+  tier: ChannelTier,
   title: z.string(),
   language: z.string(),
   tags: z.string(),

@@ -3,7 +3,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { errorBody } from '../../shared/errors.ts';
-import { MAX_EMOTE_BYTES } from '../routes/emotes.ts';
+import { MAX_EMOTE_BYTES } from '../../../protocol/limits.ts';
 
 /** JSON bodies: the largest legitimate one (chat settings with 500 banned words) is about 55 KiB. */
 export const MAX_JSON_BODY_BYTES = 64 * 1024;

@@ -1,6 +1,7 @@
 // Sign up, log in, log out. Signing up also creates the user's channel (name = username, stream
 // key version 1), so every user can go live without another step.
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN } from '../../../protocol/limits.ts';
 import { createSession, deleteSession, readBearerToken, requireUser } from '../../shared/auth.ts';
 import { ApiError, conflict, unauthorized } from '../../shared/errors.ts';
 import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../../shared/passwords.ts';
@@ -52,9 +53,9 @@ export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
 
 const Username = z
   .string()
-  .regex(/^[A-Za-z0-9_]{3,25}$/, 'Usernames are 3-25 letters, digits or underscores')
+  .regex(new RegExp(`^${USERNAME_PATTERN}$`), 'Usernames are 3-25 letters, digits or underscores')
   .openapi({ example: 'ninja_fan' });
-const Password = z.string().min(8).max(128);
+const Password = z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH);
 const Credentials = z.object({ username: Username, password: Password }).openapi('Credentials');
 const SessionSchema = z
   .object({ token: z.string(), user: UserSchema, channel: ChannelSchema })

@@ -1,10 +1,10 @@
 // Channels: public profile, owner edits, and the stream key (derived, never stored: see
 // workers/shared/stream-keys.ts).
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
-import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 import { revokeLivePublisher } from '../lib/live-control.ts';
 import {
   BearerSecurity,
@@ -16,7 +16,15 @@ import {
   type RequestScope,
 } from '../lib/router.ts';
 import { updateStreamInfo } from '../lib/stream-info.ts';
-import { CategoryRef, ChannelSchema, findCategory, findChannel, LanguageInput, TagsInput } from '../lib/views.ts';
+import {
+  CategoryRef,
+  ChannelSchema,
+  findCategory,
+  findChannel,
+  LanguageInput,
+  TagsInput,
+} from '../lib/views.ts';
+import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),
@@ -33,7 +41,7 @@ const ChannelPatch = z
     description: z.string().max(500),
     avatar_url: ImageUrl.nullable(),
     banner_url: ImageUrl.nullable(),
-    title: z.string().trim().max(140),
+    title: z.string().trim().max(MAX_TITLE_LENGTH),
     category: CategoryRef.nullable(),
     language: LanguageInput,
     tags: TagsInput,

@@ -3,6 +3,7 @@
 // POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
 import { createRoute, z } from '@hono/zod-openapi';
 import { createEvent } from '../../../protocol/events.ts';
+import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
@@ -32,7 +33,7 @@ const END_SLACK_SECONDS = 0.5;
 const CreateClipBody = z
   .object({
     stream_id: z.string().min(1).max(100),
-    title: z.string().trim().min(1).max(140),
+    title: z.string().trim().min(1).max(MAX_TITLE_LENGTH),
     duration_seconds: z.number().min(MIN_CLIP_SECONDS).max(MAX_CLIP_SECONDS),
     /** Live: seconds relative to the live edge (≤ 0). Ended: seconds into the VOD (≥ 0). */
     offset_seconds: z.number().min(-86_400).max(86_400),

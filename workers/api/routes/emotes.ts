@@ -2,14 +2,13 @@
 // Chat parses them (durable-objects/chat/emotes.ts); subscriber-only channel emotes render only
 // for the channel's subscribers.
 import { createRoute, z } from '@hono/zod-openapi';
+import { EMOTE_IMAGE_TYPES, EMOTE_NAME_PATTERN, MAX_EMOTE_BYTES } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { ApiError, badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from '../lib/router.ts';
 
-/** Twitch allows emote images up to 1 MiB at upload; ours are served as-is, so keep them small. */
-export const MAX_EMOTE_BYTES = 256 * 1024;
-const EMOTE_NAME = /^[A-Za-z0-9]{2,25}$/;
-const IMAGE_TYPES = ['image/png', 'image/gif', 'image/webp'] as const;
+const EMOTE_NAME = new RegExp(`^${EMOTE_NAME_PATTERN}$`);
+const IMAGE_TYPES = EMOTE_IMAGE_TYPES;
 type ImageType = (typeof IMAGE_TYPES)[number];
 
 const ChannelParams = z.object({

@@ -2,12 +2,8 @@
 // use, so "/ban name" in chat and POST /channels/{id}/bans obey one set of rules (who may, what
 // happens, what is mirrored to D1).
 import { createRoute, z } from '@hono/zod-openapi';
-import {
-  MAX_FOLLOWERS_MINUTES,
-  MAX_SLOW_SECONDS,
-  MAX_TIMEOUT_SECONDS,
-} from '../../../durable-objects/chat/commands.ts';
 import type { ModerationAction, ModerationResult } from '../../../durable-objects/chat/types.ts';
+import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS, MAX_TIMEOUT_SECONDS } from '../../../protocol/chat.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { ApiError, notFound } from '../../shared/errors.ts';
 import {

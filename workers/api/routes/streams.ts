@@ -1,12 +1,11 @@
 // Streams: going live (POST /streams/start), the viewer's view of a live stream, browsing live
 // streams, and editing a stream's info. Shapes follow the seed API.
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { deriveStreamKey } from '../../shared/stream-keys.ts';
-import { requireOwnedChannel } from './channels.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
-import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -27,6 +26,8 @@ import {
   TagsInput,
   toLiveStream,
 } from '../lib/views.ts';
+import { markStreamKeyReissue } from '../middleware/idempotency.ts';
+import { requireOwnedChannel } from './channels.ts';
 
 /** What the seed tells OBS users: 1080p60 at 6 Mbps CBR, x264, a keyframe every 2 s. */
 export const RECOMMENDED_SETTINGS = {
@@ -41,7 +42,7 @@ export const RECOMMENDED_SETTINGS = {
 const StartStreamBody = z
   .object({
     channel_id: z.string().min(1).max(100),
-    title: z.string().trim().max(140).optional(),
+    title: z.string().trim().max(MAX_TITLE_LENGTH).optional(),
     category: CategoryRef.optional(),
     tags: TagsInput.optional(),
     language: LanguageInput.optional(),
@@ -67,7 +68,7 @@ const StreamSchema = LiveStreamSchema.extend({ status: z.enum(['pending', 'live'
 );
 const StreamPatch = z
   .object({
-    title: z.string().trim().max(140),
+    title: z.string().trim().max(MAX_TITLE_LENGTH),
     category: CategoryRef,
     tags: TagsInput,
     language: LanguageInput,

@@ -2,6 +2,7 @@
 // from R2), and its chat replay. The VODs themselves are made by the stream.ended consumer
 // (workers/vod/finalize-vod.ts) and played from /vod/... (workers/origin/vod-playback.ts).
 import { createRoute, z } from '@hono/zod-openapi';
+import { log } from '../../../common/log.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound } from '../../shared/errors.ts';
 import { readChatReplay } from '../../vod/chat-archive.ts';
@@ -198,9 +199,7 @@ export const vodsApp = createApiRouter()
         throw forbidden('Only the channel owner may delete its VODs');
       const result = await deleteVod(c.env, vod, DELETE_BUDGET);
       if (!result.done) {
-        console.log(
-          JSON.stringify({ level: 'info', msg: 'vod purge continues in the retention sweep', vodId: vod.id }),
-        );
+        log.info('vod_purge_deferred', { vod_id: vod.id, channel_id: vod.channel_id });
       }
       return c.body(null, 204);
     },
