@@ -14,6 +14,13 @@ const Count = z.int().check(z.nonnegative());
 export const MAX_MESSAGE_LENGTH = 500;
 /** How many accepted messages a socket receives as `history` when it joins. */
 export const HISTORY_LENGTH = 100;
+/** Twitch's default when "/timeout" comes without a number (and the web app's timeout button). */
+export const DEFAULT_TIMEOUT_SECONDS = 600;
+/** Twitch caps timeouts at two weeks. */
+export const MAX_TIMEOUT_SECONDS = 1_209_600;
+export const MAX_SLOW_SECONDS = 120;
+/** Followers-only mode accepts follow ages up to three months. */
+export const MAX_FOLLOWERS_MINUTES = 129_600;
 
 // ---- client → server ----
 

@@ -1,16 +1,16 @@
 // Chat commands ("/ban name reason", "/slow 30", ...) parsed into the same ModerationAction the
 // REST endpoints build, and who may run which.
+import {
+  DEFAULT_TIMEOUT_SECONDS,
+  MAX_FOLLOWERS_MINUTES,
+  MAX_SLOW_SECONDS,
+  MAX_TIMEOUT_SECONDS,
+} from '../../protocol/chat.ts';
 import type { ChatterProfile } from './badges.ts';
 import type { ModerationAction } from './types.ts';
 
-/** Twitch's default when "/slow" or "/timeout" come without a number. */
+/** Twitch's default when "/slow" comes without a number. */
 const DEFAULT_SLOW_SECONDS = 30;
-const DEFAULT_TIMEOUT_SECONDS = 600;
-/** Twitch caps timeouts at two weeks. */
-export const MAX_TIMEOUT_SECONDS = 1_209_600;
-export const MAX_SLOW_SECONDS = 120;
-/** Followers-only mode accepts follow ages up to three months. */
-export const MAX_FOLLOWERS_MINUTES = 129_600;
 
 export type ParsedCommand =
   | { ok: true; action: ModerationAction }

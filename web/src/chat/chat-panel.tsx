@@ -2,16 +2,12 @@
 // moderators, and the composer, which shows rate-limit and slow-mode waits as a countdown.
 import { type FormEvent, useEffect, useState } from 'react';
 import { Link } from 'react-router';
-import type { RaidFrame } from '../../../protocol/chat.ts';
+import { DEFAULT_TIMEOUT_SECONDS, MAX_MESSAGE_LENGTH, type RaidFrame } from '../../../protocol/chat.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import type { ModerationAction } from './chat-line-view.tsx';
 import { ChatList } from './chat-list.tsx';
 import { type ChatLine, canModerate } from './chat-state.ts';
 import { useChat } from './use-chat.ts';
-
-// Twitch's default timeout from the message menu.
-const TIMEOUT_SECONDS = 600;
-const MAX_MESSAGE_LENGTH = 500;
 
 type ChatPanelProps = {
   channelId: string | null;
@@ -37,7 +33,7 @@ export function ChatPanel({ channelId, socketPath, onRaid, onViewerCount }: Chat
       action === 'delete'
         ? `/delete ${line.id}`
         : action === 'timeout'
-          ? `/timeout ${line.user.name} ${TIMEOUT_SECONDS}`
+          ? `/timeout ${line.user.name} ${DEFAULT_TIMEOUT_SECONDS}`
           : `/ban ${line.user.name}`;
     send(command);
   };

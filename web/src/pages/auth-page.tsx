@@ -2,6 +2,7 @@
 // going (or the dashboard after signing up: a new account is a new channel).
 import { type FormEvent, useState } from 'react';
 import { Link, useNavigate } from 'react-router';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN } from '../../../protocol/limits.ts';
 import { describeError } from '../api/client.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 
@@ -37,10 +38,9 @@ export function AuthPage({ mode }: { mode: 'login' | 'signup' }) {
           name="username"
           autoComplete="username"
           required
-          minLength={3}
           maxLength={25}
-          pattern="[A-Za-z0-9_]+"
-          title="Letters, digits and underscores"
+          pattern={USERNAME_PATTERN}
+          title="3 to 25 letters, digits and underscores"
           value={username}
           onChange={(event) => setUsername(event.target.value)}
         />
@@ -51,7 +51,8 @@ export function AuthPage({ mode }: { mode: 'login' | 'signup' }) {
           type="password"
           autoComplete={signingUp ? 'new-password' : 'current-password'}
           required
-          minLength={8}
+          minLength={MIN_PASSWORD_LENGTH}
+          maxLength={MAX_PASSWORD_LENGTH}
           value={password}
           onChange={(event) => setPassword(event.target.value)}
         />

@@ -3,6 +3,13 @@
 // moderators and VIPs, channel emotes, past broadcasts and clips.
 import { type FormEvent, type ReactNode, useEffect, useState } from 'react';
 import { Link, Navigate } from 'react-router';
+import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS } from '../../../protocol/chat.ts';
+import {
+  EMOTE_IMAGE_TYPES,
+  EMOTE_NAME_PATTERN,
+  MAX_EMOTE_BYTES,
+  MAX_TITLE_LENGTH,
+} from '../../../protocol/limits.ts';
 import { describeError, requestApi } from '../api/client.ts';
 import {
   CategoryListSchema,
@@ -229,7 +236,7 @@ function StreamInfoForm({ channel, base }: { channel: Channel; base: string }) {
       <label htmlFor="info-title">Title</label>
       <input
         id="info-title"
-        maxLength={140}
+        maxLength={MAX_TITLE_LENGTH}
         value={title}
         onChange={(event) => setTitle(event.target.value)}
       />
@@ -292,7 +299,7 @@ function ChatSettingsForm({ base }: { base: string }) {
         id="slow-seconds"
         type="number"
         min={0}
-        max={120}
+        max={MAX_SLOW_SECONDS}
         value={draft.slow_seconds ?? 0}
         onChange={(event) => update({ slow_seconds: Number(event.target.value) })}
       />
@@ -317,6 +324,7 @@ function ChatSettingsForm({ base }: { base: string }) {
         id="followers-minutes"
         type="number"
         min={-1}
+        max={MAX_FOLLOWERS_MINUTES}
         value={draft.followers_only_minutes ?? -1}
         onChange={(event) => update({ followers_only_minutes: Number(event.target.value) })}
       />
@@ -398,11 +406,9 @@ function RoleList({ base, kind }: { base: string; kind: 'moderators' | 'vips' })
   );
 }
 
-// workers/api/emotes.ts: names are 2–25 letters or digits; images PNG, GIF or WebP of at most
-// 256 KiB. Checked here too so a wrong file is refused before it is uploaded.
-const EMOTE_NAME_PATTERN = '[A-Za-z0-9]{2,25}';
-const EMOTE_IMAGE_TYPES = 'image/png,image/gif,image/webp';
-const MAX_EMOTE_BYTES = 256 * 1024;
+// The API's emote rules (protocol/limits.ts), checked here too so a wrong file is refused before
+// it is uploaded.
+const EMOTE_ACCEPT = EMOTE_IMAGE_TYPES.join(',');
 
 function EmotePanel({ base }: { base: string }) {
   const emotes = useApi(`${base}/emotes`, EmoteListSchema);
@@ -417,7 +423,9 @@ function EmotePanel({ base }: { base: string }) {
     const form = event.currentTarget;
     if (file === null) return;
     if (file.size > MAX_EMOTE_BYTES) {
-      setNote(`The image is ${Math.ceil(file.size / 1024)} KiB; emotes are at most 256 KiB.`);
+      setNote(
+        `The image is ${Math.ceil(file.size / 1024)} KiB; emotes are at most ${MAX_EMOTE_BYTES / 1024} KiB.`,
+      );
       return;
     }
     const body = new FormData();
@@ -474,16 +482,15 @@ function EmotePanel({ base }: { base: string }) {
           id="emote-name"
           required
           pattern={EMOTE_NAME_PATTERN}
-          maxLength={25}
           value={name}
           onChange={(e) => setName(e.target.value)}
         />
-        <label htmlFor="emote-image">Image (PNG, GIF or WebP, at most 256 KiB)</label>
+        <label htmlFor="emote-image">Image (PNG, GIF or WebP, at most {MAX_EMOTE_BYTES / 1024} KiB)</label>
         <input
           id="emote-image"
           required
           type="file"
-          accept={EMOTE_IMAGE_TYPES}
+          accept={EMOTE_ACCEPT}
           onChange={(e) => setFile(e.target.files?.[0] ?? null)}
         />
         <label className="check">
