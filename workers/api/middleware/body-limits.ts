@@ -2,8 +2,8 @@
 // Without them a client could make the Worker buffer, hash and parse bodies of any size.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { errorBody } from '../../shared/errors.ts';
 import { MAX_EMOTE_BYTES } from '../../../protocol/limits.ts';
+import { errorBody } from '../../shared/errors.ts';
 
 /** JSON bodies: the largest legitimate one (chat settings with 500 banned words) is about 55 KiB. */
 export const MAX_JSON_BODY_BYTES = 64 * 1024;
