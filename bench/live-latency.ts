@@ -246,8 +246,8 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   } finally {
     await browser.close();
   }
-  const probeStarted = findTranscoderLogTime(session.platform, 'publish authorization');
-  const transcodeStarted = findTranscoderLogTime(session.platform, 'transcode starting');
+  const probeStarted = findTranscoderLogTime(session.platform, 'rtmp.publish_authorization');
+  const transcodeStarted = findTranscoderLogTime(session.platform, 'pipeline.transcode_starting');
   const probeMs = probeStarted !== null && transcodeStarted !== null ? transcodeStarted - probeStarted : null;
   const offset = pdtOffsetMs();
   return {

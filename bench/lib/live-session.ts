@@ -67,8 +67,8 @@ export async function startLiveSession(publish: ClockedPublishOptions): Promise<
   }
 }
 
-/** Reads a transcoder log event's time (epoch ms) from the platform's log lines, by its msg. */
-export function findTranscoderLogTime(platform: Platform, message: string): number | null {
+/** Reads a transcoder log event's time (epoch ms) from the platform's log lines, by its event name. */
+export function findTranscoderLogTime(platform: Platform, eventName: string): number | null {
   for (const line of platform.logs) {
     if (!line.startsWith('[transcoder] {')) continue;
     try {
@@ -76,8 +76,8 @@ export function findTranscoderLogTime(platform: Platform, message: string): numb
       if (
         typeof event === 'object' &&
         event !== null &&
-        'msg' in event &&
-        event.msg === message &&
+        'event' in event &&
+        event.event === eventName &&
         'time' in event &&
         typeof event.time === 'string'
       ) {

@@ -253,16 +253,14 @@ describe('live video end to end', () => {
       async () =>
         platform.logs.find(
           (line) =>
-            line.includes('"msg":"stream pipeline closed"') &&
-            line.includes(`"stream_id":"${relive.stream_id}"`),
+            line.includes('"event":"pipeline.closed"') && line.includes(`"stream_id":"${relive.stream_id}"`),
         ),
       10_000,
       250,
     );
     expect(closedLine).toContain('"reason":"kicked"');
     const endFailures = platform.logs.filter(
-      (line) =>
-        line.includes('could not tell the origin the publish ended') && line.includes(relive.stream_id),
+      (line) => line.includes('"event":"pipeline.end_not_reported"') && line.includes(relive.stream_id),
     );
     expect(endFailures).toEqual([]);
     const again = publishTestPattern(`${platform.rtmpUrl}/${key}`, { durationSeconds: 20 });

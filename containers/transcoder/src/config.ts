@@ -7,6 +7,13 @@ const TranscoderEnv = z.object({
   INGEST_SECRET: z.string().min(8),
   RTMP_HOST: z.string().default('0.0.0.0'),
   RTMP_PORT: z.coerce.number().int().min(0).max(65535).default(1935),
+  /**
+   * RTMPS (RTMP inside TLS, `rtmps://host:1936/live`): on when both PEM paths are set. The
+   * operator's certificate in production; `npm start` generates a self-signed one for local runs.
+   */
+  RTMPS_PORT: z.coerce.number().int().min(0).max(65535).default(1936),
+  RTMPS_CERT_PATH: z.string().min(1).optional(),
+  RTMPS_KEY_PATH: z.string().min(1).optional(),
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** x264 | nvenc | auto (NVENC when an NVIDIA GPU with h264_nvenc is present). */
   TRANSCODER_ENCODER: z.enum(['auto', 'x264', 'nvenc']).default('auto'),
@@ -24,6 +31,11 @@ export function readConfig(env: NodeJS.ProcessEnv, cpuCount: number): Transcoder
   if (!parsed.success) {
     const fields = parsed.error.issues.map((issue) => issue.path.join('.')).join(', ');
     throw new Error(`invalid transcoder configuration (${fields}): set ORIGIN_URL and INGEST_SECRET`);
+  }
+  if ((parsed.data.RTMPS_CERT_PATH === undefined) !== (parsed.data.RTMPS_KEY_PATH === undefined)) {
+    throw new Error(
+      'invalid transcoder configuration: set both RTMPS_CERT_PATH and RTMPS_KEY_PATH, or neither',
+    );
   }
   return { ...parsed.data, maxEncodes: parsed.data.MAX_ENCODES ?? Math.max(2, cpuCount * 2) };
 }

@@ -1,20 +1,29 @@
-// The transcoder service: RTMP ingest on RTMP_PORT, one supervised pipeline per live stream, and a
-// small HTTP port for health and figures. Every publish is authorized by the origin before
+// The transcoder service: RTMP ingest on RTMP_PORT (and RTMPS on RTMPS_PORT when a certificate is
+// configured), one supervised pipeline per live stream, and a small HTTP port for health and figures. Every publish is authorized by the origin before
 // NetStream.Publish.Start; every byte of media goes to the origin's internal ingest endpoint.
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import { readConfig } from './config.ts';
 import { detectEncoder } from './ffmpeg/encoder.ts';
 import type { EncodeCapacity } from './ffmpeg/ladder.ts';
+import { createLogSink } from './log.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
 
-function log(event: Record<string, unknown>): void {
-  process.stdout.write(
-    `${JSON.stringify({ time: new Date().toISOString(), service: 'transcoder', ...event })}\n`,
-  );
+const log = createLogSink({ service: 'transcoder' });
+
+/** The RTMPS listener's certificate, read once at start: a bad path fails the start, loudly. */
+async function readTlsConfig(config: {
+  RTMPS_PORT: number;
+  RTMPS_CERT_PATH?: string | undefined;
+  RTMPS_KEY_PATH?: string | undefined;
+}): Promise<{ port: number; cert: Buffer; key: Buffer } | undefined> {
+  if (config.RTMPS_CERT_PATH === undefined || config.RTMPS_KEY_PATH === undefined) return undefined;
+  const [cert, key] = await Promise.all([readFile(config.RTMPS_CERT_PATH), readFile(config.RTMPS_KEY_PATH)]);
+  return { port: config.RTMPS_PORT, cert, key };
 }
 
 async function main(): Promise<void> {
@@ -31,16 +40,17 @@ async function main(): Promise<void> {
     },
   };
 
+  const tls = await readTlsConfig(config);
   const rtmp = new RtmpServer<AuthorizeResponse>({
     host: config.RTMP_HOST,
     port: config.RTMP_PORT,
+    ...(tls === undefined ? {} : { tls }),
     log,
     authorize: async ({ streamKey, remoteAddress }) => {
       const result = await client.authorize({ stream_key: streamKey, client_ip: remoteAddress });
       log({
-        level: 'info',
-        msg: 'publish authorization',
-        key: maskStreamKey(streamKey),
+        event: 'rtmp.publish_authorization',
+        stream_key_prefix: maskStreamKey(streamKey),
         ok: result.ok,
         ...(result.ok
           ? { stream_id: result.grant.stream_id, continued: result.grant.continued }
@@ -84,9 +94,9 @@ async function main(): Promise<void> {
   await rtmp.start();
   await new Promise<void>((resolve) => http.listen(config.HTTP_PORT, '127.0.0.1', resolve));
   log({
-    level: 'info',
-    msg: 'transcoder listening',
+    event: 'transcoder.listening',
     rtmp_port: rtmp.port,
+    rtmps_port: rtmp.tlsPort,
     http_port: config.HTTP_PORT,
     encoder,
     max_encodes: config.maxEncodes,
@@ -97,7 +107,7 @@ async function main(): Promise<void> {
   const stop = async () => {
     if (stopping) return;
     stopping = true;
-    log({ level: 'info', msg: 'transcoder stopping', streams: pipelines.size });
+    log({ event: 'transcoder.stopping', streams: pipelines.size });
     await rtmp.close();
     await Promise.all([...pipelines].map((pipeline) => pipeline.close('server_closed')));
     http.close();
@@ -110,7 +120,7 @@ async function main(): Promise<void> {
 main().catch((error: unknown) => {
   log({
     level: 'error',
-    msg: 'transcoder failed to start',
+    event: 'transcoder.start_failed',
     error: error instanceof Error ? error.message : String(error),
   });
   process.exit(1);

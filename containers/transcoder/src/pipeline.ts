@@ -1,6 +1,10 @@
 // One live stream through the transcoder: the RTMP session's FLV goes into one supervised ffmpeg,
 // each rendition's CMAF pipe goes through its own packager and in-order uploader to the origin.
 // The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
+// One file on purpose (about 480 lines): the source probe, an ffmpeg restart and the shutdown all
+// act on the same few fields (the held FLV, the current run and its time 0, the outputs), and
+// split apart each half would need the other's private state; the FLV rules it relies on live in
+// rtmp/flv.ts, the ladder in ffmpeg/, the uploads in upload/.
 import type { Readable } from 'node:stream';
 import type { AuthorizeResponse, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
 import { CmafPackager, computeVideoPartTarget } from './cmaf/packager.ts';
@@ -14,6 +18,8 @@ import {
 } from './ffmpeg/ladder.ts';
 import { type FfmpegRun, FfmpegSupervisor } from './ffmpeg/supervisor.ts';
 import { JpegSplitter } from './jpeg-splitter.ts';
+import type { LogEvent, LogSink } from './log.ts';
+import { isFlvVideoKeyframe, isFlvVideoTag, readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
 import { CutOffError, type IngestClient, type PublishRef } from './upload/ingest-client.ts';
 import { RenditionUploader, type UploadStats } from './upload/rendition-uploader.ts';
@@ -29,14 +35,11 @@ const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
 /** Peak over average for the multivariant BANDWIDTH of an encoded rendition (maxrate = bitrate). */
 const PEAK_FACTOR = 1.1;
 
-const FLV_TAG_VIDEO = 9;
-const FLV_TAG_HEADER_BYTES = 11;
-
 export interface PipelineDeps {
   client: IngestClient;
   encoder: VideoEncoder;
   capacity: { snapshot(): EncodeCapacity; add(encodes: number): void };
-  log: (event: Record<string, unknown>) => void;
+  log: LogSink;
   /** Default 2000; tests shorten it. */
   heartbeatIntervalMs?: number;
   /** Per rendition, see RenditionUploaderOptions.maxBacklogSeconds; default 30. */
@@ -60,28 +63,6 @@ interface RenditionOutput {
   plan: RenditionPlan;
   packager: CmafPackager;
   uploader: RenditionUploader;
-}
-
-const FLV_TAG_AUDIO = 8;
-
-/**
- * The timestamp (ms) of an FLV audio or video tag: 24 bits at bytes 4-6 and the extension byte 7
- * as the high 8 bits. Null for anything else (the FLV header and codec configuration that start a
- * media listener, script data).
- */
-function readMediaTagTimestamp(tag: Buffer): number | null {
-  const type = tag[0];
-  if (tag.length < FLV_TAG_HEADER_BYTES || (type !== FLV_TAG_AUDIO && type !== FLV_TAG_VIDEO)) return null;
-  return (((tag[7] ?? 0) << 24) | ((tag[4] ?? 0) << 16) | ((tag[5] ?? 0) << 8) | (tag[6] ?? 0)) >>> 0;
-}
-
-/** A video tag whose frame type (high nibble of its first data byte) is 1 is a keyframe. */
-function isVideoKeyframeTag(tag: Buffer): boolean {
-  return (
-    tag[0] === FLV_TAG_VIDEO &&
-    tag.length > FLV_TAG_HEADER_BYTES &&
-    (tag[FLV_TAG_HEADER_BYTES] ?? 0) >> 4 === 1
-  );
 }
 
 function describeRendition(plan: RenditionPlan, partTarget: number): RenditionDescription {
@@ -203,6 +184,15 @@ export class StreamPipeline {
     return this.#run?.pid ?? null;
   }
 
+  /** Every line names the stream and channel it is about (the fields of common/log.ts). */
+  #log(fields: LogEvent): void {
+    this.#deps.log({
+      stream_id: this.#session.grant.stream_id,
+      channel_id: this.#session.grant.channel_id,
+      ...fields,
+    });
+  }
+
   close(reason: PublishCloseReason): Promise<void> {
     this.#closing ??= this.#shutdown(reason);
     return this.#closing;
@@ -210,7 +200,7 @@ export class StreamPipeline {
 
   #onTag(tag: Buffer): void {
     if (this.#closing) return;
-    const timestamp = readMediaTagTimestamp(tag);
+    const timestamp = readFlvMediaTimestamp(tag);
     if (timestamp !== null) {
       this.#mediaZeroAt ??= Date.now() - timestamp;
       this.#mediaSinceBeat = true;
@@ -236,12 +226,12 @@ export class StreamPipeline {
 
   /** A tag a decoder can start on: a video keyframe, or any tag of a source without video. */
   #opensGop(tag: Buffer): boolean {
-    return this.#session.stats.videoCodec === null ? true : isVideoKeyframeTag(tag);
+    return this.#session.stats.videoCodec === null ? true : isFlvVideoKeyframe(tag);
   }
 
   #feed(run: FfmpegRun, tag: Buffer, timestamp: number | null): void {
-    if (this.#awaitingKeyframe && tag[0] === FLV_TAG_VIDEO) {
-      if (!isVideoKeyframeTag(tag)) return;
+    if (this.#awaitingKeyframe && isFlvVideoTag(tag)) {
+      if (!isFlvVideoKeyframe(tag)) return;
       this.#awaitingKeyframe = false;
     }
     if (this.#awaitingKeyframe && timestamp !== null) return;
@@ -258,11 +248,10 @@ export class StreamPipeline {
   }
 
   #overloaded(where: string): void {
-    this.#deps.log({
+    this.#log({
       level: 'warn',
-      msg: 'transcoder cannot keep up; dropping the publisher',
+      event: 'pipeline.overloaded',
       where,
-      stream_id: this.#session.grant.stream_id,
     });
     this.#session.close('protocol_error');
   }
@@ -294,10 +283,9 @@ export class StreamPipeline {
         uploader: this.#createUploader(rendition.name),
       });
     }
-    this.#deps.log({
+    this.#log({
       level: 'info',
-      msg: 'transcode starting',
-      stream_id: this.#session.grant.stream_id,
+      event: 'pipeline.transcode_starting',
       renditions: plan.renditions.map((r) => (r.kind === 'video' ? `${r.name}:${r.videoMode}` : r.name)),
       dropped_for_load: plan.droppedForLoad,
       source,
@@ -314,9 +302,9 @@ export class StreamPipeline {
     supervisor.onExit((code, signal, run) => {
       if (this.#run === run) this.#run = null;
       if (!this.#closing) {
-        this.#deps.log({
+        this.#log({
           level: 'warn',
-          msg: 'ffmpeg exited; restarting',
+          event: 'pipeline.ffmpeg_restarting',
           code,
           signal,
           stderr: supervisor.stderrTail.slice(-5),
@@ -324,9 +312,9 @@ export class StreamPipeline {
       }
     });
     supervisor.onFatal((error) => {
-      this.#deps.log({
+      this.#log({
         level: 'error',
-        msg: 'ffmpeg keeps failing; dropping the publisher',
+        event: 'pipeline.ffmpeg_failing',
         error: error.message,
       });
       this.#session.close('protocol_error');
@@ -341,7 +329,7 @@ export class StreamPipeline {
       ...(this.#deps.maxUploadBacklogSeconds === undefined
         ? {}
         : { maxBacklogSeconds: this.#deps.maxUploadBacklogSeconds }),
-      log: (message) => this.#deps.log({ level: 'warn', msg: message, rendition }),
+      log: (message) => this.#log({ level: 'warn', event: 'pipeline.upload_warning', message, rendition }),
     });
     uploader.onCutOff(() => this.#session.close('kicked'));
     // The origin has been unreachable for the whole backlog: drop the publisher rather than queue
@@ -384,11 +372,11 @@ export class StreamPipeline {
       this.#awaitingKeyframe = this.#session.stats.videoCodec !== null;
       this.#run = run;
       this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
-      for (const tag of this.#takeHeldInput()) this.#feed(run, tag, readMediaTagTimestamp(tag));
+      for (const tag of this.#takeHeldInput()) this.#feed(run, tag, readFlvMediaTimestamp(tag));
       return;
     }
     for (const tag of this.#takeHeldInput()) {
-      const timestamp = readMediaTagTimestamp(tag);
+      const timestamp = readFlvMediaTimestamp(tag);
       if (timestamp !== null) this.#noteRunStart(timestamp);
       run.stdin.write(tag);
     }
@@ -414,9 +402,9 @@ export class StreamPipeline {
         this.#enqueue(output, event);
       });
     } catch (error) {
-      this.#deps.log({
+      this.#log({
         level: 'warn',
-        msg: 'rendition pipe failed',
+        event: 'pipeline.rendition_pipe_failed',
         rendition: plan.name,
         error: String(error),
       });
@@ -439,7 +427,7 @@ export class StreamPipeline {
         }
       }
     } catch (error) {
-      this.#deps.log({ level: 'warn', msg: 'thumbnail pipe failed', error: String(error) });
+      this.#log({ level: 'warn', event: 'pipeline.thumbnail_pipe_failed', error: String(error) });
     }
   }
 
@@ -455,10 +443,9 @@ export class StreamPipeline {
       await this.#deps.client.heartbeat(this.#publish);
     } catch (error) {
       if (error instanceof CutOffError) {
-        this.#deps.log({
+        this.#log({
           level: 'info',
-          msg: 'origin cut this publish off',
-          stream_id: this.#session.grant.stream_id,
+          event: 'pipeline.cut_off',
         });
         this.#session.close('kicked');
       }
@@ -478,19 +465,17 @@ export class StreamPipeline {
     );
     if (reason !== 'kicked') {
       await this.#deps.client.end(this.#publish, { reason: toEndReason(reason) }).catch((error: unknown) => {
-        this.#deps.log({
+        this.#log({
           level: 'warn',
-          msg: 'could not tell the origin the publish ended',
-          stream_id: this.#session.grant.stream_id,
+          event: 'pipeline.end_not_reported',
           error: String(error),
         });
       });
     }
-    this.#deps.log({
+    this.#log({
       level: 'info',
-      msg: 'stream pipeline closed',
+      event: 'pipeline.closed',
       reason,
-      stream_id: this.#session.grant.stream_id,
       ...this.stats(),
     });
   }

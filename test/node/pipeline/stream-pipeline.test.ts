@@ -230,9 +230,7 @@ describe('stream pipeline', () => {
       expect(publish.closeReason()).toBe('kicked');
       await pipeline.close('kicked');
       expect(origin.requests.filter((r) => kindOf(r) === 'end')).toEqual([]);
-      expect(logs).toContainEqual(
-        expect.objectContaining({ msg: 'stream pipeline closed', reason: 'kicked' }),
-      );
+      expect(logs).toContainEqual(expect.objectContaining({ event: 'pipeline.closed', reason: 'kicked' }));
     } finally {
       feeder.stop();
     }

@@ -1,5 +1,11 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { ChunkReader, ChunkStreamError } from '../../../containers/transcoder/src/rtmp/chunk-reader.ts';
+import {
+  CHUNK_STREAM_STATE_BYTES,
+  ChunkReader,
+  ChunkStreamError,
+} from '../../../containers/transcoder/src/rtmp/chunk-reader.ts';
 import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
 import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
 
@@ -223,7 +229,8 @@ describe('ChunkReader', () => {
       [2, 4],
       [9, 3],
     ]);
-    expect(reader.bufferedBytes).toBe(0);
+    // Nothing held for messages: only the two chunk streams' own state.
+    expect(reader.bufferedBytes).toBe(2 * CHUNK_STREAM_STATE_BYTES);
   });
 
   it('asks for an Acknowledgement each time the peer window of bytes has been received', () => {
@@ -261,17 +268,57 @@ describe('ChunkReader', () => {
     }
   });
 
-  it('stops buffering once unfinished messages across chunk streams exceed the cap', () => {
-    const reader = new ChunkReader({ maxBufferedBytes: 1000, maxMessageLength: 900 });
+  it('counts an unfinished message at its announced length and stops once the cap would be passed', () => {
+    const reader = new ChunkReader({ maxBufferedBytes: 5000, maxMessageLength: 900 });
     reader.push(Buffer.from([...fmt0(6, 0, 900, 9, 1), ...bytesOf(128, 1)]));
     reader.push(Buffer.from([...fmt0(7, 0, 900, 9, 1), ...bytesOf(128, 1)]));
-    expect(reader.bufferedBytes).toBe(256);
+    // What is held, not what has arrived: the two 900-byte buffers and two chunk stream states.
+    expect(reader.bufferedBytes).toBe(2 * 900 + 2 * CHUNK_STREAM_STATE_BYTES);
     let csid = 8;
     expect(() => {
       for (; csid < 20; csid += 1)
         reader.push(Buffer.from([...fmt0(csid, 0, 900, 9, 1), ...bytesOf(128, 1)]));
     }).toThrow(expect.objectContaining({ code: 'buffer_limit' }));
-    expect(csid).toBe(13);
+    // 4 x (900 + 160) = 4240; a fifth 900-byte message would pass 5000.
+    expect(csid).toBe(10);
+  });
+
+  it('holds one buffer per message however small the chunks: 1-byte chunks cost no heap per chunk', async () => {
+    // The attack of issue 10 (finding 2): a 1-byte chunk size, then a large message one byte per
+    // chunk. Measured as heap plus ArrayBuffer memory after a full GC, across 8 readers each holding
+    // an unfinished 60 KiB message: about 60 KiB each, not ~100 bytes per payload byte.
+    setFlagsFromString('--expose-gc');
+    const collected: unknown = runInNewContext('gc');
+    if (typeof collected !== 'function') throw new Error('gc is not exposed');
+    const gc = (): void => {
+      collected();
+    };
+    const length = 60 * 1024;
+    // The first payload byte rides with the fmt 0 header; all but the last of the rest follow.
+    const oneByteChunks = Buffer.alloc(2 * (length - 2));
+    for (let i = 0; i < length - 2; i += 1) {
+      oneByteChunks[2 * i] = 0xc6; // fmt 3 on chunk stream 6
+      oneByteChunks[2 * i + 1] = i & 0xff;
+    }
+    const start = Buffer.from([...fmt0(2, 0, 4, 1, 0), ...u32(1), ...fmt0(6, 0, length, 9, 1), 0]);
+    gc();
+    const before = process.memoryUsage();
+    const readers: ChunkReader[] = [];
+    for (let r = 0; r < 8; r += 1) {
+      const reader = new ChunkReader();
+      reader.push(Buffer.from(start));
+      // In reads of 2 KiB, as a socket would deliver them.
+      for (let offset = 0; offset < oneByteChunks.length; offset += 2048)
+        reader.push(Buffer.from(oneByteChunks.subarray(offset, offset + 2048)));
+      expect(reader.bufferedBytes).toBe(length + 2 * CHUNK_STREAM_STATE_BYTES);
+      readers.push(reader);
+    }
+    gc();
+    const after = process.memoryUsage();
+    const held = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+    expect(held).toBeLessThan(readers.length * length * 2 + 256 * 1024);
+    // The readers are still unfinished: one more byte completes each message.
+    for (const reader of readers) expect(reader.push(Buffer.from([0xc6, 0xff]))).toHaveLength(1);
   });
 
   it('refuses to track more chunk streams than allowed', () => {

@@ -228,8 +228,8 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
       const huge = await connectRaw(port);
       await performHandshake(huge);
       huge.socket.write(Buffer.from([0x06, 0, 0, 0, 0xff, 0xff, 0xff, 9, 1, 0, 0, 0, 1, 2, 3]));
-      // Within every per-message limit: 6 MiB chunks of 8 MiB messages on three chunk streams,
-      // so 18 MiB of unfinished messages: past the buffer cap.
+      // Within the per-message limit before authorization (64 KiB): 48 KiB chunks of 60 KiB
+      // messages on three chunk streams, so 180 KiB of unfinished messages: past the buffer cap.
       const hoarder = await connectRaw(port);
       await performHandshake(hoarder);
       const hoard = new ChunkWriter();
@@ -239,12 +239,12 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
           type: 1,
           streamId: 0,
           timestamp: 0,
-          payload: Buffer.from([0x00, 0x60, 0x00, 0x00]),
+          payload: Buffer.from([0x00, 0x00, 0xc0, 0x00]),
         }),
       );
       for (const csid of [10, 11, 12]) {
-        const header = Buffer.from([csid, 0, 0, 0, 0x7f, 0xff, 0xf0, 9, 1, 0, 0, 0]);
-        hoarder.socket.write(Buffer.concat([header, Buffer.alloc(6 * 1024 * 1024, csid)]));
+        const header = Buffer.from([csid, 0, 0, 0, 0x00, 0xf0, 0x00, 9, 1, 0, 0, 0]);
+        hoarder.socket.write(Buffer.concat([header, Buffer.alloc(48 * 1024, csid)]));
       }
       hostile.push(random, corrupt, chunkSize, huge, hoarder);
 

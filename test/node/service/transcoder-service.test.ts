@@ -59,11 +59,11 @@ describe('transcoder service', () => {
       ]);
       expect(code).not.toBe('still publishing');
       await waitFor(
-        () => lines.some((line) => line.includes('"msg":"stream pipeline closed"')),
+        () => lines.some((line) => line.includes('"event":"pipeline.closed"')),
         10_000,
         'the pipeline to close',
       );
-      const closed = lines.find((line) => line.includes('"msg":"stream pipeline closed"')) ?? '';
+      const closed = lines.find((line) => line.includes('"event":"pipeline.closed"')) ?? '';
       expect(JSON.parse(closed)).toMatchObject({ reason: 'kicked', stream_id: 'stream-9' });
       expect(origin.requests.filter((r) => kindOf(r) === 'end')).toEqual([]);
     } finally {

@@ -1,7 +1,10 @@
 // Reassembles RTMP messages from the chunk stream (RTMP 1.0 spec, section 5.3), fed incrementally.
-// Only a partial chunk header (at most 18 bytes) is ever copied aside; payload bytes go straight
-// into the message they belong to, and everything held for unfinished messages is counted
-// against a cap so a peer cannot make us accumulate memory before a message completes.
+// Each message is reassembled into one buffer allocated when its first chunk header states its
+// length, so a message costs its length and nothing per chunk: a peer that sets a 1-byte chunk
+// size gets no per-chunk objects out of us (issue 10, finding 2: about 100 bytes of heap per
+// payload byte when every chunk was kept as its own Buffer). What the reader holds (those buffers,
+// a partial chunk header of at most 18 bytes, a fixed cost per chunk stream) is counted against a
+// cap, and the caps can be raised once a publish is authorized (docs/security.md).
 import { MessageType, type RtmpMessage } from './messages.ts';
 
 /** "The maximum chunk size defaults to 128 bytes, but the client or the server can change this value". */
@@ -15,6 +18,8 @@ export const DEFAULT_MAX_MESSAGE_LENGTH = 8 * 1024 * 1024;
 export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 /** OBS and ffmpeg use a handful of chunk streams; thousands would only cost memory. */
 export const DEFAULT_MAX_CHUNK_STREAMS = 64;
+/** What one chunk stream's state costs us (the object and its fields), counted as held bytes. */
+export const CHUNK_STREAM_STATE_BYTES = 160;
 
 /** fmt 0..3 carry 11, 7, 3 and 0 bytes of message header. */
 const MESSAGE_HEADER_SIZES = [11, 7, 3, 0] as const;
@@ -53,7 +58,8 @@ interface ChunkStreamState {
   type: number;
   streamId: number;
   hasExtendedTimestamp: boolean;
-  pieces: Buffer[];
+  /** The message being reassembled: allocated at its first chunk, `length` bytes exactly. */
+  payload: Buffer;
   received: number;
   inProgress: boolean;
 }
@@ -61,14 +67,15 @@ interface ChunkStreamState {
 const EMPTY = Buffer.alloc(0);
 
 export class ChunkReader {
-  readonly #maxMessageLength: number;
-  readonly #maxBufferedBytes: number;
+  #maxMessageLength: number;
+  #maxBufferedBytes: number;
   readonly #maxChunkStreams: number;
   readonly #streams = new Map<number, ChunkStreamState>();
   #chunkSize = DEFAULT_CHUNK_SIZE;
   #headerPending: Buffer = EMPTY;
-  /** The chunk whose payload is being read, with the bytes of it still to come. */
-  #current: { state: ChunkStreamState; remaining: number } | null = null;
+  /** The chunk whose payload is being read, and the bytes of it still to come. */
+  #current: ChunkStreamState | null = null;
+  #currentRemaining = 0;
   #bufferedBytes = 0;
   #bytesReceived = 0;
   #windowAckSize = 0;
@@ -89,13 +96,22 @@ export class ChunkReader {
     return this.#bytesReceived;
   }
 
-  /** Bytes held for messages that have not completed yet. */
+  /** Bytes held: unfinished messages' buffers, a partial header, chunk stream states. */
   get bufferedBytes(): number {
-    return this.#bufferedBytes + this.#headerPending.length;
+    return this.#bufferedBytes + this.#headerPending.length + this.#streams.size * CHUNK_STREAM_STATE_BYTES;
   }
 
   /**
-   * Consumes bytes (the reader keeps references to them: do not reuse the buffer) and returns the
+   * Changes the message and buffer caps from the next chunk header on (a connection raises them
+   * once its publish is authorized). Messages already in progress keep what they allocated.
+   */
+  setLimits(limits: { maxMessageLength: number; maxBufferedBytes: number }): void {
+    this.#maxMessageLength = limits.maxMessageLength;
+    this.#maxBufferedBytes = limits.maxBufferedBytes;
+  }
+
+  /**
+   * Consumes bytes (copied into the messages they belong to: the caller may reuse them) and returns the
    * messages they completed, in order. Set Chunk Size, Abort and Window Acknowledgement Size are
    * applied here, as soon as they complete, because they change how the following bytes parse.
    * Throws ChunkStreamError on a protocol violation; the reader is then unusable.
@@ -140,22 +156,18 @@ export class ChunkReader {
         }
         offset = next;
       } else {
-        const current = this.#current;
-        const take = Math.min(current.remaining, input.length - offset);
-        this.#bufferedBytes += take;
-        if (this.#bufferedBytes > this.#maxBufferedBytes) {
-          throw new ChunkStreamError('buffer_limit', `more than ${this.#maxBufferedBytes} bytes buffered`);
-        }
-        current.state.pieces.push(input.subarray(offset, offset + take));
-        current.state.received += take;
-        current.remaining -= take;
+        const state = this.#current;
+        const take = Math.min(this.#currentRemaining, input.length - offset);
+        input.copy(state.payload, state.received, offset, offset + take);
+        state.received += take;
+        this.#currentRemaining -= take;
         offset += take;
       }
-      const current = this.#current;
-      if (current !== null && current.remaining === 0) {
+      const state = this.#current;
+      if (state !== null && this.#currentRemaining === 0) {
         this.#current = null;
-        if (current.state.received === current.state.length) {
-          const message = this.#completeMessage(current.state);
+        if (state.received === state.length) {
+          const message = this.#completeMessage(state);
           messages.push(message);
           this.#applyControlMessage(message);
         }
@@ -248,11 +260,19 @@ export class ChunkReader {
       stream.length = length;
       stream.type = type;
       stream.streamId = streamId;
-      stream.pieces = [];
+      // The whole message is allocated (and counted) now: what a peer announces is what it costs,
+      // whatever chunk size it then sends it in. allocUnsafeSlow: no pool slice that would keep a
+      // larger shared buffer alive; every byte is written before the message is handed out.
+      if (this.bufferedBytes + length > this.#maxBufferedBytes) {
+        throw new ChunkStreamError('buffer_limit', `more than ${this.#maxBufferedBytes} bytes buffered`);
+      }
+      this.#bufferedBytes += length;
+      stream.payload = length === 0 ? EMPTY : Buffer.allocUnsafeSlow(length);
       stream.received = 0;
       stream.inProgress = true;
     }
-    this.#current = { state: stream, remaining: Math.min(this.#chunkSize, stream.length - stream.received) };
+    this.#current = stream;
+    this.#currentRemaining = Math.min(this.#chunkSize, stream.length - stream.received);
     return position;
   }
 
@@ -271,7 +291,7 @@ export class ChunkReader {
       type: 0,
       streamId: 0,
       hasExtendedTimestamp: false,
-      pieces: [],
+      payload: EMPTY,
       received: 0,
       inProgress: false,
     };
@@ -280,9 +300,9 @@ export class ChunkReader {
   }
 
   #completeMessage(state: ChunkStreamState): RtmpMessage {
-    const payload = state.pieces.length === 1 ? (state.pieces[0] ?? EMPTY) : Buffer.concat(state.pieces);
-    this.#bufferedBytes -= state.received;
-    state.pieces = [];
+    const payload = state.payload;
+    this.#bufferedBytes -= state.length;
+    state.payload = EMPTY;
     state.received = 0;
     state.inProgress = false;
     return {
@@ -309,8 +329,8 @@ export class ChunkReader {
         // "The peer receiving this message [...] discard the partially received message over a chunk stream".
         const aborted = this.#streams.get(readControlValue(message));
         if (aborted?.inProgress === true) {
-          this.#bufferedBytes -= aborted.received;
-          aborted.pieces = [];
+          this.#bufferedBytes -= aborted.length;
+          aborted.payload = EMPTY;
           aborted.received = 0;
           aborted.inProgress = false;
         }

@@ -1,8 +1,17 @@
 // One RTMP connection on the server: handshake, the publish command flow, then media. Every
 // failure ends in `close()`, which runs once; nothing thrown here reaches the socket's emitter.
+// Until its publish is authorized a connection is a stranger (issue 10, finding 2): its messages
+// are capped small, it reports what it holds to the pre-auth guard after every read, and the setup
+// deadline bounds how long it may take to get there (docs/security.md lists the limits).
 import type { Socket } from 'node:net';
+import type { LogSink } from '../log.ts';
 import { Amf0DecodeError } from './amf0.ts';
-import { ChunkReader, ChunkStreamError } from './chunk-reader.ts';
+import {
+  ChunkReader,
+  ChunkStreamError,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_MESSAGE_LENGTH,
+} from './chunk-reader.ts';
 import { ChunkWriter } from './chunk-writer.ts';
 import {
   CommandParseError,
@@ -25,6 +34,7 @@ import {
   type RtmpMessage,
   UserControlEvent,
 } from './messages.ts';
+import type { GuardedConnection, PreAuthGuard } from './pre-auth-guard.ts';
 import {
   createPublishSession,
   type PublishCloseReason,
@@ -42,7 +52,8 @@ export interface AuthorizeRequest {
   remoteAddress: string;
 }
 
-export type RtmpLog = (event: Record<string, unknown>) => void;
+/** One structured line: `event` names it; the transcoder's logger adds time and service. */
+export type RtmpLog = LogSink;
 
 /** What a connection needs from its server. */
 export interface ConnectionContext<Grant> {
@@ -57,8 +68,20 @@ export interface ConnectionContext<Grant> {
   claimStreamKey(streamKey: string): boolean;
   releaseStreamKey(streamKey: string): void;
   onConnectionClosed(connection: RtmpConnection<Grant>): void;
+  /** Counts this connection among the strangers until its publish is authorized. */
+  readonly guard: PreAuthGuard;
   log: RtmpLog;
 }
+
+/**
+ * Before authorization only commands flow, and the largest a publisher sends (connect with its
+ * tcUrl, swfUrl and flashVer) is a few hundred bytes: 64 KiB is generous and keeps a stranger cheap.
+ */
+export const PRE_AUTH_MAX_MESSAGE_LENGTH = 64 * 1024;
+/** Everything a stranger's chunk reader may hold: two maximal commands in flight. */
+export const PRE_AUTH_MAX_BUFFERED_BYTES = 128 * 1024;
+/** Commands held while authorize runs (reading is paused, so only what one read carried). */
+const MAX_HELD_BYTES = 64 * 1024;
 
 /** The window the publisher acknowledges our bytes in (we send few), and its peer bandwidth: 2.5 MB, as FMS and nginx-rtmp use. */
 const WINDOW_ACK_SIZE = 2_500_000;
@@ -80,15 +103,19 @@ export function maskStreamKey(streamKey: string): string {
   return `${streamKey.slice(0, 4)}…`;
 }
 
-export class RtmpConnection<Grant> {
+export class RtmpConnection<Grant> implements GuardedConnection {
   readonly #socket: Socket;
   readonly #context: ConnectionContext<Grant>;
   readonly #remoteAddress: string;
   readonly #handshake = new ServerHandshake();
-  readonly #reader = new ChunkReader();
+  readonly #reader = new ChunkReader({
+    maxMessageLength: PRE_AUTH_MAX_MESSAGE_LENGTH,
+    maxBufferedBytes: PRE_AUTH_MAX_BUFFERED_BYTES,
+  });
   readonly #writer = new ChunkWriter();
   readonly #muxer = new FlvMuxer();
   readonly #heldMessages: RtmpMessage[] = [];
+  #heldMessageBytes = 0;
   #phase: Phase = 'handshake';
   #connected = false;
   #app = '';
@@ -103,6 +130,7 @@ export class RtmpConnection<Grant> {
     this.#socket = socket;
     this.#context = context;
     this.#remoteAddress = socket.remoteAddress ?? 'unknown';
+    context.guard.admit(this);
     // Until `publish` arrives a connection has no business staying open: this bounds the
     // handshake, connect and createStream together.
     this.#setupTimer = setTimeout(
@@ -122,6 +150,11 @@ export class RtmpConnection<Grant> {
     return this.#remoteAddress;
   }
 
+  /** The pre-auth guard's eviction: strangers together hold more than their budget. */
+  closeOverBudget(): void {
+    this.close('protocol_error', 'pre_auth_budget');
+  }
+
   /** Ends the connection once; a publish session, if any, learns the reason. */
   close(reason: PublishCloseReason, detail?: string): void {
     if (this.#phase === 'closed') return;
@@ -130,19 +163,21 @@ export class RtmpConnection<Grant> {
     if (this.#setupTimer !== null) clearTimeout(this.#setupTimer);
     this.#setupTimer = null;
     this.#heldMessages.length = 0;
+    this.#context.guard.leave(this);
     if (this.#streamKey !== null) this.#context.releaseStreamKey(this.#streamKey);
     const graceful = reason === 'publisher_closed';
     if (graceful) this.#endSocket();
     else this.#socket.destroy();
     this.#context.log({
+      level: reason === 'protocol_error' ? 'warn' : 'info',
       event: 'rtmp.connection_closed',
       reason,
       detail,
       phase: previousPhase,
-      remoteAddress: this.#remoteAddress,
-      streamKey: this.#streamKey === null ? undefined : maskStreamKey(this.#streamKey),
-      bytesIn: this.#bytesIn,
-      droppedMediaMessages: this.#droppedMediaMessages || undefined,
+      remote_address: this.#remoteAddress,
+      stream_key_prefix: this.#streamKey === null ? undefined : maskStreamKey(this.#streamKey),
+      bytes_in: this.#bytesIn,
+      dropped_media_messages: this.#droppedMediaMessages || undefined,
     });
     this.#session?.finish(reason);
     this.#context.onConnectionClosed(this);
@@ -177,6 +212,16 @@ export class RtmpConnection<Grant> {
     } catch (error) {
       this.#closeOnError(error);
     }
+    this.#reportHeld();
+  }
+
+  /** While a stranger, tells the guard what this connection holds; the guard may close it. */
+  #reportHeld(): void {
+    if (this.#phase === 'publishing' || this.#phase === 'closed') return;
+    this.#context.guard.report(
+      this,
+      this.#handshake.heldBytes + this.#reader.bufferedBytes + this.#heldMessageBytes,
+    );
   }
 
   /** A method, not a field read: the phase changes under handlers that TypeScript cannot see into. */
@@ -191,7 +236,12 @@ export class RtmpConnection<Grant> {
       error instanceof Amf0DecodeError ||
       error instanceof CommandParseError;
     if (!known)
-      this.#context.log({ event: 'rtmp.bug', error: String(error), remoteAddress: this.#remoteAddress });
+      this.#context.log({
+        level: 'error',
+        event: 'rtmp.bug',
+        error: String(error),
+        remote_address: this.#remoteAddress,
+      });
     this.close('protocol_error', error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   }
 
@@ -204,11 +254,15 @@ export class RtmpConnection<Grant> {
       this.#droppedMediaMessages += 1;
       return;
     }
-    if (this.#heldMessages.length >= MAX_HELD_MESSAGES) {
+    if (
+      this.#heldMessages.length >= MAX_HELD_MESSAGES ||
+      this.#heldMessageBytes + message.payload.length > MAX_HELD_BYTES
+    ) {
       this.close('protocol_error', 'too_many_messages_during_authorize');
       return;
     }
     this.#heldMessages.push(message);
+    this.#heldMessageBytes += message.payload.length;
   }
 
   #handleMessage(message: RtmpMessage): void {
@@ -280,8 +334,8 @@ export class RtmpConnection<Grant> {
       case 'unknown':
         this.#context.log({
           event: 'rtmp.command_ignored',
-          command: command.commandName,
-          remoteAddress: this.#remoteAddress,
+          command: command.commandName.slice(0, 64),
+          remote_address: this.#remoteAddress,
         });
         return;
     }
@@ -294,7 +348,7 @@ export class RtmpConnection<Grant> {
       this.#context.log({
         event: 'rtmp.connect_rejected',
         app: app.slice(0, 64),
-        remoteAddress: this.#remoteAddress,
+        remote_address: this.#remoteAddress,
       });
       this.close('publisher_closed', 'app_not_allowed');
       return;
@@ -339,9 +393,10 @@ export class RtmpConnection<Grant> {
       });
     } catch (error) {
       this.#context.log({
+        level: 'warn',
         event: 'rtmp.authorize_failed',
         error: String(error),
-        streamKey: maskStreamKey(streamKey),
+        stream_key_prefix: maskStreamKey(streamKey),
       });
       result = { ok: false, reason: 'unavailable' };
     }
@@ -356,6 +411,13 @@ export class RtmpConnection<Grant> {
 
   #acceptPublish(grant: Grant, streamKey: string): void {
     this.#phase = 'publishing';
+    // No longer a stranger: media messages may be large now, and nothing here counts against the
+    // strangers' budget any more.
+    this.#context.guard.leave(this);
+    this.#reader.setLimits({
+      maxMessageLength: DEFAULT_MAX_MESSAGE_LENGTH,
+      maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+    });
     // A half-open publisher (encoder host gone, NAT dropped) must end soon: until it does, the
     // stream stays live on a frozen picture and the streamer's reconnect with the same key is
     // refused as already publishing. The long idle timeout only suits the setup phases.
@@ -376,22 +438,25 @@ export class RtmpConnection<Grant> {
       muxer: this.#muxer,
       readBytesIn: () => this.#bytesIn,
       closeConnection: (reason) => this.close(reason, 'closed_by_server'),
-      logListenerError: (error) => this.#context.log({ event: 'rtmp.listener_failed', error: String(error) }),
+      logListenerError: (error) =>
+        this.#context.log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) }),
     });
     this.#session = handle;
     this.#context.log({
+      level: 'info',
       event: 'rtmp.publish_started',
-      streamKey: maskStreamKey(streamKey),
-      remoteAddress: this.#remoteAddress,
+      stream_key_prefix: maskStreamKey(streamKey),
+      remote_address: this.#remoteAddress,
     });
     try {
       this.#context.onPublish(handle.session);
     } catch (error) {
-      this.#context.log({ event: 'rtmp.listener_failed', error: String(error) });
+      this.#context.log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) });
     }
     if (this.#phase !== 'publishing') return;
     this.#socket.resume();
     const held = this.#heldMessages.splice(0);
+    this.#heldMessageBytes = 0;
     try {
       for (const message of held) if (this.#phase === 'publishing') this.#handleMessage(message);
     } catch (error) {
@@ -405,10 +470,11 @@ export class RtmpConnection<Grant> {
     const code = reason === 'unavailable' ? 'NetStream.Publish.Failed' : 'NetStream.Publish.BadName';
     this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description: reason }));
     this.#context.log({
+      level: 'info',
       event: 'rtmp.publish_refused',
       reason,
-      streamKey: maskStreamKey(streamKey),
-      remoteAddress: this.#remoteAddress,
+      stream_key_prefix: maskStreamKey(streamKey),
+      remote_address: this.#remoteAddress,
     });
     this.close('publisher_closed', `refused_${reason}`);
   }

@@ -100,6 +100,30 @@ export function encodeFlvTag(type: number, timestamp: number, payload: Buffer): 
   return tag;
 }
 
+/**
+ * The timestamp (ms) of an FLV audio or video tag: "Timestamp UI24 [...] TimestampExtended UI8:
+ * the upper 8 bits". Null for anything else (the FLV header and codec configuration that start a
+ * media listener, script data).
+ */
+export function readFlvMediaTimestamp(tag: Buffer): number | null {
+  const type = tag[0];
+  if (tag.length < TAG_HEADER_SIZE || (type !== FlvTagType.AUDIO && type !== FlvTagType.VIDEO)) return null;
+  return (((tag[7] ?? 0) << 24) | ((tag[4] ?? 0) << 16) | ((tag[5] ?? 0) << 8) | (tag[6] ?? 0)) >>> 0;
+}
+
+export function isFlvVideoTag(tag: Buffer): boolean {
+  return tag[0] === FlvTagType.VIDEO;
+}
+
+/**
+ * A video tag a decoder can start on, legacy (`0x17`, frame type 1) or Enhanced RTMP (IsExHeader
+ * set, FrameType 1 in bits 4-6): the same rule `inspectVideoPayload` applies to the RTMP message.
+ */
+export function isFlvVideoKeyframe(tag: Buffer): boolean {
+  if (!isFlvVideoTag(tag) || tag.length <= TAG_HEADER_SIZE) return false;
+  return inspectVideoPayload(tag.subarray(TAG_HEADER_SIZE))?.isKeyframe ?? false;
+}
+
 export interface FlvTag {
   readonly type: number;
   readonly timestamp: number;

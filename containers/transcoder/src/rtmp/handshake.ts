@@ -36,6 +36,11 @@ export class ServerHandshake {
     return this.#phase === 'done';
   }
 
+  /** Bytes kept while waiting for the rest of C0+C1 or C2 (at most 3073). */
+  get heldBytes(): number {
+    return this.#pending.length;
+  }
+
   push(bytes: Buffer): HandshakeProgress {
     if (this.#phase === 'done') return { reply: null, done: true, rest: bytes };
     let reply: Buffer | null = null;

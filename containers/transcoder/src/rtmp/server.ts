@@ -1,7 +1,12 @@
 // The RTMP ingest server: accepts publishers (OBS, ffmpeg), asks `authorize` before answering
 // NetStream.Publish.Start, and hands each accepted publish to `onPublish` as an FLV stream.
 // A hostile or broken connection is closed on its own; the server and other publishes go on.
+// RTMPS (the same protocol inside TLS, what OBS and ffmpeg call rtmps://) listens on a port of its
+// own when a certificate is configured, so stream keys need not cross networks in clear text; both
+// listeners share one set of connections, stream keys and pre-auth limits (docs/security.md).
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { createLogSink } from '../log.ts';
 import {
   type AuthorizeRequest,
   type AuthorizeResult,
@@ -9,6 +14,12 @@ import {
   RtmpConnection,
   type RtmpLog,
 } from './connection.ts';
+import {
+  DEFAULT_PRE_AUTH_BUDGET_BYTES,
+  DEFAULT_PRE_AUTH_PER_ADDRESS,
+  DEFAULT_PRE_AUTH_TOTAL,
+  PreAuthGuard,
+} from './pre-auth-guard.ts';
 import type { PublishSession } from './publish-session.ts';
 
 export type { AuthorizeRequest, AuthorizeResult, RtmpLog } from './connection.ts';
@@ -23,32 +34,41 @@ export interface RtmpServerOptions<Grant> {
   authorize(request: AuthorizeRequest): Promise<AuthorizeResult<Grant>>;
   /** Called after Publish.Start was sent; the session then emits media. */
   onPublish(session: PublishSession<Grant>): void;
-  /** Until `publish` is received (handshake, connect, createStream); default 10_000. */
+  /**
+   * Until `publish` is received (TLS, handshake, connect, createStream); default 5_000. OBS and
+   * ffmpeg get there in one or two round trips; a stranger gets no longer to hold a slot.
+   */
   handshakeTimeoutMs?: number;
   /** With no bytes from the peer before publishing; default 30_000. */
   idleTimeoutMs?: number;
   /** With no bytes from a publishing peer; default 10_000 (the origin's publisher timeout). */
   publishIdleTimeoutMs?: number;
-  /** Default 256. */
+  /** All connections, authorized or not; default 256. */
   maxConnections?: number;
+  /** Not yet authorized connections from one address; default 8. */
+  maxPreAuthPerAddress?: number;
+  /** Not yet authorized connections in total; default 64. */
+  maxPreAuthConnections?: number;
+  /** Bytes all not yet authorized connections may hold together; default 4 MiB. */
+  preAuthBudgetBytes?: number;
   /** Default ['live']. */
   allowedApps?: string[];
+  /** RTMPS: a second listener speaking RTMP inside TLS with this certificate (PEM). */
+  tls?: { port: number; key: string | Buffer; cert: string | Buffer };
   log?: RtmpLog;
 }
 
-const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_PUBLISH_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONNECTIONS = 256;
-
-function logToStdout(event: Record<string, unknown>): void {
-  console.log(JSON.stringify({ time: new Date().toISOString(), ...event }));
-}
 
 export class RtmpServer<Grant> {
   readonly #options: RtmpServerOptions<Grant>;
   readonly #log: RtmpLog;
   readonly #server: Server;
+  readonly #tlsServer: TlsServer | null;
+  readonly #guard: PreAuthGuard;
   readonly #connections = new Set<RtmpConnection<Grant>>();
   readonly #activeStreamKeys = new Set<string>();
   readonly #context: ConnectionContext<Grant>;
@@ -56,8 +76,13 @@ export class RtmpServer<Grant> {
 
   constructor(options: RtmpServerOptions<Grant>) {
     this.#options = options;
-    this.#log = options.log ?? logToStdout;
+    this.#log = options.log ?? createLogSink({ service: 'transcoder' });
     const log = this.#log;
+    this.#guard = new PreAuthGuard({
+      maxPerAddress: options.maxPreAuthPerAddress ?? DEFAULT_PRE_AUTH_PER_ADDRESS,
+      maxTotal: options.maxPreAuthConnections ?? DEFAULT_PRE_AUTH_TOTAL,
+      budgetBytes: options.preAuthBudgetBytes ?? DEFAULT_PRE_AUTH_BUDGET_BYTES,
+    });
     this.#context = {
       allowedApps: options.allowedApps ?? ['live'],
       setupTimeoutMs: options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -76,28 +101,38 @@ export class RtmpServer<Grant> {
       onConnectionClosed: (connection) => {
         this.#connections.delete(connection);
       },
+      guard: this.#guard,
       log,
     };
     this.#server = createServer((socket) => this.#accept(socket));
-    this.#server.on('error', (error) => log({ event: 'rtmp.server_error', error: error.message }));
+    this.#server.on('error', (error) =>
+      log({ level: 'error', event: 'rtmp.server_error', error: error.message }),
+    );
+    this.#tlsServer = options.tls === undefined ? null : this.#createTlsServer(options.tls);
   }
 
   get port(): number {
-    const address = this.#server.address();
-    return address !== null && typeof address === 'object' ? address.port : 0;
+    return portOf(this.#server);
   }
 
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#options.port, this.#options.host, () => {
-        this.#server.off('error', onError);
-        this.#listening = true;
-        this.#log({ event: 'rtmp.listening', host: this.#options.host, port: this.port });
-        resolve();
-      });
-    });
+  /** The RTMPS port, or null without a certificate. */
+  get tlsPort(): number | null {
+    return this.#tlsServer === null ? null : portOf(this.#tlsServer);
+  }
+
+  /** Not yet authorized connections and the bytes they hold: the pre-auth guard's figures. */
+  get preAuth(): { connections: number; heldBytes: number } {
+    return { connections: this.#guard.connections, heldBytes: this.#guard.heldBytes };
+  }
+
+  async start(): Promise<void> {
+    await listen(this.#server, this.#options.port, this.#options.host);
+    this.#listening = true;
+    this.#log({ event: 'rtmp.listening', host: this.#options.host, port: this.port });
+    if (this.#tlsServer !== null && this.#options.tls !== undefined) {
+      await listen(this.#tlsServer, this.#options.tls.port, this.#options.host);
+      this.#log({ event: 'rtmp.listening', host: this.#options.host, port: this.tlsPort, tls: true });
+    }
   }
 
   /** Stops listening and closes every connection; publish sessions end with 'server_closed'. */
@@ -105,16 +140,61 @@ export class RtmpServer<Grant> {
     for (const connection of [...this.#connections]) connection.close('server_closed');
     if (!this.#listening) return Promise.resolve();
     this.#listening = false;
-    return new Promise((resolve) => this.#server.close(() => resolve()));
+    const servers: Array<Server | TlsServer> = [this.#server];
+    if (this.#tlsServer?.listening === true) servers.push(this.#tlsServer);
+    return Promise.all(
+      servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
+    ).then(() => undefined);
+  }
+
+  #createTlsServer(tls: NonNullable<RtmpServerOptions<Grant>['tls']>): TlsServer {
+    const server = createTlsServer({
+      key: tls.key,
+      cert: tls.cert,
+      // A TLS handshake is pre-auth work too: it gets the same deadline as the RTMP setup.
+      handshakeTimeout: this.#context.setupTimeoutMs,
+    });
+    // The pre-auth limits apply from the TCP connect on, before any TLS work is done for a stranger.
+    server.on('connection', (socket: Socket) => {
+      if (this.#refusal(socket) !== null) socket.destroy();
+    });
+    server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket));
+    // A client that does not speak TLS (a plain RTMP C0 on this port) or fails the handshake: its
+    // socket is destroyed by Node; say so once, without the noise of a stack.
+    server.on('tlsClientError', (error, socket) => {
+      this.#log({
+        level: 'info',
+        event: 'rtmp.tls_refused',
+        remote_address: socket.remoteAddress,
+        error: error.message.slice(0, 200),
+      });
+    });
+    server.on('error', (error) =>
+      this.#log({ level: 'error', event: 'rtmp.server_error', error: error.message }),
+    );
+    return server;
+  }
+
+  /** Why this socket may not become a connection now, or null. */
+  #refusal(socket: Socket): string | null {
+    const maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    if (!this.#listening) return 'closing';
+    if (this.#connections.size >= maxConnections) return 'max_connections';
+    const admit = this.#guard.check(socket.remoteAddress ?? 'unknown');
+    return admit.ok ? null : admit.reason;
   }
 
   #accept(socket: Socket): void {
-    const maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    if (!this.#listening || this.#connections.size >= maxConnections) {
+    const refusal = this.#refusal(socket);
+    if (refusal !== null) {
+      // The peer sees its TCP connection closed before any handshake byte: nothing to parse, nothing held.
       this.#log({
+        level: 'warn',
         event: 'rtmp.connection_refused',
-        remoteAddress: socket.remoteAddress,
+        reason: refusal,
+        remote_address: socket.remoteAddress,
         connections: this.#connections.size,
+        pre_auth_connections: this.#guard.connections,
       });
       socket.on('error', () => {});
       socket.destroy();
@@ -122,4 +202,20 @@ export class RtmpServer<Grant> {
     }
     this.#connections.add(new RtmpConnection(socket, this.#context));
   }
+}
+
+function portOf(server: Server | TlsServer): number {
+  const address = server.address();
+  return address !== null && typeof address === 'object' ? address.port : 0;
+}
+
+function listen(server: Server | TlsServer, port: number, host: string | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(error);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }

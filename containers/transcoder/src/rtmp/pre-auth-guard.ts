@@ -1,0 +1,115 @@
+// What a connection may cost before its publish is authorized (issue 10, finding 2): anyone on the
+// internet can open an RTMP socket, so until the origin has accepted a stream key a connection is
+// a stranger, and strangers share one small allowance. Three limits sit here, where connections are
+// admitted and where their held bytes are reported:
+// - connections per client address and in total, counted only while unauthorized, so a script
+//   cannot fill the server and an authorized publish never competes with strangers for a slot;
+// - one process-wide byte budget for everything the unauthorized connections hold (handshake
+//   bytes, unfinished chunk messages, commands held during authorize). Past it the connection
+//   holding the most is closed: a legitimate publisher's connect and publish hold a few hundred
+//   bytes, so it is never the largest while a hoarder is around.
+// Authorized connections leave the guard and are limited only by the per-publish caps.
+// Limits and what a client sees are tabled in docs/security.md.
+
+/** What a guarded connection offers the guard: a way to be closed when it is over budget. */
+export interface GuardedConnection {
+  readonly remoteAddress: string;
+  closeOverBudget(): void;
+}
+
+export interface PreAuthLimits {
+  /** Unauthorized connections from one address at a time. */
+  readonly maxPerAddress: number;
+  /** Unauthorized connections at a time, all addresses together. */
+  readonly maxTotal: number;
+  /** Bytes all unauthorized connections may hold together. */
+  readonly budgetBytes: number;
+}
+
+/** OBS reconnects with one socket; a handful covers a few encoders behind one NAT starting at once. */
+export const DEFAULT_PRE_AUTH_PER_ADDRESS = 8;
+export const DEFAULT_PRE_AUTH_TOTAL = 64;
+/** 64 strangers at the per-connection cap (128 KiB) would hold 8 MiB; together they get half. */
+export const DEFAULT_PRE_AUTH_BUDGET_BYTES = 4 * 1024 * 1024;
+
+export type AdmitResult = { ok: true } | { ok: false; reason: 'per_address_limit' | 'total_limit' };
+
+export class PreAuthGuard {
+  readonly #limits: PreAuthLimits;
+  readonly #perAddress = new Map<string, number>();
+  readonly #held = new Map<GuardedConnection, number>();
+  readonly #members = new Set<GuardedConnection>();
+  #heldTotal = 0;
+
+  constructor(limits: PreAuthLimits) {
+    this.#limits = limits;
+  }
+
+  /** Unauthorized connections now. */
+  get connections(): number {
+    return this.#members.size;
+  }
+
+  /** Bytes the unauthorized connections hold now. */
+  get heldBytes(): number {
+    return this.#heldTotal;
+  }
+
+  /** Asked before a socket gets a connection: may this address open one more? */
+  check(remoteAddress: string): AdmitResult {
+    if (this.#members.size >= this.#limits.maxTotal) return { ok: false, reason: 'total_limit' };
+    if ((this.#perAddress.get(remoteAddress) ?? 0) >= this.#limits.maxPerAddress)
+      return { ok: false, reason: 'per_address_limit' };
+    return { ok: true };
+  }
+
+  admit(connection: GuardedConnection): void {
+    if (this.#members.has(connection)) return;
+    this.#members.add(connection);
+    const address = connection.remoteAddress;
+    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+  }
+
+  /**
+   * Records what `connection` holds now; if all strangers together are past the budget, closes
+   * the largest holders until they are not. Returns false if `connection` itself was closed.
+   */
+  report(connection: GuardedConnection, heldBytes: number): boolean {
+    if (!this.#members.has(connection)) return true;
+    this.#heldTotal += heldBytes - (this.#held.get(connection) ?? 0);
+    this.#held.set(connection, heldBytes);
+    let closedSelf = false;
+    while (this.#heldTotal > this.#limits.budgetBytes) {
+      const largest = this.#largest();
+      if (largest === null) break;
+      if (largest === connection) closedSelf = true;
+      // Leave first, so the close (which calls leave again) cannot loop back in here.
+      this.leave(largest);
+      largest.closeOverBudget();
+    }
+    return !closedSelf;
+  }
+
+  /** The connection was authorized or closed: it no longer counts against any pre-auth limit. */
+  leave(connection: GuardedConnection): void {
+    if (!this.#members.delete(connection)) return;
+    this.#heldTotal -= this.#held.get(connection) ?? 0;
+    this.#held.delete(connection);
+    const address = connection.remoteAddress;
+    const count = (this.#perAddress.get(address) ?? 1) - 1;
+    if (count <= 0) this.#perAddress.delete(address);
+    else this.#perAddress.set(address, count);
+  }
+
+  #largest(): GuardedConnection | null {
+    let largest: GuardedConnection | null = null;
+    let largestBytes = -1;
+    for (const [connection, bytes] of this.#held) {
+      if (bytes > largestBytes) {
+        largest = connection;
+        largestBytes = bytes;
+      }
+    }
+    return largest;
+  }
+}
