@@ -145,8 +145,13 @@ export interface RawConnection {
   received(): Buffer;
 }
 
-export async function connectRaw(port: number): Promise<RawConnection> {
-  const socket = connect({ host: '127.0.0.1', port });
+/** `localAddress` picks the source address: any of 127.0.0.0/8 reaches loopback, as many clients. */
+export async function connectRaw(port: number, localAddress?: string): Promise<RawConnection> {
+  const socket = connect({
+    host: '127.0.0.1',
+    port,
+    ...(localAddress === undefined ? {} : { localAddress }),
+  });
   const started = Date.now();
   const chunks: Buffer[] = [];
   socket.on('data', (data: Buffer) => chunks.push(data));
@@ -177,8 +182,8 @@ export class RawRtmpClient {
     this.connection = connection;
   }
 
-  static async open(port: number): Promise<RawRtmpClient> {
-    const connection = await connectRaw(port);
+  static async open(port: number, localAddress?: string): Promise<RawRtmpClient> {
+    const connection = await connectRaw(port, localAddress);
     await performHandshake(connection);
     const client = new RawRtmpClient(connection);
     const handshakeBytes = connection.received().subarray(3073);

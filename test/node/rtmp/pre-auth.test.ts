@@ -1,0 +1,219 @@
+// Issue 10, finding 2: what a stranger (a connection whose publish is not authorized yet) can make
+// the ingest server hold. Each test performs the attack on a real socket against the server's
+// default limits and asserts the defence; the last one runs a real ffmpeg publish beside them.
+// Several loopback source addresses (127.0.0.x) stand in for several clients.
+import { afterEach, describe, expect, it } from 'vitest';
+import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
+import { PRE_AUTH_MAX_MESSAGE_LENGTH } from '../../../containers/transcoder/src/rtmp/connection.ts';
+import {
+  DEFAULT_PRE_AUTH_BUDGET_BYTES,
+  DEFAULT_PRE_AUTH_PER_ADDRESS,
+  DEFAULT_PRE_AUTH_TOTAL,
+} from '../../../containers/transcoder/src/rtmp/pre-auth-guard.ts';
+import { closeHarnesses, command, type Harness, startHarness, urlFor } from './harness.ts';
+import {
+  connectRaw,
+  performHandshake,
+  type RawConnection,
+  RawRtmpClient,
+  spawnPublisher,
+  waitFor,
+} from './helpers.ts';
+
+const opened: RawConnection[] = [];
+afterEach(async () => {
+  for (const connection of opened.splice(0)) connection.socket.destroy();
+  await closeHarnesses();
+});
+
+async function open(port: number, localAddress = '127.0.0.1'): Promise<RawConnection> {
+  const connection = await connectRaw(port, localAddress);
+  opened.push(connection);
+  return connection;
+}
+
+/** Set Chunk Size on chunk stream 2, as the spec's protocol control messages go. */
+function setChunkSize(size: number): Buffer {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(size);
+  return new ChunkWriter().write({ csid: 2, type: 1, streamId: 0, timestamp: 0, payload });
+}
+
+/** A fmt 0 chunk header on `csid` announcing a message of `length` bytes of type `type`. */
+function messageHeader(csid: number, length: number, type: number): Buffer {
+  const header = Buffer.alloc(12);
+  header[0] = csid;
+  header.writeUIntBE(length, 4, 3);
+  header[7] = type;
+  return header;
+}
+
+/**
+ * A stranger that makes the server hold two unfinished 60 KiB commands (~120 KiB) for the price
+ * of their first 128-byte chunks (the default chunk size).
+ */
+async function openHoarder(port: number, localAddress: string): Promise<RawConnection> {
+  const hoarder = await open(port, localAddress);
+  await performHandshake(hoarder);
+  const length = 60 * 1024;
+  hoarder.socket.write(
+    Buffer.concat([
+      messageHeader(3, length, 20),
+      Buffer.alloc(128, 1),
+      messageHeader(4, length, 20),
+      Buffer.alloc(128, 1),
+    ]),
+  );
+  return hoarder;
+}
+
+function closedDetails(harness: Harness): string[] {
+  return harness.logs
+    .filter((event) => event.event === 'rtmp.connection_closed')
+    .map((event) => String(event.detail));
+}
+
+describe('RTMP before a publish is authorized', () => {
+  it('closes a stranger that sets a 1-byte chunk size and announces an 8 MiB message, before its payload', async () => {
+    const harness = await startHarness();
+    const attacker = await open(harness.server.port);
+    await performHandshake(attacker);
+    attacker.socket.write(
+      Buffer.concat([setChunkSize(1), messageHeader(3, 8 * 1024 * 1024, 20), Buffer.from([2])]),
+    );
+    expect(await attacker.closed).toBeLessThan(3000);
+    expect(closedDetails(harness)).toContainEqual(
+      expect.stringContaining(`exceeds ${PRE_AUTH_MAX_MESSAGE_LENGTH}`),
+    );
+    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0 });
+  });
+
+  it('accounts a 60 KiB command sent in 1-byte chunks at its length, not per chunk', async () => {
+    const harness = await startHarness(async () => ({ ok: false, reason: 'bad_key' }));
+    const client = await RawRtmpClient.open(harness.server.port);
+    opened.push(client.connection);
+    const length = 60 * 1024;
+    const chunks = [setChunkSize(1), messageHeader(3, length, 18), Buffer.from([2])];
+    // All but the last byte, one per chunk (a fmt 3 header each): the message stays unfinished.
+    const body = Buffer.alloc(2 * (length - 2));
+    for (let i = 0; i < length - 2; i += 1) body[2 * i] = 0xc3;
+    client.connection.socket.write(Buffer.concat([...chunks, body]));
+    await waitFor(() => harness.server.preAuth.heldBytes >= length, 5000, 'the command to be held');
+    // What is held is the message's one buffer and a little state, not ~100 bytes per chunk.
+    expect(harness.server.preAuth.heldBytes).toBeLessThan(length + 2048);
+    expect(harness.server.preAuth.connections).toBe(1);
+  });
+
+  it(`refuses connection ${DEFAULT_PRE_AUTH_PER_ADDRESS + 1} from one address while another address still gets in`, async () => {
+    const harness = await startHarness();
+    const port = harness.server.port;
+    const first: RawConnection[] = [];
+    for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) first.push(await open(port, '127.0.0.1'));
+    await waitFor(
+      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_PER_ADDRESS,
+      5000,
+      'the first connections',
+    );
+    const refused = await open(port, '127.0.0.1');
+    // Closed before any handshake byte: nothing was parsed, nothing held.
+    expect(await refused.closed).toBeLessThan(2000);
+    expect(refused.received()).toHaveLength(0);
+    expect(harness.logs).toContainEqual(
+      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'per_address_limit' }),
+    );
+    const other = await open(port, '127.0.0.2');
+    await performHandshake(other);
+    expect(other.received()[0]).toBe(3);
+    // The first ones are still open: the limit refuses newcomers, it does not drop anyone.
+    await performHandshake(first[0] ?? other);
+    expect(harness.server.preAuth.connections).toBe(DEFAULT_PRE_AUTH_PER_ADDRESS + 1);
+  });
+
+  it(`refuses unauthorized connections past ${DEFAULT_PRE_AUTH_TOTAL} in total, whatever their addresses`, async () => {
+    const harness = await startHarness();
+    const port = harness.server.port;
+    const addresses = DEFAULT_PRE_AUTH_TOTAL / DEFAULT_PRE_AUTH_PER_ADDRESS;
+    for (let a = 0; a < addresses; a += 1)
+      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) await open(port, `127.0.1.${a + 1}`);
+    await waitFor(
+      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_TOTAL,
+      5000,
+      'the connections to be admitted',
+    );
+    const refused = await open(port, '127.0.2.1');
+    expect(await refused.closed).toBeLessThan(2000);
+    expect(refused.received()).toHaveLength(0);
+    expect(harness.logs).toContainEqual(
+      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'total_limit' }),
+    );
+  });
+
+  it('closes the largest holders once strangers together pass the byte budget, and a newcomer still gets through', async () => {
+    const harness = await startHarness(async () => ({ ok: false, reason: 'bad_key' }));
+    const port = harness.server.port;
+    // 40 hoarders of ~120 KiB each, from five addresses: ~4.8 MiB, past the 4 MiB budget.
+    for (let i = 0; i < 40; i += 1) await openHoarder(port, `127.0.3.${(i % 5) + 1}`);
+    await waitFor(
+      () => closedDetails(harness).filter((detail) => detail === 'pre_auth_budget').length >= 5,
+      5000,
+      'evictions',
+    );
+    expect(harness.server.preAuth.heldBytes).toBeLessThanOrEqual(DEFAULT_PRE_AUTH_BUDGET_BYTES);
+    // A legitimate publisher holds a few hundred bytes: it is never the largest, so it is answered.
+    const client = await RawRtmpClient.open(port, '127.0.3.9');
+    opened.push(client.connection);
+    client.send(command(0, 'connect', 1, { app: 'live' }), command(0, 'createStream', 2, null));
+    await waitFor(
+      () => client.messages.filter((message) => message.type === 20).length >= 2,
+      5000,
+      'connect and createStream results',
+    );
+    client.send(command(1, 'publish', 3, null, 'some_key', 'live'));
+    await waitFor(() => harness.authorizeCalls.length === 1, 5000, 'authorize');
+    expect(harness.server.preAuth.heldBytes).toBeLessThanOrEqual(DEFAULT_PRE_AUTH_BUDGET_BYTES);
+  });
+
+  it('closes a connection that has not published within 5 s of connecting', async () => {
+    const harness = await startHarness();
+    const client = await RawRtmpClient.open(harness.server.port);
+    opened.push(client.connection);
+    client.send(command(0, 'connect', 1, { app: 'live' }), command(0, 'createStream', 2, null));
+    const closedAfter = await client.connection.closed;
+    expect(closedAfter).toBeGreaterThanOrEqual(4500);
+    expect(closedAfter).toBeLessThan(6500);
+    expect(closedDetails(harness)).toContain('setup_timeout');
+  });
+
+  it('keeps an authorized ffmpeg publish flowing, uncounted by the limits, while strangers attack', async () => {
+    const harness = await startHarness();
+    const port = harness.server.port;
+    const publisher = spawnPublisher(urlFor(harness, 'steady_key'), 8);
+    try {
+      await waitFor(() => harness.totalMediaBytes() > 20_000, 10_000, 'publisher media');
+      // The publisher left the pre-auth counts: its address may open a full quota of strangers.
+      expect(harness.server.preAuth.connections).toBe(0);
+      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) await open(port, '127.0.0.1');
+      // An 8 MiB announcement in 1-byte chunks, hoarders past the budget, then slot fillers from
+      // other addresses until the total limit refuses them.
+      const flooder = await open(port, '127.0.6.1');
+      await performHandshake(flooder);
+      flooder.socket.write(Buffer.concat([setChunkSize(1), messageHeader(3, 8 * 1024 * 1024, 20)]));
+      for (let i = 0; i < 40; i += 1) await openHoarder(port, `127.0.4.${(i % 5) + 1}`);
+      for (let i = 0; i < 24; i += 1) await open(port, `127.0.5.${(i % 3) + 1}`);
+      await waitFor(
+        () => harness.logs.some((event) => event.reason === 'total_limit'),
+        5000,
+        'the total limit to refuse a stranger',
+      );
+
+      const before = harness.totalMediaBytes();
+      await waitFor(() => harness.totalMediaBytes() > before + 20_000, 5000, 'publisher still flowing');
+      expect(harness.server.preAuth.heldBytes).toBeLessThanOrEqual(DEFAULT_PRE_AUTH_BUDGET_BYTES);
+      expect(await publisher.exited).toBe(0);
+      await waitFor(() => harness.published[0]?.closeReason !== null, 5000, 'publish end');
+      expect(harness.published[0]?.closeReason).toBe('publisher_closed');
+    } finally {
+      publisher.kill();
+    }
+  });
+});
