@@ -30,6 +30,7 @@ import {
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDate, formatDuration } from '../components/format.ts';
+import { CloseIcon } from '../components/icons.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
 import { listCategories } from './home-page.tsx';
@@ -470,7 +471,7 @@ function EmotePanel({ base }: { base: string }) {
                 aria-label={`Delete emote ${emote.name}`}
                 onClick={() => remove(emote.id)}
               >
-                ✕
+                <CloseIcon />
               </button>
             </li>
           ))}

@@ -22,6 +22,7 @@ import {
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDuration } from '../components/format.ts';
+import { ScissorsIcon } from '../components/icons.tsx';
 import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
@@ -348,7 +349,13 @@ function ClipButton({ stream }: { stream: LiveStream }) {
         onClick={clip}
         aria-label="Clip the last 30 seconds"
       >
-        {busy ? 'Clipping…' : '✂ Clip'}
+        {busy ? (
+          'Clipping…'
+        ) : (
+          <>
+            <ScissorsIcon /> Clip
+          </>
+        )}
       </button>
       {error ? (
         <p className="error-message" role="alert">

@@ -1,11 +1,13 @@
 // The video player for live channels, VODs and the dashboard preview: hls.js with LL-HLS on by
 // default, a quality menu built from `hls.levels`, a DVR seek bar over the seekable range with a
-// "go live" button, the live latency readout, volume and fullscreen, and a "reconnecting…" overlay
-// while playback stalls (the streamer may come back within the reconnect window).
+// "go live" button, the live latency readout, volume and fullscreen (the bar is player-controls.tsx),
+// and a "reconnecting…" overlay while playback stalls (the streamer may come back within the
+// reconnect window).
 import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { loadHls } from './load-hls.ts';
+import { PlayerControls, type SeekRange } from './player-controls.tsx';
 
 /** Marked once per page on the first `playing` event: navigation start → first frame. */
 export const FIRST_FRAME_MARK = 'edgestream:first-playing';
@@ -56,7 +58,7 @@ export function HlsPlayer({
   const [selectedLevel, setSelectedLevel] = useState(-1);
   const [playingLevel, setPlayingLevel] = useState(-1);
   const [latency, setLatency] = useState<number | undefined>(undefined);
-  const [range, setRange] = useState({ start: 0, end: 0, current: 0 });
+  const [range, setRange] = useState<SeekRange>({ start: 0, end: 0, current: 0 });
   const [paused, setPaused] = useState(true);
   const [volume, setVolume] = useState(1);
   const [isMuted, setIsMuted] = useState(muted);
@@ -247,6 +249,15 @@ export function HlsPlayer({
     setIsMuted(video.muted);
   };
 
+  const seek = (position: number) => {
+    const video = videoRef.current;
+    if (video) video.currentTime = position;
+    // The bar is controlled by the 500 ms ticker's playhead: without this the next render puts the
+    // thumb back where the playhead was, so a second key press (PageDown, arrows) within the tick
+    // starts from the old position and the presses never add up.
+    setRange((previous) => ({ ...previous, current: position }));
+  };
+
   const behindLive = live && range.end - range.current > LIVE_EDGE_TOLERANCE_SECONDS;
   const autoLabel =
     selectedLevel === -1 && playingLevel >= 0 && levels[playingLevel]
@@ -284,85 +295,27 @@ export function HlsPlayer({
           {failure}
         </div>
       ) : null}
-      <div className="player-controls">
-        <button type="button" onClick={togglePlay} aria-label={paused ? 'Play' : 'Pause'}>
-          {paused ? '▶' : '❚❚'}
-        </button>
-        <button type="button" onClick={toggleMute} aria-label={isMuted ? 'Unmute' : 'Mute'}>
-          {isMuted ? '🔇' : '🔊'}
-        </button>
-        <input
-          type="range"
-          className="player-volume"
-          aria-label="Volume"
-          min={0}
-          max={1}
-          step={0.05}
-          value={isMuted ? 0 : volume}
-          onChange={(event) => changeVolume(Number(event.target.value))}
-        />
-        <input
-          type="range"
-          className="player-seek"
-          aria-label={live ? 'Rewind (DVR)' : 'Seek'}
-          min={range.start}
-          max={Math.max(range.end, range.start)}
-          step={0.1}
-          value={Math.min(Math.max(range.current, range.start), Math.max(range.end, range.start))}
-          onChange={(event) => {
-            const position = Number(event.target.value);
-            const video = videoRef.current;
-            if (video) video.currentTime = position;
-            // The bar is controlled by the 500 ms ticker's playhead: without this the next render
-            // puts the thumb back where the playhead was, so a second key press (PageDown, arrows)
-            // within the tick starts from the old position and the presses never add up.
-            setRange((previous) => ({ ...previous, current: position }));
-          }}
-        />
-        {live ? (
-          <>
-            <button
-              type="button"
-              className={behindLive ? 'go-live' : 'go-live at-live'}
-              onClick={goLive}
-              aria-label="Go live"
-            >
-              ● Live
-            </button>
-            <span className="player-latency" aria-live="off" title="Time behind the broadcaster">
-              {latency === undefined ? '–' : `${latency.toFixed(1)} s`}
-            </span>
-            <button
-              type="button"
-              aria-pressed={lowLatency}
-              aria-label="Low latency"
-              onClick={() => setLowLatency((value) => !value)}
-            >
-              {lowLatency ? 'LL' : 'STD'}
-            </button>
-          </>
-        ) : (
-          <span className="player-time">
-            {formatClock(range.current)} / {formatClock(range.end)}
-          </span>
-        )}
-        <select
-          aria-label="Quality"
-          className="player-quality"
-          value={selectedLevel}
-          onChange={(event) => chooseLevel(Number(event.target.value))}
-        >
-          <option value={-1}>{autoLabel}</option>
-          {levels.map((level) => (
-            <option key={level.index} value={level.index}>
-              {level.label}
-            </option>
-          ))}
-        </select>
-        <button type="button" onClick={toggleFullscreen} aria-label="Fullscreen">
-          ⛶
-        </button>
-      </div>
+      <PlayerControls
+        live={live}
+        paused={paused}
+        muted={isMuted}
+        volume={volume}
+        range={range}
+        behindLive={behindLive}
+        latency={latency}
+        lowLatency={lowLatency}
+        levels={levels}
+        selectedLevel={selectedLevel}
+        autoLabel={autoLabel}
+        onTogglePlay={togglePlay}
+        onToggleMute={toggleMute}
+        onVolume={changeVolume}
+        onSeek={seek}
+        onGoLive={goLive}
+        onToggleLowLatency={() => setLowLatency((value) => !value)}
+        onChooseLevel={chooseLevel}
+        onToggleFullscreen={toggleFullscreen}
+      />
     </div>
   );
 }
@@ -392,13 +345,4 @@ function describeLevel(level: Level, index: number): PlayerLevel {
       ? `${level.height}p${fps && fps > 30 ? Math.round(fps) : ''}`
       : `Audio only (${Math.round(level.bitrate / 1000)} kbps)`;
   return { index, label, bitrate: level.bitrate, fps };
-}
-
-export function formatClock(totalSeconds: number): string {
-  if (!Number.isFinite(totalSeconds) || totalSeconds < 0) return '0:00';
-  const seconds = Math.floor(totalSeconds % 60);
-  const minutes = Math.floor(totalSeconds / 60) % 60;
-  const hours = Math.floor(totalSeconds / 3600);
-  const mm = hours > 0 ? String(minutes).padStart(2, '0') : String(minutes);
-  return `${hours > 0 ? `${hours}:` : ''}${mm}:${String(seconds).padStart(2, '0')}`;
 }
