@@ -15,8 +15,28 @@ CREATE TABLE sessions (
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
-);
+  -- What the session list shows (added by ALTER TABLE in 0004, hence the placement).
+  , user_agent TEXT NOT NULL DEFAULT '');
 CREATE INDEX idx_sessions_user ON sessions (user_id);
+
+-- Failed logins per username (0004; docs/api.md, "Limits"), existing or not, so the answer does
+-- not reveal which names exist. Past LIMITS.login_account_lockout.failures, logins from
+-- unfamiliar networks wait until locked_until.
+CREATE TABLE login_failures (
+  username TEXT PRIMARY KEY COLLATE NOCASE,
+  failures INTEGER NOT NULL,
+  last_failure_at INTEGER NOT NULL,
+  locked_until INTEGER NOT NULL DEFAULT 0
+);
+
+-- Networks an account signed up or logged in from (0004), as SHA-256("<user id>:<network>"): a
+-- known network is never locked out by failures from elsewhere.
+CREATE TABLE known_networks (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  network_hash TEXT NOT NULL,
+  last_login_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, network_hash)
+);
 
 CREATE TABLE categories (
   id INTEGER PRIMARY KEY,
@@ -46,7 +66,8 @@ CREATE TABLE channels (
   language TEXT NOT NULL DEFAULT 'en',
   tags TEXT NOT NULL DEFAULT '[]',
   created_at INTEGER NOT NULL
-);
+  -- The channel's clipping switch (added by ALTER TABLE in 0004, hence the placement).
+  , clips_enabled INTEGER NOT NULL DEFAULT 1);
 
 -- status: 'pending' (created by POST /streams/start, no media yet) -> 'live' (first part) -> 'ended'.
 CREATE TABLE streams (
@@ -82,6 +103,8 @@ CREATE TABLE follows (
   PRIMARY KEY (user_id, channel_id)
 );
 CREATE INDEX idx_follows_channel ON follows (channel_id);
+-- Keyset pages of a channel's followers for the notification fan-out (0004).
+CREATE INDEX idx_follows_channel_user ON follows (channel_id, user_id);
 
 -- Created by a payment flow (not built yet); tests seed rows.
 CREATE TABLE subscriptions (
@@ -245,6 +268,13 @@ CREATE TABLE notifications (
   UNIQUE (user_id, kind, stream_id)
 );
 CREATE INDEX idx_notifications_user ON notifications (user_id, created_at DESC);
+
+-- Where the follower fan-out of a stream has got to (0004; workers/queues/notify-followers.ts).
+CREATE TABLE notification_fanouts (
+  stream_id TEXT PRIMARY KEY,
+  after_user_id TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
 
 -- Full-text search over channel names and live titles/tags. One row per channel, its rowid the
 -- channel's search_documents id, kept current by the API when a channel or its live stream changes.

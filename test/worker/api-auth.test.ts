@@ -135,17 +135,24 @@ describe('auth', () => {
     expect(Number(last?.headers.get('Retry-After'))).toBeLessThanOrEqual(60);
   });
 
-  it('rate-limits logins per username across IPs', async () => {
+  it('rate-limits logins to one username from one network, not for the account everywhere', async () => {
     const user = await signUp('target');
+    const ip = createTestIp();
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
       const res = await callApi('/auth/login', {
         method: 'POST',
+        ip,
         body: { username: user.user.username, password: 'wrong password' },
       });
       statuses.push(res.status);
     }
     expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    const elsewhere = await callApi('/auth/login', {
+      method: 'POST',
+      body: { username: user.user.username, password: user.password },
+    });
+    expect(elsewhere.status).toBe(200);
   });
 
   it('rate-limits signups per IP to 5 an hour', async () => {

@@ -53,10 +53,14 @@ const SessionResponse = z.object({
 });
 export type TestSession = z.infer<typeof SessionResponse> & { password: string };
 
-export async function signUp(prefix = 'user'): Promise<TestSession> {
+export async function signUp(prefix = 'user', options: { ip?: string } = {}): Promise<TestSession> {
   const username = createUsername(prefix);
   const password = 'correct horse battery';
-  const res = await callApi('/auth/signup', { method: 'POST', body: { username, password } });
+  const res = await callApi('/auth/signup', {
+    method: 'POST',
+    body: { username, password },
+    ...(options.ip === undefined ? {} : { ip: options.ip }),
+  });
   if (res.status !== 201) throw new Error(`signup failed: ${res.status} ${await res.text()}`);
   return { ...SessionResponse.parse(await res.json()), password };
 }

@@ -14,6 +14,7 @@ import { followsApp } from './routes/follows.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
 import { searchApp } from './routes/search.ts';
+import { sessionsApp } from './routes/sessions.ts';
 import { streamsApp } from './routes/streams.ts';
 import { usersApp } from './routes/users.ts';
 import { vodsApp } from './routes/vods.ts';
@@ -28,6 +29,7 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: '
 
 export const apiApp = app
   .route('/auth', authApp)
+  .route('/auth', sessionsApp)
   .route('/users', usersApp)
   .route('/', followsApp)
   .route('/', moderationApp)

@@ -5,7 +5,7 @@ import { findUserByToken, hashToken, type SessionUser } from '../../durable-obje
 import { generateRandomToken } from './crypto.ts';
 import { unauthorized } from './errors.ts';
 
-export { findUserByToken };
+export { findUserByToken, hashToken };
 export type AuthUser = SessionUser;
 
 /** Context variables after requireUser. */
@@ -20,12 +20,28 @@ export interface OptionalAuthVariables {
 
 export const SESSION_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
+/** What the session list shows of the client; long user agents are cut, not refused. */
+export const MAX_USER_AGENT_LENGTH = 200;
+
 /** Creates a session and returns its token (the only time the token exists in clear). */
-export async function createSession(db: D1Database, userId: string, now = Date.now()): Promise<string> {
+export async function createSession(
+  db: D1Database,
+  userId: string,
+  now = Date.now(),
+  userAgent = '',
+): Promise<string> {
   const token = generateRandomToken();
   await db
-    .prepare('INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)')
-    .bind(await hashToken(token), userId, now, now + SESSION_TTL_MS)
+    .prepare(
+      'INSERT INTO sessions (token_hash, user_id, created_at, expires_at, user_agent) VALUES (?, ?, ?, ?, ?)',
+    )
+    .bind(
+      await hashToken(token),
+      userId,
+      now,
+      now + SESSION_TTL_MS,
+      userAgent.slice(0, MAX_USER_AGENT_LENGTH),
+    )
     .run();
   return token;
 }
@@ -35,6 +51,16 @@ export async function deleteSession(db: D1Database, token: string): Promise<void
     .prepare('DELETE FROM sessions WHERE token_hash = ?')
     .bind(await hashToken(token))
     .run();
+}
+
+/**
+ * A session's public id: the first 32 hex digits (128 bits) of its token hash. It names the
+ * session in the list without being a credential: the token cannot be recovered from it.
+ */
+export const SESSION_ID_LENGTH = 32;
+
+export async function readSessionId(token: string): Promise<string> {
+  return (await hashToken(token)).slice(0, SESSION_ID_LENGTH);
 }
 
 /** The token of `Authorization: Bearer <token>`, or null. */

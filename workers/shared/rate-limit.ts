@@ -9,9 +9,17 @@ export interface RateLimit {
   windowMs: number;
 }
 
-/** Counts one hit for `subject` against `rule`; throws 429 (with Retry-After) when over the limit. */
-export async function enforceRateLimit(env: Env, rule: RateLimit, subject: string): Promise<void> {
+/**
+ * Counts one hit for `subject` against `rule`; throws 429 (with Retry-After) when over the limit.
+ * `message` says which limit the client ran into, so a client can tell the user the real reason.
+ */
+export async function enforceRateLimit(
+  env: Env,
+  rule: RateLimit,
+  subject: string,
+  message?: string,
+): Promise<void> {
   const key = `${rule.name}:${subject.toLowerCase()}`;
   const decision = await env.RATE_LIMITER.getByName(key).consume(key, rule.limit, rule.windowMs);
-  if (!decision.allowed) throw rateLimited(decision.retryAfterMs / 1000);
+  if (!decision.allowed) throw rateLimited(decision.retryAfterMs / 1000, message);
 }

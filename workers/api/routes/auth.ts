@@ -1,13 +1,24 @@
 // Sign up, log in, log out. Signing up also creates the user's channel (name = username, stream
-// key version 1), so every user can go live without another step.
+// key version 1), so every user can go live without another step. Signup and login limits come
+// from wrangler.toml's LIMITS (workers/shared/limits.ts); login throttling is lib/login-guard.ts.
+// The account's own sessions and its password are routes/sessions.ts.
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USERNAME_PATTERN } from '../../../protocol/limits.ts';
 import { createSession, deleteSession, readBearerToken, requireUser } from '../../shared/auth.ts';
 import { ApiError, conflict, unauthorized } from '../../shared/errors.ts';
+import { readRateLimit } from '../../shared/limits.ts';
 import { hashPassword, spendPasswordVerificationTime, verifyPassword } from '../../shared/passwords.ts';
-import { enforceRateLimit, type RateLimit } from '../../shared/rate-limit.ts';
+import { enforceRateLimit } from '../../shared/rate-limit.ts';
 import { prepareSearchIndexRefresh } from '../../shared/search-index.ts';
 import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
+import {
+  enforceAccountLock,
+  enforceLoginRateLimits,
+  isKnownNetwork,
+  prepareRememberNetwork,
+  recordLoginFailure,
+  recordLoginSuccess,
+} from '../lib/login-guard.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -17,13 +28,6 @@ import {
   readClientNetwork,
 } from '../lib/router.ts';
 import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from '../lib/views.ts';
-
-const MINUTE_MS = 60_000;
-const HOUR_MS = 60 * MINUTE_MS;
-export const SIGNUP_IP_LIMIT: RateLimit = { name: 'signup-ip', limit: 5, windowMs: HOUR_MS };
-export const SIGNUP_USERNAME_LIMIT: RateLimit = { name: 'signup-user', limit: 5, windowMs: HOUR_MS };
-export const LOGIN_IP_LIMIT: RateLimit = { name: 'login-ip', limit: 10, windowMs: MINUTE_MS };
-export const LOGIN_USERNAME_LIMIT: RateLimit = { name: 'login-user', limit: 5, windowMs: MINUTE_MS };
 
 /**
  * Names that a channel page at /{name} would shadow or be shadowed by: the web app's own routes and
@@ -55,7 +59,7 @@ const Username = z
   .string()
   .regex(new RegExp(`^${USERNAME_PATTERN}$`), 'Usernames are 3-25 letters, digits or underscores')
   .openapi({ example: 'ninja_fan' });
-const Password = z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH);
+export const Password = z.string().min(MIN_PASSWORD_LENGTH).max(MAX_PASSWORD_LENGTH);
 const Credentials = z.object({ username: Username, password: Password }).openapi('Credentials');
 const SessionSchema = z
   .object({ token: z.string(), user: UserSchema, channel: ChannelSchema })
@@ -79,8 +83,19 @@ export const authApp = createApiRouter()
       if (RESERVED_USERNAMES.has(username.toLowerCase())) {
         throw new ApiError(422, 'username_reserved', `The username ${username} is reserved`);
       }
-      await enforceRateLimit(c.env, SIGNUP_IP_LIMIT, readClientNetwork(c));
-      await enforceRateLimit(c.env, SIGNUP_USERNAME_LIMIT, username);
+      const network = readClientNetwork(c);
+      await enforceRateLimit(
+        c.env,
+        readRateLimit(c.env, 'signup_per_network'),
+        network,
+        'Too many signups from this network; try again after Retry-After seconds',
+      );
+      await enforceRateLimit(
+        c.env,
+        readRateLimit(c.env, 'signup_per_username'),
+        username,
+        'Too many signups for this username; try again after Retry-After seconds',
+      );
       const db = c.env.DB;
       const taken = await db
         .prepare('SELECT 1 FROM users WHERE username = ?1 UNION SELECT 1 FROM channels WHERE name = ?1')
@@ -104,13 +119,14 @@ export const authApp = createApiRouter()
             )
             .bind(channelId, userId, username, username, await hashStreamKey(streamKey), now),
           ...prepareSearchIndexRefresh(db, channelId),
+          await prepareRememberNetwork(db, userId, network, now),
         ]);
       } catch (error) {
         // Two signups for one name can pass the check together; the unique index decides.
         if (String(error).includes('UNIQUE constraint failed')) throw conflict('That username is taken');
         throw error;
       }
-      const token = await createSession(db, userId, now);
+      const token = await createSession(db, userId, now, c.req.header('User-Agent') ?? '');
       const channel = await findChannelOfUser(c, userId);
       return c.json({ token, user: toUser({ id: userId, username, created_at: now }), channel }, 201);
     },
@@ -129,21 +145,29 @@ export const authApp = createApiRouter()
     }),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      await enforceRateLimit(c.env, LOGIN_IP_LIMIT, readClientNetwork(c));
-      await enforceRateLimit(c.env, LOGIN_USERNAME_LIMIT, username);
+      const network = readClientNetwork(c);
+      const now = Date.now();
+      await enforceLoginRateLimits(c.env, username, network);
       const row = await c.env.DB.prepare(
         'SELECT id, username, created_at, password_hash FROM users WHERE username = ?',
       )
         .bind(username)
         .first();
-      if (!row) {
+      const user = row ? UserRow.extend({ password_hash: z.string() }).parse(row) : null;
+      if (!user || !(await isKnownNetwork(c.env.DB, user.id, network, now))) {
+        await enforceAccountLock(c.env.DB, username, now);
+      }
+      if (!user) {
         await spendPasswordVerificationTime(password);
+        await recordLoginFailure(c.env, username, now);
         throw unauthorized('Wrong username or password');
       }
-      const user = UserRow.extend({ password_hash: z.string() }).parse(row);
-      if (!(await verifyPassword(password, user.password_hash)))
+      if (!(await verifyPassword(password, user.password_hash))) {
+        await recordLoginFailure(c.env, username, now);
         throw unauthorized('Wrong username or password');
-      const token = await createSession(c.env.DB, user.id);
+      }
+      await recordLoginSuccess(c.env.DB, user.id, network, now);
+      const token = await createSession(c.env.DB, user.id, now, c.req.header('User-Agent') ?? '');
       const channel = await findChannelOfUser(c, user.id);
       return c.json({ token, user: toUser(user), channel }, 200);
     },
