@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureLocalCertificate } from './lib/local-cert.ts';
 import {
   applyMigrations,
   buildWeb,
@@ -16,6 +17,7 @@ import {
 
 const PORT = Number(process.env.PORT ?? 8787);
 const RTMP_PORT = Number(process.env.RTMP_PORT ?? 1935);
+const RTMPS_PORT = Number(process.env.RTMPS_PORT ?? 1936);
 const TRANSCODER_HTTP_PORT = Number(process.env.TRANSCODER_HTTP_PORT ?? 8788);
 const STATE_DIR = join(ROOT, '.wrangler', 'state');
 
@@ -74,12 +76,20 @@ async function main(): Promise<void> {
     echo: true,
   });
   running.push(worker);
+  // RTMPS with the operator's certificate when RTMPS_CERT_PATH/RTMPS_KEY_PATH are set, else a
+  // self-signed one for localhost kept in .wrangler/rtmps (docs/security.md).
+  const tls =
+    process.env.RTMPS_CERT_PATH && process.env.RTMPS_KEY_PATH
+      ? { certPath: process.env.RTMPS_CERT_PATH, keyPath: process.env.RTMPS_KEY_PATH, generated: false }
+      : await ensureLocalCertificate(join(ROOT, '.wrangler', 'rtmps'));
+  if (tls.generated) console.log(`[start] generated a self-signed RTMPS certificate: ${tls.certPath}`);
   console.log('[start] starting the transcoder');
   const transcoder = await startTranscoder({
     rtmpPort: RTMP_PORT,
     httpPort: TRANSCODER_HTTP_PORT,
     originUrl: `http://127.0.0.1:${PORT}`,
     ingestSecret: secrets.INGEST_SECRET,
+    env: { RTMPS_PORT: String(RTMPS_PORT), RTMPS_CERT_PATH: tls.certPath, RTMPS_KEY_PATH: tls.keyPath },
     echo: true,
   });
   running.push(transcoder);
@@ -98,6 +108,7 @@ async function main(): Promise<void> {
     Web app      http://localhost:${PORT}
     API          http://localhost:${PORT}/api/v1   (OpenAPI: /api/v1/openapi.json)
     RTMP ingest  rtmp://localhost:${RTMP_PORT}/live   (stream key = stream name)
+    RTMPS ingest rtmps://localhost:${RTMPS_PORT}/live  (certificate: ${tls.certPath})
     Playback     http://localhost:${PORT}/live/<channel_id>/master.m3u8
 
   Try it: in another terminal run \`npm run demo\` to go live with a test pattern.

@@ -14,8 +14,8 @@ export interface Publisher {
   kill(): void;
 }
 
-/** The publish command from the brief, bounded by `-t`. */
-export function spawnPublisher(url: string, seconds: number): Publisher {
+/** The publish command from the brief, bounded by `-t`; `outputArgs` go before the URL (e.g. TLS options). */
+export function spawnPublisher(url: string, seconds: number, outputArgs: string[] = []): Publisher {
   const child = spawn(
     'ffmpeg',
     [
@@ -46,6 +46,7 @@ export function spawnPublisher(url: string, seconds: number): Publisher {
       '64k',
       '-t',
       String(seconds),
+      ...outputArgs,
       '-f',
       'flv',
       url,
