@@ -3,8 +3,8 @@
 // batch timeout 1 s) and cuts the fragmented MP4 from the archived segments in R2.
 //   node bench/clip-latency.ts
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
-import { type Benchmark, type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
-import { type LiveSession, sleep, startLiveSession } from './lib/live-session.ts';
+import { type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
+import { defineLiveBenchmark, type LiveSession, sleep } from './lib/live-session.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
 
 const SOURCE = { size: '1280x720', fps: 30, videoBitrate: '2500k' };
@@ -84,16 +84,6 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   };
 }
 
-export const clipLatencyBench: Benchmark = {
-  name: 'clip-latency',
-  run: async () => {
-    const session = await startLiveSession(SOURCE);
-    try {
-      return await measure(session);
-    } finally {
-      await session.stop();
-    }
-  },
-};
+export const clipLatencyBench = defineLiveBenchmark('clip-latency', SOURCE, measure);
 
 if (import.meta.main) await runBenchmark(clipLatencyBench);

@@ -11,9 +11,9 @@ import {
   playerState,
   samplePlayer,
 } from '../test/e2e/lib/player.ts';
-import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { startCpuMonitor } from './lib/cpu-monitor.ts';
-import { findTranscoderLogTime, type LiveSession, sleep, startLiveSession } from './lib/live-session.ts';
+import { defineLiveBenchmark, findTranscoderLogTime, type LiveSession, sleep } from './lib/live-session.ts';
 import { parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
 
@@ -276,16 +276,6 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   };
 }
 
-export const liveLatencyBench: Benchmark = {
-  name: 'live-latency',
-  run: async () => {
-    const session = await startLiveSession(SOURCE);
-    try {
-      return await measure(session);
-    } finally {
-      await session.stop();
-    }
-  },
-};
+export const liveLatencyBench = defineLiveBenchmark('live-latency', SOURCE, measure);
 
 if (import.meta.main) await runBenchmark(liveLatencyBench);

@@ -7,8 +7,8 @@
 //     as fast as the origin answers: that is the origin's serving capacity.
 //   node bench/origin-throughput.ts
 import { Agent, get } from 'node:http';
-import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
-import { type LiveSession, startLiveSession } from './lib/live-session.ts';
+import { type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { defineLiveBenchmark, type LiveSession } from './lib/live-session.ts';
 import { buildBlockingQuery, findAwaitedPart, parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
 
@@ -190,16 +190,6 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   };
 }
 
-export const originThroughputBench: Benchmark = {
-  name: 'origin-throughput',
-  run: async () => {
-    const session = await startLiveSession(SOURCE);
-    try {
-      return await measure(session);
-    } finally {
-      await session.stop();
-    }
-  },
-};
+export const originThroughputBench = defineLiveBenchmark('origin-throughput', SOURCE, measure);
 
 if (import.meta.main) await runBenchmark(originThroughputBench);

@@ -11,9 +11,9 @@
 //      bounds the first figure from above.
 //   node bench/part-publish-delay.ts
 import { z } from 'zod';
-import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { startCpuMonitor } from './lib/cpu-monitor.ts';
-import { type LiveSession, startLiveSession } from './lib/live-session.ts';
+import { defineLiveBenchmark, type LiveSession } from './lib/live-session.ts';
 import { buildBlockingQuery, findAwaitedPart, parseMediaPlaylist } from './lib/playlist.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
 
@@ -217,16 +217,6 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
   };
 }
 
-export const partPublishDelayBench: Benchmark = {
-  name: 'part-publish-delay',
-  run: async () => {
-    const session = await startLiveSession(SOURCE);
-    try {
-      return await measure(session);
-    } finally {
-      await session.stop();
-    }
-  },
-};
+export const partPublishDelayBench = defineLiveBenchmark('part-publish-delay', SOURCE, measure);
 
 if (import.meta.main) await runBenchmark(partPublishDelayBench);

@@ -3,6 +3,7 @@
 import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from '../../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../../test/e2e/lib/api.ts';
+import type { Benchmark, BenchOutcome } from './bench.ts';
 import { type ClockedPublisher, type ClockedPublishOptions, startClockedPublisher } from './publisher.ts';
 
 export interface LiveSession {
@@ -25,6 +26,28 @@ interface LiveBody {
 }
 
 const LIVE_TIMEOUT_MS = 45_000;
+
+/**
+ * A benchmark measured against one live session: a fresh platform and publisher started before
+ * `measure` and stopped after it, whether it finished or threw.
+ */
+export function defineLiveBenchmark(
+  name: string,
+  publish: ClockedPublishOptions,
+  measure: (session: LiveSession) => Promise<BenchOutcome>,
+): Benchmark {
+  return {
+    name,
+    run: async () => {
+      const session = await startLiveSession(publish);
+      try {
+        return await measure(session);
+      } finally {
+        await session.stop();
+      }
+    },
+  };
+}
 
 export async function startLiveSession(publish: ClockedPublishOptions): Promise<LiveSession> {
   const platform = await startPlatform({ transcoder: true });
