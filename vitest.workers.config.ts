@@ -12,6 +12,8 @@ export default defineConfig({
         bindings: {
           INGEST_SECRET: 'test-ingest-secret',
           STREAM_KEY_SECRET: 'test-stream-key-secret',
+          // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
+          CHAT_SOCKETS_PER_SHARD: '2',
           TEST_MIGRATIONS: migrations,
         },
       },

@@ -3,9 +3,11 @@
 // idempotency, the failure paths, and the clip API.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { readBoxes } from '../../media/mp4/boxes.ts';
+import { getFragmentSeconds, readFragments } from '../../media/mp4/fragments.ts';
+import { readInit } from '../../media/mp4/init.ts';
 import { createEvent } from '../../protocol/events.ts';
 import { vodPlaybackApp } from '../../workers/origin/vod-playback.ts';
-import { getFragmentSeconds, readBoxes, readFragments, readInit } from '../../workers/vod/mp4-boxes.ts';
 import { callApi, readError, signUp, type TestSession } from './api-helpers.ts';
 import {
   deliver,
@@ -102,7 +104,7 @@ describe('clips', () => {
     expect(Math.abs(mp4.seconds - 6)).toBeLessThan(0.5);
     expect(Math.abs(mp4.mehdSeconds - 6)).toBeLessThan(0.5);
     expect(mp4.sequences).toEqual(mp4.fragments.map((_, i) => i + 1));
-    const videoTimes = mp4.fragments.map((f) => f.trafs.find((t) => t.trackId === 1)?.baseDecodeTime);
+    const videoTimes = mp4.fragments.map((f) => f.trafs.find((t) => t.trackId === 1)?.baseMediaDecodeTime);
     expect(videoTimes[0]).toBe(0);
     // Continuous decode times: each fragment starts where the previous one ended.
     for (let i = 1; i < videoTimes.length; i++)

@@ -4,10 +4,11 @@
 // watch reads and the upload; everything else is the real workerd R2, D1 and queue consumer.
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { getFragmentSeconds, readFragments } from '../../media/mp4/fragments.ts';
+import { readInit } from '../../media/mp4/init.ts';
 import { createEvent } from '../../protocol/events.ts';
-import { processClip } from '../../workers/vod/clip-job.ts';
+import { processClip } from '../../workers/clips/clip-job.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
-import { getFragmentSeconds, readFragments, readInit } from '../../workers/vod/mp4-boxes.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
 import { callApi, signUp, type TestSession } from './api-helpers.ts';
 import { deliver, endSyntheticStream, type SyntheticStream, startSyntheticStream } from './vod-fixtures.ts';

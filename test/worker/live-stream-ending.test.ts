@@ -4,7 +4,7 @@
 // fake at the narrowest seam: the object's STREAM_EVENTS binding, swapped on the one instance.
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { LiveStream } from '../../durable-objects/live-stream.ts';
+import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { PENDING_STREAM_TTL_MS, reconcileStreams } from '../../workers/origin/reconcile-streams.ts';
 import {
   authorizePublish,

@@ -2,7 +2,7 @@
 // from its SQLite rows. The test builds a second instance on the same storage and compares.
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { LiveStream } from '../../durable-objects/live-stream.ts';
+import { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { createTestChannel, postIngest, putInit, putPart, startTestStream } from './origin-fixtures.ts';
 
 describe('LiveStream recovery', () => {

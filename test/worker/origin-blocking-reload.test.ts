@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { LiveStream } from '../../durable-objects/live-stream.ts';
+import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import {
   createTestChannel,
   findTags,

@@ -4,7 +4,7 @@
 // the object are counted by wrapping its class's method: the narrowest seam there is.
 import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LiveStream } from '../../durable-objects/live-stream.ts';
+import { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import {
   authorizePublish,
   createTestChannel,

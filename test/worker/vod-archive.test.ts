@@ -6,8 +6,8 @@ import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createEvent } from '../../protocol/events.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
+import { getChatBatchKey } from '../../workers/vod/r2-storage.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
-import { getChatBatchKey } from '../../workers/vod/vod-keys.ts';
 import { callApi, signUp } from './api-helpers.ts';
 import { deliver, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
 

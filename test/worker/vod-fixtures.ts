@@ -10,7 +10,7 @@ import {
   runInDurableObject,
   SELF,
 } from 'cloudflare:test';
-import type { LiveStream } from '../../durable-objects/live-stream.ts';
+import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { AuthorizeResponse, type RenditionName } from '../../protocol/ingest.ts';
 import { consumeQueueBatch } from '../../workers/queues/index.ts';
 import { createTestChannel, INGEST_AUTH, ORIGIN, type TestChannel } from './origin-fixtures.ts';
@@ -61,6 +61,17 @@ function text(value: string): Uint8Array {
   return new TextEncoder().encode(value);
 }
 
+/**
+ * An esds for AAC-LC, 48 kHz, stereo: ES_Descriptor > DecoderConfigDescriptor (MPEG-4 Audio) >
+ * DecoderSpecificInfo (AudioSpecificConfig 0x1190: object type 2), then SLConfigDescriptor
+ * (ISO/IEC 14496-1 7.2.6). The codec string is read from it, never assumed.
+ */
+function esds(): Uint8Array {
+  const decoderConfig = [0x40, 0x15, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x05, 2, 0x11, 0x90];
+  const es = [0x00, 0x01, 0x00, 0x04, decoderConfig.length, ...decoderConfig, 0x06, 1, 0x02];
+  return box('esds', fields([0, 4]), new Uint8Array([0x03, es.length, ...es]));
+}
+
 function track(id: number, timescale: number, handler: 'vide' | 'soun'): Uint8Array {
   const tkhd = box('tkhd', fields([0x7, 4], [0, 4], [0, 4], [id, 4], [0, 4], [0, 4]), new Uint8Array(60));
   const mdhd = box('mdhd', fields([0, 4], [0, 4], [0, 4], [timescale, 4], [0, 4], [0x55c4, 2], [0, 2]));
@@ -84,6 +95,7 @@ function track(id: number, timescale: number, handler: 'vide' | 'soun'): Uint8Ar
       fields([1, 2]),
       new Uint8Array(8),
       fields([2, 2], [16, 2], [0, 4], [AUDIO_TIMESCALE * 65536, 4]),
+      esds(),
     );
   }
   const stsd = box('stsd', fields([0, 4], [1, 4]), entry);

@@ -1,11 +1,14 @@
 // The pure VOD and clip logic, without I/O: box rewriting (tkhd version 1, a trun that overruns its
 // box), clip planning around GAP rows, and DASH Periods when renditions restart independently.
 import { describe, expect, it } from 'vitest';
-import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
-import { type IndexedSegment, planClip } from '../../workers/vod/clip-assembly.ts';
-import { planDashPeriods, renderDashManifest } from '../../workers/vod/dash-manifest.ts';
-import { readBoxes, readFragments, readInit, rewriteInit } from '../../workers/vod/mp4-boxes.ts';
-import type { VodRendition, VodSegment } from '../../workers/vod/vod-playlists.ts';
+import { planDashPeriods, renderDashManifest } from '../../media/dash/manifest.ts';
+import type { VodRendition } from '../../media/hls/vod-playlist.ts';
+import { readBoxes } from '../../media/mp4/boxes.ts';
+import { readFragments } from '../../media/mp4/fragments.ts';
+import { readInit } from '../../media/mp4/init.ts';
+import { rewriteInit } from '../../media/mp4/rewrite.ts';
+import type { RenditionInfo, SegmentRecord, VodSegment } from '../../protocol/media.ts';
+import { planClip } from '../../workers/clips/clip-assembly.ts';
 import { buildFragment, buildInit } from './vod-fixtures.ts';
 
 function findBox(bytes: Uint8Array, path: string[]) {
@@ -82,8 +85,8 @@ function makeSegments(
   to: number,
   init: number,
   options: { gapAt?: number } = {},
-): IndexedSegment[] {
-  const segments: IndexedSegment[] = [];
+): SegmentRecord[] {
+  const segments: SegmentRecord[] = [];
   for (let msn = from; msn <= to; msn++) {
     segments.push({
       msn,
@@ -119,7 +122,7 @@ function makeInfo(name: RenditionInfo['name'], height: number | null): Rendition
   };
 }
 
-function toVod(segments: IndexedSegment[]): VodSegment[] {
+function toVod(segments: SegmentRecord[]): VodSegment[] {
   return segments.map(({ gap: _gap, ...segment }) => ({ ...segment, size: 100 }));
 }
 

@@ -5,12 +5,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import {
-  getInitKey,
-  getPartKey,
-  getSegmentKey,
-  getThumbnailKey,
-} from '../../durable-objects/live-stream/media-keys.ts';
+import { getInitKey, getPartKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
 import {
   AuthorizeRequest,
   EndRequest,

@@ -8,12 +8,8 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
-import {
-  getMediaKey,
-  getThumbnailKey,
-  parseMediaFileName,
-} from '../../durable-objects/live-stream/media-keys.ts';
-import type { PlaylistResult } from '../../durable-objects/live-stream.ts';
+import type { PlaylistResult } from '../../durable-objects/live-stream/live-stream.ts';
+import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, handleError, notFound, unavailable } from '../shared/errors.ts';
 import { createInFlight, isCacheable, matchEdgeCache, putEdgeCache } from './edge-cache.ts';

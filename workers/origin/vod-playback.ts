@@ -7,20 +7,16 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
-import {
-  getMediaKey,
-  getThumbnailKey,
-  parseMediaFileName,
-} from '../../durable-objects/live-stream/media-keys.ts';
-import { RenditionName } from '../../protocol/ingest.ts';
-import { badRequest, handleError, notFound } from '../shared/errors.ts';
+import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
 import {
   getClipKey,
   getClipThumbnailKey,
   getVodManifestKey,
   getVodMasterKey,
   getVodPlaylistKey,
-} from '../vod/vod-keys.ts';
+} from '../../media/vod-keys.ts';
+import { RenditionName } from '../../protocol/ingest.ts';
+import { badRequest, handleError, notFound } from '../shared/errors.ts';
 import { findVodStream } from '../vod/vod-lookup.ts';
 import { serveMediaObject } from './serve-media.ts';
 

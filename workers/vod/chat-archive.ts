@@ -5,10 +5,10 @@
 // answers `next_from`, where the next request continues. Deletions and
 // bans are applied when the replay is read, so a late moderation action still hides old messages.
 import { z } from 'zod';
+import { mapWallClockToPosition, type VodRun } from '../../media/hls/vod-playlist.ts';
 import { Badge, EmoteRef } from '../../protocol/chat.ts';
 import { ArchivedChatMessage, type EventOf } from '../../protocol/events.ts';
-import { getChatBatchKey, getChatListStart, getChatPrefix, parseChatBatchKey } from './vod-keys.ts';
-import { mapWallClockToPosition, type VodRun } from './vod-playlists.ts';
+import { getChatBatchKey, getChatListStart, getChatPrefix, parseChatBatchKey } from './r2-storage.ts';
 
 export interface ChatReplay {
   messages: ReplayMessage[];

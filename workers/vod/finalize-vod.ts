@@ -5,14 +5,20 @@
 // LiveStream object into R2 (vod-index.ts) before the object forgets the stream's rows.
 import { z } from 'zod';
 import { encodeHex } from '../../common/hashing.ts';
-import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
-import { renderMultivariantPlaylist } from '../../durable-objects/live-stream/playlist.ts';
-import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
-import type { LiveStream } from '../../durable-objects/live-stream.ts';
-import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
-import { getRunKey, planDashPeriods, renderDashManifest } from './dash-manifest.ts';
-import { readFirstMediaTime, readInit } from './mp4-boxes.ts';
-import { readVodIndex, writeVodIndex } from './vod-index.ts';
+import { log } from '../../common/log.ts';
+import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
+import { getRunKey, planDashPeriods, renderDashManifest } from '../../media/dash/manifest.ts';
+import { renderMultivariantPlaylist } from '../../media/hls/multivariant-playlist.ts';
+import {
+  describeRuns,
+  measureBandwidth,
+  renderVodMediaPlaylist,
+  sumDurations,
+  type VodRendition,
+} from '../../media/hls/vod-playlist.ts';
+import { getInitKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
+import { readFirstMediaTime } from '../../media/mp4/fragments.ts';
+import { readInit } from '../../media/mp4/init.ts';
 import {
   getRenditionPrefix,
   getVodManifestKey,
@@ -20,16 +26,11 @@ import {
   getVodPlaybackPath,
   getVodPlaylistKey,
   getVodThumbnailPath,
-  listObjects,
-} from './vod-keys.ts';
-import {
-  describeRuns,
-  measureBandwidth,
-  renderVodMediaPlaylist,
-  sumDurations,
-  type VodRendition,
-  type VodSegment,
-} from './vod-playlists.ts';
+} from '../../media/vod-keys.ts';
+import { RENDITION_NAMES, RenditionName } from '../../protocol/ingest.ts';
+import type { RenditionInfo, VodSegment } from '../../protocol/media.ts';
+import { listObjects } from './r2-storage.ts';
+import { readVodIndex, writeVodIndex } from './vod-index.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** The head of a segment read for its first moof; a 1080p moof is a few KB. */
@@ -88,7 +89,7 @@ async function describeFromInit(
     name,
     codecs:
       ordered
-        .map((t) => t.codec ?? '')
+        .map((t) => t.codec)
         .filter((c) => c !== '')
         .join(',') || 'mp4a.40.2',
     bandwidth: Math.max(1, peak),
@@ -121,15 +122,7 @@ async function readRunStartTimes(
         if (time !== null) times.set(getRunKey(name, first.msn), time);
       } catch (error) {
         // Bytes that are not CMAF (a broken upload) cost the MPD its offset, not the whole VOD.
-        console.warn(
-          JSON.stringify({
-            level: 'warn',
-            msg: 'unreadable segment head',
-            streamId,
-            name,
-            error: String(error),
-          }),
-        );
+        log.warn('vod_segment_head_unreadable', { stream_id: streamId, rendition: name, error });
       }
     }
   }
@@ -211,7 +204,7 @@ export async function finalizeVod(
   const reference = renditions[0];
   const firstSegment = reference?.segments[0];
   if (!reference || !firstSegment) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'stream ended without media; no VOD', streamId }));
+    log.warn('vod_skipped_no_media', { stream_id: streamId });
     await live.forgetStream(streamId);
     return [];
   }

@@ -3,13 +3,8 @@
 // resumable: an expiring VOD stays 'deleting' until its media is gone, and the parts sweep keeps
 // its position in retention_cursors. docs/retention.md gives the matching R2 lifecycle rules.
 import { z } from 'zod';
-import {
-  getChatPrefix,
-  getStreamPartsPrefix,
-  getStreamPrefix,
-  getVodPrefix,
-  purgePrefix,
-} from './vod-keys.ts';
+import { getStreamPartsPrefix, getStreamPrefix, getVodPrefix } from '../../media/vod-keys.ts';
+import { getChatPrefix, purgePrefix } from './r2-storage.ts';
 import { forgetVodStream } from './vod-lookup.ts';
 
 const HOUR_MS = 60 * 60 * 1000;

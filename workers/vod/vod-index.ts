@@ -2,33 +2,14 @@
 // renditions and every segment the VOD lists. Finalizing writes it once; clips of the ended stream
 // and a retried finalization read it; and the LiveStream object can then forget the stream's rows.
 import { z } from 'zod';
-import { RenditionName } from '../../protocol/ingest.ts';
-import { getVodIndexKey } from './vod-keys.ts';
-import type { VodRendition } from './vod-playlists.ts';
-
-const RenditionInfoJson = z.object({
-  name: RenditionName,
-  codecs: z.string(),
-  bandwidth: z.number(),
-  averageBandwidth: z.number(),
-  width: z.number().nullable(),
-  height: z.number().nullable(),
-  frameRate: z.number().nullable(),
-});
-
-const VodSegmentJson = z.object({
-  msn: z.number(),
-  duration: z.number(),
-  pdt: z.number(),
-  discontinuity: z.boolean(),
-  init: z.number(),
-  size: z.number(),
-});
+import type { VodRendition } from '../../media/hls/vod-playlist.ts';
+import { getVodIndexKey } from '../../media/vod-keys.ts';
+import { RenditionInfo, VodSegment } from '../../protocol/media.ts';
 
 const VodIndex = z.object({
   stream_id: z.string(),
   /** In ladder order; the first is the reference rendition (the VOD's clock, clips). */
-  renditions: z.array(z.object({ info: RenditionInfoJson, segments: z.array(VodSegmentJson) })),
+  renditions: z.array(z.object({ info: RenditionInfo, segments: z.array(VodSegment) })),
 });
 
 export async function writeVodIndex(

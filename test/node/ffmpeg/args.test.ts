@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { BoxReader, parseMoov } from '../../../containers/transcoder/src/cmaf/boxes.ts';
 import { buildTranscodeArgs } from '../../../containers/transcoder/src/ffmpeg/args.ts';
 import { planLadder, type SourceInfo } from '../../../containers/transcoder/src/ffmpeg/ladder.ts';
+import { BoxReader } from '../../../media/mp4/boxes.ts';
+import { readMoov } from '../../../media/mp4/init.ts';
 import { makeFlvSource, runMediaTool } from './media-fixtures.ts';
 
 const SOURCE_1080P60: SourceInfo = {
@@ -158,7 +159,7 @@ describe('ffmpeg transcode arguments', () => {
       expect(boxes.slice(0, 3).map((box) => box.type)).toEqual(['ftyp', 'moov', 'moof']);
       const moov = boxes[1];
       if (moov === undefined) throw new Error('no moov');
-      const handlers = parseMoov(moov).tracks.map((track) => track.handler);
+      const handlers = readMoov(moov.bytes, moov).tracks.map((track) => track.handler);
       expect(handlers).toEqual(output.rendition === 'audio' ? ['soun'] : ['vide', 'soun']);
       expect(boxes.filter((box) => box.type === 'moof').length).toBeGreaterThanOrEqual(10);
     }

@@ -1,16 +1,16 @@
 // Clips: POST /clips answers 202 at once and queues the job that cuts the MP4
-// (workers/vod/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
+// (workers/clips/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
 // POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
 import { createRoute, z } from '@hono/zod-openapi';
+import { mapPositionToWallClock } from '../../../media/hls/vod-playlist.ts';
+import { getClipPath, getClipThumbnailPath } from '../../../media/vod-keys.ts';
 import { createEvent } from '../../../protocol/events.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
+import { planClip } from '../../clips/clip-assembly.ts';
+import { loadClipSource } from '../../clips/clip-job.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
-import { planClip } from '../../vod/clip-assembly.ts';
-import { loadClipSource } from '../../vod/clip-job.ts';
-import { getClipPath, getClipThumbnailPath } from '../../vod/vod-keys.ts';
-import { mapPositionToWallClock } from '../../vod/vod-playlists.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,

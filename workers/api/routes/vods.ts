@@ -3,12 +3,12 @@
 // (workers/vod/finalize-vod.ts) and played from /vod/... (workers/origin/vod-playback.ts).
 import { createRoute, z } from '@hono/zod-openapi';
 import { log } from '../../../common/log.ts';
+import type { VodRun } from '../../../media/hls/vod-playlist.ts';
+import { getVodDashPath, getVodPlaybackPath } from '../../../media/vod-keys.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound } from '../../shared/errors.ts';
 import { readChatReplay } from '../../vod/chat-archive.ts';
 import { deleteVod } from '../../vod/retention.ts';
-import { getVodDashPath, getVodPlaybackPath } from '../../vod/vod-keys.ts';
-import type { VodRun } from '../../vod/vod-playlists.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,

@@ -2,16 +2,10 @@
 // moof+mdat (~200 ms), and a segment each time a keyframe starts a new GOP (2 s). Knows nothing of
 // HTTP or ffmpeg: bytes in, events out.
 import type { Readable } from 'node:stream';
-import { GOP_SECONDS } from '../ffmpeg/ladder.ts';
-import {
-  type Box,
-  BoxReader,
-  type InitInfo,
-  isSyncSample,
-  parseMoof,
-  parseMoov,
-  type TrackInfo,
-} from './boxes.ts';
+import { BoxReader, type OwnedBox } from '../../../../media/mp4/boxes.ts';
+import { isSyncSample, readMoof } from '../../../../media/mp4/fragments.ts';
+import { type InitFacts, readMoov, type TrackFacts } from '../../../../media/mp4/init.ts';
+import { GOP_SECONDS } from '../../../../protocol/media.ts';
 
 /** Video parts: ffmpeg cuts a fragment as soon as it holds 200 ms (6 frames at 30 fps, 12 at 60). */
 export const VIDEO_PART_TARGET_SECONDS = 0.2;
@@ -104,13 +98,13 @@ export class CmafPackager {
   #nextMsn: number;
   #runs = 0;
   /** ftyp and anything else before the moov, then the moov: the init segment. */
-  #initPrefix: Buffer[] = [];
-  #init: InitInfo | null = null;
-  #timingTrack: TrackInfo | null = null;
+  #initPrefix: Uint8Array[] = [];
+  #init: InitFacts | null = null;
+  #timingTrack: TrackFacts | null = null;
   #partTarget: number | null = null;
   /** Boxes seen since the last mdat (styp, sidx, prft, moof) that open the next part. */
-  #pendingPartBoxes: Buffer[] = [];
-  #pendingMoof: Box | null = null;
+  #pendingPartBoxes: Uint8Array[] = [];
+  #pendingMoof: OwnedBox | null = null;
   #segment: OpenSegment | null = null;
 
   constructor(options: CmafPackagerOptions) {
@@ -170,7 +164,7 @@ export class CmafPackager {
     for (const event of this.flush()) await onEvent(event);
   }
 
-  #handleBox(box: Box, events: PackagerEvent[]): void {
+  #handleBox(box: OwnedBox, events: PackagerEvent[]): void {
     if (this.#init === null) {
       this.#initPrefix.push(box.bytes);
       if (box.type === 'moov') this.#emitInit(box, events);
@@ -198,8 +192,8 @@ export class CmafPackager {
     }
   }
 
-  #emitInit(moov: Box, events: PackagerEvent[]): void {
-    const init = parseMoov(moov);
+  #emitInit(moov: OwnedBox, events: PackagerEvent[]): void {
+    const init = readMoov(moov.bytes, moov);
     const video = init.tracks.find((track) => track.handler === 'vide');
     const audio = init.tracks.find((track) => track.handler === 'soun');
     this.#init = init;
@@ -219,8 +213,8 @@ export class CmafPackager {
     };
     if (video !== undefined) {
       event.timescales.video = video.timescale;
-      if (video.width !== undefined) event.width = video.width;
-      if (video.height !== undefined) event.height = video.height;
+      if (video.width !== null) event.width = video.width;
+      if (video.height !== null) event.height = video.height;
     }
     if (audio !== undefined) event.timescales.audio = audio.timescale;
     this.#runs += 1;
@@ -228,11 +222,11 @@ export class CmafPackager {
     events.push(event);
   }
 
-  #emitPart(moof: Box, bytes: Buffer, events: PackagerEvent[]): void {
+  #emitPart(moof: OwnedBox, bytes: Buffer, events: PackagerEvent[]): void {
     const init = this.#init;
     const timing = this.#timingTrack;
     if (init === null || timing === null) return;
-    const fragment = parseMoof(moof, init);
+    const fragment = readMoof(moof.bytes, moof, init);
     const traf =
       fragment.trafs.find((candidate) => candidate.trackId === timing.trackId) ?? fragment.trafs[0];
     if (traf === undefined) return;

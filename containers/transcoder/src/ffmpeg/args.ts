@@ -1,7 +1,8 @@
 // Builds the argument list of the one ffmpeg process per stream: decode once, encode every rendition
 // of the plan, each to its own pipe as fragmented MP4 (CMAF), plus an optional thumbnail pipe.
 import type { RenditionName } from '../../../../protocol/ingest.ts';
-import { AUDIO_SAMPLE_RATE, GOP_SECONDS, type LadderPlan, type VideoRenditionPlan } from './ladder.ts';
+import { GOP_SECONDS } from '../../../../protocol/media.ts';
+import { AUDIO_SAMPLE_RATE, type LadderPlan, type VideoRenditionPlan } from './ladder.ts';
 
 export type VideoEncoder = 'libx264' | 'h264_nvenc';
 

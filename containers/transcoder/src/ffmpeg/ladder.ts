@@ -1,10 +1,9 @@
 // The adaptive bitrate ladder as data, and the pure planner that fits it to a channel's tier, the
 // incoming source and the host's spare encode capacity.
 import type { ChannelTier, RenditionName } from '../../../../protocol/ingest.ts';
+import { GOP_SECONDS } from '../../../../protocol/media.ts';
 import type { AudioCodec, MediaStats, VideoCodec } from '../rtmp/flv.ts';
 
-/** Every video rendition has a keyframe every 2 s so segments are 2 s and aligned across renditions. */
-export const GOP_SECONDS = 2;
 /**
  * Passthrough is only safe when the broadcaster's keyframes already make 2 s segments: the encoded
  * rungs and the audio rendition cut on the 2 s media-time grid, and a source segment of 2 s + e puts

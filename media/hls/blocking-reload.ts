@@ -1,6 +1,7 @@
 // The blocking playlist reload rules of LL-HLS (draft-pantos-hls-rfc8216bis, 6.2.5.2), as a pure
 // decision: answer now, wait for a (msn, part), or refuse. The LiveStream DO does the waiting.
-import { getLastSegmentMsn, getListedOpenParts, TARGET_DURATION, type Timeline } from './timeline.ts';
+import { TARGET_DURATION } from '../../protocol/media.ts';
+import { getLastSegmentMsn, getListedOpenParts, type Timeline } from './timeline.ts';
 
 export interface ReloadDirectives {
   msn?: number | undefined;

@@ -6,16 +6,6 @@
 // once the VOD holds its own copy of the segment index (forgetStream), the stream's rows go.
 import { DurableObject } from 'cloudflare:workers';
 import { z } from 'zod';
-import { createEvent } from '../protocol/events.ts';
-import {
-  type AuthorizeResponse,
-  type ChannelTier,
-  type InitMeta,
-  type PartMeta,
-  RENDITION_NAMES,
-  RenditionName,
-  type SegmentMeta,
-} from '../protocol/ingest.ts';
 import {
   BLOCKING_TIMEOUT_MS,
   canAwaitPart,
@@ -23,9 +13,9 @@ import {
   findPartPublish,
   isPositionListed,
   type ReloadDirectives,
-} from './live-stream/blocking-reload.ts';
-import { getPartKey, getSegmentKey, getThumbnailPath } from './live-stream/media-keys.ts';
-import { renderMediaPlaylist, renderMultivariantPlaylist } from './live-stream/playlist.ts';
+} from '../../media/hls/blocking-reload.ts';
+import { renderMediaPlaylist } from '../../media/hls/live-playlist.ts';
+import { renderMultivariantPlaylist } from '../../media/hls/multivariant-playlist.ts';
 import {
   applyInit,
   applyPart,
@@ -36,13 +26,24 @@ import {
   getLastPart,
   hasMedia,
   planSeal,
-  type RenditionInfo,
   type SegmentEntry,
   type Timeline,
   takeUnbrokenRun,
   toRenditionInfo,
   trimToDvrWindow,
-} from './live-stream/timeline.ts';
+} from '../../media/hls/timeline.ts';
+import { getPartKey, getSegmentKey, getThumbnailPath } from '../../media/live-keys.ts';
+import { createEvent } from '../../protocol/events.ts';
+import {
+  type AuthorizeResponse,
+  type ChannelTier,
+  type InitMeta,
+  type PartMeta,
+  RENDITION_NAMES,
+  RenditionName,
+  type SegmentMeta,
+} from '../../protocol/ingest.ts';
+import { RenditionInfo, type SegmentRecord } from '../../protocol/media.ts';
 
 /** A publisher that neither uploads nor heart-beats for this long has dropped. */
 const PUBLISHER_TIMEOUT_MS = 10_000;
@@ -93,16 +94,6 @@ export interface StreamSummary {
   discontinuities: number;
 }
 
-export interface SegmentIndexEntry {
-  msn: number;
-  duration: number;
-  pdt: number;
-  discontinuity: boolean;
-  init: number;
-  /** An EXT-X-GAP stand-in: no media in R2. */
-  gap: boolean;
-}
-
 interface StreamRecord {
   streamId: string;
   channelId: string;
@@ -144,16 +135,6 @@ const RenditionRow = z.object({
   info: z.string(),
   part_target: z.number(),
   init_count: z.number(),
-});
-
-const RenditionInfoJson = z.object({
-  name: RenditionName,
-  codecs: z.string(),
-  bandwidth: z.number(),
-  averageBandwidth: z.number(),
-  width: z.number().nullable(),
-  height: z.number().nullable(),
-  frameRate: z.number().nullable(),
 });
 
 const SegmentRow = z.object({
@@ -494,7 +475,7 @@ export class LiveStream extends DurableObject<Env> {
   }
 
   /** Every finished segment of a rendition of the current (or the named) stream, for the VOD. */
-  getSegmentIndex(rendition: RenditionName, streamId?: string): SegmentIndexEntry[] {
+  getSegmentIndex(rendition: RenditionName, streamId?: string): SegmentRecord[] {
     const id = streamId ?? this.record?.streamId;
     if (!id || !this.hasSchema) return [];
     const rows = this.ctx.storage.sql
@@ -1025,7 +1006,7 @@ export class LiveStream extends DurableObject<Env> {
       streamId,
     )) {
       const rendition = RenditionRow.parse(raw);
-      const info = RenditionInfoJson.parse(JSON.parse(rendition.info));
+      const info = RenditionInfo.parse(JSON.parse(rendition.info));
       const timeline = createTimeline(info, rendition.part_target);
       timeline.initCount = rendition.init_count;
       this.addTimeline(rendition.rendition, timeline);

@@ -1,18 +1,18 @@
-// The pure playlist logic, without I/O: timelines, blocking decisions, skip and DVR arithmetic.
+// The pure LL-HLS logic of media/hls/, in Node: timelines, blocking decisions, skip and DVR
+// arithmetic. The same code runs in the LiveStream object (workerd).
 import { describe, expect, it } from 'vitest';
 import {
   canAwaitPart,
   decideBlockingReload,
   getAdvancePartLimit,
   isPositionListed,
-} from '../../durable-objects/live-stream/blocking-reload.ts';
-import { parseMediaFileName } from '../../durable-objects/live-stream/media-keys.ts';
+} from '../../../media/hls/blocking-reload.ts';
 import {
   countSkippableSegments,
   getPartHoldBack,
-  orderVariants,
   renderMediaPlaylist,
-} from '../../durable-objects/live-stream/playlist.ts';
+} from '../../../media/hls/live-playlist.ts';
+import { orderVariants } from '../../../media/hls/multivariant-playlist.ts';
 import {
   applyInit,
   applyPart,
@@ -20,11 +20,11 @@ import {
   createTimeline,
   fillGapTo,
   planSeal,
-  type RenditionInfo,
   type Timeline,
   trimToDvrWindow,
-} from '../../durable-objects/live-stream/timeline.ts';
-import { parseByteRange } from '../../workers/origin/serve-media.ts';
+} from '../../../media/hls/timeline.ts';
+import { parseMediaFileName } from '../../../media/live-keys.ts';
+import type { RenditionInfo } from '../../../protocol/media.ts';
 
 function makeInfo(name: RenditionInfo['name'], bandwidth: number, height: number | null): RenditionInfo {
   return {
@@ -273,16 +273,11 @@ describe('playlist arithmetic', () => {
     expect(order).toEqual(['480p30', 'source', '720p60', '360p30', 'audio']);
   });
 
-  it('parses media file names and byte ranges', () => {
+  it('parses media file names', () => {
     expect(parseMediaFileName('init-3.mp4')).toEqual({ kind: 'init', init: 3 });
     expect(parseMediaFileName('12.m4s')).toEqual({ kind: 'segment', msn: 12 });
     expect(parseMediaFileName('12.4.m4s')).toEqual({ kind: 'part', msn: 12, part: 4, publish: 0 });
     expect(parseMediaFileName('12.4-2.m4s')).toEqual({ kind: 'part', msn: 12, part: 4, publish: 2 });
     expect(parseMediaFileName('12.ts')).toBeNull();
-    expect(parseByteRange('bytes=5-', 10)).toEqual({ offset: 5, length: 5 });
-    expect(parseByteRange('bytes=2-100', 10)).toEqual({ offset: 2, length: 8 });
-    expect(parseByteRange('bytes=-3', 10)).toEqual({ offset: 7, length: 3 });
-    expect(parseByteRange('bytes=10-', 10)).toBe('unsatisfiable');
-    expect(parseByteRange('bytes=0-1,4-5', 10)).toBeNull();
   });
 });

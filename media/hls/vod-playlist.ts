@@ -1,20 +1,8 @@
 // The HLS side of a past broadcast: media playlists over the live stream's own segments (no second
 // copy of the media), split into runs at every reconnect or new init, and the map from VOD
 // position to wall clock that clips and chat replay share. Pure: no I/O.
-import type { RenditionInfo } from '../../durable-objects/live-stream/timeline.ts';
 import type { RenditionName } from '../../protocol/ingest.ts';
-
-export interface VodSegment {
-  msn: number;
-  /** Seconds. */
-  duration: number;
-  /** Epoch ms of the first sample. */
-  pdt: number;
-  discontinuity: boolean;
-  init: number;
-  /** Bytes in R2. */
-  size: number;
-}
+import type { RenditionInfo, VodSegment } from '../../protocol/media.ts';
 
 export interface VodRendition {
   info: RenditionInfo;

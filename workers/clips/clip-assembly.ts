@@ -5,25 +5,12 @@
 // them the duration up front. The clip job streams it (clip-job.ts): a first pass over the
 // segments picks the fragments (pickFragments), which fixes the header and the exact length
 // (describeClip); a second pass copies the fragments out one by one. Pure: no I/O.
-import {
-  type Fragment,
-  getFragmentSeconds,
-  type InitFacts,
-  readFragments,
-  rewriteInit,
-} from './mp4-boxes.ts';
+import { type Fragment, getFragmentSeconds, readFragments } from '../../media/mp4/fragments.ts';
+import type { InitFacts } from '../../media/mp4/init.ts';
+import { rewriteInit } from '../../media/mp4/rewrite.ts';
+import type { SegmentRecord } from '../../protocol/media.ts';
 
-export interface IndexedSegment {
-  msn: number;
-  duration: number;
-  pdt: number;
-  discontinuity: boolean;
-  init: number;
-  /** An EXT-X-GAP stand-in of the live playlist: no media, never clipped. */
-  gap: boolean;
-}
-
-export type ClipPlan = { ok: true; init: number; segments: IndexedSegment[] } | { ok: false; reason: string };
+export type ClipPlan = { ok: true; init: number; segments: SegmentRecord[] } | { ok: false; reason: string };
 
 /** How far before the first kept segment a window may start and still be clipped from it. */
 const START_SLACK_MS = 2000;
@@ -36,7 +23,7 @@ export const DURATION_TOLERANCE_SECONDS = 0.5;
  * a discontinuity (a new init cannot join the same MP4), until the duration is covered.
  */
 export function planClip(
-  indexed: readonly IndexedSegment[],
+  indexed: readonly SegmentRecord[],
   windowStart: number,
   durationSeconds: number,
 ): ClipPlan {
@@ -49,7 +36,7 @@ export function planClip(
   const startIndex = segments.findIndex((s) => s.pdt + s.duration * 1000 > windowStart);
   const start = segments[startIndex];
   if (!start) return { ok: false, reason: 'The window starts after the last archived media' };
-  const chosen: IndexedSegment[] = [start];
+  const chosen: SegmentRecord[] = [start];
   let covered = start.duration;
   for (let i = startIndex + 1; covered < durationSeconds && i < segments.length; i++) {
     const segment = segments[i];
@@ -129,7 +116,7 @@ export function describeClip(init: Uint8Array, facts: InitFacts, cut: ClipCut): 
     bodyBytes += fragment.end - fragment.start;
     for (const traf of fragment.trafs) {
       if (!firstTimes.has(traf.trackId))
-        firstTimes.set(traf.trackId, traf.baseDecodeTime - (shift.get(traf.trackId) ?? 0));
+        firstTimes.set(traf.trackId, traf.baseMediaDecodeTime - (shift.get(traf.trackId) ?? 0));
       trackDurations.set(traf.trackId, (trackDurations.get(traf.trackId) ?? 0) + traf.duration);
     }
   }
@@ -152,7 +139,8 @@ function computeShift(facts: InitFacts, first: Fragment): Map<number, number> {
   let earliest = Number.POSITIVE_INFINITY;
   for (const traf of first.trafs) {
     const track = facts.tracks.find((t) => t.trackId === traf.trackId);
-    if (track && track.timescale > 0) earliest = Math.min(earliest, traf.baseDecodeTime / track.timescale);
+    if (track && track.timescale > 0)
+      earliest = Math.min(earliest, traf.baseMediaDecodeTime / track.timescale);
   }
   if (!Number.isFinite(earliest)) earliest = 0;
   const shift = new Map<number, number>();

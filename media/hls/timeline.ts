@@ -1,10 +1,8 @@
 // The state model of one rendition of a live stream: which segments and parts exist, in playlist
 // order. Pure data and pure transitions, so the LiveStream DO keeps it in memory, persists the
 // rows it changes, and playlist rendering and blocking decisions read it without I/O.
-import type { InitMeta, PartMeta, RenditionName, SegmentMeta } from '../../protocol/ingest.ts';
-
-/** Seconds. The transcoder fixes the GOP at 2 s, and the draft forbids changing it mid-stream. */
-export const TARGET_DURATION = 2;
+import type { InitMeta, PartMeta, SegmentMeta } from '../../protocol/ingest.ts';
+import { type RenditionInfo, type SegmentRecord, TARGET_DURATION } from '../../protocol/media.ts';
 
 /** How many finished segments keep their part list in memory (more than the ~3 TD listed). */
 const SEGMENTS_WITH_PARTS = 6;
@@ -23,18 +21,8 @@ export interface PartEntry {
   publish: number;
 }
 
-export interface SegmentEntry {
-  msn: number;
-  /** Seconds. */
-  duration: number;
-  /** Epoch ms of the first sample. */
-  pdt: number;
-  /** Preceded by EXT-X-DISCONTINUITY (a new init, a reconnect). */
-  discontinuity: boolean;
-  /** The init segment number (init-{n}.mp4) its samples need. */
-  init: number;
-  /** EXT-X-GAP: stands in for a segment this rendition never produced (see fillGapTo). */
-  gap: boolean;
+/** A listed segment (the one shape of protocol/media.ts) and, while recent, its parts. */
+export interface SegmentEntry extends SegmentRecord {
   /** Its parts, kept only for recent segments; [] once they leave the playlist. */
   parts: PartEntry[];
 }
@@ -45,16 +33,6 @@ export interface OpenSegment {
   init: number;
   discontinuity: boolean;
   parts: PartEntry[];
-}
-
-export interface RenditionInfo {
-  name: RenditionName;
-  codecs: string;
-  bandwidth: number;
-  averageBandwidth: number;
-  width: number | null;
-  height: number | null;
-  frameRate: number | null;
 }
 
 export interface Timeline {

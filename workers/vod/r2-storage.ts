@@ -1,49 +1,6 @@
-// Where past broadcasts, clips and the chat archive live in R2, and the R2 chores they share:
-// listing a prefix and deleting one in bounded batches. A VOD's own objects are only its playlists;
-// its media stays under the live stream's `streams/{stream_id}/` prefix.
-import type { RenditionName } from '../../protocol/ingest.ts';
-
-export function getVodPrefix(vodId: string): string {
-  return `vods/${vodId}/`;
-}
-
-export function getVodMasterKey(vodId: string): string {
-  return `vods/${vodId}/master.m3u8`;
-}
-
-export function getVodPlaylistKey(vodId: string, rendition: RenditionName): string {
-  return `vods/${vodId}/${rendition}.m3u8`;
-}
-
-export function getVodManifestKey(vodId: string): string {
-  return `vods/${vodId}/manifest.mpd`;
-}
-
-/** The VOD's own copy of the segment index (vod-index.ts); the LiveStream object forgets its rows. */
-export function getVodIndexKey(vodId: string): string {
-  return `vods/${vodId}/index.json`;
-}
-
-export function getStreamPrefix(streamId: string): string {
-  return `streams/${streamId}/`;
-}
-
-export function getStreamPartsPrefix(streamId: string): string {
-  return `parts/${streamId}/`;
-}
-
-export function getRenditionPrefix(streamId: string, rendition: RenditionName): string {
-  return `streams/${streamId}/${rendition}/`;
-}
-
-export function getClipKey(clipId: string): string {
-  return `clips/${clipId}.mp4`;
-}
-
-/** A clip's own copy of its stream's thumbnail: clips are kept forever, the VOD's media is not. */
-export function getClipThumbnailKey(clipId: string): string {
-  return `clips/${clipId}.jpg`;
-}
+// Where a stream's chat archive lives in R2, and the R2 chores the VOD code shares: listing a
+// prefix and deleting one in bounded batches. Media keys are in media/live-keys.ts and
+// media/vod-keys.ts (runtime-neutral, shared with the transcoder's tests).
 
 export function getChatPrefix(streamId: string): string {
   return `chat/${streamId}/`;
@@ -77,27 +34,6 @@ export function parseChatBatchKey(key: string): { first: number; last: number } 
   const match = /\/(\d{15})-(\d{15})-[^/]+\.json$/.exec(key);
   if (!match) return null;
   return { first: Number(match[1]), last: Number(match[2]) };
-}
-
-/** The stable public paths the origin serves (workers/origin/vod-playback.ts). */
-export function getVodPlaybackPath(vodId: string): string {
-  return `/vod/${vodId}/master.m3u8`;
-}
-
-export function getVodDashPath(vodId: string): string {
-  return `/vod/${vodId}/manifest.mpd`;
-}
-
-export function getVodThumbnailPath(vodId: string): string {
-  return `/vod/${vodId}/thumbnail.jpg`;
-}
-
-export function getClipPath(clipId: string): string {
-  return `/clips/${clipId}.mp4`;
-}
-
-export function getClipThumbnailPath(clipId: string): string {
-  return `/clips/${clipId}.jpg`;
 }
 
 /** Every object under `prefix` with its size (R2 lists 1000 keys per call). */

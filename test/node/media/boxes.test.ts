@@ -1,15 +1,16 @@
+// The one ISO-BMFF reader (media/mp4/) on real ffmpeg output: cut out of a pipe however it is
+// chunked, with track facts and fragment timing the packager and the Worker both rely on.
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  type Box,
-  BoxFormatError,
-  BoxReader,
-  isSyncSample,
-  parseMoof,
-  parseMoov,
-} from '../../../containers/transcoder/src/cmaf/boxes.ts';
+import { BoxFormatError, BoxReader, type OwnedBox } from '../../../media/mp4/boxes.ts';
+import { isSyncSample, readMoof } from '../../../media/mp4/fragments.ts';
+import { type InitFacts, readMoov } from '../../../media/mp4/init.ts';
 import { makeFragmentedMp4, splitRandomly } from '../ffmpeg/media-fixtures.ts';
 
-function readAll(bytes: Buffer, chunks: Buffer[], maxBoxSize?: number): Box[] {
+function parseMoov(box: OwnedBox): InitFacts {
+  return readMoov(box.bytes, box);
+}
+
+function readAll(bytes: Buffer, chunks: Buffer[], maxBoxSize?: number): OwnedBox[] {
   const reader = new BoxReader({ maxBoxSize });
   const boxes = chunks.flatMap((chunk) => reader.push(chunk));
   expect(reader.bufferedBytes).toBe(0);
@@ -69,7 +70,9 @@ describe('ISO-BMFF box reader on ffmpeg-made fragmented MP4', () => {
     const init = parseMoov(moov);
     const video = init.tracks.find((track) => track.handler === 'vide');
     if (video === undefined) throw new Error('no video track');
-    const fragments = boxes.filter((box) => box.type === 'moof').map((moof) => parseMoof(moof, init));
+    const fragments = boxes
+      .filter((box) => box.type === 'moof')
+      .map((moof) => readMoof(moof.bytes, moof, init));
     const sequence = fragments.map((fragment) => fragment.sequenceNumber);
     expect(sequence).toEqual(sequence.map((_, index) => (sequence[0] ?? 0) + index));
 
@@ -98,7 +101,7 @@ describe('ISO-BMFF box reader on ffmpeg-made fragmented MP4', () => {
     const [read] = new BoxReader().push(box);
     expect(read?.type).toBe('free');
     expect(read?.headerSize).toBe(16);
-    expect(read?.bytes.subarray(read.headerSize).toString()).toBe('hello');
+    expect(Buffer.from(read?.bytes.subarray(read.headerSize) ?? []).toString()).toBe('hello');
   });
 
   it('rejects a box larger than the bound instead of buffering it', () => {

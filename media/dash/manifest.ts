@@ -5,7 +5,8 @@
 // AdaptationSet for the video renditions (they switch on the same 2 s GOP boundaries) and one for
 // the audio-only rendition. Explicit SegmentList + SegmentTimeline rather than a template, because
 // a rendition can miss a segment (a GAP stand-in) and $Number$ could not skip it. Pure: no I/O.
-import { splitIntoRuns, sumDurations, type VodRendition, type VodSegment } from './vod-playlists.ts';
+import type { VodSegment } from '../../protocol/media.ts';
+import { splitIntoRuns, sumDurations, type VodRendition } from '../hls/vod-playlist.ts';
 
 /** SegmentTimeline unit: milliseconds, the precision of the segment index. */
 const TIMESCALE = 1000;

@@ -8,21 +8,23 @@
 // the header and the exact file length; a second pass copies each segment's fragments into a
 // FixedLengthStream that R2 consumes as it goes, one segment in memory at a time.
 import { z } from 'zod';
-import { getInitKey, getSegmentKey, getThumbnailKey } from '../../durable-objects/live-stream/media-keys.ts';
+import { log } from '../../common/log.ts';
+import { getInitKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
+import { readInit } from '../../media/mp4/init.ts';
+import { rewriteFragment } from '../../media/mp4/rewrite.ts';
+import { getClipKey, getClipThumbnailKey } from '../../media/vod-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
+import type { SegmentRecord } from '../../protocol/media.ts';
+import { deriveVodId, pickReferenceRendition } from '../vod/finalize-vod.ts';
+import { readVodIndex } from '../vod/vod-index.ts';
 import {
   type ClipCut,
   type ClipLayout,
   createClipCut,
   describeClip,
-  type IndexedSegment,
   pickFragments,
   planClip,
 } from './clip-assembly.ts';
-import { deriveVodId, pickReferenceRendition } from './finalize-vod.ts';
-import { readInit, rewriteFragment } from './mp4-boxes.ts';
-import { readVodIndex } from './vod-index.ts';
-import { getClipKey, getClipThumbnailKey } from './vod-keys.ts';
 
 const ClipRow = z.object({
   id: z.string(),
@@ -38,7 +40,7 @@ const ClipRow = z.object({
 
 export interface ClipSource {
   rendition: RenditionName;
-  segments: IndexedSegment[];
+  segments: SegmentRecord[];
 }
 
 /**
@@ -68,7 +70,7 @@ export async function loadClipSource(
 }
 
 function markFailed(db: D1Database, clipId: string, reason: string): D1PreparedStatement[] {
-  console.warn(JSON.stringify({ level: 'warn', msg: 'clip failed', clipId, reason }));
+  log.warn('clip_failed', { clip_id: clipId, reason });
   return [
     db
       .prepare(
@@ -162,9 +164,7 @@ export async function processClip(env: Env, clipId: string, now: number): Promis
   if (!(await writeClip(env.MEDIA, clipId, segmentKeys, cut, layout)))
     return markFailed(db, clipId, MEDIA_GONE);
   await copyThumbnail(env.MEDIA, clip.stream_id, clipId);
-  console.log(
-    JSON.stringify({ level: 'info', msg: 'clip ready', clipId, seconds: cut.seconds, bytes: layout.length }),
-  );
+  log.info('clip_ready', { clip_id: clipId, seconds: cut.seconds, bytes: layout.length });
   return [
     db
       .prepare(

@@ -1,7 +1,7 @@
 // Where live media lives in R2 and how playlists name it. Segments and init segments sit under the
 // stream's own prefix so a VOD can reuse them as they are; parts sit under `parts/` so one R2
 // lifecycle rule (LIVE_PART_RETENTION_HOURS) can expire them without touching the VOD.
-import type { RenditionName } from '../../protocol/ingest.ts';
+import type { RenditionName } from '../protocol/ingest.ts';
 
 export function getInitKey(streamId: string, rendition: RenditionName, init: number): string {
   return `streams/${streamId}/${rendition}/init-${init}.mp4`;
