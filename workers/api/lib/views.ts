@@ -32,6 +32,8 @@ export const ChannelSchema = z
     tags: z.array(z.string()),
     created_at: z.string(),
     is_live: z.boolean(),
+    /** Whether viewers may clip this channel (the owner's setting, PATCH /channels/{id}). */
+    clips_enabled: z.boolean(),
     chat_websocket: z.string(),
   })
   .openapi('Channel');
@@ -85,6 +87,7 @@ function toCategory(row: z.infer<typeof CategoryColumns>): Category | null {
 export const CHANNEL_SELECT = `
   SELECT c.id, c.user_id, c.name, c.display_name, c.description, c.avatar_url, c.banner_url,
          c.follower_count, c.subscriber_count, c.tier, c.title, c.language, c.tags, c.created_at,
+         c.clips_enabled,
          c.category_id, cat.slug AS category_slug, cat.name AS category_name,
          cat.box_art_url AS category_box_art_url,
          EXISTS (SELECT 1 FROM streams s WHERE s.channel_id = c.id AND s.status = 'live') AS is_live
@@ -106,6 +109,7 @@ export const ChannelRow = CategoryColumns.extend({
   tags: z.string(),
   created_at: z.number(),
   is_live: z.number(),
+  clips_enabled: z.number(),
 });
 
 export function toChannel(c: RequestScope, row: z.infer<typeof ChannelRow>): Channel {
@@ -126,6 +130,7 @@ export function toChannel(c: RequestScope, row: z.infer<typeof ChannelRow>): Cha
     tags: parseTags(row.tags),
     created_at: new Date(row.created_at).toISOString(),
     is_live: row.is_live === 1,
+    clips_enabled: row.clips_enabled !== 0,
     chat_websocket: buildChatWebSocketUrl(c, row.id),
   };
 }

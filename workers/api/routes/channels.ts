@@ -45,6 +45,7 @@ const ChannelPatch = z
     category: CategoryRef.nullable(),
     language: LanguageInput,
     tags: TagsInput,
+    clips_enabled: z.boolean(),
   })
   .partial()
   .strict()
@@ -97,11 +98,12 @@ export const channelsApp = createApiRouter()
     async (c) => {
       const { id } = await requireOwnedChannel(c, c.req.valid('param').id, c.var.user.id);
       const patch = c.req.valid('json');
-      const profile: [string, string | null][] = [];
+      const profile: [string, string | number | null][] = [];
       if (patch.display_name !== undefined) profile.push(['display_name', patch.display_name]);
       if (patch.description !== undefined) profile.push(['description', patch.description]);
       if (patch.avatar_url !== undefined) profile.push(['avatar_url', patch.avatar_url]);
       if (patch.banner_url !== undefined) profile.push(['banner_url', patch.banner_url]);
+      if (patch.clips_enabled !== undefined) profile.push(['clips_enabled', patch.clips_enabled ? 1 : 0]);
       let categoryId: number | null | undefined;
       if (patch.category !== undefined) {
         const category = patch.category === null ? null : await findCategory(c.env.DB, patch.category);

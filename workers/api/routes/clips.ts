@@ -1,16 +1,27 @@
 // Clips: POST /clips answers 202 at once and queues the job that cuts the MP4
 // (workers/clips/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
 // POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
+// Creating is limited per user and per channel (LIMITS.clips_per_user, clips_per_channel) and
+// refused where the channel turned clipping off; the clip's creator, the channel owner and its
+// moderators may retitle or delete a clip (lib/clip-access.ts).
 import { createRoute, z } from '@hono/zod-openapi';
 import { mapPositionToWallClock } from '../../../media/hls/vod-playlist.ts';
-import { getClipPath, getClipThumbnailPath } from '../../../media/vod-keys.ts';
+import {
+  getClipKey,
+  getClipPath,
+  getClipThumbnailKey,
+  getClipThumbnailPath,
+} from '../../../media/vod-keys.ts';
 import { createEvent } from '../../../protocol/events.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { planClip } from '../../clips/clip-assembly.ts';
 import { loadClipSource } from '../../clips/clip-job.ts';
 import { requireUser } from '../../shared/auth.ts';
-import { badRequest, notFound, unprocessable } from '../../shared/errors.ts';
+import { ApiError, badRequest, notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
+import { readRateLimit } from '../../shared/limits.ts';
+import { enforceRateLimit } from '../../shared/rate-limit.ts';
+import { requireClipManager } from '../lib/clip-access.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,
@@ -39,6 +50,10 @@ const CreateClipBody = z
     offset_seconds: z.number().min(-86_400).max(86_400),
   })
   .openapi('CreateClip');
+const ClipPatch = z
+  .object({ title: z.string().trim().min(1).max(MAX_TITLE_LENGTH) })
+  .strict()
+  .openapi('ClipPatch');
 const ClipCreatedSchema = z
   .object({ clip_id: z.string(), url: z.string(), status: z.literal('processing') })
   .openapi('ClipCreated');
@@ -214,19 +229,41 @@ export const clipsApp = createApiRouter()
       security: BearerSecurity,
       middleware: [requireUser] as const,
       request: { body: jsonBody(CreateClipBody) },
-      responses: { 202: jsonContent(ClipCreatedSchema, 'Queued'), ...describeErrors(400, 401, 404, 422) },
+      responses: {
+        202: jsonContent(ClipCreatedSchema, 'Queued'),
+        ...describeErrors(400, 401, 403, 404, 422, 429),
+      },
     }),
     async (c) => {
       const body = c.req.valid('json');
       const db = c.env.DB;
       const found = await db
-        .prepare('SELECT id, channel_id, status, renditions FROM streams WHERE id = ?')
+        .prepare(
+          `SELECT s.id, s.channel_id, s.status, s.renditions, c.clips_enabled
+           FROM streams s JOIN channels c ON c.id = s.channel_id WHERE s.id = ?`,
+        )
         .bind(body.stream_id)
         .first();
       if (!found) throw notFound('Stream');
-      const stream = StreamFacts.parse(found);
+      const stream = StreamFacts.extend({ clips_enabled: z.number() }).parse(found);
+      if (stream.clips_enabled === 0) {
+        throw new ApiError(403, 'clips_disabled', 'This channel has turned clipping off');
+      }
       if (stream.status === 'pending') throw unprocessable('The stream has not started');
       const window = await resolveClipWindow(c.env, stream, body.offset_seconds, body.duration_seconds);
+      // Counted once the request is known to be clippable: a rejected window costs no allowance.
+      await enforceRateLimit(
+        c.env,
+        readRateLimit(c.env, 'clips_per_user'),
+        c.var.user.id,
+        'You have made too many clips; try again after Retry-After seconds',
+      );
+      await enforceRateLimit(
+        c.env,
+        readRateLimit(c.env, 'clips_per_channel'),
+        stream.channel_id,
+        'This channel has had too many clips made; try again after Retry-After seconds',
+      );
       const clipId = crypto.randomUUID();
       const now = Date.now();
       await db
@@ -270,6 +307,52 @@ export const clipsApp = createApiRouter()
       responses: { 200: jsonContent(ClipSchema, 'The clip'), ...describeErrors(404) },
     }),
     async (c) => c.json(await requireClip(c.env.DB, c, c.req.valid('param').id), 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'patch',
+      path: '/clips/{id}',
+      tags: ['clips'],
+      summary: "Retitle a clip (its creator, the channel owner or the channel's moderators)",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: IdParam, body: jsonBody(ClipPatch) },
+      responses: { 200: jsonContent(ClipSchema, 'The clip'), ...describeErrors(400, 401, 403, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await requireClipManager(c.env.DB, id, c.var.user.id);
+      await c.env.DB.prepare('UPDATE clips SET title = ? WHERE id = ?')
+        .bind(c.req.valid('json').title, id)
+        .run();
+      return c.json(await requireClip(c.env.DB, c, id), 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/clips/{id}',
+      tags: ['clips'],
+      summary: "Delete a clip and its media (its creator, the channel owner or the channel's moderators)",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: 'Deleted' }, ...describeErrors(401, 403, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      await requireClipManager(c.env.DB, id, c.var.user.id);
+      // The row goes first: from then on the clip is gone from the API, and a clip job still
+      // running finds no row to settle (workers/clips/clip-job.ts).
+      await c.env.DB.prepare('DELETE FROM clips WHERE id = ?').bind(id).run();
+      await c.env.MEDIA.delete([getClipKey(id), getClipThumbnailKey(id)]);
+      // This location's edge cache may hold the media; other locations expire it (Cache-Control).
+      const origin = readRequestOrigin(c);
+      await Promise.all(
+        [getClipPath(id), getClipThumbnailPath(id)].map((path) => caches.default.delete(`${origin}${path}`)),
+      );
+      return c.body(null, 204);
+    },
   )
   .openapi(
     createRoute({

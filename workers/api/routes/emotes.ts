@@ -230,11 +230,22 @@ export const emotesApp = createApiRouter()
       if (existing) throw conflict(`The channel already has an emote named ${upload.name}`);
       const emoteId = crypto.randomUUID();
       await c.env.MEDIA.put(`emotes/${emoteId}`, upload.image, { httpMetadata: { contentType } });
-      await c.env.DB.prepare(
-        'INSERT INTO emotes (id, channel_id, name, image_key, subscriber_only, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      // Two uploads of one name can both pass the check above; the unique index picks one. The
+      // loser removes its image, so no object is left without a row, and answers 409.
+      const inserted = await c.env.DB.prepare(
+        `INSERT INTO emotes (id, channel_id, name, image_key, subscriber_only, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING`,
       )
         .bind(emoteId, id, upload.name, `emotes/${emoteId}`, upload.subscriberOnly ? 1 : 0, Date.now())
-        .run();
+        .run()
+        .catch(async (error: unknown) => {
+          await c.env.MEDIA.delete(`emotes/${emoteId}`);
+          throw error;
+        });
+      if (inserted.meta.changes === 0) {
+        await c.env.MEDIA.delete(`emotes/${emoteId}`);
+        throw conflict(`The channel already has an emote named ${upload.name}`);
+      }
       await c.env.CHAT_ROOM.getByName(id).invalidateEmotes();
       const row: EmoteRow = {
         id: emoteId,
