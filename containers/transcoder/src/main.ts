@@ -74,7 +74,18 @@ async function main(): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://transcoder');
     if (url.pathname === '/healthz') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true, encoder, streams: pipelines.size, ...capacity.snapshot() }));
+      res.end(
+        JSON.stringify({
+          ok: true,
+          encoder,
+          streams: pipelines.size,
+          ...capacity.snapshot(),
+          // Memory and the strangers' share of it: what the pre-auth limits bound (docs/security.md).
+          rss_bytes: process.memoryUsage.rss(),
+          pre_auth_connections: rtmp.preAuth.connections,
+          pre_auth_held_bytes: rtmp.preAuth.heldBytes,
+        }),
+      );
       return;
     }
     if (url.pathname === '/stats') {

@@ -85,6 +85,11 @@ describe('AMF0', () => {
     expect(decodeAmf0Values(bytes)).toEqual(['connect', 1, { app: 'live', type: 'nonprivate' }]);
   });
 
+  it('leaves out a property named with the empty string, which AMF0 cannot write, so its output always decodes', () => {
+    const encoded = encodeAmf0({ '': 1, app: 'live' }, new Amf0EcmaArray({ '': 2, width: 320 }));
+    expect(decodeAmf0Values(encoded)).toEqual([{ app: 'live' }, new Amf0EcmaArray({ width: 320 })]);
+  });
+
   it('decodes one value at an offset and reports where it ended', () => {
     const bytes = encodeAmf0('a', 7);
     expect(decodeAmf0Value(bytes, 4)).toEqual({ value: 7, offset: bytes.length });

@@ -278,7 +278,7 @@ function writeValue(parts: Buffer[], value: Amf0Value): void {
   } else if (value instanceof Amf0EcmaArray) {
     const header = Buffer.alloc(5);
     header[0] = Amf0Marker.ECMA_ARRAY;
-    header.writeUInt32BE(Object.keys(value.properties).length, 1);
+    header.writeUInt32BE(writableKeys(value.properties).length, 1);
     parts.push(header);
     writeProperties(parts, value.properties);
   } else if (isAmf0Array(value)) {
@@ -293,10 +293,19 @@ function writeValue(parts: Buffer[], value: Amf0Value): void {
   }
 }
 
+/**
+ * "object-property = (UTF-8 value-type) | (UTF-8-empty object-end-marker)" (AMF0, 2.5): an empty
+ * name ends the object, so a property named '' cannot be written and is left out (found by the
+ * fuzz suite: writing it made an encoding our own decoder refuses).
+ */
+function writableKeys(properties: Amf0Object): string[] {
+  return Object.keys(properties).filter((key) => key !== '');
+}
+
 function writeProperties(parts: Buffer[], properties: Amf0Object): void {
-  for (const [key, item] of Object.entries(properties)) {
+  for (const key of writableKeys(properties)) {
     parts.push(createUtf8(Buffer.from(key, 'utf8')));
-    writeValue(parts, item);
+    writeValue(parts, properties[key]);
   }
   parts.push(Buffer.from([0, 0, Amf0Marker.OBJECT_END]));
 }
