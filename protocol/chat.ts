@@ -31,7 +31,7 @@ export const ClientChatMessageFrame = z.object({
   content: z.string(),
 });
 
-/** The first frame of a socket that did not authenticate on the upgrade (`?token=` or subprotocol). */
+/** The first frame of a socket that did not authenticate on the upgrade (the `bearer.<token>` subprotocol). */
 export const ClientAuthFrame = z.object({ type: z.literal('auth'), token: z.string().check(z.minLength(1)) });
 
 export const ClientPingFrame = z.object({ type: z.literal('ping') });

@@ -59,7 +59,14 @@ export function readSendTimes(text: string): number[] {
 /** Opens a WebSocket, or null if it is not open by `deadline` (epoch ms). */
 export function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    // A sender's URL names its token as ?token=; it travels as the "bearer.<token>" subprotocol,
+    // since the Worker refuses tokens in URLs (workers/chat/index.ts).
+    const target = new URL(url);
+    const token = target.searchParams.get('token');
+    target.searchParams.delete('token');
+    const ws = new WebSocket(target.toString(), token === null ? [] : ['chat', `bearer.${token}`], {
+      perMessageDeflate: false,
+    });
     const timer = setTimeout(
       () => {
         ws.terminate();

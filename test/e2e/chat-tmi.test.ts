@@ -108,9 +108,10 @@ describe('tmi.js against the chat Worker', () => {
       await waitFor(() => (joined ? true : undefined), 15_000, 'tmi.js to join');
 
       // The streamer speaks through the JSON protocol (Node's WebSocket, as a browser would).
-      const ws = new WebSocket(
-        `ws://127.0.0.1:${platform.port}/ws/${streamer.channel.id}?token=${streamer.token}`,
-      );
+      const ws = new WebSocket(`ws://127.0.0.1:${platform.port}/ws/${streamer.channel.id}`, [
+        'chat',
+        `bearer.${streamer.token}`,
+      ]);
       const jsonFrames: ServerFrame[] = [];
       /** Chat messages per batch frame, to see that the burst shared a batch. */
       const rawBatches: number[] = [];

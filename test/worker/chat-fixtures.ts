@@ -150,8 +150,11 @@ export class JsonClient {
 }
 
 export async function openJson(channelId: string, token?: string): Promise<JsonClient> {
-  const url = `http://localhost/ws/${channelId}${token ? `?token=${encodeURIComponent(token)}` : ''}`;
-  const res = await SELF.fetch(url, { headers: { Upgrade: 'websocket' } });
+  const res = await SELF.fetch(`http://localhost/ws/${channelId}`, {
+    headers: token
+      ? { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': `chat, bearer.${token}` }
+      : { Upgrade: 'websocket' },
+  });
   expect(res.status).toBe(101);
   const ws = res.webSocket;
   if (!ws) throw new Error('no webSocket on the 101 response');

@@ -13,8 +13,8 @@ describe('JSON chat over /ws/{channel_id}', () => {
 
   it('refuses a bad token with 401 before the upgrade', async () => {
     const owner = await seedUser('own');
-    const res = await SELF.fetch(`http://localhost/ws/${owner.channelId}?token=nope`, {
-      headers: { Upgrade: 'websocket' },
+    const res = await SELF.fetch(`http://localhost/ws/${owner.channelId}`, {
+      headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': 'chat, bearer.nope' },
     });
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });

@@ -60,10 +60,18 @@ chatApp.get('/ws/:channelId', async (c) => {
   }
   const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
   if (!channel) throw notFound('Channel');
+  // RFC 6750 section 5.3: "Don't pass bearer tokens in page URLs" (they reach logs and history).
+  if (c.req.query('token') !== undefined) {
+    throw new ApiError(
+      400,
+      'token_in_url',
+      'Send the token as the subprotocol "bearer.<token>" or in an auth frame, never in the URL',
+    );
+  }
   const offered = readSubprotocols(c.req.header('Sec-WebSocket-Protocol'));
-  const token =
-    c.req.query('token') ??
-    offered.find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
+  const token = offered
+    .find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))
+    ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
   const user = token ? await findUserByToken(c.env.DB, token) : null;
   if (token && !user) throw unauthorized('Invalid or expired token');
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
