@@ -1,8 +1,15 @@
-// A sliding-window rate limiter. The API addresses one instance per bucket key (e.g.
-// "login:ip:203.0.113.7") with getByName, so each key has a single writer and no shared hot spot.
-// Windows are short and limits small (a handful of hits per minute or hour), so the exact log of
-// hit times is cheap and gives precise Retry-After values, unlike a fixed-window counter.
+// A sliding-window rate limiter, and a concurrency limiter with leases. The API addresses one
+// instance per bucket key (e.g. "login:ip:203.0.113.7") with getByName, so each key has a single
+// writer and no shared hot spot. Windows are short and limits small (a handful of hits per minute
+// or hour), so the exact log of hit times is cheap and gives precise Retry-After values, unlike a
+// fixed-window counter.
+//
+// Leases count things that are open rather than things that happened: the chat Worker takes one
+// per anonymous socket and address (docs/security.md), the shard holding the socket releases it on
+// close and renews it while the socket lives. A lease nobody renews expires, so a crashed shard
+// gives its seats back by itself.
 import { DurableObject } from 'cloudflare:workers';
+import * as z from 'zod/mini';
 
 export interface RateLimitDecision {
   allowed: boolean;
@@ -10,13 +17,25 @@ export interface RateLimitDecision {
   retryAfterMs: number;
 }
 
+export type LeaseDecision = { allowed: true; leaseId: string } | { allowed: false; retryAfterMs: number };
+
+/** A refused lease suggests this wait: seats free up when sockets close, which we cannot predict. */
+const LEASE_RETRY_AFTER_MS = 30_000;
+
+const AtRow = z.object({ at: z.number() });
+const CountRow = z.object({ n: z.number() });
+const ExpiryRow = z.object({ expires_at: z.nullable(z.number()) });
+
 export class RateLimiter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
-      this.ctx.storage.sql.exec(
-        'CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at INTEGER NOT NULL); CREATE INDEX IF NOT EXISTS idx_hits ON hits (key, at)',
-      );
+      this.ctx.storage.sql.exec(`
+        CREATE TABLE IF NOT EXISTS hits (key TEXT NOT NULL, at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS idx_hits ON hits (key, at);
+        CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key TEXT NOT NULL, expires_at INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS idx_leases ON leases (key, expires_at);
+      `);
     });
   }
 
@@ -25,22 +44,73 @@ export class RateLimiter extends DurableObject<Env> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
     sql.exec('DELETE FROM hits WHERE key = ? AND at <= ?', key, now - windowMs);
-    const hits = sql.exec<{ at: number }>('SELECT at FROM hits WHERE key = ? ORDER BY at ASC', key).toArray();
+    const hits = sql
+      .exec('SELECT at FROM hits WHERE key = ? ORDER BY at ASC', key)
+      .toArray()
+      .map((row) => AtRow.parse(row).at);
     if (hits.length >= limit) {
       // The hit that frees a slot is the one `limit` places from the newest.
-      const freeing = hits[hits.length - limit]?.at ?? now;
+      const freeing = hits[hits.length - limit] ?? now;
       return { allowed: false, retryAfterMs: Math.max(1, freeing + windowMs - now) };
     }
     sql.exec('INSERT INTO hits (key, at) VALUES (?, ?)', key, now);
-    // One alarm, at the latest expiry seen: by then every hit has left its window, so the object
-    // holds nothing worth keeping.
-    const expiry = now + windowMs;
-    const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null || alarm < expiry) await this.ctx.storage.setAlarm(expiry);
+    await this.#scheduleCleanup(now + windowMs);
     return { allowed: true, retryAfterMs: 0 };
   }
 
+  /** Takes one of `limit` concurrent seats for `key`, held for `ttlMs` unless renewed or released. */
+  async acquireLease(key: string, limit: number, ttlMs: number): Promise<LeaseDecision> {
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM leases WHERE key = ? AND expires_at <= ?', key, now);
+    const held = CountRow.parse(sql.exec('SELECT count(*) AS n FROM leases WHERE key = ?', key).one()).n;
+    if (held >= limit) return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS };
+    const leaseId = crypto.randomUUID();
+    sql.exec('INSERT INTO leases (id, key, expires_at) VALUES (?, ?, ?)', leaseId, key, now + ttlMs);
+    await this.#scheduleCleanup(now + ttlMs);
+    return { allowed: true, leaseId };
+  }
+
+  /** Extends the leases named (those still held) to `ttlMs` from now. */
+  async renewLeases(key: string, leaseIds: readonly string[], ttlMs: number): Promise<void> {
+    const now = Date.now();
+    for (const id of leaseIds)
+      this.ctx.storage.sql.exec(
+        'UPDATE leases SET expires_at = ? WHERE id = ? AND key = ?',
+        now + ttlMs,
+        id,
+        key,
+      );
+    await this.#scheduleCleanup(now + ttlMs);
+  }
+
+  async releaseLease(key: string, leaseId: string): Promise<void> {
+    this.ctx.storage.sql.exec('DELETE FROM leases WHERE id = ? AND key = ?', leaseId, key);
+  }
+
+  /** How many leases `key` holds now (for tests and operators). */
+  async countLeases(key: string): Promise<number> {
+    return CountRow.parse(
+      this.ctx.storage.sql
+        .exec('SELECT count(*) AS n FROM leases WHERE key = ? AND expires_at > ?', key, Date.now())
+        .one(),
+    ).n;
+  }
+
+  /** One alarm, at the latest expiry seen: by then every hit and lease has expired or been renewed. */
+  async #scheduleCleanup(expiry: number): Promise<void> {
+    const alarm = await this.ctx.storage.getAlarm();
+    if (alarm === null || alarm < expiry) await this.ctx.storage.setAlarm(expiry);
+  }
+
   override async alarm(): Promise<void> {
-    this.ctx.storage.sql.exec('DELETE FROM hits');
+    const now = Date.now();
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM hits WHERE at <= ?', now);
+    sql.exec('DELETE FROM leases WHERE expires_at <= ?', now);
+    const next = ExpiryRow.parse(
+      sql.exec('SELECT max(expires_at) AS expires_at FROM leases').one(),
+    ).expires_at;
+    if (next !== null) await this.ctx.storage.setAlarm(next);
   }
 }

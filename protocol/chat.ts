@@ -98,6 +98,8 @@ export const ChatErrorCode = z.enum([
   'unauthorized',
   'forbidden',
   'invalid_frame',
+  /** Content with control characters (CR, LF, NUL, ...): never relayed, on any protocol. */
+  'invalid_message',
   'unknown_command',
 ]);
 export type ChatErrorCode = z.infer<typeof ChatErrorCode>;

@@ -10,8 +10,8 @@ import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';
 import { handleError, handleNotFound } from './shared/errors.ts';
 
-export { ChatRoom } from '../durable-objects/chat-room.ts';
-export { ChatShard } from '../durable-objects/chat-shard.ts';
+export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
+export { ChatShard } from '../durable-objects/chat-shard/chat-shard.ts';
 export { LiveStream } from '../durable-objects/live-stream/live-stream.ts';
 export { RateLimiter } from '../durable-objects/rate-limiter.ts';
 export { TranscoderContainer } from '../durable-objects/transcoder-container.ts';

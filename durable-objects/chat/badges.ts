@@ -1,5 +1,6 @@
 // Roles, badges and colours: who a chatter is in a channel, as every protocol shows it.
 import type { Badge } from '../../protocol/chat.ts';
+import { stripControlCharacters } from './control-characters.ts';
 
 /** What the room knows about one user in its channel (loaded from D1, cached briefly). */
 export interface ChatterProfile {
@@ -57,4 +58,16 @@ export function listBadges(profile: ChatterProfile): Badge[] {
   if (profile.subscription) badges.push({ id: 'subscriber', version: String(profile.subscription.months) });
   if (profile.isPartner) badges.push({ id: 'partner', version: '1' });
   return badges;
+}
+
+/**
+ * The name chat shows for a user. Twitch's rule: a display name may differ from the login only in
+ * letter case; any other display name (another script, a look-alike of someone else's name) is
+ * shown with the login beside it, so nobody can pass for another chatter. Control characters are
+ * dropped; a name left empty is the login.
+ */
+export function formatDisplayName(displayName: string, login: string): string {
+  const clean = stripControlCharacters(displayName).trim();
+  if (clean.length === 0) return login;
+  return clean.toLowerCase() === login.toLowerCase() ? clean : `${clean} (${login})`;
 }

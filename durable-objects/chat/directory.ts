@@ -1,39 +1,68 @@
 // What chat reads from D1: channels, chatters' roles/subscriptions/follows, emotes, sessions.
+// Rows are zod-parsed, never cast (conventions: one way to read stored data).
+import * as z from 'zod/mini';
 import { findUserByToken } from '../shared/sessions.ts';
-import type { ChatterProfile } from './badges.ts';
+import { type ChatterProfile, formatDisplayName } from './badges.ts';
 import type { EmoteDefinition } from './emotes.ts';
 import type { ChannelInfo, ChatSession } from './types.ts';
 
-interface ChannelRow {
-  id: string;
-  name: string;
-  display_name: string;
-  user_id: string;
-  tier: string;
+const ChannelRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  display_name: z.string(),
+  user_id: z.string(),
+  tier: z.string(),
+});
+type ChannelRow = z.infer<typeof ChannelRow>;
+const UserRow = z.object({ id: z.string(), username: z.string() });
+const StreamRow = z.object({ id: z.string() });
+const EmoteRow = z.object({
+  id: z.string(),
+  name: z.string(),
+  channel_id: z.nullable(z.string()),
+  subscriber_only: z.number(),
+});
+const ProfileRow = z.object({
+  id: z.string(),
+  username: z.string(),
+  display_name: z.nullable(z.string()),
+  own_tier: z.nullable(z.string()),
+  roles: z.nullable(z.string()),
+  sub_tier: z.nullable(z.number()),
+  sub_months: z.nullable(z.number()),
+  followed_at: z.nullable(z.number()),
+});
+
+/** A row or null, parsed. */
+function parseRow<T>(schema: z.ZodMiniType<T>, row: unknown): T | null {
+  return row === null ? null : schema.parse(row);
 }
 
 function toChannelInfo(row: ChannelRow): ChannelInfo {
   const tier = row.tier === 'partner' || row.tier === 'affiliate' ? row.tier : 'none';
-  return { id: row.id, name: row.name, displayName: row.display_name, ownerId: row.user_id, tier };
+  return {
+    id: row.id,
+    name: row.name,
+    // Raid notices show it: the same impersonation rule as chatters' names (badges.ts).
+    displayName: formatDisplayName(row.display_name, row.name),
+    ownerId: row.user_id,
+    tier,
+  };
 }
 
 const CHANNEL_COLUMNS = 'id, name, display_name, user_id, tier';
 
 export async function findChannelById(db: D1Database, id: string): Promise<ChannelInfo | null> {
-  const row = await db
-    .prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels WHERE id = ?`)
-    .bind(id)
-    .first<ChannelRow>();
-  return row ? toChannelInfo(row) : null;
+  const row = await db.prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels WHERE id = ?`).bind(id).first();
+  const parsed = parseRow(ChannelRow, row);
+  return parsed ? toChannelInfo(parsed) : null;
 }
 
 /** Channel names are case-insensitive (COLLATE NOCASE), as IRC's "#Name" and "#name" are one. */
 export async function findChannelByName(db: D1Database, name: string): Promise<ChannelInfo | null> {
-  const row = await db
-    .prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels WHERE name = ?`)
-    .bind(name)
-    .first<ChannelRow>();
-  return row ? toChannelInfo(row) : null;
+  const row = await db.prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels WHERE name = ?`).bind(name).first();
+  const parsed = parseRow(ChannelRow, row);
+  return parsed ? toChannelInfo(parsed) : null;
 }
 
 /** The chatter behind a session token (the same lookup as the API's bearer tokens). */
@@ -47,19 +76,9 @@ export async function findUser(db: D1Database, idOrLogin: string): Promise<ChatS
   const row = await db
     .prepare('SELECT id, username FROM users WHERE id = ?1 OR username = ?1 ORDER BY id = ?1 DESC LIMIT 1')
     .bind(idOrLogin)
-    .first<{ id: string; username: string }>();
-  return row ? { userId: row.id, login: row.username } : null;
-}
-
-interface ProfileRow {
-  id: string;
-  username: string;
-  display_name: string | null;
-  own_tier: string | null;
-  roles: string | null;
-  sub_tier: number | null;
-  sub_months: number | null;
-  followed_at: number | null;
+    .first();
+  const parsed = parseRow(UserRow, row);
+  return parsed ? { userId: parsed.id, login: parsed.username } : null;
 }
 
 export async function loadChatterProfile(
@@ -68,7 +87,7 @@ export async function loadChatterProfile(
   userId: string,
   now: number,
 ): Promise<ChatterProfile | null> {
-  const row = await db
+  const raw = await db
     .prepare(
       `SELECT u.id, u.username,
          own.display_name AS display_name, own.tier AS own_tier,
@@ -82,7 +101,8 @@ export async function loadChatterProfile(
        WHERE u.id = ?2`,
     )
     .bind(channel.id, userId, now)
-    .first<ProfileRow>();
+    .first();
+  const row = parseRow(ProfileRow, raw);
   if (!row) return null;
   const roles = new Set((row.roles ?? '').split(','));
   const tier = row.sub_tier === 2000 || row.sub_tier === 3000 ? row.sub_tier : 1000;
@@ -107,9 +127,9 @@ export async function loadEmotes(db: D1Database, channelId: string): Promise<Map
        WHERE channel_id IS NULL OR channel_id = ? ORDER BY channel_id IS NOT NULL`,
     )
     .bind(channelId)
-    .all<{ id: string; name: string; channel_id: string | null; subscriber_only: number }>();
+    .all();
   const emotes = new Map<string, EmoteDefinition>();
-  for (const row of results) {
+  for (const row of results.map((result) => EmoteRow.parse(result))) {
     emotes.set(row.name, {
       id: row.id,
       name: row.name,
@@ -127,8 +147,8 @@ export async function findCurrentStreamId(db: D1Database, channelId: string): Pr
       `SELECT id FROM streams WHERE channel_id = ? AND status = 'live' ORDER BY started_at DESC LIMIT 1`,
     )
     .bind(channelId)
-    .first<{ id: string }>();
-  return row?.id ?? null;
+    .first();
+  return parseRow(StreamRow, row)?.id ?? null;
 }
 
 export async function writeChannelRole(

@@ -2,7 +2,6 @@
 // way tmi.twitch.tv does (https://dev.twitch.tv/docs/chat/irc/), so unmodified Twitch clients
 // (tmi.js, chatterino, bots) talk to our rooms.
 import type { ChatErrorCode, ChatMessage, RoomState } from '../../protocol/chat.ts';
-import type { FanoutEvent } from './types.ts';
 
 export const IRC_HOST = 'tmi.twitch.tv';
 /** "A message may not exceed 512 bytes" in RFC 1459; Twitch allows tags up to 8 KiB on top. */
@@ -15,11 +14,14 @@ export interface IrcMessage {
   params: string[];
 }
 
-/** IRCv3 message-tags: "\:" is ";", "\s" is a space, "\\" is a backslash, "\r" and "\n" CR and LF. */
+/**
+ * IRCv3 message-tags, "Escaping values": ";" is "\:", a space "\s", "\" is "\\", CR "\r", LF "\n".
+ * NUL has no escape ("the NUL character is not allowed" in a message, RFC 1459 §2.3.1): dropped.
+ */
 export function escapeTagValue(value: string): string {
   return value.replace(
-    /[\\; \r\n]/g,
-    (c) => ({ '\\': '\\\\', ';': '\\:', ' ': '\\s', '\r': '\\r', '\n': '\\n' })[c] ?? c,
+    /[\\; \r\n\0]/g,
+    (c) => ({ '\\': '\\\\', ';': '\\:', ' ': '\\s', '\r': '\\r', '\n': '\\n', '\0': '' })[c] ?? '',
   );
 }
 
@@ -70,14 +72,49 @@ export function parseIrcLine(line: string): IrcMessage | null {
   return { tags, prefix, command, params };
 }
 
+/** One line to send; every field may hold user data and is made safe by formatIrcLine. */
+export interface IrcLine {
+  tags?: Record<string, string | number>;
+  prefix?: string;
+  command: string;
+  /** Middle parameters: no spaces, never starting with ":". */
+  params?: readonly string[];
+  /** The last parameter, after " :": may hold spaces. */
+  trailing?: string;
+}
+
+const LINE_BREAKS = /[\r\n\0]/g;
+const TAG_KEY_UNSAFE = /[^A-Za-z0-9\-/.+]/g;
+
+/**
+ * Serializes one IRC line without CR LF. Whatever the caller passed, the result holds no CR, LF or
+ * NUL (RFC 1459 §2.3.1: "CR-LF" ends a message, NUL is not allowed in one) and has exactly the
+ * parameters given: tag values are escaped (IRCv3 message-tags), middle parameters lose spaces and
+ * line breaks, the trailing parameter has line breaks turned into spaces. This is the one place
+ * lines are built, so no renderer can forget a case (docs/security.md, "chat line injection").
+ */
+export function formatIrcLine(line: IrcLine): string {
+  let out = '';
+  const tags = Object.entries(line.tags ?? {});
+  if (tags.length > 0) {
+    const parts = tags.map(
+      ([key, value]) => `${key.replace(TAG_KEY_UNSAFE, '')}=${escapeTagValue(String(value))}`,
+    );
+    out += `@${parts.join(';')} `;
+  }
+  if (line.prefix !== undefined) out += `:${line.prefix.replace(LINE_BREAKS, '').replace(/ /g, '')} `;
+  out += line.command.replace(/[^A-Za-z0-9]/g, '') || '*';
+  for (const param of line.params ?? []) {
+    const safe = param.replace(LINE_BREAKS, '').replace(/ /g, '').replace(/^:+/, '');
+    out += ` ${safe || '*'}`;
+  }
+  if (line.trailing !== undefined) out += ` :${line.trailing.replace(LINE_BREAKS, ' ')}`;
+  return out;
+}
+
 /** "#name", lower case, as Twitch writes channels. */
 export function formatChannel(name: string): string {
   return `#${name.toLowerCase()}`;
-}
-
-function formatTags(tags: Record<string, string | number>): string {
-  const parts = Object.entries(tags).map(([key, value]) => `${key}=${escapeTagValue(String(value))}`);
-  return parts.length > 0 ? `@${parts.join(';')} ` : '';
 }
 
 function formatUserPrefix(login: string): string {
@@ -86,15 +123,53 @@ function formatUserPrefix(login: string): string {
 
 /** The numerics Twitch sends after a successful NICK. tmi.js treats 376 as "connected". */
 export function renderWelcome(nick: string): string[] {
+  const numeric = (command: string, trailing: string) =>
+    formatIrcLine({ prefix: IRC_HOST, command, params: [nick], trailing });
   return [
-    `:${IRC_HOST} 001 ${nick} :Welcome, GLHF!`,
-    `:${IRC_HOST} 002 ${nick} :Your host is ${IRC_HOST}`,
-    `:${IRC_HOST} 003 ${nick} :This server is rather new`,
-    `:${IRC_HOST} 004 ${nick} :-`,
-    `:${IRC_HOST} 375 ${nick} :-`,
-    `:${IRC_HOST} 372 ${nick} :You are in a maze of twisty passages, all alike.`,
-    `:${IRC_HOST} 376 ${nick} :>`,
+    numeric('001', 'Welcome, GLHF!'),
+    numeric('002', `Your host is ${IRC_HOST}`),
+    numeric('003', 'This server is rather new'),
+    numeric('004', '-'),
+    numeric('375', '-'),
+    numeric('372', 'You are in a maze of twisty passages, all alike.'),
+    numeric('376', '>'),
   ];
+}
+
+export function renderCapAck(capabilities: string): string {
+  return formatIrcLine({ prefix: IRC_HOST, command: 'CAP', params: ['*', 'ACK'], trailing: capabilities });
+}
+
+export function renderCapList(): string {
+  return formatIrcLine({
+    prefix: IRC_HOST,
+    command: 'CAP',
+    params: ['*', 'LS'],
+    trailing: 'twitch.tv/tags twitch.tv/commands twitch.tv/membership',
+  });
+}
+
+/** tmi.js expects the prefix-less PONG Twitch sends. */
+export function renderPong(token: string): string {
+  return formatIrcLine({ command: 'PONG', trailing: token });
+}
+
+export function renderUnknownCommand(nick: string, command: string): string {
+  return formatIrcLine({
+    prefix: IRC_HOST,
+    command: '421',
+    params: [nick, command],
+    trailing: 'Unknown command',
+  });
+}
+
+export function renderLoginFailed(): string {
+  return formatIrcLine({
+    prefix: IRC_HOST,
+    command: 'NOTICE',
+    params: ['*'],
+    trailing: 'Login authentication failed',
+  });
 }
 
 function formatBadges(user: ChatMessage['user'] | null): { badges: string; badgeInfo: string } {
@@ -122,40 +197,74 @@ function formatUserTags(user: ChatMessage['user'] | null): Record<string, string
 }
 
 export function renderGlobalUserState(user: ChatMessage['user'] | null): string {
-  return `${formatTags({ ...formatUserTags(user), 'emote-sets': '0', 'user-id': user?.id ?? '' })}:${IRC_HOST} GLOBALUSERSTATE`;
+  return formatIrcLine({
+    tags: { ...formatUserTags(user), 'emote-sets': '0', 'user-id': user?.id ?? '' },
+    prefix: IRC_HOST,
+    command: 'GLOBALUSERSTATE',
+  });
 }
 
 export function renderUserState(channelName: string, user: ChatMessage['user'] | null): string {
-  return `${formatTags({ ...formatUserTags(user), 'emote-sets': '0' })}:${IRC_HOST} USERSTATE ${formatChannel(channelName)}`;
+  return formatIrcLine({
+    tags: { ...formatUserTags(user), 'emote-sets': '0' },
+    prefix: IRC_HOST,
+    command: 'USERSTATE',
+    params: [formatChannel(channelName)],
+  });
 }
 
 export function renderRoomState(channelName: string, roomId: string, state: RoomState): string {
-  return `${formatTags({
-    'emote-only': state.emote_only ? 1 : 0,
-    'followers-only': state.followers_only_minutes,
-    r9k: state.unique_chat ? 1 : 0,
-    'room-id': roomId,
-    slow: state.slow_seconds,
-    'subs-only': state.subscribers_only ? 1 : 0,
-  })}:${IRC_HOST} ROOMSTATE ${formatChannel(channelName)}`;
+  return formatIrcLine({
+    tags: {
+      'emote-only': state.emote_only ? 1 : 0,
+      'followers-only': state.followers_only_minutes,
+      r9k: state.unique_chat ? 1 : 0,
+      'room-id': roomId,
+      slow: state.slow_seconds,
+      'subs-only': state.subscribers_only ? 1 : 0,
+    },
+    prefix: IRC_HOST,
+    command: 'ROOMSTATE',
+    params: [formatChannel(channelName)],
+  });
 }
 
 /** The JOIN echo, the names list (just the joiner: membership lists are not kept) and its end. */
 export function renderJoin(nick: string, channelName: string): string[] {
   const channel = formatChannel(channelName);
   return [
-    `:${formatUserPrefix(nick)} JOIN ${channel}`,
-    `:${nick}.${IRC_HOST} 353 ${nick} = ${channel} :${nick}`,
-    `:${nick}.${IRC_HOST} 366 ${nick} ${channel} :End of /NAMES list`,
+    formatIrcLine({ prefix: formatUserPrefix(nick), command: 'JOIN', params: [channel] }),
+    formatIrcLine({
+      prefix: `${nick}.${IRC_HOST}`,
+      command: '353',
+      params: [nick, '=', channel],
+      trailing: nick,
+    }),
+    formatIrcLine({
+      prefix: `${nick}.${IRC_HOST}`,
+      command: '366',
+      params: [nick, channel],
+      trailing: 'End of /NAMES list',
+    }),
   ];
 }
 
 export function renderPart(nick: string, channelName: string): string {
-  return `:${formatUserPrefix(nick)} PART ${formatChannel(channelName)}`;
+  return formatIrcLine({
+    prefix: formatUserPrefix(nick),
+    command: 'PART',
+    params: [formatChannel(channelName)],
+  });
 }
 
 export function renderNotice(target: string, msgId: string, text: string): string {
-  return `${formatTags({ 'msg-id': msgId })}:${IRC_HOST} NOTICE ${target} :${text}`;
+  return formatIrcLine({
+    tags: { 'msg-id': msgId },
+    prefix: IRC_HOST,
+    command: 'NOTICE',
+    params: [target],
+    trailing: text,
+  });
 }
 
 /** Twitch counts emote positions in Unicode code points, JavaScript strings in UTF-16 units. */
@@ -177,19 +286,24 @@ export function formatEmotesTag(message: ChatMessage): string {
 }
 
 export function renderPrivmsg(channelName: string, roomId: string, message: ChatMessage): string {
-  const tags = formatTags({
-    ...formatUserTags(message.user),
-    emotes: formatEmotesTag(message),
-    'first-msg': 0,
-    flags: '',
-    id: message.id,
-    'room-id': roomId,
-    'tmi-sent-ts': Date.parse(message.timestamp),
-    turbo: 0,
-    'user-id': message.user.id,
-    ...(message.highlighted ? { 'msg-id': 'highlighted-message' } : {}),
+  return formatIrcLine({
+    tags: {
+      ...formatUserTags(message.user),
+      emotes: formatEmotesTag(message),
+      'first-msg': 0,
+      flags: '',
+      id: message.id,
+      'room-id': roomId,
+      'tmi-sent-ts': Date.parse(message.timestamp),
+      turbo: 0,
+      'user-id': message.user.id,
+      ...(message.highlighted ? { 'msg-id': 'highlighted-message' } : {}),
+    },
+    prefix: formatUserPrefix(message.user.name),
+    command: 'PRIVMSG',
+    params: [formatChannel(channelName)],
+    trailing: message.content,
   });
-  return `${tags}:${formatUserPrefix(message.user.name)} PRIVMSG ${formatChannel(channelName)} :${message.content}`;
 }
 
 /** Our refusal codes as the NOTICE msg-ids Twitch clients already understand. */
@@ -207,65 +321,10 @@ const MSG_ID_BY_ERROR: Record<ChatErrorCode, string> = {
   unauthorized: 'msg_anonymous',
   forbidden: 'no_permission',
   invalid_frame: 'msg_rejected',
+  invalid_message: 'msg_rejected',
   unknown_command: 'unrecognized_cmd',
 };
 
 export function mapErrorToMsgId(code: ChatErrorCode): string {
   return MSG_ID_BY_ERROR[code];
-}
-
-/** Renders a fanned-out room event for IRC sockets; null when IRC has no counterpart. */
-export function renderFanoutEvent(
-  event: FanoutEvent,
-  channelName: string,
-  roomId: string,
-  now: number,
-): string | null {
-  const channel = formatChannel(channelName);
-  switch (event.kind) {
-    case 'message':
-      return renderPrivmsg(channelName, roomId, event.message);
-    case 'delete':
-      return `${formatTags({ login: event.login, 'room-id': roomId, 'target-msg-id': event.messageId, 'tmi-sent-ts': now })}:${IRC_HOST} CLEARMSG ${channel} :${event.content}`;
-    case 'clear_user':
-      return `${formatTags({
-        ...(event.durationSeconds === null ? {} : { 'ban-duration': event.durationSeconds }),
-        'room-id': roomId,
-        'target-user-id': event.userId,
-        'tmi-sent-ts': now,
-      })}:${IRC_HOST} CLEARCHAT ${channel} :${event.login}`;
-    case 'clear_chat':
-      return `${formatTags({ 'room-id': roomId, 'tmi-sent-ts': now })}:${IRC_HOST} CLEARCHAT ${channel}`;
-    case 'room_state':
-      return renderRoomState(channelName, roomId, event.state);
-    case 'notice':
-      return renderNotice(channel, event.code, event.message);
-    case 'raid_out':
-      // Twitch's legacy host notice names where the audience went.
-      return `:${IRC_HOST} HOSTTARGET ${channel} :${event.to.name} ${event.viewers}`;
-    case 'raid_in': {
-      const login = event.from.name.toLowerCase();
-      return `${formatTags({
-        'badge-info': '',
-        badges: '',
-        color: '',
-        'display-name': event.from.displayName,
-        emotes: '',
-        id: crypto.randomUUID(),
-        login,
-        mod: 0,
-        'msg-id': 'raid',
-        'msg-param-displayName': event.from.displayName,
-        'msg-param-login': login,
-        'msg-param-viewerCount': event.viewers,
-        'room-id': roomId,
-        subscriber: 0,
-        'system-msg': `${event.viewers} raiders from ${event.from.displayName} have joined!`,
-        'tmi-sent-ts': now,
-        'user-type': '',
-      })}:${IRC_HOST} USERNOTICE ${channel}`;
-    }
-    case 'viewer_count':
-      return null;
-  }
 }

@@ -73,10 +73,16 @@ export interface ChatSettings extends RoomState {
   banned_words: string[];
 }
 
-/** REST maps `status` to its error taxonomy; chat turns a failure into a notice or an error frame. */
-export type ModerationResult =
-  | { ok: true; code: string; message: string }
-  | { ok: false; status: 400 | 403 | 404 | 409 | 422; code: string; message: string };
+/**
+ * How a moderation action ended, in the room's terms: REST maps each kind to a status in one place
+ * (workers/api/routes/moderation.ts), chat turns it into a notice or an error frame.
+ * `rejected` is a well-formed request the channel's rules refuse (ban the broadcaster, raid itself).
+ */
+export type ModerationOutcome =
+  | { kind: 'done'; code: string; message: string }
+  | { kind: 'forbidden'; code: string; message: string }
+  | { kind: 'not-found'; code: string; message: string }
+  | { kind: 'rejected'; code: string; message: string };
 
 export interface BanRecord {
   user_id: string;

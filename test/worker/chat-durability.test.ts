@@ -9,7 +9,7 @@ import {
 } from '../../durable-objects/chat/sampling.ts';
 import { ShardFanout } from '../../durable-objects/chat/shard-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../../durable-objects/chat/types.ts';
-import type { ChatRoom } from '../../durable-objects/chat-room.ts';
+import type { ChatRoom } from '../../durable-objects/chat-room/chat-room.ts';
 import { buildMessage, describeChannel, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
 
 describe('hibernation and eviction', () => {
@@ -58,11 +58,10 @@ describe('hibernation and eviction', () => {
 
 describe('scale', () => {
   it('opens a new shard when one is full', async () => {
+    // vitest.workers.config.ts sets CHAT_SOCKETS_PER_SHARD to 2 for every chat test.
+    expect(env.CHAT_SOCKETS_PER_SHARD).toBe('2');
     const owner = await seedUser('own');
     const room = env.CHAT_ROOM.getByName(owner.channelId);
-    await runInDurableObject(room, (instance: ChatRoom) => {
-      instance.socketsPerShard = 2;
-    });
     const sockets = [];
     for (let i = 0; i < 5; i++) sockets.push(await openJson(owner.channelId));
     const stats = await room.readViewerStats();

@@ -124,7 +124,7 @@ describe('chat rules', () => {
       kind: 'settings',
       patch: { banned_words: ['Spoiler'] },
     });
-    expect(result.ok).toBe(true);
+    expect(result.kind).toBe('done');
     const v = await openJson(owner.channelId, viewer.token);
     v.say(owner.channelId, 'big SPOILERS ahead');
     expect(await v.next('error')).toMatchObject({ code: 'banned_word' });
@@ -285,7 +285,7 @@ describe('moderation commands', () => {
       seconds: 30,
       reason: 'calm',
     });
-    expect(timeout).toMatchObject({ ok: true, code: 'timeout_success' });
+    expect(timeout).toMatchObject({ kind: 'done', code: 'timeout_success' });
     const readBan = () =>
       env.DB.prepare(
         'SELECT kind, reason, moderator_id, expires_at FROM bans WHERE channel_id = ? AND user_id = ?',
@@ -301,7 +301,7 @@ describe('moderation commands', () => {
     expect(row?.expires_at).toBeGreaterThan(Date.now());
     expect(
       await room.moderate(owner.channelId, owner.id, { kind: 'unban', target: viewer.id }),
-    ).toMatchObject({ ok: true });
+    ).toMatchObject({ kind: 'done' });
     for (let i = 0; i < 100 && row; i++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       row = await readBan();

@@ -88,7 +88,7 @@ describe('moderation REST', () => {
   it('reads and patches chat settings and banned words; viewers may not patch', async () => {
     const owner = await seedUser('own');
     const viewer = await seedUser('v');
-    const initial = await call('GET', `/channels/${owner.channelId}/chat/settings`);
+    const initial = await call('GET', `/channels/${owner.channelId}/chat/settings`, owner.token);
     expect(await initial.json()).toEqual({
       slow_seconds: 0,
       subscribers_only: false,

@@ -2,22 +2,57 @@
 // a WebSocket upgrade on `/` or `/irc` speaks Twitch IRC. The Worker authenticates what it can
 // before the upgrade (a bad token is a 401, an unknown channel a 404, both JSON) and hands the
 // socket to a ChatShard, which holds it with the hibernation API.
+//
+// Anonymous sockets are capped per client network before the upgrade (docs/security.md): each one
+// holds a lease in the RateLimiter object of its address, which the shard releases on close or
+// sign-in, so one script cannot inflate a channel's viewer count or the directory's ranking.
 import { Hono } from 'hono';
 import { findChannelById } from '../../durable-objects/chat/directory.ts';
+import { type ChatShard, LEASE_TTL_MS } from '../../durable-objects/chat-shard/chat-shard.ts';
 import { findUserByToken } from '../shared/auth.ts';
-import { ApiError, handleError, notFound, unauthorized } from '../shared/errors.ts';
+import { toClientNetwork } from '../shared/client-network.ts';
+import { ApiError, handleError, notFound, rateLimited, unauthorized } from '../shared/errors.ts';
 
 export const chatApp = new Hono<{ Bindings: Env }>();
 chatApp.onError(handleError);
 
 /**
  * IRC sockets can join many channels, so they live in a fixed pool of shards rather than in a
- * channel's shards (see durable-objects/chat-shard.ts). Bots and tools are a small share of
+ * channel's shards (see durable-objects/chat-shard/chat-shard.ts). Bots and tools are a small share of
  * sockets next to browser viewers; 16 shards spread them without a directory.
  */
 const IRC_SHARD_POOL = 16;
 /** Browsers cannot set headers on a WebSocket, so a token may ride in the subprotocol list. */
 const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
+/**
+ * Anonymous sockets (JSON without a token, IRC before sign-in) one client network may hold open.
+ * Enough for a household or a small office watching a few channels in several tabs; a viewer-count
+ * inflation script gets this many and a 429.
+ */
+export const MAX_ANONYMOUS_SOCKETS_PER_NETWORK = 20;
+
+/**
+ * Takes an anonymous seat for the client's network, or throws 429 with Retry-After. Without
+ * CF-Connecting-IP (a request that did not come through Cloudflare's edge: local tools, tests)
+ * there is no address to count, and no lease.
+ */
+async function takeAnonymousLease(request: Request, env: Env): Promise<Record<string, string>> {
+  const address = request.headers.get('CF-Connecting-IP');
+  if (!address) return {};
+  const key = `chat-anonymous:${toClientNetwork(address)}`;
+  const decision = await env.RATE_LIMITER.getByName(key).acquireLease(
+    key,
+    MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+    LEASE_TTL_MS,
+  );
+  if (!decision.allowed) {
+    throw rateLimited(
+      decision.retryAfterMs / 1000,
+      `At most ${MAX_ANONYMOUS_SOCKETS_PER_NETWORK} anonymous chat connections per network; sign in or close some.`,
+    );
+  }
+  return { 'x-chat-lease-key': key, 'x-chat-lease-id': decision.leaseId };
+}
 
 function isWebSocketUpgrade(header: string | undefined): boolean {
   return header?.toLowerCase() === 'websocket';
@@ -42,7 +77,7 @@ function chooseSubprotocol(offered: string[], preferred: string): string | undef
 /** Forwards the upgrade to a shard with what the shard must know, never the token itself. */
 function forwardUpgrade(
   request: Request,
-  shard: DurableObjectStub<import('../../durable-objects/chat-shard.ts').ChatShard>,
+  shard: DurableObjectStub<ChatShard>,
   fields: Record<string, string | undefined>,
 ): Promise<Response> {
   const headers = new Headers();
@@ -74,9 +109,11 @@ chatApp.get('/ws/:channelId', async (c) => {
     ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
   const user = token ? await findUserByToken(c.env.DB, token) : null;
   if (token && !user) throw unauthorized('Invalid or expired token');
+  const lease = user ? {} : await takeAnonymousLease(c.req.raw, c.env);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
+    ...lease,
     'x-chat-shard': shardName,
     'x-chat-protocol': 'json',
     'x-chat-channel-id': channel.id,
@@ -87,8 +124,11 @@ chatApp.get('/ws/:channelId', async (c) => {
 });
 
 async function upgradeIrc(request: Request, env: Env): Promise<Response> {
+  // Every IRC socket starts anonymous (PASS comes after the upgrade); signing in gives the seat back.
+  const lease = await takeAnonymousLease(request, env);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
+    ...lease,
     'x-chat-shard': shardName,
     'x-chat-protocol': 'irc',
     'x-chat-subprotocol': chooseSubprotocol(

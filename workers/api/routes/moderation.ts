@@ -2,9 +2,9 @@
 // use, so "/ban name" in chat and POST /channels/{id}/bans obey one set of rules (who may, what
 // happens, what is mirrored to D1).
 import { createRoute, z } from '@hono/zod-openapi';
-import type { ModerationAction, ModerationResult } from '../../../durable-objects/chat/types.ts';
+import type { ModerationAction, ModerationOutcome } from '../../../durable-objects/chat/types.ts';
 import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS, MAX_TIMEOUT_SECONDS } from '../../../protocol/chat.ts';
-import { requireUser } from '../../shared/auth.ts';
+import { optionalUser, requireUser } from '../../shared/auth.ts';
 import { ApiError, notFound } from '../../shared/errors.ts';
 import {
   BearerSecurity,
@@ -57,26 +57,42 @@ const ChatSettingsSchema = z
   })
   .openapi('ChatSettings');
 const PatchSettingsBody = ChatSettingsSchema.partial().openapi('PatchChatSettings');
+/** What anyone may read: the modes. Banned words are for the broadcaster and moderators only. */
+const PublicChatSettingsSchema = ChatSettingsSchema.extend({
+  banned_words: ChatSettingsSchema.shape.banned_words.optional().openapi({
+    description: 'present only for the broadcaster and moderators',
+  }),
+}).openapi('PublicChatSettings');
 
 const ResultSchema = z.object({ code: z.string(), message: z.string() }).openapi('ModerationResult');
 const RaidBody = z.object({
   to_channel: z.string().min(1).max(100).openapi({ description: 'channel id or name' }),
 });
 
-function getRoom(env: Env, channelId: string) {
+/**
+ * The room of a channel that exists in D1; 404 otherwise, before any object is touched, so a
+ * random channel id never creates a ChatRoom (docs/security.md).
+ */
+async function getRoom(env: Env, channelId: string) {
+  const channel = await env.DB.prepare('SELECT id FROM channels WHERE id = ?').bind(channelId).first();
+  if (!channel) throw notFound('Channel');
   return env.CHAT_ROOM.getByName(channelId);
 }
 
+/** The one place a moderation outcome becomes an HTTP status. */
+const STATUS_BY_OUTCOME = { forbidden: 403, 'not-found': 404, rejected: 422 } as const;
+
 /** A refused action becomes the matching error of the one taxonomy. */
-function unwrapResult(result: ModerationResult): { code: string; message: string } {
-  if (result.ok) return { code: result.code, message: result.message };
-  throw new ApiError(result.status, result.status === 403 ? 'forbidden' : result.code, result.message, {
-    details: { reason: result.code },
+function unwrapOutcome(outcome: ModerationOutcome): { code: string; message: string } {
+  if (outcome.kind === 'done') return { code: outcome.code, message: outcome.message };
+  const status = STATUS_BY_OUTCOME[outcome.kind];
+  throw new ApiError(status, status === 403 ? 'forbidden' : outcome.code, outcome.message, {
+    details: { reason: outcome.code },
   });
 }
 
 async function moderate(env: Env, channelId: string, actorId: string, action: ModerationAction) {
-  return unwrapResult(await getRoom(env, channelId).moderate(channelId, actorId, action));
+  return unwrapOutcome(await (await getRoom(env, channelId)).moderate(channelId, actorId, action));
 }
 
 const RoleMemberSchema = z
@@ -102,10 +118,8 @@ const roleListRoute = (path: '/channels/{id}/moderators' | '/channels/{id}/vips'
 
 /** Who holds `role` in the channel, for the broadcaster and its moderators (404, then 403). */
 async function listRoleMembers(env: Env, channelId: string, actorId: string, role: ChannelRole) {
-  const channel = await env.DB.prepare('SELECT id FROM channels WHERE id = ?').bind(channelId).first();
-  if (!channel) throw notFound('Channel');
   // The room decides who moderates, as it does for bans, so the two lists obey one rule.
-  if (!(await getRoom(env, channelId).canModerate(channelId, actorId))) {
+  if (!(await (await getRoom(env, channelId)).canModerate(channelId, actorId))) {
     throw new ApiError(403, 'forbidden', 'Only the broadcaster and moderators see channel roles');
   }
   const { results } = await env.DB.prepare(
@@ -152,10 +166,8 @@ export const moderationApp = createApiRouter()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const room = getRoom(c.env, id);
+      const room = await getRoom(c.env, id);
       // Bans are a moderator's view of the channel, as on Twitch.
-      const settings = await room.getSettings(id);
-      if (!settings) throw notFound('Channel');
       const allowed = await room.canModerate(id, c.var.user.id);
       if (!allowed) throw new ApiError(403, 'forbidden', 'Only the broadcaster and moderators see bans');
       return c.json({ bans: (await room.listBans(id)) ?? [] }, 200);
@@ -219,15 +231,21 @@ export const moderationApp = createApiRouter()
       method: 'get',
       path: '/channels/{id}/chat/settings',
       tags: ['moderation'],
-      summary: 'Chat modes and banned words of a channel',
+      summary: 'Chat modes of a channel; banned words too for its broadcaster and moderators',
+      middleware: [optionalUser] as const,
       request: { params: ChannelParams },
-      responses: { 200: jsonContent(ChatSettingsSchema, 'Settings'), ...describeErrors(404) },
+      responses: { 200: jsonContent(PublicChatSettingsSchema, 'Settings'), ...describeErrors(404) },
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const settings = await getRoom(c.env, id).getSettings(id);
+      const room = await getRoom(c.env, id);
+      const settings = await room.getSettings(id);
       if (!settings) throw notFound('Channel');
-      return c.json(settings, 200);
+      // Banned words tell a troll what to misspell: moderators' eyes only (Twitch's blocked terms).
+      const user = c.var.user;
+      if (user && (await room.canModerate(id, user.id))) return c.json(settings, 200);
+      const { banned_words: _hidden, ...modes } = settings;
+      return c.json(modes, 200);
     },
   )
   .openapi(
@@ -247,7 +265,7 @@ export const moderationApp = createApiRouter()
     async (c) => {
       const { id } = c.req.valid('param');
       await moderate(c.env, id, c.var.user.id, { kind: 'settings', patch: c.req.valid('json') });
-      const settings = await getRoom(c.env, id).getSettings(id);
+      const settings = await (await getRoom(c.env, id)).getSettings(id);
       if (!settings) throw notFound('Channel');
       return c.json(settings, 200);
     },

@@ -1,0 +1,95 @@
+// The rules a message passes on its way into the room (chat/rules.ts), with the little state they
+// need across messages: each sender's last accepted message (rate limit, slow mode) and the recent
+// messages unique-chat compares against. On acceptance it builds the message as every client sees
+// it: emotes found, the sender rendered with badges, colour and an honest display name.
+import type { ChatMessage } from '../../protocol/chat.ts';
+import { type ChatterProfile, formatDisplayName, listBadges, pickColor } from '../chat/badges.ts';
+import { type EmoteDefinition, isEmoteOnly, parseEmotes } from '../chat/emotes.ts';
+import {
+  checkMessage,
+  normalizeForUniqueChat,
+  UNIQUE_CHAT_MAX_MESSAGES,
+  UNIQUE_CHAT_WINDOW_MS,
+} from '../chat/rules.ts';
+import type { BanRecord, ChatSettings, SubmitResult } from '../chat/types.ts';
+
+/** What the room knows at the moment a message arrives. */
+export interface IntakeContext {
+  channelId: string;
+  settings: ChatSettings;
+  /** The sender's active ban or timeout, or null. */
+  ban: BanRecord | null;
+}
+
+export type IntakeResult =
+  | Extract<SubmitResult, { kind: 'error' }>
+  | { kind: 'accepted'; message: ChatMessage };
+
+/** How a user appears in chat: `name` is the login, `display_name` never impersonates (badges.ts). */
+export function renderUser(profile: ChatterProfile): ChatMessage['user'] {
+  return {
+    id: profile.id,
+    name: profile.login,
+    display_name: formatDisplayName(profile.displayName, profile.login),
+    color: pickColor(profile.id),
+    badges: listBadges(profile),
+  };
+}
+
+export class MessageIntake {
+  readonly #lastMessageAt = new Map<string, number>();
+  #recent: { normalized: string; at: number }[] = [];
+
+  accept(
+    profile: ChatterProfile,
+    content: string,
+    emoteDefinitions: ReadonlyMap<string, EmoteDefinition>,
+    context: IntakeContext,
+    now: number,
+  ): IntakeResult {
+    const emotes = parseEmotes(
+      content,
+      emoteDefinitions,
+      profile.subscription !== null || profile.isBroadcaster,
+    );
+    this.#recent = this.#recent
+      .filter((entry) => now - entry.at <= UNIQUE_CHAT_WINDOW_MS)
+      .slice(-UNIQUE_CHAT_MAX_MESSAGES);
+    const { banned_words: bannedWords, ...state } = context.settings;
+    const refusal = checkMessage({
+      profile,
+      content,
+      state,
+      bannedWords,
+      now,
+      ban: context.ban ? { expiresAt: context.ban.expires_at } : null,
+      lastMessageAt: this.#lastMessageAt.get(profile.id) ?? null,
+      emoteOnly: isEmoteOnly(content, emotes),
+      recentContents: new Set(this.#recent.map((entry) => entry.normalized)),
+    });
+    if (refusal) {
+      return refusal.retryAfterMs === undefined
+        ? { kind: 'error', code: refusal.code, message: refusal.message }
+        : {
+            kind: 'error',
+            code: refusal.code,
+            message: refusal.message,
+            retryAfterMs: Math.ceil(refusal.retryAfterMs),
+          };
+    }
+    this.#lastMessageAt.set(profile.id, now);
+    this.#recent.push({ normalized: normalizeForUniqueChat(content), at: now });
+    return {
+      kind: 'accepted',
+      message: {
+        type: 'chat_message',
+        id: crypto.randomUUID(),
+        channel_id: context.channelId,
+        user: renderUser(profile),
+        content,
+        emotes,
+        timestamp: new Date(now).toISOString(),
+      },
+    };
+  }
+}

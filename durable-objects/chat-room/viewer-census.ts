@@ -1,0 +1,139 @@
+// Who watches a channel: the shards holding its sockets and how many each holds, which shard a new
+// JSON socket goes to, and the unique-viewer sketch of the current stream. Shards report their
+// count every ~10 s (chat-shard/chat-shard.ts); the latest report replaces what the room believed,
+// and a shard that stops reporting stops counting, so a crashed shard cannot inflate the count.
+import { HyperLogLog } from '../chat/hyperloglog.ts';
+import type { RoomStorage } from './storage.ts';
+
+/** Seed: "Each WS server reports per-stream count every 10 seconds." */
+export const VIEWER_REPORT_INTERVAL_MS = 10_000;
+/** A shard that has not reported for this long is gone (crashed, evicted): its count no longer counts. */
+export const STALE_REPORT_MS = 30_000;
+
+interface ShardLoad {
+  count: number;
+  reportedAt: number;
+}
+
+export interface ViewerStats {
+  viewers: number;
+  uniqueViewers: number;
+  shards: Record<string, number>;
+}
+
+export class ViewerCensus {
+  readonly #storage: RoomStorage;
+  readonly #shards = new Map<string, ShardLoad>();
+  /** Sockets sent to a shard whose join has not arrived yet, so concurrent upgrades do not overfill it. */
+  readonly #reserved = new Map<string, number>();
+  #uniqueViewers = new HyperLogLog();
+  #uniqueViewersDirty = false;
+  #streamId: string | null = null;
+
+  constructor(storage: RoomStorage) {
+    this.#storage = storage;
+  }
+
+  /** Restores shard loads and the sketch after a restart. */
+  load(): void {
+    for (const row of this.#storage.readShards())
+      this.#shards.set(row.name, { count: row.count, reportedAt: row.reportedAt });
+    const sketch = this.#storage.readSketch();
+    if (sketch) {
+      this.#streamId = sketch.streamId;
+      this.#uniqueViewers = new HyperLogLog(sketch.registers);
+    }
+  }
+
+  get streamId(): string | null {
+    return this.#streamId;
+  }
+
+  get hasShards(): boolean {
+    return this.#shards.size > 0;
+  }
+
+  /** Fills shard 0 up to `perShard`, then 1, ...; reserves the seat until the socket joins. */
+  assignShard(channelId: string, perShard: number): string {
+    for (let n = 0; ; n++) {
+      const name = `${channelId}:${n}`;
+      const load = (this.#shards.get(name)?.count ?? 0) + (this.#reserved.get(name) ?? 0);
+      if (load < perShard) {
+        this.#reserved.set(name, (this.#reserved.get(name) ?? 0) + 1);
+        return name;
+      }
+    }
+  }
+
+  /** A socket joined `shardName`; `viewerKey` counts its person once per stream. */
+  join(shardName: string, viewerKey: string, now: number): void {
+    const reserved = this.#reserved.get(shardName) ?? 0;
+    if (reserved > 0) this.#reserved.set(shardName, reserved - 1);
+    this.#store(shardName, (this.#shards.get(shardName)?.count ?? 0) + 1, now);
+    if (this.#uniqueViewers.add(viewerKey)) this.#uniqueViewersDirty = true;
+  }
+
+  leave(shardName: string): void {
+    const load = this.#shards.get(shardName);
+    if (load) this.#store(shardName, Math.max(0, load.count - 1), load.reportedAt);
+  }
+
+  report(shardName: string, count: number, now: number): void {
+    this.#reserved.delete(shardName);
+    this.#store(shardName, count, now);
+  }
+
+  #store(name: string, count: number, reportedAt: number): void {
+    this.#shards.set(name, { count, reportedAt });
+    this.#storage.writeShard(name, count, reportedAt);
+  }
+
+  /** Viewers now: the sum of fresh reports. */
+  countViewers(now: number): number {
+    let total = 0;
+    for (const load of this.#shards.values())
+      if (now - load.reportedAt <= STALE_REPORT_MS) total += load.count;
+    return total;
+  }
+
+  /** The shards a batch goes to: those with viewers and a fresh report. */
+  listActiveShards(now: number): string[] {
+    return [...this.#shards]
+      .filter(([, load]) => load.count > 0 && now - load.reportedAt <= STALE_REPORT_MS)
+      .map(([name]) => name);
+  }
+
+  readStats(now: number): ViewerStats {
+    const shards: Record<string, number> = {};
+    for (const [name, load] of this.#shards)
+      if (now - load.reportedAt <= STALE_REPORT_MS) shards[name] = load.count;
+    return { viewers: this.countViewers(now), uniqueViewers: this.#uniqueViewers.count(), shards };
+  }
+
+  /** Forgets shards that went quiet or empty. */
+  dropStaleShards(now: number): void {
+    for (const [name, load] of this.#shards) {
+      if (now - load.reportedAt > STALE_REPORT_MS || load.count === 0) {
+        this.#shards.delete(name);
+        this.#storage.deleteShard(name);
+      }
+    }
+  }
+
+  /** Unique viewers are counted per stream: a new stream starts a new sketch. Persists changes. */
+  followStream(streamId: string | null): void {
+    if (streamId !== this.#streamId) {
+      this.#streamId = streamId;
+      this.#uniqueViewers = new HyperLogLog();
+      this.#uniqueViewersDirty = true;
+    }
+    if (this.#uniqueViewersDirty) {
+      this.#uniqueViewersDirty = false;
+      this.#storage.writeSketch(this.#streamId, this.#uniqueViewers.registers);
+    }
+  }
+
+  countUniqueViewers(): number {
+    return this.#uniqueViewers.count();
+  }
+}

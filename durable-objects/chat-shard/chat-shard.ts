@@ -1,0 +1,348 @@
+// A chat shard holds viewer sockets with the hibernation API and nothing else of consequence: the
+// ChatRoom decides, the shard speaks the wire protocols (json-session.ts, irc-session.ts). Per-socket
+// state lives in the socket's attachment (socket-state.ts), so a shard evicted while idle wakes with
+// every socket and who is behind it. Every frame is bounded on arrival (flood-control.ts).
+//
+// Naming: `${channelId}:${n}` shards hold JSON sockets of one channel (the room fills them up to
+// its per-shard size). IRC connections may JOIN many channels, so they go to a small pool of
+// `irc:${n}` shards and each socket's attachment lists the channels it joined; a room fans out to
+// every shard that holds one of its viewers, whichever kind. A shard per IRC connection would cost
+// one RPC per connection per batch; pooling keeps that to one per shard, like the JSON side.
+import { DurableObject } from 'cloudflare:workers';
+import { log } from '../../common/log.ts';
+import type { BatchableFrame, ServerFrame } from '../../protocol/chat.ts';
+import { BatchPayloads } from '../chat/batch-payloads.ts';
+import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
+import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
+import { renderFanoutEvent } from '../chat/irc-fanout.ts';
+import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
+import { createBudget, MAX_QUEUED_FRAMES, type SocketBudget, splitIrcLines } from './flood-control.ts';
+import { handleIrcLine } from './irc-session.ts';
+import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
+import {
+  CLOSE_INTERNAL_ERROR,
+  CLOSE_POLICY_VIOLATION,
+  type RoomClient,
+  type ShardServices,
+  SocketAttachment,
+  type SocketHandle,
+  UpgradeHeaders,
+} from './socket-state.ts';
+
+/** JSON frames are small objects; anything bigger is abuse. IRC lines are capped in chat/irc.ts. */
+export const MAX_JSON_FRAME_BYTES = 2 * 1024;
+/** Seed: "Each WS server reports per-stream count every 10 seconds." */
+const REPORT_INTERVAL_MS = 10_000;
+/** Anonymous leases (RateLimiter) last this long unless renewed by the census alarm. */
+export const LEASE_TTL_MS = 10 * 60_000;
+const LEASE_RENEW_AFTER_MS = LEASE_TTL_MS / 2;
+
+const encoder = new TextEncoder();
+
+export class ChatShard extends DurableObject<Env> {
+  readonly #log = log.child({ class: 'ChatShard' });
+  /** Parsed attachments, so a batch does not deserialize every socket's state again. */
+  readonly #states = new WeakMap<WebSocket, SocketAttachment>();
+  readonly #budgets = new WeakMap<WebSocket, SocketBudget>();
+  readonly #services: ShardServices = {
+    room: (channelId) => this.#room(channelId),
+    findSession: (token) => findSessionByToken(this.env.DB, token),
+    findChannelByName: (name) => findChannelByName(this.env.DB, name),
+    releaseLease: async (socket) => {
+      await this.#releaseLease(socket.state);
+      socket.save();
+    },
+    ensureReportAlarm: () => this.#ensureReportAlarm(),
+  };
+
+  override async fetch(request: Request): Promise<Response> {
+    const headers = UpgradeHeaders.safeParse(Object.fromEntries(request.headers));
+    if (!headers.success || request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
+      return new Response('chat shards take WebSocket upgrades from the chat Worker', { status: 400 });
+    }
+    const h = headers.data;
+    const user =
+      h['x-chat-user-id'] && h['x-chat-user-login']
+        ? { userId: h['x-chat-user-id'], login: h['x-chat-user-login'] }
+        : null;
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const state: SocketAttachment = {
+      shard: h['x-chat-shard'],
+      protocol: h['x-chat-protocol'],
+      user,
+      visitorId: crypto.randomUUID(),
+      channels: [],
+      nick: null,
+      authFailed: false,
+      credentialAttempts: 0,
+      lease:
+        h['x-chat-lease-key'] && h['x-chat-lease-id']
+          ? { key: h['x-chat-lease-key'], id: h['x-chat-lease-id'], renewedAt: Date.now() }
+          : null,
+    };
+    const socket = this.#handle(server, state);
+    socket.save();
+    const channelId = h['x-chat-channel-id'];
+    if (state.protocol === 'json' && channelId) {
+      try {
+        await joinJsonSocket(socket, this.#services, channelId);
+      } catch (error) {
+        this.#logFailure('fetch', error);
+        server.close(CLOSE_INTERNAL_ERROR, 'chat setup failed');
+      }
+    }
+    await this.#ensureReportAlarm();
+    const responseHeaders = new Headers();
+    if (h['x-chat-subprotocol']) responseHeaders.set('Sec-WebSocket-Protocol', h['x-chat-subprotocol']);
+    return new Response(null, { status: 101, webSocket: client, headers: responseHeaders });
+  }
+
+  /** The room of one channel, as sessions may use it; replies are parsed where RPC reshapes them. */
+  #room(channelId: string): RoomClient {
+    const stub = this.env.CHAT_ROOM.getByName(channelId);
+    return {
+      join: (shard, session, visitorId) => stub.join(channelId, shard, session, visitorId),
+      leave: (shard) => stub.leave(channelId, shard),
+      submit: (session, content) => stub.submit(channelId, session, content),
+      describeUser: (userId) => stub.describeUser(channelId, userId),
+      getRoomState: () => stub.getRoomState(channelId),
+    };
+  }
+
+  #readState(ws: WebSocket): SocketAttachment | null {
+    const cached = this.#states.get(ws);
+    if (cached) return cached;
+    const parsed = SocketAttachment.safeParse(ws.deserializeAttachment());
+    if (!parsed.success) return null;
+    this.#states.set(ws, parsed.data);
+    return parsed.data;
+  }
+
+  #handle(ws: WebSocket, state: SocketAttachment): SocketHandle {
+    let budget = this.#budgets.get(ws);
+    if (!budget) {
+      budget = createBudget(Date.now());
+      this.#budgets.set(ws, budget);
+    }
+    return {
+      state,
+      budget,
+      save: () => {
+        ws.serializeAttachment(state);
+        this.#states.set(ws, state);
+      },
+      sendJson: (frame: ServerFrame) => ws.send(JSON.stringify(frame)),
+      sendIrc: (lines) => {
+        if (lines.length > 0) ws.send(lines.join('\r\n'));
+      },
+      close: (code, reason) => ws.close(code, reason),
+    };
+  }
+
+  #logFailure(handler: string, error: unknown): void {
+    this.#log.error('chat_shard_handler_failed', { instance: this.ctx.id.toString(), handler, error });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const state = this.#readState(ws);
+    if (!state) {
+      ws.close(CLOSE_INTERNAL_ERROR, 'lost socket state');
+      return;
+    }
+    const socket = this.#handle(ws, state);
+    const { budget } = socket;
+    // Size, flood and queue limits apply on arrival, before any work is queued for the frame.
+    const size = typeof message === 'string' ? encoder.encode(message).byteLength : message.byteLength;
+    const maxBytes = state.protocol === 'json' ? MAX_JSON_FRAME_BYTES : MAX_IRC_LINE_BYTES;
+    if (size > maxBytes) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'frame too large');
+      return;
+    }
+    const lines = state.protocol === 'irc' && typeof message === 'string' ? splitIrcLines(message) : null;
+    if (!budget.lines.take(lines ? lines.length : 1, Date.now())) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'too many frames');
+      return;
+    }
+    if (budget.queued >= MAX_QUEUED_FRAMES) {
+      ws.close(CLOSE_POLICY_VIOLATION, 'too many pending frames');
+      return;
+    }
+    // Frames of one socket are handled one after another: the room must see a user's messages in
+    // the order they were typed, though each waits on an RPC.
+    budget.queued++;
+    const current = budget.tail.then(async () => {
+      try {
+        await this.#handleFrame(socket, message, lines);
+      } catch (error) {
+        // Nothing a socket sends may take the shard down: log it, keep the socket.
+        this.#logFailure('webSocketMessage', error);
+      } finally {
+        budget.queued--;
+      }
+    });
+    budget.tail = current;
+    await current;
+  }
+
+  async #handleFrame(
+    socket: SocketHandle,
+    message: string | ArrayBuffer,
+    lines: string[] | null,
+  ): Promise<void> {
+    if (typeof message !== 'string') {
+      if (socket.state.protocol === 'json')
+        socket.sendJson({ type: 'error', code: 'invalid_frame', message: 'Frames are JSON text.' });
+      return;
+    }
+    if (socket.state.protocol === 'json') {
+      await handleJsonFrame(socket, this.#services, message);
+      return;
+    }
+    for (const line of lines ?? []) {
+      if (!(await handleIrcLine(socket, this.#services, line))) return;
+    }
+  }
+
+  // ---- fan-out from the room ----
+
+  /**
+   * A batch from the room: every socket of that channel gets it as one WebSocket message, sampled
+   * when chat runs hot. Payloads are rendered once per batch (see BatchPayloads), so the loop over
+   * sockets does nothing but pick a string and send it.
+   */
+  async deliver(batch: FanoutBatch): Promise<void> {
+    const now = Date.now();
+    const channelId = batch.channel.id;
+    const channelName = batch.channel.name.toLowerCase();
+    const payloads = new BatchPayloads(batch, {
+      renderJson: (event) => JSON.stringify(toJsonFrame(event, channelId)),
+      renderIrc: (event) => renderFanoutEvent(event, channelName, channelId, now),
+    });
+    for (const ws of this.ctx.getWebSockets()) {
+      if (ws.readyState !== WebSocket.OPEN) continue;
+      const state = this.#readState(ws);
+      if (!state?.channels.some((c) => c.id === channelId)) continue;
+      const payload = payloads.payloadFor({ protocol: state.protocol, userId: state.user?.userId ?? null });
+      if (payload === null) continue;
+      try {
+        ws.send(payload);
+      } catch (error) {
+        // A socket closing mid-batch must not cost the others their messages.
+        this.#logFailure('deliver', error);
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    const state = this.#readState(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, 'bye');
+    } catch {
+      // Already closed: nothing left to answer.
+    }
+    if (!state) return;
+    await Promise.all([
+      ...state.channels.map((c) => this.#room(c.id).leave(state.shard)),
+      this.#releaseLease(state),
+    ]);
+  }
+
+  override async webSocketError(ws: WebSocket, error: unknown): Promise<void> {
+    this.#logFailure('webSocketError', error);
+    await this.webSocketClose(ws, 1011);
+  }
+
+  async #releaseLease(state: SocketAttachment): Promise<void> {
+    const lease = state.lease;
+    if (!lease) return;
+    state.lease = null;
+    try {
+      await this.env.RATE_LIMITER.getByName(lease.key).releaseLease(lease.key, lease.id);
+    } catch (error) {
+      // The lease expires on its own (LEASE_TTL_MS): a failed release costs the address a seat for a while.
+      this.#logFailure('releaseLease', error);
+    }
+  }
+
+  // ---- viewer census and lease renewal ----
+
+  async #ensureReportAlarm(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(Date.now() + REPORT_INTERVAL_MS);
+  }
+
+  /** Every ~10 s while it holds sockets: tell each room how many of its viewers are here. */
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    const counts = new Map<string, { shard: string; count: number }>();
+    const renewals = new Map<
+      string,
+      { ids: string[]; sockets: { ws: WebSocket; state: SocketAttachment }[] }
+    >();
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = this.#readState(ws);
+      if (!state) continue;
+      for (const channel of state.channels) {
+        const entry = counts.get(channel.id) ?? { shard: state.shard, count: 0 };
+        entry.count++;
+        counts.set(channel.id, entry);
+      }
+      if (state.lease && now - state.lease.renewedAt >= LEASE_RENEW_AFTER_MS) {
+        const entry = renewals.get(state.lease.key) ?? { ids: [], sockets: [] };
+        entry.ids.push(state.lease.id);
+        entry.sockets.push({ ws, state });
+        renewals.set(state.lease.key, entry);
+      }
+    }
+    await Promise.all([
+      ...[...counts].map(async ([channelId, { shard, count }]) => {
+        try {
+          await this.env.CHAT_ROOM.getByName(channelId).reportViewers(channelId, shard, count);
+        } catch (error) {
+          this.#logFailure('alarm', error);
+        }
+      }),
+      ...[...renewals].map(async ([key, { ids, sockets }]) => {
+        try {
+          await this.env.RATE_LIMITER.getByName(key).renewLeases(key, ids, LEASE_TTL_MS);
+          for (const { ws, state } of sockets) {
+            if (state.lease) state.lease.renewedAt = now;
+            this.#handle(ws, state).save();
+          }
+        } catch (error) {
+          this.#logFailure('alarm', error);
+        }
+      }),
+    ]);
+    if (this.ctx.getWebSockets().length > 0) await this.ctx.storage.setAlarm(Date.now() + REPORT_INTERVAL_MS);
+  }
+}
+
+function toJsonFrame(event: FanoutEvent, channelId: string): BatchableFrame {
+  switch (event.kind) {
+    case 'message':
+      return event.message;
+    case 'delete':
+      return { type: 'delete_message', id: event.messageId };
+    case 'clear_user':
+      return { type: 'clear_user', user_id: event.userId, duration_seconds: event.durationSeconds };
+    case 'clear_chat':
+      return { type: 'clear_chat' };
+    case 'room_state':
+      return { type: 'room_state', ...event.state };
+    case 'notice':
+      return { type: 'notice', code: event.code, message: event.message };
+    case 'raid_out':
+      return { type: 'raid', from_channel: channelId, to_channel: event.to, viewers: event.viewers };
+    case 'raid_in':
+      return {
+        type: 'notice',
+        code: 'raid',
+        message: `${event.viewers} raiders from ${event.from.displayName} have joined!`,
+      };
+    case 'viewer_count':
+      return { type: 'viewer_count', count: event.count };
+  }
+}

@@ -1,0 +1,213 @@
+// Twitch IRC on one socket (https://dev.twitch.tv/docs/chat/irc/): registration (PASS, NICK),
+// capabilities, JOIN/PART of channels by name, PRIVMSG into a room, PING. Every line the client
+// sends is bounded before it costs anything (flood-control.ts): a JOIN list takes join tokens
+// before any lookup, a PASS is a counted credential attempt, and only registered, signed-in
+// sockets reach a room with PRIVMSG. Every line sent back is built by chat/irc.ts.
+import {
+  formatChannel,
+  mapErrorToMsgId,
+  parseIrcLine,
+  renderCapAck,
+  renderCapList,
+  renderGlobalUserState,
+  renderJoin,
+  renderLoginFailed,
+  renderNotice,
+  renderPart,
+  renderPong,
+  renderRoomState,
+  renderUnknownCommand,
+  renderUserState,
+  renderWelcome,
+} from '../chat/irc.ts';
+import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
+import { type ShardServices, type SocketHandle, spendCredentialAttempt } from './socket-state.ts';
+
+/** How many channels one IRC connection may join (Twitch allows a few hundred; we need fewer). */
+export const MAX_IRC_CHANNELS = 100;
+const ANONYMOUS_NICK = /^justinfan\d{1,20}$/;
+
+/** Handles one line; returns false once the socket is closed (the rest of the frame is dropped). */
+export async function handleIrcLine(
+  socket: SocketHandle,
+  services: ShardServices,
+  line: string,
+): Promise<boolean> {
+  const message = parseIrcLine(line);
+  if (!message) return true;
+  const { command, params } = message;
+  const { state } = socket;
+  switch (command) {
+    case 'CAP': {
+      const sub = params[0]?.toUpperCase();
+      if (sub === 'REQ') socket.sendIrc([renderCapAck(params[1] ?? '')]);
+      else if (sub === 'LS') socket.sendIrc([renderCapList()]);
+      return true;
+    }
+    case 'PASS': {
+      const pass = params[0] ?? '';
+      // tmi.js sends "PASS SCHMOOPIIE" for anonymous logins; only "oauth:" passes carry a token,
+      // and only before registration: afterwards Twitch ignores PASS, and so do we (no lookup).
+      if (state.nick !== null || !pass.toLowerCase().startsWith('oauth:')) return true;
+      if (!spendCredentialAttempt(socket, MAX_CREDENTIAL_ATTEMPTS)) return false;
+      const session = await services.findSession(pass.slice('oauth:'.length));
+      state.user = session;
+      state.authFailed = session === null;
+      socket.save();
+      return true;
+    }
+    case 'NICK':
+      return registerNick(socket, services, (params[0] ?? '').toLowerCase());
+    case 'PING':
+      socket.sendIrc([renderPong(params[0] ?? 'tmi.twitch.tv')]);
+      return true;
+    case 'PONG':
+      return true;
+    case 'QUIT':
+      socket.close(1000, 'quit');
+      return false;
+    case 'JOIN':
+      if (state.nick !== null) await joinChannels(socket, services, params[0] ?? '');
+      return true;
+    case 'PART':
+      for (const name of (params[0] ?? '').split(','))
+        await partChannel(socket, services, name.slice(1).toLowerCase());
+      return true;
+    case 'PRIVMSG':
+      await sendPrivmsg(socket, services, (params[0] ?? '').slice(1).toLowerCase(), params[1] ?? '');
+      return true;
+    default:
+      socket.sendIrc([renderUnknownCommand(state.nick ?? '*', command)]);
+      return true;
+  }
+}
+
+async function registerNick(socket: SocketHandle, services: ShardServices, nick: string): Promise<boolean> {
+  const { state } = socket;
+  if (state.nick !== null) return true;
+  const anonymous = ANONYMOUS_NICK.test(nick);
+  const user = state.user;
+  // Twitch refuses a NICK that is not the token's login, and a non-justinfan NICK without a token.
+  if (state.authFailed || (!user && !anonymous) || (user && user.login.toLowerCase() !== nick)) {
+    socket.sendIrc([renderLoginFailed()]);
+    socket.close(1000, 'login authentication failed');
+    return false;
+  }
+  state.nick = nick;
+  if (anonymous) state.user = null;
+  socket.save();
+  // A signed-in socket no longer counts against its address's anonymous sockets.
+  if (!anonymous) await services.releaseLease(socket);
+  const lines = renderWelcome(nick);
+  if (user && !anonymous) lines.push(renderGlobalUserState(null));
+  socket.sendIrc(lines);
+  return true;
+}
+
+/**
+ * "JOIN #a,#b,...": each target takes a join token before its lookup; targets past the budget are
+ * refused with one NOTICE, unread, so a 16 KiB JOIN list costs at most the budget in lookups.
+ */
+async function joinChannels(socket: SocketHandle, services: ShardServices, list: string): Promise<void> {
+  let refused = 0;
+  for (const target of list.split(',')) {
+    if (!target.startsWith('#') || target.length < 2) continue;
+    const name = target.slice(1).toLowerCase();
+    if (socket.state.channels.some((c) => c.name === name)) continue;
+    if (socket.state.channels.length >= MAX_IRC_CHANNELS) {
+      socket.sendIrc([
+        renderNotice(formatChannel(name), 'msg_join_limit', 'You have joined too many channels.'),
+      ]);
+      return;
+    }
+    if (!socket.budget.joins.take(1, Date.now())) {
+      refused++;
+      continue;
+    }
+    await joinChannel(socket, services, name);
+  }
+  if (refused > 0) {
+    socket.sendIrc([
+      renderNotice(
+        '*',
+        'msg_ratelimit',
+        `Too many JOINs: ${refused} channels were not joined. Try again later.`,
+      ),
+    ]);
+  }
+}
+
+async function joinChannel(socket: SocketHandle, services: ShardServices, name: string): Promise<void> {
+  const { state } = socket;
+  // The channel is looked up before its room is touched: an unknown name never creates an object.
+  const channel = await services.findChannelByName(name);
+  const joined = channel
+    ? await services.room(channel.id).join(state.shard, state.user, state.visitorId)
+    : null;
+  if (!channel || !joined) {
+    socket.sendIrc([
+      renderNotice(
+        formatChannel(name),
+        'msg_channel_suspended',
+        'This channel does not exist or has been suspended.',
+      ),
+    ]);
+    return;
+  }
+  state.channels.push({ id: channel.id, name: channel.name.toLowerCase() });
+  socket.save();
+  const nick = state.nick ?? name;
+  socket.sendIrc([
+    ...renderJoin(nick, channel.name),
+    renderUserState(channel.name, joined.user),
+    renderRoomState(channel.name, channel.id, joined.roomState),
+  ]);
+  await services.ensureReportAlarm();
+}
+
+async function partChannel(socket: SocketHandle, services: ShardServices, name: string): Promise<void> {
+  const { state } = socket;
+  const channel = state.channels.find((c) => c.name === name);
+  if (!channel) return;
+  state.channels = state.channels.filter((c) => c !== channel);
+  socket.save();
+  socket.sendIrc([renderPart(state.nick ?? name, channel.name)]);
+  await services.room(channel.id).leave(state.shard);
+}
+
+async function sendPrivmsg(
+  socket: SocketHandle,
+  services: ShardServices,
+  name: string,
+  text: string,
+): Promise<void> {
+  const { state } = socket;
+  const channel = state.channels.find((c) => c.name === name);
+  const target = formatChannel(name);
+  if (!channel) {
+    socket.sendIrc([renderNotice(target, 'msg_room_not_found', 'You are not in that channel.')]);
+    return;
+  }
+  if (!state.user) return; // Twitch drops anonymous (justinfan) PRIVMSGs silently.
+  // "/me" arrives as a CTCP ACTION; chat stores the text.
+  const result = await services.room(channel.id).submit(state.user, unwrapCtcpAction(text));
+  switch (result.kind) {
+    case 'accepted':
+      // Twitch answers a PRIVMSG with USERSTATE and does not echo the message back.
+      socket.sendIrc([renderUserState(channel.name, result.user)]);
+      return;
+    case 'notice':
+      socket.sendIrc([renderNotice(target, result.code, result.message)]);
+      return;
+    case 'error':
+      socket.sendIrc([renderNotice(target, mapErrorToMsgId(result.code), result.message)]);
+      return;
+  }
+}
+
+/** CTCP wraps "/me text" as \x01ACTION text\x01. */
+const CTCP_DELIMITER = String.fromCharCode(1);
+function unwrapCtcpAction(text: string): string {
+  const prefix = `${CTCP_DELIMITER}ACTION `;
+  return text.startsWith(prefix) && text.endsWith(CTCP_DELIMITER) ? text.slice(prefix.length, -1) : text;
+}

@@ -1,0 +1,125 @@
+// The JSON chat protocol on one socket (protocol/chat.ts): joining the socket's channel, and each
+// frame the client sends, parsed into the ClientFrame union and handled by an exhaustive switch.
+// Anonymous sockets read only: their chat_message frames are answered here, without an RPC.
+import { z } from 'zod';
+import {
+  ChatMessageFrame,
+  ClientFrame,
+  type ErrorFrame,
+  HISTORY_LENGTH,
+  type WelcomeFrame,
+} from '../../protocol/chat.ts';
+import type { SubmitResult } from '../chat/types.ts';
+import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
+import {
+  CLOSE_POLICY_VIOLATION,
+  type ShardServices,
+  type SocketHandle,
+  spendCredentialAttempt,
+} from './socket-state.ts';
+
+function sendError(
+  socket: SocketHandle,
+  code: ErrorFrame['code'],
+  message: string,
+  retryAfterMs?: number,
+): void {
+  socket.sendJson(
+    retryAfterMs === undefined
+      ? { type: 'error', code, message }
+      : { type: 'error', code, message, retry_after_ms: retryAfterMs },
+  );
+}
+
+/** Joins a new JSON socket to its channel and greets it with welcome and history. */
+export async function joinJsonSocket(
+  socket: SocketHandle,
+  services: ShardServices,
+  channelId: string,
+): Promise<void> {
+  const { state } = socket;
+  const joined = await services.room(channelId).join(state.shard, state.user, state.visitorId);
+  if (!joined) {
+    socket.close(CLOSE_POLICY_VIOLATION, 'unknown channel');
+    return;
+  }
+  state.channels = [{ id: joined.channel.id, name: joined.channel.name }];
+  socket.save();
+  const welcome: WelcomeFrame = { type: 'welcome', user: joined.user, room_state: joined.roomState };
+  socket.sendJson(welcome);
+  // RPC turns the emote position tuples into plain arrays; parsing restores the frame's shape.
+  const history = z.array(ChatMessageFrame).parse(joined.history.slice(-HISTORY_LENGTH));
+  socket.sendJson({ type: 'history', messages: history });
+}
+
+export async function handleJsonFrame(
+  socket: SocketHandle,
+  services: ShardServices,
+  text: string,
+): Promise<void> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    sendError(socket, 'invalid_frame', 'Frames are JSON objects.');
+    return;
+  }
+  const parsed = ClientFrame.safeParse(json);
+  if (!parsed.success) {
+    sendError(socket, 'invalid_frame', 'Unknown or malformed frame.');
+    return;
+  }
+  const frame = parsed.data;
+  const { state } = socket;
+  const channel = state.channels[0];
+  switch (frame.type) {
+    case 'ping':
+      socket.sendJson({ type: 'pong' });
+      return;
+    case 'auth': {
+      if (!spendCredentialAttempt(socket, MAX_CREDENTIAL_ATTEMPTS)) return;
+      const session = await services.findSession(frame.token);
+      if (!session) {
+        sendError(socket, 'unauthorized', 'Invalid or expired token.');
+        return;
+      }
+      state.user = session;
+      socket.save();
+      await services.releaseLease(socket);
+      if (channel) {
+        const room = services.room(channel.id);
+        const user = await room.describeUser(session.userId);
+        const roomState = await room.getRoomState();
+        if (roomState) socket.sendJson({ type: 'welcome', user, room_state: roomState });
+      }
+      return;
+    }
+    case 'chat_message': {
+      if (!channel || frame.channel_id !== channel.id) {
+        sendError(socket, 'invalid_frame', 'This socket is joined to another channel.');
+        return;
+      }
+      // Anonymous sockets never reach the room: no RPC, no D1, whatever they send.
+      if (!state.user) {
+        sendError(socket, 'unauthorized', 'Sign in to chat.');
+        return;
+      }
+      answer(socket, await services.room(channel.id).submit(state.user, frame.content));
+      return;
+    }
+  }
+}
+
+function answer(socket: SocketHandle, result: SubmitResult): void {
+  switch (result.kind) {
+    case 'accepted':
+      // The message itself comes back in the next batch, like everyone else's.
+      return;
+    case 'notice':
+      socket.sendJson({ type: 'notice', code: result.code, message: result.message });
+      return;
+    case 'error':
+      sendError(socket, result.code, result.message, result.retryAfterMs);
+      return;
+  }
+}

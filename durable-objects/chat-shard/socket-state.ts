@@ -1,0 +1,90 @@
+// Who is behind one socket of a shard, kept in the socket's attachment so a shard woken from
+// hibernation still knows it (zod-parsed on the way back), and the upgrade the chat Worker hands
+// over. Also the narrow interfaces the two protocol sessions (json-session.ts, irc-session.ts) work
+// through, so neither needs the shard object itself.
+import { z } from 'zod';
+import type { ChatMessage, RoomState, ServerFrame } from '../../protocol/chat.ts';
+import type { ChannelInfo, ChatSession, JoinResult, SubmitResult } from '../chat/types.ts';
+import type { SocketBudget } from './flood-control.ts';
+
+/** The upgrade handed over by the chat Worker, which has already authenticated the token. */
+export const UpgradeHeaders = z.object({
+  'x-chat-shard': z.string().min(1),
+  'x-chat-protocol': z.enum(['json', 'irc']),
+  'x-chat-channel-id': z.string().optional(),
+  'x-chat-user-id': z.string().optional(),
+  'x-chat-user-login': z.string().optional(),
+  'x-chat-subprotocol': z.string().optional(),
+  /** The anonymous-socket lease the Worker took for the client's address (RateLimiter). */
+  'x-chat-lease-key': z.string().optional(),
+  'x-chat-lease-id': z.string().optional(),
+});
+
+const JoinedChannel = z.object({ id: z.string(), name: z.string() });
+const Lease = z.object({ key: z.string(), id: z.string(), renewedAt: z.number() });
+export type Lease = z.infer<typeof Lease>;
+
+export const SocketAttachment = z.object({
+  shard: z.string(),
+  protocol: z.enum(['json', 'irc']),
+  user: z.object({ userId: z.string(), login: z.string() }).nullable(),
+  /** Counts an anonymous viewer once in the unique-viewer sketch. */
+  visitorId: z.string(),
+  channels: z.array(JoinedChannel),
+  /** IRC: the nick after a successful NICK; null before registration. */
+  nick: z.string().nullable(),
+  /** IRC: set when PASS carried a token that resolves to nobody. */
+  authFailed: z.boolean(),
+  /** Token lookups this socket caused (flood-control.ts). */
+  credentialAttempts: z.number().int().default(0),
+  /** Held while the socket is anonymous; released on close or sign-in. */
+  lease: Lease.nullable().default(null),
+});
+export type SocketAttachment = z.infer<typeof SocketAttachment>;
+
+/** What a session may ask of the room of one channel (a subset of ChatRoom's RPC). */
+export interface RoomClient {
+  join(shard: string, session: ChatSession | null, visitorId: string): Promise<JoinResult | null>;
+  leave(shard: string): Promise<void>;
+  submit(session: ChatSession | null, content: string): Promise<SubmitResult>;
+  describeUser(userId: string): Promise<ChatMessage['user'] | null>;
+  getRoomState(): Promise<RoomState | null>;
+}
+
+/** One socket as a session sees it. */
+export interface SocketHandle {
+  readonly state: SocketAttachment;
+  readonly budget: SocketBudget;
+  /** Persists `state` in the socket's attachment. */
+  save(): void;
+  sendJson(frame: ServerFrame): void;
+  sendIrc(lines: readonly string[]): void;
+  close(code: number, reason: string): void;
+}
+
+/** What a session may use of the shard and the platform. */
+export interface ShardServices {
+  room(channelId: string): RoomClient;
+  findSession(token: string): Promise<ChatSession | null>;
+  findChannelByName(name: string): Promise<ChannelInfo | null>;
+  /** Gives back the socket's anonymous lease (it signed in). */
+  releaseLease(socket: SocketHandle): Promise<void>;
+  ensureReportAlarm(): Promise<void>;
+}
+
+export const CLOSE_POLICY_VIOLATION = 1008;
+export const CLOSE_INTERNAL_ERROR = 1011;
+
+/**
+ * Counts one token lookup; false (and the socket closed with 1008) past MAX_CREDENTIAL_ATTEMPTS,
+ * so a socket cannot turn itself into a password-guessing or D1-load engine.
+ */
+export function spendCredentialAttempt(socket: SocketHandle, max: number): boolean {
+  if (socket.state.credentialAttempts >= max) {
+    socket.close(CLOSE_POLICY_VIOLATION, 'too many credential attempts');
+    return false;
+  }
+  socket.state.credentialAttempts++;
+  socket.save();
+  return true;
+}

@@ -1,0 +1,95 @@
+// Room events as Twitch IRC lines (CLEARMSG, CLEARCHAT, ROOMSTATE, HOSTTARGET, USERNOTICE raid...),
+// rendered once per batch for every IRC socket of a shard (batch-payloads.ts). Built with
+// formatIrcLine, so no event can carry a line break to a client.
+import {
+  formatChannel,
+  formatIrcLine,
+  IRC_HOST,
+  renderNotice,
+  renderPrivmsg,
+  renderRoomState,
+} from './irc.ts';
+import type { FanoutEvent } from './types.ts';
+
+/** Renders a fanned-out room event for IRC sockets; null when IRC has no counterpart. */
+export function renderFanoutEvent(
+  event: FanoutEvent,
+  channelName: string,
+  roomId: string,
+  now: number,
+): string | null {
+  const channel = formatChannel(channelName);
+  switch (event.kind) {
+    case 'message':
+      return renderPrivmsg(channelName, roomId, event.message);
+    case 'delete':
+      return formatIrcLine({
+        tags: { login: event.login, 'room-id': roomId, 'target-msg-id': event.messageId, 'tmi-sent-ts': now },
+        prefix: IRC_HOST,
+        command: 'CLEARMSG',
+        params: [channel],
+        trailing: event.content,
+      });
+    case 'clear_user':
+      return formatIrcLine({
+        tags: {
+          ...(event.durationSeconds === null ? {} : { 'ban-duration': event.durationSeconds }),
+          'room-id': roomId,
+          'target-user-id': event.userId,
+          'tmi-sent-ts': now,
+        },
+        prefix: IRC_HOST,
+        command: 'CLEARCHAT',
+        params: [channel],
+        trailing: event.login,
+      });
+    case 'clear_chat':
+      return formatIrcLine({
+        tags: { 'room-id': roomId, 'tmi-sent-ts': now },
+        prefix: IRC_HOST,
+        command: 'CLEARCHAT',
+        params: [channel],
+      });
+    case 'room_state':
+      return renderRoomState(channelName, roomId, event.state);
+    case 'notice':
+      return renderNotice(channel, event.code, event.message);
+    case 'raid_out':
+      // Twitch's legacy host notice names where the audience went.
+      return formatIrcLine({
+        prefix: IRC_HOST,
+        command: 'HOSTTARGET',
+        params: [channel],
+        trailing: `${event.to.name} ${event.viewers}`,
+      });
+    case 'raid_in': {
+      const login = event.from.name.toLowerCase();
+      return formatIrcLine({
+        tags: {
+          'badge-info': '',
+          badges: '',
+          color: '',
+          'display-name': event.from.displayName,
+          emotes: '',
+          id: crypto.randomUUID(),
+          login,
+          mod: 0,
+          'msg-id': 'raid',
+          'msg-param-displayName': event.from.displayName,
+          'msg-param-login': login,
+          'msg-param-viewerCount': event.viewers,
+          'room-id': roomId,
+          subscriber: 0,
+          'system-msg': `${event.viewers} raiders from ${event.from.displayName} have joined!`,
+          'tmi-sent-ts': now,
+          'user-type': '',
+        },
+        prefix: IRC_HOST,
+        command: 'USERNOTICE',
+        params: [channel],
+      });
+    }
+    case 'viewer_count':
+      return null;
+  }
+}
