@@ -1,14 +1,24 @@
-// The one way the app talks to /api/v1: bearer token from localStorage, JSON (or form) bodies, responses
-// parsed with a schema, and every failure turned into an ApiRequestError carrying the API's
-// `{error: {code, message}}` so pages can show the message as is.
-import type * as z from 'zod/mini';
-import { ErrorBodySchema } from './schemas.ts';
+// The one way the app talks to /api/v1: Hono's typed client over the API's own app type (`ApiApp`,
+// workers/api/index.ts), so paths, parameters, bodies and answers are checked by the compiler
+// against the API's zod schemas instead of a hand-kept copy. Only types cross over (`import type`):
+// no Worker code is bundled. Every request carries the bearer token from localStorage; every
+// failure becomes an ApiRequestError carrying the API's `{error: {code, message}}` so pages can
+// show the message as is.
+import type { ApiApp } from '@edgestream/api';
+import { type ClientResponse, hc, parseResponse } from 'hono/client';
+import type { StatusCode } from 'hono/utils/http-status';
+import * as z from 'zod/mini';
 
 const TOKEN_KEY = 'edgestream.token';
 const API_BASE = '/api/v1';
 // A GET answered 429 is retried once after Retry-After when the wait is short enough that the
 // viewer would rather wait than see an error; longer waits surface as an error with the delay.
 const MAX_AUTOMATIC_RETRY_SECONDS = 5;
+
+/** The API's error body (workers/shared/errors.ts), parsed before its message is shown. */
+const ErrorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.optional(z.unknown()) }),
+});
 
 export class ApiRequestError extends Error {
   readonly status: number;
@@ -33,81 +43,71 @@ export function writeToken(token: string | null): void {
   else localStorage.setItem(TOKEN_KEY, token);
 }
 
-type RequestOptions = {
-  method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
-  /** JSON-encoded, except a FormData, which is sent as multipart/form-data. */
-  body?: unknown;
-  signal?: AbortSignal;
-};
-
-export async function requestApi<S extends z.ZodMiniType>(
-  path: string,
-  schema: S,
-  options: RequestOptions = {},
-): Promise<z.infer<S>> {
-  const method = options.method ?? 'GET';
-  const response = await sendRequest(path, method, options);
-  if (response.status === 429 && method === 'GET') {
-    const wait = parseRetryAfter(response.headers.get('Retry-After'));
-    if (wait !== undefined && wait <= MAX_AUTOMATIC_RETRY_SECONDS) {
-      await waitSeconds(wait, options.signal);
-      return readResponse(await sendRequest(path, method, options), schema);
-    }
-  }
-  return readResponse(response, schema);
-}
-
-async function sendRequest(path: string, method: string, options: RequestOptions): Promise<Response> {
-  const headers = new Headers({ Accept: 'application/json' });
+/**
+ * fetch for the typed client: adds the bearer token, retries a short 429 on GETs, and turns a
+ * network failure into an ApiRequestError (an abort stays an AbortError).
+ */
+async function sendRequest(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set('Accept', 'application/json');
   const token = readToken();
   if (token !== null) headers.set('Authorization', `Bearer ${token}`);
-  const init: RequestInit = { method, headers };
-  if (options.signal) init.signal = options.signal;
-  // A form (file uploads) goes as multipart: the browser writes the Content-Type with its boundary.
-  if (options.body instanceof FormData) {
-    init.body = options.body;
-  } else if (options.body !== undefined) {
-    headers.set('Content-Type', 'application/json');
-    init.body = JSON.stringify(options.body);
+  const request = { ...init, headers };
+  const response = await fetchOrThrow(input, request);
+  if (response.status === 429 && (init.method ?? 'GET').toUpperCase() === 'GET') {
+    const wait = parseRetryAfter(response.headers.get('Retry-After'));
+    if (wait !== undefined && wait <= MAX_AUTOMATIC_RETRY_SECONDS) {
+      await waitSeconds(wait, init.signal ?? undefined);
+      return fetchOrThrow(input, request);
+    }
   }
+  return response;
+}
+
+async function fetchOrThrow(input: RequestInfo | URL, init: RequestInit): Promise<Response> {
   try {
-    return await fetch(`${API_BASE}${path}`, init);
+    return await fetch(input, init);
   } catch (error) {
-    if (error instanceof DOMException && error.name === 'AbortError') throw error;
+    if (isAbort(error)) throw error;
     throw new ApiRequestError(0, 'network_error', 'Could not reach the server. Check your connection.');
   }
 }
 
-async function readResponse<S extends z.ZodMiniType>(response: Response, schema: S): Promise<z.infer<S>> {
-  const text = await response.text();
-  const json = parseJson(text);
-  if (!response.ok) {
-    const parsed = ErrorBodySchema.safeParse(json);
-    const retryAfter = parseRetryAfter(response.headers.get('Retry-After'));
-    if (parsed.success) {
-      throw new ApiRequestError(
-        response.status,
-        parsed.data.error.code,
-        parsed.data.error.message,
-        retryAfter,
-      );
-    }
-    throw new ApiRequestError(
+/**
+ * The API, typed: `api.channels[':id'].$get({ param: { id: encodeURIComponent(name) } })`; read
+ * answers with readApi. The client puts path parameters into the URL as given, so callers encode
+ * them (a name from the address bar must not become `../` or a query).
+ */
+export const api = hc<ApiApp>(new URL(API_BASE, window.location.origin).toString(), { fetch: sendRequest });
+
+/**
+ * The answer's body as the API declares it for its success statuses (its zod schema's type),
+ * or an ApiRequestError for any other status.
+ */
+export async function readApi<R extends ClientResponse<unknown, StatusCode, string>>(request: Promise<R>) {
+  const response = await request;
+  if (!response.ok) throw await readError(response);
+  return parseResponse(response);
+}
+
+async function readError(response: ClientResponse<unknown, StatusCode, string>): Promise<ApiRequestError> {
+  const retryAfter = parseRetryAfter(response.headers.get('Retry-After'));
+  const text = await response.text().catch(() => '');
+  const parsed = ErrorBodySchema.safeParse(parseJson(text));
+  if (parsed.success) {
+    return new ApiRequestError(
       response.status,
-      'http_error',
-      `Request failed (${response.status}).`,
+      parsed.data.error.code,
+      parsed.data.error.message,
       retryAfter,
     );
   }
-  const parsed = schema.safeParse(json);
-  if (!parsed.success) {
-    throw new ApiRequestError(
-      response.status,
-      'unexpected_response',
-      'The server sent an unexpected answer.',
-    );
-  }
-  return parsed.data;
+  return new ApiRequestError(
+    response.status,
+    'http_error',
+    `Request failed (${response.status}).`,
+    retryAfter,
+  );
 }
 
 function parseJson(text: string): unknown {

@@ -1,8 +1,8 @@
 // Who is signed in. The token lives in localStorage and goes out as `Authorization: Bearer`; on
 // load it is checked once with GET /users/me so a revoked token signs the viewer out.
 import { createContext, type ReactNode, useCallback, useContext, useEffect, useMemo, useState } from 'react';
-import { ApiRequestError, readToken, requestApi, writeToken } from '../api/client.ts';
-import { type Channel, EmptySchema, MeSchema, SessionSchema, type User } from '../api/schemas.ts';
+import { ApiRequestError, api, readApi, readToken, writeToken } from '../api/client.ts';
+import type { Channel, Session, User } from '../api/types.ts';
 
 type AuthState = {
   user: User | null;
@@ -11,6 +11,7 @@ type AuthState = {
   signUp: (username: string, password: string) => Promise<void>;
   logIn: (username: string, password: string) => Promise<void>;
   logOut: () => Promise<void>;
+  endSession: () => void;
 };
 
 const AuthContext = createContext<AuthState | null>(null);
@@ -22,14 +23,10 @@ export function AuthProvider({ children }: { children: ReactNode }) {
 
   useEffect(() => {
     if (readToken() === null) return;
-    requestApi('/users/me', MeSchema).then(
+    readApi(api.users.me.$get()).then(
       (me) => {
-        if ('user' in me) {
-          setUser(me.user);
-          setChannel(me.channel ?? null);
-        } else {
-          setUser(me);
-        }
+        setUser(me.user);
+        setChannel(me.channel);
         setReady(true);
       },
       (error: unknown) => {
@@ -39,29 +36,40 @@ export function AuthProvider({ children }: { children: ReactNode }) {
     );
   }, []);
 
-  const startSession = useCallback(async (path: string, username: string, password: string) => {
-    const session = await requestApi(path, SessionSchema, { method: 'POST', body: { username, password } });
+  const startSession = useCallback((session: Session) => {
     writeToken(session.token);
     setUser(session.user);
-    setChannel(session.channel ?? null);
+    setChannel(session.channel);
   }, []);
 
-  const signUp = useCallback((u: string, p: string) => startSession('/auth/signup', u, p), [startSession]);
-  const logIn = useCallback((u: string, p: string) => startSession('/auth/login', u, p), [startSession]);
+  const signUp = useCallback(
+    async (username: string, password: string) =>
+      startSession(await readApi(api.auth.signup.$post({ json: { username, password } }))),
+    [startSession],
+  );
+  const logIn = useCallback(
+    async (username: string, password: string) =>
+      startSession(await readApi(api.auth.login.$post({ json: { username, password } }))),
+    [startSession],
+  );
+  /** Forgets the session here (after logging out, out everywhere, or a password change). */
+  const endSession = useCallback(() => {
+    writeToken(null);
+    setUser(null);
+    setChannel(null);
+  }, []);
   const logOut = useCallback(async () => {
     try {
-      await requestApi('/auth/logout', EmptySchema, { method: 'POST' });
+      await readApi(api.auth.logout.$post());
     } finally {
       // The local session ends even when the server cannot be told: the viewer asked to leave.
-      writeToken(null);
-      setUser(null);
-      setChannel(null);
+      endSession();
     }
-  }, []);
+  }, [endSession]);
 
   const value = useMemo(
-    () => ({ user, channel, ready, signUp, logIn, logOut }),
-    [user, channel, ready, signUp, logIn, logOut],
+    () => ({ user, channel, ready, signUp, logIn, logOut, endSession }),
+    [user, channel, ready, signUp, logIn, logOut, endSession],
   );
   return <AuthContext.Provider value={value}>{children}</AuthContext.Provider>;
 }

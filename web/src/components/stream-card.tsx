@@ -1,12 +1,11 @@
 // A live stream in a grid: thumbnail with the viewer count, title, channel and category.
 import { Link } from 'react-router';
-import { describeCategory, type LiveStream, readCategorySlug } from '../api/schemas.ts';
+import type { LiveStream } from '../api/types.ts';
 import { formatCount } from './format.ts';
 
 export function StreamCard({ stream }: { stream: LiveStream }) {
-  const channelName = stream.channel.display_name ?? stream.channel.name;
-  const category = describeCategory(stream.category);
-  const slug = readCategorySlug(stream.category);
+  const channelName = stream.channel.display_name || stream.channel.name;
+  const category = stream.category;
   return (
     <article className="stream-card" data-stream-id={stream.stream_id}>
       <Link to={`/${stream.channel.name}`} className="stream-thumb" aria-label={`Watch ${channelName}`}>
@@ -19,15 +18,15 @@ export function StreamCard({ stream }: { stream: LiveStream }) {
         <span className="viewer-badge">{formatCount(stream.viewer_count)} viewers</span>
       </Link>
       <div className="stream-meta">
-        <Link to={`/${stream.channel.name}`} className="stream-title" title={stream.title ?? ''}>
+        <Link to={`/${stream.channel.name}`} className="stream-title" title={stream.title}>
           {stream.title || 'Untitled stream'}
         </Link>
         <Link to={`/${stream.channel.name}`} className="stream-channel">
           {channelName}
         </Link>
-        {category && slug ? (
-          <Link to={`/directory/${encodeURIComponent(slug)}`} className="stream-category">
-            {category}
+        {category ? (
+          <Link to={`/directory/${encodeURIComponent(category.slug)}`} className="stream-category">
+            {category.name}
           </Link>
         ) : null}
       </div>

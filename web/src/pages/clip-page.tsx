@@ -2,8 +2,8 @@
 // the share URL.
 import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { describeError, requestApi } from '../api/client.ts';
-import { type Clip, ClipSchema } from '../api/schemas.ts';
+import { api, describeError, readApi } from '../api/client.ts';
+import type { Clip } from '../api/types.ts';
 import { formatCount, formatDate } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 
@@ -26,7 +26,7 @@ export function ClipPage() {
     let stopped = false;
     const poll = () => {
       polls += 1;
-      requestApi(`/clips/${encodeURIComponent(clipId)}`, ClipSchema).then(
+      readApi(api.clips[':id'].$get({ param: { id: encodeURIComponent(clipId) } })).then(
         (next) => {
           if (stopped) return;
           setClip(next);

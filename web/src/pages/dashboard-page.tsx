@@ -3,79 +3,58 @@
 // moderators and VIPs, channel emotes, past broadcasts and clips.
 import { type FormEvent, type ReactNode, useEffect, useState } from 'react';
 import { Link, Navigate } from 'react-router';
-import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS } from '../../../protocol/chat.ts';
-import {
-  EMOTE_IMAGE_TYPES,
-  EMOTE_NAME_PATTERN,
-  MAX_EMOTE_BYTES,
-  MAX_TITLE_LENGTH,
-} from '../../../protocol/limits.ts';
-import { describeError, requestApi } from '../api/client.ts';
-import {
-  CategoryListSchema,
-  type Channel,
-  ChannelSchema,
-  type ChatSettings,
-  ChatSettingsSchema,
-  ClipSchema,
-  EmoteListSchema,
-  EmoteSchema,
-  EmptySchema,
-  pageOf,
-  RoleListSchema,
-  StreamKeySchema,
-  StreamSchema,
-  VodSchema,
-} from '../api/schemas.ts';
+import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
+import { api, describeError, readApi } from '../api/client.ts';
+import type { Channel } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDate, formatDuration } from '../components/format.ts';
-import { CloseIcon } from '../components/icons.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
-import { listCategories } from './home-page.tsx';
+import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
 
 const HEALTH_REFRESH_MS = 5000;
 
+type StreamKey = { stream_key: string; ingest_url: string };
+
 export function DashboardPage() {
   const { user, channel: sessionChannel, ready } = useAuth();
-  const fallback = useApi(
-    user && !sessionChannel ? `/channels/${encodeURIComponent(user.username)}` : null,
-    ChannelSchema,
+  const fallback = useApi(user && !sessionChannel ? `/channels/${user.username}` : null, (options) =>
+    readApi(api.channels[':id'].$get({ param: { id: encodeURIComponent(user?.username ?? '') } }, options)),
   );
   if (!ready) return <LoadingMessage />;
   if (!user) return <Navigate to="/login" replace />;
   const channel = sessionChannel ?? fallback.data;
   if (fallback.error) return <ErrorMessage error={fallback.error} />;
   if (!channel) return <LoadingMessage />;
-  const base = `/channels/${encodeURIComponent(channel.id)}`;
+  const channelId = channel.id;
   return (
     <div className="dashboard">
       <h1>Creator dashboard</h1>
       <div className="dashboard-grid">
         <Panel title="Stream key">
-          <StreamKeyPanel base={base} />
+          <StreamKeyPanel channelId={channelId} />
         </Panel>
         <Panel title="Live preview">
           <LivePreview channel={channel} />
         </Panel>
         <Panel title="Stream info">
-          <StreamInfoForm channel={channel} base={base} />
+          <StreamInfoForm channel={channel} />
         </Panel>
         <Panel title="Chat settings">
-          <ChatSettingsForm base={base} />
+          <ChatSettingsForm channelId={channelId} />
         </Panel>
         <Panel title="Moderators">
-          <RoleList base={base} kind="moderators" />
+          <RoleList channelId={channelId} kind="moderators" />
         </Panel>
         <Panel title="VIPs">
-          <RoleList base={base} kind="vips" />
+          <RoleList channelId={channelId} kind="vips" />
         </Panel>
         <Panel title="Emotes">
-          <EmotePanel base={base} />
+          <EmotePanel channelId={channelId} />
         </Panel>
         <Panel title="Past broadcasts and clips">
-          <PastMedia base={base} />
+          <PastMedia channelId={channelId} />
         </Panel>
       </div>
     </div>
@@ -92,10 +71,13 @@ function Panel({ title, children }: { title: string; children: ReactNode }) {
   );
 }
 
-function StreamKeyPanel({ base }: { base: string }) {
-  const key = useApi(`${base}/stream-key`, StreamKeySchema);
+function StreamKeyPanel({ channelId }: { channelId: string }) {
+  const id = encodeURIComponent(channelId);
+  const key = useApi(`/channels/${channelId}/stream-key`, (options) =>
+    readApi(api.channels[':id']['stream-key'].$get({ param: { id } }, options)),
+  );
   const [revealed, setRevealed] = useState(false);
-  const [override, setOverride] = useState<{ stream_key: string; ingest_url: string } | null>(null);
+  const [override, setOverride] = useState<StreamKey | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const current = override ?? key.data;
 
@@ -107,7 +89,7 @@ function StreamKeyPanel({ base }: { base: string }) {
   };
   const reset = () => {
     if (!window.confirm('Reset the stream key? Anyone streaming with the old key is cut off.')) return;
-    requestApi(`${base}/stream-key/reset`, StreamKeySchema, { method: 'POST' }).then(
+    readApi(api.channels[':id']['stream-key'].reset.$post({ param: { id } })).then(
       (next) => {
         setOverride(next);
         setRevealed(true);
@@ -164,7 +146,14 @@ function StreamKeyPanel({ base }: { base: string }) {
 }
 
 function LivePreview({ channel }: { channel: Channel }) {
-  const live = useApi(`/streams/${encodeURIComponent(channel.id)}/live`, StreamSchema);
+  const live = useApi(`/streams/${channel.id}/live`, (options) =>
+    readApi(
+      api.streams[':channel_id'].live.$get(
+        { param: { channel_id: encodeURIComponent(channel.id) } },
+        options,
+      ),
+    ),
+  );
   const [stats, setStats] = useState<PlayerStats | null>(null);
   const { reload } = live;
   useEffect(() => {
@@ -207,18 +196,16 @@ function LivePreview({ channel }: { channel: Channel }) {
   );
 }
 
-function StreamInfoForm({ channel, base }: { channel: Channel; base: string }) {
-  const categories = useApi('/categories', CategoryListSchema);
-  const [title, setTitle] = useState(channel.title ?? '');
-  const [category, setCategory] = useState(
-    typeof channel.category === 'object' && channel.category ? (channel.category.slug ?? '') : '',
-  );
-  const [tags, setTags] = useState((channel.tags ?? []).join(', '));
+function StreamInfoForm({ channel }: { channel: Channel }) {
+  const categories = useApi('/categories', (options) => readApi(api.categories.$get({}, options)));
+  const [title, setTitle] = useState(channel.title);
+  const [category, setCategory] = useState(channel.category?.slug ?? '');
+  const [tags, setTags] = useState(channel.tags.join(', '));
   const [note, setNote] = useState<string | null>(null);
 
   const save = (event: FormEvent) => {
     event.preventDefault();
-    const body = {
+    const json = {
       title: title.trim(),
       category: category === '' ? null : category,
       tags: tags
@@ -226,7 +213,7 @@ function StreamInfoForm({ channel, base }: { channel: Channel; base: string }) {
         .map((tag) => tag.trim())
         .filter((tag) => tag !== ''),
     };
-    requestApi(base, ChannelSchema, { method: 'PATCH', body }).then(
+    readApi(api.channels[':id'].$patch({ param: { id: encodeURIComponent(channel.id) }, json })).then(
       () => setNote('Saved.'),
       (error: unknown) => setNote(describeError(error)),
     );
@@ -244,7 +231,7 @@ function StreamInfoForm({ channel, base }: { channel: Channel; base: string }) {
       <label htmlFor="info-category">Category</label>
       <select id="info-category" value={category} onChange={(event) => setCategory(event.target.value)}>
         <option value="">None</option>
-        {(categories.data ? listCategories(categories.data) : []).map((item) => (
+        {(categories.data?.data ?? []).map((item) => (
           <option key={item.slug} value={item.slug}>
             {item.name}
           </option>
@@ -260,263 +247,14 @@ function StreamInfoForm({ channel, base }: { channel: Channel; base: string }) {
   );
 }
 
-function ChatSettingsForm({ base }: { base: string }) {
-  const settings = useApi(`${base}/chat/settings`, ChatSettingsSchema);
-  const [draft, setDraft] = useState<ChatSettings | null>(null);
-  const [words, setWords] = useState('');
-  const [note, setNote] = useState<string | null>(null);
-  useEffect(() => {
-    if (settings.data) {
-      setDraft(settings.data);
-      setWords((settings.data.banned_words ?? []).join('\n'));
-    }
-  }, [settings.data]);
-
-  if (settings.error) return <ErrorMessage error={settings.error} />;
-  if (!draft) return <LoadingMessage />;
-  const update = (patch: Partial<ChatSettings>) => setDraft({ ...draft, ...patch });
-  const save = (event: FormEvent) => {
-    event.preventDefault();
-    const body = {
-      slow_seconds: draft.slow_seconds ?? 0,
-      subscribers_only: draft.subscribers_only ?? false,
-      emote_only: draft.emote_only ?? false,
-      followers_only_minutes: draft.followers_only_minutes ?? -1,
-      unique_chat: draft.unique_chat ?? false,
-      banned_words: words
-        .split('\n')
-        .map((word) => word.trim())
-        .filter((word) => word !== ''),
-    };
-    requestApi(`${base}/chat/settings`, EmptySchema, { method: 'PATCH', body }).then(
-      () => setNote('Chat settings saved.'),
-      (error: unknown) => setNote(describeError(error)),
-    );
-  };
-  return (
-    <form className="stack-form" onSubmit={save}>
-      <label htmlFor="slow-seconds">Slow mode (seconds between messages, 0 is off)</label>
-      <input
-        id="slow-seconds"
-        type="number"
-        min={0}
-        max={MAX_SLOW_SECONDS}
-        value={draft.slow_seconds ?? 0}
-        onChange={(event) => update({ slow_seconds: Number(event.target.value) })}
-      />
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={draft.subscribers_only ?? false}
-          onChange={(event) => update({ subscribers_only: event.target.checked })}
-        />
-        Subscribers only
-      </label>
-      <label className="check">
-        <input
-          type="checkbox"
-          checked={draft.emote_only ?? false}
-          onChange={(event) => update({ emote_only: event.target.checked })}
-        />
-        Emote only
-      </label>
-      <label htmlFor="followers-minutes">Followers only (minimum follow age in minutes, -1 is off)</label>
-      <input
-        id="followers-minutes"
-        type="number"
-        min={-1}
-        max={MAX_FOLLOWERS_MINUTES}
-        value={draft.followers_only_minutes ?? -1}
-        onChange={(event) => update({ followers_only_minutes: Number(event.target.value) })}
-      />
-      <label htmlFor="banned-words">Banned words (one per line)</label>
-      <textarea id="banned-words" rows={4} value={words} onChange={(event) => setWords(event.target.value)} />
-      <button type="submit" className="button-primary">
-        Save chat settings
-      </button>
-      {note ? <p role="status">{note}</p> : null}
-    </form>
+function PastMedia({ channelId }: { channelId: string }) {
+  const param = { id: encodeURIComponent(channelId) };
+  const vods = useApi(`/channels/${channelId}/vods`, (options) =>
+    readApi(api.channels[':id'].vods.$get({ param, query: { limit: '10' } }, options)),
   );
-}
-
-function RoleList({ base, kind }: { base: string; kind: 'moderators' | 'vips' }) {
-  const list = useApi(`${base}/${kind}`, RoleListSchema);
-  const [name, setName] = useState('');
-  const [note, setNote] = useState<string | null>(null);
-  const members = list.data?.data ?? [];
-  const label = kind === 'moderators' ? 'moderator' : 'VIP';
-
-  // The API takes a user id or a username in the path: added by the name typed, removed by id.
-  const change = (user: string, shownAs: string, method: 'POST' | 'DELETE') => {
-    requestApi(`${base}/${kind}/${encodeURIComponent(user)}`, EmptySchema, { method }).then(
-      () => {
-        setNote(method === 'POST' ? `${shownAs} is now a ${label}.` : `${shownAs} is no longer a ${label}.`);
-        if (method === 'POST') setName('');
-        list.reload();
-      },
-      (error: unknown) => setNote(describeError(error)),
-    );
-  };
-
-  return (
-    <div>
-      {list.error ? (
-        <ErrorMessage error={list.error} />
-      ) : members.length === 0 ? (
-        <p className="empty">{list.loading ? 'Loading…' : `No ${label}s yet.`}</p>
-      ) : (
-        <ul className="role-list" aria-label={kind === 'moderators' ? 'Moderators' : 'VIPs'}>
-          {members.map((member) => (
-            <li key={member.user_id}>
-              {member.username}
-              <button
-                type="button"
-                className="button-secondary"
-                aria-label={`Remove ${member.username} as ${label}`}
-                onClick={() => change(member.user_id, member.username, 'DELETE')}
-              >
-                Remove
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
-      <form
-        className="input-row"
-        onSubmit={(event) => {
-          event.preventDefault();
-          const username = name.trim();
-          if (username !== '') change(username, username, 'POST');
-        }}
-      >
-        <label className="visually-hidden" htmlFor={`add-${kind}`}>
-          Username to add as {label}
-        </label>
-        <input
-          id={`add-${kind}`}
-          placeholder="username"
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-        />
-        <button type="submit" className="button-secondary">
-          Add {label}
-        </button>
-      </form>
-      {note ? <p role="status">{note}</p> : null}
-    </div>
+  const clips = useApi(`/channels/${channelId}/clips`, (options) =>
+    readApi(api.channels[':id'].clips.$get({ param, query: { sort: 'recent', limit: '10' } }, options)),
   );
-}
-
-// The API's emote rules (protocol/limits.ts), checked here too so a wrong file is refused before
-// it is uploaded.
-const EMOTE_ACCEPT = EMOTE_IMAGE_TYPES.join(',');
-
-function EmotePanel({ base }: { base: string }) {
-  const emotes = useApi(`${base}/emotes`, EmoteListSchema);
-  const [name, setName] = useState('');
-  const [file, setFile] = useState<File | null>(null);
-  const [subscriberOnly, setSubscriberOnly] = useState(false);
-  const [note, setNote] = useState<string | null>(null);
-  const list = emotes.data?.emotes ?? [];
-
-  const add = (event: FormEvent<HTMLFormElement>) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    if (file === null) return;
-    if (file.size > MAX_EMOTE_BYTES) {
-      setNote(
-        `The image is ${Math.ceil(file.size / 1024)} KiB; emotes are at most ${MAX_EMOTE_BYTES / 1024} KiB.`,
-      );
-      return;
-    }
-    const body = new FormData();
-    body.set('name', name.trim());
-    body.set('image', file);
-    body.set('subscriber_only', String(subscriberOnly));
-    requestApi(`${base}/emotes`, EmoteSchema, { method: 'POST', body }).then(
-      (created) => {
-        form.reset();
-        setName('');
-        setFile(null);
-        setSubscriberOnly(false);
-        setNote(`Emote ${created.name} added.`);
-        emotes.reload();
-      },
-      (error: unknown) => setNote(describeError(error)),
-    );
-  };
-  const remove = (id: string) => {
-    requestApi(`${base}/emotes/${encodeURIComponent(id)}`, EmptySchema, { method: 'DELETE' }).then(
-      () => emotes.reload(),
-      (error: unknown) => setNote(describeError(error)),
-    );
-  };
-
-  return (
-    <div>
-      {emotes.error ? (
-        <ErrorMessage error={emotes.error} />
-      ) : list.length === 0 ? (
-        <p className="empty">{emotes.loading ? 'Loading…' : 'No channel emotes yet.'}</p>
-      ) : (
-        <ul className="emote-grid" aria-label="Channel emotes">
-          {list.map((emote) => (
-            <li key={emote.id} data-emote={emote.name}>
-              <img src={emote.url} alt={emote.name} />
-              <span>{emote.name}</span>
-              {emote.subscriber_only ? <span className="hint">Subscribers</span> : null}
-              <button
-                type="button"
-                className="button-secondary"
-                aria-label={`Delete emote ${emote.name}`}
-                onClick={() => remove(emote.id)}
-              >
-                <CloseIcon />
-              </button>
-            </li>
-          ))}
-        </ul>
-      )}
-      <form className="stack-form" onSubmit={add}>
-        <label htmlFor="emote-name">Emote name (2–25 letters or digits)</label>
-        <input
-          id="emote-name"
-          required
-          pattern={EMOTE_NAME_PATTERN}
-          value={name}
-          onChange={(e) => setName(e.target.value)}
-        />
-        <label htmlFor="emote-image">Image (PNG, GIF or WebP, at most {MAX_EMOTE_BYTES / 1024} KiB)</label>
-        <input
-          id="emote-image"
-          required
-          type="file"
-          accept={EMOTE_ACCEPT}
-          onChange={(e) => setFile(e.target.files?.[0] ?? null)}
-        />
-        <label className="check">
-          <input
-            type="checkbox"
-            checked={subscriberOnly}
-            onChange={(e) => setSubscriberOnly(e.target.checked)}
-          />
-          Only for subscribers
-        </label>
-        <button type="submit" className="button-secondary">
-          Add emote
-        </button>
-      </form>
-      {note ? <p role="status">{note}</p> : null}
-    </div>
-  );
-}
-
-const VodPageSchema = pageOf(VodSchema);
-const ClipPageSchema = pageOf(ClipSchema);
-
-function PastMedia({ base }: { base: string }) {
-  const vods = useApi(`${base}/vods?limit=10`, VodPageSchema);
-  const clips = useApi(`${base}/clips?sort=recent&limit=10`, ClipPageSchema);
   return (
     <div className="past-media">
       <h3>Past broadcasts</h3>
@@ -540,7 +278,7 @@ function PastMedia({ base }: { base: string }) {
           {clips.data.data.map((clip) => (
             <li key={clip.id}>
               <Link to={`/clip/${clip.id}`}>{clip.title || 'Clip'}</Link>{' '}
-              <span className="hint">{formatCount(clip.view_count ?? 0)} views</span>
+              <span className="hint">{formatCount(clip.view_count)} views</span>
             </li>
           ))}
         </ul>

@@ -1,18 +1,17 @@
 // `/directory/{category}`: the live streams of one category, most watched first.
 import { useParams } from 'react-router';
-import { CategorySchema, pageOf, StreamSchema } from '../api/schemas.ts';
+import { api, readApi } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { StreamGrid } from '../components/stream-card.tsx';
 
-const StreamPageSchema = pageOf(StreamSchema);
-
 export function DirectoryPage() {
   const slug = useParams().category ?? '';
-  const category = useApi(`/categories/${encodeURIComponent(slug)}`, CategorySchema);
-  const streams = useApi(
-    `/streams?category=${encodeURIComponent(slug)}&sort=viewers_desc&limit=48`,
-    StreamPageSchema,
+  const category = useApi(`/categories/${slug}`, (options) =>
+    readApi(api.categories[':slug'].$get({ param: { slug: encodeURIComponent(slug) } }, options)),
+  );
+  const streams = useApi(`/streams?category=${slug}`, (options) =>
+    readApi(api.streams.$get({ query: { category: slug, sort: 'viewers_desc', limit: '48' } }, options)),
   );
   return (
     <section aria-labelledby="directory-heading">

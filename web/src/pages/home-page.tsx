@@ -2,21 +2,12 @@
 // and, for signed-in viewers, the channels they follow.
 import { type FormEvent, useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
-import {
-  type Category,
-  CategoryListSchema,
-  FollowListSchema,
-  pageOf,
-  SearchResultSchema,
-  StreamSchema,
-} from '../api/schemas.ts';
+import { api, readApi } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { StreamGrid } from '../components/stream-card.tsx';
-
-const StreamPageSchema = pageOf(StreamSchema);
 
 export function HomePage() {
   const [params, setParams] = useSearchParams();
@@ -58,9 +49,11 @@ export function HomePage() {
 }
 
 function LiveNow() {
-  const streams = useApi('/streams?sort=viewers_desc&limit=24', StreamPageSchema);
-  const categories = useApi('/categories', CategoryListSchema);
-  const categoryList = categories.data ? listCategories(categories.data) : [];
+  const streams = useApi('/streams', (options) =>
+    readApi(api.streams.$get({ query: { sort: 'viewers_desc', limit: '24' } }, options)),
+  );
+  const categories = useApi('/categories', (options) => readApi(api.categories.$get({}, options)));
+  const categoryList = categories.data?.data ?? [];
   return (
     <>
       <section aria-labelledby="categories-heading">
@@ -95,7 +88,9 @@ function LiveNow() {
 }
 
 function SearchResults({ query }: { query: string }) {
-  const results = useApi(`/search?q=${encodeURIComponent(query)}`, SearchResultSchema);
+  const results = useApi(`/search?q=${query}`, (options) =>
+    readApi(api.search.$get({ query: { q: query } }, options)),
+  );
   return (
     <section aria-labelledby="search-heading">
       <h1 id="search-heading">Results for “{query}”</h1>
@@ -128,7 +123,9 @@ function SearchResults({ query }: { query: string }) {
 
 function FollowingRail() {
   const { user } = useAuth();
-  const follows = useApi(user ? '/users/me/follows' : null, FollowListSchema);
+  const follows = useApi(user ? '/users/me/follows' : null, (options) =>
+    readApi(api.users.me.follows.$get({}, options)),
+  );
   if (!user) return null;
   const channels = (follows.data?.data ?? []).map((item) => item.channel);
   return (
@@ -151,8 +148,4 @@ function FollowingRail() {
       )}
     </aside>
   );
-}
-
-export function listCategories(list: Category[] | { data: Category[] }): Category[] {
-  return Array.isArray(list) ? list : list.data;
 }

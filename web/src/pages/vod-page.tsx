@@ -2,8 +2,8 @@
 // of REPLAY_WINDOW_SECONDS ahead of the playhead; a seek outside the loaded span starts over there.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { requestApi } from '../api/client.ts';
-import { type ReplayMessage, VodChatSchema, VodSchema } from '../api/schemas.ts';
+import { api, readApi } from '../api/client.ts';
+import type { ReplayMessage } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChatList } from '../chat/chat-list.tsx';
 import type { ChatLine } from '../chat/chat-state.ts';
@@ -17,7 +17,9 @@ const PREFETCH_SECONDS = 5;
 
 export function VodPage() {
   const vodId = useParams().vodId ?? '';
-  const vod = useApi(`/vods/${encodeURIComponent(vodId)}`, VodSchema);
+  const vod = useApi(`/vods/${vodId}`, (options) =>
+    readApi(api.vods[':id'].$get({ param: { id: encodeURIComponent(vodId) } }, options)),
+  );
   const [time, setTime] = useState(0);
   const replay = useChatReplay(vodId, time);
 
@@ -62,8 +64,8 @@ function useChatReplay(vodId: string, time: number): ChatLine[] {
       if (inFlightRef.current) return;
       inFlightRef.current = true;
       const to = from + REPLAY_WINDOW_SECONDS;
-      const query = `from=${Math.floor(from)}&to=${Math.floor(to)}`;
-      requestApi(`/vods/${encodeURIComponent(vodId)}/chat?${query}`, VodChatSchema).then(
+      const query = { from: String(Math.floor(from)), to: String(Math.floor(to)) };
+      readApi(api.vods[':id'].chat.$get({ param: { id: encodeURIComponent(vodId) }, query })).then(
         (page) => {
           inFlightRef.current = false;
           loadedRef.current = { from: reset ? from : loadedRef.current.from, to };

@@ -5,20 +5,9 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import type { RaidFrame } from '../../../protocol/chat.ts';
-import { describeError, isAbort, isNotFound, requestApi } from '../api/client.ts';
-import {
-  type Channel,
-  ChannelSchema,
-  ClipCreatedSchema,
-  describeCategory,
-  EmptySchema,
-  FollowListSchema,
-  type LiveStream,
-  pageOf,
-  readCategorySlug,
-  StreamSchema,
-  VodSchema,
-} from '../api/schemas.ts';
+import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
+import { api, describeError, isAbort, isNotFound, readApi } from '../api/client.ts';
+import type { Channel, LiveStream } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDuration } from '../components/format.ts';
@@ -31,7 +20,6 @@ import { loadHls } from '../player/load-hls.ts';
 // viewer waiting on the page sees the stream start.
 const LIVE_REFRESH_MS = 30_000;
 const OFFLINE_REFRESH_MS = 10_000;
-const VodPageSchema = pageOf(VodSchema);
 // "The watch page starts playback without waiting for chat": chat (socket, frame schemas, list) is
 // its own chunk, fetched while the player starts, so it never adds to the first download.
 const ChatPanel = lazy(() =>
@@ -72,7 +60,9 @@ function ChannelWatchPage({ name }: { name: string }) {
   useEffect(() => {
     const controller = new AbortController();
     const { signal } = controller;
-    const channelRequest = requestApi(`/channels/${encodeURIComponent(name)}`, ChannelSchema, { signal });
+    const channelRequest = readApi(
+      api.channels[':id'].$get({ param: { id: encodeURIComponent(name) } }, { init: { signal } }),
+    );
     channelRequest.then(setChannel, (error: unknown) => {
       if (!isAbort(error)) setChannelError(error);
     });
@@ -110,10 +100,9 @@ function ChannelWatchPage({ name }: { name: string }) {
 
   const channelId = live?.channel.id ?? channel?.id ?? null;
   const socketPath = live?.chat_websocket ?? channel?.chat_websocket ?? null;
-  const displayName = live?.channel.display_name ?? channel?.display_name ?? channel?.name ?? name;
+  const displayName = live?.channel.display_name || channel?.display_name || channel?.name || name;
   const title = live?.title ?? channel?.title ?? '';
-  const category = live?.category ?? channel?.category;
-  const categorySlug = readCategorySlug(category);
+  const category = live?.category ?? channel?.category ?? null;
 
   if (channelError && isNotFound(channelError) && live === null) {
     return (
@@ -153,19 +142,15 @@ function ChannelWatchPage({ name }: { name: string }) {
             </h1>
             {title ? <p className="stream-title-line">{title}</p> : null}
             <p className="stream-sub">
-              {categorySlug ? (
-                <Link to={`/directory/${encodeURIComponent(categorySlug)}`}>
-                  {describeCategory(category)}
-                </Link>
+              {category ? (
+                <Link to={`/directory/${encodeURIComponent(category.slug)}`}>{category.name}</Link>
               ) : null}
               {live ? (
                 <span className="viewer-count" data-viewers={viewerCount ?? live.viewer_count}>
                   {formatCount(viewerCount ?? live.viewer_count)} watching
                 </span>
               ) : null}
-              {channel?.follower_count !== undefined && channel?.follower_count !== null ? (
-                <span>{formatCount(channel.follower_count)} followers</span>
-              ) : null}
+              {channel ? <span>{formatCount(channel.follower_count)} followers</span> : null}
             </p>
             {(live?.tags ?? channel?.tags)?.length ? (
               <ul className="tag-list" aria-label="Tags">
@@ -224,7 +209,12 @@ async function findLiveStream(
 
 async function requestLive(channel: string, signal: AbortSignal): Promise<LiveStream | null> {
   try {
-    return await requestApi(`/streams/${encodeURIComponent(channel)}/live`, StreamSchema, { signal });
+    return await readApi(
+      api.streams[':channel_id'].live.$get(
+        { param: { channel_id: encodeURIComponent(channel) } },
+        { init: { signal } },
+      ),
+    );
   } catch (error) {
     // 404 is the API's answer for "offline"; anything else is a failure to report.
     if (isNotFound(error)) return null;
@@ -238,9 +228,13 @@ function readRaidOrigin(state: unknown): string | null {
 }
 
 function OfflineScreen({ channelId, name }: { channelId: string | null; name: string }) {
-  const vods = useApi(
-    channelId ? `/channels/${encodeURIComponent(channelId)}/vods?limit=1` : null,
-    VodPageSchema,
+  const vods = useApi(channelId ? `/channels/${channelId}/vods` : null, (options) =>
+    readApi(
+      api.channels[':id'].vods.$get(
+        { param: { id: encodeURIComponent(channelId ?? '') }, query: { limit: '1' } },
+        options,
+      ),
+    ),
   );
   const last = vods.data?.data[0];
   return (
@@ -261,7 +255,9 @@ function OfflineScreen({ channelId, name }: { channelId: string | null; name: st
 
 function FollowButton({ channel }: { channel: Channel }) {
   const { user, channel: ownChannel } = useAuth();
-  const follows = useApi(user ? '/users/me/follows' : null, FollowListSchema);
+  const follows = useApi(user ? '/users/me/follows' : null, (options) =>
+    readApi(api.users.me.follows.$get({}, options)),
+  );
   const [following, setFollowing] = useState<boolean | null>(null);
   const [error, setError] = useState<unknown>(undefined);
   const [busy, setBusy] = useState(false);
@@ -277,9 +273,11 @@ function FollowButton({ channel }: { channel: Channel }) {
       return;
     }
     setBusy(true);
-    requestApi(`/channels/${encodeURIComponent(channel.id)}/follow`, EmptySchema, {
-      method: isFollowing ? 'DELETE' : 'POST',
-    }).then(
+    const follow = { param: { id: encodeURIComponent(channel.id) } };
+    const request = isFollowing
+      ? readApi(api.channels[':id'].follow.$delete(follow))
+      : readApi(api.channels[':id'].follow.$post(follow));
+    request.then(
       () => {
         setFollowing(!isFollowing);
         setError(undefined);
@@ -321,17 +319,18 @@ function ClipButton({ stream }: { stream: LiveStream }) {
     }
     setBusy(true);
     setError(null);
-    const name = stream.channel.display_name ?? stream.channel.name;
-    requestApi('/clips', ClipCreatedSchema, {
-      method: 'POST',
-      // The last 30 seconds, ending now: what the viewer just saw.
-      body: {
-        stream_id: stream.stream_id,
-        title: `${name}: ${stream.title ?? 'clip'}`,
-        duration_seconds: 30,
-        offset_seconds: -30,
-      },
-    }).then(
+    const name = stream.channel.display_name || stream.channel.name;
+    readApi(
+      api.clips.$post({
+        // The last 30 seconds, ending now: what the viewer just saw.
+        json: {
+          stream_id: stream.stream_id,
+          title: `${name}: ${stream.title || 'clip'}`.slice(0, MAX_TITLE_LENGTH),
+          duration_seconds: 30,
+          offset_seconds: -30,
+        },
+      }),
+    ).then(
       (created) => navigate(`/clip/${created.clip_id}`),
       (failure: unknown) => {
         setError(describeError(failure));
