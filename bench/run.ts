@@ -13,6 +13,7 @@ import { RESULTS_DIR, writeResult } from './lib/results.ts';
 import { liveLatencyBench } from './live-latency.ts';
 import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
+import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
 
 /** The chat fan-out benchmark is its own script (bench/chat/chat-bench.ts); it gets this long. */
@@ -76,6 +77,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(partPublishDelayBench),
     fromBenchmark(originThroughputBench),
     fromBenchmark(transcodeSpeedBench),
+    fromBenchmark(rtmpHostileBench),
     ...(clip ? [clip] : []),
     chatEntry,
   ];

@@ -154,6 +154,9 @@ export class RtmpServer<Grant> {
       // A TLS handshake is pre-auth work too: it gets the same deadline as the RTMP setup.
       handshakeTimeout: this.#context.setupTimeoutMs,
     });
+    // Sockets still in their TLS handshake are not connections yet: Node's own cap bounds them
+    // (with the handshake deadline above), so a flood of half-done handshakes cannot grow unbounded.
+    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     // The pre-auth limits apply from the TCP connect on, before any TLS work is done for a stranger.
     server.on('connection', (socket: Socket) => {
       if (this.#refusal(socket) !== null) socket.destroy();

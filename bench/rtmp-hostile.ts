@@ -1,0 +1,299 @@
+// Transcoder memory under hostile pre-auth RTMP connections (issue 10, finding 2), while a real
+// publish beside them is watched by hls.js in Chromium. 50 connections, each from its own loopback
+// address (so the per-address cap does not simply refuse them), attack for 60 s and reconnect as
+// soon as the server drops them; half of them are "drippers" (a 1-byte chunk size and the largest
+// message allowed before authorization, sent one byte per chunk: the amplification of the finding),
+// half are "hoarders" (two such messages announced, then a byte a second to stay open). We sample
+// the transcoder's RSS and pre-auth figures (GET /healthz) every second and count the player's
+// stalls (currentTime not advancing for > 500 ms), first for 20 s without attackers (the control:
+// what this machine does anyway) and then for the 60 s of the attack. Goal: RSS grows < 100 MB,
+// 0 stalls (read against the control on a shared machine).
+//   node bench/rtmp-hostile.ts
+import { Socket } from 'node:net';
+import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import { waitFor } from '../scripts/lib/platform.ts';
+import { launchBrowser, openPlayer, samplePlayer } from '../test/e2e/lib/player.ts';
+import { type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
+import { startCpuMonitor } from './lib/cpu-monitor.ts';
+import { defineLiveBenchmark, type LiveSession, sleep } from './lib/live-session.ts';
+import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
+
+const SOURCE = { size: '640x360', fps: 30, videoBitrate: '800k' };
+const HOSTILE_CONNECTIONS = 50;
+/** Wire bytes a dripper sends per second: 50 of them are ~13 Mbit/s of 1-byte chunks. */
+const DRIP_BYTES_PER_SECOND = 32 * 1024;
+/** The largest message a stranger may announce (PRE_AUTH_MAX_MESSAGE_LENGTH): what costs us most. */
+const MESSAGE_LENGTH = 64 * 1024;
+const SAMPLE_INTERVAL_MS = 250;
+const HEALTH_INTERVAL_MS = 1000;
+const SETTLE_MS = 5_000;
+const FIRST_FRAME_TIMEOUT_MS = 60_000;
+const STALL_MS = 500;
+const GOAL_GROWTH_MB = 100;
+const MB = 1024 * 1024;
+
+const Health = z.object({
+  rss_bytes: z.number(),
+  pre_auth_connections: z.number(),
+  pre_auth_held_bytes: z.number(),
+});
+type Health = z.infer<typeof Health>;
+
+async function readHealth(transcoderUrl: string): Promise<Health> {
+  return Health.parse(await (await fetch(`${transcoderUrl}/healthz`)).json());
+}
+
+const HANDSHAKE = Buffer.concat([Buffer.from([3]), Buffer.alloc(1536, 1)]);
+
+function setChunkSizeOne(): Buffer {
+  // csid 2, fmt 0, timestamp 0, length 4, type 1 (Set Chunk Size), stream 0; then the size 1.
+  return Buffer.from([0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+}
+
+function messageHeader(csid: number, length: number): Buffer {
+  const header = Buffer.alloc(12);
+  header[0] = csid;
+  header.writeUIntBE(length, 4, 3);
+  header[7] = 18; // data (AMF0): dropped before a publish, so the message can be finished and resent
+  return header;
+}
+
+/** `count` payload bytes, one per chunk: a fmt 3 header on chunk stream 3 before each. */
+function oneByteChunks(count: number): Buffer {
+  const bytes = Buffer.alloc(count * 2);
+  for (let i = 0; i < count; i += 1) bytes[i * 2] = 0xc3;
+  return bytes;
+}
+
+interface AttackFigures {
+  connectionsOpened: number;
+  closedByServer: number;
+  bytesSent: number;
+}
+
+/** One hostile client: attacks until `until`, reconnecting whenever the server drops it. */
+async function attack(
+  port: number,
+  localAddress: string,
+  mode: 'drip' | 'hoard',
+  until: number,
+  figures: AttackFigures,
+): Promise<void> {
+  while (Date.now() < until) {
+    figures.connectionsOpened += 1;
+    await new Promise<void>((resolve) => {
+      const socket = new Socket();
+      let handshaken = false;
+      let received = 0;
+      let timer: NodeJS.Timeout | null = null;
+      let remainingInMessage = 0;
+      const send = (bytes: Buffer): void => {
+        figures.bytesSent += bytes.length;
+        socket.write(bytes);
+      };
+      const tick = (): void => {
+        if (socket.destroyed) return;
+        if (mode === 'hoard') {
+          send(Buffer.from([0xc3, 0]));
+          return;
+        }
+        // A second's worth of wire bytes in ten slices; a new message whenever one is finished.
+        let budget = Math.floor(DRIP_BYTES_PER_SECOND / 10 / 2);
+        const parts: Buffer[] = [];
+        while (budget > 0) {
+          if (remainingInMessage === 0) {
+            parts.push(messageHeader(3, MESSAGE_LENGTH), Buffer.from([0]));
+            remainingInMessage = MESSAGE_LENGTH - 1;
+          }
+          const count = Math.min(budget, remainingInMessage);
+          parts.push(oneByteChunks(count));
+          remainingInMessage -= count;
+          budget -= count;
+        }
+        send(Buffer.concat(parts));
+      };
+      const finish = (byServer: boolean): void => {
+        if (timer !== null) clearInterval(timer);
+        timer = null;
+        if (byServer) figures.closedByServer += 1;
+        socket.destroy();
+        resolve();
+      };
+      socket.on('data', (data: Buffer) => {
+        received += data.length;
+        if (handshaken || received < 1 + 1536 * 2) return;
+        handshaken = true;
+        send(Buffer.alloc(1536, 2));
+        if (mode === 'drip') {
+          send(setChunkSizeOne());
+        } else {
+          // Two messages announced at the largest length, their first 128-byte chunks sent.
+          send(
+            Buffer.concat([
+              messageHeader(3, MESSAGE_LENGTH),
+              Buffer.alloc(128),
+              messageHeader(4, MESSAGE_LENGTH),
+              Buffer.alloc(128),
+            ]),
+          );
+        }
+        timer = setInterval(tick, mode === 'drip' ? 100 : 1000);
+      });
+      socket.on('error', () => finish(true));
+      socket.on('close', () => finish(true));
+      const stop = setTimeout(() => finish(false), Math.max(0, until - Date.now()));
+      socket.once('close', () => clearTimeout(stop));
+      socket.connect({ host: '127.0.0.1', port, localAddress }, () => send(HANDSHAKE));
+    });
+    // A refused or dropped attacker comes straight back, as a script would (a short pause so a
+    // refusal loop does not spin).
+    await sleep(50);
+  }
+}
+
+interface Watched {
+  windowMs: number;
+  health: Health[];
+  stalls: number[];
+  cpuBusy: Summary;
+}
+
+/** Samples the player every 250 ms (stalls) and the transcoder every second, for `windowMs`. */
+async function watch(page: Page, transcoderUrl: string, windowMs: number): Promise<Watched> {
+  const until = Date.now() + windowMs;
+  const health: Health[] = [];
+  const stalls: number[] = [];
+  const cpu = startCpuMonitor();
+  let lastTime = -1;
+  let lastAdvanceAt = Date.now();
+  let nextHealthAt = 0;
+  while (Date.now() < until) {
+    const tick = Date.now();
+    if (tick >= nextHealthAt) {
+      health.push(await readHealth(transcoderUrl));
+      nextHealthAt = tick + HEALTH_INTERVAL_MS;
+    }
+    const sample = await samplePlayer(page);
+    if (sample.currentTime > lastTime) {
+      if (lastTime >= 0 && sample.at - lastAdvanceAt > STALL_MS) stalls.push(sample.at - lastAdvanceAt);
+      lastTime = sample.currentTime;
+      lastAdvanceAt = sample.at;
+    }
+    await sleep(Math.max(0, SAMPLE_INTERVAL_MS - (Date.now() - tick)));
+  }
+  if (Date.now() - lastAdvanceAt > STALL_MS) stalls.push(Date.now() - lastAdvanceAt);
+  return { windowMs, health, stalls, cpuBusy: summarize(cpu.stop().map(([, busy]) => busy)) };
+}
+
+async function measure(session: LiveSession): Promise<BenchOutcome> {
+  const transcoderUrl = session.platform.transcoderUrl;
+  const browser = await launchBrowser();
+  const windowMs = pickWindowMs(60);
+  try {
+    const context = await browser.newContext();
+    const page = await openPlayer(context, session.platform.baseUrl, session.manifestUrl, {
+      lowLatency: true,
+    });
+    await waitFor(
+      'the first frame',
+      async () => ((await samplePlayer(page)).currentTime > 0 ? true : undefined),
+      FIRST_FRAME_TIMEOUT_MS,
+      50,
+    );
+    await sleep(SETTLE_MS);
+
+    const control = await watch(page, transcoderUrl, pickWindowMs(20));
+    const baselineRss = Math.max(...control.health.map((h) => h.rss_bytes));
+
+    const figures: AttackFigures = { connectionsOpened: 0, closedByServer: 0, bytesSent: 0 };
+    const until = Date.now() + windowMs;
+    const attackers = Array.from({ length: HOSTILE_CONNECTIONS }, (_, i) =>
+      attack(session.platform.rtmpPort, `127.0.8.${i + 1}`, i % 2 === 0 ? 'drip' : 'hoard', until, figures),
+    );
+    const attacked = await watch(page, transcoderUrl, windowMs);
+    await Promise.all(attackers);
+    await sleep(6_000);
+    const after = await readHealth(transcoderUrl);
+    await context.close();
+    const { health, stalls, cpuBusy } = attacked;
+
+    const rss = health.map((h) => h.rss_bytes);
+    const peakRss = Math.max(...rss);
+    const growthMb = (peakRss - baselineRss) / MB;
+    const held = summarize(health.map((h) => h.pre_auth_held_bytes / 1024));
+    const strangers = summarize(health.map((h) => h.pre_auth_connections));
+    const stallTotal = stalls.reduce((sum, ms) => sum + ms, 0);
+    return {
+      table: {
+        title: 'transcoder memory under 50 hostile pre-auth RTMP connections (hls.js watching beside them)',
+        source: `publish ${SOURCE.size} ${SOURCE.fps} fps ${SOURCE.videoBitrate}, -re, tier none; ${HOSTILE_CONNECTIONS} attackers from 127.0.8.1-${HOSTILE_CONNECTIONS} for ${windowMs / 1000} s: ${HOSTILE_CONNECTIONS / 2} drip a ${MESSAGE_LENGTH / 1024} KiB message in 1-byte chunks at ${DRIP_BYTES_PER_SECOND / 1024} KiB/s each, ${HOSTILE_CONNECTIONS / 2} hoard two announced messages; all reconnect when dropped`,
+        headers: ['figure', 'value', 'goal'],
+        rows: [
+          ['transcoder RSS before (MB)', formatNumber(baselineRss / MB, 1), ''],
+          ['transcoder RSS peak under attack (MB)', formatNumber(peakRss / MB, 1), ''],
+          ['RSS growth (MB)', formatNumber(growthMb, 1), `< ${GOAL_GROWTH_MB}`],
+          ['transcoder RSS 6 s after (MB)', formatNumber(after.rss_bytes / MB, 1), ''],
+          [
+            'pre-auth bytes held p50 / max (KiB)',
+            `${formatNumber(held.p50)} / ${formatNumber(held.max)}`,
+            '<= 4096',
+          ],
+          [
+            'pre-auth connections p50 / max',
+            `${formatNumber(strangers.p50)} / ${formatNumber(strangers.max)}`,
+            '<= 64',
+          ],
+          [
+            'attacker connections opened / dropped by the server',
+            `${figures.connectionsOpened} / ${figures.closedByServer}`,
+            '',
+          ],
+          ['attacker bytes sent (MB)', formatNumber(figures.bytesSent / MB, 1), ''],
+          [
+            'hls.js stalls > 500 ms, control (total ms)',
+            `${control.stalls.length} (${control.stalls.reduce((sum, ms) => sum + ms, 0)})`,
+            '',
+          ],
+          ['hls.js stalls > 500 ms under attack (total ms)', `${stalls.length} (${stallTotal})`, '0'],
+        ],
+        notes: [
+          `goal: RSS growth ${growthMb < GOAL_GROWTH_MB ? 'met' : 'missed'}, stalls ${stalls.length === 0 ? 'met' : 'missed'}; machine CPU busy p50 ${formatNumber(cpuBusy.p50)} % (attackers, transcoder, Worker and Chromium share it)`,
+        ],
+      },
+      result: {
+        goal: { rss_growth_mb: GOAL_GROWTH_MB, stalls: 0 },
+        window_seconds: windowMs / 1000,
+        hostile_connections: HOSTILE_CONNECTIONS,
+        drip_bytes_per_second: DRIP_BYTES_PER_SECOND,
+        rss_mb: {
+          before: Math.round((baselineRss / MB) * 10) / 10,
+          peak: Math.round((peakRss / MB) * 10) / 10,
+          growth: Math.round(growthMb * 10) / 10,
+          after: Math.round((after.rss_bytes / MB) * 10) / 10,
+          series: rss.map((bytes) => Math.round((bytes / MB) * 10) / 10),
+        },
+        pre_auth_held_kib: roundSummary(held, 0),
+        pre_auth_connections: roundSummary(strangers, 0),
+        attackers: {
+          connections_opened: figures.connectionsOpened,
+          closed_by_server: figures.closedByServer,
+          bytes_sent: figures.bytesSent,
+        },
+        stalls: { count: stalls.length, total_ms: stallTotal, durations_ms: stalls },
+        control: {
+          window_seconds: control.windowMs / 1000,
+          stalls: { count: control.stalls.length, durations_ms: control.stalls },
+          machine_cpu_busy_percent: roundSummary(control.cpuBusy, 0),
+        },
+        machine_cpu_busy_percent: roundSummary(cpuBusy, 0),
+      },
+    };
+  } finally {
+    await browser.close();
+  }
+}
+
+export const rtmpHostileBench = defineLiveBenchmark('rtmp-hostile', SOURCE, measure);
+
+if (import.meta.main) await runBenchmark(rtmpHostileBench);
