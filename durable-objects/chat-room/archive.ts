@@ -6,7 +6,7 @@
 // (docs/security.md, "poison chat-archive batch").
 import { createEvent, type EventOf } from '../../protocol/events.ts';
 import type { ChannelInfo } from '../chat/types.ts';
-import type { RoomStorage, StoredMessage } from './storage.ts';
+import type { MessageRecord, RoomStorage, StoredMessage } from './storage.ts';
 
 /** Accepted messages go to the chat archive every 5 s or every 100 messages, whichever first. */
 export const ARCHIVE_INTERVAL_MS = 5_000;
@@ -108,8 +108,17 @@ export class ChatArchive {
       const rows = storage.readMessagesAfter(cursor, ARCHIVE_BATCH_SIZE);
       const last = rows.at(-1);
       if (!last) break;
-      const archived = rows.map(toArchived);
-      const lastSeqById = new Map(rows.map((row) => [row.message.id, row.seq]));
+      // A row that no longer parses can never be sent either: it goes where oversized ones go.
+      for (const row of rows.filter((r): r is MessageRecord & { stored: null } => r.stored === null)) {
+        await this.#deps.deadLetter(`chat-archive:seq:${channel.id}:${row.seq}`, {
+          reason: 'chat message row does not parse',
+          channel_id: channel.id,
+          row: row.raw,
+        });
+      }
+      const stored = rows.flatMap((row) => (row.stored ? [row.stored] : []));
+      const archived = stored.map(toArchived);
+      const lastSeqById = new Map(stored.map((row) => [row.message.id, row.seq]));
       const { groups, oversized } = splitByBytes(archived, MAX_ARCHIVE_EVENT_BYTES);
       for (const message of oversized)
         await this.#deadLetter(channel, streamId, message, 'larger than a queue message');

@@ -56,13 +56,29 @@ export interface StoredMessage {
   message: ChatMessage;
 }
 
-function parseMessageRow(row: unknown): StoredMessage {
-  const parsed = MessageRow.parse(row);
+/** A stored row as read back: the message, or null when the row no longer parses (kept raw). */
+export interface MessageRecord {
+  seq: number;
+  stored: StoredMessage | null;
+  raw: unknown;
+}
+
+function parseMessageRow(row: unknown): MessageRecord {
+  const seq = z.object({ seq: z.number() }).parse(row).seq;
+  const parsed = MessageRow.safeParse(row);
+  if (!parsed.success) return { seq, stored: null, raw: row };
+  let frame: unknown;
+  try {
+    frame = JSON.parse(parsed.data.frame);
+  } catch {
+    return { seq, stored: null, raw: row };
+  }
+  const message = ChatMessageFrame.safeParse(frame);
+  if (!message.success) return { seq, stored: null, raw: row };
   return {
-    seq: parsed.seq,
-    login: parsed.login,
-    sentAt: parsed.sent_at,
-    message: ChatMessageFrame.parse(JSON.parse(parsed.frame)),
+    seq,
+    stored: { seq, login: parsed.data.login, sentAt: parsed.data.sent_at, message: message.data },
+    raw: row,
   };
 }
 
@@ -175,7 +191,7 @@ export class RoomStorage {
 
   findMessage(id: string): StoredMessage | null {
     const row = this.#sql.exec('SELECT * FROM messages WHERE id = ?', id).toArray()[0];
-    return row === undefined ? null : parseMessageRow(row);
+    return row === undefined ? null : parseMessageRow(row).stored;
   }
 
   deleteMessage(id: string): void {
@@ -190,16 +206,19 @@ export class RoomStorage {
     this.#sql.exec('DELETE FROM messages');
   }
 
-  /** The newest `limit` messages, oldest first. */
+  /** The newest `limit` messages, oldest first; a row that no longer parses is left out. */
   readHistory(limit: number): ChatMessage[] {
     return this.#sql
       .exec('SELECT * FROM messages ORDER BY seq DESC LIMIT ?', limit)
       .toArray()
       .reverse()
-      .map((row) => parseMessageRow(row).message);
+      .flatMap((row) => {
+        const { stored } = parseMessageRow(row);
+        return stored ? [stored.message] : [];
+      });
   }
 
-  readMessagesAfter(seq: number, limit: number): StoredMessage[] {
+  readMessagesAfter(seq: number, limit: number): MessageRecord[] {
     return this.#sql
       .exec('SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?', seq, limit)
       .toArray()

@@ -133,9 +133,13 @@ export class ChatShard extends DurableObject<Env> {
         ws.serializeAttachment(state);
         this.#states.set(ws, state);
       },
-      sendJson: (frame: ServerFrame) => ws.send(JSON.stringify(frame)),
+      // A frame still in progress when its socket closed has nobody to answer.
+      isOpen: () => ws.readyState === WebSocket.OPEN,
+      sendJson: (frame: ServerFrame) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
+      },
       sendIrc: (lines) => {
-        if (lines.length > 0) ws.send(lines.join('\r\n'));
+        if (lines.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(lines.join('\r\n'));
       },
       close: (code, reason) => ws.close(code, reason),
     };
@@ -191,6 +195,8 @@ export class ChatShard extends DurableObject<Env> {
     message: string | ArrayBuffer,
     lines: string[] | null,
   ): Promise<void> {
+    // Frames queued behind one that closed the socket (QUIT, a refused login) do nothing.
+    if (!socket.isOpen()) return;
     if (typeof message !== 'string') {
       if (socket.state.protocol === 'json')
         socket.sendJson({ type: 'error', code: 'invalid_frame', message: 'Frames are JSON text.' });
@@ -201,7 +207,7 @@ export class ChatShard extends DurableObject<Env> {
       return;
     }
     for (const line of lines ?? []) {
-      if (!(await handleIrcLine(socket, this.#services, line))) return;
+      if (!socket.isOpen() || !(await handleIrcLine(socket, this.#services, line))) return;
     }
   }
 

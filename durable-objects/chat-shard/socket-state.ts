@@ -57,6 +57,7 @@ export interface SocketHandle {
   readonly budget: SocketBudget;
   /** Persists `state` in the socket's attachment. */
   save(): void;
+  isOpen(): boolean;
   sendJson(frame: ServerFrame): void;
   sendIrc(lines: readonly string[]): void;
   close(code: number, reason: string): void;

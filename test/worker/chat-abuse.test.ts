@@ -1,0 +1,134 @@
+// Anonymous chat work amplification (docs/security.md): each attack a script can run from an
+// anonymous socket, run against the real Worker and shards, and the bound that stops it.
+import { env, SELF } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { MAX_ANONYMOUS_SOCKETS_PER_NETWORK } from '../../workers/chat/index.ts';
+import { IrcClient, type JsonClient, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
+
+let addressCounter = 0;
+/** A client address of its own per test, so one test's seats never fill another's. */
+function nextAddress(): string {
+  addressCounter++;
+  return `198.51.${100 + (addressCounter >> 8)}.${addressCounter & 255}`;
+}
+
+async function upgrade(path: string, address: string, protocol?: string): Promise<Response> {
+  const headers: Record<string, string> = { Upgrade: 'websocket', 'CF-Connecting-IP': address };
+  if (protocol) headers['Sec-WebSocket-Protocol'] = protocol;
+  return SELF.fetch(`http://localhost${path}`, { headers });
+}
+
+async function anonymousIrc(): Promise<IrcClient> {
+  const irc = await openIrc();
+  irc.send('PASS SCHMOOPIIE', `NICK justinfan${Math.floor(Math.random() * 1e6)}`);
+  await irc.next(/ 376 /);
+  return irc;
+}
+
+describe('anonymous chat work amplification', () => {
+  it('looks up at most 20 channels for a JOIN list of 500 and refuses the rest in one NOTICE', async () => {
+    const irc = await anonymousIrc();
+    const targets = Array.from({ length: 500 }, (_, i) => `#nosuch${i}x${addressCounter}`).join(',');
+    irc.send(`JOIN ${targets}`);
+    await irc.next(/msg-id=msg_ratelimit .*480 channels were not joined/);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(irc.lines.filter((l) => l.includes('msg_channel_suspended'))).toHaveLength(20);
+    expect(irc.closed).toBeNull();
+  });
+
+  it('counts lines, not frames: one frame of 50 PINGs closes the socket with 1008', async () => {
+    const irc = await anonymousIrc();
+    irc.send(...Array.from({ length: 50 }, (_, i) => `PING :${i}`));
+    await waitUntil(() => irc.closed ?? undefined);
+    expect(irc.closed?.code).toBe(1008);
+    expect(irc.lines.filter((l) => l.startsWith('PONG'))).toHaveLength(0);
+  });
+
+  it('closes a socket after three credential attempts with 1008, before a fourth lookup', async () => {
+    const irc = await openIrc();
+    irc.send(...Array.from({ length: 10 }, (_, i) => `PASS oauth:guess${i}`));
+    await waitUntil(() => irc.closed ?? undefined);
+    expect(irc.closed?.code).toBe(1008);
+
+    const owner = await seedUser('own');
+    const json = await openJson(owner.channelId);
+    for (let i = 0; i < 5; i++) json.send({ type: 'auth', token: `guess${i}` });
+    await waitUntil(() => json.closed ?? undefined);
+    expect(json.closed?.code).toBe(1008);
+    expect(json.frames.filter((f) => f.type === 'error' && f.code === 'unauthorized')).toHaveLength(3);
+  });
+
+  it('closes a socket whose frames queue up behind slow ones with 1008', async () => {
+    const owner = await seedUser('own');
+    const irc = await anonymousIrc();
+    // Each frame waits on D1 and two room RPCs; frames arriving meanwhile queue, and the one that
+    // finds MAX_QUEUED_FRAMES waiting is refused.
+    for (let i = 0; i < 18; i++) irc.send(`JOIN #${owner.name}`, `PART #${owner.name}`);
+    await waitUntil(() => irc.closed ?? undefined);
+    expect(irc.closed?.code).toBe(1008);
+  });
+
+  it('caps anonymous sockets per client network with 429, and a seat comes back when one closes or signs in', async () => {
+    const owner = await seedUser('own');
+    const address = nextAddress();
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < MAX_ANONYMOUS_SOCKETS_PER_NETWORK; i++) {
+      const res = await upgrade(`/ws/${owner.channelId}`, address);
+      expect(res.status).toBe(101);
+      const ws = res.webSocket;
+      if (!ws) throw new Error('no socket');
+      ws.accept();
+      sockets.push(ws);
+    }
+    const refused = await upgrade(`/ws/${owner.channelId}`, address);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(await refused.json()).toMatchObject({ error: { code: 'rate_limited' } });
+    // IRC sockets start anonymous: the same network gets no more of them either.
+    expect((await upgrade('/irc', address, 'irc')).status).toBe(429);
+    // Another network, and a signed-in viewer on this one, are not affected.
+    expect((await upgrade(`/ws/${owner.channelId}`, nextAddress())).status).toBe(101);
+    expect((await upgrade(`/ws/${owner.channelId}`, address, `chat, bearer.${owner.token}`)).status).toBe(
+      101,
+    );
+    // The one script's sockets count once each, never beyond the cap.
+    const stats = await env.CHAT_ROOM.getByName(owner.channelId).readViewerStats();
+    expect(stats.viewers).toBeLessThanOrEqual(MAX_ANONYMOUS_SOCKETS_PER_NETWORK + 2);
+
+    sockets[0]?.close(1000, 'bye');
+    const key = `chat-anonymous:${address}`;
+    const limiter = env.RATE_LIMITER.getByName(key);
+    for (let i = 0; i < 100 && (await limiter.countLeases(key)) >= MAX_ANONYMOUS_SOCKETS_PER_NETWORK; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await upgrade(`/ws/${owner.channelId}`, address);
+    expect(again.status).toBe(101);
+    again.webSocket?.accept();
+
+    // An IRC socket that signs in gives its anonymous seat back.
+    const other = nextAddress();
+    const res = await upgrade('/irc', other, 'irc');
+    const ws = res.webSocket;
+    if (!ws) throw new Error('no socket');
+    const irc = new IrcClient(ws);
+    ws.accept();
+    const otherKey = `chat-anonymous:${other}`;
+    expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(1);
+    irc.send(`PASS oauth:${owner.token}`, `NICK ${owner.name}`);
+    await irc.next(/ 376 /);
+    for (let i = 0; i < 100 && (await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)) > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(0);
+  });
+
+  it('answers an anonymous JSON chat_message at the shard and keeps the socket', async () => {
+    const owner = await seedUser('own');
+    const anon: JsonClient = await openJson(owner.channelId);
+    for (let i = 0; i < 10; i++) anon.say(owner.channelId, `spam ${i}`);
+    await waitUntil(() =>
+      anon.frames.filter((f) => f.type === 'error' && f.code === 'unauthorized').length === 10
+        ? true
+        : undefined,
+    );
+    expect(anon.closed).toBeNull();
+  });
+});
