@@ -5,9 +5,12 @@ import {
   encodeFlvTag,
   FLV_HEADER,
   FlvMuxer,
+  FlvTagType,
   inspectAudioPayload,
   inspectVideoPayload,
+  isFlvVideoKeyframe,
   parseFlvTags,
+  readFlvMediaTimestamp,
 } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
 import { makeFlvSource, muxFlvMessages } from '../ffmpeg/media-fixtures.ts';
@@ -151,6 +154,24 @@ describe('FLV', () => {
     });
     expect(inspectAudioPayload(Buffer.from(AAC_FRAME))).toEqual({ codec: 'aac', isSequenceHeader: false });
     expect(inspectAudioPayload(Buffer.from([0x2f, 0xff]))).toEqual({ codec: 'mp3', isSequenceHeader: false });
+  });
+
+  it('finds keyframes in FLV tags, legacy and Enhanced RTMP alike, where a restarted ffmpeg may start', () => {
+    const tag = (type: number, timestamp: number, ...payload: number[]): Buffer =>
+      encodeFlvTag(type, timestamp, Buffer.from(payload));
+    const hevcKeyframe = tag(FlvTagType.VIDEO, 0x01020304, 0x91, ...Buffer.from('hvc1'), 0, 0, 0, 1);
+    const hevcInterFrame = tag(FlvTagType.VIDEO, 40, 0xa1, ...Buffer.from('hvc1'), 0, 0, 0, 1);
+    const avcKeyframe = tag(FlvTagType.VIDEO, 0, 0x17, 0x01, 0, 0, 0, 1);
+    const avcSequenceHeader = tag(FlvTagType.VIDEO, 0, 0x17, 0x00, 1, 2);
+    const audio = tag(FlvTagType.AUDIO, 77, 0xaf, 0x01, 5);
+    expect(
+      [hevcKeyframe, hevcInterFrame, avcKeyframe, avcSequenceHeader, audio].map(isFlvVideoKeyframe),
+    ).toEqual([true, false, true, false, false]);
+    // The extended timestamp byte is the high 8 bits; the FLV header and script data have none.
+    expect(readFlvMediaTimestamp(hevcKeyframe)).toBe(0x01020304);
+    expect(readFlvMediaTimestamp(audio)).toBe(77);
+    expect(readFlvMediaTimestamp(tag(FlvTagType.SCRIPT_DATA, 5, 2))).toBeNull();
+    expect(readFlvMediaTimestamp(FLV_HEADER)).toBeNull();
   });
 
   it('refuses an FLV stream whose PreviousTagSize does not match', () => {
