@@ -3,6 +3,7 @@
 // key and publishes with ffmpeg over RTMP like OBS would (H.264 + AAC, 2 s keyframes).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { ROOT, runCommand } from './lib/platform.ts';
 
 const BASE = process.env.EDGESTREAM_URL ?? 'http://localhost:8787';
@@ -13,30 +14,55 @@ const FPS = Number(process.env.DEMO_FPS ?? 30);
 /** Partners get the whole ladder; the demo shows it off. There is no API for tiers (an operator's call). */
 const TIER = process.env.DEMO_TIER ?? 'partner';
 
-interface Session {
-  token: string;
-  channel: { id: string; name: string };
-}
+const Session = z.object({ token: z.string(), channel: z.object({ id: z.string(), name: z.string() }) });
+type Session = z.infer<typeof Session>;
+const ApiErrorBody = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+const StreamStart = z.object({ stream_key: z.string(), ingest_url: z.string() });
 
-async function api<T>(
+async function api(
   path: string,
   init: RequestInit & { token?: string } = {},
-): Promise<{ status: number; body: T }> {
+): Promise<{ status: number; body: unknown; retryAfter: string | null }> {
   const headers = new Headers(init.headers);
   headers.set('content-type', 'application/json');
   if (init.token) headers.set('authorization', `Bearer ${init.token}`);
   const res = await fetch(`${BASE}/api/v1${path}`, { ...init, headers });
-  return { status: res.status, body: (await res.json()) as T };
+  const body: unknown = await res.json().catch(() => null);
+  return { status: res.status, body, retryAfter: res.headers.get('Retry-After') };
 }
 
+/** One line for the person running the demo: the API's own reason, and when to retry if it said. */
+function describeFailure(
+  what: string,
+  res: { status: number; body: unknown; retryAfter: string | null },
+): string {
+  const parsed = ApiErrorBody.safeParse(res.body);
+  const reason = parsed.success
+    ? `${parsed.data.error.code}: ${parsed.data.error.message}`
+    : JSON.stringify(res.body);
+  const wait = res.status === 429 && res.retryAfter ? ` Try again in ${res.retryAfter} s.` : '';
+  return `${what} failed (${res.status} ${reason}).${wait}`;
+}
+
+/**
+ * Signs up `demo` the first time and logs in after that. Only "that username is taken" (409) means
+ * the account exists; any other refusal (a signup rate limit above all) is reported as it is,
+ * rather than as the "wrong password" a login attempt for a missing account would give.
+ */
 async function signIn(): Promise<Session> {
   const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD });
-  const signup = await api<Session>('/auth/signup', { method: 'POST', body: credentials });
-  if (signup.status === 201 || signup.status === 200) return signup.body;
-  const login = await api<Session>('/auth/login', { method: 'POST', body: credentials });
-  if (login.status !== 200)
-    throw new Error(`could not sign in as ${USERNAME}: ${JSON.stringify(login.body)}`);
-  return login.body;
+  const signup = await api('/auth/signup', { method: 'POST', body: credentials });
+  if (signup.status === 201 || signup.status === 200) return Session.parse(signup.body);
+  if (signup.status !== 409) throw new Error(describeFailure(`signing up as ${USERNAME}`, signup));
+  const login = await api('/auth/login', { method: 'POST', body: credentials });
+  if (login.status !== 200) {
+    const hint =
+      login.status === 401
+        ? ` (the account ${USERNAME} exists with another password: set DEMO_PASSWORD)`
+        : '';
+    throw new Error(`${describeFailure(`logging in as ${USERNAME}`, login)}${hint}`);
+  }
+  return Session.parse(login.body);
 }
 
 /** Sets the demo channel's tier in the local D1 that `npm start` uses. */
@@ -55,7 +81,7 @@ async function main(): Promise<void> {
   const session = await signIn();
   const { channel, token } = session;
   if (BASE.includes('localhost') || BASE.includes('127.0.0.1')) await setLocalTier(channel.id);
-  const started = await api<{ stream_key: string; ingest_url: string }>('/streams/start', {
+  const started = await api('/streams/start', {
     method: 'POST',
     token,
     body: JSON.stringify({
@@ -66,8 +92,8 @@ async function main(): Promise<void> {
       language: 'en',
     }),
   });
-  if (started.status !== 200) throw new Error(`POST /streams/start failed: ${JSON.stringify(started.body)}`);
-  const { stream_key: key, ingest_url: ingestUrl } = started.body;
+  if (started.status !== 200) throw new Error(describeFailure('POST /streams/start', started));
+  const { stream_key: key, ingest_url: ingestUrl } = StreamStart.parse(started.body);
   console.log(`[demo] publishing ${SIZE}@${FPS} to ${ingestUrl}/<key>`);
   console.log(`[demo] watch at ${BASE}/${channel.name}  (HLS: ${BASE}/live/${channel.id}/master.m3u8)`);
   console.log('[demo] Ctrl-C to stop');
@@ -102,6 +128,7 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
   console.error(`[demo] ${error instanceof Error ? error.message : String(error)}`);
-  console.error('[demo] is `npm start` running?');
+  // fetch() throws a TypeError when nothing answers at all; the API's own refusals are said above.
+  if (error instanceof TypeError) console.error(`[demo] is \`npm start\` running at ${BASE}?`);
   process.exit(1);
 });

@@ -72,7 +72,8 @@ async function main(): Promise<void> {
     port: PORT,
     persistTo: STATE_DIR,
     secrets,
-    vars: { RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live` },
+    // The local column of wrangler.toml's LIMITS: test accounts sign up freely; logins stay throttled.
+    vars: { RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live`, LIMITS_PROFILE: 'local' },
     echo: true,
   });
   running.push(worker);
