@@ -200,7 +200,14 @@ function findNewestMtime(path: string): number {
 export async function buildWeb(force = false): Promise<void> {
   if (!existsSync(join(ROOT, 'web', 'vite.config.ts'))) return;
   const built = statSync(join(ROOT, 'web', 'dist', 'index.html'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
-  const sources = ['web/src', 'web/index.html', 'web/vite.config.ts', 'protocol', 'package-lock.json'];
+  const sources = [
+    'web/src',
+    'web/public',
+    'web/index.html',
+    'web/vite.config.ts',
+    'protocol',
+    'package-lock.json',
+  ];
   const newestSource = Math.max(...sources.map((source) => findNewestMtime(join(ROOT, source))));
   if (!force && built > newestSource) return;
   await runCommand(process.execPath, [VITE, 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn']);
