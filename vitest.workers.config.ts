@@ -8,6 +8,8 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
+      // The Worker with test subclasses of its objects (a scenario's shorter timings, a fake queue).
+      main: './test/worker/test-entry.ts',
       miniflare: {
         bindings: {
           INGEST_SECRET: 'test-ingest-secret',

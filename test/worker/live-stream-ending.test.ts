@@ -1,10 +1,10 @@
 // Ending and announcing a stream survive a transient failure: the D1 update and the queue send are
 // retried until both happen (the alarm for the end, the next part for going live), and the cron's
 // reconciliation settles rows the LiveStream object has ended or moved past. The failing queue is a
-// fake at the narrowest seam: the object's STREAM_EVENTS binding, swapped on the one instance.
-import { env, runInDurableObject } from 'cloudflare:test';
+// fake at the narrowest seam: the object's STREAM_EVENTS binding, swapped on the one instance by
+// the test subclass (test/worker/test-entry.ts).
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { PENDING_STREAM_TTL_MS, reconcileStreams } from '../../workers/origin/reconcile-streams.ts';
 import {
   authorizePublish,
@@ -12,8 +12,10 @@ import {
   postIngest,
   putInit,
   putPart,
+  runInTestLiveStream,
   startTestStream,
 } from './origin-fixtures.ts';
+import type { LiveStream } from './test-entry.ts';
 
 interface Recorder {
   sent: unknown[];
@@ -28,9 +30,8 @@ function installQueue(instance: LiveStream, recorder: Recorder): void {
       recorder.sent.push(message);
     },
   };
-  // The seam: the object's own env, which DurableObject keeps as a protected field.
-  const holder = instance as unknown as { env: Env };
-  holder.env = { ...holder.env, STREAM_EVENTS: queue as unknown as Queue };
+  // The seam: the test subclass's queue swap (test/worker/test-entry.ts); the fake only sends.
+  instance.setStreamEvents(queue as unknown as Queue);
 }
 
 function readEventTypes(recorder: Recorder): string[] {
@@ -51,8 +52,8 @@ describe('ending a stream', () => {
     await postIngest(publish, 'end', { reason: 'publisher_lost' });
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
     const recorder: Recorder = { sent: [], failing: true };
-    await runInDurableObject(stub, async (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, async (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
       installQueue(instance, recorder);
       await expect(instance.alarm()).rejects.toThrow('queue unavailable');
       // Viewers see the end at once; the stream is not settled yet.
@@ -72,8 +73,8 @@ describe('ending a stream', () => {
     await postIngest(publish, 'end', { reason: 'publisher_lost' });
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
     const recorder: Recorder = { sent: [], failing: true };
-    await runInDurableObject(stub, async (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, async (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
       installQueue(instance, recorder);
       await expect(instance.alarm()).rejects.toThrow('queue unavailable');
       recorder.failing = false;
@@ -93,7 +94,7 @@ describe('going live', () => {
     await putInit(publish, 'source');
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
     const recorder: Recorder = { sent: [], failing: true };
-    await runInDurableObject(stub, (instance: LiveStream) => installQueue(instance, recorder));
+    await runInTestLiveStream(stub, (instance) => installQueue(instance, recorder));
     // The part itself is listed either way: its upload does not fail for the announcement.
     expect((await putPart(publish, 'source', 0, 0)).status).toBe(204);
     expect(recorder.sent).toEqual([]);
@@ -112,8 +113,8 @@ describe('stream reconciliation', () => {
     await postIngest(publish, 'end', { reason: 'publisher_lost' });
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
     const recorder: Recorder = { sent: [], failing: true };
-    await runInDurableObject(stub, async (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, async (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
       installQueue(instance, recorder);
       // Every retry of the alarm failed: the object is left 'ending' and D1 says live.
       await expect(instance.alarm()).rejects.toThrow('queue unavailable');

@@ -20,7 +20,7 @@ describe('LiveStream recovery', () => {
       for (const rendition of ['source', 'audio'] as const) {
         const before = await original.getMediaPlaylist(rendition, { skip: false });
         const after = await fresh.getMediaPlaylist(rendition, { skip: false });
-        expect(before.status).toBe(200);
+        expect(before.kind).toBe('ok');
         expect(after).toEqual(before);
       }
       expect(fresh.getMultivariantPlaylist()).toBe(original.getMultivariantPlaylist());

@@ -1,6 +1,5 @@
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import {
   createTestChannel,
   findTags,
@@ -11,6 +10,7 @@ import {
   putInit,
   putPart,
   readAttributes,
+  runInTestLiveStream,
   startTestStream,
 } from './origin-fixtures.ts';
 
@@ -98,8 +98,8 @@ describe('blocking playlist reload', () => {
   it('answers 503 when the awaited part does not arrive within the timeout', async () => {
     const channel = await createTestChannel();
     await startTestStream(channel, ['source'], 1);
-    await runInDurableObject(env.LIVE_STREAM.getByName(channel.channelId), (instance: LiveStream) => {
-      instance.blockingTimeoutMs = 200;
+    await runInTestLiveStream(env.LIVE_STREAM.getByName(channel.channelId), (instance) => {
+      instance.setTimings({ blockingTimeoutMs: 200 });
     });
     const res = await getPlaylist(channel.channelId, 'source.m3u8', '?_HLS_msn=1&_HLS_part=3');
     expect(res.status).toBe(503);
@@ -121,8 +121,8 @@ describe('blocking playlist reload', () => {
     const publish = await startTestStream(channel, ['source'], 1);
     await postIngest(publish, 'end', { reason: 'publisher_closed' });
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
-    await runInDurableObject(stub, (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
     });
     await runDurableObjectAlarm(stub);
     const res = await getPlaylist(channel.channelId, 'source.m3u8', '?_HLS_msn=50&_HLS_part=3');
@@ -136,8 +136,8 @@ describe('blocking playlist reload', () => {
     const held = track(getPlaylist(channel.channelId, 'source.m3u8', '?_HLS_msn=1'));
     await postIngest(publish, 'end', { reason: 'publisher_closed' });
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
-    await runInDurableObject(stub, (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
     });
     await runDurableObjectAlarm(stub);
     const res = await held.promise;
@@ -210,8 +210,8 @@ describe('DVR window', () => {
   it('drops segments older than the window from the playlist, advancing both sequence numbers, but keeps them in R2', async () => {
     const channel = await createTestChannel();
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
-    await runInDurableObject(stub, (instance: LiveStream) => {
-      instance.dvrWindowSeconds = 8;
+    await runInTestLiveStream(stub, (instance) => {
+      instance.setTimings({ dvrWindowSeconds: 8 });
     });
     const publish = await startTestStream(channel, ['source'], 2);
     // A new init (ffmpeg restarted) puts a discontinuity before segment 2.

@@ -1,8 +1,10 @@
 // Helpers for the origin tests: a channel with a real derived stream key, and a fake transcoder
 // that speaks the internal ingest API through SELF with small synthetic payloads.
-import { env, SELF } from 'cloudflare:test';
+import { env, runInDurableObject, SELF } from 'cloudflare:test';
+import type { LiveStream as ProductionLiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { AuthorizeResponse, type InitMeta, type RenditionName } from '../../protocol/ingest.ts';
 import { deriveStreamKey, hashStreamKey } from '../../workers/shared/stream-keys.ts';
+import { LiveStream } from './test-entry.ts';
 
 export const ORIGIN = 'http://localhost';
 export const INGEST_AUTH = { Authorization: `Bearer ${env.INGEST_SECRET}` };
@@ -12,6 +14,22 @@ export interface TestChannel {
   channelId: string;
   userId: string;
   streamKey: string;
+}
+
+/**
+ * Runs `fn` inside a channel's LiveStream object as the test subclass (test-entry.ts), which can
+ * change its timings or queue for one scenario. Checked, not cast: the Worker under test must be
+ * the test entry.
+ */
+export function runInTestLiveStream<R>(
+  stub: DurableObjectStub<ProductionLiveStream>,
+  fn: (instance: LiveStream) => R | Promise<R>,
+): Promise<R> {
+  return runInDurableObject(stub, (instance) => {
+    if (!(instance instanceof LiveStream))
+      throw new Error('the Worker under test is not test/worker/test-entry.ts');
+    return fn(instance);
+  });
 }
 
 export async function createTestChannel(

@@ -1,6 +1,5 @@
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import {
   authorizePublish,
   createTestChannel,
@@ -11,6 +10,7 @@ import {
   publishSegment,
   putInit,
   putPart,
+  runInTestLiveStream,
   startTestStream,
 } from './origin-fixtures.ts';
 
@@ -244,8 +244,8 @@ describe('publisher lifecycle', () => {
     const publish = await startTestStream(channel, ['source', 'audio'], 2);
     expect((await postIngest(publish, 'end', { reason: 'publisher_lost' })).status).toBe(204);
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
-    await runInDurableObject(stub, (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
 
@@ -269,8 +269,8 @@ describe('publisher lifecycle', () => {
     const channel = await createTestChannel();
     const publish = await startTestStream(channel, ['source'], 1);
     const stub = env.LIVE_STREAM.getByName(channel.channelId);
-    await runInDurableObject(stub, (instance: LiveStream) => {
-      instance.publisherTimeoutMs = 0;
+    await runInTestLiveStream(stub, (instance) => {
+      instance.setTimings({ publisherTimeoutMs: 0 });
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect((await stub.getSummary()).status).toBe('reconnecting');

@@ -7,13 +7,17 @@ import {
   env,
   getQueueResult,
   runDurableObjectAlarm,
-  runInDurableObject,
   SELF,
 } from 'cloudflare:test';
-import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { AuthorizeResponse, type RenditionName } from '../../protocol/ingest.ts';
 import { consumeQueueBatch } from '../../workers/queues/index.ts';
-import { createTestChannel, INGEST_AUTH, ORIGIN, type TestChannel } from './origin-fixtures.ts';
+import {
+  createTestChannel,
+  INGEST_AUTH,
+  ORIGIN,
+  runInTestLiveStream,
+  type TestChannel,
+} from './origin-fixtures.ts';
 
 export const VIDEO_TIMESCALE = 90_000;
 export const AUDIO_TIMESCALE = 48_000;
@@ -296,13 +300,13 @@ export async function endSyntheticStream(stream: SyntheticStream): Promise<void>
   const stub = env.LIVE_STREAM.getByName(stream.channel.channelId);
   const summary = await stub.getSummary();
   if (summary.status === 'live') {
-    await runInDurableObject(stub, async (instance: LiveStream) => {
-      instance.reconnectWindowMs = 0;
+    await runInTestLiveStream(stub, async (instance) => {
+      instance.setTimings({ reconnectWindowMs: 0 });
       await instance.revokePublisher();
     });
   }
-  await runInDurableObject(stub, (instance: LiveStream) => {
-    instance.reconnectWindowMs = 0;
+  await runInTestLiveStream(stub, (instance) => {
+    instance.setTimings({ reconnectWindowMs: 0 });
   });
   await runDurableObjectAlarm(stub);
 }

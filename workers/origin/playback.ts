@@ -8,11 +8,12 @@ import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
-import type { PlaylistResult } from '../../durable-objects/live-stream/live-stream.ts';
+import type { PartOutcome, PlaylistOutcome } from '../../durable-objects/live-stream/types.ts';
 import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
-import { ApiError, badRequest, handleError, notFound, unavailable } from '../shared/errors.ts';
+import { badRequest, handleError, notFound } from '../shared/errors.ts';
 import { createInFlight, isCacheable, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
+import { toApiError } from './outcomes.ts';
 import { serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -44,13 +45,10 @@ const pathHook = (result: { success: boolean }) => {
 };
 
 /** What a part request waits for, shared by every viewer asking for the same part. */
-interface PartAnswer {
-  bytes: ArrayBuffer;
-  etag: string;
-}
+type PartAnswer = { kind: 'ok'; bytes: ArrayBuffer; etag: string } | Exclude<PartOutcome, { kind: 'ok' }>;
 
-const sharePlaylist = createInFlight<PlaylistResult>();
-const sharePart = createInFlight<PartAnswer | null>();
+const sharePlaylist = createInFlight<PlaylistOutcome>();
+const sharePart = createInFlight<PartAnswer>();
 const StreamId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
 const Index = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 
@@ -105,23 +103,14 @@ playbackApp.get(
         skip: query._HLS_skip !== undefined,
       }),
     );
-    switch (result.status) {
-      case 200: {
-        const response = c.body(result.body, 200, {
-          'Content-Type': PLAYLIST_TYPE,
-          'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
-        });
-        // "blocking playlist responses can be cached for 6 × TD because their URL names the future."
-        if (leader && result.blocking) putEdgeCache(c.executionCtx, c.req.raw, response);
-        return response;
-      }
-      case 400:
-        throw badRequest(result.message);
-      case 404:
-        throw new ApiError(404, 'not_found', result.message);
-      case 503:
-        throw unavailable(result.message, 1);
-    }
+    if (result.kind !== 'ok') throw toApiError(result);
+    const response = c.body(result.body, 200, {
+      'Content-Type': PLAYLIST_TYPE,
+      'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
+    });
+    // "blocking playlist responses can be cached for 6 × TD because their URL names the future."
+    if (leader && result.blocking) putEdgeCache(c.executionCtx, c.req.raw, response);
+    return response;
   },
 );
 
@@ -164,38 +153,34 @@ playbackApp.get(
     // and reads the part, the others get its bytes.
     if (file.kind !== 'part' || !isCacheable(c.req.raw)) {
       if (file.kind === 'part') {
-        const publish = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
+        const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
           streamId,
           rendition,
           file.msn,
           file.part,
         );
-        const late =
-          publish === null
-            ? null
-            : await serveMediaObject(
-                c.env.MEDIA,
-                getMediaKey(streamId, rendition, { ...file, publish }),
-                c.req.raw,
-                options,
-              );
+        if (waited.kind !== 'ok') throw toApiError(waited);
+        const key = getMediaKey(streamId, rendition, { ...file, publish: waited.publish });
+        const late = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
         if (late) return late;
       }
       throw notFound('Media file');
     }
     const { value: part, leader } = await sharePart(`${c.req.method} ${c.req.url}`, async () => {
-      const publish = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
+      const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
         streamId,
         rendition,
         file.msn,
         file.part,
       );
-      if (publish === null) return null;
-      const object = await c.env.MEDIA.get(getMediaKey(streamId, rendition, { ...file, publish }));
-      if (!object) return null;
-      return { bytes: await object.arrayBuffer(), etag: object.httpEtag };
+      if (waited.kind !== 'ok') return waited;
+      const object = await c.env.MEDIA.get(
+        getMediaKey(streamId, rendition, { ...file, publish: waited.publish }),
+      );
+      if (!object) return { kind: 'not-found' };
+      return { kind: 'ok', bytes: await object.arrayBuffer(), etag: object.httpEtag };
     });
-    if (!part) throw notFound('Media file');
+    if (part.kind !== 'ok') throw toApiError(part);
     const response = new Response(part.bytes, {
       status: 200,
       headers: {

@@ -3,7 +3,7 @@
 // object ends streams itself (and retries until D1 and the queue have it), so this only catches
 // what slipped through: retries exhausted, an object lost mid-end, a pending row nobody used.
 import { z } from 'zod';
-import type { SettleOutcome } from '../../durable-objects/live-stream/live-stream.ts';
+import type { SettleOutcome } from '../../durable-objects/live-stream/types.ts';
 
 /** Rows looked at per cron run: one LiveStream call each. */
 export const STREAMS_PER_RECONCILE = 25;
