@@ -255,6 +255,17 @@ describe('ChunkReader', () => {
     );
   });
 
+  it('rejects a Set Chunk Size below the configured minimum, and accepts it once the limits are lowered', () => {
+    const small = Buffer.from([...fmt0(2, 0, 4, 1, 0), ...u32(16)]);
+    expect(() => new ChunkReader({ minChunkSize: 128 }).push(small)).toThrow(
+      expect.objectContaining({ code: 'invalid_chunk_size' }),
+    );
+    const reader = new ChunkReader({ minChunkSize: 128 });
+    reader.setLimits({ maxMessageLength: 1000, maxBufferedBytes: 10_000, minChunkSize: 1 });
+    reader.push(small);
+    expect(reader.chunkSize).toBe(16);
+  });
+
   it('rejects a message length above the limit as soon as the header arrives', () => {
     const reader = new ChunkReader({ maxMessageLength: 1000 });
     expect(() => reader.push(Buffer.from(fmt0(6, 0, 0xffffff, 9, 1)))).toThrow(

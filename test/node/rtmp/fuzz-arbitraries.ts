@@ -111,7 +111,14 @@ export const rtmpMessage: fc.Arbitrary<RtmpMessage> = fc.record({
 
 /** Generated messages and the chunk size they are written with (after a Set Chunk Size). */
 export const chunkStream = fc
-  .tuple(fc.integer({ min: 1, max: 5000 }), fc.array(rtmpMessage, { maxLength: 8 }))
+  .tuple(
+    // Mostly sizes a publisher may use before authorization (>= 128), sometimes the tiny ones.
+    fc.oneof(
+      { weight: 1, arbitrary: fc.integer({ min: 1, max: 127 }) },
+      { weight: 4, arbitrary: fc.integer({ min: 128, max: 5000 }) },
+    ),
+    fc.array(rtmpMessage, { maxLength: 8 }),
+  )
   .map(([chunkSize, messages]) => {
     const writer = new ChunkWriter();
     const setChunkSize = Buffer.alloc(4);

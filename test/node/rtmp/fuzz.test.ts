@@ -167,6 +167,11 @@ const PUBLISHER_KEY = 'live_fuzz_publisher';
 const SOCKET_CASES = 1500;
 /** Parallel hostile connections, each from its own loopback address (under the per-address cap). */
 const PARALLEL = 16;
+/**
+ * Source addresses the cases cycle through: 1,500 over 100 addresses is 15 connects each, under
+ * the per-address rate limit (30 a minute), so every case reaches the parsers.
+ */
+const ADDRESSES = 100;
 
 const kindOf = (request: RecordedRequest): string => request.path.split('/')[5] ?? '';
 
@@ -267,7 +272,9 @@ describe('the transcoder process under 1,500 fuzzed connections beside a real pu
         await Promise.all(
           cases
             .slice(wave, wave + PARALLEL)
-            .map(([bytes, sizes], index) => runConnection(rtmpPort, `127.0.7.${index + 1}`, bytes, sizes)),
+            .map(([bytes, sizes], index) =>
+              runConnection(rtmpPort, `127.0.7.${((wave + index) % ADDRESSES) + 1}`, bytes, sizes),
+            ),
         );
         expect(exited).toBe(false);
       }

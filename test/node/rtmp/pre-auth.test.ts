@@ -4,8 +4,13 @@
 // Several loopback source addresses (127.0.0.x) stand in for several clients.
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
-import { PRE_AUTH_MAX_MESSAGE_LENGTH } from '../../../containers/transcoder/src/rtmp/connection.ts';
 import {
+  PRE_AUTH_MAX_BYTES_IN,
+  PRE_AUTH_MAX_MESSAGE_LENGTH,
+  PRE_AUTH_MIN_CHUNK_SIZE,
+} from '../../../containers/transcoder/src/rtmp/connection.ts';
+import {
+  DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
   DEFAULT_PRE_AUTH_BUDGET_BYTES,
   DEFAULT_PRE_AUTH_PER_ADDRESS,
   DEFAULT_PRE_AUTH_TOTAL,
@@ -74,13 +79,25 @@ function closedDetails(harness: Harness): string[] {
 }
 
 describe('RTMP before a publish is authorized', () => {
-  it('closes a stranger that sets a 1-byte chunk size and announces an 8 MiB message, before its payload', async () => {
+  it('closes a stranger that sets a 1-byte chunk size: each payload byte would cost a chunk header parse', async () => {
     const harness = await startHarness();
     const attacker = await open(harness.server.port);
     await performHandshake(attacker);
     attacker.socket.write(
-      Buffer.concat([setChunkSize(1), messageHeader(3, 8 * 1024 * 1024, 20), Buffer.from([2])]),
+      Buffer.concat([setChunkSize(1), messageHeader(3, 60 * 1024, 20), Buffer.from([2])]),
     );
+    expect(await attacker.closed).toBeLessThan(3000);
+    expect(closedDetails(harness)).toContainEqual(
+      expect.stringContaining(`chunk size 1 below ${PRE_AUTH_MIN_CHUNK_SIZE}`),
+    );
+    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0 });
+  });
+
+  it('closes a stranger that announces an 8 MiB message as soon as the header arrives, before its payload', async () => {
+    const harness = await startHarness();
+    const attacker = await open(harness.server.port);
+    await performHandshake(attacker);
+    attacker.socket.write(Buffer.concat([messageHeader(3, 8 * 1024 * 1024, 20), Buffer.from([2])]));
     expect(await attacker.closed).toBeLessThan(3000);
     expect(closedDetails(harness)).toContainEqual(
       expect.stringContaining(`exceeds ${PRE_AUTH_MAX_MESSAGE_LENGTH}`),
@@ -88,20 +105,48 @@ describe('RTMP before a publish is authorized', () => {
     expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0 });
   });
 
-  it('accounts a 60 KiB command sent in 1-byte chunks at its length, not per chunk', async () => {
-    const harness = await startHarness(async () => ({ ok: false, reason: 'bad_key' }));
+  it('accounts an unfinished 60 KiB command at its announced length, plus a little fixed state', async () => {
+    const harness = await startHarness();
     const client = await RawRtmpClient.open(harness.server.port);
     opened.push(client.connection);
     const length = 60 * 1024;
-    const chunks = [setChunkSize(1), messageHeader(3, length, 18), Buffer.from([2])];
-    // All but the last byte, one per chunk (a fmt 3 header each): the message stays unfinished.
-    const body = Buffer.alloc(2 * (length - 2));
-    for (let i = 0; i < length - 2; i += 1) body[2 * i] = 0xc3;
-    client.connection.socket.write(Buffer.concat([...chunks, body]));
+    // One 128-byte chunk of it: the rest never comes.
+    client.connection.socket.write(Buffer.concat([messageHeader(3, length, 18), Buffer.alloc(128, 2)]));
     await waitFor(() => harness.server.preAuth.heldBytes >= length, 5000, 'the command to be held');
-    // What is held is the message's one buffer and a little state, not ~100 bytes per chunk.
     expect(harness.server.preAuth.heldBytes).toBeLessThan(length + 2048);
     expect(harness.server.preAuth.connections).toBe(1);
+  });
+
+  it(`closes a stranger once it has sent ${PRE_AUTH_MAX_BYTES_IN / 1024} KiB without publishing`, async () => {
+    const harness = await startHarness();
+    const client = await RawRtmpClient.open(harness.server.port);
+    opened.push(client.connection);
+    // Data messages (dropped before a publish, so they hold nothing) within every other limit.
+    const data = { csid: 4, type: 18, streamId: 1, timestamp: 0, payload: Buffer.alloc(60 * 1024, 7) };
+    for (let i = 0; i < 5; i += 1) client.send(data);
+    expect(await client.connection.closed).toBeLessThan(3000);
+    expect(closedDetails(harness)).toContain('pre_auth_bytes');
+  });
+
+  it(`refuses connect ${DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE + 1} from one address within a minute, one at a time`, async () => {
+    const harness = await startHarness();
+    for (let i = 0; i < DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE; i += 1) {
+      const connection = await open(harness.server.port, '127.0.9.1');
+      await performHandshake(connection);
+      connection.socket.destroy();
+      await connection.closed;
+    }
+    await waitFor(() => harness.server.preAuth.connections === 0, 5000, 'the connections to close');
+    const refused = await open(harness.server.port, '127.0.9.1');
+    expect(await refused.closed).toBeLessThan(2000);
+    expect(refused.received()).toHaveLength(0);
+    expect(harness.logs).toContainEqual(
+      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'connect_rate_limit' }),
+    );
+    // Another address is not affected.
+    const other = await open(harness.server.port, '127.0.9.2');
+    await performHandshake(other);
+    expect(other.received()[0]).toBe(3);
   });
 
   it(`refuses connection ${DEFAULT_PRE_AUTH_PER_ADDRESS + 1} from one address while another address still gets in`, async () => {

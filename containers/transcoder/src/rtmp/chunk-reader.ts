@@ -47,6 +47,8 @@ export interface ChunkReaderOptions {
   maxMessageLength?: number;
   maxBufferedBytes?: number;
   maxChunkStreams?: number;
+  /** The smallest Set Chunk Size accepted; default 1 (any valid size). */
+  minChunkSize?: number;
 }
 
 interface ChunkStreamState {
@@ -69,6 +71,7 @@ const EMPTY = Buffer.alloc(0);
 export class ChunkReader {
   #maxMessageLength: number;
   #maxBufferedBytes: number;
+  #minChunkSize: number;
   readonly #maxChunkStreams: number;
   readonly #streams = new Map<number, ChunkStreamState>();
   #chunkSize = DEFAULT_CHUNK_SIZE;
@@ -85,6 +88,7 @@ export class ChunkReader {
   constructor(options: ChunkReaderOptions = {}) {
     this.#maxMessageLength = options.maxMessageLength ?? DEFAULT_MAX_MESSAGE_LENGTH;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+    this.#minChunkSize = options.minChunkSize ?? 1;
     this.#maxChunkStreams = options.maxChunkStreams ?? DEFAULT_MAX_CHUNK_STREAMS;
   }
 
@@ -105,9 +109,10 @@ export class ChunkReader {
    * Changes the message and buffer caps from the next chunk header on (a connection raises them
    * once its publish is authorized). Messages already in progress keep what they allocated.
    */
-  setLimits(limits: { maxMessageLength: number; maxBufferedBytes: number }): void {
+  setLimits(limits: { maxMessageLength: number; maxBufferedBytes: number; minChunkSize: number }): void {
     this.#maxMessageLength = limits.maxMessageLength;
     this.#maxBufferedBytes = limits.maxBufferedBytes;
+    this.#minChunkSize = limits.minChunkSize;
   }
 
   /**
@@ -321,6 +326,10 @@ export class ChunkReader {
         // "The first bit of this field MUST be zero." A size of 0 would never make progress.
         if (size === 0 || size > MAX_CHUNK_SIZE) {
           throw new ChunkStreamError('invalid_chunk_size', `invalid chunk size ${size}`);
+        }
+        // Each chunk costs a header parse: tiny chunks multiply the work per payload byte.
+        if (size < this.#minChunkSize) {
+          throw new ChunkStreamError('invalid_chunk_size', `chunk size ${size} below ${this.#minChunkSize}`);
         }
         this.#chunkSize = size;
         return;

@@ -80,6 +80,17 @@ export interface ConnectionContext<Grant> {
 export const PRE_AUTH_MAX_MESSAGE_LENGTH = 64 * 1024;
 /** Everything a stranger's chunk reader may hold: two maximal commands in flight. */
 export const PRE_AUTH_MAX_BUFFERED_BYTES = 128 * 1024;
+/**
+ * No publisher lowers the chunk size below the spec's default of 128 ("The maximum chunk size
+ * defaults to 128 bytes"); OBS and ffmpeg raise it. A stranger asking for less only wants to make
+ * each payload byte cost us a chunk header parse.
+ */
+export const PRE_AUTH_MIN_CHUNK_SIZE = 128;
+/**
+ * Everything a stranger may send before its publish is authorized: the handshake (3073 bytes) and
+ * a few commands need under 8 KiB. Bounds the parsing one connection can ask of us.
+ */
+export const PRE_AUTH_MAX_BYTES_IN = 256 * 1024;
 /** Commands held while authorize runs (reading is paused, so only what one read carried). */
 const MAX_HELD_BYTES = 64 * 1024;
 
@@ -111,6 +122,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   readonly #reader = new ChunkReader({
     maxMessageLength: PRE_AUTH_MAX_MESSAGE_LENGTH,
     maxBufferedBytes: PRE_AUTH_MAX_BUFFERED_BYTES,
+    minChunkSize: PRE_AUTH_MIN_CHUNK_SIZE,
   });
   readonly #writer = new ChunkWriter();
   readonly #muxer = new FlvMuxer();
@@ -191,6 +203,10 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #receive(bytes: Buffer): void {
     if (this.#phase === 'closed') return;
     this.#bytesIn += bytes.length;
+    if (this.#phase !== 'publishing' && this.#bytesIn > PRE_AUTH_MAX_BYTES_IN) {
+      this.close('protocol_error', 'pre_auth_bytes');
+      return;
+    }
     try {
       let chunkBytes = bytes;
       if (this.#phase === 'handshake') {
@@ -417,6 +433,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#reader.setLimits({
       maxMessageLength: DEFAULT_MAX_MESSAGE_LENGTH,
       maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
+      minChunkSize: 1,
     });
     // A half-open publisher (encoder host gone, NAT dropped) must end soon: until it does, the
     // stream stays live on a frozen picture and the streamer's reconnect with the same key is

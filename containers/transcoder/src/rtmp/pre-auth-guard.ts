@@ -4,6 +4,8 @@
 // admitted and where their held bytes are reported:
 // - connections per client address and in total, counted only while unauthorized, so a script
 //   cannot fill the server and an authorized publish never competes with strangers for a slot;
+// - new connections per address per minute, so a script that is dropped cannot come straight
+//   back and make us pay for accepts and handshakes in a loop;
 // - one process-wide byte budget for everything the unauthorized connections hold (handshake
 //   bytes, unfinished chunk messages, commands held during authorize). Past it the connection
 //   holding the most is closed: a legitimate publisher's connect and publish hold a few hundred
@@ -24,6 +26,8 @@ export interface PreAuthLimits {
   readonly maxTotal: number;
   /** Bytes all unauthorized connections may hold together. */
   readonly budgetBytes: number;
+  /** New connections one address may open per minute (refused ones count too). */
+  readonly connectsPerAddressPerMinute: number;
 }
 
 /** OBS reconnects with one socket; a handful covers a few encoders behind one NAT starting at once. */
@@ -31,14 +35,22 @@ export const DEFAULT_PRE_AUTH_PER_ADDRESS = 8;
 export const DEFAULT_PRE_AUTH_TOTAL = 64;
 /** 64 strangers at the per-connection cap (128 KiB) would hold 8 MiB; together they get half. */
 export const DEFAULT_PRE_AUTH_BUDGET_BYTES = 4 * 1024 * 1024;
+/** OBS retries every few seconds after a drop; 30 a minute leaves it room and a loop none. */
+export const DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE = 30;
+const RATE_WINDOW_MS = 60_000;
+/** Addresses whose window is tracked; past this, expired windows are dropped first. */
+const MAX_TRACKED_ADDRESSES = 10_000;
 
-export type AdmitResult = { ok: true } | { ok: false; reason: 'per_address_limit' | 'total_limit' };
+export type AdmitResult =
+  | { ok: true }
+  | { ok: false; reason: 'per_address_limit' | 'total_limit' | 'connect_rate_limit' };
 
 export class PreAuthGuard {
   readonly #limits: PreAuthLimits;
   readonly #perAddress = new Map<string, number>();
   readonly #held = new Map<GuardedConnection, number>();
   readonly #members = new Set<GuardedConnection>();
+  readonly #connects = new Map<string, { windowStart: number; count: number }>();
   #heldTotal = 0;
 
   constructor(limits: PreAuthLimits) {
@@ -55,8 +67,10 @@ export class PreAuthGuard {
     return this.#heldTotal;
   }
 
-  /** Asked before a socket gets a connection: may this address open one more? */
-  check(remoteAddress: string): AdmitResult {
+  /** Asked once per new socket, before it gets a connection: may this address open one more? */
+  check(remoteAddress: string, countConnect = true): AdmitResult {
+    if (countConnect && !this.#countConnect(remoteAddress, Date.now()))
+      return { ok: false, reason: 'connect_rate_limit' };
     if (this.#members.size >= this.#limits.maxTotal) return { ok: false, reason: 'total_limit' };
     if ((this.#perAddress.get(remoteAddress) ?? 0) >= this.#limits.maxPerAddress)
       return { ok: false, reason: 'per_address_limit' };
@@ -99,6 +113,31 @@ export class PreAuthGuard {
     const count = (this.#perAddress.get(address) ?? 1) - 1;
     if (count <= 0) this.#perAddress.delete(address);
     else this.#perAddress.set(address, count);
+  }
+
+  /** Counts a connect in the address's one-minute window; false once past the rate. */
+  #countConnect(address: string, now: number): boolean {
+    let window = this.#connects.get(address);
+    if (window === undefined || now - window.windowStart >= RATE_WINDOW_MS) {
+      if (window === undefined && this.#connects.size >= MAX_TRACKED_ADDRESSES) this.#pruneWindows(now);
+      window = { windowStart: now, count: 0 };
+      this.#connects.set(address, window);
+    }
+    window.count += 1;
+    return window.count <= this.#limits.connectsPerAddressPerMinute;
+  }
+
+  #pruneWindows(now: number): void {
+    for (const [address, window] of this.#connects)
+      if (now - window.windowStart >= RATE_WINDOW_MS) this.#connects.delete(address);
+    // Still full of live windows (a flood from many addresses): forget the oldest half rather than grow.
+    if (this.#connects.size >= MAX_TRACKED_ADDRESSES) {
+      let drop = this.#connects.size / 2;
+      for (const address of this.#connects.keys()) {
+        if (drop-- <= 0) break;
+        this.#connects.delete(address);
+      }
+    }
   }
 
   #largest(): GuardedConnection | null {

@@ -15,6 +15,7 @@ import {
   type RtmpLog,
 } from './connection.ts';
 import {
+  DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
   DEFAULT_PRE_AUTH_BUDGET_BYTES,
   DEFAULT_PRE_AUTH_PER_ADDRESS,
   DEFAULT_PRE_AUTH_TOTAL,
@@ -51,6 +52,8 @@ export interface RtmpServerOptions<Grant> {
   maxPreAuthConnections?: number;
   /** Bytes all not yet authorized connections may hold together; default 4 MiB. */
   preAuthBudgetBytes?: number;
+  /** New connections one address may open per minute; default 30. */
+  connectsPerAddressPerMinute?: number;
   /** Default ['live']. */
   allowedApps?: string[];
   /** RTMPS: a second listener speaking RTMP inside TLS with this certificate (PEM). */
@@ -62,6 +65,7 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5_000;
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 const DEFAULT_PUBLISH_IDLE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONNECTIONS = 256;
+const REFUSAL_LOG_INTERVAL_MS = 1000;
 
 export class RtmpServer<Grant> {
   readonly #options: RtmpServerOptions<Grant>;
@@ -73,6 +77,8 @@ export class RtmpServer<Grant> {
   readonly #activeStreamKeys = new Set<string>();
   readonly #context: ConnectionContext<Grant>;
   #listening = false;
+  #lastRefusalLoggedAt = 0;
+  #refusalsNotLogged = 0;
 
   constructor(options: RtmpServerOptions<Grant>) {
     this.#options = options;
@@ -82,6 +88,8 @@ export class RtmpServer<Grant> {
       maxPerAddress: options.maxPreAuthPerAddress ?? DEFAULT_PRE_AUTH_PER_ADDRESS,
       maxTotal: options.maxPreAuthConnections ?? DEFAULT_PRE_AUTH_TOTAL,
       budgetBytes: options.preAuthBudgetBytes ?? DEFAULT_PRE_AUTH_BUDGET_BYTES,
+      connectsPerAddressPerMinute:
+        options.connectsPerAddressPerMinute ?? DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
     });
     this.#context = {
       allowedApps: options.allowedApps ?? ['live'],
@@ -159,9 +167,11 @@ export class RtmpServer<Grant> {
     server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     // The pre-auth limits apply from the TCP connect on, before any TLS work is done for a stranger.
     server.on('connection', (socket: Socket) => {
-      if (this.#refusal(socket) !== null) socket.destroy();
+      const refusal = this.#refusal(socket, true);
+      if (refusal !== null) this.#refuse(socket, refusal);
     });
-    server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket));
+    // Counted at the TCP connect above; here only whether there is still room.
+    server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket, false));
     // A client that does not speak TLS (a plain RTMP C0 on this port) or fails the handshake: its
     // socket is destroyed by Node; say so once, without the noise of a stack.
     server.on('tlsClientError', (error, socket) => {
@@ -178,32 +188,47 @@ export class RtmpServer<Grant> {
     return server;
   }
 
-  /** Why this socket may not become a connection now, or null. */
-  #refusal(socket: Socket): string | null {
+  /** Why this socket may not become a connection now, or null; `countConnect` once per socket. */
+  #refusal(socket: Socket, countConnect: boolean): string | null {
     const maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     if (!this.#listening) return 'closing';
     if (this.#connections.size >= maxConnections) return 'max_connections';
-    const admit = this.#guard.check(socket.remoteAddress ?? 'unknown');
+    const admit = this.#guard.check(socket.remoteAddress ?? 'unknown', countConnect);
     return admit.ok ? null : admit.reason;
   }
 
-  #accept(socket: Socket): void {
-    const refusal = this.#refusal(socket);
+  #accept(socket: Socket, countConnect = true): void {
+    const refusal = this.#refusal(socket, countConnect);
     if (refusal !== null) {
-      // The peer sees its TCP connection closed before any handshake byte: nothing to parse, nothing held.
-      this.#log({
-        level: 'warn',
-        event: 'rtmp.connection_refused',
-        reason: refusal,
-        remote_address: socket.remoteAddress,
-        connections: this.#connections.size,
-        pre_auth_connections: this.#guard.connections,
-      });
-      socket.on('error', () => {});
-      socket.destroy();
+      this.#refuse(socket, refusal);
       return;
     }
     this.#connections.add(new RtmpConnection(socket, this.#context));
+  }
+
+  /**
+   * The peer sees its TCP connection closed before any handshake byte: nothing parsed, nothing
+   * held. A flood of refusals is logged once a second, with the count of those not logged.
+   */
+  #refuse(socket: Socket, reason: string): void {
+    socket.on('error', () => {});
+    socket.destroy();
+    const now = Date.now();
+    if (now - this.#lastRefusalLoggedAt < REFUSAL_LOG_INTERVAL_MS) {
+      this.#refusalsNotLogged += 1;
+      return;
+    }
+    this.#log({
+      level: 'warn',
+      event: 'rtmp.connection_refused',
+      reason,
+      remote_address: socket.remoteAddress,
+      connections: this.#connections.size,
+      pre_auth_connections: this.#guard.connections,
+      refusals_not_logged: this.#refusalsNotLogged,
+    });
+    this.#lastRefusalLoggedAt = now;
+    this.#refusalsNotLogged = 0;
   }
 }
 
