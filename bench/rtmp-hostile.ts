@@ -1,9 +1,10 @@
 // Transcoder memory under hostile pre-auth RTMP connections (issue 10, finding 2), while a real
 // publish beside them is watched by hls.js in Chromium. 50 connections, each from its own loopback
 // address (so the per-address cap does not simply refuse them), attack for 60 s and reconnect as
-// soon as the server drops them; half of them are "drippers" (a 1-byte chunk size and the largest
-// message allowed before authorization, sent one byte per chunk: the amplification of the finding),
-// half are "hoarders" (two such messages announced, then a byte a second to stay open). We sample
+// soon as the server drops them (50 ms later, until the connect rate limit refuses them). A third
+// run the finding's attack (a 1-byte chunk size, then messages one byte per chunk), a third drip
+// the largest message allowed before authorization in the smallest chunks allowed (128 bytes) at
+// 32 KiB/s, a third hoard (two such messages announced, then a byte a second to stay open). We sample
 // the transcoder's RSS and pre-auth figures (GET /healthz) every second and count the player's
 // stalls (currentTime not advancing for > 500 ms), first for 20 s without attackers (the control:
 // what this machine does anyway) and then for the 60 s of the attack. Goal: RSS grows < 100 MB,
@@ -21,12 +22,14 @@ import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats
 
 const SOURCE = { size: '640x360', fps: 30, videoBitrate: '800k' };
 const HOSTILE_CONNECTIONS = 50;
-/** Wire bytes a dripper sends per second: 50 of them are ~13 Mbit/s of 1-byte chunks. */
+/** Wire bytes a dripper sends per second. */
 const DRIP_BYTES_PER_SECOND = 32 * 1024;
 /** The largest message a stranger may announce (PRE_AUTH_MAX_MESSAGE_LENGTH): what costs us most. */
 const MESSAGE_LENGTH = 64 * 1024;
 const SAMPLE_INTERVAL_MS = 250;
 const HEALTH_INTERVAL_MS = 1000;
+/** A health read slower than this is counted as missed, not waited for: the player keeps being sampled. */
+const HEALTH_TIMEOUT_MS = 900;
 const SETTLE_MS = 5_000;
 const FIRST_FRAME_TIMEOUT_MS = 60_000;
 const STALL_MS = 500;
@@ -41,15 +44,24 @@ const Health = z.object({
 type Health = z.infer<typeof Health>;
 
 async function readHealth(transcoderUrl: string): Promise<Health> {
-  return Health.parse(await (await fetch(`${transcoderUrl}/healthz`)).json());
+  const response = await fetch(`${transcoderUrl}/healthz`, {
+    signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
+  });
+  return Health.parse(await response.json());
 }
 
 const HANDSHAKE = Buffer.concat([Buffer.from([3]), Buffer.alloc(1536, 1)]);
 
-function setChunkSizeOne(): Buffer {
-  // csid 2, fmt 0, timestamp 0, length 4, type 1 (Set Chunk Size), stream 0; then the size 1.
-  return Buffer.from([0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
+function setChunkSize(size: number): Buffer {
+  // csid 2, fmt 0, timestamp 0, length 4, type 1 (Set Chunk Size), stream 0; then the size.
+  const message = Buffer.from([0x02, 0, 0, 0, 0, 0, 4, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+  message.writeUInt32BE(size, 12);
+  return message;
 }
+
+type Mode = 'one-byte' | 'drip' | 'hoard';
+const MODES: readonly Mode[] = ['one-byte', 'drip', 'hoard'];
+const CHUNK_SIZE: Record<Exclude<Mode, 'hoard'>, number> = { 'one-byte': 1, drip: 128 };
 
 function messageHeader(csid: number, length: number): Buffer {
   const header = Buffer.alloc(12);
@@ -59,11 +71,21 @@ function messageHeader(csid: number, length: number): Buffer {
   return header;
 }
 
-/** `count` payload bytes, one per chunk: a fmt 3 header on chunk stream 3 before each. */
-function oneByteChunks(count: number): Buffer {
-  const bytes = Buffer.alloc(count * 2);
-  for (let i = 0; i < count; i += 1) bytes[i * 2] = 0xc3;
-  return bytes;
+/** Message bytes in `chunkSize` chunks, from offset `sent` of a MESSAGE_LENGTH message, about `budget` wire bytes. */
+function nextChunks(sent: number, chunkSize: number, budget: number): { bytes: Buffer; sent: number } {
+  const parts: Buffer[] = [];
+  let wire = 0;
+  let offset = sent;
+  while (wire < budget) {
+    if (offset === MESSAGE_LENGTH) offset = 0;
+    const size = Math.min(chunkSize, MESSAGE_LENGTH - offset);
+    // The first chunk of a message carries its header; the others a fmt 3 header on chunk stream 3.
+    const header = offset === 0 ? messageHeader(3, MESSAGE_LENGTH) : Buffer.from([0xc3]);
+    parts.push(header, Buffer.alloc(size));
+    wire += header.length + size;
+    offset += size;
+  }
+  return { bytes: Buffer.concat(parts), sent: offset };
 }
 
 interface AttackFigures {
@@ -76,7 +98,7 @@ interface AttackFigures {
 async function attack(
   port: number,
   localAddress: string,
-  mode: 'drip' | 'hoard',
+  mode: Mode,
   until: number,
   figures: AttackFigures,
 ): Promise<void> {
@@ -87,7 +109,7 @@ async function attack(
       let handshaken = false;
       let received = 0;
       let timer: NodeJS.Timeout | null = null;
-      let remainingInMessage = 0;
+      let sent = 0;
       const send = (bytes: Buffer): void => {
         figures.bytesSent += bytes.length;
         socket.write(bytes);
@@ -99,19 +121,9 @@ async function attack(
           return;
         }
         // A second's worth of wire bytes in ten slices; a new message whenever one is finished.
-        let budget = Math.floor(DRIP_BYTES_PER_SECOND / 10 / 2);
-        const parts: Buffer[] = [];
-        while (budget > 0) {
-          if (remainingInMessage === 0) {
-            parts.push(messageHeader(3, MESSAGE_LENGTH), Buffer.from([0]));
-            remainingInMessage = MESSAGE_LENGTH - 1;
-          }
-          const count = Math.min(budget, remainingInMessage);
-          parts.push(oneByteChunks(count));
-          remainingInMessage -= count;
-          budget -= count;
-        }
-        send(Buffer.concat(parts));
+        const next = nextChunks(sent, CHUNK_SIZE[mode], DRIP_BYTES_PER_SECOND / 10);
+        sent = next.sent;
+        send(next.bytes);
       };
       const finish = (byServer: boolean): void => {
         if (timer !== null) clearInterval(timer);
@@ -125,8 +137,8 @@ async function attack(
         if (handshaken || received < 1 + 1536 * 2) return;
         handshaken = true;
         send(Buffer.alloc(1536, 2));
-        if (mode === 'drip') {
-          send(setChunkSizeOne());
+        if (mode !== 'hoard') {
+          send(setChunkSize(CHUNK_SIZE[mode]));
         } else {
           // Two messages announced at the largest length, their first 128-byte chunks sent.
           send(
@@ -138,7 +150,7 @@ async function attack(
             ]),
           );
         }
-        timer = setInterval(tick, mode === 'drip' ? 100 : 1000);
+        timer = setInterval(tick, mode === 'hoard' ? 1000 : 100);
       });
       socket.on('error', () => finish(true));
       socket.on('close', () => finish(true));
@@ -155,6 +167,9 @@ async function attack(
 interface Watched {
   windowMs: number;
   health: Health[];
+  /** Health reads that took over HEALTH_TIMEOUT_MS: the transcoder's event loop was that busy. */
+  missedHealth: number;
+  playerSamples: number;
   stalls: number[];
   cpuBusy: Summary;
 }
@@ -168,13 +183,27 @@ async function watch(page: Page, transcoderUrl: string, windowMs: number): Promi
   let lastTime = -1;
   let lastAdvanceAt = Date.now();
   let nextHealthAt = 0;
+  let missedHealth = 0;
+  let playerSamples = 0;
+  const reads: Array<Promise<void>> = [];
   while (Date.now() < until) {
     const tick = Date.now();
     if (tick >= nextHealthAt) {
-      health.push(await readHealth(transcoderUrl));
       nextHealthAt = tick + HEALTH_INTERVAL_MS;
+      // Not awaited here: a slow transcoder must not stop the player from being sampled.
+      reads.push(
+        readHealth(transcoderUrl).then(
+          (figures) => {
+            health.push(figures);
+          },
+          () => {
+            missedHealth += 1;
+          },
+        ),
+      );
     }
     const sample = await samplePlayer(page);
+    playerSamples += 1;
     if (sample.currentTime > lastTime) {
       if (lastTime >= 0 && sample.at - lastAdvanceAt > STALL_MS) stalls.push(sample.at - lastAdvanceAt);
       lastTime = sample.currentTime;
@@ -183,7 +212,9 @@ async function watch(page: Page, transcoderUrl: string, windowMs: number): Promi
     await sleep(Math.max(0, SAMPLE_INTERVAL_MS - (Date.now() - tick)));
   }
   if (Date.now() - lastAdvanceAt > STALL_MS) stalls.push(Date.now() - lastAdvanceAt);
-  return { windowMs, health, stalls, cpuBusy: summarize(cpu.stop().map(([, busy]) => busy)) };
+  const cpuBusy = summarize(cpu.stop().map(([, busy]) => busy));
+  await Promise.all(reads);
+  return { windowMs, health, missedHealth, playerSamples, stalls, cpuBusy };
 }
 
 async function measure(session: LiveSession): Promise<BenchOutcome> {
@@ -209,14 +240,20 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
     const figures: AttackFigures = { connectionsOpened: 0, closedByServer: 0, bytesSent: 0 };
     const until = Date.now() + windowMs;
     const attackers = Array.from({ length: HOSTILE_CONNECTIONS }, (_, i) =>
-      attack(session.platform.rtmpPort, `127.0.8.${i + 1}`, i % 2 === 0 ? 'drip' : 'hoard', until, figures),
+      attack(
+        session.platform.rtmpPort,
+        `127.0.8.${i + 1}`,
+        MODES[i % MODES.length] ?? 'hoard',
+        until,
+        figures,
+      ),
     );
     const attacked = await watch(page, transcoderUrl, windowMs);
     await Promise.all(attackers);
     await sleep(6_000);
     const after = await readHealth(transcoderUrl);
     await context.close();
-    const { health, stalls, cpuBusy } = attacked;
+    const { health, stalls, cpuBusy, missedHealth, playerSamples } = attacked;
 
     const rss = health.map((h) => h.rss_bytes);
     const peakRss = Math.max(...rss);
@@ -227,7 +264,7 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
     return {
       table: {
         title: 'transcoder memory under 50 hostile pre-auth RTMP connections (hls.js watching beside them)',
-        source: `publish ${SOURCE.size} ${SOURCE.fps} fps ${SOURCE.videoBitrate}, -re, tier none; ${HOSTILE_CONNECTIONS} attackers from 127.0.8.1-${HOSTILE_CONNECTIONS} for ${windowMs / 1000} s: ${HOSTILE_CONNECTIONS / 2} drip a ${MESSAGE_LENGTH / 1024} KiB message in 1-byte chunks at ${DRIP_BYTES_PER_SECOND / 1024} KiB/s each, ${HOSTILE_CONNECTIONS / 2} hoard two announced messages; all reconnect when dropped`,
+        source: `publish ${SOURCE.size} ${SOURCE.fps} fps ${SOURCE.videoBitrate}, -re, tier none; ${HOSTILE_CONNECTIONS} attackers from 127.0.8.1-${HOSTILE_CONNECTIONS} for ${windowMs / 1000} s, in turn: ${MESSAGE_LENGTH / 1024} KiB messages in 1-byte chunks / in 128-byte chunks at ${DRIP_BYTES_PER_SECOND / 1024} KiB/s, or two announced and held; all reconnect 50 ms after being dropped`,
         headers: ['figure', 'value', 'goal'],
         rows: [
           ['transcoder RSS before (MB)', formatNumber(baselineRss / MB, 1), ''],
@@ -256,6 +293,11 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
             '',
           ],
           ['hls.js stalls > 500 ms under attack (total ms)', `${stalls.length} (${stallTotal})`, '0'],
+          [
+            'player samples / health reads over 900 ms, under attack',
+            `${playerSamples} / ${missedHealth}`,
+            '',
+          ],
         ],
         notes: [
           `goal: RSS growth ${growthMb < GOAL_GROWTH_MB ? 'met' : 'missed'}, stalls ${stalls.length === 0 ? 'met' : 'missed'}; machine CPU busy p50 ${formatNumber(cpuBusy.p50)} % (attackers, transcoder, Worker and Chromium share it)`,
@@ -281,6 +323,8 @@ async function measure(session: LiveSession): Promise<BenchOutcome> {
           bytes_sent: figures.bytesSent,
         },
         stalls: { count: stalls.length, total_ms: stallTotal, durations_ms: stalls },
+        player_samples: playerSamples,
+        health_reads_over_900_ms: missedHealth,
         control: {
           window_seconds: control.windowMs / 1000,
           stalls: { count: control.stalls.length, durations_ms: control.stalls },
