@@ -19,6 +19,7 @@ import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
 import { createBudget, MAX_QUEUED_FRAMES, type SocketBudget, splitIrcLines } from './flood-control.ts';
 import { handleIrcLine } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
+import { LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
 import {
   CLOSE_INTERNAL_ERROR,
   CLOSE_POLICY_VIOLATION,
@@ -33,8 +34,6 @@ import {
 export const MAX_JSON_FRAME_BYTES = 2 * 1024;
 /** Seed: "Each WS server reports per-stream count every 10 seconds." */
 const REPORT_INTERVAL_MS = 10_000;
-/** Anonymous leases (RateLimiter) last this long unless renewed by the census alarm. */
-export const LEASE_TTL_MS = 10 * 60_000;
 const LEASE_RENEW_AFTER_MS = LEASE_TTL_MS / 2;
 
 const encoder = new TextEncoder();
@@ -48,9 +47,12 @@ export class ChatShard extends DurableObject<Env> {
     room: (channelId) => this.#room(channelId),
     findSession: (token) => findSessionByToken(this.env.DB, token),
     findChannelByName: (name) => findChannelByName(this.env.DB, name),
-    releaseLease: async (socket) => {
+    signIn: async (socket, userId) => {
       await this.#releaseLease(socket.state);
+      const seat = await takeSeat(this.env.RATE_LIMITER, userSeatKey(userId), MAX_SOCKETS_PER_USER);
+      socket.state.lease = seat.allowed ? { key: seat.key, id: seat.leaseId, renewedAt: Date.now() } : null;
       socket.save();
+      return seat.allowed;
     },
     ensureReportAlarm: () => this.#ensureReportAlarm(),
   };

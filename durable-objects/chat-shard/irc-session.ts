@@ -21,7 +21,12 @@ import {
   renderWelcome,
 } from '../chat/irc.ts';
 import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
-import { type ShardServices, type SocketHandle, spendCredentialAttempt } from './socket-state.ts';
+import {
+  CLOSE_POLICY_VIOLATION,
+  type ShardServices,
+  type SocketHandle,
+  spendCredentialAttempt,
+} from './socket-state.ts';
 
 /** How many channels one IRC connection may join (Twitch allows a few hundred; we need fewer). */
 export const MAX_IRC_CHANNELS = 100;
@@ -93,11 +98,15 @@ async function registerNick(socket: SocketHandle, services: ShardServices, nick:
     socket.close(1000, 'login authentication failed');
     return false;
   }
+  // A signed-in socket counts against its user's seats, no longer its address's anonymous ones.
+  if (user && !anonymous && !(await services.signIn(socket, user.userId))) {
+    socket.sendIrc([renderNotice('*', 'msg_ratelimit', 'Too many chat connections for this user.')]);
+    socket.close(CLOSE_POLICY_VIOLATION, 'too many connections for this user');
+    return false;
+  }
   state.nick = nick;
   if (anonymous) state.user = null;
   socket.save();
-  // A signed-in socket no longer counts against its address's anonymous sockets.
-  if (!anonymous) await services.releaseLease(socket);
   const lines = renderWelcome(nick);
   if (user && !anonymous) lines.push(renderGlobalUserState(null));
   socket.sendIrc(lines);

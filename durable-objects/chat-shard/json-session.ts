@@ -83,9 +83,13 @@ export async function handleJsonFrame(
         sendError(socket, 'unauthorized', 'Invalid or expired token.');
         return;
       }
+      if (!(await services.signIn(socket, session.userId))) {
+        sendError(socket, 'rate_limited', 'Too many chat connections for this user.');
+        socket.close(CLOSE_POLICY_VIOLATION, 'too many connections for this user');
+        return;
+      }
       state.user = session;
       socket.save();
-      await services.releaseLease(socket);
       if (channel) {
         const room = services.room(channel.id);
         const user = await room.describeUser(session.userId);

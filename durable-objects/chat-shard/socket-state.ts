@@ -15,7 +15,7 @@ export const UpgradeHeaders = z.object({
   'x-chat-user-id': z.string().optional(),
   'x-chat-user-login': z.string().optional(),
   'x-chat-subprotocol': z.string().optional(),
-  /** The anonymous-socket lease the Worker took for the client's address (RateLimiter). */
+  /** The seat the Worker took for the socket (seats.ts). */
   'x-chat-lease-key': z.string().optional(),
   'x-chat-lease-id': z.string().optional(),
 });
@@ -37,7 +37,7 @@ export const SocketAttachment = z.object({
   authFailed: z.boolean(),
   /** Token lookups this socket caused (flood-control.ts). */
   credentialAttempts: z.number().int().default(0),
-  /** Held while the socket is anonymous; released on close or sign-in. */
+  /** The socket's seat (seats.ts): swapped on sign-in, released on close. */
   lease: Lease.nullable().default(null),
 });
 export type SocketAttachment = z.infer<typeof SocketAttachment>;
@@ -68,8 +68,11 @@ export interface ShardServices {
   room(channelId: string): RoomClient;
   findSession(token: string): Promise<ChatSession | null>;
   findChannelByName(name: string): Promise<ChannelInfo | null>;
-  /** Gives back the socket's anonymous lease (it signed in). */
-  releaseLease(socket: SocketHandle): Promise<void>;
+  /**
+   * The socket signed in as `userId`: its anonymous seat is given back and a seat of the user's
+   * taken (seats.ts). False when the user holds every seat already; the session closes the socket.
+   */
+  signIn(socket: SocketHandle, userId: string): Promise<boolean>;
   ensureReportAlarm(): Promise<void>;
 }
 

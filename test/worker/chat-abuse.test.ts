@@ -2,7 +2,10 @@
 // anonymous socket, run against the real Worker and shards, and the bound that stops it.
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { MAX_ANONYMOUS_SOCKETS_PER_NETWORK } from '../../workers/chat/index.ts';
+import {
+  MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+  MAX_SOCKETS_PER_USER,
+} from '../../durable-objects/chat-shard/seats.ts';
 import { IrcClient, type JsonClient, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
 
 let addressCounter = 0;
@@ -118,6 +121,27 @@ describe('anonymous chat work amplification', () => {
     for (let i = 0; i < 100 && (await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)) > 0; i++)
       await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(0);
+  });
+
+  it('caps one user at 20 sockets, whichever way they sign in', async () => {
+    const owner = await seedUser('own');
+    const user = await seedUser('bot');
+    for (let i = 0; i < MAX_SOCKETS_PER_USER; i++) {
+      const res = await upgrade(`/ws/${owner.channelId}`, nextAddress(), `chat, bearer.${user.token}`);
+      expect(res.status).toBe(101);
+      res.webSocket?.accept();
+    }
+    const refused = await upgrade(`/ws/${owner.channelId}`, nextAddress(), `chat, bearer.${user.token}`);
+    expect(refused.status).toBe(429);
+    // Signing in later does not get round it: an auth frame or an IRC login past the cap is closed.
+    const json = await openJson(owner.channelId);
+    json.send({ type: 'auth', token: user.token });
+    await waitUntil(() => json.closed ?? undefined);
+    expect(json.closed?.code).toBe(1008);
+    const irc = await openIrc();
+    irc.send(`PASS oauth:${user.token}`, `NICK ${user.name}`);
+    await waitUntil(() => irc.closed ?? undefined);
+    expect(irc.closed?.code).toBe(1008);
   });
 
   it('answers an anonymous JSON chat_message at the shard and keeps the socket', async () => {

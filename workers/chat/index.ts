@@ -3,12 +3,19 @@
 // before the upgrade (a bad token is a 401, an unknown channel a 404, both JSON) and hands the
 // socket to a ChatShard, which holds it with the hibernation API.
 //
-// Anonymous sockets are capped per client network before the upgrade (docs/security.md): each one
-// holds a lease in the RateLimiter object of its address, which the shard releases on close or
-// sign-in, so one script cannot inflate a channel's viewer count or the directory's ranking.
+// Sockets are capped before the upgrade (docs/security.md): per client network while anonymous, per
+// user once signed in (durable-objects/chat-shard/seats.ts), so one script cannot inflate a
+// channel's viewer count or the directory's ranking.
 import { Hono } from 'hono';
 import { findChannelById } from '../../durable-objects/chat/directory.ts';
-import { type ChatShard, LEASE_TTL_MS } from '../../durable-objects/chat-shard/chat-shard.ts';
+import type { ChatShard } from '../../durable-objects/chat-shard/chat-shard.ts';
+import {
+  anonymousSeatKey,
+  MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+  MAX_SOCKETS_PER_USER,
+  takeSeat,
+  userSeatKey,
+} from '../../durable-objects/chat-shard/seats.ts';
 import { findUserByToken } from '../shared/auth.ts';
 import { toClientNetwork } from '../shared/client-network.ts';
 import { ApiError, handleError, notFound, rateLimited, unauthorized } from '../shared/errors.ts';
@@ -25,33 +32,33 @@ const IRC_SHARD_POOL = 16;
 /** Browsers cannot set headers on a WebSocket, so a token may ride in the subprotocol list. */
 const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 /**
- * Anonymous sockets (JSON without a token, IRC before sign-in) one client network may hold open.
- * Enough for a household or a small office watching a few channels in several tabs; a viewer-count
- * inflation script gets this many and a 429.
+ * Takes a seat for the socket (durable-objects/chat-shard/seats.ts): per user when signed in, per
+ * client network when anonymous, or throws 429 with Retry-After. Without CF-Connecting-IP (a
+ * request that did not come through Cloudflare's edge: local tools, tests) an anonymous socket has
+ * no address to count, and no seat.
  */
-export const MAX_ANONYMOUS_SOCKETS_PER_NETWORK = 20;
-
-/**
- * Takes an anonymous seat for the client's network, or throws 429 with Retry-After. Without
- * CF-Connecting-IP (a request that did not come through Cloudflare's edge: local tools, tests)
- * there is no address to count, and no lease.
- */
-async function takeAnonymousLease(request: Request, env: Env): Promise<Record<string, string>> {
+async function takeSocketSeat(
+  request: Request,
+  env: Env,
+  userId: string | null,
+): Promise<Record<string, string>> {
   const address = request.headers.get('CF-Connecting-IP');
-  if (!address) return {};
-  const key = `chat-anonymous:${toClientNetwork(address)}`;
-  const decision = await env.RATE_LIMITER.getByName(key).acquireLease(
-    key,
-    MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
-    LEASE_TTL_MS,
-  );
-  if (!decision.allowed) {
-    throw rateLimited(
-      decision.retryAfterMs / 1000,
-      `At most ${MAX_ANONYMOUS_SOCKETS_PER_NETWORK} anonymous chat connections per network; sign in or close some.`,
-    );
-  }
-  return { 'x-chat-lease-key': key, 'x-chat-lease-id': decision.leaseId };
+  if (userId === null && !address) return {};
+  const [key, limit, message] =
+    userId === null
+      ? [
+          anonymousSeatKey(toClientNetwork(address ?? '')),
+          MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+          `At most ${MAX_ANONYMOUS_SOCKETS_PER_NETWORK} anonymous chat connections per network; sign in or close some.`,
+        ]
+      : [
+          userSeatKey(userId),
+          MAX_SOCKETS_PER_USER,
+          `At most ${MAX_SOCKETS_PER_USER} chat connections per user.`,
+        ];
+  const seat = await takeSeat(env.RATE_LIMITER, key, limit);
+  if (!seat.allowed) throw rateLimited(seat.retryAfterMs / 1000, message);
+  return { 'x-chat-lease-key': seat.key, 'x-chat-lease-id': seat.leaseId };
 }
 
 function isWebSocketUpgrade(header: string | undefined): boolean {
@@ -109,7 +116,7 @@ chatApp.get('/ws/:channelId', async (c) => {
     ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
   const user = token ? await findUserByToken(c.env.DB, token) : null;
   if (token && !user) throw unauthorized('Invalid or expired token');
-  const lease = user ? {} : await takeAnonymousLease(c.req.raw, c.env);
+  const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
@@ -125,7 +132,7 @@ chatApp.get('/ws/:channelId', async (c) => {
 
 async function upgradeIrc(request: Request, env: Env): Promise<Response> {
   // Every IRC socket starts anonymous (PASS comes after the upgrade); signing in gives the seat back.
-  const lease = await takeAnonymousLease(request, env);
+  const lease = await takeSocketSeat(request, env, null);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
     ...lease,

@@ -1,0 +1,37 @@
+// Seats: how many sockets one client network may hold anonymously, and one user signed in, so a
+// single script cannot inflate a channel's viewer count or the directory's ranking (viewer counts
+// are sums of open sockets). A seat is a lease in the RateLimiter object of its key
+// (durable-objects/rate-limiter.ts): the chat Worker takes it before the upgrade, the shard holding
+// the socket swaps it on sign-in, renews it while the socket lives and releases it on close.
+
+/** Leases last this long unless the shard's census alarm renews them (a crashed shard's expire). */
+export const LEASE_TTL_MS = 10 * 60_000;
+/**
+ * Anonymous sockets (JSON without a token, IRC before sign-in) one client network may hold open:
+ * enough for a household or a small office watching a few channels in several tabs.
+ */
+export const MAX_ANONYMOUS_SOCKETS_PER_NETWORK = 20;
+/** Sockets one signed-in user may hold open, across channels and protocols. */
+export const MAX_SOCKETS_PER_USER = 20;
+
+export function anonymousSeatKey(network: string): string {
+  return `chat-anonymous:${network}`;
+}
+
+export function userSeatKey(userId: string): string {
+  return `chat-user:${userId}`;
+}
+
+export type SeatDecision =
+  | { allowed: true; key: string; leaseId: string }
+  | { allowed: false; retryAfterMs: number };
+
+/** Takes one of `limit` seats under `key`. */
+export async function takeSeat(
+  limiters: DurableObjectNamespace<import('../rate-limiter.ts').RateLimiter>,
+  key: string,
+  limit: number,
+): Promise<SeatDecision> {
+  const decision = await limiters.getByName(key).acquireLease(key, limit, LEASE_TTL_MS);
+  return decision.allowed ? { allowed: true, key, leaseId: decision.leaseId } : decision;
+}
