@@ -5,15 +5,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
 import {
-  PRE_AUTH_MAX_BYTES_IN,
-  PRE_AUTH_MAX_MESSAGE_LENGTH,
-  PRE_AUTH_MIN_CHUNK_SIZE,
-} from '../../../containers/transcoder/src/rtmp/connection.ts';
-import {
   DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
   DEFAULT_PRE_AUTH_BUDGET_BYTES,
   DEFAULT_PRE_AUTH_PER_ADDRESS,
   DEFAULT_PRE_AUTH_TOTAL,
+  PRE_AUTH_MAX_BYTES_IN,
+  PRE_AUTH_MAX_MESSAGE_LENGTH,
+  PRE_AUTH_MIN_CHUNK_SIZE,
 } from '../../../containers/transcoder/src/rtmp/pre-auth-guard.ts';
 import { closeHarnesses, command, type Harness, startHarness, urlFor } from './harness.ts';
 import {

@@ -3,8 +3,11 @@
 // Until its publish is authorized a connection is a stranger (issue 10, finding 2): its messages
 // are capped small, it reports what it holds to the pre-auth guard after every read, and the setup
 // deadline bounds how long it may take to get there (docs/security.md lists the limits).
+// About 470 lines in one file: the phases share the socket, the chunk reader, the held commands
+// and the close path; split apart, each half would reach into the other's private state. What a
+// connection needs from its server is in connection-context.ts, the pre-auth limits in
+// pre-auth-guard.ts.
 import type { Socket } from 'node:net';
-import type { LogSink } from '../log.ts';
 import { Amf0DecodeError } from './amf0.ts';
 import {
   ChunkReader,
@@ -22,6 +25,7 @@ import {
   parseCommand,
   type RtmpCommand,
 } from './commands.ts';
+import { type AuthorizeResult, type ConnectionContext, maskStreamKey } from './connection-context.ts';
 import { FlvMuxer } from './flv.ts';
 import { HandshakeError, ServerHandshake } from './handshake.ts';
 import {
@@ -34,63 +38,22 @@ import {
   type RtmpMessage,
   UserControlEvent,
 } from './messages.ts';
-import type { GuardedConnection, PreAuthGuard } from './pre-auth-guard.ts';
+import {
+  type GuardedConnection,
+  PRE_AUTH_MAX_BUFFERED_BYTES,
+  PRE_AUTH_MAX_BYTES_IN,
+  PRE_AUTH_MAX_MESSAGE_LENGTH,
+  PRE_AUTH_MIN_CHUNK_SIZE,
+} from './pre-auth-guard.ts';
 import {
   createPublishSession,
   type PublishCloseReason,
-  type PublishSession,
   type PublishSessionHandle,
 } from './publish-session.ts';
 
-export type AuthorizeResult<Grant> =
-  | { ok: true; grant: Grant }
-  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable' };
+export type { AuthorizeRequest, AuthorizeResult, ConnectionContext, RtmpLog } from './connection-context.ts';
+export { maskStreamKey } from './connection-context.ts';
 
-export interface AuthorizeRequest {
-  app: string;
-  streamKey: string;
-  remoteAddress: string;
-}
-
-/** One structured line: `event` names it; the transcoder's logger adds time and service. */
-export type RtmpLog = LogSink;
-
-/** What a connection needs from its server. */
-export interface ConnectionContext<Grant> {
-  readonly allowedApps: readonly string[];
-  readonly setupTimeoutMs: number;
-  readonly idleTimeoutMs: number;
-  /** Silence allowed once publishing: a live encoder sends every few tens of ms. */
-  readonly publishIdleTimeoutMs: number;
-  authorize(request: AuthorizeRequest): Promise<AuthorizeResult<Grant>>;
-  onPublish(session: PublishSession<Grant>): void;
-  /** One publisher per key in this server: false when the key is taken. */
-  claimStreamKey(streamKey: string): boolean;
-  releaseStreamKey(streamKey: string): void;
-  onConnectionClosed(connection: RtmpConnection<Grant>): void;
-  /** Counts this connection among the strangers until its publish is authorized. */
-  readonly guard: PreAuthGuard;
-  log: RtmpLog;
-}
-
-/**
- * Before authorization only commands flow, and the largest a publisher sends (connect with its
- * tcUrl, swfUrl and flashVer) is a few hundred bytes: 64 KiB is generous and keeps a stranger cheap.
- */
-export const PRE_AUTH_MAX_MESSAGE_LENGTH = 64 * 1024;
-/** Everything a stranger's chunk reader may hold: two maximal commands in flight. */
-export const PRE_AUTH_MAX_BUFFERED_BYTES = 128 * 1024;
-/**
- * No publisher lowers the chunk size below the spec's default of 128 ("The maximum chunk size
- * defaults to 128 bytes"); OBS and ffmpeg raise it. A stranger asking for less only wants to make
- * each payload byte cost us a chunk header parse.
- */
-export const PRE_AUTH_MIN_CHUNK_SIZE = 128;
-/**
- * Everything a stranger may send before its publish is authorized: the handshake (3073 bytes) and
- * a few commands need under 8 KiB. Bounds the parsing one connection can ask of us.
- */
-export const PRE_AUTH_MAX_BYTES_IN = 256 * 1024;
 /** Commands held while authorize runs (reading is paused, so only what one read carried). */
 const MAX_HELD_BYTES = 64 * 1024;
 
@@ -109,14 +72,9 @@ const REFUSAL_LINGER_MS = 1000;
 
 type Phase = 'handshake' | 'setup' | 'authorizing' | 'publishing' | 'closed';
 
-/** "first 4 chars + …": enough to tell keys apart in logs, not enough to publish with. */
-export function maskStreamKey(streamKey: string): string {
-  return `${streamKey.slice(0, 4)}…`;
-}
-
 export class RtmpConnection<Grant> implements GuardedConnection {
   readonly #socket: Socket;
-  readonly #context: ConnectionContext<Grant>;
+  readonly #context: ConnectionContext<Grant, RtmpConnection<Grant>>;
   readonly #remoteAddress: string;
   readonly #handshake = new ServerHandshake();
   readonly #reader = new ChunkReader({
@@ -138,7 +96,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #bytesIn = 0;
   #droppedMediaMessages = 0;
 
-  constructor(socket: Socket, context: ConnectionContext<Grant>) {
+  constructor(socket: Socket, context: ConnectionContext<Grant, RtmpConnection<Grant>>) {
     this.#socket = socket;
     this.#context = context;
     this.#remoteAddress = socket.remoteAddress ?? 'unknown';

@@ -13,6 +13,26 @@
 // Authorized connections leave the guard and are limited only by the per-publish caps.
 // Limits and what a client sees are tabled in docs/security.md.
 
+// Each connection's own limits while it is a stranger, enforced by the connection and its reader:
+/**
+ * Before authorization only commands flow, and the largest a publisher sends (connect with its
+ * tcUrl, swfUrl and flashVer) is a few hundred bytes: 64 KiB is generous and keeps a stranger cheap.
+ */
+export const PRE_AUTH_MAX_MESSAGE_LENGTH = 64 * 1024;
+/** Everything a stranger's chunk reader may hold: two maximal commands in flight. */
+export const PRE_AUTH_MAX_BUFFERED_BYTES = 128 * 1024;
+/**
+ * No publisher lowers the chunk size below the spec's default of 128 ("The maximum chunk size
+ * defaults to 128 bytes"); OBS and ffmpeg raise it. A stranger asking for less only wants to make
+ * each payload byte cost us a chunk header parse.
+ */
+export const PRE_AUTH_MIN_CHUNK_SIZE = 128;
+/**
+ * Everything a stranger may send before its publish is authorized: the handshake (3073 bytes) and
+ * a few commands need under 8 KiB. Bounds the parsing one connection can ask of us.
+ */
+export const PRE_AUTH_MAX_BYTES_IN = 256 * 1024;
+
 /** What a guarded connection offers the guard: a way to be closed when it is over budget. */
 export interface GuardedConnection {
   readonly remoteAddress: string;

@@ -75,7 +75,7 @@ export class RtmpServer<Grant> {
   readonly #guard: PreAuthGuard;
   readonly #connections = new Set<RtmpConnection<Grant>>();
   readonly #activeStreamKeys = new Set<string>();
-  readonly #context: ConnectionContext<Grant>;
+  readonly #context: ConnectionContext<Grant, RtmpConnection<Grant>>;
   #listening = false;
   #lastRefusalLoggedAt = 0;
   #refusalsNotLogged = 0;
