@@ -1,5 +1,6 @@
 // The web app's entry: client-side routes (react-router data mode), the session provider, and the
-// one stylesheet. The dashboard and the chat overlay are separate chunks, loaded only when opened.
+// one stylesheet. The dashboard, account settings and the chat overlay are separate chunks, loaded
+// only when opened.
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { createBrowserRouter, RouterProvider } from 'react-router';
@@ -29,6 +30,10 @@ const router = createBrowserRouter([
       {
         path: 'dashboard',
         lazy: async () => ({ Component: (await import('./pages/dashboard-page.tsx')).DashboardPage }),
+      },
+      {
+        path: 'settings',
+        lazy: async () => ({ Component: (await import('./pages/settings-page.tsx')).SettingsPage }),
       },
       { path: 'login', element: <AuthPage mode="login" /> },
       { path: 'signup', element: <AuthPage mode="signup" /> },

@@ -1,4 +1,5 @@
-// The chrome around every page but the OBS overlay: brand, browse link, search, account menu.
+// The chrome around every page but the OBS overlay: brand, browse/dashboard/settings links, search,
+// account menu.
 import { type FormEvent, useState } from 'react';
 import { Link, NavLink, Outlet, useNavigate } from 'react-router';
 import { useAuth } from '../auth/auth-context.tsx';
@@ -28,6 +29,7 @@ export function AppLayout() {
             Browse
           </NavLink>
           {user ? <NavLink to="/dashboard">Dashboard</NavLink> : null}
+          {user ? <NavLink to="/settings">Settings</NavLink> : null}
         </nav>
         <search className="top-search">
           <form onSubmit={search}>
