@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../scripts/lib/platform.ts';
+import { chatHostileBench } from './chat/chat-hostile.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -80,6 +81,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(rtmpHostileBench),
     ...(clip ? [clip] : []),
     chatEntry,
+    fromBenchmark(chatHostileBench),
   ];
 }
 

@@ -7,19 +7,19 @@
 // one Node event loop is not what saturates first. Prints a table and writes bench/results/chat.json.
 //   node bench/chat/chat-bench.ts [--sockets 1000,5000] [--seconds 15] [--receiver-processes 2]
 //     [--node-batch-ms 100] [--targets edgestream,node-ws]
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type WebSocket from 'ws';
 import { findFreePort, ROOT, waitForTcp } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
-import { HISTOGRAM_MAX_MS, openSocket, type ReceiverCommand, ReceiverReply } from './chat-receivers.ts';
-
-const SENDERS = 10;
-const TOTAL_RATE = 100;
-const CONNECT_CONCURRENCY = 50;
-/** Each scenario stays under 60 s: connecting, the measured window, a short drain. */
-const SCENARIO_BUDGET_MS = 60_000;
+import {
+  prepareEdgestream,
+  runScenario,
+  type ScenarioResult,
+  SENDERS,
+  type Target,
+  TOTAL_RATE,
+} from './fanout-scenario.ts';
 
 function readArg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,249 +32,6 @@ const MEASURE_MS = Number(readArg('seconds', '15')) * 1000;
 const RECEIVER_PROCESSES = Math.max(1, Number(readArg('receiver-processes', '2')));
 const NODE_BATCH_MS = Number(readArg('node-batch-ms', '100'));
 const TARGETS = readArg('targets', 'edgestream,node-ws').split(',');
-
-interface ScenarioResult {
-  target: 'edgestream' | 'node-ws';
-  sockets: number;
-  connected: number;
-  connect_seconds: number;
-  sent: number;
-  expected_deliveries: number;
-  delivered: number;
-  delivered_per_second: number;
-  /** WebSocket messages received per second, all sockets: the rate the server sends at. */
-  ws_messages_per_second: number;
-  /** Receivers that got nothing in the window, and receivers the server closed: lost, not slow. */
-  silent_sockets: number;
-  closed_sockets: number;
-  p50_ms: number | null;
-  p99_ms: number | null;
-  sender_refusals: Record<string, number>;
-  receiver_processes: number;
-}
-
-interface Target {
-  name: ScenarioResult['target'];
-  receiverUrl: string;
-  senderUrls: string[];
-  /** The frame a sender sends, carrying the send time. */
-  buildFrame(sentAt: number): string;
-}
-
-/** The latency below which `p` percent of deliveries fall, from a 1 ms histogram. */
-function readPercentile(histogram: Uint32Array, total: number, p: number): number | null {
-  if (total === 0) return null;
-  const rank = Math.min(total, Math.floor((p / 100) * total) + 1);
-  let seen = 0;
-  for (let ms = 0; ms < histogram.length; ms++) {
-    seen += histogram[ms] ?? 0;
-    if (seen >= rank) return ms;
-  }
-  return HISTOGRAM_MAX_MS;
-}
-
-/** A receiver child process and the replies it has sent, in order. */
-interface Receiver {
-  child: ChildProcess;
-  request(command: ReceiverCommand, kind: ReceiverReply['kind'], timeoutMs: number): Promise<ReceiverReply>;
-  tell(command: ReceiverCommand): void;
-}
-
-function startReceiver(): Receiver {
-  const child = spawn(process.execPath, [join(ROOT, 'bench/chat/chat-receivers.ts'), '--receiver'], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const waiting: { kind: ReceiverReply['kind']; resolve(reply: ReceiverReply): void }[] = [];
-  child.on('message', (raw: unknown) => {
-    const parsed = ReceiverReply.safeParse(raw);
-    if (!parsed.success) return;
-    const index = waiting.findIndex((w) => w.kind === parsed.data.kind);
-    if (index >= 0) waiting.splice(index, 1)[0]?.resolve(parsed.data);
-  });
-  return {
-    child,
-    tell: (command) => {
-      child.send(command);
-    },
-    request: (command, kind, timeoutMs) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver gave no ${kind} reply`)), timeoutMs);
-        waiting.push({
-          kind,
-          resolve: (reply) => {
-            clearTimeout(timer);
-            resolve(reply);
-          },
-        });
-        child.send(command);
-      }),
-  };
-}
-
-async function runScenario(target: Target, sockets: number): Promise<ScenarioResult> {
-  const started = Date.now();
-  const connectDeadline = started + SCENARIO_BUDGET_MS - MEASURE_MS - 5_000;
-  const receivers = Array.from({ length: RECEIVER_PROCESSES }, () => startReceiver());
-  try {
-    const shares = receivers.map(
-      (_, i) => Math.floor(sockets / receivers.length) + (i < sockets % receivers.length ? 1 : 0),
-    );
-    const connectedReplies = await Promise.all(
-      receivers.map((receiver, i) =>
-        receiver.request(
-          {
-            cmd: 'connect',
-            url: target.receiverUrl,
-            count: shares[i] ?? 0,
-            deadline: connectDeadline,
-            concurrency: CONNECT_CONCURRENCY,
-          },
-          'connected',
-          SCENARIO_BUDGET_MS,
-        ),
-      ),
-    );
-    const connected = connectedReplies.reduce((n, r) => n + (r.kind === 'connected' ? r.connected : 0), 0);
-    const connectSeconds = (Date.now() - started) / 1000;
-    const senders = (
-      await Promise.all(target.senderUrls.map((url) => openSocket(url, Date.now() + 10_000)))
-    ).filter((ws): ws is WebSocket => ws !== null);
-    // Refusals reaching a sender (rate limits, floods) would make the figures meaningless: count them.
-    const refusals = new Map<string, number>();
-    for (const ws of senders) {
-      ws.on('message', (data) => {
-        const code = /"type":"error","code":"([a-z_]+)"/.exec(String(data))?.[1];
-        if (code) refusals.set(code, (refusals.get(code) ?? 0) + 1);
-      });
-      ws.on('close', (code) => refusals.set(`closed_${code}`, (refusals.get(`closed_${code}`) ?? 0) + 1));
-    }
-    // Let joins settle (history, welcome frames) before the window opens.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: true });
-    let sent = 0;
-    const interval = 1000 / (TOTAL_RATE / Math.max(1, senders.length));
-    const timers = senders.map((ws, i) =>
-      setTimeout(
-        () => {
-          const tick = setInterval(() => {
-            ws.send(target.buildFrame(Date.now()));
-            sent++;
-          }, interval);
-          timers.push(tick);
-        },
-        (interval / senders.length) * i,
-      ),
-    );
-    await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
-    for (const timer of timers) clearTimeout(timer);
-    for (const timer of timers) clearInterval(timer);
-    // Messages sent near the end still count if they arrive within a short drain.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: false });
-    // Read before our own terminate() shows up as closes.
-    const senderRefusals = Object.fromEntries(refusals);
-    for (const ws of senders) ws.terminate();
-    const reports = await Promise.all(receivers.map((r) => r.request({ cmd: 'report' }, 'report', 30_000)));
-    const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
-    let delivered = 0;
-    let messages = 0;
-    let silent = 0;
-    let closed = 0;
-    for (const report of reports) {
-      if (report.kind !== 'report') continue;
-      delivered += report.delivered;
-      messages += report.messages;
-      silent += report.silent;
-      closed += report.closed;
-      for (const [ms, count] of report.histogram) histogram[ms] = (histogram[ms] ?? 0) + count;
-    }
-    return {
-      target: target.name,
-      sockets,
-      connected,
-      connect_seconds: Number(connectSeconds.toFixed(1)),
-      sent,
-      expected_deliveries: sent * connected,
-      delivered,
-      delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
-      ws_messages_per_second: Math.round(messages / (MEASURE_MS / 1000)),
-      silent_sockets: silent,
-      closed_sockets: closed,
-      p50_ms: readPercentile(histogram, delivered, 50),
-      p99_ms: readPercentile(histogram, delivered, 99),
-      sender_refusals: senderRefusals,
-      receiver_processes: receivers.length,
-    };
-  } finally {
-    for (const receiver of receivers) {
-      if (receiver.child.connected) receiver.tell({ cmd: 'close' });
-      setTimeout(() => {
-        if (receiver.child.exitCode === null) receiver.child.kill('SIGKILL');
-      }, 2000).unref();
-    }
-  }
-}
-
-interface SignupBody {
-  token: string;
-  user: { username: string };
-  channel: { id: string };
-}
-
-function isSignupBody(value: unknown): value is SignupBody {
-  return (
-    typeof value === 'object' && value !== null && 'token' in value && 'user' in value && 'channel' in value
-  );
-}
-
-let signups = 1;
-
-async function signUp(baseUrl: string, username: string): Promise<SignupBody> {
-  const res = await fetch(`${baseUrl}/api/v1/auth/signup`, {
-    method: 'POST',
-    // Signups are rate-limited per client IP; each bench user signs up from its own address.
-    headers: {
-      'Content-Type': 'application/json',
-      'CF-Connecting-IP': `10.0.${signups >> 8}.${signups++ & 255}`,
-    },
-    body: JSON.stringify({ username, password: 'bench password 1' }),
-  });
-  const body: unknown = await res.json();
-  if (res.status !== 201 || !isSignupBody(body)) throw new Error(`signup failed: ${res.status}`);
-  return body;
-}
-
-/** The broadcaster and nine moderators: exempt from the per-user limit, so 100 msg/s get through. */
-async function prepareEdgestream(baseUrl: string, port: number): Promise<Target> {
-  const suffix = Date.now() % 1_000_000;
-  const owner = await signUp(baseUrl, `benchowner${suffix}`);
-  const mods = await Promise.all(
-    Array.from({ length: SENDERS - 1 }, (_, i) => signUp(baseUrl, `benchmod${i}x${suffix}`)),
-  );
-  const wsBase = `ws://127.0.0.1:${port}/ws/${owner.channel.id}`;
-  const control = await openSocket(`${wsBase}?token=${owner.token}`, Date.now() + 10_000);
-  if (!control) throw new Error('cannot open the broadcaster socket');
-  for (const mod of mods) {
-    control.send(
-      JSON.stringify({
-        type: 'chat_message',
-        channel_id: owner.channel.id,
-        content: `/mod ${mod.user.username}`,
-      }),
-    );
-    // Stay under the flood limit of 20 frames/s.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 1000));
-  control.terminate();
-  return {
-    name: 'edgestream',
-    receiverUrl: wsBase,
-    senderUrls: [owner, ...mods].map((user) => `${wsBase}?token=${user.token}`),
-    buildFrame: (sentAt) =>
-      JSON.stringify({ type: 'chat_message', channel_id: owner.channel.id, content: `bench ${sentAt}` }),
-  };
-}
 
 function formatTable(results: ScenarioResult[]): string {
   const header = [
@@ -312,7 +69,12 @@ async function main(): Promise<void> {
     try {
       const target = await prepareEdgestream(platform.baseUrl, platform.port);
       for (const sockets of SOCKET_COUNTS) {
-        results.push(await runScenario(target, sockets));
+        results.push(
+          await runScenario(target, sockets, {
+            measureMs: MEASURE_MS,
+            receiverProcesses: RECEIVER_PROCESSES,
+          }),
+        );
         process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
       }
     } finally {
@@ -340,7 +102,12 @@ async function main(): Promise<void> {
           JSON.stringify({ type: 'chat_message', channel_id: 'bench', content: `bench ${sentAt}` }),
       };
       for (const sockets of SOCKET_COUNTS) {
-        results.push(await runScenario(nodeTarget, sockets));
+        results.push(
+          await runScenario(nodeTarget, sockets, {
+            measureMs: MEASURE_MS,
+            receiverProcesses: RECEIVER_PROCESSES,
+          }),
+        );
         process.stdout.write(`${JSON.stringify(results.at(-1))}\n`);
       }
     } finally {

@@ -56,8 +56,21 @@ export function readSendTimes(text: string): number[] {
   return times;
 }
 
+/**
+ * Viewers come from many networks: the Worker caps anonymous sockets per network (docs/security.md),
+ * so each receiver claims an address of its own in 10.0.0.0/8 (wrangler dev passes the header on).
+ */
+export function pickViewerAddress(): string {
+  const n = Math.floor(Math.random() * 0xffffff);
+  return `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}`;
+}
+
 /** Opens a WebSocket, or null if it is not open by `deadline` (epoch ms). */
-export function openSocket(url: string, deadline: number): Promise<WebSocket | null> {
+export function openSocket(
+  url: string,
+  deadline: number,
+  headers: Record<string, string> = {},
+): Promise<WebSocket | null> {
   return new Promise((resolve) => {
     // A sender's URL names its token as ?token=; it travels as the "bearer.<token>" subprotocol,
     // since the Worker refuses tokens in URLs (workers/chat/index.ts).
@@ -66,6 +79,7 @@ export function openSocket(url: string, deadline: number): Promise<WebSocket | n
     target.searchParams.delete('token');
     const ws = new WebSocket(target.toString(), token === null ? [] : ['chat', `bearer.${token}`], {
       perMessageDeflate: false,
+      headers,
     });
     const timer = setTimeout(
       () => {
@@ -111,7 +125,7 @@ function runReceiver(): void {
     for (let i = 0; i < command.count && Date.now() < command.deadline; i += command.concurrency) {
       const opened = await Promise.all(
         Array.from({ length: Math.min(command.concurrency, command.count - i) }, () =>
-          openSocket(command.url, command.deadline),
+          openSocket(command.url, command.deadline, { 'CF-Connecting-IP': pickViewerAddress() }),
         ),
       );
       for (const ws of opened) {
