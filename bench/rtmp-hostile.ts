@@ -125,7 +125,10 @@ async function attack(
         sent = next.sent;
         send(next.bytes);
       };
+      let finished = false;
       const finish = (byServer: boolean): void => {
+        if (finished) return;
+        finished = true;
         if (timer !== null) clearInterval(timer);
         timer = null;
         if (byServer) figures.closedByServer += 1;
