@@ -6,7 +6,6 @@
 // playlist rules themselves are runtime-neutral (media/hls/). Blocked playlist and part requests
 // wait here, on promises released by the upload that makes them answerable, so nothing polls.
 import { DurableObject } from 'cloudflare:workers';
-import { log } from '../../common/log.ts';
 import type { ReloadDirectives } from '../../media/hls/blocking-reload.ts';
 import {
   applyInit,
@@ -168,7 +167,15 @@ export class LiveStream extends DurableObject<Env> {
       }
     }
     // Checked on every part, not only the first: a D1 or queue failure is retried by the next part.
-    if (!record.liveAnnounced) await this.#announceLive(record);
+    if (!record.liveAnnounced && record.startedAt !== null) {
+      record.liveAnnounced = await rows.announceLive(
+        this.env,
+        record,
+        record.startedAt,
+        this.#playlists.getNamesJson(),
+      );
+      if (record.liveAnnounced) this.#storage.saveRecord(record);
+    }
     return true;
   }
 
@@ -275,15 +282,16 @@ export class LiveStream extends DurableObject<Env> {
 
   /**
    * The VOD of `streamId` now keeps its own copy of the segment index (R2 vods/{id}/index.json):
-   * the object's rows for that stream go, so storage does not grow with every past broadcast.
-   * The in-memory timelines of the current (ended) stream stay until the next publish replaces
-   * them, so its ENDLIST playlist keeps answering while the object lives.
+   * the object's rows for that stream go, so storage does not grow with every past broadcast. The
+   * in-memory timelines of the current (ended) stream stay, so its ENDLIST playlist keeps
+   * answering, unless the VOD is being deleted (`withdraw`): then its playlists 404 too.
    */
-  forgetStream(streamId: string): void {
+  forgetStream(streamId: string, options: { withdraw?: boolean } = {}): void {
     const record = this.#record;
     // A stream that is still going on (a misdirected call) keeps what its playlists need.
     if (record?.streamId === streamId && record.phase !== 'ended') return;
     this.#storage.forgetStream(streamId);
+    if (options.withdraw && record?.streamId === streamId) this.#playlists.clear();
   }
 
   /**
@@ -301,15 +309,11 @@ export class LiveStream extends DurableObject<Env> {
           case 'ending':
             await this.#finishEnding(record);
             return 'settled';
-          case 'ended':
-            return (await this.#settleRow(
-              streamId,
-              record.channelId,
-              record.startedAt,
-              record.endedAt ?? now,
-            ))
-              ? 'settled'
-              : 'unchanged';
+          case 'ended': {
+            const row = { streamId, channelId: record.channelId, startedAt: record.startedAt };
+            const changed = await rows.settleStaleRow(this.env, { ...row, endedAt: record.endedAt ?? now });
+            return changed ? 'settled' : 'unchanged';
+          }
           case 'reconnecting':
             if (record.droppedAt !== null && now >= record.droppedAt + this.timings.reconnectWindowMs) {
               await this.#endStream();
@@ -320,11 +324,7 @@ export class LiveStream extends DurableObject<Env> {
             return 'active';
         }
       }
-      const row = await rows.readStreamState(this.env, streamId);
-      if (!row || row.status === 'ended') return 'unchanged';
-      // A pending row may still be waiting for its publisher (POST /streams/start, then OBS).
-      if (row.status === 'pending' && row.created_at >= staleBefore) return 'active';
-      return (await this.#settleRow(streamId, row.channel_id, row.started_at, now)) ? 'settled' : 'unchanged';
+      return rows.settleUnheldRow(this.env, streamId, staleBefore, now);
     });
   }
 
@@ -394,28 +394,6 @@ export class LiveStream extends DurableObject<Env> {
   }
 
   /**
-   * The D1 row goes live and `stream.started` is queued. The part that triggered it is already
-   * listed, so a failure here does not fail its upload: it is logged and the next part tries again.
-   */
-  async #announceLive(record: StreamRecord): Promise<void> {
-    const startedAt = record.startedAt;
-    if (startedAt === null) return;
-    try {
-      await rows.announceLive(this.env, record, startedAt, this.#playlists.getNamesJson());
-    } catch (error) {
-      log.error('stream_announce_failed', {
-        class: 'LiveStream',
-        channel_id: record.channelId,
-        stream_id: record.streamId,
-        error,
-      });
-      return;
-    }
-    record.liveAnnounced = true;
-    this.#storage.saveRecord(record);
-  }
-
-  /**
    * The publisher is gone (said so, went silent, or was cut off). Its unfinished segments are
    * sealed from their parts, and the reconnect window starts. Why a window at all: OBS reconnects
    * on its own after a network blip, and viewers should keep the same stream (with a
@@ -458,21 +436,5 @@ export class LiveStream extends DurableObject<Env> {
     record.phase = 'ended';
     this.#storage.saveRecord(record);
     await this.ctx.storage.deleteAlarm();
-  }
-
-  async #settleRow(
-    streamId: string,
-    channelId: string,
-    startedAt: number | null,
-    endedAt: number,
-  ): Promise<boolean> {
-    const changed = await rows.settleStaleRow(this.env, { streamId, channelId, startedAt, endedAt });
-    if (changed)
-      log.warn('stale_stream_row_settled', {
-        class: 'LiveStream',
-        channel_id: channelId,
-        stream_id: streamId,
-      });
-    return changed;
   }
 }

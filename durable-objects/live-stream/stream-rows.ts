@@ -4,8 +4,9 @@
 // safe to repeat, so the object can retry it until it holds. Takes the two bindings it needs, not
 // the object.
 import { z } from 'zod';
+import { log } from '../../common/log.ts';
 import { createEvent } from '../../protocol/events.ts';
-import type { BeginPublishInput, StreamRecord } from './types.ts';
+import type { BeginPublishInput, SettleOutcome, StreamRecord } from './types.ts';
 
 export type StreamRowEnv = Pick<Env, 'DB' | 'STREAM_EVENTS'>;
 
@@ -16,7 +17,6 @@ const StreamState = z.object({
   started_at: z.number().nullable(),
   created_at: z.number(),
 });
-export type StreamState = z.infer<typeof StreamState>;
 
 function computeDurationSeconds(startedAt: number | null, endedAt: number): number {
   return startedAt === null ? 0 : Math.max(0, Math.round((endedAt - startedAt) / 1000));
@@ -45,8 +45,32 @@ export async function claimStreamRow(
   return streamId;
 }
 
-/** The row goes live and `stream.started` is queued (notifications are unique per stream). */
+/**
+ * The row goes live and `stream.started` is queued (notifications are unique per stream). The part
+ * that triggered it is already listed, so a failure does not fail its upload: it is logged, false
+ * is returned, and the next part tries again.
+ */
 export async function announceLive(
+  env: StreamRowEnv,
+  record: StreamRecord,
+  startedAt: number,
+  renditionsJson: string,
+): Promise<boolean> {
+  try {
+    await sendStarted(env, record, startedAt, renditionsJson);
+    return true;
+  } catch (error) {
+    log.error('stream_announce_failed', {
+      class: 'LiveStream',
+      channel_id: record.channelId,
+      stream_id: record.streamId,
+      error,
+    });
+    return false;
+  }
+}
+
+async function sendStarted(
   env: StreamRowEnv,
   record: StreamRecord,
   startedAt: number,
@@ -108,6 +132,11 @@ export async function settleStaleRow(
     .bind(row.endedAt, durationSeconds, row.streamId)
     .run();
   if (result.meta.changes === 0) return false;
+  log.warn('stale_stream_row_settled', {
+    class: 'LiveStream',
+    channel_id: row.channelId,
+    stream_id: row.streamId,
+  });
   if (row.startedAt !== null) {
     const event = createEvent(
       'stream.ended',
@@ -119,12 +148,29 @@ export async function settleStaleRow(
   return true;
 }
 
-/** The D1 state of a stream row the object no longer holds; null when there is none. */
-export async function readStreamState(env: StreamRowEnv, streamId: string): Promise<StreamState | null> {
-  const row = await env.DB.prepare(
+/**
+ * Settles a D1 row the object no longer holds (it has moved on to a newer stream, or never had it):
+ * ended, unless it is a pending row newer than `staleBefore` (POST /streams/start, then OBS).
+ */
+export async function settleUnheldRow(
+  env: StreamRowEnv,
+  streamId: string,
+  staleBefore: number,
+  now: number,
+): Promise<SettleOutcome> {
+  const found = await env.DB.prepare(
     'SELECT channel_id, status, started_at, created_at FROM streams WHERE id = ?',
   )
     .bind(streamId)
     .first();
-  return row ? StreamState.parse(row) : null;
+  const row = found ? StreamState.parse(found) : null;
+  if (!row || row.status === 'ended') return 'unchanged';
+  if (row.status === 'pending' && row.created_at >= staleBefore) return 'active';
+  const changed = await settleStaleRow(env, {
+    streamId,
+    channelId: row.channel_id,
+    startedAt: row.started_at,
+    endedAt: now,
+  });
+  return changed ? 'settled' : 'unchanged';
 }

@@ -119,7 +119,15 @@ describe('clip thumbnails', () => {
       }),
     ]);
     const vodId = await deriveVodId(stream.streamId);
-    expect((await deleteVod(env, { id: vodId, stream_id: stream.streamId }, 10_000)).done).toBe(true);
+    expect(
+      (
+        await deleteVod(
+          env,
+          { id: vodId, stream_id: stream.streamId, channel_id: stream.channel.channelId },
+          10_000,
+        )
+      ).done,
+    ).toBe(true);
     expect(await env.MEDIA.head(`streams/${stream.streamId}/thumbnail.jpg`)).toBeNull();
 
     const clip = (await (await callApi(`/clips/${clipId}`)).json()) as {

@@ -4,9 +4,9 @@
 // the object are counted by wrapping its class's method: the narrowest seam there is.
 import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import {
   authorizePublish,
+  countCalls,
   createTestChannel,
   findTags,
   getPlaylist,
@@ -15,30 +15,11 @@ import {
   putInit,
   putPart,
   readAttributes,
+  restoreCounters,
   startTestStream,
 } from './origin-fixtures.ts';
 
-type Counted = 'waitForPart' | 'checkPublisher' | 'getMediaPlaylist';
-const restores: Array<() => void> = [];
-
-/** Counts calls of one LiveStream method (through RPC too) until the test ends. */
-function countCalls(method: Counted): { count: number } {
-  const counter = { count: 0 };
-  const prototype = LiveStream.prototype as unknown as Record<Counted, (...args: unknown[]) => unknown>;
-  const original = prototype[method];
-  prototype[method] = function (this: LiveStream, ...args: unknown[]) {
-    counter.count += 1;
-    return original.apply(this, args);
-  };
-  restores.push(() => {
-    prototype[method] = original;
-  });
-  return counter;
-}
-
-afterEach(() => {
-  for (const restore of restores.splice(0)) restore();
-});
+afterEach(restoreCounters);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

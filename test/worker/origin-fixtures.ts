@@ -1,7 +1,7 @@
 // Helpers for the origin tests: a channel with a real derived stream key, and a fake transcoder
 // that speaks the internal ingest API through SELF with small synthetic payloads.
 import { env, runInDurableObject, SELF } from 'cloudflare:test';
-import type { LiveStream as ProductionLiveStream } from '../../durable-objects/live-stream/live-stream.ts';
+import { LiveStream as ProductionLiveStream } from '../../durable-objects/live-stream/live-stream.ts';
 import { AuthorizeResponse, type InitMeta, type RenditionName } from '../../protocol/ingest.ts';
 import { deriveStreamKey, hashStreamKey } from '../../workers/shared/stream-keys.ts';
 import { LiveStream } from './test-entry.ts';
@@ -30,6 +30,35 @@ export function runInTestLiveStream<R>(
       throw new Error('the Worker under test is not test/worker/test-entry.ts');
     return fn(instance);
   });
+}
+
+type Counted = 'waitForPart' | 'checkPublisher' | 'getMediaPlaylist' | 'commitPart';
+const restores: Array<() => void> = [];
+
+/**
+ * Counts calls of one LiveStream method (through RPC too) until restoreCounters: the narrowest
+ * seam there is for "this request never reached the object".
+ */
+export function countCalls(method: Counted): { count: number } {
+  const counter = { count: 0 };
+  const prototype = ProductionLiveStream.prototype as unknown as Record<
+    Counted,
+    (...args: unknown[]) => unknown
+  >;
+  const original = prototype[method];
+  prototype[method] = function (this: ProductionLiveStream, ...args: unknown[]) {
+    counter.count += 1;
+    return original.apply(this, args);
+  };
+  restores.push(() => {
+    prototype[method] = original;
+  });
+  return counter;
+}
+
+/** Puts back every method countCalls wrapped (an afterEach). */
+export function restoreCounters(): void {
+  for (const restore of restores.splice(0)) restore();
 }
 
 export async function createTestChannel(

@@ -88,7 +88,11 @@ describe('VOD playback lookups', () => {
     expect((await SELF.fetch(url)).status).toBe(200);
     await env.DB.prepare("UPDATE vods SET status = 'ready' WHERE id = ?").bind(vodId).run();
     // A DELETE that has not purged a single object yet (budget 0) already stops playback.
-    const result = await deleteVod(env, { id: vodId, stream_id: stream.streamId }, 0);
+    const result = await deleteVod(
+      env,
+      { id: vodId, stream_id: stream.streamId, channel_id: stream.channel.channelId },
+      0,
+    );
     expect(result.done).toBe(false);
     expect(await env.MEDIA.head(`streams/${stream.streamId}/720p60/1.m4s`)).not.toBeNull();
     const res = await SELF.fetch(url);

@@ -9,21 +9,25 @@ export function isCacheable(request: Request): boolean {
   return request.method === 'GET' && !request.headers.has('range') && !request.headers.has('if-none-match');
 }
 
-/** The cached response for a request, copied so its headers can still be set (CORS). */
-export async function matchEdgeCache(request: Request): Promise<Response | null> {
+/**
+ * The cached response for a request, by its normalized key (playback-query.ts: the path and the
+ * LL-HLS directives only, so no extra query parameter can make a request miss), copied so its
+ * headers can still be set (CORS).
+ */
+export async function matchEdgeCache(key: string, request: Request): Promise<Response | null> {
   if (!isCacheable(request)) return null;
-  const hit = await caches.default.match(request);
+  const hit = await caches.default.match(key);
   return hit ? new Response(hit.body, hit) : null;
 }
 
-/** Stores a 200 response in the edge cache after the response has gone out. */
+/** Stores a 200 response under `key` in the edge cache after the response has gone out. */
 export function putEdgeCache(
   ctx: { waitUntil(promise: Promise<unknown>): void },
-  request: Request,
+  key: string,
   response: Response,
 ): void {
-  if (!isCacheable(request) || response.status !== 200) return;
-  ctx.waitUntil(caches.default.put(request.url, response.clone()));
+  if (response.status !== 200) return;
+  ctx.waitUntil(caches.default.put(key, response.clone()));
 }
 
 export type ShareInFlight<T> = (

@@ -1,6 +1,7 @@
 // Public LL-HLS playback: the multivariant and media playlists (rendered by the channel's
 // LiveStream DO, which also holds blocking reloads), and parts, segments, init segments and
-// thumbnails from R2. No D1 on this path: everything comes from the DO's memory or from R2.
+// thumbnails from R2. Playlists come from the DO's memory; media from R2, after a check that the
+// stream's VOD has not been deleted (one D1 read per stream per isolate per 30 s, vod-lookup.ts).
 // Identical requests collapse twice over: in the edge cache (blocking playlists, whose URL names
 // the future, and media, which never changes under its URL) and, within an isolate, onto one call
 // to the LiveStream object while they wait for the same part (edge-cache.ts).
@@ -11,10 +12,12 @@ import { z } from 'zod';
 import type { PartOutcome, PlaylistOutcome } from '../../durable-objects/live-stream/types.ts';
 import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
-import { badRequest, handleError, notFound } from '../shared/errors.ts';
+import { handleError, notFound } from '../shared/errors.ts';
+import { isStreamWithdrawn } from '../vod/vod-lookup.ts';
 import { createInFlight, isCacheable, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
 import { toApiError } from './outcomes.ts';
-import { serveMediaObject } from './serve-media.ts';
+import { getCollapseKey, readPlaylistDirectives, refuseQuery } from './playback-query.ts';
+import { serveBytes, serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 // `video/mp4` rather than `video/iso.segment` for .m4s: every player, CDN and browser knows it,
@@ -28,10 +31,6 @@ const PLAYLIST_CACHE = 'public, max-age=1';
 const MULTIVARIANT_CACHE = 'public, max-age=2';
 const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 const THUMBNAIL_CACHE = 'public, max-age=10';
-
-const validationHook = (result: { success: boolean; error?: { issues: unknown } }) => {
-  if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
-};
 
 /**
  * Channel ids are UUIDs (crypto.randomUUID). Anything else is a 404 before the LiveStream object
@@ -50,14 +49,6 @@ type PartAnswer = { kind: 'ok'; bytes: ArrayBuffer; etag: string } | Exclude<Par
 const sharePlaylist = createInFlight<PlaylistOutcome>();
 const sharePart = createInFlight<PartAnswer>();
 const StreamId = z.string().regex(/^[A-Za-z0-9-]{1,64}$/);
-const Index = z.coerce.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-
-const PlaylistQuery = z.object({
-  _HLS_msn: Index.optional(),
-  _HLS_part: Index.optional(),
-  // "_HLS_skip=YES" asks for a delta update; "v2" also skips date ranges, of which there are none.
-  _HLS_skip: z.enum(['YES', 'v2']).optional(),
-});
 
 export const playbackApp = new Hono<{ Bindings: Env }>();
 playbackApp.onError(handleError);
@@ -76,6 +67,7 @@ playbackApp.use('*', async (c, next) => {
 });
 
 playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, pathHook), async (c) => {
+  refuseQuery(new URL(c.req.url));
   const { channelId } = c.req.valid('param');
   const body = await c.env.LIVE_STREAM.getByName(channelId).getMultivariantPlaylist();
   if (body === null) throw notFound('Live stream');
@@ -85,18 +77,19 @@ playbackApp.get('/:channelId/master.m3u8', zValidator('param', ChannelPath, path
 playbackApp.get(
   '/:channelId/:playlist{[^/]+\\.m3u8}',
   zValidator('param', ChannelPath.extend({ playlist: z.string() }), pathHook),
-  zValidator('query', PlaylistQuery, validationHook),
   async (c) => {
     const { channelId, playlist } = c.req.valid('param');
     const rendition = RenditionName.safeParse(playlist.slice(0, -'.m3u8'.length));
     if (!rendition.success) throw notFound('Playlist');
-    const query = c.req.valid('query');
+    const url = new URL(c.req.url);
+    const query = readPlaylistDirectives(url);
+    const key = getCollapseKey(url, query);
     const blocking = query._HLS_msn !== undefined;
     if (blocking) {
-      const hit = await matchEdgeCache(c.req.raw);
+      const hit = await matchEdgeCache(key, c.req.raw);
       if (hit) return hit;
     }
-    const { value: result, leader } = await sharePlaylist(`${c.req.method} ${c.req.url}`, () =>
+    const { value: result, leader } = await sharePlaylist(key, () =>
       c.env.LIVE_STREAM.getByName(channelId).getMediaPlaylist(rendition.data, {
         msn: query._HLS_msn,
         part: query._HLS_part,
@@ -109,7 +102,7 @@ playbackApp.get(
       'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
     });
     // "blocking playlist responses can be cached for 6 × TD because their URL names the future."
-    if (leader && result.blocking) putEdgeCache(c.executionCtx, c.req.raw, response);
+    if (leader && result.blocking && isCacheable(c.req.raw)) putEdgeCache(c.executionCtx, key, response);
     return response;
   },
 );
@@ -118,7 +111,9 @@ playbackApp.get(
   '/:channelId/:streamId/thumbnail.jpg',
   zValidator('param', ChannelPath.extend({ streamId: StreamId }), pathHook),
   async (c) => {
+    refuseQuery(new URL(c.req.url));
     const { streamId } = c.req.valid('param');
+    if (await isStreamWithdrawn(c.env.DB, streamId)) throw notFound('Thumbnail');
     const response = await serveMediaObject(c.env.MEDIA, getThumbnailKey(streamId), c.req.raw, {
       contentType: 'image/jpeg',
       cacheControl: THUMBNAIL_CACHE,
@@ -137,36 +132,35 @@ playbackApp.get(
   ),
   async (c) => {
     const { channelId, streamId, rendition, file: fileName } = c.req.valid('param');
+    const url = new URL(c.req.url);
+    refuseQuery(url);
     const file = parseMediaFileName(fileName);
     if (!file) throw notFound('Media file');
-    const hit = await matchEdgeCache(c.req.raw);
-    if (hit) return hit;
-    const key = getMediaKey(streamId, rendition, file);
-    const options = { contentType: MEDIA_TYPE, cacheControl: MEDIA_CACHE };
-    const found = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
-    if (found) {
-      putEdgeCache(c.executionCtx, c.req.raw, found);
-      return found;
-    }
-    // "A request for the hinted URI must wait until the part exists, not 404." Every viewer at the
-    // live edge asks for the same hinted part at once: one of them waits on the LiveStream object
-    // and reads the part, the others get its bytes.
-    if (file.kind !== 'part' || !isCacheable(c.req.raw)) {
-      if (file.kind === 'part') {
-        const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
-          streamId,
-          rendition,
-          file.msn,
-          file.part,
-        );
-        if (waited.kind !== 'ok') throw toApiError(waited);
-        const key = getMediaKey(streamId, rendition, { ...file, publish: waited.publish });
-        const late = await serveMediaObject(c.env.MEDIA, key, c.req.raw, options);
-        if (late) return late;
-      }
+    const key = getCollapseKey(url);
+    // A deleted VOD's media is gone for viewers at once, whichever URL names it; its cached copies
+    // go too, as they are asked for (the edge cache is per data center and has no listing).
+    if (await isStreamWithdrawn(c.env.DB, streamId)) {
+      c.executionCtx.waitUntil(caches.default.delete(key));
       throw notFound('Media file');
     }
-    const { value: part, leader } = await sharePart(`${c.req.method} ${c.req.url}`, async () => {
+    const hit = await matchEdgeCache(key, c.req.raw);
+    if (hit) return hit;
+    const options = { contentType: MEDIA_TYPE, cacheControl: MEDIA_CACHE };
+    const found = await serveMediaObject(
+      c.env.MEDIA,
+      getMediaKey(streamId, rendition, file),
+      c.req.raw,
+      options,
+    );
+    if (found) {
+      if (isCacheable(c.req.raw)) putEdgeCache(c.executionCtx, key, found);
+      return found;
+    }
+    if (file.kind !== 'part') throw notFound('Media file');
+    // "A request for the hinted URI must wait until the part exists, not 404." Every viewer at the
+    // live edge asks for the same hinted part at once, whole or by Range, GET or HEAD: one of them
+    // waits on the LiveStream object and reads the part, the others get its bytes.
+    const { value: part, leader } = await sharePart(key, async () => {
       const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
         streamId,
         rendition,
@@ -181,17 +175,8 @@ playbackApp.get(
       return { kind: 'ok', bytes: await object.arrayBuffer(), etag: object.httpEtag };
     });
     if (part.kind !== 'ok') throw toApiError(part);
-    const response = new Response(part.bytes, {
-      status: 200,
-      headers: {
-        'Content-Type': MEDIA_TYPE,
-        'Cache-Control': MEDIA_CACHE,
-        ETag: part.etag,
-        'Accept-Ranges': 'bytes',
-        'Content-Length': String(part.bytes.byteLength),
-      },
-    });
-    if (leader) putEdgeCache(c.executionCtx, c.req.raw, response);
-    return response;
+    if (leader)
+      putEdgeCache(c.executionCtx, key, serveBytes(part.bytes, part.etag, new Request(key), options));
+    return serveBytes(part.bytes, part.etag, c.req.raw, options);
   },
 );

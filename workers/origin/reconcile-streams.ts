@@ -11,6 +11,8 @@ export const STREAMS_PER_RECONCILE = 25;
 export const PENDING_STREAM_TTL_MS = 6 * 60 * 60 * 1000;
 export const RECONCILE_CURSOR = 'stream-reconcile';
 
+const CursorRow = z.object({ cursor: z.string() });
+const LiveRow = z.object({ id: z.string(), channel_id: z.string(), created_at: z.number() });
 const Cursor = z.object({ created_at: z.number(), id: z.string() });
 type Cursor = z.infer<typeof Cursor>;
 const START: Cursor = { created_at: 0, id: '' };
@@ -19,8 +21,8 @@ async function readCursor(db: D1Database): Promise<Cursor> {
   const row = await db
     .prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
     .bind(RECONCILE_CURSOR)
-    .first<{ cursor: string }>();
-  const parsed = row ? Cursor.safeParse(JSON.parse(row.cursor)) : null;
+    .first();
+  const parsed = row ? Cursor.safeParse(JSON.parse(CursorRow.parse(row).cursor)) : null;
   return parsed?.success ? parsed.data : START;
 }
 
@@ -42,14 +44,15 @@ async function saveCursor(db: D1Database, cursor: Cursor, now: number): Promise<
 export async function reconcileStreams(env: Env, now: number): Promise<Map<string, SettleOutcome>> {
   const db = env.DB;
   const cursor = await readCursor(db);
-  const { results } = await db
+  const { results: found } = await db
     .prepare(
       `SELECT id, channel_id, created_at FROM streams
        WHERE status IN ('live', 'pending') AND (created_at > ?1 OR (created_at = ?1 AND id > ?2))
        ORDER BY created_at, id LIMIT ?3`,
     )
     .bind(cursor.created_at, cursor.id, STREAMS_PER_RECONCILE)
-    .all<{ id: string; channel_id: string; created_at: number }>();
+    .all();
+  const results = found.map((row) => LiveRow.parse(row));
   const outcomes = new Map<string, SettleOutcome>();
   for (const row of results) {
     const outcome = await env.LIVE_STREAM.getByName(row.channel_id).settleStream(

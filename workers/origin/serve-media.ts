@@ -50,6 +50,39 @@ function buildHeaders(object: R2Object, options: MediaResponseOptions): Headers 
   });
 }
 
+/**
+ * The response to `request` for bytes already in memory (a part every waiting viewer shares):
+ * the same HEAD, Range and If-None-Match rules as an R2 object, so a viewer's Range request can
+ * share the one wait for the part with everyone else's.
+ */
+export function serveBytes(
+  bytes: ArrayBuffer,
+  etag: string,
+  request: Request,
+  options: MediaResponseOptions,
+): Response {
+  const headers = new Headers({
+    'Content-Type': options.contentType,
+    'Cache-Control': options.cacheControl,
+    ETag: etag,
+    'Accept-Ranges': 'bytes',
+  });
+  if (isNotModified(request, etag)) return new Response(null, { status: 304, headers });
+  const range = parseByteRange(request.headers.get('range'), bytes.byteLength);
+  if (range === 'unsatisfiable') {
+    headers.set('Content-Range', `bytes */${bytes.byteLength}`);
+    return new Response(null, { status: 416, headers });
+  }
+  const body = range ? bytes.slice(range.offset, range.offset + range.length) : bytes;
+  if (range)
+    headers.set(
+      'Content-Range',
+      `bytes ${range.offset}-${range.offset + range.length - 1}/${bytes.byteLength}`,
+    );
+  headers.set('Content-Length', String(body.byteLength));
+  return new Response(request.method === 'HEAD' ? null : body, { status: range ? 206 : 200, headers });
+}
+
 /** The response for an R2 object at `key`, or null when there is no such object. */
 export async function serveMediaObject(
   bucket: R2Bucket,

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { getStreamPartsPrefix, getStreamPrefix, getVodPrefix } from '../../media/vod-keys.ts';
 import { getChatPrefix, purgePrefix } from './r2-storage.ts';
-import { forgetVodStream } from './vod-lookup.ts';
+import { forgetVodStream, withdrawStream } from './vod-lookup.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
 /** VODs taken up per run; each may need several runs when its stream was long. */
@@ -43,16 +43,23 @@ export async function purgeVodMedia(
   return { deleted, done: true };
 }
 
-/** Marks a VOD deleting, purges what `budget` allows, and marks it deleted once its media is gone. */
+/**
+ * Marks a VOD deleting, purges what `budget` allows, and marks it deleted once its media is gone.
+ * Its media is withdrawn at once, before the purge: the live URLs that name the same objects 404
+ * (this isolate at once, others within VOD_LOOKUP_TTL_MS), and the channel's LiveStream object
+ * stops listing the stream if it still holds it as its ended stream.
+ */
 export async function deleteVod(
   env: Env,
-  vod: { id: string; stream_id: string },
+  vod: { id: string; stream_id: string; channel_id: string },
   budget: number,
 ): Promise<PurgeResult> {
   await env.DB.prepare("UPDATE vods SET status = 'deleting' WHERE id = ? AND status = 'ready'")
     .bind(vod.id)
     .run();
   forgetVodStream(vod.id);
+  withdrawStream(vod.stream_id);
+  await env.LIVE_STREAM.getByName(vod.channel_id).forgetStream(vod.stream_id, { withdraw: true });
   const result = await purgeVodMedia(env.MEDIA, vod, budget);
   if (result.done) {
     await env.DB.batch([
@@ -71,11 +78,13 @@ export async function sweepExpiredVods(env: Env, now: number, maxDeletes: number
     .bind(now)
     .run();
   const { results } = await db
-    .prepare("SELECT id, stream_id FROM vods WHERE status = 'deleting' ORDER BY expires_at, id LIMIT ?")
+    .prepare(
+      "SELECT id, stream_id, channel_id FROM vods WHERE status = 'deleting' ORDER BY expires_at, id LIMIT ?",
+    )
     .bind(VODS_PER_RUN)
-    .all<{ id: string; stream_id: string }>();
+    .all();
   let deleted = 0;
-  for (const vod of results) {
+  for (const vod of results.map((row) => DeletingVod.parse(row))) {
     const result = await deleteVod(env, vod, maxDeletes - deleted);
     deleted += result.deleted;
     if (!result.done) return { deleted, done: false };
@@ -83,6 +92,9 @@ export async function sweepExpiredVods(env: Env, now: number, maxDeletes: number
   return { deleted, done: results.length < VODS_PER_RUN };
 }
 
+const DeletingVod = z.object({ id: z.string(), stream_id: z.string(), channel_id: z.string() });
+const CursorRow = z.object({ cursor: z.string() });
+const EndedStream = z.object({ id: z.string(), ended_at: z.number() });
 const PartsCursor = z.object({ ended_at: z.number(), stream_id: z.string() });
 type PartsCursor = z.infer<typeof PartsCursor>;
 
@@ -90,8 +102,8 @@ async function readCursor(db: D1Database): Promise<PartsCursor> {
   const row = await db
     .prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
     .bind(PARTS_CURSOR)
-    .first<{ cursor: string }>();
-  const parsed = row ? PartsCursor.safeParse(JSON.parse(row.cursor)) : null;
+    .first();
+  const parsed = row ? PartsCursor.safeParse(JSON.parse(CursorRow.parse(row).cursor)) : null;
   return parsed?.success ? parsed.data : { ended_at: 0, stream_id: '' };
 }
 
@@ -126,10 +138,10 @@ export async function sweepLiveParts(
        ORDER BY ended_at, id LIMIT ?4`,
     )
     .bind(now - retentionHours * HOUR_MS, cursor.ended_at, cursor.stream_id, STREAMS_PER_RUN)
-    .all<{ id: string; ended_at: number }>();
+    .all();
   let deleted = 0;
   let done = true;
-  for (const stream of results) {
+  for (const stream of results.map((row) => EndedStream.parse(row))) {
     const result = await purgePrefix(env.MEDIA, getStreamPartsPrefix(stream.id), maxDeletes - deleted);
     deleted += result.deleted;
     if (!result.done) {
