@@ -1,10 +1,12 @@
 // The live stream of one channel (addressed by channel id): who may publish, the reconnect
 // window, every rendition's segment and part timeline, and the LL-HLS playlists rendered from it.
-// This file is the phase machine (idle → starting → live ⇄ reconnecting → ending → ended) and the
-// RPC surface; its helpers take narrow interfaces: SQLite rows (storage.ts), the D1 row and its
-// events (stream-rows.ts), held requests (waiters.ts), sealing a dropped publish (seal.ts). The
-// playlist rules themselves are runtime-neutral (media/hls/). Blocked playlist and part requests
-// wait here, on promises released by the upload that makes them answerable, so nothing polls.
+// This file is the RPC surface and the I/O around each phase transition (phases.ts: idle →
+// starting → live ⇄ reconnecting → ending → ended). Its helpers take narrow interfaces: SQLite rows
+// (storage.ts), the D1 row and its events (stream-rows.ts), playlists and held requests
+// (playlists.ts, waiters.ts), sealing a dropped publish (seal.ts); the playlist rules themselves
+// are runtime-neutral (media/hls/). It is a little over 400 lines because every RPC method must be
+// a method of the class itself (native RPC dispatches on it); each is a short delegation or a
+// transition that needs the record, the storage and the alarm together.
 import { DurableObject } from 'cloudflare:workers';
 import type { ReloadDirectives } from '../../media/hls/blocking-reload.ts';
 import {
@@ -47,7 +49,7 @@ import {
 const ENDING_RETRY_MS = 30_000;
 
 export class LiveStream extends DurableObject<Env> {
-  /** From the constructor (readTimings in production); only a test subclass changes them (test/worker/test-entry.ts). */
+  /** From the constructor (readTimings in production); only a test subclass changes them later. */
   protected timings: LiveStreamTimings;
   readonly #storage: LiveStreamStorage;
   readonly #playlists: LivePlaylists;

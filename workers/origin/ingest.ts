@@ -5,6 +5,7 @@
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { log } from '../../common/log.ts';
 import { getInitKey, getPartKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
 import {
   AuthorizeRequest,
@@ -217,15 +218,7 @@ ingestApp.post(
     const { channelId, publishId } = c.req.valid('param');
     const { reason } = c.req.valid('json');
     if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId))) throw refusePublish();
-    console.log(
-      JSON.stringify({
-        level: 'info',
-        msg: 'publish ended',
-        channel_id: channelId,
-        publish_id: publishId,
-        reason,
-      }),
-    );
+    log.info('publish_ended', { channel_id: channelId, publish_id: publishId, reason });
     return c.body(null, 204);
   },
 );
