@@ -11,6 +11,11 @@ export const LEASE_TTL_MS = 10 * 60_000;
  * enough for a household or a small office watching a few channels in several tabs.
  */
 export const MAX_ANONYMOUS_SOCKETS_PER_NETWORK = 20;
+/**
+ * New anonymous sockets one client network may open per minute: seats bound what is open at once,
+ * this bounds the churn (each new socket may try 3 tokens, so 180 token lookups a minute at most).
+ */
+export const MAX_ANONYMOUS_CONNECTS_PER_MINUTE = 60;
 /** Sockets one signed-in user may hold open, across channels and protocols. */
 export const MAX_SOCKETS_PER_USER = 20;
 

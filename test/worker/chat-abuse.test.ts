@@ -3,6 +3,7 @@
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import {
+  MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
   MAX_SOCKETS_PER_USER,
 } from '../../durable-objects/chat-shard/seats.ts';
@@ -33,7 +34,7 @@ describe('anonymous chat work amplification', () => {
     const irc = await anonymousIrc();
     const targets = Array.from({ length: 500 }, (_, i) => `#nosuch${i}x${addressCounter}`).join(',');
     irc.send(`JOIN ${targets}`);
-    await irc.next(/msg-id=msg_ratelimit .*480 channels were not joined/);
+    await irc.next(/msg-id=msg_ratelimit .*480 channels were not joined/, 15_000);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(irc.lines.filter((l) => l.includes('msg_channel_suspended'))).toHaveLength(20);
     expect(irc.closed).toBeNull();
@@ -121,6 +122,19 @@ describe('anonymous chat work amplification', () => {
     for (let i = 0; i < 100 && (await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)) > 0; i++)
       await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(0);
+  });
+
+  it('limits how fast one network opens anonymous sockets, even when each closes at once', async () => {
+    const address = nextAddress();
+    for (let i = 0; i < MAX_ANONYMOUS_CONNECTS_PER_MINUTE; i++) {
+      const res = await upgrade('/irc', address, 'irc');
+      expect(res.status).toBe(101);
+      res.webSocket?.accept();
+      res.webSocket?.close(1000, 'next');
+    }
+    const refused = await upgrade('/irc', address, 'irc');
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
   });
 
   it('caps one user at 20 sockets, whichever way they sign in', async () => {

@@ -11,6 +11,7 @@ import { findChannelById } from '../../durable-objects/chat/directory.ts';
 import type { ChatShard } from '../../durable-objects/chat-shard/chat-shard.ts';
 import {
   anonymousSeatKey,
+  MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
   MAX_SOCKETS_PER_USER,
   takeSeat,
@@ -56,6 +57,20 @@ async function takeSocketSeat(
           MAX_SOCKETS_PER_USER,
           `At most ${MAX_SOCKETS_PER_USER} chat connections per user.`,
         ];
+  if (userId === null) {
+    const connectKey = `chat-anonymous-connects:${toClientNetwork(address ?? '')}`;
+    const connects = await env.RATE_LIMITER.getByName(connectKey).consume(
+      connectKey,
+      MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
+      60_000,
+    );
+    if (!connects.allowed) {
+      throw rateLimited(
+        connects.retryAfterMs / 1000,
+        `At most ${MAX_ANONYMOUS_CONNECTS_PER_MINUTE} new anonymous chat connections per minute per network.`,
+      );
+    }
+  }
   const seat = await takeSeat(env.RATE_LIMITER, key, limit);
   if (!seat.allowed) throw rateLimited(seat.retryAfterMs / 1000, message);
   return { 'x-chat-lease-key': seat.key, 'x-chat-lease-id': seat.leaseId };
