@@ -12,16 +12,8 @@ import {
   getClipThumbnailKey,
   getClipThumbnailPath,
 } from '../../../media/vod-keys.ts';
-import { mapPositionToWallClock } from '../../../media/hls/vod-playlist.ts';
-import { getClipPath, getClipThumbnailPath } from '../../../media/vod-keys.ts';
-import { mapPositionToWallClock } from '../../../media/hls/vod-playlist.ts';
-import { getClipPath, getClipThumbnailPath } from '../../../media/vod-keys.ts';
 import { createEvent } from '../../../protocol/events.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
-import { planClip } from '../../clips/clip-assembly.ts';
-import { loadClipSource } from '../../clips/clip-job.ts';
-import { planClip } from '../../clips/clip-assembly.ts';
-import { loadClipSource } from '../../clips/clip-job.ts';
 import { planClip } from '../../clips/clip-assembly.ts';
 import { loadClipSource } from '../../clips/clip-job.ts';
 import { requireUser } from '../../shared/auth.ts';
