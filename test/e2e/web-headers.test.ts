@@ -8,7 +8,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
-import { collectPageErrors, launchWebBrowser, openContext } from './web-pages.ts';
+import { collectPageErrors, launchWebBrowser, openContext, recordCspViolations } from './web-pages.ts';
 
 /**
  * Another site that frames ours: its own origin (another port) on loopback, as Chromium refuses
@@ -46,18 +46,6 @@ function readDirectives(policy: string | null): Map<string, string> {
     if (name) directives.set(name, values.join(' '));
   }
   return directives;
-}
-
-/** Records CSP violations from the first script the page runs, before the app's own. */
-async function recordViolations(page: Page): Promise<() => Promise<string[]>> {
-  await page.addInitScript(() => {
-    const seen: string[] = [];
-    Object.defineProperty(window, '__cspViolations', { value: seen });
-    document.addEventListener('securitypolicyviolation', (event) => {
-      seen.push(`${event.effectiveDirective} blocked ${event.blockedURI}`);
-    });
-  });
-  return () => page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
 }
 
 describe("the web app's security headers", () => {
@@ -134,7 +122,7 @@ describe("the web app's security headers", () => {
   it('runs under its policy: the home page, a watch page with its chat socket, and the overlay load with no violation', async () => {
     const page = await newPage();
     const errors = collectPageErrors(page);
-    const readViolations = await recordViolations(page);
+    const readViolations = await recordCspViolations(page);
     const violations: string[] = [];
     await page.goto(`${platform.baseUrl}/`);
     await page.locator('header').waitFor();

@@ -81,9 +81,27 @@ export async function readTimeToFirstFrame(page: Page, waitMs = 5_000): Promise<
   return typeof startTime === 'number' ? startTime : null;
 }
 
-export async function takeScreenshot(page: Page, name: 'watch' | 'home' | 'dashboard'): Promise<void> {
+export async function takeScreenshot(
+  page: Page,
+  name: 'watch' | 'home' | 'dashboard' | 'player-controls',
+): Promise<void> {
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   await page.screenshot({ path: join(SCREENSHOT_DIR, `${name}.png`) });
+}
+
+/**
+ * Records the page's Content-Security-Policy violations (web/public/_headers) from before its own
+ * scripts run; the returned reader lists those of the document loaded now.
+ */
+export async function recordCspViolations(page: Page): Promise<() => Promise<string[]>> {
+  await page.addInitScript(() => {
+    const seen: string[] = [];
+    Object.defineProperty(window, '__cspViolations', { value: seen });
+    document.addEventListener('securitypolicyviolation', (event) => {
+      seen.push(`${event.effectiveDirective} blocked ${event.blockedURI}`);
+    });
+  });
+  return () => page.evaluate(() => (window as unknown as { __cspViolations: string[] }).__cspViolations);
 }
 
 /** True when the page can be scrolled sideways (content wider than the viewport). */

@@ -9,7 +9,13 @@ import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName, waitForSegments } from './lib/api.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
-import { collectPageErrors, launchWebBrowser, openContext } from './web-pages.ts';
+import {
+  collectPageErrors,
+  launchWebBrowser,
+  openContext,
+  recordCspViolations,
+  takeScreenshot,
+} from './web-pages.ts';
 
 interface PlayerReading {
   currentTime: number;
@@ -31,6 +37,7 @@ let publisher: Publisher | undefined;
 let streamer: SignedUp;
 let page: Page;
 let pageErrors: string[] = [];
+let readCspViolations: () => Promise<string[]>;
 
 async function readPlayer(): Promise<PlayerReading> {
   return page.evaluate(() => {
@@ -118,6 +125,7 @@ describe('the watch page player controls, on a live stream in a real browser', (
     const context = await openContext(browser);
     page = await context.newPage();
     pageErrors = collectPageErrors(page);
+    readCspViolations = await recordCspViolations(page);
     await page.goto(`${platform.baseUrl}/${streamer.channel.name}`);
     await waitForPlayer('the watch page to play', (r) => r.currentTime > 0 && r.level !== null, 60_000);
   });
@@ -126,6 +134,26 @@ describe('the watch page player controls, on a live stream in a real browser', (
     await publisher?.stop('SIGKILL');
     await browser?.close();
     await platform?.stop();
+  });
+
+  it('draws its control icons as inline SVG, which needs no symbol font, and plays under the CSP (hls.js worker and MSE blob:)', async () => {
+    const controls = page.locator('.player-controls');
+    const names = await controls
+      .getByRole('button')
+      .evaluateAll((buttons) => buttons.map((button) => button.getAttribute('aria-label') ?? ''));
+    expect(names).toEqual(expect.arrayContaining(['Go live', 'Fullscreen']));
+    for (const name of names) {
+      // The low-latency toggle is a word (LL / STD), not an icon.
+      if (name === 'Low latency') continue;
+      const button = controls.getByRole('button', { name, exact: true });
+      expect(await button.locator('svg[aria-hidden="true"]').count(), name).toBe(1);
+      // No glyph text: a machine without symbol fonts would draw it as an empty box.
+      expect(((await button.textContent()) ?? '').replace('Live', '').trim(), name).toBe('');
+    }
+    const box = await controls.getByRole('button', { name: 'Fullscreen' }).locator('svg').boundingBox();
+    expect(box?.width ?? 0).toBeGreaterThan(10);
+    await takeScreenshot(page, 'player-controls');
+    expect(await readCspViolations()).toEqual([]);
   });
 
   it('plays the chosen rendition when one is picked in the quality menu, and hands the choice back to ABR with Auto', async () => {

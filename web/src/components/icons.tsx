@@ -105,7 +105,7 @@ export function CloseIcon(props: IconProps) {
 export function LiveDotIcon(props: IconProps) {
   return (
     <Icon {...props}>
-      <circle cx="12" cy="12" r="6" />
+      <circle cx="12" cy="12" r="8" />
     </Icon>
   );
 }

@@ -79,7 +79,7 @@ export function PlayerControls(props: PlayerControlsProps) {
             onClick={props.onGoLive}
             aria-label="Go live"
           >
-            <LiveDotIcon className="live-dot" /> Live
+            <LiveDotIcon className="icon-live-dot" /> Live
           </button>
           <span className="player-latency" aria-live="off" title="Time behind the broadcaster">
             {latency === undefined ? '–' : `${latency.toFixed(1)} s`}
