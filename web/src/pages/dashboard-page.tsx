@@ -1,7 +1,7 @@
 // `/dashboard` (loaded on demand: viewers never download it): the streamer's control room. Stream
 // key (hidden until revealed), stream info, a live preview with health figures, chat settings,
 // moderators and VIPs, channel emotes, past broadcasts and clips.
-import { type FormEvent, type ReactNode, useEffect, useState } from 'react';
+import { type FormEvent, useEffect, useState } from 'react';
 import { Link, Navigate } from 'react-router';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { api, describeError, readApi } from '../api/client.ts';
@@ -9,6 +9,7 @@ import type { Channel } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDate, formatDuration } from '../components/format.ts';
+import { Panel } from '../components/panel.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
 import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
@@ -58,16 +59,6 @@ export function DashboardPage() {
         </Panel>
       </div>
     </div>
-  );
-}
-
-function Panel({ title, children }: { title: string; children: ReactNode }) {
-  const id = `panel-${title.toLowerCase().replace(/[^a-z]+/g, '-')}`;
-  return (
-    <section className="panel" aria-labelledby={id}>
-      <h2 id={id}>{title}</h2>
-      {children}
-    </section>
   );
 }
 

@@ -1,7 +1,7 @@
 // `/settings` (loaded on demand): the signed-in account's security. Change the password (the API
 // ends every other session, docs/api.md), see where the account is signed in and revoke any of
 // those sessions, or log out everywhere at once.
-import { type FormEvent, type ReactNode, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { Navigate, useNavigate } from 'react-router';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../../protocol/limits.ts';
 import { api, describeError, readApi } from '../api/client.ts';
@@ -9,6 +9,7 @@ import type { SessionInfo } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatDate } from '../components/format.ts';
+import { Panel } from '../components/panel.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 
 export function SettingsPage() {
@@ -19,23 +20,13 @@ export function SettingsPage() {
     <div className="settings">
       <h1>Account settings</h1>
       <p className="hint">Signed in as {user.username}.</p>
-      <Section title="Password">
+      <Panel title="Password">
         <PasswordForm />
-      </Section>
-      <Section title="Where you are signed in">
+      </Panel>
+      <Panel title="Where you are signed in">
         <SessionList />
-      </Section>
+      </Panel>
     </div>
-  );
-}
-
-function Section({ title, children }: { title: string; children: ReactNode }) {
-  const id = `settings-${title.toLowerCase().replace(/[^a-z]+/g, '-')}`;
-  return (
-    <section className="panel" aria-labelledby={id}>
-      <h2 id={id}>{title}</h2>
-      {children}
-    </section>
   );
 }
 
