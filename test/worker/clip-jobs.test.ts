@@ -11,6 +11,7 @@ import { vodPlaybackApp } from '../../workers/origin/vod-playback.ts';
 import { callApi, readError, signUp, type TestSession } from './api-helpers.ts';
 import {
   deliver,
+  deliverStreamEnded,
   endSyntheticStream,
   listKeys,
   type SyntheticStream,
@@ -203,13 +204,7 @@ describe('clips', () => {
     viewer = await signUp('vodclip');
     const stream = await startSyntheticStream(['720p60', 'audio'], 6, { reconnectAfter: 3 });
     await endSyntheticStream(stream);
-    await deliver('stream-events', [
-      createEvent('stream.ended', {
-        stream_id: stream.streamId,
-        channel_id: stream.channel.channelId,
-        duration_seconds: 12,
-      }),
-    ]);
+    await deliverStreamEnded(stream, 12);
     // VOD positions 6..11 are the run after the reconnect.
     const clipId = await createClip(viewer, stream, 5, 6);
     await deliver('clip-requests', [createEvent('clip.requested', { clip_id: clipId })]);

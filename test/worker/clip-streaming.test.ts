@@ -11,7 +11,13 @@ import { processClip } from '../../workers/clips/clip-job.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
 import { callApi, signUp, type TestSession } from './api-helpers.ts';
-import { deliver, endSyntheticStream, type SyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
+import {
+  deliver,
+  deliverStreamEnded,
+  endSyntheticStream,
+  type SyntheticStream,
+  startSyntheticStream,
+} from './vod-fixtures.ts';
 
 async function createClip(
   session: TestSession,
@@ -111,13 +117,7 @@ describe('clip thumbnails', () => {
     await deliver('clip-requests', [createEvent('clip.requested', { clip_id: clipId })]);
 
     await endSyntheticStream(stream);
-    await deliver('stream-events', [
-      createEvent('stream.ended', {
-        stream_id: stream.streamId,
-        channel_id: stream.channel.channelId,
-        duration_seconds: 8,
-      }),
-    ]);
+    await deliverStreamEnded(stream, 8);
     const vodId = await deriveVodId(stream.streamId);
     expect(
       (

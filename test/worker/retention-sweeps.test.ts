@@ -3,25 +3,18 @@
 // clips and everything unexpired stay; bounded runs resume where the last one stopped.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { createEvent } from '../../protocol/events.ts';
 import { runSweeps, SWEEPS } from '../../workers/cron.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { PARTS_CURSOR, sweepExpiredVods, sweepLiveParts } from '../../workers/vod/retention.ts';
 import { callApi, signUp } from './api-helpers.ts';
-import { deliver, endSyntheticStream, listKeys, startSyntheticStream } from './vod-fixtures.ts';
+import { deliverStreamEnded, endSyntheticStream, listKeys, startSyntheticStream } from './vod-fixtures.ts';
 
 const DAY_MS = 86_400_000;
 
 async function makeVod() {
   const stream = await startSyntheticStream(['720p60', 'audio'], 3);
   await endSyntheticStream(stream);
-  await deliver('stream-events', [
-    createEvent('stream.ended', {
-      stream_id: stream.streamId,
-      channel_id: stream.channel.channelId,
-      duration_seconds: 6,
-    }),
-  ]);
+  await deliverStreamEnded(stream, 6);
   const vodId = await deriveVodId(stream.streamId);
   const row = await env.DB.prepare('SELECT expires_at FROM vods WHERE id = ?')
     .bind(vodId)

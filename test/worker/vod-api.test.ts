@@ -8,6 +8,7 @@ import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { callApi, readError } from './api-helpers.ts';
 import {
   deliver,
+  deliverStreamEnded,
   endSyntheticStream,
   listKeys,
   type SyntheticStream,
@@ -17,13 +18,7 @@ import {
 async function makeVod(options: { reconnectAfter?: number } = {}) {
   const stream = await startSyntheticStream(['720p60'], 6, options);
   await endSyntheticStream(stream);
-  await deliver('stream-events', [
-    createEvent('stream.ended', {
-      stream_id: stream.streamId,
-      channel_id: stream.channel.channelId,
-      duration_seconds: 12,
-    }),
-  ]);
+  await deliverStreamEnded(stream, 12);
   return { stream, vodId: await deriveVodId(stream.streamId) };
 }
 

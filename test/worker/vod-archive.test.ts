@@ -9,18 +9,12 @@ import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { getChatBatchKey } from '../../workers/vod/r2-storage.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
 import { callApi, signUp } from './api-helpers.ts';
-import { deliver, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
+import { deliver, deliverStreamEnded, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
 
 async function makeVod(renditions: Array<'720p60' | 'audio'>, segments: number) {
   const stream = await startSyntheticStream(renditions, segments);
   await endSyntheticStream(stream);
-  await deliver('stream-events', [
-    createEvent('stream.ended', {
-      stream_id: stream.streamId,
-      channel_id: stream.channel.channelId,
-      duration_seconds: segments * 2,
-    }),
-  ]);
+  await deliverStreamEnded(stream, segments * 2);
   return { stream, vodId: await deriveVodId(stream.streamId) };
 }
 
@@ -44,13 +38,7 @@ describe('VOD segment index', () => {
     const stream = await startSyntheticStream(['720p60', 'audio'], 4);
     await endSyntheticStream(stream);
     expect(await countRows(stream.channel.channelId, stream.streamId)).toBeGreaterThan(0);
-    await deliver('stream-events', [
-      createEvent('stream.ended', {
-        stream_id: stream.streamId,
-        channel_id: stream.channel.channelId,
-        duration_seconds: 8,
-      }),
-    ]);
+    await deliverStreamEnded(stream, 8);
     const vodId = await deriveVodId(stream.streamId);
     const stored = await env.MEDIA.get(`vods/${vodId}/index.json`);
     const index = (await stored?.json()) as {

@@ -9,6 +9,8 @@ import {
   runDurableObjectAlarm,
   SELF,
 } from 'cloudflare:test';
+import { writeBox } from '../../media/mp4/boxes.ts';
+import { createEvent } from '../../protocol/events.ts';
 import { AuthorizeResponse, type RenditionName } from '../../protocol/ingest.ts';
 import { consumeQueueBatch } from '../../workers/queues/index.ts';
 import {
@@ -31,16 +33,7 @@ const AUDIO_SAMPLES = 10;
 const AUDIO_SAMPLE_DURATION = 960;
 
 function box(type: string, ...parts: Uint8Array[]): Uint8Array {
-  const size = 8 + parts.reduce((sum, p) => sum + p.byteLength, 0);
-  const out = new Uint8Array(size);
-  new DataView(out.buffer).setUint32(0, size);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  let offset = 8;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
+  return writeBox(type, parts);
 }
 
 /** Big-endian fields: [value, bytes] pairs. */
@@ -309,6 +302,17 @@ export async function endSyntheticStream(stream: SyntheticStream): Promise<void>
     instance.setTimings({ reconnectWindowMs: 0 });
   });
   await runDurableObjectAlarm(stub);
+}
+
+/** Delivers the stream's stream.ended to the queue consumer, which finalizes its VOD. */
+export async function deliverStreamEnded(stream: SyntheticStream, durationSeconds: number): Promise<void> {
+  await deliver('stream-events', [
+    createEvent('stream.ended', {
+      stream_id: stream.streamId,
+      channel_id: stream.channel.channelId,
+      duration_seconds: durationSeconds,
+    }),
+  ]);
 }
 
 let messageCounter = 0;

@@ -3,22 +3,15 @@
 // while the budgeted purge is still deleting the objects (docs/retention.md).
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { createEvent } from '../../protocol/events.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
-import { deliver, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
+import { deliverStreamEnded, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
 
 describe('deleting a VOD', () => {
   it('refuses its media through live URLs at once and drops the cached copies, before the purge has deleted anything', async () => {
     const stream = await startSyntheticStream(['720p60'], 3);
     await endSyntheticStream(stream);
-    await deliver('stream-events', [
-      createEvent('stream.ended', {
-        stream_id: stream.streamId,
-        channel_id: stream.channel.channelId,
-        duration_seconds: 6,
-      }),
-    ]);
+    await deliverStreamEnded(stream, 6);
     const vodId = await deriveVodId(stream.streamId);
     const live = `http://localhost/live/${stream.channel.channelId}`;
     const segment = `${live}/${stream.streamId}/720p60/1.m4s`;

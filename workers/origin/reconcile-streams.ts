@@ -4,6 +4,7 @@
 // what slipped through: retries exhausted, an object lost mid-end, a pending row nobody used.
 import { z } from 'zod';
 import type { SettleOutcome } from '../../durable-objects/live-stream/types.ts';
+import { readSweepCursor, saveSweepCursor } from '../vod/sweep-cursors.ts';
 
 /** Rows looked at per cron run: one LiveStream call each. */
 export const STREAMS_PER_RECONCILE = 25;
@@ -11,30 +12,10 @@ export const STREAMS_PER_RECONCILE = 25;
 export const PENDING_STREAM_TTL_MS = 6 * 60 * 60 * 1000;
 export const RECONCILE_CURSOR = 'stream-reconcile';
 
-const CursorRow = z.object({ cursor: z.string() });
 const LiveRow = z.object({ id: z.string(), channel_id: z.string(), created_at: z.number() });
 const Cursor = z.object({ created_at: z.number(), id: z.string() });
 type Cursor = z.infer<typeof Cursor>;
 const START: Cursor = { created_at: 0, id: '' };
-
-async function readCursor(db: D1Database): Promise<Cursor> {
-  const row = await db
-    .prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
-    .bind(RECONCILE_CURSOR)
-    .first();
-  const parsed = row ? Cursor.safeParse(JSON.parse(CursorRow.parse(row).cursor)) : null;
-  return parsed?.success ? parsed.data : START;
-}
-
-async function saveCursor(db: D1Database, cursor: Cursor, now: number): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO retention_cursors (name, cursor, updated_at) VALUES (?1, ?2, ?3)
-       ON CONFLICT (name) DO UPDATE SET cursor = ?2, updated_at = ?3`,
-    )
-    .bind(RECONCILE_CURSOR, JSON.stringify(cursor), now)
-    .run();
-}
 
 /**
  * Asks the LiveStream object of each live or pending row, STREAMS_PER_RECONCILE a run, in
@@ -43,7 +24,7 @@ async function saveCursor(db: D1Database, cursor: Cursor, now: number): Promise<
  */
 export async function reconcileStreams(env: Env, now: number): Promise<Map<string, SettleOutcome>> {
   const db = env.DB;
-  const cursor = await readCursor(db);
+  const cursor = await readSweepCursor(db, RECONCILE_CURSOR, Cursor, START);
   const { results: found } = await db
     .prepare(
       `SELECT id, channel_id, created_at FROM streams
@@ -64,6 +45,6 @@ export async function reconcileStreams(env: Env, now: number): Promise<Map<strin
   const last = results.at(-1);
   const next =
     results.length < STREAMS_PER_RECONCILE || !last ? START : { created_at: last.created_at, id: last.id };
-  await saveCursor(db, next, now);
+  await saveSweepCursor(db, RECONCILE_CURSOR, next, now);
   return outcomes;
 }

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { getStreamPartsPrefix, getStreamPrefix, getVodPrefix } from '../../media/vod-keys.ts';
 import { getChatPrefix, purgePrefix } from './r2-storage.ts';
+import { readSweepCursor, saveSweepCursor } from './sweep-cursors.ts';
 import { forgetVodStream, withdrawStream } from './vod-lookup.ts';
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -93,29 +94,8 @@ export async function sweepExpiredVods(env: Env, now: number, maxDeletes: number
 }
 
 const DeletingVod = z.object({ id: z.string(), stream_id: z.string(), channel_id: z.string() });
-const CursorRow = z.object({ cursor: z.string() });
 const EndedStream = z.object({ id: z.string(), ended_at: z.number() });
 const PartsCursor = z.object({ ended_at: z.number(), stream_id: z.string() });
-type PartsCursor = z.infer<typeof PartsCursor>;
-
-async function readCursor(db: D1Database): Promise<PartsCursor> {
-  const row = await db
-    .prepare('SELECT cursor FROM retention_cursors WHERE name = ?')
-    .bind(PARTS_CURSOR)
-    .first();
-  const parsed = row ? PartsCursor.safeParse(JSON.parse(CursorRow.parse(row).cursor)) : null;
-  return parsed?.success ? parsed.data : { ended_at: 0, stream_id: '' };
-}
-
-async function saveCursor(db: D1Database, cursor: PartsCursor, now: number): Promise<void> {
-  await db
-    .prepare(
-      `INSERT INTO retention_cursors (name, cursor, updated_at) VALUES (?1, ?2, ?3)
-       ON CONFLICT (name) DO UPDATE SET cursor = ?2, updated_at = ?3`,
-    )
-    .bind(PARTS_CURSOR, JSON.stringify(cursor), now)
-    .run();
-}
 
 /**
  * Parts exist for LL-HLS viewers at the live edge; the VOD and clips use whole segments. Streams
@@ -129,7 +109,7 @@ export async function sweepLiveParts(
   maxDeletes: number,
 ): Promise<PurgeResult> {
   const db = env.DB;
-  let cursor = await readCursor(db);
+  let cursor = await readSweepCursor(db, PARTS_CURSOR, PartsCursor, { ended_at: 0, stream_id: '' });
   const { results } = await db
     .prepare(
       `SELECT id, ended_at FROM streams
@@ -150,6 +130,6 @@ export async function sweepLiveParts(
     }
     cursor = { ended_at: stream.ended_at, stream_id: stream.id };
   }
-  await saveCursor(db, cursor, now);
+  await saveSweepCursor(db, PARTS_CURSOR, cursor, now);
   return { deleted, done: done && results.length < STREAMS_PER_RUN };
 }
