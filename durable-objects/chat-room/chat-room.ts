@@ -177,7 +177,7 @@ export class ChatRoom extends DurableObject<Env> {
     return {
       channel,
       roomState: this.#readRoomState(),
-      history: this.#storage.readHistory(HISTORY_LENGTH),
+      historyJson: this.#storage.readHistoryJson(HISTORY_LENGTH),
       user: session ? await this.describeUser(channelId, session.userId) : null,
     };
   }

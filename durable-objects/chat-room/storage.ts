@@ -84,6 +84,9 @@ function parseMessageRow(row: unknown): MessageRecord {
 
 export class RoomStorage {
   readonly #sql: SqlStorage;
+  /** readHistoryJson's frames, or null when history changed since. */
+  #history: string[] | null = null;
+  #historyLimit = 0;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -187,6 +190,10 @@ export class RoomStorage {
       JSON.stringify(message),
       sentAt,
     );
+    if (this.#history !== null) {
+      this.#history.push(JSON.stringify(message));
+      if (this.#history.length > this.#historyLimit) this.#history.shift();
+    }
   }
 
   findMessage(id: string): StoredMessage | null {
@@ -195,27 +202,38 @@ export class RoomStorage {
   }
 
   deleteMessage(id: string): void {
+    this.#history = null;
     this.#sql.exec('DELETE FROM messages WHERE id = ?', id);
   }
 
   deleteMessagesOf(userId: string): void {
+    this.#history = null;
     this.#sql.exec('DELETE FROM messages WHERE user_id = ?', userId);
   }
 
   deleteAllMessages(): void {
+    this.#history = null;
     this.#sql.exec('DELETE FROM messages');
   }
 
-  /** The newest `limit` messages, oldest first; a row that no longer parses is left out. */
-  readHistory(limit: number): ChatMessage[] {
-    return this.#sql
-      .exec('SELECT * FROM messages ORDER BY seq DESC LIMIT ?', limit)
-      .toArray()
-      .reverse()
-      .flatMap((row) => {
-        const { stored } = parseMessageRow(row);
-        return stored ? [stored.message] : [];
-      });
+  /**
+   * The newest `limit` messages as the JSON text of an array of chat_message frames, oldest first;
+   * a row that no longer parses is left out. Every join reads it, so the frames are parsed once and
+   * kept as text until history changes: a busy room greets each joiner without re-parsing 100 rows.
+   */
+  readHistoryJson(limit: number): string {
+    if (this.#history === null || this.#historyLimit !== limit) {
+      this.#historyLimit = limit;
+      this.#history = this.#sql
+        .exec('SELECT * FROM messages ORDER BY seq DESC LIMIT ?', limit)
+        .toArray()
+        .reverse()
+        .flatMap((row) => {
+          const { stored } = parseMessageRow(row);
+          return stored ? [JSON.stringify(stored.message)] : [];
+        });
+    }
+    return `[${this.#history.join(',')}]`;
   }
 
   readMessagesAfter(seq: number, limit: number): MessageRecord[] {
@@ -240,6 +258,7 @@ export class RoomStorage {
 
   /** Drops archived messages older than the newest `keep` (what joiners still need). */
   trimArchived(archivedSeq: number, keep: number): void {
+    this.#history = null;
     this.#sql.exec(
       'DELETE FROM messages WHERE seq <= ? AND seq <= (SELECT max(seq) FROM messages) - ?',
       archivedSeq,

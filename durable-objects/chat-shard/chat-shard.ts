@@ -140,6 +140,9 @@ export class ChatShard extends DurableObject<Env> {
       sendJson: (frame: ServerFrame) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame));
       },
+      sendText: (text) => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(text);
+      },
       sendIrc: (lines) => {
         if (lines.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(lines.join('\r\n'));
       },

@@ -59,6 +59,8 @@ export interface SocketHandle {
   save(): void;
   isOpen(): boolean;
   sendJson(frame: ServerFrame): void;
+  /** Sends text already serialized as a server frame. */
+  sendText(text: string): void;
   sendIrc(lines: readonly string[]): void;
   close(code: number, reason: string): void;
 }

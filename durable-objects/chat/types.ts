@@ -21,7 +21,11 @@ export interface ChannelInfo {
 export interface JoinResult {
   channel: ChannelInfo;
   roomState: RoomState;
-  history: ChatMessage[];
+  /**
+   * The last messages as the JSON text of an array of chat_message frames (protocol/chat.ts),
+   * produced by the room from validated rows: the shard forwards it unread (storage.ts says why).
+   */
+  historyJson: string;
   /** The joining user as chat renders them (badges, colour); null when anonymous. */
   user: ChatMessage['user'] | null;
 }
