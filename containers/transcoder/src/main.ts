@@ -84,6 +84,7 @@ async function main(): Promise<void> {
           rss_bytes: process.memoryUsage.rss(),
           pre_auth_connections: rtmp.preAuth.connections,
           pre_auth_held_bytes: rtmp.preAuth.heldBytes,
+          pre_auth_evictions: rtmp.preAuth.evictions,
         }),
       );
       return;

@@ -5,6 +5,7 @@ import {
   CHUNK_STREAM_STATE_BYTES,
   ChunkReader,
   ChunkStreamError,
+  MIN_WINDOW_ACK_SIZE,
 } from '../../../containers/transcoder/src/rtmp/chunk-reader.ts';
 import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
 import type { RtmpMessage } from '../../../containers/transcoder/src/rtmp/messages.ts';
@@ -235,14 +236,33 @@ describe('ChunkReader', () => {
 
   it('asks for an Acknowledgement each time the peer window of bytes has been received', () => {
     const reader = new ChunkReader();
-    reader.push(Buffer.from([...fmt0(2, 0, 4, 5, 0), ...u32(250)]));
+    const window = MIN_WINDOW_ACK_SIZE + 1000;
+    // Set Chunk Size 128 KiB, then the window, then one video message the window ends inside.
+    reader.push(
+      Buffer.from([...fmt0(2, 0, 4, 1, 0), ...u32(128 * 1024), ...fmt0(2, 0, 4, 5, 0), ...u32(window)]),
+    );
     expect(reader.takeAcknowledgement()).toBeNull();
-    reader.push(Buffer.from([...fmt0(6, 0, 300, 9, 1), ...bytesOf(128, 1)]));
+    reader.push(Buffer.from([...fmt0(6, 0, window + 500, 9, 1), ...bytesOf(window - 100, 1)]));
     expect(reader.takeAcknowledgement()).toBeNull();
-    reader.push(Buffer.from([...fmt3(6), ...bytesOf(128, 1)]));
+    reader.push(Buffer.from(bytesOf(600, 1)));
     const sequence = reader.takeAcknowledgement();
     expect(sequence).toBe(reader.bytesReceived);
     expect(reader.takeAcknowledgement()).toBeNull();
+  });
+
+  it(`takes a peer window below ${MIN_WINDOW_ACK_SIZE} bytes as ${MIN_WINDOW_ACK_SIZE}: a 1-byte window does not ask for an Acknowledgement per read`, () => {
+    const reader = new ChunkReader();
+    reader.push(Buffer.from([...fmt0(2, 0, 4, 5, 0), ...u32(1)]));
+    let acknowledgements = 0;
+    // 1,000 reads of one 128-byte video chunk each (~129 KiB): one per 64 KiB, not one per read.
+    reader.push(Buffer.from([...fmt0(6, 0, 128_000, 9, 1), ...bytesOf(128, 1)]));
+    for (let i = 1; i < 1000; i += 1) {
+      if (reader.takeAcknowledgement() !== null) acknowledgements += 1;
+      reader.push(Buffer.from([...fmt3(6), ...bytesOf(128, 1)]));
+    }
+    if (reader.takeAcknowledgement() !== null) acknowledgements += 1;
+    expect(acknowledgements).toBe(Math.floor(reader.bytesReceived / MIN_WINDOW_ACK_SIZE));
+    expect(acknowledgements).toBe(1);
   });
 
   it.each([

@@ -5,9 +5,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ChunkWriter } from '../../../containers/transcoder/src/rtmp/chunk-writer.ts';
 import {
-  DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
+  DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE,
   DEFAULT_PRE_AUTH_BUDGET_BYTES,
-  DEFAULT_PRE_AUTH_PER_ADDRESS,
+  DEFAULT_PRE_AUTH_PER_NETWORK,
   DEFAULT_PRE_AUTH_TOTAL,
   PRE_AUTH_MAX_BYTES_IN,
   PRE_AUTH_MAX_MESSAGE_LENGTH,
@@ -88,7 +88,7 @@ describe('RTMP before a publish is authorized', () => {
     expect(closedDetails(harness)).toContainEqual(
       expect.stringContaining(`chunk size 1 below ${PRE_AUTH_MIN_CHUNK_SIZE}`),
     );
-    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0 });
+    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0, evictions: 0 });
   });
 
   it('closes a stranger that announces an 8 MiB message as soon as the header arrives, before its payload', async () => {
@@ -100,7 +100,7 @@ describe('RTMP before a publish is authorized', () => {
     expect(closedDetails(harness)).toContainEqual(
       expect.stringContaining(`exceeds ${PRE_AUTH_MAX_MESSAGE_LENGTH}`),
     );
-    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0 });
+    expect(harness.server.preAuth).toEqual({ connections: 0, heldBytes: 0, evictions: 0 });
   });
 
   it('accounts an unfinished 60 KiB command at its announced length, plus a little fixed state', async () => {
@@ -126,9 +126,9 @@ describe('RTMP before a publish is authorized', () => {
     expect(closedDetails(harness)).toContain('pre_auth_bytes');
   });
 
-  it(`refuses connect ${DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE + 1} from one address within a minute, one at a time`, async () => {
+  it(`refuses connect ${DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE + 1} from one address within a minute, one at a time`, async () => {
     const harness = await startHarness();
-    for (let i = 0; i < DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE; i += 1) {
+    for (let i = 0; i < DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE; i += 1) {
       const connection = await open(harness.server.port, '127.0.9.1');
       await performHandshake(connection);
       connection.socket.destroy();
@@ -147,13 +147,13 @@ describe('RTMP before a publish is authorized', () => {
     expect(other.received()[0]).toBe(3);
   });
 
-  it(`refuses connection ${DEFAULT_PRE_AUTH_PER_ADDRESS + 1} from one address while another address still gets in`, async () => {
+  it(`refuses connection ${DEFAULT_PRE_AUTH_PER_NETWORK + 1} from one address while another address still gets in`, async () => {
     const harness = await startHarness();
     const port = harness.server.port;
     const first: RawConnection[] = [];
-    for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) first.push(await open(port, '127.0.0.1'));
+    for (let i = 0; i < DEFAULT_PRE_AUTH_PER_NETWORK; i += 1) first.push(await open(port, '127.0.0.1'));
     await waitFor(
-      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_PER_ADDRESS,
+      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_PER_NETWORK,
       5000,
       'the first connections',
     );
@@ -162,33 +162,86 @@ describe('RTMP before a publish is authorized', () => {
     expect(await refused.closed).toBeLessThan(2000);
     expect(refused.received()).toHaveLength(0);
     expect(harness.logs).toContainEqual(
-      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'per_address_limit' }),
+      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'per_network_limit' }),
     );
     const other = await open(port, '127.0.0.2');
     await performHandshake(other);
     expect(other.received()[0]).toBe(3);
     // The first ones are still open: the limit refuses newcomers, it does not drop anyone.
     await performHandshake(first[0] ?? other);
-    expect(harness.server.preAuth.connections).toBe(DEFAULT_PRE_AUTH_PER_ADDRESS + 1);
+    expect(harness.server.preAuth.connections).toBe(DEFAULT_PRE_AUTH_PER_NETWORK + 1);
   });
 
-  it(`refuses unauthorized connections past ${DEFAULT_PRE_AUTH_TOTAL} in total, whatever their addresses`, async () => {
+  it(`keeps at most ${DEFAULT_PRE_AUTH_TOTAL} strangers: a newcomer past that evicts the oldest one from the most represented network`, async () => {
     const harness = await startHarness();
     const port = harness.server.port;
-    const addresses = DEFAULT_PRE_AUTH_TOTAL / DEFAULT_PRE_AUTH_PER_ADDRESS;
-    for (let a = 0; a < addresses; a += 1)
-      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) await open(port, `127.0.1.${a + 1}`);
+    // One lone stranger first (the oldest of all), then full quotas from other addresses.
+    const lone = await open(port, '127.0.1.200');
+    const crowd: RawConnection[] = [];
+    const addresses = (DEFAULT_PRE_AUTH_TOTAL - 1) / DEFAULT_PRE_AUTH_PER_NETWORK;
+    for (let a = 0; a < Math.ceil(addresses); a += 1)
+      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_NETWORK && crowd.length < DEFAULT_PRE_AUTH_TOTAL - 1; i += 1)
+        crowd.push(await open(port, `127.0.1.${a + 1}`));
     await waitFor(
       () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_TOTAL,
       5000,
       'the connections to be admitted',
     );
-    const refused = await open(port, '127.0.2.1');
-    expect(await refused.closed).toBeLessThan(2000);
-    expect(refused.received()).toHaveLength(0);
-    expect(harness.logs).toContainEqual(
-      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'total_limit' }),
+    expect(harness.server.preAuth.evictions).toBe(0);
+    const newcomer = await open(port, '127.0.2.1');
+    await performHandshake(newcomer);
+    expect(newcomer.received()[0]).toBe(3);
+    // Room was made: the crowd's oldest (127.0.1.1, a full network) went, the lone one stayed.
+    expect(await crowd[0]?.closed).toBeLessThan(3000);
+    expect(closedDetails(harness)).toEqual(['pre_auth_evicted']);
+    expect(harness.server.preAuth).toMatchObject({ connections: DEFAULT_PRE_AUTH_TOTAL, evictions: 1 });
+    await performHandshake(lone);
+    expect(lone.received()[0]).toBe(3);
+  });
+
+  it(`lets a publisher and its reconnect in while ${DEFAULT_PRE_AUTH_TOTAL} strangers from ${DEFAULT_PRE_AUTH_TOTAL / 2} addresses hold every slot and refill it as they are evicted`, async () => {
+    const harness = await startHarness();
+    const port = harness.server.port;
+    const deadline = Date.now() + 20_000;
+    let attacking = true;
+    let opens = 0;
+    /** A stranger that gets as far as a publisher does before `publish` (handshake, connect), and comes back when evicted. */
+    const occupy = async (address: string): Promise<void> => {
+      while (attacking && Date.now() < deadline && opens < 2 * DEFAULT_PRE_AUTH_TOTAL + 200) {
+        opens += 1;
+        const client = await RawRtmpClient.open(port, address).catch(() => null);
+        if (client === null) return;
+        opened.push(client.connection);
+        client.send(command(0, 'connect', 1, { app: 'live' }), command(0, 'createStream', 2, null));
+        await client.connection.closed;
+      }
+    };
+    // Two per address: the review's "~26 addresses" keeping the table full with a 5 s deadline.
+    const attackers = Array.from({ length: DEFAULT_PRE_AUTH_TOTAL }, (_, i) =>
+      occupy(`127.0.10.${(i % 32) + 1}`),
     );
+    await waitFor(
+      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_TOTAL,
+      10_000,
+      'the strangers to fill the table',
+    );
+    // A publisher (and a streamer's reconnect after it) from an address of its own.
+    const publisher = spawnPublisher(urlFor(harness, 'crowded_key'), 2);
+    let reconnect: ReturnType<typeof spawnPublisher> | null = null;
+    try {
+      expect(await publisher.exited).toBe(0);
+      reconnect = spawnPublisher(urlFor(harness, 'crowded_key'), 1);
+      expect(await reconnect.exited).toBe(0);
+    } finally {
+      attacking = false;
+      publisher.kill();
+      reconnect?.kill();
+    }
+    expect(harness.authorizeCalls.map((call) => call.streamKey)).toEqual(['crowded_key', 'crowded_key']);
+    expect(harness.published.map((record) => record.mediaBytes > 0)).toEqual([true, true]);
+    expect(harness.server.preAuth.evictions).toBeGreaterThan(0);
+    for (const connection of opened) connection.socket.destroy();
+    await Promise.all(attackers);
   });
 
   it('closes the largest holders once strangers together pass the byte budget, and a newcomer still gets through', async () => {
@@ -235,18 +288,18 @@ describe('RTMP before a publish is authorized', () => {
       await waitFor(() => harness.totalMediaBytes() > 20_000, 10_000, 'publisher media');
       // The publisher left the pre-auth counts: its address may open a full quota of strangers.
       expect(harness.server.preAuth.connections).toBe(0);
-      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_ADDRESS; i += 1) await open(port, '127.0.0.1');
+      for (let i = 0; i < DEFAULT_PRE_AUTH_PER_NETWORK; i += 1) await open(port, '127.0.0.1');
       // An 8 MiB announcement in 1-byte chunks, hoarders past the budget, then slot fillers from
-      // other addresses until the total limit refuses them.
+      // other addresses until the full table evicts the oldest.
       const flooder = await open(port, '127.0.6.1');
       await performHandshake(flooder);
       flooder.socket.write(Buffer.concat([setChunkSize(1), messageHeader(3, 8 * 1024 * 1024, 20)]));
       for (let i = 0; i < 40; i += 1) await openHoarder(port, `127.0.4.${(i % 5) + 1}`);
       for (let i = 0; i < 24; i += 1) await open(port, `127.0.5.${(i % 3) + 1}`);
       await waitFor(
-        () => harness.logs.some((event) => event.reason === 'total_limit'),
+        () => closedDetails(harness).includes('pre_auth_evicted'),
         5000,
-        'the total limit to refuse a stranger',
+        'the full table to evict a stranger',
       );
 
       const before = harness.totalMediaBytes();

@@ -1,14 +1,21 @@
 // RTMPS (issue 10, finding 9): RTMP inside TLS on its own port, with the self-signed certificate
 // `npm start` generates. ffmpeg publishes over rtmps:// and verifies the certificate against it as
 // its CA, so the test proves both that the TLS listener works and that the local certificate is
-// valid for 127.0.0.1; a plain RTMP hello on the TLS port is refused without hurting the server.
+// valid for 127.0.0.1; a plain RTMP hello on the TLS port is refused without hurting the server,
+// and a flood of silent TCP connects (TLS handshakes never begun) cannot keep a publisher out.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE,
+  DEFAULT_PRE_AUTH_PER_NETWORK,
+  DEFAULT_PRE_AUTH_TLS_HANDSHAKES,
+  DEFAULT_PRE_AUTH_TOTAL,
+} from '../../../containers/transcoder/src/rtmp/pre-auth-guard.ts';
 import { ensureLocalCertificate, type LocalCertificate } from '../../../scripts/lib/local-cert.ts';
 import { closeHarnesses, type Harness, startHarness } from './harness.ts';
-import { connectRaw, probeFlv, spawnPublisher, waitFor } from './helpers.ts';
+import { connectRaw, probeFlv, type RawConnection, spawnPublisher, waitFor } from './helpers.ts';
 
 let dir = '';
 let certificate: LocalCertificate;
@@ -17,7 +24,11 @@ beforeAll(async () => {
   certificate = await ensureLocalCertificate(dir);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-afterEach(closeHarnesses);
+const opened: RawConnection[] = [];
+afterEach(async () => {
+  for (const connection of opened.splice(0)) connection.socket.destroy();
+  await closeHarnesses();
+});
 
 async function startTlsHarness(): Promise<Harness & { tlsPort: number }> {
   const harness = await startHarness(undefined, {
@@ -84,4 +95,42 @@ describe('RTMPS', () => {
       publisher.kill();
     }
   });
+
+  it('counts sockets still in their TLS handshake as strangers: 270 silent connects do not keep an rtmps:// publisher out', async () => {
+    const harness = await startTlsHarness();
+    // Ten addresses, each just under its connect rate: more silent sockets than Node's old
+    // maxConnections (256) would let the TLS listener hold, RTMPS publishers included.
+    const perAddress = DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE - 3;
+    for (let a = 0; a < 10; a += 1)
+      for (let i = 0; i < perAddress; i += 1)
+        opened.push(await connectRaw(harness.tlsPort, `127.0.20.${a + 1}`));
+    await waitFor(
+      () => harness.server.preAuth.connections === DEFAULT_PRE_AUTH_TLS_HANDSHAKES,
+      5000,
+      'the handshake cap to be reached',
+    );
+    // Past its per-network quota a silent socket is refused at once; past the handshake cap the
+    // oldest handshakes of the most represented network make room.
+    expect(harness.logs).toContainEqual(
+      expect.objectContaining({ event: 'rtmp.connection_refused', reason: 'per_network_limit' }),
+    );
+    expect(harness.server.preAuth.evictions).toBeGreaterThanOrEqual(
+      10 * DEFAULT_PRE_AUTH_PER_NETWORK - DEFAULT_PRE_AUTH_TLS_HANDSHAKES,
+    );
+    const publisher = spawnPublisher(
+      `rtmps://127.0.0.1:${harness.tlsPort}/live/behind_the_flood`,
+      2,
+      trustingLocalCertificate(),
+    );
+    try {
+      expect(await publisher.exited).toBe(0);
+    } finally {
+      publisher.kill();
+    }
+    expect(harness.authorizeCalls.map((call) => call.streamKey)).toEqual(['behind_the_flood']);
+    expect(harness.published[0]?.mediaBytes).toBeGreaterThan(0);
+    expect(harness.server.preAuth.connections).toBeLessThanOrEqual(DEFAULT_PRE_AUTH_TOTAL);
+    // The handshake deadline (the setup deadline, 5 s) ends the silent ones that are left.
+    await waitFor(() => harness.server.preAuth.connections === 0, 8000, 'silent handshakes to time out');
+  }, 30_000);
 });

@@ -20,6 +20,11 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_MAX_CHUNK_STREAMS = 64;
 /** What one chunk stream's state costs us (the object and its fields), counted as held bytes. */
 export const CHUNK_STREAM_STATE_BYTES = 160;
+/**
+ * The smallest Window Acknowledgement Size honoured: at most one Acknowledgement (16 bytes on the
+ * wire) per 64 KiB received, whatever the peer asks for.
+ */
+export const MIN_WINDOW_ACK_SIZE = 64 * 1024;
 
 /** fmt 0..3 carry 11, 7, 3 and 0 bytes of message header. */
 const MESSAGE_HEADER_SIZES = [11, 7, 3, 0] as const;
@@ -346,7 +351,11 @@ export class ChunkReader {
         return;
       }
       case MessageType.WINDOW_ACK_SIZE:
-        this.#windowAckSize = readControlValue(message);
+        // RTMP 1.0 section 5.4.4: "The sender expects acknowledgment from its peer after the sender
+        // sends window size bytes." Encoders send 2.5 MB; a window of a few bytes only asks for an
+        // Acknowledgement per read, which a peer that never reads would pile up in our socket. A
+        // window below MIN_WINDOW_ACK_SIZE is taken as that floor.
+        this.#windowAckSize = Math.max(readControlValue(message), MIN_WINDOW_ACK_SIZE);
         return;
       default:
         return;

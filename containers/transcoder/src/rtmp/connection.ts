@@ -8,6 +8,7 @@
 // connection needs from its server is in connection-context.ts, the pre-auth limits in
 // pre-auth-guard.ts.
 import type { Socket } from 'node:net';
+import { toClientNetwork } from '../../../../common/client-network.ts';
 import { Amf0DecodeError } from './amf0.ts';
 import {
   ChunkReader,
@@ -43,7 +44,9 @@ import {
   PRE_AUTH_MAX_BUFFERED_BYTES,
   PRE_AUTH_MAX_BYTES_IN,
   PRE_AUTH_MAX_MESSAGE_LENGTH,
+  PRE_AUTH_MAX_UNSENT_BYTES,
   PRE_AUTH_MIN_CHUNK_SIZE,
+  type PreAuthStage,
 } from './pre-auth-guard.ts';
 import {
   createPublishSession,
@@ -65,7 +68,10 @@ const OUTGOING_CHUNK_SIZE = 4096;
 const PUBLISH_STREAM_ID = 1;
 /** Commands that may arrive while authorize runs are held, up to this many. */
 const MAX_HELD_MESSAGES = 32;
-/** We send little; a peer that leaves this much unread is not reading at all. */
+/**
+ * We send little; a publisher that leaves this much unread is not reading at all (a stranger gets
+ * PRE_AUTH_MAX_UNSENT_BYTES).
+ */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 /** A refused publisher gets this long to read its error before the socket is destroyed. */
 const REFUSAL_LINGER_MS = 1000;
@@ -76,6 +82,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   readonly #socket: Socket;
   readonly #context: ConnectionContext<Grant, RtmpConnection<Grant>>;
   readonly #remoteAddress: string;
+  readonly #network: string;
   readonly #handshake = new ServerHandshake();
   readonly #reader = new ChunkReader({
     maxMessageLength: PRE_AUTH_MAX_MESSAGE_LENGTH,
@@ -100,7 +107,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#socket = socket;
     this.#context = context;
     this.#remoteAddress = socket.remoteAddress ?? 'unknown';
-    context.guard.admit(this);
+    this.#network = toClientNetwork(this.#remoteAddress);
+    // A full table evicts a stranger for us; only when every other one is being authorized is
+    // there no room, and then this one never starts (the server sees `closed` and refuses it).
+    if (!context.guard.admit(this)) {
+      this.#phase = 'closed';
+      this.#setupTimer = null;
+      return;
+    }
     // Until `publish` arrives a connection has no business staying open: this bounds the
     // handshake, connect and createStream together.
     this.#setupTimer = setTimeout(
@@ -120,9 +134,23 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     return this.#remoteAddress;
   }
 
-  /** The pre-auth guard's eviction: strangers together hold more than their budget. */
-  closeOverBudget(): void {
-    this.close('protocol_error', 'pre_auth_budget');
+  get network(): string {
+    return this.#network;
+  }
+
+  get preAuthStage(): PreAuthStage {
+    if (this.#phase === 'handshake') return 'handshake';
+    return this.#phase === 'authorizing' ? 'authorizing' : 'setup';
+  }
+
+  /** True once closed, or when the guard had no room for it at all. */
+  get closed(): boolean {
+    return this.#phase === 'closed';
+  }
+
+  /** The pre-auth guard's close: strangers together hold more than their budget, or it was evicted. */
+  closeByGuard(reason: 'pre_auth_budget' | 'pre_auth_evicted'): void {
+    this.close('protocol_error', reason);
   }
 
   /** Ends the connection once; a publish session, if any, learns the reason. */
@@ -169,7 +197,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
       let chunkBytes = bytes;
       if (this.#phase === 'handshake') {
         const progress = this.#handshake.push(bytes);
-        if (progress.reply !== null) this.#socket.write(progress.reply);
+        if (progress.reply !== null) this.#write(progress.reply);
         if (!progress.done) return;
         this.#phase = 'setup';
         chunkBytes = progress.rest;
@@ -192,9 +220,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   /** While a stranger, tells the guard what this connection holds; the guard may close it. */
   #reportHeld(): void {
     if (this.#phase === 'publishing' || this.#phase === 'closed') return;
+    // Replies the peer has not read are ours to hold too (a peer that asks for acknowledgements
+    // and pings but never reads would otherwise park them outside the budget).
     this.#context.guard.report(
       this,
-      this.#handshake.heldBytes + this.#reader.bufferedBytes + this.#heldMessageBytes,
+      this.#handshake.heldBytes +
+        this.#reader.bufferedBytes +
+        this.#heldMessageBytes +
+        this.#socket.writableLength,
     );
   }
 
@@ -455,9 +488,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   }
 
   #send(message: RtmpMessage): void {
+    this.#write(this.#writer.write(message));
+  }
+
+  #write(bytes: Buffer): void {
     if (this.#socket.destroyed) return;
-    this.#socket.write(this.#writer.write(message));
-    if (this.#socket.writableLength > MAX_UNSENT_BYTES) this.close('protocol_error', 'peer_not_reading');
+    this.#socket.write(bytes);
+    const maxUnsent = this.#phase === 'publishing' ? MAX_UNSENT_BYTES : PRE_AUTH_MAX_UNSENT_BYTES;
+    if (this.#socket.writableLength > maxUnsent) this.close('protocol_error', 'peer_not_reading');
   }
 }
 

@@ -1,17 +1,22 @@
 // What a connection may cost before its publish is authorized (issue 10, finding 2): anyone on the
 // internet can open an RTMP socket, so until the origin has accepted a stream key a connection is
-// a stranger, and strangers share one small allowance. Three limits sit here, where connections are
+// a stranger, and strangers share one small allowance. The limits sit here, where connections are
 // admitted and where their held bytes are reported:
-// - connections per client address and in total, counted only while unauthorized, so a script
-//   cannot fill the server and an authorized publish never competes with strangers for a slot;
-// - new connections per address per minute, so a script that is dropped cannot come straight
+// - connections per client network (an IPv4 address, an IPv6 /64: common/client-network.ts) and in
+//   total, counted only while unauthorized, so an authorized publish never competes for a slot;
+// - a full table does not refuse the newcomer: it evicts a stranger, from the most represented
+//   network first, then the oldest. A flood from many addresses cannot lock every new publisher
+//   (or a live streamer's reconnect) out; the byte budget bounds memory;
+// - sockets still in their TLS handshake (RTMPS) count too, with a smaller cap of their own;
+// - new connections per network per minute, so a script that is dropped cannot come straight
 //   back and make us pay for accepts and handshakes in a loop;
 // - one process-wide byte budget for everything the unauthorized connections hold (handshake
-//   bytes, unfinished chunk messages, commands held during authorize). Past it the connection
-//   holding the most is closed: a legitimate publisher's connect and publish hold a few hundred
-//   bytes, so it is never the largest while a hoarder is around.
+//   bytes, unfinished chunk messages, commands held during authorize, replies the peer has not
+//   read). Past it the connection holding the most is closed: a legitimate publisher's connect and
+//   publish hold a few hundred bytes, so it is never the largest while a hoarder is around.
 // Authorized connections leave the guard and are limited only by the per-publish caps.
 // Limits and what a client sees are tabled in docs/security.md.
+import { toClientNetwork } from '../../../../common/client-network.ts';
 
 // Each connection's own limits while it is a stranger, enforced by the connection and its reader:
 /**
@@ -33,51 +38,69 @@ export const PRE_AUTH_MIN_CHUNK_SIZE = 128;
  */
 export const PRE_AUTH_MAX_BYTES_IN = 256 * 1024;
 
-/** What a guarded connection offers the guard: a way to be closed when it is over budget. */
+/**
+ * Replies a stranger has not read yet: its handshake (3073 bytes) and connect replies need a few
+ * hundred bytes more, so 16 KiB is a peer that is not reading (pings answered into a closed window).
+ */
+export const PRE_AUTH_MAX_UNSENT_BYTES = 16 * 1024;
+
+/** How far a stranger got: TLS handshakes have their own cap, and one authorizing is never evicted. */
+export type PreAuthStage = 'tls_handshake' | 'handshake' | 'setup' | 'authorizing';
+
+/** What a guarded connection offers the guard: its network, its progress, and a way to close it. */
 export interface GuardedConnection {
-  readonly remoteAddress: string;
-  closeOverBudget(): void;
+  /** `toClientNetwork(remoteAddress)`: the bucket its per-network limits count in. */
+  readonly network: string;
+  readonly preAuthStage: PreAuthStage;
+  /** Closed by the guard: over the byte budget, or evicted to make room for a newcomer. */
+  closeByGuard(reason: 'pre_auth_budget' | 'pre_auth_evicted'): void;
 }
 
 export interface PreAuthLimits {
-  /** Unauthorized connections from one address at a time. */
-  readonly maxPerAddress: number;
-  /** Unauthorized connections at a time, all addresses together. */
+  /** Unauthorized connections from one client network at a time. */
+  readonly maxPerNetwork: number;
+  /** Unauthorized connections at a time, all networks together (TLS handshakes included). */
   readonly maxTotal: number;
+  /** Sockets in their TLS handshake at a time (RTMPS), all networks together. */
+  readonly maxTlsHandshakes: number;
   /** Bytes all unauthorized connections may hold together. */
   readonly budgetBytes: number;
-  /** New connections one address may open per minute (refused ones count too). */
-  readonly connectsPerAddressPerMinute: number;
+  /** New connections one client network may open per minute (refused ones count too). */
+  readonly connectsPerNetworkPerMinute: number;
 }
 
 /** OBS reconnects with one socket; a handful covers a few encoders behind one NAT starting at once. */
-export const DEFAULT_PRE_AUTH_PER_ADDRESS = 8;
+export const DEFAULT_PRE_AUTH_PER_NETWORK = 8;
 export const DEFAULT_PRE_AUTH_TOTAL = 64;
+/** Half the table: handshakes cost CPU, and a flood of them must leave room for RTMP strangers. */
+export const DEFAULT_PRE_AUTH_TLS_HANDSHAKES = 32;
 /** 64 strangers at the per-connection cap (128 KiB) would hold 8 MiB; together they get half. */
 export const DEFAULT_PRE_AUTH_BUDGET_BYTES = 4 * 1024 * 1024;
 /** OBS retries every few seconds after a drop; 30 a minute leaves it room and a loop none. */
-export const DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE = 30;
+export const DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE = 30;
 const RATE_WINDOW_MS = 60_000;
-/** Addresses whose window is tracked; past this, expired windows are dropped first. */
-const MAX_TRACKED_ADDRESSES = 10_000;
+/** Networks whose window is tracked; past this, expired windows are dropped first. */
+const MAX_TRACKED_NETWORKS = 10_000;
 
-export type AdmitResult =
-  | { ok: true }
-  | { ok: false; reason: 'per_address_limit' | 'total_limit' | 'connect_rate_limit' };
+export type AdmitRefusal = 'per_network_limit' | 'total_limit' | 'connect_rate_limit';
+export type AdmitResult = { ok: true } | { ok: false; reason: AdmitRefusal };
 
 export class PreAuthGuard {
   readonly #limits: PreAuthLimits;
-  readonly #perAddress = new Map<string, number>();
+  readonly #perNetwork = new Map<string, number>();
   readonly #held = new Map<GuardedConnection, number>();
+  /** In admission order: the first of a kind is the oldest. */
   readonly #members = new Set<GuardedConnection>();
   readonly #connects = new Map<string, { windowStart: number; count: number }>();
   #heldTotal = 0;
+  #tlsHandshakes = 0;
+  #evictions = 0;
 
   constructor(limits: PreAuthLimits) {
     this.#limits = limits;
   }
 
-  /** Unauthorized connections now. */
+  /** Unauthorized connections now (TLS handshakes included). */
   get connections(): number {
     return this.#members.size;
   }
@@ -87,21 +110,40 @@ export class PreAuthGuard {
     return this.#heldTotal;
   }
 
-  /** Asked once per new socket, before it gets a connection: may this address open one more? */
+  /** Strangers closed so far to make room for a newcomer. */
+  get evictions(): number {
+    return this.#evictions;
+  }
+
+  /**
+   * Asked once per new socket, before it gets a connection: may this network open one more?
+   * A full table is no refusal here: `admit` makes room.
+   */
   check(remoteAddress: string, countConnect = true): AdmitResult {
-    if (countConnect && !this.#countConnect(remoteAddress, Date.now()))
+    const network = toClientNetwork(remoteAddress);
+    if (countConnect && !this.#countConnect(network, Date.now()))
       return { ok: false, reason: 'connect_rate_limit' };
-    if (this.#members.size >= this.#limits.maxTotal) return { ok: false, reason: 'total_limit' };
-    if ((this.#perAddress.get(remoteAddress) ?? 0) >= this.#limits.maxPerAddress)
-      return { ok: false, reason: 'per_address_limit' };
+    if ((this.#perNetwork.get(network) ?? 0) >= this.#limits.maxPerNetwork)
+      return { ok: false, reason: 'per_network_limit' };
     return { ok: true };
   }
 
-  admit(connection: GuardedConnection): void {
-    if (this.#members.has(connection)) return;
+  /**
+   * Counts `connection` among the strangers. When its kind is at its cap, a stranger is evicted
+   * (closed) to make room; false only when none can be: every other one is being authorized.
+   */
+  admit(connection: GuardedConnection): boolean {
+    if (this.#members.has(connection)) return true;
+    const tls = connection.preAuthStage === 'tls_handshake';
+    if (tls && this.#tlsHandshakes >= this.#limits.maxTlsHandshakes) {
+      if (!this.#evictFor(true)) return false;
+    }
+    if (this.#members.size >= this.#limits.maxTotal && !this.#evictFor(false)) return false;
     this.#members.add(connection);
-    const address = connection.remoteAddress;
-    this.#perAddress.set(address, (this.#perAddress.get(address) ?? 0) + 1);
+    if (tls) this.#tlsHandshakes += 1;
+    const network = connection.network;
+    this.#perNetwork.set(network, (this.#perNetwork.get(network) ?? 0) + 1);
+    return true;
   }
 
   /**
@@ -119,7 +161,7 @@ export class PreAuthGuard {
       if (largest === connection) closedSelf = true;
       // Leave first, so the close (which calls leave again) cannot loop back in here.
       this.leave(largest);
-      largest.closeOverBudget();
+      largest.closeByGuard('pre_auth_budget');
     }
     return !closedSelf;
   }
@@ -127,39 +169,66 @@ export class PreAuthGuard {
   /** The connection was authorized or closed: it no longer counts against any pre-auth limit. */
   leave(connection: GuardedConnection): void {
     if (!this.#members.delete(connection)) return;
+    if (connection.preAuthStage === 'tls_handshake') this.#tlsHandshakes -= 1;
     this.#heldTotal -= this.#held.get(connection) ?? 0;
     this.#held.delete(connection);
-    const address = connection.remoteAddress;
-    const count = (this.#perAddress.get(address) ?? 1) - 1;
-    if (count <= 0) this.#perAddress.delete(address);
-    else this.#perAddress.set(address, count);
+    const network = connection.network;
+    const count = (this.#perNetwork.get(network) ?? 1) - 1;
+    if (count <= 0) this.#perNetwork.delete(network);
+    else this.#perNetwork.set(network, count);
   }
 
-  /** Counts a connect in the address's one-minute window; false once past the rate. */
-  #countConnect(address: string, now: number): boolean {
-    let window = this.#connects.get(address);
+  /**
+   * Closes one stranger to make room: from the most represented network (one host's many sockets
+   * go before a lone publisher's one), the oldest of those (members iterate in admission order).
+   * Age, not progress: a publisher in its first round trip would otherwise lose to strangers that
+   * finished theirs, while the oldest has had the most of its setup deadline already; evicted
+   * strangers that come back are the newest, and their return is bounded by the connect rate. One
+   * being authorized is never evicted: its key is with the origin already.
+   */
+  #evictFor(tlsOnly: boolean): boolean {
+    let victim: GuardedConnection | null = null;
+    let victimCount = 0;
+    for (const member of this.#members) {
+      if (member.preAuthStage === 'authorizing') continue;
+      if (tlsOnly && member.preAuthStage !== 'tls_handshake') continue;
+      const count = this.#perNetwork.get(member.network) ?? 0;
+      if (count > victimCount) {
+        victim = member;
+        victimCount = count;
+      }
+    }
+    if (victim === null) return false;
+    this.leave(victim);
+    this.#evictions += 1;
+    victim.closeByGuard('pre_auth_evicted');
+    return true;
+  }
+
+  /** Counts a connect in the network's one-minute window; false once past the rate. */
+  #countConnect(network: string, now: number): boolean {
+    let window = this.#connects.get(network);
     if (window === undefined || now - window.windowStart >= RATE_WINDOW_MS) {
-      if (window === undefined && this.#connects.size >= MAX_TRACKED_ADDRESSES) this.#pruneWindows(now);
+      if (window === undefined && this.#connects.size >= MAX_TRACKED_NETWORKS) this.#pruneWindows(now);
       window = { windowStart: now, count: 0 };
-      this.#connects.set(address, window);
+      this.#connects.set(network, window);
     }
     window.count += 1;
-    return window.count <= this.#limits.connectsPerAddressPerMinute;
+    return window.count <= this.#limits.connectsPerNetworkPerMinute;
   }
 
   #pruneWindows(now: number): void {
-    for (const [address, window] of this.#connects)
-      if (now - window.windowStart >= RATE_WINDOW_MS) this.#connects.delete(address);
-    // Still full of live windows (a flood from many addresses): forget the oldest half rather than grow.
-    if (this.#connects.size >= MAX_TRACKED_ADDRESSES) {
+    for (const [network, window] of this.#connects)
+      if (now - window.windowStart >= RATE_WINDOW_MS) this.#connects.delete(network);
+    // Still full of live windows (a flood from many networks): forget the oldest half rather than grow.
+    if (this.#connects.size >= MAX_TRACKED_NETWORKS) {
       let drop = this.#connects.size / 2;
-      for (const address of this.#connects.keys()) {
+      for (const network of this.#connects.keys()) {
         if (drop-- <= 0) break;
-        this.#connects.delete(address);
+        this.#connects.delete(network);
       }
     }
   }
-
   #largest(): GuardedConnection | null {
     let largest: GuardedConnection | null = null;
     let largestBytes = -1;

@@ -4,8 +4,11 @@
 // RTMPS (the same protocol inside TLS, what OBS and ffmpeg call rtmps://) listens on a port of its
 // own when a certificate is configured, so stream keys need not cross networks in clear text; both
 // listeners share one set of connections, stream keys and pre-auth limits (docs/security.md).
+// A socket still in its TLS handshake is a stranger too: a placeholder counts it in the pre-auth
+// guard (per network, in total, and against the smaller handshake cap) until it is secure or gone.
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
+import { toClientNetwork } from '../../../../common/client-network.ts';
 import { createLogSink } from '../log.ts';
 import {
   type AuthorizeRequest,
@@ -15,10 +18,12 @@ import {
   type RtmpLog,
 } from './connection.ts';
 import {
-  DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
+  DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE,
   DEFAULT_PRE_AUTH_BUDGET_BYTES,
-  DEFAULT_PRE_AUTH_PER_ADDRESS,
+  DEFAULT_PRE_AUTH_PER_NETWORK,
+  DEFAULT_PRE_AUTH_TLS_HANDSHAKES,
   DEFAULT_PRE_AUTH_TOTAL,
+  type GuardedConnection,
   PreAuthGuard,
 } from './pre-auth-guard.ts';
 import type { PublishSession } from './publish-session.ts';
@@ -44,16 +49,18 @@ export interface RtmpServerOptions<Grant> {
   idleTimeoutMs?: number;
   /** With no bytes from a publishing peer; default 10_000 (the origin's publisher timeout). */
   publishIdleTimeoutMs?: number;
-  /** All connections, authorized or not; default 256. */
+  /** RTMP connections (past any TLS handshake), authorized or not; default 256. */
   maxConnections?: number;
-  /** Not yet authorized connections from one address; default 8. */
-  maxPreAuthPerAddress?: number;
-  /** Not yet authorized connections in total; default 64. */
+  /** Not yet authorized connections from one client network (IPv4 address, IPv6 /64); default 8. */
+  maxPreAuthPerNetwork?: number;
+  /** Not yet authorized connections in total, TLS handshakes included; default 64 (then evictions). */
   maxPreAuthConnections?: number;
+  /** Sockets in their TLS handshake at a time; default 32 (then evictions). */
+  maxTlsHandshakes?: number;
   /** Bytes all not yet authorized connections may hold together; default 4 MiB. */
   preAuthBudgetBytes?: number;
-  /** New connections one address may open per minute; default 30. */
-  connectsPerAddressPerMinute?: number;
+  /** New connections one client network may open per minute; default 30. */
+  connectsPerNetworkPerMinute?: number;
   /** Default ['live']. */
   allowedApps?: string[];
   /** RTMPS: a second listener speaking RTMP inside TLS with this certificate (PEM). */
@@ -71,7 +78,7 @@ export class RtmpServer<Grant> {
   readonly #options: RtmpServerOptions<Grant>;
   readonly #log: RtmpLog;
   readonly #server: Server;
-  readonly #tlsServer: TlsServer | null;
+  readonly #tlsServer: Server | null;
   readonly #guard: PreAuthGuard;
   readonly #connections = new Set<RtmpConnection<Grant>>();
   readonly #activeStreamKeys = new Set<string>();
@@ -85,11 +92,12 @@ export class RtmpServer<Grant> {
     this.#log = options.log ?? createLogSink({ service: 'transcoder' });
     const log = this.#log;
     this.#guard = new PreAuthGuard({
-      maxPerAddress: options.maxPreAuthPerAddress ?? DEFAULT_PRE_AUTH_PER_ADDRESS,
+      maxPerNetwork: options.maxPreAuthPerNetwork ?? DEFAULT_PRE_AUTH_PER_NETWORK,
       maxTotal: options.maxPreAuthConnections ?? DEFAULT_PRE_AUTH_TOTAL,
+      maxTlsHandshakes: options.maxTlsHandshakes ?? DEFAULT_PRE_AUTH_TLS_HANDSHAKES,
       budgetBytes: options.preAuthBudgetBytes ?? DEFAULT_PRE_AUTH_BUDGET_BYTES,
-      connectsPerAddressPerMinute:
-        options.connectsPerAddressPerMinute ?? DEFAULT_CONNECTS_PER_ADDRESS_PER_MINUTE,
+      connectsPerNetworkPerMinute:
+        options.connectsPerNetworkPerMinute ?? DEFAULT_CONNECTS_PER_NETWORK_PER_MINUTE,
     });
     this.#context = {
       allowedApps: options.allowedApps ?? ['live'],
@@ -129,8 +137,12 @@ export class RtmpServer<Grant> {
   }
 
   /** Not yet authorized connections and the bytes they hold: the pre-auth guard's figures. */
-  get preAuth(): { connections: number; heldBytes: number } {
-    return { connections: this.#guard.connections, heldBytes: this.#guard.heldBytes };
+  get preAuth(): { connections: number; heldBytes: number; evictions: number } {
+    return {
+      connections: this.#guard.connections,
+      heldBytes: this.#guard.heldBytes,
+      evictions: this.#guard.evictions,
+    };
   }
 
   async start(): Promise<void> {
@@ -148,44 +160,69 @@ export class RtmpServer<Grant> {
     for (const connection of [...this.#connections]) connection.close('server_closed');
     if (!this.#listening) return Promise.resolve();
     this.#listening = false;
-    const servers: Array<Server | TlsServer> = [this.#server];
+    const servers: Server[] = [this.#server];
     if (this.#tlsServer?.listening === true) servers.push(this.#tlsServer);
     return Promise.all(
       servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))),
     ).then(() => undefined);
   }
 
-  #createTlsServer(tls: NonNullable<RtmpServerOptions<Grant>['tls']>): TlsServer {
-    const server = createTlsServer({
-      key: tls.key,
-      cert: tls.cert,
-      // A TLS handshake is pre-auth work too: it gets the same deadline as the RTMP setup.
-      handshakeTimeout: this.#context.setupTimeoutMs,
-    });
-    // Sockets still in their TLS handshake are not connections yet: Node's own cap bounds them
-    // (with the handshake deadline above), so a flood of half-done handshakes cannot grow unbounded.
-    server.maxConnections = this.#options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-    // The pre-auth limits apply from the TCP connect on, before any TLS work is done for a stranger.
-    server.on('connection', (socket: Socket) => {
-      const refusal = this.#refusal(socket, true);
-      if (refusal !== null) this.#refuse(socket, refusal);
-    });
-    // Counted at the TCP connect above; here only whether there is still room.
-    server.on('secureConnection', (socket: TLSSocket) => this.#accept(socket, false));
-    // A client that does not speak TLS (a plain RTMP C0 on this port) or fails the handshake: its
-    // socket is destroyed by Node; say so once, without the noise of a stack.
-    server.on('tlsClientError', (error, socket) => {
-      this.#log({
-        level: 'info',
-        event: 'rtmp.tls_refused',
-        remote_address: socket.remoteAddress,
-        error: error.message.slice(0, 200),
-      });
-    });
+  /**
+   * A plain TCP listener that wraps each admitted socket in TLS itself, so the handshake is pre-auth
+   * work the guard sees: a placeholder counts the socket (per network, in total, and against the
+   * smaller handshake cap) until it is secure (the RTMP connection then takes its slot) or closed.
+   * No Node maxConnections: it would count established publishers too, so a flood of silent
+   * handshakes could keep the streamers out.
+   */
+  #createTlsServer(tls: NonNullable<RtmpServerOptions<Grant>['tls']>): Server {
+    const secureContext = createSecureContext({ key: tls.key, cert: tls.cert });
+    const server = createServer((socket) => this.#acceptTls(socket, secureContext));
     server.on('error', (error) =>
       this.#log({ level: 'error', event: 'rtmp.server_error', error: error.message }),
     );
     return server;
+  }
+
+  #acceptTls(socket: Socket, secureContext: SecureContext): void {
+    // The pre-auth limits apply from the TCP connect on, before any TLS work is done for a stranger.
+    const refusal = this.#refusal(socket, true);
+    if (refusal !== null) {
+      this.#refuse(socket, refusal);
+      return;
+    }
+    const remoteAddress = socket.remoteAddress;
+    const tlsSocket = new TLSSocket(socket, { isServer: true, secureContext });
+    const placeholder = new TlsHandshakePlaceholder(tlsSocket, remoteAddress ?? 'unknown');
+    if (!this.#guard.admit(placeholder)) {
+      this.#refuse(tlsSocket, 'total_limit');
+      return;
+    }
+    // A TLS handshake is pre-auth work too: it gets the same deadline as the RTMP setup.
+    const deadline = setTimeout(() => tlsSocket.destroy(), this.#context.setupTimeoutMs);
+    const finish = (): void => {
+      clearTimeout(deadline);
+      this.#guard.leave(placeholder);
+    };
+    // A client that does not speak TLS (a plain RTMP C0 on this port) or fails the handshake:
+    // say so once, without the noise of a stack.
+    const onError = (error: Error): void => {
+      this.#log({
+        level: 'info',
+        event: 'rtmp.tls_refused',
+        remote_address: remoteAddress,
+        error: error.message.slice(0, 200),
+      });
+      tlsSocket.destroy();
+    };
+    tlsSocket.on('error', onError);
+    tlsSocket.once('close', finish);
+    tlsSocket.once('secure', () => {
+      finish();
+      tlsSocket.off('close', finish);
+      tlsSocket.off('error', onError);
+      // Leaving made its slot free: the RTMP connection takes it at once.
+      this.#accept(tlsSocket, false);
+    });
   }
 
   /** Why this socket may not become a connection now, or null; `countConnect` once per socket. */
@@ -203,7 +240,10 @@ export class RtmpServer<Grant> {
       this.#refuse(socket, refusal);
       return;
     }
-    this.#connections.add(new RtmpConnection(socket, this.#context));
+    const connection = new RtmpConnection(socket, this.#context);
+    // Closed at birth only when the pre-auth table is full of connections being authorized.
+    if (connection.closed) this.#refuse(socket, 'total_limit');
+    else this.#connections.add(connection);
   }
 
   /**
@@ -232,12 +272,28 @@ export class RtmpServer<Grant> {
   }
 }
 
-function portOf(server: Server | TlsServer): number {
+/** A socket in its TLS handshake, as the pre-auth guard counts it; eviction destroys it. */
+class TlsHandshakePlaceholder implements GuardedConnection {
+  readonly network: string;
+  readonly preAuthStage = 'tls_handshake';
+  readonly #socket: TLSSocket;
+
+  constructor(socket: TLSSocket, remoteAddress: string) {
+    this.#socket = socket;
+    this.network = toClientNetwork(remoteAddress);
+  }
+
+  closeByGuard(): void {
+    this.#socket.destroy();
+  }
+}
+
+function portOf(server: Server): number {
   const address = server.address();
   return address !== null && typeof address === 'object' ? address.port : 0;
 }
 
-function listen(server: Server | TlsServer, port: number, host: string | undefined): Promise<void> {
+function listen(server: Server, port: number, host: string | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
     server.once('error', onError);
