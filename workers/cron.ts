@@ -1,10 +1,9 @@
 // The cron trigger: a list of independent sweeps. One failing sweep is logged and does not stop
 // the others; each is safe to run again (the trigger fires every 10 minutes).
 import { log } from '../common/log.ts';
-import { KNOWN_NETWORK_TTL_MS } from './api/lib/login-guard.ts';
+import { KNOWN_NETWORK_TTL_MS, prepareExpireLoginFailures } from './api/lib/login-guard.ts';
 import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
-import { readLimits } from './shared/limits.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
 
 export interface Sweep {
@@ -42,12 +41,8 @@ export const SWEEPS: Sweep[] = [
     // networks not logged in from for KNOWN_NETWORK_TTL_MS, finished notification fan-outs.
     name: 'expire-login-records',
     run: async (env, now) => {
-      const lockout = readLimits(env).login_account_lockout;
       await env.DB.batch([
-        env.DB.prepare('DELETE FROM login_failures WHERE last_failure_at < ?1 AND locked_until < ?2').bind(
-          now - lockout.window_seconds * 1000,
-          now,
-        ),
+        prepareExpireLoginFailures(env, env.DB, now),
         env.DB.prepare('DELETE FROM known_networks WHERE last_login_at < ?').bind(now - KNOWN_NETWORK_TTL_MS),
         env.DB.prepare('DELETE FROM notification_fanouts WHERE updated_at < ?').bind(
           now - PROCESSED_EVENT_TTL_MS,

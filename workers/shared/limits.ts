@@ -11,7 +11,10 @@ const WindowLimit = z.object({
   local_limit: z.number().int().positive().optional(),
 });
 
-/** Failures before an account locks for unfamiliar networks, and how the lock grows. */
+/**
+ * Attempts before a login subject locks, and how the lock grows: the count starts again only
+ * window_seconds after the later of the last attempt and the end of the lock (login-guard.ts).
+ */
 const Lockout = z.object({
   failures: z.number().int().positive(),
   window_seconds: z.number().int().positive(),
@@ -21,13 +24,18 @@ const Lockout = z.object({
 
 export const LimitsTable = z.object({
   signup_per_network: WindowLimit,
+  signup_per_network_block: WindowLimit,
   signup_per_username: WindowLimit,
   login_per_network: WindowLimit,
+  login_per_network_block: WindowLimit,
   login_per_account_network: WindowLimit,
   login_account_lockout: Lockout,
+  login_known_network_lockout: Lockout,
   password_change_per_account: WindowLimit,
+  clip_attempts_per_user: WindowLimit,
   clips_per_user: WindowLimit,
   clips_per_channel: WindowLimit,
+  clip_views_per_network: WindowLimit,
 });
 export type LimitsTable = z.infer<typeof LimitsTable>;
 export type WindowLimitName = {

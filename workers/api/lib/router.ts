@@ -3,6 +3,7 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { toClientNetwork } from '../../shared/client-network.ts';
+import { toClientNetworkBlock } from '../../shared/client-network-block.ts';
 import { errorBody } from '../../shared/errors.ts';
 import type { IdempotencyVariables } from '../middleware/idempotency.ts';
 
@@ -96,6 +97,11 @@ export function pathParam(name: string, description?: string) {
  */
 export function readClientNetwork(c: Context): string {
   return toClientNetwork(c.req.header('CF-Connecting-IP') ?? 'local');
+}
+
+/** The client's IPv6 /48, counted beside its /64 with a higher limit; null for IPv4. */
+export function readClientNetworkBlock(c: Context): string | null {
+  return toClientNetworkBlock(c.req.header('CF-Connecting-IP') ?? 'local');
 }
 
 /** Origin (scheme + host) of the request, for absolute playback URLs. */

@@ -12,12 +12,14 @@ import { enforceRateLimit } from '../../shared/rate-limit.ts';
 import { prepareSearchIndexRefresh } from '../../shared/search-index.ts';
 import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
 import {
-  enforceAccountLock,
+  accountSubject,
+  admitLoginAttempt,
   enforceLoginRateLimits,
   isKnownNetwork,
+  knownNetworkSubject,
   prepareRememberNetwork,
-  recordLoginFailure,
   recordLoginSuccess,
+  refundLoginAttempt,
 } from '../lib/login-guard.ts';
 import {
   BearerSecurity,
@@ -26,6 +28,7 @@ import {
   jsonBody,
   jsonContent,
   readClientNetwork,
+  readClientNetworkBlock,
 } from '../lib/router.ts';
 import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from '../lib/views.ts';
 
@@ -90,6 +93,15 @@ export const authApp = createApiRouter()
         network,
         'Too many signups from this network; try again after Retry-After seconds',
       );
+      const networkBlock = readClientNetworkBlock(c);
+      if (networkBlock !== null) {
+        await enforceRateLimit(
+          c.env,
+          readRateLimit(c.env, 'signup_per_network_block'),
+          networkBlock,
+          'Too many signups from this network; try again after Retry-After seconds',
+        );
+      }
       await enforceRateLimit(
         c.env,
         readRateLimit(c.env, 'signup_per_username'),
@@ -147,25 +159,27 @@ export const authApp = createApiRouter()
       const { username, password } = c.req.valid('json');
       const network = readClientNetwork(c);
       const now = Date.now();
-      await enforceLoginRateLimits(c.env, username, network);
+      await enforceLoginRateLimits(c.env, username, network, readClientNetworkBlock(c));
       const row = await c.env.DB.prepare(
         'SELECT id, username, created_at, password_hash FROM users WHERE username = ?',
       )
         .bind(username)
         .first();
       const user = row ? UserRow.extend({ password_hash: z.string() }).parse(row) : null;
-      if (!user || !(await isKnownNetwork(c.env.DB, user.id, network, now))) {
-        await enforceAccountLock(c.env.DB, username, now);
-      }
+      // Counted before the password is checked (lib/login-guard.ts), refunded if it is right.
+      const subject =
+        user && (await isKnownNetwork(c.env.DB, user.id, network, now))
+          ? await knownNetworkSubject(c.env, user.id, network)
+          : accountSubject(c.env, username);
+      await admitLoginAttempt(c.env.DB, subject, now);
       if (!user) {
         await spendPasswordVerificationTime(password);
-        await recordLoginFailure(c.env, username, now);
         throw unauthorized('Wrong username or password');
       }
       if (!(await verifyPassword(password, user.password_hash))) {
-        await recordLoginFailure(c.env, username, now);
         throw unauthorized('Wrong username or password');
       }
+      await refundLoginAttempt(c.env.DB, subject);
       await recordLoginSuccess(c.env.DB, user.id, network, now);
       const token = await createSession(c.env.DB, user.id, now, c.req.header('User-Agent') ?? '');
       const channel = await findChannelOfUser(c, user.id);

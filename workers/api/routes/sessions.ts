@@ -1,6 +1,8 @@
 // The signed-in account's sessions and password, under /auth: list the sessions, revoke one, log
 // out everywhere, and change the password (which ends every other session, so a stolen token
-// stops working when the owner changes the password).
+// stops working when the owner changes the password). Both "log out everywhere" and a password
+// change also forget the account's known networks but the asking one (lib/login-guard.ts), so a
+// network that knew the old state is no longer spared the account's login lock.
 import { createRoute, z } from '@hono/zod-openapi';
 import {
   hashToken,
@@ -13,6 +15,7 @@ import { ApiError, notFound, unauthorized } from '../../shared/errors.ts';
 import { readRateLimit } from '../../shared/limits.ts';
 import { hashPassword, verifyPassword } from '../../shared/passwords.ts';
 import { enforceRateLimit } from '../../shared/rate-limit.ts';
+import { prepareForgetNetworks } from '../lib/login-guard.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -20,6 +23,7 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
+  readClientNetwork,
 } from '../lib/router.ts';
 import { Password } from './auth.ts';
 
@@ -123,7 +127,11 @@ export const sessionsApp = createApiRouter()
       responses: { 204: { description: 'Every session ended' }, ...describeErrors(401) },
     }),
     async (c) => {
-      await c.env.DB.prepare('DELETE FROM sessions WHERE user_id = ?').bind(c.var.user.id).run();
+      const db = c.env.DB;
+      await db.batch([
+        db.prepare('DELETE FROM sessions WHERE user_id = ?').bind(c.var.user.id),
+        ...(await prepareForgetNetworks(db, c.var.user.id, readClientNetwork(c), Date.now())),
+      ]);
       return c.body(null, 204);
     },
   )
@@ -165,6 +173,7 @@ export const sessionsApp = createApiRouter()
         db
           .prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?')
           .bind(user.id, await hashToken(token)),
+        ...(await prepareForgetNetworks(db, user.id, readClientNetwork(c), Date.now())),
       ]);
       return c.body(null, 204);
     },
