@@ -53,6 +53,36 @@ describe('channels', () => {
     });
   });
 
+  it('refuses display names with control, bidi or zero-width characters that would disguise them', async () => {
+    const owner = await signUp('disguise');
+    const disguises = [
+      'owner\nPRIVMSG',
+      'nul\u0000here',
+      'rev\u202Eresu',
+      'iso\u2066late\u2069',
+      'zero\u200Bwidth',
+      'mark\u200Fhere',
+      'bom\uFEFFinside',
+    ];
+    for (const display_name of disguises) {
+      const res = await callApi(`/channels/${owner.channel.id}`, {
+        method: 'PATCH',
+        token: owner.token,
+        body: { display_name },
+      });
+      expect(res.status).toBe(400);
+      expect((await readError(res)).code).toBe('validation_failed');
+    }
+    const kept = await callApi(`/channels/${owner.channel.id}`);
+    expect(await kept.json()).toMatchObject({ display_name: owner.channel.name });
+    const accented = await callApi(`/channels/${owner.channel.id}`, {
+      method: 'PATCH',
+      token: owner.token,
+      body: { display_name: 'Zoë 配信' },
+    });
+    expect(accented.status).toBe(200);
+  });
+
   it("refuses to edit another user's channel with 403 and an unknown one with 404", async () => {
     const owner = await signUp('victim');
     const other = await signUp('intruder');

@@ -1,6 +1,7 @@
 // Clip abuse and the channel's say over its clips: per-user and per-channel creation limits (429 +
-// Retry-After), the channel setting that turns clipping off, and who may retitle or delete a clip
-// (its creator, the channel owner, the channel's moderators while not banned).
+// Retry-After), refused requests counted before any work, no clips from users banned in the
+// channel, one counted view per network, the channel setting that turns clipping off, and who may
+// retitle or delete a clip (its creator, the channel owner, the channel's moderators while not banned).
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -60,6 +61,74 @@ describe('clip limits', () => {
     const refused = await postClip(late.token, stream);
     expect(refused.status).toBe(429);
     expect((await readError(refused)).message).toMatch(/channel/i);
+  });
+});
+
+describe('clip abuse', () => {
+  it('counts requests whose window is refused, so looping them meets 429 before more index reads', async () => {
+    const stream = await startSyntheticStream(['720p60'], 4);
+    const looper = await signUp('looper');
+    const limit = readRateLimit(env, 'clip_attempts_per_user').limit;
+    const outside = {
+      stream_id: stream.streamId,
+      title: 'Nope',
+      duration_seconds: 5,
+      offset_seconds: -80_000,
+    };
+    for (let i = 0; i < limit; i++) {
+      expect((await callApi('/clips', { method: 'POST', token: looper.token, body: outside })).status).toBe(
+        422,
+      );
+    }
+    const refused = await callApi('/clips', { method: 'POST', token: looper.token, body: outside });
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect((await readError(refused)).message).toMatch(/too many clips/i);
+    // A valid request is refused too until the window passes: the allowance is per user.
+    expect((await postClip(looper.token, stream)).status).toBe(429);
+  });
+
+  it('refuses clips from a user banned or timed out in the channel with 403', async () => {
+    const stream = await startSyntheticStream(['720p60'], 4);
+    const [banned, timedOut] = await signUpMany(2, 'banned');
+    if (!banned || !timedOut) throw new Error('signup failed');
+    const now = Date.now();
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO bans (channel_id, user_id, kind, created_at) VALUES (?, ?, 'ban', ?)").bind(
+        stream.channel.channelId,
+        banned.user.id,
+        now,
+      ),
+      env.DB.prepare(
+        "INSERT INTO bans (channel_id, user_id, kind, created_at, expires_at) VALUES (?, ?, 'timeout', ?, ?)",
+      ).bind(stream.channel.channelId, timedOut.user.id, now, now + 600_000),
+    ]);
+    for (const user of [banned, timedOut]) {
+      const refused = await postClip(user.token, stream);
+      expect(refused.status).toBe(403);
+      expect((await readError(refused)).code).toBe('banned');
+    }
+    await env.DB.prepare('DELETE FROM bans WHERE user_id = ?').bind(banned.user.id).run();
+    expect((await postClip(banned.token, stream)).status).toBe(202);
+  });
+
+  it('counts one view per client network per clip, however often that network posts', async () => {
+    const stream = await startSyntheticStream(['720p60'], 4);
+    const viewer = await signUp('watcher');
+    const clipId = await createClip(viewer.token, stream);
+    await deliver('clip-requests', [createEvent('clip.requested', { clip_id: clipId })]);
+    const ip = '203.0.113.77';
+    for (let i = 0; i < 20; i++) {
+      expect((await callApi(`/clips/${clipId}/views`, { method: 'POST', ip })).status).toBe(204);
+    }
+    const readViews = async () =>
+      z.object({ view_count: z.number() }).parse(await (await callApi(`/clips/${clipId}`)).json()).view_count;
+    expect(await readViews()).toBe(1);
+    expect((await callApi(`/clips/${clipId}/views`, { method: 'POST', ip: '203.0.113.78' })).status).toBe(
+      204,
+    );
+    expect(await readViews()).toBe(2);
+    expect((await callApi(`/clips/${crypto.randomUUID()}/views`, { method: 'POST', ip })).status).toBe(404);
   });
 });
 

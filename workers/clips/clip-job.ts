@@ -164,14 +164,21 @@ export async function processClip(env: Env, clipId: string, now: number): Promis
   if (!(await writeClip(env.MEDIA, clipId, segmentKeys, cut, layout)))
     return markFailed(db, clipId, MEDIA_GONE);
   await copyThumbnail(env.MEDIA, clip.stream_id, clipId);
+  // Settled here, not in the caller's batch: a clip deleted while it was cut (DELETE /clips/{id}
+  // removes the row first) finds no row, and the media just uploaded must not outlive it.
+  const settled = await db
+    .prepare(
+      "UPDATE clips SET status = 'ready', ready_at = ?, failure_reason = NULL WHERE id = ? AND status = 'processing'",
+    )
+    .bind(now, clipId)
+    .run();
+  if (settled.meta.changes === 0) {
+    const row = await db.prepare('SELECT 1 FROM clips WHERE id = ?').bind(clipId).first();
+    if (!row) await env.MEDIA.delete([getClipKey(clipId), getClipThumbnailKey(clipId)]);
+    return [];
+  }
   log.info('clip_ready', { clip_id: clipId, seconds: cut.seconds, bytes: layout.length });
-  return [
-    db
-      .prepare(
-        "UPDATE clips SET status = 'ready', ready_at = ?, failure_reason = NULL WHERE id = ? AND status = 'processing'",
-      )
-      .bind(now, clipId),
-  ];
+  return [];
 }
 
 /** Clips are kept forever; the stream's thumbnail goes with its VOD, so the clip keeps a copy. */

@@ -23,3 +23,10 @@ export async function enforceRateLimit(
   const decision = await env.RATE_LIMITER.getByName(key).consume(key, rule.limit, rule.windowMs);
   if (!decision.allowed) throw rateLimited(decision.retryAfterMs / 1000, message);
 }
+
+/** Counts one hit like enforceRateLimit, but answers whether it was within the limit. */
+export async function consumeRateLimit(env: Env, rule: RateLimit, subject: string): Promise<boolean> {
+  const key = `${rule.name}:${subject.toLowerCase()}`;
+  const decision = await env.RATE_LIMITER.getByName(key).consume(key, rule.limit, rule.windowMs);
+  return decision.allowed;
+}

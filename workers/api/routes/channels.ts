@@ -35,9 +35,23 @@ const StreamKeySchema = z.object({ stream_key: z.string(), ingest_url: z.string(
  * `javascript:` and `data:` URLs would let a channel owner put script or arbitrary content there.
  */
 const ImageUrl = z.url({ protocol: /^https?$/ }).max(2000);
+/**
+ * Control characters, and the format characters that reorder or hide text (zero-width U+200B-U+200D,
+ * the bidi marks, embeddings and isolates of Unicode UAX #9 section 2, the BOM): with them a
+ * display name could pass for another or flip the text shown beside it.
+ */
+const REFUSED_IN_NAMES = /[\p{Cc}\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/u;
 const ChannelPatch = z
   .object({
-    display_name: z.string().trim().min(1).max(50),
+    display_name: z
+      .string()
+      .trim()
+      .min(1)
+      .max(50)
+      .refine(
+        (name) => !REFUSED_IN_NAMES.test(name),
+        'Display names may not contain control, bidirectional or zero-width characters',
+      ),
     description: z.string().max(500),
     avatar_url: ImageUrl.nullable(),
     banner_url: ImageUrl.nullable(),

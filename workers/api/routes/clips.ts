@@ -1,9 +1,12 @@
 // Clips: POST /clips answers 202 at once and queues the job that cuts the MP4
 // (workers/clips/clip-job.ts); GET a clip, a channel's clips (recent or top), and view counting by
 // POST /clips/{id}/views (counting GETs of the media would count every Range request a player makes).
-// Creating is limited per user and per channel (LIMITS.clips_per_user, clips_per_channel) and
-// refused where the channel turned clipping off; the clip's creator, the channel owner and its
-// moderators may retitle or delete a clip (lib/clip-access.ts).
+// Every POST /clips is counted per user before any work (LIMITS.clip_attempts_per_user: resolving
+// the window reads the stream's segment index), the clips made per user and per channel
+// (clips_per_user, clips_per_channel); creating is refused where the channel turned clipping off
+// and to users banned or timed out in the channel; the clip's creator, the channel owner and its
+// moderators may retitle or delete a clip (lib/clip-access.ts). A view counts once per client
+// network per clip per clip_views_per_network window.
 import { createRoute, z } from '@hono/zod-openapi';
 import { mapPositionToWallClock } from '../../../media/hls/vod-playlist.ts';
 import {
@@ -20,7 +23,7 @@ import { requireUser } from '../../shared/auth.ts';
 import { ApiError, badRequest, notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
 import { readRateLimit } from '../../shared/limits.ts';
-import { enforceRateLimit } from '../../shared/rate-limit.ts';
+import { consumeRateLimit, enforceRateLimit } from '../../shared/rate-limit.ts';
 import { requireClipManager } from '../lib/clip-access.ts';
 import { CLIP_SELECT, ClipRow, ClipSchema, requireClip, toClip } from '../lib/clip-views.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
@@ -31,6 +34,7 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
+  readClientNetwork,
   readRequestOrigin,
 } from '../lib/router.ts';
 import { findChannel } from '../lib/views.ts';
@@ -154,17 +158,29 @@ export const clipsApp = createApiRouter()
     async (c) => {
       const body = c.req.valid('json');
       const db = c.env.DB;
+      // Before any work: a rejected request costs this allowance too, so it cannot be looped.
+      await enforceRateLimit(
+        c.env,
+        readRateLimit(c.env, 'clip_attempts_per_user'),
+        c.var.user.id,
+        'You have asked for too many clips; try again after Retry-After seconds',
+      );
       const found = await db
         .prepare(
-          `SELECT s.id, s.channel_id, s.status, s.renditions, c.clips_enabled
-           FROM streams s JOIN channels c ON c.id = s.channel_id WHERE s.id = ?`,
+          `SELECT s.id, s.channel_id, s.status, s.renditions, c.clips_enabled,
+                  EXISTS (SELECT 1 FROM bans b WHERE b.channel_id = s.channel_id AND b.user_id = ?2
+                          AND (b.expires_at IS NULL OR b.expires_at > ?3)) AS is_banned
+           FROM streams s JOIN channels c ON c.id = s.channel_id WHERE s.id = ?1`,
         )
-        .bind(body.stream_id)
+        .bind(body.stream_id, c.var.user.id, Date.now())
         .first();
       if (!found) throw notFound('Stream');
-      const stream = StreamFacts.extend({ clips_enabled: z.number() }).parse(found);
+      const stream = StreamFacts.extend({ clips_enabled: z.number(), is_banned: z.number() }).parse(found);
       if (stream.clips_enabled === 0) {
         throw new ApiError(403, 'clips_disabled', 'This channel has turned clipping off');
+      }
+      if (stream.is_banned === 1) {
+        throw new ApiError(403, 'banned', 'You are banned or timed out in this channel');
       }
       if (stream.status === 'pending') throw unprocessable('The stream has not started');
       const window = await resolveClipWindow(c.env, stream, body.offset_seconds, body.duration_seconds);
@@ -282,14 +298,20 @@ export const clipsApp = createApiRouter()
     }),
     async (c) => {
       const id = c.req.valid('param').id;
-      const result = await c.env.DB.prepare(
-        "UPDATE clips SET view_count = view_count + 1 WHERE id = ? AND status = 'ready'",
-      )
-        .bind(id)
-        .run();
-      if (result.meta.changes === 0) {
-        await requireClip(c.env.DB, c, id);
-        throw unprocessable('Only a ready clip can be viewed');
+      const clip = await requireClip(c.env.DB, c, id);
+      if (clip.status !== 'ready') throw unprocessable('Only a ready clip can be viewed');
+      // Replays and scripts from one network count once per window; the player is not told.
+      const counted = await consumeRateLimit(
+        c.env,
+        readRateLimit(c.env, 'clip_views_per_network'),
+        `${id}|${readClientNetwork(c)}`,
+      );
+      if (counted) {
+        await c.env.DB.prepare(
+          "UPDATE clips SET view_count = view_count + 1 WHERE id = ? AND status = 'ready'",
+        )
+          .bind(id)
+          .run();
       }
       return c.body(null, 204);
     },
