@@ -70,8 +70,19 @@ const INIT_FILE = /^init-(\d{1,9})\.mp4$/;
 const SEGMENT_FILE = /^(\d{1,12})\.m4s$/;
 const PART_FILE = /^(\d{1,12})\.(\d{1,6})(?:-(\d{1,6}))?\.m4s$/;
 
-/** Reads a media file name of a playback URL; null when it names nothing the origin serves. */
-export function parseMediaFileName(name: string): MediaFile | null {
+/** The one file name a parsed media file has: what the playlists list and the R2 key ends with. */
+export function getMediaFileName(file: MediaFile): string {
+  switch (file.kind) {
+    case 'init':
+      return `init-${file.init}.mp4`;
+    case 'segment':
+      return `${file.msn}.m4s`;
+    case 'part':
+      return getPartFileName(file.msn, file.part, file.publish);
+  }
+}
+
+function parseAnySpelling(name: string): MediaFile | null {
   const init = INIT_FILE.exec(name);
   if (init) return { kind: 'init', init: Number(init[1]) };
   const segment = SEGMENT_FILE.exec(name);
@@ -80,6 +91,16 @@ export function parseMediaFileName(name: string): MediaFile | null {
   if (part)
     return { kind: 'part', msn: Number(part[1]), part: Number(part[2]), publish: Number(part[3] ?? 0) };
   return null;
+}
+
+/**
+ * Reads a media file name of a playback URL; null when it names nothing the origin serves. Only the
+ * canonical spelling is a name (`7.0.m4s`, not `007.0.m4s` or `7.0-0.m4s`): every other spelling of
+ * the same file would be one more edge-cache key and one more held request (docs/security.md).
+ */
+export function parseMediaFileName(name: string): MediaFile | null {
+  const file = parseAnySpelling(name);
+  return file && getMediaFileName(file) === name ? file : null;
 }
 
 /** The R2 key of a parsed media file. */

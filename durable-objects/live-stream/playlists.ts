@@ -131,6 +131,7 @@ export class LivePlaylists {
     if (decision.kind === 'wait') {
       const { msn, part } = decision;
       const waiting = this.#waiters.wait(
+        `playlist ${stream.streamId} ${rendition} ${msn}.${part ?? '-'}`,
         rendition,
         () => stream.isEnded() || isPositionListed(timeline, msn, part),
         this.#timings().blockingTimeoutMs,
@@ -165,6 +166,7 @@ export class LivePlaylists {
     if (known !== undefined) return { kind: 'ok', publish: known };
     if (!canAwaitPart(timeline, msn, part)) return { kind: 'not-found' };
     const waiting = this.#waiters.wait(
+      `part ${stream.streamId} ${rendition} ${msn}.${part}`,
       rendition,
       () => !stream.isEnded() && findPartPublish(timeline, msn, part) !== undefined,
       this.#timings().blockingTimeoutMs,

@@ -41,9 +41,10 @@ export interface LiveStreamTimings {
   /** How far back the live playlist lists segments. */
   dvrWindowSeconds: number;
   /**
-   * Requests held at once (blocking playlists and hinted parts). Identical requests collapse in the
-   * Worker before they get here, so a real audience needs a handful per rendition; past the bound
-   * the object answers 'busy' (503 + Retry-After) instead of holding memory and timers for a flood.
+   * Distinct things awaited at once (a blocking playlist's position, a hinted part), not requests:
+   * requests for the same thing share one entry (waiters.ts), so a real audience needs a handful per
+   * rendition; past the bound a request for a new thing gets 'busy' (503 + Retry-After) instead of
+   * holding memory and timers for a flood.
    */
   maxWaiters: number;
 }

@@ -3,6 +3,7 @@
 // while the budgeted purge is still deleting the objects (docs/retention.md).
 import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { getMediaCacheKey } from '../../workers/origin/playback-query.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { deleteVod } from '../../workers/vod/retention.ts';
 import { deliverStreamEnded, endSyntheticStream, startSyntheticStream } from './vod-fixtures.ts';
@@ -24,7 +25,16 @@ describe('deleting a VOD', () => {
     }
     // The segment and init are in the edge cache now.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await caches.default.match(segment)).toBeDefined();
+    // Kept under the file's canonical key (playback-query.ts), whichever channel URL named it.
+    const cachedSegment = getMediaCacheKey('http://localhost', stream.streamId, '720p60', {
+      kind: 'segment',
+      msn: 1,
+    });
+    const cachedInit = getMediaCacheKey('http://localhost', stream.streamId, '720p60', {
+      kind: 'init',
+      init: 1,
+    });
+    expect(await caches.default.match(cachedSegment)).toBeDefined();
 
     // Budget 0: the DELETE has not removed a single object from R2 yet.
     const result = await deleteVod(
@@ -39,7 +49,7 @@ describe('deleting a VOD', () => {
       expect(await res.json()).toMatchObject({ error: { code: 'not_found' } });
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await caches.default.match(segment)).toBeUndefined();
-    expect(await caches.default.match(init)).toBeUndefined();
+    expect(await caches.default.match(cachedSegment)).toBeUndefined();
+    expect(await caches.default.match(cachedInit)).toBeUndefined();
   });
 });

@@ -3,21 +3,28 @@
 // requests being answered right now, so N viewers blocked on the same part or playlist URL make
 // one call to the LiveStream object. "Query strings are part of the cache key at the edge, so
 // identical blocking requests collapse" (LL-HLS caching, media-facts).
+import { serveBytes } from './serve-media.ts';
 
-/** Whether the edge cache may answer (and keep) this request: a plain whole-object GET. */
-export function isCacheable(request: Request): boolean {
+/** A plain whole-object GET: the cached response goes out as it is, streamed. */
+export function isPlainGet(request: Request): boolean {
   return request.method === 'GET' && !request.headers.has('range') && !request.headers.has('if-none-match');
 }
 
 /**
- * The cached response for a request, by its normalized key (playback-query.ts: the path and the
- * LL-HLS directives only, so no extra query parameter can make a request miss), copied so its
- * headers can still be set (CORS).
+ * The cached response for a request, by its canonical key (playback-query.ts: built from the
+ * validated route, so no other spelling of the URL can make a request miss). Every request the
+ * stored object can answer is answered from it: HEAD, `Range` (206/416) and `If-None-Match` (304)
+ * are evaluated against the cached response (serve-media.ts), so a random ETag or range costs no R2
+ * read. A plain GET streams the cached body, copied so its headers can still be set (CORS).
  */
 export async function matchEdgeCache(key: string, request: Request): Promise<Response | null> {
-  if (!isCacheable(request)) return null;
   const hit = await caches.default.match(key);
-  return hit ? new Response(hit.body, hit) : null;
+  if (!hit) return null;
+  if (isPlainGet(request)) return new Response(hit.body, hit);
+  return serveBytes(await hit.arrayBuffer(), hit.headers.get('etag'), request, {
+    contentType: hit.headers.get('content-type') ?? 'application/octet-stream',
+    cacheControl: hit.headers.get('cache-control') ?? 'no-store',
+  });
 }
 
 /** Stores a 200 response under `key` in the edge cache after the response has gone out. */

@@ -5,6 +5,8 @@
 // parameter would otherwise miss the cache and the in-isolate collapsing, and park one more waiter
 // in the channel's object that also takes the ingest commits (docs/security.md).
 import { z } from 'zod';
+import { getMediaFileName, type MediaFile } from '../../media/live-keys.ts';
+import type { RenditionName } from '../../protocol/ingest.ts';
 import { badRequest } from '../shared/errors.ts';
 
 const Index = z
@@ -48,14 +50,45 @@ export function refuseQuery(url: URL): void {
 }
 
 /**
- * The key identical requests share in the edge cache and the in-isolate collapsing: the path and
- * the directives in one canonical spelling (`_HLS_msn=07` and `_HLS_msn=7` are one request).
+ * The key identical media playlist requests share in the edge cache and the in-isolate collapsing,
+ * built from the validated route parameters and directives only, never from the raw URL: a
+ * percent-encoded path (`%37%32%30p.m3u8` routes as `720p.m3u8`) or `_HLS_msn=07` for `7` is the
+ * same request under the same key.
  */
-export function getCollapseKey(url: URL, directives: PlaylistDirectives = {}): string {
-  const canonical = new URL(url.pathname, url.origin);
+export function getPlaylistKey(
+  origin: string,
+  channelId: string,
+  rendition: RenditionName,
+  directives: PlaylistDirectives,
+): string {
+  const canonical = new URL(`/live/${channelId}/${rendition}.m3u8`, origin);
   if (directives._HLS_msn !== undefined) canonical.searchParams.set('_HLS_msn', String(directives._HLS_msn));
   if (directives._HLS_part !== undefined)
     canonical.searchParams.set('_HLS_part', String(directives._HLS_part));
   if (directives._HLS_skip !== undefined) canonical.searchParams.set('_HLS_skip', directives._HLS_skip);
   return canonical.toString();
+}
+
+/**
+ * The edge-cache key of a live media file: its stream, rendition and canonical file name, the very
+ * things its R2 key is made of. Not the channel: the bytes do not depend on which channel's URL
+ * named them, so another channel id in the URL must not be another copy (and another R2 read).
+ */
+export function getMediaCacheKey(
+  origin: string,
+  streamId: string,
+  rendition: RenditionName,
+  file: MediaFile,
+): string {
+  return new URL(`/live/media/${streamId}/${rendition}/${getMediaFileName(file)}`, origin).toString();
+}
+
+/** The key viewers waiting for the same part of a channel's stream share, whatever publish they name. */
+export function getPartWaitKey(
+  channelId: string,
+  streamId: string,
+  rendition: RenditionName,
+  file: { msn: number; part: number },
+): string {
+  return `${channelId} ${streamId} ${rendition} ${file.msn}.${file.part}`;
 }

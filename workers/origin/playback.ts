@@ -10,13 +10,19 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
 import type { PartOutcome, PlaylistOutcome } from '../../durable-objects/live-stream/types.ts';
-import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
+import { getMediaKey, getPartKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
 import { handleError, notFound } from '../shared/errors.ts';
 import { isStreamWithdrawn } from '../vod/vod-lookup.ts';
-import { createInFlight, isCacheable, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
+import { createInFlight, isPlainGet, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
 import { toApiError } from './outcomes.ts';
-import { getCollapseKey, readPlaylistDirectives, refuseQuery } from './playback-query.ts';
+import {
+  getMediaCacheKey,
+  getPartWaitKey,
+  getPlaylistKey,
+  readPlaylistDirectives,
+  refuseQuery,
+} from './playback-query.ts';
 import { serveBytes, serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
@@ -33,10 +39,11 @@ const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 const THUMBNAIL_CACHE = 'public, max-age=10';
 
 /**
- * Channel ids are UUIDs (crypto.randomUUID). Anything else is a 404 before the LiveStream object
- * is addressed: a random path must not make the platform create (and store) an object for it.
+ * Channel ids are UUIDs (crypto.randomUUID), in lower case as they are made. Anything else is a 404
+ * before the LiveStream object is addressed: a random path must not make the platform create (and
+ * store) an object for it, and an upper-case spelling must not address a second, empty object.
  */
-const ChannelId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+const ChannelId = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
 const ChannelPath = z.object({ channelId: ChannelId });
 
 const pathHook = (result: { success: boolean }) => {
@@ -44,7 +51,9 @@ const pathHook = (result: { success: boolean }) => {
 };
 
 /** What a part request waits for, shared by every viewer asking for the same part. */
-type PartAnswer = { kind: 'ok'; bytes: ArrayBuffer; etag: string } | Exclude<PartOutcome, { kind: 'ok' }>;
+type PartAnswer =
+  | { kind: 'ok'; bytes: ArrayBuffer; etag: string; publish: number }
+  | Exclude<PartOutcome, { kind: 'ok' }>;
 
 const sharePlaylist = createInFlight<PlaylistOutcome>();
 const sharePart = createInFlight<PartAnswer>();
@@ -83,7 +92,7 @@ playbackApp.get(
     if (!rendition.success) throw notFound('Playlist');
     const url = new URL(c.req.url);
     const query = readPlaylistDirectives(url);
-    const key = getCollapseKey(url, query);
+    const key = getPlaylistKey(url.origin, channelId, rendition.data, query);
     const blocking = query._HLS_msn !== undefined;
     if (blocking) {
       const hit = await matchEdgeCache(key, c.req.raw);
@@ -102,7 +111,7 @@ playbackApp.get(
       'Cache-Control': result.blocking ? BLOCKING_PLAYLIST_CACHE : PLAYLIST_CACHE,
     });
     // "blocking playlist responses can be cached for 6 × TD because their URL names the future."
-    if (leader && result.blocking && isCacheable(c.req.raw)) putEdgeCache(c.executionCtx, key, response);
+    if (leader && result.blocking) putEdgeCache(c.executionCtx, key, response);
     return response;
   },
 );
@@ -136,7 +145,7 @@ playbackApp.get(
     refuseQuery(url);
     const file = parseMediaFileName(fileName);
     if (!file) throw notFound('Media file');
-    const key = getCollapseKey(url);
+    const key = getMediaCacheKey(url.origin, streamId, rendition, file);
     // A deleted VOD's media is gone for viewers at once, whichever URL names it; its cached copies
     // go too, as they are asked for (the edge cache is per data center and has no listing).
     if (await isStreamWithdrawn(c.env.DB, streamId)) {
@@ -146,37 +155,58 @@ playbackApp.get(
     const hit = await matchEdgeCache(key, c.req.raw);
     if (hit) return hit;
     const options = { contentType: MEDIA_TYPE, cacheControl: MEDIA_CACHE };
-    const found = await serveMediaObject(
-      c.env.MEDIA,
-      getMediaKey(streamId, rendition, file),
-      c.req.raw,
-      options,
-    );
-    if (found) {
-      if (isCacheable(c.req.raw)) putEdgeCache(c.executionCtx, key, found);
-      return found;
+    const r2Key = getMediaKey(streamId, rendition, file);
+    if (isPlainGet(c.req.raw)) {
+      const found = await serveMediaObject(c.env.MEDIA, r2Key, c.req.raw, options);
+      if (found) {
+        putEdgeCache(c.executionCtx, key, found);
+        return found;
+      }
+    } else {
+      // A Range, HEAD or conditional request reads the whole object once and keeps it, so the
+      // next one (whatever its range or ETag) is answered from the edge cache, not from R2.
+      const object = await c.env.MEDIA.get(r2Key);
+      if (object) {
+        const bytes = await object.arrayBuffer();
+        putEdgeCache(c.executionCtx, key, serveBytes(bytes, object.httpEtag, new Request(key), options));
+        return serveBytes(bytes, object.httpEtag, c.req.raw, options);
+      }
     }
     if (file.kind !== 'part') throw notFound('Media file');
     // "A request for the hinted URI must wait until the part exists, not 404." Every viewer at the
-    // live edge asks for the same hinted part at once, whole or by Range, GET or HEAD: one of them
-    // waits on the LiveStream object and reads the part, the others get its bytes.
-    const { value: part, leader } = await sharePart(key, async () => {
-      const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
-        streamId,
-        rendition,
-        file.msn,
-        file.part,
-      );
-      if (waited.kind !== 'ok') return waited;
-      const object = await c.env.MEDIA.get(
-        getMediaKey(streamId, rendition, { ...file, publish: waited.publish }),
-      );
-      if (!object) return { kind: 'not-found' };
-      return { kind: 'ok', bytes: await object.arrayBuffer(), etag: object.httpEtag };
-    });
+    // live edge asks for the same hinted part at once, whole or by Range, GET or HEAD, under the
+    // name of whichever publish was current when its playlist was rendered: one of them waits on
+    // the LiveStream object and reads the part, the others get its bytes.
+    const { value: part, leader } = await sharePart(
+      getPartWaitKey(channelId, streamId, rendition, file),
+      async () => {
+        const waited = await c.env.LIVE_STREAM.getByName(channelId).waitForPart(
+          streamId,
+          rendition,
+          file.msn,
+          file.part,
+        );
+        if (waited.kind !== 'ok') return waited;
+        const object = await c.env.MEDIA.get(
+          getPartKey(streamId, rendition, file.msn, file.part, waited.publish),
+        );
+        if (!object) return { kind: 'not-found' };
+        const bytes = await object.arrayBuffer();
+        return { kind: 'ok', bytes, etag: object.httpEtag, publish: waited.publish };
+      },
+    );
     if (part.kind !== 'ok') throw toApiError(part);
-    if (leader)
-      putEdgeCache(c.executionCtx, key, serveBytes(part.bytes, part.etag, new Request(key), options));
+    // A hint names the publish current when it was rendered, which a later publish may have
+    // replaced before uploading the part; a publish after the one that uploaded it names nothing.
+    if (file.publish > part.publish) throw notFound('Media file');
+    if (leader) {
+      const uploaded = getMediaCacheKey(url.origin, streamId, rendition, { ...file, publish: part.publish });
+      putEdgeCache(
+        c.executionCtx,
+        uploaded,
+        serveBytes(part.bytes, part.etag, new Request(uploaded), options),
+      );
+    }
     return serveBytes(part.bytes, part.etag, c.req.raw, options);
   },
 );

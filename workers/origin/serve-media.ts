@@ -27,9 +27,9 @@ export function parseByteRange(header: string | null, size: number): ByteRange {
   return { offset: start, length: end - start + 1 };
 }
 
-function isNotModified(request: Request, etag: string): boolean {
+function isNotModified(request: Request, etag: string | null): boolean {
   const header = request.headers.get('if-none-match');
-  if (!header) return false;
+  if (!header || etag === null) return false;
   return header.split(',').some((tag) => {
     const value = tag.trim();
     return value === '*' || value === etag || value === `W/${etag}`;
@@ -53,20 +53,21 @@ function buildHeaders(object: R2Object, options: MediaResponseOptions): Headers 
 /**
  * The response to `request` for bytes already in memory (a part every waiting viewer shares):
  * the same HEAD, Range and If-None-Match rules as an R2 object, so a viewer's Range request can
- * share the one wait for the part with everyone else's.
+ * share the one wait for the part with everyone else's, and a cached object can answer them all.
+ * `etag` null: no ETag, so If-None-Match never matches.
  */
 export function serveBytes(
   bytes: ArrayBuffer,
-  etag: string,
+  etag: string | null,
   request: Request,
   options: MediaResponseOptions,
 ): Response {
   const headers = new Headers({
     'Content-Type': options.contentType,
     'Cache-Control': options.cacheControl,
-    ETag: etag,
     'Accept-Ranges': 'bytes',
   });
+  if (etag !== null) headers.set('ETag', etag);
   if (isNotModified(request, etag)) return new Response(null, { status: 304, headers });
   const range = parseByteRange(request.headers.get('range'), bytes.byteLength);
   if (range === 'unsatisfiable') {

@@ -280,4 +280,9 @@ describe('playlist arithmetic', () => {
     expect(parseMediaFileName('12.4-2.m4s')).toEqual({ kind: 'part', msn: 12, part: 4, publish: 2 });
     expect(parseMediaFileName('12.ts')).toBeNull();
   });
+
+  it('reads only the canonical spelling of a media file name', () => {
+    for (const name of ['012.4.m4s', '12.04.m4s', '12.4-0.m4s', '12.4-02.m4s', '012.m4s', 'init-03.mp4'])
+      expect(parseMediaFileName(name), name).toBeNull();
+  });
 });
