@@ -12,7 +12,7 @@ import { type ChatMessage, HISTORY_LENGTH, type RoomState } from '../../protocol
 import { createEvent, type EventOf } from '../../protocol/events.ts';
 import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
 import { isCommand, parseCommand } from '../chat/commands.ts';
-import { hasControlCharacters } from '../chat/control-characters.ts';
+import { hasBidiControls, hasControlCharacters, stripNameInvisibles } from '../chat/control-characters.ts';
 import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
 import { ShardFanout } from '../chat/shard-fanout.ts';
 import type {
@@ -24,6 +24,7 @@ import type {
   JoinResult,
   ModerationAction,
   ModerationOutcome,
+  RaidReception,
   SubmitResult,
 } from '../chat/types.ts';
 import { ChatArchive } from './archive.ts';
@@ -122,7 +123,12 @@ export class ChatRoom extends DurableObject<Env> {
       sendRaid: (to, from, viewers) =>
         this.env.CHAT_ROOM.getByName(to.id).receiveRaid(
           to.id,
-          { id: from.id, name: from.name, displayName: from.displayName },
+          {
+            id: from.id,
+            name: from.name,
+            displayName: stripNameInvisibles(from.displayName),
+            ownerId: from.ownerId,
+          },
           viewers,
         ),
     });
@@ -220,6 +226,13 @@ export class ChatRoom extends DurableObject<Env> {
         message: 'Messages cannot contain control characters.',
       };
     }
+    if (hasBidiControls(content)) {
+      return {
+        kind: 'error',
+        code: 'invalid_message',
+        message: 'Messages cannot contain bidirectional override or isolate characters.',
+      };
+    }
     if (isCommand(content)) return this.#runCommand(channel, session, content);
     const now = Date.now();
     const profile = await this.#getProfile(session.userId, now);
@@ -248,6 +261,14 @@ export class ChatRoom extends DurableObject<Env> {
     }
     const outcome = await this.moderate(channel.id, session.userId, parsed.action);
     if (outcome.kind === 'forbidden') return { kind: 'error', code: 'forbidden', message: outcome.message };
+    if (outcome.kind === 'rate-limited') {
+      return {
+        kind: 'error',
+        code: 'rate_limited',
+        message: outcome.message,
+        retryAfterMs: outcome.retryAfterMs,
+      };
+    }
     return { kind: 'notice', code: outcome.code, message: outcome.message };
   }
 
@@ -299,15 +320,25 @@ export class ChatRoom extends DurableObject<Env> {
     return outcome;
   }
 
-  /** The raided side: its chat learns who arrives (USERNOTICE msg-id=raid on IRC). */
+  /**
+   * The raided side: its chat learns who arrives (USERNOTICE msg-id=raid on IRC), unless this
+   * channel banned the raiding channel's owner (a ban keeps their name out of this chat).
+   */
   async receiveRaid(
     channelId: string,
-    from: { id: string; name: string; displayName: string },
+    from: { id: string; name: string; displayName: string; ownerId: string },
     viewers: number,
-  ): Promise<void> {
-    if (!(await this.#bindChannel(channelId))) return;
-    this.#pending.push({ kind: 'raid_in', from, viewers });
-    await this.#scheduleAlarm(Date.now());
+  ): Promise<RaidReception> {
+    if (!(await this.#bindChannel(channelId))) return 'unknown-channel';
+    const now = Date.now();
+    if (this.#bans.findActive(from.ownerId, now)) return 'banned';
+    this.#pending.push({
+      kind: 'raid_in',
+      from: { id: from.id, name: from.name, displayName: from.displayName },
+      viewers,
+    });
+    await this.#scheduleAlarm(now);
+    return 'announced';
   }
 
   // ---- the alarm: batches, archive, viewer census ----

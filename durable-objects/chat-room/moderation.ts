@@ -8,7 +8,13 @@
 import { createEvent, type EventOf } from '../../protocol/events.ts';
 import type { ChatterProfile } from '../chat/badges.ts';
 import { canPerform } from '../chat/commands.ts';
-import { findChannelById, findChannelByName, findUser, writeChannelRole } from '../chat/directory.ts';
+import {
+  findChannelById,
+  findChannelByName,
+  findUser,
+  isChannelLive,
+  writeChannelRole,
+} from '../chat/directory.ts';
 import type {
   BanRecord,
   ChannelInfo,
@@ -16,12 +22,19 @@ import type {
   FanoutEvent,
   ModerationAction,
   ModerationOutcome,
+  RaidReception,
   SettingsPatch,
 } from '../chat/types.ts';
 import type { BanList } from './bans.ts';
 import type { RoomStorage } from './storage.ts';
 
 export const MAX_BANNED_WORDS = 500;
+/**
+ * One raid per source channel per five minutes. A raid ends a broadcast and sends its audience on
+ * (one per stream is the norm); five minutes leaves room to correct a mistyped target, while a
+ * channel can put at most 12 raid notices an hour into anyone's chat, whatever its chat modes.
+ */
+export const RAID_COOLDOWN_MS = 5 * 60_000;
 const MAX_REASON_LENGTH = 500;
 
 type ModerationEvent = EventOf<'moderation.ban'> | EventOf<'moderation.unban'>;
@@ -39,7 +52,8 @@ export interface ModerationDeps {
   countViewers(now: number): number;
   publish(event: ModerationEvent): Promise<unknown>;
   archiveDeletion(event: EventOf<'chat.message_deleted'>): Promise<unknown>;
-  sendRaid(to: ChannelInfo, from: ChannelInfo, viewers: number): Promise<void>;
+  /** Announces the raid in the target's chat; the target refuses a raider whose owner it banned. */
+  sendRaid(to: ChannelInfo, from: ChannelInfo, viewers: number): Promise<RaidReception>;
 }
 
 const done = (code: string, message: string): ModerationOutcome => ({ kind: 'done', code, message });
@@ -229,9 +243,26 @@ export class RoomModeration {
       (await findChannelByName(this.#deps.db, target)) ?? (await findChannelById(this.#deps.db, target));
     if (!to) return notFound('raid_error_unknown', `No channel named ${target}.`);
     if (to.id === channel.id) return rejected('raid_error_self', 'A channel cannot raid itself.');
+    // Raids put the source's name into another channel's chat, around its modes: rate-limited per
+    // source, only from a live stream (an audience to send), never into a chat that banned the owner.
+    const wait = this.#deps.storage.readLastRaidAt() + RAID_COOLDOWN_MS - now;
+    if (wait > 0) {
+      return {
+        kind: 'rate-limited',
+        code: 'raid_error_too_many_raids',
+        message: `A channel may raid once every ${RAID_COOLDOWN_MS / 60_000} minutes.`,
+        retryAfterMs: wait,
+      };
+    }
+    if (!(await isChannelLive(this.#deps.db, channel.id)))
+      return rejected('raid_error_not_live', 'Only a live channel can raid.');
     const viewers = this.#deps.countViewers(now);
+    const reception = await this.#deps.sendRaid(to, channel, viewers);
+    if (reception === 'banned')
+      return forbidden('raid_error_forbidden', `${to.name} does not accept raids from this channel.`);
+    if (reception === 'unknown-channel') return notFound('raid_error_unknown', `No channel named ${target}.`);
+    this.#deps.storage.writeLastRaidAt(now);
     this.#deps.enqueue({ kind: 'raid_out', to: { id: to.id, name: to.name }, viewers });
-    await this.#deps.sendRaid(to, channel, viewers);
     return done('raid_success', `Raiding ${to.name} with ${viewers} viewers.`);
   }
 }

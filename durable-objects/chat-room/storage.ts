@@ -153,6 +153,15 @@ export class RoomStorage {
     this.#writeMeta('archived_seq', String(seq));
   }
 
+  /** When this channel last raided (moderation.ts, RAID_COOLDOWN_MS); 0 when never. */
+  readLastRaidAt(): number {
+    return Number(this.#readMeta('last_raid_at') ?? 0);
+  }
+
+  writeLastRaidAt(at: number): void {
+    this.#writeMeta('last_raid_at', String(at));
+  }
+
   // ---- bans ----
 
   readBans(): BanRecord[] {

@@ -1,6 +1,6 @@
 // Roles, badges and colours: who a chatter is in a channel, as every protocol shows it.
 import type { Badge } from '../../protocol/chat.ts';
-import { stripControlCharacters } from './control-characters.ts';
+import { stripNameInvisibles } from './control-characters.ts';
 
 /** What the room knows about one user in its channel (loaded from D1, cached briefly). */
 export interface ChatterProfile {
@@ -63,11 +63,12 @@ export function listBadges(profile: ChatterProfile): Badge[] {
 /**
  * The name chat shows for a user. Twitch's rule: a display name may differ from the login only in
  * letter case; any other display name (another script, a look-alike of someone else's name) is
- * shown with the login beside it, so nobody can pass for another chatter. Control characters are
- * dropped; a name left empty is the login.
+ * shown with the login beside it, so nobody can pass for another chatter. Control characters, bidi
+ * controls and zero-width characters are dropped (control-characters.ts: an RLO would reorder the
+ * login suffix); a name left empty is the login.
  */
 export function formatDisplayName(displayName: string, login: string): string {
-  const clean = stripControlCharacters(displayName).trim();
+  const clean = stripNameInvisibles(displayName).trim();
   if (clean.length === 0) return login;
   return clean.toLowerCase() === login.toLowerCase() ? clean : `${clean} (${login})`;
 }

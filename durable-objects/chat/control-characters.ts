@@ -7,6 +7,19 @@
  */
 const CONTROL_CHARACTERS = /[\p{Cc}\u2028\u2029]/u;
 const CONTROL_CHARACTERS_GLOBAL = /[\p{Cc}\u2028\u2029]/gu;
+/**
+ * Bidirectional embeddings, overrides and isolates (UAX #9 §2.1-2.2: LRE, RLE, PDF, LRO, RLO, LRI,
+ * RLI, FSI, PDI). An unterminated RLO in a message or a name reorders whatever the client renders
+ * after it (the "(login)" suffix of badges.ts, the next message), so chat refuses them in messages.
+ * The marks LRM/RLM (U+200E/F) stay allowed in messages: right-to-left text needs them.
+ */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/u;
+/**
+ * What a display name drops besides controls: the bidi controls above, the zero-width characters
+ * and marks (U+200B-U+200F) and the byte-order mark U+FEFF. Each makes one name look like another
+ * (or like nothing), and a name is never an emoji sequence that needs ZWJ.
+ */
+const NAME_INVISIBLES_GLOBAL = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069\u200B-\u200F\uFEFF]/gu;
 
 export function hasControlCharacters(text: string): boolean {
   return CONTROL_CHARACTERS.test(text);
@@ -14,4 +27,14 @@ export function hasControlCharacters(text: string): boolean {
 
 export function stripControlCharacters(text: string): string {
   return text.replace(CONTROL_CHARACTERS_GLOBAL, '');
+}
+
+/** Whether `text` carries a bidi override, embedding or isolate (refused in messages). */
+export function hasBidiControls(text: string): boolean {
+  return BIDI_CONTROLS.test(text);
+}
+
+/** A display name without controls, bidi controls, zero-width characters or BOMs. */
+export function stripNameInvisibles(text: string): string {
+  return text.replace(NAME_INVISIBLES_GLOBAL, '');
 }

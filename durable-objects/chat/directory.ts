@@ -58,6 +58,15 @@ export async function findChannelById(db: D1Database, id: string): Promise<Chann
   return parsed ? toChannelInfo(parsed) : null;
 }
 
+/** Whether the channel has a live stream now (streams.status, schema.sql). */
+export async function isChannelLive(db: D1Database, channelId: string): Promise<boolean> {
+  const row = await db
+    .prepare("SELECT 1 AS live FROM streams WHERE channel_id = ? AND status = 'live' LIMIT 1")
+    .bind(channelId)
+    .first();
+  return row !== null;
+}
+
 /** Channel names are case-insensitive (COLLATE NOCASE), as IRC's "#Name" and "#name" are one. */
 export async function findChannelByName(db: D1Database, name: string): Promise<ChannelInfo | null> {
   const row = await db.prepare(`SELECT ${CHANNEL_COLUMNS} FROM channels WHERE name = ?`).bind(name).first();

@@ -86,7 +86,12 @@ export type ModerationOutcome =
   | { kind: 'done'; code: string; message: string }
   | { kind: 'forbidden'; code: string; message: string }
   | { kind: 'not-found'; code: string; message: string }
-  | { kind: 'rejected'; code: string; message: string };
+  | { kind: 'rejected'; code: string; message: string }
+  /** Allowed again after `retryAfterMs` (REST: 429 with Retry-After). */
+  | { kind: 'rate-limited'; code: string; message: string; retryAfterMs: number };
+
+/** How a raided room answered a raid (ChatRoom.receiveRaid). */
+export type RaidReception = 'announced' | 'banned' | 'unknown-channel';
 
 export interface BanRecord {
   user_id: string;

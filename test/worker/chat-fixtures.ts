@@ -74,6 +74,15 @@ export async function follow(channelId: string, userId: string, followedAt = Dat
     .run();
 }
 
+/** A live stream on the channel, as the ingest marks it (streams.status = 'live'). */
+export async function goLive(channelId: string): Promise<void> {
+  await env.DB.prepare(
+    "INSERT INTO streams (id, channel_id, title, status, started_at, created_at) VALUES (?1, ?2, 'live now', 'live', ?3, ?3)",
+  )
+    .bind(crypto.randomUUID(), channelId, Date.now())
+    .run();
+}
+
 /** Waits in small steps for a condition, failing after `timeoutMs`. */
 export async function waitUntil<T>(
   read: () => T | undefined,

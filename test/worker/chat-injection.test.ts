@@ -59,6 +59,40 @@ describe('chat line injection', () => {
     expect(await client.next('error')).toMatchObject({ code: 'invalid_message' });
   });
 
+  it('refuses bidi overrides and isolates in messages with invalid_message and keeps emoji ZWJ sequences', async () => {
+    const owner = await seedUser('own');
+    const listener = await openJson(owner.channelId);
+    const client = await openJson(owner.channelId, owner.token);
+    const bidi = ['\u202A', '\u202B', '\u202C', '\u202D', '\u202E', '\u2066', '\u2067', '\u2068', '\u2069'];
+    for (const character of bidi) client.say(owner.channelId, `gg ${character}(admin) reversed`);
+    await waitUntil(() =>
+      client.frames.filter((f) => f.type === 'error' && f.code === 'invalid_message').length === bidi.length
+        ? true
+        : undefined,
+    );
+    // Woman technologist: U+1F469 ZWJ U+1F4BB, and a family joined by three ZWJs.
+    const emoji = 'hi \u{1F469}\u200D\u{1F4BB} \u{1F468}\u200D\u{1F469}\u200D\u{1F467}\u200D\u{1F466}';
+    client.say(owner.channelId, emoji);
+    expect((await listener.next('chat_message')).content).toBe(emoji);
+    expect(listener.messages().map((m) => m.content)).toEqual([emoji]);
+  });
+
+  it('drops bidi controls and zero-width characters from display names, so an RLO cannot reorder the login', async () => {
+    const owner = await seedUser('own');
+    const impostor = await seedUser('imp');
+    await env.DB.prepare('UPDATE channels SET display_name = ? WHERE user_id = ?')
+      .bind(`\u202E\u200B${owner.name}\uFEFF\u2066\u200F`, impostor.id)
+      .run();
+    const listener = await joinIrc(owner, owner.name);
+    const client = await openJson(owner.channelId, impostor.token);
+    client.say(owner.channelId, 'look at my name');
+    const message = await client.next('chat_message');
+    expect(message.user.display_name).toBe(`${owner.name} (${impostor.name})`);
+    const line = await listener.next(/PRIVMSG #\S+ :look at my name$/);
+    expect(parseIrcLine(line)?.tags.get('display-name')).toBe(`${owner.name} (${impostor.name})`);
+    expect(formatDisplayName('\u202Eevil\u200B\u200C\u200D\u200E\uFEFF', 'someone')).toBe('evil (someone)');
+  });
+
   it('shows the login beside a display name that is not the login in another case', async () => {
     const owner = await seedUser('own');
     const impostor = await seedUser('imp');

@@ -4,6 +4,7 @@ import { parseIrcLine } from '../../durable-objects/chat/irc.ts';
 import {
   buildMessage,
   describeChannel,
+  goLive,
   grantRole,
   openIrc,
   openJson,
@@ -157,6 +158,7 @@ describe('Twitch IRC over WebSocket', () => {
     const irc = await login('/irc', to);
     irc.send(`JOIN #${to.name}`);
     await irc.next(/ ROOMSTATE #/);
+    await goLive(from.channelId);
     const raider = await openJson(from.channelId, from.token);
     raider.say(from.channelId, `/raid ${to.name}`);
     const notice = parseIrcLine(await irc.next(/ USERNOTICE #/));

@@ -20,6 +20,28 @@ describe('JSON chat over /ws/{channel_id}', () => {
     expect(await res.json()).toMatchObject({ error: { code: 'unauthorized' } });
   });
 
+  it('never echoes a bearer token as the chosen subprotocol, whatever else was offered', async () => {
+    const owner = await seedUser('own');
+    for (const offered of [`bearer.${owner.token}`, `bearer.${owner.token}, other`]) {
+      const res = await SELF.fetch(`http://localhost/ws/${owner.channelId}`, {
+        headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': offered },
+      });
+      expect(res.status).toBe(101);
+      const chosen = res.headers.get('Sec-WebSocket-Protocol');
+      expect(chosen ?? '').not.toContain(owner.token);
+      expect(chosen).toBe(offered.endsWith('other') ? 'other' : null);
+      res.webSocket?.accept();
+      res.webSocket?.close();
+    }
+    const irc = await SELF.fetch('http://localhost/irc', {
+      headers: { Upgrade: 'websocket', 'Sec-WebSocket-Protocol': `bearer.${owner.token}` },
+    });
+    expect(irc.status).toBe(101);
+    expect(irc.headers.get('Sec-WebSocket-Protocol')).toBeNull();
+    irc.webSocket?.accept();
+    irc.webSocket?.close();
+  });
+
   it('delivers a message to every socket of the channel with badges, colour and timestamp', async () => {
     const owner = await seedUser('own', 'partner');
     const viewer = await seedUser('view');

@@ -1,6 +1,6 @@
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { follow, grantRole, openJson, seedUser, subscribe, waitUntil } from './chat-fixtures.ts';
+import { follow, goLive, grantRole, openJson, seedUser, subscribe, waitUntil } from './chat-fixtures.ts';
 
 async function seedEmote(channelId: string | null, name: string, subscriberOnly: boolean): Promise<string> {
   const id = crypto.randomUUID();
@@ -262,6 +262,7 @@ describe('moderation commands', () => {
     const target = await seedUser('target');
     const raider = await openJson(owner.channelId);
     const targetViewer = await openJson(target.channelId);
+    await goLive(owner.channelId);
     const b = await openJson(owner.channelId, owner.token);
     b.say(owner.channelId, `/raid ${target.name}`);
     await b.next('notice', (n) => n.code === 'raid_success');
@@ -273,6 +274,55 @@ describe('moderation commands', () => {
     expect(raid.viewers).toBeGreaterThanOrEqual(2);
     const notice = await targetViewer.next('notice', (n) => n.code === 'raid');
     expect(notice.message).toContain(owner.name.toUpperCase());
+  });
+
+  it('lets a channel raid only while live, once per five minutes, and never into a chat that banned its owner', async () => {
+    const attacker = await seedUser('att');
+    const victim = await seedUser('victim');
+    const bystander = await seedUser('by');
+    const victimViewer = await openJson(victim.channelId);
+    const chat = await openJson(attacker.channelId, attacker.token);
+    // Not live: no raid, and nothing reaches the victim.
+    chat.say(attacker.channelId, `/raid ${victim.name}`);
+    await chat.next('notice', (n) => n.code === 'raid_error_not_live');
+    await goLive(attacker.channelId);
+    // The attack: raids into one chat as fast as the socket may send (its queue holds 10 frames).
+    // One gets through; the rest wait out the cooldown.
+    for (let i = 0; i < 8; i++) chat.say(attacker.channelId, `/raid ${victim.name}`);
+    await chat.next('notice', (n) => n.code === 'raid_success');
+    const refusals = await waitUntil(() => {
+      const limited = chat.frames.filter((f) => f.type === 'error' && f.code === 'rate_limited');
+      return limited.length === 7 ? limited : undefined;
+    }, 10_000);
+    for (const refusal of refusals) {
+      expect(refusal).toMatchObject({ code: 'rate_limited' });
+      if (refusal.type === 'error') expect(refusal.retry_after_ms).toBeGreaterThan(4 * 60_000);
+    }
+    await victimViewer.next('notice', (n) => n.code === 'raid');
+    // Another batch of the victim's chat goes by without a second raid notice.
+    const owner = await openJson(victim.channelId, victim.token);
+    owner.say(victim.channelId, 'still here');
+    await victimViewer.next('chat_message', (m) => m.content === 'still here');
+    expect(victimViewer.frames.filter((f) => f.type === 'notice' && f.code === 'raid')).toHaveLength(1);
+
+    // A chat that banned the raider's owner hears nothing from them, even from a live channel.
+    const room = env.CHAT_ROOM.getByName(bystander.channelId);
+    const bystanderViewer = await openJson(bystander.channelId);
+    const fresh = await seedUser('fresh');
+    await goLive(fresh.channelId);
+    const ban = await room.moderate(bystander.channelId, bystander.id, {
+      kind: 'ban',
+      target: fresh.name,
+      reason: 'raids',
+    });
+    expect(ban.kind).toBe('done');
+    const freshChat = await openJson(fresh.channelId, fresh.token);
+    freshChat.say(fresh.channelId, `/raid ${bystander.name}`);
+    expect(await freshChat.next('error')).toMatchObject({ code: 'forbidden' });
+    const bystanderOwner = await openJson(bystander.channelId, bystander.token);
+    bystanderOwner.say(bystander.channelId, 'quiet here');
+    await bystanderViewer.next('chat_message', (m) => m.content === 'quiet here');
+    expect(bystanderViewer.frames.some((f) => f.type === 'notice' && f.code === 'raid')).toBe(false);
   });
 
   it('mirrors a timeout to the D1 bans table through the moderation queue, and the unban removes it', async () => {

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { emotesApp } from '../../workers/api/routes/emotes.ts';
 import { moderationApp } from '../../workers/api/routes/moderation.ts';
 import { handleError } from '../../workers/shared/errors.ts';
-import { grantRole, openJson, seedUser } from './chat-fixtures.ts';
+import { goLive, grantRole, openJson, seedUser } from './chat-fixtures.ts';
 
 const app = new Hono<{ Bindings: Env }>()
   .onError(handleError)
@@ -166,10 +166,20 @@ describe('moderation REST', () => {
       (await call('POST', `/channels/${owner.channelId}/raids`, owner.token, { to_channel: owner.name }))
         .status,
     ).toBe(422);
+    expect(
+      (await call('POST', `/channels/${owner.channelId}/raids`, owner.token, { to_channel: target.name }))
+        .status,
+    ).toBe(422);
+    await goLive(owner.channelId);
     const raid = await call('POST', `/channels/${owner.channelId}/raids`, owner.token, {
       to_channel: target.channelId,
     });
     expect(raid.status).toBe(201);
+    const again = await call('POST', `/channels/${owner.channelId}/raids`, owner.token, {
+      to_channel: target.channelId,
+    });
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('Retry-After'))).toBeGreaterThan(240);
     expect(await chat.next('raid')).toMatchObject({
       to_channel: { id: target.channelId, name: target.name },
     });

@@ -89,11 +89,13 @@ function readSubprotocols(header: string | undefined): string[] {
 
 /**
  * The subprotocol to answer with: a browser fails the handshake when it offered some and the
- * server picks none, so echo `chat` (or `irc`) when offered, else the first non-token one.
+ * server picks none, so echo `chat` (or `irc`) when offered, else the first non-token one. Never a
+ * `bearer.*` entry: the 101 response would carry the token back through every proxy and log on
+ * the way (RFC 6750 section 5.3); a client that offered nothing else gets no subprotocol.
  */
 function chooseSubprotocol(offered: string[], preferred: string): string | undefined {
   if (offered.includes(preferred)) return preferred;
-  return offered.find((p) => !p.startsWith(BEARER_SUBPROTOCOL_PREFIX)) ?? offered[0];
+  return offered.find((p) => !p.startsWith(BEARER_SUBPROTOCOL_PREFIX));
 }
 
 /** Forwards the upgrade to a shard with what the shard must know, never the token itself. */

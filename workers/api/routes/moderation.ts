@@ -5,7 +5,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { ModerationAction, ModerationOutcome } from '../../../durable-objects/chat/types.ts';
 import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS, MAX_TIMEOUT_SECONDS } from '../../../protocol/chat.ts';
 import { optionalUser, requireUser } from '../../shared/auth.ts';
-import { ApiError, notFound } from '../../shared/errors.ts';
+import { ApiError, notFound, rateLimited } from '../../shared/errors.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -85,6 +85,7 @@ const STATUS_BY_OUTCOME = { forbidden: 403, 'not-found': 404, rejected: 422 } as
 /** A refused action becomes the matching error of the one taxonomy. */
 function unwrapOutcome(outcome: ModerationOutcome): { code: string; message: string } {
   if (outcome.kind === 'done') return { code: outcome.code, message: outcome.message };
+  if (outcome.kind === 'rate-limited') throw rateLimited(outcome.retryAfterMs / 1000, outcome.message);
   const status = STATUS_BY_OUTCOME[outcome.kind];
   throw new ApiError(status, status === 403 ? 'forbidden' : outcome.code, outcome.message, {
     details: { reason: outcome.code },
