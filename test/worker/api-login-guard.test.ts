@@ -15,7 +15,7 @@ import {
 import { toClientNetwork } from '../../workers/shared/client-network.ts';
 import { toClientNetworkBlock } from '../../workers/shared/client-network-block.ts';
 import { ApiError } from '../../workers/shared/errors.ts';
-import { readLimits, readRateLimit } from '../../workers/shared/limits.ts';
+import { type LockoutPolicy, readLimits, readRateLimit } from '../../workers/shared/limits.ts';
 import { callApi, createTestIp, createUsername, readError, signUp, type TestSession } from './api-helpers.ts';
 
 function logIn(session: TestSession, options: { ip?: string; password?: string } = {}) {
@@ -58,6 +58,40 @@ async function dripAttempts(subject: LoginSubject, days: number, stepSeconds: nu
   return { admitted, longestLock };
 }
 
+/**
+ * A guesser who bursts until locked, then rests `restSeconds` past the end of each lock hoping the
+ * count starts again, over `days`. Returns how many attempts the guard admitted.
+ */
+async function burstAndRest(subject: LoginSubject, days: number, restSeconds: number): Promise<number> {
+  const start = Date.UTC(2030, 0, 4);
+  const end = start + days * 86_400_000;
+  let admitted = 0;
+  for (let now = start; now < end; ) {
+    const lock = await attempt(subject, now);
+    if (lock === null) {
+      admitted += 1;
+      now += 1000;
+    } else {
+      now += (lock + restSeconds) * 1000;
+    }
+  }
+  return admitted;
+}
+
+/** The most attempts a day can admit: the first `failures`, then one per lock as it doubles. */
+function dailyBound(policy: LockoutPolicy): number {
+  let admitted = policy.failures;
+  let lock = policy.base_lock_seconds;
+  for (
+    let elapsed = 0;
+    elapsed < 86_400;
+    elapsed += lock, lock = Math.min(policy.max_lock_seconds, lock * 2)
+  ) {
+    admitted += 1;
+  }
+  return admitted;
+}
+
 describe('the login lock under parallel attempts', () => {
   it('evaluates at most the lock threshold of 30 wrong passwords sent at once from 30 networks', async () => {
     const owner = await signUp('raced');
@@ -90,16 +124,26 @@ describe('the backoff of the login lock', () => {
   it('lets a guesser who waits out every lock reach max_lock_seconds and no more than one try per lock', async () => {
     const subject = accountSubject(env, createUsername('patient'));
     const policy = subject.policy;
-    // A try every minute for two simulated days: the count must never start again.
-    const { admitted, longestLock } = await dripAttempts(subject, 2, 60);
-    // Met a minute into the lock, the longest lock says a minute less than its length.
-    expect(longestLock).toBeGreaterThanOrEqual(policy.max_lock_seconds - 60);
+    // A try every two minutes for two simulated days: the count must never start again.
+    const { admitted, longestLock } = await dripAttempts(subject, 2, 120);
+    // Met up to a step into the lock, the longest lock says up to a step less than its length.
+    expect(longestLock).toBeGreaterThanOrEqual(policy.max_lock_seconds - 120);
     expect(longestLock).toBeLessThanOrEqual(policy.max_lock_seconds);
     const rampSeconds = Array.from({ length: 8 }, (_, i) =>
       Math.min(policy.max_lock_seconds, policy.base_lock_seconds * 2 ** i),
     ).reduce((sum, s) => sum + s, 0);
     const steadyTries = Math.ceil((2 * 86_400 - rampSeconds) / policy.max_lock_seconds) + 1;
     expect(admitted).toBeLessThanOrEqual(policy.failures + 8 + steadyTries);
+  });
+
+  it('gives a guesser who rests between bursts no more tries a day than one who keeps trying', async () => {
+    const policy = readLimits(env).login_account_lockout;
+    // Resting a quarter of an hour past each lock end, then a whole hour: neither restarts the count.
+    for (const restSeconds of [16 * 60, 3600]) {
+      const subject = accountSubject(env, createUsername('burst'));
+      expect(await burstAndRest(subject, 2, restSeconds)).toBeLessThanOrEqual(2 * dailyBound(policy));
+    }
+    expect(dailyBound(policy)).toBeLessThan(45);
   });
 
   it('starts the count again only window_seconds after the lock has ended', async () => {
@@ -148,10 +192,10 @@ describe('known networks', () => {
     const ownerIp = createTestIp();
     const owner = await signUp('shared', { ip: ownerIp });
     const subject = await knownNetworkSubject(env, owner.user.id, toClientNetwork(ownerIp));
-    // A neighbour behind the owner's NAT, guessing a try per minute for a simulated day.
-    const { admitted, longestLock } = await dripAttempts(subject, 1, 60);
-    expect(longestLock).toBeGreaterThanOrEqual(subject.policy.max_lock_seconds - 60);
-    expect(admitted).toBeLessThan(subject.policy.failures + 40);
+    // A neighbour behind the owner's NAT, a try every two minutes for a simulated day.
+    const { admitted, longestLock } = await dripAttempts(subject, 1, 120);
+    expect(longestLock).toBeGreaterThanOrEqual(subject.policy.max_lock_seconds - 120);
+    expect(admitted).toBeLessThanOrEqual(dailyBound(subject.policy));
   });
 
   it('refuses the shared network once its own lock is reached, while the account lock is untouched', async () => {
