@@ -185,6 +185,28 @@ describe('Range and conditional requests for cached media', () => {
   });
 });
 
+describe('Range requests for a media object too large to hold', () => {
+  it('are served from R2 by range and not kept in the edge cache', async () => {
+    const channel = await createTestChannel();
+    const publish = await startTestStream(channel, ['source'], 1);
+    const key = getSegmentKey(publish.stream_id, 'source', 7);
+    const size = 32 * 1024 * 1024 + 16;
+    const bytes = new Uint8Array(size);
+    bytes.set([1, 2, 3, 4], size - 4);
+    await env.MEDIA.put(key, bytes);
+    const url = `${ORIGIN}/live/${channel.channelId}/${publish.stream_id}/source/7.m4s`;
+    const tail = await SELF.fetch(url, { headers: { Range: 'bytes=-4' } });
+    expect(tail.status).toBe(206);
+    expect(tail.headers.get('content-range')).toBe(`bytes ${size - 4}-${size - 1}/${size}`);
+    expect(new Uint8Array(await tail.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3, 4]));
+    await pause(50);
+    await env.MEDIA.delete(key);
+    const again = await SELF.fetch(url, { headers: { Range: 'bytes=-4' } });
+    expect(again.status).toBe(404);
+    await again.arrayBuffer();
+  });
+});
+
 describe('channel ids', () => {
   it('answers 404 for an upper-case spelling of a live channel without addressing any object', async () => {
     const channel = await createTestChannel();

@@ -4,7 +4,10 @@
 // stream's VOD has not been deleted (one D1 read per stream per isolate per 30 s, vod-lookup.ts).
 // Identical requests collapse twice over: in the edge cache (blocking playlists, whose URL names
 // the future, and media, which never changes under its URL) and, within an isolate, onto one call
-// to the LiveStream object while they wait for the same part (edge-cache.ts).
+// to the LiveStream object while they wait for the same part (edge-cache.ts). Both keys are built
+// from the validated route, never the raw URL (playback-query.ts): another spelling of the same
+// file, path or directive is the same key or a 404, so it cannot miss the cache or hold one more
+// request in the object (docs/security.md).
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -37,6 +40,12 @@ const PLAYLIST_CACHE = 'public, max-age=1';
 const MULTIVARIANT_CACHE = 'public, max-age=2';
 const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 const THUMBNAIL_CACHE = 'public, max-age=10';
+/**
+ * The largest media object a Range, HEAD or conditional request reads whole to keep in the edge
+ * cache. A 2 s segment at the ladder's top bitrate is a few MB; a larger object is served from R2
+ * by range, uncached, rather than held in the isolate's memory.
+ */
+const MAX_BUFFERED_MEDIA_BYTES = 32 * 1024 * 1024;
 
 /**
  * Channel ids are UUIDs (crypto.randomUUID), in lower case as they are made. Anything else is a 404
@@ -166,7 +175,11 @@ playbackApp.get(
       // A Range, HEAD or conditional request reads the whole object once and keeps it, so the
       // next one (whatever its range or ETag) is answered from the edge cache, not from R2.
       const object = await c.env.MEDIA.get(r2Key);
-      if (object) {
+      if (object && object.size > MAX_BUFFERED_MEDIA_BYTES) {
+        await object.body.cancel();
+        const found = await serveMediaObject(c.env.MEDIA, r2Key, c.req.raw, options);
+        if (found) return found;
+      } else if (object) {
         const bytes = await object.arrayBuffer();
         putEdgeCache(c.executionCtx, key, serveBytes(bytes, object.httpEtag, new Request(key), options));
         return serveBytes(bytes, object.httpEtag, c.req.raw, options);
