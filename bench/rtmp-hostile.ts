@@ -1,14 +1,14 @@
 // Transcoder memory under hostile pre-auth RTMP connections (issue 10, finding 2), while a real
 // publish beside them is watched by hls.js in Chromium. 50 connections, each from its own loopback
-// address (so the per-network cap, an IPv4 address each, does not simply refuse them), attack for 60 s and reconnect as
-// soon as the server drops them (50 ms later, until the connect rate limit refuses them). A third
-// run the finding's attack (a 1-byte chunk size, then messages one byte per chunk), a third drip
-// the largest message allowed before authorization in the smallest chunks allowed (128 bytes) at
-// 32 KiB/s, a third hoard (two such messages announced, then a byte a second to stay open). We sample
-// the transcoder's RSS and pre-auth figures (GET /healthz) every second and count the player's
-// stalls (currentTime not advancing for > 500 ms), first for 20 s without attackers (the control:
-// what this machine does anyway) and then for the 60 s of the attack. Goal: RSS grows < 100 MB,
-// 0 stalls (read against the control on a shared machine).
+// address (so the per-network cap, an IPv4 address each, does not simply refuse them), attack for
+// 60 s and reconnect as soon as the server drops them (50 ms later, until the connect rate limit
+// refuses them). A third run the finding's attack (a 1-byte chunk size, then messages one byte per
+// chunk), a third drip the largest message allowed before authorization in the smallest chunks
+// allowed (128 bytes) at 32 KiB/s, a third hoard (two such messages announced, then a byte a
+// second to stay open). We sample the transcoder's RSS and pre-auth figures (GET /healthz) every
+// second and count the player's stalls (currentTime not advancing for > 500 ms), first for 20 s
+// without attackers (the control: what this machine does anyway) and then for the 60 s of the
+// attack. Goal: RSS grows < 100 MB, 0 stalls (read against the control on a shared machine).
 //   node bench/rtmp-hostile.ts
 import { Socket } from 'node:net';
 import type { Page } from 'playwright-core';

@@ -3,7 +3,7 @@
 // Until its publish is authorized a connection is a stranger (issue 10, finding 2): its messages
 // are capped small, it reports what it holds to the pre-auth guard after every read, and the setup
 // deadline bounds how long it may take to get there (docs/security.md lists the limits).
-// About 470 lines in one file: the phases share the socket, the chunk reader, the held commands
+// About 510 lines in one file: the phases share the socket, the chunk reader, the held commands
 // and the close path; split apart, each half would reach into the other's private state. What a
 // connection needs from its server is in connection-context.ts, the pre-auth limits in
 // pre-auth-guard.ts.
