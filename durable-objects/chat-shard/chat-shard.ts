@@ -16,10 +16,12 @@ import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
 import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
+import { findLiveTokenHashes } from '../shared/sessions.ts';
 import { createBudget, MAX_QUEUED_FRAMES, type SocketBudget, splitIrcLines } from './flood-control.ts';
 import { handleIrcLine } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
 import { LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
+import { endRevokedSession, SessionSweep } from './session-sweep.ts';
 import {
   CLOSE_INTERNAL_ERROR,
   CLOSE_POLICY_VIOLATION,
@@ -43,6 +45,7 @@ export class ChatShard extends DurableObject<Env> {
   /** Parsed attachments, so a batch does not deserialize every socket's state again. */
   readonly #states = new WeakMap<WebSocket, SocketAttachment>();
   readonly #budgets = new WeakMap<WebSocket, SocketBudget>();
+  readonly #sessionSweep = new SessionSweep();
   readonly #services: ShardServices = {
     room: (channelId) => this.#room(channelId),
     findSession: (token) => findSessionByToken(this.env.DB, token),
@@ -74,6 +77,7 @@ export class ChatShard extends DurableObject<Env> {
       shard: h['x-chat-shard'],
       protocol: h['x-chat-protocol'],
       user,
+      tokenHash: user ? (h['x-chat-token-hash'] ?? null) : null,
       visitorId: crypto.randomUUID(),
       channels: [],
       nick: null,
@@ -284,9 +288,13 @@ export class ChatShard extends DurableObject<Env> {
       await this.ctx.storage.setAlarm(Date.now() + REPORT_INTERVAL_MS);
   }
 
-  /** Every ~10 s while it holds sockets: tell each room how many of its viewers are here. */
+  /**
+   * Every ~10 s while it holds sockets: tell each room how many of its viewers are here, renew
+   * seats, and close signed-in sockets whose session ended (session-sweep.ts).
+   */
   override async alarm(): Promise<void> {
     const now = Date.now();
+    const signedIn: { ws: WebSocket; state: SocketAttachment }[] = [];
     const counts = new Map<string, { shard: string; count: number }>();
     const renewals = new Map<
       string,
@@ -295,6 +303,7 @@ export class ChatShard extends DurableObject<Env> {
     for (const ws of this.ctx.getWebSockets()) {
       const state = this.#readState(ws);
       if (!state) continue;
+      if (state.tokenHash !== null && ws.readyState === WebSocket.OPEN) signedIn.push({ ws, state });
       for (const channel of state.channels) {
         const entry = counts.get(channel.id) ?? { shard: state.shard, count: 0 };
         entry.count++;
@@ -308,6 +317,7 @@ export class ChatShard extends DurableObject<Env> {
       }
     }
     await Promise.all([
+      this.#sweepSessions(signedIn),
       ...[...counts].map(async ([channelId, { shard, count }]) => {
         try {
           await this.env.CHAT_ROOM.getByName(channelId).reportViewers(channelId, shard, count);
@@ -328,6 +338,25 @@ export class ChatShard extends DurableObject<Env> {
       }),
     ]);
     if (this.ctx.getWebSockets().length > 0) await this.ctx.storage.setAlarm(Date.now() + REPORT_INTERVAL_MS);
+  }
+
+  /** One D1 query for the sweep's token hashes; a socket whose session is gone is closed. */
+  async #sweepSessions(sockets: { ws: WebSocket; state: SocketAttachment }[]): Promise<void> {
+    const hashes = this.#sessionSweep.pick(sockets.map(({ state }) => state.tokenHash));
+    if (hashes.length === 0) return;
+    let live: Set<string>;
+    try {
+      live = await findLiveTokenHashes(this.env.DB, hashes);
+    } catch (error) {
+      // D1 unavailable: keep everyone until the next sweep rather than disconnect a whole shard.
+      this.#logFailure('sweepSessions', error);
+      return;
+    }
+    const checked = new Set(hashes);
+    for (const { ws, state } of sockets) {
+      if (state.tokenHash === null || !checked.has(state.tokenHash) || live.has(state.tokenHash)) continue;
+      endRevokedSession(this.#handle(ws, state));
+    }
   }
 }
 

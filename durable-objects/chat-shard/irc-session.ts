@@ -55,9 +55,10 @@ export async function handleIrcLine(
       // and only before registration: afterwards Twitch ignores PASS, and so do we (no lookup).
       if (state.nick !== null || !pass.toLowerCase().startsWith('oauth:')) return true;
       if (!spendCredentialAttempt(socket, MAX_CREDENTIAL_ATTEMPTS)) return false;
-      const session = await services.findSession(pass.slice('oauth:'.length));
-      state.user = session;
-      state.authFailed = session === null;
+      const found = await services.findSession(pass.slice('oauth:'.length));
+      state.user = found?.session ?? null;
+      state.tokenHash = found?.tokenHash ?? null;
+      state.authFailed = found === null;
       socket.save();
       return true;
     }
@@ -105,7 +106,10 @@ async function registerNick(socket: SocketHandle, services: ShardServices, nick:
     return false;
   }
   state.nick = nick;
-  if (anonymous) state.user = null;
+  if (anonymous) {
+    state.user = null;
+    state.tokenHash = null;
+  }
   socket.save();
   const lines = renderWelcome(nick);
   if (user && !anonymous) lines.push(renderGlobalUserState(null));

@@ -70,17 +70,19 @@ export async function handleJsonFrame(
       return;
     case 'auth': {
       if (!spendCredentialAttempt(socket, MAX_CREDENTIAL_ATTEMPTS)) return;
-      const session = await services.findSession(frame.token);
-      if (!session) {
+      const found = await services.findSession(frame.token);
+      if (!found) {
         sendError(socket, 'unauthorized', 'Invalid or expired token.');
         return;
       }
+      const { session } = found;
       if (!(await services.signIn(socket, session.userId))) {
         sendError(socket, 'rate_limited', 'Too many chat connections for this user.');
         socket.close(CLOSE_POLICY_VIOLATION, 'too many connections for this user');
         return;
       }
       state.user = session;
+      state.tokenHash = found.tokenHash;
       socket.save();
       if (channel) {
         const room = services.room(channel.id);

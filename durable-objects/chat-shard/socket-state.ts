@@ -4,6 +4,7 @@
 // through, so neither needs the shard object itself.
 import { z } from 'zod';
 import type { ChatMessage, RoomState, ServerFrame } from '../../protocol/chat.ts';
+import type { SocketSession } from '../chat/directory.ts';
 import type { ChannelInfo, ChatSession, JoinResult, SubmitResult } from '../chat/types.ts';
 import type { SocketBudget } from './flood-control.ts';
 
@@ -14,6 +15,8 @@ export const UpgradeHeaders = z.object({
   'x-chat-channel-id': z.string().optional(),
   'x-chat-user-id': z.string().optional(),
   'x-chat-user-login': z.string().optional(),
+  /** SHA-256 of the token the Worker authenticated (never the token): re-checked every sweep. */
+  'x-chat-token-hash': z.string().optional(),
   'x-chat-subprotocol': z.string().optional(),
   /** The seat the Worker took for the socket (seats.ts). */
   'x-chat-lease-key': z.string().optional(),
@@ -28,6 +31,11 @@ export const SocketAttachment = z.object({
   shard: z.string(),
   protocol: z.enum(['json', 'irc']),
   user: z.object({ userId: z.string(), login: z.string() }).nullable(),
+  /**
+   * The hash of the token `user` signed in with (never the token): the shard's sweep closes the
+   * socket once no unexpired session has it (log-out-everywhere, password change, expiry).
+   */
+  tokenHash: z.string().nullable().default(null),
   /** Counts an anonymous viewer once in the unique-viewer sketch. */
   visitorId: z.string(),
   channels: z.array(JoinedChannel),
@@ -68,7 +76,7 @@ export interface SocketHandle {
 /** What a session may use of the shard and the platform. */
 export interface ShardServices {
   room(channelId: string): RoomClient;
-  findSession(token: string): Promise<ChatSession | null>;
+  findSession(token: string): Promise<SocketSession | null>;
   findChannelByName(name: string): Promise<ChannelInfo | null>;
   /**
    * The socket signed in as `userId`: its anonymous seat is given back and a seat of the user's

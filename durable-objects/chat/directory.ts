@@ -1,7 +1,7 @@
 // What chat reads from D1: channels, chatters' roles/subscriptions/follows, emotes, sessions.
 // Rows are zod-parsed, never cast (conventions: one way to read stored data).
 import * as z from 'zod/mini';
-import { findUserByToken } from '../shared/sessions.ts';
+import { findUserByTokenHash, hashToken } from '../shared/sessions.ts';
 import { type ChatterProfile, formatDisplayName } from './badges.ts';
 import type { EmoteDefinition } from './emotes.ts';
 import type { ChannelInfo, ChatSession } from './types.ts';
@@ -74,10 +74,19 @@ export async function findChannelByName(db: D1Database, name: string): Promise<C
   return parsed ? toChannelInfo(parsed) : null;
 }
 
+/** A session token as a chat socket keeps it: who it is, and its hash (never the token). */
+export interface SocketSession {
+  session: ChatSession;
+  /** SHA-256 of the token (sessions.token_hash): the shard re-checks it every sweep. */
+  tokenHash: string;
+}
+
 /** The chatter behind a session token (the same lookup as the API's bearer tokens). */
-export async function findSessionByToken(db: D1Database, token: string): Promise<ChatSession | null> {
-  const user = await findUserByToken(db, token);
-  return user ? { userId: user.id, login: user.username } : null;
+export async function findSessionByToken(db: D1Database, token: string): Promise<SocketSession | null> {
+  if (token.length === 0 || token.length > 200) return null;
+  const tokenHash = await hashToken(token);
+  const user = await findUserByTokenHash(db, tokenHash);
+  return user ? { session: { userId: user.id, login: user.username }, tokenHash } : null;
 }
 
 /** A user by id or, failing that, by login: REST paths carry ids, chat commands carry names. */

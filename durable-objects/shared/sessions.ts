@@ -17,12 +17,41 @@ export function hashToken(token: string): Promise<string> {
 /** The user behind an unexpired session token, with their channel; null for anything else. */
 export async function findUserByToken(db: D1Database, token: string): Promise<SessionUser | null> {
   if (token.length === 0 || token.length > 200) return null;
+  return findUserByTokenHash(db, await hashToken(token));
+}
+
+/** As findUserByToken, for a caller that keeps the hash (chat sockets re-check it, below). */
+export async function findUserByTokenHash(db: D1Database, tokenHash: string): Promise<SessionUser | null> {
   return db
     .prepare(
       `SELECT u.id, u.username, c.id AS channel_id
        FROM sessions s JOIN users u ON u.id = s.user_id JOIN channels c ON c.user_id = u.id
        WHERE s.token_hash = ? AND s.expires_at > ?`,
     )
-    .bind(await hashToken(token), Date.now())
+    .bind(tokenHash, Date.now())
     .first<SessionUser>();
+}
+
+/** How many token hashes one findLiveTokenHashes call may check (one bound JSON array). */
+export const MAX_TOKEN_HASHES_PER_CHECK = 500;
+
+/**
+ * Which of `tokenHashes` still name an unexpired session: one query for all of them, so a chat
+ * shard can re-check every signed-in socket it holds (log-out-everywhere, a password change, a
+ * revoked session and expiry all delete or outdate the row). At most MAX_TOKEN_HASHES_PER_CHECK.
+ */
+export async function findLiveTokenHashes(
+  db: D1Database,
+  tokenHashes: readonly string[],
+): Promise<Set<string>> {
+  if (tokenHashes.length > MAX_TOKEN_HASHES_PER_CHECK)
+    throw new RangeError(`at most ${MAX_TOKEN_HASHES_PER_CHECK} token hashes per check`);
+  if (tokenHashes.length === 0) return new Set();
+  const rows = await db
+    .prepare(
+      'SELECT token_hash FROM sessions WHERE token_hash IN (SELECT value FROM json_each(?1)) AND expires_at > ?2',
+    )
+    .bind(JSON.stringify(tokenHashes), Date.now())
+    .all<{ token_hash: string }>();
+  return new Set(rows.results.map((row) => row.token_hash));
 }

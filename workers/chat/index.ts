@@ -17,7 +17,7 @@ import {
   takeSeat,
   userSeatKey,
 } from '../../durable-objects/chat-shard/seats.ts';
-import { findUserByToken } from '../shared/auth.ts';
+import { findUserByTokenHash, hashToken } from '../../durable-objects/shared/sessions.ts';
 import { toClientNetwork } from '../shared/client-network.ts';
 import { ApiError, handleError, notFound, rateLimited, unauthorized } from '../shared/errors.ts';
 
@@ -131,7 +131,8 @@ chatApp.get('/ws/:channelId', async (c) => {
   const token = offered
     .find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))
     ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
-  const user = token ? await findUserByToken(c.env.DB, token) : null;
+  const tokenHash = token && token.length <= 200 ? await hashToken(token) : null;
+  const user = tokenHash ? await findUserByTokenHash(c.env.DB, tokenHash) : null;
   if (token && !user) throw unauthorized('Invalid or expired token');
   const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
@@ -143,6 +144,8 @@ chatApp.get('/ws/:channelId', async (c) => {
     'x-chat-channel-id': channel.id,
     'x-chat-user-id': user?.id,
     'x-chat-user-login': user?.username,
+    // The shard re-checks the session every sweep by its hash; the token itself never leaves here.
+    'x-chat-token-hash': user ? (tokenHash ?? undefined) : undefined,
     'x-chat-subprotocol': chooseSubprotocol(offered, 'chat'),
   });
 });
