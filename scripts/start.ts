@@ -73,7 +73,11 @@ async function main(): Promise<void> {
     persistTo: STATE_DIR,
     secrets,
     // The local column of wrangler.toml's LIMITS: test accounts sign up freely; logins stay throttled.
-    vars: { RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live`, LIMITS_PROFILE: 'local' },
+    vars: {
+      RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live`,
+      RTMPS_INGEST_URL: `rtmps://localhost:${RTMPS_PORT}/live`,
+      LIMITS_PROFILE: 'local',
+    },
     echo: true,
   });
   running.push(worker);

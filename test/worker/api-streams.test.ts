@@ -44,6 +44,7 @@ describe('streams', () => {
     const body = await res.json();
     expect(body).toMatchObject({
       ingest_url: env.RTMP_INGEST_URL,
+      secure_ingest_url: env.RTMPS_INGEST_URL,
       recommended_settings: {
         resolution: '1920x1080',
         fps: 60,

@@ -16,7 +16,7 @@ import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.
 
 const HEALTH_REFRESH_MS = 5000;
 
-type StreamKey = { stream_key: string; ingest_url: string };
+type StreamKey = { stream_key: string; ingest_url: string; secure_ingest_url: string };
 
 export function DashboardPage() {
   const { user, channel: sessionChannel, ready } = useAuth();
@@ -94,7 +94,18 @@ function StreamKeyPanel({ channelId }: { channelId: string }) {
   if (!current) return <LoadingMessage />;
   return (
     <div className="key-panel">
-      <label htmlFor="ingest-url">Server (RTMP URL)</label>
+      <label htmlFor="secure-ingest-url">Server (RTMPS URL, encrypted: recommended)</label>
+      <div className="input-row">
+        <input id="secure-ingest-url" readOnly value={current.secure_ingest_url} />
+        <button
+          type="button"
+          className="button-secondary"
+          onClick={() => copy(current.secure_ingest_url, 'Server URL')}
+        >
+          Copy
+        </button>
+      </div>
+      <label htmlFor="ingest-url">Server (RTMP URL, unencrypted)</label>
       <div className="input-row">
         <input id="ingest-url" readOnly value={current.ingest_url} />
         <button

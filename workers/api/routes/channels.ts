@@ -29,7 +29,9 @@ import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 const ChannelParams = z.object({
   id: pathParam('id'),
 });
-const StreamKeySchema = z.object({ stream_key: z.string(), ingest_url: z.string() }).openapi('StreamKey');
+const StreamKeySchema = z
+  .object({ stream_key: z.string(), ingest_url: z.string(), secure_ingest_url: z.string() })
+  .openapi('StreamKey');
 /**
  * Image URLs are rendered into <img src> (and CSS) by every client, so only http(s) is accepted:
  * `javascript:` and `data:` URLs would let a channel owner put script or arbitrary content there.
@@ -166,7 +168,14 @@ export const channelsApp = createApiRouter()
         channel.id,
         channel.stream_key_version,
       );
-      return c.json({ stream_key: streamKey, ingest_url: c.env.RTMP_INGEST_URL }, 200);
+      return c.json(
+        {
+          stream_key: streamKey,
+          ingest_url: c.env.RTMP_INGEST_URL,
+          secure_ingest_url: c.env.RTMPS_INGEST_URL,
+        },
+        200,
+      );
     },
   )
   .openapi(
@@ -193,6 +202,13 @@ export const channelsApp = createApiRouter()
       // A leaked key is the usual reason for a reset, so whoever is publishing with it is cut off too.
       await revokeLivePublisher(c.env, channel.id);
       markStreamKeyReissue(c, channel.id);
-      return c.json({ stream_key: streamKey, ingest_url: c.env.RTMP_INGEST_URL }, 200);
+      return c.json(
+        {
+          stream_key: streamKey,
+          ingest_url: c.env.RTMP_INGEST_URL,
+          secure_ingest_url: c.env.RTMPS_INGEST_URL,
+        },
+        200,
+      );
     },
   );

@@ -52,6 +52,7 @@ const StartStreamResponse = z
   .object({
     stream_id: z.string(),
     ingest_url: z.string(),
+    secure_ingest_url: z.string(),
     stream_key: z.string(),
     recommended_settings: z.object({
       resolution: z.string(),
@@ -148,6 +149,7 @@ export const streamsApp = createApiRouter()
         {
           stream_id: stream.id,
           ingest_url: c.env.RTMP_INGEST_URL,
+          secure_ingest_url: c.env.RTMPS_INGEST_URL,
           stream_key: await deriveStreamKey(c.env.STREAM_KEY_SECRET, channel.id, channel.stream_key_version),
           recommended_settings: RECOMMENDED_SETTINGS,
         },
