@@ -18,6 +18,12 @@ export { TranscoderContainer } from '../durable-objects/transcoder-container.ts'
 
 const app = new Hono<{ Bindings: Env }>();
 app.onError(handleError);
+// API answers are JSON or images we label ourselves: browsers must not sniff them into something
+// else (docs/security.md). The web app's own headers come from web/public/_headers.
+app.use('/api/*', async (c, next) => {
+  await next();
+  c.header('X-Content-Type-Options', 'nosniff');
+});
 app.get('/api/v1/health', (c) => c.json({ ok: true }));
 app.route('/api/v1', apiApp);
 app.route('/', originApp);
