@@ -17,7 +17,13 @@ import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
 import { findLiveTokenHashes } from '../shared/sessions.ts';
-import { createBudget, MAX_QUEUED_FRAMES, type SocketBudget, splitIrcLines } from './flood-control.ts';
+import {
+  ChatMessageRate,
+  createBudget,
+  MAX_QUEUED_FRAMES,
+  type SocketBudget,
+  splitIrcLines,
+} from './flood-control.ts';
 import { handleIrcLine } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
 import { LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
@@ -58,6 +64,7 @@ export class ChatShard extends DurableObject<Env> {
       return seat.allowed;
     },
     ensureReportAlarm: () => this.#ensureReportAlarm(),
+    chatRate: new ChatMessageRate(),
   };
 
   override async fetch(request: Request): Promise<Response> {

@@ -4,6 +4,9 @@
 // RPC), credential attempts per socket (each one is a D1 lookup), and frames waiting behind the
 // one in progress (each waits on RPCs; a queue that grows without end is memory without end).
 // Buckets live in memory: a hibernating shard is by definition not being flooded.
+//
+// Chat messages are also limited per user and channel here, before the room (ChatMessageRate):
+// a message over the rate is dropped at the shard and costs the room nothing.
 
 /** Lines (IRC) or frames (JSON) per second, sustained; bursts up to twice that. */
 export const MAX_LINES_PER_SECOND = 20;
@@ -15,6 +18,19 @@ export const JOIN_WINDOW_MS = 10_000;
 export const MAX_CREDENTIAL_ATTEMPTS = 3;
 /** Frames waiting behind the one being handled; one more closes the socket with 1008. */
 export const MAX_QUEUED_FRAMES = 10;
+
+/**
+ * Twitch's chat rate (https://dev.twitch.tv/docs/chat/#rate-limits): 20 messages per 30 seconds
+ * for ordinary users, 100 per 30 seconds where the user is the broadcaster or a moderator. The
+ * room applies its own rules after this (chat/rules.ts: one message per 1.5 s, slow mode).
+ */
+export const CHAT_MESSAGES_PER_WINDOW = 20;
+export const ELEVATED_CHAT_MESSAGES_PER_WINDOW = 100;
+export const CHAT_MESSAGE_WINDOW_MS = 30_000;
+/** Messages dropped after the rate notice, within one window, before the socket is closed (1008). */
+export const MAX_DROPPED_AFTER_NOTICE = 10;
+/** Users (per channel) whose chat rate one shard remembers; idle ones are forgotten first. */
+export const MAX_TRACKED_CHATTERS = 10_000;
 
 /** A token bucket: `capacity` at most, refilled at `perSecond`. */
 export class TokenBucket {
@@ -41,6 +57,78 @@ export class TokenBucket {
     this.#tokens -= count;
     return true;
   }
+
+  /** Whether the bucket has refilled completely (its owner has been idle). */
+  isFull(now: number): boolean {
+    return this.#tokens + ((now - this.#refilledAt) / 1000) * this.#perSecond >= this.#capacity;
+  }
+}
+
+function createChatBucket(elevated: boolean, now: number): TokenBucket {
+  const perWindow = elevated ? ELEVATED_CHAT_MESSAGES_PER_WINDOW : CHAT_MESSAGES_PER_WINDOW;
+  return new TokenBucket(perWindow, (perWindow * 1000) / CHAT_MESSAGE_WINDOW_MS, now);
+}
+
+/** What chat shows of a user: moderators and the broadcaster carry those badges. */
+interface RenderedUser {
+  id: string;
+  badges: readonly { id: string }[];
+}
+
+/** What the shard does with one chat message of a signed-in socket. */
+export type ChatRateVerdict = 'send' | 'notify' | 'drop' | 'close';
+
+/**
+ * Per user and channel, on this shard: CHAT_MESSAGES_PER_WINDOW (or the elevated rate, learned from
+ * the badges the room renders for the user) per CHAT_MESSAGE_WINDOW_MS. Over it, the first message
+ * of a window is answered with a notice, the next MAX_DROPPED_AFTER_NOTICE are dropped unanswered,
+ * and one more closes the socket: a client that ignores the notice is a flood, not a chatter.
+ */
+export class ChatMessageRate {
+  readonly #users = new Map<string, { bucket: TokenBucket; elevated: boolean }>();
+
+  /** Records whether the room renders `user` as the broadcaster or a moderator of the channel. */
+  learn(channelId: string, user: RenderedUser | null, now: number): void {
+    if (!user) return;
+    const elevated = user.badges.some((b) => b.id === 'broadcaster' || b.id === 'moderator');
+    const key = `${channelId}:${user.id}`;
+    const entry = this.#users.get(key);
+    if (entry?.elevated === elevated) return;
+    if (!entry && !elevated) return; // The default: nothing to remember yet.
+    this.#remember(key, { bucket: createChatBucket(elevated, now), elevated });
+  }
+
+  take(channelId: string, userId: string, budget: SocketBudget, now: number): ChatRateVerdict {
+    const key = `${channelId}:${userId}`;
+    let entry = this.#users.get(key);
+    if (!entry) {
+      entry = { bucket: createChatBucket(false, now), elevated: false };
+      this.#remember(key, entry);
+    }
+    if (entry.bucket.take(1, now)) return 'send';
+    if (budget.chatNoticeAt === null || now - budget.chatNoticeAt >= CHAT_MESSAGE_WINDOW_MS) {
+      budget.chatNoticeAt = now;
+      budget.chatDropped = 0;
+      return 'notify';
+    }
+    budget.chatDropped++;
+    return budget.chatDropped > MAX_DROPPED_AFTER_NOTICE ? 'close' : 'drop';
+  }
+
+  /** Memory stays bounded: past MAX_TRACKED_CHATTERS, idle users go first, then the oldest. */
+  #remember(key: string, entry: { bucket: TokenBucket; elevated: boolean }): void {
+    this.#users.delete(key);
+    if (this.#users.size >= MAX_TRACKED_CHATTERS) {
+      const now = Date.now();
+      for (const [other, { bucket }] of this.#users) if (bucket.isFull(now)) this.#users.delete(other);
+      while (this.#users.size >= MAX_TRACKED_CHATTERS) {
+        const oldest = this.#users.keys().next().value;
+        if (oldest === undefined) break;
+        this.#users.delete(oldest);
+      }
+    }
+    this.#users.set(key, entry);
+  }
 }
 
 /** One socket's budgets. */
@@ -51,6 +139,9 @@ export interface SocketBudget {
   queued: number;
   /** The tail of the socket's frame chain: frames are handled in the order they arrived. */
   tail: Promise<void>;
+  /** When the socket was last told it is over the chat rate (ChatMessageRate), and drops since. */
+  chatNoticeAt: number | null;
+  chatDropped: number;
 }
 
 export function createBudget(now: number): SocketBudget {
@@ -59,6 +150,8 @@ export function createBudget(now: number): SocketBudget {
     joins: new TokenBucket(MAX_JOINS_PER_WINDOW, (MAX_JOINS_PER_WINDOW * 1000) / JOIN_WINDOW_MS, now),
     queued: 0,
     tail: Promise.resolve(),
+    chatNoticeAt: null,
+    chatDropped: 0,
   };
 }
 

@@ -22,6 +22,7 @@ import {
 } from '../chat/irc.ts';
 import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
 import {
+  CHAT_RATE_NOTICE,
   CLOSE_POLICY_VIOLATION,
   type ShardServices,
   type SocketHandle,
@@ -169,6 +170,7 @@ async function joinChannel(socket: SocketHandle, services: ShardServices, name: 
   }
   state.channels.push({ id: channel.id, name: channel.name.toLowerCase() });
   socket.save();
+  services.chatRate.learn(channel.id, joined.user, Date.now());
   const nick = state.nick ?? name;
   socket.sendIrc([
     ...renderJoin(nick, channel.name),
@@ -202,10 +204,24 @@ async function sendPrivmsg(
     return;
   }
   if (!state.user) return; // Twitch drops anonymous (justinfan) PRIVMSGs silently.
+  // Over the user's chat rate, the message stops here: the room never hears of it.
+  switch (services.chatRate.take(channel.id, state.user.userId, socket.budget, Date.now())) {
+    case 'send':
+      break;
+    case 'notify':
+      socket.sendIrc([renderNotice(target, 'msg_ratelimit', CHAT_RATE_NOTICE)]);
+      return;
+    case 'drop':
+      return;
+    case 'close':
+      socket.close(CLOSE_POLICY_VIOLATION, 'chat flood');
+      return;
+  }
   // "/me" arrives as a CTCP ACTION; chat stores the text.
   const result = await services.room(channel.id).submit(state.user, unwrapCtcpAction(text));
   switch (result.kind) {
     case 'accepted':
+      services.chatRate.learn(channel.id, result.user, Date.now());
       // Twitch answers a PRIVMSG with USERSTATE and does not echo the message back.
       socket.sendIrc([renderUserState(channel.name, result.user)]);
       return;

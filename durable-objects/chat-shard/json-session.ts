@@ -5,6 +5,7 @@ import { ClientFrame, type ErrorFrame, type WelcomeFrame } from '../../protocol/
 import type { SubmitResult } from '../chat/types.ts';
 import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
 import {
+  CHAT_RATE_NOTICE,
   CLOSE_POLICY_VIOLATION,
   type ShardServices,
   type SocketHandle,
@@ -38,6 +39,7 @@ export async function joinJsonSocket(
   }
   state.channels = [{ id: joined.channel.id, name: joined.channel.name }];
   socket.save();
+  services.chatRate.learn(joined.channel.id, joined.user, Date.now());
   const welcome: WelcomeFrame = { type: 'welcome', user: joined.user, room_state: joined.roomState };
   socket.sendJson(welcome);
   // The room's validated frames, forwarded as text: equal to JSON.stringify of the history frame.
@@ -87,6 +89,7 @@ export async function handleJsonFrame(
       if (channel) {
         const room = services.room(channel.id);
         const user = await room.describeUser(session.userId);
+        services.chatRate.learn(channel.id, user, Date.now());
         const roomState = await room.getRoomState();
         if (roomState) socket.sendJson({ type: 'welcome', user, room_state: roomState });
       }
@@ -102,7 +105,22 @@ export async function handleJsonFrame(
         sendError(socket, 'unauthorized', 'Sign in to chat.');
         return;
       }
-      answer(socket, await services.room(channel.id).submit(state.user, frame.content));
+      // Over the user's chat rate, the message stops here: the room never hears of it.
+      switch (services.chatRate.take(channel.id, state.user.userId, socket.budget, Date.now())) {
+        case 'send':
+          break;
+        case 'notify':
+          sendError(socket, 'rate_limited', CHAT_RATE_NOTICE);
+          return;
+        case 'drop':
+          return;
+        case 'close':
+          socket.close(CLOSE_POLICY_VIOLATION, 'chat flood');
+          return;
+      }
+      const result = await services.room(channel.id).submit(state.user, frame.content);
+      if (result.kind === 'accepted') services.chatRate.learn(channel.id, result.user, Date.now());
+      answer(socket, result);
       return;
     }
   }

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { ChatMessage, RoomState, ServerFrame } from '../../protocol/chat.ts';
 import type { SocketSession } from '../chat/directory.ts';
 import type { ChannelInfo, ChatSession, JoinResult, SubmitResult } from '../chat/types.ts';
-import type { SocketBudget } from './flood-control.ts';
+import type { ChatMessageRate, SocketBudget } from './flood-control.ts';
 
 /** The upgrade handed over by the chat Worker, which has already authenticated the token. */
 export const UpgradeHeaders = z.object({
@@ -84,7 +84,12 @@ export interface ShardServices {
    */
   signIn(socket: SocketHandle, userId: string): Promise<boolean>;
   ensureReportAlarm(): Promise<void>;
+  /** The per-user chat rate, taken before a message costs the room anything (flood-control.ts). */
+  readonly chatRate: ChatMessageRate;
 }
+
+/** Twitch's msg_ratelimit text: the message was dropped at the shard. */
+export const CHAT_RATE_NOTICE = 'Your message was not sent because you are sending messages too quickly.';
 
 export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_INTERNAL_ERROR = 1011;
