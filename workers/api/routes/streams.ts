@@ -1,5 +1,5 @@
 // Streams: going live (POST /streams/start), the viewer's view of a live stream, browsing live
-// streams, and editing a stream's info. Shapes follow the seed API.
+// streams, and editing a stream's info. Shapes as docs/api.md lists them.
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
@@ -29,7 +29,7 @@ import {
 import { markStreamKeyReissue } from '../middleware/idempotency.ts';
 import { requireOwnedChannel } from './channels.ts';
 
-/** What the seed tells OBS users: 1080p60 at 6 Mbps CBR, x264, a keyframe every 2 s. */
+/** What we tell OBS users (docs/api.md, `recommended_settings`): 1080p60 at 6 Mbps CBR, x264, a keyframe every 2 s. */
 export const RECOMMENDED_SETTINGS = {
   resolution: '1920x1080',
   fps: 60,

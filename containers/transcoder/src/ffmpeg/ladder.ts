@@ -24,7 +24,7 @@ interface LadderRung {
   videoBitrate: number;
 }
 
-/** The seed's ladder below the source, costliest first. */
+/** The ABR ladder below the source, costliest first (docs/architecture.md, "The live path"). */
 export const LADDER_RUNGS: readonly LadderRung[] = [
   { name: '720p60', height: 720, fps: 60, videoBitrate: 3_000_000 },
   { name: '480p30', height: 480, fps: 30, videoBitrate: 1_500_000 },
@@ -121,7 +121,7 @@ function scaleWidth(source: SourceInfo, height: number): number {
   return Math.max(2, Math.round((source.width * height) / source.height / 2) * 2);
 }
 
-/** A re-encoded source gets the seed's 6 Mbps at 1080p60, scaled by pixel rate, within the ladder's range. */
+/** A re-encoded source gets 6 Mbps at 1080p60 (the recommended OBS setting), scaled by pixel rate, within the ladder's range. */
 function pickSourceEncodeBitrate(width: number, height: number, fps: number): number {
   const scaled = (DEFAULT_SOURCE_BITRATE * width * height * fps) / (1920 * 1080 * 60);
   return Math.round(Math.min(DEFAULT_SOURCE_BITRATE, Math.max(400_000, scaled)));
