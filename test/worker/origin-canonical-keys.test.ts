@@ -186,7 +186,7 @@ describe('Range and conditional requests for cached media', () => {
 });
 
 describe('Range requests for a media object too large to hold', () => {
-  it('are served from R2 by range and not kept in the edge cache', async () => {
+  it('are served from R2 by range, neither read whole from the edge cache nor kept in it', async () => {
     const channel = await createTestChannel();
     const publish = await startTestStream(channel, ['source'], 1);
     const key = getSegmentKey(publish.stream_id, 'source', 7);
@@ -195,6 +195,12 @@ describe('Range requests for a media object too large to hold', () => {
     bytes.set([1, 2, 3, 4], size - 4);
     await env.MEDIA.put(key, bytes);
     const url = `${ORIGIN}/live/${channel.channelId}/${publish.stream_id}/source/7.m4s`;
+    // A plain GET streams it and keeps it in the edge cache...
+    const whole = await SELF.fetch(url);
+    expect(whole.status).toBe(200);
+    expect((await whole.arrayBuffer()).byteLength).toBe(size);
+    await pause(50);
+    // ...but a Range request does not read the cached copy whole: it is served from R2 by range.
     const tail = await SELF.fetch(url, { headers: { Range: 'bytes=-4' } });
     expect(tail.status).toBe(206);
     expect(tail.headers.get('content-range')).toBe(`bytes ${size - 4}-${size - 1}/${size}`);
@@ -204,6 +210,9 @@ describe('Range requests for a media object too large to hold', () => {
     const again = await SELF.fetch(url, { headers: { Range: 'bytes=-4' } });
     expect(again.status).toBe(404);
     await again.arrayBuffer();
+    const cached = await SELF.fetch(url);
+    expect(cached.status).toBe(200);
+    expect((await cached.arrayBuffer()).byteLength).toBe(size);
   });
 });
 

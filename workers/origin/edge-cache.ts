@@ -5,6 +5,13 @@
 // identical blocking requests collapse" (LL-HLS caching, media-facts).
 import { serveBytes } from './serve-media.ts';
 
+/**
+ * The largest media object read whole into memory to answer a Range, HEAD or conditional request
+ * (from the edge cache, or from R2 to keep it there). A 2 s segment at the ladder's top bitrate is
+ * a few MB; a larger object is served from R2 by range instead.
+ */
+export const MAX_BUFFERED_MEDIA_BYTES = 32 * 1024 * 1024;
+
 /** A plain whole-object GET: the cached response goes out as it is, streamed. */
 export function isPlainGet(request: Request): boolean {
   return request.method === 'GET' && !request.headers.has('range') && !request.headers.has('if-none-match');
@@ -21,6 +28,11 @@ export async function matchEdgeCache(key: string, request: Request): Promise<Res
   const hit = await caches.default.match(key);
   if (!hit) return null;
   if (isPlainGet(request)) return new Response(hit.body, hit);
+  // Too large to read into memory for one range: the caller serves it from R2 by range instead.
+  if (Number(hit.headers.get('content-length') ?? Number.POSITIVE_INFINITY) > MAX_BUFFERED_MEDIA_BYTES) {
+    await hit.body?.cancel();
+    return null;
+  }
   return serveBytes(await hit.arrayBuffer(), hit.headers.get('etag'), request, {
     contentType: hit.headers.get('content-type') ?? 'application/octet-stream',
     cacheControl: hit.headers.get('cache-control') ?? 'no-store',

@@ -17,7 +17,13 @@ import { getMediaKey, getPartKey, getThumbnailKey, parseMediaFileName } from '..
 import { RenditionName } from '../../protocol/ingest.ts';
 import { handleError, notFound } from '../shared/errors.ts';
 import { isStreamWithdrawn } from '../vod/vod-lookup.ts';
-import { createInFlight, isPlainGet, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
+import {
+  createInFlight,
+  isPlainGet,
+  MAX_BUFFERED_MEDIA_BYTES,
+  matchEdgeCache,
+  putEdgeCache,
+} from './edge-cache.ts';
 import { toApiError } from './outcomes.ts';
 import {
   getMediaCacheKey,
@@ -40,12 +46,6 @@ const PLAYLIST_CACHE = 'public, max-age=1';
 const MULTIVARIANT_CACHE = 'public, max-age=2';
 const MEDIA_CACHE = 'public, max-age=31536000, immutable';
 const THUMBNAIL_CACHE = 'public, max-age=10';
-/**
- * The largest media object a Range, HEAD or conditional request reads whole to keep in the edge
- * cache. A 2 s segment at the ladder's top bitrate is a few MB; a larger object is served from R2
- * by range, uncached, rather than held in the isolate's memory.
- */
-const MAX_BUFFERED_MEDIA_BYTES = 32 * 1024 * 1024;
 
 /**
  * Channel ids are UUIDs (crypto.randomUUID), in lower case as they are made. Anything else is a 404
