@@ -135,6 +135,11 @@ describe('anonymous chat work amplification', () => {
     const refused = await upgrade('/irc', address, 'irc');
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
+    // The refusal is remembered: the next anonymous upgrade is refused before any lookup, so even
+    // a channel that does not exist answers 429, not the 404 its D1 lookup would give.
+    const unknown = await upgrade(`/ws/${crypto.randomUUID()}`, address);
+    expect(unknown.status).toBe(429);
+    expect(Number(unknown.headers.get('Retry-After'))).toBeGreaterThan(0);
   });
 
   it('caps one user at 20 sockets, whichever way they sign in', async () => {

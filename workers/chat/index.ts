@@ -33,6 +33,40 @@ const IRC_SHARD_POOL = 16;
 /** Browsers cannot set headers on a WebSocket, so a token may ride in the subprotocol list. */
 const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 /**
+ * Networks this isolate refused for connecting too fast, until their window ends: the next
+ * anonymous upgrade from them is answered 429 at once, before the channel lookup (D1) and the
+ * limiter RPCs, so a refused flood costs a map lookup. Bounded; the oldest is forgotten first.
+ */
+const MAX_REMEMBERED_REFUSALS = 10_000;
+const refusedNetworks = new Map<string, number>();
+
+function refuseRememberedNetwork(address: string | null): void {
+  if (!address) return;
+  const network = toClientNetwork(address);
+  const until = refusedNetworks.get(network);
+  if (until === undefined) return;
+  const left = until - Date.now();
+  if (left <= 0) {
+    refusedNetworks.delete(network);
+    return;
+  }
+  throw rateLimited(left / 1000, anonymousConnectsMessage());
+}
+
+function rememberRefusedNetwork(network: string, retryAfterMs: number): void {
+  refusedNetworks.delete(network);
+  if (refusedNetworks.size >= MAX_REMEMBERED_REFUSALS) {
+    const oldest = refusedNetworks.keys().next().value;
+    if (oldest !== undefined) refusedNetworks.delete(oldest);
+  }
+  refusedNetworks.set(network, Date.now() + retryAfterMs);
+}
+
+function anonymousConnectsMessage(): string {
+  return `At most ${MAX_ANONYMOUS_CONNECTS_PER_MINUTE} new anonymous chat connections per minute per network.`;
+}
+
+/**
  * Takes a seat for the socket (durable-objects/chat-shard/seats.ts): per user when signed in, per
  * client network when anonymous, or throws 429 with Retry-After. Without CF-Connecting-IP (a
  * request that did not come through Cloudflare's edge: local tools, tests) an anonymous socket has
@@ -65,10 +99,8 @@ async function takeSocketSeat(
       60_000,
     );
     if (!connects.allowed) {
-      throw rateLimited(
-        connects.retryAfterMs / 1000,
-        `At most ${MAX_ANONYMOUS_CONNECTS_PER_MINUTE} new anonymous chat connections per minute per network.`,
-      );
+      rememberRefusedNetwork(toClientNetwork(address ?? ''), connects.retryAfterMs);
+      throw rateLimited(connects.retryAfterMs / 1000, anonymousConnectsMessage());
     }
   }
   const seat = await takeSeat(env.RATE_LIMITER, key, limit);
@@ -117,6 +149,9 @@ chatApp.get('/ws/:channelId', async (c) => {
   if (!isWebSocketUpgrade(c.req.header('Upgrade'))) {
     throw new ApiError(426, 'upgrade_required', 'Chat is a WebSocket: connect with Upgrade: websocket');
   }
+  const offered = readSubprotocols(c.req.header('Sec-WebSocket-Protocol'));
+  if (!offered.some((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX)))
+    refuseRememberedNetwork(c.req.header('CF-Connecting-IP') ?? null);
   const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
   if (!channel) throw notFound('Channel');
   // RFC 6750 section 5.3: "Don't pass bearer tokens in page URLs" (they reach logs and history).
@@ -127,7 +162,6 @@ chatApp.get('/ws/:channelId', async (c) => {
       'Send the token as the subprotocol "bearer.<token>" or in an auth frame, never in the URL',
     );
   }
-  const offered = readSubprotocols(c.req.header('Sec-WebSocket-Protocol'));
   const token = offered
     .find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))
     ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
@@ -152,6 +186,7 @@ chatApp.get('/ws/:channelId', async (c) => {
 
 async function upgradeIrc(request: Request, env: Env): Promise<Response> {
   // Every IRC socket starts anonymous (PASS comes after the upgrade); signing in gives the seat back.
+  refuseRememberedNetwork(request.headers.get('CF-Connecting-IP'));
   const lease = await takeSocketSeat(request, env, null);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
