@@ -4,7 +4,8 @@
 //   - 100 anonymous IRC sockets from 2 addresses: JOIN lists of 500 channels, PASS guesses, and
 //     50-line PING frames (closed with 1008 by the line budget);
 //   - 50 anonymous JSON sockets from 2 addresses: chat_message spam, auth guesses, oversized frames;
-//   - 50 signed-in JSON sockets (5 accounts): chat_message spam, which reaches the room's rules.
+//   - 50 signed-in JSON sockets (5 accounts): chat_message spam; past 20 messages per 30 s per user
+//     the shard drops it before the room (durable-objects/chat-shard/flood-control.ts).
 // Goal: the p99 under attack within 1.5x the quiet p99. Loopback only; one table, JSON in
 // bench/results/chat-hostile.json.   node bench/chat/chat-hostile.ts [--sockets 1000] [--seconds 15]
 import WebSocket from 'ws';
