@@ -86,9 +86,9 @@ describe('clip job memory', () => {
     const stream = await startSyntheticStream(['720p60'], 8);
     const clipId = await createClip(viewer, stream, 12, -14);
     const { bucket, watch } = watchBucket(env.MEDIA);
-    const statements = await processClip({ ...env, MEDIA: bucket }, clipId, Date.now());
-    expect(statements).toHaveLength(1);
-    await env.DB.batch(statements);
+    // The job settles the clip row itself (a clip deleted meanwhile must not keep its media), so
+    // nothing is left for the caller's batch.
+    expect(await processClip({ ...env, MEDIA: bucket }, clipId, Date.now())).toEqual([]);
 
     expect(watch.mostSegmentsOpen).toBe(1);
     expect(watch.uploads).toEqual([{ key: `clips/${clipId}.mp4`, streamed: true }]);
