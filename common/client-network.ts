@@ -57,3 +57,17 @@ export function toClientNetwork(address: string): string {
     .map((g) => g.toString(16))
     .join(':')}::/64`;
 }
+
+const IPV6_64 = /^([0-9a-f]{1,4}:[0-9a-f]{1,4}:[0-9a-f]{1,4}):[0-9a-f]{1,4}::\/64$/;
+
+/**
+ * The coarser bucket: an IPv6 client's /48 ("2001:db8:1::/48"). A site is usually given a /48
+ * (RFC 6177 section 2), 65,536 /64s, so a limit that must hold per client counts the /48 beside the
+ * /64, with a higher limit since a /48 may be shared (docs/security.md, "Limits"). Null for an
+ * IPv4 address (an IPv4-mapped one included) or an unparseable one, whose /64 bucket is already
+ * the narrowest.
+ */
+export function toClientNetworkBlock(address: string): string | null {
+  const match = IPV6_64.exec(toClientNetwork(address));
+  return match ? `${match[1]}::/48` : null;
+}

@@ -7,6 +7,7 @@
 // random channel id never leaves an object with storage behind (docs/security.md).
 import * as z from 'zod/mini';
 import { type ChatMessage, ChatMessageFrame, RoomState } from '../../protocol/chat.ts';
+import { ChannelTier } from '../../protocol/ingest.ts';
 import type { BanRecord, ChannelInfo, ChatSettings } from '../chat/types.ts';
 
 export const DEFAULT_SETTINGS: ChatSettings = {
@@ -23,7 +24,7 @@ const StoredChannel = z.object({
   name: z.string(),
   displayName: z.string(),
   ownerId: z.string(),
-  tier: z.enum(['none', 'affiliate', 'partner']),
+  tier: ChannelTier,
 });
 /** Settings written before a field existed take its default. */
 const StoredSettings = z.partial(z.extend(RoomState, { banned_words: z.array(z.string()) }));

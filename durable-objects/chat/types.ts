@@ -1,6 +1,7 @@
 // The shapes the chat Worker, the ChatRoom and its ChatShards pass to each other over RPC. They
 // never leave the platform: what clients see is protocol/chat.ts (JSON) or durable-objects/chat/irc.ts.
 import type { ChatErrorCode, ChatMessage, RoomState } from '../../protocol/chat.ts';
+import type { ChannelTier } from '../../protocol/ingest.ts';
 
 /** Who is behind a socket: a signed-in user, or nobody (read-only). */
 export interface ChatSession {
@@ -14,7 +15,7 @@ export interface ChannelInfo {
   name: string;
   displayName: string;
   ownerId: string;
-  tier: 'none' | 'affiliate' | 'partner';
+  tier: ChannelTier;
 }
 
 /** What a shard needs to greet a socket that joins a room. */

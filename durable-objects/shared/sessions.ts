@@ -1,13 +1,12 @@
 // The bearer-token lookup, shared by the Worker's auth middleware and the chat objects (a chat
 // socket may authenticate with its first frame or IRC's PASS, after the upgrade). It lives here
 // because imports run one way: workers/ may import durable-objects/, never the reverse.
+import { z } from 'zod';
 import { hashSha256Hex } from '../../common/hashing.ts';
 
-export interface SessionUser {
-  id: string;
-  username: string;
-  channel_id: string;
-}
+const SessionUserRow = z.object({ id: z.string(), username: z.string(), channel_id: z.string() });
+export type SessionUser = z.infer<typeof SessionUserRow>;
+const TokenHashRow = z.object({ token_hash: z.string() });
 
 /** Tokens are random; only the SHA-256 (hex) of a token is stored, in sessions.token_hash. */
 export function hashToken(token: string): Promise<string> {
@@ -22,14 +21,15 @@ export async function findUserByToken(db: D1Database, token: string): Promise<Se
 
 /** As findUserByToken, for a caller that keeps the hash (chat sockets re-check it, below). */
 export async function findUserByTokenHash(db: D1Database, tokenHash: string): Promise<SessionUser | null> {
-  return db
+  const row = await db
     .prepare(
       `SELECT u.id, u.username, c.id AS channel_id
        FROM sessions s JOIN users u ON u.id = s.user_id JOIN channels c ON c.user_id = u.id
        WHERE s.token_hash = ? AND s.expires_at > ?`,
     )
     .bind(tokenHash, Date.now())
-    .first<SessionUser>();
+    .first();
+  return row === null ? null : SessionUserRow.parse(row);
 }
 
 /** How many token hashes one findLiveTokenHashes call may check (one bound JSON array). */
@@ -52,6 +52,6 @@ export async function findLiveTokenHashes(
       'SELECT token_hash FROM sessions WHERE token_hash IN (SELECT value FROM json_each(?1)) AND expires_at > ?2',
     )
     .bind(JSON.stringify(tokenHashes), Date.now())
-    .all<{ token_hash: string }>();
-  return new Set(rows.results.map((row) => row.token_hash));
+    .all();
+  return new Set(rows.results.map((row) => TokenHashRow.parse(row).token_hash));
 }

@@ -1,8 +1,8 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { toClientNetwork } from '../../common/client-network.ts';
 import { RESERVED_USERNAMES } from '../../workers/api/routes/auth.ts';
-import { toClientNetwork } from '../../workers/shared/client-network.ts';
 import { callApi, createTestIp, createUsername, readError, signUp } from './api-helpers.ts';
 
 describe('auth', () => {

@@ -5,6 +5,7 @@
 // spreading over the /64s of one /48. The clock of the backoff tests is the `now` the guard takes.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { toClientNetwork, toClientNetworkBlock } from '../../common/client-network.ts';
 import {
   accountSubject,
   admitLoginAttempt,
@@ -12,8 +13,6 @@ import {
   type LoginSubject,
   prepareExpireLoginFailures,
 } from '../../workers/api/lib/login-guard.ts';
-import { toClientNetwork } from '../../workers/shared/client-network.ts';
-import { toClientNetworkBlock } from '../../workers/shared/client-network-block.ts';
 import { ApiError } from '../../workers/shared/errors.ts';
 import { type LockoutPolicy, readLimits, readRateLimit } from '../../workers/shared/limits.ts';
 import { callApi, createTestIp, createUsername, readError, signUp, type TestSession } from './api-helpers.ts';

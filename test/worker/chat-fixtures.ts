@@ -9,6 +9,7 @@ import {
   type ServerFrame,
   ServerFrame as ServerFrameSchema,
 } from '../../protocol/chat.ts';
+import type { ChannelTier } from '../../protocol/ingest.ts';
 
 export interface SeededUser {
   id: string;
@@ -25,10 +26,7 @@ async function hashHex(text: string): Promise<string> {
 let counter = 0;
 
 /** A user, their channel and a session token (tokens are stored hashed, as the API does). */
-export async function seedUser(
-  prefix: string,
-  tier: 'none' | 'affiliate' | 'partner' = 'none',
-): Promise<SeededUser> {
+export async function seedUser(prefix: string, tier: ChannelTier = 'none'): Promise<SeededUser> {
   counter++;
   const name = `${prefix}${counter}${Math.floor(Math.random() * 1e6)}`.toLowerCase();
   const id = crypto.randomUUID();

@@ -7,6 +7,7 @@
 // user once signed in (durable-objects/chat-shard/seats.ts), so one script cannot inflate a
 // channel's viewer count or the directory's ranking.
 import { Hono } from 'hono';
+import { toClientNetwork } from '../../common/client-network.ts';
 import { findChannelById } from '../../durable-objects/chat/directory.ts';
 import type { ChatShard } from '../../durable-objects/chat-shard/chat-shard.ts';
 import {
@@ -18,7 +19,6 @@ import {
   userSeatKey,
 } from '../../durable-objects/chat-shard/seats.ts';
 import { findUserByTokenHash, hashToken } from '../../durable-objects/shared/sessions.ts';
-import { toClientNetwork } from '../shared/client-network.ts';
 import { ApiError, handleError, notFound, rateLimited, unauthorized } from '../shared/errors.ts';
 
 export const chatApp = new Hono<{ Bindings: Env }>();

@@ -2,8 +2,7 @@
 // one error body, and the OpenAPI schemas of that body.
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { toClientNetwork } from '../../shared/client-network.ts';
-import { toClientNetworkBlock } from '../../shared/client-network-block.ts';
+import { toClientNetwork, toClientNetworkBlock } from '../../../common/client-network.ts';
 import { errorBody } from '../../shared/errors.ts';
 import type { IdempotencyVariables } from '../middleware/idempotency.ts';
 
