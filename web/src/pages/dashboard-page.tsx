@@ -62,6 +62,31 @@ export function DashboardPage() {
   );
 }
 
+/** A read-only value with its label and a Copy button (the ingest URLs). */
+function CopyField({
+  id,
+  label,
+  value,
+  onCopy,
+}: {
+  id: string;
+  label: string;
+  value: string;
+  onCopy: () => void;
+}) {
+  return (
+    <>
+      <label htmlFor={id}>{label}</label>
+      <div className="input-row">
+        <input id={id} readOnly value={value} />
+        <button type="button" className="button-secondary" onClick={onCopy}>
+          Copy
+        </button>
+      </div>
+    </>
+  );
+}
+
 function StreamKeyPanel({ channelId }: { channelId: string }) {
   const id = encodeURIComponent(channelId);
   const key = useApi(`/channels/${channelId}/stream-key`, (options) =>
@@ -94,28 +119,18 @@ function StreamKeyPanel({ channelId }: { channelId: string }) {
   if (!current) return <LoadingMessage />;
   return (
     <div className="key-panel">
-      <label htmlFor="secure-ingest-url">Server (RTMPS URL, encrypted: recommended)</label>
-      <div className="input-row">
-        <input id="secure-ingest-url" readOnly value={current.secure_ingest_url} />
-        <button
-          type="button"
-          className="button-secondary"
-          onClick={() => copy(current.secure_ingest_url, 'Server URL')}
-        >
-          Copy
-        </button>
-      </div>
-      <label htmlFor="ingest-url">Server (RTMP URL, unencrypted)</label>
-      <div className="input-row">
-        <input id="ingest-url" readOnly value={current.ingest_url} />
-        <button
-          type="button"
-          className="button-secondary"
-          onClick={() => copy(current.ingest_url, 'Server URL')}
-        >
-          Copy
-        </button>
-      </div>
+      <CopyField
+        id="secure-ingest-url"
+        label="Server (RTMPS URL, encrypted: recommended)"
+        value={current.secure_ingest_url}
+        onCopy={() => copy(current.secure_ingest_url, 'Server URL')}
+      />
+      <CopyField
+        id="ingest-url"
+        label="Server (RTMP URL, unencrypted)"
+        value={current.ingest_url}
+        onCopy={() => copy(current.ingest_url, 'Server URL')}
+      />
       <label htmlFor="stream-key">Stream key</label>
       <div className="input-row">
         <input
