@@ -106,7 +106,7 @@ CREATE INDEX idx_follows_channel ON follows (channel_id);
 -- Keyset pages of a channel's followers for the notification fan-out (0004).
 CREATE INDEX idx_follows_channel_user ON follows (channel_id, user_id);
 
--- Created by a payment flow (not built yet); tests seed rows.
+-- Kept by the payment webhooks (workers/payments/, 0006 adds the provider columns).
 CREATE TABLE subscriptions (
   id TEXT PRIMARY KEY,
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -294,6 +294,192 @@ CREATE TABLE search_documents (
   id INTEGER PRIMARY KEY,
   channel_id TEXT NOT NULL UNIQUE REFERENCES channels(id) ON DELETE CASCADE
 );
+
+-- OAuth2 applications, grants, tokens, codes and the Helix rate buckets (0007).
+-- A registered application. redirect_uris is a JSON array of exact URIs (RFC 6749 section 3.1.2:
+-- the authorization server compares the redirect URI with the registered ones). A public client
+-- (a browser or device app) has no secret and must use PKCE or the device flow.
+CREATE TABLE oauth_apps (
+  client_id TEXT PRIMARY KEY,
+  owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  client_secret_hash TEXT,
+  client_type TEXT NOT NULL DEFAULT 'confidential' CHECK (client_type IN ('confidential', 'public')),
+  redirect_uris TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_oauth_apps_owner ON oauth_apps (owner_id);
+
+-- One grant: what a user (or, user_id NULL, the application itself) allowed an application. Its
+-- access and refresh tokens hang off it, so revoking any of them ends the grant as a whole.
+CREATE TABLE oauth_grants (
+  id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL REFERENCES oauth_apps(client_id) ON DELETE CASCADE,
+  user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+  scopes TEXT NOT NULL DEFAULT '[]',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_oauth_grants_client ON oauth_grants (client_id);
+CREATE INDEX idx_oauth_grants_user ON oauth_grants (user_id);
+
+-- kind 'access' or 'refresh'. Refresh tokens rotate: a refresh deletes the old one.
+CREATE TABLE oauth_tokens (
+  token_hash TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL REFERENCES oauth_grants(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('access', 'refresh')),
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX idx_oauth_tokens_grant ON oauth_tokens (grant_id);
+
+-- An authorization code (RFC 6749 section 4.1) with its PKCE challenge (RFC 7636 section 4.3);
+-- used once, short-lived.
+CREATE TABLE oauth_codes (
+  code_hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL REFERENCES oauth_apps(client_id) ON DELETE CASCADE,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  scopes TEXT NOT NULL DEFAULT '[]',
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+
+-- A device authorization (RFC 8628): the device polls with device_code; the user enters user_code
+-- on /activate. user_id is set when the user approves.
+CREATE TABLE oauth_device_codes (
+  device_code_hash TEXT PRIMARY KEY,
+  user_code TEXT NOT NULL UNIQUE,
+  client_id TEXT NOT NULL REFERENCES oauth_apps(client_id) ON DELETE CASCADE,
+  scopes TEXT NOT NULL DEFAULT '[]',
+  user_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+  status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'approved', 'denied')),
+  last_polled_at INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+
+-- Helix's rate limit, a token bucket per client id (and user) as Twitch keeps it: `points` left at
+-- `updated_at`, refilled continuously; allowed says whether the last request took a point.
+CREATE TABLE helix_rate_buckets (
+  bucket TEXT PRIMARY KEY,
+  points REAL NOT NULL,
+  allowed INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
+-- Payments (0006, docs/payments.md).
+-- What a user asked to buy. The amount comes from the server's price table (PAYMENT_PRICES); a
+-- webhook whose amount differs from the order's is refused with nothing changed.
+CREATE TABLE payment_orders (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  channel_id TEXT REFERENCES channels(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('subscription', 'gift_subscription', 'bits', 'tip')),
+  tier INTEGER CHECK (tier IN (1000, 2000, 3000)),
+  bits INTEGER,
+  recipient_id TEXT REFERENCES users(id) ON DELETE CASCADE,
+  message TEXT NOT NULL DEFAULT '',
+  amount_cents INTEGER NOT NULL CHECK (amount_cents > 0),
+  currency TEXT NOT NULL,
+  provider_session_id TEXT UNIQUE,
+  -- Where the buyer returns after paying (a path of the web app).
+  return_path TEXT NOT NULL DEFAULT '/',
+  status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'paid', 'refused')),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_payment_orders_user ON payment_orders (user_id, created_at);
+
+-- Every webhook whose signature verified, written before it is queued: the event id is the
+-- dedupe key (Stripe retries), `created` orders subscription states (Stripe does not order events).
+CREATE TABLE payment_events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  payload TEXT NOT NULL,
+  received_at INTEGER NOT NULL,
+  processed_at INTEGER,
+  outcome TEXT
+);
+
+-- Money received, one row per provider payment (payment intent); source_id is the checkout
+-- session or invoice that paid it. A refund or dispute marks it and reverses its effect once.
+CREATE TABLE payments (
+  payment_intent TEXT PRIMARY KEY,
+  source_id TEXT NOT NULL UNIQUE,
+  order_id TEXT NOT NULL REFERENCES payment_orders(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  channel_id TEXT,
+  amount_cents INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('paid', 'refunded', 'disputed')),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_payments_channel ON payments (channel_id, created_at);
+
+-- A refund or dispute, kept even when it arrives before the payment it reverses.
+CREATE TABLE payment_reversals (
+  payment_intent TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('refunded', 'disputed')),
+  created_at INTEGER NOT NULL
+);
+
+-- Subscription state from the provider. state_version is the `created` time of the latest
+-- subscription event applied: an older event arriving late changes nothing.
+ALTER TABLE subscriptions ADD COLUMN provider_subscription_id TEXT;
+ALTER TABLE subscriptions ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+ALTER TABLE subscriptions ADD COLUMN streak_months INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE subscriptions ADD COLUMN cancel_at_period_end INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN state_version INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE subscriptions ADD COLUMN gifted_by TEXT;
+CREATE INDEX idx_subscriptions_provider ON subscriptions (provider_subscription_id);
+
+-- One row per paid subscription month (an invoice or a gift): a month is counted once.
+CREATE TABLE subscription_months (
+  source_id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL,
+  channel_id TEXT NOT NULL,
+  period_end INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+
+-- The bits ledger. A balance never goes below zero except the issuance account, whose negative
+-- balance is the bits sold and not yet refunded.
+CREATE TABLE ledger_accounts (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('user_bits', 'channel_bits', 'issuance')),
+  balance INTEGER NOT NULL DEFAULT 0,
+  CHECK (kind = 'issuance' OR balance >= 0)
+);
+-- A transaction's id is its idempotency key (`purchase:<payment intent>`, `cheer:<message id>`).
+CREATE TABLE ledger_transactions (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL CHECK (kind IN ('purchase', 'cheer', 'refund')),
+  reference TEXT NOT NULL,
+  -- Written by the batch that inserted the row: its other statements apply only when it matches,
+  -- so a repeated transaction changes nothing (workers/payments/ledger.ts).
+  nonce TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE ledger_entries (
+  transaction_id TEXT NOT NULL REFERENCES ledger_transactions(id),
+  account_id TEXT NOT NULL REFERENCES ledger_accounts(id),
+  amount INTEGER NOT NULL CHECK (amount != 0),
+  PRIMARY KEY (transaction_id, account_id)
+);
+CREATE INDEX idx_ledger_entries_account ON ledger_entries (account_id);
+
+-- What a channel's alerts overlay shows (sub, resub, gift, cheer, tip, raid), newest last.
+CREATE TABLE channel_alerts (
+  id TEXT PRIMARY KEY,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL CHECK (kind IN ('sub', 'resub', 'gift', 'cheer', 'tip', 'raid')),
+  user_login TEXT NOT NULL,
+  amount INTEGER NOT NULL DEFAULT 0,
+  message TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_channel_alerts_channel ON channel_alerts (channel_id, created_at);
 
 INSERT INTO categories (id, slug, name) VALUES
   (1, 'just-chatting', 'Just Chatting'),
