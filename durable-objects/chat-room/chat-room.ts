@@ -16,6 +16,7 @@ import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
 import { isCommand, parseCommand } from '../chat/commands.ts';
 import { describeForbiddenCharacters, stripNameInvisibles } from '../chat/control-characters.ts';
 import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
+import { IrcMembership } from '../chat/irc-membership.ts';
 import { ShardFanout } from '../chat/shard-fanout.ts';
 import type {
   BanRecord,
@@ -86,6 +87,7 @@ export class ChatRoom extends DurableObject<Env> {
   #alarmAt: number | null = null;
   readonly #intake = new MessageIntake();
   readonly #chatters: ChatterCache;
+  readonly #membership = new IrcMembership();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -182,12 +184,15 @@ export class ChatRoom extends DurableObject<Env> {
     const now = Date.now();
     this.#census.join(shardName, session?.userId ?? `visitor:${visitorId}`, now);
     await this.#scheduleAlarm(now);
+    const change = session ? this.#membership.join(session.userId, session.login) : null;
+    if (change) this.#pending.push({ kind: 'membership', ...change });
     return {
       channel,
       roomState: this.#readRoomState(),
       historyJson: this.#storage.readHistoryJson(HISTORY_LENGTH),
       user: session ? await this.describeUser(channelId, session.userId) : null,
     };
+      members: this.#membership.listLogins(),
   }
 
   /** How a user appears in this channel's chat (badges, colour); null for an unknown user. */
@@ -197,8 +202,15 @@ export class ChatRoom extends DurableObject<Env> {
     return profile ? renderUser(profile) : null;
   }
 
-  async leave(channelId: string, shardName: string): Promise<void> {
-    if (this.#channel?.id === channelId) this.#census.leave(shardName);
+  /** A socket of `shardName` left; `userId` when it was signed in (IRC membership, irc-membership.ts). */
+  async leave(channelId: string, shardName: string, userId: string | null = null): Promise<void> {
+    if (this.#channel?.id !== channelId) return;
+    this.#census.leave(shardName);
+    const change = userId ? this.#membership.leave(userId) : null;
+    if (change) {
+      this.#pending.push({ kind: 'membership', ...change });
+      await this.#scheduleAlarm(Date.now());
+    }
   }
 
   /** A shard's periodic census: the latest report replaces whatever the room believed. */

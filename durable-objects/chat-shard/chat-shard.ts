@@ -24,7 +24,7 @@ import {
   type SocketBudget,
   splitIrcLines,
 } from './flood-control.ts';
-import { handleIrcLine } from './irc-session.ts';
+import { handleIrcLine, moveSocket } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
 import { LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
 import { endRevokedSession, SessionSweep } from './session-sweep.ts';
@@ -90,6 +90,8 @@ export class ChatShard extends DurableObject<Env> {
       nick: null,
       authFailed: false,
       credentialAttempts: 0,
+      caps: [],
+      canSend: true,
       lease:
         h['x-chat-lease-key'] && h['x-chat-lease-id']
           ? { key: h['x-chat-lease-key'], id: h['x-chat-lease-id'], renewedAt: Date.now() }
@@ -117,7 +119,7 @@ export class ChatShard extends DurableObject<Env> {
     const stub = this.env.CHAT_ROOM.getByName(channelId);
     return {
       join: (shard, session, visitorId) => stub.join(channelId, shard, session, visitorId),
-      leave: (shard) => stub.leave(channelId, shard),
+      leave: (shard, userId) => stub.leave(channelId, shard, userId),
       submit: (session, content) => stub.submit(channelId, session, content),
       describeUser: (userId) => stub.describeUser(channelId, userId),
       getRoomState: () => stub.getRoomState(channelId),
@@ -246,7 +248,11 @@ export class ChatShard extends DurableObject<Env> {
       if (ws.readyState !== WebSocket.OPEN) continue;
       const state = this.#readState(ws);
       if (!state?.channels.some((c) => c.id === channelId)) continue;
-      const payload = payloads.payloadFor({ protocol: state.protocol, userId: state.user?.userId ?? null });
+      const payload = payloads.payloadFor({
+        protocol: state.protocol,
+        userId: state.user?.userId ?? null,
+        membership: state.caps.includes('twitch.tv/membership'),
+      });
       if (payload === null) continue;
       try {
         ws.send(payload);
@@ -255,6 +261,22 @@ export class ChatShard extends DurableObject<Env> {
         this.#logFailure('deliver', error);
       }
     }
+  }
+
+  /**
+   * This shard must give up its sockets (a deploy, a move): IRC sockets get Twitch's RECONNECT and
+   * reconnect on their own (tmi.js and twurple do at once); JSON sockets are closed with 1012
+   * (service restart), which the web app retries. Returns how many sockets were told.
+   */
+  async moveSockets(): Promise<number> {
+    let moved = 0;
+    for (const ws of this.ctx.getWebSockets()) {
+      const state = this.#readState(ws);
+      if (!state || ws.readyState !== WebSocket.OPEN) continue;
+      moveSocket(this.#handle(ws, state));
+      moved++;
+    }
+    return moved;
   }
 
   override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
@@ -266,7 +288,7 @@ export class ChatShard extends DurableObject<Env> {
     }
     if (!state) return;
     await Promise.all([
-      ...state.channels.map((c) => this.#room(c.id).leave(state.shard)),
+      ...state.channels.map((c) => this.#room(c.id).leave(state.shard, state.user?.userId ?? null)),
       this.#releaseLease(state),
     ]);
   }
@@ -367,7 +389,7 @@ export class ChatShard extends DurableObject<Env> {
   }
 }
 
-function toJsonFrame(event: FanoutEvent, channelId: string): BatchableFrame {
+function toJsonFrame(event: Exclude<FanoutEvent, { kind: 'membership' }>, channelId: string): BatchableFrame {
   switch (event.kind) {
     case 'message':
       return event.message;

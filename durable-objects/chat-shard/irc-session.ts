@@ -1,5 +1,7 @@
 // Twitch IRC on one socket (https://dev.twitch.tv/docs/chat/irc/): registration (PASS, NICK),
-// capabilities, JOIN/PART of channels by name, PRIVMSG into a room, PING. Every line the client
+// capability negotiation (IRCv3 CAP LS/REQ/LIST/END, chat/irc-capabilities.ts), JOIN/PART of
+// channels by name with NAMES and others' membership, PRIVMSG into a room, PING, RECONNECT when the
+// shard gives its sockets up, 421 for anything else. Every line the client
 // sends is bounded before it costs anything (flood-control.ts): a JOIN list takes join tokens
 // before any lookup, a PASS is a counted credential attempt, and only registered, signed-in
 // sockets reach a room with PRIVMSG. Every line sent back is built by chat/irc.ts.
@@ -7,19 +9,19 @@ import {
   formatChannel,
   mapErrorToMsgId,
   parseIrcLine,
-  renderCapAck,
-  renderCapList,
   renderGlobalUserState,
   renderJoin,
   renderLoginFailed,
   renderNotice,
   renderPart,
   renderPong,
+  renderReconnect,
   renderRoomState,
   renderUnknownCommand,
   renderUserState,
   renderWelcome,
 } from '../chat/irc.ts';
+import { negotiateCapabilities } from '../chat/irc-capabilities.ts';
 import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
 import {
   CHAT_RATE_NOTICE,
@@ -32,6 +34,7 @@ import {
 /** How many channels one IRC connection may join (Twitch allows a few hundred; we need fewer). */
 export const MAX_IRC_CHANNELS = 100;
 const ANONYMOUS_NICK = /^justinfan\d{1,20}$/;
+const CLOSE_SERVICE_RESTART = 1012;
 
 /** Handles one line; returns false once the socket is closed (the rest of the frame is dropped). */
 export async function handleIrcLine(
@@ -45,9 +48,12 @@ export async function handleIrcLine(
   const { state } = socket;
   switch (command) {
     case 'CAP': {
-      const sub = params[0]?.toUpperCase();
-      if (sub === 'REQ') socket.sendIrc([renderCapAck(params[1] ?? '')]);
-      else if (sub === 'LS') socket.sendIrc([renderCapList()]);
+      const reply = negotiateCapabilities(state.caps, params);
+      if (reply.caps !== state.caps) {
+        state.caps = reply.caps;
+        socket.save();
+      }
+      socket.sendIrc(reply.lines);
       return true;
     }
     case 'PASS': {
@@ -59,6 +65,7 @@ export async function handleIrcLine(
       const found = await services.findSession(pass.slice('oauth:'.length));
       state.user = found?.session ?? null;
       state.tokenHash = found?.tokenHash ?? null;
+      state.canSend = found?.canSend ?? false;
       state.authFailed = found === null;
       socket.save();
       return true;
@@ -77,7 +84,7 @@ export async function handleIrcLine(
       if (state.nick !== null) await joinChannels(socket, services, params[0] ?? '');
       return true;
     case 'PART':
-      for (const name of (params[0] ?? '').split(','))
+      for (const name of (params[0] ?? '').split(',').slice(0, MAX_IRC_CHANNELS))
         await partChannel(socket, services, name.slice(1).toLowerCase());
       return true;
     case 'PRIVMSG':
@@ -113,7 +120,11 @@ async function registerNick(socket: SocketHandle, services: ShardServices, nick:
   }
   socket.save();
   const lines = renderWelcome(nick);
-  if (user && !anonymous) lines.push(renderGlobalUserState(null));
+  if (user && !anonymous) {
+    lines.push(
+      renderGlobalUserState({ id: user.userId, name: nick, display_name: user.login, color: '', badges: [] }),
+    );
+  }
   socket.sendIrc(lines);
   return true;
 }
@@ -172,8 +183,9 @@ async function joinChannel(socket: SocketHandle, services: ShardServices, name: 
   socket.save();
   services.chatRate.learn(channel.id, joined.user, Date.now());
   const nick = state.nick ?? name;
+  const members = state.caps.includes('twitch.tv/membership') ? joined.members : [];
   socket.sendIrc([
-    ...renderJoin(nick, channel.name),
+    ...renderJoin(nick, channel.name, members),
     renderUserState(channel.name, joined.user),
     renderRoomState(channel.name, channel.id, joined.roomState),
   ]);
@@ -187,7 +199,7 @@ async function partChannel(socket: SocketHandle, services: ShardServices, name: 
   state.channels = state.channels.filter((c) => c !== channel);
   socket.save();
   socket.sendIrc([renderPart(state.nick ?? name, channel.name)]);
-  await services.room(channel.id).leave(state.shard);
+  await services.room(channel.id).leave(state.shard, state.user?.userId ?? null);
 }
 
 async function sendPrivmsg(
@@ -204,6 +216,11 @@ async function sendPrivmsg(
     return;
   }
   if (!state.user) return; // Twitch drops anonymous (justinfan) PRIVMSGs silently.
+  if (!state.canSend) {
+    // An OAuth token without chat:edit reads chat only (https://dev.twitch.tv/docs/authentication/scopes/#chat-and-pubsub-scopes).
+    socket.sendIrc([renderNotice(target, 'no_permission', CHAT_EDIT_REQUIRED)]);
+    return;
+  }
   // Over the user's chat rate, the message stops here: the room never hears of it.
   switch (services.chatRate.take(channel.id, state.user.userId, socket.budget, Date.now())) {
     case 'send':
@@ -232,6 +249,17 @@ async function sendPrivmsg(
       socket.sendIrc([renderNotice(target, mapErrorToMsgId(result.code), result.message)]);
       return;
   }
+}
+
+const CHAT_EDIT_REQUIRED = 'This token can read chat only: sending needs the chat:edit scope.';
+
+/**
+ * The shard gives up its sockets: an IRC client gets Twitch's RECONNECT and reconnects at once;
+ * a JSON client is closed with 1012 (RFC 6455 §7.4.1 "service restart") and retries.
+ */
+export function moveSocket(socket: SocketHandle): void {
+  if (socket.state.protocol === 'irc') socket.sendIrc([renderReconnect()]);
+  socket.close(CLOSE_SERVICE_RESTART, 'reconnect');
 }
 
 /** CTCP wraps "/me text" as \x01ACTION text\x01. */

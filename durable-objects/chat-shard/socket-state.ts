@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import type { ChatMessage, RoomState, ServerFrame } from '../../protocol/chat.ts';
 import type { SocketSession } from '../chat/directory.ts';
+import { TWITCH_CAPABILITIES } from '../chat/irc.ts';
 import type { ChannelInfo, ChatSession, JoinResult, SubmitResult } from '../chat/types.ts';
 import type { ChatMessageRate, SocketBudget } from './flood-control.ts';
 
@@ -47,13 +48,18 @@ export const SocketAttachment = z.object({
   credentialAttempts: z.number().int().default(0),
   /** The socket's seat (seats.ts): swapped on sign-in, released on close. */
   lease: Lease.nullable().default(null),
+  /** IRC: capabilities acknowledged by CAP REQ (irc-session.ts). */
+  caps: z.array(z.enum(TWITCH_CAPABILITIES)).max(TWITCH_CAPABILITIES.length).default([]),
+  /** IRC: the token may send (chat:edit); a token with chat:read only reads. */
+  canSend: z.boolean().default(true),
 });
 export type SocketAttachment = z.infer<typeof SocketAttachment>;
 
 /** What a session may ask of the room of one channel (a subset of ChatRoom's RPC). */
 export interface RoomClient {
   join(shard: string, session: ChatSession | null, visitorId: string): Promise<JoinResult | null>;
-  leave(shard: string): Promise<void>;
+  /** `userId` when the socket was signed in: the room relays its PART (twitch.tv/membership). */
+  leave(shard: string, userId: string | null): Promise<void>;
   submit(session: ChatSession | null, content: string): Promise<SubmitResult>;
   describeUser(userId: string): Promise<ChatMessage['user'] | null>;
   getRoomState(): Promise<RoomState | null>;

@@ -21,11 +21,13 @@ export interface Recipient {
   protocol: 'json' | 'irc';
   /** The signed-in user behind the socket; null when anonymous. */
   userId: string | null;
+  /** IRC: the socket asked for twitch.tv/membership (others' JOIN/PART). */
+  membership?: boolean;
 }
 
 export interface BatchRenderers {
-  /** One event as the JSON text of a server frame (protocol/chat.ts). */
-  renderJson(event: FanoutEvent): string;
+  /** One event as the JSON text of a server frame (protocol/chat.ts); membership is IRC-only. */
+  renderJson(event: Exclude<FanoutEvent, { kind: 'membership' }>): string;
   /** One event as an IRC line without CR LF; null when IRC has no such line. */
   renderIrc(event: FanoutEvent): string | null;
 }
@@ -41,6 +43,8 @@ export class BatchPayloads {
   private readonly jsonParts: (string | undefined)[] = [];
   private readonly ircParts: (string | null | undefined)[] = [];
   private readonly payloads = new Map<string, string | null>();
+  /** Users with a membership line in this batch. */
+  private readonly membershipUsers = new Set<string>();
 
   /** `random` is a seam for tests; it picks both the samples and each socket's variant. */
   constructor(batch: FanoutBatch, renderers: BatchRenderers, random: () => number = Math.random) {
@@ -50,6 +54,7 @@ export class BatchPayloads {
     const always: number[] = [];
     const sampleable: number[] = [];
     batch.events.forEach((event, index) => {
+      if (event.kind === 'membership') this.membershipUsers.add(event.userId);
       if (event.kind === 'message') {
         const own = this.authored.get(event.message.user.id);
         if (own) own.push(index);
@@ -72,9 +77,15 @@ export class BatchPayloads {
   payloadFor(recipient: Recipient): string | null {
     const variant = this.variants.length === 1 ? 0 : Math.floor(this.random() * this.variants.length);
     const own = recipient.userId === null ? undefined : this.authored.get(recipient.userId);
-    const key = own
-      ? `${recipient.protocol}:${variant}:${recipient.userId}`
-      : `${recipient.protocol}:${variant}`;
+    // Membership lines (IRC, twitch.tv/membership) leave out the recipient's own JOIN/PART, which
+    // its session echoes itself; without the capability a socket gets none.
+    const membership = recipient.protocol === 'irc' && recipient.membership === true;
+    const ownMembership =
+      membership && recipient.userId !== null && this.membershipUsers.has(recipient.userId);
+    const key =
+      own || ownMembership
+        ? `${recipient.protocol}:${variant}:${membership}:${recipient.userId}`
+        : `${recipient.protocol}:${variant}:${membership}`;
     const cached = this.payloads.get(key);
     if (cached !== undefined) return cached;
     const base = this.variants[variant] ?? [];
@@ -83,7 +94,14 @@ export class BatchPayloads {
         ? // A sender always sees their own message come back, sampled or not.
           this.renderJsonBatch(own ? mergeSorted(base, own) : base)
         : // Twitch does not echo a user's own PRIVMSG back to them.
-          this.renderIrcBatch(own ? base.filter((i) => !own.includes(i)) : base);
+          this.renderIrcBatch(
+            base.filter((i) => {
+              if (own?.includes(i)) return false;
+              const event = this.events[i];
+              if (event?.kind !== 'membership') return true;
+              return membership && event.userId !== recipient.userId;
+            }),
+          );
     this.payloads.set(key, payload);
     return payload;
   }
@@ -93,6 +111,7 @@ export class BatchPayloads {
     for (const index of indices) {
       let part = this.jsonParts[index];
       const event = this.events[index];
+      if (event?.kind === 'membership') continue;
       if (part === undefined && event) {
         part = this.renderers.renderJson(event);
         this.jsonParts[index] = part;

@@ -79,6 +79,8 @@ export interface SocketSession {
   session: ChatSession;
   /** SHA-256 of the token (sessions.token_hash): the shard re-checks it every sweep. */
   tokenHash: string;
+  /** IRC: the token may send messages (an OAuth token with chat:edit); false reads only. */
+  canSend: boolean;
 }
 
 /** The chatter behind a session token (the same lookup as the API's bearer tokens). */
@@ -86,7 +88,7 @@ export async function findSessionByToken(db: D1Database, token: string): Promise
   if (token.length === 0 || token.length > 200) return null;
   const tokenHash = await hashToken(token);
   const user = await findUserByTokenHash(db, tokenHash);
-  return user ? { session: { userId: user.id, login: user.username }, tokenHash } : null;
+  return user ? { session: { userId: user.id, login: user.username }, tokenHash, canSend: true } : null;
 }
 
 /** A user by id or, failing that, by login: REST paths carry ids, chat commands carry names. */

@@ -1,10 +1,12 @@
-// Room events as Twitch IRC lines (CLEARMSG, CLEARCHAT, ROOMSTATE, HOSTTARGET, USERNOTICE raid...),
+// Room events as Twitch IRC lines (CLEARMSG, CLEARCHAT, ROOMSTATE, HOSTTARGET, USERNOTICE raid,
+// others' JOIN/PART for twitch.tv/membership...),
 // rendered once per batch for every IRC socket of a shard (batch-payloads.ts). Built with
 // formatIrcLine, so no event can carry a line break to a client.
 import {
   formatChannel,
   formatIrcLine,
   IRC_HOST,
+  renderMembership,
   renderNotice,
   renderPrivmsg,
   renderRoomState,
@@ -91,5 +93,7 @@ export function renderFanoutEvent(
     }
     case 'viewer_count':
       return null;
+    case 'membership':
+      return renderMembership(event.login, channelName, event.joined);
   }
 }

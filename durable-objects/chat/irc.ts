@@ -136,8 +136,17 @@ export function renderWelcome(nick: string): string[] {
   ];
 }
 
+/** The capabilities tmi.twitch.tv offers (https://dev.twitch.tv/docs/chat/irc/#requesting-twitch-capabilities). */
+export const TWITCH_CAPABILITIES = ['twitch.tv/tags', 'twitch.tv/commands', 'twitch.tv/membership'] as const;
+export type TwitchCapability = (typeof TWITCH_CAPABILITIES)[number];
+
+/** "CAP * ACK :caps" or "CAP * NAK :caps", echoing the request as the client wrote it. */
+export function renderCapReply(verdict: 'ACK' | 'NAK', capabilities: string): string {
+  return formatIrcLine({ prefix: IRC_HOST, command: 'CAP', params: ['*', verdict], trailing: capabilities });
+}
+
 export function renderCapAck(capabilities: string): string {
-  return formatIrcLine({ prefix: IRC_HOST, command: 'CAP', params: ['*', 'ACK'], trailing: capabilities });
+  return renderCapReply('ACK', capabilities);
 }
 
 export function renderCapList(): string {
@@ -145,8 +154,26 @@ export function renderCapList(): string {
     prefix: IRC_HOST,
     command: 'CAP',
     params: ['*', 'LS'],
-    trailing: 'twitch.tv/tags twitch.tv/commands twitch.tv/membership',
+    trailing: TWITCH_CAPABILITIES.join(' '),
   });
+}
+
+/** "CAP * LIST": what this connection has enabled. */
+export function renderCapEnabled(capabilities: readonly string[]): string {
+  return formatIrcLine({
+    prefix: IRC_HOST,
+    command: 'CAP',
+    params: ['*', 'LIST'],
+    trailing: capabilities.join(' '),
+  });
+}
+
+/**
+ * Twitch's notice before it drops a connection for maintenance: clients reconnect at once
+ * (https://dev.twitch.tv/docs/chat/irc/#reconnect-message).
+ */
+export function renderReconnect(): string {
+  return formatIrcLine({ prefix: IRC_HOST, command: 'RECONNECT' });
 }
 
 /** tmi.js expects the prefix-less PONG Twitch sends. */
@@ -229,17 +256,36 @@ export function renderRoomState(channelName: string, roomId: string, state: Room
   });
 }
 
-/** The JOIN echo, the names list (just the joiner: membership lists are not kept) and its end. */
-export function renderJoin(nick: string, channelName: string): string[] {
+/**
+ * The JOIN echo, the names list and its end. Without twitch.tv/membership Twitch lists only the
+ * joiner; with it, the signed-in chatters the room knows (irc-membership.ts), several 353 lines
+ * when they do not fit one (RFC 2812 §5.1 RPL_NAMREPLY; each line stays near RFC 1459's 512 bytes).
+ */
+export function renderJoin(nick: string, channelName: string, members: readonly string[] = []): string[] {
   const channel = formatChannel(channelName);
+  const names = [nick, ...members.filter((m) => m !== nick)];
+  const chunks: string[][] = [[]];
+  let length = 0;
+  for (const name of names) {
+    const current = chunks[chunks.length - 1] ?? [];
+    if (length + name.length + 1 > NAMES_LINE_CHARS && current.length > 0) {
+      chunks.push([name]);
+      length = name.length + 1;
+    } else {
+      current.push(name);
+      length += name.length + 1;
+    }
+  }
   return [
     formatIrcLine({ prefix: formatUserPrefix(nick), command: 'JOIN', params: [channel] }),
-    formatIrcLine({
-      prefix: `${nick}.${IRC_HOST}`,
-      command: '353',
-      params: [nick, '=', channel],
-      trailing: nick,
-    }),
+    ...chunks.map((chunk) =>
+      formatIrcLine({
+        prefix: `${nick}.${IRC_HOST}`,
+        command: '353',
+        params: [nick, '=', channel],
+        trailing: chunk.join(' '),
+      }),
+    ),
     formatIrcLine({
       prefix: `${nick}.${IRC_HOST}`,
       command: '366',
@@ -247,6 +293,18 @@ export function renderJoin(nick: string, channelName: string): string[] {
       trailing: 'End of /NAMES list',
     }),
   ];
+}
+
+/** Names per 353 line: the rest of the line (prefix, nick, channel) fits in RFC 1459's 512 bytes. */
+const NAMES_LINE_CHARS = 300;
+
+/** Another chatter's JOIN or PART, as twitch.tv/membership relays it. */
+export function renderMembership(login: string, channelName: string, joined: boolean): string {
+  return formatIrcLine({
+    prefix: formatUserPrefix(login),
+    command: joined ? 'JOIN' : 'PART',
+    params: [formatChannel(channelName)],
+  });
 }
 
 export function renderPart(nick: string, channelName: string): string {

@@ -29,6 +29,8 @@ export interface JoinResult {
   historyJson: string;
   /** The joining user as chat renders them (badges, colour); null when anonymous. */
   user: ChatMessage['user'] | null;
+  /** Signed-in chatters in the room, for IRC's NAMES list (chat/irc-membership.ts). */
+  members: string[];
 }
 
 /** One thing that happened in a room, fanned out in a batch to every shard holding its viewers. */
@@ -46,7 +48,9 @@ export type FanoutEvent =
   | { kind: 'notice'; code: string; message: string }
   | { kind: 'raid_out'; to: { id: string; name: string }; viewers: number }
   | { kind: 'raid_in'; from: { id: string; name: string; displayName: string }; viewers: number }
-  | { kind: 'viewer_count'; count: number };
+  | { kind: 'viewer_count'; count: number }
+  /** Another chatter joined or left: IRC sockets with twitch.tv/membership only (irc-membership.ts). */
+  | { kind: 'membership'; userId: string; login: string; joined: boolean };
 
 export interface FanoutBatch {
   channel: ChannelInfo;

@@ -1,0 +1,51 @@
+// Who is in a room, for Twitch's twitch.tv/membership capability: the room relays other chatters'
+// JOIN and PART and answers a JOIN with the NAMES list (353/366). Twitch lists signed-in chatters
+// only (never anonymous justinfan readers) and stops relaying membership in large rooms
+// (https://dev.twitch.tv/docs/chat/irc/#join-message: "the list is sent ... only if the chat room
+// has fewer than 1,000 chatters"); so does this tracker: past MAX_MEMBERS the room neither lists nor
+// relays newcomers, which bounds the room's memory and the lines one join costs every socket.
+//
+// Kept in the room's memory only: after an eviction the list rebuilds as chatters come and go
+// (a chatter who stayed throughout is missing from NAMES until they rejoin), which Twitch's own
+// list, refreshed in bulk, also tolerates.
+
+/** Twitch's own threshold for membership lists. */
+export const MAX_MEMBERS = 1000;
+
+export interface MembershipChange {
+  userId: string;
+  login: string;
+  joined: boolean;
+}
+
+export class IrcMembership {
+  /** userId → login and how many of the user's sockets are in the room. */
+  readonly #members = new Map<string, { login: string; sockets: number }>();
+
+  /** A signed-in socket joined; the change to relay when it is the user's first socket here. */
+  join(userId: string, login: string): MembershipChange | null {
+    const member = this.#members.get(userId);
+    if (member) {
+      member.sockets++;
+      return null;
+    }
+    if (this.#members.size >= MAX_MEMBERS) return null;
+    this.#members.set(userId, { login: login.toLowerCase(), sockets: 1 });
+    return { userId, login: login.toLowerCase(), joined: true };
+  }
+
+  /** A signed-in socket left; the change to relay when it was the user's last socket here. */
+  leave(userId: string): MembershipChange | null {
+    const member = this.#members.get(userId);
+    if (!member) return null;
+    member.sockets--;
+    if (member.sockets > 0) return null;
+    this.#members.delete(userId);
+    return { userId, login: member.login, joined: false };
+  }
+
+  /** The logins for a NAMES reply, at most MAX_MEMBERS. */
+  listLogins(): string[] {
+    return [...this.#members.values()].map((member) => member.login);
+  }
+}
