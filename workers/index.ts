@@ -12,6 +12,7 @@ import { handleError, handleNotFound } from './shared/errors.ts';
 
 export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
 export { ChatShard } from '../durable-objects/chat-shard/chat-shard.ts';
+export { FleetRegistry } from '../durable-objects/fleet/fleet-registry.ts';
 export { LiveStream } from '../durable-objects/live-stream/live-stream.ts';
 export { RateLimiter } from '../durable-objects/rate-limiter.ts';
 export { TranscoderContainer } from '../durable-objects/transcoder-container.ts';

@@ -22,11 +22,12 @@ interface __BaseEnv_Env {
 	CHAT_SHARD: DurableObjectNamespace<import("./index").ChatShard>;
 	RATE_LIMITER: DurableObjectNamespace<import("./index").RateLimiter>;
 	TRANSCODER: DurableObjectNamespace<import("./index").TranscoderContainer>;
+	FLEET_REGISTRY: DurableObjectNamespace<import("./index").FleetRegistry>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "LiveStream" | "ChatRoom" | "ChatShard" | "RateLimiter" | "TranscoderContainer";
+		durableNamespaces: "LiveStream" | "ChatRoom" | "ChatShard" | "RateLimiter" | "TranscoderContainer" | "FleetRegistry";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

@@ -1,11 +1,14 @@
 // The internal ingest endpoint the transcoder pushes to (contract: protocol/ingest.ts). Every call
 // carries the shared INGEST_SECRET; uploads name their publish id, and a publish that is no
 // longer the channel's publisher gets 409 so the transcoder drops that connection. Bytes go to
-// R2 first, then the channel's LiveStream DO lists them: a listed URI always exists.
+// R2 first, then the channel's LiveStream DO lists them: a listed URI always exists. A fleet node
+// calls with its own node token: its publishes are placed by the fleet registry and it may upload
+// only for those (fleet-placement.ts, docs/deploy.md).
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { log } from '../../common/log.ts';
+import type { BeginPublishResult } from '../../durable-objects/live-stream/types.ts';
 import { getInitKey, getPartKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
 import {
   AuthorizeRequest,
@@ -16,18 +19,8 @@ import {
 } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
 import { findChannelByStreamKey } from '../shared/stream-keys.ts';
-
-const encoder = new TextEncoder();
-
-/** Compares the bearer token with INGEST_SECRET in constant time (digests first: equal lengths). */
-async function isIngestSecret(header: string | undefined, secret: string): Promise<boolean> {
-  if (!header?.startsWith('Bearer ')) return false;
-  const [given, expected] = await Promise.all([
-    crypto.subtle.digest('SHA-256', encoder.encode(header.slice('Bearer '.length))),
-    crypto.subtle.digest('SHA-256', encoder.encode(secret)),
-  ]);
-  return crypto.subtle.timingSafeEqual(given, expected);
-}
+import { authenticateIngest, type IngestCaller } from './fleet-credentials.ts';
+import { assertHolder, placePublish, releasePlacement } from './fleet-placement.ts';
 
 const validationHook = (result: { success: boolean; error?: { issues: unknown } }) => {
   if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
@@ -80,12 +73,22 @@ function rememberPublish(key: string, known: KnownPublish): void {
   }
 }
 
-export const ingestApp = new Hono<{ Bindings: Env }>();
+export const ingestApp = new Hono<{ Bindings: Env; Variables: { caller: IngestCaller } }>();
 ingestApp.onError(handleError);
 
+// INGEST_SECRET (compared in constant time) or a node token (fleet-credentials.ts).
 ingestApp.use('*', async (c, next) => {
-  if (!(await isIngestSecret(c.req.header('authorization'), c.env.INGEST_SECRET)))
-    throw unauthorized('Bad ingest secret');
+  const caller = await authenticateIngest(c.req.header('authorization'), c.env.INGEST_SECRET);
+  if (caller === null) throw unauthorized('Bad ingest secret');
+  c.set('caller', caller);
+  await next();
+});
+
+// Uploads of a node: only for the publishes placed on it (409 otherwise).
+ingestApp.use('/:channelId/:publishId/*', async (c, next) => {
+  // A malformed id is left to the route's validator (400).
+  const publishId = z.uuid().safeParse(c.req.param('publishId'));
+  if (publishId.success) await assertHolder(c.env, c.get('caller'), publishId.data);
   await next();
 });
 
@@ -94,16 +97,21 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
   const channel = await findChannelByStreamKey(c.env.DB, stream_key);
   // "a bad key gets NetStream.Publish.BadName and the connection closes; nothing is created."
   if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
-  const result = await c.env.LIVE_STREAM.getByName(channel.id).beginPublish({
-    channelId: channel.id,
-    tier: channel.tier,
-    defaults: {
-      title: channel.title,
-      category_id: channel.category_id,
-      language: channel.language,
-      tags: channel.tags,
-    },
-  });
+  const begin = async (): Promise<BeginPublishResult> =>
+    c.env.LIVE_STREAM.getByName(channel.id).beginPublish({
+      channelId: channel.id,
+      tier: channel.tier,
+      defaults: {
+        title: channel.title,
+        category_id: channel.category_id,
+        language: channel.language,
+        tags: channel.tags,
+      },
+    });
+  // A fleet node's publish is placed on it first; a full fleet answers 503 with the reason.
+  const result = await placePublish(c.env, c.get('caller'), channel, begin, (started) =>
+    started.ok ? { publishId: started.value.publish_id, streamId: started.value.stream_id } : null,
+  );
   if (!result.ok) throw new ApiError(409, 'already_publishing', 'Another publisher is live on this channel');
   return c.json(result.value);
 });
@@ -218,6 +226,7 @@ ingestApp.post(
     const { channelId, publishId } = c.req.valid('param');
     const { reason } = c.req.valid('json');
     if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId))) throw refusePublish();
+    await releasePlacement(c.env, c.get('caller'), publishId);
     log.info('publish_ended', { channel_id: channelId, publish_id: publishId, reason });
     return c.body(null, 204);
   },
