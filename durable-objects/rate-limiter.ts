@@ -7,7 +7,9 @@
 // Leases count things that are open rather than things that happened: the chat Worker takes one
 // per anonymous socket and address (docs/security.md), the shard holding the socket releases it on
 // close and renews it while the socket lives. A lease nobody renews expires, so a crashed shard
-// gives its seats back by itself.
+// gives its seats back by itself. A lease released for abuse (a chat socket closed for flooding)
+// leaves a penalty on its key: no new lease until it ends, longer at each strike, so a script that
+// reconnects the moment it is closed is refused before it costs anything again.
 import { DurableObject } from 'cloudflare:workers';
 import * as z from 'zod/mini';
 
@@ -17,7 +19,17 @@ export interface RateLimitDecision {
   retryAfterMs: number;
 }
 
-export type LeaseDecision = { allowed: true; leaseId: string } | { allowed: false; retryAfterMs: number };
+export type LeaseDecision =
+  | { allowed: true; leaseId: string }
+  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' };
+
+/** How a key is penalized when a lease is released for abuse: base * 2^(strikes - 1), at most max. */
+export interface LeasePenalty {
+  baseMs: number;
+  maxMs: number;
+  /** Strikes are forgotten after this long without a new one. */
+  forgetAfterMs: number;
+}
 
 /** A refused lease suggests this wait: seats free up when sockets close, which we cannot predict. */
 const LEASE_RETRY_AFTER_MS = 30_000;
@@ -25,6 +37,7 @@ const LEASE_RETRY_AFTER_MS = 30_000;
 const AtRow = z.object({ at: z.number() });
 const CountRow = z.object({ n: z.number() });
 const ExpiryRow = z.object({ expires_at: z.nullable(z.number()) });
+const PenaltyRow = z.object({ strikes: z.number(), until: z.number(), struck_at: z.number() });
 
 export class RateLimiter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
@@ -35,6 +48,10 @@ export class RateLimiter extends DurableObject<Env> {
         CREATE INDEX IF NOT EXISTS idx_hits ON hits (key, at);
         CREATE TABLE IF NOT EXISTS leases (id TEXT PRIMARY KEY, key TEXT NOT NULL, expires_at INTEGER NOT NULL);
         CREATE INDEX IF NOT EXISTS idx_leases ON leases (key, expires_at);
+        CREATE TABLE IF NOT EXISTS penalties (
+          key TEXT PRIMARY KEY, strikes INTEGER NOT NULL, until INTEGER NOT NULL, struck_at INTEGER NOT NULL,
+          forget_at INTEGER NOT NULL
+        );
       `);
     });
   }
@@ -62,9 +79,16 @@ export class RateLimiter extends DurableObject<Env> {
   async acquireLease(key: string, limit: number, ttlMs: number): Promise<LeaseDecision> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
+    const penalty = sql
+      .exec('SELECT strikes, until, struck_at FROM penalties WHERE key = ?', key)
+      .toArray()[0];
+    if (penalty) {
+      const { until } = PenaltyRow.parse(penalty);
+      if (until > now) return { allowed: false, retryAfterMs: until - now, reason: 'penalty' };
+    }
     sql.exec('DELETE FROM leases WHERE key = ? AND expires_at <= ?', key, now);
     const held = CountRow.parse(sql.exec('SELECT count(*) AS n FROM leases WHERE key = ?', key).one()).n;
-    if (held >= limit) return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS };
+    if (held >= limit) return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS, reason: 'full' };
     const leaseId = crypto.randomUUID();
     sql.exec('INSERT INTO leases (id, key, expires_at) VALUES (?, ?, ?)', leaseId, key, now + ttlMs);
     await this.#scheduleCleanup(now + ttlMs);
@@ -84,8 +108,35 @@ export class RateLimiter extends DurableObject<Env> {
     await this.#scheduleCleanup(now + ttlMs);
   }
 
-  async releaseLease(key: string, leaseId: string): Promise<void> {
-    this.ctx.storage.sql.exec('DELETE FROM leases WHERE id = ? AND key = ?', leaseId, key);
+  /**
+   * Gives the seat back; with `penalty`, also refuses every new lease of `key` for a while (a
+   * strike): base * 2^(strikes - 1), capped, strikes forgotten after a quiet spell. Returns the
+   * penalty's length in ms (0 without one).
+   */
+  async releaseLease(key: string, leaseId: string, penalty?: LeasePenalty): Promise<number> {
+    const sql = this.ctx.storage.sql;
+    sql.exec('DELETE FROM leases WHERE id = ? AND key = ?', leaseId, key);
+    if (!penalty) return 0;
+    const now = Date.now();
+    const row = sql.exec('SELECT strikes, until, struck_at FROM penalties WHERE key = ?', key).toArray()[0];
+    const previous = row ? PenaltyRow.parse(row) : null;
+    // Sockets of one key closed together (a burst of floods) are one strike, not one each.
+    if (previous && previous.until > now && now - previous.struck_at < penalty.baseMs)
+      return previous.until - now;
+    const strikes = previous && now - previous.struck_at < penalty.forgetAfterMs ? previous.strikes + 1 : 1;
+    const ms = Math.min(penalty.maxMs, penalty.baseMs * 2 ** Math.min(strikes - 1, 30));
+    sql.exec(
+      `INSERT INTO penalties (key, strikes, until, struck_at, forget_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET strikes = excluded.strikes, until = excluded.until,
+         struck_at = excluded.struck_at, forget_at = excluded.forget_at`,
+      key,
+      strikes,
+      now + ms,
+      now,
+      now + penalty.forgetAfterMs,
+    );
+    await this.#scheduleCleanup(now + penalty.forgetAfterMs);
+    return ms;
   }
 
   /** How many leases `key` holds now (for tests and operators). */
@@ -108,8 +159,14 @@ export class RateLimiter extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     sql.exec('DELETE FROM hits WHERE at <= ?', now);
     sql.exec('DELETE FROM leases WHERE expires_at <= ?', now);
+    sql.exec('DELETE FROM penalties WHERE forget_at <= ?', now);
     const next = ExpiryRow.parse(
-      sql.exec('SELECT max(expires_at) AS expires_at FROM leases').one(),
+      sql
+        .exec(
+          `SELECT max(expires_at) AS expires_at FROM (
+             SELECT expires_at FROM leases UNION ALL SELECT forget_at FROM penalties)`,
+        )
+        .one(),
     ).expires_at;
     if (next !== null) await this.ctx.storage.setAlarm(next);
   }

@@ -32,6 +32,18 @@ export const MAX_DROPPED_AFTER_NOTICE = 10;
 /** Users (per channel) whose chat rate one shard remembers; idle ones are forgotten first. */
 export const MAX_TRACKED_CHATTERS = 10_000;
 
+/**
+ * Close reasons (all with 1008) that mean the client flooded, as opposed to policy closes such as
+ * "session ended": the socket's seat is released with FLOOD_PENALTY (seats.ts).
+ */
+export const FLOOD_CLOSE_REASONS: ReadonlySet<string> = new Set([
+  'frame too large',
+  'too many frames',
+  'too many pending frames',
+  'chat flood',
+  'too many credential attempts',
+]);
+
 /** A token bucket: `capacity` at most, refilled at `perSecond`. */
 export class TokenBucket {
   readonly #capacity: number;

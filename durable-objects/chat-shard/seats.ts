@@ -3,6 +3,10 @@
 // are sums of open sockets). A seat is a lease in the RateLimiter object of its key
 // (durable-objects/rate-limiter.ts): the chat Worker takes it before the upgrade, the shard holding
 // the socket swaps it on sign-in, renews it while the socket lives and releases it on close.
+// A socket closed for flooding (flood-control.ts) gives its seat back with a penalty on the key:
+// the network (anonymous) or user (signed in) gets no new chat socket until it ends, and the chat
+// Worker remembers the refusal, so a script that reconnects at once costs a map lookup.
+import type { LeasePenalty } from '../rate-limiter.ts';
 
 /** Leases last this long unless the shard's census alarm renews them (a crashed shard's expire). */
 export const LEASE_TTL_MS = 10 * 60_000;
@@ -19,6 +23,13 @@ export const MAX_ANONYMOUS_CONNECTS_PER_MINUTE = 60;
 /** Sockets one signed-in user may hold open, across channels and protocols. */
 export const MAX_SOCKETS_PER_USER = 20;
 
+/** The flood penalty: 5 s, doubling at each strike up to 5 min; strikes forgotten after 10 quiet minutes. */
+export const FLOOD_PENALTY: LeasePenalty = {
+  baseMs: 5_000,
+  maxMs: 5 * 60_000,
+  forgetAfterMs: 10 * 60_000,
+};
+
 export function anonymousSeatKey(network: string): string {
   return `chat-anonymous:${network}`;
 }
@@ -29,7 +40,7 @@ export function userSeatKey(userId: string): string {
 
 export type SeatDecision =
   | { allowed: true; key: string; leaseId: string }
-  | { allowed: false; retryAfterMs: number };
+  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' };
 
 /** Takes one of `limit` seats under `key`. */
 export async function takeSeat(

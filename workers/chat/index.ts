@@ -33,34 +33,42 @@ const IRC_SHARD_POOL = 16;
 /** Browsers cannot set headers on a WebSocket, so a token may ride in the subprotocol list. */
 const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 /**
- * Networks this isolate refused for connecting too fast, until their window ends: the next
- * anonymous upgrade from them is answered 429 at once, before the channel lookup (D1) and the
- * limiter RPCs, so a refused flood costs a map lookup. Bounded; the oldest is forgotten first.
+ * Clients this isolate refused, until their refusal ends: networks that connected too fast while
+ * anonymous (`net:`) and networks or users whose seat carries a flood penalty (`net:`, `token:` by
+ * the token's hash). Their next upgrade is answered 429 at once, before the channel and token
+ * lookups (D1) and the limiter RPCs, so a refused flood costs a map lookup. Bounded; the oldest is
+ * forgotten first.
  */
 const MAX_REMEMBERED_REFUSALS = 10_000;
-const refusedNetworks = new Map<string, number>();
+const refusals = new Map<string, { until: number; message: string }>();
 
-function refuseRememberedNetwork(address: string | null): void {
-  if (!address) return;
-  const network = toClientNetwork(address);
-  const until = refusedNetworks.get(network);
-  if (until === undefined) return;
-  const left = until - Date.now();
+function refuseRemembered(key: string | null): void {
+  if (!key) return;
+  const refusal = refusals.get(key);
+  if (refusal === undefined) return;
+  const left = refusal.until - Date.now();
   if (left <= 0) {
-    refusedNetworks.delete(network);
+    refusals.delete(key);
     return;
   }
-  throw rateLimited(left / 1000, anonymousConnectsMessage());
+  throw rateLimited(left / 1000, refusal.message);
 }
 
-function rememberRefusedNetwork(network: string, retryAfterMs: number): void {
-  refusedNetworks.delete(network);
-  if (refusedNetworks.size >= MAX_REMEMBERED_REFUSALS) {
-    const oldest = refusedNetworks.keys().next().value;
-    if (oldest !== undefined) refusedNetworks.delete(oldest);
+function rememberRefusal(key: string, retryAfterMs: number, message: string): void {
+  refusals.delete(key);
+  if (refusals.size >= MAX_REMEMBERED_REFUSALS) {
+    const oldest = refusals.keys().next().value;
+    if (oldest !== undefined) refusals.delete(oldest);
   }
-  refusedNetworks.set(network, Date.now() + retryAfterMs);
+  refusals.set(key, { until: Date.now() + retryAfterMs, message });
 }
+
+function networkRefusalKey(address: string | null): string | null {
+  return address ? `net:${toClientNetwork(address)}` : null;
+}
+
+const FLOOD_PENALTY_MESSAGE =
+  'A chat connection of yours was closed for flooding; new ones are refused until Retry-After.';
 
 function anonymousConnectsMessage(): string {
   return `At most ${MAX_ANONYMOUS_CONNECTS_PER_MINUTE} new anonymous chat connections per minute per network.`;
@@ -76,6 +84,7 @@ async function takeSocketSeat(
   request: Request,
   env: Env,
   userId: string | null,
+  tokenHash: string | null = null,
 ): Promise<Record<string, string>> {
   const address = request.headers.get('CF-Connecting-IP');
   if (userId === null && !address) return {};
@@ -99,12 +108,23 @@ async function takeSocketSeat(
       60_000,
     );
     if (!connects.allowed) {
-      rememberRefusedNetwork(toClientNetwork(address ?? ''), connects.retryAfterMs);
+      rememberRefusal(
+        `net:${toClientNetwork(address ?? '')}`,
+        connects.retryAfterMs,
+        anonymousConnectsMessage(),
+      );
       throw rateLimited(connects.retryAfterMs / 1000, anonymousConnectsMessage());
     }
   }
   const seat = await takeSeat(env.RATE_LIMITER, key, limit);
-  if (!seat.allowed) throw rateLimited(seat.retryAfterMs / 1000, message);
+  if (!seat.allowed) {
+    if (seat.reason === 'penalty') {
+      const refusalKey = userId === null ? networkRefusalKey(address) : `token:${tokenHash ?? userId}`;
+      if (refusalKey) rememberRefusal(refusalKey, seat.retryAfterMs, FLOOD_PENALTY_MESSAGE);
+      throw rateLimited(seat.retryAfterMs / 1000, FLOOD_PENALTY_MESSAGE);
+    }
+    throw rateLimited(seat.retryAfterMs / 1000, message);
+  }
   return { 'x-chat-lease-key': seat.key, 'x-chat-lease-id': seat.leaseId };
 }
 
@@ -150,10 +170,6 @@ chatApp.get('/ws/:channelId', async (c) => {
     throw new ApiError(426, 'upgrade_required', 'Chat is a WebSocket: connect with Upgrade: websocket');
   }
   const offered = readSubprotocols(c.req.header('Sec-WebSocket-Protocol'));
-  if (!offered.some((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX)))
-    refuseRememberedNetwork(c.req.header('CF-Connecting-IP') ?? null);
-  const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
-  if (!channel) throw notFound('Channel');
   // RFC 6750 section 5.3: "Don't pass bearer tokens in page URLs" (they reach logs and history).
   if (c.req.query('token') !== undefined) {
     throw new ApiError(
@@ -166,9 +182,14 @@ chatApp.get('/ws/:channelId', async (c) => {
     .find((p) => p.startsWith(BEARER_SUBPROTOCOL_PREFIX))
     ?.slice(BEARER_SUBPROTOCOL_PREFIX.length);
   const tokenHash = token && token.length <= 200 ? await hashToken(token) : null;
+  refuseRemembered(
+    tokenHash ? `token:${tokenHash}` : networkRefusalKey(c.req.header('CF-Connecting-IP') ?? null),
+  );
+  const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
+  if (!channel) throw notFound('Channel');
   const user = tokenHash ? await findUserByTokenHash(c.env.DB, tokenHash) : null;
   if (token && !user) throw unauthorized('Invalid or expired token');
-  const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null);
+  const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
@@ -186,7 +207,7 @@ chatApp.get('/ws/:channelId', async (c) => {
 
 async function upgradeIrc(request: Request, env: Env): Promise<Response> {
   // Every IRC socket starts anonymous (PASS comes after the upgrade); signing in gives the seat back.
-  refuseRememberedNetwork(request.headers.get('CF-Connecting-IP'));
+  refuseRemembered(networkRefusalKey(request.headers.get('CF-Connecting-IP')));
   const lease = await takeSocketSeat(request, env, null);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
