@@ -23,10 +23,11 @@ import {
   MAX_QUEUED_FRAMES,
   type SocketBudget,
   splitIrcLines,
+  FLOOD_CLOSE_REASONS,
 } from './flood-control.ts';
 import { handleIrcLine, moveSocket } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';
-import { LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
+import { FLOOD_PENALTY, LEASE_TTL_MS, MAX_SOCKETS_PER_USER, takeSeat, userSeatKey } from './seats.ts';
 import { endRevokedSession, SessionSweep } from './session-sweep.ts';
 import {
   CLOSE_INTERNAL_ERROR,
@@ -159,7 +160,13 @@ export class ChatShard extends DurableObject<Env> {
       sendIrc: (lines) => {
         if (lines.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(lines.join('\r\n'));
       },
-      close: (code, reason) => ws.close(code, reason),
+      close: (code, reason) => {
+        ws.close(code, reason);
+        // A flood gives the seat back at once, with a penalty, so the reconnect the script tries
+        // next is refused before the upgrade (seats.ts).
+        if (code === CLOSE_POLICY_VIOLATION && FLOOD_CLOSE_REASONS.has(reason))
+          this.ctx.waitUntil(this.#releaseLease(state, true));
+      },
     };
   }
 
@@ -179,16 +186,16 @@ export class ChatShard extends DurableObject<Env> {
     const size = typeof message === 'string' ? encoder.encode(message).byteLength : message.byteLength;
     const maxBytes = state.protocol === 'json' ? MAX_JSON_FRAME_BYTES : MAX_IRC_LINE_BYTES;
     if (size > maxBytes) {
-      ws.close(CLOSE_POLICY_VIOLATION, 'frame too large');
+      socket.close(CLOSE_POLICY_VIOLATION, 'frame too large');
       return;
     }
     const lines = state.protocol === 'irc' && typeof message === 'string' ? splitIrcLines(message) : null;
     if (!budget.lines.take(lines ? lines.length : 1, Date.now())) {
-      ws.close(CLOSE_POLICY_VIOLATION, 'too many frames');
+      socket.close(CLOSE_POLICY_VIOLATION, 'too many frames');
       return;
     }
     if (budget.queued >= MAX_QUEUED_FRAMES) {
-      ws.close(CLOSE_POLICY_VIOLATION, 'too many pending frames');
+      socket.close(CLOSE_POLICY_VIOLATION, 'too many pending frames');
       return;
     }
     // Frames of one socket are handled one after another: the room must see a user's messages in
@@ -298,12 +305,16 @@ export class ChatShard extends DurableObject<Env> {
     await this.webSocketClose(ws, 1011);
   }
 
-  async #releaseLease(state: SocketAttachment): Promise<void> {
+  async #releaseLease(state: SocketAttachment, flooded = false): Promise<void> {
     const lease = state.lease;
     if (!lease) return;
     state.lease = null;
     try {
-      await this.env.RATE_LIMITER.getByName(lease.key).releaseLease(lease.key, lease.id);
+      await this.env.RATE_LIMITER.getByName(lease.key).releaseLease(
+        lease.key,
+        lease.id,
+        flooded ? FLOOD_PENALTY : undefined,
+      );
     } catch (error) {
       // The lease expires on its own (LEASE_TTL_MS): a failed release costs the address a seat for a while.
       this.#logFailure('releaseLease', error);
