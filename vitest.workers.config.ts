@@ -14,6 +14,9 @@ export default defineConfig({
         bindings: {
           INGEST_SECRET: 'test-ingest-secret',
           STREAM_KEY_SECRET: 'test-stream-key-secret',
+          // GET /metrics needs it; every metric batch is sent at once instead of every 10 s.
+          METRICS_TOKEN: 'test-metrics-token',
+          METRICS_FLUSH_SECONDS: '0',
           // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
           CHAT_SOCKETS_PER_SHARD: '2',
           TEST_MIGRATIONS: migrations,

@@ -5,6 +5,8 @@ interface SecretBindings {
   INGEST_SECRET: string;
   /** Derives stream keys (HMAC) so that only their hashes are stored. */
   STREAM_KEY_SECRET: string;
+  /** The operator's bearer token for GET /metrics (docs/operations.md); unset refuses every scrape. */
+  METRICS_TOKEN?: string;
 }
 
 interface Env extends SecretBindings {}

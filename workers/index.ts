@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import { apiApp } from './api/index.ts';
 import { chatApp } from './chat/index.ts';
 import { runScheduled } from './cron.ts';
+import { consumeWithMetrics, metricsApp, recordRequestMetrics } from './metrics/index.ts';
 import { originApp } from './origin/index.ts';
 import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';
@@ -14,11 +15,13 @@ export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
 export { ChatShard } from '../durable-objects/chat-shard/chat-shard.ts';
 export { FleetRegistry } from '../durable-objects/fleet/fleet-registry.ts';
 export { LiveStream } from '../durable-objects/live-stream/live-stream.ts';
+export { PlatformMetrics } from '../durable-objects/metrics/platform-metrics.ts';
 export { RateLimiter } from '../durable-objects/rate-limiter.ts';
 export { TranscoderContainer } from '../durable-objects/transcoder-container.ts';
 
 const app = new Hono<{ Bindings: Env }>();
 app.onError(handleError);
+app.use('*', recordRequestMetrics);
 // API answers are JSON or images we label ourselves: browsers must not sniff them into something
 // else (docs/security.md). The web app's own headers come from web/public/_headers.
 app.use('/api/*', async (c, next) => {
@@ -30,6 +33,7 @@ app.route('/api/v1', apiApp);
 app.route('/', originApp);
 app.route('/', vodPlaybackApp);
 app.route('/', chatApp);
+app.route('/', metricsApp);
 // Unknown API, playback and internal paths are JSON 404s, never the web app's index.html.
 app.all('/api/*', handleNotFound);
 app.all('/internal/*', handleNotFound);
@@ -37,7 +41,7 @@ app.all('*', (c) => c.env.ASSETS.fetch(c.req.raw));
 
 export default {
   fetch: app.fetch,
-  queue: consumeQueueBatch,
+  queue: (batch, env, ctx) => consumeWithMetrics(batch, env, ctx, consumeQueueBatch),
   scheduled: runScheduled,
 } satisfies ExportedHandler<Env>;
 

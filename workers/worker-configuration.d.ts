@@ -23,11 +23,12 @@ interface __BaseEnv_Env {
 	RATE_LIMITER: DurableObjectNamespace<import("./index").RateLimiter>;
 	TRANSCODER: DurableObjectNamespace<import("./index").TranscoderContainer>;
 	FLEET_REGISTRY: DurableObjectNamespace<import("./index").FleetRegistry>;
+	METRICS: DurableObjectNamespace<import("./index").PlatformMetrics>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./index");
-		durableNamespaces: "LiveStream" | "ChatRoom" | "ChatShard" | "RateLimiter" | "TranscoderContainer" | "FleetRegistry";
+		durableNamespaces: "LiveStream" | "ChatRoom" | "ChatShard" | "RateLimiter" | "TranscoderContainer" | "PlatformMetrics" | "FleetRegistry";
 	}
 	interface Env extends __BaseEnv_Env {}
 }

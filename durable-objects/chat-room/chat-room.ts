@@ -30,6 +30,7 @@ import type {
   RaidReception,
   SubmitResult,
 } from '../chat/types.ts';
+import { metrics } from '../metrics/recorder.ts';
 import { ChatArchive } from './archive.ts';
 import { BanList } from './bans.ts';
 import { ChatterCache } from './chatter-cache.ts';
@@ -250,6 +251,7 @@ export class ChatRoom extends DurableObject<Env> {
     const { message } = accepted;
     this.#storage.insertMessage(message, profile.login, now);
     this.#pending.push({ kind: 'message', message, priority: isPrivileged(profile) });
+    metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_messages_total', { tier: channel.tier });
     await this.#scheduleAlarm(now);
     return { kind: 'accepted', messageId: message.id, user: message.user };
   }

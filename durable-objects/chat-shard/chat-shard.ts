@@ -16,6 +16,7 @@ import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
 import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
+import { metrics } from '../metrics/recorder.ts';
 import { findLiveTokenHashes } from '../shared/sessions.ts';
 import {
   ChatMessageRate,
@@ -81,6 +82,7 @@ export class ChatShard extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
+    metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_sockets', {}, 1);
     const state: SocketAttachment = {
       shard: h['x-chat-shard'],
       protocol: h['x-chat-protocol'],
@@ -294,6 +296,7 @@ export class ChatShard extends DurableObject<Env> {
       // Already closed: nothing left to answer.
     }
     if (!state) return;
+    metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_sockets', {}, -1);
     await Promise.all([
       ...state.channels.map((c) => this.#room(c.id).leave(state.shard, state.user?.userId ?? null)),
       this.#releaseLease(state),

@@ -3,6 +3,7 @@
 // requests being answered right now, so N viewers blocked on the same part or playlist URL make
 // one call to the LiveStream object. "Query strings are part of the cache key at the edge, so
 // identical blocking requests collapse" (LL-HLS caching, media-facts).
+import { metrics } from '../../durable-objects/metrics/recorder.ts';
 import { serveBytes } from './serve-media.ts';
 
 /**
@@ -26,6 +27,7 @@ export function isPlainGet(request: Request): boolean {
  */
 export async function matchEdgeCache(key: string, request: Request): Promise<Response | null> {
   const hit = await caches.default.match(key);
+  metrics.add(null, 'edgestream_edge_cache_lookups_total', { result: hit ? 'hit' : 'miss' });
   if (!hit) return null;
   if (isPlainGet(request)) return new Response(hit.body, hit);
   // Too large to read into memory for one range: the caller serves it from R2 by range instead.
