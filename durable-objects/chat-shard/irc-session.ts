@@ -62,7 +62,7 @@ export async function handleIrcLine(
       // and only before registration: afterwards Twitch ignores PASS, and so do we (no lookup).
       if (state.nick !== null || !pass.toLowerCase().startsWith('oauth:')) return true;
       if (!spendCredentialAttempt(socket, MAX_CREDENTIAL_ATTEMPTS)) return false;
-      const found = await services.findSession(pass.slice('oauth:'.length));
+      const found = await services.findIrcLogin(pass.slice('oauth:'.length));
       state.user = found?.session ?? null;
       state.tokenHash = found?.tokenHash ?? null;
       state.canSend = found?.canSend ?? false;

@@ -83,6 +83,8 @@ export interface SocketHandle {
 export interface ShardServices {
   room(channelId: string): RoomClient;
   findSession(token: string): Promise<SocketSession | null>;
+  /** IRC's `PASS oauth:`: an OAuth user access token (chat/irc-auth.ts), never a session token. */
+  findIrcLogin(token: string): Promise<SocketSession | null>;
   findChannelByName(name: string): Promise<ChannelInfo | null>;
   /**
    * The socket signed in as `userId`: its anonymous seat is given back and a seat of the user's

@@ -117,7 +117,7 @@ describe('anonymous chat work amplification', () => {
     ws.accept();
     const otherKey = `chat-anonymous:${other}`;
     expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(1);
-    irc.send(`PASS oauth:${owner.token}`, `NICK ${owner.name}`);
+    irc.send(`PASS oauth:${owner.ircToken}`, `NICK ${owner.name}`);
     await irc.next(/ 376 /);
     for (let i = 0; i < 100 && (await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)) > 0; i++)
       await new Promise((resolve) => setTimeout(resolve, 20));
@@ -158,7 +158,7 @@ describe('anonymous chat work amplification', () => {
     await waitUntil(() => json.closed ?? undefined);
     expect(json.closed?.code).toBe(1008);
     const irc = await openIrc();
-    irc.send(`PASS oauth:${user.token}`, `NICK ${user.name}`);
+    irc.send(`PASS oauth:${user.ircToken}`, `NICK ${user.name}`);
     await waitUntil(() => irc.closed ?? undefined);
     expect(irc.closed?.code).toBe(1008);
   });

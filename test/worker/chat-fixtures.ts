@@ -15,7 +15,12 @@ export interface SeededUser {
   id: string;
   name: string;
   channelId: string;
+  /** The web app's session token (JSON chat, the API). */
   token: string;
+  /** An OAuth user access token with chat:read and chat:edit: what IRC's PASS takes. */
+  ircToken: string;
+  /** The OAuth application that token was issued to (one per seeded user). */
+  clientId: string;
 }
 
 async function hashHex(text: string): Promise<string> {
@@ -32,6 +37,7 @@ export async function seedUser(prefix: string, tier: ChannelTier = 'none'): Prom
   const id = crypto.randomUUID();
   const channelId = crypto.randomUUID();
   const token = `tok-${crypto.randomUUID()}`;
+  const clientId = `app${crypto.randomUUID().replaceAll('-', '')}`;
   const now = Date.now();
   await env.DB.batch([
     env.DB.prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)').bind(
@@ -46,8 +52,28 @@ export async function seedUser(prefix: string, tier: ChannelTier = 'none'): Prom
     env.DB.prepare(
       'INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)',
     ).bind(await hashHex(token), id, now, now + 3_600_000),
+    env.DB.prepare(
+      'INSERT INTO oauth_apps (client_id, owner_id, name, redirect_uris, created_at) VALUES (?, ?, ?, ?, ?)',
+    ).bind(clientId, id, 'chat bot', '[]', now),
   ]);
-  return { id, name, channelId, token };
+  const ircToken = await issueOAuthToken(clientId, id, ['chat:read', 'chat:edit']);
+  return { id, name, channelId, token, ircToken, clientId };
+}
+
+/** An OAuth user access token of the user's seeded application with `scopes` (oauth_tokens, hashed). */
+export async function issueOAuthToken(clientId: string, userId: string, scopes: string[]): Promise<string> {
+  const grantId = crypto.randomUUID();
+  const token = crypto.randomUUID().replaceAll('-', '');
+  const now = Date.now();
+  await env.DB.batch([
+    env.DB.prepare(
+      'INSERT INTO oauth_grants (id, client_id, user_id, scopes, created_at) VALUES (?, ?, ?, ?, ?)',
+    ).bind(grantId, clientId, userId, JSON.stringify(scopes), now),
+    env.DB.prepare(
+      "INSERT INTO oauth_tokens (token_hash, grant_id, kind, created_at, expires_at) VALUES (?, ?, 'access', ?, ?)",
+    ).bind(await hashHex(token), grantId, now, now + 3_600_000),
+  ]);
+  return token;
 }
 
 export async function grantRole(channelId: string, userId: string, role: 'moderator' | 'vip'): Promise<void> {

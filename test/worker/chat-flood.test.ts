@@ -96,7 +96,7 @@ describe('the shard-side chat rate', () => {
     const irc = await openIrc();
     irc.send(
       'CAP REQ :twitch.tv/tags twitch.tv/commands',
-      `PASS oauth:${viewer.token}`,
+      `PASS oauth:${viewer.ircToken}`,
       `NICK ${viewer.name}`,
     );
     await irc.next(/ 376 /);

@@ -15,9 +15,9 @@ import {
 import { renderFanoutEvent } from '../../durable-objects/chat/irc-fanout.ts';
 import { buildMessage, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
 
-async function joinIrc(user: { name: string; token: string }, channel: string) {
+async function joinIrc(user: { name: string; ircToken: string }, channel: string) {
   const irc = await openIrc();
-  irc.send('CAP REQ :twitch.tv/tags twitch.tv/commands', `PASS oauth:${user.token}`, `NICK ${user.name}`);
+  irc.send('CAP REQ :twitch.tv/tags twitch.tv/commands', `PASS oauth:${user.ircToken}`, `NICK ${user.name}`);
   await irc.next(/ 376 /);
   irc.send(`JOIN #${channel}`);
   await irc.next(/ ROOMSTATE #/);

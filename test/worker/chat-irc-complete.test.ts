@@ -4,13 +4,13 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { parseIrcLine } from '../../durable-objects/chat/irc.ts';
-import { openIrc, seedUser, waitUntil } from './chat-fixtures.ts';
+import { issueOAuthToken, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
 
 const ALL_CAPS = 'twitch.tv/tags twitch.tv/commands twitch.tv/membership';
 
-async function login(user: { name: string; token: string }, caps = ALL_CAPS) {
+async function login(user: { name: string; ircToken: string }, caps = ALL_CAPS) {
   const irc = await openIrc('/irc');
-  irc.send('CAP LS 302', `CAP REQ :${caps}`, `PASS oauth:${user.token}`, `NICK ${user.name}`, 'CAP END');
+  irc.send('CAP LS 302', `CAP REQ :${caps}`, `PASS oauth:${user.ircToken}`, `NICK ${user.name}`, 'CAP END');
   await irc.next(/ 376 /);
   return irc;
 }
@@ -33,7 +33,7 @@ describe('Twitch IRC capability negotiation and membership', () => {
     await waitUntil(() => irc.lines.filter((l) => l.includes(' CAP * LIST ')).length >= 2 || undefined);
     expect(irc.lines).toContain(':tmi.twitch.tv CAP * ACK :twitch.tv/tags twitch.tv/membership');
     expect(irc.lines).toContain(':tmi.twitch.tv CAP * LIST :twitch.tv/membership');
-    irc.send('CAP FROB', `PASS oauth:${user.token}`, `NICK ${user.name}`, 'CAP END');
+    irc.send('CAP FROB', `PASS oauth:${user.ircToken}`, `NICK ${user.name}`, 'CAP END');
     await irc.next(/ 376 /);
     expect(irc.lines).toContain(':tmi.twitch.tv 410 * FROB :Invalid CAP command');
   });
@@ -92,5 +92,50 @@ describe('Twitch IRC capability negotiation and membership', () => {
     await irc.next(/^:tmi\.twitch\.tv RECONNECT$/);
     await waitUntil(() => irc.closed ?? undefined);
     expect(irc.closed?.code).toBe(1012);
+  });
+
+  it("refuses the account's full-power session token over IRC: PASS takes OAuth user tokens only", async () => {
+    const user = await seedUser('sess');
+    const irc = await openIrc();
+    irc.send(`PASS oauth:${user.token}`, `NICK ${user.name}`);
+    await irc.next(/NOTICE \* :Login authentication failed/);
+    expect(irc.lines.some((l) => / 001 /.test(l))).toBe(false);
+  });
+
+  it('refuses an app access token, which names no user', async () => {
+    const user = await seedUser('app');
+    const grantId = crypto.randomUUID();
+    const token = crypto.randomUUID().replaceAll('-', '');
+    const hash = Array.from(
+      new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))),
+      (b) => b.toString(16).padStart(2, '0'),
+    ).join('');
+    await env.DB.batch([
+      env.DB.prepare(
+        'INSERT INTO oauth_grants (id, client_id, user_id, scopes, created_at) VALUES (?, ?, NULL, \'["chat:edit"]\', ?)',
+      ).bind(grantId, user.clientId, Date.now()),
+      env.DB.prepare(
+        "INSERT INTO oauth_tokens (token_hash, grant_id, kind, created_at, expires_at) VALUES (?, ?, 'access', ?, ?)",
+      ).bind(hash, grantId, Date.now(), Date.now() + 60_000),
+    ]);
+    const irc = await openIrc();
+    irc.send(`PASS oauth:${token}`, `NICK ${user.name}`);
+    await irc.next(/NOTICE \* :Login authentication failed/);
+  });
+
+  it('lets a token without chat:edit join and read, and stops what it sends before the room', async () => {
+    const owner = await seedUser('own');
+    const reader = await seedUser('rd');
+    const readOnly = await issueOAuthToken(reader.clientId, reader.id, ['chat:read']);
+    const irc = await login({ name: reader.name, ircToken: readOnly });
+    irc.send(`JOIN #${owner.name}`);
+    await irc.next(/ ROOMSTATE #/);
+    const json = await openJson(owner.channelId, owner.token);
+    json.say(owner.channelId, 'read me');
+    await irc.next(/PRIVMSG #.* :read me$/);
+    irc.send(`PRIVMSG #${owner.name} :let me write`);
+    await irc.next(/msg-id=no_permission .* NOTICE #.*chat:edit/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(json.messages().some((m) => m.content === 'let me write')).toBe(false);
   });
 });

@@ -12,9 +12,9 @@ import {
   waitUntil,
 } from './chat-fixtures.ts';
 
-async function login(path: string, user: { name: string; token: string }) {
+async function login(path: string, user: { name: string; ircToken: string }) {
   const irc = await openIrc(path);
-  irc.send('CAP REQ :twitch.tv/tags twitch.tv/commands', `PASS oauth:${user.token}`, `NICK ${user.name}`);
+  irc.send('CAP REQ :twitch.tv/tags twitch.tv/commands', `PASS oauth:${user.ircToken}`, `NICK ${user.name}`);
   await irc.next(/ 376 /);
   return irc;
 }
