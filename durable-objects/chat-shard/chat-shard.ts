@@ -14,9 +14,11 @@ import type { BatchableFrame, ServerFrame } from '../../protocol/chat.ts';
 import { BatchPayloads } from '../chat/batch-payloads.ts';
 import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
 import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
+import { findIrcLogin } from '../chat/irc-auth.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
+import { findLiveAccessTokenHashes } from '../shared/oauth-tokens.ts';
 import { findLiveTokenHashes } from '../shared/sessions.ts';
 import {
   ChatMessageRate,
@@ -57,6 +59,7 @@ export class ChatShard extends DurableObject<Env> {
   readonly #services: ShardServices = {
     room: (channelId) => this.#room(channelId),
     findSession: (token) => findSessionByToken(this.env.DB, token),
+    findIrcLogin: (token) => findIrcLogin(this.env.DB, token),
     findChannelByName: (name) => findChannelByName(this.env.DB, name),
     signIn: async (socket, userId) => {
       await this.#releaseLease(socket.state);
@@ -387,9 +390,23 @@ export class ChatShard extends DurableObject<Env> {
   async #sweepSessions(sockets: { ws: WebSocket; state: SocketAttachment }[]): Promise<void> {
     const hashes = this.#sessionSweep.pick(sockets.map(({ state }) => state.tokenHash));
     if (hashes.length === 0) return;
+    // IRC sockets signed in with OAuth access tokens (chat/irc-auth.ts), JSON sockets with sessions.
+    const ircHashes = new Set(
+      sockets.filter(({ state }) => state.protocol === 'irc').map(({ state }) => state.tokenHash),
+    );
     let live: Set<string>;
     try {
-      live = await findLiveTokenHashes(this.env.DB, hashes);
+      const [sessions, accessTokens] = await Promise.all([
+        findLiveTokenHashes(
+          this.env.DB,
+          hashes.filter((hash) => !ircHashes.has(hash)),
+        ),
+        findLiveAccessTokenHashes(
+          this.env.DB,
+          hashes.filter((hash) => ircHashes.has(hash)),
+        ),
+      ]);
+      live = new Set([...sessions, ...accessTokens]);
     } catch (error) {
       // D1 unavailable: keep everyone until the next sweep rather than disconnect a whole shard.
       this.#logFailure('sweepSessions', error);
