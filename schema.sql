@@ -440,6 +440,7 @@ CREATE TABLE subscription_months (
   user_id TEXT NOT NULL,
   channel_id TEXT NOT NULL,
   period_end INTEGER NOT NULL,
+  nonce TEXT NOT NULL,
   created_at INTEGER NOT NULL
 );
 

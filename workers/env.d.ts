@@ -5,6 +5,10 @@ interface SecretBindings {
   INGEST_SECRET: string;
   /** Derives stream keys (HMAC) so that only their hashes are stored. */
   STREAM_KEY_SECRET: string;
+  /** Stripe's API key, when PAYMENT_PROVIDER is "stripe" (docs/payments.md). */
+  STRIPE_SECRET_KEY?: string;
+  /** Stripe's webhook signing secret (whsec_...); the fake provider derives its own when unset. */
+  STRIPE_WEBHOOK_SECRET?: string;
   /** The operator's bearer token for GET /metrics (docs/operations.md); unset refuses every scrape. */
   METRICS_TOKEN?: string;
 }

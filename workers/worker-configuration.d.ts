@@ -8,6 +8,7 @@ interface __BaseEnv_Env {
 	VIEWER_EVENTS: Queue;
 	CLIP_REQUESTS: Queue;
 	MODERATION_EVENTS: Queue;
+	PAYMENT_EVENTS: Queue;
 	ASSETS: Fetcher;
 	RTMP_INGEST_URL: "rtmp://localhost:1935/live";
 	RTMPS_INGEST_URL: "rtmps://localhost:1936/live";
@@ -16,7 +17,9 @@ interface __BaseEnv_Env {
 	VOD_RETENTION_DAYS: "60";
 	LIVE_PART_RETENTION_HOURS: "48";
 	LIMITS_PROFILE: "strict";
+	PAYMENT_PROVIDER: "fake";
 	LIMITS: {"signup_per_network":{"limit":5,"window_seconds":3600,"local_limit":1000},"signup_per_network_block":{"limit":20,"window_seconds":3600,"local_limit":1000},"signup_per_username":{"limit":5,"window_seconds":3600,"local_limit":1000},"login_per_network":{"limit":10,"window_seconds":60},"login_per_network_block":{"limit":40,"window_seconds":60},"login_per_account_network":{"limit":5,"window_seconds":60},"login_account_lockout":{"failures":10,"window_seconds":86400,"base_lock_seconds":60,"max_lock_seconds":3600},"login_known_network_lockout":{"failures":10,"window_seconds":86400,"base_lock_seconds":60,"max_lock_seconds":3600},"password_change_per_account":{"limit":5,"window_seconds":3600},"clip_attempts_per_user":{"limit":30,"window_seconds":600},"clips_per_user":{"limit":10,"window_seconds":3600},"clips_per_channel":{"limit":30,"window_seconds":600},"clip_views_per_network":{"limit":1,"window_seconds":600}};
+	PAYMENT_PRICES: {"currency":"usd","subscription_tiers":{"1000":499,"2000":999,"3000":2499},"bits_packs":{"100":140,"500":700,"1500":1995,"5000":6440},"tip_min_cents":100,"tip_max_cents":50000,"revenue_share_percent":50,"grace_period_days":3};
 	LIVE_STREAM: DurableObjectNamespace<import("./index").LiveStream>;
 	CHAT_ROOM: DurableObjectNamespace<import("./index").ChatRoom>;
 	CHAT_SHARD: DurableObjectNamespace<import("./index").ChatShard>;
@@ -37,7 +40,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "RTMP_INGEST_URL" | "RTMPS_INGEST_URL" | "RECONNECT_WINDOW_SECONDS" | "DVR_WINDOW_SECONDS" | "VOD_RETENTION_DAYS" | "LIVE_PART_RETENTION_HOURS" | "LIMITS_PROFILE" | "LIMITS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "RTMP_INGEST_URL" | "RTMPS_INGEST_URL" | "RECONNECT_WINDOW_SECONDS" | "DVR_WINDOW_SECONDS" | "VOD_RETENTION_DAYS" | "LIVE_PART_RETENTION_HOURS" | "LIMITS_PROFILE" | "PAYMENT_PROVIDER" | "LIMITS" | "PAYMENT_PRICES">> {}
 }
 declare module "*.txt" {
 	const value: string;

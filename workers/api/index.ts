@@ -1,6 +1,7 @@
 // The API under /api/v1: one sub-app per resource, body limits, the Idempotency-Key middleware for POSTs, and
 // the OpenAPI document generated from the same zod schemas the validators use.
 
+import { paymentsApp } from '../payments/routes.ts';
 import { handleError, handleNotFound } from '../shared/errors.ts';
 import { createApiRouter } from './lib/router.ts';
 import { limitRequestBody } from './middleware/body-limits.ts';
@@ -16,6 +17,7 @@ import { notificationsApp } from './routes/notifications.ts';
 import { searchApp } from './routes/search.ts';
 import { sessionsApp } from './routes/sessions.ts';
 import { streamsApp } from './routes/streams.ts';
+import { tierProgramApp } from './routes/tier-program.ts';
 import { usersApp } from './routes/users.ts';
 import { vodsApp } from './routes/vods.ts';
 
@@ -39,8 +41,10 @@ export const apiApp = app
   .route('/categories', categoriesApp)
   .route('/search', searchApp)
   .route('/notifications', notificationsApp)
+  .route('/payments', paymentsApp)
   .route('/', vodsApp)
   .route('/', clipsApp)
+  .route('/', tierProgramApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

@@ -1,5 +1,7 @@
 // The Worker's queue consumer: one handler map per queue, and the dead-letter queues, whose
 // messages are kept in D1 for operators.
+
+import { consumePaymentEvents, PAYMENT_EVENTS_QUEUE } from '../payments/consumer.ts';
 import { clipRequestHandlers } from './clip-requests.ts';
 import { consumeEvents, type EventHandlers, queueLog } from './consume.ts';
 import { moderationEventHandlers } from './moderation-events.ts';
@@ -37,6 +39,11 @@ async function storeDeadLetters(batch: MessageBatch, env: Env): Promise<void> {
 export async function consumeQueueBatch(batch: MessageBatch, env: Env): Promise<void> {
   if (batch.queue.endsWith(DEAD_LETTER_SUFFIX)) {
     await storeDeadLetters(batch, env);
+    return;
+  }
+  // Payment events are provider webhooks, not platform events: their own consumer (docs/payments.md).
+  if (batch.queue === PAYMENT_EVENTS_QUEUE) {
+    await consumePaymentEvents(batch, env);
     return;
   }
   const handlers = HANDLERS_BY_QUEUE[batch.queue];

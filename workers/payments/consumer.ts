@@ -1,0 +1,85 @@
+// The payment-events queue consumer. The webhook recorded each verified event in payment_events
+// and queued its id; here the event is parsed, applied, and marked processed in one D1 batch with
+// its processed_events row, so a redelivered or concurrently delivered event has one effect.
+
+import { z } from 'zod';
+import { log } from '../../common/log.ts';
+import { applyPaymentEvent } from './apply-event.ts';
+import { readPriceTable } from './prices.ts';
+import { HandledEvent } from './stripe-events.ts';
+
+export const PAYMENT_EVENTS_QUEUE = 'payment-events';
+const CONSUMER = 'payments';
+const paymentsLog = log.child({ component: 'payments' });
+
+export const PaymentEventMessage = z.object({ event_id: z.string().max(255) });
+
+const StoredEvent = z.object({ id: z.string(), payload: z.string(), processed_at: z.number().nullable() });
+
+/** Applies one recorded event once; returns what it did (for logs and tests). */
+export async function processPaymentEvent(env: Env, eventId: string, now = Date.now()): Promise<string> {
+  const db = env.DB;
+  const raw = await db
+    .prepare('SELECT id, payload, processed_at FROM payment_events WHERE id = ?')
+    .bind(eventId)
+    .first();
+  const stored = raw ? StoredEvent.parse(raw) : null;
+  if (!stored) return 'unknown_event';
+  if (stored.processed_at !== null) return 'duplicate';
+  let json: unknown;
+  try {
+    json = JSON.parse(stored.payload);
+  } catch {
+    json = null;
+  }
+  const parsed = HandledEvent.safeParse(json);
+  const applied = parsed.success
+    ? await applyPaymentEvent({ db, prices: readPriceTable(env), now }, parsed.data)
+    : { outcome: 'ignored' as const, statements: [] };
+  // A plain INSERT: if a concurrent delivery committed first, the key fails this batch and the
+  // effect rolls back with it: that delivery is then a duplicate.
+  const batch = [
+    ...applied.statements,
+    db
+      .prepare('INSERT INTO processed_events (event_id, consumer, processed_at) VALUES (?, ?, ?)')
+      .bind(eventId, CONSUMER, now),
+    db
+      .prepare('UPDATE payment_events SET processed_at = ?, outcome = ? WHERE id = ?')
+      .bind(now, applied.outcome, eventId),
+  ];
+  try {
+    await db.batch(batch);
+  } catch (error) {
+    const seen = await db
+      .prepare('SELECT 1 FROM processed_events WHERE event_id = ? AND consumer = ?')
+      .bind(eventId, CONSUMER)
+      .first();
+    if (seen) return 'duplicate';
+    throw error;
+  }
+  const level = applied.outcome === 'applied' || applied.outcome === 'ignored' ? 'info' : 'warn';
+  paymentsLog[level]('payment_event_processed', { event_id: eventId, outcome: applied.outcome });
+  return applied.outcome;
+}
+
+export async function consumePaymentEvents(batch: MessageBatch, env: Env): Promise<void> {
+  for (const message of batch.messages) {
+    const parsed = PaymentEventMessage.safeParse(message.body);
+    if (!parsed.success) {
+      paymentsLog.error('payment_message_unparseable', { message_id: message.id });
+      message.ack();
+      continue;
+    }
+    try {
+      await processPaymentEvent(env, parsed.data.event_id);
+      message.ack();
+    } catch (error) {
+      paymentsLog.error('payment_event_failed', {
+        event_id: parsed.data.event_id,
+        attempts: message.attempts,
+        error,
+      });
+      message.retry();
+    }
+  }
+}

@@ -1,0 +1,295 @@
+// /api/v1/payments (docs/payments.md): checkout (the server prices every order), the provider's
+// webhook, the viewer's bits balance, a channel's alerts feed for the OBS overlay, and, with the
+// fake provider only, its checkout pages.
+import { createRoute, z } from '@hono/zod-openapi';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  pathParam,
+} from '../api/lib/router.ts';
+import { requireUser } from '../shared/auth.ts';
+import { badRequest, notFound, unavailable, unprocessable } from '../shared/errors.ts';
+import { payFakeCheckout, renderFakeCheckoutPage } from './fake-checkout.ts';
+import { readBalance, userBitsAccount } from './ledger.ts';
+import { loadOrderBySession } from './orders.ts';
+import { priceBitsPack, priceSubscription, readPriceTable } from './prices.ts';
+import { createPaymentProvider, type PaymentProvider, PaymentsNotConfigured } from './provider.ts';
+import { acceptWebhook } from './webhook.ts';
+
+/** Shown with a tip in the alert; the same bound as a chat message. */
+export const MAX_TIP_MESSAGE_LENGTH = 500;
+/** The overlay polls; one answer holds at most this many alerts. */
+export const MAX_ALERTS_LISTED = 50;
+
+const Tier = z.union([z.literal(1000), z.literal(2000), z.literal(3000)]);
+/** A path inside the web app: never another origin (`//host`), so checkout cannot be an open redirect. */
+const ReturnPath = z
+  .string()
+  .max(200)
+  .regex(/^\/(?![/\\])[^\s]*$/)
+  .default('/');
+
+const CheckoutBody = z
+  .discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('subscription'),
+      channel_id: z.string().max(100),
+      tier: Tier,
+      return_path: ReturnPath,
+    }),
+    z.object({
+      kind: z.literal('gift_subscription'),
+      channel_id: z.string().max(100),
+      tier: Tier,
+      recipient_login: z.string().min(1).max(25),
+      return_path: ReturnPath,
+    }),
+    z.object({ kind: z.literal('bits'), bits: z.number().int().positive(), return_path: ReturnPath }),
+    z.object({
+      kind: z.literal('tip'),
+      channel_id: z.string().max(100),
+      amount_cents: z.number().int().positive(),
+      message: z.string().max(MAX_TIP_MESSAGE_LENGTH).default(''),
+      return_path: ReturnPath,
+    }),
+  ])
+  .openapi('CheckoutRequest');
+type CheckoutBody = z.infer<typeof CheckoutBody>;
+
+const CheckoutAnswer = z
+  .object({
+    order_id: z.string(),
+    checkout_url: z.string(),
+    amount_cents: z.number().int(),
+    currency: z.string(),
+  })
+  .openapi('Checkout');
+
+const AlertSchema = z
+  .object({
+    id: z.string(),
+    kind: z.enum(['sub', 'resub', 'gift', 'cheer', 'tip', 'raid']),
+    user_login: z.string(),
+    amount: z.number().int(),
+    message: z.string(),
+    created_at: z.number().int(),
+  })
+  .openapi('ChannelAlert');
+
+async function openProvider(env: Env): Promise<PaymentProvider> {
+  try {
+    return await createPaymentProvider(env);
+  } catch (error) {
+    if (error instanceof PaymentsNotConfigured) throw unavailable('Payments are not configured');
+    throw error;
+  }
+}
+
+interface PricedOrder {
+  channelId: string | null;
+  tier: 1000 | 2000 | 3000 | null;
+  bits: number | null;
+  recipientId: string | null;
+  message: string;
+  amountCents: number;
+  mode: 'payment' | 'subscription';
+  description: string;
+}
+
+async function priceOrder(
+  env: Env,
+  body: CheckoutBody,
+  buyer: { id: string; channel_id: string },
+): Promise<PricedOrder> {
+  const prices = readPriceTable(env);
+  const db = env.DB;
+  const base = { channelId: null, tier: null, bits: null, recipientId: null, message: '' };
+  if (body.kind === 'bits') {
+    const amountCents = priceBitsPack(prices, body.bits);
+    if (amountCents === null)
+      throw unprocessable('No such bits pack', { packs: Object.keys(prices.bits_packs) });
+    return { ...base, bits: body.bits, amountCents, mode: 'payment', description: `${body.bits} Bits` };
+  }
+  const channel = await db
+    .prepare('SELECT c.id, u.username FROM channels c JOIN users u ON u.id = c.user_id WHERE c.id = ?')
+    .bind(body.channel_id)
+    .first<{ id: string; username: string }>();
+  if (!channel) throw notFound('Channel');
+  if (body.kind === 'tip') {
+    if (body.amount_cents < prices.tip_min_cents || body.amount_cents > prices.tip_max_cents) {
+      throw unprocessable(`A tip is between ${prices.tip_min_cents} and ${prices.tip_max_cents} cents`);
+    }
+    return {
+      ...base,
+      channelId: channel.id,
+      message: body.message,
+      amountCents: body.amount_cents,
+      mode: 'payment',
+      description: `Tip to ${channel.username}`,
+    };
+  }
+  const amountCents = priceSubscription(prices, body.tier);
+  if (body.kind === 'subscription') {
+    if (channel.id === buyer.channel_id) throw unprocessable('You cannot subscribe to your own channel');
+    return {
+      ...base,
+      channelId: channel.id,
+      tier: body.tier,
+      amountCents,
+      mode: 'subscription',
+      description: `Tier ${body.tier / 1000} subscription to ${channel.username}`,
+    };
+  }
+  const recipient = await db
+    .prepare(
+      'SELECT u.id, c.id AS channel_id FROM users u JOIN channels c ON c.user_id = u.id WHERE u.username = ? COLLATE NOCASE',
+    )
+    .bind(body.recipient_login)
+    .first<{ id: string; channel_id: string }>();
+  if (!recipient) throw notFound('Recipient');
+  if (recipient.channel_id === channel.id)
+    throw unprocessable('A broadcaster cannot be gifted their own subscription');
+  return {
+    ...base,
+    channelId: channel.id,
+    tier: body.tier,
+    recipientId: recipient.id,
+    amountCents,
+    mode: 'payment',
+    description: `Gift: one month of tier ${body.tier / 1000} to ${channel.username} for ${body.recipient_login}`,
+  };
+}
+
+export const paymentsApp = createApiRouter()
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/checkout',
+      tags: ['payments'],
+      summary:
+        'Start a checkout: a subscription, a gift subscription, a bits pack or a tip, priced by the server',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { body: jsonBody(CheckoutBody) },
+      responses: { 201: jsonContent(CheckoutAnswer, 'Where to pay'), ...describeErrors(400, 401, 404, 422) },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const user = c.var.user;
+      const priced = await priceOrder(c.env, body, user);
+      const provider = await openProvider(c.env);
+      const prices = readPriceTable(c.env);
+      const orderId = `ord_${crypto.randomUUID()}`;
+      await c.env.DB.prepare(
+        `INSERT INTO payment_orders (id, user_id, channel_id, kind, tier, bits, recipient_id, message, amount_cents,
+           currency, return_path, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+        .bind(
+          orderId,
+          user.id,
+          priced.channelId,
+          body.kind,
+          priced.tier,
+          priced.bits,
+          priced.recipientId,
+          priced.message,
+          priced.amountCents,
+          prices.currency,
+          body.return_path,
+          Date.now(),
+        )
+        .run();
+      const origin = new URL(c.req.url).origin;
+      const session = await provider.createCheckout({
+        orderId,
+        mode: priced.mode,
+        amountCents: priced.amountCents,
+        currency: prices.currency,
+        description: priced.description,
+        successUrl: `${origin}${body.return_path}`,
+        cancelUrl: `${origin}${body.return_path}`,
+      });
+      await c.env.DB.prepare('UPDATE payment_orders SET provider_session_id = ? WHERE id = ?')
+        .bind(session.id, orderId)
+        .run();
+      return c.json(
+        {
+          order_id: orderId,
+          checkout_url: session.url,
+          amount_cents: priced.amountCents,
+          currency: prices.currency,
+        },
+        201,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/bits/balance',
+      tags: ['payments'],
+      summary: 'Your bits balance',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      responses: {
+        200: jsonContent(z.object({ balance: z.number().int() }), 'Balance'),
+        ...describeErrors(401),
+      },
+    }),
+    async (c) => c.json({ balance: await readBalance(c.env.DB, userBitsAccount(c.var.user.id)) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/alerts',
+      tags: ['payments'],
+      summary: "A channel's alerts after a time (the OBS alerts overlay polls this)",
+      request: {
+        params: z.object({ id: pathParam('id') }),
+        query: z.object({ after: z.coerce.number().int().min(0).default(0) }),
+      },
+      responses: { 200: jsonContent(z.object({ data: z.array(AlertSchema) }), 'Alerts, oldest first') },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { after } = c.req.valid('query');
+      const { results } = await c.env.DB.prepare(
+        `SELECT id, kind, user_login, amount, message, created_at FROM channel_alerts
+         WHERE channel_id = ? AND created_at > ? ORDER BY created_at LIMIT ${MAX_ALERTS_LISTED}`,
+      )
+        .bind(id, after)
+        .all();
+      return c.json({ data: z.array(AlertSchema).parse(results) }, 200);
+    },
+  );
+
+// The webhook and the fake's pages are not JSON APIs: plain routes on the same app.
+paymentsApp.post('/webhook', async (c) => {
+  const provider = await openProvider(c.env);
+  const outcome = await acceptWebhook(c.env, provider, await c.req.text(), c.req.header('Stripe-Signature'));
+  if (outcome.kind === 'refused') throw badRequest('Webhook signature refused', { reason: outcome.reason });
+  return c.json({ received: true, duplicate: outcome.kind === 'duplicate' }, 200);
+});
+
+async function requireFakeSession(env: Env, sessionId: string) {
+  const provider = await openProvider(env);
+  if (provider.name !== 'fake') throw notFound('Checkout');
+  const order = await loadOrderBySession(env.DB, sessionId);
+  if (!order) throw notFound('Checkout');
+  return { provider, order };
+}
+
+paymentsApp.get('/fake-checkout/:session', async (c) => {
+  const { order } = await requireFakeSession(c.env, c.req.param('session'));
+  return c.html(renderFakeCheckoutPage(order, c.req.param('session')));
+});
+
+paymentsApp.post('/fake-checkout/:session/pay', async (c) => {
+  const { provider, order } = await requireFakeSession(c.env, c.req.param('session'));
+  if (order.status !== 'open') throw unprocessable('This checkout is already paid');
+  await payFakeCheckout(c.env, provider, order);
+  return c.redirect(order.return_path, 303);
+});
