@@ -12,6 +12,7 @@ import { createLogSink } from './log.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
+import { startFleetMembership } from './fleet/membership.ts';
 
 const log = createLogSink({ service: 'transcoder' });
 
@@ -70,13 +71,28 @@ async function main(): Promise<void> {
     },
   });
 
+  // A fleet node (FLEET_NODE_ID set) registers with the origin and drains on SIGTERM (docs/deploy.md).
+  const fleet = startFleetMembership(process.env, {
+    originUrl: config.ORIGIN_URL,
+    token: config.INGEST_SECRET,
+    rtmpPort: config.RTMP_PORT,
+    capacity: { encode_slots: config.maxEncodes, gpu: encoder === 'h264_nvenc' },
+    load: () => ({ streams: pipelines.size, active_encodes: capacity.snapshot().activeEncodes }),
+    claims: () => [...pipelines].map((pipeline) => pipeline.publishId),
+    log,
+  });
+
   const http = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://transcoder');
     if (url.pathname === '/healthz') {
-      res.writeHead(200, { 'content-type': 'application/json' });
+      // Readiness: a draining node answers 503, so the front and Kubernetes send it nothing new.
+      const draining = fleet?.member.draining ?? false;
+      res.writeHead(draining ? 503 : 200, { 'content-type': 'application/json' });
       res.end(
         JSON.stringify({
-          ok: true,
+          ok: !draining,
+          draining,
+          node_id: fleet?.config.nodeId ?? null,
           encoder,
           streams: pipelines.size,
           ...capacity.snapshot(),
@@ -104,7 +120,10 @@ async function main(): Promise<void> {
   });
 
   await rtmp.start();
-  await new Promise<void>((resolve) => http.listen(config.HTTP_PORT, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    http.listen(config.HTTP_PORT, fleet?.config.httpHost ?? '127.0.0.1', resolve),
+  );
+  fleet?.member.start();
   log({
     event: 'transcoder.listening',
     rtmp_port: rtmp.port,
@@ -122,10 +141,15 @@ async function main(): Promise<void> {
     log({ event: 'transcoder.stopping', streams: pipelines.size });
     await rtmp.close();
     await Promise.all([...pipelines].map((pipeline) => pipeline.close('server_closed')));
+    await fleet?.member.close();
     http.close();
     process.exit(0);
   };
-  process.on('SIGTERM', () => void stop());
+  // A fleet node drains first: live streams continue until they end or the drain deadline.
+  process.on('SIGTERM', () => {
+    if (fleet === null || stopping || fleet.member.draining) return void stop();
+    void fleet.drain(() => pipelines.size).then(stop);
+  });
   process.on('SIGINT', () => void stop());
 }
 

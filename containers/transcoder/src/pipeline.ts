@@ -179,6 +179,11 @@ export class StreamPipeline {
     };
   }
 
+  /** The publish this pipeline uploads for: what a fleet node claims in its heartbeats. */
+  get publishId(): string {
+    return this.#publish.publishId;
+  }
+
   /** The pid of the current ffmpeg, for supervision tests. */
   get ffmpegPid(): number | null {
     return this.#run?.pid ?? null;

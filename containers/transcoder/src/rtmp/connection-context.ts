@@ -6,7 +6,12 @@ import type { PublishSession } from './publish-session.ts';
 
 export type AuthorizeResult<Grant> =
   | { ok: true; grant: Grant }
-  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable' };
+  | {
+      ok: false;
+      reason: 'bad_key' | 'already_publishing' | 'unavailable';
+      /** What the publisher is told (NetStream.Publish.Failed's description), e.g. a full fleet. */
+      message?: string;
+    };
 
 export interface AuthorizeRequest {
   app: string;

@@ -410,7 +410,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     // The publisher may have gone while we waited.
     if (this.#phase !== 'authorizing') return;
     if (!result.ok) {
-      this.#refusePublish(result.reason, streamKey);
+      this.#refusePublish(result.reason, streamKey, result.message);
       return;
     }
     this.#acceptPublish(result.grant, streamKey);
@@ -472,11 +472,17 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     }
   }
 
-  #refusePublish(reason: 'bad_key' | 'already_publishing' | 'unavailable', streamKey: string): void {
+  #refusePublish(
+    reason: 'bad_key' | 'already_publishing' | 'unavailable',
+    streamKey: string,
+    message?: string,
+  ): void {
     // BadName is the status OBS and ffmpeg treat as a refused stream name (key); an origin outage
-    // is reported as a failure instead, so the streamer is not told their key is wrong.
+    // or a full fleet is reported as a failure instead, so the streamer is not told their key is
+    // wrong, with the origin's reason as the description OBS shows (docs/deploy.md).
     const code = reason === 'unavailable' ? 'NetStream.Publish.Failed' : 'NetStream.Publish.BadName';
-    this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description: reason }));
+    const description = message ?? reason;
+    this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description }));
     this.#context.log({
       level: 'info',
       event: 'rtmp.publish_refused',

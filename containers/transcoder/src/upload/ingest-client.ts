@@ -11,6 +11,7 @@ import {
   type PartMeta,
   type SegmentMeta,
 } from '../../../../protocol/ingest.ts';
+import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
 
 export interface PublishRef {
   channelId: string;
@@ -19,7 +20,7 @@ export interface PublishRef {
 
 export type AuthorizeResult =
   | { ok: true; grant: AuthorizeResponse }
-  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable' };
+  | { ok: false; reason: 'bad_key' | 'already_publishing' | 'unavailable'; message?: string };
 
 /** The origin answered 409: this publish was superseded or its key was reset. Drop the publisher. */
 export class CutOffError extends Error {
@@ -94,6 +95,8 @@ export class IngestClient {
       });
     } catch (error) {
       if (error instanceof CutOffError) return { ok: false, reason: 'already_publishing' };
+      // A full fleet (or a draining node) is not an outage: the publisher hears the reason.
+      if (error instanceof FleetRefusalError) return { ok: false, reason: 'unavailable', message: error.message };
       if (error instanceof IngestRequestError && (error.status === 403 || error.status === 401)) {
         return { ok: false, reason: 'bad_key' };
       }
@@ -185,6 +188,8 @@ export class IngestClient {
       const detail = await response.text().catch(() => '');
       if (response.ok) return detail;
       if (response.status === 409) throw new CutOffError(`${method} ${path} answered 409: ${detail}`);
+      const refusal = readFleetRefusal(response.status, detail);
+      if (refusal !== null) throw refusal;
       lastStatus = response.status;
       lastFailure = `${method} ${path} answered ${response.status}: ${detail.slice(0, 200)}`;
       if (!isRetryableStatus(response.status))
