@@ -5,6 +5,9 @@ import { Hono } from 'hono';
 import { apiApp } from './api/index.ts';
 import { chatApp } from './chat/index.ts';
 import { runScheduled } from './cron.ts';
+import { helixApp, helixNotFound } from './helix/index.ts';
+import { developerAppsApp } from './oauth/developer-apps.ts';
+import { oauth2App } from './oauth/index.ts';
 import { consumeWithMetrics, metricsApp, recordRequestMetrics } from './metrics/index.ts';
 import { originApp } from './origin/index.ts';
 import { vodPlaybackApp } from './origin/vod-playback.ts';
@@ -29,7 +32,11 @@ app.use('/api/*', async (c, next) => {
   c.header('X-Content-Type-Options', 'nosniff');
 });
 app.get('/api/v1/health', (c) => c.json({ ok: true }));
+app.route('/api/v1/developer/apps', developerAppsApp);
 app.route('/api/v1', apiApp);
+// Twitch-compatible surfaces (docs/twitch-compat.md): id.twitch.tv/oauth2 and api.twitch.tv/helix.
+app.route('/oauth2', oauth2App);
+app.route('/helix', helixApp);
 app.route('/', originApp);
 app.route('/', vodPlaybackApp);
 app.route('/', chatApp);
@@ -37,6 +44,8 @@ app.route('/', metricsApp);
 // Unknown API, playback and internal paths are JSON 404s, never the web app's index.html.
 app.all('/api/*', handleNotFound);
 app.all('/internal/*', handleNotFound);
+app.all('/oauth2/*', handleNotFound);
+app.all('/helix/*', helixNotFound);
 app.all('*', (c) => c.env.ASSETS.fetch(c.req.raw));
 
 export default {

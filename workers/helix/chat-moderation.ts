@@ -1,0 +1,258 @@
+// Helix followers, chat settings, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
+// Every moderation decision is the channel's ChatRoom object's, through the same RPCs the /api/v1
+// routes call (api/routes/moderation.ts), so Helix, the web app and chat commands obey one rule.
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { ModerationAction, ModerationOutcome } from '../../durable-objects/chat/types.ts';
+import { HelixError, type HelixVariables, requireScope, requireSelf } from './auth.ts';
+import { KeyIdPosition, paginate, readAfter, readFirst, readRequired, toRfc3339 } from './params.ts';
+
+const FollowRow = z.object({ user_id: z.string(), username: z.string(), created_at: z.number() });
+const FollowedRow = z.object({
+  user_id: z.string(),
+  name: z.string(),
+  display_name: z.string(),
+  created_at: z.number(),
+});
+const RoleRow = z.object({ user_id: z.string(), username: z.string() });
+const CountRow = z.object({ n: z.number() });
+
+/** The channel of a broadcaster (user) id; 400 as Twitch answers an unknown broadcaster_id. */
+async function findChannelId(db: D1Database, broadcasterId: string): Promise<string> {
+  const row = await db.prepare('SELECT id FROM channels WHERE user_id = ?').bind(broadcasterId).first();
+  if (row === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+  return z.object({ id: z.string() }).parse(row).id;
+}
+
+/** A moderation outcome as Helix statuses: refused actions are 400 or 403 as Twitch answers them. */
+function unwrap(outcome: ModerationOutcome): void {
+  switch (outcome.kind) {
+    case 'done':
+      return;
+    case 'forbidden':
+      throw new HelixError(403, outcome.message);
+    case 'not-found':
+      throw new HelixError(400, outcome.message);
+    case 'rejected':
+      throw new HelixError(400, outcome.message);
+    case 'rate-limited':
+      throw new HelixError(429, outcome.message);
+  }
+}
+
+async function moderate(
+  env: Env,
+  channelId: string,
+  actorId: string,
+  action: ModerationAction,
+): Promise<void> {
+  unwrap(await env.CHAT_ROOM.getByName(channelId).moderate(channelId, actorId, action));
+}
+
+const BanBody = z.object({
+  data: z.object({
+    user_id: z.string().min(1).max(100),
+    duration: z.number().int().min(1).max(1_209_600).optional(),
+    reason: z.string().max(500).optional(),
+  }),
+});
+
+const ChatSettingsBody = z.object({
+  emote_mode: z.boolean().optional(),
+  follower_mode: z.boolean().optional(),
+  follower_mode_duration: z.number().int().min(0).max(129_600).optional(),
+  slow_mode: z.boolean().optional(),
+  slow_mode_wait_time: z.number().int().min(3).max(120).optional(),
+  subscriber_mode: z.boolean().optional(),
+  unique_chat_mode: z.boolean().optional(),
+});
+
+export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: HelixVariables }>()
+  .get('/channels/followers', async (c) => {
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const first = readFirst(c);
+    const after = readAfter(c, KeyIdPosition);
+    const total = CountRow.parse(
+      await c.env.DB.prepare('SELECT count(*) AS n FROM follows WHERE channel_id = ?')
+        .bind(channelId)
+        .first(),
+    ).n;
+    // Twitch: without moderator:read:followers from the broadcaster or a moderator, only the total.
+    const token = c.get('token');
+    const mayList =
+      token.userId !== null &&
+      c.get('token').scopes.includes('moderator:read:followers') &&
+      (token.userId === broadcasterId ||
+        (await c.env.CHAT_ROOM.getByName(channelId).canModerate(channelId, token.userId)));
+    if (!mayList) return c.json({ total, data: [], pagination: {} });
+    const userFilter = c.req.query('user_id');
+    const { results } = await c.env.DB.prepare(
+      `SELECT f.user_id, u.username, f.created_at FROM follows f JOIN users u ON u.id = f.user_id
+       WHERE f.channel_id = ?1 AND (?2 IS NULL OR f.user_id = ?2)
+         AND (?3 IS NULL OR f.created_at < ?3 OR (f.created_at = ?3 AND f.user_id < ?4))
+       ORDER BY f.created_at DESC, f.user_id DESC LIMIT ?5`,
+    )
+      .bind(channelId, userFilter ?? null, after?.key ?? null, after?.id ?? '', first + 1)
+      .all();
+    const rows = results.map((raw) => FollowRow.parse(raw));
+    const { page, pagination } = paginate(rows, first, (last) => ({
+      key: last.created_at,
+      id: last.user_id,
+    }));
+    const data = page.map((row) => ({
+      user_id: row.user_id,
+      user_login: row.username.toLowerCase(),
+      user_name: row.username,
+      followed_at: toRfc3339(row.created_at),
+    }));
+    return c.json({ total, data, pagination });
+  })
+  .get('/channels/followed', async (c) => {
+    requireScope(c, 'user:read:follows');
+    const userId = requireSelf(c, 'user_id', readRequired(c, 'user_id'));
+    const first = readFirst(c);
+    const after = readAfter(c, KeyIdPosition);
+    const total = CountRow.parse(
+      await c.env.DB.prepare('SELECT count(*) AS n FROM follows WHERE user_id = ?').bind(userId).first(),
+    ).n;
+    const { results } = await c.env.DB.prepare(
+      `SELECT ch.user_id, ch.name, ch.display_name, f.created_at FROM follows f JOIN channels ch ON ch.id = f.channel_id
+       WHERE f.user_id = ?1 AND (?2 IS NULL OR ch.user_id = ?2)
+         AND (?3 IS NULL OR f.created_at < ?3 OR (f.created_at = ?3 AND ch.user_id < ?4))
+       ORDER BY f.created_at DESC, ch.user_id DESC LIMIT ?5`,
+    )
+      .bind(userId, c.req.query('broadcaster_id') ?? null, after?.key ?? null, after?.id ?? '', first + 1)
+      .all();
+    const rows = results.map((raw) => FollowedRow.parse(raw));
+    const { page, pagination } = paginate(rows, first, (last) => ({
+      key: last.created_at,
+      id: last.user_id,
+    }));
+    const data = page.map((row) => ({
+      broadcaster_id: row.user_id,
+      broadcaster_login: row.name.toLowerCase(),
+      broadcaster_name: row.display_name,
+      followed_at: toRfc3339(row.created_at),
+    }));
+    return c.json({ total, data, pagination });
+  })
+  .get('/chat/settings', async (c) => {
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const settings = await c.env.CHAT_ROOM.getByName(channelId).getSettings(channelId);
+    if (settings === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+    const followers = settings.followers_only_minutes;
+    return c.json({
+      data: [
+        {
+          broadcaster_id: broadcasterId,
+          emote_mode: settings.emote_only,
+          follower_mode: followers >= 0,
+          follower_mode_duration: followers >= 0 ? followers : null,
+          slow_mode: settings.slow_seconds > 0,
+          slow_mode_wait_time: settings.slow_seconds > 0 ? settings.slow_seconds : null,
+          subscriber_mode: settings.subscribers_only,
+          unique_chat_mode: settings.unique_chat,
+        },
+      ],
+    });
+  })
+  .patch('/chat/settings', async (c) => {
+    requireScope(c, 'moderator:manage:chat_settings');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const parsed = ChatSettingsBody.safeParse(await c.req.json().catch(() => null));
+    if (!parsed.success) throw new HelixError(400, 'The request body is malformed');
+    const body = parsed.data;
+    const patch: Extract<ModerationAction, { kind: 'settings' }>['patch'] = {};
+    if (body.emote_mode !== undefined) patch.emote_only = body.emote_mode;
+    if (body.subscriber_mode !== undefined) patch.subscribers_only = body.subscriber_mode;
+    if (body.unique_chat_mode !== undefined) patch.unique_chat = body.unique_chat_mode;
+    if (body.slow_mode !== undefined || body.slow_mode_wait_time !== undefined)
+      patch.slow_seconds = body.slow_mode === false ? 0 : (body.slow_mode_wait_time ?? 30);
+    if (body.follower_mode !== undefined || body.follower_mode_duration !== undefined)
+      patch.followers_only_minutes = body.follower_mode === false ? -1 : (body.follower_mode_duration ?? 0);
+    await moderate(c.env, channelId, moderatorId, { kind: 'settings', patch });
+    const settings = await c.env.CHAT_ROOM.getByName(channelId).getSettings(channelId);
+    if (settings === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+    return c.json({
+      data: [
+        {
+          broadcaster_id: broadcasterId,
+          moderator_id: moderatorId,
+          emote_mode: settings.emote_only,
+          follower_mode: settings.followers_only_minutes >= 0,
+          follower_mode_duration:
+            settings.followers_only_minutes >= 0 ? settings.followers_only_minutes : null,
+          slow_mode: settings.slow_seconds > 0,
+          slow_mode_wait_time: settings.slow_seconds > 0 ? settings.slow_seconds : null,
+          subscriber_mode: settings.subscribers_only,
+          unique_chat_mode: settings.unique_chat,
+        },
+      ],
+    });
+  })
+  .post('/moderation/bans', async (c) => {
+    requireScope(c, 'moderator:manage:banned_users');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const parsed = BanBody.safeParse(await c.req.json().catch(() => null));
+    if (!parsed.success) throw new HelixError(400, 'The request body is malformed');
+    const { user_id: target, duration, reason = '' } = parsed.data.data;
+    const action: ModerationAction =
+      duration === undefined
+        ? { kind: 'ban', target, reason }
+        : { kind: 'timeout', target, seconds: duration, reason };
+    const now = Date.now();
+    await moderate(c.env, channelId, moderatorId, action);
+    return c.json({
+      data: [
+        {
+          broadcaster_id: broadcasterId,
+          moderator_id: moderatorId,
+          user_id: target,
+          created_at: toRfc3339(now),
+          end_time: duration === undefined ? null : toRfc3339(now + duration * 1000),
+        },
+      ],
+    });
+  })
+  .delete('/moderation/bans', async (c) => {
+    requireScope(c, 'moderator:manage:banned_users');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    await moderate(c.env, channelId, moderatorId, { kind: 'unban', target: readRequired(c, 'user_id') });
+    return c.body(null, 204);
+  })
+  .get('/moderation/moderators', async (c) => {
+    requireScope(c, 'moderation:read', 'channel:manage:moderators');
+    return c.json(
+      await listRole(c.env, requireSelf(c, 'broadcaster_id', readRequired(c, 'broadcaster_id')), 'moderator'),
+    );
+  })
+  .get('/channels/vips', async (c) => {
+    requireScope(c, 'channel:read:vips', 'channel:manage:vips');
+    return c.json(
+      await listRole(c.env, requireSelf(c, 'broadcaster_id', readRequired(c, 'broadcaster_id')), 'vip'),
+    );
+  });
+
+/** A channel's moderators or VIPs, for its broadcaster (at most 100; Twitch pages them). */
+async function listRole(env: Env, broadcasterId: string, role: 'moderator' | 'vip') {
+  const channelId = await findChannelId(env.DB, broadcasterId);
+  const { results } = await env.DB.prepare(
+    `SELECT r.user_id, u.username FROM channel_roles r JOIN users u ON u.id = r.user_id
+     WHERE r.channel_id = ? AND r.role = ? ORDER BY r.created_at, u.username LIMIT 100`,
+  )
+    .bind(channelId, role)
+    .all();
+  const data = results.map((raw) => {
+    const row = RoleRow.parse(raw);
+    return { user_id: row.user_id, user_login: row.username.toLowerCase(), user_name: row.username };
+  });
+  return { data, pagination: {} };
+}
