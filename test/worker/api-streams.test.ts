@@ -45,6 +45,8 @@ describe('streams', () => {
     expect(body).toMatchObject({
       ingest_url: env.RTMP_INGEST_URL,
       secure_ingest_url: env.RTMPS_INGEST_URL,
+      // WHIP (docs/webrtc.md): the same stream key as a bearer token, for browsers and OBS 30+.
+      whip_url: env.WHIP_INGEST_URL,
       recommended_settings: {
         resolution: '1920x1080',
         fps: 60,

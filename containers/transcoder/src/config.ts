@@ -22,6 +22,40 @@ const TranscoderEnv = z.object({
    * is a rough CPU budget: about two x264 renditions at 720p30 per core with `veryfast`.
    */
   MAX_ENCODES: z.coerce.number().int().positive().optional(),
+  /**
+   * WHIP (WebRTC ingest, docs/webrtc.md): the HTTP port of `POST /whip`. 0 (the default) = off, so
+   * processes that do not ask for it (tests, several transcoders on one host) claim no UDP port;
+   * the image sets 8889.
+   */
+  WHIP_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  WHIP_HOST: z.string().default('0.0.0.0'),
+  /** The one UDP port every WebRTC session's ICE shares, and the address it binds. */
+  WHIP_ICE_PORT: z.coerce.number().int().min(1).max(65535).default(8189),
+  WHIP_ICE_BIND: z.string().default('0.0.0.0'),
+  /** Comma-separated IPs advertised as host candidates on WHIP_ICE_PORT (a public IP, 127.0.0.1). */
+  WHIP_PUBLIC_ADDRESSES: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(z.union([z.ipv4(), z.ipv6()])).max(8)),
+  /** Comma-separated `stun:host:port` / `turn:user:pass@host:port` URLs (libdatachannel's forms). */
+  WHIP_ICE_SERVERS: z
+    .string()
+    .default('')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(z.string().regex(/^(stun|turns?):[^\s]+$/)).max(8)),
+  /** WebRTC publishers one node takes at once (each runs a bridge ffmpeg beside its pipeline). */
+  WHIP_MAX_SESSIONS: z.coerce.number().int().positive().default(32),
 });
 
 export type TranscoderConfig = z.infer<typeof TranscoderEnv> & { maxEncodes: number };

@@ -8,11 +8,12 @@ import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import { readConfig } from './config.ts';
 import { detectEncoder } from './ffmpeg/encoder.ts';
 import type { EncodeCapacity } from './ffmpeg/ladder.ts';
+import { startFleetMembership } from './fleet/membership.ts';
 import { createLogSink } from './log.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
-import { startFleetMembership } from './fleet/membership.ts';
+import { WhipServer } from './whip/whip-server.ts';
 
 const log = createLogSink({ service: 'transcoder' });
 
@@ -71,6 +72,51 @@ async function main(): Promise<void> {
     },
   });
 
+  // WHIP (WebRTC ingest, docs/webrtc.md): the same authorize call and the same pipeline as RTMP.
+  const whip =
+    config.WHIP_PORT === 0
+      ? null
+      : new WhipServer<AuthorizeResponse>({
+          host: config.WHIP_HOST,
+          port: config.WHIP_PORT,
+          ice: {
+            port: config.WHIP_ICE_PORT,
+            bindAddress: config.WHIP_ICE_BIND,
+            iceServers: config.WHIP_ICE_SERVERS,
+            advertisedAddresses: config.WHIP_PUBLIC_ADDRESSES,
+          },
+          maxSessions: config.WHIP_MAX_SESSIONS,
+          log,
+          authorize: ({ streamKey, remoteAddress }) =>
+            client.authorize({ stream_key: streamKey, client_ip: remoteAddress }),
+          onUnstarted: (grant, reason) => {
+            const publish = { channelId: grant.channel_id, publishId: grant.publish_id };
+            const endReason = reason === 'publisher_closed' ? 'publisher_closed' : 'publisher_lost';
+            client.end(publish, { reason: endReason }).catch((error: unknown) => {
+              log({
+                level: 'warn',
+                event: 'whip.end_not_reported',
+                stream_id: grant.stream_id,
+                error: String(error),
+              });
+            });
+          },
+          onPublish: (session, keyframes) => {
+            const pipeline = new StreamPipeline(session, {
+              client,
+              encoder,
+              capacity,
+              log,
+              requestKeyframe: () => keyframes.requestKeyframe(),
+            });
+            pipelines.add(pipeline);
+            session.onClose((reason) => {
+              void pipeline.close(reason).finally(() => pipelines.delete(pipeline));
+            });
+            pipeline.start();
+          },
+        });
+
   // A fleet node (FLEET_NODE_ID set) registers with the origin and drains on SIGTERM (docs/deploy.md).
   const fleet = startFleetMembership(process.env, {
     originUrl: config.ORIGIN_URL,
@@ -120,6 +166,7 @@ async function main(): Promise<void> {
   });
 
   await rtmp.start();
+  await whip?.start();
   await new Promise<void>((resolve) =>
     http.listen(config.HTTP_PORT, fleet?.config.httpHost ?? '127.0.0.1', resolve),
   );
@@ -128,6 +175,8 @@ async function main(): Promise<void> {
     event: 'transcoder.listening',
     rtmp_port: rtmp.port,
     rtmps_port: rtmp.tlsPort,
+    whip_port: whip?.port ?? null,
+    whip_ice_port: whip === null ? null : config.WHIP_ICE_PORT,
     http_port: config.HTTP_PORT,
     encoder,
     max_encodes: config.maxEncodes,
@@ -140,6 +189,7 @@ async function main(): Promise<void> {
     stopping = true;
     log({ event: 'transcoder.stopping', streams: pipelines.size });
     await rtmp.close();
+    await whip?.close();
     await Promise.all([...pipelines].map((pipeline) => pipeline.close('server_closed')));
     await fleet?.member.close();
     http.close();

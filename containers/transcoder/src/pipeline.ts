@@ -44,6 +44,11 @@ export interface PipelineDeps {
   heartbeatIntervalMs?: number;
   /** Per rendition, see RenditionUploaderOptions.maxBacklogSeconds; default 30. */
   maxUploadBacklogSeconds?: number;
+  /**
+   * Asks the source for a keyframe (a WebRTC PLI, docs/webrtc.md): a WHIP publisher sends one only
+   * when asked, so every ffmpeg run asks as it starts. RTMP sources have a fixed GOP and need none.
+   */
+  requestKeyframe?: () => void;
 }
 
 export interface PipelineStats {
@@ -362,6 +367,7 @@ export class StreamPipeline {
   #onRun(run: FfmpegRun, names: Array<RenditionName | 'thumbnail'>): void {
     this.#runs += 1;
     this.#runFirstTimestamp = null;
+    this.#deps.requestKeyframe?.();
     const restart = this.#runs > 1;
     const runStart = this.#whenRunStarts();
     run.outputs.forEach((readable, index) => {
