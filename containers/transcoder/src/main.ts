@@ -10,6 +10,7 @@ import { detectEncoder } from './ffmpeg/encoder.ts';
 import type { EncodeCapacity } from './ffmpeg/ladder.ts';
 import { startFleetMembership } from './fleet/membership.ts';
 import { createLogSink } from './log.ts';
+import { TranscoderMetrics } from './metrics/transcoder-metrics.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
@@ -41,6 +42,12 @@ async function main(): Promise<void> {
       activeEncodes = Math.max(0, activeEncodes + encodes);
     },
   };
+  // GET /metrics on the health/stats port (docs/operations.md).
+  const metrics = new TranscoderMetrics({
+    capacity: capacity.snapshot,
+    encoder,
+    nodeId: process.env.FLEET_NODE_ID,
+  });
 
   const tls = await readTlsConfig(config);
   const rtmp = new RtmpServer<AuthorizeResponse>({
@@ -63,6 +70,7 @@ async function main(): Promise<void> {
     onPublish: (session) => {
       const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
       pipelines.add(pipeline);
+      metrics.track('rtmp', session, pipeline);
       // The session's own reason (kicked, publisher_lost, ...) decides whether and how the origin
       // hears of the end: a kicked publish must not call /end. close() runs once, whoever calls first.
       session.onClose((reason) => {
@@ -110,6 +118,7 @@ async function main(): Promise<void> {
               requestKeyframe: () => keyframes.requestKeyframe(),
             });
             pipelines.add(pipeline);
+            metrics.track('whip', session, pipeline);
             session.onClose((reason) => {
               void pipeline.close(reason).finally(() => pipelines.delete(pipeline));
             });
@@ -129,6 +138,7 @@ async function main(): Promise<void> {
   });
 
   const http = createServer((req, res) => {
+    if (metrics.handle(req, res)) return;
     const url = new URL(req.url ?? '/', 'http://transcoder');
     if (url.pathname === '/healthz') {
       // Readiness: a draining node answers 503, so the front and Kubernetes send it nothing new.

@@ -4,6 +4,7 @@
 // because a playlist can skip a part but not a segment. A backlog of them that outgrows its bound
 // ends the publish instead of the process: the uploader gives up and reports an overflow.
 import type { InitMeta, PartMeta, SegmentMeta } from '../../../../protocol/ingest.ts';
+import { recordUploadLatency } from '../metrics/transcoder-metrics.ts';
 import { CutOffError, IngestRequestError, type PublishRef } from './ingest-client.ts';
 
 /** The slice of IngestClient the uploader needs. */
@@ -213,6 +214,7 @@ export class RenditionUploader {
         await this.#send(queued.item);
         this.#uploaded += 1;
         this.#latencies.push(performance.now() - queued.enqueuedAt);
+        recordUploadLatency(queued.item, performance.now() - queued.enqueuedAt);
         if (this.#latencies.length > TIMING_SAMPLES) this.#latencies.shift();
         return;
       } catch (error) {
