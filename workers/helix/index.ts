@@ -4,6 +4,7 @@
 // in Twitch's shape. EventSub mounts its /eventsub routes into helixApp (workers/eventsub/).
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { eventSubApiApp } from '../eventsub/subscriptions-api.ts';
 import {
   HelixError,
   type HelixVariables,
@@ -45,6 +46,7 @@ helixApp.use(
 helixApp.use('*', requireHelixToken);
 helixApp.route('/', helixUsersChannelsApp);
 helixApp.route('/', helixChatModerationApp);
+helixApp.route('/', eventSubApiApp);
 
 /** Unknown /helix/ paths: Twitch's 404 shape (mounted last in workers/index.ts). */
 export function helixNotFound(c: Context): Response {
