@@ -34,6 +34,7 @@ import { metrics } from '../metrics/recorder.ts';
 import { ChatArchive } from './archive.ts';
 import { BanList } from './bans.ts';
 import { ChatterCache } from './chatter-cache.ts';
+import { spendCheer } from './cheer-spend.ts';
 import { MessageIntake, renderUser } from './message-intake.ts';
 import { isActingModerator, RoomModeration } from './moderation.ts';
 import { DEFAULT_SETTINGS, RoomStorage } from './storage.ts';
@@ -249,8 +250,29 @@ export class ChatRoom extends DurableObject<Env> {
     );
     if (accepted.kind === 'error') return accepted;
     const { message } = accepted;
+    // A cheer is debited before the message exists anywhere; refused, the message is not sent.
+    if (message.bits !== undefined) {
+      const cheer = {
+        userId: profile.id,
+        login: profile.login,
+        channelId: channel.id,
+        messageId: message.id,
+        bits: message.bits,
+        content,
+      };
+      const outcome = await spendCheer(this.env.DB, cheer, now);
+      if (outcome === 'insufficient') {
+        accepted.revert();
+        const refusal = 'You do not have enough bits for that cheer.';
+        return { kind: 'error', code: 'insufficient_bits', message: refusal };
+      }
+    }
     this.#storage.insertMessage(message, profile.login, now);
-    this.#pending.push({ kind: 'message', message, priority: isPrivileged(profile) });
+    this.#pending.push({
+      kind: 'message',
+      message,
+      priority: isPrivileged(profile) || message.highlighted === true,
+    });
     metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_messages_total', { tier: channel.tier });
     await this.#scheduleAlarm(now);
     return { kind: 'accepted', messageId: message.id, user: message.user };
@@ -283,6 +305,11 @@ export class ChatRoom extends DurableObject<Env> {
   /** Called by the emotes API after a change, so new emotes render at once. */
   async invalidateEmotes(): Promise<void> {
     this.#chatters.forgetEmotes();
+  }
+
+  /** After a payment changed a chatter's subscription: badge and sub-only access follow at once. */
+  async forgetChatter(userId: string): Promise<void> {
+    this.#chatters.forgetProfile(userId);
   }
 
   #readRoomState(): RoomState {
