@@ -1,28 +1,96 @@
-// A static DASH MPD (ISO/IEC 23009-1) over the same CMAF segments the HLS VOD lists: a new Period
-// wherever any rendition starts a new run (a reconnect, a new init after an ffmpeg restart, a hole
-// such as an EXT-X-GAP stand-in, which has no media and is never listed), so inside a Period every
-// rendition plays one run with one init segment and one presentationTimeOffset; one
-// AdaptationSet for the video renditions (they switch on the same 2 s GOP boundaries) and one for
-// the audio-only rendition. Explicit SegmentList + SegmentTimeline rather than a template, because
-// a rendition can miss a segment (a GAP stand-in) and $Number$ could not skip it. Pure: no I/O.
+// A static DASH MPD (ISO/IEC 23009-1) over the same CMAF segments the HLS VOD lists, shaped as the
+// DASH-IF interoperability guidelines (IOP v4.3) ask, which is what dash.js and Shaka Player play:
+// - One media component per Representation (IOP 3.2.1): one AdaptationSet of video
+//   Representations and one of audio. The transcoder's video renditions are muxed audio+video, so
+//   their Representations point at single-track segments the Worker derives at the edge
+//   (single-track.ts, served under {rendition}/track-{id}/); the audio AdaptationSet is the
+//   audio-only rendition, or the audio track of a muxed rendition when there is none.
+// - A new Period wherever any rendition starts a new run (a reconnect, a new init after an ffmpeg
+//   restart, a hole such as an EXT-X-GAP stand-in, which has no media and is never listed), so
+//   inside a Period every Representation plays one run: one init, one presentationTimeOffset, and
+//   consecutive segment numbers, which makes SegmentTemplate with $Number$ and a SegmentTimeline
+//   exact (IOP 3.2.9's preferred addressing; the timeline carries each segment's real duration).
+// - The isoff-live profile, which SegmentTemplate addressing belongs to (23009-1 8.4).
+// Pure: no I/O.
 import type { VodSegment } from '../../protocol/media.ts';
 import { splitIntoRuns, sumDurations, type VodRendition } from '../hls/vod-playlist.ts';
+import { readBoxes } from '../mp4/boxes.ts';
+import { readMoof } from '../mp4/fragments.ts';
+import { readInit } from '../mp4/init.ts';
+import { type AudioFormat, readAudioFormat } from './single-track.ts';
 
 /** SegmentTimeline unit: milliseconds, the precision of the segment index. */
 const TIMESCALE = 1000;
+/** "urn:mpeg:dash:23003:3:audio_channel_configuration:2011" counts channels (23009-1 5.8.5.4). */
+const CHANNEL_SCHEME = 'urn:mpeg:dash:23003:3:audio_channel_configuration:2011';
+
+/** One track of a rendition's run, read from its init segment and the head of its first segment. */
+export interface DashTrack {
+  trackId: number;
+  kind: 'video' | 'audio';
+  /** RFC 6381 codec of the track alone. */
+  codec: string;
+  /** Seconds: the decode time (tfdt) of the track's first sample in the run. */
+  startTime: number;
+  audio: AudioFormat | null;
+}
+
+/** The tracks of one run of one rendition, and whether its stored segments hold only one. */
+export interface DashRun {
+  tracks: DashTrack[];
+}
 
 export interface DashInput {
   renditions: readonly VodRendition[];
   /**
-   * The media time (seconds, from tfdt) of the first sample of each rendition in each Period, by
-   * rendition name and the msn it starts the Period with: "presentationTimeOffset" maps it to the
-   * Period start.
+   * The tracks of each rendition in each Period, by getRunKey(rendition, first msn of the Period).
+   * A rendition missing here (its init unreadable) is left out of that Period.
    */
-  runStartMediaTime: ReadonlyMap<string, number>;
+  runs: ReadonlyMap<string, DashRun>;
 }
 
 export function getRunKey(rendition: string, msn: number): string {
   return `${rendition}:${msn}`;
+}
+
+/**
+ * The tracks of a run from its init segment and the head of its first segment (which must hold
+ * the first moof whole): the start time of each track is its tfdt in the first moof that has it.
+ */
+export function describeRun(init: Uint8Array, head: Uint8Array): DashRun {
+  const facts = readInit(init);
+  const starts = new Map<number, number>();
+  for (const box of readBoxes(head, 0, findWholeBoxesEnd(head))) {
+    if (box.type !== 'moof') continue;
+    for (const traf of readMoof(head, box, facts).trafs)
+      if (!starts.has(traf.trackId)) starts.set(traf.trackId, traf.baseMediaDecodeTime);
+    if (starts.size >= facts.tracks.length) break;
+  }
+  const tracks: DashTrack[] = [];
+  for (const track of facts.tracks) {
+    const kind = track.handler === 'vide' ? 'video' : track.handler === 'soun' ? 'audio' : null;
+    if (kind === null || track.timescale === 0) continue;
+    tracks.push({
+      trackId: track.trackId,
+      kind,
+      codec: track.codec,
+      startTime: (starts.get(track.trackId) ?? 0) / track.timescale,
+      audio: kind === 'audio' ? readAudioFormat(init, track.trackId) : null,
+    });
+  }
+  return { tracks };
+}
+
+/** The end of the last box of `bytes` that is there whole (a ranged read cuts the last one). */
+function findWholeBoxesEnd(bytes: Uint8Array): number {
+  const data = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let offset = 0;
+  while (offset + 8 <= bytes.byteLength) {
+    const size = data.getUint32(offset);
+    if (size < 8 || offset + size > bytes.byteLength) break;
+    offset += size;
+  }
+  return offset;
 }
 
 function escapeXml(text: string): string {
@@ -66,30 +134,42 @@ function formatS(entry: { t: number | null; d: number; r: number }): string {
   return `<S${t} d="${entry.d}"${r}/>`;
 }
 
-function renderRepresentation(
-  rendition: VodRendition,
-  segments: readonly VodSegment[],
-  mediaTime: number,
-): string {
+/** A Representation to render: one track of one rendition's run in a Period. */
+interface TrackChoice {
+  id: string;
+  rendition: VodRendition;
+  segments: readonly VodSegment[];
+  track: DashTrack;
+  /** The stored segments hold this track only: the Representation points at them as they are. */
+  alone: boolean;
+}
+
+function renderRepresentation(choice: TrackChoice): string {
+  const { rendition, segments, track } = choice;
   const info = rendition.info;
   const first = segments[0];
   if (!first) return '';
-  const bandwidth = info.bandwidth;
   const attributes = [
-    `id="${escapeXml(info.name)}"`,
-    `bandwidth="${bandwidth}"`,
-    `codecs="${escapeXml(info.codecs)}"`,
+    `id="${escapeXml(choice.id)}"`,
+    `bandwidth="${Math.max(1, Math.round(info.bandwidth))}"`,
   ];
-  if (info.width !== null && info.height !== null)
-    attributes.push(`width="${info.width}" height="${info.height}"`);
-  if (info.frameRate !== null) attributes.push(`frameRate="${Math.round(info.frameRate * 1000)}/1000"`);
-  const offset = Math.round(mediaTime * TIMESCALE);
-  const urls = segments.map((s) => `<SegmentURL media="${info.name}/${s.msn}.m4s"/>`).join('');
+  attributes.push(`codecs="${escapeXml(track.codec)}"`);
+  let descriptors = '';
+  if (track.kind === 'video') {
+    if (info.width !== null && info.height !== null)
+      attributes.push(`width="${info.width}" height="${info.height}"`);
+    if (info.frameRate !== null) attributes.push(`frameRate="${Math.round(info.frameRate * 1000)}/1000"`);
+  } else if (track.audio) {
+    attributes.push(`audioSamplingRate="${track.audio.sampleRate}"`);
+    descriptors = `<AudioChannelConfiguration schemeIdUri="${CHANNEL_SCHEME}" value="${track.audio.channels}"/>`;
+  }
+  const base = choice.alone ? info.name : `${info.name}/track-${track.trackId}`;
+  const offset = Math.round(track.startTime * TIMESCALE);
   return (
-    `<Representation ${attributes.join(' ')}>` +
-    `<SegmentList timescale="${TIMESCALE}" presentationTimeOffset="${offset}">` +
-    `<Initialization sourceURL="${info.name}/init-${first.init}.mp4"/>` +
-    `<SegmentTimeline>${renderTimeline(segments, offset)}</SegmentTimeline>${urls}</SegmentList>` +
+    `<Representation ${attributes.join(' ')}>${descriptors}` +
+    `<SegmentTemplate timescale="${TIMESCALE}" presentationTimeOffset="${offset}" startNumber="${first.msn}" ` +
+    `initialization="${escapeXml(base)}/init-${first.init}.mp4" media="${escapeXml(base)}/$Number$.m4s">` +
+    `<SegmentTimeline>${renderTimeline(segments, offset)}</SegmentTimeline></SegmentTemplate>` +
     '</Representation>'
   );
 }
@@ -127,27 +207,57 @@ export function planDashPeriods(renditions: readonly VodRendition[]): DashPeriod
   });
 }
 
-/** The MPD: one Period per planDashPeriods entry, video and audio AdaptationSets in each. */
+/**
+ * The Representations of a Period: every rendition with a video track in the video set; in the
+ * audio set the audio-only rendition, else the audio track of the first rendition that has one.
+ */
+function chooseTracks(
+  period: DashPeriod,
+  runs: ReadonlyMap<string, DashRun>,
+): Record<'video' | 'audio', TrackChoice[]> {
+  const choices: Record<'video' | 'audio', TrackChoice[]> = { video: [], audio: [] };
+  const audioCandidates: TrackChoice[] = [];
+  for (const { rendition, segments } of period.representations) {
+    const first = segments[0];
+    const run = first ? runs.get(getRunKey(rendition.info.name, first.msn)) : undefined;
+    if (!run) continue;
+    const alone = run.tracks.length === 1;
+    const video = run.tracks.find((t) => t.kind === 'video');
+    const audio = run.tracks.find((t) => t.kind === 'audio');
+    if (video) choices.video.push({ id: rendition.info.name, rendition, segments, track: video, alone });
+    if (audio) {
+      const choice = {
+        id: video ? `${rendition.info.name}-audio` : rendition.info.name,
+        rendition,
+        segments,
+        track: audio,
+        alone,
+      };
+      if (video) audioCandidates.push(choice);
+      else choices.audio.push(choice);
+    }
+  }
+  const fallback = audioCandidates[0];
+  if (choices.audio.length === 0 && fallback) choices.audio.push(fallback);
+  return choices;
+}
+
+/** The MPD: one Period per planDashPeriods entry, a video and an audio AdaptationSet in each. */
 export function renderDashManifest(input: DashInput): string {
   const periods: string[] = [];
   let periodStart = 0;
   planDashPeriods(input.renditions).forEach((period, index) => {
-    const sets: Record<'video' | 'audio', string[]> = { video: [], audio: [] };
-    for (const { rendition, segments } of period.representations) {
-      const first = segments[0];
-      if (!first) continue;
-      const mediaTime = input.runStartMediaTime.get(getRunKey(rendition.info.name, first.msn)) ?? 0;
-      const kind = rendition.info.height === null ? 'audio' : 'video';
-      sets[kind].push(renderRepresentation(rendition, segments, mediaTime));
-    }
+    const choices = chooseTracks(period, input.runs);
     const adaptationSets: string[] = [];
-    if (sets.video.length > 0)
+    // "segmentAlignment" and "startWithSAP=1": every segment starts at a keyframe on the shared
+    // 2 s grid (protocol/media.ts GOP_SECONDS), which is what lets a player switch between them.
+    if (choices.video.length > 0)
       adaptationSets.push(
-        `<AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1">${sets.video.join('')}</AdaptationSet>`,
+        `<AdaptationSet id="0" contentType="video" mimeType="video/mp4" segmentAlignment="true" startWithSAP="1">${choices.video.map(renderRepresentation).join('')}</AdaptationSet>`,
       );
-    if (sets.audio.length > 0)
+    if (choices.audio.length > 0)
       adaptationSets.push(
-        `<AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" segmentAlignment="true" startWithSAP="1">${sets.audio.join('')}</AdaptationSet>`,
+        `<AdaptationSet id="1" contentType="audio" mimeType="audio/mp4" lang="und" segmentAlignment="true" startWithSAP="1">${choices.audio.map(renderRepresentation).join('')}</AdaptationSet>`,
       );
     periods.push(
       `<Period id="p${index}" start="${formatDuration(periodStart)}" duration="${formatDuration(period.duration)}">${adaptationSets.join('')}</Period>`,
@@ -156,7 +266,7 @@ export function renderDashManifest(input: DashInput): string {
   });
   return (
     '<?xml version="1.0" encoding="UTF-8"?>\n' +
-    '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-on-demand:2011,urn:mpeg:dash:profile:isoff-live:2011" ' +
+    '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011" ' +
     `type="static" mediaPresentationDuration="${formatDuration(periodStart)}" minBufferTime="PT2S">\n` +
     `${periods.join('\n')}\n</MPD>\n`
   );

@@ -1,60 +1,12 @@
 // VOD finalization from a synthetic stream published through the real ingest endpoint: the
-// stream.ended consumer writes HLS VOD playlists, a DASH MPD over the same segments and the vods
-// row; the origin's vodPlaybackApp serves them with the cache, Range and CORS rules.
+// stream.ended consumer writes HLS VOD playlists, a DASH MPD (its shape: vod-dash.test.ts) and the
+// vods row; the origin's vodPlaybackApp serves them with the cache, Range and CORS rules.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createEvent } from '../../protocol/events.ts';
 import { vodPlaybackApp } from '../../workers/origin/vod-playback.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
 import { deliver, endSyntheticStream, SEGMENT_SECONDS, startSyntheticStream } from './vod-fixtures.ts';
-
-interface XmlElement {
-  name: string;
-  attributes: Record<string, string>;
-  children: XmlElement[];
-}
-
-/** A strict little XML reader for the MPD: every tag must close in order, or it throws. */
-function parseXml(xml: string): XmlElement {
-  const root: XmlElement = { name: '#root', attributes: {}, children: [] };
-  const stack = [root];
-  const body = xml.replace(/^<\?xml[^?]*\?>\s*/, '');
-  const tag = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>|([^<]+)/gy;
-  let match: RegExpExecArray | null;
-  let consumed = 0;
-  for (match = tag.exec(body); match; match = tag.exec(body)) {
-    consumed = tag.lastIndex;
-    const [, closing, name, attributeText = '', selfClosing, textNode] = match;
-    if (textNode !== undefined) {
-      if (textNode.trim() !== '') throw new Error(`unexpected text ${textNode}`);
-      continue;
-    }
-    const parent = stack.at(-1);
-    if (!parent || !name) throw new Error('broken stack');
-    if (closing) {
-      if (parent.name !== name) throw new Error(`</${name}> closes <${parent.name}>`);
-      stack.pop();
-      continue;
-    }
-    const attributes: Record<string, string> = {};
-    for (const [, key = '', value = ''] of attributeText.matchAll(/([\w:.-]+)="([^"]*)"/g))
-      attributes[key] = value;
-    const element: XmlElement = { name, attributes, children: [] };
-    parent.children.push(element);
-    if (!selfClosing) stack.push(element);
-  }
-  if (consumed !== body.length || stack.length !== 1) throw new Error('XML is not well-formed');
-  const [document] = root.children;
-  if (!document || root.children.length !== 1) throw new Error('one root element expected');
-  return document;
-}
-
-function findAll(element: XmlElement, name: string): XmlElement[] {
-  return element.children.flatMap((child) => [
-    ...(child.name === name ? [child] : []),
-    ...findAll(child, name),
-  ]);
-}
 
 function fetchVod(path: string, init: RequestInit = {}): Promise<Response> {
   return Promise.resolve(vodPlaybackApp.request(`http://localhost${path}`, init, env));
@@ -160,48 +112,6 @@ describe('VOD finalization', () => {
       .bind(stream.channel.channelId)
       .first<{ n: number }>();
     expect(count?.n).toBe(1);
-  });
-
-  it('writes a static DASH MPD that parses as XML, has a Period per run and lists the same segments as HLS', async () => {
-    const { stream, event } = await makeEndedStream({ reconnectAfter: 3 });
-    await deliver('stream-events', [event]);
-    const vodId = await deriveVodId(stream.streamId);
-    const res = await fetchVod(`/vod/${vodId}/manifest.mpd`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('Content-Type')).toBe('application/dash+xml');
-    const mpd = parseXml(await res.text());
-    expect(mpd.name).toBe('MPD');
-    expect(mpd.attributes.type).toBe('static');
-    expect(mpd.attributes.mediaPresentationDuration).toBe('PT10S');
-    const periods = findAll(mpd, 'Period');
-    expect(periods.map((p) => [p.attributes.start, p.attributes.duration])).toEqual([
-      ['PT0S', 'PT6S'],
-      ['PT6S', 'PT4S'],
-    ]);
-    const sets = findAll(periods[0] ?? mpd, 'AdaptationSet');
-    expect(sets.map((s) => s.attributes.mimeType)).toEqual(['video/mp4', 'audio/mp4']);
-    // The fixture's media time of run 2 restarts at 0, as a restarted encoder's does.
-    expect(findAll(periods[1] ?? mpd, 'SegmentList')[0]?.attributes.presentationTimeOffset).toBe('0');
-    for (const rendition of ['720p60', 'audio']) {
-      const representations = findAll(mpd, 'Representation').filter((r) => r.attributes.id === rendition);
-      const dashSegments = representations.flatMap((r) =>
-        findAll(r, 'SegmentURL').map((s) => s.attributes.media),
-      );
-      const inits = representations.flatMap((r) =>
-        findAll(r, 'Initialization').map((s) => s.attributes.sourceURL),
-      );
-      const hls = (await (await fetchVod(`/vod/${vodId}/${rendition}.m3u8`)).text()).split('\n');
-      expect(dashSegments).toEqual(hls.filter((l) => l !== '' && !l.startsWith('#')));
-      expect(inits).toEqual(
-        hls.filter((l) => l.startsWith('#EXT-X-MAP')).map((l) => /URI="([^"]+)"/.exec(l)?.[1]),
-      );
-      const timeline = representations.flatMap((r) => findAll(r, 'S'));
-      const total = timeline.reduce(
-        (sum, s) => sum + Number(s.attributes.d) * (1 + Number(s.attributes.r ?? 0)),
-        0,
-      );
-      expect(total).toBe(10_000);
-    }
   });
 
   it('serves VOD segments and inits from the stream keys with immutable caching, Range, HEAD and ETag', async () => {

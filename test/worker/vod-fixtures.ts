@@ -1,5 +1,6 @@
 // Helpers for the VOD, clip and retention tests: a tiny fragmented-MP4 writer (an init with an H.264
-// video track and an AAC audio track, and moof+mdat fragments whose samples are filler bytes), and
+// video track and an AAC audio track, and moof+mdat fragments whose samples are filler bytes at the
+// offsets and sizes their truns state), and
 // a fake transcoder that publishes such media through the real internal ingest endpoint.
 import {
   createExecutionContext,
@@ -113,21 +114,28 @@ export function buildInit(): Uint8Array {
   ]);
 }
 
+/** Bytes of each video and audio sample: the mdat holds the video samples, then the audio's. */
+const VIDEO_SAMPLE_BYTES = 10;
+const AUDIO_SAMPLE_BYTES = 4;
+
 function traf(
   trackId: number,
   baseTime: number,
   samples: number,
   duration: number,
+  sampleBytes: number,
+  dataOffset: number,
   firstFlags: number | null,
 ): Uint8Array {
-  // tfhd flags 0x020000: default-base-is-moof, as ffmpeg's +cmaf writes.
+  // tfhd flags 0x020000: default-base-is-moof, as ffmpeg's +cmaf writes; trun data_offset counts
+  // from the moof's first byte.
   const tfhd = box('tfhd', fields([0x020000, 4], [trackId, 4]));
   const tfdt = box('tfdt', fields([0x01000000, 4], [baseTime, 8]));
-  const flags = 0x101 | (firstFlags === null ? 0 : 0x4);
-  const head = [fields([flags, 4], [samples, 4], [0, 4])];
+  const flags = 0x301 | (firstFlags === null ? 0 : 0x4);
+  const head = [fields([flags, 4], [samples, 4], [dataOffset, 4])];
   if (firstFlags !== null) head.push(fields([firstFlags, 4]));
-  const durations = Array.from({ length: samples }, () => fields([duration, 4]));
-  return box('traf', tfhd, tfdt, box('trun', ...head, ...durations));
+  const entries = Array.from({ length: samples }, () => fields([duration, 4], [sampleBytes, 4]));
+  return box('traf', tfhd, tfdt, box('trun', ...head, ...entries));
 }
 
 /** One part (moof + mdat) starting `index` parts into the stream's media timeline. */
@@ -135,13 +143,34 @@ export function buildFragment(sequence: number, index: number): Uint8Array {
   const videoTime = index * VIDEO_SAMPLES * VIDEO_SAMPLE_DURATION;
   const audioTime = index * AUDIO_SAMPLES * AUDIO_SAMPLE_DURATION;
   const keyframe = index % PARTS_PER_SEGMENT === 0;
-  const moof = box(
-    'moof',
-    box('mfhd', fields([0, 4], [sequence, 4])),
-    traf(1, videoTime, VIDEO_SAMPLES, VIDEO_SAMPLE_DURATION, keyframe ? 0x02000000 : null),
-    traf(2, audioTime, AUDIO_SAMPLES, AUDIO_SAMPLE_DURATION, null),
-  );
-  return new Uint8Array([...moof, ...box('mdat', new Uint8Array(100).fill(index % 251))]);
+  const videoBytes = VIDEO_SAMPLES * VIDEO_SAMPLE_BYTES;
+  const audioBytes = AUDIO_SAMPLES * AUDIO_SAMPLE_BYTES;
+  const buildMoof = (dataStart: number) =>
+    box(
+      'moof',
+      box('mfhd', fields([0, 4], [sequence, 4])),
+      traf(
+        1,
+        videoTime,
+        VIDEO_SAMPLES,
+        VIDEO_SAMPLE_DURATION,
+        VIDEO_SAMPLE_BYTES,
+        dataStart,
+        keyframe ? 0x02000000 : null,
+      ),
+      traf(
+        2,
+        audioTime,
+        AUDIO_SAMPLES,
+        AUDIO_SAMPLE_DURATION,
+        AUDIO_SAMPLE_BYTES,
+        dataStart + videoBytes,
+        null,
+      ),
+    );
+  // The offsets do not change the moof's size: measure it once, then write them.
+  const moof = buildMoof(buildMoof(0).byteLength + 8);
+  return new Uint8Array([...moof, ...box('mdat', new Uint8Array(videoBytes + audioBytes).fill(index % 251))]);
 }
 
 function ingestUrl(publish: AuthorizeResponse, path: string): string {

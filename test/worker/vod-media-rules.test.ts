@@ -1,7 +1,7 @@
 // The pure VOD and clip logic, without I/O: box rewriting (tkhd version 1, a trun that overruns its
 // box), clip planning around GAP rows, and DASH Periods when renditions restart independently.
 import { describe, expect, it } from 'vitest';
-import { planDashPeriods, renderDashManifest } from '../../media/dash/manifest.ts';
+import { type DashRun, getRunKey, planDashPeriods, renderDashManifest } from '../../media/dash/manifest.ts';
 import type { VodRendition } from '../../media/hls/vod-playlist.ts';
 import { readBoxes } from '../../media/mp4/boxes.ts';
 import { readFragments } from '../../media/mp4/fragments.ts';
@@ -149,10 +149,31 @@ describe('DASH periods', () => {
         ['audio', [2, 3]],
       ],
     ]);
-    const mpd = renderDashManifest({ renditions, runStartMediaTime: new Map() });
+    const muxed: DashRun = {
+      tracks: [
+        { trackId: 1, kind: 'video', codec: 'avc1.64001f', startTime: 0, audio: null },
+        {
+          trackId: 2,
+          kind: 'audio',
+          codec: 'mp4a.40.2',
+          startTime: 0,
+          audio: { sampleRate: 48_000, channels: 2 },
+        },
+      ],
+    };
+    const audioOnly: DashRun = {
+      tracks: [{ ...(muxed.tracks[1] as DashRun['tracks'][number]), trackId: 1 }],
+    };
+    const runs = new Map([
+      [getRunKey('720p60', 0), muxed],
+      [getRunKey('720p60', 2), muxed],
+      [getRunKey('audio', 0), audioOnly],
+      [getRunKey('audio', 2), audioOnly],
+    ]);
+    const mpd = renderDashManifest({ renditions, runs });
     const secondPeriod = mpd.slice(mpd.indexOf('<Period id="p1"'));
-    expect(secondPeriod).toContain('<Initialization sourceURL="audio/init-2.mp4"/>');
-    expect(secondPeriod).toContain('<Initialization sourceURL="720p60/init-1.mp4"/>');
+    expect(secondPeriod).toContain('initialization="audio/init-2.mp4"');
+    expect(secondPeriod).toContain('initialization="720p60/track-1/init-1.mp4"');
     expect(mpd).toContain('mediaPresentationDuration="PT8S"');
   });
 });

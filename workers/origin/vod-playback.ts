@@ -1,13 +1,15 @@
 // Playback of past broadcasts and clips: /vod/{vod}/master.m3u8, /vod/{vod}/{rendition}.m3u8,
 // /vod/{vod}/manifest.mpd, the segments and inits under /vod/{vod}/{rendition}/ (read from the
-// live stream's own R2 keys), the VOD thumbnail, and /clips/{clip}.mp4 with its thumbnail
+// live stream's own R2 keys) and their single-track copies under {rendition}/track-{id}/ for DASH, the VOD thumbnail, and /clips/{clip}.mp4 with its thumbnail
 // /clips/{clip}.jpg. Range, HEAD and ETag come from serveMediaObject; CORS is open, as for live
 // playback. Which stream a VOD plays is looked up once per isolate (vod-lookup.ts), not per segment.
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { z } from 'zod';
+import { extractTrackInit, extractTrackSegment } from '../../media/dash/single-track.ts';
 import { getMediaKey, getThumbnailKey, parseMediaFileName } from '../../media/live-keys.ts';
+import { BoxFormatError } from '../../media/mp4/boxes.ts';
 import {
   getClipKey,
   getClipThumbnailKey,
@@ -16,9 +18,10 @@ import {
   getVodPlaylistKey,
 } from '../../media/vod-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
-import { badRequest, handleError, notFound } from '../shared/errors.ts';
+import { badRequest, handleError, notFound, unprocessable } from '../shared/errors.ts';
 import { findVodStream } from '../vod/vod-lookup.ts';
-import { serveMediaObject } from './serve-media.ts';
+import { MAX_BUFFERED_MEDIA_BYTES, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
+import { serveBytes, serveMediaObject } from './serve-media.ts';
 
 const PLAYLIST_TYPE = 'application/vnd.apple.mpegurl';
 /** Segments, inits and clips never change under their URL. */
@@ -105,6 +108,62 @@ vodPlaybackApp.get(
     );
     if (!response) throw notFound('Playlist');
     return response;
+  },
+);
+
+/** The edge-cache key of a derived single-track file: the stream's media it is cut from, and the track. */
+function getTrackCacheKey(
+  origin: string,
+  streamId: string,
+  rendition: string,
+  trackId: number,
+  file: string,
+) {
+  return new URL(`/vod/media/${streamId}/${rendition}/track-${trackId}/${file}`, origin).toString();
+}
+
+// One track of a muxed rendition's init or segment, for the DASH MPD's single-component
+// Representations (media/dash/single-track.ts). Derived on the first request and kept in the edge
+// cache: the stored bytes never change, so neither does the derived copy.
+vodPlaybackApp.get(
+  '/vod/:vodId/:rendition/:track{track-[0-9]{1,3}}/:file',
+  zValidator(
+    'param',
+    VodPath.extend({ rendition: RenditionName, track: z.string(), file: z.string() }),
+    validationHook,
+  ),
+  async (c) => {
+    const { vodId, rendition, track, file: fileName } = c.req.valid('param');
+    const trackId = Number(track.slice('track-'.length));
+    const file = parseMediaFileName(fileName);
+    if (!file || file.kind === 'part') throw notFound('Media file');
+    const streamId = await findVodStream(c.env.DB, vodId);
+    if (!streamId) throw notFound('VOD');
+    const url = new URL(c.req.url);
+    const key = getTrackCacheKey(url.origin, streamId, rendition, trackId, fileName);
+    const hit = await matchEdgeCache(key, c.req.raw);
+    if (hit) return hit;
+    const object = await c.env.MEDIA.get(getMediaKey(streamId, rendition, file));
+    if (!object) throw notFound('Media file');
+    // Read whole to be rewritten: bounded like every buffered media object (edge-cache.ts).
+    if (object.size > MAX_BUFFERED_MEDIA_BYTES) {
+      await object.body.cancel();
+      throw unprocessable('The media file is too large to split by track');
+    }
+    const bytes = new Uint8Array(await object.arrayBuffer());
+    let derived: Uint8Array;
+    try {
+      derived = file.kind === 'init' ? extractTrackInit(bytes, trackId) : extractTrackSegment(bytes, trackId);
+    } catch (error) {
+      if (!(error instanceof BoxFormatError)) throw error;
+      // No such track, or bytes that are not CMAF: nothing of that track to serve.
+      throw notFound('Track');
+    }
+    const body = derived.slice().buffer;
+    const etag = `"${object.etag}-t${trackId}"`;
+    const options = { contentType: 'video/mp4', cacheControl: MEDIA_CACHE };
+    putEdgeCache(c.executionCtx, key, serveBytes(body, etag, new Request(key), options));
+    return serveBytes(body, etag, c.req.raw, options);
   },
 );
 

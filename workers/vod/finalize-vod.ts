@@ -7,7 +7,13 @@ import { z } from 'zod';
 import { encodeHex } from '../../common/hashing.ts';
 import { log } from '../../common/log.ts';
 import type { LiveStream } from '../../durable-objects/live-stream/live-stream.ts';
-import { getRunKey, planDashPeriods, renderDashManifest } from '../../media/dash/manifest.ts';
+import {
+  type DashRun,
+  describeRun,
+  getRunKey,
+  planDashPeriods,
+  renderDashManifest,
+} from '../../media/dash/manifest.ts';
 import { renderMultivariantPlaylist } from '../../media/hls/multivariant-playlist.ts';
 import {
   describeRuns,
@@ -17,7 +23,6 @@ import {
   type VodRendition,
 } from '../../media/hls/vod-playlist.ts';
 import { getInitKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
-import { readFirstMediaTime } from '../../media/mp4/fragments.ts';
 import { readInit } from '../../media/mp4/init.ts';
 import {
   getRenditionPrefix,
@@ -100,13 +105,16 @@ async function describeFromInit(
   };
 }
 
-/** The media time each rendition starts each DASH Period with: its presentationTimeOffset. */
-async function readRunStartTimes(
+/**
+ * The tracks of each rendition in each DASH Period (their codecs and presentationTimeOffset), read
+ * from the run's init and the head of its first segment.
+ */
+async function readDashRuns(
   bucket: R2Bucket,
   streamId: string,
   renditions: readonly VodRendition[],
-): Promise<Map<string, number>> {
-  const times = new Map<string, number>();
+): Promise<Map<string, DashRun>> {
+  const runs = new Map<string, DashRun>();
   for (const period of planDashPeriods(renditions)) {
     for (const { rendition, segments } of period.representations) {
       const name = rendition.info.name;
@@ -118,15 +126,14 @@ async function readRunStartTimes(
       ]);
       if (!init || !head) continue;
       try {
-        const time = readFirstMediaTime(head, readInit(init));
-        if (time !== null) times.set(getRunKey(name, first.msn), time);
+        runs.set(getRunKey(name, first.msn), describeRun(init, head));
       } catch (error) {
-        // Bytes that are not CMAF (a broken upload) cost the MPD its offset, not the whole VOD.
+        // Bytes that are not CMAF (a broken upload) cost the MPD that Representation, not the VOD.
         log.warn('vod_segment_head_unreadable', { stream_id: streamId, rendition: name, error });
       }
     }
   }
-  return times;
+  return runs;
 }
 
 /**
@@ -220,14 +227,10 @@ export async function finalizeVod(
       ),
     ),
   );
-  const runStartTimes = await readRunStartTimes(env.MEDIA, streamId, renditions);
-  await env.MEDIA.put(
-    getVodManifestKey(vodId),
-    renderDashManifest({ renditions, runStartMediaTime: runStartTimes }),
-    {
-      httpMetadata: { contentType: 'application/dash+xml' },
-    },
-  );
+  const dashRuns = await readDashRuns(env.MEDIA, streamId, renditions);
+  await env.MEDIA.put(getVodManifestKey(vodId), renderDashManifest({ renditions, runs: dashRuns }), {
+    httpMetadata: { contentType: 'application/dash+xml' },
+  });
   // The multivariant playlist goes last: once it exists, everything it points at does.
   await env.MEDIA.put(
     getVodMasterKey(vodId),
