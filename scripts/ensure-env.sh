@@ -81,6 +81,11 @@ apt_install() {
 if [[ $need_media == 1 ]] && ! { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; }; then
   apt_install ffmpeg || die "ffmpeg is missing: install it (sudo apt-get install ffmpeg), then run this again."
 fi
+# promtool (Debian's prometheus package) checks ops/ in the tests and runs Prometheus locally
+# (docs/operations.md). Not fatal: only the ops tests need it, and they say so when it is missing.
+if [[ $need_media == 1 ]] && ! command -v promtool >/dev/null; then
+  apt_install prometheus || say "promtool is missing (sudo apt-get install prometheus): the ops tests in test/node/metrics will fail until it is installed."
+fi
 if [[ $need_browser == 1 ]]; then
   # Debian's `chromium`; Ubuntu's snap installs `chromium-browser`; CHROMIUM_PATH wins over both.
   find_chromium() { command -v chromium || command -v chromium-browser || true; }

@@ -22,7 +22,7 @@ const TRANSCODER_HTTP_PORT = Number(process.env.TRANSCODER_HTTP_PORT ?? 8788);
 const STATE_DIR = join(ROOT, '.wrangler', 'state');
 
 /** Local secrets live in .dev.vars (git-ignored) so stream keys stay the same across restarts. */
-function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string } {
+function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string; METRICS_TOKEN: string } {
   const path = join(ROOT, '.dev.vars');
   const vars = new Map<string, string>();
   if (existsSync(path)) {
@@ -32,7 +32,7 @@ function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string 
     }
   }
   let changed = false;
-  for (const name of ['INGEST_SECRET', 'STREAM_KEY_SECRET']) {
+  for (const name of ['INGEST_SECRET', 'STREAM_KEY_SECRET', 'METRICS_TOKEN']) {
     if (!vars.get(name)) {
       vars.set(name, randomBytes(32).toString('base64url'));
       changed = true;
@@ -44,6 +44,7 @@ function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string 
   return {
     INGEST_SECRET: vars.get('INGEST_SECRET') ?? '',
     STREAM_KEY_SECRET: vars.get('STREAM_KEY_SECRET') ?? '',
+    METRICS_TOKEN: vars.get('METRICS_TOKEN') ?? '',
   };
 }
 
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
     RTMP ingest  rtmp://localhost:${RTMP_PORT}/live   (stream key = stream name)
     RTMPS ingest rtmps://localhost:${RTMPS_PORT}/live  (certificate: ${tls.certPath})
     Playback     http://localhost:${PORT}/live/<channel_id>/master.m3u8
+    Metrics      http://localhost:${PORT}/metrics (Bearer METRICS_TOKEN from .dev.vars), transcoder :${TRANSCODER_HTTP_PORT}/metrics
 
   Try it: in another terminal run \`npm run demo\` to go live with a test pattern.
   Press Ctrl-C to stop.

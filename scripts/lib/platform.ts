@@ -224,7 +224,7 @@ export async function applyMigrations(persistTo: string): Promise<void> {
 export interface WorkerOptions {
   port: number;
   persistTo: string;
-  secrets: { INGEST_SECRET: string; STREAM_KEY_SECRET: string };
+  secrets: { INGEST_SECRET: string; STREAM_KEY_SECRET: string; METRICS_TOKEN?: string };
   vars?: Record<string, string>;
   echo?: boolean;
   onLine?: (line: string) => void;
