@@ -12,6 +12,7 @@ interface __BaseEnv_Env {
 	ASSETS: Fetcher;
 	RTMP_INGEST_URL: "rtmp://localhost:1935/live";
 	RTMPS_INGEST_URL: "rtmps://localhost:1936/live";
+	BACKUP_RTMP_INGEST_URL: "rtmp://localhost:1935/live";
 	WHIP_INGEST_URL: "http://localhost:8889/whip";
 	RECONNECT_WINDOW_SECONDS: "60";
 	DVR_WINDOW_SECONDS: "7200";
@@ -41,7 +42,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "RTMP_INGEST_URL" | "RTMPS_INGEST_URL" | "WHIP_INGEST_URL" | "RECONNECT_WINDOW_SECONDS" | "DVR_WINDOW_SECONDS" | "VOD_RETENTION_DAYS" | "LIVE_PART_RETENTION_HOURS" | "LIMITS_PROFILE" | "PAYMENT_PROVIDER" | "LIMITS" | "PAYMENT_PRICES">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "RTMP_INGEST_URL" | "RTMPS_INGEST_URL" | "BACKUP_RTMP_INGEST_URL" | "WHIP_INGEST_URL" | "RECONNECT_WINDOW_SECONDS" | "DVR_WINDOW_SECONDS" | "VOD_RETENTION_DAYS" | "LIVE_PART_RETENTION_HOURS" | "LIMITS_PROFILE" | "PAYMENT_PROVIDER" | "LIMITS" | "PAYMENT_PRICES">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -11,7 +11,15 @@ import { type HeartbeatRequest, NODE_TIMEOUT_MS, type RegisterRequest } from '..
 import type { ChannelTier } from '../../protocol/ingest.ts';
 import { decidePlacement, type NodeUse } from './placement.ts';
 import { FleetStorage, MAX_NODES, type NodeRecord } from './storage.ts';
-import type { FleetNode, HeartbeatOutcome, Holder, LeaveOutcome, Placement, PlaceOutcome } from './types.ts';
+import type {
+  FleetNode,
+  HeartbeatOutcome,
+  Holder,
+  IngestNotice,
+  LeaveOutcome,
+  Placement,
+  PlaceOutcome,
+} from './types.ts';
 
 /** A reservation the authorize call never bound to a publish (its LiveStream refused) is dropped. */
 export const BIND_TIMEOUT_MS = 10_000;
@@ -19,6 +27,8 @@ export const BIND_TIMEOUT_MS = 10_000;
 export const CLAIM_GRACE_MS = 10_000;
 /** Lost nodes and their orphaned placements are kept this long for operators, then forgotten. */
 export const FORGET_LOST_MS = 10 * 60_000;
+/** A refused publish stays on the channel's dashboard this long (or until a publish is placed). */
+export const NOTICE_TTL_MS = 10 * 60_000;
 
 export interface FleetSnapshot {
   nodes: Array<FleetNode & { use: NodeUse }>;
@@ -102,6 +112,8 @@ export class FleetRegistry extends DurableObject<Env> {
     const nodes = this.#storage.listNodes();
     const decision = decidePlacement(nodes, (id) => this.#spentOf(id), nodeId, tier);
     if (decision.kind === 'refused') {
+      this.#storage.putRefusal(channelId, { code: decision.code, message: decision.message, at: Date.now() });
+      await this.#scheduleAlarm(Date.now() + NOTICE_TTL_MS);
       this.#log.info('fleet.placement_refused', {
         node_id: nodeId,
         channel_id: channelId,
@@ -123,6 +135,7 @@ export class FleetRegistry extends DurableObject<Env> {
       placedAt: now,
     };
     this.#storage.insertPlacement(placement);
+    this.#storage.deleteRefusal(channelId);
     await this.#scheduleAlarm(now + BIND_TIMEOUT_MS);
     return { kind: 'placed', placementId: placement.placementId, encodeSlots: decision.encodeSlots };
   }
@@ -147,6 +160,12 @@ export class FleetRegistry extends DurableObject<Env> {
   findHolder(publishId: string): Holder {
     const placement = this.#storage.findPlacementByPublish(publishId);
     return placement ? { nodeId: placement.nodeId, state: placement.state } : null;
+  }
+
+  /** Why the channel's last publish was refused, within NOTICE_TTL_MS; null when it was not. */
+  lastRefusal(channelId: string): IngestNotice | null {
+    const notice = this.#storage.getRefusal(channelId);
+    return notice !== null && Date.now() - notice.at < NOTICE_TTL_MS ? notice : null;
   }
 
   /** Every node with its spent slots, and every placement: for operators and tests. */
@@ -178,6 +197,7 @@ export class FleetRegistry extends DurableObject<Env> {
       if (now - placement.placedAt >= BIND_TIMEOUT_MS) this.#storage.deletePlacement(placement.placementId);
       else next = Math.min(next, placement.placedAt + BIND_TIMEOUT_MS);
     }
+    this.#storage.deleteRefusalsBefore(now - NOTICE_TTL_MS);
     if (Number.isFinite(next)) await this.#scheduleAlarm(next);
   }
 

@@ -3,12 +3,14 @@
 // zod on the way out; nothing is cast. Bounded: MAX_NODES nodes, and placements never exceed the
 // nodes' stream slots (placement refuses first), lost nodes are forgotten after FORGET_LOST_MS.
 import { z } from 'zod';
-import { NodeCapacity, NodeLoad } from '../../protocol/fleet.ts';
+import { FLEET_REFUSAL_CODES, NodeCapacity, NodeLoad } from '../../protocol/fleet.ts';
 import { ChannelTier } from '../../protocol/ingest.ts';
-import type { FleetNode, Placement } from './types.ts';
+import type { FleetNode, IngestNotice, Placement } from './types.ts';
 
 /** Nodes one registry keeps (registrations beyond it are refused). */
 export const MAX_NODES = 256;
+/** Refusal notices kept for dashboards; the oldest go first beyond it. */
+export const MAX_REFUSALS = 10_000;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS nodes (
@@ -22,7 +24,17 @@ const SCHEMA = `
     placed_at INTEGER NOT NULL
   );
   CREATE INDEX IF NOT EXISTS idx_placements_node ON placements (node_id);
+  CREATE TABLE IF NOT EXISTS refusals (
+    channel_id TEXT PRIMARY KEY, code TEXT NOT NULL, message TEXT NOT NULL, refused_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS idx_refusals_at ON refusals (refused_at);
 `;
+
+const RefusalRow = z.object({
+  code: z.enum(FLEET_REFUSAL_CODES),
+  message: z.string(),
+  refused_at: z.number(),
+});
 
 const NodeRow = z.object({
   node_id: z.string(),
@@ -175,5 +187,38 @@ export class FleetStorage {
 
   deletePlacement(placementId: string): void {
     this.#sql.exec('DELETE FROM placements WHERE placement_id = ?', placementId);
+  }
+
+  putRefusal(channelId: string, notice: IngestNotice): void {
+    this.#sql.exec(
+      `INSERT INTO refusals (channel_id, code, message, refused_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (channel_id) DO UPDATE SET code = excluded.code, message = excluded.message,
+         refused_at = excluded.refused_at`,
+      channelId,
+      notice.code,
+      notice.message,
+      notice.at,
+    );
+    this.#sql.exec(
+      'DELETE FROM refusals WHERE channel_id IN (SELECT channel_id FROM refusals ORDER BY refused_at DESC LIMIT -1 OFFSET ?)',
+      MAX_REFUSALS,
+    );
+  }
+
+  getRefusal(channelId: string): IngestNotice | null {
+    const row = this.#sql
+      .exec('SELECT code, message, refused_at FROM refusals WHERE channel_id = ?', channelId)
+      .toArray()[0];
+    if (!row) return null;
+    const r = RefusalRow.parse(row);
+    return { code: r.code, message: r.message, at: r.refused_at };
+  }
+
+  deleteRefusal(channelId: string): void {
+    this.#sql.exec('DELETE FROM refusals WHERE channel_id = ?', channelId);
+  }
+
+  deleteRefusalsBefore(at: number): void {
+    this.#sql.exec('DELETE FROM refusals WHERE refused_at < ?', at);
   }
 }

@@ -43,5 +43,13 @@ export type HeartbeatOutcome =
 
 export type LeaveOutcome = { kind: 'left' } | { kind: 'stale-session' };
 
+/** The last refused publish of a channel, what its dashboard shows the streamer. */
+export interface IngestNotice {
+  code: FleetRefusalCode;
+  message: string;
+  /** Epoch ms. */
+  at: number;
+}
+
 /** Who holds a publish: a node id, or null when the publish was never placed (single-node mode). */
 export type Holder = { nodeId: string; state: PlacementState } | null;

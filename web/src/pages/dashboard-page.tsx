@@ -16,7 +16,12 @@ import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.
 
 const HEALTH_REFRESH_MS = 5000;
 
-type StreamKey = { stream_key: string; ingest_url: string; secure_ingest_url: string };
+type StreamKey = {
+  stream_key: string;
+  ingest_url: string;
+  secure_ingest_url: string;
+  ingest_notice?: { code: string; message: string; at: number } | null;
+};
 
 export function DashboardPage() {
   const { user, channel: sessionChannel, ready } = useAuth();
@@ -117,8 +122,15 @@ function StreamKeyPanel({ channelId }: { channelId: string }) {
 
   if (key.error) return <ErrorMessage error={key.error} />;
   if (!current) return <LoadingMessage />;
+  // Why the ingest fleet refused the last go-live (a full fleet), until a publish is placed again.
+  const notice = key.data?.ingest_notice ?? null;
   return (
     <div className="key-panel">
+      {notice ? (
+        <p className="error-message" role="alert">
+          Your last go-live was refused: {notice.message}
+        </p>
+      ) : null}
       <CopyField
         id="secure-ingest-url"
         label="Server (RTMPS URL, encrypted: recommended)"

@@ -25,12 +25,22 @@ import {
   TagsInput,
 } from '../lib/views.ts';
 import { markStreamKeyReissue } from '../middleware/idempotency.ts';
+import { getFleetRegistry } from '../../origin/fleet.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),
 });
 const StreamKeySchema = z
-  .object({ stream_key: z.string(), ingest_url: z.string(), secure_ingest_url: z.string() })
+  .object({
+    stream_key: z.string(),
+    ingest_url: z.string(),
+    secure_ingest_url: z.string(),
+    /** Why the ingest fleet refused this channel's last publish, shown on the dashboard (docs/deploy.md). */
+    ingest_notice: z
+      .object({ code: z.string(), message: z.string(), at: z.number() })
+      .nullable()
+      .optional(),
+  })
   .openapi('StreamKey');
 /**
  * Image URLs are rendered into <img src> (and CSS) by every client, so only http(s) is accepted:
@@ -173,6 +183,7 @@ export const channelsApp = createApiRouter()
           stream_key: streamKey,
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
+          ingest_notice: await getFleetRegistry(c.env).lastRefusal(channel.id),
         },
         200,
       );

@@ -52,6 +52,8 @@ const StartStreamResponse = z
   .object({
     stream_id: z.string(),
     ingest_url: z.string(),
+    /** The fleet's second front address, for an encoder's backup server (docs/deploy.md). */
+    backup_ingest_url: z.string(),
     secure_ingest_url: z.string(),
     /** WHIP endpoint (RFC 9725): POST an SDP offer with `Authorization: Bearer <stream_key>`. */
     whip_url: z.string(),
@@ -151,6 +153,7 @@ export const streamsApp = createApiRouter()
         {
           stream_id: stream.id,
           ingest_url: c.env.RTMP_INGEST_URL,
+          backup_ingest_url: c.env.BACKUP_RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
           stream_key: await deriveStreamKey(c.env.STREAM_KEY_SECRET, channel.id, channel.stream_key_version),
