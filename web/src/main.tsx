@@ -35,6 +35,18 @@ const router = createBrowserRouter([
         path: 'settings',
         lazy: async () => ({ Component: (await import('./pages/settings-page.tsx')).SettingsPage }),
       },
+      {
+        path: 'settings/developer',
+        lazy: async () => ({ Component: (await import('./pages/developer-apps-page.tsx')).DeveloperAppsPage }),
+      },
+      {
+        path: 'oauth2/authorize',
+        lazy: async () => ({ Component: (await import('./pages/oauth-consent-page.tsx')).OAuthConsentPage }),
+      },
+      {
+        path: 'activate',
+        lazy: async () => ({ Component: (await import('./pages/activate-page.tsx')).ActivatePage }),
+      },
       { path: 'login', element: <AuthPage mode="login" /> },
       { path: 'signup', element: <AuthPage mode="signup" /> },
       { path: 'videos/:vodId', Component: VodPage },

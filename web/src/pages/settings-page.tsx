@@ -2,7 +2,7 @@
 // ends every other session, docs/api.md), see where the account is signed in and revoke any of
 // those sessions, or log out everywhere at once.
 import { type FormEvent, useState } from 'react';
-import { Navigate, useNavigate } from 'react-router';
+import { Link, Navigate, useNavigate } from 'react-router';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../../../protocol/limits.ts';
 import { api, describeError, readApi } from '../api/client.ts';
 import type { SessionInfo } from '../api/types.ts';
@@ -20,6 +20,9 @@ export function SettingsPage() {
     <div className="settings">
       <h1>Account settings</h1>
       <p className="hint">Signed in as {user.username}.</p>
+      <p className="hint">
+        Building a bot or an overlay? <Link to="/settings/developer">Developer applications</Link>
+      </p>
       <Panel title="Password">
         <PasswordForm />
       </Panel>
