@@ -101,6 +101,8 @@ export const ChatErrorCode = z.enum([
   /** Content with control characters (CR, LF, NUL, ...): never relayed, on any protocol. */
   'invalid_message',
   'unknown_command',
+  /** A cheer for more bits than the sender has (docs/payments.md): the message is not sent. */
+  'insufficient_bits',
 ]);
 export type ChatErrorCode = z.infer<typeof ChatErrorCode>;
 
@@ -117,6 +119,8 @@ export const ChatMessageFrame = z.object({
   timestamp: z.string(),
   /** Highlighted messages always get through sampling. */
   highlighted: z.optional(z.boolean()),
+  /** Bits cheered with this message (`Cheer100` tokens), debited before it was sent (docs/payments.md). */
+  bits: z.optional(z.int().check(z.gte(1))),
 });
 export type ChatMessage = z.infer<typeof ChatMessageFrame>;
 

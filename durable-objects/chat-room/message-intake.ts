@@ -1,9 +1,12 @@
 // The rules a message passes on its way into the room (chat/rules.ts), with the little state they
 // need across messages: each sender's last accepted message (rate limit, slow mode) and the recent
 // messages unique-chat compares against. On acceptance it builds the message as every client sees
-// it: emotes found, the sender rendered with badges, colour and an honest display name.
+// it: emotes found, the sender rendered with badges, colour and an honest display name. A message
+// with `Cheer100` tokens carries its bits and is highlighted (never sampled away); the room debits
+// them before sending it, and reverts the intake's record if the debit is refused.
 import type { ChatMessage } from '../../protocol/chat.ts';
 import { type ChatterProfile, formatDisplayName, listBadges, pickColor } from '../chat/badges.ts';
+import { parseCheer } from '../chat/cheers.ts';
 import { type EmoteDefinition, isEmoteOnly, parseEmotes } from '../chat/emotes.ts';
 import {
   checkMessage,
@@ -23,7 +26,12 @@ export interface IntakeContext {
 
 export type IntakeResult =
   | Extract<SubmitResult, { kind: 'error' }>
-  | { kind: 'accepted'; message: ChatMessage };
+  | {
+      kind: 'accepted';
+      message: ChatMessage;
+      /** Forgets this message (rate limit, unique chat) when it is not sent after all (a refused cheer). */
+      revert: () => void;
+    };
 
 /** How a user appears in chat: `name` is the login, `display_name` never impersonates (badges.ts). */
 export function renderUser(profile: ChatterProfile): ChatMessage['user'] {
@@ -67,6 +75,10 @@ export class MessageIntake {
       emoteOnly: isEmoteOnly(content, emotes),
       recentContents: new Set(this.#recent.map((entry) => entry.normalized)),
     });
+    const cheer = parseCheer(content);
+    if (!refusal && cheer.kind === 'too-many') {
+      return { kind: 'error', code: 'invalid_message', message: cheer.message };
+    }
     if (refusal) {
       return refusal.retryAfterMs === undefined
         ? { kind: 'error', code: refusal.code, message: refusal.message }
@@ -77,10 +89,20 @@ export class MessageIntake {
             retryAfterMs: Math.ceil(refusal.retryAfterMs),
           };
     }
+    const previousAt = this.#lastMessageAt.get(profile.id);
+    const recentEntry = { normalized: normalizeForUniqueChat(content), at: now };
     this.#lastMessageAt.set(profile.id, now);
-    this.#recent.push({ normalized: normalizeForUniqueChat(content), at: now });
+    this.#recent.push(recentEntry);
+    const revert = () => {
+      if (this.#lastMessageAt.get(profile.id) === now) {
+        if (previousAt === undefined) this.#lastMessageAt.delete(profile.id);
+        else this.#lastMessageAt.set(profile.id, previousAt);
+      }
+      this.#recent = this.#recent.filter((entry) => entry !== recentEntry);
+    };
     return {
       kind: 'accepted',
+      revert,
       message: {
         type: 'chat_message',
         id: crypto.randomUUID(),
@@ -89,6 +111,7 @@ export class MessageIntake {
         content,
         emotes,
         timestamp: new Date(now).toISOString(),
+        ...(cheer.kind === 'cheer' ? { bits: cheer.bits, highlighted: true } : {}),
       },
     };
   }

@@ -347,6 +347,8 @@ export function renderPrivmsg(channelName: string, roomId: string, message: Chat
   return formatIrcLine({
     tags: {
       ...formatUserTags(message.user),
+      // Twitch's PRIVMSG tag for a cheer: the bits it carried.
+      ...(message.bits ? { bits: message.bits } : {}),
       emotes: formatEmotesTag(message),
       'first-msg': 0,
       flags: '',
@@ -381,6 +383,7 @@ const MSG_ID_BY_ERROR: Record<ChatErrorCode, string> = {
   invalid_frame: 'msg_rejected',
   invalid_message: 'msg_rejected',
   unknown_command: 'unrecognized_cmd',
+  insufficient_bits: 'msg_rejected',
 };
 
 export function mapErrorToMsgId(code: ChatErrorCode): string {

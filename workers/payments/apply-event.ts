@@ -30,6 +30,8 @@ export type EventOutcome = 'applied' | 'unknown_order' | 'amount_mismatch' | 'un
 export interface AppliedEvent {
   outcome: EventOutcome;
   statements: D1PreparedStatement[];
+  /** Chatters whose subscription this may change: their chat rooms forget the cached profile. */
+  subscribers?: { channelId: string; userId: string }[];
 }
 
 interface Context {
@@ -169,7 +171,11 @@ async function applyCheckoutCompleted(
     case 'subscription':
       break;
   }
-  return { outcome: 'applied', statements };
+  const subscribers =
+    order.kind === 'gift_subscription' && order.channel_id && order.recipient_id
+      ? [{ channelId: order.channel_id, userId: order.recipient_id }]
+      : [];
+  return { outcome: 'applied', statements, subscribers };
 }
 
 async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObject>): Promise<AppliedEvent> {
@@ -195,6 +201,7 @@ async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObj
   const months = (previous?.cumulative_months ?? 0) + 1;
   return {
     outcome: 'applied',
+    subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
     statements: [
       markOrder(db, order.id, 'paid'),
       preparePayment(db, order, paymentKey, invoice.id, invoice.amount_paid, now),
@@ -250,6 +257,7 @@ async function applySubscriptionEvent(
   const periodEnd = Math.max(...subscription.items.data.map((item) => item.current_period_end)) * 1000;
   return {
     outcome: 'applied',
+    subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
     statements: prepareSubscriptionState(db, {
       userId: order.user_id,
       channelId: order.channel_id,
@@ -274,6 +282,7 @@ async function applyPaymentFailed(
   const subscription = invoice.parent.subscription_details.subscription;
   return {
     outcome: 'applied',
+    subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
     statements: prepareGracePeriod(ctx.db, subscription, order.channel_id, graceEnds, created, ctx.now),
   };
 }
@@ -332,8 +341,14 @@ async function applyReversal(
   if (order && payment.channel_id && (order.kind === 'subscription' || order.kind === 'gift_subscription')) {
     const subscriber = order.kind === 'gift_subscription' ? order.recipient_id : order.user_id;
     const sourceId = order.kind === 'gift_subscription' ? paymentKey : payment.source_id;
-    if (subscriber)
+    if (subscriber) {
       statements.push(...prepareMonthReversal(db, sourceId, subscriber, payment.channel_id, now));
+      return {
+        outcome: 'applied',
+        statements,
+        subscribers: [{ channelId: payment.channel_id, userId: subscriber }],
+      };
+    }
   }
   return { outcome: 'applied', statements };
 }

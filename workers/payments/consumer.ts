@@ -16,6 +16,21 @@ export const PaymentEventMessage = z.object({ event_id: z.string().max(255) });
 
 const StoredEvent = z.object({ id: z.string(), payload: z.string(), processed_at: z.number().nullable() });
 
+/**
+ * Tells each affected channel's chat room to read the chatter again, so a new subscriber's badge
+ * and sub-only access need not wait for the room's 30 s profile cache. Best effort: the cache
+ * expiry is the fallback, so a failed call is logged, not retried.
+ */
+async function forgetChatters(env: Env, subscribers: { channelId: string; userId: string }[]): Promise<void> {
+  for (const { channelId, userId } of subscribers) {
+    try {
+      await env.CHAT_ROOM.getByName(channelId).forgetChatter(userId);
+    } catch (error) {
+      paymentsLog.warn('chat_profile_forget_failed', { channel_id: channelId, user_id: userId, error });
+    }
+  }
+}
+
 /** Applies one recorded event once; returns what it did (for logs and tests). */
 export async function processPaymentEvent(env: Env, eventId: string, now = Date.now()): Promise<string> {
   const db = env.DB;
@@ -57,6 +72,7 @@ export async function processPaymentEvent(env: Env, eventId: string, now = Date.
     if (seen) return 'duplicate';
     throw error;
   }
+  await forgetChatters(env, applied.subscribers ?? []);
   const level = applied.outcome === 'applied' || applied.outcome === 'ignored' ? 'info' : 'warn';
   paymentsLog[level]('payment_event_processed', { event_id: eventId, outcome: applied.outcome });
   return applied.outcome;

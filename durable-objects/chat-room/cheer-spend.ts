@@ -1,0 +1,44 @@
+// The debit of a cheer, in one D1 transaction with its alert: the sender's bits go to the channel
+// (double-entry, workers/payments/ledger.ts) keyed by the message id, and the overlay's cheer alert
+// is written only if the debit applied. Over the balance, the batch fails and nothing changes;
+// the room then refuses the message (docs/payments.md).
+import { channelBitsAccount, prepareTransfer, userBitsAccount } from '../../workers/payments/ledger.ts';
+
+export type CheerOutcome = 'applied' | 'insufficient';
+
+export async function spendCheer(
+  db: D1Database,
+  cheer: {
+    userId: string;
+    login: string;
+    channelId: string;
+    messageId: string;
+    bits: number;
+    content: string;
+  },
+  now: number,
+): Promise<CheerOutcome> {
+  const id = `cheer:${cheer.messageId}`;
+  const prepared = prepareTransfer(db, {
+    id,
+    kind: 'cheer',
+    reference: cheer.messageId,
+    from: userBitsAccount(cheer.userId),
+    to: channelBitsAccount(cheer.channelId),
+    amount: cheer.bits,
+    now,
+  });
+  const alert = db
+    .prepare(
+      `INSERT INTO channel_alerts (id, channel_id, kind, user_login, amount, message, created_at)
+       SELECT ?, ?, 'cheer', ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM ledger_transactions WHERE id = ? AND nonce = ?)`,
+    )
+    .bind(cheer.messageId, cheer.channelId, cheer.login, cheer.bits, cheer.content, now, id, prepared.nonce);
+  try {
+    await db.batch([...prepared.statements, alert]);
+  } catch (error) {
+    if (error instanceof Error && /CHECK constraint failed/i.test(error.message)) return 'insufficient';
+    throw error;
+  }
+  return 'applied';
+}
