@@ -66,8 +66,9 @@ CREATE TABLE channels (
   language TEXT NOT NULL DEFAULT 'en',
   tags TEXT NOT NULL DEFAULT '[]',
   created_at INTEGER NOT NULL
-  -- The channel's clipping switch (added by ALTER TABLE in 0004, hence the placement).
-  , clips_enabled INTEGER NOT NULL DEFAULT 1);
+  -- The channel's clipping switch (0004) and the affiliate/partner program (0012: an operator's
+  -- override wins over the evaluated tier), added by ALTER TABLE, hence the placement.
+  , clips_enabled INTEGER NOT NULL DEFAULT 1, tier_override TEXT CHECK (tier_override IN ('none', 'affiliate', 'partner')), tier_evaluated_at INTEGER NOT NULL DEFAULT 0);
 
 -- status: 'pending' (created by POST /streams/start, no media yet) -> 'live' (first part) -> 'ended'.
 CREATE TABLE streams (
@@ -90,11 +91,14 @@ CREATE TABLE streams (
   created_at INTEGER NOT NULL
   -- When viewer_count was measured: a late, older viewer.count does not overwrite a newer one.
   -- (Added by ALTER TABLE in 0003, hence the placement SQLite gives it.)
-  , viewer_count_at INTEGER NOT NULL DEFAULT 0);
+  -- viewer_seconds (0012) is the time-weighted sum of the viewer counts: average = viewer_seconds / duration.
+  , viewer_count_at INTEGER NOT NULL DEFAULT 0, viewer_seconds INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX idx_streams_channel ON streams (channel_id, started_at DESC);
 CREATE INDEX idx_streams_category_live ON streams (category_id, status, viewer_count DESC);
 CREATE INDEX idx_streams_live_viewers ON streams (status, viewer_count DESC);
 CREATE INDEX idx_streams_live_started ON streams (status, started_at DESC);
+-- The audience-tier sweep (0012) reads the streams that ended lately.
+CREATE INDEX idx_streams_ended ON streams (ended_at);
 
 CREATE TABLE follows (
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,

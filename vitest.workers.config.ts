@@ -16,6 +16,7 @@ export default defineConfig({
           STREAM_KEY_SECRET: 'test-stream-key-secret',
           // GET /metrics needs it; every metric batch is sent at once instead of every 10 s.
           METRICS_TOKEN: 'test-metrics-token',
+          ADMIN_TOKEN: 'test-admin-token',
           METRICS_FLUSH_SECONDS: '0',
           // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
           CHAT_SOCKETS_PER_SHARD: '2',

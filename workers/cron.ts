@@ -2,6 +2,7 @@
 // the others; each is safe to run again (the trigger fires every 10 minutes).
 import { log } from '../common/log.ts';
 import { KNOWN_NETWORK_TTL_MS, prepareExpireLoginFailures } from './api/lib/login-guard.ts';
+import { evaluateTiers } from './api/lib/tier-program.ts';
 import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
@@ -86,6 +87,13 @@ export const SWEEPS: Sweep[] = [
       )
         .bind(now - CLIP_JOB_TIMEOUT_MS)
         .run();
+    },
+  },
+  {
+    // The affiliate/partner program: channels whose streams ended lately get their tier re-evaluated.
+    name: 'evaluate-audience-tiers',
+    run: async (env, now) => {
+      await evaluateTiers(env.DB, now);
     },
   },
 ];

@@ -11,6 +11,8 @@ interface SecretBindings {
   STRIPE_WEBHOOK_SECRET?: string;
   /** The operator's bearer token for GET /metrics (docs/operations.md); unset refuses every scrape. */
   METRICS_TOKEN?: string;
+  /** The operator's bearer token for the admin API (docs/api.md "Operators"); unset refuses it all. */
+  ADMIN_TOKEN?: string;
 }
 
 interface Env extends SecretBindings {}

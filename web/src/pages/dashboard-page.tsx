@@ -13,6 +13,8 @@ import { Panel } from '../components/panel.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
 import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
+import { EarningsPanel } from './dashboard-earnings.tsx';
+import { TierProgramPanel } from './dashboard-tier-panel.tsx';
 
 const HEALTH_REFRESH_MS = 5000;
 
@@ -66,6 +68,12 @@ export function DashboardPage() {
     </div>
   );
 }
+        <Panel title="Earnings">
+          <EarningsPanel channelId={channelId} channelName={channel.name} />
+        </Panel>
+        <Panel title="Affiliate and Partner program">
+          <TierProgramPanel channelId={channelId} />
+        </Panel>
 
 /** A read-only value with its label and a Copy button (the ingest URLs). */
 function CopyField({
