@@ -86,6 +86,11 @@ fi
 if [[ $need_media == 1 ]] && ! command -v promtool >/dev/null; then
   apt_install prometheus || say "promtool is missing (sudo apt-get install prometheus): the ops tests in test/node/metrics will fail until it is installed."
 fi
+# HAProxy (Debian's haproxy) is the front address of `npm start -- --nodes N` and of the fleet's
+# e2e test (docs/deploy.md). Not fatal: a one-node `npm start` does not use it.
+if [[ $need_media == 1 ]] && ! command -v haproxy >/dev/null; then
+  apt_install haproxy || say "haproxy is missing (sudo apt-get install haproxy): npm start -- --nodes N and the fleet e2e test need it."
+fi
 if [[ $need_browser == 1 ]]; then
   # Debian's `chromium`; Ubuntu's snap installs `chromium-browser`; CHROMIUM_PATH wins over both.
   find_chromium() { command -v chromium || command -v chromium-browser || true; }

@@ -1,9 +1,11 @@
 // `npm start`: the whole platform on this machine. The Worker runs under `wrangler dev` with local
 // D1, R2, Durable Objects and Queues persisted in .wrangler/state; the transcoder runs as a Node
-// process beside it. Ctrl-C stops both.
+// process beside it. Ctrl-C stops both. `npm start -- --nodes 3` runs an ingest fleet instead: three
+// transcoder nodes behind HAProxy as the front address (scripts/lib/fleet.ts, docs/deploy.md).
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { startLocalFleet } from './lib/fleet.ts';
 import { ensureLocalCertificate } from './lib/local-cert.ts';
 import {
   applyMigrations,
@@ -20,6 +22,18 @@ const RTMP_PORT = Number(process.env.RTMP_PORT ?? 1935);
 const RTMPS_PORT = Number(process.env.RTMPS_PORT ?? 1936);
 const TRANSCODER_HTTP_PORT = Number(process.env.TRANSCODER_HTTP_PORT ?? 8788);
 const STATE_DIR = join(ROOT, '.wrangler', 'state');
+const BACKUP_RTMP_PORT = Number(process.env.BACKUP_RTMP_PORT ?? 1945);
+
+/** `--nodes N` (or `--nodes=N`): how many fleet nodes; null for the one plain transcoder. */
+function readNodeCount(argv: readonly string[]): number | null {
+  const index = argv.findIndex((arg) => arg === '--nodes' || arg.startsWith('--nodes='));
+  if (index === -1) return null;
+  const arg = argv[index] ?? '';
+  const value = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : argv[index + 1];
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1) throw new Error('--nodes takes a whole number, e.g. --nodes 3');
+  return count;
+}
 
 /** Local secrets live in .dev.vars (git-ignored) so stream keys stay the same across restarts. */
 function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string; METRICS_TOKEN: string } {
@@ -50,6 +64,7 @@ function loadLocalSecrets(): { INGEST_SECRET: string; STREAM_KEY_SECRET: string;
 
 async function main(): Promise<void> {
   const started = Date.now();
+  const nodeCount = readNodeCount(process.argv.slice(2));
   const secrets = loadLocalSecrets();
   console.log('[start] building the web app');
   await buildWeb();
@@ -77,6 +92,8 @@ async function main(): Promise<void> {
     vars: {
       RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live`,
       RTMPS_INGEST_URL: `rtmps://localhost:${RTMPS_PORT}/live`,
+      // A fleet has a second front address; one transcoder has only itself.
+      BACKUP_RTMP_INGEST_URL: `rtmp://localhost:${nodeCount === null ? RTMP_PORT : BACKUP_RTMP_PORT}/live`,
       LIMITS_PROFILE: 'local',
     },
     echo: true,
@@ -89,16 +106,35 @@ async function main(): Promise<void> {
       ? { certPath: process.env.RTMPS_CERT_PATH, keyPath: process.env.RTMPS_KEY_PATH, generated: false }
       : await ensureLocalCertificate(join(ROOT, '.wrangler', 'rtmps'));
   if (tls.generated) console.log(`[start] generated a self-signed RTMPS certificate: ${tls.certPath}`);
-  console.log('[start] starting the transcoder');
-  const transcoder = await startTranscoder({
-    rtmpPort: RTMP_PORT,
-    httpPort: TRANSCODER_HTTP_PORT,
-    originUrl: `http://127.0.0.1:${PORT}`,
-    ingestSecret: secrets.INGEST_SECRET,
-    env: { RTMPS_PORT: String(RTMPS_PORT), RTMPS_CERT_PATH: tls.certPath, RTMPS_KEY_PATH: tls.keyPath },
-    echo: true,
-  });
-  running.push(transcoder);
+  if (nodeCount === null) {
+    console.log('[start] starting the transcoder');
+    const transcoder = await startTranscoder({
+      rtmpPort: RTMP_PORT,
+      httpPort: TRANSCODER_HTTP_PORT,
+      originUrl: `http://127.0.0.1:${PORT}`,
+      ingestSecret: secrets.INGEST_SECRET,
+      env: { RTMPS_PORT: String(RTMPS_PORT), RTMPS_CERT_PATH: tls.certPath, RTMPS_KEY_PATH: tls.keyPath },
+      echo: true,
+    });
+    running.push(transcoder);
+  } else {
+    console.log(`[start] starting ${nodeCount} transcoder nodes behind HAProxy`);
+    const fleet = await startLocalFleet({
+      nodes: nodeCount,
+      front: { rtmp: RTMP_PORT, rtmps: RTMPS_PORT, backupRtmp: BACKUP_RTMP_PORT },
+      originUrl: `http://127.0.0.1:${PORT}`,
+      ingestSecret: secrets.INGEST_SECRET,
+      stateDir: join(ROOT, '.wrangler', 'fleet'),
+      // Ctrl-C: a local node drains for 3 s at most (a deployment's default is an hour).
+      env: { RTMPS_CERT_PATH: tls.certPath, RTMPS_KEY_PATH: tls.keyPath, DRAIN_DEADLINE_SECONDS: '3' },
+      echo: true,
+    });
+    running.push(...fleet.nodes.map((node) => node.process), fleet.haproxy);
+    for (const node of fleet.nodes)
+      console.log(
+        `[start] ${node.nodeId}: rtmp 127.0.0.1:${node.rtmpPort}, health http://127.0.0.1:${node.httpPort}/healthz`,
+      );
+  }
   for (const proc of running) {
     void proc.exited.then((code) => {
       if (!shuttingDown) {
@@ -113,7 +149,7 @@ async function main(): Promise<void> {
 
     Web app      http://localhost:${PORT}
     API          http://localhost:${PORT}/api/v1   (OpenAPI: /api/v1/openapi.json)
-    RTMP ingest  rtmp://localhost:${RTMP_PORT}/live   (stream key = stream name)
+    RTMP ingest  rtmp://localhost:${RTMP_PORT}/live   (stream key = stream name)${nodeCount === null ? '' : `\n    Backup       rtmp://localhost:${BACKUP_RTMP_PORT}/live   (${nodeCount} nodes behind HAProxy)`}
     RTMPS ingest rtmps://localhost:${RTMPS_PORT}/live  (certificate: ${tls.certPath})
     Playback     http://localhost:${PORT}/live/<channel_id>/master.m3u8
     Metrics      http://localhost:${PORT}/metrics (Bearer METRICS_TOKEN from .dev.vars), transcoder :${TRANSCODER_HTTP_PORT}/metrics

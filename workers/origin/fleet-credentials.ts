@@ -1,32 +1,15 @@
 // Node tokens: how a transcoder node proves which node it is (docs/deploy.md, "Credentials").
 // token = "fleet1." + node_id + "." + hex(HMAC-SHA256(INGEST_SECRET, "edgestream-fleet-node:" + node_id)).
-// The operator mints one per node (`npm run fleet-token -- <node_id>`, or scripts/start.ts for local
+// The operator mints one per node (`node scripts/fleet-token.ts <node_id>`, or scripts/start.ts for local
 // fleets) and gives each node only its own token, never INGEST_SECRET: a node can then neither
-// heart-beat as another node nor upload to a stream placed elsewhere. Runtime-neutral (Web Crypto),
-// so the Worker verifies and the scripts mint with the same code.
-import { encodeHex } from '../../common/hashing.ts';
+// heart-beat as another node nor upload to a stream placed elsewhere. The Worker verifies here;
+// fleet-token.ts mints (Web Crypto only, so the scripts mint with the same code).
 import { FLEET_TOKEN_PREFIX, FleetNodeId } from '../../protocol/fleet.ts';
+import { deriveNodeToken } from './fleet-token.ts';
+
+export { deriveNodeToken };
 
 const encoder = new TextEncoder();
-
-async function signNodeId(secret: string, nodeId: string): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey(
-    'raw',
-    encoder.encode(secret),
-    { name: 'HMAC', hash: 'SHA-256' },
-    false,
-    ['sign'],
-  );
-  return new Uint8Array(
-    await crypto.subtle.sign('HMAC', key, encoder.encode(`edgestream-fleet-node:${nodeId}`)),
-  );
-}
-
-/** The token of one node. */
-export async function deriveNodeToken(secret: string, nodeId: string): Promise<string> {
-  const id = FleetNodeId.parse(nodeId);
-  return `${FLEET_TOKEN_PREFIX}${id}.${encodeHex(await signNodeId(secret, id))}`;
-}
 
 /**
  * The node id a bearer token proves, or null (not a node token, malformed, or a wrong signature).

@@ -63,7 +63,7 @@ export function readFleetConfig(env: NodeJS.ProcessEnv): FleetConfig | null {
   const { data } = parsed;
   if (!env.INGEST_SECRET?.startsWith(`${FLEET_TOKEN_PREFIX}${data.FLEET_NODE_ID}.`))
     throw new Error(
-      `invalid fleet configuration: INGEST_SECRET must be the node token of ${data.FLEET_NODE_ID} (npm run fleet-token)`,
+      `invalid fleet configuration: INGEST_SECRET must be the node token of ${data.FLEET_NODE_ID} (node scripts/fleet-token.ts)`,
     );
   return {
     nodeId: data.FLEET_NODE_ID,
