@@ -4,6 +4,7 @@
 import { Hono } from 'hono';
 import { apiApp } from './api/index.ts';
 import { chatApp } from './chat/index.ts';
+import { eventSubWsApp } from './eventsub/websocket.ts';
 import { runScheduled } from './cron.ts';
 import { helixApp, helixNotFound } from './helix/index.ts';
 import { developerAppsApp } from './oauth/developer-apps.ts';
@@ -16,6 +17,8 @@ import { handleError, handleNotFound } from './shared/errors.ts';
 
 export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
 export { ChatShard } from '../durable-objects/chat-shard/chat-shard.ts';
+export { EventSubSession } from '../durable-objects/eventsub/eventsub-session.ts';
+export { EventSubWebhook } from '../durable-objects/eventsub/eventsub-webhook.ts';
 export { FleetRegistry } from '../durable-objects/fleet/fleet-registry.ts';
 export { LiveStream } from '../durable-objects/live-stream/live-stream.ts';
 export { PlatformMetrics } from '../durable-objects/metrics/platform-metrics.ts';
@@ -37,6 +40,8 @@ app.route('/api/v1', apiApp);
 // Twitch-compatible surfaces (docs/twitch-compat.md): id.twitch.tv/oauth2 and api.twitch.tv/helix.
 app.route('/oauth2', oauth2App);
 app.route('/helix', helixApp);
+// EventSub over WebSocket, as wss://eventsub.wss.twitch.tv/ws (workers/eventsub/websocket.ts).
+app.route('/eventsub', eventSubWsApp);
 app.route('/', originApp);
 app.route('/', vodPlaybackApp);
 app.route('/', chatApp);

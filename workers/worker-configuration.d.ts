@@ -29,6 +29,8 @@ interface __BaseEnv_Env {
 	TRANSCODER: DurableObjectNamespace<import("./index").TranscoderContainer>;
 	FLEET_REGISTRY: DurableObjectNamespace<import("./index").FleetRegistry>;
 	METRICS: DurableObjectNamespace<import("./index").PlatformMetrics>;
+	EVENTSUB_SESSION: DurableObjectNamespace<import("./index").EventSubSession>;
+	EVENTSUB_WEBHOOK: DurableObjectNamespace<import("./index").EventSubWebhook>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {

@@ -12,6 +12,7 @@ import {
   helixErrorHandler,
   requireHelixToken,
 } from './auth.ts';
+import { eventSubApiApp } from '../eventsub/subscriptions-api.ts';
 import { helixChatModerationApp } from './chat-moderation.ts';
 import { helixUsersChannelsApp } from './users-channels.ts';
 
@@ -46,6 +47,7 @@ helixApp.use(
 helixApp.use('*', requireHelixToken);
 helixApp.route('/', helixUsersChannelsApp);
 helixApp.route('/', helixChatModerationApp);
+helixApp.route('/', eventSubApiApp);
 helixApp.route('/', eventSubApiApp);
 
 /** Unknown /helix/ paths: Twitch's 404 shape (mounted last in workers/index.ts). */

@@ -2,6 +2,7 @@
 // messages are kept in D1 for operators.
 
 import { consumePaymentEvents, PAYMENT_EVENTS_QUEUE } from '../payments/consumer.ts';
+import { withEventSub } from '../eventsub/dispatch.ts';
 import { clipRequestHandlers } from './clip-requests.ts';
 import { consumeEvents, type EventHandlers, queueLog } from './consume.ts';
 import { moderationEventHandlers } from './moderation-events.ts';
@@ -9,10 +10,11 @@ import { streamEventHandlers } from './stream-events.ts';
 import { viewerEventHandlers } from './viewer-events.ts';
 
 export const HANDLERS_BY_QUEUE: Record<string, EventHandlers> = {
-  'stream-events': streamEventHandlers,
+  // EventSub's hand-off runs in the same handlers (workers/eventsub/dispatch.ts).
+  'stream-events': withEventSub(streamEventHandlers),
   'viewer-events': viewerEventHandlers,
   'clip-requests': clipRequestHandlers,
-  'moderation-events': moderationEventHandlers,
+  'moderation-events': withEventSub(moderationEventHandlers),
 };
 
 const DEAD_LETTER_SUFFIX = '-dlq';

@@ -1,0 +1,116 @@
+// The EventSub subscription types this platform delivers, each with Twitch's version, condition
+// fields and authorization (https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/):
+// which scope the authorizing user's token must carry and which condition field must be that user.
+// A type is here only when a platform event feeds it (workers/eventsub/notifications.ts); the
+// others Twitch has are listed in UNSUPPORTED_TYPES and refused like unknown ones, with a message
+// that says so (docs/twitch-compat.md).
+import { z } from 'zod';
+import type { TwitchScope } from '../oauth/tokens.ts';
+
+const UserId = z.string().min(1).max(200);
+
+export interface SubscriptionTypeSpec {
+  version: string;
+  /** The condition object, exactly: unknown fields are refused as Twitch refuses them. */
+  condition: z.ZodType<Record<string, string>>;
+  /** The condition field that names the channel the events come from. */
+  channelField: string;
+  /** Scopes the authorizing user must have granted (any one of them); none for public events. */
+  scopes: TwitchScope[];
+  /** The condition field that must be the authorizing user (the token's user, or the grant's). */
+  authorizingField: string | null;
+  /** Whether a moderator of the channel may authorize (as channel.follow v2's moderator_user_id). */
+  moderatorMayAuthorize: boolean;
+}
+
+const broadcasterOnly = z.strictObject({ broadcaster_user_id: UserId });
+const broadcasterAndModerator = z.strictObject({ broadcaster_user_id: UserId, moderator_user_id: UserId });
+const broadcasterAndUser = z.strictObject({ broadcaster_user_id: UserId, user_id: UserId });
+
+function publicType(version: string): SubscriptionTypeSpec {
+  return {
+    version,
+    condition: broadcasterOnly,
+    channelField: 'broadcaster_user_id',
+    scopes: [],
+    authorizingField: null,
+    moderatorMayAuthorize: false,
+  };
+}
+
+/** Chat types: "requires user:read:chat from the chatting user" (user_id in the condition). */
+function chatType(): SubscriptionTypeSpec {
+  return {
+    version: '1',
+    condition: broadcasterAndUser,
+    channelField: 'broadcaster_user_id',
+    scopes: ['user:read:chat'],
+    authorizingField: 'user_id',
+    moderatorMayAuthorize: false,
+  };
+}
+
+export const SUBSCRIPTION_TYPES = {
+  'stream.online': publicType('1'),
+  'stream.offline': publicType('1'),
+  'channel.update': publicType('2'),
+  // "Requires moderator:read:followers ... from the broadcaster or a moderator of the channel."
+  'channel.follow': {
+    version: '2',
+    condition: broadcasterAndModerator,
+    channelField: 'broadcaster_user_id',
+    scopes: ['moderator:read:followers'],
+    authorizingField: 'moderator_user_id',
+    moderatorMayAuthorize: true,
+  },
+  // "Requires channel:moderate" from the broadcaster.
+  'channel.ban': {
+    version: '1',
+    condition: broadcasterOnly,
+    channelField: 'broadcaster_user_id',
+    scopes: ['channel:moderate'],
+    authorizingField: 'broadcaster_user_id',
+    moderatorMayAuthorize: false,
+  },
+  'channel.unban': {
+    version: '1',
+    condition: broadcasterOnly,
+    channelField: 'broadcaster_user_id',
+    scopes: ['channel:moderate'],
+    authorizingField: 'broadcaster_user_id',
+    moderatorMayAuthorize: false,
+  },
+  'channel.chat.message': chatType(),
+  'channel.chat.message_delete': chatType(),
+} satisfies Record<string, SubscriptionTypeSpec>;
+
+export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
+
+/**
+ * Twitch types with no platform event behind them yet: refused at creation (400), listed in
+ * docs/twitch-compat.md. channel.raid, channel.moderator.add/remove, channel.chat.clear and
+ * channel.chat.notification need the chat room to publish raids, role changes, clears and
+ * notices to the queues; channel.subscribe, channel.subscription.* and channel.cheer wait for
+ * monetization events.
+ */
+export const UNSUPPORTED_TYPES = [
+  'channel.raid',
+  'channel.moderator.add',
+  'channel.moderator.remove',
+  'channel.chat.clear',
+  'channel.chat.clear_user_messages',
+  'channel.chat.notification',
+  'channel.subscribe',
+  'channel.subscription.end',
+  'channel.subscription.gift',
+  'channel.subscription.message',
+  'channel.cheer',
+] as const;
+
+export function isSubscriptionType(type: string): type is SubscriptionType {
+  return Object.hasOwn(SUBSCRIPTION_TYPES, type);
+}
+
+export function findTypeSpec(type: SubscriptionType): SubscriptionTypeSpec {
+  return SUBSCRIPTION_TYPES[type];
+}

@@ -1,0 +1,195 @@
+// Platform events (protocol/events.ts, from the Queues) as EventSub event objects, in the field
+// names of https://dev.twitch.tv/docs/eventsub/eventsub-reference/. Twitch's "broadcaster_user_id"
+// is the channel owner's user id, as in Helix (workers/helix/). What an event lacks is looked up in
+// D1 once per event; fields the platform has no value for are null or empty and listed in
+// docs/twitch-compat.md.
+import { z } from 'zod';
+import type { PlatformEvent } from '../../protocol/events.ts';
+import type { SubscriptionType } from './catalog.ts';
+
+/** One EventSub event of `type` from the channel owned by `broadcasterId`, and what makes it unique. */
+export interface EventSubEvent {
+  type: SubscriptionType;
+  broadcasterId: string;
+  /** Distinguishes the items of one platform event (a chat batch carries many messages). */
+  itemKey: string;
+  event: Record<string, unknown>;
+}
+
+const ChannelRow = z.object({ user_id: z.string(), login: z.string(), display_name: z.string() });
+const UserRow = z.object({ id: z.string(), login: z.string(), display_name: z.string().nullable() });
+const StreamRow = z.object({
+  title: z.string(),
+  language: z.string(),
+  category_id: z.number().nullable(),
+  category_name: z.string().nullable(),
+  started_at: z.number().nullable(),
+});
+
+async function findBroadcaster(db: D1Database, channelId: string) {
+  const row = await db
+    .prepare(
+      'SELECT c.user_id, u.username AS login, c.display_name FROM channels c JOIN users u ON u.id = c.user_id WHERE c.id = ?',
+    )
+    .bind(channelId)
+    .first();
+  if (row === null) return null;
+  const parsed = ChannelRow.parse(row);
+  return {
+    id: parsed.user_id,
+    fields: {
+      broadcaster_user_id: parsed.user_id,
+      broadcaster_user_login: parsed.login.toLowerCase(),
+      broadcaster_user_name: parsed.display_name,
+    },
+  };
+}
+
+async function findUser(db: D1Database, userId: string | null) {
+  if (userId === null) return null;
+  const row = await db
+    .prepare(
+      'SELECT u.id, u.username AS login, c.display_name FROM users u LEFT JOIN channels c ON c.user_id = u.id WHERE u.id = ?',
+    )
+    .bind(userId)
+    .first();
+  if (row === null) return null;
+  const parsed = UserRow.parse(row);
+  return { id: parsed.id, login: parsed.login.toLowerCase(), name: parsed.display_name ?? parsed.login };
+}
+
+/** `prefix_user_id`, `_login`, `_name` for one user (null fields when unknown). */
+function userFields(
+  prefix: string,
+  user: { id: string; login: string; name: string } | null,
+  id: string | null,
+) {
+  return {
+    [`${prefix}_id`]: user?.id ?? id,
+    [`${prefix}_login`]: user?.login ?? null,
+    [`${prefix}_name`]: user?.name ?? null,
+  };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Messages of one chat batch that one event may carry as channel.chat.message notifications. */
+export const MAX_CHAT_MESSAGES_PER_EVENT = 500;
+
+/** The EventSub events a platform event produces; [] for events EventSub has no type for. */
+export async function buildEventSubEvents(db: D1Database, event: PlatformEvent): Promise<EventSubEvent[]> {
+  if (!('channel_id' in event)) return [];
+  switch (event.type) {
+    case 'stream.started':
+    case 'stream.ended':
+    case 'stream.updated':
+    case 'channel.followed':
+    case 'moderation.ban':
+    case 'moderation.unban':
+    case 'chat.messages':
+    case 'chat.message_deleted':
+      break;
+    default:
+      return [];
+  }
+  const broadcaster = await findBroadcaster(db, event.channel_id);
+  if (!broadcaster) return [];
+  const one = (type: SubscriptionType, fields: Record<string, unknown>, itemKey = ''): EventSubEvent[] => [
+    { type, broadcasterId: broadcaster.id, itemKey, event: fields },
+  ];
+  switch (event.type) {
+    case 'stream.started':
+      return one('stream.online', {
+        id: event.stream_id,
+        ...broadcaster.fields,
+        type: 'live',
+        started_at: iso(event.occurred_at),
+      });
+    case 'stream.ended':
+      return one('stream.offline', { ...broadcaster.fields });
+    case 'stream.updated': {
+      const row = await db
+        .prepare(
+          `SELECT s.title, s.language, s.category_id, g.name AS category_name, s.started_at
+           FROM streams s LEFT JOIN categories g ON g.id = s.category_id WHERE s.id = ?`,
+        )
+        .bind(event.stream_id)
+        .first();
+      const stream = row === null ? null : StreamRow.parse(row);
+      return one('channel.update', {
+        ...broadcaster.fields,
+        title: stream?.title ?? '',
+        language: stream?.language ?? 'en',
+        category_id: stream?.category_id === null || !stream ? '' : String(stream.category_id),
+        category_name: stream?.category_name ?? '',
+        content_classification_labels: [],
+      });
+    }
+    case 'channel.followed': {
+      const user = await findUser(db, event.user_id);
+      return one('channel.follow', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        followed_at: iso(event.occurred_at),
+      });
+    }
+    case 'moderation.ban': {
+      const [user, moderator] = await Promise.all([
+        findUser(db, event.user_id),
+        findUser(db, event.moderator_id),
+      ]);
+      return one('channel.ban', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        ...userFields('moderator_user', moderator, event.moderator_id),
+        reason: event.reason,
+        banned_at: iso(event.occurred_at),
+        ends_at: event.expires_at === null ? null : iso(event.expires_at),
+        is_permanent: event.expires_at === null,
+      });
+    }
+    case 'moderation.unban': {
+      const user = await findUser(db, event.user_id);
+      // The platform's unban event does not name the moderator (docs/twitch-compat.md).
+      return one('channel.unban', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        ...userFields('moderator_user', null, null),
+      });
+    }
+    case 'chat.messages':
+      return event.messages.slice(0, MAX_CHAT_MESSAGES_PER_EVENT).map((message) => ({
+        type: 'channel.chat.message',
+        broadcasterId: broadcaster.id,
+        itemKey: message.id,
+        event: {
+          ...broadcaster.fields,
+          chatter_user_id: message.user_id,
+          chatter_user_login: message.user_name.toLowerCase(),
+          chatter_user_name: message.user_name,
+          message_id: message.id,
+          message: {
+            text: message.content,
+            fragments: [{ type: 'text', text: message.content, cheermote: null, emote: null, mention: null }],
+          },
+          color: '',
+          badges: [],
+          message_type: 'text',
+          cheer: null,
+          reply: null,
+          channel_points_custom_reward_id: null,
+        },
+      }));
+    case 'chat.message_deleted':
+      // The deletion event names the message only; the target user is not known here.
+      return one('channel.chat.message_delete', {
+        ...broadcaster.fields,
+        ...userFields('target_user', null, null),
+        message_id: event.message_id,
+      });
+    default:
+      return [];
+  }
+}
