@@ -22,6 +22,11 @@ const router = createBrowserRouter([
     path: '/overlay/chat/:channel',
     lazy: async () => ({ Component: (await import('./pages/overlay-chat-page.tsx')).OverlayChatPage }),
   },
+  // The alerts overlay (subs, cheers, tips, raids) for the same OBS setup (docs/payments.md).
+  {
+    path: '/overlay/alerts/:channel',
+    lazy: async () => ({ Component: (await import('./pages/overlay-alerts-page.tsx')).OverlayAlertsPage }),
+  },
   {
     Component: AppLayout,
     children: [

@@ -11,11 +11,11 @@ import {
   pathParam,
 } from '../api/lib/router.ts';
 import { requireUser } from '../shared/auth.ts';
-import { badRequest, notFound, unavailable, unprocessable } from '../shared/errors.ts';
+import { badRequest, forbidden, notFound, unavailable, unprocessable } from '../shared/errors.ts';
 import { payFakeCheckout, renderFakeCheckoutPage } from './fake-checkout.ts';
-import { readBalance, userBitsAccount } from './ledger.ts';
+import { channelBitsAccount, readBalance, userBitsAccount } from './ledger.ts';
 import { loadOrderBySession } from './orders.ts';
-import { priceBitsPack, priceSubscription, readPriceTable } from './prices.ts';
+import { priceBitsPack, priceSubscription, readPriceTable, shareForStreamer } from './prices.ts';
 import { createPaymentProvider, type PaymentProvider, PaymentsNotConfigured } from './provider.ts';
 import { acceptWebhook } from './webhook.ts';
 
@@ -67,6 +67,22 @@ const CheckoutAnswer = z
     currency: z.string(),
   })
   .openapi('Checkout');
+
+/** What the streamer earns per bit cheered, as Twitch pays it. */
+export const CENTS_PER_BIT = 1;
+
+const EarningsSchema = z
+  .object({
+    currency: z.string(),
+    revenue_share_percent: z.number().int(),
+    subscriptions_gross_cents: z.number().int(),
+    subscriptions_share_cents: z.number().int(),
+    bits_cheered: z.number().int(),
+    bits_cents: z.number().int(),
+    tips_cents: z.number().int(),
+    total_cents: z.number().int(),
+  })
+  .openapi('Earnings');
 
 const AlertSchema = z
   .object({
@@ -240,6 +256,50 @@ export const paymentsApp = createApiRouter()
       },
     }),
     async (c) => c.json({ balance: await readBalance(c.env.DB, userBitsAccount(c.var.user.id)) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/earnings',
+      tags: ['payments'],
+      summary: "The channel's earnings (owner): subscriptions at the revenue share, bits cheered, tips",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: z.object({ id: pathParam('id') }) },
+      responses: { 200: jsonContent(EarningsSchema, 'Earnings'), ...describeErrors(401, 403) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      if (c.var.user.channel_id !== id) throw forbidden('Only the channel owner sees its earnings');
+      const prices = readPriceTable(c.env);
+      const db = c.env.DB;
+      const totals = await db
+        .prepare(
+          `SELECT
+             COALESCE(SUM(CASE WHEN kind IN ('subscription', 'gift_subscription') THEN amount_cents END), 0) AS subs,
+             COALESCE(SUM(CASE WHEN kind = 'tip' THEN amount_cents END), 0) AS tips
+           FROM payments WHERE channel_id = ? AND status = 'paid'`,
+        )
+        .bind(id)
+        .first<{ subs: number; tips: number }>();
+      const bits = await readBalance(db, channelBitsAccount(id));
+      const subs = totals?.subs ?? 0;
+      const tips = totals?.tips ?? 0;
+      const subsShare = shareForStreamer(prices, subs);
+      return c.json(
+        {
+          currency: prices.currency,
+          revenue_share_percent: prices.revenue_share_percent,
+          subscriptions_gross_cents: subs,
+          subscriptions_share_cents: subsShare,
+          bits_cheered: bits,
+          bits_cents: bits * CENTS_PER_BIT,
+          tips_cents: tips,
+          total_cents: subsShare + bits * CENTS_PER_BIT + tips,
+        },
+        200,
+      );
+    },
   )
   .openapi(
     createRoute({

@@ -15,6 +15,7 @@ import { ScissorsIcon } from '../components/icons.tsx';
 import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
+import { ChannelSupport } from './channel-support.tsx';
 
 // Live metadata (title, viewers) refreshes slowly; an offline channel is re-checked faster so a
 // viewer waiting on the page sees the stream start.
@@ -163,6 +164,7 @@ function ChannelWatchPage({ name }: { name: string }) {
           <div className="stream-actions">
             {/* Keyed by id: the follow state belongs to one channel. */}
             {channel ? <FollowButton key={channel.id} channel={channel} /> : null}
+            {channel ? <ChannelSupport key={`support-${channel.id}`} channel={channel} /> : null}
             {live ? <ClipButton stream={live} /> : null}
           </div>
         </div>
