@@ -12,9 +12,10 @@ import {
   helixErrorHandler,
   requireHelixToken,
 } from './auth.ts';
-import { eventSubApiApp } from '../eventsub/subscriptions-api.ts';
+import { helixChatContentApp } from './chat-content.ts';
 import { helixChatModerationApp } from './chat-moderation.ts';
 import { helixUsersChannelsApp } from './users-channels.ts';
+import { helixVideosClipsRaidsApp } from './videos-clips-raids.ts';
 
 export type { HelixVariables } from './auth.ts';
 export {
@@ -47,7 +48,8 @@ helixApp.use(
 helixApp.use('*', requireHelixToken);
 helixApp.route('/', helixUsersChannelsApp);
 helixApp.route('/', helixChatModerationApp);
-helixApp.route('/', eventSubApiApp);
+helixApp.route('/', helixChatContentApp);
+helixApp.route('/', helixVideosClipsRaidsApp);
 helixApp.route('/', eventSubApiApp);
 
 /** Unknown /helix/ paths: Twitch's 404 shape (mounted last in workers/index.ts). */
