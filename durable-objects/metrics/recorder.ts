@@ -52,15 +52,16 @@ interface PendingSeries {
 }
 
 export class MetricsRecorder {
-  readonly reporter: string;
+  /** Named at the first batch: workerd allows no random values in a module's global scope. */
+  #reporter: string | null;
   #pending = new Map<string, PendingSeries>();
   #sequence = 0;
   #unacknowledged: { report: MetricsReport; attempts: number } | null = null;
   #lastFlushAt = 0;
   #sending = false;
 
-  constructor(reporter: string) {
-    this.reporter = reporter;
+  constructor(reporter: string | null = null) {
+    this.#reporter = reporter;
   }
 
   /**
@@ -145,7 +146,8 @@ export class MetricsRecorder {
     }
     for (const delta of series) this.#pending.delete(JSON.stringify([delta.name, delta.labels]));
     this.#sequence += 1;
-    return { reporter: this.reporter, sequence: this.#sequence, series };
+    this.#reporter ??= `isolate:${crypto.randomUUID()}`;
+    return { reporter: this.#reporter, sequence: this.#sequence, series };
   }
 
   #series(name: MetricName, labels: Record<string, string>): PendingSeries | null {
@@ -169,4 +171,4 @@ export class MetricsRecorder {
 }
 
 /** This isolate's recorder: the Worker and every object class in the isolate share it. */
-export const metrics = new MetricsRecorder(`isolate:${crypto.randomUUID()}`);
+export const metrics = new MetricsRecorder();
