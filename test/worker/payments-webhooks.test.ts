@@ -12,6 +12,7 @@ import {
   buildInvoiceEvent,
   buildSubscriptionEvent,
 } from '../../workers/payments/fake-events.ts';
+import { channelBitsAccount, ISSUANCE_ACCOUNT, runTransfer } from '../../workers/payments/ledger.ts';
 import { loadOrder } from '../../workers/payments/orders.ts';
 import { callApi, readError, signUp } from './api-helpers.ts';
 import {
@@ -418,5 +419,61 @@ describe('the fake provider', () => {
       tier: 3000,
       cumulative_months: 1,
     });
+  });
+});
+
+describe('earnings', () => {
+  it('shows the owner subscriptions at the revenue share, bits cheered and tips; anyone else gets 403', async () => {
+    const streamer = await signUp('earner');
+    const fan = await signUp('fan');
+    const sub = await startCheckout(fan.token, {
+      kind: 'subscription',
+      channel_id: streamer.channel.id,
+      tier: 2000,
+    });
+    const tip = await startCheckout(fan.token, {
+      kind: 'tip',
+      channel_id: streamer.channel.id,
+      amount_cents: 300,
+    });
+    for (const checkout of [sub, tip]) {
+      const order = await loadOrder(env.DB, checkout.order_id);
+      if (!order) throw new Error('order missing');
+      await deliverTwice(buildCheckoutEvents(order, checkout.sessionId, now()));
+    }
+    await runTransfer(env.DB, {
+      id: `cheer:${crypto.randomUUID()}`,
+      kind: 'cheer',
+      reference: 'msg',
+      from: ISSUANCE_ACCOUNT,
+      to: channelBitsAccount(streamer.channel.id),
+      amount: 250,
+      now: Date.now(),
+    });
+    const res = await callApi(`/payments/channels/${streamer.channel.id}/earnings`, {
+      token: streamer.token,
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      currency: 'usd',
+      revenue_share_percent: 50,
+      subscriptions_gross_cents: 999,
+      subscriptions_share_cents: 499,
+      bits_cheered: 250,
+      bits_cents: 250,
+      tips_cents: 300,
+      total_cents: 1049,
+    });
+    const other = await callApi(`/payments/channels/${streamer.channel.id}/earnings`, { token: fan.token });
+    expect(other.status).toBe(403);
+  });
+
+  it('refuses a webhook body over 64 KiB with 413 before reading it', async () => {
+    const res = await callApi('/payments/webhook', {
+      method: 'POST',
+      rawBody: `{"pad":"${'x'.repeat(70 * 1024)}"}`,
+      headers: { 'Stripe-Signature': 't=1,v1=00' },
+    });
+    expect(res.status).toBe(413);
   });
 });
