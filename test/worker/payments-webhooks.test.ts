@@ -422,6 +422,24 @@ describe('the fake provider', () => {
   });
 });
 
+describe('checkout limits', () => {
+  it('refuses a 21st checkout in ten minutes with 429 and Retry-After, before writing an order', async () => {
+    const buyer = await signUp('spender');
+    for (let i = 0; i < 20; i++) await startCheckout(buyer.token, { kind: 'bits', bits: 100 });
+    const res = await callApi('/payments/checkout', {
+      method: 'POST',
+      token: buyer.token,
+      body: { kind: 'bits', bits: 100 },
+    });
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('Retry-After'))).toBeGreaterThan(0);
+    const orders = await env.DB.prepare('SELECT count(*) AS n FROM payment_orders WHERE user_id = ?')
+      .bind(buyer.user.id)
+      .first<{ n: number }>();
+    expect(orders?.n).toBe(20);
+  });
+});
+
 describe('earnings', () => {
   it('shows the owner subscriptions at the revenue share, bits cheered and tips; anyone else gets 403', async () => {
     const streamer = await signUp('earner');

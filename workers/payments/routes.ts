@@ -12,6 +12,8 @@ import {
 } from '../api/lib/router.ts';
 import { requireUser } from '../shared/auth.ts';
 import { badRequest, forbidden, notFound, unavailable, unprocessable } from '../shared/errors.ts';
+import { readRateLimit } from '../shared/limits.ts';
+import { enforceRateLimit } from '../shared/rate-limit.ts';
 import { payFakeCheckout, renderFakeCheckoutPage } from './fake-checkout.ts';
 import { channelBitsAccount, readBalance, userBitsAccount } from './ledger.ts';
 import { loadOrderBySession } from './orders.ts';
@@ -190,11 +192,17 @@ export const paymentsApp = createApiRouter()
       security: BearerSecurity,
       middleware: [requireUser] as const,
       request: { body: jsonBody(CheckoutBody) },
-      responses: { 201: jsonContent(CheckoutAnswer, 'Where to pay'), ...describeErrors(400, 401, 404, 422) },
+      responses: {
+        201: jsonContent(CheckoutAnswer, 'Where to pay'),
+        ...describeErrors(400, 401, 404, 422, 429),
+      },
     }),
     async (c) => {
       const body = c.req.valid('json');
       const user = c.var.user;
+      // Counted before any work: each checkout writes an order and calls the provider.
+      const rule = readRateLimit(c.env, 'checkouts_per_user');
+      await enforceRateLimit(c.env, rule, user.id, 'Too many checkouts; try again later');
       const priced = await priceOrder(c.env, body, user);
       const provider = await openProvider(c.env);
       const prices = readPriceTable(c.env);

@@ -33,7 +33,9 @@ export async function verifyStripeSignature(
     );
     return { id: event.id, type: event.type, created: event.created, payload };
   } catch (error) {
-    throw new WebhookRefused(error instanceof Error ? error.message : 'Signature refused');
+    // The package's message runs on with advice; its first line says what failed.
+    const reason = error instanceof Error ? (error.message.split('\n')[0] ?? '') : '';
+    throw new WebhookRefused(reason.trim() || 'Signature refused');
   }
 }
 

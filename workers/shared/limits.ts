@@ -36,6 +36,7 @@ export const LimitsTable = z.object({
   clips_per_user: WindowLimit,
   clips_per_channel: WindowLimit,
   clip_views_per_network: WindowLimit,
+  checkouts_per_user: WindowLimit,
 });
 export type LimitsTable = z.infer<typeof LimitsTable>;
 export type WindowLimitName = {
