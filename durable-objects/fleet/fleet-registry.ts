@@ -189,7 +189,7 @@ export class FleetRegistry extends DurableObject<Env> {
         else next = Math.min(next, node.lastSeenAt + FORGET_LOST_MS);
         continue;
       }
-      if (now - node.lastSeenAt >= NODE_TIMEOUT_MS) this.#markLost(node);
+      if (now - node.lastSeenAt >= NODE_TIMEOUT_MS) await this.#markLost(node);
       else next = Math.min(next, node.lastSeenAt + NODE_TIMEOUT_MS);
     }
     for (const placement of this.#storage.listPlacements()) {
@@ -201,8 +201,13 @@ export class FleetRegistry extends DurableObject<Env> {
     if (Number.isFinite(next)) await this.#scheduleAlarm(next);
   }
 
-  /** "A node that misses heartbeats is taken out of rotation within a few seconds and its streams are marked." */
-  #markLost(node: NodeRecord): void {
+  /**
+   * "A node that misses heartbeats is taken out of rotation within a few seconds and its streams are
+   * marked." Each of its live publishes is ended with its LiveStream, so the stream enters its
+   * reconnect window now rather than at the publisher timeout: the encoder's retry, landing on
+   * another node through the front, continues the same stream.
+   */
+  async #markLost(node: NodeRecord): Promise<void> {
     this.#storage.putNode({ ...node, state: 'lost' });
     const orphaned: string[] = [];
     for (const placement of this.#storage.listPlacements(node.nodeId)) {
@@ -212,6 +217,16 @@ export class FleetRegistry extends DurableObject<Env> {
       }
       this.#storage.setPlacementState(placement.placementId, 'orphaned');
       if (placement.streamId !== null) orphaned.push(placement.streamId);
+      const publishId = placement.publishId;
+      await this.env.LIVE_STREAM.getByName(placement.channelId)
+        .endPublish(publishId)
+        .catch((error: unknown) =>
+          this.#log.error('fleet.orphan_end_failed', {
+            node_id: node.nodeId,
+            channel_id: placement.channelId,
+            error: String(error),
+          }),
+        );
     }
     this.#log.warn('fleet.node_lost', {
       node_id: node.nodeId,

@@ -116,6 +116,11 @@ describe('fleet registration and heartbeats', () => {
     const refused = await authorizeOnNode(quiet, other.streamKey);
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ error: { code: 'node_unknown' } });
+    // Its stream is in the reconnect window at once: the encoder's retry, landing on another node,
+    // continues the same stream (without waiting for the publisher timeout).
+    const survivor = await registerNode('node-survivor');
+    const continued = await placeOnNode(survivor, channel.streamKey);
+    expect(continued).toMatchObject({ stream_id: publish.stream_id, continued: true });
   });
 
   it('keeps a node that heart-beats in rotation when the alarm runs', async () => {
