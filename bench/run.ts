@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
+import { helixStreamsBench } from './helix-streams.ts';
+import { fleetPlacementBench } from './fleet-placement.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -16,6 +18,7 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
+import { whipIngestBench } from './whip-ingest.ts';
 
 /** The chat fan-out benchmark is its own script (bench/chat/chat-bench.ts); it gets this long. */
 const CHAT_TIMEOUT_MS = 6 * 60_000;
@@ -79,6 +82,9 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(originThroughputBench),
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
+    fromBenchmark(fleetPlacementBench),
+    fromBenchmark(whipIngestBench),
+    fromBenchmark(helixStreamsBench),
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
