@@ -38,6 +38,7 @@ import { spendCheer } from './cheer-spend.ts';
 import { MessageIntake, renderUser } from './message-intake.ts';
 import { isActingModerator, RoomModeration } from './moderation.ts';
 import { DEFAULT_SETTINGS, RoomStorage } from './storage.ts';
+import type { PresenceOutcome, PresenceViewer } from './video-presence.ts';
 import { VIEWER_REPORT_INTERVAL_MS, ViewerCensus, type ViewerStats } from './viewer-census.ts';
 
 export { STALE_REPORT_MS, VIEWER_REPORT_INTERVAL_MS } from './viewer-census.ts';
@@ -123,7 +124,8 @@ export class ChatRoom extends DurableObject<Env> {
         this.#pending.push({ kind: 'room_state', state: this.#readRoomState() });
       },
       enqueue: (event) => this.#pending.push(event),
-      countViewers: (now) => this.#census.countViewers(now),
+      // A raid moves the audience: its video viewers, or its chatters when more of them are in chat.
+      countViewers: (now) => Math.max(this.#census.countViewers(now), this.#census.countChatters(now)),
       publish: (event) => this.env.MODERATION_EVENTS.send(event, { contentType: 'json' }),
       archiveDeletion: (event) => this.env.STREAM_EVENTS.send(event, { contentType: 'json' }),
       sendRaid: (to, from, viewers) =>
@@ -221,6 +223,15 @@ export class ChatRoom extends DurableObject<Env> {
     const now = Date.now();
     this.#census.report(shardName, count, now);
     await this.#scheduleAlarm(now);
+  }
+
+  /** A player's presence signal (video-presence.ts): counted, or refused by a bound. */
+  async recordPresence(channelId: string, viewer: PresenceViewer): Promise<PresenceOutcome | null> {
+    if (!(await this.#bindChannel(channelId))) return null;
+    const now = Date.now();
+    const outcome = this.#census.see(viewer, now);
+    await this.#scheduleAlarm(now);
+    return outcome;
   }
 
   /** For the API and tests: concurrent viewers, unique viewers this stream, open shards. */

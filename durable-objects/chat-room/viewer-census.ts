@@ -1,9 +1,13 @@
-// Who watches a channel: the shards holding its sockets and how many each holds, which shard a new
-// JSON socket goes to, and the unique-viewer sketch of the current stream. Shards report their
-// count every ~10 s (chat-shard/chat-shard.ts); the latest report replaces what the room believed,
-// and a shard that stops reporting stops counting, so a crashed shard cannot inflate the count.
+// Who watches a channel. Viewers are the players that signal presence (video-presence.ts): the
+// published count, what the directory ranks by. Chatters are the chat sockets: the shards holding
+// them and how many each holds, which shard a new JSON socket goes to. Shards report their count
+// every ~10 s (chat-shard/chat-shard.ts); the latest report replaces what the room believed, and a
+// shard that stops reporting stops counting, so a crashed shard cannot inflate the count. A chat
+// socket alone no longer makes a viewer: a bot plays no video. The unique-viewer sketch of the
+// current stream counts everyone seen either way, once.
 import { HyperLogLog } from '../chat/hyperloglog.ts';
 import type { RoomStorage } from './storage.ts';
+import { type PresenceOutcome, type PresenceViewer, VideoPresence } from './video-presence.ts';
 
 /** Seed: "Each WS server reports per-stream count every 10 seconds." */
 export const VIEWER_REPORT_INTERVAL_MS = 10_000;
@@ -16,7 +20,10 @@ interface ShardLoad {
 }
 
 export interface ViewerStats {
+  /** Players whose presence is fresh: the published viewer count. */
   viewers: number;
+  /** Chat sockets in fresh shard reports. */
+  chatters: number;
   uniqueViewers: number;
   shards: Record<string, number>;
 }
@@ -26,6 +33,7 @@ export class ViewerCensus {
   readonly #shards = new Map<string, ShardLoad>();
   /** Sockets sent to a shard whose join has not arrived yet, so concurrent upgrades do not overfill it. */
   readonly #reserved = new Map<string, number>();
+  readonly #presence = new VideoPresence();
   #uniqueViewers = new HyperLogLog();
   #uniqueViewersDirty = false;
   #streamId: string | null = null;
@@ -49,8 +57,9 @@ export class ViewerCensus {
     return this.#streamId;
   }
 
+  /** Shards or viewers are known: the room's 10 s sweep has work. */
   get hasShards(): boolean {
-    return this.#shards.size > 0;
+    return this.#shards.size > 0 || this.#presence.size > 0;
   }
 
   /** Fills shard 0 up to `perShard`, then 1, ...; reserves the seat until the socket joins. */
@@ -88,8 +97,21 @@ export class ViewerCensus {
     this.#storage.writeShard(name, count, reportedAt);
   }
 
-  /** Viewers now: the sum of fresh reports. */
+  /** A player's presence signal; a viewer counted for the first time joins the unique sketch. */
+  see(viewer: PresenceViewer, now: number): PresenceOutcome {
+    const outcome = this.#presence.see(viewer, now);
+    if (outcome.kind === 'counted' && this.#uniqueViewers.add(outcome.viewerKey))
+      this.#uniqueViewersDirty = true;
+    return outcome;
+  }
+
+  /** Viewers now: players whose presence is fresh. */
   countViewers(now: number): number {
+    return this.#presence.count(now);
+  }
+
+  /** Chat sockets now: the sum of fresh shard reports. */
+  countChatters(now: number): number {
     let total = 0;
     for (const load of this.#shards.values())
       if (now - load.reportedAt <= STALE_REPORT_MS) total += load.count;
@@ -107,11 +129,17 @@ export class ViewerCensus {
     const shards: Record<string, number> = {};
     for (const [name, load] of this.#shards)
       if (now - load.reportedAt <= STALE_REPORT_MS) shards[name] = load.count;
-    return { viewers: this.countViewers(now), uniqueViewers: this.#uniqueViewers.count(), shards };
+    return {
+      viewers: this.countViewers(now),
+      chatters: this.countChatters(now),
+      uniqueViewers: this.#uniqueViewers.count(),
+      shards,
+    };
   }
 
-  /** Forgets shards that went quiet or empty. */
+  /** Forgets shards that went quiet or empty, and viewers whose presence expired. */
   dropStaleShards(now: number): void {
+    this.#presence.sweep(now);
     for (const [name, load] of this.#shards) {
       if (now - load.reportedAt > STALE_REPORT_MS || load.count === 0) {
         this.#shards.delete(name);
@@ -123,8 +151,10 @@ export class ViewerCensus {
   /** Unique viewers are counted per stream: a new stream starts a new sketch. Persists changes. */
   followStream(streamId: string | null): void {
     if (streamId !== this.#streamId) {
+      // Viewers seen before the room learned of the stream (its sweep runs every 10 s) are that
+      // stream's: the sketch starts afresh only when a stream ends or another one replaces it.
+      if (this.#streamId !== null || streamId === null) this.#uniqueViewers = new HyperLogLog();
       this.#streamId = streamId;
-      this.#uniqueViewers = new HyperLogLog();
       this.#uniqueViewersDirty = true;
     }
     if (this.#uniqueViewersDirty) {

@@ -70,7 +70,7 @@ describe('scale', () => {
       [`${owner.channelId}:1`]: 2,
       [`${owner.channelId}:2`]: 1,
     });
-    expect(stats.viewers).toBe(5);
+    expect(stats.chatters).toBe(5);
     // Every shard gets the batch.
     const writer = await openJson(owner.channelId, owner.token);
     writer.say(owner.channelId, 'to all shards');
@@ -217,10 +217,10 @@ function readContents(payload: string): string[] {
 }
 
 describe('viewer counts', () => {
-  it('sums shard reports into viewer_count frames, and unique viewers count each person once', async () => {
+  it('sums shard reports into the chatter count, and unique viewers count each person once', async () => {
     const owner = await seedUser('own');
     const viewer = await seedUser('v');
-    const a = await openJson(owner.channelId, viewer.token);
+    await openJson(owner.channelId, viewer.token);
     await openJson(owner.channelId, viewer.token);
     await openJson(owner.channelId);
     const shard = env.CHAT_SHARD.getByName(`${owner.channelId}:0`);
@@ -231,8 +231,10 @@ describe('viewer counts', () => {
       instance['lastSweepAt'] = 0;
       await instance.alarm();
     });
-    await a.next('viewer_count', (frame) => frame.count === 3);
     const stats = await room.readViewerStats();
+    expect(stats.chatters).toBe(3);
+    // Chat sockets are chatters; viewers are players that signal presence (viewer-presence.test.ts).
+    expect(stats.viewers).toBe(0);
     expect(stats.uniqueViewers).toBe(2);
   });
 
@@ -250,11 +252,11 @@ describe('viewer counts', () => {
     const owner = await seedUser('own');
     await openJson(owner.channelId);
     const room = env.CHAT_ROOM.getByName(owner.channelId);
-    expect((await room.readViewerStats()).viewers).toBe(1);
+    expect((await room.readViewerStats()).chatters).toBe(1);
     await runInDurableObject(room, (_instance, state) => {
       state.storage.sql.exec('UPDATE shards SET reported_at = ?', Date.now() - 31_000);
     });
     await evictDurableObject(room);
-    expect((await room.readViewerStats()).viewers).toBe(0);
+    expect((await room.readViewerStats()).chatters).toBe(0);
   });
 });

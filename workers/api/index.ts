@@ -14,6 +14,7 @@ import { emotesApp } from './routes/emotes.ts';
 import { followsApp } from './routes/follows.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
+import { presenceApp } from './routes/presence.ts';
 import { searchApp } from './routes/search.ts';
 import { sessionsApp } from './routes/sessions.ts';
 import { streamsApp } from './routes/streams.ts';
@@ -45,6 +46,7 @@ export const apiApp = app
   .route('/', vodsApp)
   .route('/', clipsApp)
   .route('/', tierProgramApp)
+  .route('/', presenceApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

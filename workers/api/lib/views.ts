@@ -53,6 +53,8 @@ export const LiveStreamSchema = z
     tags: z.array(z.string()),
     language: z.string(),
     viewer_count: z.number().int(),
+    /** The most viewers this stream had at once (players signalling presence, 10 s sweeps). */
+    peak_viewers: z.number().int(),
     started_at: z.string().nullable(),
     thumbnail_url: z.string().nullable(),
     manifest_url: z.string(),
@@ -152,6 +154,7 @@ export async function findChannelOfUser(c: RequestScope, userId: string): Promis
 
 export const STREAM_SELECT = `
   SELECT s.id AS stream_id, s.channel_id, s.status, s.title, s.tags, s.language, s.viewer_count,
+         s.peak_viewers,
          s.started_at, s.thumbnail_url, s.category_id, cat.slug AS category_slug,
          cat.name AS category_name, cat.box_art_url AS category_box_art_url,
          ch.name AS channel_name, ch.display_name AS channel_display_name, ch.avatar_url AS channel_avatar
@@ -165,6 +168,7 @@ export const StreamRow = CategoryColumns.extend({
   tags: z.string(),
   language: z.string(),
   viewer_count: z.number().int(),
+  peak_viewers: z.number().int(),
   started_at: z.number().nullable(),
   thumbnail_url: z.string().nullable(),
   channel_name: z.string(),
@@ -187,6 +191,7 @@ export function toLiveStream(c: RequestScope, row: StreamRow): LiveStream {
     tags: parseTags(row.tags),
     language: row.language,
     viewer_count: row.viewer_count,
+    peak_viewers: row.peak_viewers,
     started_at: row.started_at === null ? null : new Date(row.started_at).toISOString(),
     thumbnail_url: row.thumbnail_url,
     manifest_url: `${readRequestOrigin(c)}/live/${encodeURIComponent(row.channel_id)}/master.m3u8`,
