@@ -340,4 +340,32 @@ describe('validate and revoke', () => {
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ status: 404, message: 'client does not exist' });
   });
+
+  it('changing the password and logging out everywhere end every OAuth token the account gave', async () => {
+    const first = await createUserToken(['chat:read']);
+    const validate = (token: string) => oauth('/validate', { headers: { Authorization: `OAuth ${token}` } });
+    const changed = await callApi('/auth/password', {
+      method: 'POST',
+      token: first.user.token,
+      body: { current_password: first.user.password, new_password: 'another correct horse' },
+    });
+    expect(changed.status).toBe(204);
+    expect((await validate(first.tokens.access_token)).status).toBe(401);
+    const refreshed = await oauth(
+      '/token',
+      form({
+        grant_type: 'refresh_token',
+        client_id: first.app.client_id,
+        client_secret: first.app.client_secret ?? '',
+        refresh_token: first.tokens.refresh_token ?? '',
+      }),
+    );
+    expect(refreshed.status).toBe(400);
+
+    const second = await createUserToken(['chat:read']);
+    expect((await callApi('/auth/logout-all', { method: 'POST', token: second.user.token })).status).toBe(
+      204,
+    );
+    expect((await validate(second.tokens.access_token)).status).toBe(401);
+  });
 });

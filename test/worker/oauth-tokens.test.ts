@@ -7,6 +7,7 @@ import {
   findLiveAccessTokenHashes,
   hasScope,
   issueTokens,
+  MAX_GRANTS_PER_USER_AND_APP,
   REFRESH_TOKEN_TTL_MS,
   refreshGrant,
   revokeToken,
@@ -109,5 +110,20 @@ describe('OAuth tokens', () => {
     expect((await revokeToken(env.DB, clientId, tokens.refresh_token ?? '')).kind).toBe('revoked');
     expect(await validateAccessToken(env, tokens.access_token)).toBeNull();
     expect(await findLiveAccessTokenHashes(env.DB, [info?.tokenHash ?? ''])).toEqual(new Set());
+  });
+
+  it('keeps at most MAX_GRANTS_PER_USER_AND_APP app tokens per application; the oldest stops working', async () => {
+    const user = await signUp('tok');
+    const clientId = await registerApp(user.user.id);
+    const start = Date.now();
+    const first = await issueTokens(env.DB, { clientId, userId: null, scopes: [] }, start);
+    for (let i = 1; i <= MAX_GRANTS_PER_USER_AND_APP; i++) {
+      await issueTokens(env.DB, { clientId, userId: null, scopes: [] }, start + i);
+    }
+    expect(await validateAccessToken(env, first.access_token)).toBeNull();
+    const count = await env.DB.prepare('SELECT count(*) AS n FROM oauth_grants WHERE client_id = ?')
+      .bind(clientId)
+      .first('n');
+    expect(count).toBe(MAX_GRANTS_PER_USER_AND_APP);
   });
 });

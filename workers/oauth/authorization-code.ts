@@ -84,22 +84,25 @@ export async function createAuthorizationCode(
   now = Date.now(),
 ): Promise<string> {
   const code = generateRandomToken(15);
-  await db
-    .prepare(
-      `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, code_challenge, created_at, expires_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    )
-    .bind(
-      await hashSha256Hex(code),
-      request.app.clientId,
-      userId,
-      JSON.stringify(request.scopes),
-      request.redirectUri,
-      request.codeChallenge,
-      now,
-      now + AUTHORIZATION_CODE_TTL_MS,
-    )
-    .run();
+  // Codes nobody redeemed are swept here, so the table holds at most 10 minutes of consents.
+  await db.batch([
+    db.prepare('DELETE FROM oauth_codes WHERE expires_at <= ?').bind(now),
+    db
+      .prepare(
+        `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, code_challenge, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(
+        await hashSha256Hex(code),
+        request.app.clientId,
+        userId,
+        JSON.stringify(request.scopes),
+        request.redirectUri,
+        request.codeChallenge,
+        now,
+        now + AUTHORIZATION_CODE_TTL_MS,
+      ),
+  ]);
   return buildRedirect(request.redirectUri, { code, scope: request.scopes.join(' '), state: request.state });
 }
 

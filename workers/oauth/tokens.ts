@@ -32,7 +32,10 @@ export const APP_ACCESS_TOKEN_TTL_MS = 60 * 24 * 60 * 60 * 1000;
  */
 export const REFRESH_TOKEN_TTL_MS = 30 * 24 * 60 * 60 * 1000;
 
-/** At most this many grants (tokens) live per user and application; the oldest is dropped past it. */
+/**
+ * At most this many grants (tokens) live per user and application, and per application for its
+ * own app tokens; past it the oldest is dropped (and its tokens stop working).
+ */
 export const MAX_GRANTS_PER_USER_AND_APP = 50;
 
 /** The token endpoint's answer, Twitch's shape (id.twitch.tv/oauth2/token). */
@@ -63,19 +66,17 @@ export async function issueTokens(
       .prepare('INSERT INTO oauth_grants (id, client_id, user_id, scopes, created_at) VALUES (?, ?, ?, ?, ?)')
       .bind(grantId, grant.clientId, grant.userId, JSON.stringify(grant.scopes), now),
   ];
-  if (grant.userId !== null) {
-    // Keeps a user's grants to one application bounded: a tool that logs in on every start must
-    // not grow the table forever.
-    statements.push(
-      db
-        .prepare(
-          `DELETE FROM oauth_grants WHERE id IN (
-             SELECT id FROM oauth_grants WHERE client_id = ? AND user_id = ?
-             ORDER BY created_at DESC, id LIMIT -1 OFFSET ?)`,
-        )
-        .bind(grant.clientId, grant.userId, MAX_GRANTS_PER_USER_AND_APP),
-    );
-  }
+  // Keeps one user's grants to one application, and one application's own (client credentials)
+  // grants, bounded: a tool that logs in on every start must not grow the table forever.
+  statements.push(
+    db
+      .prepare(
+        `DELETE FROM oauth_grants WHERE id IN (
+           SELECT id FROM oauth_grants WHERE client_id = ?1 AND user_id IS ?2
+           ORDER BY created_at DESC, id LIMIT -1 OFFSET ?3)`,
+      )
+      .bind(grant.clientId, grant.userId, MAX_GRANTS_PER_USER_AND_APP),
+  );
   const issued = await mintTokens(db, grantId, grant.userId !== null, now);
   await db.batch([...statements, ...issued.statements]);
   return { ...issued.response, scope: [...grant.scopes] };
@@ -175,7 +176,10 @@ export async function revokeToken(db: D1Database, clientId: string, token: strin
   return row === null ? { kind: 'invalid' } : { kind: 'revoked' };
 }
 
-/** Ends every grant a user gave (log out everywhere, password change). */
-export async function revokeUserGrants(db: D1Database, userId: string): Promise<void> {
-  await db.prepare('DELETE FROM oauth_grants WHERE user_id = ?').bind(userId).run();
+/**
+ * Ends every grant a user gave, for the caller's batch: log out everywhere and a password change
+ * run it, as Twitch revokes a user's tokens when the password changes.
+ */
+export function prepareRevokeUserGrants(db: D1Database, userId: string): D1PreparedStatement {
+  return db.prepare('DELETE FROM oauth_grants WHERE user_id = ?').bind(userId);
 }

@@ -2,8 +2,10 @@
 // out everywhere, and change the password (which ends every other session, so a stolen token
 // stops working when the owner changes the password). Both "log out everywhere" and a password
 // change also forget the account's known networks but the asking one (lib/login-guard.ts), so a
-// network that knew the old state is no longer spared the account's login lock.
+// network that knew the old state is no longer spared the account's login lock. Both also end
+// every OAuth grant the account gave (workers/oauth/tokens.ts).
 import { createRoute, z } from '@hono/zod-openapi';
+import { prepareRevokeUserGrants } from '../../oauth/tokens.ts';
 import {
   hashToken,
   readBearerToken,
@@ -130,6 +132,8 @@ export const sessionsApp = createApiRouter()
       const db = c.env.DB;
       await db.batch([
         db.prepare('DELETE FROM sessions WHERE user_id = ?').bind(c.var.user.id),
+        // Tokens the account gave to applications end too (docs/twitch-compat.md).
+        prepareRevokeUserGrants(db, c.var.user.id),
         ...(await prepareForgetNetworks(db, c.var.user.id, readClientNetwork(c), Date.now())),
       ]);
       return c.body(null, 204);
@@ -173,6 +177,7 @@ export const sessionsApp = createApiRouter()
         db
           .prepare('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?')
           .bind(user.id, await hashToken(token)),
+        prepareRevokeUserGrants(db, user.id),
         ...(await prepareForgetNetworks(db, user.id, readClientNetwork(c), Date.now())),
       ]);
       return c.body(null, 204);
