@@ -12,6 +12,7 @@ import * as z from 'zod/mini';
 import { type Logger, log } from '../../common/log.ts';
 import { type ChatMessage, HISTORY_LENGTH, type RoomState } from '../../protocol/chat.ts';
 import { createEvent, type EventOf } from '../../protocol/events.ts';
+import { reviewMessage } from '../chat/automod.ts';
 import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
 import { isCommand, parseCommand } from '../chat/commands.ts';
 import { describeForbiddenCharacters, stripNameInvisibles } from '../chat/control-characters.ts';
@@ -19,6 +20,7 @@ import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
 import { IrcMembership } from '../chat/irc-membership.ts';
 import { ShardFanout } from '../chat/shard-fanout.ts';
 import type {
+  AutomodOutcome,
   BanRecord,
   ChannelInfo,
   ChatSession,
@@ -32,6 +34,7 @@ import type {
 } from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
 import { ChatArchive } from './archive.ts';
+import { AutomodQueue, type HeldMessage } from './automod-queue.ts';
 import { BanList } from './bans.ts';
 import { ChatterCache } from './chatter-cache.ts';
 import { spendCheer } from './cheer-spend.ts';
@@ -59,6 +62,9 @@ export const BATCH_INTERVAL_MS = 100;
 const VIEWER_EVENT_INTERVAL_MS = 10_000;
 /** After a failed archive send the next try waits this long; other duties go on meanwhile. */
 const ARCHIVE_RETRY_MS = 5_000;
+
+/** Twitch's words for a held message (IRC NOTICE msg-id=msg_rejected). */
+export const AUTOMOD_HELD_NOTICE = 'Hey! Your message is being checked by mods and has not been sent.';
 
 const RoomConfig = z.object({
   CHAT_SOCKETS_PER_SHARD: z.optional(z.coerce.number().check(z.int(), z.positive())),
@@ -89,13 +95,15 @@ export class ChatRoom extends DurableObject<Env> {
   #lastPublishedViewerCount = -1;
   #alarmAt: number | null = null;
   readonly #intake = new MessageIntake();
-  readonly #chatters: ChatterCache;
+  readonly #automod: AutomodQueue;
   readonly #membership = new IrcMembership();
+  readonly #chatters: ChatterCache;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.#socketsPerShard = RoomConfig.parse(env).CHAT_SOCKETS_PER_SHARD ?? SOCKETS_PER_SHARD;
     this.#storage = new RoomStorage(ctx.storage.sql);
+    this.#automod = new AutomodQueue(ctx.storage.sql);
     this.#chatters = new ChatterCache(env.DB);
     this.#bans = new BanList(this.#storage);
     this.#census = new ViewerCensus(this.#storage);
@@ -187,16 +195,16 @@ export class ChatRoom extends DurableObject<Env> {
     if (!channel) return null;
     const now = Date.now();
     this.#census.join(shardName, session?.userId ?? `visitor:${visitorId}`, now);
-    await this.#scheduleAlarm(now);
     const change = session ? this.#membership.join(session.userId, session.login) : null;
     if (change) this.#pending.push({ kind: 'membership', ...change });
+    await this.#scheduleAlarm(now);
     return {
       channel,
       roomState: this.#readRoomState(),
       historyJson: this.#storage.readHistoryJson(HISTORY_LENGTH),
       user: session ? await this.describeUser(channelId, session.userId) : null,
-    };
       members: this.#membership.listLogins(),
+    };
   }
 
   /** How a user appears in this channel's chat (badges, colour); null for an unknown user. */
@@ -261,6 +269,15 @@ export class ChatRoom extends DurableObject<Env> {
     );
     if (accepted.kind === 'error') return accepted;
     const { message } = accepted;
+    // AutoMod (chat/automod.ts): held for a moderator, never sent on its own. Cheers are paid for
+    // and go out; the broadcaster, moderators and VIPs are never held.
+    if (this.#settings.automod && message.bits === undefined && !isPrivileged(profile) && !profile.isVip) {
+      const verdict = reviewMessage(content, this.#settings.automod_allowed_domains);
+      if (verdict) {
+        this.#automod.hold(message, profile.login, verdict.reason, verdict.detail, now);
+        return { kind: 'notice', code: 'msg_rejected', message: AUTOMOD_HELD_NOTICE };
+      }
+    }
     // A cheer is debited before the message exists anywhere; refused, the message is not sent.
     if (message.bits !== undefined) {
       const cheer = {
@@ -324,8 +341,42 @@ export class ChatRoom extends DurableObject<Env> {
   }
 
   #readRoomState(): RoomState {
-    const { banned_words: _bannedWords, ...state } = this.#settings;
+    const {
+      banned_words: _bannedWords,
+      automod: _automod,
+      automod_allowed_domains: _domains,
+      ...state
+    } = this.#settings;
     return state;
+  }
+
+  // ---- AutoMod's held messages (moderators only) ----
+
+  /** The messages waiting for a decision, oldest first; null for an unknown channel. */
+  async listHeldMessages(channelId: string, actorId: string): Promise<HeldMessage[] | 'forbidden' | null> {
+    if (!(await this.#bindChannel(channelId))) return null;
+    if (!(await this.canModerate(channelId, actorId))) return 'forbidden';
+    return this.#automod.list(Date.now());
+  }
+
+  /** Approve sends the held message to everyone; deny drops it. Either works once. */
+  async resolveHeldMessage(
+    channelId: string,
+    actorId: string,
+    messageId: string,
+    approve: boolean,
+  ): Promise<AutomodOutcome> {
+    if (!(await this.#bindChannel(channelId))) return { kind: 'not-found', message: 'Channel not found.' };
+    if (!(await this.canModerate(channelId, actorId)))
+      return { kind: 'forbidden', message: 'Only moderators may act on held messages.' };
+    const now = Date.now();
+    const held = this.#automod.take(messageId, now);
+    if (!held) return { kind: 'not-found', message: 'No such held message (it may have expired).' };
+    if (!approve) return { kind: 'done', code: 'automod_denied', message: 'The message was denied.' };
+    this.#storage.insertMessage(held.message, held.login, now);
+    this.#pending.push({ kind: 'message', message: held.message, priority: false });
+    await this.#scheduleAlarm(now);
+    return { kind: 'done', code: 'automod_approved', message: 'The message was approved and sent.' };
   }
 
   // ---- moderation (chat commands and REST share this) ----

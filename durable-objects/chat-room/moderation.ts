@@ -6,6 +6,7 @@
 // use moderation commands), so a compromised or rogue moderator can be stopped by the broadcaster
 // without first losing the role.
 import { createEvent, type EventOf } from '../../protocol/events.ts';
+import { MAX_ALLOWED_DOMAINS, normalizeDomain } from '../chat/automod.ts';
 import type { ChatterProfile } from '../chat/badges.ts';
 import { canPerform } from '../chat/commands.ts';
 import {
@@ -208,11 +209,15 @@ export class RoomModeration {
       .filter((word) => word.length > 0);
     if (bannedWords && bannedWords.length > MAX_BANNED_WORDS)
       return rejected('too_many_banned_words', `At most ${MAX_BANNED_WORDS} banned words.`);
+    const domains = patch.automod_allowed_domains?.map(normalizeDomain).filter((d) => d.length > 0);
+    if (domains && domains.length > MAX_ALLOWED_DOMAINS)
+      return rejected('too_many_allowed_domains', `At most ${MAX_ALLOWED_DOMAINS} allowed domains.`);
     const before = this.#deps.readSettings();
     const after: ChatSettings = {
       ...before,
       ...patch,
       banned_words: bannedWords ? [...new Set(bannedWords)] : before.banned_words,
+      automod_allowed_domains: domains ? [...new Set(domains)] : before.automod_allowed_domains,
     };
     this.#deps.writeSettings(after);
     return describeSettingsChange(patch, after);

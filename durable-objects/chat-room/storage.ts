@@ -17,6 +17,8 @@ export const DEFAULT_SETTINGS: ChatSettings = {
   followers_only_minutes: -1,
   unique_chat: false,
   banned_words: [],
+  automod: false,
+  automod_allowed_domains: [],
 };
 
 const StoredChannel = z.object({
@@ -27,7 +29,13 @@ const StoredChannel = z.object({
   tier: ChannelTier,
 });
 /** Settings written before a field existed take its default. */
-const StoredSettings = z.partial(z.extend(RoomState, { banned_words: z.array(z.string()) }));
+const StoredSettings = z.partial(
+  z.extend(RoomState, {
+    banned_words: z.array(z.string()),
+    automod: z.boolean(),
+    automod_allowed_domains: z.array(z.string()),
+  }),
+);
 const MetaRow = z.object({ value: z.string() });
 const BanRow = z.object({
   user_id: z.string(),

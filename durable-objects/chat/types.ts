@@ -76,11 +76,24 @@ export type ModerationAction =
   | { kind: 'role'; role: 'moderator' | 'vip'; grant: boolean; target: string }
   | { kind: 'raid'; target: string };
 
-export type SettingsPatch = Partial<RoomState> & { banned_words?: string[] };
-
-export interface ChatSettings extends RoomState {
+/** The settings only the broadcaster and moderators see: banned words and AutoMod (chat/automod.ts). */
+export interface PrivateChatSettings {
   banned_words: string[];
+  /** Hold caps, repeated characters and links for a moderator's approval. */
+  automod: boolean;
+  /** Domains (and their subdomains) AutoMod lets links point to. */
+  automod_allowed_domains: string[];
 }
+
+export type SettingsPatch = Partial<RoomState> & Partial<PrivateChatSettings>;
+
+export interface ChatSettings extends RoomState, PrivateChatSettings {}
+
+/** A moderator's decision on a message AutoMod held. */
+export type AutomodOutcome =
+  | { kind: 'done'; code: 'automod_approved' | 'automod_denied'; message: string }
+  | { kind: 'forbidden'; message: string }
+  | { kind: 'not-found'; message: string };
 
 /**
  * How a moderation action ended, in the room's terms: REST maps each kind to a status in one place

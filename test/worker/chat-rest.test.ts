@@ -96,6 +96,8 @@ describe('moderation REST', () => {
       followers_only_minutes: -1,
       unique_chat: false,
       banned_words: [],
+      automod: false,
+      automod_allowed_domains: [],
     });
     const chat = await openJson(owner.channelId);
     const patched = await call('PATCH', `/channels/${owner.channelId}/chat/settings`, owner.token, {

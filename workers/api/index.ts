@@ -7,6 +7,7 @@ import { createApiRouter } from './lib/router.ts';
 import { limitRequestBody } from './middleware/body-limits.ts';
 import { handleIdempotencyKey } from './middleware/idempotency.ts';
 import { authApp } from './routes/auth.ts';
+import { automodApp } from './routes/automod.ts';
 import { categoriesApp } from './routes/categories.ts';
 import { channelsApp } from './routes/channels.ts';
 import { clipsApp } from './routes/clips.ts';
@@ -36,6 +37,7 @@ export const apiApp = app
   .route('/users', usersApp)
   .route('/', followsApp)
   .route('/', moderationApp)
+  .route('/', automodApp)
   .route('/', emotesApp)
   .route('/channels', channelsApp)
   .route('/streams', streamsApp)

@@ -17,11 +17,13 @@ export function ChatSettingsForm({ channelId }: { channelId: string }) {
   );
   const [draft, setDraft] = useState<ChatSettings | null>(null);
   const [words, setWords] = useState('');
+  const [domains, setDomains] = useState('');
   const [note, setNote] = useState<string | null>(null);
   useEffect(() => {
     if (settings.data) {
       setDraft(settings.data);
       setWords((settings.data.banned_words ?? []).join('\n'));
+      setDomains((settings.data.automod_allowed_domains ?? []).join('\n'));
     }
   }, [settings.data]);
 
@@ -36,10 +38,9 @@ export function ChatSettingsForm({ channelId }: { channelId: string }) {
       emote_only: draft.emote_only,
       followers_only_minutes: draft.followers_only_minutes,
       unique_chat: draft.unique_chat,
-      banned_words: words
-        .split('\n')
-        .map((word) => word.trim())
-        .filter((word) => word !== ''),
+      banned_words: splitLines(words),
+      automod: draft.automod ?? false,
+      automod_allowed_domains: splitLines(domains),
     };
     readApi(api.channels[':id'].chat.settings.$patch({ param, json })).then(
       () => setNote('Chat settings saved.'),
@@ -84,11 +85,89 @@ export function ChatSettingsForm({ channelId }: { channelId: string }) {
       />
       <label htmlFor="banned-words">Banned words (one per line)</label>
       <textarea id="banned-words" rows={4} value={words} onChange={(event) => setWords(event.target.value)} />
+      <label className="check">
+        <input
+          type="checkbox"
+          checked={draft.automod ?? false}
+          onChange={(event) => update({ automod: event.target.checked })}
+        />
+        AutoMod: hold shouting, repeated characters and links for a moderator
+      </label>
+      <label htmlFor="automod-domains">Links allowed without a hold (one domain per line)</label>
+      <textarea
+        id="automod-domains"
+        rows={3}
+        value={domains}
+        onChange={(event) => setDomains(event.target.value)}
+      />
       <button type="submit" className="button-primary">
         Save chat settings
       </button>
       {note ? <p role="status">{note}</p> : null}
     </form>
+  );
+}
+
+function splitLines(text: string): string[] {
+  return text
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+}
+
+/** AutoMod's queue: what it held, approved (sent to everyone) or denied (dropped) one by one. */
+export function AutomodQueuePanel({ channelId }: { channelId: string }) {
+  const param = { id: encodeURIComponent(channelId) };
+  const held = useApi(`/channels/${channelId}/chat/automod`, (options) =>
+    readApi(api.channels[':id'].chat.automod.$get({ param }, options)),
+  );
+  const [note, setNote] = useState<string | null>(null);
+  const { reload } = held;
+  // Held messages arrive while chat runs: look again every few seconds.
+  useEffect(() => {
+    const timer = setInterval(reload, 5000);
+    return () => clearInterval(timer);
+  }, [reload]);
+  if (held.error) return <ErrorMessage error={held.error} />;
+  if (!held.data) return <LoadingMessage />;
+  const decide = (messageId: string, action: 'approve' | 'deny') =>
+    readApi(
+      api.channels[':id'].chat.automod[':msg_id'].$post({
+        param: { ...param, msg_id: encodeURIComponent(messageId) },
+        json: { action },
+      }),
+    ).then(
+      (result) => {
+        setNote(result.message);
+        reload();
+      },
+      (error: unknown) => setNote(describeError(error)),
+    );
+  return (
+    <div>
+      {held.data.data.length === 0 ? <p>Nothing is waiting.</p> : null}
+      <ul className="automod-queue">
+        {held.data.data.map((message) => (
+          <li key={message.id}>
+            <p>
+              <strong>{message.user.display_name}</strong>: {message.content}
+            </p>
+            <p className="muted">Held for {message.detail}</p>
+            <button
+              type="button"
+              className="button-primary"
+              onClick={() => void decide(message.id, 'approve')}
+            >
+              Approve
+            </button>{' '}
+            <button type="button" onClick={() => void decide(message.id, 'deny')}>
+              Deny
+            </button>
+          </li>
+        ))}
+      </ul>
+      {note ? <p role="status">{note}</p> : null}
+    </div>
   );
 }
 

@@ -12,7 +12,7 @@ import { formatCount, formatDate, formatDuration } from '../components/format.ts
 import { Panel } from '../components/panel.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
-import { ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
+import { AutomodQueuePanel, ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
 import { EarningsPanel } from './dashboard-earnings.tsx';
 import { TierProgramPanel } from './dashboard-tier-panel.tsx';
 
@@ -56,6 +56,9 @@ export function DashboardPage() {
           <RoleList channelId={channelId} kind="moderators" />
         </Panel>
         <Panel title="VIPs">
+        <Panel title="Held by AutoMod">
+          <AutomodQueuePanel channelId={channelId} />
+        </Panel>
           <RoleList channelId={channelId} kind="vips" />
         </Panel>
         <Panel title="Emotes">

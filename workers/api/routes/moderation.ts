@@ -2,6 +2,7 @@
 // use, so "/ban name" in chat and POST /channels/{id}/bans obey one set of rules (who may, what
 // happens, what is mirrored to D1).
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_ALLOWED_DOMAINS } from '../../../durable-objects/chat/automod.ts';
 import type { ModerationAction, ModerationOutcome } from '../../../durable-objects/chat/types.ts';
 import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS, MAX_TIMEOUT_SECONDS } from '../../../protocol/chat.ts';
 import { optionalUser, requireUser } from '../../shared/auth.ts';
@@ -54,14 +55,21 @@ const ChatSettingsSchema = z
     followers_only_minutes: z.number().int().min(-1).max(MAX_FOLLOWERS_MINUTES),
     unique_chat: z.boolean(),
     banned_words: z.array(z.string().min(1).max(100)).max(500),
+    automod: z.boolean().openapi({ description: 'Hold caps, repeated characters and links for a moderator' }),
+    automod_allowed_domains: z
+      .array(z.string().min(1).max(253))
+      .max(MAX_ALLOWED_DOMAINS)
+      .openapi({ description: 'Domains (and subdomains) links may point to without being held' }),
   })
   .openapi('ChatSettings');
 const PatchSettingsBody = ChatSettingsSchema.partial().openapi('PatchChatSettings');
-/** What anyone may read: the modes. Banned words are for the broadcaster and moderators only. */
+/** What anyone may read: the modes. Banned words and AutoMod are for the broadcaster and moderators only. */
 const PublicChatSettingsSchema = ChatSettingsSchema.extend({
   banned_words: ChatSettingsSchema.shape.banned_words.optional().openapi({
     description: 'present only for the broadcaster and moderators',
   }),
+  automod: ChatSettingsSchema.shape.automod.optional(),
+  automod_allowed_domains: ChatSettingsSchema.shape.automod_allowed_domains.optional(),
 }).openapi('PublicChatSettings');
 
 const ResultSchema = z.object({ code: z.string(), message: z.string() }).openapi('ModerationResult');
@@ -73,7 +81,7 @@ const RaidBody = z.object({
  * The room of a channel that exists in D1; 404 otherwise, before any object is touched, so a
  * random channel id never creates a ChatRoom (docs/security.md).
  */
-async function getRoom(env: Env, channelId: string) {
+export async function getRoom(env: Env, channelId: string) {
   const channel = await env.DB.prepare('SELECT id FROM channels WHERE id = ?').bind(channelId).first();
   if (!channel) throw notFound('Channel');
   return env.CHAT_ROOM.getByName(channelId);
@@ -245,7 +253,12 @@ export const moderationApp = createApiRouter()
       // Banned words tell a troll what to misspell: moderators' eyes only (Twitch's blocked terms).
       const user = c.var.user;
       if (user && (await room.canModerate(id, user.id))) return c.json(settings, 200);
-      const { banned_words: _hidden, ...modes } = settings;
+      const {
+        banned_words: _words,
+        automod: _automod,
+        automod_allowed_domains: _domains,
+        ...modes
+      } = settings;
       return c.json(modes, 200);
     },
   )
