@@ -6,10 +6,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
-import { helixStreamsBench } from './helix-streams.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
+import { helixStreamsBench } from './helix-streams.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -129,6 +130,8 @@ async function main(): Promise<number> {
     wall_seconds: Math.round((performance.now() - started) / 100) / 10,
     benchmarks: outcomes,
   });
+  // The capacity and cost model at the seed's scale, from the figures just measured (docs/capacity.md).
+  printCapacity();
   const failed = outcomes.filter((outcome) => outcome.ok === false).map((outcome) => outcome.name);
   process.stdout.write(
     `\n${outcomes.length} benchmark(s) in ${Math.round((performance.now() - started) / 1000)} s; results in ${path}` +

@@ -1,0 +1,45 @@
+// The capacity model (scripts/capacity.ts, docs/capacity.md): its figures say where they come
+// from, reproduce the seed's own arithmetic, and support the design claims the doc makes.
+import { describe, expect, it } from 'vitest';
+import { computeCapacity } from '../../../scripts/capacity.ts';
+
+describe('capacity model', () => {
+  const model = computeCapacity();
+
+  it('labels every input figure measured, published, seed or assumed', () => {
+    const figures = [
+      model.seed,
+      model.published,
+      model.measured,
+      model.measured.cores,
+      model.assumed,
+    ].flatMap((group) =>
+      Object.values(group).filter(
+        (value) => typeof value === 'object' && value !== null && 'source' in value,
+      ),
+    );
+    expect(figures.length).toBeGreaterThan(20);
+    for (const figure of figures)
+      expect(['measured', 'published', 'seed', 'assumed']).toContain(figure.source);
+  });
+
+  it("reproduces the seed's egress figure: 200 Tbps at $0.03/GB is about $2.7M per hour", () => {
+    expect(model.results.egress.gbps).toBe(200_000);
+    expect(model.results.egress.cdn_per_hour_usd).toBe(2_700_000);
+  });
+
+  it('keeps one LiveStream object under its request budget at 500K viewers only with tiered collapse', () => {
+    const viral = model.results.live_stream_objects.collapse.at(-1);
+    expect(viral?.audience).toBe(500_000);
+    expect(viral?.per_location).toBeGreaterThan(model.published.doSoftLimit.value);
+    expect(viral?.tiered).toBeLessThan(model.published.doSoftLimit.value);
+  });
+
+  it('shows one ChatRoom cannot take a 50K msg/s channel, and the two-level design can', () => {
+    const chat = model.results.chat;
+    expect(chat.room_rpc_per_second_today).toBeGreaterThan(chat.room_budget);
+    expect(chat.room_rpc_per_second_shard_batched).toBeGreaterThan(chat.room_budget);
+    expect(chat.room_rpc_per_second_two_level).toBeLessThan(chat.room_budget);
+    expect(chat.relay_rpc_per_second).toBeLessThan(chat.room_budget);
+  });
+});
