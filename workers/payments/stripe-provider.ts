@@ -49,8 +49,12 @@ export class StripePaymentProvider implements PaymentProvider {
   readonly #stripe: Stripe;
   readonly #webhookSecret: string;
 
-  constructor(secretKey: string, webhookSecret: string) {
-    this.#stripe = new Stripe(secretKey, { httpClient: Stripe.createFetchHttpClient() });
+  /** `options.fetch` replaces the HTTP transport (tests record the API requests with it). */
+  constructor(secretKey: string, webhookSecret: string, options: { fetch?: typeof fetch } = {}) {
+    this.#stripe = new Stripe(secretKey, {
+      httpClient: Stripe.createFetchHttpClient(options.fetch),
+      maxNetworkRetries: 2,
+    });
     this.#webhookSecret = webhookSecret;
   }
 
