@@ -15,6 +15,7 @@ import { METRICS_INSTANCE } from '../../durable-objects/metrics/platform-metrics
 import { MetricsRecorder } from '../../durable-objects/metrics/recorder.ts';
 import worker from '../../workers/index.ts';
 import { signUp } from './api-helpers.ts';
+import { openJson, seedUser } from './chat-fixtures.ts';
 
 const TOKEN = 'test-metrics-token';
 
@@ -119,6 +120,27 @@ describe('GET /metrics', () => {
     expect(sampleValue(body, 'edgestream_queue_lag_seconds_bucket{queue="clip-requests",le="120"}')).toBe(1);
     expect(sampleValue(body, 'edgestream_clip_job_seconds_bucket{le="120"}')).toBe(1);
     expect(sampleValue(body, 'edgestream_queue_messages_total{queue="clip-requests"}')).toBe(1);
+  });
+});
+
+describe('chat hooks', () => {
+  it('counts chat sockets as they open and close, and accepted messages by channel tier', async () => {
+    const owner = await seedUser('metricschat', 'affiliate');
+    const sockets = (body: string) => sampleValue(body, 'edgestream_chat_sockets') ?? 0;
+    const before = sockets(await scrape());
+    const client = await openJson(owner.channelId, owner.token);
+    client.say(owner.channelId, 'hello, metrics');
+    await client.next('chat_message');
+    const open = await scrapeUntil('edgestream_chat_messages_total{tier="affiliate"}', 1);
+    expect(sockets(open)).toBe(before + 1);
+    client.close();
+    const deadline = Date.now() + 5000;
+    let after = sockets(await scrape());
+    while (after !== before && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      after = sockets(await scrape());
+    }
+    expect(after).toBe(before);
   });
 });
 
