@@ -179,4 +179,31 @@ describe('Helix videos, clips and raids', () => {
     expect([400, 403]).toContain(offline.status);
     expect(HelixErrorBody.parse(await offline.json()).status).toBe(offline.status);
   });
+
+  it("creating a clip needs clips:edit and a live broadcaster; the dashboard's clip rules apply", async () => {
+    const clipper = await createUserToken(['chat:read']);
+    const broadcaster = await signUp('live');
+    const path = `/clips?broadcaster_id=${broadcaster.user.id}`;
+    const noScope = await helix(
+      path,
+      { clientId: clipper.app.client_id, token: clipper.tokens.access_token },
+      { method: 'POST' },
+    );
+    expect(noScope.status).toBe(401);
+    const scoped = await createUserToken(['clips:edit']);
+    const auth = { clientId: scoped.app.client_id, token: scoped.tokens.access_token };
+    const offline = await helix(path, auth, { method: 'POST' });
+    expect(offline.status).toBe(404);
+    // The channel turned clipping off: the same 403 the web app's clip button gets.
+    const channelId = await channelOf(broadcaster.user.id);
+    await env.DB.batch([
+      env.DB.prepare('UPDATE channels SET clips_enabled = 0 WHERE id = ?').bind(channelId),
+      env.DB.prepare(
+        `INSERT INTO streams (id, channel_id, title, status, started_at, created_at) VALUES (?, ?, 'on air', 'live', ?, ?)`,
+      ).bind(crypto.randomUUID(), channelId, Date.now(), Date.now()),
+    ]);
+    const disabled = await helix(path, auth, { method: 'POST' });
+    expect(disabled.status).toBe(403);
+    expect(HelixErrorBody.parse(await disabled.json()).message).toBe('This channel has turned clipping off');
+  });
 });

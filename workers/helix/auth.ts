@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { log } from '../../common/log.ts';
 import { type AccessTokenInfo, hasScope, type TwitchScope, validateAccessToken } from '../oauth/tokens.ts';
 import { readBearerToken } from '../shared/auth.ts';
+import { ApiError } from '../shared/errors.ts';
 
 /** Twitch's bucket: 800 points a minute per client (app token) or client and user (user token). */
 export const HELIX_POINTS_PER_MINUTE = 800;
@@ -45,7 +46,9 @@ export function helixErrorHandler(err: Error, c: Context): Response {
   if (err instanceof HTTPException) {
     const status = err.status as ContentfulStatusCode;
     const res = c.json(helixErrorBody(status, err.message || (REASONS[status] ?? 'Error')), status);
-    // The rate-limit headers a middleware set before the failure stay on the answer.
+    // A shared limit (the clip limits of api/routes/clips.ts) says when to come back.
+    if (err instanceof ApiError && err.retryAfterSeconds !== undefined)
+      res.headers.set('Retry-After', String(err.retryAfterSeconds));
     return res;
   }
   log.error('unhandled_error', { method: c.req.method, path: new URL(c.req.url).pathname, error: err });

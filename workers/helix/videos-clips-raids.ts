@@ -1,8 +1,9 @@
-// Helix videos (past broadcasts), clips (read) and raids (dev.twitch.tv/docs/api/reference). A VOD
+// Helix videos (past broadcasts), clips (get, create) and raids (dev.twitch.tv/docs/api/reference). A VOD
 // is deleted by the same routine the dashboard's delete uses (workers/vod/retention.ts); a raid is
 // the ChatRoom's, as the /raid command and POST /api/v1/channels/{id}/raids are.
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { requestClip } from '../api/routes/clips.ts';
 import { deleteVod } from '../vod/retention.ts';
 import { HelixError, type HelixVariables, requireScope, requireSelf, requireTokenUser } from './auth.ts';
 import {
@@ -17,6 +18,9 @@ import {
 
 /** Objects one Helix VOD delete may purge before answering; the retention sweep finishes the rest. */
 const VOD_DELETE_BUDGET = 500;
+
+/** A Helix clip covers the last 30 seconds before the request, as Twitch's does. */
+const CLIP_SECONDS = 30;
 
 const VideoRow = z.object({
   id: z.string(),
@@ -191,6 +195,28 @@ export const helixVideosClipsRaidsApp = new Hono<{ Bindings: Env; Variables: Hel
       is_featured: false,
     }));
     return c.json({ data, pagination });
+  })
+  // Twitch clips the last 30 seconds of the broadcaster's live stream; so does this, through the
+  // dashboard's own clip request (limits, the channel's switch, bans: api/routes/clips.ts).
+  .post('/clips', async (c) => {
+    requireScope(c, 'clips:edit');
+    const userId = requireTokenUser(c);
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const row = await c.env.DB.prepare(
+      `SELECT s.id, s.title FROM streams s JOIN channels ch ON ch.id = s.channel_id
+       WHERE ch.user_id = ? AND s.status = 'live' ORDER BY s.started_at DESC LIMIT 1`,
+    )
+      .bind(broadcasterId)
+      .first();
+    if (row === null) throw new HelixError(404, 'The broadcaster is not live');
+    const stream = z.object({ id: z.string(), title: z.string() }).parse(row);
+    const created = await requestClip(c, userId, {
+      stream_id: stream.id,
+      title: stream.title.trim() === '' ? 'Clip' : stream.title.slice(0, 140),
+      duration_seconds: CLIP_SECONDS,
+      offset_seconds: -CLIP_SECONDS,
+    });
+    return c.json({ data: [{ id: created.clip_id, edit_url: created.url }] }, 202);
   })
   .post('/raids', async (c) => {
     requireScope(c, 'channel:manage:raids');

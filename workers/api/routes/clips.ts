@@ -34,6 +34,7 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
+  type RequestScope,
   readClientNetwork,
   readRequestOrigin,
 } from '../lib/router.ts';
@@ -140,6 +141,81 @@ const ListQuery = z.object({
 });
 const ClipCursor = z.object({ sort: z.enum(CLIP_SORTS), key: z.number(), id: z.string() });
 
+/**
+ * Creates a clip request as POST /clips does (rate limits, the channel's switch, bans, the
+ * window) and queues its job; Helix POST /clips calls it too (workers/helix/videos-clips-raids.ts).
+ */
+export async function requestClip(
+  scope: RequestScope,
+  userId: string,
+  body: z.infer<typeof CreateClipBody>,
+): Promise<z.infer<typeof ClipCreatedSchema>> {
+  const db = scope.env.DB;
+  // Before any work: a rejected request costs this allowance too, so it cannot be looped.
+  await enforceRateLimit(
+    scope.env,
+    readRateLimit(scope.env, 'clip_attempts_per_user'),
+    userId,
+    'You have asked for too many clips; try again after Retry-After seconds',
+  );
+  const found = await db
+    .prepare(
+      `SELECT s.id, s.channel_id, s.status, s.renditions, c.clips_enabled,
+                EXISTS (SELECT 1 FROM bans b WHERE b.channel_id = s.channel_id AND b.user_id = ?2
+                        AND (b.expires_at IS NULL OR b.expires_at > ?3)) AS is_banned
+         FROM streams s JOIN channels c ON c.id = s.channel_id WHERE s.id = ?1`,
+    )
+    .bind(body.stream_id, userId, Date.now())
+    .first();
+  if (!found) throw notFound('Stream');
+  const stream = StreamFacts.extend({ clips_enabled: z.number(), is_banned: z.number() }).parse(found);
+  if (stream.clips_enabled === 0) {
+    throw new ApiError(403, 'clips_disabled', 'This channel has turned clipping off');
+  }
+  if (stream.is_banned === 1) {
+    throw new ApiError(403, 'banned', 'You are banned or timed out in this channel');
+  }
+  if (stream.status === 'pending') throw unprocessable('The stream has not started');
+  const window = await resolveClipWindow(scope.env, stream, body.offset_seconds, body.duration_seconds);
+  // Counted once the request is known to be clippable: a rejected window costs no allowance.
+  await enforceRateLimit(
+    scope.env,
+    readRateLimit(scope.env, 'clips_per_user'),
+    userId,
+    'You have made too many clips; try again after Retry-After seconds',
+  );
+  await enforceRateLimit(
+    scope.env,
+    readRateLimit(scope.env, 'clips_per_channel'),
+    stream.channel_id,
+    'This channel has had too many clips made; try again after Retry-After seconds',
+  );
+  const clipId = crypto.randomUUID();
+  const now = Date.now();
+  await db
+    .prepare(
+      `INSERT INTO clips (id, stream_id, vod_id, channel_id, creator_id, title, duration_seconds, offset_seconds,
+                            window_start, window_end, status, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?)`,
+    )
+    .bind(
+      clipId,
+      stream.id,
+      window.vodId,
+      stream.channel_id,
+      userId,
+      body.title,
+      body.duration_seconds,
+      body.offset_seconds,
+      Math.round(window.windowStart),
+      Math.round(window.windowStart + body.duration_seconds * 1000),
+      now,
+    )
+    .run();
+  await publishEvent(scope.env.CLIP_REQUESTS, createEvent('clip.requested', { clip_id: clipId }, now));
+  return { clip_id: clipId, url: `${readRequestOrigin(scope)}${getClipPath(clipId)}`, status: 'processing' };
+}
+
 export const clipsApp = createApiRouter()
   .openapi(
     createRoute({
@@ -155,80 +231,7 @@ export const clipsApp = createApiRouter()
         ...describeErrors(400, 401, 403, 404, 422, 429),
       },
     }),
-    async (c) => {
-      const body = c.req.valid('json');
-      const db = c.env.DB;
-      // Before any work: a rejected request costs this allowance too, so it cannot be looped.
-      await enforceRateLimit(
-        c.env,
-        readRateLimit(c.env, 'clip_attempts_per_user'),
-        c.var.user.id,
-        'You have asked for too many clips; try again after Retry-After seconds',
-      );
-      const found = await db
-        .prepare(
-          `SELECT s.id, s.channel_id, s.status, s.renditions, c.clips_enabled,
-                  EXISTS (SELECT 1 FROM bans b WHERE b.channel_id = s.channel_id AND b.user_id = ?2
-                          AND (b.expires_at IS NULL OR b.expires_at > ?3)) AS is_banned
-           FROM streams s JOIN channels c ON c.id = s.channel_id WHERE s.id = ?1`,
-        )
-        .bind(body.stream_id, c.var.user.id, Date.now())
-        .first();
-      if (!found) throw notFound('Stream');
-      const stream = StreamFacts.extend({ clips_enabled: z.number(), is_banned: z.number() }).parse(found);
-      if (stream.clips_enabled === 0) {
-        throw new ApiError(403, 'clips_disabled', 'This channel has turned clipping off');
-      }
-      if (stream.is_banned === 1) {
-        throw new ApiError(403, 'banned', 'You are banned or timed out in this channel');
-      }
-      if (stream.status === 'pending') throw unprocessable('The stream has not started');
-      const window = await resolveClipWindow(c.env, stream, body.offset_seconds, body.duration_seconds);
-      // Counted once the request is known to be clippable: a rejected window costs no allowance.
-      await enforceRateLimit(
-        c.env,
-        readRateLimit(c.env, 'clips_per_user'),
-        c.var.user.id,
-        'You have made too many clips; try again after Retry-After seconds',
-      );
-      await enforceRateLimit(
-        c.env,
-        readRateLimit(c.env, 'clips_per_channel'),
-        stream.channel_id,
-        'This channel has had too many clips made; try again after Retry-After seconds',
-      );
-      const clipId = crypto.randomUUID();
-      const now = Date.now();
-      await db
-        .prepare(
-          `INSERT INTO clips (id, stream_id, vod_id, channel_id, creator_id, title, duration_seconds, offset_seconds,
-                              window_start, window_end, status, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'processing', ?)`,
-        )
-        .bind(
-          clipId,
-          stream.id,
-          window.vodId,
-          stream.channel_id,
-          c.var.user.id,
-          body.title,
-          body.duration_seconds,
-          body.offset_seconds,
-          Math.round(window.windowStart),
-          Math.round(window.windowStart + body.duration_seconds * 1000),
-          now,
-        )
-        .run();
-      await publishEvent(c.env.CLIP_REQUESTS, createEvent('clip.requested', { clip_id: clipId }, now));
-      return c.json(
-        {
-          clip_id: clipId,
-          url: `${readRequestOrigin(c)}${getClipPath(clipId)}`,
-          status: 'processing' as const,
-        },
-        202,
-      );
-    },
+    async (c) => c.json(await requestClip(c, c.var.user.id, c.req.valid('json')), 202),
   )
   .openapi(
     createRoute({
