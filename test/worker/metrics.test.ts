@@ -16,6 +16,7 @@ import { MetricsRecorder } from '../../durable-objects/metrics/recorder.ts';
 import worker from '../../workers/index.ts';
 import { signUp } from './api-helpers.ts';
 import { openJson, seedUser } from './chat-fixtures.ts';
+import { createTestChannel, getPlaylist, putPart, startTestStream } from './origin-fixtures.ts';
 
 const TOKEN = 'test-metrics-token';
 
@@ -120,6 +121,34 @@ describe('GET /metrics', () => {
     expect(sampleValue(body, 'edgestream_queue_lag_seconds_bucket{queue="clip-requests",le="120"}')).toBe(1);
     expect(sampleValue(body, 'edgestream_clip_job_seconds_bucket{le="120"}')).toBe(1);
     expect(sampleValue(body, 'edgestream_queue_messages_total{queue="clip-requests"}')).toBe(1);
+  });
+});
+
+describe('playback hooks', () => {
+  it('times blocking reloads and part uploads, and counts edge-cache misses then hits', async () => {
+    const channel = await createTestChannel();
+    const publish = await startTestStream(channel, ['source'], 1);
+    const before = await scrape();
+    const count = (body: string, sample: string) => sampleValue(body, sample) ?? 0;
+    const query = '?_HLS_msn=1&_HLS_part=0';
+    const held = getPlaylist(channel.channelId, 'source.m3u8', query);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await putPart(publish, 'source', 1, 0);
+    expect((await held).status).toBe(200);
+    // The same URL again: the edge cache answers it.
+    expect((await getPlaylist(channel.channelId, 'source.m3u8', query)).status).toBe(200);
+    const after = await scrapeUntil(
+      'edgestream_edge_cache_lookups_total{result="hit"}',
+      count(before, 'edgestream_edge_cache_lookups_total{result="hit"}') + 1,
+    );
+    for (const sample of [
+      'edgestream_blocking_reload_wait_seconds_count',
+      'edgestream_part_publish_delay_seconds_count',
+      'edgestream_edge_cache_lookups_total{result="miss"}',
+      'edgestream_edge_cache_lookups_total{result="hit"}',
+    ]) {
+      expect(count(after, sample), sample).toBeGreaterThan(count(before, sample));
+    }
   });
 });
 
