@@ -41,7 +41,7 @@ app.route('/api/v1', apiApp);
 app.route('/oauth2', oauth2App);
 app.route('/helix', helixApp);
 // EventSub over WebSocket, as wss://eventsub.wss.twitch.tv/ws (workers/eventsub/websocket.ts).
-app.route('/eventsub', eventSubWsApp);
+app.route('/', eventSubWsApp);
 app.route('/', originApp);
 app.route('/', vodPlaybackApp);
 app.route('/', chatApp);

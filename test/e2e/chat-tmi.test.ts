@@ -1,11 +1,13 @@
 // The unmodified tmi.js library (what most Twitch bots use) against the running Worker: it logs in
-// with an oauth: token, joins a channel by name, receives a message with Twitch tags and sends one.
-// tmi.js lower-cases the token it sends in PASS (Twitch tokens are lower-case), so session tokens
-// must be lower-case too for this to pass (see workers/shared/crypto.ts generateRandomToken).
+// with an oauth: token (an OAuth user token with chat:read and chat:edit, as Twitch's IRC takes;
+// never the account's session token), joins a channel by name, receives a message with Twitch tags
+// and sends one. tmi.js lower-cases the token it sends in PASS (Twitch tokens are lower-case), so
+// tokens must be lower-case too for this to pass (see workers/shared/crypto.ts generateRandomToken).
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ChatMessage, ServerFrame } from '../../protocol/chat.ts';
 import { type Platform, startPlatform } from './harness.ts';
+import { issueUserToken, registerApp } from './lib/oauth.ts';
 
 interface TmiTags {
   [key: string]: unknown;
@@ -89,11 +91,13 @@ describe('tmi.js against the chat Worker', () => {
     const streamer = await signUp(platform.baseUrl, `streamer${suffix}`);
     const bot = await signUp(platform.baseUrl, `bot${suffix}`);
     const channel = `#${streamer.channel.name.toLowerCase()}`;
+    const app = await registerApp(platform.baseUrl, bot.token);
+    const chatToken = await issueUserToken(platform.baseUrl, app, bot.token, ['chat:read', 'chat:edit']);
 
     const client = new tmi.Client({
       // tmi.js would otherwise ask api.twitch.tv for emote sets; this machine talks only to loopback.
       options: { skipUpdatingEmotesets: true },
-      identity: { username: bot.user.username, password: `oauth:${bot.token}` },
+      identity: { username: bot.user.username, password: `oauth:${chatToken}` },
       connection: { server: '127.0.0.1', port: platform.port, secure: false, reconnect: false },
       channels: [channel],
     });

@@ -1,5 +1,5 @@
 // The EventSub WebSocket entry, as wss://eventsub.wss.twitch.tv/ws is (clients change only the
-// URL): `/eventsub/ws`, with `keepalive_timeout_seconds` (10-600, a numeric value out of range
+// URL): `/eventsub/ws` (and `/ws`, the mock server's path), with `keepalive_timeout_seconds` (10-600, a numeric value out of range
 // "will return the nearest acceptable value"). Each connection is a new session and a new
 // EventSubSession object; a `reconnect` parameter is the URL a session_reconnect message gave,
 // naming the object the session moves to (durable-objects/eventsub/eventsub-session.ts).
@@ -7,9 +7,11 @@
 // The upgrade itself carries no token (Twitch's does not either): a connection that makes no
 // subscription is closed after its keepalive timeout (4003), and connects are limited per client
 // network (EVENTSUB_CONNECTS_PER_MINUTE) so one address cannot hold many idle objects.
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { toClientNetwork } from '../../common/client-network.ts';
+import { helixApp } from '../helix/index.ts';
+import { oauth2App } from '../oauth/index.ts';
 import { ApiError, rateLimited } from '../shared/errors.ts';
 
 export const EVENTSUB_CONNECTS_PER_MINUTE = 30;
@@ -25,7 +27,7 @@ function readKeepalive(value: string | undefined): number {
   return Math.min(600, Math.max(10, Math.round(parsed)));
 }
 
-eventSubWsApp.get('/ws', async (c) => {
+async function upgradeEventSub(c: Context<{ Bindings: Env }>): Promise<Response> {
   if (c.req.header('Upgrade')?.toLowerCase() !== 'websocket') {
     throw new ApiError(426, 'upgrade_required', 'EventSub is a WebSocket: connect with Upgrade: websocket');
   }
@@ -71,4 +73,29 @@ eventSubWsApp.get('/ws', async (c) => {
   return c.env.EVENTSUB_SESSION.getByName(objectName).fetch(
     new Request(c.req.url, { method: 'GET', headers }),
   );
+}
+
+eventSubWsApp.get('/eventsub/ws', upgradeEventSub);
+// Twitch's mock server (twitch-cli `event websocket`) serves the same at `/ws`; clients pointed at
+// a mock (twurple's TWURPLE_MOCK_API_PORT) connect there. `/ws/{channel_id}` stays chat's.
+eventSubWsApp.get('/ws', upgradeEventSub);
+
+/**
+ * `/eventsub/subscriptions` is Helix's route at the path Twitch's mock server uses
+ * (twitch-cli's `mock-api`, which clients such as twurple reach with TWURPLE_MOCK_API_PORT): the same
+ * handler, token checks and rate limit as /helix/eventsub/subscriptions.
+ */
+eventSubWsApp.all('/eventsub/subscriptions', (c) => {
+  const url = new URL(c.req.url);
+  return helixApp.fetch(new Request(url, c.req.raw), c.env, c.executionCtx);
+});
+
+/**
+ * The mock server's `/auth/validate` is id.twitch.tv/oauth2/validate: chat clients pointed at a mock
+ * (twurple with TWURPLE_MOCK_API_PORT) validate their token there before IRC's PASS.
+ */
+eventSubWsApp.get('/auth/validate', (c) => {
+  const url = new URL(c.req.url);
+  url.pathname = '/validate';
+  return oauth2App.fetch(new Request(url, c.req.raw), c.env, c.executionCtx);
 });
