@@ -84,6 +84,20 @@ describe('Helix authentication', () => {
     expect(HelixErrorBody.parse(await res.json()).error).toBe('Too Many Requests');
   });
 
+  it("refuses a body over 64 KiB with 413 in Twitch's shape", async () => {
+    const { app, tokens, user } = await createUserToken(['channel:manage:broadcast']);
+    const res = await helix(
+      `/channels?broadcaster_id=${user.user.id}`,
+      { clientId: app.client_id, token: tokens.access_token },
+      {
+        method: 'PATCH',
+        body: { title: 'x', padding: 'a'.repeat(70_000) },
+      },
+    );
+    expect(res.status).toBe(413);
+    expect(HelixErrorBody.parse(await res.json()).status).toBe(413);
+  });
+
   it("an unknown Helix route is Twitch's 404", async () => {
     const { app, tokens } = await createUserToken([]);
     const res = await helix('/no-such-route', { clientId: app.client_id, token: tokens.access_token });

@@ -368,4 +368,13 @@ describe('validate and revoke', () => {
     );
     expect((await validate(second.tokens.access_token)).status).toBe(401);
   });
+
+  it('refuses a token request body over 16 KiB before reading it', async () => {
+    const res = await oauth(
+      '/token',
+      form({ grant_type: 'client_credentials', client_id: 'x', padding: 'a'.repeat(20_000) }),
+    );
+    expect(res.status).toBe(413);
+    expect(TwitchOAuthError.parse(await res.json()).status).toBe(413);
+  });
 });
