@@ -11,6 +11,7 @@ import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
 import { helixStreamsBench } from './helix-streams.ts';
+import { fleetPlacementBench } from './fleet-placement.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -83,6 +84,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(originThroughputBench),
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
+    fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(whipIngestBench),
     fromBenchmark(helixStreamsBench),
