@@ -53,7 +53,12 @@ function messagesReport(reporter: string, sequence: number, tier: string, value:
 
 describe('GET /metrics', () => {
   it('refuses a scrape without the operator token, or with a wrong one, with the JSON error body', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token' }, { authorization: TOKEN }]) {
+    const attempts: Record<string, string>[] = [
+      {},
+      { authorization: 'Bearer wrong-token' },
+      { authorization: TOKEN },
+    ];
+    for (const headers of attempts) {
       const res = await SELF.fetch('http://localhost/metrics', { headers });
       expect(res.status).toBe(401);
       const body: unknown = await res.json();
