@@ -11,7 +11,7 @@ import { routePath } from 'hono/route';
 import * as z from 'zod/mini';
 import type { ScrapeGauge } from '../../durable-objects/metrics/aggregate.ts';
 import { METRICS_INSTANCE } from '../../durable-objects/metrics/platform-metrics.ts';
-import { metrics } from '../../durable-objects/metrics/recorder.ts';
+import { type MetricsSink, metrics } from '../../durable-objects/metrics/recorder.ts';
 import { handleError, unauthorized } from '../shared/errors.ts';
 
 const encoder = new TextEncoder();
@@ -80,6 +80,15 @@ function toApp(path: string): string {
 
 const PART_UPLOAD_ROUTE = '/internal/ingest/:channelId/:publishId/part/:rendition/:msn/:part';
 
+/** The request's sink; null (record only) when the app runs without an ExecutionContext (app.request in a test). */
+function readSink(c: Context<{ Bindings: Env }>): MetricsSink | null {
+  try {
+    return { env: c.env, ctx: c.executionCtx };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Records every response's route, status and time in the isolate's recorder. The route label is
  * the matched route pattern (bounded by the code), never the raw path. Hot-path cost: two Map
@@ -92,7 +101,7 @@ export async function recordRequestMetrics(c: Context<{ Bindings: Env }>, next: 
   // After next() the route index is the handler's that answered: its pattern, mount prefix included.
   const route = routePath(c);
   const app = toApp(c.req.path);
-  const sink = { env: c.env, ctx: c.executionCtx };
+  const sink = readSink(c);
   metrics.add(sink, 'edgestream_http_requests_total', {
     app,
     route,
