@@ -12,6 +12,7 @@ import * as z from 'zod/mini';
 import { type Logger, log } from '../../common/log.ts';
 import { type ChatMessage, HISTORY_LENGTH, type RoomState } from '../../protocol/chat.ts';
 import { createEvent, type EventOf } from '../../protocol/events.ts';
+import { AutoSlowMode } from '../chat/auto-slow.ts';
 import { reviewMessage } from '../chat/automod.ts';
 import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
 import { isCommand, parseCommand } from '../chat/commands.ts';
@@ -96,6 +97,7 @@ export class ChatRoom extends DurableObject<Env> {
   #alarmAt: number | null = null;
   readonly #intake = new MessageIntake();
   readonly #automod: AutomodQueue;
+  readonly #autoSlow = new AutoSlowMode(Date.now());
   readonly #membership = new IrcMembership();
   readonly #chatters: ChatterCache;
 
@@ -257,6 +259,7 @@ export class ChatRoom extends DurableObject<Env> {
     const forbidden = describeForbiddenCharacters(content);
     if (forbidden) return { kind: 'error', code: 'invalid_message', message: forbidden };
     if (isCommand(content)) return this.#runCommand(channel, session, content);
+    this.#autoSlow.observe();
     const now = Date.now();
     const profile = await this.#getProfile(session.userId, now);
     if (!profile) return { kind: 'error', code: 'unauthorized', message: 'Unknown user.' };
@@ -345,6 +348,10 @@ export class ChatRoom extends DurableObject<Env> {
       banned_words: _bannedWords,
       automod: _automod,
       automod_allowed_domains: _domains,
+      auto_slow_messages_per_second: _autoRate,
+      auto_slow_seconds: _autoSeconds,
+      auto_slow_active: _autoActive,
+      sample_messages_per_second: _sample,
       ...state
     } = this.#settings;
     return state;
@@ -462,6 +469,7 @@ export class ChatRoom extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.#alarmAt = null;
     const now = Date.now();
+    await this.#runDuty('auto_slow', async () => this.#applyAutoSlow(now));
     await this.#runDuty('flush_batch', async () => this.#flushBatch(now));
     if (this.#channel && now >= this.#archiveRetryAt) {
       const channel = this.#channel;
@@ -491,7 +499,33 @@ export class ChatRoom extends DurableObject<Env> {
     this.#pending = [];
     const windowMs = Math.min(1000, Math.max(BATCH_INTERVAL_MS, now - this.#lastFlushAt));
     this.#lastFlushAt = now;
-    this.#fanout.send(this.#census.listActiveShards(now), { channel: this.#channel, windowMs, events });
+    this.#fanout.send(this.#census.listActiveShards(now), {
+      channel: this.#channel,
+      windowMs,
+      samplePerSecond: this.#settings.sample_messages_per_second,
+      events,
+    });
+  }
+
+  /** Automatic slow mode (chat/auto-slow.ts): on when chat goes viral, off once it calms down. */
+  #applyAutoSlow(now: number): void {
+    const decision = this.#autoSlow.decide(now, this.#settings);
+    if (decision.kind === 'none') return;
+    const on = decision.kind === 'enable';
+    const seconds = on ? this.#settings.auto_slow_seconds : 0;
+    this.#settings = { ...this.#settings, slow_seconds: seconds, auto_slow_active: on };
+    this.#storage.writeSettings(this.#settings);
+    this.#pending.push({ kind: 'room_state', state: this.#readRoomState() });
+    this.#pending.push(
+      on
+        ? {
+            kind: 'notice',
+            code: 'slow_on',
+            message: `Chat is very busy: slow mode is on (one message every ${seconds} seconds) until it calms down.`,
+          }
+        : { kind: 'notice', code: 'slow_off', message: 'Chat has calmed down: slow mode is off.' },
+    );
+    this.#log.info(on ? 'auto_slow_on' : 'auto_slow_off', { rate: Math.round(decision.rate) });
   }
 
   /** Every ~10 s while anyone watches: drop stale shards, push the count, publish it on change. */

@@ -218,6 +218,8 @@ export class RoomModeration {
       ...patch,
       banned_words: bannedWords ? [...new Set(bannedWords)] : before.banned_words,
       automod_allowed_domains: domains ? [...new Set(domains)] : before.automod_allowed_domains,
+      // Slow mode set by a person is theirs: the automatic rule lets go (chat/auto-slow.ts).
+      auto_slow_active: patch.slow_seconds === undefined ? before.auto_slow_active : false,
     };
     this.#deps.writeSettings(after);
     return describeSettingsChange(patch, after);

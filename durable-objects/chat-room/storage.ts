@@ -8,6 +8,7 @@
 import * as z from 'zod/mini';
 import { type ChatMessage, ChatMessageFrame, RoomState } from '../../protocol/chat.ts';
 import { ChannelTier } from '../../protocol/ingest.ts';
+import { MAX_MESSAGES_PER_VIEWER_PER_SECOND } from '../chat/sampling.ts';
 import type { BanRecord, ChannelInfo, ChatSettings } from '../chat/types.ts';
 
 export const DEFAULT_SETTINGS: ChatSettings = {
@@ -19,6 +20,10 @@ export const DEFAULT_SETTINGS: ChatSettings = {
   banned_words: [],
   automod: false,
   automod_allowed_domains: [],
+  auto_slow_messages_per_second: 0,
+  auto_slow_seconds: 3,
+  auto_slow_active: false,
+  sample_messages_per_second: MAX_MESSAGES_PER_VIEWER_PER_SECOND,
 };
 
 const StoredChannel = z.object({
@@ -34,6 +39,10 @@ const StoredSettings = z.partial(
     banned_words: z.array(z.string()),
     automod: z.boolean(),
     automod_allowed_domains: z.array(z.string()),
+    auto_slow_messages_per_second: z.number(),
+    auto_slow_seconds: z.number(),
+    auto_slow_active: z.boolean(),
+    sample_messages_per_second: z.number(),
   }),
 );
 const MetaRow = z.object({ value: z.string() });

@@ -63,7 +63,7 @@ export class BatchPayloads {
       if (event.kind === 'message' && !event.priority) sampleable.push(index);
       else always.push(index);
     });
-    const budget = computeSampleBudget(batch.windowMs);
+    const budget = computeSampleBudget(batch.windowMs, batch.samplePerSecond);
     const variantCount = sampleable.length <= budget ? 1 : SAMPLE_VARIANTS;
     this.variants = Array.from({ length: variantCount }, () =>
       mergeSorted(

@@ -6,8 +6,11 @@
 export const MAX_MESSAGES_PER_VIEWER_PER_SECOND = 20;
 
 /** How many sampled messages one viewer gets from a batch covering `windowMs`. */
-export function computeSampleBudget(windowMs: number): number {
-  return Math.max(1, Math.round((MAX_MESSAGES_PER_VIEWER_PER_SECOND * windowMs) / 1000));
+export function computeSampleBudget(
+  windowMs: number,
+  perSecond = MAX_MESSAGES_PER_VIEWER_PER_SECOND,
+): number {
+  return Math.max(1, Math.round((perSecond * windowMs) / 1000));
 }
 
 /**

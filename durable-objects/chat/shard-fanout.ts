@@ -67,6 +67,7 @@ function mergeBatches(a: FanoutBatch, b: FanoutBatch): FanoutBatch {
   return {
     channel: b.channel,
     windowMs: Math.min(MAX_WINDOW_MS, a.windowMs + b.windowMs),
+    ...(b.samplePerSecond === undefined ? {} : { samplePerSecond: b.samplePerSecond }),
     events: [...a.events, ...b.events],
   };
 }

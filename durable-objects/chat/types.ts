@@ -56,6 +56,8 @@ export interface FanoutBatch {
   channel: ChannelInfo;
   /** The time this batch covers, which sets each viewer's sampling budget. */
   windowMs: number;
+  /** The channel's sampling threshold per viewer (chat settings); the default when absent. */
+  samplePerSecond?: number;
   events: FanoutEvent[];
 }
 
@@ -83,6 +85,13 @@ export interface PrivateChatSettings {
   automod: boolean;
   /** Domains (and their subdomains) AutoMod lets links point to. */
   automod_allowed_domains: string[];
+  /** Automatic slow mode (chat/auto-slow.ts): the rate that turns it on (0 is off), its seconds. */
+  auto_slow_messages_per_second: number;
+  auto_slow_seconds: number;
+  /** Read-only: slow mode is on now because of the automatic rule. */
+  auto_slow_active: boolean;
+  /** Messages per second each viewer reads before chat is sampled for them (chat/sampling.ts). */
+  sample_messages_per_second: number;
 }
 
 export type SettingsPatch = Partial<RoomState> & Partial<PrivateChatSettings>;

@@ -98,6 +98,10 @@ describe('moderation REST', () => {
       banned_words: [],
       automod: false,
       automod_allowed_domains: [],
+      auto_slow_messages_per_second: 0,
+      auto_slow_seconds: 3,
+      auto_slow_active: false,
+      sample_messages_per_second: 20,
     });
     const chat = await openJson(owner.channelId);
     const patched = await call('PATCH', `/channels/${owner.channelId}/chat/settings`, owner.token, {

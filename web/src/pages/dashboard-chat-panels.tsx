@@ -41,6 +41,9 @@ export function ChatSettingsForm({ channelId }: { channelId: string }) {
       banned_words: splitLines(words),
       automod: draft.automod ?? false,
       automod_allowed_domains: splitLines(domains),
+      auto_slow_messages_per_second: draft.auto_slow_messages_per_second ?? 0,
+      auto_slow_seconds: draft.auto_slow_seconds ?? 3,
+      sample_messages_per_second: draft.sample_messages_per_second ?? 20,
     };
     readApi(api.channels[':id'].chat.settings.$patch({ param, json })).then(
       () => setNote('Chat settings saved.'),
@@ -99,6 +102,35 @@ export function ChatSettingsForm({ channelId }: { channelId: string }) {
         rows={3}
         value={domains}
         onChange={(event) => setDomains(event.target.value)}
+      />
+      <label htmlFor="auto-slow-rate">
+        Automatic slow mode: messages per second that turn it on (0 is off)
+        {draft.auto_slow_active ? ' (on now)' : ''}
+      </label>
+      <input
+        id="auto-slow-rate"
+        type="number"
+        min={0}
+        value={draft.auto_slow_messages_per_second ?? 0}
+        onChange={(event) => update({ auto_slow_messages_per_second: Number(event.target.value) })}
+      />
+      <label htmlFor="auto-slow-seconds">Automatic slow mode: seconds between messages</label>
+      <input
+        id="auto-slow-seconds"
+        type="number"
+        min={1}
+        max={MAX_SLOW_SECONDS}
+        value={draft.auto_slow_seconds ?? 3}
+        onChange={(event) => update({ auto_slow_seconds: Number(event.target.value) })}
+      />
+      <label htmlFor="sample-rate">Messages per second each viewer reads before chat is sampled</label>
+      <input
+        id="sample-rate"
+        type="number"
+        min={5}
+        max={100}
+        value={draft.sample_messages_per_second ?? 20}
+        onChange={(event) => update({ sample_messages_per_second: Number(event.target.value) })}
       />
       <button type="submit" className="button-primary">
         Save chat settings

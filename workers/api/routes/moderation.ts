@@ -2,6 +2,11 @@
 // use, so "/ban name" in chat and POST /channels/{id}/bans obey one set of rules (who may, what
 // happens, what is mirrored to D1).
 import { createRoute, z } from '@hono/zod-openapi';
+import {
+  MAX_AUTO_SLOW_THRESHOLD,
+  MAX_SAMPLE_PER_SECOND,
+  MIN_SAMPLE_PER_SECOND,
+} from '../../../durable-objects/chat/auto-slow.ts';
 import { MAX_ALLOWED_DOMAINS } from '../../../durable-objects/chat/automod.ts';
 import type { ModerationAction, ModerationOutcome } from '../../../durable-objects/chat/types.ts';
 import { MAX_FOLLOWERS_MINUTES, MAX_SLOW_SECONDS, MAX_TIMEOUT_SECONDS } from '../../../protocol/chat.ts';
@@ -60,17 +65,40 @@ const ChatSettingsSchema = z
       .array(z.string().min(1).max(253))
       .max(MAX_ALLOWED_DOMAINS)
       .openapi({ description: 'Domains (and subdomains) links may point to without being held' }),
+    auto_slow_messages_per_second: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_AUTO_SLOW_THRESHOLD)
+      .openapi({ description: 'Messages per second that turn slow mode on by itself; 0 is off' }),
+    auto_slow_seconds: z.number().int().min(1).max(MAX_SLOW_SECONDS),
+    sample_messages_per_second: z
+      .number()
+      .int()
+      .min(MIN_SAMPLE_PER_SECOND)
+      .max(MAX_SAMPLE_PER_SECOND)
+      .openapi({ description: 'Messages per second each viewer reads before chat is sampled' }),
   })
   .openapi('ChatSettings');
+// auto_slow_active is not in it: the room alone sets it (a client's copy is dropped unread).
 const PatchSettingsBody = ChatSettingsSchema.partial().openapi('PatchChatSettings');
-/** What anyone may read: the modes. Banned words and AutoMod are for the broadcaster and moderators only. */
-const PublicChatSettingsSchema = ChatSettingsSchema.extend({
-  banned_words: ChatSettingsSchema.shape.banned_words.optional().openapi({
-    description: 'present only for the broadcaster and moderators',
-  }),
-  automod: ChatSettingsSchema.shape.automod.optional(),
-  automod_allowed_domains: ChatSettingsSchema.shape.automod_allowed_domains.optional(),
-}).openapi('PublicChatSettings');
+/** What moderators read: the settings and whether slow mode is on by the automatic rule now. */
+const ModeratorChatSettingsSchema = ChatSettingsSchema.extend({
+  auto_slow_active: z.boolean().openapi({ description: 'read-only: slow mode is on by the automatic rule' }),
+}).openapi('ModeratorChatSettings');
+/**
+ * What anyone may read: the modes. Banned words, AutoMod and the automatic slow mode and sampling
+ * thresholds are present only for the broadcaster and moderators.
+ */
+const PublicChatSettingsSchema = ModeratorChatSettingsSchema.partial()
+  .required({
+    slow_seconds: true,
+    subscribers_only: true,
+    emote_only: true,
+    followers_only_minutes: true,
+    unique_chat: true,
+  })
+  .openapi('PublicChatSettings');
 
 const ResultSchema = z.object({ code: z.string(), message: z.string() }).openapi('ModerationResult');
 const RaidBody = z.object({
@@ -253,13 +281,8 @@ export const moderationApp = createApiRouter()
       // Banned words tell a troll what to misspell: moderators' eyes only (Twitch's blocked terms).
       const user = c.var.user;
       if (user && (await room.canModerate(id, user.id))) return c.json(settings, 200);
-      const {
-        banned_words: _words,
-        automod: _automod,
-        automod_allowed_domains: _domains,
-        ...modes
-      } = settings;
-      return c.json(modes, 200);
+      const { slow_seconds, subscribers_only, emote_only, followers_only_minutes, unique_chat } = settings;
+      return c.json({ slow_seconds, subscribers_only, emote_only, followers_only_minutes, unique_chat }, 200);
     },
   )
   .openapi(
@@ -272,7 +295,7 @@ export const moderationApp = createApiRouter()
       middleware: [requireUser] as const,
       request: { params: ChannelParams, body: jsonBody(PatchSettingsBody) },
       responses: {
-        200: jsonContent(ChatSettingsSchema, 'Updated'),
+        200: jsonContent(ModeratorChatSettingsSchema, 'Updated'),
         ...describeErrors(400, 401, 403, 404, 422),
       },
     }),
