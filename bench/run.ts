@@ -6,12 +6,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
-import { fleetPlacementBench } from './fleet-placement.ts';
-import { helixStreamsBench } from './helix-streams.ts';
-import { fleetPlacementBench } from './fleet-placement.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -84,10 +80,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(originThroughputBench),
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
-    fromBenchmark(fleetPlacementBench),
-    fromBenchmark(fleetPlacementBench),
     fromBenchmark(whipIngestBench),
-    fromBenchmark(helixStreamsBench),
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
@@ -132,8 +125,6 @@ async function main(): Promise<number> {
     wall_seconds: Math.round((performance.now() - started) / 100) / 10,
     benchmarks: outcomes,
   });
-  // The capacity and cost model at the seed's scale, from the figures just measured (docs/capacity.md).
-  printCapacity();
   const failed = outcomes.filter((outcome) => outcome.ok === false).map((outcome) => outcome.name);
   process.stdout.write(
     `\n${outcomes.length} benchmark(s) in ${Math.round((performance.now() - started) / 1000)} s; results in ${path}` +

@@ -187,6 +187,12 @@ describe('WHIP ingest', () => {
       // A keyframe was asked for (PLI: PSFB 206, FMT 1, RFC 4585 §6.3.1) on the publisher's video SSRC.
       const pli = publisher.rtcp.find((packet) => packet.type === 206 && packet.fmt === 1);
       expect(pli?.bytes.readUInt32BE(8)).toBe(VIDEO_SSRC);
+      // And again every 2 s (GOP_SECONDS): a WebRTC encoder's keyframes come only when asked.
+      await waitFor(
+        () => publisher.rtcp.filter((packet) => packet.type === 206 && packet.fmt === 1).length >= 3,
+        8_000,
+        'a PLI every 2 s',
+      );
 
       const another = await createOffer();
       another.pc.close();

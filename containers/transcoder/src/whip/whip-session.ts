@@ -6,6 +6,7 @@
 // close() runs once and releases the PeerConnection, the bridge and its ffmpeg.
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
+import { GOP_SECONDS } from '../../../../protocol/media.ts';
 import { FlvMuxer, FlvTagType, inspectVideoPayload } from '../rtmp/flv.ts';
 import {
   createPublishSession,
@@ -257,11 +258,21 @@ export class WhipSession<Grant> {
     });
   }
 
-  /** ffmpeg cannot start the FLV before it has parameter sets and an IDR: ask until one came. */
+  /**
+   * ffmpeg cannot start the FLV before it has parameter sets and an IDR: ask until one came. Then
+   * ask every GOP_SECONDS: a WebRTC encoder sends keyframes only when asked, and a 2 s GOP is what
+   * lets the pipeline pass the source through (docs/architecture.md, "Why these numbers") instead
+   * of re-encoding it.
+   */
   #askForKeyframeUntilSeen(): void {
     let tries = 0;
     const ask = () => {
-      if (this.#closed || this.#sawVideoKeyframe || tries >= KEYFRAME_RETRIES) return;
+      if (this.#closed) return;
+      if (this.#sawVideoKeyframe) {
+        this.#keyframeTimer = setInterval(() => this.requestKeyframe(), GOP_SECONDS * 1000);
+        return;
+      }
+      if (tries >= KEYFRAME_RETRIES) return;
       tries += 1;
       this.#videoTrack?.requestKeyframe();
       this.#keyframeTimer = setTimeout(ask, KEYFRAME_RETRY_MS);
@@ -285,7 +296,7 @@ export class WhipSession<Grant> {
     this.#closed = true;
     clearInterval(this.#watchdog);
     clearTimeout(this.#readyTimer);
-    if (this.#keyframeTimer !== null) clearTimeout(this.#keyframeTimer);
+    if (this.#keyframeTimer !== null) clearInterval(this.#keyframeTimer);
     if (this.#nackTimer !== null) clearInterval(this.#nackTimer);
     this.#bridge.close();
     try {
