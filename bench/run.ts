@@ -6,8 +6,12 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
+import { fleetPlacementBench } from './fleet-placement.ts';
+import { helixStreamsBench } from './helix-streams.ts';
+import { fleetPlacementBench } from './fleet-placement.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -16,6 +20,7 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
+import { whipIngestBench } from './whip-ingest.ts';
 import { whipIngestBench } from './whip-ingest.ts';
 
 /** The chat fan-out benchmark is its own script (bench/chat/chat-bench.ts); it gets this long. */
@@ -81,6 +86,10 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
+    fromBenchmark(fleetPlacementBench),
+    fromBenchmark(fleetPlacementBench),
+    fromBenchmark(whipIngestBench),
+    fromBenchmark(helixStreamsBench),
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
@@ -125,6 +134,8 @@ async function main(): Promise<number> {
     wall_seconds: Math.round((performance.now() - started) / 100) / 10,
     benchmarks: outcomes,
   });
+  // The capacity and cost model at the seed's scale, from the figures just measured (docs/capacity.md).
+  printCapacity();
   const failed = outcomes.filter((outcome) => outcome.ok === false).map((outcome) => outcome.name);
   process.stdout.write(
     `\n${outcomes.length} benchmark(s) in ${Math.round((performance.now() - started) / 1000)} s; results in ${path}` +
