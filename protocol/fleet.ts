@@ -8,6 +8,7 @@
 //   POST /internal/fleet/heartbeat   HeartbeatRequest -> HeartbeatResponse; 409 for a stale sequence
 //                                    or a session that is not the node's current one
 //   POST /internal/fleet/leave       LeaveRequest     -> 204 (the node is gone from rotation at once)
+//   GET  /internal/fleet/nodes       (master INGEST_SECRET only) every node and placement, for operators
 // The same node token also authenticates the ingest calls (protocol/ingest.ts); the authorize call
 // of a node places the stream on that node or refuses it (FLEET_REFUSAL_CODES).
 import { z } from 'zod';

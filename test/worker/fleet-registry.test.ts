@@ -46,6 +46,13 @@ describe('fleet registration and heartbeats', () => {
     }
     const snapshot = await registryStub().snapshot();
     expect(snapshot.nodes.map((n) => [n.nodeId, n.state])).toEqual([['node-a', 'active']]);
+    // Operators read the same with the master secret; a node token cannot.
+    const status = await SELF.fetch(`${ORIGIN}/internal/fleet/nodes`, { headers: INGEST_AUTH });
+    expect(await status.json()).toMatchObject({ nodes: [{ nodeId: 'node-a', state: 'active' }] });
+    const asNode = await SELF.fetch(`${ORIGIN}/internal/fleet/nodes`, {
+      headers: { Authorization: `Bearer ${node.token}` },
+    });
+    expect(asNode.status).toBe(403);
   });
 
   it('refuses a forged heartbeat: a token signed with another secret, or a token of another node', async () => {

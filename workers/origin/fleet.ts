@@ -26,6 +26,14 @@ const validationHook = (result: { success: boolean; error?: { issues: unknown } 
 export const fleetApp = new Hono<{ Bindings: Env; Variables: { nodeId: string } }>();
 fleetApp.onError(handleError);
 
+// For operators, with the master INGEST_SECRET only: every node and placement (docs/deploy.md).
+fleetApp.get('/nodes', async (c) => {
+  const caller = await authenticateIngest(c.req.header('authorization'), c.env.INGEST_SECRET);
+  if (caller === null) throw unauthorized('Bad ingest secret');
+  if (caller.kind !== 'master') throw forbidden('The fleet status takes the master secret');
+  return c.json(await getFleetRegistry(c.env).snapshot());
+});
+
 fleetApp.use('*', async (c, next) => {
   const caller = await authenticateIngest(c.req.header('authorization'), c.env.INGEST_SECRET);
   if (caller === null) throw unauthorized('Bad node credentials');

@@ -1,0 +1,143 @@
+// The ingest fleet end to end: wrangler dev (the real FleetRegistry object and D1), two real
+// transcoder nodes of at most one stream each behind real HAProxy, real ffmpeg publishers. A
+// third publisher hears the full fleet's reason over RTMP and the owner's dashboard shows it; a
+// node that stops heart-beating (SIGSTOP) leaves rotation within seconds and its stream is marked.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { type LocalFleet, startLocalFleet } from '../../scripts/lib/fleet.ts';
+import { findFreePort, stopAllManaged } from '../../scripts/lib/platform.ts';
+import { spawnPublisher } from '../node/rtmp/helpers.ts';
+import { type Platform, startPlatform } from './harness.ts';
+
+const Session = z.object({ token: z.string(), channel: z.object({ id: z.string() }) });
+const Started = z.object({ stream_key: z.string() });
+const Snapshot = z.object({
+  nodes: z.array(z.object({ nodeId: z.string(), state: z.string() })),
+  placements: z.array(z.object({ nodeId: z.string(), state: z.string(), channelId: z.string() })),
+});
+
+async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('ingest fleet', () => {
+  let platform: Platform;
+  let fleet: LocalFleet;
+  let frontRtmp: number;
+
+  beforeAll(async () => {
+    platform = await startPlatform({ transcoder: false });
+    frontRtmp = await findFreePort();
+    const base = await findFreePort();
+    fleet = await startLocalFleet({
+      nodes: 2,
+      front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },
+      originUrl: platform.baseUrl,
+      ingestSecret: platform.ingestSecret,
+      stateDir: mkdtempSync(join(tmpdir(), 'edgestream-e2e-fleet-')),
+      env: { TRANSCODER_ENCODER: 'x264', FLEET_MAX_STREAMS: '1', DRAIN_DEADLINE_SECONDS: '1' },
+      basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await stopAllManaged();
+    await platform?.stop();
+  });
+
+  async function signUpAndStart(name: string) {
+    const signup = await fetch(`${platform.baseUrl}/api/v1/auth/signup`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: name, password: 'correct horse battery staple' }),
+    });
+    const session = Session.parse(await signup.json());
+    const auth = { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' };
+    const channelId = session.channel.id;
+    const started = await fetch(`${platform.baseUrl}/api/v1/streams/start`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ channel_id: channelId }),
+    });
+    return { auth, channelId, streamKey: Started.parse(await started.json()).stream_key };
+  }
+
+  const readFleet = async () =>
+    Snapshot.parse(
+      await (
+        await fetch(`${platform.baseUrl}/internal/fleet/nodes`, {
+          headers: { Authorization: `Bearer ${platform.ingestSecret}` },
+        })
+      ).json(),
+    );
+
+  it('refuses a publish on a full fleet with the reason, over RTMP and on the dashboard; a silent node leaves rotation', async () => {
+    const one = await signUpAndStart(`fleet_one_${Date.now() % 100000}`);
+    const two = await signUpAndStart(`fleet_two_${Date.now() % 100000}`);
+    const three = await signUpAndStart(`fleet_three_${Date.now() % 100000}`);
+    const first = spawnPublisher(`rtmp://127.0.0.1:${frontRtmp}/live/${one.streamKey}`, 40);
+    const second = spawnPublisher(`rtmp://127.0.0.1:${frontRtmp}/live/${two.streamKey}`, 40);
+    try {
+      const placed = await waitUntil(
+        'two placements',
+        async () => {
+          const snapshot = await readFleet();
+          return snapshot.placements.length === 2 ? snapshot : undefined;
+        },
+        20_000,
+      );
+      expect(new Set(placed.placements.map((p) => p.nodeId))).toEqual(new Set(['node-1', 'node-2']));
+
+      const third = spawnPublisher(`rtmp://127.0.0.1:${frontRtmp}/live/${three.streamKey}`, 40);
+      const code = await Promise.race([
+        third.exited,
+        new Promise((r) => setTimeout(() => r('running'), 15_000)),
+      ]);
+      third.kill();
+      expect(code).not.toBe('running');
+      expect(third.stderr()).toMatch(/Every ingest server is full/);
+      const key = await (
+        await fetch(`${platform.baseUrl}/api/v1/channels/${three.channelId}/stream-key`, {
+          headers: three.auth,
+        })
+      ).json();
+      expect(key).toMatchObject({ ingest_notice: { code: 'fleet_full' } });
+
+      // node-1 freezes: no more heartbeats. The registry takes it out within ~6 s (+ the alarm).
+      const frozen = fleet.nodes[0]?.process.child.pid ?? 0;
+      const stoppedAt = Date.now();
+      process.kill(frozen, 'SIGSTOP');
+      try {
+        const after = await waitUntil(
+          'node-1 lost',
+          async () => {
+            const snapshot = await readFleet();
+            return snapshot.nodes.find((n) => n.nodeId === 'node-1')?.state === 'lost' ? snapshot : undefined;
+          },
+          15_000,
+        );
+        expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+        expect(after.placements.find((p) => p.nodeId === 'node-1')?.state).toBe('orphaned');
+        expect(after.nodes.find((n) => n.nodeId === 'node-2')?.state).toBe('active');
+      } finally {
+        process.kill(frozen, 'SIGCONT');
+      }
+    } finally {
+      first.kill();
+      second.kill();
+    }
+  }, 90_000);
+});
