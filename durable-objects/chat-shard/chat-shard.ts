@@ -163,7 +163,9 @@ export class ChatShard extends DurableObject<Env> {
         if (ws.readyState === WebSocket.OPEN) ws.send(text);
       },
       sendIrc: (lines) => {
-        if (lines.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(lines.join('\r\n'));
+        // Every line ends with CR LF, the last one too, as Twitch sends them: line-buffered clients
+        // (ircv3, which @twurple/chat uses) wait for it before they read a line.
+        if (lines.length > 0 && ws.readyState === WebSocket.OPEN) ws.send(`${lines.join('\r\n')}\r\n`);
       },
       close: (code, reason) => {
         ws.close(code, reason);

@@ -140,7 +140,8 @@ export class BatchPayloads {
       }
       if (typeof line === 'string') lines.push(line);
     }
-    return lines.length > 0 ? lines.join('\r\n') : null;
+    // Each line ends with CR LF, the last one too (chat-shard.ts sendIrc says why).
+    return lines.length > 0 ? `${lines.join('\r\n')}\r\n` : null;
   }
 }
 

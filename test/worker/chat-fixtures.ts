@@ -210,7 +210,8 @@ export class IrcClient {
     this.ws = ws;
     ws.addEventListener('message', (event) => {
       this.messages.push(String(event.data));
-      this.lines.push(...String(event.data).split('\r\n'));
+      // Twitch ends every line with CR LF, the last one too: no empty line after it.
+      this.lines.push(...String(event.data).split('\r\n').slice(0, -1));
     });
     ws.addEventListener('close', (event) => {
       this.closed = { code: event.code };

@@ -198,7 +198,8 @@ describe('Twitch IRC over WebSocket', () => {
       ],
     });
     const payload = await waitUntil(() => irc.messages[before]);
-    const lines = payload.split('\r\n');
+    expect(payload.endsWith('\r\n')).toBe(true);
+    const lines = payload.split('\r\n').slice(0, -1);
     expect(lines.map((line) => parseIrcLine(line)?.command)).toEqual(['PRIVMSG', 'CLEARMSG', 'PRIVMSG']);
     expect(lines.map((line) => parseIrcLine(line)?.params.at(-1))).toEqual([
       'first line',
