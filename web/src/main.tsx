@@ -37,6 +37,10 @@ const router = createBrowserRouter([
         lazy: async () => ({ Component: (await import('./pages/dashboard-page.tsx')).DashboardPage }),
       },
       {
+        path: 'dashboard/go-live',
+        lazy: async () => ({ Component: (await import('./pages/go-live-page.tsx')).GoLivePage }),
+      },
+      {
         path: 'settings',
         lazy: async () => ({ Component: (await import('./pages/settings-page.tsx')).SettingsPage }),
       },

@@ -39,6 +39,10 @@ export function DashboardPage() {
   return (
     <div className="dashboard">
       <h1>Creator dashboard</h1>
+      {/* A full load: only the go-live document may use the camera (web/public/_headers). */}
+      <p>
+        <a href="/dashboard/go-live">Go live from the browser</a>
+      </p>
       <div className="dashboard-grid">
         <Panel title="Stream key">
           <StreamKeyPanel channelId={channelId} />

@@ -35,6 +35,8 @@ const StreamKeySchema = z
     stream_key: z.string(),
     ingest_url: z.string(),
     secure_ingest_url: z.string(),
+    /** WHIP endpoint (RFC 9725, docs/webrtc.md): the stream key is its bearer token. */
+    whip_url: z.string(),
     /** Why the ingest fleet refused this channel's last publish, shown on the dashboard (docs/deploy.md). */
     ingest_notice: z
       .object({ code: z.string(), message: z.string(), at: z.number() })
@@ -183,6 +185,7 @@ export const channelsApp = createApiRouter()
           stream_key: streamKey,
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
+          whip_url: c.env.WHIP_INGEST_URL,
           ingest_notice: await getFleetRegistry(c.env).lastRefusal(channel.id),
         },
         200,
@@ -218,6 +221,7 @@ export const channelsApp = createApiRouter()
           stream_key: streamKey,
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
+          whip_url: c.env.WHIP_INGEST_URL,
         },
         200,
       );
