@@ -113,7 +113,15 @@ async function main(): Promise<void> {
       httpPort: TRANSCODER_HTTP_PORT,
       originUrl: `http://127.0.0.1:${PORT}`,
       ingestSecret: secrets.INGEST_SECRET,
-      env: { RTMPS_PORT: String(RTMPS_PORT), RTMPS_CERT_PATH: tls.certPath, RTMPS_KEY_PATH: tls.keyPath },
+      env: {
+        RTMPS_PORT: String(RTMPS_PORT),
+        RTMPS_CERT_PATH: tls.certPath,
+        RTMPS_KEY_PATH: tls.keyPath,
+        // WHIP for the dashboard's "Go live from the browser" (docs/webrtc.md): wrangler.toml's
+        // WHIP_INGEST_URL points at this port.
+        WHIP_PORT: '8889',
+        WHIP_ICE_PORT: '8189',
+      },
       echo: true,
     });
     running.push(transcoder);
