@@ -1,7 +1,8 @@
 // The watch page's player controls in Chromium, on a real live stream (ffmpeg → RTMP → transcoder
 // → origin → hls.js): the quality menu drives hls.js's level, the low-latency toggle moves the
 // player between the LL-HLS target and the standard three-segment hold-back, and the DVR seek bar
-// rewinds with the keyboard while "go live" returns to the edge. hls.js's state is read from the
+// rewinds with the keyboard while "go live" returns to the edge, and a viewer with chat closed is
+// counted (the player's presence signal). hls.js's state is read from the
 // `data-hls-*` attributes the player mirrors onto `.player` (web/src/player/hls-player.tsx).
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,5 +246,35 @@ describe('the watch page player controls, on a live stream in a real browser', (
     expect(live.behindEdge).toBeLessThanOrEqual(3);
     await expect.poll(() => goLive.getAttribute('class'), { timeout: 10_000 }).toBe('go-live at-live');
     expect(pageErrors).toEqual([]);
+  });
+
+  it('counts a viewer who watches with chat closed: the player signals presence, no chat socket needed', async () => {
+    const context = await openContext(browser);
+    try {
+      // This viewer's chat never connects: every chat WebSocket is closed as it opens.
+      let chatSockets = 0;
+      await context.routeWebSocket(/\/ws\//, (ws) => {
+        chatSockets++;
+        ws.close();
+      });
+      const chatless = await context.newPage();
+      await chatless.goto(`${platform.baseUrl}/${streamer.channel.name}`);
+      // The first page and this one: two players, so two viewers once the room's sweep publishes.
+      const live = await waitFor(
+        'the live viewer count to include the viewer without chat',
+        async () => {
+          const res = await fetch(`${platform.baseUrl}/api/v1/streams/${streamer.channel.id}/live`);
+          const body = (await res.json()) as { viewer_count: number; peak_viewers: number };
+          return body.viewer_count >= 2 ? body : undefined;
+        },
+        45_000,
+        500,
+      );
+      expect(live.viewer_count).toBe(2);
+      expect(live.peak_viewers).toBeGreaterThanOrEqual(2);
+      expect(chatSockets).toBeGreaterThan(0);
+    } finally {
+      await context.close();
+    }
   });
 });

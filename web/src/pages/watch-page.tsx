@@ -15,6 +15,7 @@ import { ScissorsIcon } from '../components/icons.tsx';
 import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
+import { useViewerPresence } from '../player/use-viewer-presence.ts';
 import { ChannelSupport } from './channel-support.tsx';
 
 // Live metadata (title, viewers) refreshes slowly; an offline channel is re-checked faster so a
@@ -47,6 +48,7 @@ function ChannelWatchPage({ name }: { name: string }) {
   const [refresh, setRefresh] = useState(0);
   // Bumped when the player gives up, so a stream still live by the API gets a fresh player.
   const [playerGeneration, setPlayerGeneration] = useState(0);
+  const [playing, setPlaying] = useState(false);
 
   // Fetch the player code alongside the API lookups, not after them. A failure here resurfaces in
   // the player, which asks again and reports it.
@@ -100,6 +102,8 @@ function ChannelWatchPage({ name }: { name: string }) {
   }, []);
 
   const channelId = live?.channel.id ?? channel?.id ?? null;
+  // Counted as a viewer while the live video plays, chat open or not.
+  useViewerPresence(live ? live.channel.id : null, playing);
   const socketPath = live?.chat_websocket ?? channel?.chat_websocket ?? null;
   const displayName = live?.channel.display_name || channel?.display_name || channel?.name || name;
   const title = live?.title ?? channel?.title ?? '';
@@ -126,6 +130,7 @@ function ChannelWatchPage({ name }: { name: string }) {
               src={live.manifest_url}
               live
               onEnded={onStreamEnded}
+              onPlayingChange={setPlaying}
             />
           ) : live === null ? (
             <OfflineScreen channelId={channel?.id ?? null} name={displayName} />

@@ -32,6 +32,8 @@ type HlsPlayerProps = {
   onStats?: (stats: PlayerStats) => void;
   onTime?: (seconds: number) => void;
   onEnded?: () => void;
+  /** Told when the video starts or stops playing (the watch page's presence signal). */
+  onPlayingChange?: (playing: boolean) => void;
 };
 
 // A stall shorter than this is ordinary buffering; longer reads as the stream having dropped.
@@ -48,6 +50,7 @@ export function HlsPlayer({
   onStats,
   onTime,
   onEnded,
+  onPlayingChange,
 }: HlsPlayerProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const videoRef = useRef<HTMLVideoElement>(null);
@@ -66,8 +69,8 @@ export function HlsPlayer({
   const [failure, setFailure] = useState<string | null>(null);
   const [fatalErrors, setFatalErrors] = useState(0);
   const [hlsState, setHlsState] = useState<HlsState | null>(null);
-  const statsRef = useRef({ onStats, onTime, onEnded });
-  statsRef.current = { onStats, onTime, onEnded };
+  const statsRef = useRef({ onStats, onTime, onEnded, onPlayingChange });
+  statsRef.current = { onStats, onTime, onEnded, onPlayingChange };
 
   useEffect(() => {
     const video = videoRef.current;
@@ -92,6 +95,7 @@ export function HlsPlayer({
       stalledSince = null;
       setStalled(false);
       setPaused(false);
+      statsRef.current.onPlayingChange?.(true);
       if (performance.getEntriesByName(FIRST_FRAME_MARK).length === 0) performance.mark(FIRST_FRAME_MARK);
     };
     const onWaiting = () => {
@@ -101,8 +105,14 @@ export function HlsPlayer({
         setStalled(true);
       }, STALL_OVERLAY_DELAY_MS);
     };
-    const onPause = () => setPaused(true);
-    const onEndedEvent = () => statsRef.current.onEnded?.();
+    const onPause = () => {
+      setPaused(true);
+      statsRef.current.onPlayingChange?.(false);
+    };
+    const onEndedEvent = () => {
+      statsRef.current.onPlayingChange?.(false);
+      statsRef.current.onEnded?.();
+    };
     video.addEventListener('playing', onPlaying);
     video.addEventListener('waiting', onWaiting);
     video.addEventListener('pause', onPause);
