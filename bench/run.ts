@@ -11,7 +11,6 @@ import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
 import { helixStreamsBench } from './helix-streams.ts';
-import { fleetPlacementBench } from './fleet-placement.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { RESULTS_DIR, writeResult } from './lib/results.ts';
@@ -20,7 +19,6 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
-import { whipIngestBench } from './whip-ingest.ts';
 import { whipIngestBench } from './whip-ingest.ts';
 
 /** The chat fan-out benchmark is its own script (bench/chat/chat-bench.ts); it gets this long. */
@@ -87,8 +85,6 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
     fromBenchmark(fleetPlacementBench),
-    fromBenchmark(fleetPlacementBench),
-    fromBenchmark(whipIngestBench),
     fromBenchmark(helixStreamsBench),
     ...(clip ? [clip] : []),
     chatEntry,
