@@ -56,13 +56,13 @@ export function DashboardPage() {
         <Panel title="Chat settings">
           <ChatSettingsForm channelId={channelId} />
         </Panel>
+        <Panel title="Held by AutoMod">
+          <AutomodQueuePanel channelId={channelId} />
+        </Panel>
         <Panel title="Moderators">
           <RoleList channelId={channelId} kind="moderators" />
         </Panel>
         <Panel title="VIPs">
-        <Panel title="Held by AutoMod">
-          <AutomodQueuePanel channelId={channelId} />
-        </Panel>
           <RoleList channelId={channelId} kind="vips" />
         </Panel>
         <Panel title="Emotes">
@@ -71,16 +71,16 @@ export function DashboardPage() {
         <Panel title="Past broadcasts and clips">
           <PastMedia channelId={channelId} />
         </Panel>
-      </div>
-    </div>
-  );
-}
         <Panel title="Earnings">
           <EarningsPanel channelId={channelId} channelName={channel.name} />
         </Panel>
         <Panel title="Affiliate and Partner program">
           <TierProgramPanel channelId={channelId} />
         </Panel>
+      </div>
+    </div>
+  );
+}
 
 /** A read-only value with its label and a Copy button (the ingest URLs). */
 function CopyField({
