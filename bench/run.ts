@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
+import { eventSubLatencyBench } from './eventsub-latency.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
 import { helixStreamsBench } from './helix-streams.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
@@ -86,6 +87,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(whipIngestBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(helixStreamsBench),
+    fromBenchmark(eventSubLatencyBench),
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
