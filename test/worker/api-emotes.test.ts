@@ -1,6 +1,7 @@
 // Emote uploads racing each other: two uploads of one name at once must leave one emote, one image
-// in R2 and a 409 for the loser, never a 500 and an image that no row points to.
-import { env } from 'cloudflare:test';
+// in R2 and a 409 for the loser, never a 500 and an image that no row points to; a malformed
+// multipart body is a 400, never a 500.
+import { env, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { callApi, readError, signUp } from './api-helpers.ts';
 
@@ -44,5 +45,21 @@ describe('emote uploads', () => {
     expect(rows.results).toHaveLength(1);
     expect(await countEmoteImages()).toBe(before + 1);
     expect(await env.MEDIA.head(rows.results[0]?.image_key ?? '')).not.toBeNull();
+  });
+
+  it('answers a multipart body with a missing or wrong boundary 400 with the JSON error body, never 500', async () => {
+    const owner = await signUp('emotebad');
+    for (const [contentType, body] of [
+      ['multipart/form-data; boundary=xyz', 'not a multipart body'],
+      ['multipart/form-data', '--abc\r\nContent-Disposition: form-data; name="name"\r\n\r\nx'],
+    ] as const) {
+      const res = await SELF.fetch(`http://localhost/api/v1/channels/${owner.channel.id}/emotes`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${owner.token}`, 'Content-Type': contentType },
+        body,
+      });
+      expect(res.status).toBe(400);
+      expect((await readError(res)).code).toBe('bad_request');
+    }
   });
 });

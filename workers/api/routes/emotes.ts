@@ -92,7 +92,13 @@ interface EmoteUpload {
 async function readUpload(request: Request): Promise<EmoteUpload> {
   const type = request.headers.get('Content-Type') ?? '';
   if (type.startsWith('multipart/form-data')) {
-    const form = await request.formData();
+    let form: FormData;
+    try {
+      form = await request.formData();
+    } catch {
+      // A missing or wrong boundary, or a truncated body: the client's mistake, never a 500.
+      throw badRequest('Malformed multipart/form-data body');
+    }
     const fields = z
       .object({
         name: z.string().regex(EMOTE_NAME),
