@@ -23,10 +23,10 @@ import { findLiveTokenHashes } from '../shared/sessions.ts';
 import {
   ChatMessageRate,
   createBudget,
+  FLOOD_CLOSE_REASONS,
   MAX_QUEUED_FRAMES,
   type SocketBudget,
   splitIrcLines,
-  FLOOD_CLOSE_REASONS,
 } from './flood-control.ts';
 import { handleIrcLine, moveSocket } from './irc-session.ts';
 import { handleJsonFrame, joinJsonSocket } from './json-session.ts';

@@ -2,6 +2,7 @@
 // workers/shared/stream-keys.ts).
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
+import { getFleetRegistry } from '../../origin/fleet.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
@@ -25,7 +26,6 @@ import {
   TagsInput,
 } from '../lib/views.ts';
 import { markStreamKeyReissue } from '../middleware/idempotency.ts';
-import { getFleetRegistry } from '../../origin/fleet.ts';
 
 const ChannelParams = z.object({
   id: pathParam('id'),
@@ -38,10 +38,7 @@ const StreamKeySchema = z
     /** WHIP endpoint (RFC 9725, docs/webrtc.md): the stream key is its bearer token. */
     whip_url: z.string(),
     /** Why the ingest fleet refused this channel's last publish, shown on the dashboard (docs/deploy.md). */
-    ingest_notice: z
-      .object({ code: z.string(), message: z.string(), at: z.number() })
-      .nullable()
-      .optional(),
+    ingest_notice: z.object({ code: z.string(), message: z.string(), at: z.number() }).nullable().optional(),
   })
   .openapi('StreamKey');
 /**
