@@ -4,12 +4,12 @@
 import { Hono } from 'hono';
 import { apiApp } from './api/index.ts';
 import { chatApp } from './chat/index.ts';
-import { eventSubWsApp } from './eventsub/websocket.ts';
 import { runScheduled } from './cron.ts';
+import { eventSubWsApp } from './eventsub/websocket.ts';
 import { helixApp, helixNotFound } from './helix/index.ts';
+import { consumeWithMetrics, metricsApp, recordRequestMetrics } from './metrics/index.ts';
 import { developerAppsApp } from './oauth/developer-apps.ts';
 import { oauth2App } from './oauth/index.ts';
-import { consumeWithMetrics, metricsApp, recordRequestMetrics } from './metrics/index.ts';
 import { originApp } from './origin/index.ts';
 import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';

@@ -46,7 +46,9 @@ const router = createBrowserRouter([
       },
       {
         path: 'settings/developer',
-        lazy: async () => ({ Component: (await import('./pages/developer-apps-page.tsx')).DeveloperAppsPage }),
+        lazy: async () => ({
+          Component: (await import('./pages/developer-apps-page.tsx')).DeveloperAppsPage,
+        }),
       },
       {
         path: 'oauth2/authorize',

@@ -1,8 +1,8 @@
 // The Worker's queue consumer: one handler map per queue, and the dead-letter queues, whose
 // messages are kept in D1 for operators.
 
-import { consumePaymentEvents, PAYMENT_EVENTS_QUEUE } from '../payments/consumer.ts';
 import { withEventSub } from '../eventsub/dispatch.ts';
+import { consumePaymentEvents, PAYMENT_EVENTS_QUEUE } from '../payments/consumer.ts';
 import { clipRequestHandlers } from './clip-requests.ts';
 import { consumeEvents, type EventHandlers, queueLog } from './consume.ts';
 import { moderationEventHandlers } from './moderation-events.ts';

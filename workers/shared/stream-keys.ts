@@ -54,7 +54,18 @@ export function parseTags(json: string): string[] {
   }
 }
 
-export async function findChannelByStreamKey(db: D1Database, key: string): Promise<ChannelForIngest | null> {
+/**
+ * The one D1 call the lookup makes, declared structurally so Node-side tools (bench/fleet-placement.ts)
+ * can import the key functions without the Worker's global types; a D1Database is one.
+ */
+interface StreamKeyDatabase {
+  prepare(query: string): { bind(...values: unknown[]): { first(): Promise<unknown> } };
+}
+
+export async function findChannelByStreamKey(
+  db: StreamKeyDatabase,
+  key: string,
+): Promise<ChannelForIngest | null> {
   if (!key.startsWith(STREAM_KEY_PREFIX) || key.length > 200) return null;
   const row = await db
     .prepare(

@@ -96,7 +96,8 @@ export class IngestClient {
     } catch (error) {
       if (error instanceof CutOffError) return { ok: false, reason: 'already_publishing' };
       // A full fleet (or a draining node) is not an outage: the publisher hears the reason.
-      if (error instanceof FleetRefusalError) return { ok: false, reason: 'unavailable', message: error.message };
+      if (error instanceof FleetRefusalError)
+        return { ok: false, reason: 'unavailable', message: error.message };
       if (error instanceof IngestRequestError && (error.status === 403 || error.status === 401)) {
         return { ok: false, reason: 'bad_key' };
       }
