@@ -1,8 +1,13 @@
 // workerd tests: the Worker, its Durable Objects, D1, R2 and Queues as miniflare runs them.
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+import { buildWeb } from './scripts/lib/platform.ts';
 
 const migrations = await readD1Migrations('./migrations');
+// The Worker serves the web app as static assets (web/dist), and some routes answer with its
+// index.html (/oauth2/authorize, the consent page): build it when it is missing or stale, so a
+// fresh clone's workerd run does not depend on the end-to-end suite having built it first.
+await buildWeb();
 
 export default defineConfig({
   plugins: [
