@@ -192,7 +192,21 @@ describe('auth', () => {
 
   it('refuses reserved usernames, whatever their case, with 422 username_reserved', async () => {
     expect(RESERVED_USERNAMES.size).toBeGreaterThanOrEqual(18);
-    for (const username of ['dashboard', 'Login', 'API', 'Admin', 'clips', 'overlay', 'irc', 'VOD']) {
+    for (const username of [
+      'dashboard',
+      'Login',
+      'API',
+      'Admin',
+      'clips',
+      'overlay',
+      'irc',
+      'VOD',
+      'activate',
+      'OAuth2',
+      'helix',
+      'eventsub',
+      'metrics',
+    ]) {
       const res = await callApi('/auth/signup', {
         method: 'POST',
         body: { username, password: 'long enough pw' },

@@ -38,17 +38,23 @@ import { ChannelSchema, findChannelOfUser, toUser, UserRow, UserSchema } from '.
  * for staff. Compared case-insensitively, as usernames are unique without case.
  */
 export const RESERVED_USERNAMES: ReadonlySet<string> = new Set([
+  'activate',
   'admin',
   'api',
+  'auth',
   'clip',
   'clips',
   'dashboard',
   'directory',
+  'eventsub',
+  'helix',
   'internal',
   'irc',
   'live',
   'login',
   'media',
+  'metrics',
+  'oauth2',
   'overlay',
   'search',
   'settings',
