@@ -13,20 +13,9 @@ import type { ScrapeGauge } from '../../durable-objects/metrics/aggregate.ts';
 import { METRICS_INSTANCE } from '../../durable-objects/metrics/platform-metrics.ts';
 import { type MetricsSink, metrics } from '../../durable-objects/metrics/recorder.ts';
 import { handleError, unauthorized } from '../shared/errors.ts';
+import { isBearerSecret } from '../shared/operator-auth.ts';
 
-const encoder = new TextEncoder();
 export const EXPOSITION_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-/** Compares the bearer token with METRICS_TOKEN in constant time (digests first: equal lengths). */
-async function isOperatorToken(header: string | undefined, secret: string | undefined): Promise<boolean> {
-  // An unset secret refuses every scrape rather than accepting an empty token.
-  if (!secret || !header?.startsWith('Bearer ')) return false;
-  const [given, expected] = await Promise.all([
-    crypto.subtle.digest('SHA-256', encoder.encode(header.slice('Bearer '.length))),
-    crypto.subtle.digest('SHA-256', encoder.encode(secret)),
-  ]);
-  return crypto.subtle.timingSafeEqual(given, expected);
-}
 
 const LiveRow = z.object({ streams: z.number(), viewers: z.nullable(z.number()) });
 const DeadLetterRow = z.object({ queue: z.string(), n: z.number() });
@@ -59,7 +48,7 @@ export const metricsApp = new Hono<{ Bindings: Env }>();
 metricsApp.onError(handleError);
 
 metricsApp.get('/metrics', async (c) => {
-  if (!(await isOperatorToken(c.req.header('authorization'), c.env.METRICS_TOKEN)))
+  if (!(await isBearerSecret(c.req.header('authorization'), c.env.METRICS_TOKEN)))
     throw unauthorized('The metrics need the operator token (Authorization: Bearer METRICS_TOKEN)');
   const gauges = await readScrapeGauges(c.env.DB);
   const body = await c.env.METRICS.getByName(METRICS_INSTANCE).render(gauges);

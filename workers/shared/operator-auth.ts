@@ -1,5 +1,5 @@
 // Operator credentials: a bearer token compared with a secret of the Worker (ADMIN_TOKEN for the
-// admin API, docs/api.md "Operators"). An unset secret refuses every request rather than accepting
+// admin API, METRICS_TOKEN for GET /metrics). An unset secret refuses every request rather than accepting
 // an empty token; the comparison is constant-time over digests (equal lengths whatever was sent).
 const encoder = new TextEncoder();
 
