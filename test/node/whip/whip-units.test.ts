@@ -6,6 +6,10 @@ import { encodeFlvTag, FLV_HEADER, FlvTagType } from '../../../containers/transc
 import { FlvTagReader } from '../../../containers/transcoder/src/whip/flv-tag-reader.ts';
 import { encodeGenericNack, NackTracker } from '../../../containers/transcoder/src/whip/rtp-feedback.ts';
 import { OfferError, readOffer } from '../../../containers/transcoder/src/whip/sdp-offer.ts';
+import {
+  START_BITRATE_KBPS,
+  toPublisherAnswer,
+} from '../../../containers/transcoder/src/whip/whip-session.ts';
 
 /** The shape of Chromium's offer: VP8 listed before H.264, RTX beside each, Opus with RED. */
 const CHROMIUM_OFFER = [
@@ -84,6 +88,50 @@ describe('WHIP offer', () => {
     expect(() => readOffer(`${CHROMIUM_OFFER}${'a=x\r\n'.repeat(8_000)}`)).toThrow(OfferError);
     expect(() => readOffer(CHROMIUM_OFFER.replace(/a=fingerprint:[^\r\n]+\r\n/, ''))).toThrow(/fingerprint/);
     expect(() => readOffer(CHROMIUM_OFFER.replace('c=IN IP4 0.0.0.0', 'c=IN IP9 x y'))).toThrow(/c= line/);
+  });
+});
+
+describe('WHIP answer', () => {
+  // libdatachannel's answer to Chromium's offer, as the session gets it before rewriting.
+  const STACK_ANSWER = [
+    'v=0',
+    'm=audio 9 UDP/TLS/RTP/SAVPF 111',
+    'a=mid:0',
+    'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
+    'a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid',
+    'a=sendrecv',
+    'a=rtpmap:111 opus/48000/2',
+    'a=rtcp-fb:111 transport-cc',
+    'a=fmtp:111 minptime=10;useinbandfec=1',
+    'm=video 9 UDP/TLS/RTP/SAVPF 108',
+    'a=mid:1',
+    'a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01',
+    'a=sendrecv',
+    'a=rtpmap:108 H264/90000',
+    'a=rtcp-fb:108 goog-remb',
+    'a=rtcp-fb:108 transport-cc',
+    'a=rtcp-fb:108 nack pli',
+    'a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f',
+  ].join('\r\n');
+
+  it('answers recvonly without transport-cc, which this server never feeds back', () => {
+    const answer = toPublisherAnswer(STACK_ANSWER);
+    expect(answer).not.toMatch(/transport-cc|transport-wide-cc/);
+    expect(answer).not.toContain('a=sendrecv');
+    expect(answer.match(/^a=recvonly$/gm)).toHaveLength(2);
+    // Everything else stays: the MID extension, REMB, NACK and PLI feedback.
+    expect(answer).toContain('a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid');
+    expect(answer).toContain('a=rtcp-fb:108 goog-remb');
+    expect(answer).toContain('a=rtcp-fb:108 nack pli');
+  });
+
+  it('starts the video bandwidth estimate high on the video fmtp only', () => {
+    const answer = toPublisherAnswer(STACK_ANSWER);
+    expect(answer).toContain(
+      `a=fmtp:108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f;x-google-start-bitrate=${START_BITRATE_KBPS}`,
+    );
+    expect(answer).toContain('a=fmtp:111 minptime=10;useinbandfec=1\r\n');
+    expect(toPublisherAnswer(answer)).toBe(answer);
   });
 });
 

@@ -72,8 +72,36 @@ function toStackOffer(sdp: string): string {
   return sdp.replace(/^a=sendonly$/gm, 'a=sendrecv');
 }
 
-function toPublisherAnswer(sdp: string): string {
-  return sdp.replace(/^a=sendrecv$/gm, 'a=recvonly');
+/** The bitrate a browser's bandwidth estimate starts from (Chromium's default is 300 kbps). */
+export const START_BITRATE_KBPS = 1_500;
+
+/**
+ * The answer the publisher gets: recvonly, and no transport-wide congestion control (this server
+ * sends no transport-cc feedback; a sender that negotiated it and hears nothing lowers its estimate
+ * to the floor, about 30 kbps in Chromium). Without it the sender uses loss-based estimation from
+ * our receiver reports, started at START_BITRATE_KBPS through Chromium's fmtp parameter (ignored by
+ * OBS and the others).
+ */
+export function toPublisherAnswer(sdp: string): string {
+  const transportCcIds = new Set<string>();
+  for (const match of sdp.matchAll(/^a=extmap:(\d+)(?:\/\w+)? \S*transport-wide-cc\S*$/gm)) {
+    if (match[1] !== undefined) transportCcIds.add(match[1]);
+  }
+  const lines = sdp.split(/\r?\n/).filter((line) => {
+    if (/^a=rtcp-fb:\S+ transport-cc$/.test(line)) return false;
+    const extmap = /^a=extmap:(\d+)/.exec(line);
+    return extmap === null || !transportCcIds.has(extmap[1] ?? '');
+  });
+  let video = false;
+  const out = lines.map((line) => {
+    if (line.startsWith('m=')) video = line.startsWith('m=video');
+    if (line === 'a=sendrecv') return 'a=recvonly';
+    if (video && /^a=fmtp:\d+ .*packetization-mode=/.test(line) && !line.includes('x-google-start-bitrate')) {
+      return `${line};x-google-start-bitrate=${START_BITRATE_KBPS}`;
+    }
+    return line;
+  });
+  return out.join('\r\n');
 }
 
 /** Puts the advertised candidates in every media section, before its a=end-of-candidates if any. */
@@ -105,6 +133,12 @@ export class WhipSession<Grant> {
   readonly #nacks = new NackTracker();
   readonly #feedbackSsrc = randomInt(1, 0xffff_fffe);
   #videoTrack: Track | null = null;
+  /**
+   * Every track this session receives, held for its lifetime: node-datachannel closes a Track whose
+   * JavaScript object is garbage-collected, so a track referenced only by its callbacks stops
+   * delivering after the next collection (the audio of a browser publish went silent after ~4 s).
+   */
+  readonly #tracks: Track[] = [];
   #videoSsrc: number | null = null;
   #lastPacketAt = Date.now();
   #sawVideoKeyframe = false;
@@ -237,6 +271,7 @@ export class WhipSession<Grant> {
 
   #onTrack(track: Track): void {
     const isVideo = track.type() === 'video';
+    this.#tracks.push(track);
     track.setMediaHandler(new nodeDataChannel.RtcpReceivingSession());
     if (isVideo) {
       this.#videoTrack = track;
@@ -299,6 +334,7 @@ export class WhipSession<Grant> {
     if (this.#keyframeTimer !== null) clearInterval(this.#keyframeTimer);
     if (this.#nackTimer !== null) clearInterval(this.#nackTimer);
     this.#bridge.close();
+    this.#tracks.length = 0;
     try {
       this.#pc.close();
     } catch (error) {
