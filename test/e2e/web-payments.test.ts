@@ -77,7 +77,12 @@ describe('paying a channel in a real browser', () => {
     await watch.locator('.chat-status-open').waitFor({ timeout: 15_000 });
     await watch.fill('#chat-input', 'Cheer100 for the run');
     await watch.press('#chat-input', 'Enter');
-    await watch.locator('li.chat-line', { hasText: 'Cheer100 for the run' }).waitFor({ timeout: 15_000 });
+    await watch
+      .locator('li.chat-line', { hasText: 'Cheer100 for the run' })
+      .waitFor({ timeout: 15_000 })
+      .catch(async (error: unknown) => {
+        throw new Error(`${String(error)}; chat shows: ${await watch.locator('.chat-panel').innerText()}`);
+      });
     const cheerAlert = overlay.locator('.overlay-alert[data-kind="cheer"]');
     await cheerAlert.waitFor({ timeout: 30_000 });
     expect(await cheerAlert.textContent()).toContain('cheered 100 bits!');
