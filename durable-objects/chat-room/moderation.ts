@@ -38,7 +38,13 @@ export const MAX_BANNED_WORDS = 500;
 export const RAID_COOLDOWN_MS = 5 * 60_000;
 const MAX_REASON_LENGTH = 500;
 
-type ModerationEvent = EventOf<'moderation.ban'> | EventOf<'moderation.unban'>;
+/** What the room publishes on the moderation queue (the D1 ban mirror and EventSub read it). */
+type ModerationEvent =
+  | EventOf<'moderation.ban'>
+  | EventOf<'moderation.unban'>
+  | EventOf<'chat.cleared'>
+  | EventOf<'channel.role_changed'>
+  | EventOf<'channel.raided'>;
 
 /** What moderation needs from the room, and nothing more. */
 export interface ModerationDeps {
@@ -103,6 +109,9 @@ export class RoomModeration {
       case 'clear':
         this.#deps.storage.deleteAllMessages();
         this.#deps.enqueue({ kind: 'clear_chat' });
+        await this.#deps.publish(
+          createEvent('chat.cleared', { channel_id: channel.id, moderator_id: actor.id }),
+        );
         return done('clear_success', 'Chat was cleared.');
       case 'role':
         return this.#changeRole(channel, actor, action.role, action.grant, action.target, now);
@@ -237,8 +246,28 @@ export class RoomModeration {
     if (!user) return notFound('invalid_user', `No user named ${target}.`);
     if (user.userId === channel.ownerId)
       return rejected('bad_role_broadcaster', 'The broadcaster already has every role.');
-    await writeChannelRole(this.#deps.db, channel.id, user.userId, role, grant, actor.id, now);
+    const changed = await writeChannelRole(
+      this.#deps.db,
+      channel.id,
+      user.userId,
+      role,
+      grant,
+      actor.id,
+      now,
+    );
     this.#deps.forgetProfile(user.userId);
+    // Only a change is an event: granting a role someone holds tells EventSub nothing new.
+    if (changed) {
+      await this.#deps.publish(
+        createEvent('channel.role_changed', {
+          channel_id: channel.id,
+          user_id: user.userId,
+          role,
+          granted: grant,
+          moderator_id: actor.id,
+        }),
+      );
+    }
     const name = role === 'moderator' ? 'mod' : 'vip';
     return grant
       ? done(`${name}_success`, `You have added ${user.login} as a ${role} of this channel.`)
@@ -270,6 +299,9 @@ export class RoomModeration {
     if (reception === 'unknown-channel') return notFound('raid_error_unknown', `No channel named ${target}.`);
     this.#deps.storage.writeLastRaidAt(now);
     this.#deps.enqueue({ kind: 'raid_out', to: { id: to.id, name: to.name }, viewers });
+    await this.#deps.publish(
+      createEvent('channel.raided', { channel_id: channel.id, to_channel_id: to.id, viewers }),
+    );
     return done('raid_success', `Raiding ${to.name} with ${viewers} viewers.`);
   }
 }
