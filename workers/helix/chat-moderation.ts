@@ -1,4 +1,4 @@
-// Helix followers, chat settings, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
+// Helix followers, chatters, chat settings, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
 // Every moderation decision is the channel's ChatRoom object's, through the same RPCs the /api/v1
 // routes call (api/routes/moderation.ts), so Helix, the web app and chat commands obey one rule.
 import { Hono } from 'hono';
@@ -15,6 +15,11 @@ const FollowedRow = z.object({
   created_at: z.number(),
 });
 const RoleRow = z.object({ user_id: z.string(), username: z.string() });
+const NameRow = z.object({ id: z.string(), username: z.string(), display_name: z.string().nullable() });
+/** A GET /chat/chatters cursor: the last chatter shown, in the room's (login, user id) order. */
+const ChatterPosition = z.object({ login: z.string().max(100), id: z.string().max(100) });
+/** Twitch: "The maximum number of items to return per page ... The maximum value is 1,000". */
+const MAX_CHATTERS_PAGE = 1000;
 const CountRow = z.object({ n: z.number() });
 
 /** The channel of a broadcaster (user) id; 400 as Twitch answers an unknown broadcaster_id. */
@@ -107,6 +112,36 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
       followed_at: toRfc3339(row.created_at),
     }));
     return c.json({ total, data, pagination });
+  })
+  // Twitch: "Requires ... moderator:read:chatters"; moderator_id "must match the user ID in the
+  // user access token" and be the broadcaster or one of its moderators.
+  .get('/chat/chatters', async (c) => {
+    requireScope(c, 'moderator:read:chatters');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const first = readFirst(c, 100, MAX_CHATTERS_PAGE);
+    const after = readAfter(c, ChatterPosition);
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const room = c.env.CHAT_ROOM.getByName(channelId);
+    if (moderatorId !== broadcasterId && !(await room.canModerate(channelId, moderatorId)))
+      throw new HelixError(403, "The user in moderator_id is not one of the broadcaster's moderators");
+    const page = await room.listChatters(channelId, after, first + 1);
+    if (page === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+    const shown = page.members.slice(0, first);
+    const names = await findDisplayNames(
+      c.env.DB,
+      shown.map((member) => member.userId),
+    );
+    const { pagination } = paginate(page.members, first, (last) => ({ login: last.login, id: last.userId }));
+    return c.json({
+      data: shown.map((member) => ({
+        user_id: member.userId,
+        user_login: member.login,
+        user_name: names.get(member.userId) ?? member.login,
+      })),
+      pagination,
+      total: page.total,
+    });
   })
   .get('/channels/followed', async (c) => {
     requireScope(c, 'user:read:follows');
@@ -240,6 +275,24 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
       await listRole(c.env, requireSelf(c, 'broadcaster_id', readRequired(c, 'broadcaster_id')), 'vip'),
     );
   });
+
+/** Display names of at most 1,000 users, in one query (one bound JSON array, under D1's bind limit). */
+async function findDisplayNames(db: D1Database, userIds: string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map();
+  const { results } = await db
+    .prepare(
+      `SELECT u.id, u.username, c.display_name FROM users u LEFT JOIN channels c ON c.user_id = u.id
+       WHERE u.id IN (SELECT value FROM json_each(?))`,
+    )
+    .bind(JSON.stringify(userIds))
+    .all();
+  return new Map(
+    results.map((raw) => {
+      const row = NameRow.parse(raw);
+      return [row.id, row.display_name ?? row.username];
+    }),
+  );
+}
 
 /** A channel's moderators or VIPs, for its broadcaster (at most 100; Twitch pages them). */
 async function listRole(env: Env, broadcasterId: string, role: 'moderator' | 'vip') {
