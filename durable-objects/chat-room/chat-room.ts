@@ -447,7 +447,7 @@ export class ChatRoom extends DurableObject<Env> {
     if (this.#bans.findActive(from.ownerId, now)) return 'banned';
     this.#pending.push({
       kind: 'raid_in',
-      from: { id: from.id, name: from.name, displayName: from.displayName },
+      from: { id: from.id, name: from.name, displayName: from.displayName, ownerId: from.ownerId },
       viewers,
     });
     await this.#scheduleAlarm(now);

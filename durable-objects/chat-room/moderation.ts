@@ -1,5 +1,5 @@
 // Moderation in a chat room: bans and timeouts, message deletion, chat modes and banned words,
-// roles, raids. Chat commands ("/ban name") and the REST routes both end here, so one set of rules
+// roles, raids, announcements. Chat commands ("/ban name") and the REST routes both end here, so one set of rules
 // decides who may do what. Returns typed outcomes; the REST Worker maps them to statuses.
 //
 // A ban or timeout suspends moderator powers while it lasts (Twitch: a timed-out moderator cannot
@@ -9,6 +9,7 @@ import { createEvent, type EventOf } from '../../protocol/events.ts';
 import { MAX_ALLOWED_DOMAINS, normalizeDomain } from '../chat/automod.ts';
 import type { ChatterProfile } from '../chat/badges.ts';
 import { canPerform } from '../chat/commands.ts';
+import { describeForbiddenCharacters } from '../chat/control-characters.ts';
 import {
   findChannelById,
   findChannelByName,
@@ -16,17 +17,20 @@ import {
   isChannelLive,
   writeChannelRole,
 } from '../chat/directory.ts';
-import type {
-  BanRecord,
-  ChannelInfo,
-  ChatSettings,
-  FanoutEvent,
-  ModerationAction,
-  ModerationOutcome,
-  RaidReception,
-  SettingsPatch,
+import {
+  type AnnouncementColor,
+  type BanRecord,
+  type ChannelInfo,
+  type ChatSettings,
+  type FanoutEvent,
+  MAX_ANNOUNCEMENT_LENGTH,
+  type ModerationAction,
+  type ModerationOutcome,
+  type RaidReception,
+  type SettingsPatch,
 } from '../chat/types.ts';
 import type { BanList } from './bans.ts';
+import { renderUser } from './message-intake.ts';
 import type { RoomStorage } from './storage.ts';
 
 export const MAX_BANNED_WORDS = 500;
@@ -117,7 +121,30 @@ export class RoomModeration {
         return this.#changeRole(channel, actor, action.role, action.grant, action.target, now);
       case 'raid':
         return this.#raid(channel, action.target, now);
+      case 'announce':
+        return this.#announce(actor, action.message, action.color);
     }
+  }
+
+  /**
+   * Twitch: "The announcement may contain a maximum of 500 characters". The Helix route does not
+   * pass through the room's submit, so the characters are checked here as a message's are.
+   */
+  #announce(actor: ChatterProfile, message: string, color: AnnouncementColor): ModerationOutcome {
+    const content = message.trim();
+    if (content.length === 0) return rejected('usage_announce', 'An announcement needs a message.');
+    if (content.length > MAX_ANNOUNCEMENT_LENGTH)
+      return rejected('msg_too_long', `Announcements are at most ${MAX_ANNOUNCEMENT_LENGTH} characters.`);
+    const forbidden = describeForbiddenCharacters(content);
+    if (forbidden) return rejected('msg_rejected', forbidden);
+    this.#deps.enqueue({
+      kind: 'announcement',
+      id: crypto.randomUUID(),
+      user: renderUser(actor),
+      content,
+      color,
+    });
+    return done('announcement_success', 'The announcement was sent.');
   }
 
   async #ban(

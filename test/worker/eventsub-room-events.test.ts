@@ -72,11 +72,12 @@ describe('EventSub events from the chat room', () => {
     const owner = await seedUser('rc');
     const token = await issueOAuthToken(owner.clientId, owner.id, []);
     const client = await connect();
-    for (const condition of [
+    const conditions: Record<string, string>[] = [
       {},
       { from_broadcaster_user_id: owner.id, to_broadcaster_user_id: owner.id },
       { broadcaster_user_id: owner.id },
-    ]) {
+    ];
+    for (const condition of conditions) {
       const res = await helix('/eventsub/subscriptions', token, owner.clientId, {
         method: 'POST',
         body: websocketSub('channel.raid', '1', condition, client.sessionId()),

@@ -1,9 +1,14 @@
-// Helix followers, chatters, chat settings, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
+// Helix followers, chatters, chat settings, announcements, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
 // Every moderation decision is the channel's ChatRoom object's, through the same RPCs the /api/v1
 // routes call (api/routes/moderation.ts), so Helix, the web app and chat commands obey one rule.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ModerationAction, ModerationOutcome } from '../../durable-objects/chat/types.ts';
+import { findAnnouncementColor } from '../../durable-objects/chat/commands.ts';
+import {
+  MAX_ANNOUNCEMENT_LENGTH,
+  type ModerationAction,
+  type ModerationOutcome,
+} from '../../durable-objects/chat/types.ts';
 import { HelixError, type HelixVariables, requireScope, requireSelf } from './auth.ts';
 import { KeyIdPosition, paginate, readAfter, readFirst, readRequired, toRfc3339 } from './params.ts';
 
@@ -60,6 +65,12 @@ const BanBody = z.object({
     duration: z.number().int().min(1).max(1_209_600).optional(),
     reason: z.string().max(500).optional(),
   }),
+});
+
+/** Twitch: "message ... maximum of 500 characters"; color "blue, green, orange, purple, primary (default)". */
+const AnnouncementBody = z.object({
+  message: z.string().min(1).max(MAX_ANNOUNCEMENT_LENGTH),
+  color: z.enum(['blue', 'green', 'orange', 'purple', 'primary']).optional(),
 });
 
 const ChatSettingsBody = z.object({
@@ -228,6 +239,18 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
         },
       ],
     });
+  })
+  // The room announces it as /announce does (USERNOTICE msg-id=announcement on IRC); 204 as Twitch.
+  .post('/chat/announcements', async (c) => {
+    requireScope(c, 'moderator:manage:announcements');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const parsed = AnnouncementBody.safeParse(await c.req.json().catch(() => null));
+    if (!parsed.success) throw new HelixError(400, 'The request body is malformed');
+    const color = findAnnouncementColor((parsed.data.color ?? 'primary').toUpperCase());
+    await moderate(c.env, channelId, moderatorId, { kind: 'announce', message: parsed.data.message, color });
+    return c.body(null, 204);
   })
   .post('/moderation/bans', async (c) => {
     requireScope(c, 'moderator:manage:banned_users');
