@@ -103,6 +103,34 @@ export const ChatMessageDeletedEvent = z.object({
   message_id: Id,
 });
 
+/** A moderator cleared the whole chat (/clear): EventSub's channel.chat.clear. */
+export const ChatClearedEvent = z.object({
+  ...Envelope,
+  type: z.literal('chat.cleared'),
+  channel_id: Id,
+  moderator_id: Id.nullable(),
+});
+
+/** A moderator or VIP role was granted or taken away: EventSub's channel.moderator.* and channel.vip.*. */
+export const ChannelRoleChangedEvent = z.object({
+  ...Envelope,
+  type: z.literal('channel.role_changed'),
+  channel_id: Id,
+  user_id: Id,
+  role: z.enum(['moderator', 'vip']),
+  granted: z.boolean(),
+  moderator_id: Id.nullable(),
+});
+
+/** channel_id raided to_channel_id, sending `viewers` on: EventSub's channel.raid. */
+export const ChannelRaidedEvent = z.object({
+  ...Envelope,
+  type: z.literal('channel.raided'),
+  channel_id: Id,
+  to_channel_id: Id,
+  viewers: z.number().int().nonnegative(),
+});
+
 export const ClipRequestedEvent = z.object({
   ...Envelope,
   type: z.literal('clip.requested'),
@@ -120,6 +148,9 @@ export const PlatformEvent = z.discriminatedUnion('type', [
   ModerationUnbanEvent,
   ChatMessagesEvent,
   ChatMessageDeletedEvent,
+  ChatClearedEvent,
+  ChannelRoleChangedEvent,
+  ChannelRaidedEvent,
   ClipRequestedEvent,
 ]);
 export type PlatformEvent = z.infer<typeof PlatformEvent>;

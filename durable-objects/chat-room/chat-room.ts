@@ -18,7 +18,7 @@ import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
 import { isCommand, parseCommand } from '../chat/commands.ts';
 import { describeForbiddenCharacters, stripNameInvisibles } from '../chat/control-characters.ts';
 import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
-import { IrcMembership } from '../chat/irc-membership.ts';
+import { type ChatterPage, IrcMembership, MAX_MEMBERS } from '../chat/irc-membership.ts';
 import { ShardFanout } from '../chat/shard-fanout.ts';
 import type {
   AutomodOutcome,
@@ -411,6 +411,19 @@ export class ChatRoom extends DurableObject<Env> {
     return profile !== null && isActingModerator(profile, this.#bans, now);
   }
 
+  /**
+   * The signed-in chatters, a page at a time (Helix GET /chat/chatters): the membership list the
+   * IRC NAMES reply shows, so the same 1,000-chatter cap applies (chat/irc-membership.ts).
+   */
+  async listChatters(
+    channelId: string,
+    after: { login: string; id: string } | null,
+    first: number,
+  ): Promise<ChatterPage | null> {
+    if (!(await this.#bindChannel(channelId))) return null;
+    return this.#membership.listPage(after, Math.min(first, MAX_MEMBERS));
+  }
+
   async moderate(channelId: string, actorId: string, action: ModerationAction): Promise<ModerationOutcome> {
     const channel = await this.#bindChannel(channelId);
     if (!channel) return { kind: 'not-found', code: 'not_found', message: 'Channel not found.' };
@@ -434,7 +447,7 @@ export class ChatRoom extends DurableObject<Env> {
     if (this.#bans.findActive(from.ownerId, now)) return 'banned';
     this.#pending.push({
       kind: 'raid_in',
-      from: { id: from.id, name: from.name, displayName: from.displayName },
+      from: { id: from.id, name: from.name, displayName: from.displayName, ownerId: from.ownerId },
       viewers,
     });
     await this.#scheduleAlarm(now);

@@ -1,5 +1,5 @@
 // Moderation in a chat room: bans and timeouts, message deletion, chat modes and banned words,
-// roles, raids. Chat commands ("/ban name") and the REST routes both end here, so one set of rules
+// roles, raids, announcements. Chat commands ("/ban name") and the REST routes both end here, so one set of rules
 // decides who may do what. Returns typed outcomes; the REST Worker maps them to statuses.
 //
 // A ban or timeout suspends moderator powers while it lasts (Twitch: a timed-out moderator cannot
@@ -9,6 +9,7 @@ import { createEvent, type EventOf } from '../../protocol/events.ts';
 import { MAX_ALLOWED_DOMAINS, normalizeDomain } from '../chat/automod.ts';
 import type { ChatterProfile } from '../chat/badges.ts';
 import { canPerform } from '../chat/commands.ts';
+import { describeForbiddenCharacters } from '../chat/control-characters.ts';
 import {
   findChannelById,
   findChannelByName,
@@ -16,17 +17,20 @@ import {
   isChannelLive,
   writeChannelRole,
 } from '../chat/directory.ts';
-import type {
-  BanRecord,
-  ChannelInfo,
-  ChatSettings,
-  FanoutEvent,
-  ModerationAction,
-  ModerationOutcome,
-  RaidReception,
-  SettingsPatch,
+import {
+  type AnnouncementColor,
+  type BanRecord,
+  type ChannelInfo,
+  type ChatSettings,
+  type FanoutEvent,
+  MAX_ANNOUNCEMENT_LENGTH,
+  type ModerationAction,
+  type ModerationOutcome,
+  type RaidReception,
+  type SettingsPatch,
 } from '../chat/types.ts';
 import type { BanList } from './bans.ts';
+import { renderUser } from './message-intake.ts';
 import type { RoomStorage } from './storage.ts';
 
 export const MAX_BANNED_WORDS = 500;
@@ -38,7 +42,13 @@ export const MAX_BANNED_WORDS = 500;
 export const RAID_COOLDOWN_MS = 5 * 60_000;
 const MAX_REASON_LENGTH = 500;
 
-type ModerationEvent = EventOf<'moderation.ban'> | EventOf<'moderation.unban'>;
+/** What the room publishes on the moderation queue (the D1 ban mirror and EventSub read it). */
+type ModerationEvent =
+  | EventOf<'moderation.ban'>
+  | EventOf<'moderation.unban'>
+  | EventOf<'chat.cleared'>
+  | EventOf<'channel.role_changed'>
+  | EventOf<'channel.raided'>;
 
 /** What moderation needs from the room, and nothing more. */
 export interface ModerationDeps {
@@ -103,12 +113,38 @@ export class RoomModeration {
       case 'clear':
         this.#deps.storage.deleteAllMessages();
         this.#deps.enqueue({ kind: 'clear_chat' });
+        await this.#deps.publish(
+          createEvent('chat.cleared', { channel_id: channel.id, moderator_id: actor.id }),
+        );
         return done('clear_success', 'Chat was cleared.');
       case 'role':
         return this.#changeRole(channel, actor, action.role, action.grant, action.target, now);
       case 'raid':
         return this.#raid(channel, action.target, now);
+      case 'announce':
+        return this.#announce(actor, action.message, action.color);
     }
+  }
+
+  /**
+   * Twitch: "The announcement may contain a maximum of 500 characters". The Helix route does not
+   * pass through the room's submit, so the characters are checked here as a message's are.
+   */
+  #announce(actor: ChatterProfile, message: string, color: AnnouncementColor): ModerationOutcome {
+    const content = message.trim();
+    if (content.length === 0) return rejected('usage_announce', 'An announcement needs a message.');
+    if (content.length > MAX_ANNOUNCEMENT_LENGTH)
+      return rejected('msg_too_long', `Announcements are at most ${MAX_ANNOUNCEMENT_LENGTH} characters.`);
+    const forbidden = describeForbiddenCharacters(content);
+    if (forbidden) return rejected('msg_rejected', forbidden);
+    this.#deps.enqueue({
+      kind: 'announcement',
+      id: crypto.randomUUID(),
+      user: renderUser(actor),
+      content,
+      color,
+    });
+    return done('announcement_success', 'The announcement was sent.');
   }
 
   async #ban(
@@ -237,8 +273,28 @@ export class RoomModeration {
     if (!user) return notFound('invalid_user', `No user named ${target}.`);
     if (user.userId === channel.ownerId)
       return rejected('bad_role_broadcaster', 'The broadcaster already has every role.');
-    await writeChannelRole(this.#deps.db, channel.id, user.userId, role, grant, actor.id, now);
+    const changed = await writeChannelRole(
+      this.#deps.db,
+      channel.id,
+      user.userId,
+      role,
+      grant,
+      actor.id,
+      now,
+    );
     this.#deps.forgetProfile(user.userId);
+    // Only a change is an event: granting a role someone holds tells EventSub nothing new.
+    if (changed) {
+      await this.#deps.publish(
+        createEvent('channel.role_changed', {
+          channel_id: channel.id,
+          user_id: user.userId,
+          role,
+          granted: grant,
+          moderator_id: actor.id,
+        }),
+      );
+    }
     const name = role === 'moderator' ? 'mod' : 'vip';
     return grant
       ? done(`${name}_success`, `You have added ${user.login} as a ${role} of this channel.`)
@@ -270,6 +326,9 @@ export class RoomModeration {
     if (reception === 'unknown-channel') return notFound('raid_error_unknown', `No channel named ${target}.`);
     this.#deps.storage.writeLastRaidAt(now);
     this.#deps.enqueue({ kind: 'raid_out', to: { id: to.id, name: to.name }, viewers });
+    await this.#deps.publish(
+      createEvent('channel.raided', { channel_id: channel.id, to_channel_id: to.id, viewers }),
+    );
     return done('raid_success', `Raiding ${to.name} with ${viewers} viewers.`);
   }
 }

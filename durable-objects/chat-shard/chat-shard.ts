@@ -444,6 +444,13 @@ function toJsonFrame(event: Exclude<FanoutEvent, { kind: 'membership' }>, channe
         code: 'raid',
         message: `${event.viewers} raiders from ${event.from.displayName} have joined!`,
       };
+    case 'announcement':
+      // The JSON protocol has no announcement frame yet: a notice names the announcer.
+      return {
+        type: 'notice',
+        code: 'announcement',
+        message: `${event.user.display_name}: ${event.content}`,
+      };
     case 'viewer_count':
       return { type: 'viewer_count', count: event.count };
   }

@@ -7,7 +7,7 @@ import {
   MAX_TIMEOUT_SECONDS,
 } from '../../protocol/chat.ts';
 import type { ChatterProfile } from './badges.ts';
-import type { ModerationAction } from './types.ts';
+import { ANNOUNCEMENT_COLORS, type AnnouncementColor, type ModerationAction } from './types.ts';
 
 /** Twitch's default when "/slow" comes without a number. */
 const DEFAULT_SLOW_SECONDS = 30;
@@ -31,6 +31,11 @@ function parseWholeNumber(word: string | undefined, fallback: number, max: numbe
   if (!/^\d+$/.test(word)) return null;
   const value = Number(word);
   return value > max ? null : value;
+}
+
+/** The colour a name stands for, PRIMARY when it is none of Twitch's. */
+export function findAnnouncementColor(name: string): AnnouncementColor {
+  return ANNOUNCEMENT_COLORS.find((color) => color === name) ?? 'PRIMARY';
 }
 
 function usage(code: string, message: string): ParsedCommand {
@@ -108,13 +113,24 @@ export function parseCommand(content: string): ParsedCommand {
     case 'raid':
       if (!target) return usage('usage_raid', 'Usage: "/raid <channel>"');
       return { ok: true, action: { kind: 'raid', target } };
+    // Twitch's /announce and its coloured variants (/announceblue, ...).
+    case 'announce':
+    case 'announceblue':
+    case 'announcegreen':
+    case 'announceorange':
+    case 'announcepurple': {
+      const message = args.join(' ');
+      if (!message) return usage('usage_announce', `Usage: "/${name} <message>"`);
+      const color = findAnnouncementColor(name.slice('announce'.length).toUpperCase() || 'PRIMARY');
+      return { ok: true, action: { kind: 'announce', message, color } };
+    }
     default:
       return usage('unrecognized_cmd', `Unrecognized command: /${name}`);
   }
 }
 
 /**
- * "Broadcaster: everything; moderators: ban/timeout/delete/modes, not mod/unmod/raid."
+ * "Broadcaster: everything; moderators: ban/timeout/delete/modes/announce, not mod/unmod/raid."
  * Everyone else may run nothing.
  */
 export function canPerform(actor: ChatterProfile, action: ModerationAction): boolean {

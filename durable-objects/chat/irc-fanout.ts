@@ -1,10 +1,12 @@
-// Room events as Twitch IRC lines (CLEARMSG, CLEARCHAT, ROOMSTATE, HOSTTARGET, USERNOTICE raid,
+// Room events as Twitch IRC lines (CLEARMSG, CLEARCHAT, ROOMSTATE, HOSTTARGET, USERNOTICE raid and
+// announcement,
 // others' JOIN/PART for twitch.tv/membership...),
 // rendered once per batch for every IRC socket of a shard (batch-payloads.ts). Built with
 // formatIrcLine, so no event can carry a line break to a client.
 import {
   formatChannel,
   formatIrcLine,
+  formatUserTags,
   IRC_HOST,
   renderMembership,
   renderNotice,
@@ -73,22 +75,51 @@ export function renderFanoutEvent(
           color: '',
           'display-name': event.from.displayName,
           emotes: '',
+          flags: '',
           id: crypto.randomUUID(),
           login,
           mod: 0,
           'msg-id': 'raid',
           'msg-param-displayName': event.from.displayName,
           'msg-param-login': login,
+          // Twitch sends the raider's avatar; there is no avatar URL to give here.
+          'msg-param-profileImageURL': '',
           'msg-param-viewerCount': event.viewers,
           'room-id': roomId,
           subscriber: 0,
           'system-msg': `${event.viewers} raiders from ${event.from.displayName} have joined!`,
           'tmi-sent-ts': now,
+          turbo: 0,
+          'user-id': event.from.ownerId,
           'user-type': '',
         },
         prefix: IRC_HOST,
         command: 'USERNOTICE',
         params: [channel],
+      });
+    }
+    case 'announcement': {
+      // https://dev.twitch.tv/docs/chat/irc/#usernotice-tags: msg-id=announcement with
+      // msg-param-color, the announcer's own tags, and the text as the trailing parameter.
+      const login = event.user.name.toLowerCase();
+      return formatIrcLine({
+        tags: {
+          ...formatUserTags(event.user),
+          emotes: '',
+          flags: '',
+          id: event.id,
+          login,
+          'msg-id': 'announcement',
+          'msg-param-color': event.color,
+          'room-id': roomId,
+          'system-msg': '',
+          'tmi-sent-ts': now,
+          'user-id': event.user.id,
+        },
+        prefix: IRC_HOST,
+        command: 'USERNOTICE',
+        params: [channel],
+        trailing: event.content,
       });
     }
     case 'viewer_count':

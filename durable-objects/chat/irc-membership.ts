@@ -1,5 +1,6 @@
 // Who is in a room, for Twitch's twitch.tv/membership capability: the room relays other chatters'
-// JOIN and PART and answers a JOIN with the NAMES list (353/366). Twitch lists signed-in chatters
+// JOIN and PART and answers a JOIN with the NAMES list (353/366); Helix GET /chat/chatters pages
+// through the same list. Twitch lists signed-in chatters
 // only (never anonymous justinfan readers) and stops relaying membership in large rooms
 // (https://dev.twitch.tv/docs/chat/irc/#join-message: "the list is sent ... only if the chat room
 // has fewer than 1,000 chatters"); so does this tracker: past MAX_MEMBERS the room neither lists nor
@@ -16,6 +17,16 @@ export interface MembershipChange {
   userId: string;
   login: string;
   joined: boolean;
+}
+
+export interface ChatterPage {
+  members: { userId: string; login: string }[];
+  /** Every member, not only this page's. */
+  total: number;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 export class IrcMembership {
@@ -42,6 +53,23 @@ export class IrcMembership {
     if (member.sockets > 0) return null;
     this.#members.delete(userId);
     return { userId, login: member.login, joined: false };
+  }
+
+  /**
+   * One page of members in (login, user id) order after `after`, and how many there are: Helix
+   * GET /chat/chatters. Sorting at most MAX_MEMBERS entries per page is cheap next to the RPC.
+   */
+  listPage(after: { login: string; id: string } | null, first: number): ChatterPage {
+    const all = [...this.#members]
+      .map(([userId, member]) => ({ userId, login: member.login }))
+      .sort((a, b) => compare(a.login, b.login) || compare(a.userId, b.userId));
+    const start = after
+      ? all.findIndex(
+          (m) => compare(m.login, after.login) > 0 || (m.login === after.login && m.userId > after.id),
+        )
+      : 0;
+    const members = start < 0 ? [] : all.slice(start, start + Math.max(0, first));
+    return { members, total: all.length };
   }
 
   /** The logins for a NAMES reply, at most MAX_MEMBERS. */

@@ -47,8 +47,15 @@ export type FanoutEvent =
   | { kind: 'room_state'; state: RoomState }
   | { kind: 'notice'; code: string; message: string }
   | { kind: 'raid_out'; to: { id: string; name: string }; viewers: number }
-  | { kind: 'raid_in'; from: { id: string; name: string; displayName: string }; viewers: number }
+  | {
+      kind: 'raid_in';
+      /** The raiding channel; ownerId is its broadcaster's user id (IRC's user-id tag). */
+      from: { id: string; name: string; displayName: string; ownerId: string };
+      viewers: number;
+    }
   | { kind: 'viewer_count'; count: number }
+  /** A moderator's announcement (/announce, Helix POST /chat/announcements): USERNOTICE msg-id=announcement. */
+  | { kind: 'announcement'; id: string; user: ChatMessage['user']; content: string; color: AnnouncementColor }
   /** Another chatter joined or left: IRC sockets with twitch.tv/membership only (irc-membership.ts). */
   | { kind: 'membership'; userId: string; login: string; joined: boolean };
 
@@ -76,7 +83,14 @@ export type ModerationAction =
   | { kind: 'settings'; patch: SettingsPatch }
   | { kind: 'clear' }
   | { kind: 'role'; role: 'moderator' | 'vip'; grant: boolean; target: string }
-  | { kind: 'raid'; target: string };
+  | { kind: 'raid'; target: string }
+  | { kind: 'announce'; message: string; color: AnnouncementColor };
+
+/** Twitch's announcement colours (msg-param-color); PRIMARY is the channel's accent colour. */
+export const ANNOUNCEMENT_COLORS = ['PRIMARY', 'BLUE', 'GREEN', 'ORANGE', 'PURPLE'] as const;
+export type AnnouncementColor = (typeof ANNOUNCEMENT_COLORS)[number];
+/** Twitch: "The announcement may contain a maximum of 500 characters." */
+export const MAX_ANNOUNCEMENT_LENGTH = 500;
 
 /** The settings only the broadcaster and moderators see: banned words and AutoMod (chat/automod.ts). */
 export interface PrivateChatSettings {

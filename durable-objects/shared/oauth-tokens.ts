@@ -37,6 +37,7 @@ export const TWITCH_SCOPES = {
   'chat:edit': 'Send chat messages (IRC)',
   'chat:read': 'Read chat messages (IRC)',
   'clips:edit': 'Create clips from a broadcast',
+  openid: 'Sign you in to the app with your account (OpenID Connect user info)',
   'moderation:read': 'View your channel’s moderation data (moderators, bans)',
   'moderator:manage:announcements': 'Send announcements in channels where you moderate',
   'moderator:manage:automod': 'Manage messages held for review by AutoMod',

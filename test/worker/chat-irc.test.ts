@@ -164,6 +164,8 @@ describe('Twitch IRC over WebSocket', () => {
     const notice = parseIrcLine(await irc.next(/ USERNOTICE #/));
     expect(notice?.tags.get('msg-id')).toBe('raid');
     expect(notice?.tags.get('msg-param-displayName')).toBe(from.name.toUpperCase());
+    expect(notice?.tags.get('user-id')).toBe(from.id);
+    expect(notice?.tags.get('login')).toBe(from.name);
     expect(Number(notice?.tags.get('msg-param-viewerCount'))).toBeGreaterThanOrEqual(1);
   });
 

@@ -2,87 +2,12 @@
 // (session_welcome, notifications from queue events with stable message ids, keepalive,
 // session_reconnect, 4001) and Helix /eventsub/subscriptions (scopes per type, refusals as Twitch
 // refuses: unknown types, missing authorization, forged sessions, duplicates).
-import {
-  createExecutionContext,
-  createMessageBatch,
-  env,
-  getQueueResult,
-  runDurableObjectAlarm,
-  SELF,
-} from 'cloudflare:test';
+import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createEvent, type PlatformEvent } from '../../protocol/events.ts';
-import { consumeQueueBatch } from '../../workers/queues/index.ts';
+import { createEvent } from '../../protocol/events.ts';
 import { issueOAuthToken, seedUser, waitUntil } from './chat-fixtures.ts';
-
-const Frame = z.object({
-  metadata: z.looseObject({
-    message_id: z.string(),
-    message_type: z.string(),
-    message_timestamp: z.string(),
-  }),
-  payload: z.looseObject({}),
-});
-type Frame = z.infer<typeof Frame>;
-
-class EventSubClient {
-  readonly frames: Frame[] = [];
-  closed: { code: number; reason: string } | null = null;
-  readonly ws: WebSocket;
-  constructor(ws: WebSocket) {
-    this.ws = ws;
-    ws.addEventListener('message', (event) => {
-      this.frames.push(Frame.parse(JSON.parse(String(event.data))));
-    });
-    ws.addEventListener('close', (event) => {
-      this.closed = { code: event.code, reason: event.reason };
-    });
-  }
-  next(type: string, from = 0): Promise<Frame> {
-    return waitUntil(() => this.frames.slice(from).find((f) => f.metadata.message_type === type), 3000, type);
-  }
-  sessionId(): string {
-    const welcome = this.frames.find((f) => f.metadata.message_type === 'session_welcome');
-    return z.object({ session: z.object({ id: z.string() }) }).parse(welcome?.payload).session.id;
-  }
-}
-
-async function connect(query = ''): Promise<EventSubClient> {
-  const res = await SELF.fetch(`http://localhost/eventsub/ws${query}`, { headers: { Upgrade: 'websocket' } });
-  expect(res.status).toBe(101);
-  const ws = res.webSocket;
-  if (!ws) throw new Error('no webSocket');
-  const client = new EventSubClient(ws);
-  ws.accept();
-  await client.next('session_welcome');
-  return client;
-}
-
-function helix(
-  path: string,
-  token: string,
-  clientId: string,
-  init: { method?: string; body?: unknown } = {},
-) {
-  return SELF.fetch(`http://localhost/helix${path}`, {
-    method: init.method ?? 'GET',
-    headers: { Authorization: `Bearer ${token}`, 'Client-Id': clientId, 'Content-Type': 'application/json' },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-  });
-}
-
-async function deliver(queue: string, event: PlatformEvent) {
-  const batch = createMessageBatch(queue, [
-    { id: crypto.randomUUID(), timestamp: new Date(), attempts: 1, body: event },
-  ]);
-  await consumeQueueBatch(batch, env);
-  return getQueueResult(batch, createExecutionContext());
-}
-
-function websocketSub(type: string, version: string, condition: Record<string, string>, sessionId: string) {
-  return { type, version, condition, transport: { method: 'websocket', session_id: sessionId } };
-}
+import { connect, deliver, helix, websocketSub } from './eventsub-fixtures.ts';
 
 describe('EventSub over WebSocket', () => {
   it('welcomes a session, delivers stream.online from the queue event once per message id, and keeps quiet sessions alive', async () => {
@@ -213,7 +138,8 @@ describe('Helix /eventsub/subscriptions', () => {
     const client = await connect();
     for (const [type, version, condition] of [
       ['channel.nonsense', '1', { broadcaster_user_id: owner.id }],
-      ['channel.raid', '1', { to_broadcaster_user_id: owner.id }],
+      ['channel.chat.notification', '1', { broadcaster_user_id: owner.id, user_id: owner.id }],
+      ['channel.raid', '1', { from_broadcaster_user_id: owner.id, to_broadcaster_user_id: owner.id }],
       ['stream.online', '2', { broadcaster_user_id: owner.id }],
       ['stream.online', '1', { broadcaster_user_id: owner.id, extra: 'x' }],
     ] as const) {

@@ -2,11 +2,12 @@
 // (TWURPLE_MOCK_API_PORT) points it at http://localhost:<port>/mock/ for Helix and /auth/ for
 // id.twitch.tv, and the test's fetch hands those requests to the Worker under /helix/ and /oauth2/
 // (the "local alias path" of docs/twitch-compat.md). Nothing of the library is patched.
-import { SELF } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { ApiClient } from '@twurple/api';
 import { StaticAuthProvider } from '@twurple/auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { openJson } from './chat-fixtures.ts';
 import { createUserToken } from './oauth-helpers.ts';
 
 const MOCK_PORT = '18090';
@@ -65,5 +66,38 @@ describe('@twurple/api against /helix', () => {
     const { statusCode, body } = z.object({ statusCode: z.number(), body: z.string() }).parse(error);
     expect(statusCode).toBe(401);
     expect(body).toContain('Missing scope: channel:manage:broadcast');
+  });
+
+  it('lists chatters (one page and the paginator), sends an announcement, and gets the 404 of a raid it cannot cancel', async () => {
+    const { app, tokens, user } = await createUserToken([
+      'moderator:read:chatters',
+      'moderator:manage:announcements',
+      'channel:manage:raids',
+    ]);
+    const api = new ApiClient({ authProvider: new StaticAuthProvider(app.client_id, tokens.access_token) });
+    const channel = z
+      .object({ id: z.string() })
+      .parse(await env.DB.prepare('SELECT id FROM channels WHERE user_id = ?').bind(user.user.id).first());
+    const chat = await openJson(channel.id, user.token);
+    let chatters = await api.chat.getChatters(user.user.id);
+    for (let i = 0; i < 50 && chatters.total === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      chatters = await api.chat.getChatters(user.user.id);
+    }
+    expect(chatters.total).toBe(1);
+    expect(chatters.data.map((c) => c.userName)).toEqual([user.user.username.toLowerCase()]);
+    const all = await api.chat.getChattersPaginated(user.user.id).getAll();
+    expect(all.map((c) => c.userId)).toEqual([user.user.id]);
+
+    await api.chat.sendAnnouncement(user.user.id, { message: 'from twurple', color: 'green' });
+    expect((await chat.next('notice', (n) => n.code === 'announcement')).message).toContain('from twurple');
+
+    const cancel = await api.raids.cancelRaid(user.user.id).then(
+      () => null,
+      (err: unknown) => err,
+    );
+    const { statusCode, body } = z.object({ statusCode: z.number(), body: z.string() }).parse(cancel);
+    expect(statusCode).toBe(404);
+    expect(body).toContain("doesn't have a pending raid");
   });
 });

@@ -13,8 +13,11 @@ export interface SubscriptionTypeSpec {
   version: string;
   /** The condition object, exactly: unknown fields are refused as Twitch refuses them. */
   condition: z.ZodType<Record<string, string>>;
-  /** The condition field that names the channel the events come from. */
-  channelField: string;
+  /**
+   * The condition fields that may name the channel the events come from; a valid condition holds
+   * exactly one (channel.raid names the raiding or the raided channel).
+   */
+  channelFields: readonly string[];
   /** Scopes the authorizing user must have granted (any one of them); none for public events. */
   scopes: TwitchScope[];
   /** The condition field that must be the authorizing user (the token's user, or the grant's). */
@@ -31,9 +34,27 @@ function publicType(version: string): SubscriptionTypeSpec {
   return {
     version,
     condition: broadcasterOnly,
-    channelField: 'broadcaster_user_id',
+    channelFields: ['broadcaster_user_id'],
     scopes: [],
     authorizingField: null,
+    moderatorMayAuthorize: false,
+  };
+}
+
+/** "Exactly one of from_broadcaster_user_id or to_broadcaster_user_id" (channel.raid). */
+const raidCondition = z.union([
+  z.strictObject({ from_broadcaster_user_id: UserId }),
+  z.strictObject({ to_broadcaster_user_id: UserId }),
+]);
+
+/** Role types: the broadcaster's token, with one of the scopes that reads the role's list. */
+function roleType(scopes: TwitchScope[]): SubscriptionTypeSpec {
+  return {
+    version: '1',
+    condition: broadcasterOnly,
+    channelFields: ['broadcaster_user_id'],
+    scopes,
+    authorizingField: 'broadcaster_user_id',
     moderatorMayAuthorize: false,
   };
 }
@@ -43,7 +64,7 @@ function chatType(): SubscriptionTypeSpec {
   return {
     version: '1',
     condition: broadcasterAndUser,
-    channelField: 'broadcaster_user_id',
+    channelFields: ['broadcaster_user_id'],
     scopes: ['user:read:chat'],
     authorizingField: 'user_id',
     moderatorMayAuthorize: false,
@@ -58,7 +79,7 @@ export const SUBSCRIPTION_TYPES = {
   'channel.follow': {
     version: '2',
     condition: broadcasterAndModerator,
-    channelField: 'broadcaster_user_id',
+    channelFields: ['broadcaster_user_id'],
     scopes: ['moderator:read:followers'],
     authorizingField: 'moderator_user_id',
     moderatorMayAuthorize: true,
@@ -67,7 +88,7 @@ export const SUBSCRIPTION_TYPES = {
   'channel.ban': {
     version: '1',
     condition: broadcasterOnly,
-    channelField: 'broadcaster_user_id',
+    channelFields: ['broadcaster_user_id'],
     scopes: ['channel:moderate'],
     authorizingField: 'broadcaster_user_id',
     moderatorMayAuthorize: false,
@@ -75,30 +96,41 @@ export const SUBSCRIPTION_TYPES = {
   'channel.unban': {
     version: '1',
     condition: broadcasterOnly,
-    channelField: 'broadcaster_user_id',
+    channelFields: ['broadcaster_user_id'],
     scopes: ['channel:moderate'],
     authorizingField: 'broadcaster_user_id',
     moderatorMayAuthorize: false,
   },
+  // No authorization: raids are public (Twitch: "No authorization required").
+  'channel.raid': {
+    version: '1',
+    condition: raidCondition,
+    channelFields: ['from_broadcaster_user_id', 'to_broadcaster_user_id'],
+    scopes: [],
+    authorizingField: null,
+    moderatorMayAuthorize: false,
+  },
+  // "Must have moderation:read scope" (channel:manage:moderators also reads the list here).
+  'channel.moderator.add': roleType(['moderation:read', 'channel:manage:moderators']),
+  'channel.moderator.remove': roleType(['moderation:read', 'channel:manage:moderators']),
+  // "Must have channel:read:vips or channel:manage:vips scope".
+  'channel.vip.add': roleType(['channel:read:vips', 'channel:manage:vips']),
+  'channel.vip.remove': roleType(['channel:read:vips', 'channel:manage:vips']),
   'channel.chat.message': chatType(),
   'channel.chat.message_delete': chatType(),
+  'channel.chat.clear': chatType(),
+  'channel.chat.clear_user_messages': chatType(),
 } satisfies Record<string, SubscriptionTypeSpec>;
 
 export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
 
 /**
  * Twitch types with no platform event behind them yet: refused at creation (400), listed in
- * docs/twitch-compat.md. channel.raid, channel.moderator.add/remove, channel.chat.clear and
- * channel.chat.notification need the chat room to publish raids, role changes, clears and
- * notices to the queues; channel.subscribe, channel.subscription.* and channel.cheer wait for
- * monetization events.
+ * docs/twitch-compat.md. channel.chat.notification needs the chat room to publish its notices
+ * (raids, announcements, subscriptions) as one event; channel.subscribe, channel.subscription.*
+ * and channel.cheer wait for monetization events.
  */
 export const UNSUPPORTED_TYPES = [
-  'channel.raid',
-  'channel.moderator.add',
-  'channel.moderator.remove',
-  'channel.chat.clear',
-  'channel.chat.clear_user_messages',
   'channel.chat.notification',
   'channel.subscribe',
   'channel.subscription.end',
@@ -113,4 +145,16 @@ export function isSubscriptionType(type: string): type is SubscriptionType {
 
 export function findTypeSpec(type: SubscriptionType): SubscriptionTypeSpec {
   return SUBSCRIPTION_TYPES[type];
+}
+
+/** The channel field a parsed condition of `spec` holds, and its value. */
+export function findChannelField(
+  spec: SubscriptionTypeSpec,
+  condition: Record<string, string>,
+): { field: string; broadcasterId: string } {
+  for (const field of spec.channelFields) {
+    const broadcasterId = condition[field];
+    if (broadcasterId !== undefined) return { field, broadcasterId };
+  }
+  throw new Error('a parsed condition names no channel');
 }

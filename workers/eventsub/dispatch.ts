@@ -34,7 +34,13 @@ export async function dispatchToEventSub(event: PlatformEvent, env: Env): Promis
     }
     // The query matched the condition's channel; the other condition fields (the reading user of
     // channel.chat.*, the moderator of channel.follow) say who authorized it, not which events.
+    // Where a type has several channel fields (channel.raid), the item says which one it is for.
     for (const subscription of subscriptions) {
+      if (
+        item.conditionField !== null &&
+        !namesInCondition(subscription, item.conditionField, item.broadcasterId)
+      )
+        continue;
       const notification: Notification = {
         messageId: await deriveMessageId(event.id, subscription.id, item.itemKey),
         subscription: toSubscriptionView(subscription),
@@ -66,6 +72,13 @@ export async function dispatchToEventSub(event: PlatformEvent, env: Env): Promis
     }),
   ]);
   return handed;
+}
+
+const Condition = z.record(z.string(), z.string());
+
+function namesInCondition(subscription: SubscriptionRow, field: string, broadcasterId: string): boolean {
+  const condition = Condition.safeParse(JSON.parse(subscription.condition));
+  return condition.success && condition.data[field] === broadcasterId;
 }
 
 const DispatchRow = SubscriptionRow.extend({ object_name: z.string().nullable() });
@@ -103,6 +116,9 @@ const EVENTSUB_SOURCES = [
   'moderation.unban',
   'chat.messages',
   'chat.message_deleted',
+  'chat.cleared',
+  'channel.role_changed',
+  'channel.raided',
 ] as const;
 
 /**

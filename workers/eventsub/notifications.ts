@@ -13,6 +13,12 @@ export interface EventSubEvent {
   broadcasterId: string;
   /** Distinguishes the items of one platform event (a chat batch carries many messages). */
   itemKey: string;
+  /**
+   * The condition field a subscription must name `broadcasterId` in, where a type has several
+   * (channel.raid: the raiding side's subscriptions name from_broadcaster_user_id, the raided
+   * side's to_broadcaster_user_id); null where the type has one.
+   */
+  conditionField: string | null;
   event: Record<string, unknown>;
 }
 
@@ -71,6 +77,11 @@ function userFields(
   };
 }
 
+/** `broadcaster_user_*` fields as `<prefix>broadcaster_user_*` (channel.raid's from_/to_). */
+function renamePrefix(fields: Record<string, string>, prefix: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(fields).map(([key, value]) => [`${prefix}${key}`, value]));
+}
+
 function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
@@ -90,6 +101,9 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
     case 'moderation.unban':
     case 'chat.messages':
     case 'chat.message_deleted':
+    case 'chat.cleared':
+    case 'channel.role_changed':
+    case 'channel.raided':
       break;
     default:
       return [];
@@ -97,7 +111,7 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
   const broadcaster = await findBroadcaster(db, event.channel_id);
   if (!broadcaster) return [];
   const one = (type: SubscriptionType, fields: Record<string, unknown>, itemKey = ''): EventSubEvent[] => [
-    { type, broadcasterId: broadcaster.id, itemKey, event: fields },
+    { type, broadcasterId: broadcaster.id, itemKey, conditionField: null, event: fields },
   ];
   switch (event.type) {
     case 'stream.started':
@@ -140,15 +154,24 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         findUser(db, event.user_id),
         findUser(db, event.moderator_id),
       ]);
-      return one('channel.ban', {
-        ...userFields('user', user, event.user_id),
-        ...broadcaster.fields,
-        ...userFields('moderator_user', moderator, event.moderator_id),
-        reason: event.reason,
-        banned_at: iso(event.occurred_at),
-        ends_at: event.expires_at === null ? null : iso(event.expires_at),
-        is_permanent: event.expires_at === null,
-      });
+      return [
+        ...one('channel.ban', {
+          ...userFields('user', user, event.user_id),
+          ...broadcaster.fields,
+          ...userFields('moderator_user', moderator, event.moderator_id),
+          reason: event.reason,
+          banned_at: iso(event.occurred_at),
+          ends_at: event.expires_at === null ? null : iso(event.expires_at),
+          is_permanent: event.expires_at === null,
+        }),
+        // A ban or timeout removes the user's messages from chat (the room's clear_user), which
+        // Twitch reports as channel.chat.clear_user_messages.
+        ...one(
+          'channel.chat.clear_user_messages',
+          { ...broadcaster.fields, ...userFields('target_user', user, event.user_id) },
+          'clear_user_messages',
+        ),
+      ];
     }
     case 'moderation.unban': {
       const user = await findUser(db, event.user_id);
@@ -164,6 +187,7 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         type: 'channel.chat.message',
         broadcasterId: broadcaster.id,
         itemKey: message.id,
+        conditionField: null,
         event: {
           ...broadcaster.fields,
           chatter_user_id: message.user_id,
@@ -189,6 +213,47 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         ...userFields('target_user', null, null),
         message_id: event.message_id,
       });
+    case 'chat.cleared':
+      return one('channel.chat.clear', { ...broadcaster.fields });
+    case 'channel.role_changed': {
+      const user = await findUser(db, event.user_id);
+      const type =
+        event.role === 'moderator'
+          ? event.granted
+            ? 'channel.moderator.add'
+            : 'channel.moderator.remove'
+          : event.granted
+            ? 'channel.vip.add'
+            : 'channel.vip.remove';
+      return one(type, { ...broadcaster.fields, ...userFields('user', user, event.user_id) });
+    }
+    case 'channel.raided': {
+      const to = await findBroadcaster(db, event.to_channel_id);
+      if (!to) return [];
+      const fields = {
+        ...renamePrefix(broadcaster.fields, 'from_'),
+        ...renamePrefix(to.fields, 'to_'),
+        viewers: event.viewers,
+      };
+      // One raid, two audiences: subscriptions to raids out of the raiding channel and into the
+      // raided one. Each subscription names one side, so it gets one of these items.
+      return [
+        {
+          type: 'channel.raid',
+          broadcasterId: broadcaster.id,
+          itemKey: 'from',
+          conditionField: 'from_broadcaster_user_id',
+          event: fields,
+        },
+        {
+          type: 'channel.raid',
+          broadcasterId: to.id,
+          itemKey: 'to',
+          conditionField: 'to_broadcaster_user_id',
+          event: fields,
+        },
+      ];
+    }
     default:
       return [];
   }

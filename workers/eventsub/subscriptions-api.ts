@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { HelixError, type HelixVariables, requireTokenUser } from '../helix/auth.ts';
 import { KeyIdPosition, paginate, readAfter, readFirst } from '../helix/params.ts';
 import { hasScope, parseScopes } from '../oauth/tokens.ts';
-import { findTypeSpec, isSubscriptionType, type SubscriptionTypeSpec } from './catalog.ts';
+import { findChannelField, findTypeSpec, isSubscriptionType, type SubscriptionTypeSpec } from './catalog.ts';
 import {
   computeCost,
   parseRows,
@@ -106,7 +106,7 @@ async function authorize(
     const scopes = grants.results.flatMap((row) => parseScopes(GrantScopes.parse(row).scopes));
     if (!hasScope({ scopes }, ...spec.scopes)) throw refused;
   }
-  const broadcaster = condition[spec.channelField] ?? '';
+  const { broadcasterId: broadcaster } = findChannelField(spec, condition);
   if (spec.moderatorMayAuthorize && !(await canModerate(env.DB, broadcaster, authorizer))) throw refused;
   return authorizer;
 }
@@ -123,11 +123,11 @@ eventSubApiApp.post('/eventsub/subscriptions', async (c) => {
     throw new HelixError(400, 'The condition is not valid for this subscription type');
   const condition = parsedCondition.data;
   const token = c.get('token');
-  const broadcasterId = condition[spec.channelField] ?? '';
+  const { field: channelField, broadcasterId } = findChannelField(spec, condition);
   const channel = await c.env.DB.prepare('SELECT 1 AS one FROM channels WHERE user_id = ?')
     .bind(broadcasterId)
     .first();
-  if (channel === null) throw new HelixError(400, `The ${spec.channelField} is not a broadcaster`);
+  if (channel === null) throw new HelixError(400, `The ${channelField} is not a broadcaster`);
   if (transport.method === 'websocket') {
     const userId = requireTokenUser(c);
     const session = await c.env.DB.prepare('SELECT client_id, user_id FROM eventsub_sessions WHERE id = ?')

@@ -1,9 +1,14 @@
-// Helix followers, chat settings, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
+// Helix followers, chatters, chat settings, announcements, bans, moderators and VIPs (dev.twitch.tv/docs/api/reference).
 // Every moderation decision is the channel's ChatRoom object's, through the same RPCs the /api/v1
 // routes call (api/routes/moderation.ts), so Helix, the web app and chat commands obey one rule.
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { ModerationAction, ModerationOutcome } from '../../durable-objects/chat/types.ts';
+import { findAnnouncementColor } from '../../durable-objects/chat/commands.ts';
+import {
+  MAX_ANNOUNCEMENT_LENGTH,
+  type ModerationAction,
+  type ModerationOutcome,
+} from '../../durable-objects/chat/types.ts';
 import { HelixError, type HelixVariables, requireScope, requireSelf } from './auth.ts';
 import { KeyIdPosition, paginate, readAfter, readFirst, readRequired, toRfc3339 } from './params.ts';
 
@@ -15,6 +20,11 @@ const FollowedRow = z.object({
   created_at: z.number(),
 });
 const RoleRow = z.object({ user_id: z.string(), username: z.string() });
+const NameRow = z.object({ id: z.string(), username: z.string(), display_name: z.string().nullable() });
+/** A GET /chat/chatters cursor: the last chatter shown, in the room's (login, user id) order. */
+const ChatterPosition = z.object({ login: z.string().max(100), id: z.string().max(100) });
+/** Twitch: "The maximum number of items to return per page ... The maximum value is 1,000". */
+const MAX_CHATTERS_PAGE = 1000;
 const CountRow = z.object({ n: z.number() });
 
 /** The channel of a broadcaster (user) id; 400 as Twitch answers an unknown broadcaster_id. */
@@ -55,6 +65,12 @@ const BanBody = z.object({
     duration: z.number().int().min(1).max(1_209_600).optional(),
     reason: z.string().max(500).optional(),
   }),
+});
+
+/** Twitch: "message ... maximum of 500 characters"; color "blue, green, orange, purple, primary (default)". */
+const AnnouncementBody = z.object({
+  message: z.string().min(1).max(MAX_ANNOUNCEMENT_LENGTH),
+  color: z.enum(['blue', 'green', 'orange', 'purple', 'primary']).optional(),
 });
 
 const ChatSettingsBody = z.object({
@@ -107,6 +123,36 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
       followed_at: toRfc3339(row.created_at),
     }));
     return c.json({ total, data, pagination });
+  })
+  // Twitch: "Requires ... moderator:read:chatters"; moderator_id "must match the user ID in the
+  // user access token" and be the broadcaster or one of its moderators.
+  .get('/chat/chatters', async (c) => {
+    requireScope(c, 'moderator:read:chatters');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const first = readFirst(c, 100, MAX_CHATTERS_PAGE);
+    const after = readAfter(c, ChatterPosition);
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const room = c.env.CHAT_ROOM.getByName(channelId);
+    if (moderatorId !== broadcasterId && !(await room.canModerate(channelId, moderatorId)))
+      throw new HelixError(403, "The user in moderator_id is not one of the broadcaster's moderators");
+    const page = await room.listChatters(channelId, after, first + 1);
+    if (page === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+    const shown = page.members.slice(0, first);
+    const names = await findDisplayNames(
+      c.env.DB,
+      shown.map((member) => member.userId),
+    );
+    const { pagination } = paginate(page.members, first, (last) => ({ login: last.login, id: last.userId }));
+    return c.json({
+      data: shown.map((member) => ({
+        user_id: member.userId,
+        user_login: member.login,
+        user_name: names.get(member.userId) ?? member.login,
+      })),
+      pagination,
+      total: page.total,
+    });
   })
   .get('/channels/followed', async (c) => {
     requireScope(c, 'user:read:follows');
@@ -194,6 +240,18 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
       ],
     });
   })
+  // The room announces it as /announce does (USERNOTICE msg-id=announcement on IRC); 204 as Twitch.
+  .post('/chat/announcements', async (c) => {
+    requireScope(c, 'moderator:manage:announcements');
+    const broadcasterId = readRequired(c, 'broadcaster_id');
+    const moderatorId = requireSelf(c, 'moderator_id', readRequired(c, 'moderator_id'));
+    const channelId = await findChannelId(c.env.DB, broadcasterId);
+    const parsed = AnnouncementBody.safeParse(await c.req.json().catch(() => null));
+    if (!parsed.success) throw new HelixError(400, 'The request body is malformed');
+    const color = findAnnouncementColor((parsed.data.color ?? 'primary').toUpperCase());
+    await moderate(c.env, channelId, moderatorId, { kind: 'announce', message: parsed.data.message, color });
+    return c.body(null, 204);
+  })
   .post('/moderation/bans', async (c) => {
     requireScope(c, 'moderator:manage:banned_users');
     const broadcasterId = readRequired(c, 'broadcaster_id');
@@ -240,6 +298,24 @@ export const helixChatModerationApp = new Hono<{ Bindings: Env; Variables: Helix
       await listRole(c.env, requireSelf(c, 'broadcaster_id', readRequired(c, 'broadcaster_id')), 'vip'),
     );
   });
+
+/** Display names of at most 1,000 users, in one query (one bound JSON array, under D1's bind limit). */
+async function findDisplayNames(db: D1Database, userIds: string[]): Promise<Map<string, string>> {
+  if (userIds.length === 0) return new Map();
+  const { results } = await db
+    .prepare(
+      `SELECT u.id, u.username, c.display_name FROM users u LEFT JOIN channels c ON c.user_id = u.id
+       WHERE u.id IN (SELECT value FROM json_each(?))`,
+    )
+    .bind(JSON.stringify(userIds))
+    .all();
+  return new Map(
+    results.map((raw) => {
+      const row = NameRow.parse(raw);
+      return [row.id, row.display_name ?? row.username];
+    }),
+  );
+}
 
 /** A channel's moderators or VIPs, for its broadcaster (at most 100; Twitch pages them). */
 async function listRole(env: Env, broadcasterId: string, role: 'moderator' | 'vip') {

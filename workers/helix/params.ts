@@ -23,12 +23,13 @@ export function readRequired(c: Context, name: string): string {
   return value;
 }
 
-export function readFirst(c: Context, fallback = 20): number {
+/** `first`: 1 to `max` (100 on most routes; GET /chat/chatters allows 1,000). */
+export function readFirst(c: Context, fallback = 20, max = MAX_HELIX_PAGE): number {
   const raw = c.req.query('first');
   if (raw === undefined) return fallback;
   const first = Number(raw);
-  if (!Number.isInteger(first) || first < 1 || first > MAX_HELIX_PAGE)
-    throw new HelixError(400, 'The parameter "first" was malformed: the value must be between 1 and 100');
+  if (!Number.isInteger(first) || first < 1 || first > max)
+    throw new HelixError(400, `The parameter "first" was malformed: the value must be between 1 and ${max}`);
   return first;
 }
 

@@ -247,4 +247,17 @@ export const helixVideosClipsRaidsApp = new Hono<{ Bindings: Env; Variables: Hel
       default:
         throw new HelixError(400, outcome.message);
     }
+  })
+  // Twitch holds a raid pending for up to 90 s, and DELETE /raids cancels it. Here a raid happens
+  // when it is asked for (ChatRoom.moderate announces it in the target's chat at once): there is
+  // never a pending raid, so after Twitch's own checks the answer is always Twitch's 404 "The
+  // broadcaster doesn't have a pending raid to cancel", which clients already handle.
+  .delete('/raids', async (c) => {
+    requireScope(c, 'channel:manage:raids');
+    const broadcasterId = requireSelf(c, 'broadcaster_id', readRequired(c, 'broadcaster_id'));
+    const channel = await c.env.DB.prepare('SELECT 1 AS one FROM channels WHERE user_id = ?')
+      .bind(broadcasterId)
+      .first();
+    if (channel === null) throw new HelixError(400, 'The ID in broadcaster_id is not valid');
+    throw new HelixError(404, "The broadcaster doesn't have a pending raid to cancel");
   });

@@ -1,6 +1,6 @@
 // The OAuth2 server under /oauth2/, shaped as Twitch's id.twitch.tv/oauth2/ (docs/twitch-compat.md):
 // authorize (authorization code with PKCE; the consent page is the web app's), token (authorization
-// code, client credentials, refresh token, device code), device, validate and revoke. Twitch's
+// code, client credentials, refresh token, device code), device, validate, revoke and OIDC userinfo. Twitch's
 // answers and error bodies (`{status, message}`) so Twitch client libraries work unchanged. The
 // consent and /activate pages post the user's decision with the web app's session token, which
 // an OAuth token can never stand in for.
@@ -36,6 +36,8 @@ const ACTIVATE_RATE_LIMIT = { name: 'oauth-activate', limit: 10, windowMs: 60_00
 const validationHook = (result: { success: boolean; error?: { issues: unknown } }) => {
   if (!result.success) throw badRequest('Request validation failed', result.error?.issues);
 };
+
+const UserInfoRow = z.object({ username: z.string(), avatar_url: z.string().nullable() });
 
 const DEVICE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
 
@@ -229,6 +231,35 @@ export const oauth2App = new Hono<{ Bindings: Env }>()
       scopes: info.scopes,
       user_id: info.userId,
       expires_in: expiresIn,
+    });
+  })
+  // OpenID Connect's UserInfo endpoint (https://openid.net/specs/openid-connect-core-1_0.html#UserInfo),
+  // as Twitch's: "the access token must include the openid scope". The claims are the standard
+  // ones this platform can answer for; `email` is never shared, and the `claims` request
+  // parameter is not supported (docs/twitch-compat.md).
+  .get('/userinfo', async (c) => {
+    const match = c.req.header('Authorization')?.match(/^Bearer\s+(\S+)\s*$/i);
+    if (!match?.[1]) return twitchOAuthError(c, 401, 'missing authorization token');
+    const info = await validateAccessToken(c.env, match[1]);
+    if (info === null) return twitchOAuthError(c, 401, 'invalid access token');
+    if (info.userId === null || !info.scopes.includes('openid'))
+      return twitchOAuthError(c, 401, 'the access token does not include the openid scope');
+    const row = await c.env.DB.prepare(
+      'SELECT u.username, c.avatar_url FROM users u LEFT JOIN channels c ON c.user_id = u.id WHERE u.id = ?',
+    )
+      .bind(info.userId)
+      .first();
+    const user = UserInfoRow.parse(row);
+    const now = Math.floor(Date.now() / 1000);
+    return c.json({
+      aud: info.clientId,
+      azp: info.clientId,
+      exp: Math.floor(info.expiresAt / 1000),
+      iat: now,
+      iss: `${new URL(c.req.url).origin}/oauth2`,
+      sub: info.userId,
+      preferred_username: user.username.toLowerCase(),
+      picture: user.avatar_url ?? '',
     });
   })
   .post('/revoke', async (c) => {
