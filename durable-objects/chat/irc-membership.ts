@@ -44,6 +44,11 @@ export class IrcMembership {
     return { userId, login: member.login, joined: false };
   }
 
+  /** The signed-in users present, at most MAX_MEMBERS (community gifts pick among them). */
+  listUserIds(): string[] {
+    return [...this.#members.keys()];
+  }
+
   /** The logins for a NAMES reply, at most MAX_MEMBERS. */
   listLogins(): string[] {
     return [...this.#members.values()].map((member) => member.login);

@@ -209,7 +209,7 @@ function formatBadges(user: ChatMessage['user'] | null): { badges: string; badge
 }
 
 /** The tags that describe a chatter in USERSTATE, PRIVMSG and USERNOTICE. */
-function formatUserTags(user: ChatMessage['user'] | null): Record<string, string> {
+export function formatUserTags(user: ChatMessage['user'] | null): Record<string, string> {
   const { badges, badgeInfo } = formatBadges(user);
   const isMod = user?.badges.some((badge) => badge.id === 'moderator') ?? false;
   return {
