@@ -159,6 +159,22 @@ export const WelcomeFrame = z.object({
   room_state: RoomState,
 });
 export const PongFrame = z.object({ type: z.literal('pong') });
+/**
+ * A subscription the room announces (Twitch's USERNOTICE msg-id sub, resub, subgift and
+ * submysterygift; docs/payments.md): `user` is the subscriber or the gifter, `recipient` the
+ * gifted viewer. `system_message` is Twitch's system-msg text.
+ */
+export const SubNoticeFrame = z.object({
+  type: z.literal('sub_notice'),
+  msg_id: z.enum(['sub', 'resub', 'subgift', 'submysterygift']),
+  user: ChatUser,
+  system_message: z.string(),
+  tier: z.union([z.literal(1000), z.literal(2000), z.literal(3000)]),
+  cumulative_months: z.optional(Count),
+  streak_months: z.optional(Count),
+  recipient: z.optional(z.object({ id: z.string(), name: z.string(), display_name: z.string() })),
+  gift_count: z.optional(Count),
+});
 
 const BATCHABLE_FRAMES = [
   ChatMessageFrame,
@@ -173,6 +189,7 @@ const BATCHABLE_FRAMES = [
   ViewerCountFrame,
   WelcomeFrame,
   PongFrame,
+  SubNoticeFrame,
 ] as const;
 
 /** Every frame kind except `batch` itself: what may ride inside a batch. */
@@ -196,3 +213,4 @@ export type ErrorFrame = z.infer<typeof ErrorFrame>;
 export type RoomStateFrame = z.infer<typeof RoomStateFrame>;
 export type RaidFrame = z.infer<typeof RaidFrame>;
 export type WelcomeFrame = z.infer<typeof WelcomeFrame>;
+export type SubNoticeFrame = z.infer<typeof SubNoticeFrame>;

@@ -5,6 +5,7 @@ import { KNOWN_NETWORK_TTL_MS, prepareExpireLoginFailures } from './api/lib/logi
 import { evaluateTiers } from './api/lib/tier-program.ts';
 import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
+import { recountExpiredSubscribers } from './payments/subscription-rows.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
 
 export interface Sweep {
@@ -87,6 +88,13 @@ export const SWEEPS: Sweep[] = [
       )
         .bind(now - CLIP_JOB_TIMEOUT_MS)
         .run();
+    },
+  },
+  {
+    // Subscriptions that simply ran out change no row, so no event recounts them (docs/payments.md).
+    name: 'recount-subscribers',
+    run: async (env, now) => {
+      await recountExpiredSubscribers(env.DB, now);
     },
   },
   {

@@ -20,6 +20,7 @@ import { describeForbiddenCharacters, stripNameInvisibles } from '../chat/contro
 import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
 import { type ChatterPage, IrcMembership, MAX_MEMBERS } from '../chat/irc-membership.ts';
 import { ShardFanout } from '../chat/shard-fanout.ts';
+import { describeSubNotice } from '../chat/sub-notices.ts';
 import type {
   AutomodOutcome,
   BanRecord,
@@ -32,6 +33,7 @@ import type {
   ModerationOutcome,
   RaidReception,
   SubmitResult,
+  SubscriptionAnnouncement,
 } from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
 import { ChatArchive } from './archive.ts';
@@ -452,6 +454,44 @@ export class ChatRoom extends DurableObject<Env> {
     });
     await this.#scheduleAlarm(now);
     return 'announced';
+  }
+
+  // ---- money in chat (docs/payments.md) ----
+
+  /**
+   * Signed-in viewers present in this chat who may receive a community gift: not the broadcaster,
+   * not banned or timed out here. Held in memory (irc-membership.ts), at most MAX_MEMBERS.
+   */
+  async listGiftCandidates(channelId: string): Promise<string[]> {
+    const channel = await this.#bindChannel(channelId);
+    if (!channel) return [];
+    const now = Date.now();
+    return this.#membership
+      .listUserIds()
+      .filter((userId) => userId !== channel.ownerId && !this.#bans.findActive(userId, now));
+  }
+
+  /**
+   * A paid subscription month, announced to the room (USERNOTICE sub/resub/subgift/submysterygift
+   * on IRC, a sub_notice frame in JSON). The chatters' cached profiles are dropped first, so the
+   * notice and their next messages carry the new subscriber badge.
+   */
+  async announceSubscription(channelId: string, announcement: SubscriptionAnnouncement): Promise<boolean> {
+    const channel = await this.#bindChannel(channelId);
+    if (!channel) return false;
+    this.#chatters.forgetProfile(announcement.userId);
+    const user = await this.describeUser(channelId, announcement.userId);
+    let recipient: ChatMessage['user'] | null = null;
+    if (announcement.kind === 'subgift') {
+      this.#chatters.forgetProfile(announcement.recipientId);
+      recipient = await this.describeUser(channelId, announcement.recipientId);
+    }
+    if (!user) return false;
+    const notice = describeSubNotice(announcement, user, recipient, channel.displayName);
+    if (!notice) return false;
+    this.#pending.push({ kind: 'sub_notice', notice });
+    await this.#scheduleAlarm(Date.now());
+    return true;
   }
 
   // ---- the alarm: batches, archive, viewer census ----

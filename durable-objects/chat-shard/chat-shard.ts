@@ -453,5 +453,7 @@ function toJsonFrame(event: Exclude<FanoutEvent, { kind: 'membership' }>, channe
       };
     case 'viewer_count':
       return { type: 'viewer_count', count: event.count };
+    case 'sub_notice':
+      return { type: 'sub_notice', ...event.notice };
   }
 }

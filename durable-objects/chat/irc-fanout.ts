@@ -13,6 +13,7 @@ import {
   renderPrivmsg,
   renderRoomState,
 } from './irc.ts';
+import { renderSubNotice } from './irc-sub-notices.ts';
 import type { FanoutEvent } from './types.ts';
 
 /** Renders a fanned-out room event for IRC sockets; null when IRC has no counterpart. */
@@ -122,6 +123,8 @@ export function renderFanoutEvent(
         trailing: event.content,
       });
     }
+    case 'sub_notice':
+      return renderSubNotice(event.notice, channelName, roomId, now);
     case 'viewer_count':
       return null;
     case 'membership':

@@ -72,6 +72,11 @@ export class IrcMembership {
     return { members, total: all.length };
   }
 
+  /** The signed-in users present, at most MAX_MEMBERS (community gifts pick among them). */
+  listUserIds(): string[] {
+    return [...this.#members.keys()];
+  }
+
   /** The logins for a NAMES reply, at most MAX_MEMBERS. */
   listLogins(): string[] {
     return [...this.#members.values()].map((member) => member.login);

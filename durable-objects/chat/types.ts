@@ -1,6 +1,6 @@
 // The shapes the chat Worker, the ChatRoom and its ChatShards pass to each other over RPC. They
 // never leave the platform: what clients see is protocol/chat.ts (JSON) or durable-objects/chat/irc.ts.
-import type { ChatErrorCode, ChatMessage, RoomState } from '../../protocol/chat.ts';
+import type { ChatErrorCode, ChatMessage, RoomState, SubNoticeFrame } from '../../protocol/chat.ts';
 import type { ChannelTier } from '../../protocol/ingest.ts';
 
 /** Who is behind a socket: a signed-in user, or nobody (read-only). */
@@ -56,6 +56,8 @@ export type FanoutEvent =
   | { kind: 'viewer_count'; count: number }
   /** A moderator's announcement (/announce, Helix POST /chat/announcements): USERNOTICE msg-id=announcement. */
   | { kind: 'announcement'; id: string; user: ChatMessage['user']; content: string; color: AnnouncementColor }
+  /** A subscription announced in chat (chat/sub-notices.ts): USERNOTICE on IRC, a sub_notice frame in JSON. */
+  | { kind: 'sub_notice'; notice: Omit<SubNoticeFrame, 'type'> }
   /** Another chatter joined or left: IRC sockets with twitch.tv/membership only (irc-membership.ts). */
   | { kind: 'membership'; userId: string; login: string; joined: boolean };
 
@@ -130,6 +132,21 @@ export type ModerationOutcome =
   | { kind: 'rejected'; code: string; message: string }
   /** Allowed again after `retryAfterMs` (REST: 429 with Retry-After). */
   | { kind: 'rate-limited'; code: string; message: string; retryAfterMs: number };
+
+/**
+ * A subscription to announce (ChatRoom.announceSubscription), sent by the payments consumer once
+ * the month it describes is committed. The room resolves the users as chat shows them.
+ */
+export type SubscriptionAnnouncement =
+  | { kind: 'sub'; userId: string; tier: 1000 | 2000 | 3000; cumulativeMonths: number; streakMonths: number }
+  | {
+      kind: 'subgift';
+      userId: string;
+      recipientId: string;
+      tier: 1000 | 2000 | 3000;
+      recipientMonths: number;
+    }
+  | { kind: 'submysterygift'; userId: string; tier: 1000 | 2000 | 3000; count: number };
 
 /** How a raided room answered a raid (ChatRoom.receiveRaid). */
 export type RaidReception = 'announced' | 'banned' | 'unknown-channel';

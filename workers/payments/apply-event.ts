@@ -5,9 +5,18 @@
 // kept (payment_reversals) and the payment then grants nothing; subscription states carry the
 // event's `created` time and an older one changes nothing.
 import type { z } from 'zod';
-import { ISSUANCE_ACCOUNT, prepareTransfer, readBalance, userBitsAccount } from './ledger.ts';
+import type { SubscriptionAnnouncement } from '../../durable-objects/chat/types.ts';
+import {
+  filterGiftCandidates,
+  type GiftSlot,
+  type ListGiftCandidates,
+  pickAtRandom,
+  prepareGiftSlots,
+} from './community-gifts.ts';
+import { ISSUANCE_ACCOUNT, prepareTransfer, userBitsAccount } from './ledger.ts';
 import { loadLogin, loadOrder, type OrderRow } from './orders.ts';
 import type { PriceTable } from './prices.ts';
+import { prepareEarlyRefund, prepareReversal } from './refunds.ts';
 import type {
   ChargeObject,
   DisputeObject,
@@ -19,7 +28,6 @@ import { readInvoicePaymentKey } from './stripe-events.ts';
 import {
   DAY_MS,
   prepareGracePeriod,
-  prepareMonthReversal,
   preparePaidMonth,
   prepareSubscriptionState,
 } from './subscription-rows.ts';
@@ -27,21 +35,36 @@ import {
 /** What an event did, recorded on its payment_events row. */
 export type EventOutcome = 'applied' | 'unknown_order' | 'amount_mismatch' | 'unknown_payment' | 'ignored';
 
+/**
+ * A chat announcement for a month this event may grant. The consumer makes it after the commit,
+ * only when the row named by `confirm` carries this batch's nonce (the month was granted here, not
+ * by an earlier delivery, and not refused by a reversal), with the months read then.
+ */
+export interface PendingAnnouncement {
+  channelId: string;
+  confirm: { table: 'subscription_months' | 'subscription_gifts'; id: string; nonce: string };
+  announcement: SubscriptionAnnouncement;
+}
+
 export interface AppliedEvent {
   outcome: EventOutcome;
   statements: D1PreparedStatement[];
   /** Chatters whose subscription this may change: their chat rooms forget the cached profile. */
   subscribers?: { channelId: string; userId: string }[];
+  announcements?: PendingAnnouncement[];
 }
 
-interface Context {
+export interface Context {
   db: D1Database;
   prices: PriceTable;
   now: number;
+  /** The signed-in viewers present in a channel's chat (community gifts pick among them). */
+  listGiftCandidates: ListGiftCandidates;
 }
 
+/** A payment's grants apply unless the whole payment was refunded or disputed (a partial refund is a step). */
 const NOT_REVERSED = (paymentKey: string) => ({
-  sql: 'NOT EXISTS (SELECT 1 FROM payment_reversals WHERE payment_intent = ?)',
+  sql: 'NOT EXISTS (SELECT 1 FROM payment_reversals WHERE payment_intent = ? AND refunded_cents IS NULL)',
   bindings: [paymentKey],
 });
 
@@ -74,7 +97,7 @@ function prepareAlert(
     );
 }
 
-/** The payment row: `paid`, or already refunded/disputed when the reversal came first. */
+/** The payment row: `paid`, or already refunded/disputed when a full reversal came first. */
 function preparePayment(
   db: D1Database,
   order: OrderRow,
@@ -85,14 +108,77 @@ function preparePayment(
 ) {
   return db
     .prepare(
-      `INSERT OR IGNORE INTO payments (payment_intent, source_id, order_id, kind, user_id, channel_id, amount_cents, status, created_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, COALESCE((SELECT kind FROM payment_reversals WHERE payment_intent = ?1), 'paid'), ?8)`,
+      `INSERT OR IGNORE INTO payments (payment_intent, source_id, order_id, kind, user_id, channel_id, amount_cents, status, created_at, refunded_cents)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+         COALESCE((SELECT kind FROM payment_reversals WHERE payment_intent = ?1 AND refunded_cents IS NULL), 'paid'), ?8,
+         CASE WHEN EXISTS (SELECT 1 FROM payment_reversals WHERE payment_intent = ?1 AND refunded_cents IS NULL) THEN ?7 ELSE 0 END)`,
     )
     .bind(paymentKey, sourceId, order.id, order.kind, order.user_id, order.channel_id, amount, now);
 }
 
 const markOrder = (db: D1Database, orderId: string, status: 'paid' | 'refused') =>
   db.prepare(`UPDATE payment_orders SET status = ? WHERE id = ? AND status = 'open'`).bind(status, orderId);
+
+/** A community gift: slots for viewers present now, one alert, the submysterygift and subgift notices. */
+async function prepareCommunityGift(
+  ctx: Context,
+  order: OrderRow & { channel_id: string; tier: 1000 | 2000 | 3000 },
+  paymentKey: string,
+  login: string,
+  guard: { sql: string; bindings: unknown[] },
+): Promise<{ statements: D1PreparedStatement[]; slots: GiftSlot[]; announcements: PendingAnnouncement[] }> {
+  const { db, now } = ctx;
+  const present = await ctx.listGiftCandidates(order.channel_id);
+  const eligible = await filterGiftCandidates(db, present, order.channel_id, order.user_id, now);
+  const prepared = prepareGiftSlots(db, {
+    order,
+    paymentKey,
+    recipients: pickAtRandom(eligible, order.quantity),
+    now,
+    guard,
+  });
+  const [first] = prepared.slots;
+  if (!first) return { ...prepared, announcements: [] };
+  const firstConfirm = { table: 'subscription_gifts' as const, id: first.id, nonce: first.nonce };
+  const assigned = prepared.slots.filter((slot) => slot.recipientId !== null);
+  const announcements: PendingAnnouncement[] = [
+    ...(assigned.length > 0
+      ? [
+          {
+            channelId: order.channel_id,
+            confirm: firstConfirm,
+            announcement: {
+              kind: 'submysterygift' as const,
+              userId: order.user_id,
+              tier: order.tier,
+              count: assigned.length,
+            },
+          },
+        ]
+      : []),
+    ...assigned.map((slot) => ({
+      channelId: order.channel_id,
+      confirm: { table: 'subscription_gifts' as const, id: slot.id, nonce: slot.nonce },
+      announcement: {
+        kind: 'subgift' as const,
+        userId: order.user_id,
+        recipientId: slot.recipientId ?? '',
+        tier: order.tier,
+        recipientMonths: 0,
+      },
+    })),
+  ];
+  const alert = prepareAlert(
+    db,
+    order.channel_id,
+    { kind: 'gift', login, amount: assigned.length, message: '', now },
+    {
+      sql: 'EXISTS (SELECT 1 FROM subscription_gifts WHERE id = ? AND nonce = ?)',
+      bindings: [first.id, first.nonce],
+    },
+  );
+  return { statements: [...prepared.statements, alert], slots: prepared.slots, announcements };
+}
 
 async function applyCheckoutCompleted(
   ctx: Context,
@@ -111,10 +197,24 @@ async function applyCheckoutCompleted(
   if (!session.payment_intent) return { outcome: 'unknown_payment', statements: [] };
   const paymentKey = session.payment_intent;
   const guard = NOT_REVERSED(paymentKey);
+  // Read before the payment row is written: a partial refund recorded earlier applies after the grant.
+  const early = await prepareEarlyRefund(db, {
+    payment: {
+      payment_intent: paymentKey,
+      source_id: session.id,
+      amount_cents: order.amount_cents,
+      channel_id: order.channel_id,
+    },
+    order,
+    creditedBits: order.kind === 'bits' ? (order.bits ?? 0) : 0,
+    now,
+  });
   const statements = [
     markOrder(db, order.id, 'paid'),
     preparePayment(db, order, paymentKey, session.id, order.amount_cents, now),
   ];
+  const subscribers: { channelId: string; userId: string }[] = [];
+  const announcements: PendingAnnouncement[] = [];
   const login = await loadLogin(db, order.user_id);
   switch (order.kind) {
     case 'bits': {
@@ -145,37 +245,68 @@ async function applyCheckoutCompleted(
         );
       }
       break;
-    case 'gift_subscription':
-      if (order.channel_id && order.recipient_id && order.tier) {
-        statements.push(
-          ...preparePaidMonth(db, {
-            sourceId: paymentKey,
-            userId: order.recipient_id,
-            channelId: order.channel_id,
-            tier: order.tier,
-            providerSubscriptionId: null,
-            giftedBy: order.user_id,
-            periodEndMs: now + 30 * DAY_MS,
-            now,
-            guard,
-          }),
-          prepareAlert(
-            db,
-            order.channel_id,
-            { kind: 'gift', login, amount: 1, message: await loadLogin(db, order.recipient_id), now },
-            guard,
-          ),
+    case 'gift_subscription': {
+      const { channel_id: channelId, tier } = order;
+      if (!channelId || !tier) break;
+      if (!order.recipient_id) {
+        const gift = await prepareCommunityGift(
+          ctx,
+          { ...order, channel_id: channelId, tier },
+          paymentKey,
+          login,
+          guard,
         );
+        statements.push(...gift.statements);
+        announcements.push(...gift.announcements);
+        for (const slot of gift.slots) {
+          if (slot.recipientId) subscribers.push({ channelId, userId: slot.recipientId });
+        }
+        break;
       }
+      const month = preparePaidMonth(db, {
+        sourceId: paymentKey,
+        userId: order.recipient_id,
+        channelId,
+        tier,
+        providerSubscriptionId: null,
+        giftedBy: order.user_id,
+        periodEndMs: now + 30 * DAY_MS,
+        now,
+        guard,
+      });
+      statements.push(
+        ...month.statements,
+        prepareAlert(
+          db,
+          channelId,
+          { kind: 'gift', login, amount: 1, message: await loadLogin(db, order.recipient_id), now },
+          guard,
+        ),
+      );
+      subscribers.push({ channelId, userId: order.recipient_id });
+      announcements.push({
+        channelId,
+        confirm: { table: 'subscription_months', id: paymentKey, nonce: month.nonce },
+        announcement: {
+          kind: 'subgift',
+          userId: order.user_id,
+          recipientId: order.recipient_id,
+          tier,
+          recipientMonths: 0,
+        },
+      });
       break;
+    }
     case 'subscription':
       break;
   }
-  const subscribers =
-    order.kind === 'gift_subscription' && order.channel_id && order.recipient_id
-      ? [{ channelId: order.channel_id, userId: order.recipient_id }]
-      : [];
-  return { outcome: 'applied', statements, subscribers };
+  statements.push(...early.statements);
+  return {
+    outcome: 'applied',
+    statements,
+    subscribers: [...subscribers, ...early.subscribers],
+    announcements,
+  };
 }
 
 async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObject>): Promise<AppliedEvent> {
@@ -199,23 +330,48 @@ async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObj
     .bind(order.user_id, order.channel_id)
     .first<{ cumulative_months: number }>();
   const months = (previous?.cumulative_months ?? 0) + 1;
+  const early = await prepareEarlyRefund(db, {
+    payment: {
+      payment_intent: paymentKey,
+      source_id: invoice.id,
+      amount_cents: invoice.amount_paid,
+      channel_id: order.channel_id,
+    },
+    order,
+    creditedBits: 0,
+    now,
+  });
+  const month = preparePaidMonth(db, {
+    sourceId: invoice.id,
+    userId: order.user_id,
+    channelId: order.channel_id,
+    tier: order.tier,
+    providerSubscriptionId: details.subscription,
+    giftedBy: null,
+    periodEndMs: periodEnd,
+    now,
+    guard,
+  });
   return {
     outcome: 'applied',
     subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
+    announcements: [
+      {
+        channelId: order.channel_id,
+        confirm: { table: 'subscription_months', id: invoice.id, nonce: month.nonce },
+        announcement: {
+          kind: 'sub',
+          userId: order.user_id,
+          tier: order.tier,
+          cumulativeMonths: 0,
+          streakMonths: 0,
+        },
+      },
+    ],
     statements: [
       markOrder(db, order.id, 'paid'),
       preparePayment(db, order, paymentKey, invoice.id, invoice.amount_paid, now),
-      ...preparePaidMonth(db, {
-        sourceId: invoice.id,
-        userId: order.user_id,
-        channelId: order.channel_id,
-        tier: order.tier,
-        providerSubscriptionId: details.subscription,
-        giftedBy: null,
-        periodEndMs: periodEnd,
-        now,
-        guard,
-      }),
+      ...month.statements,
       prepareAlert(
         db,
         order.channel_id,
@@ -231,6 +387,7 @@ async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObj
           bindings: [...guard.bindings, invoice.id],
         },
       ),
+      ...early.statements,
     ],
   };
 }
@@ -287,70 +444,21 @@ async function applyPaymentFailed(
   };
 }
 
-/** A refund or dispute: recorded first, then the payment's effect is taken back once, if it exists yet. */
+/** A refund or dispute (refunds.ts): recorded first, then applied once, in proportion for a partial refund. */
 async function applyReversal(
   ctx: Context,
   kind: 'refunded' | 'disputed',
-  paymentKey: string | null,
+  reversal: { paymentKey: string | null; chargeAmount: number; refundedCents: number },
 ): Promise<AppliedEvent> {
-  const { db, now } = ctx;
-  if (!paymentKey) return { outcome: 'unknown_payment', statements: [] };
-  const statements = [
-    db
-      .prepare('INSERT OR IGNORE INTO payment_reversals (payment_intent, kind, created_at) VALUES (?, ?, ?)')
-      .bind(paymentKey, kind, now),
-  ];
-  const payment = await db
-    .prepare(
-      'SELECT source_id, order_id, kind, user_id, channel_id, status FROM payments WHERE payment_intent = ?',
-    )
-    .bind(paymentKey)
-    .first<{
-      source_id: string;
-      order_id: string;
-      kind: string;
-      user_id: string;
-      channel_id: string | null;
-      status: string;
-    }>();
-  // No payment yet: it will find the reversal and grant nothing.
-  if (payment?.status !== 'paid') return { outcome: 'applied', statements };
-  statements.push(
-    db
-      .prepare(`UPDATE payments SET status = ? WHERE payment_intent = ? AND status = 'paid'`)
-      .bind(kind, paymentKey),
-  );
-  const order = await loadOrder(db, payment.order_id);
-  if (order?.kind === 'bits' && order.bits) {
-    // Bits already cheered stay with the channel: the refund takes back what is left (docs/payments.md).
-    const takeBack = Math.min(order.bits, await readBalance(db, userBitsAccount(order.user_id)));
-    if (takeBack > 0) {
-      statements.push(
-        ...prepareTransfer(db, {
-          id: `refund:${paymentKey}`,
-          kind: 'refund',
-          reference: paymentKey,
-          from: userBitsAccount(order.user_id),
-          to: ISSUANCE_ACCOUNT,
-          amount: takeBack,
-          now,
-        }).statements,
-      );
-    }
-  }
-  if (order && payment.channel_id && (order.kind === 'subscription' || order.kind === 'gift_subscription')) {
-    const subscriber = order.kind === 'gift_subscription' ? order.recipient_id : order.user_id;
-    const sourceId = order.kind === 'gift_subscription' ? paymentKey : payment.source_id;
-    if (subscriber) {
-      statements.push(...prepareMonthReversal(db, sourceId, subscriber, payment.channel_id, now));
-      return {
-        outcome: 'applied',
-        statements,
-        subscribers: [{ channelId: payment.channel_id, userId: subscriber }],
-      };
-    }
-  }
-  return { outcome: 'applied', statements };
+  if (!reversal.paymentKey) return { outcome: 'unknown_payment', statements: [] };
+  const prepared = await prepareReversal(ctx.db, {
+    kind,
+    paymentKey: reversal.paymentKey,
+    chargeAmount: reversal.chargeAmount,
+    refundedCents: reversal.refundedCents,
+    now: ctx.now,
+  });
+  return { outcome: 'applied', statements: prepared.statements, subscribers: prepared.subscribers };
 }
 
 export async function applyPaymentEvent(ctx: Context, event: HandledEvent): Promise<AppliedEvent> {
@@ -369,11 +477,19 @@ export async function applyPaymentEvent(ctx: Context, event: HandledEvent): Prom
       return applySubscriptionEvent(ctx, 'deleted', event.data.object, event.created);
     case 'charge.refunded': {
       const charge: z.infer<typeof ChargeObject> = event.data.object;
-      return applyReversal(ctx, 'refunded', charge.payment_intent);
+      return applyReversal(ctx, 'refunded', {
+        paymentKey: charge.payment_intent,
+        chargeAmount: charge.amount,
+        refundedCents: charge.amount_refunded,
+      });
     }
     case 'charge.dispute.created': {
       const dispute: z.infer<typeof DisputeObject> = event.data.object;
-      return applyReversal(ctx, 'disputed', dispute.payment_intent);
+      return applyReversal(ctx, 'disputed', {
+        paymentKey: dispute.payment_intent,
+        chargeAmount: dispute.amount,
+        refundedCents: dispute.amount,
+      });
     }
   }
 }

@@ -4,7 +4,8 @@
 
 import { z } from 'zod';
 import { log } from '../../common/log.ts';
-import { applyPaymentEvent } from './apply-event.ts';
+import type { SubscriptionAnnouncement } from '../../durable-objects/chat/types.ts';
+import { applyPaymentEvent, type PendingAnnouncement } from './apply-event.ts';
 import { readPriceTable } from './prices.ts';
 import { HandledEvent } from './stripe-events.ts';
 
@@ -31,6 +32,70 @@ async function forgetChatters(env: Env, subscribers: { channelId: string; userId
   }
 }
 
+const MonthsRow = z.object({ cumulative_months: z.number().int(), streak_months: z.number().int() });
+
+async function readMonths(db: D1Database, userId: string, channelId: string) {
+  const raw = await db
+    .prepare(
+      'SELECT cumulative_months, streak_months FROM subscriptions WHERE user_id = ? AND channel_id = ?',
+    )
+    .bind(userId, channelId)
+    .first();
+  return raw ? MonthsRow.parse(raw) : { cumulative_months: 1, streak_months: 1 };
+}
+
+/** The announcement with the months as committed (a resub's count is known only now). */
+async function completeAnnouncement(
+  db: D1Database,
+  pending: PendingAnnouncement,
+): Promise<SubscriptionAnnouncement> {
+  const announcement = pending.announcement;
+  switch (announcement.kind) {
+    case 'sub': {
+      const months = await readMonths(db, announcement.userId, pending.channelId);
+      return {
+        ...announcement,
+        cumulativeMonths: months.cumulative_months,
+        streakMonths: months.streak_months,
+      };
+    }
+    case 'subgift': {
+      const months = await readMonths(db, announcement.recipientId, pending.channelId);
+      return { ...announcement, recipientMonths: months.cumulative_months };
+    }
+    case 'submysterygift':
+      return announcement;
+  }
+}
+
+/**
+ * Announces in chat each month this batch granted (its row carries the batch's nonce): not one an
+ * earlier delivery granted, nor one a reversal refused. Best effort like forgetChatters: the month
+ * is committed whatever chat does, so a failed call is logged, not retried.
+ */
+async function announceSubscriptions(env: Env, pending: PendingAnnouncement[]): Promise<void> {
+  for (const item of pending) {
+    try {
+      const key = item.confirm.table === 'subscription_months' ? 'source_id' : 'id';
+      const granted = await env.DB.prepare(
+        `SELECT 1 FROM ${item.confirm.table} WHERE ${key} = ? AND nonce = ?`,
+      )
+        .bind(item.confirm.id, item.confirm.nonce)
+        .first();
+      if (!granted) continue;
+      const announcement = await completeAnnouncement(env.DB, item);
+      await env.CHAT_ROOM.getByName(item.channelId).announceSubscription(item.channelId, announcement);
+    } catch (error) {
+      paymentsLog.warn('chat_announcement_failed', { channel_id: item.channelId, error });
+    }
+  }
+}
+
+/** The signed-in viewers present in a channel's chat, from its room (community gifts). */
+function listGiftCandidates(env: Env) {
+  return (channelId: string) => env.CHAT_ROOM.getByName(channelId).listGiftCandidates(channelId);
+}
+
 /** Applies one recorded event once; returns what it did (for logs and tests). */
 export async function processPaymentEvent(env: Env, eventId: string, now = Date.now()): Promise<string> {
   const db = env.DB;
@@ -49,7 +114,10 @@ export async function processPaymentEvent(env: Env, eventId: string, now = Date.
   }
   const parsed = HandledEvent.safeParse(json);
   const applied = parsed.success
-    ? await applyPaymentEvent({ db, prices: readPriceTable(env), now }, parsed.data)
+    ? await applyPaymentEvent(
+        { db, prices: readPriceTable(env), now, listGiftCandidates: listGiftCandidates(env) },
+        parsed.data,
+      )
     : { outcome: 'ignored' as const, statements: [] };
   // A plain INSERT: if a concurrent delivery committed first, the key fails this batch and the
   // effect rolls back with it: that delivery is then a duplicate.
@@ -73,6 +141,7 @@ export async function processPaymentEvent(env: Env, eventId: string, now = Date.
     throw error;
   }
   await forgetChatters(env, applied.subscribers ?? []);
+  await announceSubscriptions(env, applied.announcements ?? []);
   const level = applied.outcome === 'applied' || applied.outcome === 'ignored' ? 'info' : 'warn';
   paymentsLog[level]('payment_event_processed', { event_id: eventId, outcome: applied.outcome });
   return applied.outcome;

@@ -24,7 +24,7 @@ export function renderFakeCheckoutPage(order: OrderRow, sessionId: string) {
       : order.kind === 'tip'
         ? 'Tip'
         : order.kind === 'gift_subscription'
-          ? `Gift subscription, tier ${(order.tier ?? 1000) / 1000}`
+          ? `${order.quantity > 1 || !order.recipient_id ? `${order.quantity} gift subscriptions` : 'Gift subscription'}, tier ${(order.tier ?? 1000) / 1000}`
           : `Subscription, tier ${(order.tier ?? 1000) / 1000}, monthly`;
   return html`<!doctype html>
 <html lang="en">

@@ -112,15 +112,18 @@ export function buildInvoiceEvent(options: {
 export function buildChargeRefunded(options: {
   paymentIntent: string;
   amount: number;
+  /** Stripe's amount_refunded: the total refunded so far (a partial refund is less than amount). */
+  refunded?: number;
   created: number;
 }): FakeEvent {
+  const refunded = options.refunded ?? options.amount;
   return envelope('charge.refunded', options.created, {
     id: newStripeId('ch'),
     object: 'charge',
     payment_intent: options.paymentIntent,
     amount: options.amount,
-    amount_refunded: options.amount,
-    refunded: true,
+    amount_refunded: refunded,
+    refunded: refunded >= options.amount,
   });
 }
 

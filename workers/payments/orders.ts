@@ -14,12 +14,14 @@ export const OrderRow = z.object({
   currency: z.string(),
   provider_session_id: z.string().nullable(),
   return_path: z.string(),
+  /** Gift orders: how many subscriptions (a named recipient: 1). */
+  quantity: z.number().int().min(1),
   status: z.enum(['open', 'paid', 'refused']),
 });
 export type OrderRow = z.infer<typeof OrderRow>;
 
 const ORDER_COLUMNS =
-  'id, user_id, channel_id, kind, tier, bits, recipient_id, message, amount_cents, currency, provider_session_id, return_path, status';
+  'id, user_id, channel_id, kind, tier, bits, recipient_id, message, amount_cents, currency, provider_session_id, return_path, quantity, status';
 
 export async function loadOrder(db: D1Database, orderId: string): Promise<OrderRow | null> {
   const raw = await db

@@ -21,12 +21,17 @@ export interface PaidMonth {
 }
 
 /**
- * A paid month (once per source: the month row's nonce says this batch inserted it): adds one to the cumulative months; the streak continues when the previous
- * access had not lapsed, else starts again at 1; access runs to the period's end.
+ * A paid month (once per source: the month row's nonce says this batch inserted it): adds one to
+ * the cumulative months; the streak continues when the previous access had not lapsed, else starts
+ * again at 1; access runs to the period's end. The nonce tells the caller, after the commit, whether
+ * this batch granted the month (a chat announcement is made only then).
  */
-export function preparePaidMonth(db: D1Database, month: PaidMonth): D1PreparedStatement[] {
+export function preparePaidMonth(
+  db: D1Database,
+  month: PaidMonth,
+): { statements: D1PreparedStatement[]; nonce: string } {
   const nonce = crypto.randomUUID();
-  return [
+  const statements = [
     db
       .prepare(
         `INSERT OR IGNORE INTO subscription_months (source_id, user_id, channel_id, period_end, nonce, created_at)
@@ -75,6 +80,7 @@ export function preparePaidMonth(db: D1Database, month: PaidMonth): D1PreparedSt
       ),
     prepareSubscriberCount(db, month.channelId, month.now),
   ];
+  return { statements, nonce };
 }
 
 /** The month a refund or dispute takes back: access ends now and the month no longer counts. */
@@ -159,6 +165,28 @@ export function prepareGracePeriod(
     )
     .bind(graceEndsMs, providerSubscriptionId, version);
   return [grace, prepareSubscriberCount(db, channelId, now)];
+}
+
+/**
+ * How far back the cron's recount looks for subscriptions that ran out. The cron fires every 10
+ * minutes; a day covers missed runs (a failed sweep, a paused trigger) many times over.
+ */
+export const SUBSCRIBER_RECOUNT_WINDOW_MS = DAY_MS;
+
+/**
+ * `channels.subscriber_count` of every channel one of whose subscriptions ran out in the window
+ * before `now`: expiry is the only change no event announces (a cancel at period end, a grace
+ * period that lapsed, a gift month that ended).
+ */
+export async function recountExpiredSubscribers(db: D1Database, now: number): Promise<number> {
+  const result = await db
+    .prepare(
+      `UPDATE channels SET subscriber_count = (SELECT COUNT(*) FROM subscriptions s WHERE s.channel_id = channels.id AND s.expires_at > ?1)
+       WHERE id IN (SELECT DISTINCT channel_id FROM subscriptions WHERE expires_at > ?2 AND expires_at <= ?1)`,
+    )
+    .bind(now, now - SUBSCRIBER_RECOUNT_WINDOW_MS)
+    .run();
+  return result.meta.changes;
 }
 
 /** `channels.subscriber_count`: recounted whenever a subscription of the channel changes. */

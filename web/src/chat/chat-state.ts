@@ -67,6 +67,9 @@ function applySingleFrame(state: ChatState, frame: BatchableFrame): ChatState {
           describeSystemLine(`Raiding ${frame.to_channel.name} with ${frame.viewers} viewers…`),
         ]),
       };
+    case 'sub_notice':
+      // Twitch's own wording (system-msg): "x subscribed at Tier 1.", "x gifted a Tier 1 sub to y!"
+      return { ...state, lines: appendLines(state.lines, [describeSystemLine(frame.system_message)]) };
     case 'pong':
       return state;
   }
