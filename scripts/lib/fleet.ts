@@ -62,6 +62,10 @@ global
 defaults
   mode tcp
   timeout connect 2s
+  # A node that died a moment ago refuses the connection before its checks fail (up to ~2 s): the
+  # encoder's reconnect is retried on another node at once instead of failing (docs/deploy.md).
+  retries 2
+  option redispatch 1
   # A publisher sends every few tens of ms; the nodes end a silent one after 10 s themselves.
   timeout client 60s
   timeout server 60s
