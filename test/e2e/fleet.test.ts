@@ -25,6 +25,7 @@ import {
   watchPartArrivals,
 } from './lib/fleet-failover.ts';
 import { launchBrowser, openPlayer, playerState, samplePlayer } from './lib/player.ts';
+import { publishTestPattern } from './lib/publisher.ts';
 
 const Session = z.object({ token: z.string(), channel: z.object({ id: z.string() }) });
 const Started = z.object({ stream_key: z.string() });
@@ -168,9 +169,10 @@ describe('ingest fleet', () => {
     );
     const me = await signUpAndStart(`fleet_kill_${Date.now() % 100000}`);
     // OBS's default is a 2 s retry delay with "Automatically reconnect" on; 1 s here.
-    const publisher = startReconnectingPublisher(`rtmp://127.0.0.1:${frontRtmp}/live/${me.streamKey}`, {
-      retryDelayMs: 1_000,
-    });
+    const publisher = startReconnectingPublisher(
+      () => publishTestPattern(`rtmp://127.0.0.1:${frontRtmp}/live/${me.streamKey}`),
+      { retryDelayMs: 1_000 },
+    );
     const browser = await launchBrowser();
     const parts = watchPartArrivals(`${platform.baseUrl}/live/${me.channelId}/source.m3u8`);
     try {

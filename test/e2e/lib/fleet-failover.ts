@@ -6,7 +6,7 @@
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
 import type { LocalFleet } from '../../../scripts/lib/fleet.ts';
-import { type Publisher, type PublishOptions, publishTestPattern } from './publisher.ts';
+import type { Publisher } from './publisher.ts';
 
 export const FleetSnapshot = z.object({
   nodes: z.array(z.object({ nodeId: z.string(), state: z.string() })),
@@ -45,10 +45,11 @@ export interface ReconnectingPublisher {
 /**
  * OBS's "Automatically reconnect": when the connection drops (or a publish attempt is refused), a
  * new attempt `retryDelayMs` later, to the same address (the front), at most `maxAttempts` in all.
+ * `spawn` starts one attempt (publishTestPattern, or a file sent as is).
  */
 export function startReconnectingPublisher(
-  url: string,
-  options: PublishOptions & { retryDelayMs: number; maxAttempts?: number },
+  spawn: () => Publisher,
+  options: { retryDelayMs: number; maxAttempts?: number },
 ): ReconnectingPublisher {
   const starts: number[] = [];
   const maxAttempts = options.maxAttempts ?? 100;
@@ -59,7 +60,7 @@ export function startReconnectingPublisher(
   const launch = () => {
     if (stopped || starts.length >= maxAttempts) return;
     starts.push(Date.now());
-    const publisher = publishTestPattern(url, options);
+    const publisher = spawn();
     current = publisher;
     void publisher.exited.then(() => {
       log = `${log}${publisher.stderr.join('')}`.slice(-20_000);
