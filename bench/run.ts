@@ -10,6 +10,7 @@ import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
 import { eventSubLatencyBench } from './eventsub-latency.ts';
+import { fleetFailoverBench } from './fleet-failover.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
 import { helixStreamsBench } from './helix-streams.ts';
 import { type Benchmark, QUICK, runBenchmark } from './lib/bench.ts';
@@ -86,6 +87,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
     fromBenchmark(fleetPlacementBench),
+    fromBenchmark(fleetFailoverBench),
     fromBenchmark(helixStreamsBench),
     fromBenchmark(eventSubLatencyBench),
     ...(clip ? [clip] : []),

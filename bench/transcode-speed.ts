@@ -79,7 +79,7 @@ function runFfmpeg(
 }
 
 /** The 720p30 source, made once: OBS-like H.264 (2 s GOP, B-frames) + AAC in FLV. */
-async function ensureSource(): Promise<string> {
+export async function ensureSource(): Promise<string> {
   const dir = join(RESULTS_DIR, 'cache');
   const file = join(dir, `source-1280x720p30-${SOURCE_SECONDS}s.flv`);
   if (existsSync(file)) return file;

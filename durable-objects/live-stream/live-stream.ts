@@ -55,6 +55,8 @@ export class LiveStream extends DurableObject<Env> {
   readonly #playlists: LivePlaylists;
   #record: StreamRecord | null = null;
   #lastActivityAt = 0;
+  /** The current publish's last upload (init, part, segment); null before its first. */
+  #lastUploadAt: number | null = null;
   #lastPartAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env, timings: LiveStreamTimings = readTimings(env)) {
@@ -71,6 +73,7 @@ export class LiveStream extends DurableObject<Env> {
       this.#record = state.record;
       // A publisher that was active when the object stopped gets a fresh liveness period.
       this.#lastActivityAt = Date.now();
+      if (state.record.phase === 'live') this.#lastUploadAt = this.#lastActivityAt;
       for (const [name, timeline] of state.timelines) {
         trimToDvrWindow(timeline, this.timings.dvrWindowSeconds);
         this.#playlists.add(name, timeline);
@@ -83,25 +86,32 @@ export class LiveStream extends DurableObject<Env> {
   /**
    * Admits a publisher: continues the stream inside its reconnect window, or starts a new one
    * (reusing a pending D1 row from POST /streams/start). The stream is not live until a part lands.
+   * A current publisher is displaced only when it went silent: nothing at all for the publisher
+   * timeout, or no upload for takeoverSilenceMs after it had uploaded (its node died; the
+   * streamer's encoder, reconnecting through another node with the key, continues the stream).
    */
   async beginPublish(input: BeginPublishInput): Promise<BeginPublishResult> {
     return this.ctx.blockConcurrencyWhile(async () => {
       const now = Date.now();
+      let replaced: string | null = null;
       if (phases.isPublishing(this.#record)) {
-        if (now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
+        const stalled =
+          this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs;
+        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
           return { ok: false, code: 'already_publishing' };
+        replaced = this.#record?.publishId ?? null;
         await this.#dropPublisher(now);
       }
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
         if (now - record.droppedAt < this.timings.reconnectWindowMs)
-          return { ok: true, value: await this.#continuePublish(record, input) };
+          return { ok: true, value: await this.#continuePublish(record, input), replaced };
         await this.#endStream();
       }
       // The previous stream's end must be settled before a new stream replaces its record: nothing
       // else would ever send its stream.ended (a failure here fails this publish, to be retried).
       if (record?.phase === 'ending') await this.#finishEnding(record);
-      return { ok: true, value: await this.#startStream(input, now) };
+      return { ok: true, value: await this.#startStream(input, now), replaced };
     });
   }
 
@@ -129,6 +139,7 @@ export class LiveStream extends DurableObject<Env> {
     const record = this.#record;
     if (!record || !phases.isCurrentPublisher(this.#record, publishId)) return false;
     this.#lastActivityAt = Date.now();
+    this.#lastUploadAt = this.#lastActivityAt;
     const info = toRenditionInfo(meta);
     let timeline = this.#playlists.get(meta.rendition);
     const isNew = !timeline;
@@ -155,6 +166,7 @@ export class LiveStream extends DurableObject<Env> {
     if (!record || !phases.isCurrentPublisher(this.#record, publishId)) return false;
     const now = Date.now();
     this.#lastActivityAt = now;
+    this.#lastUploadAt = now;
     const timeline = this.#playlists.get(meta.rendition);
     // A part before its rendition's init cannot be played; the transcoder always sends the init first.
     if (!timeline) return true;
@@ -185,6 +197,7 @@ export class LiveStream extends DurableObject<Env> {
     const record = this.#record;
     if (!record || !phases.isCurrentPublisher(this.#record, publishId)) return false;
     this.#lastActivityAt = Date.now();
+    this.#lastUploadAt = this.#lastActivityAt;
     const timeline = this.#playlists.get(meta.rendition);
     if (!timeline) return true;
     const listed = applySegment(timeline, meta);
@@ -375,6 +388,7 @@ export class LiveStream extends DurableObject<Env> {
     phases.continueStream(record, input.tier);
     this.#storage.saveRecord(record);
     this.#lastActivityAt = now;
+    this.#lastUploadAt = null;
     await this.ctx.storage.setAlarm(now + this.timings.publisherTimeoutMs);
     return phases.toAuthorizeResponse(record, true, nextMsn);
   }
@@ -391,6 +405,7 @@ export class LiveStream extends DurableObject<Env> {
     this.#record = record;
     this.#storage.saveRecord(record);
     this.#lastActivityAt = now;
+    this.#lastUploadAt = null;
     await this.ctx.storage.setAlarm(now + this.timings.publisherTimeoutMs);
     return phases.toAuthorizeResponse(record, false, 0);
   }

@@ -36,6 +36,11 @@ export interface LiveStreamTimings {
   blockingTimeoutMs: number;
   /** A publisher that neither uploads nor heart-beats for this long has dropped. */
   publisherTimeoutMs: number;
+  /**
+   * A publish that has uploaded media and then uploaded nothing for this long gives way to a new
+   * publish with the channel's key (a reconnect through another ingest node after its node died).
+   */
+  takeoverSilenceMs: number;
   /** How long a dropped stream waits for its publisher to come back (docs/architecture.md). */
   reconnectWindowMs: number;
   /** How far back the live playlist lists segments. */
@@ -51,6 +56,14 @@ export interface LiveStreamTimings {
 
 export const MAX_WAITERS = 1000;
 
+/**
+ * A live publish uploads a part every 200 ms on every rendition; five in a row missing on all of
+ * them means its pipeline or its node is gone (a node's loss is only certain after the fleet's 6 s
+ * heartbeat timeout). Only a publisher holding the channel's stream key can take over, and a
+ * publish that is still uploading is never displaced (docs/deploy.md, "Ingest node loss").
+ */
+export const TAKEOVER_SILENCE_MS = 1_000;
+
 /** Production timings: the reconnect window and DVR window from the Worker's vars, the rest fixed. */
 export function readTimings(
   env: Pick<Env, 'RECONNECT_WINDOW_SECONDS' | 'DVR_WINDOW_SECONDS'>,
@@ -58,6 +71,7 @@ export function readTimings(
   return {
     blockingTimeoutMs: 3 * TARGET_DURATION * 1000,
     publisherTimeoutMs: 10_000,
+    takeoverSilenceMs: TAKEOVER_SILENCE_MS,
     reconnectWindowMs: Number(env.RECONNECT_WINDOW_SECONDS) * 1000,
     dvrWindowSeconds: Number(env.DVR_WINDOW_SECONDS),
     maxWaiters: MAX_WAITERS,
@@ -77,8 +91,12 @@ export interface BeginPublishInput {
   defaults: ChannelDefaults;
 }
 
+/**
+ * `replaced`: the publish id a stalled publish had when this one took over from it (its node's
+ * placement can be given back), null otherwise.
+ */
 export type BeginPublishResult =
-  | { ok: true; value: AuthorizeResponse }
+  | { ok: true; value: AuthorizeResponse; replaced: string | null }
   | { ok: false; code: 'already_publishing' };
 
 /** `publish`: the number of this publish within its stream (0, then +1 per reconnect). */

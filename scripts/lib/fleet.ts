@@ -62,6 +62,10 @@ global
 defaults
   mode tcp
   timeout connect 2s
+  # A node that died a moment ago refuses the connection before its checks fail (up to ~2 s): the
+  # encoder's reconnect is retried on another node at once instead of failing (docs/deploy.md).
+  retries 2
+  option redispatch 1
   # A publisher sends every few tens of ms; the nodes end a silent one after 10 s themselves.
   timeout client 60s
   timeout server 60s
@@ -99,14 +103,16 @@ export interface LocalFleet {
   nodes: Array<FleetNodePorts & { process: ManagedProcess }>;
   haproxy: ManagedProcess;
   configPath: string;
+  /** Starts a node again on its ports and id (after it died); it registers as a new session. */
+  restartNode(nodeId: string): Promise<void>;
 }
 
 /** Starts the nodes, then HAProxy in front of them; each process is stopped by stopAllManaged. */
 export async function startLocalFleet(options: LocalFleetOptions): Promise<LocalFleet> {
   const plan = planFleetNodes(options.nodes, options.basePorts);
   const nodes: LocalFleet['nodes'] = [];
-  for (const node of plan) {
-    const proc = await startTranscoder({
+  const launchNode = async (node: FleetNodePorts): Promise<ManagedProcess> =>
+    startTranscoder({
       rtmpPort: node.rtmpPort,
       httpPort: node.httpPort,
       originUrl: options.originUrl,
@@ -122,8 +128,7 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       echo: options.echo ?? false,
       ...(options.onLine ? { onLine: options.onLine } : {}),
     });
-    nodes.push({ ...node, process: proc });
-  }
+  for (const node of plan) nodes.push({ ...node, process: await launchNode(node) });
   mkdirSync(options.stateDir, { recursive: true });
   const configPath = join(options.stateDir, 'haproxy.cfg');
   writeFileSync(configPath, renderHaproxyConfig(plan, options.front));
@@ -140,5 +145,11 @@ export async function startLocalFleet(options: LocalFleetOptions): Promise<Local
       );
     }),
   ]);
-  return { nodes, haproxy, configPath };
+  const restartNode = async (nodeId: string): Promise<void> => {
+    const node = nodes.find((candidate) => candidate.nodeId === nodeId);
+    if (!node) throw new Error(`no local node ${nodeId}`);
+    await node.process.stop();
+    node.process = await launchNode(node);
+  };
+  return { nodes, haproxy, configPath, restartNode };
 }

@@ -1,7 +1,8 @@
 // The fleet registry in workerd: node registration and heartbeats (forged, replayed and stale ones
 // refused), a silent node leaving rotation through the alarm, placement by tier and free capacity
-// at the publish authorization, and a node that may touch only the streams placed on it.
-import { runDurableObjectAlarm, SELF } from 'cloudflare:test';
+// at the publish authorization, a node that may touch only the streams placed on it, and a
+// publisher reconnecting through another node while the fleet still thinks its dead node holds it.
+import { env, runDurableObjectAlarm, SELF } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { NODE_TIMEOUT_MS } from '../../protocol/fleet.ts';
 import { deriveNodeToken } from '../../workers/origin/fleet-credentials.ts';
@@ -16,7 +17,7 @@ import {
   resetRegistry,
   type TestNode,
 } from './fleet-fixtures.ts';
-import { createTestChannel, INGEST_AUTH, ORIGIN } from './origin-fixtures.ts';
+import { createTestChannel, INGEST_AUTH, ORIGIN, runInTestLiveStream } from './origin-fixtures.ts';
 
 beforeEach(resetRegistry);
 
@@ -263,5 +264,49 @@ describe('a node touches only the streams placed on it', () => {
     expect(await res.json()).toEqual({ state: 'active', foreign: [publish.publish_id] });
     const own = await heartbeat(holder, { claims: [publish.publish_id] });
     expect(await own.json()).toEqual({ state: 'active', foreign: [] });
+  });
+});
+
+describe('a publisher reconnecting through another node before its dead node is detected', () => {
+  it('refuses it while the old publish still uploads, then hands it the same stream once the old one is silent, cutting the old node off and freeing its slots', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const first = await placeOnNode(a, channel.streamKey);
+    expect((await putInitAs(a.token, channel.channelId, first.publish_id)).status).toBe(204);
+    const stream = env.LIVE_STREAM.getByName(channel.channelId);
+
+    // A second encoder with the key while the publish uploads: refused, nothing placed for it.
+    await runInTestLiveStream(stream, (instance) => instance.setTimings({ takeoverSilenceMs: 60_000 }));
+    const duplicate = await authorizeOnNode(b, channel.streamKey);
+    expect(duplicate.status).toBe(409);
+    expect(await duplicate.json()).toMatchObject({ error: { code: 'already_publishing' } });
+    expect((await registryStub().snapshot()).placements.map((p) => p.nodeId)).toEqual(['node-a']);
+
+    // node-a dies: no upload since. node-a is still 'active' in the registry (not yet 6 s silent).
+    await runInTestLiveStream(stream, (instance) => instance.setTimings({ takeoverSilenceMs: 0 }));
+    const reconnect = await placeOnNode(b, channel.streamKey);
+    expect(reconnect).toMatchObject({ stream_id: first.stream_id, continued: true });
+    expect(reconnect.publish_id).not.toBe(first.publish_id);
+    const snapshot = await registryStub().snapshot();
+    expect(snapshot.nodes.find((n) => n.nodeId === 'node-a')?.state).toBe('active');
+    expect(snapshot.placements.map((p) => [p.nodeId, p.publishId])).toEqual([
+      ['node-b', reconnect.publish_id],
+    ]);
+    // Were node-a only cut off from the origin, its next upload is refused and it drops the publisher.
+    expect((await putInitAs(a.token, channel.channelId, first.publish_id)).status).toBe(409);
+    expect((await putInitAs(b.token, channel.channelId, reconnect.publish_id)).status).toBe(204);
+  });
+
+  it('never displaces a publish that has not uploaded yet before the publisher timeout (its node may still be starting it)', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    await placeOnNode(a, channel.streamKey);
+    const stream = env.LIVE_STREAM.getByName(channel.channelId);
+    await runInTestLiveStream(stream, (instance) => instance.setTimings({ takeoverSilenceMs: 0 }));
+    const second = await authorizeOnNode(b, channel.streamKey);
+    expect(second.status).toBe(409);
+    expect((await registryStub().snapshot()).placements.map((p) => p.nodeId)).toEqual(['node-a']);
   });
 });

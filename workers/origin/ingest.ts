@@ -113,6 +113,17 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
     started.ok ? { publishId: started.value.publish_id, streamId: started.value.stream_id } : null,
   );
   if (!result.ok) throw new ApiError(409, 'already_publishing', 'Another publisher is live on this channel');
+  if (result.replaced !== null) {
+    // The stalled publish's node (dead, or cut off at its next upload) holds its slots no longer.
+    const caller = c.get('caller');
+    log.info('ingest.publish_taken_over', {
+      channel_id: channel.id,
+      stream_id: result.value.stream_id,
+      ...(caller.kind === 'node' ? { node_id: caller.nodeId } : {}),
+      replaced_publish_id: result.replaced,
+    });
+    await releasePlacement(c.env, caller, result.replaced);
+  }
   return c.json(result.value);
 });
 

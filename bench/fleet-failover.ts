@@ -1,0 +1,348 @@
+// Ingest fleet failover and streams per node (issue 11), on a whole local platform: wrangler dev (the
+// real FleetRegistry and LiveStream objects), two transcoder nodes behind HAProxy (scripts/lib/fleet.ts),
+// a 1280x720 30 fps H.264 + AAC source (bench/transcode-speed.ts's cached file, sent as is with -re,
+// so publishers cost no encoding CPU).
+//   failover: a tier-none stream through the front with an OBS-like publisher (reconnect 1 s after a
+//     drop); KILLS times the node holding it is SIGKILLed with its ffmpegs (then started again, so two
+//     nodes are up for the next kill). Gap = the longest time the origin's media playlist listed no
+//     new part (polled every 100 ms), with when the reconnect was placed and the first part listed.
+//   streams per node: publishers straight to node-1 (MAX_ENCODES raised so placement does not cap
+//     it), one more at a time per tier; a step keeps up when every stream's measured rendition
+//     advanced at >= 0.9x real time over the window. Reported: the most streams that kept up.
+//   node bench/fleet-failover.ts
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChannelTier } from '../protocol/ingest.ts';
+import { type LocalFleet, startLocalFleet } from '../scripts/lib/fleet.ts';
+import { findFreePort, stopAllManaged, waitFor } from '../scripts/lib/platform.ts';
+import { type Platform, startPlatform } from '../test/e2e/harness.ts';
+import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
+import {
+  findHolder,
+  killHoldingNode,
+  longestGap,
+  readFleet,
+  startReconnectingPublisher,
+  watchPartArrivals,
+} from '../test/e2e/lib/fleet-failover.ts';
+import type { Publisher } from '../test/e2e/lib/publisher.ts';
+import { type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
+import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
+import { ensureSource } from './transcode-speed.ts';
+
+const KILLS = QUICK ? 2 : 10;
+const RETRY_DELAY_MS = 1_000;
+const WINDOW_MS = QUICK ? 4_000 : 8_000;
+/** The most streams tried per tier (two shared cores: the encoded tiers stop well before). */
+const STREAM_CAPS: Record<ChannelTier, number> = QUICK
+  ? { none: 2, affiliate: 1, partner: 1 }
+  : { none: 6, affiliate: 4, partner: 3 };
+/** The rendition whose pace is measured: the source for passthrough, an encoded rung otherwise. */
+const MEASURED: Record<ChannelTier, string> = { none: 'source', affiliate: '480p30', partner: '480p30' };
+const KEEP_UP = 0.9;
+const SEGMENT_SECONDS = 2;
+const PART_SECONDS = 0.2;
+
+/** The source file sent as is, looped, paced by -re: an encoder's stream at no encoding cost. */
+function publishFile(url: string, file: string): Publisher {
+  const child = spawn(
+    'ffmpeg',
+    ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', file].concat([
+      '-c',
+      'copy',
+      '-f',
+      'flv',
+      url,
+    ]),
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const stderr: string[] = [];
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr.push(text);
+    if (stderr.length > 200) stderr.shift();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    process: child,
+    exited,
+    stderr,
+    stop: async (signal: NodeJS.Signals = 'SIGINT') => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Seconds of media a media playlist has listed so far (segments of 2 s, parts of 0.2 s). */
+function listedSeconds(playlist: string): number | null {
+  const sequence = /#EXT-X-MEDIA-SEQUENCE:(\d+)/.exec(playlist)?.[1];
+  if (sequence === undefined) return null;
+  const lines = playlist.split('\n');
+  const lastUri = lines.findLastIndex((line) => line !== '' && !line.startsWith('#'));
+  const segments = lines.filter((line) => line !== '' && !line.startsWith('#')).length;
+  const openParts = lines.slice(lastUri + 1).filter((line) => line.startsWith('#EXT-X-PART:')).length;
+  return (Number(sequence) + segments) * SEGMENT_SECONDS + openParts * PART_SECONDS;
+}
+
+async function readListedSeconds(url: string): Promise<number | null> {
+  const res = await fetch(url).catch(() => null);
+  if (!res?.ok) {
+    await res?.body?.cancel();
+    return null;
+  }
+  return listedSeconds(await res.text());
+}
+
+interface Channel {
+  channelId: string;
+  streamKey: string;
+}
+
+async function createChannel(platform: Platform, tier: ChannelTier): Promise<Channel> {
+  const api = new ApiClient(platform.baseUrl);
+  const me = await api.signup(uniqueName('fleetbench'));
+  if (tier !== 'none') await platform.setChannelTier(me.channel.id, tier);
+  return { channelId: me.channel.id, streamKey: (await api.streamKey(me.channel.id)).stream_key };
+}
+
+interface Kill {
+  killed: string;
+  survivor: string;
+  gapMs: number;
+  reconnectMs: number;
+  placedMs: number;
+  firstPartMs: number;
+  attempts: number;
+}
+
+async function measureFailovers(
+  platform: Platform,
+  fleet: LocalFleet,
+  frontRtmp: number,
+  source: string,
+): Promise<Kill[]> {
+  const channel = await createChannel(platform, 'none');
+  const publisher = startReconnectingPublisher(
+    () => publishFile(`rtmp://127.0.0.1:${frontRtmp}/live/${channel.streamKey}`, source),
+    { retryDelayMs: RETRY_DELAY_MS },
+  );
+  const parts = watchPartArrivals(`${platform.baseUrl}/live/${channel.channelId}/source.m3u8`);
+  const kills: Kill[] = [];
+  try {
+    await waitFor(
+      'the stream to go live',
+      async () => (parts.arrivals.length > 10 ? true : undefined),
+      45_000,
+      200,
+    );
+    for (let k = 0; k < KILLS; k++) {
+      // Both nodes registered and healthy again (HAProxy: 2 good checks a second apart).
+      let seen: unknown;
+      await waitFor(
+        'both nodes active',
+        async () => {
+          const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
+          seen = snapshot;
+          return snapshot.nodes.filter((n) => n.state === 'active').length === 2 &&
+            findHolder(snapshot, channel.channelId) !== undefined
+            ? snapshot
+            : undefined;
+        },
+        30_000,
+        200,
+      ).catch((error: unknown) => {
+        throw new Error(`${String(error)}; the fleet: ${JSON.stringify(seen)}`);
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
+      const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, channel.channelId);
+      const survivor = await waitFor(
+        'the stream placed on the other node',
+        async () => {
+          const holder = findHolder(
+            await readFleet(platform.baseUrl, platform.ingestSecret),
+            channel.channelId,
+          );
+          return holder !== undefined && holder !== killed ? holder : undefined;
+        },
+        30_000,
+        100,
+      );
+      const placedAt = Date.now();
+      const resumedAt = await waitFor(
+        'a new part after the kill',
+        async () => parts.arrivals.find((at) => at > Math.max(placedAt, killedAt + 500)),
+        30_000,
+        100,
+      );
+      const attempts = publisher.starts.filter((at) => at > killedAt);
+      kills.push({
+        killed,
+        survivor,
+        gapMs: longestGap(parts.arrivals, killedAt, resumedAt) ?? Number.NaN,
+        reconnectMs: (attempts[0] ?? Number.NaN) - killedAt,
+        placedMs: placedAt - killedAt,
+        firstPartMs: resumedAt - killedAt,
+        attempts: attempts.length,
+      });
+      process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
+      await fleet.restartNode(killed);
+    }
+  } finally {
+    parts.stop();
+    await publisher.stop();
+  }
+  return kills;
+}
+
+interface TierStep {
+  streams: number;
+  /** The slowest stream's pace over the window (1.0 = real time). */
+  slowest: number;
+}
+
+async function measureStreamsPerNode(
+  platform: Platform,
+  fleet: LocalFleet,
+  source: string,
+  tier: ChannelTier,
+): Promise<TierStep[]> {
+  const node = fleet.nodes[0];
+  if (!node) throw new Error('no node-1');
+  const publishers: Publisher[] = [];
+  const urls: string[] = [];
+  const steps: TierStep[] = [];
+  try {
+    for (let n = 1; n <= STREAM_CAPS[tier]; n++) {
+      const channel = await createChannel(platform, tier);
+      publishers.push(publishFile(`rtmp://127.0.0.1:${node.rtmpPort}/live/${channel.streamKey}`, source));
+      const url = `${platform.baseUrl}/live/${channel.channelId}/${MEASURED[tier]}.m3u8`;
+      urls.push(url);
+      await waitFor(
+        `stream ${n} (${tier}) to list ${MEASURED[tier]}`,
+        async () => (((await readListedSeconds(url)) ?? 0) > 0 ? true : undefined),
+        45_000,
+        250,
+      );
+      // Past the start-up backlog, then the window.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      const startedAt = performance.now();
+      const first = await Promise.all(urls.map(readListedSeconds));
+      await new Promise((resolve) => setTimeout(resolve, WINDOW_MS));
+      const last = await Promise.all(urls.map(readListedSeconds));
+      const wall = (performance.now() - startedAt) / 1000;
+      const paces = last.map((end, i) => ((end ?? 0) - (first[i] ?? 0)) / wall);
+      const step = { streams: n, slowest: Math.min(...paces) };
+      steps.push(step);
+      process.stdout.write(`  ${tier} x${n}: paces ${paces.map((p) => p.toFixed(2)).join(' ')}\n`);
+      if (step.slowest < KEEP_UP) break;
+    }
+  } finally {
+    await Promise.all(publishers.map((publisher) => publisher.stop('SIGKILL')));
+  }
+  // The node ends their publishes; the next tier starts on an empty node.
+  await waitFor(
+    'node-1 to be empty',
+    async () => {
+      const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
+      return snapshot.placements.every((p) => p.nodeId !== 'node-1' || p.state !== 'placed')
+        ? true
+        : undefined;
+    },
+    30_000,
+    250,
+  );
+  return steps;
+}
+
+export const fleetFailoverBench = {
+  name: 'fleet-failover',
+  async run(): Promise<BenchOutcome> {
+    const source = await ensureSource();
+    const platform = await startPlatform({ transcoder: false });
+    try {
+      const frontRtmp = await findFreePort();
+      const base = await findFreePort();
+      const fleet = await startLocalFleet({
+        nodes: 2,
+        front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },
+        originUrl: platform.baseUrl,
+        ingestSecret: platform.ingestSecret,
+        stateDir: mkdtempSync(join(tmpdir(), 'edgestream-bench-fleet-')),
+        env: {
+          TRANSCODER_ENCODER: 'x264',
+          FLEET_MAX_STREAMS: '8',
+          MAX_ENCODES: '16',
+          DRAIN_DEADLINE_SECONDS: '1',
+        },
+        basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
+      });
+      const kills = await measureFailovers(platform, fleet, frontRtmp, source);
+      const tiers: Array<[ChannelTier, TierStep[]]> = [];
+      for (const tier of ['none', 'affiliate', 'partner'] as const)
+        tiers.push([tier, await measureStreamsPerNode(platform, fleet, source, tier)]);
+      const gap = summarize(kills.map((k) => k.gapMs / 1000));
+      const placed = summarize(kills.map((k) => k.placedMs / 1000));
+      const firstPart = summarize(kills.map((k) => k.firstPartMs / 1000));
+      const kept = (steps: TierStep[]) => steps.filter((s) => s.slowest >= KEEP_UP).at(-1)?.streams ?? 0;
+      return {
+        table: {
+          title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
+          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
+          headers: ['measure', 'p50', 'max', 'n'],
+          rows: [
+            [
+              'failover gap: no new part listed (s)',
+              formatNumber(gap.p50, 2),
+              formatNumber(gap.max, 2),
+              String(gap.count),
+            ],
+            [
+              'kill → reconnect placed on the other node (s)',
+              formatNumber(placed.p50, 2),
+              formatNumber(placed.max, 2),
+              String(placed.count),
+            ],
+            [
+              'kill → first new part listed (s)',
+              formatNumber(firstPart.p50, 2),
+              formatNumber(firstPart.max, 2),
+              String(firstPart.count),
+            ],
+            ...tiers.map(([tier, steps]): string[] => [
+              `streams per node keeping up, tier ${tier} (${MEASURED[tier]} paced)`,
+              String(kept(steps)),
+              steps.map((s) => s.slowest.toFixed(2)).join(' '),
+              String(STREAM_CAPS[tier]),
+            ]),
+          ],
+          notes: [
+            'gap: longest interval between new parts in the media playlist (polled every 100 ms) across the kill',
+            `streams per node: the most streams on one node whose slowest measured rendition advanced >= ${KEEP_UP}x real time; "max" lists the slowest pace at each step, "n" the most tried`,
+            'the machine is shared with the rest of the platform (workerd, HAProxy, Node, ffmpeg) and other jobs',
+          ],
+        },
+        result: {
+          kills,
+          failover_gap_s: roundSummary(gap, 2),
+          placed_s: roundSummary(placed, 2),
+          first_part_s: roundSummary(firstPart, 2),
+          streams_per_node: Object.fromEntries(
+            tiers.map(([tier, steps]) => [tier, { kept_up: kept(steps), steps }]),
+          ),
+        },
+      };
+    } finally {
+      await stopAllManaged();
+      await platform.stop();
+    }
+  },
+};
+
+if (import.meta.main) await runBenchmark(fleetFailoverBench);

@@ -1,0 +1,178 @@
+// Failover of a live stream across the local ingest fleet, shared by the fleet's end-to-end test and
+// its benchmark (bench/fleet-failover.ts): an OBS-like publisher that reconnects on its own, the
+// death of the node carrying a stream (its whole process group, SIGKILL: the machine is gone), and
+// the gap a viewer sees, measured twice: from the origin's playlist (when a new part is listed) and
+// in the page (when hls.js loads a part, and when the video's clock stands still).
+import type { Page } from 'playwright-core';
+import { z } from 'zod';
+import type { LocalFleet } from '../../../scripts/lib/fleet.ts';
+import type { Publisher } from './publisher.ts';
+
+export const FleetSnapshot = z.object({
+  nodes: z.array(z.object({ nodeId: z.string(), state: z.string() })),
+  placements: z.array(
+    z.object({
+      nodeId: z.string(),
+      state: z.string(),
+      channelId: z.string(),
+      publishId: z.string().nullable(),
+    }),
+  ),
+});
+export type FleetSnapshot = z.infer<typeof FleetSnapshot>;
+
+export async function readFleet(baseUrl: string, ingestSecret: string): Promise<FleetSnapshot> {
+  const res = await fetch(`${baseUrl}/internal/fleet/nodes`, {
+    headers: { Authorization: `Bearer ${ingestSecret}` },
+  });
+  return FleetSnapshot.parse(await res.json());
+}
+
+/** The node holding the channel's live placement, or undefined. */
+export function findHolder(snapshot: FleetSnapshot, channelId: string): string | undefined {
+  return snapshot.placements.find(
+    (p) => p.channelId === channelId && p.state === 'placed' && p.publishId !== null,
+  )?.nodeId;
+}
+
+export interface ReconnectingPublisher {
+  /** Epoch ms of every ffmpeg start: the first publish, then each reconnect attempt. */
+  readonly starts: number[];
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * OBS's "Automatically reconnect": when the connection drops (or a publish attempt is refused), a
+ * new attempt `retryDelayMs` later, to the same address (the front), at most `maxAttempts` in all.
+ * `spawn` starts one attempt (publishTestPattern, or a file sent as is).
+ */
+export function startReconnectingPublisher(
+  spawn: () => Publisher,
+  options: { retryDelayMs: number; maxAttempts?: number },
+): ReconnectingPublisher {
+  const starts: number[] = [];
+  const maxAttempts = options.maxAttempts ?? 100;
+  let current: Publisher | undefined;
+  let stopped = false;
+  let log = '';
+  let timer: NodeJS.Timeout | undefined;
+  const launch = () => {
+    if (stopped || starts.length >= maxAttempts) return;
+    starts.push(Date.now());
+    const publisher = spawn();
+    current = publisher;
+    void publisher.exited.then(() => {
+      log = `${log}${publisher.stderr.join('')}`.slice(-20_000);
+      if (!stopped) timer = setTimeout(launch, options.retryDelayMs);
+    });
+  };
+  launch();
+  return {
+    starts,
+    stderr: () => `${log}${current?.stderr.join('') ?? ''}`,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await current?.stop('SIGKILL');
+    },
+  };
+}
+
+/** Kills the node holding the channel's stream and every process of it (its ffmpegs too). */
+export async function killHoldingNode(
+  fleet: LocalFleet,
+  snapshot: FleetSnapshot,
+  channelId: string,
+): Promise<{ nodeId: string; killedAt: number }> {
+  const nodeId = findHolder(snapshot, channelId);
+  const node = fleet.nodes.find((candidate) => candidate.nodeId === nodeId);
+  const pid = node?.process.child.pid;
+  if (nodeId === undefined || pid === undefined) throw new Error(`no live node holds ${channelId}`);
+  const killedAt = Date.now();
+  process.kill(-pid, 'SIGKILL');
+  await node?.process.exited;
+  return { nodeId, killedAt };
+}
+
+export interface PartWatch {
+  /** Epoch ms at which each new last part was first seen in the playlist. */
+  readonly arrivals: number[];
+  /** The playlist text last read. */
+  last(): string;
+  stop(): void;
+}
+
+/** Polls a media playlist every `intervalMs` and notes when its last part changes. */
+export function watchPartArrivals(mediaUrl: string, intervalMs = 100): PartWatch {
+  const arrivals: number[] = [];
+  let lastPart = '';
+  let text = '';
+  let stopped = false;
+  void (async () => {
+    while (!stopped) {
+      const res = await fetch(mediaUrl).catch(() => null);
+      if (res?.ok) {
+        text = await res.text();
+        const part = text.split('\n').findLast((line) => line.startsWith('#EXT-X-PART:')) ?? '';
+        if (part !== '' && part !== lastPart) {
+          lastPart = part;
+          arrivals.push(Date.now());
+        }
+      } else {
+        await res?.body?.cancel();
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return {
+    arrivals,
+    last: () => text,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+/**
+ * The longest span between consecutive events that ends after `from` and starts before `to`: the
+ * gap a kill at `from` caused, up to `to` (when the stream ran steadily again).
+ */
+export function longestGap(times: readonly number[], from: number, to: number): number | null {
+  let longest: number | null = null;
+  for (let i = 1; i < times.length; i++) {
+    const before = times[i - 1] ?? 0;
+    const after = times[i] ?? 0;
+    if (after <= from || before >= to) continue;
+    longest = Math.max(longest ?? 0, after - before);
+  }
+  return longest;
+}
+
+/**
+ * Starts recording, in the page of openPlayer (test/e2e/lib/player.ts), when hls.js loads a part or
+ * segment and when the video's clock moves forward (sampled every 50 ms).
+ */
+export async function instrumentPlayer(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const w = window as unknown as {
+      hls: { on(event: string, cb: () => void): void };
+      gapMeter: { loads: number[]; progress: number[] };
+    };
+    const meter = { loads: [] as number[], progress: [] as number[] };
+    w.gapMeter = meter;
+    w.hls.on('hlsFragLoaded', () => meter.loads.push(Date.now()));
+    const video = document.getElementById('v') as HTMLVideoElement;
+    let lastTime = video.currentTime;
+    setInterval(() => {
+      if (video.currentTime > lastTime + 0.01) meter.progress.push(Date.now());
+      lastTime = video.currentTime;
+    }, 50);
+  });
+}
+
+export async function readPlayerMeter(page: Page): Promise<{ loads: number[]; progress: number[] }> {
+  return page.evaluate(
+    () => (window as unknown as { gapMeter: { loads: number[]; progress: number[] } }).gapMeter,
+  );
+}
