@@ -12,7 +12,9 @@ import {
 } from '../../../scripts/lib/platform.ts';
 import { type Publisher, spawnPublisher, waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, startFakeOrigin } from '../upload/fake-origin.ts';
+import { publishOverWhip } from '../whip/whip-publisher.ts';
 import {
+  BASELINE_PT,
   createViewerOffer,
   decodeH264,
   depacketizeH264,
@@ -29,6 +31,8 @@ const GRANT: AuthorizeResponse = {
   continued: false,
   next_msn: 0,
 };
+const WHIP_KEY = 'live_whep_whip_source_key';
+const WHIP_GRANT: AuthorizeResponse = { ...GRANT, channel_id: 'chan-whip-src', stream_id: 'stream-whip-src' };
 const MAX_VIEWERS = 2;
 
 describe('WHEP playback', () => {
@@ -36,16 +40,20 @@ describe('WHEP playback', () => {
   let transcoder: ManagedProcess;
   let base: string;
   let rtmpPort: number;
+  let whipPort: number;
   let publisher: Publisher | undefined;
   const lines: string[] = [];
 
   beforeAll(async () => {
     origin = await startFakeOrigin();
     origin.respond((request) => {
-      if (request.path.endsWith('/authorize')) return { status: 200, body: JSON.stringify(GRANT) };
+      if (request.path.endsWith('/authorize')) {
+        const key = (JSON.parse(request.body.toString()) as { stream_key: string }).stream_key;
+        return { status: 200, body: JSON.stringify(key === WHIP_KEY ? WHIP_GRANT : GRANT) };
+      }
       return { status: 204 };
     });
-    const whipPort = await findFreePort();
+    whipPort = await findFreePort();
     rtmpPort = await findFreePort();
     transcoder = await startTranscoder({
       rtmpPort,
@@ -210,4 +218,36 @@ describe('WHEP playback', () => {
       viewer.close();
     }
   }, 40_000);
+
+  it('sends a viewer decodable H.264 from a WHIP publish (Constrained Baseline answered)', async () => {
+    const source = await publishOverWhip(`http://127.0.0.1:${whipPort}/whip`, WHIP_KEY, 30);
+    try {
+      expect(source.status).toBe(201);
+      await waitFor(
+        () => lines.some((line) => line.includes('"event":"pipeline.') && line.includes('stream-whip-src')),
+        20_000,
+        'the WHIP pipeline',
+      );
+      const viewer = await watchOverWhep(`${base}/whep/chan-whip-src`);
+      try {
+        expect(viewer.status).toBe(201);
+        expect(viewer.answer).toMatch(new RegExp(`m=video \\d+ UDP/TLS/RTP/SAVPF ${BASELINE_PT}\\r\\n`));
+        // Two seconds of media: RTP time advances 90,000 a second.
+        const span = () =>
+          ((viewer.packets.at(-1)?.readUInt32BE(4) ?? 0) - (viewer.packets[0]?.readUInt32BE(4) ?? 0)) >>> 0;
+        await waitFor(() => viewer.packets.length > 0 && span() >= 180_000, 15_000, '2 s of RTP');
+        const { annexB, nalTypes } = depacketizeH264(viewer.packets);
+        expect([...nalTypes].filter((type) => type === 5 || type === 7 || type === 8).sort()).toEqual([
+          5, 7, 8,
+        ]);
+        const decoded = await decodeH264(annexB);
+        expect(decoded).toMatchObject({ width: 640, height: 360 });
+        expect(decoded.frames).toBeGreaterThan(30);
+      } finally {
+        viewer.close();
+      }
+    } finally {
+      source.close();
+    }
+  }, 60_000);
 });
