@@ -2,6 +2,7 @@
 // ffmpeg RTMP publisher, an origin stand-in on loopback, and a libdatachannel viewer that offers
 // receive-only H.264 as a browser does. The viewer's RTP is depacketized and decoded by ffprobe.
 // docs/webrtc.md, "WHEP playback".
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import {
@@ -34,6 +35,21 @@ const GRANT: AuthorizeResponse = {
 const WHIP_KEY = 'live_whep_whip_source_key';
 const WHIP_GRANT: AuthorizeResponse = { ...GRANT, channel_id: 'chan-whip-src', stream_id: 'stream-whip-src' };
 const MAX_VIEWERS = 2;
+
+/** The transcoder's child ffmpegs that encode Opus (the WHEP audio), from /proc. */
+function opusEncoders(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const parent = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+        return parent === String(pid) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('libopus');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 
 describe('WHEP playback', () => {
   let origin: FakeOrigin;
@@ -104,7 +120,7 @@ describe('WHEP playback', () => {
       // The source is x264 High profile: of the two H.264 formats offered, the High one is answered.
       expect(viewer.answer).toMatch(new RegExp(`m=video \\d+ UDP/TLS/RTP/SAVPF ${HIGH_PT}\\r\\n`));
       expect(viewer.answer).toContain('a=sendonly');
-      expect(viewer.answer).toMatch(/m=audio[^\r]*\r\n(?:[^m][^\r]*\r\n)*a=inactive/);
+      expect(viewer.answer).toMatch(/m=audio \d+ UDP\/TLS\/RTP\/SAVPF 111\r\n(?:[^m][^\r]*\r\n)*a=sendonly/);
       // The publisher's GOP is 2 s: a viewer starts on the next keyframe.
       await waitFor(() => viewer.packets.length > 200, 15_000, 'RTP from the WHEP session');
       const { annexB, nalTypes } = depacketizeH264(viewer.packets);
@@ -120,6 +136,22 @@ describe('WHEP playback', () => {
       const last = viewer.packets.at(-1)?.readUInt32BE(4) ?? 0;
       expect(((last - first) >>> 0) / 90_000).toBeGreaterThan(0.5);
 
+      // The AAC audio arrives as Opus (RFC 7587): one 20 ms frame per packet (TOC config & 3 = 3,
+      // code 0, RFC 6716 §3.1), RTP time advancing 960 a packet at 48 kHz (more across a gap).
+      await waitFor(() => viewer.audioPackets.length > 50, 10_000, 'Opus RTP');
+      const audio = viewer.audioPackets.slice(0, 50);
+      expect(audio.every((packet) => (packet[1] ?? 0) % 128 === 111)).toBe(true);
+      expect(
+        audio.every((packet) => ((packet[12] ?? 0) >> 3) % 4 === 3 && ((packet[12] ?? 0) & 3) === 0),
+      ).toBe(true);
+      const steps = audio
+        .slice(1)
+        .map((packet, index) => (packet.readUInt32BE(4) - (audio[index]?.readUInt32BE(4) ?? 0)) >>> 0);
+      expect(steps.filter((step) => step <= 0 || step > 4_800)).toEqual([]);
+      expect(steps.filter((step) => step === 960).length).toBeGreaterThan(40);
+
+      // One Opus encoder for the stream while it has WHEP viewers, none after the last one left.
+      expect(opusEncoders(transcoder.child.pid ?? 0)).toHaveLength(1);
       const deleted = await fetch(new URL(viewer.location, base), { method: 'DELETE' });
       expect(deleted.status).toBe(200);
       expect((await fetch(new URL(viewer.location, base), { method: 'DELETE' })).status).toBe(404);
@@ -130,6 +162,11 @@ describe('WHEP playback', () => {
           ),
         5_000,
         'the viewer to be closed',
+      );
+      await waitFor(
+        () => opusEncoders(transcoder.child.pid ?? 0).length === 0,
+        5_000,
+        'the Opus encoder to exit',
       );
     } finally {
       viewer.close();

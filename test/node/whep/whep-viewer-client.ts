@@ -21,6 +21,8 @@ export interface WhepViewerClient {
   readonly answer: string;
   /** RTP packets of the video track (RTCP filtered out), in arrival order. */
   readonly packets: Buffer[];
+  /** RTP packets of the audio track. */
+  readonly audioPackets: Buffer[];
   readonly pc: PeerConnection;
   close(): void;
 }
@@ -59,13 +61,21 @@ export async function createViewerOffer(): Promise<{
 export async function watchOverWhep(whepUrl: string): Promise<WhepViewerClient> {
   const { pc, video, audio, sdp } = await createViewerOffer();
   const packets: Buffer[] = [];
+  const audioPackets: Buffer[] = [];
+  const receivers = [new nodeDataChannel.RtcpReceivingSession(), new nodeDataChannel.RtcpReceivingSession()];
   // Held for the client's life (a collected Track is closed by node-datachannel).
-  const held = [video, audio, new nodeDataChannel.RtcpReceivingSession()];
-  video.setMediaHandler(held[2] as InstanceType<typeof nodeDataChannel.RtcpReceivingSession>);
-  video.onMessage((packet) => {
-    const type = packet[1] ?? 0;
-    if (packet.length >= 12 && !(type >= 192 && type <= 223)) packets.push(Buffer.from(packet));
-  });
+  const held: unknown[] = [video, audio, ...receivers];
+  const isRtp = (packet: Buffer) =>
+    packet.length >= 12 && !((packet[1] ?? 0) >= 192 && (packet[1] ?? 0) <= 223);
+  for (const [track, into, receiver] of [
+    [video, packets, receivers[0]],
+    [audio, audioPackets, receivers[1]],
+  ] as const) {
+    if (receiver !== undefined) track.setMediaHandler(receiver);
+    track.onMessage((packet) => {
+      if (isRtp(packet)) into.push(Buffer.from(packet));
+    });
+  }
   const response = await fetch(whepUrl, {
     method: 'POST',
     headers: { 'content-type': 'application/sdp' },
@@ -82,7 +92,17 @@ export async function watchOverWhep(whepUrl: string): Promise<WhepViewerClient> 
     try {
       errorBody = JSON.parse(text);
     } catch {}
-    return { status: response.status, location: '', etag: null, errorBody, answer: '', packets, pc, close };
+    return {
+      status: response.status,
+      location: '',
+      etag: null,
+      errorBody,
+      answer: '',
+      packets,
+      audioPackets,
+      pc,
+      close,
+    };
   }
   pc.setRemoteDescription(text, 'answer');
   return {
@@ -92,6 +112,7 @@ export async function watchOverWhep(whepUrl: string): Promise<WhepViewerClient> 
     errorBody: null,
     answer: text,
     packets,
+    audioPackets,
     pc,
     close,
   };

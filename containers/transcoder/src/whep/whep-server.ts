@@ -13,6 +13,7 @@ import { CORS_HEADERS, HttpError, readBody, requireSdpContentType } from '../whi
 import { MAX_OFFER_BYTES, OfferError } from '../whip/sdp-offer.ts';
 import type { IceOptions } from '../whip/whip-session.ts';
 import { AvcFeed } from './avc-feed.ts';
+import { OpusEncoder } from './opus-encoder.ts';
 import { readViewerOffer } from './viewer-offer.ts';
 import { WhepViewer } from './whep-viewer.ts';
 
@@ -41,6 +42,7 @@ class LiveSource {
   readonly #log: LogSink;
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
+  #opus: OpusEncoder | null = null;
   #lastKeyframeRequest = 0;
 
   constructor(
@@ -60,7 +62,20 @@ class LiveSource {
     if (this.#feed !== null) return this.#feed;
     const feed = new AvcFeed();
     this.#feed = feed;
+    // The FLV's audio (AAC) as Opus, for as long as the stream has viewers here.
+    const opus =
+      this.session.stats.audioCodec === null
+        ? null
+        : new OpusEncoder({
+            onPacket: (packet) => {
+              for (const viewer of this.viewers) viewer.sendAudio(packet);
+            },
+            logError: (event, error) =>
+              this.#log({ level: 'warn', event, error, source: this.names[0] ?? '' }),
+          });
+    this.#opus = opus;
     this.#stopMedia = this.session.onMedia((bytes) => {
+      opus?.push(bytes);
       let units: ReturnType<AvcFeed['push']>;
       try {
         units = feed.push(bytes);
@@ -80,6 +95,8 @@ class LiveSource {
     this.#stopMedia?.();
     this.#stopMedia = null;
     this.#feed = null;
+    this.#opus?.close();
+    this.#opus = null;
   }
 
   /** A WHIP publisher sends a keyframe only when asked; an RTMP one on its own GOP. */

@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import { addCandidates, candidateLines, type IceOptions } from '../whip/whip-session.ts';
 import type { AccessUnit } from './avc-feed.ts';
+import type { OpusPacket } from './opus-encoder.ts';
 import type { ViewerOffer } from './viewer-offer.ts';
 
 type PeerConnection = InstanceType<typeof nodeDataChannel.PeerConnection>;
@@ -23,6 +24,7 @@ const NACK_HISTORY_PACKETS = 512;
 /** Payload bytes per RTP packet: under a 1,280-byte path MTU with the SRTP and IP/UDP overhead. */
 const MAX_FRAGMENT_BYTES = 1_200;
 const CLOCK_RATE = 90_000;
+const OPUS_CLOCK_RATE = 48_000;
 /**
  * A receiver sends RTCP receiver reports about once a second (RFC 3550 §6.2; Chromium and
  * libdatachannel do), so none for 10 s means it is gone. A viewer that closed its PeerConnection
@@ -56,6 +58,14 @@ export class WhepViewer {
    */
   readonly #video: Track;
   readonly #tracks: Track[];
+  #audio: {
+    readonly track: Track;
+    readonly config: RtpPacketizationConfig;
+    readonly startTimestamp: number;
+    readonly handlers: MediaHandler[];
+  } | null = null;
+  /** Source sample (48 kHz) of the first Opus packet sent: RTP time 0 of this viewer's audio. */
+  #firstAudioSample: number | null = null;
   readonly #rtpConfig: RtpPacketizationConfig;
   readonly #handlers: MediaHandler[];
   readonly #startTimestamp: number;
@@ -91,10 +101,24 @@ export class WhepViewer {
     this.#video = this.#pc.addTrack(video);
     this.#tracks = [this.#video];
     if (init.offer.audio !== null) {
-      // The real-time feed is video only: the audio section is answered inactive.
-      const audio = new nodeDataChannel.Audio(init.offer.audio.mid, 'Inactive');
+      const audioSsrc = (ssrc % 0xffff_fffe) + 1;
+      const audio = new nodeDataChannel.Audio(init.offer.audio.mid, 'SendOnly');
       audio.addOpusCodec(init.offer.audio.payloadType);
-      this.#tracks.push(this.#pc.addTrack(audio));
+      audio.addSSRC(audioSsrc, cname, 'live', 'audio');
+      const track = this.#pc.addTrack(audio);
+      const config = new nodeDataChannel.RtpPacketizationConfig(
+        audioSsrc,
+        cname,
+        init.offer.audio.payloadType,
+        OPUS_CLOCK_RATE,
+      );
+      // One Opus packet per RTP packet (RFC 7587 §4.2): the plain packetizer does exactly that.
+      const packetizer = new nodeDataChannel.RtpPacketizer(config);
+      const reporter = new nodeDataChannel.RtcpSrReporter(config);
+      packetizer.addToChain(reporter);
+      track.setMediaHandler(packetizer);
+      this.#tracks.push(track);
+      this.#audio = { track, config, startTimestamp: config.timestamp, handlers: [packetizer, reporter] };
     }
     this.#rtpConfig = new nodeDataChannel.RtpPacketizationConfig(
       ssrc,
@@ -170,6 +194,20 @@ export class WhepViewer {
     this.#unitsSent += 1;
   }
 
+  /**
+   * Sends one Opus packet, once the video has started (the viewer's audio and video begin together;
+   * both are sent as they are ready, so their sender reports map them to the same wall clock).
+   */
+  sendAudio(packet: OpusPacket): void {
+    const audio = this.#audio;
+    if (this.#closed || audio === null || this.#firstPtsMs === null || !audio.track.isOpen()) return;
+    this.#firstAudioSample ??= packet.startSample;
+    const elapsed = packet.startSample - this.#firstAudioSample;
+    if (elapsed < 0) return;
+    audio.config.timestamp = (audio.startTimestamp + elapsed) % 2 ** 32;
+    audio.track.sendMessageBinary(packet.data);
+  }
+
   onClose(listener: (reason: ViewerCloseReason) => void): void {
     this.#closeListeners.push(listener);
   }
@@ -187,6 +225,7 @@ export class WhepViewer {
     // Referenced until the PeerConnection is closed, then let go together.
     this.#tracks.length = 0;
     this.#handlers.length = 0;
+    this.#audio = null;
     for (const listener of this.#closeListeners.splice(0)) listener(reason);
   }
 }
