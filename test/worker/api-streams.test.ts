@@ -99,7 +99,7 @@ describe('streams', () => {
     expect(missing.status).toBe(400);
   });
 
-  it('serves the live stream with manifest and chat URLs from the request origin, 404 when not live', async () => {
+  it('serves the live stream with manifest, chat and WHEP URLs, 404 when not live', async () => {
     const user = await signUp('live');
     const streamId = await startStream(user, { title: 'Live now', category: 'music' });
     expect((await callApi(`/streams/${user.channel.id}/live`)).status).toBe(404);
@@ -115,6 +115,8 @@ describe('streams', () => {
       started_at: '2025-03-14T20:00:00.000Z',
       manifest_url: `http://localhost/live/${user.channel.id}/master.m3u8`,
       chat_websocket: `ws://localhost/ws/${user.channel.id}`,
+      // WHEP (docs/webrtc.md) on the WHIP port of the ingest: real-time playback beside LL-HLS.
+      whep_url: new URL(`/whep/${user.channel.id}`, env.WHIP_INGEST_URL).toString(),
     });
     expect(await (await callApi(`/channels/${user.channel.id}`)).json()).toMatchObject({ is_live: true });
   });

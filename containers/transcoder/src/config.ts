@@ -56,6 +56,11 @@ const TranscoderEnv = z.object({
     .pipe(z.array(z.string().regex(/^(stun|turns?):[^\s]+$/)).max(8)),
   /** WebRTC publishers one node takes at once (each runs a bridge ffmpeg beside its pipeline). */
   WHIP_MAX_SESSIONS: z.coerce.number().int().positive().default(32),
+  /**
+   * WHEP viewers (WebRTC playback, docs/webrtc.md) one node serves at once, all streams together;
+   * past it a viewer gets 503 and the player falls back to LL-HLS. WHEP is on when WHIP_PORT is.
+   */
+  WHEP_MAX_VIEWERS: z.coerce.number().int().positive().max(10_000).default(100),
 });
 
 export type TranscoderConfig = z.infer<typeof TranscoderEnv> & { maxEncodes: number };

@@ -14,6 +14,7 @@ import { TranscoderMetrics } from './metrics/transcoder-metrics.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
+import { WhepService } from './whep/whep-server.ts';
 import { WhipServer } from './whip/whip-server.ts';
 
 const log = createLogSink({ service: 'transcoder' });
@@ -49,6 +50,20 @@ async function main(): Promise<void> {
     nodeId: process.env.FLEET_NODE_ID,
   });
 
+  // WHEP (WebRTC playback, docs/webrtc.md) shares WHIP's HTTP port and ICE port; off with WHIP.
+  const ice = {
+    port: config.WHIP_ICE_PORT,
+    bindAddress: config.WHIP_ICE_BIND,
+    iceServers: config.WHIP_ICE_SERVERS,
+    advertisedAddresses: config.WHIP_PUBLIC_ADDRESSES,
+  };
+  const whep =
+    config.WHIP_PORT === 0 ? null : new WhepService({ ice, log, maxViewers: config.WHEP_MAX_VIEWERS });
+  const watchable = (session: { grant: AuthorizeResponse }) => [
+    session.grant.channel_id,
+    session.grant.stream_id,
+  ];
+
   const tls = await readTlsConfig(config);
   const rtmp = new RtmpServer<AuthorizeResponse>({
     host: config.RTMP_HOST,
@@ -71,6 +86,7 @@ async function main(): Promise<void> {
       const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
       pipelines.add(pipeline);
       metrics.track('rtmp', session, pipeline);
+      whep?.addSource(watchable(session), session);
       // The session's own reason (kicked, publisher_lost, ...) decides whether and how the origin
       // hears of the end: a kicked publish must not call /end. close() runs once, whoever calls first.
       session.onClose((reason) => {
@@ -87,12 +103,8 @@ async function main(): Promise<void> {
       : new WhipServer<AuthorizeResponse>({
           host: config.WHIP_HOST,
           port: config.WHIP_PORT,
-          ice: {
-            port: config.WHIP_ICE_PORT,
-            bindAddress: config.WHIP_ICE_BIND,
-            iceServers: config.WHIP_ICE_SERVERS,
-            advertisedAddresses: config.WHIP_PUBLIC_ADDRESSES,
-          },
+          ice,
+          ...(whep === null ? {} : { whep }),
           maxSessions: config.WHIP_MAX_SESSIONS,
           log,
           authorize: ({ streamKey, remoteAddress }) =>
@@ -119,6 +131,7 @@ async function main(): Promise<void> {
             });
             pipelines.add(pipeline);
             metrics.track('whip', session, pipeline);
+            whep?.addSource(watchable(session), session, () => keyframes.requestKeyframe());
             session.onClose((reason) => {
               void pipeline.close(reason).finally(() => pipelines.delete(pipeline));
             });
@@ -199,6 +212,7 @@ async function main(): Promise<void> {
     stopping = true;
     log({ event: 'transcoder.stopping', streams: pipelines.size });
     await rtmp.close();
+    whep?.close();
     await whip?.close();
     await Promise.all([...pipelines].map((pipeline) => pipeline.close('server_closed')));
     await fleet?.member.close();

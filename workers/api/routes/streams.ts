@@ -68,6 +68,19 @@ const StartStreamResponse = z
     }),
   })
   .openapi('StartedStream');
+/**
+ * The live stream as its watch page gets it, with the WHEP endpoint (draft-ietf-wish-whep) for
+ * real-time WebRTC playback beside the LL-HLS manifest: the transcoder serves it on its WHIP port
+ * (docs/webrtc.md). A node that does not carry the stream, or is at its viewer cap, refuses the
+ * offer (404 / 503), and the player stays on LL-HLS.
+ */
+const WatchableStreamSchema = LiveStreamSchema.extend({ whep_url: z.string() }).openapi('WatchableStream');
+
+/** `http://host:8889/whip` → `http://host:8889/whep/{channel_id}`: WHEP shares the WHIP port. */
+function buildWhepUrl(whipIngestUrl: string, channelId: string): string {
+  return new URL(`whep/${encodeURIComponent(channelId)}`, new URL('./', whipIngestUrl)).toString();
+}
+
 const StreamSchema = LiveStreamSchema.extend({ status: z.enum(['pending', 'live', 'ended']) }).openapi(
   'Stream',
 );
@@ -174,7 +187,7 @@ export const streamsApp = createApiRouter()
           channel_id: pathParam('channel_id'),
         }),
       },
-      responses: { 200: jsonContent(LiveStreamSchema, 'The live stream'), ...describeErrors(404) },
+      responses: { 200: jsonContent(WatchableStreamSchema, 'The live stream'), ...describeErrors(404) },
     }),
     async (c) => {
       const row = await c.env.DB.prepare(
@@ -184,7 +197,8 @@ export const streamsApp = createApiRouter()
         .bind(c.req.valid('param').channel_id)
         .first();
       if (!row) throw notFound('Live stream');
-      return c.json(toLiveStream(c, StreamRow.parse(row)), 200);
+      const stream = toLiveStream(c, StreamRow.parse(row));
+      return c.json({ ...stream, whep_url: buildWhepUrl(c.env.WHIP_INGEST_URL, stream.channel.id) }, 200);
     },
   )
   .openapi(

@@ -41,13 +41,13 @@ export class OfferError extends Error {
   }
 }
 
-interface Section {
+export interface Section {
   readonly kind: string;
   readonly mLine: string;
   readonly lines: string[];
 }
 
-interface Format {
+export interface Format {
   readonly payloadType: number;
   readonly encoding: string;
   readonly clockRate: number;
@@ -62,7 +62,7 @@ const C_LINE = /^c=IN IP[46] [0-9A-Za-z.:-]+(?:\/\d+){0,2}$/;
 const O_LINE = /^o=\S+ \d+ \d+ IN IP[46] \S+$/;
 const M_LINE = /^m=(audio|video|application) (\d+)(?:\/\d+)? ([A-Z/]+) ([\w -]+)$/;
 
-function splitSections(sdp: string): { session: string[]; sections: Section[] } {
+export function splitSections(sdp: string): { session: string[]; sections: Section[] } {
   if (Buffer.byteLength(sdp) > MAX_OFFER_BYTES) throw new OfferError('malformed', 'offer too large');
   const lines = sdp.split(/\r?\n/).filter((line) => line !== '');
   if (lines.length > MAX_OFFER_LINES) throw new OfferError('malformed', 'offer has too many lines');
@@ -87,13 +87,13 @@ function splitSections(sdp: string): { session: string[]; sections: Section[] } 
   return { session, sections };
 }
 
-function attribute(lines: readonly string[], name: string): string | null {
+export function attribute(lines: readonly string[], name: string): string | null {
   const prefix = `a=${name}:`;
   const line = lines.find((candidate) => candidate.startsWith(prefix));
   return line === undefined ? null : line.slice(prefix.length);
 }
 
-function readFormats(section: Section): Format[] {
+export function readFormats(section: Section): Format[] {
   const payloadTypes = section.mLine.split(' ').slice(3).map(Number);
   return payloadTypes.flatMap((payloadType) => {
     const mapLine = section.lines.find((line) => line.startsWith(`a=rtpmap:${payloadType} `));
@@ -113,7 +113,7 @@ function readFormats(section: Section): Format[] {
   });
 }
 
-function fmtpParameter(fmtp: string | null, name: string): string | null {
+export function fmtpParameter(fmtp: string | null, name: string): string | null {
   for (const pair of fmtp?.split(';') ?? []) {
     const [key, value] = pair.trim().split('=');
     if (key?.toLowerCase() === name) return value ?? '';
@@ -144,7 +144,7 @@ function chooseAudio(formats: readonly Format[]): Format | null {
   return formats.find((format) => format.encoding === 'opus' && format.clockRate === 48_000) ?? null;
 }
 
-function keepOnly(section: Section, payloadType: number): string[] {
+export function keepOnly(section: Section, payloadType: number): string[] {
   const parts = section.mLine.split(' ');
   const mLine = [...parts.slice(0, 3), String(payloadType)].join(' ');
   const other = /^a=(?:rtpmap|fmtp|rtcp-fb):(\d+)[ ]/;

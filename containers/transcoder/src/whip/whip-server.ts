@@ -12,6 +12,7 @@ import type { LogSink } from '../log.ts';
 import type { AuthorizeResult } from '../rtmp/connection.ts';
 import type { PublishCloseReason, PublishSession } from '../rtmp/publish-session.ts';
 import { maskStreamKey } from '../rtmp/server.ts';
+import { CORS_HEADERS, HttpError, readBody, requireSdpContentType, sendJsonError } from './http-common.ts';
 import { MAX_OFFER_BYTES, OfferError, readOffer } from './sdp-offer.ts';
 import { type IceOptions, WhipSession } from './whip-session.ts';
 
@@ -20,7 +21,6 @@ const DEFAULT_MAX_SESSIONS = 32;
 const DEFAULT_MAX_PENDING = 16;
 /** RFC 6750 §2.1 b64token, bounded: stream keys are `live_` + 43 base64url characters. */
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]{1,256}=*)$/;
-const BODY_TIMEOUT_MS = 5_000;
 
 export interface WhipServerOptions<Grant> {
   readonly host: string;
@@ -42,49 +42,8 @@ export interface WhipServerOptions<Grant> {
   readonly maxSessions?: number;
   readonly maxPending?: number;
   readonly mediaTimeoutMs?: number;
-}
-
-class HttpError extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly headers: Record<string, string>;
-  constructor(status: number, code: string, message: string, headers: Record<string, string> = {}) {
-    super(message);
-    this.status = status;
-    this.code = code;
-    this.headers = headers;
-  }
-}
-
-const CORS_HEADERS = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'POST, DELETE, PATCH, OPTIONS',
-  'access-control-allow-headers': 'authorization, content-type, if-match',
-  'access-control-expose-headers': 'location, etag, accept-post, link',
-};
-
-function sendJsonError(res: ServerResponse, error: HttpError): void {
-  res.writeHead(error.status, { ...CORS_HEADERS, 'content-type': 'application/json', ...error.headers });
-  res.end(JSON.stringify({ error: { code: error.code, message: error.message } }));
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > limit) throw new HttpError(413, 'payload_too_large', `An offer is at most ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const timer = setTimeout(() => req.destroy(), BODY_TIMEOUT_MS);
-  try {
-    for await (const chunk of req) {
-      const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
-      size += buffer.length;
-      if (size > limit) throw new HttpError(413, 'payload_too_large', `An offer is at most ${limit} bytes`);
-      chunks.push(buffer);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  /** WHEP playback (docs/webrtc.md) on the same port: `/whep/...` requests go to it. */
+  readonly whep?: { handle(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> };
 }
 
 function sameKey(a: string, b: string): boolean {
@@ -149,6 +108,10 @@ export class WhipServer<Grant> {
       res.end();
       return;
     }
+    if (this.#options.whep !== undefined && (path === '/whep' || path.startsWith('/whep/'))) {
+      await this.#options.whep.handle(req, res, path);
+      return;
+    }
     if (path === '/whip') {
       if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'POST an SDP offer here');
       await this.#post(req, res);
@@ -173,10 +136,7 @@ export class WhipServer<Grant> {
   }
 
   async #post(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (contentType !== 'application/sdp') {
-      throw new HttpError(415, 'unsupported_media_type', 'The offer is sent as application/sdp');
-    }
+    requireSdpContentType(req);
     const token = BEARER.exec(req.headers.authorization ?? '')?.[1];
     if (token === undefined) {
       throw new HttpError(401, 'unauthorized', 'Send the stream key as Authorization: Bearer <key>', {

@@ -56,7 +56,7 @@ export interface WhipSessionInit<Grant> {
 }
 
 /** RFC 8839 §5.1 candidate line: foundation, component, transport, priority, address, port, type. */
-function candidateLines(addresses: readonly string[], port: number): string[] {
+export function candidateLines(addresses: readonly string[], port: number): string[] {
   return addresses.map((address, index) => {
     const priority = 2_130_706_431 - index;
     return `a=candidate:${100 + index} 1 UDP ${priority} ${address} ${port} typ host`;

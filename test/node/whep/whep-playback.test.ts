@@ -1,0 +1,290 @@
+// WHEP playback (draft-ietf-wish-whep) on the transcoder as it ships: main.ts as its own process, an
+// ffmpeg RTMP publisher, an origin stand-in on loopback, and a libdatachannel viewer that offers
+// receive-only H.264 as a browser does. The viewer's RTP is depacketized and decoded by ffprobe.
+// docs/webrtc.md, "WHEP playback".
+import { readdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
+import {
+  findFreePort,
+  type ManagedProcess,
+  startTranscoder,
+  waitForTcp,
+} from '../../../scripts/lib/platform.ts';
+import { type Publisher, spawnPublisher, waitFor } from '../rtmp/helpers.ts';
+import { type FakeOrigin, startFakeOrigin } from '../upload/fake-origin.ts';
+import { publishOverWhip } from '../whip/whip-publisher.ts';
+import {
+  BASELINE_PT,
+  createViewerOffer,
+  decodeH264,
+  depacketizeH264,
+  HIGH_PT,
+  watchOverWhep,
+} from './whep-viewer-client.ts';
+
+const KEY = 'live_whep_source_key';
+const GRANT: AuthorizeResponse = {
+  channel_id: 'chan-whep',
+  stream_id: 'stream-whep',
+  publish_id: 'pub-whep',
+  tier: 'none',
+  continued: false,
+  next_msn: 0,
+};
+const WHIP_KEY = 'live_whep_whip_source_key';
+const WHIP_GRANT: AuthorizeResponse = { ...GRANT, channel_id: 'chan-whip-src', stream_id: 'stream-whip-src' };
+const MAX_VIEWERS = 2;
+
+/** The transcoder's child ffmpegs that encode Opus (the WHEP audio), from /proc. */
+function opusEncoders(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      try {
+        const parent = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+        return parent === String(pid) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('libopus');
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('WHEP playback', () => {
+  let origin: FakeOrigin;
+  let transcoder: ManagedProcess;
+  let base: string;
+  let rtmpPort: number;
+  let whipPort: number;
+  let publisher: Publisher | undefined;
+  const lines: string[] = [];
+
+  beforeAll(async () => {
+    origin = await startFakeOrigin();
+    origin.respond((request) => {
+      if (request.path.endsWith('/authorize')) {
+        const key = (JSON.parse(request.body.toString()) as { stream_key: string }).stream_key;
+        return { status: 200, body: JSON.stringify(key === WHIP_KEY ? WHIP_GRANT : GRANT) };
+      }
+      return { status: 204 };
+    });
+    whipPort = await findFreePort();
+    rtmpPort = await findFreePort();
+    transcoder = await startTranscoder({
+      rtmpPort,
+      httpPort: await findFreePort(),
+      originUrl: origin.baseUrl,
+      ingestSecret: 'whep-test-secret',
+      env: {
+        RTMP_HOST: '127.0.0.1',
+        TRANSCODER_ENCODER: 'x264',
+        WHIP_PORT: String(whipPort),
+        WHIP_HOST: '127.0.0.1',
+        WHIP_ICE_PORT: String(await findFreePort()),
+        WHIP_ICE_BIND: '127.0.0.1',
+        WHEP_MAX_VIEWERS: String(MAX_VIEWERS),
+      },
+      onLine: (line) => lines.push(line),
+    });
+    await waitForTcp(whipPort, 10_000);
+    base = `http://127.0.0.1:${whipPort}`;
+  }, 30_000);
+
+  afterAll(async () => {
+    publisher?.kill();
+    await transcoder?.stop();
+    await origin?.close();
+  });
+
+  it('answers 404 with the JSON error body for a channel that is not live, before reading an offer', async () => {
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const response = await fetch(`${base}/whep/chan-whep`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: sdp,
+    });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ error: { code: 'not_live', message: expect.any(String) } });
+  });
+
+  it('sends a viewer decodable H.264 from an RTMP publish: SPS, PPS and an IDR first, then pictures ffprobe decodes', async () => {
+    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 60);
+    await waitFor(() => lines.some((line) => line.includes('"event":"pipeline.')), 20_000, 'the pipeline');
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    try {
+      expect(viewer.status).toBe(201);
+      expect(viewer.location).toMatch(/^\/whep\/sessions\/[0-9a-f-]{36}$/);
+      expect(viewer.etag).toMatch(/^".+"$/);
+      // The source is x264 High profile: of the two H.264 formats offered, the High one is answered.
+      expect(viewer.answer).toMatch(new RegExp(`m=video \\d+ UDP/TLS/RTP/SAVPF ${HIGH_PT}\\r\\n`));
+      expect(viewer.answer).toContain('a=sendonly');
+      expect(viewer.answer).toMatch(/m=audio \d+ UDP\/TLS\/RTP\/SAVPF 111\r\n(?:[^m][^\r]*\r\n)*a=sendonly/);
+      // The publisher's GOP is 2 s: a viewer starts on the next keyframe.
+      await waitFor(() => viewer.packets.length > 200, 15_000, 'RTP from the WHEP session');
+      const { annexB, nalTypes } = depacketizeH264(viewer.packets);
+      expect(nalTypes.has(7)).toBe(true);
+      expect(nalTypes.has(8)).toBe(true);
+      expect(nalTypes.has(5)).toBe(true);
+      expect(viewer.packets.every((packet) => (packet[1] ?? 0) % 128 === HIGH_PT)).toBe(true);
+      const decoded = await decodeH264(annexB);
+      expect(decoded).toMatchObject({ width: 320, height: 180 });
+      expect(decoded.frames).toBeGreaterThan(20);
+      // RTP timestamps advance at 90 kHz with the media: ~3 s of packets span ~3 s of RTP time.
+      const first = viewer.packets[0]?.readUInt32BE(4) ?? 0;
+      const last = viewer.packets.at(-1)?.readUInt32BE(4) ?? 0;
+      expect(((last - first) >>> 0) / 90_000).toBeGreaterThan(0.5);
+
+      // The AAC audio arrives as Opus (RFC 7587): one 20 ms frame per packet (TOC config & 3 = 3,
+      // code 0, RFC 6716 §3.1), RTP time advancing 960 a packet at 48 kHz (more across a gap).
+      await waitFor(() => viewer.audioPackets.length > 50, 10_000, 'Opus RTP');
+      const audio = viewer.audioPackets.slice(0, 50);
+      expect(audio.every((packet) => (packet[1] ?? 0) % 128 === 111)).toBe(true);
+      expect(
+        audio.every((packet) => ((packet[12] ?? 0) >> 3) % 4 === 3 && ((packet[12] ?? 0) & 3) === 0),
+      ).toBe(true);
+      const steps = audio
+        .slice(1)
+        .map((packet, index) => (packet.readUInt32BE(4) - (audio[index]?.readUInt32BE(4) ?? 0)) >>> 0);
+      expect(steps.filter((step) => step <= 0 || step > 4_800)).toEqual([]);
+      expect(steps.filter((step) => step === 960).length).toBeGreaterThan(40);
+
+      // One Opus encoder for the stream while it has WHEP viewers, none after the last one left.
+      expect(opusEncoders(transcoder.child.pid ?? 0)).toHaveLength(1);
+      const deleted = await fetch(new URL(viewer.location, base), { method: 'DELETE' });
+      expect(deleted.status).toBe(200);
+      expect((await fetch(new URL(viewer.location, base), { method: 'DELETE' })).status).toBe(404);
+      await waitFor(
+        () =>
+          lines.some(
+            (line) => line.includes('"event":"whep.viewer_closed"') && line.includes('viewer_closed'),
+          ),
+        5_000,
+        'the viewer to be closed',
+      );
+      await waitFor(
+        () => opusEncoders(transcoder.child.pid ?? 0).length === 0,
+        5_000,
+        'the Opus encoder to exit',
+      );
+    } finally {
+      viewer.close();
+    }
+  }, 60_000);
+
+  it(`serves ${MAX_VIEWERS} viewers and answers the next 503 + Retry-After, so the player falls back to LL-HLS`, async () => {
+    const viewers = [
+      await watchOverWhep(`${base}/whep/stream-whep`),
+      await watchOverWhep(`${base}/whep/chan-whep`),
+    ];
+    try {
+      expect(viewers.map((viewer) => viewer.status)).toEqual([201, 201]);
+      const { pc, sdp } = await createViewerOffer();
+      pc.close();
+      const refused = await fetch(`${base}/whep/chan-whep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('30');
+      expect(await refused.json()).toMatchObject({ error: { code: 'node_full' } });
+      // Both viewers get media.
+      await waitFor(
+        () => viewers.every((viewer) => viewer.packets.length > 50),
+        15_000,
+        'RTP for both viewers',
+      );
+    } finally {
+      for (const viewer of viewers) viewer.close();
+    }
+    // A viewer that closes its PeerConnection without DELETE frees its place.
+    await waitFor(
+      () => lines.filter((line) => line.includes('"event":"whep.viewer_closed"')).length >= 3,
+      20_000,
+      'the dropped viewers to be noticed',
+    );
+    const again = await watchOverWhep(`${base}/whep/chan-whep`);
+    again.close();
+    expect(again.status).toBe(201);
+  }, 60_000);
+
+  it('refuses an oversized offer (413), garbage (400), a send-only offer (406) and a non-SDP body (415)', async () => {
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const post = (body: string, contentType = 'application/sdp') =>
+      fetch(`${base}/whep/chan-whep`, { method: 'POST', headers: { 'content-type': contentType }, body });
+    const big = await post(`${sdp}${'a=x\r\n'.repeat(8_000)}`);
+    expect(big.status).toBe(413);
+    const garbage = await post('v=0\r\nnot an sdp line\r\n');
+    expect(garbage.status).toBe(400);
+    expect(await garbage.json()).toMatchObject({ error: { code: 'bad_offer' } });
+    const sendOnly = await post(sdp.replaceAll('a=recvonly', 'a=sendonly'));
+    expect(sendOnly.status).toBe(406);
+    expect((await post(sdp, 'text/plain')).status).toBe(415);
+  });
+
+  it('closes its viewers when the publish ends, and the stream is then 404', async () => {
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    try {
+      expect(viewer.status).toBe(201);
+      await waitFor(() => viewer.packets.length > 20, 15_000, 'RTP');
+      publisher?.kill();
+      await waitFor(
+        () =>
+          lines.some(
+            (line) => line.includes('"event":"whep.viewer_closed"') && line.includes('source_ended'),
+          ),
+        15_000,
+        'the viewer to be closed with the source',
+      );
+      // Nothing more is sent (libdatachannel's close sends the peer nothing it acts on: RTP stops).
+      const received = viewer.packets.length;
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(viewer.packets.length).toBe(received);
+      const { pc, sdp } = await createViewerOffer();
+      pc.close();
+      const gone = await fetch(`${base}/whep/chan-whep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+      expect(gone.status).toBe(404);
+    } finally {
+      viewer.close();
+    }
+  }, 40_000);
+
+  it('sends a viewer decodable H.264 from a WHIP publish (Constrained Baseline answered)', async () => {
+    const source = await publishOverWhip(`http://127.0.0.1:${whipPort}/whip`, WHIP_KEY, 30);
+    try {
+      expect(source.status).toBe(201);
+      await waitFor(
+        () => lines.some((line) => line.includes('"event":"pipeline.') && line.includes('stream-whip-src')),
+        20_000,
+        'the WHIP pipeline',
+      );
+      const viewer = await watchOverWhep(`${base}/whep/chan-whip-src`);
+      try {
+        expect(viewer.status).toBe(201);
+        expect(viewer.answer).toMatch(new RegExp(`m=video \\d+ UDP/TLS/RTP/SAVPF ${BASELINE_PT}\\r\\n`));
+        // Two seconds of media: RTP time advances 90,000 a second.
+        const span = () =>
+          ((viewer.packets.at(-1)?.readUInt32BE(4) ?? 0) - (viewer.packets[0]?.readUInt32BE(4) ?? 0)) >>> 0;
+        await waitFor(() => viewer.packets.length > 0 && span() >= 180_000, 15_000, '2 s of RTP');
+        const { annexB, nalTypes } = depacketizeH264(viewer.packets);
+        expect([...nalTypes].filter((type) => type === 5 || type === 7 || type === 8).sort()).toEqual([
+          5, 7, 8,
+        ]);
+        const decoded = await decodeH264(annexB);
+        expect(decoded).toMatchObject({ width: 640, height: 360 });
+        expect(decoded.frames).toBeGreaterThan(30);
+      } finally {
+        viewer.close();
+      }
+    } finally {
+      source.close();
+    }
+  }, 60_000);
+});
