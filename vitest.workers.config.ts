@@ -23,7 +23,8 @@ export default defineConfig({
           METRICS_TOKEN: 'test-metrics-token',
           ADMIN_TOKEN: 'test-admin-token',
           // Web Push (a test-only key pair, made by scripts/vapid-keys.ts).
-          VAPID_PUBLIC_KEY: 'BN6qaV-j_fqnoptEh0McHniDL3eeej9tBrNBgEX-LSvP-3_7NoPv14gzBcdpAkyEOeS6-zoK8RRsXx50HjQMloY',
+          VAPID_PUBLIC_KEY:
+            'BN6qaV-j_fqnoptEh0McHniDL3eeej9tBrNBgEX-LSvP-3_7NoPv14gzBcdpAkyEOeS6-zoK8RRsXx50HjQMloY',
           VAPID_PRIVATE_KEY: 'GRx_AiIq2msvupZP1FYcEhwdxSXIZtJqp5R4l_mJFMg',
           VAPID_SUBJECT: 'mailto:operators@edgestream.test',
           METRICS_FLUSH_SECONDS: '0',

@@ -4,7 +4,10 @@
 // subscription, so keep it for the deployment's life.
 import { webcrypto } from 'node:crypto';
 
-const pair = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+const pair = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+  'sign',
+  'verify',
+]);
 const publicKey = Buffer.from(await webcrypto.subtle.exportKey('raw', pair.publicKey)).toString('base64url');
 const jwk = await webcrypto.subtle.exportKey('jwk', pair.privateKey);
 console.log(`VAPID_PUBLIC_KEY="${publicKey}"`);

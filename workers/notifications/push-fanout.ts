@@ -41,9 +41,16 @@ interface PushTarget {
 }
 
 /** A UUID (version 8, RFC 9562 section 5.8) that names one share of one stream's fan-out. */
-async function shareEventId(streamId: string, afterUserId: string, afterSubscriptionId: string): Promise<string> {
+async function shareEventId(
+  streamId: string,
+  afterUserId: string,
+  afterSubscriptionId: string,
+): Promise<string> {
   const digest = new Uint8Array(
-    await crypto.subtle.digest('SHA-256', encoder.encode(`push\0${streamId}\0${afterUserId}\0${afterSubscriptionId}`)),
+    await crypto.subtle.digest(
+      'SHA-256',
+      encoder.encode(`push\0${streamId}\0${afterUserId}\0${afterSubscriptionId}`),
+    ),
   ).subarray(0, 16);
   digest[6] = ((digest[6] ?? 0) & 0x0f) | 0x80;
   digest[8] = ((digest[8] ?? 0) & 0x3f) | 0x80;
@@ -106,7 +113,11 @@ async function sendPush(
     // RFC 8030 section 5: 201 Created is a push accepted; section 7.3: 404/410, the subscription is gone.
     if (response.status >= 200 && response.status < 300) return 'sent';
     if (response.status === 404 || response.status === 410) return 'gone';
-    pushLog.warn('push_refused', { subscription_id: target.id, status: response.status, host: endpoint.url.host });
+    pushLog.warn('push_refused', {
+      subscription_id: target.id,
+      status: response.status,
+      host: endpoint.url.host,
+    });
     return 'failed';
   } catch (error) {
     pushLog.warn('push_failed', { subscription_id: target.id, host: endpoint.url.host, error });
@@ -170,7 +181,10 @@ export function createPushFanoutHandler(transport: PushTransport): EventHandler<
       const outcomes = await Promise.all(
         results
           .slice(start, start + PUSH_CONCURRENCY)
-          .map(async (target) => ({ target, outcome: await sendPush(transport, vapid, target, payload, topic, now) })),
+          .map(async (target) => ({
+            target,
+            outcome: await sendPush(transport, vapid, target, payload, topic, now),
+          })),
       );
       for (const { target, outcome } of outcomes) {
         if (outcome === 'gone') gone.push(target.id);

@@ -55,7 +55,13 @@ export interface PushKeys {
 export async function importBrowserKey(p256dh: Uint8Array): Promise<CryptoKey | null> {
   if (p256dh.length !== 65 || p256dh[0] !== 0x04) return null;
   try {
-    return await crypto.subtle.importKey('raw', concat(p256dh), { name: 'ECDH', namedCurve: 'P-256' }, false, []);
+    return await crypto.subtle.importKey(
+      'raw',
+      concat(p256dh),
+      { name: 'ECDH', namedCurve: 'P-256' },
+      false,
+      [],
+    );
   } catch {
     return null;
   }
@@ -81,8 +87,12 @@ export async function encryptPushPayload(
   if (!browserKey || keys.auth.length !== 16) throw new Error('invalid push subscription keys');
   const sender =
     seed?.senderKeys ??
-    ((await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair);
-  const senderPublic = new Uint8Array((await crypto.subtle.exportKey('raw', sender.publicKey)) as ArrayBuffer);
+    ((await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, [
+      'deriveBits',
+    ])) as CryptoKeyPair);
+  const senderPublic = new Uint8Array(
+    (await crypto.subtle.exportKey('raw', sender.publicKey)) as ArrayBuffer,
+  );
   // WebCrypto names the peer key `public`; the generated Workers types spell it `$public` (their
   // generator keeps the C++ field's escape), so the algorithm is built untyped and passed as is.
   const ecdh = { name: 'ECDH', public: browserKey };
@@ -99,7 +109,11 @@ export async function encryptPushPayload(
   const aesKey = await crypto.subtle.importKey('raw', concat(cek), 'AES-GCM', false, ['encrypt']);
   // RFC 8188 section 2: the last record's padding delimiter is 0x02 (no further padding).
   const record = new Uint8Array(
-    await crypto.subtle.encrypt({ name: 'AES-GCM', iv: concat(nonce) }, aesKey, concat(plaintext, new Uint8Array([2]))),
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: concat(nonce) },
+      aesKey,
+      concat(plaintext, new Uint8Array([2])),
+    ),
   );
   const header = new Uint8Array(HEADER_BYTES);
   header.set(salt, 0);
@@ -132,7 +146,7 @@ export async function loadVapidKeys(env: {
   if (!publicKey || !privateKey || !subject || !/^(mailto:|https:\/\/)/.test(subject)) return null;
   const point = decodeBase64Url(publicKey);
   const scalar = decodeBase64Url(privateKey);
-  if (!point || point.length !== 65 || point[0] !== 0x04 || !scalar || scalar.length !== 32) return null;
+  if (point?.length !== 65 || point[0] !== 0x04 || scalar?.length !== 32) return null;
   try {
     const signingKey = await crypto.subtle.importKey(
       'jwk',
@@ -158,7 +172,11 @@ export async function loadVapidKeys(env: {
  * (JWS's ES256 signature is the raw r || s that WebCrypto's ECDSA returns), its audience the push
  * resource's origin.
  */
-export async function buildVapidAuthorization(vapid: VapidKeys, endpoint: URL, nowMs: number): Promise<string> {
+export async function buildVapidAuthorization(
+  vapid: VapidKeys,
+  endpoint: URL,
+  nowMs: number,
+): Promise<string> {
   const header = encodeBase64Url(encoder.encode(JSON.stringify({ typ: 'JWT', alg: 'ES256' })));
   const claims = encodeBase64Url(
     encoder.encode(

@@ -21,7 +21,10 @@ export const streamEventHandlers: EventHandlers = {
     // Queued on every delivery (a continuation of a big fan-out included): its id is derived from
     // the stream, so the consumer sends the first push share once.
     await queueWentLivePushes(env, event);
-    return [...(await prepareFollowerNotifications(env, event)), ...prepareSearchIndexRefresh(env.DB, event.channel_id)];
+    return [
+      ...(await prepareFollowerNotifications(env, event)),
+      ...prepareSearchIndexRefresh(env.DB, event.channel_id),
+    ];
   },
   'notification.push': createPushFanoutHandler((request) => fetch(request)),
   'stream.updated': async (event, env) => prepareSearchIndexRefresh(env.DB, event.channel_id),

@@ -5,7 +5,14 @@ import { createEvent } from '../../../protocol/events.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonBody, jsonContent, pathParam } from '../lib/router.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  pathParam,
+} from '../lib/router.ts';
 import {
   CHANNEL_SELECT,
   ChannelRow,
@@ -158,7 +165,10 @@ export const followsApp = createApiRouter()
         }),
       );
       const data = (channels?.results ?? []).map((row) => {
-        const channel = ChannelRow.extend({ followed_at: z.number(), follow_notifications: z.number() }).parse(row);
+        const channel = ChannelRow.extend({
+          followed_at: z.number(),
+          follow_notifications: z.number(),
+        }).parse(row);
         return {
           channel: toChannel(c, channel),
           followed_at: new Date(channel.followed_at).toISOString(),

@@ -1,7 +1,11 @@
 // The signed-in user's notifications ("X went live"), written by the stream-events consumer, and
 // the browsers they subscribed to Web Push (workers/notifications/).
 import { createRoute, z } from '@hono/zod-openapi';
-import { checkPushEndpoint, decodePushKeys, MAX_ENDPOINT_LENGTH } from '../../notifications/push-endpoints.ts';
+import {
+  checkPushEndpoint,
+  decodePushKeys,
+  MAX_ENDPOINT_LENGTH,
+} from '../../notifications/push-endpoints.ts';
 import { loadVapidKeys } from '../../notifications/web-push.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, notFound, unavailable, unprocessable } from '../../shared/errors.ts';
@@ -182,7 +186,9 @@ export const notificationsApp = createApiRouter()
       const checked = checkPushEndpoint(endpoint);
       if (!checked.ok) throw unprocessable(`Push subscription refused: ${checked.reason}`);
       if (!(await decodePushKeys(keys.p256dh, keys.auth))) {
-        throw unprocessable('Push subscription refused: keys.p256dh must be a P-256 point and keys.auth 16 bytes');
+        throw unprocessable(
+          'Push subscription refused: keys.p256dh must be a P-256 point and keys.auth 16 bytes',
+        );
       }
       const db = c.env.DB;
       const userId = c.var.user.id;
@@ -199,7 +205,15 @@ export const notificationsApp = createApiRouter()
              auth = excluded.auth, created_at = excluded.created_at
            RETURNING id`,
         )
-        .bind(id, userId, checked.url.href, keys.p256dh, keys.auth, Date.now(), MAX_PUSH_SUBSCRIPTIONS_PER_USER)
+        .bind(
+          id,
+          userId,
+          checked.url.href,
+          keys.p256dh,
+          keys.auth,
+          Date.now(),
+          MAX_PUSH_SUBSCRIPTIONS_PER_USER,
+        )
         .first<{ id: string }>();
       if (!row) {
         throw unprocessable(
@@ -223,7 +237,9 @@ export const notificationsApp = createApiRouter()
     async (c) => {
       const { endpoint } = c.req.valid('json');
       const checked = checkPushEndpoint(endpoint);
-      const result = await c.env.DB.prepare('DELETE FROM push_subscriptions WHERE user_id = ? AND endpoint = ?')
+      const result = await c.env.DB.prepare(
+        'DELETE FROM push_subscriptions WHERE user_id = ? AND endpoint = ?',
+      )
         .bind(c.var.user.id, checked.ok ? checked.url.href : endpoint)
         .run();
       if (result.meta.changes === 0) throw notFound('Push subscription');
