@@ -179,12 +179,10 @@ export function createPushFanoutHandler(transport: PushTransport): EventHandler<
     let sent = 0;
     for (let start = 0; start < results.length; start += PUSH_CONCURRENCY) {
       const outcomes = await Promise.all(
-        results
-          .slice(start, start + PUSH_CONCURRENCY)
-          .map(async (target) => ({
-            target,
-            outcome: await sendPush(transport, vapid, target, payload, topic, now),
-          })),
+        results.slice(start, start + PUSH_CONCURRENCY).map(async (target) => ({
+          target,
+          outcome: await sendPush(transport, vapid, target, payload, topic, now),
+        })),
       );
       for (const { target, outcome } of outcomes) {
         if (outcome === 'gone') gone.push(target.id);
