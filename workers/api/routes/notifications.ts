@@ -17,6 +17,8 @@ const NotificationSchema = z
     id: z.string(),
     kind: z.string(),
     channel_id: z.string().nullable(),
+    /** The channel's name, for a link to its page (null once the channel is gone). */
+    channel_name: z.string().nullable(),
     stream_id: z.string().nullable(),
     message: z.string(),
     created_at: z.string(),
@@ -27,6 +29,7 @@ const NotificationRow = z.object({
   id: z.string(),
   kind: z.string(),
   channel_id: z.string().nullable(),
+  channel_name: z.string().nullable(),
   stream_id: z.string().nullable(),
   message: z.string(),
   created_at: z.number(),
@@ -79,12 +82,12 @@ export const notificationsApp = createApiRouter()
     async (c) => {
       const { limit, cursor } = c.req.valid('query');
       const userId = c.var.user.id;
-      const where = ['user_id = ?'];
+      const where = ['n.user_id = ?'];
       const params: (string | number)[] = [userId];
       if (cursor !== undefined) {
         const position = decodeCursor(NotificationCursor, cursor);
         if (!position) throw badRequest('Invalid cursor');
-        const resume = continueAfter('created_at', 'id', { key: position.created_at, id: position.id });
+        const resume = continueAfter('n.created_at', 'n.id', { key: position.created_at, id: position.id });
         where.push(resume.sql);
         params.push(...resume.params);
       }
@@ -92,8 +95,10 @@ export const notificationsApp = createApiRouter()
       const [page, unread] = await db.batch([
         db
           .prepare(
-            `SELECT id, kind, channel_id, stream_id, message, created_at, read_at FROM notifications
-             WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`,
+            `SELECT n.id, n.kind, n.channel_id, c.name AS channel_name, n.stream_id, n.message, n.created_at,
+                    n.read_at
+             FROM notifications n LEFT JOIN channels c ON c.id = n.channel_id
+             WHERE ${where.join(' AND ')} ORDER BY n.created_at DESC, n.id DESC LIMIT ?`,
           )
           .bind(...params, limit + 1),
         db
