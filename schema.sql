@@ -103,7 +103,9 @@ CREATE INDEX idx_streams_ended ON streams (ended_at);
 CREATE TABLE follows (
   user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
   channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
-  created_at INTEGER NOT NULL,
+  -- notifications (0016): the follower's switch for "went live" from this channel, in-app and
+  -- push; added by ALTER TABLE, which puts it after the last column, hence the placement.
+  created_at INTEGER NOT NULL, notifications INTEGER NOT NULL DEFAULT 1 CHECK (notifications IN (0, 1)),
   PRIMARY KEY (user_id, channel_id)
 );
 CREATE INDEX idx_follows_channel ON follows (channel_id);
@@ -272,6 +274,18 @@ CREATE TABLE notifications (
   UNIQUE (user_id, kind, stream_id)
 );
 CREATE INDEX idx_notifications_user ON notifications (user_id, created_at DESC);
+
+-- The browsers a user subscribed to Web Push (0016; workers/notifications/): the push service's
+-- endpoint (allowed hosts only) and the browser's P-256 key and auth secret (RFC 8291), base64url.
+CREATE TABLE push_subscriptions (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  endpoint TEXT NOT NULL UNIQUE,
+  p256dh TEXT NOT NULL,
+  auth TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_push_subscriptions_user ON push_subscriptions (user_id, id);
 
 -- Where the follower fan-out of a stream has got to (0004; workers/queues/notify-followers.ts).
 CREATE TABLE notification_fanouts (

@@ -22,6 +22,11 @@ export default defineConfig({
           // GET /metrics needs it; every metric batch is sent at once instead of every 10 s.
           METRICS_TOKEN: 'test-metrics-token',
           ADMIN_TOKEN: 'test-admin-token',
+          // Web Push (a test-only key pair, made by scripts/vapid-keys.ts).
+          VAPID_PUBLIC_KEY:
+            'BN6qaV-j_fqnoptEh0McHniDL3eeej9tBrNBgEX-LSvP-3_7NoPv14gzBcdpAkyEOeS6-zoK8RRsXx50HjQMloY',
+          VAPID_PRIVATE_KEY: 'GRx_AiIq2msvupZP1FYcEhwdxSXIZtJqp5R4l_mJFMg',
+          VAPID_SUBJECT: 'mailto:operators@edgestream.test',
           METRICS_FLUSH_SECONDS: '0',
           // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
           CHAT_SOCKETS_PER_SHARD: '2',

@@ -35,6 +35,19 @@ export const StreamUpdatedEvent = z.object({
   channel_id: Id,
 });
 
+/**
+ * One share of a stream's Web Push "went live" fan-out: the subscriptions of followers after
+ * (after_user_id, after_subscription_id) in that order (workers/notifications/push-fanout.ts).
+ */
+export const NotificationPushEvent = z.object({
+  ...Envelope,
+  type: z.literal('notification.push'),
+  stream_id: Id,
+  channel_id: Id,
+  after_user_id: z.string().max(200),
+  after_subscription_id: z.string().max(200),
+});
+
 export const ChannelFollowedEvent = z.object({
   ...Envelope,
   type: z.literal('channel.followed'),
@@ -141,6 +154,7 @@ export const PlatformEvent = z.discriminatedUnion('type', [
   StreamStartedEvent,
   StreamEndedEvent,
   StreamUpdatedEvent,
+  NotificationPushEvent,
   ChannelFollowedEvent,
   ChannelUnfollowedEvent,
   ViewerCountEvent,
@@ -171,9 +185,11 @@ export function createEvent<T extends PlatformEventType>(
   type: T,
   payload: EventPayload<T>,
   occurredAt: number = Date.now(),
+  /** A deterministic id makes a repeated send of the same fact one event to the consumers. */
+  id: string = crypto.randomUUID(),
 ): EventOf<T> {
   // Parsing (not trusting the payload) keeps producers honest: a bad event fails where it is built.
-  const event = PlatformEvent.parse({ ...payload, id: crypto.randomUUID(), type, occurred_at: occurredAt });
+  const event = PlatformEvent.parse({ ...payload, id, type, occurred_at: occurredAt });
   if (!isEventOf(event, type)) throw new Error(`event type mismatch: ${event.type} != ${type}`);
   return event;
 }

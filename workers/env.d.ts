@@ -13,6 +13,14 @@ interface SecretBindings {
   METRICS_TOKEN?: string;
   /** The operator's bearer token for the admin API (docs/api.md "Operators"); unset refuses it all. */
   ADMIN_TOKEN?: string;
+  /**
+   * Web Push (RFC 8292 VAPID, docs/api.md "Notifications"): the P-256 key pair, base64url (public:
+   * 65 bytes uncompressed; private: the 32-byte scalar), made by `node scripts/vapid-keys.ts`, and a
+   * mailto: or https: contact. Unset: no push, in-app notifications only.
+   */
+  VAPID_PUBLIC_KEY?: string;
+  VAPID_PRIVATE_KEY?: string;
+  VAPID_SUBJECT?: string;
 }
 
 interface Env extends SecretBindings {}

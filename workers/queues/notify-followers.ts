@@ -28,7 +28,7 @@ function prepareNotificationPage(
               f.user_id, 'stream.live', c.id, ?2,
               c.display_name || ' went live' || CASE WHEN s.title <> '' THEN ': ' || s.title ELSE '' END, ?3
        FROM follows f JOIN channels c ON c.id = f.channel_id LEFT JOIN streams s ON s.id = ?2
-       WHERE f.channel_id = ?1 AND f.user_id > ?4 AND f.user_id <= ?5
+       WHERE f.channel_id = ?1 AND f.user_id > ?4 AND f.user_id <= ?5 AND f.notifications = 1
        ON CONFLICT (user_id, kind, stream_id) DO NOTHING`,
     )
     .bind(event.channel_id, event.stream_id, event.occurred_at, afterUserId, lastUserId);

@@ -1,5 +1,6 @@
-// stream-events: notifications and search for stream.*, follower counts for channel.*, the VOD
+// stream-events: notifications (in-app rows, Web Push shares) and search for stream.*, follower counts for channel.*, the VOD
 // of an ended stream, and the chat archive (chat.messages batches, chat.message_deleted tombstones).
+import { createPushFanoutHandler, queueWentLivePushes } from '../notifications/push-fanout.ts';
 import { prepareSearchIndexRefresh } from '../shared/search-index.ts';
 import { archiveChatBatch } from '../vod/chat-archive.ts';
 import { finalizeVod } from '../vod/finalize-vod.ts';
@@ -16,10 +17,16 @@ function prepareFollowerCount(db: D1Database, channelId: string): D1PreparedStat
 }
 
 export const streamEventHandlers: EventHandlers = {
-  'stream.started': async (event, env) => [
-    ...(await prepareFollowerNotifications(env, event)),
-    ...prepareSearchIndexRefresh(env.DB, event.channel_id),
-  ],
+  'stream.started': async (event, env) => {
+    // Queued on every delivery (a continuation of a big fan-out included): its id is derived from
+    // the stream, so the consumer sends the first push share once.
+    await queueWentLivePushes(env, event);
+    return [
+      ...(await prepareFollowerNotifications(env, event)),
+      ...prepareSearchIndexRefresh(env.DB, event.channel_id),
+    ];
+  },
+  'notification.push': createPushFanoutHandler((request) => fetch(request)),
   'stream.updated': async (event, env) => prepareSearchIndexRefresh(env.DB, event.channel_id),
   'stream.ended': async (event, env) => [
     ...prepareSearchIndexRefresh(env.DB, event.channel_id),

@@ -1,8 +1,9 @@
 // The chrome around every page but the OBS overlay: brand, browse/dashboard/settings links, search,
-// account menu.
+// notifications bell, account menu.
 import { type FormEvent, useState } from 'react';
 import { Link, NavLink, Outlet, useNavigate } from 'react-router';
 import { useAuth } from '../auth/auth-context.tsx';
+import { NotificationBell } from './notification-bell.tsx';
 
 export function AppLayout() {
   const { user, logOut } = useAuth();
@@ -48,6 +49,7 @@ export function AppLayout() {
         <div className="account">
           {user ? (
             <>
+              <NotificationBell />
               <Link to={`/${user.username}`} className="account-name">
                 {user.username}
               </Link>

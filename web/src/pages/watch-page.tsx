@@ -11,7 +11,7 @@ import type { Channel, LiveStream } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { formatCount, formatDuration } from '../components/format.ts';
-import { ScissorsIcon } from '../components/icons.tsx';
+import { BellIcon, ScissorsIcon } from '../components/icons.tsx';
 import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
@@ -270,8 +270,8 @@ function FollowButton({ channel }: { channel: Channel }) {
   const [busy, setBusy] = useState(false);
   const navigate = useNavigate();
 
-  const listed = (follows.data?.data ?? []).some((item) => item.channel.id === channel.id);
-  const isFollowing = following ?? listed;
+  const listedFollow = (follows.data?.data ?? []).find((item) => item.channel.id === channel.id);
+  const isFollowing = following ?? listedFollow !== undefined;
   if (ownChannel?.id === channel.id || user?.username === channel.name) return null;
 
   const toggle = () => {
@@ -308,8 +308,59 @@ function FollowButton({ channel }: { channel: Channel }) {
       >
         {isFollowing ? 'Unfollow' : 'Follow'}
       </button>
+      {isFollowing ? (
+        // Keyed by the listed setting: a reload of the follow list starts it from the server's answer.
+        <FollowNotificationsButton
+          key={String(listedFollow?.notifications ?? true)}
+          channelId={channel.id}
+          initial={listedFollow?.notifications ?? true}
+        />
+      ) : null}
       {error ? <ErrorMessage error={error} /> : null}
     </div>
+  );
+}
+
+/** "Went live" notifications from this channel (in-app and push), on or off for this follower. */
+function FollowNotificationsButton({ channelId, initial }: { channelId: string; initial: boolean }) {
+  const [enabled, setEnabled] = useState(initial);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(undefined);
+  const toggle = () => {
+    setBusy(true);
+    readApi(
+      api.channels[':id'].follow.notifications.$put({
+        param: { id: encodeURIComponent(channelId) },
+        json: { enabled: !enabled },
+      }),
+    ).then(
+      (answer) => {
+        setEnabled(answer.enabled);
+        setError(undefined);
+        setBusy(false);
+      },
+      (failure: unknown) => {
+        setError(failure);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <>
+      <button
+        type="button"
+        className="button-secondary"
+        aria-pressed={enabled}
+        aria-label={enabled ? 'Turn off live notifications' : 'Turn on live notifications'}
+        title={enabled ? 'Live notifications on' : 'Live notifications off'}
+        disabled={busy}
+        onClick={toggle}
+      >
+        <BellIcon className={enabled ? undefined : 'icon-off'} />
+        {enabled ? ' On' : ' Off'}
+      </button>
+      {error ? <ErrorMessage error={error} /> : null}
+    </>
   );
 }
 

@@ -49,6 +49,7 @@ const ERROR_DESCRIPTIONS = {
   409: 'Conflict',
   422: 'Valid syntax, but breaks a business rule',
   429: 'Rate limited; honour Retry-After',
+  503: 'A dependency is down or the feature is not configured; retry later',
 } as const;
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 

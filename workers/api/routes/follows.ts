@@ -5,7 +5,14 @@ import { createEvent } from '../../../protocol/events.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { notFound, unprocessable } from '../../shared/errors.ts';
 import { publishEvent } from '../../shared/events.ts';
-import { BearerSecurity, createApiRouter, describeErrors, jsonContent, pathParam } from '../lib/router.ts';
+import {
+  BearerSecurity,
+  createApiRouter,
+  describeErrors,
+  jsonBody,
+  jsonContent,
+  pathParam,
+} from '../lib/router.ts';
 import {
   CHANNEL_SELECT,
   ChannelRow,
@@ -21,8 +28,15 @@ const ChannelParams = z.object({
   id: pathParam('id'),
 });
 const FollowedChannelSchema = z
-  .object({ channel: ChannelSchema, followed_at: z.string(), stream: LiveStreamSchema.nullable() })
+  .object({
+    channel: ChannelSchema,
+    followed_at: z.string(),
+    /** Whether this follower gets "went live" from the channel (in-app and push). */
+    notifications: z.boolean(),
+    stream: LiveStreamSchema.nullable(),
+  })
   .openapi('FollowedChannel');
+const FollowNotificationsBody = z.object({ enabled: z.boolean() }).openapi('FollowNotifications');
 /** A user sees at most this many followed channels in one list. */
 const MAX_FOLLOWS_LISTED = 200;
 
@@ -90,6 +104,32 @@ export const followsApp = createApiRouter()
   )
   .openapi(
     createRoute({
+      method: 'put',
+      path: '/channels/{id}/follow/notifications',
+      tags: ['follows'],
+      summary: 'Turn "went live" notifications from a followed channel on or off (in-app and push)',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: ChannelParams, body: jsonBody(FollowNotificationsBody) },
+      responses: {
+        200: jsonContent(FollowNotificationsBody, 'The setting now'),
+        ...describeErrors(400, 401, 404),
+      },
+    }),
+    async (c) => {
+      const channelId = await requireChannelId(c.env.DB, c.req.valid('param').id);
+      const { enabled } = c.req.valid('json');
+      const result = await c.env.DB.prepare(
+        'UPDATE follows SET notifications = ? WHERE user_id = ? AND channel_id = ?',
+      )
+        .bind(enabled ? 1 : 0, c.var.user.id, channelId)
+        .run();
+      if (result.meta.changes === 0) throw notFound('Follow');
+      return c.json({ enabled }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
       method: 'get',
       path: '/users/me/follows',
       tags: ['follows'],
@@ -107,7 +147,7 @@ export const followsApp = createApiRouter()
       const [channels, streams] = await db.batch([
         db
           .prepare(
-            `${CHANNEL_SELECT.replace('SELECT', 'SELECT f.created_at AS followed_at,')}
+            `${CHANNEL_SELECT.replace('SELECT', 'SELECT f.created_at AS followed_at, f.notifications AS follow_notifications,')}
              JOIN follows f ON f.channel_id = c.id WHERE f.user_id = ?
              ORDER BY is_live DESC, f.created_at DESC LIMIT ${MAX_FOLLOWS_LISTED}`,
           )
@@ -125,10 +165,14 @@ export const followsApp = createApiRouter()
         }),
       );
       const data = (channels?.results ?? []).map((row) => {
-        const channel = ChannelRow.extend({ followed_at: z.number() }).parse(row);
+        const channel = ChannelRow.extend({
+          followed_at: z.number(),
+          follow_notifications: z.number(),
+        }).parse(row);
         return {
           channel: toChannel(c, channel),
           followed_at: new Date(channel.followed_at).toISOString(),
+          notifications: channel.follow_notifications === 1,
           stream: liveByChannel.get(channel.id) ?? null,
         };
       });
