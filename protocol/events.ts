@@ -3,6 +3,7 @@
 // PlatformEvent union and switch on `type`. Pure zod, no I/O: the Worker, the Durable Objects and
 // the Node transcoder all import this file.
 import { z } from 'zod';
+import { TraceId } from '../common/trace.ts';
 
 const Id = z.string().min(1).max(200);
 
@@ -11,6 +12,12 @@ const Envelope = {
   id: z.uuid(),
   /** Epoch milliseconds when the producer observed the fact. */
   occurred_at: z.number().int().nonnegative(),
+  /**
+   * The trace id of the publish the event came from (stream.started, stream.ended), so the
+   * consumer's lines join that publish's story (docs/operations.md). Absent elsewhere; a malformed
+   * one is dropped, never the event with it.
+   */
+  trace_id: TraceId.optional().catch(undefined),
 };
 
 export const StreamStartedEvent = z.object({

@@ -10,7 +10,8 @@
 //   POST /internal/ingest/:channelId/:publishId/heartbeat             -> 204, or 409 when this publish was cut off
 //   POST /internal/ingest/:channelId/:publishId/end                   EndRequest -> 204
 // A publish that has been superseded or cut off (stream key reset) gets 409 on every call and the
-// transcoder must drop the connection.
+// transcoder must drop the connection. Every call of a publish also carries its trace id as a W3C
+// `traceparent` header (common/trace.ts); the origin ignores a malformed one.
 import { z } from 'zod';
 
 export const INGEST_META_HEADER = 'x-ingest-meta';

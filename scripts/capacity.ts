@@ -8,6 +8,11 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import {
+  AUDIO_BITRATE,
+  DEFAULT_SOURCE_BITRATE,
+  LADDER_RUNGS,
+} from '../containers/transcoder/src/ffmpeg/ladder.ts';
 
 const RESULTS = join(import.meta.dirname, '..', 'bench', 'results');
 
@@ -50,6 +55,19 @@ const PUBLISHED = {
     'published',
     'Queues, per million operations (write, read, delete: 3 per message)',
   ),
+  doRowsWrittenPerM: fig(
+    1,
+    '$/M rows',
+    'published',
+    'SQLite-backed Durable Objects: rows written, per million (a delete is a row written)',
+  ),
+  isolateMemoryMb: fig(128, 'MB', 'published', 'memory of one isolate, which objects of a class may share'),
+  partWindowSeconds: fig(
+    6,
+    's',
+    'published',
+    'HLS: parts are removed once more than three target durations (3 × 2 s) from the end',
+  ),
   streamPer1000Min: fig(1, '$/1000 min delivered', 'published', 'Cloudflare Stream delivery'),
   ivsViewerHour: fig(
     0.15,
@@ -72,6 +90,18 @@ const ASSUMED = {
   colos: fig(300, 'locations', 'assumed', 'edge locations a global stream reaches'),
   upperTiers: fig(12, 'locations', 'assumed', 'tiered-cache upper tiers (regional shields)'),
   coreHour: fig(0.04, '$/core-hour', 'assumed', 'cloud vCPU on demand for x264 nodes'),
+  sourceMbps: fig(
+    DEFAULT_SOURCE_BITRATE / 1e6,
+    'Mbit/s',
+    'assumed',
+    "a source's bitrate (OBS's 1080p60 default; ladder.ts DEFAULT_SOURCE_BITRATE)",
+  ),
+  upperTiersPerStream: fig(
+    3,
+    'upper tiers',
+    'assumed',
+    "mean upper tiers that fetch a stream's parts (most streams have a small, regional audience)",
+  ),
   nodeCores: fig(32, 'cores', 'assumed', 'transcoder node size, run to 70 %'),
   chatShardSockets: fig(
     500,
@@ -157,6 +187,63 @@ const HOUR = 3600;
 const MONTH_HOURS = 730;
 const round = (n: number, digits = 0) => Number(n.toFixed(digits));
 
+/** Bits per second of a tier's whole ladder (ladder.ts), each rendition with its audio. */
+function ladderMbps(tier: 'none' | 'affiliate' | 'partner'): number {
+  const rungs = { none: [], affiliate: ['480p30'], partner: LADDER_RUNGS.map((rung) => rung.name) }[tier];
+  const video = rungs.reduce(
+    (sum, name) => sum + (LADDER_RUNGS.find((rung) => rung.name === name)?.videoBitrate ?? 0),
+    ASSUMED.sourceMbps.value * 1e6,
+  );
+  // Every video rendition carries the audio, and the audio-only rendition is one more.
+  return (video + (rungs.length + 2) * AUDIO_BITRATE) / 1e6;
+}
+
+/**
+ * Design change 2 of docs/capacity.md: the LiveStream object holds the newest parts' bytes (the
+ * ingest already sends every part through it) and serves them to the edge; only segments go to R2.
+ */
+function computePartsInObject(streams: number, renditions: number, commitsPerStream: number) {
+  const window = PUBLISHED.partWindowSeconds.value;
+  const heldMb = (tier: 'none' | 'affiliate' | 'partner') => (ladderMbps(tier) * window) / 8;
+  const partsPerSecond = streams * renditions * 5;
+  const partPutsPerHour = (partsPerSecond * HOUR * PUBLISHED.r2ClassA.value) / 1e6;
+  // Every part the edge misses is one read at its upper tier: an R2 GET today, an object call then.
+  const partReadsPerSecond = streams * ASSUMED.upperTiersPerStream.value * renditions * 5;
+  const r2GetsPerHour = (partReadsPerSecond * HOUR * PUBLISHED.r2ClassB.value) / 1e6;
+  const objectReadsPerHour = (partReadsPerSecond * HOUR * PUBLISHED.doPerM.value) / 1e6;
+  // Kept in SQLite instead of memory: a row written per part and one deleted as it ages out.
+  const sqliteRingPerHour = (partsPerSecond * 2 * HOUR * PUBLISHED.doRowsWrittenPerM.value) / 1e6;
+  // A viral partner stream: every upper tier reads every part of every rendition from one object.
+  const tiers = ASSUMED.upperTiers.value;
+  const globalStreamRequests = tiers * 6 * 5 * 2 + 6 * 5.5;
+  return {
+    ladder_mbps: {
+      none: round(ladderMbps('none'), 2),
+      affiliate: round(ladderMbps('affiliate'), 2),
+      partner: round(ladderMbps('partner'), 2),
+    },
+    held_mb_per_stream: {
+      none: round(heldMb('none'), 1),
+      affiliate: round(heldMb('affiliate'), 1),
+      partner: round(heldMb('partner'), 1),
+    },
+    partner_share_of_isolate_memory: round(heldMb('partner') / PUBLISHED.isolateMemoryMb.value, 3),
+    part_puts_per_second_today: round(partsPerSecond),
+    part_puts_per_hour_usd_today: round(partPutsPerHour),
+    part_reads_per_second: round(partReadsPerSecond),
+    part_reads_r2_per_hour_usd_today: round(r2GetsPerHour),
+    part_reads_object_per_hour_usd: round(objectReadsPerHour),
+    sqlite_ring_per_hour_usd: round(sqliteRingPerHour),
+    saving_per_hour_usd_memory: round(partPutsPerHour + r2GetsPerHour - objectReadsPerHour),
+    viral_partner_stream: {
+      requests_per_second: round(globalStreamRequests),
+      parts_out_mbps: round(tiers * ladderMbps('partner')),
+      budget: PUBLISHED.doSoftLimit.value,
+    },
+    commits_per_second_each: round(commitsPerStream, 1),
+  };
+}
+
 export function computeCapacity() {
   const streams = SEED.streams.value;
   const viewers = SEED.viewers.value;
@@ -185,6 +272,7 @@ export function computeCapacity() {
   const r2SegmentPutsPerHourCost = (r2SegmentPutsPerSecond * HOUR * PUBLISHED.r2ClassA.value) / 1e6;
   // LiveStream commits: one RPC per part and segment (the ingest path), plus held blocking requests.
   const commitsPerStream = renditions * 5.5;
+  const partsIn = computePartsInObject(streams, renditions, commitsPerStream);
 
   // Requests that invoke the Worker, by edge-cache hit ratio, and what they cost per hour.
   const workerCostPerHour = (hit: number) =>
@@ -248,6 +336,7 @@ export function computeCapacity() {
         segment_puts_per_second: round(r2SegmentPutsPerSecond),
         segment_puts_per_hour_usd: round(r2SegmentPutsPerHourCost),
       },
+      parts_in_object: partsIn,
       live_stream_objects: {
         objects: streams,
         commits_per_second_each: round(commitsPerStream, 1),
@@ -350,6 +439,32 @@ export function printCapacity(): void {
       ]),
     ],
   );
+  const p = r.parts_in_object;
+  printTable('parts kept in the LiveStream object instead of R2 (design change 2)', [
+    ['figure', 'value', 'source'],
+    [
+      'ladder / newest 6 s of parts held, none · affiliate · partner',
+      `${p.ladder_mbps.none} · ${p.ladder_mbps.affiliate} · ${p.ladder_mbps.partner} Mbit/s / ${p.held_mb_per_stream.none} · ${p.held_mb_per_stream.affiliate} · ${p.held_mb_per_stream.partner} MB`,
+      'ladder.ts × the HLS part window',
+    ],
+    [
+      'part PUTs today',
+      `${p.part_puts_per_second_today.toLocaleString('en-US')}/s, ${usd(p.part_puts_per_hour_usd_today)}/h`,
+      'R2 Class A',
+    ],
+    [
+      'part reads at the upper tiers',
+      `${p.part_reads_per_second.toLocaleString('en-US')}/s: R2 ${usd(p.part_reads_r2_per_hour_usd_today)}/h today, object ${usd(p.part_reads_object_per_hour_usd)}/h`,
+      'assumed 3 upper tiers per stream',
+    ],
+    ['held in SQLite instead of memory', `${usd(p.sqlite_ring_per_hour_usd)}/h`, 'rows written'],
+    ['saving, parts in memory', `${usd(p.saving_per_hour_usd_memory)}/h`, 'derived'],
+    [
+      'viral partner stream, one object',
+      `${p.viral_partner_stream.requests_per_second} req/s, ${p.viral_partner_stream.parts_out_mbps} Mbit/s of parts out (budget ${p.viral_partner_stream.budget} req/s)`,
+      '12 upper tiers × 6 renditions',
+    ],
+  ]);
   printTable('cost per hour and per viewer-hour', [
     ['item', 'per hour', 'per viewer-hour'],
     ['transcoding (x264 nodes)', usd(r.transcode.per_hour_usd), ''],

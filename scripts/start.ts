@@ -96,6 +96,9 @@ async function main(): Promise<void> {
       BACKUP_RTMP_INGEST_URL: `rtmp://localhost:${nodeCount === null ? RTMP_PORT : BACKUP_RTMP_PORT}/live`,
       LIMITS_PROFILE: 'local',
     },
+    // `WORKER_LOG_LEVEL=log npm start` prints the Worker's info lines too, e.g. to follow a
+    // publish's trace id across both processes (docs/operations.md).
+    ...(process.env.WORKER_LOG_LEVEL === 'log' ? { logLevel: 'log' as const } : {}),
     echo: true,
   });
   running.push(worker);

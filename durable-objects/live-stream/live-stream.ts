@@ -8,6 +8,7 @@
 // a method of the class itself (native RPC dispatches on it); each is a short delegation or a
 // transition that needs the record, the storage and the alarm together.
 import { DurableObject } from 'cloudflare:workers';
+import { type LogFields, log } from '../../common/log.ts';
 import type { ReloadDirectives } from '../../media/hls/blocking-reload.ts';
 import {
   applyInit,
@@ -47,6 +48,23 @@ import {
 
 /** How soon an end whose D1 update or queue send failed is tried again (the alarm's own retry aside). */
 const ENDING_RETRY_MS = 30_000;
+
+const streamLog = log.child({ class: 'LiveStream' });
+
+/** Why a publisher stopped being the channel's publisher: on the `publisher_dropped` line. */
+type DropReason = 'ended' | 'timed_out' | 'revoked' | 'taken_over';
+
+/**
+ * The ids every line of the object names: a publish's trace id links these lines to the
+ * transcoder's and the ingest endpoint's (docs/operations.md).
+ */
+function describeRecord(record: StreamRecord): LogFields {
+  return {
+    channel_id: record.channelId,
+    stream_id: record.streamId,
+    trace_id: record.traceId ?? undefined,
+  };
+}
 
 export class LiveStream extends DurableObject<Env> {
   /** From the constructor (readTimings in production); only a test subclass changes them later. */
@@ -100,7 +118,7 @@ export class LiveStream extends DurableObject<Env> {
         if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
           return { ok: false, code: 'already_publishing' };
         replaced = this.#record?.publishId ?? null;
-        await this.#dropPublisher(now);
+        await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
       }
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
@@ -178,6 +196,7 @@ export class LiveStream extends DurableObject<Env> {
       if (record.startedAt === null) {
         phases.goLive(record, now);
         this.#storage.saveRecord(record);
+        streamLog.info('stream_live', { ...describeRecord(record), publish_id: publishId });
       }
     }
     // Checked on every part, not only the first: a D1 or queue failure is retried by the next part.
@@ -231,7 +250,7 @@ export class LiveStream extends DurableObject<Env> {
   /** The publisher says it is gone: the reconnect window starts. */
   async endPublish(publishId: string): Promise<boolean> {
     if (!phases.isCurrentPublisher(this.#record, publishId)) return false;
-    await this.#dropPublisher(Date.now());
+    await this.#dropPublisher(Date.now(), 'ended');
     return true;
   }
 
@@ -241,7 +260,7 @@ export class LiveStream extends DurableObject<Env> {
    */
   async revokePublisher(): Promise<boolean> {
     if (!phases.isPublishing(this.#record)) return false;
-    await this.#dropPublisher(Date.now());
+    await this.#dropPublisher(Date.now(), 'revoked');
     return true;
   }
 
@@ -356,7 +375,7 @@ export class LiveStream extends DurableObject<Env> {
     }
     if (phases.isPublishing(this.#record)) {
       const silentUntil = this.#lastActivityAt + this.timings.publisherTimeoutMs;
-      if (now >= silentUntil) await this.#dropPublisher(now);
+      if (now >= silentUntil) await this.#dropPublisher(now, 'timed_out');
       else await this.ctx.storage.setAlarm(silentUntil);
       return;
     }
@@ -385,8 +404,17 @@ export class LiveStream extends DurableObject<Env> {
     const now = Date.now();
     const { nextMsn, gaps } = this.#playlists.alignForNextPublish(now);
     for (const [name, added] of gaps) this.#storage.saveSegments(record.streamId, name, added);
-    phases.continueStream(record, input.tier);
+    const previousTraceId = record.traceId;
+    phases.continueStream(record, input.tier, input.traceId ?? null);
     this.#storage.saveRecord(record);
+    // The reconnect is a new publish with its own trace id; the line links it to the last one.
+    streamLog.info('publish_begun', {
+      ...describeRecord(record),
+      publish_id: record.publishId,
+      continued: true,
+      previous_trace_id: previousTraceId ?? undefined,
+      next_msn: nextMsn,
+    });
     this.#lastActivityAt = now;
     this.#lastUploadAt = null;
     await this.ctx.storage.setAlarm(now + this.timings.publisherTimeoutMs);
@@ -404,6 +432,11 @@ export class LiveStream extends DurableObject<Env> {
     const record = phases.createStreamRecord(input, streamId);
     this.#record = record;
     this.#storage.saveRecord(record);
+    streamLog.info('publish_begun', {
+      ...describeRecord(record),
+      publish_id: record.publishId,
+      continued: false,
+    });
     this.#lastActivityAt = now;
     this.#lastUploadAt = null;
     await this.ctx.storage.setAlarm(now + this.timings.publisherTimeoutMs);
@@ -416,9 +449,15 @@ export class LiveStream extends DurableObject<Env> {
    * on its own after a network blip, and viewers should keep the same stream (with a
    * discontinuity) rather than see it end.
    */
-  async #dropPublisher(now: number): Promise<void> {
+  async #dropPublisher(now: number, reason: DropReason): Promise<void> {
     const record = this.#record;
     if (!record) return;
+    streamLog.info('publisher_dropped', {
+      ...describeRecord(record),
+      publish_id: record.publishId ?? undefined,
+      reason,
+      reconnect_window_ms: this.timings.reconnectWindowMs,
+    });
     phases.dropPublisher(record, now);
     this.#storage.saveRecord(record);
     await this.ctx.storage.setAlarm(now + this.timings.reconnectWindowMs);
@@ -442,6 +481,7 @@ export class LiveStream extends DurableObject<Env> {
       phases.beginEnding(record, Date.now());
       this.#storage.saveRecord(record);
       this.#playlists.ended();
+      streamLog.info('stream_ending', describeRecord(record));
     }
     await this.ctx.storage.setAlarm(Date.now() + ENDING_RETRY_MS);
     await this.#finishEnding(record);
@@ -453,5 +493,6 @@ export class LiveStream extends DurableObject<Env> {
     record.phase = 'ended';
     this.#storage.saveRecord(record);
     await this.ctx.storage.deleteAlarm();
+    streamLog.info('stream_ended', { ...describeRecord(record), went_live: record.startedAt !== null });
   }
 }

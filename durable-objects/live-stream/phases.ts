@@ -34,12 +34,14 @@ export function createStreamRecord(input: BeginPublishInput, streamId: string): 
     discontinuities: 0,
     hasThumbnail: false,
     liveAnnounced: false,
+    traceId: input.traceId ?? null,
   };
 }
 
 /** A publisher came back inside the reconnect window: the same stream, a new publish. */
-export function continueStream(record: StreamRecord, tier: ChannelTier): void {
+export function continueStream(record: StreamRecord, tier: ChannelTier, traceId: string | null): void {
   record.publishId = crypto.randomUUID();
+  record.traceId = traceId;
   record.phase = record.startedAt === null ? 'starting' : 'live';
   record.droppedAt = null;
   record.tier = tier;

@@ -29,6 +29,7 @@ const StreamRow = z.object({
   discontinuities: z.number(),
   has_thumbnail: z.number(),
   live_announced: z.number(),
+  trace_id: z.string().nullable(),
 });
 
 const RenditionRow = z.object({
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS stream (
   id INTEGER PRIMARY KEY CHECK (id = 1), stream_id TEXT NOT NULL, channel_id TEXT NOT NULL,
   tier TEXT NOT NULL, phase TEXT NOT NULL, publish_id TEXT, dropped_at INTEGER, started_at INTEGER,
   ended_at INTEGER, discontinuities INTEGER NOT NULL, has_thumbnail INTEGER NOT NULL,
-  live_announced INTEGER NOT NULL DEFAULT 0);
+  live_announced INTEGER NOT NULL DEFAULT 0, trace_id TEXT);
 CREATE TABLE IF NOT EXISTS renditions (
   stream_id TEXT NOT NULL, rendition TEXT NOT NULL, info TEXT NOT NULL, part_target REAL NOT NULL,
   init_count INTEGER NOT NULL, PRIMARY KEY (stream_id, rendition));
@@ -85,6 +86,12 @@ const ADDED_COLUMNS = [
     add: 'ALTER TABLE stream ADD COLUMN live_announced INTEGER NOT NULL DEFAULT 0',
     // Streams that went live before the flag existed were announced then.
     backfill: 'UPDATE stream SET live_announced = 1 WHERE started_at IS NOT NULL',
+  },
+  {
+    table: 'stream',
+    column: 'trace_id',
+    add: 'ALTER TABLE stream ADD COLUMN trace_id TEXT',
+    backfill: null,
   },
   {
     table: 'parts',
@@ -146,8 +153,8 @@ export class LiveStreamStorage {
 
   saveRecord(r: StreamRecord): void {
     this.#sql.exec(
-      `INSERT OR REPLACE INTO stream (id, stream_id, channel_id, tier, phase, publish_id, dropped_at, started_at, ended_at, discontinuities, has_thumbnail, live_announced)
-       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR REPLACE INTO stream (id, stream_id, channel_id, tier, phase, publish_id, dropped_at, started_at, ended_at, discontinuities, has_thumbnail, live_announced, trace_id)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       r.streamId,
       r.channelId,
       r.tier,
@@ -159,6 +166,7 @@ export class LiveStreamStorage {
       r.discontinuities,
       r.hasThumbnail ? 1 : 0,
       r.liveAnnounced ? 1 : 0,
+      r.traceId,
     );
   }
 
@@ -260,6 +268,7 @@ export class LiveStreamStorage {
       discontinuities: stored.discontinuities,
       hasThumbnail: stored.has_thumbnail === 1,
       liveAnnounced: stored.live_announced === 1,
+      traceId: stored.trace_id,
     };
     const streamId = stored.stream_id;
     const timelines = new Map<RenditionName, Timeline>();

@@ -64,6 +64,7 @@ export async function announceLive(
       class: 'LiveStream',
       channel_id: record.channelId,
       stream_id: record.streamId,
+      trace_id: record.traceId ?? undefined,
       error,
     });
     return false;
@@ -83,7 +84,7 @@ async function sendStarted(
     .run();
   const event = createEvent(
     'stream.started',
-    { stream_id: record.streamId, channel_id: record.channelId },
+    { stream_id: record.streamId, channel_id: record.channelId, trace_id: record.traceId ?? undefined },
     startedAt,
   );
   await env.STREAM_EVENTS.send(event, { contentType: 'json' });
@@ -111,7 +112,12 @@ export async function endStreamRow(env: StreamRowEnv, record: StreamRecord, ende
   if (record.startedAt === null) return;
   const event = createEvent(
     'stream.ended',
-    { stream_id: record.streamId, channel_id: record.channelId, duration_seconds: durationSeconds },
+    {
+      stream_id: record.streamId,
+      channel_id: record.channelId,
+      duration_seconds: durationSeconds,
+      trace_id: record.traceId ?? undefined,
+    },
     endedAt,
   );
   await env.STREAM_EVENTS.send(event, { contentType: 'json' });

@@ -28,6 +28,11 @@ export interface StreamRecord {
   hasThumbnail: boolean;
   /** The D1 row says live and `stream.started` is queued; retried on each part until it holds. */
   liveAnnounced: boolean;
+  /**
+   * The trace id of the current (or last) publish (common/trace.ts), from its `traceparent`; null
+   * when the transcoder sent none. On the object's log lines and on the stream's queue events.
+   */
+  traceId: string | null;
 }
 
 /** The object's timings and bounds, fixed when it is constructed (readTimings). */
@@ -89,6 +94,8 @@ export interface BeginPublishInput {
   channelId: string;
   tier: ChannelTier;
   defaults: ChannelDefaults;
+  /** The publish's trace id, already parsed by the origin; null without one. */
+  traceId?: string | null;
 }
 
 /**

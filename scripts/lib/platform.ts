@@ -228,6 +228,11 @@ export interface WorkerOptions {
   vars?: Record<string, string>;
   echo?: boolean;
   onLine?: (line: string) => void;
+  /**
+   * What `wrangler dev` prints: 'warn' (the default) hides the Worker's info lines (console.log),
+   * 'log' shows them, e.g. to follow a publish's trace id (docs/operations.md).
+   */
+  logLevel?: 'warn' | 'log';
 }
 
 export async function startWorker(options: WorkerOptions): Promise<ManagedProcess> {
@@ -256,7 +261,7 @@ export async function startWorker(options: WorkerOptions): Promise<ManagedProces
     '--test-scheduled',
     '--show-interactive-dev-session=false',
     '--log-level',
-    'warn',
+    options.logLevel ?? 'warn',
     '--env-file',
     secretsFile,
   ];

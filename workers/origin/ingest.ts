@@ -4,10 +4,15 @@
 // R2 first, then the channel's LiveStream DO lists them: a listed URI always exists. A fleet node
 // calls with its own node token: its publishes are placed by the fleet registry and it may upload
 // only for those (fleet-placement.ts, docs/deploy.md).
+//
+// Each call of a publish carries its trace id (W3C `traceparent`, common/trace.ts): it goes on this
+// endpoint's log lines and into the LiveStream object with the publish. A missing or malformed
+// header is ignored (the call proceeds without a trace id), never refused.
 import { zValidator } from '@hono/zod-validator';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { log } from '../../common/log.ts';
+import { parseTraceparent, TRACEPARENT_HEADER } from '../../common/trace.ts';
 import type { BeginPublishResult } from '../../durable-objects/live-stream/types.ts';
 import { getInitKey, getPartKey, getSegmentKey, getThumbnailKey } from '../../media/live-keys.ts';
 import {
@@ -73,7 +78,14 @@ function rememberPublish(key: string, known: KnownPublish): void {
   }
 }
 
-export const ingestApp = new Hono<{ Bindings: Env; Variables: { caller: IngestCaller } }>();
+const ingestLog = log.child({ component: 'ingest' });
+/** Ids taken from a path for a log line: the route's own validator bounds them; this bounds the line. */
+const MAX_LOGGED_ID_LENGTH = 200;
+
+export const ingestApp = new Hono<{
+  Bindings: Env;
+  Variables: { caller: IngestCaller; traceId: string | undefined };
+}>();
 ingestApp.onError(handleError);
 
 // INGEST_SECRET (compared in constant time) or a node token (fleet-credentials.ts).
@@ -82,6 +94,31 @@ ingestApp.use('*', async (c, next) => {
   if (caller === null) throw unauthorized('Bad ingest secret');
   c.set('caller', caller);
   await next();
+});
+
+// The publish's trace id, for the lines below and the LiveStream object. Success is logged only at
+// a publish's milestones (authorize, each init, end): a line per part would be ~30 a second per
+// stream. Every refused or failed call of a known caller is logged here, with its trace id.
+ingestApp.use('*', async (c, next) => {
+  const traceId = parseTraceparent(c.req.header(TRACEPARENT_HEADER))?.traceId;
+  c.set('traceId', traceId);
+  await next();
+  const status = c.res.status;
+  if (status < 400) return;
+  // /internal/ingest/authorize, or /internal/ingest/:channelId/:publishId/:kind/...
+  const [, , , first, publishId, kind] = new URL(c.req.url).pathname.split('/');
+  const fields = {
+    trace_id: traceId,
+    status,
+    code: c.error instanceof ApiError ? c.error.code : undefined,
+    call: (kind ?? first ?? '').slice(0, 20),
+    channel_id: kind === undefined ? undefined : first?.slice(0, MAX_LOGGED_ID_LENGTH),
+    publish_id: publishId?.slice(0, MAX_LOGGED_ID_LENGTH),
+  };
+  // A refusal the endpoint chose (a stale publish, a full fleet's 503) is a warning; anything else
+  // is a bug, logged by handleError with its stack and here with the trace.
+  if (status >= 500 && !(c.error instanceof ApiError)) ingestLog.error('ingest_call_failed', fields);
+  else ingestLog.warn('ingest_call_refused', fields);
 });
 
 // Uploads of a node: only for the publishes placed on it (409 otherwise).
@@ -97,10 +134,12 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
   const channel = await findChannelByStreamKey(c.env.DB, stream_key);
   // "a bad key gets NetStream.Publish.BadName and the connection closes; nothing is created."
   if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
+  const traceId = c.get('traceId');
   const begin = async (): Promise<BeginPublishResult> =>
     c.env.LIVE_STREAM.getByName(channel.id).beginPublish({
       channelId: channel.id,
       tier: channel.tier,
+      traceId: traceId ?? null,
       defaults: {
         title: channel.title,
         category_id: channel.category_id,
@@ -117,6 +156,7 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
     // The stalled publish's node (dead, or cut off at its next upload) holds its slots no longer.
     const caller = c.get('caller');
     log.info('ingest.publish_taken_over', {
+      trace_id: traceId,
       channel_id: channel.id,
       stream_id: result.value.stream_id,
       ...(caller.kind === 'node' ? { node_id: caller.nodeId } : {}),
@@ -124,6 +164,14 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
     });
     await releasePlacement(c.env, caller, result.replaced);
   }
+  ingestLog.info('publish_authorized', {
+    trace_id: traceId,
+    channel_id: channel.id,
+    stream_id: result.value.stream_id,
+    publish_id: result.value.publish_id,
+    continued: result.value.continued,
+    next_msn: result.value.next_msn,
+  });
   return c.json(result.value);
 });
 
@@ -147,6 +195,14 @@ ingestApp.put(
       },
     );
     if (!(await stub.commitInit(publishId, meta, reserved.init))) throw refusePublish();
+    ingestLog.info('ingest_init_committed', {
+      trace_id: c.get('traceId'),
+      channel_id: channelId,
+      stream_id: reserved.streamId,
+      publish_id: publishId,
+      rendition,
+      init: reserved.init,
+    });
     return c.body(null, 204);
   },
 );
@@ -238,7 +294,12 @@ ingestApp.post(
     const { reason } = c.req.valid('json');
     if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId))) throw refusePublish();
     await releasePlacement(c.env, c.get('caller'), publishId);
-    log.info('publish_ended', { channel_id: channelId, publish_id: publishId, reason });
+    ingestLog.info('publish_ended', {
+      trace_id: c.get('traceId'),
+      channel_id: channelId,
+      publish_id: publishId,
+      reason,
+    });
     return c.body(null, 204);
   },
 );

@@ -95,6 +95,7 @@ export async function consumeEvents(
         consumer,
         type: event.type,
         event_id: event.id,
+        trace_id: event.trace_id,
         attempts: message.attempts,
       });
       message.ack();
@@ -103,6 +104,7 @@ export async function consumeEvents(
         consumer,
         type: event.type,
         event_id: event.id,
+        trace_id: event.trace_id,
         attempts: message.attempts,
         error,
       });

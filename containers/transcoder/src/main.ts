@@ -70,10 +70,11 @@ async function main(): Promise<void> {
     port: config.RTMP_PORT,
     ...(tls === undefined ? {} : { tls }),
     log,
-    authorize: async ({ streamKey, remoteAddress }) => {
-      const result = await client.authorize({ stream_key: streamKey, client_ip: remoteAddress });
+    authorize: async ({ streamKey, remoteAddress, traceId }) => {
+      const result = await client.authorize({ stream_key: streamKey, client_ip: remoteAddress }, traceId);
       log({
         event: 'rtmp.publish_authorization',
+        trace_id: traceId,
         stream_key_prefix: maskStreamKey(streamKey),
         ok: result.ok,
         ...(result.ok
@@ -107,16 +108,17 @@ async function main(): Promise<void> {
           ...(whep === null ? {} : { whep }),
           maxSessions: config.WHIP_MAX_SESSIONS,
           log,
-          authorize: ({ streamKey, remoteAddress }) =>
-            client.authorize({ stream_key: streamKey, client_ip: remoteAddress }),
-          onUnstarted: (grant, reason) => {
-            const publish = { channelId: grant.channel_id, publishId: grant.publish_id };
+          authorize: ({ streamKey, remoteAddress, traceId }) =>
+            client.authorize({ stream_key: streamKey, client_ip: remoteAddress }, traceId),
+          onUnstarted: (grant, reason, traceId) => {
+            const publish = { channelId: grant.channel_id, publishId: grant.publish_id, traceId };
             const endReason = reason === 'publisher_closed' ? 'publisher_closed' : 'publisher_lost';
             client.end(publish, { reason: endReason }).catch((error: unknown) => {
               log({
                 level: 'warn',
                 event: 'whip.end_not_reported',
                 stream_id: grant.stream_id,
+                trace_id: traceId,
                 error: String(error),
               });
             });

@@ -142,7 +142,11 @@ export class StreamPipeline {
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
     this.#deps = deps;
-    this.#publish = { channelId: session.grant.channel_id, publishId: session.grant.publish_id };
+    this.#publish = {
+      channelId: session.grant.channel_id,
+      publishId: session.grant.publish_id,
+      traceId: session.traceId,
+    };
   }
 
   start(): void {
@@ -194,11 +198,13 @@ export class StreamPipeline {
     return this.#run?.pid ?? null;
   }
 
-  /** Every line names the stream and channel it is about (the fields of common/log.ts). */
+  /** Every line names the stream, channel and trace it is about (the fields of common/log.ts). */
   #log(fields: LogEvent): void {
     this.#deps.log({
       stream_id: this.#session.grant.stream_id,
       channel_id: this.#session.grant.channel_id,
+      trace_id: this.#session.traceId,
+      publish_id: this.#session.grant.publish_id,
       ...fields,
     });
   }

@@ -35,6 +35,17 @@ describe('capacity model', () => {
     expect(viral?.tiered).toBeLessThan(model.published.doSoftLimit.value);
   });
 
+  it('keeps the newest parts in the LiveStream object within its memory and request budget, for less than R2', () => {
+    const parts = model.results.parts_in_object;
+    // Even a partner ladder's 6 s of parts is a small share of an isolate others may share.
+    expect(parts.held_mb_per_stream.partner).toBeLessThan(model.published.isolateMemoryMb.value / 8);
+    expect(parts.viral_partner_stream.requests_per_second).toBeLessThan(parts.viral_partner_stream.budget);
+    // Memory beats SQLite rows, which still beat R2 PUTs.
+    expect(parts.sqlite_ring_per_hour_usd).toBeLessThan(parts.part_puts_per_hour_usd_today);
+    expect(parts.part_reads_object_per_hour_usd).toBeLessThan(parts.part_reads_r2_per_hour_usd_today);
+    expect(parts.saving_per_hour_usd_memory).toBeGreaterThan(parts.part_puts_per_hour_usd_today);
+  });
+
   it('shows one ChatRoom cannot take a 50K msg/s channel, and the two-level design can', () => {
     const chat = model.results.chat;
     expect(chat.room_rpc_per_second_today).toBeGreaterThan(chat.room_budget);

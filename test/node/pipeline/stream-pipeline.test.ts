@@ -2,6 +2,7 @@
 // (the socket is the only thing left out), a real supervised ffmpeg, the real packagers and
 // uploaders, and an origin stand-in on loopback that records every ingest request.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createTraceId, parseTraceparent } from '../../../common/trace.ts';
 import { type PipelineDeps, StreamPipeline } from '../../../containers/transcoder/src/pipeline.ts';
 import { FlvMuxer, type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import {
@@ -36,6 +37,7 @@ function openPublish(): Publish {
   let reason: PublishCloseReason | null = null;
   const handle: PublishSessionHandle<AuthorizeResponse> = createPublishSession({
     grant: GRANT,
+    traceId: createTraceId(),
     streamKey: 'live_test',
     app: 'live',
     remoteAddress: '127.0.0.1',
@@ -156,6 +158,39 @@ describe('stream pipeline', () => {
     for (const part of parts) expect(part.duration).toBeLessThanOrEqual(partTarget + 1e-6);
     const segments = metas.filter((m) => m.kind === 'segment');
     for (const segment of segments.slice(0, 2)) expect(segment.duration).toBeCloseTo(2, 2);
+  });
+
+  it("carries the publish's trace id to the origin on every call as a W3C traceparent, and on every log line", async () => {
+    const publish = openPublish();
+    const traceId = publish.handle.session.traceId;
+    const pipeline = startPipeline(publish);
+    const feeder = feedInRealTime(publish, tags);
+    await waitFor(
+      () =>
+        origin.requests.some((r) => kindOf(r) === 'part') &&
+        origin.requests.some((r) => kindOf(r) === 'heartbeat'),
+      15_000,
+      'a part and a heartbeat',
+    );
+    feeder.stop();
+    await pipeline.close('publisher_closed');
+    const kinds = new Set(origin.requests.map(kindOf));
+    for (const kind of ['init', 'part', 'heartbeat', 'end']) expect(kinds).toContain(kind);
+    const spans = new Set<string>();
+    for (const request of origin.requests) {
+      const header = request.headers.traceparent;
+      expect(header, `${request.method} ${request.path}`).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+      const parsed = parseTraceparent(typeof header === 'string' ? header : null);
+      expect(parsed?.traceId).toBe(traceId);
+      spans.add(parsed?.parentId ?? '');
+    }
+    // A span per request: the origin's lines for one upload are told apart from the next one's.
+    expect(spans.size).toBe(origin.requests.length);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const line of logs) expect(line).toMatchObject({ trace_id: traceId, stream_id: 'stream-1' });
+    expect(logs.map((line) => line.event)).toEqual(
+      expect.arrayContaining(['pipeline.transcode_starting', 'pipeline.closed']),
+    );
   });
 
   it('heartbeats only while media flows, so a silent publisher lets the origin time it out', async () => {

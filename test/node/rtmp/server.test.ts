@@ -26,8 +26,23 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
       await waitFor(() => record.closeReason !== null, 5000, 'onClose');
 
       expect(harness.authorizeCalls).toEqual([
-        { app: 'live', streamKey: 'live_secretkey123', remoteAddress: '127.0.0.1', mediaBytesSoFar: 0 },
+        {
+          app: 'live',
+          streamKey: 'live_secretkey123',
+          remoteAddress: '127.0.0.1',
+          traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+          mediaBytesSoFar: 0,
+        },
       ]);
+      // One trace id from the connect on: authorize carries it, the session keeps it, and every
+      // line the connection logged (connect, publish start, close) names it.
+      const traceId = harness.authorizeCalls[0]?.traceId;
+      expect(record.session.traceId).toBe(traceId);
+      const connectionLines = harness.logs.filter((line) => line.event !== 'rtmp.listening');
+      expect(connectionLines.map((line) => line.event)).toEqual(
+        expect.arrayContaining(['rtmp.connected', 'rtmp.publish_started', 'rtmp.connection_closed']),
+      );
+      for (const line of connectionLines) expect(line.trace_id).toBe(traceId);
       expect(record.session.streamKey).toBe('live_secretkey123');
       expect(record.session.grant).toEqual({ channelId: 'channel-1' });
       expect(record.closeReason).toBe('publisher_closed');

@@ -3,6 +3,7 @@
 // stand-in on loopback that authorizes the key and records the uploads. docs/webrtc.md.
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseTraceparent } from '../../../common/trace.ts';
 import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import {
   findFreePort,
@@ -217,6 +218,30 @@ describe('WHIP ingest', () => {
       await waitFor(() => origin.requests.some((r) => kindOf(r) === 'end'), 10_000, 'the end of the publish');
       const end = origin.requests.find((r) => kindOf(r) === 'end');
       expect(JSON.parse(end?.body.toString() ?? '{}')).toMatchObject({ reason: 'publisher_closed' });
+      // One trace id for this publish, minted at its offer: on the authorize call, every upload,
+      // heartbeat and the end, and on every line the transcoder logged about the stream.
+      const authorizeAt = origin.requests.findLastIndex(
+        (r) => r.path.endsWith('/authorize') && r.body.toString().includes(GOOD_KEY),
+      );
+      const traceIds = new Set(
+        origin.requests
+          .slice(authorizeAt)
+          .map((r) => parseTraceparent(String(r.headers.traceparent))?.traceId),
+      );
+      expect(traceIds.size).toBe(1);
+      const [traceId] = traceIds;
+      expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+      const streamLines = lines
+        .flatMap((line): Array<Record<string, unknown>> => (line.startsWith('{') ? [JSON.parse(line)] : []))
+        .filter((line) => line.stream_id === GRANT.stream_id || line.trace_id === traceId);
+      expect(streamLines.map((line) => line.event)).toEqual(
+        expect.arrayContaining([
+          'whip.offer_received',
+          'whip.publish_started',
+          'pipeline.transcode_starting',
+        ]),
+      );
+      for (const line of streamLines) expect(line.trace_id, String(line.event)).toBe(traceId);
       await waitFor(() => childPids(transcoder.child.pid ?? 0).length === 0, 10_000, 'both ffmpegs to exit');
       expect((await fetch(sessionUrl, { method: 'DELETE' })).status).toBe(404);
     } finally {

@@ -17,6 +17,8 @@ export interface AuthorizeRequest {
   app: string;
   streamKey: string;
   remoteAddress: string;
+  /** The connection's trace id: the authorize call carries it to the origin. */
+  traceId: string;
 }
 
 /** One structured line: `event` names it; the transcoder's logger adds time and service. */

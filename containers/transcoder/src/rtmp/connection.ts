@@ -9,6 +9,8 @@
 // pre-auth-guard.ts.
 import type { Socket } from 'node:net';
 import { toClientNetwork } from '../../../../common/client-network.ts';
+import { createTraceId } from '../../../../common/trace.ts';
+import type { LogEvent } from '../log.ts';
 import { Amf0DecodeError } from './amf0.ts';
 import {
   ChunkReader,
@@ -83,6 +85,11 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   readonly #context: ConnectionContext<Grant, RtmpConnection<Grant>>;
   readonly #remoteAddress: string;
   readonly #network: string;
+  /**
+   * Minted as the connection is accepted: every line this connection logs carries it, and an
+   * accepted publish keeps it (PublishSession.traceId) for the pipeline and the origin calls.
+   */
+  readonly #traceId = createTraceId();
   readonly #handshake = new ServerHandshake();
   readonly #reader = new ChunkReader({
     maxMessageLength: PRE_AUTH_MAX_MESSAGE_LENGTH,
@@ -134,6 +141,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     return this.#remoteAddress;
   }
 
+  get traceId(): string {
+    return this.#traceId;
+  }
+
+  #log(fields: LogEvent): void {
+    this.#context.log({ trace_id: this.#traceId, ...fields });
+  }
+
   get network(): string {
     return this.#network;
   }
@@ -166,7 +181,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     const graceful = reason === 'publisher_closed';
     if (graceful) this.#endSocket();
     else this.#socket.destroy();
-    this.#context.log({
+    this.#log({
       level: reason === 'protocol_error' ? 'warn' : 'info',
       event: 'rtmp.connection_closed',
       reason,
@@ -243,7 +258,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
       error instanceof Amf0DecodeError ||
       error instanceof CommandParseError;
     if (!known)
-      this.#context.log({
+      this.#log({
         level: 'error',
         event: 'rtmp.bug',
         error: String(error),
@@ -339,7 +354,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
           this.close('publisher_closed', command.name);
         return;
       case 'unknown':
-        this.#context.log({
+        this.#log({
           event: 'rtmp.command_ignored',
           command: command.commandName.slice(0, 64),
           remote_address: this.#remoteAddress,
@@ -352,7 +367,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     if (this.#connected) throw new CommandParseError('connect sent twice');
     if (!this.#context.allowedApps.includes(app)) {
       this.#send(createConnectRejected(transactionId, 'Unknown application'));
-      this.#context.log({
+      this.#log({
         event: 'rtmp.connect_rejected',
         app: app.slice(0, 64),
         remote_address: this.#remoteAddress,
@@ -367,6 +382,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#send(createSetChunkSize(OUTGOING_CHUNK_SIZE));
     this.#writer.setChunkSize(OUTGOING_CHUNK_SIZE);
     this.#send(createConnectResult(transactionId));
+    this.#log({ event: 'rtmp.connected', app, remote_address: this.#remoteAddress });
   }
 
   #startPublish(streamKey: string, streamId: number): void {
@@ -397,9 +413,10 @@ export class RtmpConnection<Grant> implements GuardedConnection {
         app: this.#app,
         streamKey,
         remoteAddress: this.#remoteAddress,
+        traceId: this.#traceId,
       });
     } catch (error) {
-      this.#context.log({
+      this.#log({
         level: 'warn',
         event: 'rtmp.authorize_failed',
         error: String(error),
@@ -440,6 +457,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     );
     const handle = createPublishSession({
       grant,
+      traceId: this.#traceId,
       streamKey,
       app: this.#app,
       remoteAddress: this.#remoteAddress,
@@ -447,10 +465,10 @@ export class RtmpConnection<Grant> implements GuardedConnection {
       readBytesIn: () => this.#bytesIn,
       closeConnection: (reason) => this.close(reason, 'closed_by_server'),
       logListenerError: (error) =>
-        this.#context.log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) }),
+        this.#log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) }),
     });
     this.#session = handle;
-    this.#context.log({
+    this.#log({
       level: 'info',
       event: 'rtmp.publish_started',
       stream_key_prefix: maskStreamKey(streamKey),
@@ -459,7 +477,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     try {
       this.#context.onPublish(handle.session);
     } catch (error) {
-      this.#context.log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) });
+      this.#log({ level: 'error', event: 'rtmp.listener_failed', error: String(error) });
     }
     if (this.#phase !== 'publishing') return;
     this.#socket.resume();
@@ -483,7 +501,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     const code = reason === 'unavailable' ? 'NetStream.Publish.Failed' : 'NetStream.Publish.BadName';
     const description = message ?? reason;
     this.#send(createOnStatus(this.#publishStreamId, { level: 'error', code, description }));
-    this.#context.log({
+    this.#log({
       level: 'info',
       event: 'rtmp.publish_refused',
       reason,

@@ -27,6 +27,11 @@ export interface PublishStats {
 
 export interface PublishSession<Grant> {
   readonly grant: Grant;
+  /**
+   * The publish's trace id (common/trace.ts), minted when the publisher connected: on every log
+   * line of this publish and, as `traceparent`, on every call to the origin for it.
+   */
+  readonly traceId: string;
   readonly streamKey: string;
   readonly app: string;
   readonly remoteAddress: string;
@@ -46,6 +51,7 @@ export interface PublishSession<Grant> {
 
 export interface PublishSessionInit<Grant> {
   readonly grant: Grant;
+  readonly traceId: string;
   readonly streamKey: string;
   readonly app: string;
   readonly remoteAddress: string;
@@ -77,6 +83,7 @@ export function createPublishSession<Grant>(init: PublishSessionInit<Grant>): Pu
 
   const session: PublishSession<Grant> = {
     grant: init.grant,
+    traceId: init.traceId,
     streamKey: init.streamKey,
     app: init.app,
     remoteAddress: init.remoteAddress,

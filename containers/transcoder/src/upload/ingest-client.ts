@@ -1,6 +1,8 @@
 // HTTP client of the origin's internal ingest endpoint (protocol/ingest.ts): authorizes a publish,
 // then pushes init segments, parts, segments and thumbnails. Transient failures are retried with
-// jittered backoff; a 409 means this publish was cut off and surfaces as CutOffError.
+// jittered backoff; a 409 means this publish was cut off and surfaces as CutOffError. Every call
+// for a publish carries its trace id as a W3C `traceparent` header, a fresh span id per request.
+import { formatTraceparent, TRACEPARENT_HEADER } from '../../../../common/trace.ts';
 import {
   type AuthorizeRequest,
   AuthorizeResponse,
@@ -16,6 +18,8 @@ import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
 export interface PublishRef {
   channelId: string;
   publishId: string;
+  /** The publish's trace id (PublishSession.traceId): sent as `traceparent` on every call. */
+  traceId?: string;
 }
 
 export type AuthorizeResult =
@@ -86,12 +90,13 @@ export class IngestClient {
   }
 
   /** Asks the origin whether a stream key may publish, before NetStream.Publish.Start is sent. */
-  async authorize(request: AuthorizeRequest): Promise<AuthorizeResult> {
+  async authorize(request: AuthorizeRequest, traceId?: string): Promise<AuthorizeResult> {
     let responseText: string;
     try {
       responseText = await this.#send('POST', '/internal/ingest/authorize', {
         body: JSON.stringify(request),
         contentType: 'application/json',
+        traceId,
       });
     } catch (error) {
       if (error instanceof CutOffError) return { ok: false, reason: 'already_publishing' };
@@ -130,18 +135,20 @@ export class IngestClient {
     await this.#send('PUT', `${this.#publishPath(publish)}/thumbnail`, {
       body: jpeg,
       contentType: 'image/jpeg',
+      traceId: publish.traceId,
     });
   }
 
   /** Resolves while the publish is current; throws CutOffError once the origin has cut it off. */
   async heartbeat(publish: PublishRef): Promise<void> {
-    await this.#send('POST', `${this.#publishPath(publish)}/heartbeat`, {});
+    await this.#send('POST', `${this.#publishPath(publish)}/heartbeat`, { traceId: publish.traceId });
   }
 
   async end(publish: PublishRef, request: EndRequest): Promise<void> {
     await this.#send('POST', `${this.#publishPath(publish)}/end`, {
       body: JSON.stringify(EndRequest.parse(request)),
       contentType: 'application/json',
+      traceId: publish.traceId,
     });
   }
 
@@ -157,17 +164,25 @@ export class IngestClient {
       body: bytes,
       contentType,
       meta: header,
+      traceId: publish.traceId,
     });
   }
 
   async #send(
     method: 'POST' | 'PUT',
     path: string,
-    options: { body?: string | Uint8Array; contentType?: string; meta?: string },
+    options: {
+      body?: string | Uint8Array;
+      contentType?: string;
+      meta?: string;
+      traceId?: string | undefined;
+    },
   ): Promise<string> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#secret}` };
     if (options.contentType !== undefined) headers['content-type'] = options.contentType;
     if (options.meta !== undefined) headers[INGEST_META_HEADER] = options.meta;
+    // One span per request (its retries included): the origin's lines for it share the parent id.
+    if (options.traceId !== undefined) headers[TRACEPARENT_HEADER] = formatTraceparent(options.traceId);
     let lastFailure = 'no attempt made';
     let lastStatus: number | null = null;
     for (let attempt = 1; attempt <= this.#retry.attempts; attempt += 1) {

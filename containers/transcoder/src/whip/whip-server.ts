@@ -8,6 +8,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createTraceId } from '../../../../common/trace.ts';
 import type { LogSink } from '../log.ts';
 import type { AuthorizeResult } from '../rtmp/connection.ts';
 import type { PublishCloseReason, PublishSession } from '../rtmp/publish-session.ts';
@@ -27,7 +28,12 @@ export interface WhipServerOptions<Grant> {
   /** 0 = an ephemeral port (tests). */
   readonly port: number;
   readonly ice: IceOptions;
-  authorize(request: { streamKey: string; remoteAddress: string }): Promise<AuthorizeResult<Grant>>;
+  /** `traceId`: the offer's trace id (common/trace.ts), for the authorize call to carry. */
+  authorize(request: {
+    streamKey: string;
+    remoteAddress: string;
+    traceId: string;
+  }): Promise<AuthorizeResult<Grant>>;
   /**
    * Called once the session's media can be decoded (its first keyframe left the bridge), so the
    * pipeline plans its ladder on the real source; the session then emits FLV.
@@ -37,7 +43,7 @@ export interface WhipServerOptions<Grant> {
    * An authorized publish that ended before any media could start a pipeline (ICE never connected,
    * the offer was refused by the WebRTC stack): the origin is told, as a pipeline would tell it.
    */
-  onUnstarted(grant: Grant, reason: PublishCloseReason): void;
+  onUnstarted(grant: Grant, reason: PublishCloseReason, traceId: string): void;
   readonly log: LogSink;
   readonly maxSessions?: number;
   readonly maxPending?: number;
@@ -186,15 +192,25 @@ export class WhipServer<Grant> {
     offer: ReturnType<typeof readOffer>,
   ): Promise<void> {
     const remoteAddress = req.socket.remoteAddress ?? '';
+    // A well-formed offer with a key is a publish attempt: from here on, one trace id names it on
+    // every line this node logs and on every call to the origin (docs/operations.md).
+    const traceId = createTraceId();
+    this.#options.log({
+      event: 'whip.offer_received',
+      trace_id: traceId,
+      remote_address: remoteAddress,
+      stream_key_prefix: maskStreamKey(streamKey),
+    });
     let result: AuthorizeResult<Grant>;
     try {
-      result = await this.#options.authorize({ streamKey, remoteAddress });
+      result = await this.#options.authorize({ streamKey, remoteAddress, traceId });
     } catch {
       result = { ok: false, reason: 'unavailable' };
     }
     if (!result.ok) {
       this.#options.log({
         event: 'whip.publish_refused',
+        trace_id: traceId,
         reason: result.reason,
         stream_key_prefix: maskStreamKey(streamKey),
       });
@@ -213,20 +229,22 @@ export class WhipServer<Grant> {
     const session = new WhipSession<Grant>({
       id,
       grant: result.grant,
+      traceId,
       streamKey,
       remoteAddress,
       offer,
       ice: this.#options.ice,
       ...(this.#options.mediaTimeoutMs === undefined ? {} : { mediaTimeoutMs: this.#options.mediaTimeoutMs }),
-      logError: (event, error) => this.#options.log({ level: 'warn', event, error, whip_session: id }),
+      logError: (event, error) =>
+        this.#options.log({ level: 'warn', event, error, whip_session: id, trace_id: traceId }),
     });
     this.#sessions.set(id, session);
     const grant = result.grant;
     session.onClose((reason) => {
       this.#sessions.delete(id);
       this.#claimedKeys.delete(streamKey);
-      this.#options.log({ event: 'whip.session_closed', whip_session: id, reason });
-      if (!session.ready) this.#options.onUnstarted(grant, reason);
+      this.#options.log({ event: 'whip.session_closed', whip_session: id, trace_id: traceId, reason });
+      if (!session.ready) this.#options.onUnstarted(grant, reason, traceId);
     });
     session.onReady(() =>
       this.#options.onPublish(session.session, { requestKeyframe: () => session.requestKeyframe() }),
@@ -241,6 +259,7 @@ export class WhipServer<Grant> {
     this.#options.log({
       event: 'whip.publish_started',
       whip_session: id,
+      trace_id: traceId,
       stream_key_prefix: maskStreamKey(streamKey),
       video: offer.video?.codec ?? 'none',
       audio: offer.audio === null ? 'none' : 'opus',

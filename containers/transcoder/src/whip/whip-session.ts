@@ -44,6 +44,8 @@ export interface IceOptions {
 export interface WhipSessionInit<Grant> {
   readonly id: string;
   readonly grant: Grant;
+  /** The offer's trace id (whip-server.ts), kept by the publish session. */
+  readonly traceId: string;
   readonly streamKey: string;
   readonly remoteAddress: string;
   readonly offer: ReadOffer;
@@ -168,6 +170,7 @@ export class WhipSession<Grant> {
     });
     this.#handle = createPublishSession({
       grant: init.grant,
+      traceId: init.traceId,
       streamKey: init.streamKey,
       app: 'whip',
       remoteAddress: init.remoteAddress,
