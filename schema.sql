@@ -207,6 +207,15 @@ CREATE INDEX idx_clips_channel_top ON clips (channel_id, view_count DESC);
 -- How a VOD's position maps to wall clock: one run per stretch without a reconnect, so a clip at
 -- "VOD second N" and a chat message's sent_at land at the same place. runs is JSON
 -- [{start_seconds, pdt, duration_seconds}]; renditions is the JSON list of rendition names.
+-- VOD chapters (0016): every category a live stream had, from when (epoch ms); the first row is
+-- the category it went live with. Written by workers/api/lib/stream-info.ts, read by the VOD API.
+CREATE TABLE stream_chapters (
+  stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  category_id INTEGER REFERENCES categories(id),
+  PRIMARY KEY (stream_id, at)
+);
+
 CREATE TABLE vod_timelines (
   vod_id TEXT PRIMARY KEY REFERENCES vods(id) ON DELETE CASCADE,
   stream_id TEXT NOT NULL,

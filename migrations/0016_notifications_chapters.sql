@@ -13,3 +13,11 @@ CREATE TABLE push_subscriptions (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX idx_push_subscriptions_user ON push_subscriptions (user_id, id);
+-- VOD chapters (workers/api/lib/stream-info.ts, workers/api/routes/vods.ts): every category a
+-- live stream had, from when (epoch ms). The first row is the category the stream went live with.
+CREATE TABLE stream_chapters (
+  stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  category_id INTEGER REFERENCES categories(id),
+  PRIMARY KEY (stream_id, at)
+);
