@@ -216,6 +216,15 @@ CREATE TABLE stream_chapters (
   PRIMARY KEY (stream_id, at)
 );
 
+-- A streamer's weekly schedule (0016; workers/api/routes/schedule.ts): its time zone and its
+-- segments as JSON, validated by the API on write and parsed on read.
+CREATE TABLE channel_schedules (
+  channel_id TEXT PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+  timezone TEXT NOT NULL,
+  segments TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
 CREATE TABLE vod_timelines (
   vod_id TEXT PRIMARY KEY REFERENCES vods(id) ON DELETE CASCADE,
   stream_id TEXT NOT NULL,

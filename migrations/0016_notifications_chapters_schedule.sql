@@ -21,3 +21,11 @@ CREATE TABLE stream_chapters (
   category_id INTEGER REFERENCES categories(id),
   PRIMARY KEY (stream_id, at)
 );
+-- A streamer's weekly schedule (workers/api/routes/schedule.ts): the time zone its times are in and
+-- its segments as JSON (validated by the API on write and parsed on read).
+CREATE TABLE channel_schedules (
+  channel_id TEXT PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+  timezone TEXT NOT NULL,
+  segments TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
