@@ -207,6 +207,24 @@ CREATE INDEX idx_clips_channel_top ON clips (channel_id, view_count DESC);
 -- How a VOD's position maps to wall clock: one run per stretch without a reconnect, so a clip at
 -- "VOD second N" and a chat message's sent_at land at the same place. runs is JSON
 -- [{start_seconds, pdt, duration_seconds}]; renditions is the JSON list of rendition names.
+-- VOD chapters (0016): every category a live stream had, from when (epoch ms); the first row is
+-- the category it went live with. Written by workers/api/lib/stream-info.ts, read by the VOD API.
+CREATE TABLE stream_chapters (
+  stream_id TEXT NOT NULL REFERENCES streams(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL,
+  category_id INTEGER REFERENCES categories(id),
+  PRIMARY KEY (stream_id, at)
+);
+
+-- A streamer's weekly schedule (0016; workers/api/routes/schedule.ts): its time zone and its
+-- segments as JSON, validated by the API on write and parsed on read.
+CREATE TABLE channel_schedules (
+  channel_id TEXT PRIMARY KEY REFERENCES channels(id) ON DELETE CASCADE,
+  timezone TEXT NOT NULL,
+  segments TEXT NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+
 CREATE TABLE vod_timelines (
   vod_id TEXT PRIMARY KEY REFERENCES vods(id) ON DELETE CASCADE,
   stream_id TEXT NOT NULL,

@@ -1,8 +1,9 @@
 // The web app's whole live flow in Chromium: a streamer signs up and reveals the key on the
 // dashboard, ffmpeg publishes with it over RTMP, a viewer's watch page plays the LL-HLS stream
 // with hls.js, chat crosses between two browsers, the broadcaster bans a chatter with the keyboard,
-// a clip is made and plays, and after the stream ends the channel and the dashboard's preview go
-// offline and the VOD plays.
+// a clip is made and plays, the channel page shows the streamer's schedule, a follower's bell counts the "went live" notification, a category
+// change while live becomes a chapter, and after the stream ends the channel and the dashboard's
+// preview go offline and the VOD plays and seeks to that chapter.
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
@@ -42,6 +43,8 @@ let viewer: SignedUp;
 let viewerPage: Page | undefined;
 let viewerErrors: string[] = [];
 let dashboardPage: Page | undefined;
+let follower: SignedUp;
+let chapterLiveStreamId = '';
 
 async function newPage(token?: string): Promise<Page> {
   const context = await openContext(browser, token === undefined ? {} : { token });
@@ -104,6 +107,28 @@ describe('the web app, live, in a real browser', () => {
     channelId = me.body.channel.id;
     // The key the dashboard shows is the key the API hands out for this channel.
     expect(streamKey).toBe((await api.streamKey(channelId)).stream_key);
+    // A follower from before the stream, for the notification step.
+    const followerApi = new ApiClient(platform.baseUrl);
+    follower = await followerApi.signup(uniqueName('fan'));
+    expect((await followerApi.request('POST', `/channels/${channelId}/follow`)).status).toBe(204);
+  });
+
+  it("shows the streamer's weekly schedule on the channel page", async () => {
+    const api = new ApiClient(platform.baseUrl, streamerToken);
+    const segments = [
+      { weekday: 1, start_time: '19:00', duration_minutes: 120, title: 'Monday build', category: 'art' },
+    ];
+    const res = await api.request('PUT', `/channels/${channelId}/schedule`, {
+      timezone: 'Europe/Berlin',
+      segments,
+    });
+    expect(res.status).toBe(200);
+    const page = await newPage(follower.token);
+    await page.goto(`${platform.baseUrl}/${streamerName}`);
+    const schedule = page.getByRole('region', { name: 'Schedule' });
+    await schedule.getByText('Monday 19:00–21:00').waitFor({ timeout: 15_000 });
+    expect(await schedule.textContent()).toContain('Europe/Berlin');
+    await page.context().close();
   });
 
   it('plays the stream on the watch page once ffmpeg publishes with that key, with every rendition in the quality menu', async () => {
@@ -214,6 +239,46 @@ describe('the web app, live, in a real browser', () => {
       .toBeGreaterThan(0);
   });
 
+  it("counts the went-live notification on a follower's bell and lists it", async () => {
+    const page = await newPage(follower.token);
+    await page.goto(`${platform.baseUrl}/`);
+    // The bell reads its count when the page loads: reload until the queue has written it.
+    await expect
+      .poll(
+        async () => {
+          await page.reload();
+          return page
+            .locator('[data-testid="unread-count"]')
+            .textContent({ timeout: 3_000 })
+            .catch(() => null);
+        },
+        { timeout: 30_000, interval: 1_000 },
+      )
+      .toBe('1');
+    await page.getByRole('button', { name: 'Notifications, 1 unread' }).click();
+    await page
+      .getByRole('dialog', { name: 'Notifications' })
+      .getByText(`${streamerName} went live`)
+      .waitFor();
+    await page.getByRole('button', { name: 'Mark all read' }).click();
+    await page.locator('[data-testid="unread-count"]').waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  it('makes a category change while live a chapter of the stream', async () => {
+    const api = new ApiClient(platform.baseUrl, streamerToken);
+    const live = await getLive(channelId);
+    if (!live) throw new Error('the stream is not live');
+    chapterLiveStreamId = live.stream_id;
+    const before = await fetch(`${platform.baseUrl}/live/${channelId}/source.m3u8`).then((r) => r.text());
+    const segments = before
+      .split('\n')
+      .filter((line) => line.endsWith('.m4s') && !line.startsWith('#')).length;
+    const res = await api.request('PATCH', `/streams/${live.stream_id}`, { category: 'art' });
+    expect(res.status).toBe(200);
+    // Let the new chapter run a few segments before the stream ends.
+    await waitForSegments(platform.baseUrl, channelId, segments + 4);
+  });
+
   it('shows the offline screen when the stream ends, then plays the VOD', async () => {
     await publisher?.stop('SIGINT');
     publisher = undefined;
@@ -241,5 +306,22 @@ describe('the web app, live, in a real browser', () => {
     await expect
       .poll(async () => (await sampleWatchPlayer(viewerPage)).currentTime, { timeout: 30_000 })
       .toBeGreaterThan(1);
+
+    // The category change is the VOD's second chapter, and a click seeks to it.
+    const detail = await api.request<{
+      stream_id: string;
+      chapters: { start_seconds: number; category: { slug: string } | null }[];
+    }>('GET', `/vods/${vod.id}`);
+    expect(detail.body.stream_id).toBe(chapterLiveStreamId);
+    expect(detail.body.chapters.map((chapter) => chapter.category?.slug ?? null)).toEqual([null, 'art']);
+    const artStart = detail.body.chapters[1]?.start_seconds ?? 0;
+    expect(artStart).toBeGreaterThan(10);
+    const chapters = viewerPage.getByRole('navigation', { name: 'Chapters' });
+    expect(await chapters.getByRole('button').count()).toBe(2);
+    await chapters.getByRole('button', { name: /Art/ }).click();
+    await expect
+      .poll(async () => (await sampleWatchPlayer(viewerPage)).currentTime, { timeout: 15_000 })
+      .toBeGreaterThanOrEqual(artStart - 0.5);
+    expect((await sampleWatchPlayer(viewerPage)).currentTime).toBeLessThan(artStart + 6);
   });
 });

@@ -155,6 +155,8 @@ class PushServiceStandIn {
     const browser = this.browsers.get(request.url);
     if (!browser || this.gone.has(request.url)) return new Response(null, { status: 410 });
     expect(request.method).toBe('POST');
+    // A push service's redirect is never followed (it could point anywhere).
+    expect(request.redirect).toBe('manual');
     expect(request.headers.get('Content-Encoding')).toBe('aes128gcm');
     const k = await verifyVapid(request.headers.get('Authorization') ?? '', request.url);
     expect(k).toBe(env.VAPID_PUBLIC_KEY);
@@ -299,6 +301,32 @@ describe('Web Push', () => {
     };
     expect(inbox.unread).toBe(1);
     expect(inbox.data[0]?.stream_id).toBe(streamId);
+  });
+
+  it('sends nothing for a stream that ended before its share ran', async () => {
+    const streamer = await signUp('endedpush');
+    const follower = await signUp('endedfan');
+    await follow(follower, streamer);
+    const browser = await createBrowser();
+    expect((await subscribe(follower, browser.json)).status).toBe(201);
+    const pushService = new PushServiceStandIn();
+    pushService.browsers.set(browser.endpoint, browser);
+    const handlers: EventHandlers = {
+      ...streamEventHandlers,
+      'notification.push': createPushFanoutHandler(pushService.transport),
+    };
+    const streamId = await startStream(streamer.channel.id, 'Short');
+    const queued: unknown[] = [];
+    await consume(
+      handlers,
+      [createEvent('stream.started', { stream_id: streamId, channel_id: streamer.channel.id })],
+      queued,
+    );
+    await env.DB.prepare("UPDATE streams SET status = 'ended', ended_at = ? WHERE id = ?")
+      .bind(Date.now(), streamId)
+      .run();
+    await consume(handlers, queued.slice(), queued);
+    expect(pushService.delivered).toHaveLength(0);
   });
 
   it('refuses subscriptions to foreign endpoints and keys that are not keys, storing nothing', async () => {

@@ -16,6 +16,7 @@ import { followsApp } from './routes/follows.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
 import { presenceApp } from './routes/presence.ts';
+import { scheduleApp } from './routes/schedule.ts';
 import { searchApp } from './routes/search.ts';
 import { sessionsApp } from './routes/sessions.ts';
 import { streamsApp } from './routes/streams.ts';
@@ -49,6 +50,7 @@ export const apiApp = app
   .route('/', clipsApp)
   .route('/', tierProgramApp)
   .route('/', presenceApp)
+  .route('/', scheduleApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

@@ -14,6 +14,7 @@ import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
 import { AutomodQueuePanel, ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
 import { EarningsPanel } from './dashboard-earnings.tsx';
+import { SchedulePanel } from './dashboard-schedule-panel.tsx';
 import { TierProgramPanel } from './dashboard-tier-panel.tsx';
 
 const HEALTH_REFRESH_MS = 5000;
@@ -73,6 +74,9 @@ export function DashboardPage() {
         </Panel>
         <Panel title="Earnings">
           <EarningsPanel channelId={channelId} channelName={channel.name} />
+        </Panel>
+        <Panel title="Schedule">
+          <SchedulePanel channelId={channelId} />
         </Panel>
         <Panel title="Affiliate and Partner program">
           <TierProgramPanel channelId={channelId} />

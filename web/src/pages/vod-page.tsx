@@ -1,4 +1,4 @@
-// `/videos/{vod_id}`: a past broadcast with its chat replayed in sync. Chat is fetched in windows
+// `/videos/{vod_id}`: a past broadcast with its chapters (seekable) and its chat replayed in sync. Chat is fetched in windows
 // of REPLAY_WINDOW_SECONDS ahead of the playhead; a seek outside the loaded span starts over there.
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { Link, useParams } from 'react-router';
@@ -7,7 +7,7 @@ import type { ReplayMessage } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChatList } from '../chat/chat-list.tsx';
 import type { ChatLine } from '../chat/chat-state.ts';
-import { formatDate } from '../components/format.ts';
+import { formatDate, formatDuration } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 
@@ -21,6 +21,7 @@ export function VodPage() {
     readApi(api.vods[':id'].$get({ param: { id: encodeURIComponent(vodId) } }, options)),
   );
   const [time, setTime] = useState(0);
+  const [seekRequest, setSeekRequest] = useState<{ seconds: number; id: number } | undefined>(undefined);
   const replay = useChatReplay(vodId, time);
 
   if (vod.error) return <ErrorMessage error={vod.error} />;
@@ -29,7 +30,7 @@ export function VodPage() {
     <div className="watch">
       <div className="watch-main">
         <div className="player-frame">
-          <HlsPlayer src={vod.data.playback_url} live={false} onTime={setTime} />
+          <HlsPlayer src={vod.data.playback_url} live={false} onTime={setTime} seekRequest={seekRequest} />
         </div>
         <div className="stream-info">
           <div className="stream-info-text">
@@ -40,6 +41,36 @@ export function VodPage() {
             </p>
           </div>
         </div>
+        {vod.data.chapters.length > 0 ? (
+          <nav className="vod-chapters" aria-label="Chapters">
+            <h2>Chapters</h2>
+            <ol>
+              {vod.data.chapters.map((chapter) => {
+                const current =
+                  time >= chapter.start_seconds && time < chapter.start_seconds + chapter.duration_seconds;
+                return (
+                  <li key={chapter.start_seconds}>
+                    <button
+                      type="button"
+                      className={current ? 'vod-chapter current' : 'vod-chapter'}
+                      aria-current={current ? 'true' : undefined}
+                      onClick={() =>
+                        setSeekRequest((previous) => ({
+                          seconds: chapter.start_seconds,
+                          id: (previous?.id ?? 0) + 1,
+                        }))
+                      }
+                    >
+                      <span className="vod-chapter-time">{formatDuration(chapter.start_seconds)}</span>
+                      <span>{chapter.category?.name ?? 'No category'}</span>
+                      <span className="vod-chapter-length">{formatDuration(chapter.duration_seconds)}</span>
+                    </button>
+                  </li>
+                );
+              })}
+            </ol>
+          </nav>
+        ) : null}
       </div>
       <aside className="watch-chat">
         <section className="chat-panel" aria-label="Chat replay">

@@ -16,6 +16,7 @@ import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
 import { useViewerPresence } from '../player/use-viewer-presence.ts';
+import { ChannelSchedule } from './channel-schedule.tsx';
 import { ChannelSupport } from './channel-support.tsx';
 
 // Live metadata (title, viewers) refreshes slowly; an offline channel is re-checked faster so a
@@ -173,6 +174,7 @@ function ChannelWatchPage({ name }: { name: string }) {
             {live ? <ClipButton stream={live} /> : null}
           </div>
         </div>
+        {channel ? <ChannelSchedule key={`schedule-${channel.id}`} channelId={channel.id} /> : null}
       </div>
       <aside className="watch-chat">
         <Suspense

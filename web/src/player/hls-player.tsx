@@ -34,6 +34,8 @@ type HlsPlayerProps = {
   onEnded?: () => void;
   /** Told when the video starts or stops playing (the watch page's presence signal). */
   onPlayingChange?: (playing: boolean) => void;
+  /** A seek asked for from outside the player (a VOD chapter); a new `id` seeks again to the same place. */
+  seekRequest?: { seconds: number; id: number } | undefined;
 };
 
 // A stall shorter than this is ordinary buffering; longer reads as the stream having dropped.
@@ -51,6 +53,7 @@ export function HlsPlayer({
   onTime,
   onEnded,
   onPlayingChange,
+  seekRequest,
 }: HlsPlayerProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const videoRef = useRef<HTMLVideoElement>(null);
@@ -71,6 +74,12 @@ export function HlsPlayer({
   const [hlsState, setHlsState] = useState<HlsState | null>(null);
   const statsRef = useRef({ onStats, onTime, onEnded, onPlayingChange });
   statsRef.current = { onStats, onTime, onEnded, onPlayingChange };
+
+  useEffect(() => {
+    const video = videoRef.current;
+    if (!video || !seekRequest) return;
+    video.currentTime = seekRequest.seconds;
+  }, [seekRequest]);
 
   useEffect(() => {
     const video = videoRef.current;

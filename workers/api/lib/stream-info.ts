@@ -17,6 +17,37 @@ export interface StreamInfoPatch {
 const OpenStream = z.object({ id: z.string(), status: z.enum(['pending', 'live']) });
 export type OpenStream = z.infer<typeof OpenStream>;
 
+/** A live stream keeps at most this many chapters; later category changes add none. */
+export const MAX_CHAPTERS_PER_STREAM = 100;
+
+/**
+ * A category change of the live stream becomes a chapter of its VOD. Runs before the stream's row
+ * is updated: the first change also records the category the stream went live with, and a "change"
+ * to the category it already has records nothing.
+ */
+function prepareChapter(db: D1Database, channelId: string, categoryId: number | null, now: number) {
+  return [
+    db
+      .prepare(
+        `INSERT INTO stream_chapters (stream_id, at, category_id)
+         SELECT s.id, coalesce(s.started_at, ?2), s.category_id FROM streams s
+         WHERE s.channel_id = ?1 AND s.status = 'live' AND s.category_id IS NOT ?3
+           AND NOT EXISTS (SELECT 1 FROM stream_chapters WHERE stream_id = s.id)
+         ON CONFLICT DO NOTHING`,
+      )
+      .bind(channelId, now, categoryId),
+    db
+      .prepare(
+        `INSERT INTO stream_chapters (stream_id, at, category_id)
+         SELECT s.id, ?2, ?3 FROM streams s
+         WHERE s.channel_id = ?1 AND s.status = 'live' AND s.category_id IS NOT ?3
+           AND (SELECT count(*) FROM stream_chapters WHERE stream_id = s.id) < ?4
+         ON CONFLICT (stream_id, at) DO UPDATE SET category_id = excluded.category_id`,
+      )
+      .bind(channelId, now, categoryId, MAX_CHAPTERS_PER_STREAM),
+  ];
+}
+
 /**
  * Applies `patch` to the channel's defaults and to its open stream in one D1 batch (together with
  * `alongside`, the caller's own statements, and the search row), then tells the stream-events queue
@@ -36,6 +67,8 @@ export async function updateStreamInfo(
   if (patch.language !== undefined) columns.push(['language', patch.language]);
 
   const statements = [...alongside];
+  if (patch.category_id !== undefined)
+    statements.push(...prepareChapter(db, channelId, patch.category_id, Date.now()));
   if (columns.length > 0) {
     // Column names come from the fixed list above, never from the request.
     const assignments = columns.map(([column]) => `${column} = ?`).join(', ');

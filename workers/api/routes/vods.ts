@@ -7,6 +7,7 @@ import type { VodRun } from '../../../media/hls/vod-playlist.ts';
 import { getVodDashPath, getVodPlaybackPath } from '../../../media/vod-keys.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound } from '../../shared/errors.ts';
+import { ChapterSchema, readVodChapters } from '../../vod/chapters.ts';
 import { readChatReplay } from '../../vod/chat-archive.ts';
 import { deleteVod } from '../../vod/retention.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
@@ -176,11 +177,26 @@ export const vodsApp = createApiRouter()
       method: 'get',
       path: '/vods/{id}',
       tags: ['vods'],
-      summary: 'One past broadcast',
+      summary: 'One past broadcast, with its chapters (the categories of the stream, seekable)',
       request: { params: IdParam },
-      responses: { 200: jsonContent(VodSchema, 'The VOD'), ...describeErrors(404) },
+      responses: {
+        200: jsonContent(
+          VodSchema.extend({ chapters: z.array(ChapterSchema) }).openapi('VodDetail'),
+          'The VOD; chapters is empty when the category never changed',
+        ),
+        ...describeErrors(404),
+      },
     }),
-    async (c) => c.json(toVod(c, await requireReadyVod(c.env.DB, c.req.valid('param').id)), 200),
+    async (c) => {
+      const vod = await requireReadyVod(c.env.DB, c.req.valid('param').id);
+      const found = await c.env.DB.prepare('SELECT runs FROM vod_timelines WHERE vod_id = ?')
+        .bind(vod.id)
+        .first();
+      const runs: VodRun[] =
+        found === null ? [] : VodRunJson.parse(JSON.parse(z.object({ runs: z.string() }).parse(found).runs));
+      const chapters = await readVodChapters(c.env.DB, vod.stream_id, runs, vod.duration_seconds);
+      return c.json({ ...toVod(c, vod), chapters }, 200);
+    },
   )
   .openapi(
     createRoute({
