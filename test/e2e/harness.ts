@@ -26,6 +26,11 @@ export interface Platform {
   /** Output lines of the worker and transcoder, for diagnosing a failed test. */
   readonly logs: string[];
   /**
+   * Their lines that name a trace id, parsed, with the process that wrote them (kept apart from
+   * `logs`, whose request lines would push a long publish's first lines out).
+   */
+  readonly traceLines: Array<{ process: 'worker' | 'transcoder'; line: Record<string, unknown> }>;
+  /**
    * Sets a channel's tier in the local D1 (there is no API for tiers: an operator's call), so a
    * test can get the partner ladder.
    */
@@ -41,7 +46,11 @@ export interface PlatformOptions {
   vars?: Record<string, string>;
   transcoderEnv?: NodeJS.ProcessEnv;
   echo?: boolean;
+  /** 'log' prints the Worker's info lines too (they carry the trace ids); default 'warn'. */
+  workerLogLevel?: 'warn' | 'log';
 }
+
+const MAX_TRACE_LINES = 10_000;
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
   const stateDir = await mkdtemp(join(tmpdir(), 'edgestream-e2e-'));
@@ -50,9 +59,17 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const httpPort = await findFreePort();
   const ingestSecret = `e2e-ingest-${crypto.randomUUID()}`;
   const logs: string[] = [];
-  const keep = (prefix: string) => (line: string) => {
+  const traceLines: Platform['traceLines'] = [];
+  const keep = (prefix: 'worker' | 'transcoder') => (line: string) => {
     logs.push(`[${prefix}] ${line}`);
     if (logs.length > 2000) logs.splice(0, logs.length - 2000);
+    const json = line.indexOf('{"');
+    if (json < 0 || !line.includes('"trace_id"') || traceLines.length >= MAX_TRACE_LINES) return;
+    try {
+      traceLines.push({ process: prefix, line: JSON.parse(line.slice(json)) as Record<string, unknown> });
+    } catch {
+      // Not one whole JSON line: nothing to follow.
+    }
   };
   const echo = options.echo ?? process.env.E2E_ECHO === '1';
   await applyMigrations(stateDir);
@@ -61,6 +78,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     persistTo: stateDir,
     secrets: { INGEST_SECRET: ingestSecret, STREAM_KEY_SECRET: `e2e-keys-${crypto.randomUUID()}` },
     vars: { RTMP_INGEST_URL: `rtmp://127.0.0.1:${rtmpPort}/live`, ...options.vars },
+    ...(options.workerLogLevel === undefined ? {} : { logLevel: options.workerLogLevel }),
     echo,
     onLine: keep('worker'),
   });
@@ -91,6 +109,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     ingestSecret,
     transcoderUrl: `http://127.0.0.1:${httpPort}`,
     logs,
+    traceLines,
     startTranscoder: launchTranscoder,
     setChannelTier: async (channelId, tier) => {
       if (!/^[0-9a-f-]{36}$/.test(channelId)) throw new Error(`not a channel id: ${channelId}`);

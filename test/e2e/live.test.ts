@@ -70,6 +70,8 @@ describe('live video end to end', () => {
     platform = await startPlatform({
       transcoder: true,
       vars: { RECONNECT_WINDOW_SECONDS: String(RECONNECT_WINDOW_SECONDS) },
+      // The Worker's info lines carry the publishes' trace ids (the ENDLIST test follows one).
+      workerLogLevel: 'log',
     });
     browser = await launchBrowser();
     api = new ApiClient(platform.baseUrl);
@@ -231,6 +233,46 @@ describe('live video end to end', () => {
       1_000,
     );
     expect(await getLive(me.channel.id)).toBeUndefined();
+
+    // One trace id tells this publish's story across both processes, from the reconnect's
+    // connect to the stream's end and its queue event (docs/operations.md).
+    const authorized = platform.traceLines.findLast(
+      ({ line }) => line.event === 'rtmp.publish_authorization' && line.stream_id === live?.stream_id,
+    );
+    const traceId = authorized?.line.trace_id;
+    expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+    const story = (process: 'worker' | 'transcoder') =>
+      platform.traceLines
+        .filter((entry) => entry.process === process && entry.line.trace_id === traceId)
+        .map(({ line }) => String(line.event));
+    await waitFor(
+      'the stream.ended event to be consumed',
+      async () => (story('worker').includes('event_applied') ? true : undefined),
+      30_000,
+      500,
+    );
+    expect(story('transcoder')).toEqual(
+      expect.arrayContaining([
+        'rtmp.connected',
+        'rtmp.publish_authorization',
+        'rtmp.publish_started',
+        'pipeline.transcode_starting',
+        'rtmp.connection_closed',
+        'pipeline.closed',
+      ]),
+    );
+    expect(story('worker')).toEqual(
+      expect.arrayContaining([
+        'publish_begun',
+        'publish_authorized',
+        'ingest_init_committed',
+        'publisher_dropped',
+        'publish_ended',
+        'stream_ending',
+        'stream_ended',
+        'event_applied',
+      ]),
+    );
   });
 
   it('cuts the live publisher off when the stream key is reset, and refuses the old key', async () => {
