@@ -380,6 +380,8 @@ CREATE TABLE oauth_codes (
   created_at INTEGER NOT NULL,
   expires_at INTEGER NOT NULL
 );
+-- 0013: the OpenID Connect nonce the code's id_token carries back.
+ALTER TABLE oauth_codes ADD COLUMN nonce TEXT;
 
 -- A device authorization (RFC 8628): the device polls with device_code; the user enters user_code
 -- on /activate. user_id is set when the user approves.

@@ -1,4 +1,5 @@
 // workerd tests: the Worker, its Durable Objects, D1, R2 and Queues as miniflare runs them.
+import { generateKeyPairSync } from 'node:crypto';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import { buildWeb } from './scripts/lib/platform.ts';
@@ -31,6 +32,10 @@ export default defineConfig({
           // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
           CHAT_SOCKETS_PER_SHARD: '2',
           TEST_MIGRATIONS: migrations,
+          // The OpenID Connect signing key (workers/oauth/id-token.ts): a fresh one per run.
+          OIDC_SIGNING_JWK: JSON.stringify(
+            generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }),
+          ),
         },
       },
     }),

@@ -142,6 +142,17 @@ export const ChannelRoleChangedEvent = z.object({
   moderator_id: Id.nullable(),
 });
 
+/** A moderator's announcement in channel_id's chat: EventSub's channel.chat.notification. */
+export const ChatAnnouncedEvent = z.object({
+  ...Envelope,
+  type: z.literal('chat.announced'),
+  channel_id: Id,
+  user_id: Id,
+  message_id: Id,
+  content: z.string().max(500),
+  color: z.enum(['PRIMARY', 'BLUE', 'GREEN', 'ORANGE', 'PURPLE']),
+});
+
 /** channel_id raided to_channel_id, sending `viewers` on: EventSub's channel.raid. */
 export const ChannelRaidedEvent = z.object({
   ...Envelope,
@@ -172,6 +183,7 @@ export const PlatformEvent = z.discriminatedUnion('type', [
   ChatClearedEvent,
   ChannelRoleChangedEvent,
   ChannelRaidedEvent,
+  ChatAnnouncedEvent,
   ClipRequestedEvent,
 ]);
 export type PlatformEvent = z.infer<typeof PlatformEvent>;

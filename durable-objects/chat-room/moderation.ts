@@ -48,7 +48,8 @@ type ModerationEvent =
   | EventOf<'moderation.unban'>
   | EventOf<'chat.cleared'>
   | EventOf<'channel.role_changed'>
-  | EventOf<'channel.raided'>;
+  | EventOf<'channel.raided'>
+  | EventOf<'chat.announced'>;
 
 /** What moderation needs from the room, and nothing more. */
 export interface ModerationDeps {
@@ -122,7 +123,7 @@ export class RoomModeration {
       case 'raid':
         return this.#raid(channel, action.target, now);
       case 'announce':
-        return this.#announce(actor, action.message, action.color);
+        return this.#announce(channel, actor, action.message, action.color);
     }
   }
 
@@ -130,20 +131,29 @@ export class RoomModeration {
    * Twitch: "The announcement may contain a maximum of 500 characters". The Helix route does not
    * pass through the room's submit, so the characters are checked here as a message's are.
    */
-  #announce(actor: ChatterProfile, message: string, color: AnnouncementColor): ModerationOutcome {
+  async #announce(
+    channel: ChannelInfo,
+    actor: ChatterProfile,
+    message: string,
+    color: AnnouncementColor,
+  ): Promise<ModerationOutcome> {
     const content = message.trim();
     if (content.length === 0) return rejected('usage_announce', 'An announcement needs a message.');
     if (content.length > MAX_ANNOUNCEMENT_LENGTH)
       return rejected('msg_too_long', `Announcements are at most ${MAX_ANNOUNCEMENT_LENGTH} characters.`);
     const forbidden = describeForbiddenCharacters(content);
     if (forbidden) return rejected('msg_rejected', forbidden);
-    this.#deps.enqueue({
-      kind: 'announcement',
-      id: crypto.randomUUID(),
-      user: renderUser(actor),
-      content,
-      color,
-    });
+    const id = crypto.randomUUID();
+    this.#deps.enqueue({ kind: 'announcement', id, user: renderUser(actor), content, color });
+    await this.#deps.publish(
+      createEvent('chat.announced', {
+        channel_id: channel.id,
+        user_id: actor.id,
+        message_id: id,
+        content,
+        color,
+      }),
+    );
     return done('announcement_success', 'The announcement was sent.');
   }
 

@@ -1,9 +1,11 @@
 // EventSub types the chat room feeds: channel.raid, channel.moderator.add/remove,
-// channel.vip.add/remove, channel.chat.clear and channel.chat.clear_user_messages. Each test acts
+// channel.vip.add/remove, channel.chat.clear, channel.chat.clear_user_messages and
+// channel.chat.notification (announcements and raids). Each test acts
 // on the real ChatRoom (the same ChatRoom.moderate the chat commands and REST routes call), whose
 // event goes through the real moderation-events queue and consumer to an EventSub WebSocket.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import { goLive, issueOAuthToken, seedUser } from './chat-fixtures.ts';
 import { connect, type EventSubClient, helix, websocketSub } from './eventsub-fixtures.ts';
 
@@ -201,6 +203,57 @@ describe('EventSub events from the chat room', () => {
         target_user_login: viewer.name,
         target_user_name: viewer.name.toUpperCase(),
       },
+    });
+  });
+});
+
+describe('channel.chat.notification', () => {
+  it("sends an announcement and an incoming raid as notices of the raided channel's chat", async () => {
+    const owner = await seedUser('ntf');
+    const raider = await seedUser('nrd');
+    const reader = await seedUser('nrr');
+    const token = await issueOAuthToken(reader.clientId, reader.id, ['user:read:chat']);
+    const client = await connect();
+    await subscribeOk(client, token, reader.clientId, 'channel.chat.notification', {
+      broadcaster_user_id: owner.id,
+      user_id: reader.id,
+    });
+    const room = env.CHAT_ROOM.getByName(owner.channelId);
+    expect(
+      await room.moderate(owner.channelId, owner.id, {
+        kind: 'announce',
+        message: 'Stream in 5',
+        color: 'GREEN',
+      }),
+    ).toMatchObject({ kind: 'done' });
+    await goLive(raider.channelId);
+    expect(
+      await env.CHAT_ROOM.getByName(raider.channelId).moderate(raider.channelId, raider.id, {
+        kind: 'raid',
+        target: owner.name,
+      }),
+    ).toMatchObject({ kind: 'done', code: 'raid_success' });
+    const frames = await waitFor(
+      () => client.notifications('channel.chat.notification'),
+      (f) => f.length >= 2,
+    );
+    const events = frames.map(
+      (f) => z.object({ event: z.looseObject({ notice_type: z.string() }) }).parse(f.payload).event,
+    );
+    expect(events.find((e) => e.notice_type === 'announcement')).toMatchObject({
+      broadcaster_user_id: owner.id,
+      chatter_user_id: owner.id,
+      chatter_user_login: owner.name,
+      message: { text: 'Stream in 5' },
+      announcement: { color: 'GREEN' },
+      raid: null,
+      sub: null,
+    });
+    expect(events.find((e) => e.notice_type === 'raid')).toMatchObject({
+      broadcaster_user_id: owner.id,
+      chatter_user_id: raider.id,
+      raid: { user_id: raider.id, user_login: raider.name, viewer_count: 0 },
+      announcement: null,
     });
   });
 });

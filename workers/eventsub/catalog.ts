@@ -120,18 +120,17 @@ export const SUBSCRIPTION_TYPES = {
   'channel.chat.message_delete': chatType(),
   'channel.chat.clear': chatType(),
   'channel.chat.clear_user_messages': chatType(),
+  'channel.chat.notification': chatType(),
 } satisfies Record<string, SubscriptionTypeSpec>;
 
 export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
 
 /**
  * Twitch types with no platform event behind them yet: refused at creation (400), listed in
- * docs/twitch-compat.md. channel.chat.notification needs the chat room to publish its notices
- * (raids, announcements, subscriptions) as one event; channel.subscribe, channel.subscription.*
- * and channel.cheer wait for monetization events.
+ * docs/twitch-compat.md. channel.subscribe, channel.subscription.* and channel.cheer wait for
+ * monetization events.
  */
 export const UNSUPPORTED_TYPES = [
-  'channel.chat.notification',
   'channel.subscribe',
   'channel.subscription.end',
   'channel.subscription.gift',

@@ -119,6 +119,7 @@ const EVENTSUB_SOURCES = [
   'chat.cleared',
   'channel.role_changed',
   'channel.raided',
+  'chat.announced',
 ] as const;
 
 /**

@@ -104,6 +104,7 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
     case 'chat.cleared':
     case 'channel.role_changed':
     case 'channel.raided':
+    case 'chat.announced':
       break;
     default:
       return [];
@@ -236,8 +237,33 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         viewers: event.viewers,
       };
       // One raid, two audiences: subscriptions to raids out of the raiding channel and into the
-      // raided one. Each subscription names one side, so it gets one of these items.
+      // raided one. Each subscription names one side, so it gets one of these items. The raided
+      // chat's notice is its channel.chat.notification (notice_type raid).
+      const raider = {
+        id: broadcaster.id,
+        login: broadcaster.fields.broadcaster_user_login,
+        name: broadcaster.fields.broadcaster_user_name,
+      };
       return [
+        {
+          type: 'channel.chat.notification',
+          broadcasterId: to.id,
+          itemKey: 'notification',
+          conditionField: null,
+          event: buildChatNotification(to.fields, raider, {
+            message_id: event.id,
+            system_message: `${event.viewers} raiders from ${raider.name} have joined!`,
+            text: '',
+            notice_type: 'raid',
+            raid: {
+              user_id: raider.id,
+              user_login: raider.login,
+              user_name: raider.name,
+              viewer_count: event.viewers,
+              profile_image_url: '',
+            },
+          }),
+        },
         {
           type: 'channel.raid',
           broadcasterId: broadcaster.id,
@@ -254,7 +280,75 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         },
       ];
     }
+    case 'chat.announced': {
+      const user = await findUser(db, event.user_id);
+      const chatter = { id: event.user_id, login: user?.login ?? '', name: user?.name ?? '' };
+      return one(
+        'channel.chat.notification',
+        buildChatNotification(broadcaster.fields, chatter, {
+          message_id: event.message_id,
+          system_message: '',
+          text: event.content,
+          notice_type: 'announcement',
+          announcement: { color: event.color },
+        }),
+      );
+    }
     default:
       return [];
   }
+}
+
+/** The notice types this platform sends; the others (sub, resub, ...) wait for monetization events. */
+type NoticeDetails =
+  | { notice_type: 'announcement'; announcement: { color: string } }
+  | {
+      notice_type: 'raid';
+      raid: {
+        user_id: string;
+        user_login: string;
+        user_name: string;
+        viewer_count: number;
+        profile_image_url: string;
+      };
+    };
+
+/**
+ * channel.chat.notification's event: every notice type's object is present, null but the one of
+ * `notice_type` (https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/#channelchatnotification).
+ */
+function buildChatNotification(
+  broadcasterFields: Record<string, string>,
+  chatter: { id: string; login: string; name: string },
+  details: { message_id: string; system_message: string; text: string } & NoticeDetails,
+): Record<string, unknown> {
+  const { message_id, system_message, text, ...notice } = details;
+  return {
+    ...broadcasterFields,
+    chatter_user_id: chatter.id,
+    chatter_user_login: chatter.login,
+    chatter_user_name: chatter.name,
+    chatter_is_anonymous: false,
+    color: '',
+    badges: [],
+    system_message,
+    message_id,
+    message: {
+      text,
+      fragments: text === '' ? [] : [{ type: 'text', text, cheermote: null, emote: null, mention: null }],
+    },
+    sub: null,
+    resub: null,
+    sub_gift: null,
+    community_sub_gift: null,
+    gift_paid_upgrade: null,
+    prime_paid_upgrade: null,
+    pay_it_forward: null,
+    raid: null,
+    unraid: null,
+    announcement: null,
+    bits_badge_tier: null,
+    charity_donation: null,
+    ...notice,
+  };
 }

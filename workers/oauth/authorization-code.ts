@@ -16,6 +16,8 @@ export interface AuthorizationRequest {
   scopes: string[];
   state: string | null;
   codeChallenge: string | null;
+  /** OpenID Connect's nonce, returned in the id_token (id-token.ts). */
+  nonce: string | null;
 }
 
 /**
@@ -32,6 +34,8 @@ export type AuthorizationCheck =
 
 /** A PKCE S256 challenge is base64url(SHA-256(verifier)): 43 characters (RFC 7636 section 4.2). */
 const CODE_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
+/** A nonce is the client's opaque string: printable ASCII, bounded so the stored row stays small. */
+const NONCE = /^[\x21-\x7e]{1,255}$/;
 /** RFC 7636 section 4.1: code_verifier = 43*128unreserved. */
 const CODE_VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
 
@@ -66,7 +70,9 @@ export async function checkAuthorizationRequest(
     // A public client cannot keep a secret: PKCE is what binds the code to it (RFC 7636 section 1).
     return fail('invalid_request', 'code_challenge required for public clients');
   }
-  return { kind: 'ok', request: { app, redirectUri, scopes: scopes.scopes, state, codeChallenge } };
+  const nonce = params.get('nonce');
+  if (nonce !== null && !NONCE.test(nonce)) return fail('invalid_request', 'malformed nonce');
+  return { kind: 'ok', request: { app, redirectUri, scopes: scopes.scopes, state, codeChallenge, nonce } };
 }
 
 /** The redirect that answers an authorization request (RFC 6749 section 4.1.2). */
@@ -89,8 +95,8 @@ export async function createAuthorizationCode(
     db.prepare('DELETE FROM oauth_codes WHERE expires_at <= ?').bind(now),
     db
       .prepare(
-        `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, code_challenge, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO oauth_codes (code_hash, client_id, user_id, scopes, redirect_uri, code_challenge, nonce, created_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .bind(
         await hashSha256Hex(code),
@@ -99,6 +105,7 @@ export async function createAuthorizationCode(
         JSON.stringify(request.scopes),
         request.redirectUri,
         request.codeChallenge,
+        request.nonce,
         now,
         now + AUTHORIZATION_CODE_TTL_MS,
       ),
@@ -112,9 +119,12 @@ const CodeRow = z.object({
   scopes: z.string(),
   redirect_uri: z.string(),
   code_challenge: z.string().nullable(),
+  nonce: z.string().nullable(),
 });
 
-export type CodeExchange = { kind: 'ok'; userId: string; scopes: string[] } | { kind: 'invalid' };
+export type CodeExchange =
+  | { kind: 'ok'; userId: string; scopes: string[]; nonce: string | null }
+  | { kind: 'invalid' };
 
 /**
  * Redeems a code: it is deleted whatever happens next, so a code is tried once (RFC 6749 section
@@ -133,7 +143,7 @@ export async function redeemAuthorizationCode(
   const row = await db
     .prepare(
       `DELETE FROM oauth_codes WHERE code_hash = ? AND expires_at > ?
-       RETURNING client_id, user_id, scopes, redirect_uri, code_challenge`,
+       RETURNING client_id, user_id, scopes, redirect_uri, code_challenge, nonce`,
     )
     .bind(await hashSha256Hex(code), now)
     .first();
@@ -150,5 +160,10 @@ export async function redeemAuthorizationCode(
     );
     if (encodeBase64Url(digest) !== stored.code_challenge) return { kind: 'invalid' };
   }
-  return { kind: 'ok', userId: stored.user_id, scopes: z.array(z.string()).parse(JSON.parse(stored.scopes)) };
+  return {
+    kind: 'ok',
+    userId: stored.user_id,
+    scopes: z.array(z.string()).parse(JSON.parse(stored.scopes)),
+    nonce: stored.nonce,
+  };
 }

@@ -1,6 +1,6 @@
 // The OAuth2 server under /oauth2/, shaped as Twitch's id.twitch.tv/oauth2/ (docs/twitch-compat.md):
 // authorize (authorization code with PKCE; the consent page is the web app's), token (authorization
-// code, client credentials, refresh token, device code), device, validate, revoke and OIDC userinfo. Twitch's
+// code, client credentials, refresh token, device code), device, validate, revoke and OpenID Connect (userinfo, id_token, keys, discovery). Twitch's
 // answers and error bodies (`{status, message}`) so Twitch client libraries work unchanged. The
 // consent and /activate pages post the user's decision with the web app's session token, which
 // an OAuth token can never stand in for.
@@ -26,6 +26,7 @@ import {
   findPendingDeviceCode,
   pollDeviceCode,
 } from './device-code.ts';
+import { ID_TOKEN_TTL_SECONDS, loadSigningKey, signIdToken } from './id-token.ts';
 import { MAX_OAUTH_BODY_BYTES, parseScopeParam, readOAuthParams, twitchOAuthError } from './params.ts';
 import { issueTokens, refreshGrant, revokeToken, TWITCH_SCOPES, validateAccessToken } from './tokens.ts';
 
@@ -182,13 +183,22 @@ export const oauth2App = new Hono<{ Bindings: Env }>()
           params.get('code_verifier'),
         );
         if (exchange.kind === 'invalid') return twitchOAuthError(c, 400, 'Invalid authorization code');
-        return c.json(
-          await issueTokens(c.env.DB, {
-            clientId: app.clientId,
-            userId: exchange.userId,
-            scopes: exchange.scopes,
-          }),
-        );
+        const tokens = await issueTokens(c.env.DB, {
+          clientId: app.clientId,
+          userId: exchange.userId,
+          scopes: exchange.scopes,
+        });
+        // OpenID Connect Core 3.1.3.3: the token answer of an openid request carries an id_token.
+        const idToken = exchange.scopes.includes('openid')
+          ? await createIdToken(
+              c.env,
+              new URL(c.req.url).origin,
+              app.clientId,
+              exchange.userId,
+              exchange.nonce,
+            )
+          : null;
+        return c.json(idToken === null ? tokens : { ...tokens, id_token: idToken });
       }
       case 'client_credentials': {
         if (!(await secretOk(true))) return twitchOAuthError(c, 403, 'invalid client secret');
@@ -262,6 +272,32 @@ export const oauth2App = new Hono<{ Bindings: Env }>()
       picture: user.avatar_url ?? '',
     });
   })
+  // The JWKS that verifies id_tokens (RFC 7517 section 5); empty when no key is configured.
+  .get('/keys', async (c) => {
+    const key = await loadSigningKey(c.env);
+    return c.json({ keys: key ? [key.publicJwk] : [] });
+  })
+  // OpenID Connect Discovery 1.0 section 4, at Twitch's path (id.twitch.tv/oauth2/.well-known/...).
+  .get('/.well-known/openid-configuration', async (c) => {
+    const base = `${new URL(c.req.url).origin}/oauth2`;
+    return c.json({
+      issuer: base,
+      authorization_endpoint: `${base}/authorize`,
+      token_endpoint: `${base}/token`,
+      userinfo_endpoint: `${base}/userinfo`,
+      jwks_uri: `${base}/keys`,
+      device_authorization_endpoint: `${base}/device`,
+      revocation_endpoint: `${base}/revoke`,
+      response_types_supported: ['code'],
+      grant_types_supported: ['authorization_code', 'client_credentials', 'refresh_token', DEVICE_GRANT_TYPE],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      scopes_supported: ['openid'],
+      claims_supported: ['aud', 'azp', 'exp', 'iat', 'iss', 'sub', 'nonce', 'preferred_username', 'picture'],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['client_secret_post'],
+    });
+  })
   .post('/revoke', async (c) => {
     const params = await readOAuthParams(c);
     const app = await findApp(c.env.DB, params.get('client_id') ?? '');
@@ -270,6 +306,31 @@ export const oauth2App = new Hono<{ Bindings: Env }>()
     if (outcome.kind === 'invalid') return twitchOAuthError(c, 400, 'Invalid token');
     return c.body(null, 200);
   });
+
+/** The id_token for a code exchanged with the openid scope; null when no signing key is configured. */
+async function createIdToken(
+  env: Env,
+  origin: string,
+  clientId: string,
+  userId: string,
+  nonce: string | null,
+): Promise<string | null> {
+  const key = await loadSigningKey(env);
+  if (key === null) return null;
+  const row = await env.DB.prepare('SELECT username FROM users WHERE id = ?').bind(userId).first();
+  const { username } = z.object({ username: z.string() }).parse(row);
+  const iat = Math.floor(Date.now() / 1000);
+  return signIdToken(key, {
+    iss: `${origin}/oauth2`,
+    sub: userId,
+    aud: clientId,
+    azp: clientId,
+    iat,
+    exp: iat + ID_TOKEN_TTL_SECONDS,
+    ...(nonce === null ? {} : { nonce }),
+    preferred_username: username.toLowerCase(),
+  });
+}
 
 async function answerDevicePoll(
   db: D1Database,
