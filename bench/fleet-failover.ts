@@ -7,13 +7,14 @@
 //     nodes are up for the next kill). Gap = the longest time the origin's media playlist listed no
 //     new part (polled every 100 ms), with when the reconnect was placed and the first part listed.
 //   streams per node: publishers straight to node-1 (MAX_ENCODES raised so placement does not cap
-//     it), one more at a time per tier; a step keeps up when every stream's measured rendition
-//     advanced at >= 0.9x real time over the window. Reported: the most streams that kept up.
-//   node bench/fleet-failover.ts
+//     it), one more at a time per tier; a step keeps up when every stream's ffmpeg on the node runs
+//     at real time and nothing is dropped (keptUp). Reported: the most streams that kept up.
+//   node bench/fleet-failover.ts [--streams-only]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { z } from 'zod';
 import type { ChannelTier } from '../protocol/ingest.ts';
 import { type LocalFleet, startLocalFleet } from '../scripts/lib/fleet.ts';
 import { findFreePort, stopAllManaged, waitFor } from '../scripts/lib/platform.ts';
@@ -33,6 +34,8 @@ import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
 import { ensureSource } from './transcode-speed.ts';
 
 const KILLS = QUICK ? 2 : 10;
+/** `node bench/fleet-failover.ts --streams-only`: the streams-per-node part alone. */
+const STREAMS_ONLY = process.argv.includes('--streams-only');
 const RETRY_DELAY_MS = 1_000;
 const WINDOW_MS = QUICK ? 4_000 : 8_000;
 /** The most streams tried per tier (two shared cores: the encoded tiers stop well before). */
@@ -41,7 +44,15 @@ const STREAM_CAPS: Record<ChannelTier, number> = QUICK
   : { none: 6, affiliate: 4, partner: 3 };
 /** The rendition whose pace is measured: the source for passthrough, an encoded rung otherwise. */
 const MEASURED: Record<ChannelTier, string> = { none: 'source', affiliate: '480p30', partner: '480p30' };
-const KEEP_UP = 0.9;
+
+/**
+ * The node keeps up when every stream's ffmpeg runs at real time (>= 0.95x) and its uploader drops
+ * nothing; the origin's listed pace is reported beside it: on a machine shared with wrangler dev it
+ * also measures the local origin, not the node.
+ */
+function keptUp(step: { slowestFfmpeg: number | null; droppedParts: number }): boolean {
+  return step.slowestFfmpeg !== null && step.slowestFfmpeg >= 0.95 && step.droppedParts === 0;
+}
 const SEGMENT_SECONDS = 2;
 const PART_SECONDS = 0.2;
 
@@ -203,8 +214,35 @@ async function measureFailovers(
 
 interface TierStep {
   streams: number;
-  /** The slowest stream's pace over the window (1.0 = real time). */
+  /** The slowest stream's listed pace at the origin over the window (1.0 = real time). */
   slowest: number;
+  /** The slowest stream's ffmpeg speed on the node (its own average since it started). */
+  slowestFfmpeg: number | null;
+  /** Parts the node's uploaders dropped (origin too slow to take them), all streams. */
+  droppedParts: number;
+}
+
+const NodeStats = z.object({
+  streams: z.array(
+    z.object({
+      channelId: z.string(),
+      ffmpegSpeed: z.number().nullable(),
+      uploads: z.record(z.string(), z.object({ droppedParts: z.number() })),
+    }),
+  ),
+});
+
+async function readNodeStats(httpPort: number, channelIds: readonly string[]) {
+  const stats = NodeStats.parse(await (await fetch(`http://127.0.0.1:${httpPort}/stats`)).json());
+  const ours = stats.streams.filter((stream) => channelIds.includes(stream.channelId));
+  const speeds = ours.map((stream) => stream.ffmpegSpeed ?? 0);
+  return {
+    slowestFfmpeg: speeds.length === channelIds.length ? Math.min(...speeds) : null,
+    droppedParts: ours.reduce(
+      (sum, stream) => sum + Object.values(stream.uploads).reduce((n, u) => n + u.droppedParts, 0),
+      0,
+    ),
+  };
 }
 
 async function measureStreamsPerNode(
@@ -217,11 +255,13 @@ async function measureStreamsPerNode(
   if (!node) throw new Error('no node-1');
   const publishers: Publisher[] = [];
   const urls: string[] = [];
+  const channelIds: string[] = [];
   const steps: TierStep[] = [];
   try {
     for (let n = 1; n <= STREAM_CAPS[tier]; n++) {
       const channel = await createChannel(platform, tier);
       publishers.push(publishFile(`rtmp://127.0.0.1:${node.rtmpPort}/live/${channel.streamKey}`, source));
+      channelIds.push(channel.channelId);
       const url = `${platform.baseUrl}/live/${channel.channelId}/${MEASURED[tier]}.m3u8`;
       urls.push(url);
       await waitFor(
@@ -238,10 +278,16 @@ async function measureStreamsPerNode(
       const last = await Promise.all(urls.map(readListedSeconds));
       const wall = (performance.now() - startedAt) / 1000;
       const paces = last.map((end, i) => ((end ?? 0) - (first[i] ?? 0)) / wall);
-      const step = { streams: n, slowest: Math.min(...paces) };
+      const step = {
+        streams: n,
+        slowest: Math.min(...paces),
+        ...(await readNodeStats(node.httpPort, channelIds)),
+      };
       steps.push(step);
-      process.stdout.write(`  ${tier} x${n}: paces ${paces.map((p) => p.toFixed(2)).join(' ')}\n`);
-      if (step.slowest < KEEP_UP) break;
+      process.stdout.write(
+        `  ${tier} x${n}: paces ${paces.map((p) => p.toFixed(2)).join(' ')} ${JSON.stringify(step)}\n`,
+      );
+      if (!keptUp(step)) break;
     }
   } finally {
     await Promise.all(publishers.map((publisher) => publisher.stop('SIGKILL')));
@@ -265,7 +311,8 @@ export const fleetFailoverBench = {
   name: 'fleet-failover',
   async run(): Promise<BenchOutcome> {
     const source = await ensureSource();
-    const platform = await startPlatform({ transcoder: false });
+    // The local limits profile (npm start's): one signup per channel here, past the strict 5 an hour.
+    const platform = await startPlatform({ transcoder: false, vars: { LIMITS_PROFILE: 'local' } });
     try {
       const frontRtmp = await findFreePort();
       const base = await findFreePort();
@@ -283,14 +330,14 @@ export const fleetFailoverBench = {
         },
         basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
       });
-      const kills = await measureFailovers(platform, fleet, frontRtmp, source);
+      const kills = STREAMS_ONLY ? [] : await measureFailovers(platform, fleet, frontRtmp, source);
       const tiers: Array<[ChannelTier, TierStep[]]> = [];
       for (const tier of ['none', 'affiliate', 'partner'] as const)
         tiers.push([tier, await measureStreamsPerNode(platform, fleet, source, tier)]);
       const gap = summarize(kills.map((k) => k.gapMs / 1000));
       const placed = summarize(kills.map((k) => k.placedMs / 1000));
       const firstPart = summarize(kills.map((k) => k.firstPartMs / 1000));
-      const kept = (steps: TierStep[]) => steps.filter((s) => s.slowest >= KEEP_UP).at(-1)?.streams ?? 0;
+      const kept = (steps: TierStep[]) => steps.filter(keptUp).at(-1)?.streams ?? 0;
       return {
         table: {
           title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
@@ -316,15 +363,15 @@ export const fleetFailoverBench = {
               String(firstPart.count),
             ],
             ...tiers.map(([tier, steps]): string[] => [
-              `streams per node keeping up, tier ${tier} (${MEASURED[tier]} paced)`,
+              `streams per node keeping up, tier ${tier} (ffmpeg speed / ${MEASURED[tier]} listed pace)`,
               String(kept(steps)),
-              steps.map((s) => s.slowest.toFixed(2)).join(' '),
+              steps.map((s) => `${formatNumber(s.slowestFfmpeg, 2)}/${s.slowest.toFixed(2)}`).join(' '),
               String(STREAM_CAPS[tier]),
             ]),
           ],
           notes: [
             'gap: longest interval between new parts in the media playlist (polled every 100 ms) across the kill',
-            `streams per node: the most streams on one node whose slowest measured rendition advanced >= ${KEEP_UP}x real time; "max" lists the slowest pace at each step, "n" the most tried`,
+            'streams per node: the most streams on one node whose every ffmpeg ran >= 0.95x (its average since start) with no part dropped; "max" lists, per step, the slowest ffmpeg speed / the slowest listed pace at the origin; "n" the most tried',
             'the machine is shared with the rest of the platform (workerd, HAProxy, Node, ffmpeg) and other jobs',
           ],
         },
