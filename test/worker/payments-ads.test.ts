@@ -94,12 +94,16 @@ describe('ad breaks', () => {
     const { channel, token } = await liveChannel();
     const adBreak = AdBreak.parse(await (await startBreak(channel.channelId, token, 30)).json());
     const url = `/payments/ad-breaks/${adBreak.id}/asset-list`;
-    const anonymous = await callApi(`${url}?_HLS_primary_id=player-1`);
+    const network = '203.0.113.9';
+    const anonymous = await callApi(`${url}?_HLS_primary_id=player-1`, { ip: network });
     expect(anonymous.status).toBe(200);
     const list = AssetList.parse(await anonymous.json());
     expect(list.ASSETS.reduce((sum, asset) => sum + asset.DURATION, 0)).toBe(30);
     expect(list.ASSETS[0]?.URI).toBe('/ads/house-ad-10s.m3u8');
-    await callApi(`${url}?_HLS_primary_id=player-1`);
+    // Replays with other player ids from the same network (a script minting impressions) count once.
+    for (const id of ['player-2', 'player-3', 'player-4']) {
+      await callApi(`${url}?_HLS_primary_id=${id}`, { ip: network });
+    }
     expect(await countImpressions(adBreak.id)).toBe(1);
 
     const viewer = await signUp('viewer');
@@ -116,6 +120,5 @@ describe('ad breaks', () => {
     const earnings = await callApi(`/payments/channels/${channel.channelId}/earnings`, { token });
     expect(((await earnings.json()) as { ad_impressions: number }).ad_impressions).toBe(2);
     expect((await callApi('/payments/ad-breaks/nope/asset-list')).status).toBe(404);
-    expect((await callApi(`${url}?_HLS_primary_id=${'x'.repeat(101)}`)).status).toBe(400);
   });
 });

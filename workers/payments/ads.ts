@@ -2,12 +2,11 @@
 // LiveStream object lists it in every media playlist as an HLS interstitial whose X-ASSET-LIST
 // points here. Each player fetches that list when it reaches the break: a subscriber (any tier is
 // ad-free) gets no assets, so the player skips the break and nothing is counted; anyone else gets
-// the pool's assets filling the break and counts one impression per viewer per break.
+// the pool's assets filling the break and counts one impression per viewer per break (a signed-in
+// user, else a client network, so that a script cannot mint impressions).
 import { z } from 'zod';
 
 export const AD_BREAK_SECONDS = [30, 60, 90, 180] as const;
-/** hls.js sends `_HLS_primary_id` (a per-player session id); longer is not a real one. */
-export const MAX_VIEWER_KEY_LENGTH = 100;
 
 const AdPool = z.object({
   assets: z

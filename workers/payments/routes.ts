@@ -9,6 +9,7 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
+  readClientNetwork,
 } from '../api/lib/router.ts';
 import { optionalUser, requireUser } from '../shared/auth.ts';
 import {
@@ -22,7 +23,7 @@ import {
 } from '../shared/errors.ts';
 import { readRateLimit } from '../shared/limits.ts';
 import { enforceRateLimit } from '../shared/rate-limit.ts';
-import { buildAssetList, isAdFree, loadAdBreak, MAX_VIEWER_KEY_LENGTH, readAdPool } from './ads.ts';
+import { buildAssetList, isAdFree, loadAdBreak, readAdPool } from './ads.ts';
 import { filterGiftCandidates, MAX_COMMUNITY_GIFTS } from './community-gifts.ts';
 import { payFakeCheckout, renderFakeCheckoutPage } from './fake-checkout.ts';
 import { channelBitsAccount, readBalance, userBitsAccount } from './ledger.ts';
@@ -456,10 +457,7 @@ export const paymentsApp = createApiRouter()
       summary:
         "An ad break's HLS interstitial asset list: empty for a subscriber, counted once per viewer otherwise",
       middleware: [optionalUser] as const,
-      request: {
-        params: z.object({ id: pathParam('id') }),
-        query: z.object({ _HLS_primary_id: z.string().max(MAX_VIEWER_KEY_LENGTH).optional() }),
-      },
+      request: { params: z.object({ id: pathParam('id') }) },
       responses: {
         200: jsonContent(
           z.object({ ASSETS: z.array(z.object({ URI: z.string(), DURATION: z.number() })) }),
@@ -470,7 +468,6 @@ export const paymentsApp = createApiRouter()
     }),
     async (c) => {
       const { id } = c.req.valid('param');
-      const { _HLS_primary_id: primaryId } = c.req.valid('query');
       const adBreak = await loadAdBreak(c.env.DB, id);
       if (!adBreak) throw notFound('Ad break');
       const user = c.var.user;
@@ -478,15 +475,14 @@ export const paymentsApp = createApiRouter()
       if (user && (await isAdFree(c.env.DB, user.id, adBreak.channel_id, now))) {
         return c.json({ ASSETS: [] }, 200);
       }
-      // One impression per viewer: the signed-in user, else the player's session id.
-      const viewerKey = user ? `user:${user.id}` : primaryId ? `player:${primaryId}` : null;
-      if (viewerKey) {
-        await c.env.DB.prepare(
-          'INSERT OR IGNORE INTO ad_impressions (break_id, viewer_key, created_at) VALUES (?, ?, ?)',
-        )
-          .bind(id, viewerKey, now)
-          .run();
-      }
+      // One impression per viewer: the signed-in user, else the client's network. Not hls.js's
+      // _HLS_primary_id, which the client chooses: a script varying it would count without end.
+      const viewerKey = user ? `user:${user.id}` : `net:${readClientNetwork(c)}`;
+      await c.env.DB.prepare(
+        'INSERT OR IGNORE INTO ad_impressions (break_id, viewer_key, created_at) VALUES (?, ?, ?)',
+      )
+        .bind(id, viewerKey, now)
+        .run();
       return c.json({ ASSETS: buildAssetList(readAdPool(c.env), adBreak.duration_seconds) }, 200);
     },
   );
