@@ -611,3 +611,20 @@ CREATE TABLE payment_refunds (
 
 -- The subscriber-count sweep finds subscriptions that ran out since its last run (workers/cron.ts).
 CREATE INDEX idx_subscriptions_expiry ON subscriptions (expires_at);
+
+-- Ad breaks a streamer started (docs/payments.md, "Ads") and their impressions: one per viewer per
+-- break, counted when a player fetches the break's asset list and is not a subscriber.
+CREATE TABLE ad_breaks (
+  id TEXT PRIMARY KEY,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  stream_id TEXT NOT NULL,
+  duration_seconds INTEGER NOT NULL CHECK (duration_seconds IN (30, 60, 90, 180)),
+  started_at INTEGER NOT NULL
+);
+CREATE INDEX idx_ad_breaks_channel ON ad_breaks (channel_id, started_at);
+CREATE TABLE ad_impressions (
+  break_id TEXT NOT NULL REFERENCES ad_breaks(id) ON DELETE CASCADE,
+  viewer_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (break_id, viewer_key)
+);

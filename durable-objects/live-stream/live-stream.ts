@@ -46,6 +46,12 @@ import {
   type StreamSummary,
 } from './types.ts';
 
+/** How an ad break request ended (LiveStream.startAdBreak). */
+export type AdBreakOutcome =
+  | { kind: 'started'; streamId: string; startMs: number }
+  | { kind: 'not-live' }
+  | { kind: 'busy'; retryAfterMs: number };
+
 /** How soon an end whose D1 update or queue send failed is tried again (the alarm's own retry aside). */
 const ENDING_RETRY_MS = 30_000;
 
@@ -278,6 +284,26 @@ export class LiveStream extends DurableObject<Env> {
     const view = this.#view();
     if (!view) return { kind: 'not-found', message: 'No live media for this rendition' };
     return this.#playlists.getMediaPlaylist(view, rendition, directives);
+  }
+
+  /**
+   * Starts an ad break now (docs/payments.md, "Ads"): every media playlist lists it as an HLS
+   * interstitial from its next render. One break at a time; only while the stream is live.
+   */
+  async startAdBreak(ad: {
+    id: string;
+    durationSeconds: number;
+    assetListUri: string;
+  }): Promise<AdBreakOutcome> {
+    const view = this.#view();
+    if (!view || view.isEnded() || this.#lastPartAt === null) return { kind: 'not-live' };
+    const now = Date.now();
+    const running = this.#playlists.findRunningInterstitial(now);
+    if (running) {
+      return { kind: 'busy', retryAfterMs: running.startMs + running.durationSeconds * 1000 - now };
+    }
+    this.#playlists.addInterstitial({ ...ad, startMs: now }, now - this.timings.dvrWindowSeconds * 1000);
+    return { kind: 'started', streamId: view.streamId, startMs: now };
   }
 
   /** Holds a request for a hinted part until it is uploaded (LivePlaylists.waitForPart). */

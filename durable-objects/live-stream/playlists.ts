@@ -9,6 +9,7 @@ import {
   isPositionListed,
   type ReloadDirectives,
 } from '../../media/hls/blocking-reload.ts';
+import type { Interstitial } from '../../media/hls/interstitials.ts';
 import { renderMediaPlaylist } from '../../media/hls/live-playlist.ts';
 import { renderMultivariantPlaylist } from '../../media/hls/multivariant-playlist.ts';
 import {
@@ -42,6 +43,8 @@ const TOO_EARLY_RETRY_MS = 1000;
 export class LivePlaylists {
   readonly #timelines = new Map<RenditionName, Timeline>();
   readonly #rendered = new Map<string, string>();
+  /** Ad breaks of the current stream, oldest first; kept in memory only (docs/payments.md, "Ads"). */
+  #interstitials: Interstitial[] = [];
   readonly #waiters: Waiters;
   readonly #timings: () => LiveStreamTimings;
 
@@ -79,6 +82,21 @@ export class LivePlaylists {
   /** A new stream: no renditions yet. */
   clear(): void {
     this.#timelines.clear();
+    this.#rendered.clear();
+    this.#interstitials = [];
+  }
+
+  /** The ad break running at `now`, if any. */
+  findRunningInterstitial(now: number): Interstitial | null {
+    return this.#interstitials.find((ad) => now < ad.startMs + ad.durationSeconds * 1000) ?? null;
+  }
+
+  /** Lists an ad break in every media playlist from now on; breaks older than `keepAfterMs` go. */
+  addInterstitial(ad: Interstitial, keepAfterMs: number): void {
+    this.#interstitials = [
+      ...this.#interstitials.filter((old) => old.startMs + old.durationSeconds * 1000 >= keepAfterMs),
+      ad,
+    ];
     this.#rendered.clear();
   }
 
@@ -192,6 +210,7 @@ export class LivePlaylists {
       ended: stream.isEnded(),
       skip,
       publish: stream.publish,
+      interstitials: this.#interstitials,
     });
     this.#rendered.set(key, body);
     return body;

@@ -3,6 +3,7 @@
 import type { RenditionName } from '../../protocol/ingest.ts';
 import { TARGET_DURATION } from '../../protocol/media.ts';
 import { getInitUri, getPartUri, getSegmentUri } from '../live-keys.ts';
+import { type Interstitial, renderInterstitials } from './interstitials.ts';
 import {
   getLastPart,
   getListedOpenParts,
@@ -29,6 +30,8 @@ export interface MediaPlaylistInput {
   skip: boolean;
   /** The number of the stream's current publish: the hinted part will carry it. */
   publish: number;
+  /** Ad breaks (interstitials.ts): each listed while its range overlaps the playlist's. */
+  interstitials?: readonly Interstitial[];
 }
 
 /** Decimal seconds with at most 5 places and no trailing zeros (attribute values). */
@@ -93,6 +96,8 @@ export function renderMediaPlaylist(input: MediaPlaylistInput): string {
 
   const skipped = input.skip && !input.ended ? countSkippableSegments(segments) : 0;
   if (skipped > 0) lines.push(`#EXT-X-SKIP:SKIPPED-SEGMENTS=${skipped}`);
+  // Delta updates keep them too: only a v2 skip may leave DATERANGE tags out, and none is offered.
+  if (first && input.interstitials) lines.push(...renderInterstitials(input.interstitials, first.pdt));
 
   // Parts are listed for segments that end within PART_LISTING_SECONDS of the live edge.
   let partsFrom = segments.length;

@@ -207,6 +207,7 @@ describe('earnings', () => {
       bits_cents: 250,
       tips_cents: 300,
       total_cents: 1049,
+      ad_impressions: 0,
     });
     const other = await callApi(`/payments/channels/${streamer.channel.id}/earnings`, { token: fan.token });
     expect(other.status).toBe(403);

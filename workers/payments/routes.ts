@@ -9,11 +9,21 @@ import {
   jsonBody,
   jsonContent,
   pathParam,
+  readClientNetwork,
 } from '../api/lib/router.ts';
-import { requireUser } from '../shared/auth.ts';
-import { badRequest, forbidden, notFound, unavailable, unprocessable } from '../shared/errors.ts';
+import { optionalUser, requireUser } from '../shared/auth.ts';
+import {
+  badRequest,
+  conflict,
+  forbidden,
+  notFound,
+  rateLimited,
+  unavailable,
+  unprocessable,
+} from '../shared/errors.ts';
 import { readRateLimit } from '../shared/limits.ts';
 import { enforceRateLimit } from '../shared/rate-limit.ts';
+import { buildAssetList, isAdFree, loadAdBreak, readAdPool } from './ads.ts';
 import { filterGiftCandidates, MAX_COMMUNITY_GIFTS } from './community-gifts.ts';
 import { payFakeCheckout, renderFakeCheckoutPage } from './fake-checkout.ts';
 import { channelBitsAccount, readBalance, userBitsAccount } from './ledger.ts';
@@ -91,6 +101,8 @@ const EarningsSchema = z
     bits_cents: z.number().int(),
     tips_cents: z.number().int(),
     total_cents: z.number().int(),
+    /** Ad impressions counted on the channel's breaks (no revenue attached yet: no ad network). */
+    ad_impressions: z.number().int(),
   })
   .openapi('Earnings');
 
@@ -219,6 +231,15 @@ async function priceOrder(
   };
 }
 
+const AdBreakSchema = z
+  .object({
+    id: z.string(),
+    stream_id: z.string(),
+    duration_seconds: z.number().int(),
+    started_at: z.number().int(),
+  })
+  .openapi('AdBreak');
+
 export const paymentsApp = createApiRouter()
   .openapi(
     createRoute({
@@ -330,6 +351,12 @@ export const paymentsApp = createApiRouter()
         .bind(id)
         .first<{ subs: number; tips: number }>();
       const bits = await readBalance(db, channelBitsAccount(id));
+      const impressions = await db
+        .prepare(
+          'SELECT count(*) AS n FROM ad_impressions i JOIN ad_breaks b ON b.id = i.break_id WHERE b.channel_id = ?',
+        )
+        .bind(id)
+        .first<{ n: number }>();
       const subs = totals?.subs ?? 0;
       const tips = totals?.tips ?? 0;
       const subsShare = shareForStreamer(prices, subs);
@@ -343,6 +370,7 @@ export const paymentsApp = createApiRouter()
           bits_cents: bits * CENTS_PER_BIT,
           tips_cents: tips,
           total_cents: subsShare + bits * CENTS_PER_BIT + tips,
+          ad_impressions: impressions?.n ?? 0,
         },
         200,
       );
@@ -370,6 +398,92 @@ export const paymentsApp = createApiRouter()
         .bind(id, after)
         .all();
       return c.json({ data: z.array(AlertSchema).parse(results) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/channels/{id}/ad-breaks',
+      tags: ['payments'],
+      summary: 'Start an ad break on the live stream (owner): an HLS interstitial in every playlist',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: {
+        params: z.object({ id: pathParam('id') }),
+        body: jsonBody(
+          z.object({
+            duration_seconds: z.union([z.literal(30), z.literal(60), z.literal(90), z.literal(180)]),
+          }),
+        ),
+      },
+      responses: { 201: jsonContent(AdBreakSchema, 'Started'), ...describeErrors(400, 401, 403, 409, 429) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const { duration_seconds: durationSeconds } = c.req.valid('json');
+      if (c.var.user.channel_id !== id) throw forbidden('Only the channel owner starts ad breaks');
+      readAdPool(c.env);
+      const breakId = crypto.randomUUID();
+      const outcome = await c.env.LIVE_STREAM.getByName(id).startAdBreak({
+        id: breakId,
+        durationSeconds,
+        assetListUri: `/api/v1/payments/ad-breaks/${breakId}/asset-list`,
+      });
+      if (outcome.kind === 'not-live') throw conflict('The channel is not live');
+      if (outcome.kind === 'busy') {
+        throw rateLimited(Math.ceil(outcome.retryAfterMs / 1000), 'An ad break is running');
+      }
+      await c.env.DB.prepare(
+        'INSERT INTO ad_breaks (id, channel_id, stream_id, duration_seconds, started_at) VALUES (?, ?, ?, ?, ?)',
+      )
+        .bind(breakId, id, outcome.streamId, durationSeconds, outcome.startMs)
+        .run();
+      return c.json(
+        {
+          id: breakId,
+          stream_id: outcome.streamId,
+          duration_seconds: durationSeconds,
+          started_at: outcome.startMs,
+        },
+        201,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/ad-breaks/{id}/asset-list',
+      tags: ['payments'],
+      summary:
+        "An ad break's HLS interstitial asset list: empty for a subscriber, counted once per viewer otherwise",
+      middleware: [optionalUser] as const,
+      request: { params: z.object({ id: pathParam('id') }) },
+      responses: {
+        200: jsonContent(
+          z.object({ ASSETS: z.array(z.object({ URI: z.string(), DURATION: z.number() })) }),
+          'Assets to play',
+        ),
+        ...describeErrors(400, 404),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const adBreak = await loadAdBreak(c.env.DB, id);
+      if (!adBreak) throw notFound('Ad break');
+      const user = c.var.user;
+      const now = Date.now();
+      if (user && (await isAdFree(c.env.DB, user.id, adBreak.channel_id, now))) {
+        return c.json({ ASSETS: [] }, 200);
+      }
+      // One impression per viewer: the signed-in user, else the client's network. Not hls.js's
+      // _HLS_primary_id, which the client chooses: a script varying it would count without end.
+      const viewerKey = user ? `user:${user.id}` : `net:${readClientNetwork(c)}`;
+      await c.env.DB.prepare(
+        'INSERT OR IGNORE INTO ad_impressions (break_id, viewer_key, created_at) VALUES (?, ?, ?)',
+      )
+        .bind(id, viewerKey, now)
+        .run();
+      return c.json({ ASSETS: buildAssetList(readAdPool(c.env), adBreak.duration_seconds) }, 200);
     },
   );
 

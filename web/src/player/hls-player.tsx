@@ -6,6 +6,7 @@
 import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
+import { readToken } from '../api/client.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
 
@@ -43,6 +44,7 @@ const STALL_OVERLAY_DELAY_MS = 1500;
 // Within this distance of the live edge the player counts as live (one LL-HLS hold-back).
 const LIVE_EDGE_TOLERANCE_SECONDS = 3;
 const NETWORK_RETRY_MS = 2000;
+const AD_ASSET_LIST = /^\/api\/v1\/payments\/ad-breaks\/[^/]+\/asset-list$/;
 
 export function HlsPlayer({
   src,
@@ -145,6 +147,15 @@ export function HlsPlayer({
         // durations behind the edge, as HLS players default to.
         ...(lowLatency ? { maxLiveSyncPlaybackRate: 1.5 } : { liveSyncDurationCount: 3 }),
         backBufferLength: live ? 90 : Number.POSITIVE_INFINITY,
+        // Ad breaks are HLS interstitials; their asset list (docs/payments.md, "Ads") is empty for a
+        // subscriber, so it alone carries the viewer's token: playlists and media stay anonymous
+        // and cacheable.
+        xhrSetup: (xhr, url) => {
+          const token = readToken();
+          if (token === null || !AD_ASSET_LIST.test(new URL(url, location.href).pathname)) return;
+          xhr.open('GET', url, true);
+          xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+        },
       });
       hls = player;
       hlsRef.current = player;
