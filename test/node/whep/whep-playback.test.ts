@@ -225,6 +225,43 @@ describe('WHEP playback', () => {
     expect((await post(sdp, 'text/plain')).status).toBe(415);
   });
 
+  it('frees the places held by offers that never connect after 15 s (the cap cannot be squatted)', async () => {
+    const count = (event: string) => lines.filter((line) => line.includes(`"event":"${event}"`)).length;
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'earlier viewers to be gone',
+    );
+    // Two offers whose viewers vanish before ICE: they hold both places of the node's cap.
+    const squatters = [
+      await watchOverWhep(`${base}/whep/chan-whep`),
+      await watchOverWhep(`${base}/whep/chan-whep`),
+    ];
+    for (const squatter of squatters) squatter.close();
+    expect(squatters.map((squatter) => squatter.status)).toEqual([201, 201]);
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const post = () =>
+      fetch(`${base}/whep/chan-whep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+    expect((await post()).status).toBe(503);
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      20_000,
+      'the unconnected viewers to be closed',
+    );
+    expect(lines.filter((line) => line.includes('"event":"whep.viewer_closed"')).slice(-2)).toEqual([
+      expect.stringContaining('"reason":"viewer_lost"'),
+      expect.stringContaining('"reason":"viewer_lost"'),
+    ]);
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    viewer.close();
+    expect(viewer.status).toBe(201);
+  }, 60_000);
+
   it('closes its viewers when the publish ends, and the stream is then 404', async () => {
     const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
     try {
