@@ -59,6 +59,7 @@ describe('WHEP playback', () => {
   let whipPort: number;
   let publisher: Publisher | undefined;
   const lines: string[] = [];
+  const count = (event: string) => lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 
   beforeAll(async () => {
     origin = await startFakeOrigin();
@@ -211,6 +212,11 @@ describe('WHEP playback', () => {
   }, 60_000);
 
   it('refuses an oversized offer (413), garbage (400), a send-only offer (406) and a non-SDP body (415)', async () => {
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'viewers to be gone',
+    );
     const { pc, sdp } = await createViewerOffer();
     pc.close();
     const post = (body: string, contentType = 'application/sdp') =>
@@ -223,10 +229,11 @@ describe('WHEP playback', () => {
     const sendOnly = await post(sdp.replaceAll('a=recvonly', 'a=sendonly'));
     expect(sendOnly.status).toBe(406);
     expect((await post(sdp, 'text/plain')).status).toBe(415);
+    // A refused offer to a live stream starts nothing: no Opus encoder was spawned for it.
+    expect(opusEncoders(transcoder.child.pid ?? 0)).toEqual([]);
   });
 
   it('frees the places held by offers that never connect after 15 s (the cap cannot be squatted)', async () => {
-    const count = (event: string) => lines.filter((line) => line.includes(`"event":"${event}"`)).length;
     await waitFor(
       () => count('whep.viewer_closed') === count('whep.viewer_started'),
       30_000,
@@ -238,7 +245,10 @@ describe('WHEP playback', () => {
       await watchOverWhep(`${base}/whep/chan-whep`),
     ];
     for (const squatter of squatters) squatter.close();
-    expect(squatters.map((squatter) => squatter.status)).toEqual([201, 201]);
+    expect(squatters.map((squatter) => [squatter.status, squatter.errorBody])).toEqual([
+      [201, null],
+      [201, null],
+    ]);
     const { pc, sdp } = await createViewerOffer();
     pc.close();
     const post = () =>

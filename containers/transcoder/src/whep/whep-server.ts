@@ -43,6 +43,7 @@ class LiveSource {
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
   #opus: OpusEncoder | null = null;
+  #startBytes: Buffer | null = null;
   #lastKeyframeRequest = 0;
 
   constructor(
@@ -62,20 +63,11 @@ class LiveSource {
     if (this.#feed !== null) return this.#feed;
     const feed = new AvcFeed();
     this.#feed = feed;
-    // The FLV's audio (AAC) as Opus, for as long as the stream has viewers here.
-    const opus =
-      this.session.stats.audioCodec === null
-        ? null
-        : new OpusEncoder({
-            onPacket: (packet) => {
-              for (const viewer of this.viewers) viewer.sendAudio(packet);
-            },
-            logError: (event, error) =>
-              this.#log({ level: 'warn', event, error, source: this.names[0] ?? '' }),
-          });
-    this.#opus = opus;
+    this.#startBytes = null;
     this.#stopMedia = this.session.onMedia((bytes) => {
-      opus?.push(bytes);
+      // The first call is the FLV header and sequence headers, which an Opus encoder starts from.
+      this.#startBytes ??= bytes;
+      this.#opus?.push(bytes);
       let units: ReturnType<AvcFeed['push']>;
       try {
         units = feed.push(bytes);
@@ -89,12 +81,29 @@ class LiveSource {
     return feed;
   }
 
+  /**
+   * Adds an answered viewer. The first one starts the stream's Opus encoder (the FLV's AAC as
+   * Opus): an offer that is refused, or never answered, starts no process.
+   */
+  addViewer(viewer: WhepViewer): void {
+    this.viewers.add(viewer);
+    if (this.#opus !== null || this.#startBytes === null || this.session.stats.audioCodec === null) return;
+    this.#opus = new OpusEncoder({
+      onPacket: (packet) => {
+        for (const each of this.viewers) each.sendAudio(packet);
+      },
+      logError: (event, error) => this.#log({ level: 'warn', event, error, source: this.names[0] ?? '' }),
+    });
+    this.#opus.push(this.#startBytes);
+  }
+
   /** Stops reading once the last viewer left: nothing is done for a stream nobody watches here. */
   detachIfUnwatched(): void {
     if (this.viewers.size > 0) return;
     this.#stopMedia?.();
     this.#stopMedia = null;
     this.#feed = null;
+    this.#startBytes = null;
     this.#opus?.close();
     this.#opus = null;
   }
@@ -215,7 +224,7 @@ export class WhepService {
       throw new HttpError(404, 'not_live', 'This stream is not live on this node');
     }
     this.#viewers.set(id, { viewer, source });
-    source.viewers.add(viewer);
+    source.addViewer(viewer);
     viewer.onClose((reason) => {
       this.#viewers.delete(id);
       source.viewers.delete(viewer);
