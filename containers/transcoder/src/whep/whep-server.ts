@@ -21,6 +21,9 @@ export const DEFAULT_MAX_VIEWERS = 100;
 const DEFAULT_MAX_PENDING = 16;
 /** A keyframe asked of a WHIP publisher for a joining viewer at most this often. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 1_000;
+/** Tries at gathering ICE candidates on the shared port, and the pause between them. */
+const GATHER_ATTEMPTS = 3;
+const GATHER_RETRY_MS = 250;
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SESSION_PATH = /^\/whep\/sessions\/([0-9a-f-]{36})$/;
 
@@ -202,22 +205,34 @@ export class WhepService {
       throw error;
     }
     const id = randomUUID();
-    const viewer = new WhepViewer({
-      id,
-      offer,
-      ice: this.#options.ice,
-      ...(this.#options.connectTimeoutMs === undefined
-        ? {}
-        : { connectTimeoutMs: this.#options.connectTimeoutMs }),
-      logError: (event, error) => this.#options.log({ level: 'warn', event, error, whep_session: id }),
-      onKeyframeRequest: () => source.requestKeyframe(),
-    });
-    let answer: string;
-    try {
-      answer = await viewer.answer();
-    } catch (error) {
-      viewer.close('viewer_lost');
-      throw new HttpError(400, 'bad_offer', `The offer was refused: ${String(error).slice(0, 200)}`);
+    let viewer: WhepViewer | null = null;
+    let answer = '';
+    for (let attempt = 1; viewer === null; attempt += 1) {
+      const candidate = new WhepViewer({
+        id,
+        offer,
+        ice: this.#options.ice,
+        ...(this.#options.connectTimeoutMs === undefined
+          ? {}
+          : { connectTimeoutMs: this.#options.connectTimeoutMs }),
+        logError: (event, error) => this.#options.log({ level: 'warn', event, error, whep_session: id }),
+        onKeyframeRequest: () => source.requestKeyframe(),
+      });
+      try {
+        answer = await candidate.answer();
+        viewer = candidate;
+      } catch (error) {
+        candidate.close('viewer_lost');
+        // Right after the last PeerConnection on the shared ICE port closed, libjuice may still be
+        // releasing the port and a new one fails to gather (seen in whep-playback.test.ts): a
+        // fresh PeerConnection a moment later binds it.
+        if (attempt < GATHER_ATTEMPTS && String(error).includes('gather')) {
+          this.#options.log({ level: 'warn', event: 'whep.gather_retry', whep_session: id, attempt });
+          await new Promise((resolve) => setTimeout(resolve, GATHER_RETRY_MS));
+          continue;
+        }
+        throw new HttpError(400, 'bad_offer', `The offer was refused: ${String(error).slice(0, 200)}`);
+      }
     }
     if (source.session.closed) {
       viewer.close('source_ended');
