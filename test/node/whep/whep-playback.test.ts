@@ -3,6 +3,7 @@
 // receive-only H.264 as a browser does. The viewer's RTP is depacketized and decoded by ffprobe.
 // docs/webrtc.md, "WHEP playback".
 import { readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import {
@@ -111,7 +112,7 @@ describe('WHEP playback', () => {
   });
 
   it('sends a viewer decodable H.264 from an RTMP publish: SPS, PPS and an IDR first, then pictures ffprobe decodes', async () => {
-    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 60);
+    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 180);
     await waitFor(() => lines.some((line) => line.includes('"event":"pipeline.')), 20_000, 'the pipeline');
     const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
     try {
@@ -232,6 +233,45 @@ describe('WHEP playback', () => {
     // A refused offer to a live stream starts nothing: no Opus encoder was spawned for it.
     expect(opusEncoders(transcoder.child.pid ?? 0)).toEqual([]);
   });
+
+  it('counts offers still being read against the cap and drops one whose body is not sent within 5 s', async () => {
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'viewers to be gone',
+    );
+    // Two offers that declare 1,000 bytes and send 5: they hold both places while being read.
+    const slow = Array.from({ length: MAX_VIEWERS }, () => {
+      const req = request({
+        host: '127.0.0.1',
+        port: whipPort,
+        method: 'POST',
+        path: '/whep/chan-whep',
+        headers: { 'content-type': 'application/sdp', 'content-length': '1000' },
+      });
+      req.on('error', () => {});
+      const closed = new Promise<number>((resolve) => req.once('close', () => resolve(Date.now())));
+      req.write('v=0\r\n');
+      return { req, closed, sentAt: Date.now() };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const refused = await fetch(`${base}/whep/chan-whep`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: sdp,
+    });
+    expect(refused.status).toBe(503);
+    const closedAt = await Promise.all(slow.map((entry) => entry.closed));
+    closedAt.forEach((at, index) => {
+      expect(at - (slow[index]?.sentAt ?? 0)).toBeGreaterThanOrEqual(4_500);
+      expect(at - (slow[index]?.sentAt ?? 0)).toBeLessThan(9_000);
+    });
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    viewer.close();
+    expect([viewer.status, viewer.errorBody]).toEqual([201, null]);
+  }, 60_000);
 
   it('frees the places held by offers that never connect after 15 s (the cap cannot be squatted)', async () => {
     await waitFor(
