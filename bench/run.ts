@@ -21,6 +21,7 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
+import { whepViewersBench } from './whep-viewers.ts';
 import { whipIngestBench } from './whip-ingest.ts';
 
 /** The chat fan-out benchmark is its own script (bench/chat/chat-bench.ts); it gets this long. */
@@ -86,6 +87,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
+    fromBenchmark(whepViewersBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetFailoverBench),
     fromBenchmark(helixStreamsBench),

@@ -3,6 +3,7 @@
 // receive-only H.264 as a browser does. The viewer's RTP is depacketized and decoded by ffprobe.
 // docs/webrtc.md, "WHEP playback".
 import { readdirSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizeResponse } from '../../../protocol/ingest.ts';
 import {
@@ -59,6 +60,7 @@ describe('WHEP playback', () => {
   let whipPort: number;
   let publisher: Publisher | undefined;
   const lines: string[] = [];
+  const count = (event: string) => lines.filter((line) => line.includes(`"event":"${event}"`)).length;
 
   beforeAll(async () => {
     origin = await startFakeOrigin();
@@ -110,7 +112,7 @@ describe('WHEP playback', () => {
   });
 
   it('sends a viewer decodable H.264 from an RTMP publish: SPS, PPS and an IDR first, then pictures ffprobe decodes', async () => {
-    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 60);
+    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 180);
     await waitFor(() => lines.some((line) => line.includes('"event":"pipeline.')), 20_000, 'the pipeline');
     const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
     try {
@@ -207,10 +209,15 @@ describe('WHEP playback', () => {
     );
     const again = await watchOverWhep(`${base}/whep/chan-whep`);
     again.close();
-    expect(again.status).toBe(201);
+    expect([again.status, again.errorBody]).toEqual([201, null]);
   }, 60_000);
 
   it('refuses an oversized offer (413), garbage (400), a send-only offer (406) and a non-SDP body (415)', async () => {
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'viewers to be gone',
+    );
     const { pc, sdp } = await createViewerOffer();
     pc.close();
     const post = (body: string, contentType = 'application/sdp') =>
@@ -223,7 +230,87 @@ describe('WHEP playback', () => {
     const sendOnly = await post(sdp.replaceAll('a=recvonly', 'a=sendonly'));
     expect(sendOnly.status).toBe(406);
     expect((await post(sdp, 'text/plain')).status).toBe(415);
+    // A refused offer to a live stream starts nothing: no Opus encoder was spawned for it.
+    expect(opusEncoders(transcoder.child.pid ?? 0)).toEqual([]);
   });
+
+  it('counts offers still being read against the cap and drops one whose body is not sent within 5 s', async () => {
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'viewers to be gone',
+    );
+    // Two offers that declare 1,000 bytes and send 5: they hold both places while being read.
+    const slow = Array.from({ length: MAX_VIEWERS }, () => {
+      const req = request({
+        host: '127.0.0.1',
+        port: whipPort,
+        method: 'POST',
+        path: '/whep/chan-whep',
+        headers: { 'content-type': 'application/sdp', 'content-length': '1000' },
+      });
+      req.on('error', () => {});
+      const closed = new Promise<number>((resolve) => req.once('close', () => resolve(Date.now())));
+      req.write('v=0\r\n');
+      return { req, closed, sentAt: Date.now() };
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const refused = await fetch(`${base}/whep/chan-whep`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/sdp' },
+      body: sdp,
+    });
+    expect(refused.status).toBe(503);
+    const closedAt = await Promise.all(slow.map((entry) => entry.closed));
+    closedAt.forEach((at, index) => {
+      expect(at - (slow[index]?.sentAt ?? 0)).toBeGreaterThanOrEqual(4_500);
+      expect(at - (slow[index]?.sentAt ?? 0)).toBeLessThan(9_000);
+    });
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    viewer.close();
+    expect([viewer.status, viewer.errorBody]).toEqual([201, null]);
+  }, 60_000);
+
+  it('frees the places held by offers that never connect after 15 s (the cap cannot be squatted)', async () => {
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      30_000,
+      'earlier viewers to be gone',
+    );
+    // Two offers whose viewers vanish before ICE: they hold both places of the node's cap.
+    const squatters = [
+      await watchOverWhep(`${base}/whep/chan-whep`),
+      await watchOverWhep(`${base}/whep/chan-whep`),
+    ];
+    for (const squatter of squatters) squatter.close();
+    expect(squatters.map((squatter) => [squatter.status, squatter.errorBody])).toEqual([
+      [201, null],
+      [201, null],
+    ]);
+    const { pc, sdp } = await createViewerOffer();
+    pc.close();
+    const post = () =>
+      fetch(`${base}/whep/chan-whep`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+    expect((await post()).status).toBe(503);
+    await waitFor(
+      () => count('whep.viewer_closed') === count('whep.viewer_started'),
+      20_000,
+      'the unconnected viewers to be closed',
+    );
+    expect(lines.filter((line) => line.includes('"event":"whep.viewer_closed"')).slice(-2)).toEqual([
+      expect.stringContaining('"reason":"viewer_lost"'),
+      expect.stringContaining('"reason":"viewer_lost"'),
+    ]);
+    const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+    viewer.close();
+    expect([viewer.status, viewer.errorBody]).toEqual([201, null]);
+  }, 60_000);
 
   it('closes its viewers when the publish ends, and the stream is then 404', async () => {
     const viewer = await watchOverWhep(`${base}/whep/chan-whep`);

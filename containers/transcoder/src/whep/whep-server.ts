@@ -21,6 +21,9 @@ export const DEFAULT_MAX_VIEWERS = 100;
 const DEFAULT_MAX_PENDING = 16;
 /** A keyframe asked of a WHIP publisher for a joining viewer at most this often. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 1_000;
+/** Tries at gathering ICE candidates on the shared port, and the pause between them. */
+const GATHER_ATTEMPTS = 3;
+const GATHER_RETRY_MS = 250;
 const SOURCE_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 const SESSION_PATH = /^\/whep\/sessions\/([0-9a-f-]{36})$/;
 
@@ -43,6 +46,7 @@ class LiveSource {
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
   #opus: OpusEncoder | null = null;
+  #startBytes: Buffer | null = null;
   #lastKeyframeRequest = 0;
 
   constructor(
@@ -62,20 +66,11 @@ class LiveSource {
     if (this.#feed !== null) return this.#feed;
     const feed = new AvcFeed();
     this.#feed = feed;
-    // The FLV's audio (AAC) as Opus, for as long as the stream has viewers here.
-    const opus =
-      this.session.stats.audioCodec === null
-        ? null
-        : new OpusEncoder({
-            onPacket: (packet) => {
-              for (const viewer of this.viewers) viewer.sendAudio(packet);
-            },
-            logError: (event, error) =>
-              this.#log({ level: 'warn', event, error, source: this.names[0] ?? '' }),
-          });
-    this.#opus = opus;
+    this.#startBytes = null;
     this.#stopMedia = this.session.onMedia((bytes) => {
-      opus?.push(bytes);
+      // The first call is the FLV header and sequence headers, which an Opus encoder starts from.
+      this.#startBytes ??= bytes;
+      this.#opus?.push(bytes);
       let units: ReturnType<AvcFeed['push']>;
       try {
         units = feed.push(bytes);
@@ -89,12 +84,29 @@ class LiveSource {
     return feed;
   }
 
+  /**
+   * Adds an answered viewer. The first one starts the stream's Opus encoder (the FLV's AAC as
+   * Opus): an offer that is refused, or never answered, starts no process.
+   */
+  addViewer(viewer: WhepViewer): void {
+    this.viewers.add(viewer);
+    if (this.#opus !== null || this.#startBytes === null || this.session.stats.audioCodec === null) return;
+    this.#opus = new OpusEncoder({
+      onPacket: (packet) => {
+        for (const each of this.viewers) each.sendAudio(packet);
+      },
+      logError: (event, error) => this.#log({ level: 'warn', event, error, source: this.names[0] ?? '' }),
+    });
+    this.#opus.push(this.#startBytes);
+  }
+
   /** Stops reading once the last viewer left: nothing is done for a stream nobody watches here. */
   detachIfUnwatched(): void {
     if (this.viewers.size > 0) return;
     this.#stopMedia?.();
     this.#stopMedia = null;
     this.#feed = null;
+    this.#startBytes = null;
     this.#opus?.close();
     this.#opus = null;
   }
@@ -193,29 +205,41 @@ export class WhepService {
       throw error;
     }
     const id = randomUUID();
-    const viewer = new WhepViewer({
-      id,
-      offer,
-      ice: this.#options.ice,
-      ...(this.#options.connectTimeoutMs === undefined
-        ? {}
-        : { connectTimeoutMs: this.#options.connectTimeoutMs }),
-      logError: (event, error) => this.#options.log({ level: 'warn', event, error, whep_session: id }),
-      onKeyframeRequest: () => source.requestKeyframe(),
-    });
-    let answer: string;
-    try {
-      answer = await viewer.answer();
-    } catch (error) {
-      viewer.close('viewer_lost');
-      throw new HttpError(400, 'bad_offer', `The offer was refused: ${String(error).slice(0, 200)}`);
+    let viewer: WhepViewer | null = null;
+    let answer = '';
+    for (let attempt = 1; viewer === null; attempt += 1) {
+      const candidate = new WhepViewer({
+        id,
+        offer,
+        ice: this.#options.ice,
+        ...(this.#options.connectTimeoutMs === undefined
+          ? {}
+          : { connectTimeoutMs: this.#options.connectTimeoutMs }),
+        logError: (event, error) => this.#options.log({ level: 'warn', event, error, whep_session: id }),
+        onKeyframeRequest: () => source.requestKeyframe(),
+      });
+      try {
+        answer = await candidate.answer();
+        viewer = candidate;
+      } catch (error) {
+        candidate.close('viewer_lost');
+        // Right after the last PeerConnection on the shared ICE port closed, libjuice may still be
+        // releasing the port and a new one fails to gather (seen in whep-playback.test.ts): a
+        // fresh PeerConnection a moment later binds it.
+        if (attempt < GATHER_ATTEMPTS && String(error).includes('gather')) {
+          this.#options.log({ level: 'warn', event: 'whep.gather_retry', whep_session: id, attempt });
+          await new Promise((resolve) => setTimeout(resolve, GATHER_RETRY_MS));
+          continue;
+        }
+        throw new HttpError(400, 'bad_offer', `The offer was refused: ${String(error).slice(0, 200)}`);
+      }
     }
     if (source.session.closed) {
       viewer.close('source_ended');
       throw new HttpError(404, 'not_live', 'This stream is not live on this node');
     }
     this.#viewers.set(id, { viewer, source });
-    source.viewers.add(viewer);
+    source.addViewer(viewer);
     viewer.onClose((reason) => {
       this.#viewers.delete(id);
       source.viewers.delete(viewer);

@@ -1,9 +1,10 @@
 // One WHEP viewer (draft-ietf-wish-whep): a libdatachannel PeerConnection on the node's shared ICE UDP
-// port answering the viewer's receive-only offer with a send-only H.264 track. Access units from
-// the source's AvcFeed go through libdatachannel's H264RtpPacketizer (RFC 6184 FU-A / single NAL),
-// RtcpSrReporter (sender reports, so the receiver can map RTP time to wall clock) and
-// RtcpNackResponder (retransmits what the viewer NACKs from the last packets sent). A viewer starts
-// on the next keyframe; until then nothing is sent. close() runs once.
+// port answering the viewer's receive-only offer with a send-only H.264 track (and an Opus one when
+// the offer has audio). Access units from the source's AvcFeed go through libdatachannel's
+// H264RtpPacketizer (RFC 6184 FU-A / single NAL), RtcpSrReporter (sender reports, so the receiver
+// can map RTP time to wall clock) and RtcpNackResponder (retransmits what the viewer NACKs from the
+// last packets sent); Opus packets from the stream's OpusEncoder, one per RTP packet. A viewer
+// starts on the next keyframe; until then nothing is sent. close() runs once.
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
 import { addCandidates, candidateLines, type IceOptions } from '../whip/whip-session.ts';
