@@ -8,7 +8,9 @@ export type Me = InferResponseType<typeof api.users.me.$get, 200>;
 export type User = Me['user'];
 export type Channel = InferResponseType<(typeof api.channels)[':id']['$get'], 200>;
 export type Session = InferResponseType<typeof api.auth.login.$post, 200>;
-export type LiveStream = InferResponseType<(typeof api.streams)[':channel_id']['live']['$get'], 200>;
+/** A live stream as lists show it; the watch endpoint adds `whep_url` (WatchableStream). */
+export type LiveStream = StreamPage['data'][number];
+export type WatchableStream = InferResponseType<(typeof api.streams)[':channel_id']['live']['$get'], 200>;
 export type StreamPage = InferResponseType<typeof api.streams.$get, 200>;
 export type Category = InferResponseType<(typeof api.categories)[':slug']['$get'], 200>;
 export type Vod = InferResponseType<(typeof api.vods)[':id']['$get'], 200>;
