@@ -31,6 +31,9 @@ export default defineConfig({
           METRICS_FLUSH_SECONDS: '0',
           // Chat rooms open a new shard every 2 sockets, so multi-shard fan-out runs in every chat test.
           CHAT_SOCKETS_PER_SHARD: '2',
+          // Past 3 shards a room reaches them through relays (chat/shard-fanout.ts): every chat test
+          // with 7 sockets or more delivers through a relay.
+          CHAT_RELAY_GROUP_SIZE: '3',
           TEST_MIGRATIONS: migrations,
           // The OpenID Connect signing key (workers/oauth/id-token.ts): a fresh one per run.
           OIDC_SIGNING_JWK: JSON.stringify(

@@ -19,21 +19,23 @@ import { isCommand, parseCommand } from '../chat/commands.ts';
 import { describeForbiddenCharacters, stripNameInvisibles } from '../chat/control-characters.ts';
 import { findChannelById, findCurrentStreamId } from '../chat/directory.ts';
 import { type ChatterPage, IrcMembership, MAX_MEMBERS } from '../chat/irc-membership.ts';
-import { ShardFanout } from '../chat/shard-fanout.ts';
+import { planFanout, RELAY_GROUP_SIZE, ShardFanout } from '../chat/shard-fanout.ts';
 import { describeSubNotice } from '../chat/sub-notices.ts';
-import type {
-  AutomodOutcome,
-  BanRecord,
-  ChannelInfo,
-  ChatSession,
-  ChatSettings,
-  FanoutEvent,
-  JoinResult,
-  ModerationAction,
-  ModerationOutcome,
-  RaidReception,
-  SubmitResult,
-  SubscriptionAnnouncement,
+import {
+  type AutomodOutcome,
+  type BanRecord,
+  type ChannelInfo,
+  type ChatSession,
+  type ChatSettings,
+  type FanoutEvent,
+  type JoinResult,
+  MAX_SUBMIT_BATCH,
+  type ModerationAction,
+  type ModerationOutcome,
+  type RaidReception,
+  type SubmitRequest,
+  type SubmitResult,
+  type SubscriptionAnnouncement,
 } from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
 import { ChatArchive } from './archive.ts';
@@ -71,10 +73,13 @@ export const AUTOMOD_HELD_NOTICE = 'Hey! Your message is being checked by mods a
 
 const RoomConfig = z.object({
   CHAT_SOCKETS_PER_SHARD: z.optional(z.coerce.number().check(z.int(), z.positive())),
+  CHAT_RELAY_GROUP_SIZE: z.optional(z.coerce.number().check(z.int(), z.positive())),
 });
 
 export class ChatRoom extends DurableObject<Env> {
   readonly #socketsPerShard: number;
+  /** Shards per relay group (chat/shard-fanout.ts); the room calls each shard directly up to it. */
+  readonly #relayGroupSize: number;
   readonly #storage: RoomStorage;
   readonly #bans: BanList;
   readonly #census: ViewerCensus;
@@ -85,7 +90,10 @@ export class ChatRoom extends DurableObject<Env> {
   #settings: ChatSettings = DEFAULT_SETTINGS;
   /** Batches go out without the alarm waiting on shard round trips; see ShardFanout. */
   readonly #fanout = new ShardFanout(
-    (name, batch) => this.env.CHAT_SHARD.getByName(name).deliver(batch),
+    (name, batch, forward) => {
+      metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_room_calls_total', { call: 'deliver' });
+      return this.env.CHAT_SHARD.getByName(name).deliver(batch, forward);
+    },
     (name, error) => this.#log.error('chat_shard_delivery_failed', { shard: name, error }),
   );
   #pending: FanoutEvent[] = [];
@@ -105,7 +113,9 @@ export class ChatRoom extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.#socketsPerShard = RoomConfig.parse(env).CHAT_SOCKETS_PER_SHARD ?? SOCKETS_PER_SHARD;
+    const config = RoomConfig.parse(env);
+    this.#socketsPerShard = config.CHAT_SOCKETS_PER_SHARD ?? SOCKETS_PER_SHARD;
+    this.#relayGroupSize = config.CHAT_RELAY_GROUP_SIZE ?? RELAY_GROUP_SIZE;
     this.#storage = new RoomStorage(ctx.storage.sql);
     this.#automod = new AutomodQueue(ctx.storage.sql);
     this.#chatters = new ChatterCache(env.DB);
@@ -309,6 +319,26 @@ export class ChatRoom extends DurableObject<Env> {
     metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_messages_total', { tier: channel.tier });
     await this.#scheduleAlarm(now);
     return { kind: 'accepted', messageId: message.id, user: message.user };
+  }
+
+  /**
+   * The messages one shard collected while its previous call was out (chat-shard/submit-batcher.ts),
+   * handled in arrival order, each answered as submit answers it: one call per round trip per shard
+   * instead of one per message. Past MAX_SUBMIT_BATCH a request is refused, never dropped unseen.
+   */
+  async submitBatch(channelId: string, requests: readonly SubmitRequest[]): Promise<SubmitResult[]> {
+    metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_room_calls_total', {
+      call: 'submit_batch',
+    });
+    const results: SubmitResult[] = [];
+    for (const [i, request] of requests.entries()) {
+      results.push(
+        i < MAX_SUBMIT_BATCH
+          ? await this.submit(channelId, request.session, request.content)
+          : { kind: 'error', code: 'invalid_frame', message: 'Too many messages in one call.' },
+      );
+    }
+    return results;
   }
 
   async #runCommand(channel: ChannelInfo, session: ChatSession, content: string): Promise<SubmitResult> {
@@ -552,7 +582,7 @@ export class ChatRoom extends DurableObject<Env> {
     this.#pending = [];
     const windowMs = Math.min(1000, Math.max(BATCH_INTERVAL_MS, now - this.#lastFlushAt));
     this.#lastFlushAt = now;
-    this.#fanout.send(this.#census.listActiveShards(now), {
+    this.#fanout.send(planFanout(this.#census.listActiveShards(now), this.#relayGroupSize), {
       channel: this.#channel,
       windowMs,
       samplePerSecond: this.#settings.sample_messages_per_second,

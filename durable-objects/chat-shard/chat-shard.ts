@@ -16,7 +16,8 @@ import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
 import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
 import { findIrcLogin } from '../chat/irc-auth.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
-import type { FanoutBatch, FanoutEvent } from '../chat/types.ts';
+import { isShardOfChannel, MAX_RELAY_FORWARDS, ShardFanout } from '../chat/shard-fanout.ts';
+import type { FanoutBatch, FanoutEvent, SubmitRequest, SubmitResult } from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
 import { findLiveAccessTokenHashes } from '../shared/oauth-tokens.ts';
 import { findLiveTokenHashes } from '../shared/sessions.ts';
@@ -41,6 +42,7 @@ import {
   type SocketHandle,
   UpgradeHeaders,
 } from './socket-state.ts';
+import { SubmitBatcher } from './submit-batcher.ts';
 
 /** JSON frames are small objects; anything bigger is abuse. IRC lines are capped in chat/irc.ts. */
 export const MAX_JSON_FRAME_BYTES = 2 * 1024;
@@ -56,6 +58,13 @@ export class ChatShard extends DurableObject<Env> {
   readonly #states = new WeakMap<WebSocket, SocketAttachment>();
   readonly #budgets = new WeakMap<WebSocket, SocketBudget>();
   readonly #sessionSweep = new SessionSweep();
+  /** This shard as a relay: the batches it passes on, one delivery in flight per shard. */
+  readonly #relayFanout = new ShardFanout(
+    (name, batch) => this.env.CHAT_SHARD.getByName(name).deliver(batch),
+    (name, error) => this.#log.error('chat_relay_delivery_failed', { shard: name, error }),
+  );
+  /** Per channel with a message on its way to the room (submit-batcher.ts); dropped when idle. */
+  readonly #submitters = new Map<string, SubmitBatcher>();
   readonly #services: ShardServices = {
     room: (channelId) => this.#room(channelId),
     findSession: (token) => findSessionByToken(this.env.DB, token),
@@ -126,10 +135,25 @@ export class ChatShard extends DurableObject<Env> {
     return {
       join: (shard, session, visitorId) => stub.join(channelId, shard, session, visitorId),
       leave: (shard, userId) => stub.leave(channelId, shard, userId),
-      submit: (session, content) => stub.submit(channelId, session, content),
+      submit: (session, content) => this.#submit(channelId, { session, content }),
       describeUser: (userId) => stub.describeUser(channelId, userId),
       getRoomState: () => stub.getRoomState(channelId),
     };
+  }
+
+  /** One message for `channelId`'s room, sent with whatever else waits for it (submit-batcher.ts). */
+  async #submit(channelId: string, request: SubmitRequest): Promise<SubmitResult> {
+    let batcher = this.#submitters.get(channelId);
+    if (!batcher) {
+      const stub = this.env.CHAT_ROOM.getByName(channelId);
+      batcher = new SubmitBatcher(async (requests) => stub.submitBatch(channelId, requests));
+      this.#submitters.set(channelId, batcher);
+    }
+    try {
+      return await batcher.submit(request);
+    } finally {
+      if (!batcher.busy && this.#submitters.get(channelId) === batcher) this.#submitters.delete(channelId);
+    }
   }
 
   #readState(ws: WebSocket): SocketAttachment | null {
@@ -250,7 +274,18 @@ export class ChatShard extends DurableObject<Env> {
    * when chat runs hot. Payloads are rendered once per batch (see BatchPayloads), so the loop over
    * sockets does nothing but pick a string and send it.
    */
-  async deliver(batch: FanoutBatch): Promise<void> {
+  async deliver(batch: FanoutBatch, forward: readonly string[] = []): Promise<void> {
+    // A relay (chat/shard-fanout.ts) passes the batch on first: its own sockets' sends must not
+    // delay the shards behind it.
+    const relayed = forward
+      .filter((name) => isShardOfChannel(name, batch.channel.id))
+      .slice(0, MAX_RELAY_FORWARDS);
+    if (relayed.length > 0) {
+      this.#relayFanout.send(
+        relayed.map((shard) => ({ shard, forward: [] })),
+        batch,
+      );
+    }
     const now = Date.now();
     const channelId = batch.channel.id;
     const channelName = batch.channel.name.toLowerCase();

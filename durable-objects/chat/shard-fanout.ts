@@ -3,16 +3,70 @@
 // that shard and sent when the delivery returns. So the room keeps its ~100 ms rhythm whatever a
 // shard's round trip costs, a shard always receives events in the order the room accepted them,
 // and a slow shard costs its own viewers one bigger batch instead of a queue that grows without end.
+//
+// Relays (docs/capacity.md, "a relay level"): past RELAY_GROUP_SIZE shards, the room does not call
+// every shard. It splits them into groups and calls the first shard of each group, which delivers
+// to its own sockets and forwards the batch to the rest of its group through a ShardFanout of its
+// own. A room with 400 shards then makes 20 calls a batch instead of 400, each relay 19, at the
+// price of one more hop (a few milliseconds) for the relayed shards. While the shard list is stable
+// each shard hears every batch through the same lane, so in order; when the list changes (a shard
+// opens or goes quiet) a shard can change group, and the first batch through its new lane may
+// overtake the last one through the old.
 import type { FanoutBatch } from './types.ts';
 
 /** A merged batch never claims more than this window: it sets the sampling budget. */
 const MAX_WINDOW_MS = 1000;
+/**
+ * Shards one call serves, the relay's own and those it forwards to: above this many shards a room
+ * uses relays (the CHAT_RELAY_GROUP_SIZE var overrides it). 20 keeps both the room and each relay
+ * at ~200 calls/s at 10 batches/s (docs/capacity.md).
+ */
+export const RELAY_GROUP_SIZE = 20;
+/** What a relay accepts to forward to, whatever a caller asks: a bound on one call's work. */
+export const MAX_RELAY_FORWARDS = 100;
 
-export type DeliverToShard = (shardName: string, batch: FanoutBatch) => Promise<void>;
+/** One call of a batch: to `shard`, which forwards it to `forward` (empty: no relaying). */
+export interface FanoutTarget {
+  shard: string;
+  forward: readonly string[];
+}
+
+export type DeliverToShard = (
+  shardName: string,
+  batch: FanoutBatch,
+  forward: readonly string[],
+) => Promise<void>;
 
 interface ShardLane {
   inFlight: Promise<void> | null;
   waiting: FanoutBatch | null;
+  /** The shards the waiting batch is to be forwarded to (the union of the merged batches'). */
+  waitingForward: Set<string>;
+}
+
+/**
+ * What a relay forwards to: the channel's own JSON shards (`${channelId}:${n}`) and the IRC pool
+ * (`irc:${n}`), the names chat-shard.ts gives, never any other object a caller might name.
+ */
+export function isShardOfChannel(name: string, channelId: string): boolean {
+  const own = `${channelId}:`;
+  const index = name.startsWith(own) ? name.slice(own.length) : name.startsWith('irc:') ? name.slice(4) : '';
+  return /^\d{1,6}$/.test(index);
+}
+
+/**
+ * The calls for one batch: every shard directly while there are at most `groupSize`, else one call
+ * per group of `groupSize` shards, to the group's first, which forwards to the others.
+ */
+export function planFanout(shardNames: readonly string[], groupSize: number): FanoutTarget[] {
+  const size = Math.max(1, Math.min(groupSize, MAX_RELAY_FORWARDS + 1));
+  if (shardNames.length <= size) return shardNames.map((shard) => ({ shard, forward: [] }));
+  const targets: FanoutTarget[] = [];
+  for (let i = 0; i < shardNames.length; i += size) {
+    const [shard, ...forward] = shardNames.slice(i, i + size);
+    if (shard !== undefined) targets.push({ shard, forward });
+  }
+  return targets;
 }
 
 export class ShardFanout {
@@ -29,16 +83,17 @@ export class ShardFanout {
    * Queues `batch` for every shard named and returns at once: ordering per shard does not depend
    * on the caller waiting, and the room must not wait (its next batch is due in 100 ms).
    */
-  send(shardNames: readonly string[], batch: FanoutBatch): void {
-    for (const name of shardNames) {
+  send(targets: readonly FanoutTarget[], batch: FanoutBatch): void {
+    for (const { shard: name, forward } of targets) {
       const lane = this.lanes.get(name);
       if (lane) {
         lane.waiting = lane.waiting ? mergeBatches(lane.waiting, batch) : batch;
+        for (const f of forward) lane.waitingForward.add(f);
         continue;
       }
-      const fresh: ShardLane = { inFlight: null, waiting: null };
+      const fresh: ShardLane = { inFlight: null, waiting: null, waitingForward: new Set() };
       this.lanes.set(name, fresh);
-      fresh.inFlight = this.runDelivery(name, fresh, batch);
+      fresh.inFlight = this.runDelivery(name, fresh, batch, forward);
     }
   }
 
@@ -47,9 +102,14 @@ export class ShardFanout {
     while (this.lanes.size > 0) await Promise.all([...this.lanes.values()].map((lane) => lane.inFlight));
   }
 
-  private async runDelivery(name: string, lane: ShardLane, batch: FanoutBatch): Promise<void> {
+  private async runDelivery(
+    name: string,
+    lane: ShardLane,
+    batch: FanoutBatch,
+    forward: readonly string[],
+  ): Promise<void> {
     try {
-      await this.deliver(name, batch);
+      await this.deliver(name, batch, forward);
     } catch (error) {
       // One unreachable shard must not hold back the others; its next census report (or its
       // absence) settles whether it still has viewers.
@@ -57,8 +117,10 @@ export class ShardFanout {
     }
     lane.inFlight = null;
     const next = lane.waiting;
+    const nextForward = [...lane.waitingForward];
     lane.waiting = null;
-    if (next) lane.inFlight = this.runDelivery(name, lane, next);
+    lane.waitingForward = new Set();
+    if (next) lane.inFlight = this.runDelivery(name, lane, next, nextForward);
     else this.lanes.delete(name);
   }
 }

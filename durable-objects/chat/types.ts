@@ -70,6 +70,15 @@ export interface FanoutBatch {
   events: FanoutEvent[];
 }
 
+/** One message or command as a shard hands it to the room (chat-shard/submit-batcher.ts). */
+export interface SubmitRequest {
+  session: ChatSession | null;
+  content: string;
+}
+
+/** Messages in one submitBatch call: bounds the room's work per call and the call's size. */
+export const MAX_SUBMIT_BATCH = 200;
+
 /** The answer to a message or a command submitted by one socket, for that socket only. */
 export type SubmitResult =
   | { kind: 'accepted'; messageId: string; user: ChatMessage['user'] }

@@ -60,6 +60,11 @@ export const METRICS = {
     help: 'Chat messages accepted by the ChatRoom objects, by channel tier (rate() gives messages/s).',
     labels: ['tier'],
   },
+  edgestream_chat_room_calls_total: {
+    type: 'counter',
+    help: 'Calls between ChatRoom objects and their shards, by call: submit_batch (shard to room, messages pre-aggregated per round trip) and deliver (room to shard or relay, one per shard or relay group per batch).',
+    labels: ['call'],
+  },
   edgestream_queue_lag_seconds: {
     type: 'histogram',
     help: 'Queue consumer lag: a message enqueued until its batch reaches the consumer, by queue.',

@@ -7,7 +7,7 @@ import {
   MAX_MESSAGES_PER_VIEWER_PER_SECOND,
   pickSample,
 } from '../../durable-objects/chat/sampling.ts';
-import { ShardFanout } from '../../durable-objects/chat/shard-fanout.ts';
+import { planFanout, RELAY_GROUP_SIZE, ShardFanout } from '../../durable-objects/chat/shard-fanout.ts';
 import type { FanoutBatch, FanoutEvent } from '../../durable-objects/chat/types.ts';
 import type { ChatRoom } from '../../durable-objects/chat-room/chat-room.ts';
 import { buildMessage, describeChannel, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
@@ -184,9 +184,9 @@ describe('room to shard fan-out', () => {
         { kind: 'message' as const, message: buildMessage(owner.channelId, owner, content), priority: false },
       ],
     });
-    fanout.send(['a', 'b'], batchOf('one'));
-    fanout.send(['a', 'b'], batchOf('two'));
-    fanout.send(['a'], batchOf('three'));
+    fanout.send(planFanout(['a', 'b'], RELAY_GROUP_SIZE), batchOf('one'));
+    fanout.send(planFanout(['a', 'b'], RELAY_GROUP_SIZE), batchOf('two'));
+    fanout.send(planFanout(['a'], RELAY_GROUP_SIZE), batchOf('three'));
     await new Promise((resolve) => setTimeout(resolve, 20));
     // b is not held back by a; a has had only its first batch.
     expect(delivered.filter((d) => d.shard === 'a').map((d) => d.contents)).toEqual([['one']]);
