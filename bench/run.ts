@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
+import { chatRelayBench } from './chat/chat-relay.ts';
 import { eventSubLatencyBench } from './eventsub-latency.ts';
 import { fleetFailoverBench } from './fleet-failover.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
@@ -95,6 +96,7 @@ async function listEntries(): Promise<Entry[]> {
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
+    fromBenchmark(chatRelayBench),
   ];
 }
 

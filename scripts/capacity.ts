@@ -298,10 +298,18 @@ export function computeCapacity() {
   const topShards = Math.ceil(topViewers / ASSUMED.chatShardSockets.value);
   const roomRpcToday = SEED.chatTop.value + topShards * MEASURED.roomBatchesPerSecond.value;
   const roomRpcShardBatched = topShards * MEASURED.roomBatchesPerSecond.value * 2;
-  // Two levels: the top channel's shards report to relays (20 shards each), relays to the room.
+  // Two levels, as built (chat/shard-fanout.ts, chat-shard/submit-batcher.ts): the room calls the
+  // first shard of each group of 20, which relays the batch to the other 19; shards past the first
+  // group send their users' messages through their group's first shard. Callers of the room: the
+  // first group's 20 shards, one per later group, and the IRC pool's 16, each with one call in
+  // flight; assumed one call per 100 ms batch rhythm each once the room is busy (a call waits for
+  // the room's answer, so the calls never exceed what the room answers).
   const relays = Math.ceil(topShards / 20);
-  const roomRpcTwoLevel = relays * MEASURED.roomBatchesPerSecond.value * 2;
-  const relayRpc = 20 * MEASURED.roomBatchesPerSecond.value * 2;
+  const roomCallers = 20 + (relays - 1) + 16;
+  const roomRpcTwoLevel =
+    relays * MEASURED.roomBatchesPerSecond.value + roomCallers * MEASURED.roomBatchesPerSecond.value;
+  // A relay: 19 deliveries per batch out, and the calls of its 19 group shards in, plus its own.
+  const relayRpc = 19 * MEASURED.roomBatchesPerSecond.value + 20 * MEASURED.roomBatchesPerSecond.value;
   // Every viewer socket gets at most one frame per room batch (10/s), whatever the message rate.
   const chatShards = Math.ceil(viewers / ASSUMED.chatShardSockets.value);
   const framesPerShard = ASSUMED.chatShardSockets.value * MEASURED.roomBatchesPerSecond.value;
@@ -407,19 +415,19 @@ export function printCapacity(): void {
         'derived',
       ],
       [
-        'top-channel room RPC/s today',
+        'top-channel room RPC/s, a call per message (before)',
         `${r.chat.room_rpc_per_second_today.toLocaleString('en-US')} (budget ${r.chat.room_budget})`,
         'saturates first',
       ],
       [
-        'top-channel room RPC/s shard-batched',
+        'top-channel room RPC/s, shards batched, no relays',
         `${r.chat.room_rpc_per_second_shard_batched.toLocaleString('en-US')}`,
         'still over budget',
       ],
       [
         'top-channel room / relay RPC/s, 2 levels',
         `${r.chat.room_rpc_per_second_two_level} / ${r.chat.relay_rpc_per_second} (${r.chat.relays} relays)`,
-        'design change (docs/capacity.md)',
+        'built: relays both ways (docs/capacity.md)',
       ],
       [
         'chat shards (global) / frames/s each',

@@ -9,6 +9,7 @@
 // every shard that holds one of its viewers, whichever kind. A shard per IRC connection would cost
 // one RPC per connection per batch; pooling keeps that to one per shard, like the JSON side.
 import { DurableObject } from 'cloudflare:workers';
+import * as z from 'zod/mini';
 import { log } from '../../common/log.ts';
 import type { BatchableFrame, ServerFrame } from '../../protocol/chat.ts';
 import { BatchPayloads } from '../chat/batch-payloads.ts';
@@ -16,8 +17,20 @@ import { findChannelByName, findSessionByToken } from '../chat/directory.ts';
 import { MAX_IRC_LINE_BYTES } from '../chat/irc.ts';
 import { findIrcLogin } from '../chat/irc-auth.ts';
 import { renderFanoutEvent } from '../chat/irc-fanout.ts';
-import { isShardOfChannel, MAX_RELAY_FORWARDS, ShardFanout } from '../chat/shard-fanout.ts';
-import type { FanoutBatch, FanoutEvent, SubmitRequest, SubmitResult } from '../chat/types.ts';
+import {
+  isShardOfChannel,
+  MAX_RELAY_FORWARDS,
+  RELAY_GROUP_SIZE,
+  ShardFanout,
+  submitRelayFor,
+} from '../chat/shard-fanout.ts';
+import {
+  type FanoutBatch,
+  type FanoutEvent,
+  MAX_SUBMIT_BATCH,
+  type SubmitRequest,
+  type SubmitResult,
+} from '../chat/types.ts';
 import { metrics } from '../metrics/recorder.ts';
 import { findLiveAccessTokenHashes } from '../shared/oauth-tokens.ts';
 import { findLiveTokenHashes } from '../shared/sessions.ts';
@@ -52,6 +65,10 @@ const LEASE_RENEW_AFTER_MS = LEASE_TTL_MS / 2;
 
 const encoder = new TextEncoder();
 
+const ShardConfig = z.object({
+  CHAT_RELAY_GROUP_SIZE: z.optional(z.coerce.number().check(z.int(), z.positive())),
+});
+
 export class ChatShard extends DurableObject<Env> {
   readonly #log = log.child({ class: 'ChatShard' });
   /** Parsed attachments, so a batch does not deserialize every socket's state again. */
@@ -63,6 +80,10 @@ export class ChatShard extends DurableObject<Env> {
     (name, batch) => this.env.CHAT_SHARD.getByName(name).deliver(batch),
     (name, error) => this.#log.error('chat_relay_delivery_failed', { shard: name, error }),
   );
+  /** Shards per relay group (chat/shard-fanout.ts), as the room uses it. */
+  readonly #relayGroupSize: number;
+  /** This object's name (`${channelId}:${n}` or `irc:${n}`), from its sockets' attachments. */
+  #name: string | null = null;
   /** Per channel with a message on its way to the room (submit-batcher.ts); dropped when idle. */
   readonly #submitters = new Map<string, SubmitBatcher>();
   readonly #services: ShardServices = {
@@ -81,6 +102,11 @@ export class ChatShard extends DurableObject<Env> {
     chatRate: new ChatMessageRate(),
   };
 
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#relayGroupSize = ShardConfig.parse(env).CHAT_RELAY_GROUP_SIZE ?? RELAY_GROUP_SIZE;
+  }
+
   override async fetch(request: Request): Promise<Response> {
     const headers = UpgradeHeaders.safeParse(Object.fromEntries(request.headers));
     if (!headers.success || request.headers.get('Upgrade')?.toLowerCase() !== 'websocket') {
@@ -95,6 +121,7 @@ export class ChatShard extends DurableObject<Env> {
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     metrics.add({ env: this.env, ctx: this.ctx }, 'edgestream_chat_sockets', {}, 1);
+    this.#name ??= h['x-chat-shard'];
     const state: SocketAttachment = {
       shard: h['x-chat-shard'],
       protocol: h['x-chat-protocol'],
@@ -141,12 +168,21 @@ export class ChatShard extends DurableObject<Env> {
     };
   }
 
-  /** One message for `channelId`'s room, sent with whatever else waits for it (submit-batcher.ts). */
+  /**
+   * One message for `channelId`'s room, sent with whatever else waits for it (submit-batcher.ts):
+   * to the room itself, or, for a shard past the first relay group, to its group's first shard.
+   */
   async #submit(channelId: string, request: SubmitRequest): Promise<SubmitResult> {
     let batcher = this.#submitters.get(channelId);
     if (!batcher) {
-      const stub = this.env.CHAT_ROOM.getByName(channelId);
-      batcher = new SubmitBatcher(async (requests) => stub.submitBatch(channelId, requests));
+      const relay = submitRelayFor(this.#ownName(), channelId, this.#relayGroupSize);
+      if (relay) {
+        const stub = this.env.CHAT_SHARD.getByName(relay);
+        batcher = new SubmitBatcher(async (requests) => stub.relaySubmit(channelId, requests));
+      } else {
+        const stub = this.env.CHAT_ROOM.getByName(channelId);
+        batcher = new SubmitBatcher(async (requests) => stub.submitBatch(channelId, requests));
+      }
       this.#submitters.set(channelId, batcher);
     }
     try {
@@ -154,6 +190,29 @@ export class ChatShard extends DurableObject<Env> {
     } finally {
       if (!batcher.busy && this.#submitters.get(channelId) === batcher) this.#submitters.delete(channelId);
     }
+  }
+
+  /**
+   * A later shard of this shard's relay group hands over its users' messages: they join this
+   * shard's own on the way to the room, and each gets the room's answer back.
+   */
+  async relaySubmit(channelId: string, requests: readonly SubmitRequest[]): Promise<SubmitResult[]> {
+    return Promise.all(
+      requests.map((request, i) =>
+        i < MAX_SUBMIT_BATCH
+          ? this.#submit(channelId, request)
+          : { kind: 'error', code: 'invalid_frame', message: 'Too many messages in one call.' },
+      ),
+    );
+  }
+
+  #ownName(): string {
+    if (this.#name) return this.#name;
+    for (const ws of this.ctx.getWebSockets()) {
+      const shard = this.#readState(ws)?.shard;
+      if (shard) return (this.#name = shard);
+    }
+    return '';
   }
 
   #readState(ws: WebSocket): SocketAttachment | null {

@@ -11,7 +11,8 @@
 // price of one more hop (a few milliseconds) for the relayed shards. While the shard list is stable
 // each shard hears every batch through the same lane, so in order; when the list changes (a shard
 // opens or goes quiet) a shard can change group, and the first batch through its new lane may
-// overtake the last one through the old.
+// overtake the last one through the old. The same groups carry messages the other way: see
+// submitRelayFor.
 import type { FanoutBatch } from './types.ts';
 
 /** A merged batch never claims more than this window: it sets the sampling budget. */
@@ -52,6 +53,23 @@ export function isShardOfChannel(name: string, channelId: string): boolean {
   const own = `${channelId}:`;
   const index = name.startsWith(own) ? name.slice(own.length) : name.startsWith('irc:') ? name.slice(4) : '';
   return /^\d{1,6}$/.test(index);
+}
+
+/**
+ * Where a shard sends its users' messages (the incoming half of the relay level): shards of the
+ * first group (`${channelId}:0` to `:${groupSize - 1}`) and IRC pool shards call the room
+ * themselves; a later JSON shard calls the first shard of its group of `groupSize`, which submits
+ * its own and its group's messages together. The room then has at most one caller per group plus
+ * the first group and the IRC pool, each with one call in flight. Null: call the room.
+ */
+export function submitRelayFor(shardName: string, channelId: string, groupSize: number): string | null {
+  const own = `${channelId}:`;
+  if (!shardName.startsWith(own)) return null;
+  const n = Number(shardName.slice(own.length));
+  const size = Math.max(1, groupSize);
+  if (!Number.isInteger(n) || n < size) return null;
+  const leader = n - (n % size);
+  return leader === n ? null : `${own}${leader}`;
 }
 
 /**

@@ -1,11 +1,17 @@
 // The top-channel design (docs/capacity.md, "shards pre-aggregate, a relay level"): a shard sends
 // its users' messages to the room in batches, one call in flight per channel; past the relay group
-// size the room calls one shard per group and that shard forwards the batch to the rest. The chat
+// size the room calls one shard per group and that shard forwards the batch to the rest; shards
+// past the first group send their messages through their group's first shard. The chat
 // tests run with CHAT_SOCKETS_PER_SHARD=2 and CHAT_RELAY_GROUP_SIZE=3 (vitest.workers.config.ts),
 // so every test with more than three shards also goes through relays.
 import { env, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { isShardOfChannel, MAX_RELAY_FORWARDS, planFanout } from '../../durable-objects/chat/shard-fanout.ts';
+import {
+  isShardOfChannel,
+  MAX_RELAY_FORWARDS,
+  planFanout,
+  submitRelayFor,
+} from '../../durable-objects/chat/shard-fanout.ts';
 import { MAX_SUBMIT_BATCH, type SubmitResult } from '../../durable-objects/chat/types.ts';
 import { MAX_WAITING_SUBMITS, SubmitBatcher } from '../../durable-objects/chat-shard/submit-batcher.ts';
 import { grantRole, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
@@ -169,6 +175,25 @@ describe('room to shards through relays', () => {
       await reader.next('chat_message', (m) => m.content === 'three', 5000);
       expect(reader.messages().map((m) => m.content)).toEqual(['one', 'two', 'three']);
     }
+    // The last socket sits in shard 4, past the first group of 3: its message goes through shard 3
+    // (submitRelayFor) on its way to the room, and comes back to everyone.
+    const last = readers.at(-1);
+    last?.say(owner.channelId, 'from the last shard');
+    const heard = await writer.next('chat_message', (m) => m.content === 'from the last shard', 5000);
+    expect(heard.user.id).toBe(viewers.at(-1)?.id);
+    await readers[0]?.next('chat_message', (m) => m.content === 'from the last shard', 5000);
+  });
+
+  it('sends a shard’s messages to the room directly in the first group and through its group’s first shard after', () => {
+    const c = crypto.randomUUID();
+    expect(submitRelayFor(`${c}:0`, c, 3)).toBeNull();
+    expect(submitRelayFor(`${c}:2`, c, 3)).toBeNull();
+    expect(submitRelayFor(`${c}:3`, c, 3)).toBeNull();
+    expect(submitRelayFor(`${c}:4`, c, 3)).toBe(`${c}:3`);
+    expect(submitRelayFor(`${c}:8`, c, 3)).toBe(`${c}:6`);
+    expect(submitRelayFor(`${c}:419`, c, 20)).toBe(`${c}:400`);
+    expect(submitRelayFor('irc:7', c, 3)).toBeNull();
+    expect(submitRelayFor('', c, 3)).toBeNull();
   });
 
   it('a relay forwards only to shards of the batch’s own channel or the IRC pool', () => {
