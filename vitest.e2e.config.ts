@@ -9,6 +9,10 @@ export default defineConfig({
     environment: 'node',
     globalSetup: ['./test/e2e/global-setup.ts'],
     fileParallelism: false,
+    // In CI (one 2-core machine running a whole platform, Chromium and ffmpeg per file) a failed
+    // end-to-end test is run once more, as Playwright's CI default does; a broken feature fails
+    // both runs, and vitest's report names every test that needed its second run.
+    retry: process.env.CI ? 1 : 0,
     testTimeout: 180_000,
     hookTimeout: 180_000,
   },
