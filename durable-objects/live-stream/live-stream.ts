@@ -102,6 +102,8 @@ export class LiveStream extends DurableObject<Env> {
         trimToDvrWindow(timeline, this.timings.dvrWindowSeconds);
         this.#playlists.add(name, timeline);
       }
+      const keepAfterMs = Date.now() - this.timings.dvrWindowSeconds * 1000;
+      for (const ad of state.interstitials) this.#playlists.addInterstitial(ad, keepAfterMs);
     });
   }
 
@@ -302,7 +304,9 @@ export class LiveStream extends DurableObject<Env> {
     if (running) {
       return { kind: 'busy', retryAfterMs: running.startMs + running.durationSeconds * 1000 - now };
     }
-    this.#playlists.addInterstitial({ ...ad, startMs: now }, now - this.timings.dvrWindowSeconds * 1000);
+    const keepAfterMs = now - this.timings.dvrWindowSeconds * 1000;
+    this.#playlists.addInterstitial({ ...ad, startMs: now }, keepAfterMs);
+    this.#storage.saveAdBreak(view.streamId, { ...ad, startMs: now }, keepAfterMs);
     return { kind: 'started', streamId: view.streamId, startMs: now };
   }
 

@@ -43,7 +43,7 @@ const TOO_EARLY_RETRY_MS = 1000;
 export class LivePlaylists {
   readonly #timelines = new Map<RenditionName, Timeline>();
   readonly #rendered = new Map<string, string>();
-  /** Ad breaks of the current stream, oldest first; kept in memory only (docs/payments.md, "Ads"). */
+  /** Ad breaks of the current stream, oldest first; also in the object's SQLite (storage.ts). */
   #interstitials: Interstitial[] = [];
   readonly #waiters: Waiters;
   readonly #timings: () => LiveStreamTimings;

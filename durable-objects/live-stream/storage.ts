@@ -3,6 +3,7 @@
 // Every row read back is zod-parsed. The tables are created by the first publish, never by a stray
 // playback request (a channel that never streamed leaves no stored object behind).
 import { z } from 'zod';
+import type { Interstitial } from '../../media/hls/interstitials.ts';
 import {
   applyPart,
   createTimeline,
@@ -76,7 +77,17 @@ CREATE TABLE IF NOT EXISTS parts (
   stream_id TEXT NOT NULL, rendition TEXT NOT NULL, msn INTEGER NOT NULL, part INTEGER NOT NULL,
   duration REAL NOT NULL, independent INTEGER NOT NULL, pdt INTEGER NOT NULL,
   publish INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (stream_id, rendition, msn, part));
+CREATE TABLE IF NOT EXISTS ad_breaks (
+  stream_id TEXT NOT NULL, id TEXT NOT NULL, start_ms INTEGER NOT NULL, duration_s INTEGER NOT NULL,
+  asset_list_uri TEXT NOT NULL, PRIMARY KEY (stream_id, id));
 `;
+
+const AdBreakRow = z.object({
+  id: z.string(),
+  start_ms: z.number(),
+  duration_s: z.number(),
+  asset_list_uri: z.string(),
+});
 
 /** Columns added after the first release: objects created before them get them on load. */
 const ADDED_COLUMNS = [
@@ -116,6 +127,8 @@ function toSegmentRecord(row: z.infer<typeof SegmentRow>): SegmentRecord {
 export interface StoredState {
   record: StreamRecord;
   timelines: Array<[RenditionName, Timeline]>;
+  /** The stream's ad breaks, oldest first (docs/payments.md, "Ads"). */
+  interstitials: Interstitial[];
 }
 
 export class LiveStreamStorage {
@@ -228,6 +241,27 @@ export class LiveStreamStorage {
   /** The previous stream's part rows only served resuming it; its segment rows stay for the VOD. */
   deleteParts(streamId: string): void {
     this.#sql.exec('DELETE FROM parts WHERE stream_id = ?', streamId);
+    this.#sql.exec('DELETE FROM ad_breaks WHERE stream_id = ?', streamId);
+  }
+
+  /**
+   * Keeps an ad break with its stream, so an object that restarts mid-break still lists it; breaks
+   * that ended before `keepAfterMs` (out of the DVR window) go.
+   */
+  saveAdBreak(streamId: string, ad: Interstitial, keepAfterMs: number): void {
+    this.#sql.exec(
+      'DELETE FROM ad_breaks WHERE stream_id = ? AND start_ms + duration_s * 1000 < ?',
+      streamId,
+      keepAfterMs,
+    );
+    this.#sql.exec(
+      'INSERT OR REPLACE INTO ad_breaks (stream_id, id, start_ms, duration_s, asset_list_uri) VALUES (?, ?, ?, ?, ?)',
+      streamId,
+      ad.id,
+      ad.startMs,
+      ad.durationSeconds,
+      ad.assetListUri,
+    );
   }
 
   /** Every stored segment of a rendition of `streamId`, oldest first. */
@@ -249,6 +283,7 @@ export class LiveStreamStorage {
     this.#sql.exec('DELETE FROM segments WHERE stream_id = ?', streamId);
     this.#sql.exec('DELETE FROM parts WHERE stream_id = ?', streamId);
     this.#sql.exec('DELETE FROM renditions WHERE stream_id = ?', streamId);
+    this.#sql.exec('DELETE FROM ad_breaks WHERE stream_id = ?', streamId);
   }
 
   /** Rebuilds the current stream and its timelines (once, under blockConcurrencyWhile). */
@@ -316,6 +351,21 @@ export class LiveStreamStorage {
         segment.parts = takeUnbrokenRun(segment.parts);
       }
     }
-    return { record, timelines: [...timelines] };
+    const interstitials = this.#sql
+      .exec(
+        'SELECT id, start_ms, duration_s, asset_list_uri FROM ad_breaks WHERE stream_id = ? ORDER BY start_ms',
+        streamId,
+      )
+      .toArray()
+      .map((raw) => {
+        const row = AdBreakRow.parse(raw);
+        return {
+          id: row.id,
+          startMs: row.start_ms,
+          durationSeconds: row.duration_s,
+          assetListUri: row.asset_list_uri,
+        };
+      });
+    return { record, timelines: [...timelines], interstitials };
   }
 }

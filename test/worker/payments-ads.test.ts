@@ -2,9 +2,10 @@
 // media playlist lists it as an HLS interstitial (EXT-X-DATERANGE, CLASS com.apple.hls.interstitial,
 // X-ASSET-LIST), the asset list fills the break from the ad pool for viewers and is empty for
 // subscribers (the player skips it), and impressions are counted once per viewer per break.
-import { env } from 'cloudflare:test';
+import { env, evictDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import type { AuthorizeResponse } from '../../protocol/ingest.ts';
 import { createSession } from '../../workers/shared/auth.ts';
 import { callApi, readError, signUp } from './api-helpers.ts';
 import { subscribe } from './chat-fixtures.ts';
@@ -12,6 +13,7 @@ import {
   createTestChannel,
   findTags,
   getPlaylist,
+  publishSegment,
   readAttributes,
   startTestStream,
 } from './origin-fixtures.ts';
@@ -19,9 +21,16 @@ import {
 const AdBreak = z.object({ id: z.string(), duration_seconds: z.number(), started_at: z.number() });
 const AssetList = z.object({ ASSETS: z.array(z.object({ URI: z.string(), DURATION: z.number() })) });
 
+/** Each live test channel's publish, for tests that upload more after the start. */
+const publish = new Map<string, AuthorizeResponse>();
+
+function never(): never {
+  throw new Error('no publish recorded for this channel');
+}
+
 async function liveChannel() {
   const channel = await createTestChannel();
-  await startTestStream(channel, ['source', 'audio'], 3);
+  publish.set(channel.channelId, await startTestStream(channel, ['source', 'audio'], 3));
   const token = await createSession(env.DB, channel.userId);
   return { channel, token };
 }
@@ -88,6 +97,24 @@ describe('ad breaks', () => {
       .bind(channel.channelId, offline.channel.id)
       .all();
     expect(results).toEqual([{ duration_seconds: 30 }]);
+  });
+
+  it('keeps a running break when the LiveStream object restarts: still listed, a second one still refused', async () => {
+    const { channel, token } = await liveChannel();
+    const started = await startBreak(channel.channelId, token, 90);
+    expect(started.status).toBe(201);
+    const adBreak = AdBreak.parse(await started.json());
+    const stub = env.LIVE_STREAM.getByName(channel.channelId);
+    await evictDurableObject(stub);
+    // The stream goes on after the restart: one more segment from the same publish.
+    await publishSegment(publish.get(channel.channelId) ?? never(), 'source', 3);
+    await publishSegment(publish.get(channel.channelId) ?? never(), 'audio', 3);
+    const playlist = await (await getPlaylist(channel.channelId, 'source.m3u8')).text();
+    const [daterange] = findTags(playlist, '#EXT-X-DATERANGE:');
+    expect(readAttributes(daterange ?? '')).toMatchObject({ ID: `ad-${adBreak.id}`, DURATION: '90' });
+    const again = await startBreak(channel.channelId, token, 30);
+    expect(again.status).toBe(429);
+    expect(Number(again.headers.get('Retry-After'))).toBeGreaterThan(60);
   });
 
   it('fills the break from the ad pool for viewers, once per viewer; a subscriber gets no assets and no impression', async () => {
