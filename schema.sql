@@ -628,3 +628,11 @@ CREATE TABLE ad_impressions (
   created_at INTEGER NOT NULL,
   PRIMARY KEY (break_id, viewer_key)
 );
+-- Auto-host (0020): the channels an offline channel plays, in priority order.
+CREATE TABLE channel_auto_host (
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  target_channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  PRIMARY KEY (channel_id, position)
+);
+CREATE INDEX idx_channel_auto_host_target ON channel_auto_host (target_channel_id);

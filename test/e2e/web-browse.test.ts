@@ -1,7 +1,8 @@
 // Browsing in Chromium against a running platform: the home page and a category directory list a
 // real live stream (ffmpeg → RTMP → transcoder), search finds it by channel name and by title,
 // the OBS chat overlay shows chat, the dashboard's role and emote panels work against the API, a
-// raid lands on a fresh watch page, and a phone-sized screen never scrolls sideways.
+// raid lands on a fresh watch page, an offline channel auto-hosting the live one plays it, and a
+// phone-sized screen never scrolls sideways.
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
@@ -14,6 +15,7 @@ import {
   hasHorizontalScroll,
   launchWebBrowser,
   openContext,
+  sampleWatchPlayer,
   takeScreenshot,
 } from './web-pages.ts';
 
@@ -245,6 +247,41 @@ describe('browsing the web app in a real browser', () => {
       await page.press('#home-search-input', 'Enter');
       await page.locator(`[data-stream-id="${streamId}"]`).waitFor({ timeout: 15_000 });
       expect(page.url()).toContain(`q=${titleWord}`);
+    });
+
+    it("plays a live channel on an offline channel's page when the offline channel auto-hosts it", async () => {
+      // Signups are limited per network (5 an hour, the strict limits tests run with), and this file
+      // signs up more users than that: the host signs up from an address of its own.
+      const signup = await fetch(`${platform.baseUrl}/api/v1/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'CF-Connecting-IP': '198.51.100.21' },
+        body: JSON.stringify({ username: uniqueName('host'), password: 'correct-horse-battery' }),
+      });
+      expect(signup.status).toBe(201);
+      const host = (await signup.json()) as SignedUp;
+      const context = await newContext({ token: host.token });
+      const dashboard = await context.newPage();
+      await dashboard.goto(`${platform.baseUrl}/dashboard`);
+      await dashboard.fill('#auto-host-add', streamer.channel.name);
+      await dashboard.getByRole('button', { name: 'Add', exact: true }).click();
+      await dashboard.locator('.auto-host [role="status"]').getByText('Saved.').waitFor({ timeout: 10_000 });
+      expect(await dashboard.locator('.auto-host-list li').allTextContents()).toEqual([
+        expect.stringContaining(streamer.channel.name),
+      ]);
+      const page = await context.newPage();
+      const errors = collectPageErrors(page);
+      await page.goto(`${platform.baseUrl}/${host.channel.name}`);
+      const banner = page.locator('.hosting-banner');
+      await banner.waitFor({ timeout: 15_000 });
+      expect((await banner.textContent())?.toLowerCase()).toContain(`is hosting ${streamer.channel.name}`);
+      // The hosted stream really plays: the video's clock advances with no fatal hls.js error.
+      await expect
+        .poll(async () => (await sampleWatchPlayer(page)).currentTime, { timeout: 25_000, interval: 500 })
+        .toBeGreaterThan(2);
+      expect((await sampleWatchPlayer(page)).fatalErrors).toBe(0);
+      await banner.getByRole('link').click();
+      await page.waitForURL(`**/${streamer.channel.name}`, { timeout: 10_000 });
+      expect(errors).toEqual([]);
     });
 
     // A raid needs a live source channel (a raid from an offline channel is refused), so the live

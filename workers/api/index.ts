@@ -7,6 +7,7 @@ import { createApiRouter } from './lib/router.ts';
 import { limitRequestBody } from './middleware/body-limits.ts';
 import { handleIdempotencyKey } from './middleware/idempotency.ts';
 import { authApp } from './routes/auth.ts';
+import { autoHostApp } from './routes/auto-host.ts';
 import { automodApp } from './routes/automod.ts';
 import { categoriesApp } from './routes/categories.ts';
 import { channelsApp } from './routes/channels.ts';
@@ -51,6 +52,7 @@ export const apiApp = app
   .route('/', tierProgramApp)
   .route('/', presenceApp)
   .route('/', scheduleApp)
+  .route('/', autoHostApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

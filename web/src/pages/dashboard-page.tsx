@@ -12,6 +12,7 @@ import { formatCount, formatDate, formatDuration } from '../components/format.ts
 import { Panel } from '../components/panel.tsx';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
+import { AutoHostPanel } from './dashboard-auto-host-panel.tsx';
 import { AutomodQueuePanel, ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
 import { EarningsPanel } from './dashboard-earnings.tsx';
 import { SchedulePanel } from './dashboard-schedule-panel.tsx';
@@ -77,6 +78,9 @@ export function DashboardPage() {
         </Panel>
         <Panel title="Schedule">
           <SchedulePanel channelId={channelId} />
+        </Panel>
+        <Panel title="Auto-host">
+          <AutoHostPanel channelId={channelId} />
         </Panel>
         <Panel title="Affiliate and Partner program">
           <TierProgramPanel channelId={channelId} />

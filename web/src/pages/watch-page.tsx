@@ -237,15 +237,27 @@ function readRaidOrigin(state: unknown): string | null {
 }
 
 function OfflineScreen({ channelId, name }: { channelId: string | null; name: string }) {
+  const param = { id: encodeURIComponent(channelId ?? '') };
   const vods = useApi(channelId ? `/channels/${channelId}/vods` : null, (options) =>
-    readApi(
-      api.channels[':id'].vods.$get(
-        { param: { id: encodeURIComponent(channelId ?? '') }, query: { limit: '1' } },
-        options,
-      ),
-    ),
+    readApi(api.channels[':id'].vods.$get({ param, query: { limit: '1' } }, options)),
   );
+  // Auto-host: the first live channel of this channel's host list plays here while it is offline.
+  const hosting = useApi(channelId ? `/channels/${channelId}/hosting` : null, (options) =>
+    readApi(api.channels[':id'].hosting.$get({ param }, options)),
+  );
+  const hosted = hosting.data?.hosting ?? null;
   const last = vods.data?.data[0];
+  if (hosted) {
+    return (
+      <div className="hosting-screen">
+        <p className="hosting-banner">
+          {name} is hosting <Link to={`/${hosted.channel.name}`}>{hosted.channel.display_name}</Link>
+          {hosted.title ? `: ${hosted.title}` : ''}
+        </p>
+        <HlsPlayer key={hosted.stream_id} src={hosted.manifest_url} live muted />
+      </div>
+    );
+  }
   return (
     <div className="offline-screen">
       <p className="offline-title">{name} is offline.</p>
