@@ -210,7 +210,10 @@ export class ChatShard extends DurableObject<Env> {
     if (this.#name) return this.#name;
     for (const ws of this.ctx.getWebSockets()) {
       const shard = this.#readState(ws)?.shard;
-      if (shard) return (this.#name = shard);
+      if (shard) {
+        this.#name = shard;
+        return shard;
+      }
     }
     return '';
   }
