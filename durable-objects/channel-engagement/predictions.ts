@@ -225,7 +225,7 @@ export class Predictions {
     return ok(this.#mustView(id));
   }
 
-  /** Pays the pot to the winners once; answers who got what (user id → points). */
+  /** Pays the whole pot to the winners once (the rule in the header); refunds all when nobody won. */
   resolve(id: string, winningOutcomeId: string, now: number): EngagementOutcome<PredictionView> {
     const prediction = this.#read(id);
     if (!prediction) return notFound('Prediction');

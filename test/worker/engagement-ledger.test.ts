@@ -4,14 +4,12 @@
 // and cancels in any order (some twice). After every run: the entries and the balances sum to zero,
 // no account but issuance is below zero, every balance is the sum of its entries, and every
 // resolved or canceled prediction's pot is empty (paid out whole, once).
-import { runInDurableObject } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { potAccount, userAccount } from '../../durable-objects/channel-engagement/points-ledger.ts';
 import { splitPot } from '../../durable-objects/channel-engagement/predictions.ts';
 import { seedUser } from './chat-fixtures.ts';
-import type { ChannelEngagement as TestChannelEngagement } from './test-entry.ts';
+import { type EngagementStub, getEngagementStub, runInTestEngagement } from './engagement-fixtures.ts';
 
 const USERS = ['u1', 'u2', 'u3', 'u4'];
 const requestId = fc.integer({ min: 0, max: 12 }).map((n) => `req-${String(n).padStart(6, '0')}`);
@@ -53,7 +51,7 @@ describe('channel points ledger', () => {
       fc.asyncProperty(fc.array(Operation, { minLength: 20, maxLength: 60 }), async (operations) => {
         const owner = await seedUser('prop');
         const channelId = owner.channelId;
-        const engagement = env.CHANNEL_ENGAGEMENT.getByName(channelId);
+        const engagement = getEngagementStub(channelId);
         const rewards = [
           await engagement.addReward(channelId, rewardInput('Small', 30)),
           await engagement.addReward(channelId, rewardInput('Large', 75)),
@@ -61,7 +59,7 @@ describe('channel points ledger', () => {
         let poll = await openPoll(engagement, channelId);
         let prediction = await openPrediction(engagement, channelId);
         // Everyone starts with some points, so early stakes and redemptions are not all refused.
-        await runInDurableObject(engagement, async (instance: TestChannelEngagement) => {
+        await runInTestEngagement(engagement, async (instance) => {
           for (const id of USERS) instance.grantPoints(id, 300);
         });
         const redemptions: string[] = [];
@@ -69,7 +67,7 @@ describe('channel points ledger', () => {
         for (const op of operations) {
           switch (op.kind) {
             case 'grant':
-              await runInDurableObject(engagement, async (instance: TestChannelEngagement) => {
+              await runInTestEngagement(engagement, async (instance) => {
                 instance.grantPoints(op.user, op.amount);
               });
               break;
@@ -147,7 +145,7 @@ describe('channel points ledger', () => {
         }
         const audit = await engagement.auditLedger();
         expect(audit).toEqual({ entrySum: 0, balanceSum: 0, negativeAccounts: [], driftedAccounts: [] });
-        await runInDurableObject(engagement, async (instance: TestChannelEngagement) => {
+        await runInTestEngagement(engagement, async (instance) => {
           for (const id of closedPredictions) expect(instance.readAccount(potAccount(id))).toBe(0);
           for (const id of USERS) expect(instance.readAccount(userAccount(id))).toBeGreaterThanOrEqual(0);
         });
@@ -191,7 +189,7 @@ function rewardInput(title: string, cost: number) {
   };
 }
 
-type Engagement = DurableObjectStub<TestChannelEngagement>;
+type Engagement = EngagementStub;
 
 async function openPoll(engagement: Engagement, channelId: string) {
   const outcome = await engagement.startPoll(channelId, {

@@ -4,13 +4,11 @@
 // redemptions, points below zero, stakes over the balance, resolve twice, cancel after resolve, a
 // non-moderator starting a poll, malformed and oversized bodies. Each attack is performed and the
 // ledger is audited after it: nothing lost, nothing paid twice.
-import { runInDurableObject } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { callApi, readError } from './api-helpers.ts';
 import { goLive, grantRole, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
-import type { ChannelEngagement as TestChannelEngagement } from './test-entry.ts';
+import { advanceClock, getEngagementStub, grantPoints } from './engagement-fixtures.ts';
 
 const Points = z.object({
   balance: z.number(),
@@ -34,21 +32,9 @@ const Reward = z.object({ id: z.string(), cost: z.number() });
 const Redemption = z.object({ id: z.string(), status: z.string() });
 const RedeemResult = z.object({ redemption: Redemption, balance: z.number() });
 
-function stub(channelId: string) {
-  return env.CHANNEL_ENGAGEMENT.getByName(channelId);
-}
-
-async function grant(channelId: string, userId: string, amount: number): Promise<void> {
-  await runInDurableObject(stub(channelId), async (instance: TestChannelEngagement) => {
-    instance.grantPoints(userId, amount);
-  });
-}
-
-async function advance(channelId: string, ms: number): Promise<void> {
-  await runInDurableObject(stub(channelId), async (instance: TestChannelEngagement) => {
-    instance.advanceClock(ms);
-  });
-}
+const stub = getEngagementStub;
+const grant = grantPoints;
+const advance = advanceClock;
 
 async function balanceOf(channelId: string, user: SeededUser): Promise<number> {
   const res = await callApi(`/channels/${channelId}/points`, { token: user.token });

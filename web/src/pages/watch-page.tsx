@@ -17,7 +17,6 @@ import { ErrorMessage } from '../components/status-message.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 import { loadHls } from '../player/load-hls.ts';
 import { useViewerPresence } from '../player/use-viewer-presence.ts';
-import { ChannelEngagement } from './channel-engagement.tsx';
 import { ChannelSchedule } from './channel-schedule.tsx';
 import { ChannelSupport } from './channel-support.tsx';
 
@@ -29,6 +28,10 @@ const OFFLINE_REFRESH_MS = 10_000;
 // its own chunk, fetched while the player starts, so it never adds to the first download.
 const ChatPanel = lazy(() =>
   import('../chat/chat-panel.tsx').then((module) => ({ default: module.ChatPanel })),
+);
+// The channel-points panel (docs/engagement.md) likewise loads beside the player, never before it.
+const ChannelEngagement = lazy(() =>
+  import('./channel-engagement.tsx').then((module) => ({ default: module.ChannelEngagement })),
 );
 
 /**
@@ -183,12 +186,14 @@ function ChannelWatchPage({ name }: { name: string }) {
           </div>
         </div>
         {channel ? (
-          <ChannelEngagement
-            key={`engagement-${channel.id}`}
-            channelId={channel.id}
-            livePoll={livePoll}
-            livePrediction={livePrediction}
-          />
+          <Suspense fallback={null}>
+            <ChannelEngagement
+              key={`engagement-${channel.id}`}
+              channelId={channel.id}
+              livePoll={livePoll}
+              livePrediction={livePrediction}
+            />
+          </Suspense>
         ) : null}
         {channel ? <ChannelSchedule key={`schedule-${channel.id}`} channelId={channel.id} /> : null}
       </div>

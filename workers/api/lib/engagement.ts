@@ -67,13 +67,10 @@ export function unwrapOutcome<T>(outcome: EngagementOutcome<T>): { value: T; dup
   }
 }
 
-export const RequestId = z
-  .string()
-  .regex(REQUEST_ID_PATTERN)
-  .openapi({
-    description: 'Your idempotency key: the same id again has no second effect',
-    example: 'b7f3c1d2e4a5',
-  });
+export const RequestId = z.string().regex(REQUEST_ID_PATTERN).openapi({
+  description: 'Your idempotency key: the same id again has no second effect',
+  example: 'b7f3c1d2e4a5',
+});
 
 export const RewardSchema = z
   .object({
