@@ -7,6 +7,7 @@
 // schemas without pulling all of zod into its first bundle; the Worker and Durable Objects use the
 // same schemas (`.safeParse` works the same).
 import * as z from 'zod/mini';
+import { PollFrame, PredictionFrame, RedemptionFrame } from './engagement.ts';
 
 const Count = z.int().check(z.nonnegative());
 
@@ -190,6 +191,10 @@ const BATCHABLE_FRAMES = [
   WelcomeFrame,
   PongFrame,
   SubNoticeFrame,
+  // Channel engagement (engagement.ts, docs/engagement.md).
+  PollFrame,
+  PredictionFrame,
+  RedemptionFrame,
 ] as const;
 
 /** Every frame kind except `batch` itself: what may ride inside a batch. */

@@ -15,6 +15,7 @@ import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';
 import { handleError, handleNotFound } from './shared/errors.ts';
 
+export { ChannelEngagement } from '../durable-objects/channel-engagement/channel-engagement.ts';
 export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
 export { ChatShard } from '../durable-objects/chat-shard/chat-shard.ts';
 export { EventSubSession } from '../durable-objects/eventsub/eventsub-session.ts';

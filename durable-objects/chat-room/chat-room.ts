@@ -11,6 +11,7 @@ import { DurableObject } from 'cloudflare:workers';
 import * as z from 'zod/mini';
 import { type Logger, log } from '../../common/log.ts';
 import { type ChatMessage, HISTORY_LENGTH, type RoomState } from '../../protocol/chat.ts';
+import type { EngagementFrame } from '../../protocol/engagement.ts';
 import { createEvent, type EventOf } from '../../protocol/events.ts';
 import { AutoSlowMode } from '../chat/auto-slow.ts';
 import { reviewMessage } from '../chat/automod.ts';
@@ -520,6 +521,16 @@ export class ChatRoom extends DurableObject<Env> {
     const notice = describeSubNotice(announcement, user, recipient, channel.displayName);
     if (!notice) return false;
     this.#pending.push({ kind: 'sub_notice', notice });
+    await this.#scheduleAlarm(Date.now());
+    return true;
+  }
+
+  // ---- channel engagement (durable-objects/channel-engagement/) ----
+
+  /** A poll, prediction or redemption update, fanned out to every JSON socket with the next batch. */
+  async broadcastEngagement(channelId: string, frame: EngagementFrame): Promise<boolean> {
+    if (!(await this.#bindChannel(channelId))) return false;
+    this.#pending.push({ kind: 'engagement', frame });
     await this.#scheduleAlarm(Date.now());
     return true;
   }

@@ -552,5 +552,7 @@ function toJsonFrame(event: Exclude<FanoutEvent, { kind: 'membership' }>, channe
       return { type: 'viewer_count', count: event.count };
     case 'sub_notice':
       return { type: 'sub_notice', ...event.notice };
+    case 'engagement':
+      return event.frame;
   }
 }

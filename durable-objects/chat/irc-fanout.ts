@@ -126,6 +126,8 @@ export function renderFanoutEvent(
     case 'sub_notice':
       return renderSubNotice(event.notice, channelName, roomId, now);
     case 'viewer_count':
+    // Polls, predictions and redemptions are JSON frames only: Twitch's IRC carries none of them.
+    case 'engagement':
       return null;
     case 'membership':
       return renderMembership(event.login, channelName, event.joined);

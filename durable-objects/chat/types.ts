@@ -1,6 +1,7 @@
 // The shapes the chat Worker, the ChatRoom and its ChatShards pass to each other over RPC. They
 // never leave the platform: what clients see is protocol/chat.ts (JSON) or durable-objects/chat/irc.ts.
 import type { ChatErrorCode, ChatMessage, RoomState, SubNoticeFrame } from '../../protocol/chat.ts';
+import type { EngagementFrame } from '../../protocol/engagement.ts';
 import type { ChannelTier } from '../../protocol/ingest.ts';
 
 /** Who is behind a socket: a signed-in user, or nobody (read-only). */
@@ -59,7 +60,9 @@ export type FanoutEvent =
   /** A subscription announced in chat (chat/sub-notices.ts): USERNOTICE on IRC, a sub_notice frame in JSON. */
   | { kind: 'sub_notice'; notice: Omit<SubNoticeFrame, 'type'> }
   /** Another chatter joined or left: IRC sockets with twitch.tv/membership only (irc-membership.ts). */
-  | { kind: 'membership'; userId: string; login: string; joined: boolean };
+  | { kind: 'membership'; userId: string; login: string; joined: boolean }
+  /** A poll, prediction or redemption update (ChannelEngagement): a JSON frame; IRC has no such message. */
+  | { kind: 'engagement'; frame: EngagementFrame };
 
 export interface FanoutBatch {
   channel: ChannelInfo;

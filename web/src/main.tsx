@@ -22,6 +22,13 @@ const router = createBrowserRouter([
     path: '/overlay/chat/:channel',
     lazy: async () => ({ Component: (await import('./pages/overlay-chat-page.tsx')).OverlayChatPage }),
   },
+  // The poll and prediction overlay for OBS (docs/engagement.md).
+  {
+    path: '/overlay/engagement/:channel',
+    lazy: async () => ({
+      Component: (await import('./pages/overlay-engagement-page.tsx')).OverlayEngagementPage,
+    }),
+  },
   // The alerts overlay (subs, cheers, tips, raids) for the same OBS setup (docs/payments.md).
   {
     path: '/overlay/alerts/:channel',

@@ -10,9 +10,11 @@ import { authApp } from './routes/auth.ts';
 import { autoHostApp } from './routes/auto-host.ts';
 import { automodApp } from './routes/automod.ts';
 import { categoriesApp } from './routes/categories.ts';
+import { channelRewardsApp } from './routes/channel-rewards.ts';
 import { channelsApp } from './routes/channels.ts';
 import { clipsApp } from './routes/clips.ts';
 import { emotesApp } from './routes/emotes.ts';
+import { engagementApp } from './routes/engagement.ts';
 import { followsApp } from './routes/follows.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
@@ -53,6 +55,8 @@ export const apiApp = app
   .route('/', presenceApp)
   .route('/', scheduleApp)
   .route('/', autoHostApp)
+  .route('/', engagementApp)
+  .route('/', channelRewardsApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

@@ -3,6 +3,7 @@
 import { type FormEvent, useEffect, useState } from 'react';
 import { Link } from 'react-router';
 import { DEFAULT_TIMEOUT_SECONDS, MAX_MESSAGE_LENGTH, type RaidFrame } from '../../../protocol/chat.ts';
+import type { PollView, PredictionView } from '../../../protocol/engagement.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import type { ModerationAction } from './chat-line-view.tsx';
 import { ChatList } from './chat-list.tsx';
@@ -14,9 +15,11 @@ type ChatPanelProps = {
   socketPath: string | null;
   onRaid?: (frame: RaidFrame) => void;
   onViewerCount?: (count: number) => void;
+  /** The latest poll and prediction chat announced (the watch page's channel-points panel). */
+  onEngagement?: (poll: PollView | null, prediction: PredictionView | null) => void;
 };
 
-export function ChatPanel({ channelId, socketPath, onRaid, onViewerCount }: ChatPanelProps) {
+export function ChatPanel({ channelId, socketPath, onRaid, onViewerCount, onEngagement }: ChatPanelProps) {
   const { user } = useAuth();
   const { state, status, cooldownUntil, send } = useChat(channelId, socketPath, onRaid);
   const [draft, setDraft] = useState('');
@@ -26,6 +29,10 @@ export function ChatPanel({ channelId, socketPath, onRaid, onViewerCount }: Chat
   useEffect(() => {
     if (viewerCount !== null) onViewerCount?.(viewerCount);
   }, [viewerCount, onViewerCount]);
+  const { poll, prediction } = state;
+  useEffect(() => {
+    onEngagement?.(poll, prediction);
+  }, [poll, prediction, onEngagement]);
 
   const moderate = (action: ModerationAction, line: ChatLine) => {
     if (line.user === null) return;

@@ -1,6 +1,7 @@
 // The chat a viewer sees, as a pure reduction of the server's frames (protocol/chat.ts), so the
 // rules "a ban removes that user's messages" and "history replaces what we had" live in one place.
 import type { BatchableFrame, ChatMessage, RoomState, ServerFrame } from '../../../protocol/chat.ts';
+import type { PollView, PredictionView } from '../../../protocol/engagement.ts';
 
 /** A line in the chat list: a chat message, or a system notice shown in the same flow. */
 export type ChatLine = {
@@ -21,12 +22,22 @@ export type ChatState = {
   roomState: RoomState | null;
   me: ChatMessage['user'] | null;
   viewerCount: number | null;
+  /** The channel's latest poll and prediction as chat last told them (docs/engagement.md). */
+  poll: PollView | null;
+  prediction: PredictionView | null;
 };
 
 // Enough scrollback to read a burst; older lines are dropped so a busy room cannot grow the DOM.
 export const MAX_LINES = 150;
 
-export const INITIAL_CHAT_STATE: ChatState = { lines: [], roomState: null, me: null, viewerCount: null };
+export const INITIAL_CHAT_STATE: ChatState = {
+  lines: [],
+  roomState: null,
+  me: null,
+  viewerCount: null,
+  poll: null,
+  prediction: null,
+};
 
 /** A batch is applied frame by frame, in order, as if each had arrived alone. */
 export function applyServerFrame(state: ChatState, frame: ServerFrame): ChatState {
@@ -70,6 +81,34 @@ function applySingleFrame(state: ChatState, frame: BatchableFrame): ChatState {
     case 'sub_notice':
       // Twitch's own wording (system-msg): "x subscribed at Tier 1.", "x gifted a Tier 1 sub to y!"
       return { ...state, lines: appendLines(state.lines, [describeSystemLine(frame.system_message)]) };
+    case 'poll':
+      return {
+        ...state,
+        poll: frame.poll,
+        lines:
+          state.poll?.id === frame.poll.id && state.poll.status === frame.poll.status
+            ? state.lines
+            : appendLines(state.lines, [describeSystemLine(describePoll(frame.poll))]),
+      };
+    case 'prediction':
+      return {
+        ...state,
+        prediction: frame.prediction,
+        lines:
+          state.prediction?.id === frame.prediction.id && state.prediction.status === frame.prediction.status
+            ? state.lines
+            : appendLines(state.lines, [describeSystemLine(describePrediction(frame.prediction))]),
+      };
+    case 'redemption':
+      if (frame.redemption.status !== 'pending') return state;
+      return {
+        ...state,
+        lines: appendLines(state.lines, [
+          describeSystemLine(
+            `${frame.redemption.user.login} redeemed ${frame.redemption.reward.title}${frame.redemption.input ? `: ${frame.redemption.input}` : ''}`,
+          ),
+        ]),
+      };
     case 'pong':
       return state;
   }
@@ -87,4 +126,26 @@ export function describeSystemLine(text: string): ChatLine {
 /** Broadcasters and moderators see moderation actions on each message. */
 export function canModerate(me: ChatState['me']): boolean {
   return me?.badges.some((badge) => badge.id === 'broadcaster' || badge.id === 'moderator') ?? false;
+}
+
+/** The chat line for a poll starting or ending (its live results are shown by the panel). */
+function describePoll(poll: PollView): string {
+  if (poll.status === 'active') return `Poll: ${poll.title}`;
+  const top = [...poll.choices].sort((a, b) => b.votes - a.votes)[0];
+  return `Poll ended: ${poll.title}${top ? ` — ${top.title} (${top.votes} votes)` : ''}`;
+}
+
+function describePrediction(prediction: PredictionView): string {
+  switch (prediction.status) {
+    case 'active':
+      return `Prediction: ${prediction.title}`;
+    case 'locked':
+      return `Prediction locked: ${prediction.title}`;
+    case 'resolved': {
+      const winner = prediction.outcomes.find((outcome) => outcome.id === prediction.winning_outcome_id);
+      return `Prediction resolved: ${prediction.title} — ${winner?.title ?? '?'} won`;
+    }
+    case 'canceled':
+      return `Prediction canceled: ${prediction.title} (points refunded)`;
+  }
 }

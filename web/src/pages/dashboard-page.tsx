@@ -15,6 +15,7 @@ import { HlsPlayer, type PlayerStats } from '../player/hls-player.tsx';
 import { AutoHostPanel } from './dashboard-auto-host-panel.tsx';
 import { AutomodQueuePanel, ChatSettingsForm, EmotePanel, RoleList } from './dashboard-chat-panels.tsx';
 import { EarningsPanel } from './dashboard-earnings.tsx';
+import { PollPredictionPanel, RewardsPanel } from './dashboard-engagement.tsx';
 import { SchedulePanel } from './dashboard-schedule-panel.tsx';
 import { TierProgramPanel } from './dashboard-tier-panel.tsx';
 
@@ -57,6 +58,12 @@ export function DashboardPage() {
         </Panel>
         <Panel title="Chat settings">
           <ChatSettingsForm channelId={channelId} />
+        </Panel>
+        <Panel title="Polls and predictions">
+          <PollPredictionPanel channelId={channelId} />
+        </Panel>
+        <Panel title="Channel points rewards">
+          <RewardsPanel channelId={channelId} />
         </Panel>
         <Panel title="Held by AutoMod">
           <AutomodQueuePanel channelId={channelId} />

@@ -5,6 +5,7 @@
 import { lazy, Suspense, useCallback, useEffect, useState } from 'react';
 import { Link, useLocation, useNavigate, useParams } from 'react-router';
 import type { RaidFrame } from '../../../protocol/chat.ts';
+import type { PollView, PredictionView } from '../../../protocol/engagement.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { api, describeError, isAbort, isNotFound, readApi } from '../api/client.ts';
 import type { Channel, LiveStream } from '../api/types.ts';
@@ -28,6 +29,10 @@ const OFFLINE_REFRESH_MS = 10_000;
 const ChatPanel = lazy(() =>
   import('../chat/chat-panel.tsx').then((module) => ({ default: module.ChatPanel })),
 );
+// The channel-points panel (docs/engagement.md) likewise loads beside the player, never before it.
+const ChannelEngagement = lazy(() =>
+  import('./channel-engagement.tsx').then((module) => ({ default: module.ChannelEngagement })),
+);
 
 /**
  * Keyed by the channel name: `/{a}` → `/{b}` (a raid, a link) is the same route, so React would
@@ -50,6 +55,12 @@ function ChannelWatchPage({ name }: { name: string }) {
   // Bumped when the player gives up, so a stream still live by the API gets a fresh player.
   const [playerGeneration, setPlayerGeneration] = useState(0);
   const [playing, setPlaying] = useState(false);
+  const [livePoll, setLivePoll] = useState<PollView | null>(null);
+  const [livePrediction, setLivePrediction] = useState<PredictionView | null>(null);
+  const onEngagement = useCallback((poll: PollView | null, prediction: PredictionView | null) => {
+    setLivePoll(poll);
+    setLivePrediction(prediction);
+  }, []);
 
   // Fetch the player code alongside the API lookups, not after them. A failure here resurfaces in
   // the player, which asks again and reports it.
@@ -174,6 +185,16 @@ function ChannelWatchPage({ name }: { name: string }) {
             {live ? <ClipButton stream={live} /> : null}
           </div>
         </div>
+        {channel ? (
+          <Suspense fallback={null}>
+            <ChannelEngagement
+              key={`engagement-${channel.id}`}
+              channelId={channel.id}
+              livePoll={livePoll}
+              livePrediction={livePrediction}
+            />
+          </Suspense>
+        ) : null}
         {channel ? <ChannelSchedule key={`schedule-${channel.id}`} channelId={channel.id} /> : null}
       </div>
       <aside className="watch-chat">
@@ -189,6 +210,7 @@ function ChannelWatchPage({ name }: { name: string }) {
             socketPath={socketPath}
             onRaid={onRaid}
             onViewerCount={setViewerCount}
+            onEngagement={onEngagement}
           />
         </Suspense>
       </aside>

@@ -4,8 +4,10 @@
 // 10 s sweep publishes the count. Work per request is bounded before the room is reached: a fixed
 // body shape (a random viewer id of at most 64 characters), a per-network request rate, and one
 // D1 read that also refuses a channel that is not live, so a random id never creates a room. The
-// room bounds what the requests can do to the count (per network, per room).
+// room bounds what the requests can do to the count (per network, per room). A counted signed-in
+// viewer's signal also pays channel points for the time watched (channel-engagement/points-earning.ts).
 import { createRoute, z } from '@hono/zod-openapi';
+import { log } from '../../../common/log.ts';
 import { PRESENCE_HEARTBEAT_MS } from '../../../durable-objects/chat-room/video-presence.ts';
 import { optionalUser } from '../../shared/auth.ts';
 import { conflict, notFound, rateLimited, unavailable } from '../../shared/errors.ts';
@@ -72,6 +74,13 @@ export const presenceApp = createApiRouter().openapi(
     if (outcome === null) throw notFound('Channel');
     switch (outcome.kind) {
       case 'counted':
+        // A counted signed-in viewer earns channel points for the time watched (docs/engagement.md).
+        // A failure there is logged, never the count's failure: the next signal pays what is due.
+        if (user) {
+          await c.env.CHANNEL_ENGAGEMENT.getByName(id)
+            .recordWatch(id, user.id)
+            .catch((error: unknown) => log.error('points_accrual_failed', { channel_id: id, error }));
+        }
         return c.json({ heartbeat_ms: PRESENCE_HEARTBEAT_MS }, 200);
       case 'network-full':
         // The household's seats are taken; one frees up when a player stops signalling.
