@@ -18,7 +18,7 @@ import { MAX_PENDING_INPUT_BYTES, TranscodeLane } from './ffmpeg/transcode-lane.
 import type { LogEvent, LogSink } from './log.ts';
 import { readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
-import { type GateStats, type LaneId, RenditionGate } from './standby/rendition-gate.ts';
+import { type GateStats, type LaneId, type PromotionKind, RenditionGate } from './standby/rendition-gate.ts';
 import type { StandbyBudget } from './standby/standby-budget.ts';
 import { CutOffError, type IngestClient, type PublishRef } from './upload/ingest-client.ts';
 import { RenditionUploader, type UploadStats } from './upload/rendition-uploader.ts';
@@ -29,11 +29,21 @@ const SOURCE_PROBE_MAX_MS = 2_600;
 /** Well inside the origin's 10 s publisher timeout, so two lost beats in a row still do not end the stream. */
 const HEARTBEAT_INTERVAL_MS = 2_000;
 /**
- * The active lane missed its part deadline when the standby has produced this much more media than
- * it (the standby's newest part ends this far past the active's): promoted as if it had died.
+ * The active lane missed its part deadline when it produced no part for this long (five part
+ * durations) while the standby did: promoted as if it had died.
  */
 const PART_DEADLINE_MS = 1000;
 const DEADLINE_CHECK_MS = 100;
+/** A standby this far behind the active is hung or starved: it is restarted. */
+const STANDBY_MAX_LAG_MS = 5_000;
+
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // It exited meanwhile; its supervisor restarts it all the same.
+  }
+}
 const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
 /** Peak over average for the multivariant BANDWIDTH of an encoded rendition (maxrate = bitrate). */
 const PEAK_FACTOR = 1.1;
@@ -148,6 +158,8 @@ export class StreamPipeline {
   #seamlessPromotions = 0;
   /** Where each lane's newest part ends (epoch ms, over all renditions): the part deadline's clock. */
   #laneMediaEnd: [number, number] = [0, 0];
+  /** When each lane's newest part came out of its packager (epoch ms; 0 before any). */
+  #lanePartAt: [number, number] = [0, 0];
   #deadlineTimer: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   /** A media tag arrived since the last heartbeat. */
@@ -349,12 +361,13 @@ export class StreamPipeline {
     }
     this.#standbyWanted = (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
     const budget = this.#deps.standbyBudget;
-    // The standby costs what the active transcode costs: the same encodes (docs/benchmarks.md).
+    // The standby costs what the active transcode costs: the same encodes (docs/benchmarks.md),
+    // and at least one slot even for a copy-only ladder (its ffmpeg still demuxes and muxes).
     const release = !this.#standbyWanted
       ? null
       : budget === undefined
         ? () => {}
-        : budget.tryAdmit(plan.encodes, () => this.#shedStandby('node_load'));
+        : budget.tryAdmit(Math.max(1, plan.encodes), () => this.#shedStandby('node_load'));
     this.#standbyShed = this.#standbyWanted && release === null;
     this.#standbyRelease = release;
     this.#log({
@@ -450,6 +463,7 @@ export class StreamPipeline {
     if (event.kind === 'part') {
       const end = event.pdt + event.duration * 1000;
       if (end > this.#laneMediaEnd[id]) this.#laneMediaEnd[id] = end;
+      this.#lanePartAt[id] = Date.now();
     }
     output.gate.offer(id, event);
   }
@@ -467,10 +481,10 @@ export class StreamPipeline {
    * otherwise the gates splice after a discontinuity at the standby's next independent part. The
    * old active lane's supervisor restarts it, and it becomes the standby from its next keyframe.
    */
-  #promote(reason: 'ffmpeg_exit' | 'part_deadline'): boolean {
+  #promote(reason: 'ffmpeg_exit' | 'part_deadline'): PromotionKind | null {
     const active = this.#activeLane();
     const standby = this.#standbyLane();
-    if (active === null || standby === null || !standby.running) return false;
+    if (active === null || standby === null || !standby.running) return null;
     const sameStart =
       active.runFirstTimestamp !== null && active.runFirstTimestamp === standby.runFirstTimestamp;
     const identical: Partial<Record<RenditionName, boolean>> = {};
@@ -481,7 +495,7 @@ export class StreamPipeline {
     }
     // One rule for all renditions: "Matching content in Variant Streams MUST have matching
     // Discontinuity Sequence Numbers" (RFC 8216bis 6.2.4): if one needs a discontinuity, all take one.
-    const kind = seamless ? 'seamless' : 'discontinuity';
+    const kind: PromotionKind = seamless ? 'seamless' : 'discontinuity';
     for (const [name, output] of this.#outputs) output.gate.promote(kind, () => active.flush(name));
     this.#active = this.#standbyId();
     this.#promotions += 1;
@@ -495,25 +509,43 @@ export class StreamPipeline {
       identical,
       promotions: this.#promotions,
     });
-    return true;
+    return kind;
   }
 
-  /** The active lane is stalled (a hung ffmpeg): the standby's media has run ahead of it. */
+  /**
+   * The part deadline: the active lane missed it when it produced no part for the deadline while
+   * the standby did (a hung or starved ffmpeg; one merely running a little late is left alone). An
+   * identical standby swaps roles with it (nothing restarts, so the pair stays identical); a
+   * different one is spliced in and the late process killed. A standby that lags the active by
+   * STANDBY_MAX_LAG_MS of media is hung itself and is restarted (a fresh standby from the next
+   * keyframe).
+   */
   #checkPartDeadline(): void {
     if (this.#closing) return;
     const active = this.#activeLane();
-    if (active === null || !active.running || this.#laneMediaEnd[this.#active] === 0) return;
-    const aheadMs = this.#laneMediaEnd[this.#standbyId()] - this.#laneMediaEnd[this.#active];
-    if (aheadMs <= (this.#deps.partDeadlineMs ?? PART_DEADLINE_MS)) return;
-    const pid = active.pid;
-    if (!this.#promote('part_deadline')) return;
-    // The stalled process is replaced: killed, its supervisor restarts it as the new standby.
-    if (pid !== null) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // It exited meanwhile; the supervisor restarts it all the same.
-      }
+    const standby = this.#standbyLane();
+    if (active === null || standby === null || !active.running || !standby.running) return;
+    const now = Date.now();
+    const deadline = this.#deps.partDeadlineMs ?? PART_DEADLINE_MS;
+    const activeSilentMs = now - this.#lanePartAt[this.#active];
+    const standbySilentMs = now - this.#lanePartAt[this.#standbyId()];
+    if (this.#lanePartAt[this.#active] !== 0 && activeSilentMs > deadline && standbySilentMs < deadline) {
+      const pid = active.pid;
+      const kind = this.#promote('part_deadline');
+      if (kind === 'discontinuity' && pid !== null) killProcess(pid);
+      return;
+    }
+    const activeEnd = this.#laneMediaEnd[this.#active];
+    const standbyEnd = this.#laneMediaEnd[this.#standbyId()];
+    if (standbyEnd !== 0 && activeEnd - standbyEnd > STANDBY_MAX_LAG_MS) {
+      const pid = standby.pid;
+      this.#log({
+        level: 'warn',
+        event: 'pipeline.standby_restarting',
+        lag_ms: Math.round(activeEnd - standbyEnd),
+      });
+      this.#laneMediaEnd[this.#standbyId()] = 0;
+      if (pid !== null) killProcess(pid);
     }
   }
 

@@ -5,8 +5,8 @@
 // - identical outputs (both lanes started on the same source tag and every part compared so far had
 //   the same hash): the same msn/part sequence goes on, no new init, no discontinuity;
 // - otherwise: the old active's open segment is closed as it is, the standby's init goes out (the
-//   origin marks the next segment EXT-X-DISCONTINUITY), and the standby's parts follow from its
-//   first independent part that starts after what was sent, renumbered to the next msn.
+//   origin marks the next segment EXT-X-DISCONTINUITY), and the standby's parts follow from the
+//   first of its segments that starts after what was sent, renumbered to the next msn.
 // Knows nothing of ffmpeg or HTTP: packager events in, upload items out.
 import { createHash } from 'node:crypto';
 import type { PackagerEvent, PartEvent, SegmentEvent } from '../cmaf/packager.ts';
@@ -146,8 +146,10 @@ export class RenditionGate {
     }
     if (this.#splice !== null) {
       const splice = this.#splice;
-      if (event.kind !== 'part' || !event.independent || event.pdt < splice.afterPdt - SPLICE_TOLERANCE_MS)
-        return;
+      // A part's index is its position in its segment: the splice starts a whole segment (part 0,
+      // independent: "Each Media Segment ... SHOULD begin with an IDR"), after what was sent.
+      const opensSegment = event.kind === 'part' && event.part === 0 && event.independent;
+      if (!opensSegment || event.pdt < splice.afterPdt - SPLICE_TOLERANCE_MS) return;
       this.#activeMsnOffset = splice.nextMsn - event.msn;
       this.#splice = null;
       if (splice.init !== null) this.#send(splice.init);
