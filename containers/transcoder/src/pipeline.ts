@@ -338,12 +338,6 @@ export class StreamPipeline {
     this.#deps.capacity.add(plan.encodes);
     // The active encodes grew: standbys (other streams', newest first) give way before any rendition.
     this.#deps.standbyBudget?.shedOverflow();
-    const { args, outputs } = buildTranscodeArgs(plan, {
-      input: 'pipe:0',
-      inputFormat: 'flv',
-      encoder: this.#deps.encoder,
-      thumbnails: true,
-    });
     for (const rendition of plan.renditions) {
       const partTarget =
         rendition.kind === 'video' ? computeVideoPartTarget(rendition.fps) : AUDIO_PART_TARGET_SECONDS;
@@ -370,6 +364,14 @@ export class StreamPipeline {
         : budget.tryAdmit(Math.max(1, plan.encodes), () => this.#shedStandby('node_load'));
     this.#standbyShed = this.#standbyWanted && release === null;
     this.#standbyRelease = release;
+    const { args, outputs } = buildTranscodeArgs(plan, {
+      input: 'pipe:0',
+      inputFormat: 'flv',
+      encoder: this.#deps.encoder,
+      thumbnails: true,
+      // Both lanes must encode bit-identically for a seamless promotion.
+      deterministic: release !== null,
+    });
     this.#log({
       level: 'info',
       event: 'pipeline.transcode_starting',
@@ -487,10 +489,12 @@ export class StreamPipeline {
     if (active === null || standby === null || !standby.running) return null;
     const sameStart =
       active.runFirstTimestamp !== null && active.runFirstTimestamp === standby.runFirstTimestamp;
-    const identical: Partial<Record<RenditionName, boolean>> = {};
+    // Per rendition, what the comparison saw: compared parts, mismatched parts, and the verdict.
+    const identical: Partial<Record<RenditionName, [number, number, boolean]>> = {};
     let seamless = sameStart;
     for (const [name, output] of this.#outputs) {
-      identical[name] = output.gate.standbyIdentical;
+      const { compared, mismatched } = output.gate.stats();
+      identical[name] = [compared, mismatched, output.gate.standbyIdentical];
       if (!output.gate.standbyIdentical) seamless = false;
     }
     // One rule for all renditions: "Matching content in Variant Streams MUST have matching

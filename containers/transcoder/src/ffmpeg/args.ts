@@ -11,6 +11,14 @@ export interface TranscodeOptions {
   inputFormat: string;
   encoder: VideoEncoder;
   thumbnails: boolean;
+  /**
+   * Bit-identical output for identical input, for a hot standby (docs/deploy.md, "Hot standby"):
+   * x264's sliced threads (what `-tune zerolatency` picks) let the row-level VBV rate control depend
+   * on which slice thread finishes first, so two runs differ (measured: 3 different outputs in 3 runs
+   * at 360p, 800 kbit/s); frame threads are deterministic, at the cost of (threads - 1) frames of
+   * encoder delay. NVENC makes no such promise: the gates' hash check decides there.
+   */
+  deterministic?: boolean;
 }
 
 export interface TranscodeOutput {
@@ -46,7 +54,11 @@ function formatKbps(bitsPerSecond: number): string {
   return `${Math.round(bitsPerSecond / 1000)}k`;
 }
 
-function buildVideoEncoderArgs(rendition: VideoRenditionPlan, encoder: VideoEncoder): string[] {
+function buildVideoEncoderArgs(
+  rendition: VideoRenditionPlan,
+  encoder: VideoEncoder,
+  deterministic: boolean,
+): string[] {
   // "-g"/"-keyint_min" are in frames; forcing keyframes on the clock as well keeps the GOPs of
   // renditions with different frame rates aligned, so every rendition switches on the same boundary.
   const gopFrames = String(Math.max(1, Math.round(GOP_SECONDS * rendition.fps)));
@@ -88,7 +100,18 @@ function buildVideoEncoderArgs(rendition: VideoRenditionPlan, encoder: VideoEnco
       ...common,
     ];
   }
-  return ['-c:v', 'libx264', '-preset', 'veryfast', '-tune', 'zerolatency', '-sc_threshold', '0', ...common];
+  return [
+    '-c:v',
+    'libx264',
+    '-preset',
+    'veryfast',
+    '-tune',
+    'zerolatency',
+    ...(deterministic ? ['-x264-params', 'sliced-threads=0'] : []),
+    '-sc_threshold',
+    '0',
+    ...common,
+  ];
 }
 
 function buildAudioArgs(mode: 'copy' | 'encode' | 'none', bitrate: number): string[] {
@@ -187,7 +210,7 @@ export function buildTranscodeArgs(
           '-map',
           `[out_${rendition.name}]`,
           ...audioMap,
-          ...buildVideoEncoderArgs(rendition, options.encoder),
+          ...buildVideoEncoderArgs(rendition, options.encoder, options.deterministic ?? false),
         );
       }
       args.push(...buildAudioArgs(rendition.audioMode, rendition.audioBitrate));
