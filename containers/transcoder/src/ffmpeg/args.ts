@@ -13,10 +13,11 @@ export interface TranscodeOptions {
   thumbnails: boolean;
   /**
    * Bit-identical output for identical input, for a hot standby (docs/deploy.md, "Hot standby"):
-   * x264's sliced threads (what `-tune zerolatency` picks) let the row-level VBV rate control depend
-   * on which slice thread finishes first, so two runs differ (measured: 3 different outputs in 3 runs
-   * at 360p, 800 kbit/s); frame threads are deterministic, at the cost of (threads - 1) frames of
-   * encoder delay. NVENC makes no such promise: the gates' hash check decides there.
+   * with more than one thread, x264's VBV rate control reads how far the other threads have got
+   * (sliced threads: the rows other slices finished, measured 3 different outputs in 3 runs at 360p
+   * 800 kbit/s; frame threads: the size estimates of frames still being encoded, measured 39 of 71
+   * parts different under load), so only one thread per encoder is deterministic. The renditions
+   * still encode in parallel, one thread each. NVENC makes no promise: the gates' hash check decides.
    */
   deterministic?: boolean;
 }
@@ -107,7 +108,7 @@ function buildVideoEncoderArgs(
     'veryfast',
     '-tune',
     'zerolatency',
-    ...(deterministic ? ['-x264-params', 'sliced-threads=0'] : []),
+    ...(deterministic ? ['-threads', '1'] : []),
     '-sc_threshold',
     '0',
     ...common,
