@@ -21,6 +21,7 @@ import { liveLatencyBench } from './live-latency.ts';
 import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
+import { standbyFailoverBench } from './standby-failover.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
 import { whepViewersBench } from './whep-viewers.ts';
 import { whipIngestBench } from './whip-ingest.ts';
@@ -91,6 +92,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(whepViewersBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetFailoverBench),
+    fromBenchmark(standbyFailoverBench),
     fromBenchmark(helixStreamsBench),
     fromBenchmark(eventSubLatencyBench),
     ...(clip ? [clip] : []),

@@ -1,5 +1,6 @@
 // The transcoder's settings, read once from the environment and validated.
 import { z } from 'zod';
+import { ChannelTier } from '../../../protocol/ingest.ts';
 
 const TranscoderEnv = z.object({
   /** The Worker's base URL; the internal ingest endpoint lives under /internal/ingest. */
@@ -22,6 +23,21 @@ const TranscoderEnv = z.object({
    * is a rough CPU budget: about two x264 renditions at 720p30 per core with `veryfast`.
    */
   MAX_ENCODES: z.coerce.number().int().positive().optional(),
+  /**
+   * Comma-separated tiers whose streams get an in-node hot standby (a second ffmpeg on the same
+   * input, promoted when the active one dies; docs/deploy.md, "Hot standby"), from the encode slots
+   * the active streams leave spare. Empty = none.
+   */
+  HOT_STANDBY_TIERS: z
+    .string()
+    .default('partner')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(ChannelTier).max(3)),
   /**
    * WHIP (WebRTC ingest, docs/webrtc.md): the HTTP port of `POST /whip`. 0 (the default) = off, so
    * processes that do not ask for it (tests, several transcoders on one host) claim no UDP port;

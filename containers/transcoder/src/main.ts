@@ -13,6 +13,7 @@ import { createLogSink } from './log.ts';
 import { TranscoderMetrics } from './metrics/transcoder-metrics.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
+import { StandbyBudget } from './standby/standby-budget.ts';
 import { IngestClient } from './upload/ingest-client.ts';
 import { WhepService } from './whep/whep-server.ts';
 import { WhipServer } from './whip/whip-server.ts';
@@ -43,6 +44,9 @@ async function main(): Promise<void> {
       activeEncodes = Math.max(0, activeEncodes + encodes);
     },
   };
+  // Hot standbys take only the encode slots active streams leave spare, and go first under load.
+  const standbyBudget = new StandbyBudget(capacity.snapshot);
+  const standby = { hotStandbyTiers: config.HOT_STANDBY_TIERS, standbyBudget };
   // GET /metrics on the health/stats port (docs/operations.md).
   const metrics = new TranscoderMetrics({
     capacity: capacity.snapshot,
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
       return result;
     },
     onPublish: (session) => {
-      const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
+      const pipeline = new StreamPipeline(session, { client, encoder, capacity, log, ...standby });
       pipelines.add(pipeline);
       metrics.track('rtmp', session, pipeline);
       whep?.addSource(watchable(session), session);
@@ -129,6 +133,7 @@ async function main(): Promise<void> {
               encoder,
               capacity,
               log,
+              ...standby,
               requestKeyframe: () => keyframes.requestKeyframe(),
             });
             pipelines.add(pipeline);
@@ -181,7 +186,11 @@ async function main(): Promise<void> {
       res.end(
         JSON.stringify({
           encoder,
-          streams: [...pipelines].map((p) => ({ ...p.stats(), ffmpegPid: p.ffmpegPid })),
+          streams: [...pipelines].map((p) => ({
+            ...p.stats(),
+            ffmpegPid: p.ffmpegPid,
+            standbyPid: p.standbyPid,
+          })),
         }),
       );
       return;

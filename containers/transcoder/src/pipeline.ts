@@ -1,14 +1,12 @@
-// One live stream through the transcoder: the RTMP session's FLV goes into one supervised ffmpeg,
-// each rendition's CMAF pipe goes through its own packager and in-order uploader to the origin.
+// One live stream through the transcoder: the RTMP session's FLV goes into a supervised ffmpeg (a
+// lane, ffmpeg/transcode-lane.ts), each rendition's CMAF events go through a gate and an in-order
+// uploader to the origin. A tier with a hot standby runs a second lane on the same input from the
+// same first tag; its parts are held, not uploaded, until the active lane's ffmpeg dies or misses
+// its part deadline, and the gate (standby/rendition-gate.ts) then continues from the standby.
 // The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
-// One file on purpose (about 480 lines): the source probe, an ffmpeg restart and the shutdown all
-// act on the same few fields (the held FLV, the current run and its time 0, the outputs), and
-// split apart each half would need the other's private state; the FLV rules it relies on live in
-// rtmp/flv.ts, the ladder in ffmpeg/, the uploads in upload/.
-import type { Readable } from 'node:stream';
-import type { AuthorizeResponse, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
-import { CmafPackager, computeVideoPartTarget } from './cmaf/packager.ts';
-import { buildTranscodeArgs, type VideoEncoder } from './ffmpeg/args.ts';
+import type { AuthorizeResponse, ChannelTier, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
+import { AUDIO_PART_TARGET_SECONDS, computeVideoPartTarget, type PackagerEvent } from './cmaf/packager.ts';
+import { buildTranscodeArgs, type TranscodeOutput, type VideoEncoder } from './ffmpeg/args.ts';
 import {
   describeSource,
   type EncodeCapacity,
@@ -16,11 +14,12 @@ import {
   planLadder,
   type RenditionPlan,
 } from './ffmpeg/ladder.ts';
-import { type FfmpegRun, FfmpegSupervisor } from './ffmpeg/supervisor.ts';
-import { JpegSplitter } from './jpeg-splitter.ts';
+import { MAX_PENDING_INPUT_BYTES, TranscodeLane } from './ffmpeg/transcode-lane.ts';
 import type { LogEvent, LogSink } from './log.ts';
-import { isFlvVideoKeyframe, isFlvVideoTag, readFlvMediaTimestamp } from './rtmp/flv.ts';
+import { readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
+import { type GateStats, type LaneId, type PromotionKind, RenditionGate } from './standby/rendition-gate.ts';
+import type { StandbyBudget } from './standby/standby-budget.ts';
 import { CutOffError, type IngestClient, type PublishRef } from './upload/ingest-client.ts';
 import { RenditionUploader, type UploadStats } from './upload/rendition-uploader.ts';
 import { buildUploadItem, type RenditionDescription } from './upload/upload-items.ts';
@@ -29,8 +28,22 @@ import { buildUploadItem, type RenditionDescription } from './upload/upload-item
 const SOURCE_PROBE_MAX_MS = 2_600;
 /** Well inside the origin's 10 s publisher timeout, so two lost beats in a row still do not end the stream. */
 const HEARTBEAT_INTERVAL_MS = 2_000;
-/** FLV waiting for ffmpeg beyond this means the host cannot keep up: drop the publisher. */
-const MAX_PENDING_INPUT_BYTES = 32 * 1024 * 1024;
+/**
+ * The active lane missed its part deadline when it produced no part for this long (five part
+ * durations) while the standby did: promoted as if it had died.
+ */
+const PART_DEADLINE_MS = 1000;
+const DEADLINE_CHECK_MS = 100;
+/** A standby this far behind the active is hung or starved: it is restarted. */
+const STANDBY_MAX_LAG_MS = 5_000;
+
+function killProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // It exited meanwhile; its supervisor restarts it all the same.
+  }
+}
 const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
 /** Peak over average for the multivariant BANDWIDTH of an encoded rendition (maxrate = bitrate). */
 const PEAK_FACTOR = 1.1;
@@ -49,6 +62,22 @@ export interface PipelineDeps {
    * when asked, so every ffmpeg run asks as it starts. RTMP sources have a fixed GOP and need none.
    */
   requestKeyframe?: () => void;
+  /** Tiers whose streams get a hot standby (HOT_STANDBY_TIERS); default none. */
+  hotStandbyTiers?: readonly ChannelTier[];
+  /** The node's standby encode slots; without it a wanted standby is admitted unconditionally. */
+  standbyBudget?: StandbyBudget;
+  /** Default PART_DEADLINE_MS; tests shorten it. */
+  partDeadlineMs?: number;
+}
+
+export interface StandbyStats {
+  /** The standby lane runs now (it is shed under load, and absent while its ffmpeg restarts). */
+  running: boolean;
+  pid: number | null;
+  promotions: number;
+  seamlessPromotions: number;
+  shed: boolean;
+  gates: Partial<Record<RenditionName, GateStats>>;
 }
 
 export interface PipelineStats {
@@ -62,12 +91,15 @@ export interface PipelineStats {
   heldInputBytes: number;
   heartbeatsSent: number;
   uploads: Partial<Record<RenditionName, UploadStats>>;
+  /** Null when the stream has no hot standby. */
+  standby: StandbyStats | null;
 }
 
 interface RenditionOutput {
   plan: RenditionPlan;
-  packager: CmafPackager;
+  partTarget: number;
   uploader: RenditionUploader;
+  gate: RenditionGate;
 }
 
 function describeRendition(plan: RenditionPlan, partTarget: number): RenditionDescription {
@@ -110,18 +142,25 @@ export class StreamPipeline {
   readonly #publish: PublishRef;
   readonly #outputs = new Map<RenditionName, RenditionOutput>();
   /**
-   * FLV received while no ffmpeg runs: during the source probe all of it (with the FLV header and
-   * codec configuration), fed to the first run; between a crash and the restart, the tags from the
-   * first keyframe on, fed to the new run after the start bytes it gets from the session.
+   * FLV received before ffmpeg starts (the source probe): with the FLV header and codec
+   * configuration, fed to the first run of every lane, so both lanes start on the same tag.
    */
   #heldInput: Buffer[] = [];
   #heldBytes = 0;
   #plan: LadderPlan | null = null;
-  #supervisor: FfmpegSupervisor | null = null;
-  #run: FfmpegRun | null = null;
-  /** After an ffmpeg (re)start, media waits for the next keyframe so every run begins decodable. */
-  #awaitingKeyframe = false;
-  #runs = 0;
+  /** The stream's lanes by id: lane 0, and lane 1 while the stream has a hot standby. */
+  #lanes: [TranscodeLane | null, TranscodeLane | null] = [null, null];
+  #active: LaneId = 0;
+  #standbyWanted = false;
+  #standbyRelease: (() => void) | null = null;
+  #standbyShed = false;
+  #promotions = 0;
+  #seamlessPromotions = 0;
+  /** Where each lane's newest part ends (epoch ms, over all renditions): the part deadline's clock. */
+  #laneMediaEnd: [number, number] = [0, 0];
+  /** When each lane's newest part came out of its packager (epoch ms; 0 before any). */
+  #lanePartAt: [number, number] = [0, 0];
+  #deadlineTimer: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   /** A media tag arrived since the last heartbeat. */
   #mediaSinceBeat = false;
@@ -135,9 +174,6 @@ export class StreamPipeline {
    * ffmpeg got round to it (the source probe alone takes up to 2.6 s).
    */
   #mediaZeroAt: number | null = null;
-  /** FLV timestamp of the first media tag fed to the current ffmpeg run (its output time 0). */
-  #runFirstTimestamp: number | null = null;
-  #runStartKnown: Array<(wallClock: number) => void> = [];
 
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
@@ -175,16 +211,35 @@ export class StreamPipeline {
   stats(): PipelineStats {
     const uploads: Partial<Record<RenditionName, UploadStats>> = {};
     for (const [name, output] of this.#outputs) uploads[name] = output.uploader.stats();
+    const lanes = this.#lanes.filter((lane) => lane !== null);
+    const runs = lanes.reduce((total, lane) => total + lane.runs, 0);
     return {
       streamId: this.#session.grant.stream_id,
       channelId: this.#session.grant.channel_id,
       renditions: [...this.#outputs.keys()],
       passthrough: this.#plan?.renditions.some((r) => r.kind === 'video' && r.videoMode === 'copy') ?? false,
-      ffmpegRuns: this.#runs,
-      ffmpegSpeed: this.#supervisor?.speed ?? null,
-      heldInputBytes: this.#heldBytes,
+      // Runs of the stream's transcode: a standby's first run is not a restart.
+      ffmpegRuns: Math.max(0, runs - Math.max(0, lanes.length - 1)),
+      ffmpegSpeed: this.#activeLane()?.speed ?? null,
+      heldInputBytes: this.#heldBytes + lanes.reduce((total, lane) => total + lane.heldBytes, 0),
       heartbeatsSent: this.#heartbeatsSent,
       uploads,
+      standby: this.#standbyStats(),
+    };
+  }
+
+  #standbyStats(): StandbyStats | null {
+    if (!this.#standbyWanted) return null;
+    const gates: Partial<Record<RenditionName, GateStats>> = {};
+    for (const [name, output] of this.#outputs) gates[name] = output.gate.stats();
+    const standby = this.#standbyLane();
+    return {
+      running: standby?.running ?? false,
+      pid: standby?.pid ?? null,
+      promotions: this.#promotions,
+      seamlessPromotions: this.#seamlessPromotions,
+      shed: this.#standbyShed,
+      gates,
     };
   }
 
@@ -193,9 +248,26 @@ export class StreamPipeline {
     return this.#publish.publishId;
   }
 
-  /** The pid of the current ffmpeg, for supervision tests. */
+  /** The pid of the active ffmpeg, for supervision tests. */
   get ffmpegPid(): number | null {
-    return this.#run?.pid ?? null;
+    return this.#activeLane()?.pid ?? null;
+  }
+
+  /** The pid of the hot standby's ffmpeg; null without a running standby. */
+  get standbyPid(): number | null {
+    return this.#standbyLane()?.pid ?? null;
+  }
+
+  #standbyId(): LaneId {
+    return this.#active === 0 ? 1 : 0;
+  }
+
+  #activeLane(): TranscodeLane | null {
+    return this.#lanes[this.#active];
+  }
+
+  #standbyLane(): TranscodeLane | null {
+    return this.#lanes[this.#standbyId()];
   }
 
   /** Every line names the stream, channel and trace it is about (the fields of common/log.ts). */
@@ -214,6 +286,11 @@ export class StreamPipeline {
     return this.#closing;
   }
 
+  /** Gives up the hot standby (node load); the stream goes on with its active transcode alone. */
+  shedStandby(): void {
+    this.#shedStandby('node_load');
+  }
+
   #onTag(tag: Buffer): void {
     if (this.#closing) return;
     const timestamp = readFlvMediaTimestamp(tag);
@@ -221,39 +298,17 @@ export class StreamPipeline {
       this.#mediaZeroAt ??= Date.now() - timestamp;
       this.#mediaSinceBeat = true;
     }
-    const run = this.#run;
-    if (run === null) {
+    if (this.#lanes[0] === null && this.#lanes[1] === null) {
       this.#hold(tag);
       return;
     }
-    this.#feed(run, tag, timestamp);
+    for (const lane of this.#lanes) lane?.push(tag, timestamp);
   }
 
   #hold(tag: Buffer): void {
-    // Between an ffmpeg exit and its restart: the new run must start on a keyframe (it is handed the
-    // codec configuration afresh), so what comes before the first one is dropped, not kept forever.
-    const restarting = this.#supervisor !== null;
-    if (restarting && this.#heldInput.length === 0 && !this.#opensGop(tag)) return;
     this.#heldInput.push(tag);
     this.#heldBytes += tag.length;
-    if (this.#heldBytes > MAX_PENDING_INPUT_BYTES)
-      this.#overloaded(restarting ? 'restart buffer' : 'probe buffer');
-  }
-
-  /** A tag a decoder can start on: a video keyframe, or any tag of a source without video. */
-  #opensGop(tag: Buffer): boolean {
-    return this.#session.stats.videoCodec === null ? true : isFlvVideoKeyframe(tag);
-  }
-
-  #feed(run: FfmpegRun, tag: Buffer, timestamp: number | null): void {
-    if (this.#awaitingKeyframe && isFlvVideoTag(tag)) {
-      if (!isFlvVideoKeyframe(tag)) return;
-      this.#awaitingKeyframe = false;
-    }
-    if (this.#awaitingKeyframe && timestamp !== null) return;
-    if (timestamp !== null) this.#noteRunStart(timestamp);
-    run.stdin.write(tag);
-    if (run.stdin.writableLength > MAX_PENDING_INPUT_BYTES) this.#overloaded('ffmpeg input');
+    if (this.#heldBytes > MAX_PENDING_INPUT_BYTES) this.#overloaded('probe buffer');
   }
 
   #takeHeldInput(): Buffer[] {
@@ -281,24 +336,42 @@ export class StreamPipeline {
     });
     this.#plan = plan;
     this.#deps.capacity.add(plan.encodes);
+    // The active encodes grew: standbys (other streams', newest first) give way before any rendition.
+    this.#deps.standbyBudget?.shedOverflow();
+    for (const rendition of plan.renditions) {
+      const partTarget =
+        rendition.kind === 'video' ? computeVideoPartTarget(rendition.fps) : AUDIO_PART_TARGET_SECONDS;
+      const uploader = this.#createUploader(rendition.name);
+      const description = describeRendition(rendition, partTarget);
+      this.#outputs.set(rendition.name, {
+        plan: rendition,
+        partTarget,
+        uploader,
+        gate: new RenditionGate({
+          active: 0,
+          send: (event) => uploader.enqueue(buildUploadItem(event, description)),
+        }),
+      });
+    }
+    this.#standbyWanted = (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
+    const budget = this.#deps.standbyBudget;
+    // The standby costs what the active transcode costs: the same encodes (docs/benchmarks.md),
+    // and at least one slot even for a copy-only ladder (its ffmpeg still demuxes and muxes).
+    const release = !this.#standbyWanted
+      ? null
+      : budget === undefined
+        ? () => {}
+        : budget.tryAdmit(Math.max(1, plan.encodes), () => this.#shedStandby('node_load'));
+    this.#standbyShed = this.#standbyWanted && release === null;
+    this.#standbyRelease = release;
     const { args, outputs } = buildTranscodeArgs(plan, {
       input: 'pipe:0',
       inputFormat: 'flv',
       encoder: this.#deps.encoder,
       thumbnails: true,
+      // Both lanes must encode bit-identically for a seamless promotion.
+      deterministic: release !== null,
     });
-    for (const rendition of plan.renditions) {
-      this.#outputs.set(rendition.name, {
-        plan: rendition,
-        packager: new CmafPackager({
-          firstMsn: this.#session.grant.next_msn,
-          // Replaced by reset() with the ingest clock of the run's first tag before any part exists.
-          wallClockAtTimeZero: Date.now(),
-          ...(rendition.kind === 'video' ? { partTarget: computeVideoPartTarget(rendition.fps) } : {}),
-        }),
-        uploader: this.#createUploader(rendition.name),
-      });
-    }
     this.#log({
       level: 'info',
       event: 'pipeline.transcode_starting',
@@ -306,36 +379,193 @@ export class StreamPipeline {
       dropped_for_load: plan.droppedForLoad,
       source,
       encoder: this.#deps.encoder,
+      hot_standby: this.#standbyWanted ? (release === null ? 'refused_for_load' : 'running') : 'off',
     });
-    const supervisor = new FfmpegSupervisor({ args, outputFds: outputs.map((output) => output.fd) });
-    this.#supervisor = supervisor;
-    supervisor.onRun((run) =>
-      this.#onRun(
-        run,
-        outputs.map((output) => output.rendition),
-      ),
-    );
-    supervisor.onExit((code, signal, run) => {
-      if (this.#run === run) this.#run = null;
-      if (!this.#closing) {
+    const held = this.#takeHeldInput();
+    this.#lanes[0] = this.#createLane(0, args, outputs);
+    if (release !== null) {
+      this.#lanes[1] = this.#createLane(1, args, outputs);
+      this.#deadlineTimer = setInterval(() => this.#checkPartDeadline(), DEADLINE_CHECK_MS);
+    }
+    for (const lane of this.#lanes) lane?.start(held);
+  }
+
+  #createLane(id: LaneId, args: string[], outputs: TranscodeOutput[]): TranscodeLane {
+    const session = this.#session;
+    return new TranscodeLane({
+      args,
+      outputs,
+      packager: (name) => {
+        const output = this.#outputs.get(name);
+        return {
+          firstMsn: session.grant.next_msn,
+          // Replaced by reset() with the ingest clock of the run's first tag before any part exists.
+          wallClockAtTimeZero: Date.now(),
+          ...(output?.plan.kind === 'video' ? { partTarget: output.partTarget } : {}),
+        };
+      },
+      source: {
+        readStartBytes: () => {
+          let start: Buffer = Buffer.alloc(0);
+          // The session hands a new listener the FLV header and the codec configuration at once.
+          session.onMedia((bytes) => {
+            start = bytes;
+          })();
+          return start;
+        },
+        hasVideo: () => session.stats.videoCodec !== null,
+        mediaZeroAt: () => this.#mediaZeroAt,
+      },
+      onRun: (runNumber) => {
+        this.#deps.requestKeyframe?.();
+        // A restarted standby starts on a later keyframe: what its gates held is the dead run's.
+        if (runNumber > 1 && id !== this.#active) {
+          this.#laneMediaEnd[id] = 0;
+          for (const output of this.#outputs.values()) output.gate.resetStandby();
+        }
+      },
+      onEvent: (name, event, leftover) => this.#onLaneEvent(id, name, event, leftover),
+      onThumbnail: (jpeg) => {
+        if (id !== this.#active) return;
+        this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
+          if (error instanceof CutOffError) this.#session.close('kicked');
+        });
+      },
+      onExit: (code, signal, stderr) => this.#onLaneExit(id, code, signal, stderr),
+      onFatal: (error) => {
+        if (id !== this.#active) {
+          this.#shedStandby('standby_failing');
+          return;
+        }
+        this.#log({ level: 'error', event: 'pipeline.ffmpeg_failing', error: error.message });
+        this.#session.close('protocol_error');
+      },
+      onOverloaded: (where) => {
+        // A standby that cannot keep up is given up; only the active lane's backlog drops the publisher.
+        if (id !== this.#active) this.#shedStandby('standby_behind');
+        else this.#overloaded(where);
+      },
+      onPipeError: (name, error) => {
         this.#log({
           level: 'warn',
-          event: 'pipeline.ffmpeg_restarting',
-          code,
-          signal,
-          stderr: supervisor.stderrTail.slice(-5),
+          event: name === 'thumbnail' ? 'pipeline.thumbnail_pipe_failed' : 'pipeline.rendition_pipe_failed',
+          ...(name === 'thumbnail' ? {} : { rendition: name }),
+          error: String(error),
         });
-      }
+      },
     });
-    supervisor.onFatal((error) => {
+  }
+
+  #onLaneEvent(id: LaneId, name: RenditionName, event: PackagerEvent, leftover: boolean): void {
+    const output = this.#outputs.get(name);
+    if (output === undefined || this.#lanes[id] === null) return;
+    // The open segment a dead run left: the active lane's is closed as it is (a plain restart, as
+    // without a standby); a standby's belongs to the dead run and is worthless.
+    if (leftover && id !== this.#active) return;
+    if (event.kind === 'part') {
+      const end = event.pdt + event.duration * 1000;
+      if (end > this.#laneMediaEnd[id]) this.#laneMediaEnd[id] = end;
+      this.#lanePartAt[id] = Date.now();
+    }
+    output.gate.offer(id, event);
+  }
+
+  #onLaneExit(id: LaneId, code: number | null, signal: NodeJS.Signals | null, stderr: string[]): void {
+    if (this.#closing || this.#lanes[id] === null) return;
+    const role = this.#standbyWanted ? { lane: id === this.#active ? 'active' : 'standby' } : {};
+    if (id === this.#active) this.#promote('ffmpeg_exit');
+    this.#log({ level: 'warn', event: 'pipeline.ffmpeg_restarting', ...role, code, signal, stderr });
+  }
+
+  /**
+   * The active lane died or missed its part deadline: the standby takes over at once. Seamless when
+   * both lanes started on the same source tag and every part compared so far was identical;
+   * otherwise the gates splice after a discontinuity at the standby's next independent part. The
+   * old active lane's supervisor restarts it, and it becomes the standby from its next keyframe.
+   */
+  #promote(reason: 'ffmpeg_exit' | 'part_deadline'): PromotionKind | null {
+    const active = this.#activeLane();
+    const standby = this.#standbyLane();
+    if (active === null || standby === null || !standby.running) return null;
+    const sameStart =
+      active.runFirstTimestamp !== null && active.runFirstTimestamp === standby.runFirstTimestamp;
+    // Per rendition, what the comparison saw: compared parts, mismatched parts, and the verdict.
+    const identical: Partial<Record<RenditionName, [number, number, boolean]>> = {};
+    let seamless = sameStart;
+    for (const [name, output] of this.#outputs) {
+      const { compared, mismatched } = output.gate.stats();
+      identical[name] = [compared, mismatched, output.gate.standbyIdentical];
+      if (!output.gate.standbyIdentical) seamless = false;
+    }
+    // One rule for all renditions: "Matching content in Variant Streams MUST have matching
+    // Discontinuity Sequence Numbers" (RFC 8216bis 6.2.4): if one needs a discontinuity, all take one.
+    const kind: PromotionKind = seamless ? 'seamless' : 'discontinuity';
+    for (const [name, output] of this.#outputs) output.gate.promote(kind, () => active.flush(name));
+    this.#active = this.#standbyId();
+    this.#promotions += 1;
+    if (seamless) this.#seamlessPromotions += 1;
+    this.#log({
+      level: 'warn',
+      event: 'pipeline.standby_promoted',
+      reason,
+      kind,
+      same_start: sameStart,
+      identical,
+      promotions: this.#promotions,
+    });
+    return kind;
+  }
+
+  /**
+   * The part deadline: the active lane missed it when it produced no part for the deadline while
+   * the standby did (a hung or starved ffmpeg; one merely running a little late is left alone). An
+   * identical standby swaps roles with it (nothing restarts, so the pair stays identical); a
+   * different one is spliced in and the late process killed. A standby that lags the active by
+   * STANDBY_MAX_LAG_MS of media is hung itself and is restarted (a fresh standby from the next
+   * keyframe).
+   */
+  #checkPartDeadline(): void {
+    if (this.#closing) return;
+    const active = this.#activeLane();
+    const standby = this.#standbyLane();
+    if (active === null || standby === null || !active.running || !standby.running) return;
+    const now = Date.now();
+    const deadline = this.#deps.partDeadlineMs ?? PART_DEADLINE_MS;
+    const activeSilentMs = now - this.#lanePartAt[this.#active];
+    const standbySilentMs = now - this.#lanePartAt[this.#standbyId()];
+    if (this.#lanePartAt[this.#active] !== 0 && activeSilentMs > deadline && standbySilentMs < deadline) {
+      const pid = active.pid;
+      const kind = this.#promote('part_deadline');
+      if (kind === 'discontinuity' && pid !== null) killProcess(pid);
+      return;
+    }
+    const activeEnd = this.#laneMediaEnd[this.#active];
+    const standbyEnd = this.#laneMediaEnd[this.#standbyId()];
+    if (standbyEnd !== 0 && activeEnd - standbyEnd > STANDBY_MAX_LAG_MS) {
+      const pid = standby.pid;
       this.#log({
-        level: 'error',
-        event: 'pipeline.ffmpeg_failing',
-        error: error.message,
+        level: 'warn',
+        event: 'pipeline.standby_restarting',
+        lag_ms: Math.round(activeEnd - standbyEnd),
       });
-      this.#session.close('protocol_error');
-    });
-    supervisor.start();
+      this.#laneMediaEnd[this.#standbyId()] = 0;
+      if (pid !== null) killProcess(pid);
+    }
+  }
+
+  #shedStandby(reason: 'node_load' | 'standby_behind' | 'standby_failing'): void {
+    const standbyId = this.#standbyId();
+    const standby = this.#lanes[standbyId];
+    if (standby === null || this.#closing) return;
+    this.#lanes[standbyId] = null;
+    this.#standbyShed = true;
+    this.#standbyRelease?.();
+    this.#standbyRelease = null;
+    if (this.#deadlineTimer) clearInterval(this.#deadlineTimer);
+    this.#deadlineTimer = null;
+    for (const output of this.#outputs.values()) output.gate.resetStandby();
+    this.#log({ level: 'warn', event: 'pipeline.standby_shed', reason });
+    void standby.close();
   }
 
   #createUploader(rendition: RenditionName): RenditionUploader {
@@ -352,100 +582,6 @@ export class StreamPipeline {
     // without bound; OBS reconnects, and the origin continues the stream inside its reconnect window.
     uploader.onOverflow(() => this.#session.close('publisher_lost'));
     return uploader;
-  }
-
-  /** Records the first media tag a run gets: its output time 0, known as an ingest wall clock. */
-  #noteRunStart(timestamp: number): void {
-    if (this.#runFirstTimestamp !== null) return;
-    this.#runFirstTimestamp = timestamp;
-    const wallClock = (this.#mediaZeroAt ?? Date.now()) + timestamp;
-    for (const resolve of this.#runStartKnown.splice(0)) resolve(wallClock);
-  }
-
-  /** Resolves with the wall clock of the current run's output time 0, once its first tag is fed. */
-  #whenRunStarts(): Promise<number> {
-    if (this.#runFirstTimestamp !== null) {
-      return Promise.resolve((this.#mediaZeroAt ?? Date.now()) + this.#runFirstTimestamp);
-    }
-    return new Promise((resolve) => this.#runStartKnown.push(resolve));
-  }
-
-  #onRun(run: FfmpegRun, names: Array<RenditionName | 'thumbnail'>): void {
-    this.#runs += 1;
-    this.#runFirstTimestamp = null;
-    this.#deps.requestKeyframe?.();
-    const restart = this.#runs > 1;
-    const runStart = this.#whenRunStarts();
-    run.outputs.forEach((readable, index) => {
-      const name = names[index];
-      if (name === 'thumbnail') void this.#pumpThumbnails(readable);
-      else if (name !== undefined) void this.#pumpRendition(name, readable, restart, runStart);
-    });
-    if (restart) {
-      // The new process must not start mid-GOP: the session replays the FLV header and the codec
-      // configuration to the new listener first, then the tags held since the first keyframe of
-      // the gap (if one came) go in, and otherwise the next keyframe opens the way.
-      this.#stopMedia?.();
-      this.#awaitingKeyframe = this.#session.stats.videoCodec !== null;
-      this.#run = run;
-      this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
-      for (const tag of this.#takeHeldInput()) this.#feed(run, tag, readFlvMediaTimestamp(tag));
-      return;
-    }
-    for (const tag of this.#takeHeldInput()) {
-      const timestamp = readFlvMediaTimestamp(tag);
-      if (timestamp !== null) this.#noteRunStart(timestamp);
-      run.stdin.write(tag);
-    }
-    this.#run = run;
-  }
-
-  async #pumpRendition(
-    name: RenditionName,
-    readable: Readable,
-    restart: boolean,
-    runStart: Promise<number>,
-  ): Promise<void> {
-    const output = this.#outputs.get(name);
-    if (output === undefined) return;
-    const { packager, plan } = output;
-    // ffmpeg writes nothing before its first input tag, so waiting here loses no bytes: they stay
-    // in the pipe until the packager knows the wall clock of this run's time 0.
-    const wallClock = await runStart;
-    const leftovers = packager.reset(wallClock);
-    if (restart) for (const event of leftovers) this.#enqueue(output, event);
-    try {
-      await packager.consume(readable, (event) => {
-        this.#enqueue(output, event);
-      });
-    } catch (error) {
-      this.#log({
-        level: 'warn',
-        event: 'pipeline.rendition_pipe_failed',
-        rendition: plan.name,
-        error: String(error),
-      });
-    }
-  }
-
-  #enqueue(output: RenditionOutput, event: Parameters<typeof buildUploadItem>[0]): void {
-    const partTarget = output.packager.partTarget ?? 0.2;
-    output.uploader.enqueue(buildUploadItem(event, describeRendition(output.plan, partTarget)));
-  }
-
-  async #pumpThumbnails(readable: Readable): Promise<void> {
-    const splitter = new JpegSplitter();
-    try {
-      for await (const chunk of readable) {
-        for (const jpeg of splitter.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)))) {
-          this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
-            if (error instanceof CutOffError) this.#session.close('kicked');
-          });
-        }
-      }
-    } catch (error) {
-      this.#log({ level: 'warn', event: 'pipeline.thumbnail_pipe_failed', error: String(error) });
-    }
   }
 
   /**
@@ -472,10 +608,12 @@ export class StreamPipeline {
   async #shutdown(reason: PublishCloseReason): Promise<void> {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
+    if (this.#deadlineTimer) clearInterval(this.#deadlineTimer);
     this.#stopMedia?.();
     this.#takeHeldInput();
-    this.#run?.stdin.end();
-    await this.#supervisor?.close();
+    await Promise.all(this.#lanes.map((lane) => lane?.close()));
+    this.#standbyRelease?.();
+    this.#standbyRelease = null;
     if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);
     await Promise.all(
       [...this.#outputs.values()].map((output) => output.uploader.close(UPLOAD_FLUSH_DEADLINE_MS)),

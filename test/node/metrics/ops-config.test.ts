@@ -73,6 +73,7 @@ async function renderTranscoderSample(): Promise<string> {
         ffmpegSpeed: 1.02,
         heldInputBytes: 0,
         heartbeatsSent: 3,
+        standby: null,
         uploads: {
           source: {
             uploaded: 10,

@@ -2,19 +2,15 @@
 // (the socket is the only thing left out), a real supervised ffmpeg, the real packagers and
 // uploaders, and an origin stand-in on loopback that records every ingest request.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTraceId, parseTraceparent } from '../../../common/trace.ts';
+import { parseTraceparent } from '../../../common/trace.ts';
 import { type PipelineDeps, StreamPipeline } from '../../../containers/transcoder/src/pipeline.ts';
-import { FlvMuxer, type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
-import {
-  createPublishSession,
-  type PublishCloseReason,
-  type PublishSessionHandle,
-} from '../../../containers/transcoder/src/rtmp/publish-session.ts';
+import { type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import { IngestClient } from '../../../containers/transcoder/src/upload/ingest-client.ts';
 import { type AuthorizeResponse, INGEST_META_HEADER, IngestMeta } from '../../../protocol/ingest.ts';
 import { makeFlvSource } from '../ffmpeg/media-fixtures.ts';
 import { waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
+import { feedInRealTime, openPublish, type Publish } from './live-publish.ts';
 
 const GRANT: AuthorizeResponse = {
   channel_id: 'chan-1',
@@ -24,62 +20,6 @@ const GRANT: AuthorizeResponse = {
   continued: false,
   next_msn: 0,
 };
-
-interface Publish {
-  handle: PublishSessionHandle<AuthorizeResponse>;
-  /** The session's muxer: what is fed through it is what the session learns. */
-  muxer: FlvMuxer;
-  closeReason: () => PublishCloseReason | null;
-}
-
-function openPublish(): Publish {
-  const muxer = new FlvMuxer();
-  let reason: PublishCloseReason | null = null;
-  const handle: PublishSessionHandle<AuthorizeResponse> = createPublishSession({
-    grant: GRANT,
-    traceId: createTraceId(),
-    streamKey: 'live_test',
-    app: 'live',
-    remoteAddress: '127.0.0.1',
-    muxer,
-    readBytesIn: () => 0,
-    // What the connection does: end the socket, then finish the session with the reason.
-    closeConnection: (closeReason) => handle.finish(closeReason),
-    logListenerError: (error) => {
-      throw error;
-    },
-  });
-  handle.session.onClose((closeReason) => {
-    reason = closeReason;
-  });
-  return { handle, muxer, closeReason: () => reason };
-}
-
-/** Delivers the FLV's tags through the session at the pace of their timestamps, like a live encoder. */
-function feedInRealTime(publish: Publish, tags: FlvTag[]): { stop(): void } {
-  let stopped = false;
-  const started = Date.now();
-  void (async () => {
-    for (const tag of tags) {
-      const wait = started + tag.timestamp - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      if (stopped || publish.handle.session.closed) return;
-      const flv = publish.muxer.push({
-        csid: 6,
-        type: tag.type,
-        streamId: 1,
-        timestamp: tag.timestamp,
-        payload: tag.payload,
-      });
-      if (flv !== null) publish.handle.deliverMedia(flv);
-    }
-  })();
-  return {
-    stop: () => {
-      stopped = true;
-    },
-  };
-}
 
 const kindOf = (request: RecordedRequest): string => request.path.split('/')[5] ?? '';
 
@@ -130,7 +70,7 @@ describe('stream pipeline', () => {
   }
 
   it('passes an OBS-like H.264 source through and advertises the bitrate it announced', async () => {
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     const pipeline = startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
     await waitFor(() => origin.requests.some((r) => kindOf(r) === 'part'), 15_000, 'the first part');
@@ -161,7 +101,7 @@ describe('stream pipeline', () => {
   });
 
   it("carries the publish's trace id to the origin on every call as a W3C traceparent, and on every log line", async () => {
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     const traceId = publish.handle.session.traceId;
     const pipeline = startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
@@ -194,7 +134,7 @@ describe('stream pipeline', () => {
   });
 
   it('heartbeats only while media flows, so a silent publisher lets the origin time it out', async () => {
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
     await new Promise((resolve) => setTimeout(resolve, 2000));
@@ -210,7 +150,7 @@ describe('stream pipeline', () => {
   });
 
   it('holds no FLV across an ffmpeg restart and feeds the new run from a keyframe', async () => {
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     const pipeline = startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
     try {
@@ -241,7 +181,7 @@ describe('stream pipeline', () => {
 
   it('drops the publisher as publisher_lost when the origin stays down past the upload backlog', async () => {
     origin.respond((request) => ({ status: ['heartbeat', 'end'].includes(kindOf(request)) ? 204 : 503 }));
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     startPipeline(publish, { maxUploadBacklogSeconds: 1 });
     const feeder = feedInRealTime(publish, tags);
     try {
@@ -257,7 +197,7 @@ describe('stream pipeline', () => {
 
   it('does not tell the origin a kicked publish ended', async () => {
     origin.respond((request) => ({ status: kindOf(request) === 'heartbeat' ? 409 : 204 }));
-    const publish = openPublish();
+    const publish = openPublish(GRANT);
     const pipeline = startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
     try {

@@ -1,0 +1,139 @@
+// The rendition gate on its own: packager events of two lanes in, what reaches the uploader out.
+// (test/node/pipeline/hot-standby.test.ts runs it with real ffmpegs.)
+import { describe, expect, it } from 'vitest';
+import type {
+  InitEvent,
+  PackagerEvent,
+  PartEvent,
+  SegmentEvent,
+} from '../../../containers/transcoder/src/cmaf/packager.ts';
+import { RenditionGate } from '../../../containers/transcoder/src/standby/rendition-gate.ts';
+
+const PARTS_PER_SEGMENT = 10;
+
+function init(tag: string): InitEvent {
+  return {
+    kind: 'init',
+    bytes: Buffer.from(`init-${tag}`),
+    codecs: 'avc1.64001f',
+    timescales: { video: 90_000 },
+    hasVideo: true,
+    hasAudio: false,
+    discontinuity: false,
+  };
+}
+
+/** Part `index` of a run that started at media time `startMs`; bytes depend on `tag` and position. */
+function part(tag: string, msn: number, index: number, startMs = 0): PartEvent {
+  return {
+    kind: 'part',
+    bytes: Buffer.from(`${tag}-${msn}.${index}`),
+    msn,
+    part: index,
+    duration: 0.2,
+    independent: index === 0,
+    pdt: 1_000_000 + startMs + (msn * PARTS_PER_SEGMENT + index) * 200,
+  };
+}
+
+function segment(msn: number, startMs = 0): SegmentEvent {
+  return {
+    kind: 'segment',
+    bytes: Buffer.from(`segment-${msn}`),
+    msn,
+    duration: 2,
+    parts: PARTS_PER_SEGMENT,
+    pdt: 1_000_000 + startMs + msn * 2000,
+  };
+}
+
+/** The events of one run from (msn, part) to (msn, part) exclusive, segments closed as they end. */
+function run(tag: string, from: [number, number], to: [number, number], startMs = 0): PackagerEvent[] {
+  const events: PackagerEvent[] = [];
+  for (let msn = from[0]; msn <= to[0]; msn++) {
+    const first = msn === from[0] ? from[1] : 0;
+    const last = msn === to[0] ? to[1] : PARTS_PER_SEGMENT;
+    for (let index = first; index < last; index++) events.push(part(tag, msn, index, startMs));
+    if (last === PARTS_PER_SEGMENT) events.push(segment(msn, startMs));
+  }
+  return events;
+}
+
+function describeSent(sent: PackagerEvent[]): string[] {
+  return sent.map((event) =>
+    event.kind === 'init'
+      ? `init:${event.bytes}`
+      : event.kind === 'part'
+        ? `${event.msn}.${event.part}`
+        : `seg${event.msn}`,
+  );
+}
+
+describe('rendition gate', () => {
+  it('sends only the active lane and holds the standby, bounded to the current and previous segment', () => {
+    const sent: PackagerEvent[] = [];
+    const gate = new RenditionGate({ active: 0, send: (event) => sent.push(event) });
+    gate.offer(0, init('same'));
+    gate.offer(1, init('same'));
+    for (const event of run('same', [0, 0], [5, 3])) {
+      gate.offer(0, event);
+      gate.offer(1, event);
+    }
+    expect(sent.filter((event) => event.kind === 'init')).toHaveLength(1);
+    expect(sent.filter((event) => event.kind === 'part')).toHaveLength(53);
+    // Segment 4 (10 parts + its segment event) and the 3 parts of segment 5.
+    expect(gate.stats().heldEvents).toBe(14);
+    expect(gate.stats().mismatched).toBe(0);
+    expect(gate.stats().compared).toBe(53);
+    expect(gate.standbyIdentical).toBe(true);
+  });
+
+  it('continues seamlessly from the first part not yet sent when the active dies behind the standby', () => {
+    const sent: PackagerEvent[] = [];
+    const gate = new RenditionGate({ active: 0, send: (event) => sent.push(event) });
+    gate.offer(0, init('same'));
+    gate.offer(1, init('same'));
+    // The standby is ahead: it has 2.6 when the active dies at 2.2.
+    for (const event of run('same', [0, 0], [2, 7])) gate.offer(1, event);
+    for (const event of run('same', [0, 0], [2, 3])) gate.offer(0, event);
+    sent.length = 0;
+    gate.promote('seamless', () => {
+      throw new Error('a seamless promotion does not close the dead run');
+    });
+    // Then the promoted lane goes on live; the dead lane's late events are held as standby's.
+    for (const event of run('same', [2, 7], [3, 2])) gate.offer(1, event);
+    gate.offer(0, part('same', 2, 3));
+    expect(describeSent(sent)).toEqual([
+      '2.3',
+      '2.4',
+      '2.5',
+      '2.6',
+      '2.7',
+      '2.8',
+      '2.9',
+      'seg2',
+      '3.0',
+      '3.1',
+    ]);
+    expect(gate.activeLane).toBe(1);
+  });
+
+  it('splices a different standby after the open segment is closed: its init, then its next segment renumbered', () => {
+    const sent: PackagerEvent[] = [];
+    const gate = new RenditionGate({ active: 0, send: (event) => sent.push(event) });
+    gate.offer(0, init('old'));
+    for (const event of run('old', [0, 0], [4, 4])) gate.offer(0, event);
+    // A standby restarted 3.1 s into the stream: its own numbering starts again at 0.
+    gate.offer(1, init('new'));
+    for (const event of run('new', [0, 0], [1, 2], 3100)) gate.offer(1, event);
+    expect(gate.standbyIdentical).toBe(false);
+    sent.length = 0;
+    gate.promote('discontinuity', () => [segment(4)]);
+    for (const event of run('new', [1, 2], [2, 1], 3100)) gate.offer(1, event);
+    // Sent up to 4.3 (media to 1 000 000 + 8 800): the standby's segment 0 starts at 3 100, its
+    // segment 1 at 5 100, 2 at 7 100, 3 at 9 100: the first after what was sent becomes msn 5.
+    expect(describeSent(sent)).toEqual(['seg4']);
+    for (const event of run('new', [2, 1], [3, 2], 3100)) gate.offer(1, event);
+    expect(describeSent(sent)).toEqual(['seg4', 'init:init-new', '5.0', '5.1']);
+  });
+});
