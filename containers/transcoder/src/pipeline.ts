@@ -19,7 +19,11 @@ import type { LogEvent, LogSink } from './log.ts';
 import { readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
 import { type GateStats, type LaneId, type PromotionKind, RenditionGate } from './standby/rendition-gate.ts';
-import type { StandbyBudget } from './standby/standby-budget.ts';
+import {
+  countEncodedPixelRate,
+  MAX_STANDBY_ENCODED_PIXEL_RATE,
+  type StandbyBudget,
+} from './standby/standby-budget.ts';
 import { CutOffError, type IngestClient, type PublishRef } from './upload/ingest-client.ts';
 import { RenditionUploader, type UploadStats } from './upload/rendition-uploader.ts';
 import { buildUploadItem, type RenditionDescription } from './upload/upload-items.ts';
@@ -353,7 +357,16 @@ export class StreamPipeline {
         }),
       });
     }
-    this.#standbyWanted = (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
+    const pixelRate = countEncodedPixelRate(plan);
+    const tierWantsStandby = (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
+    this.#standbyWanted = tierWantsStandby && pixelRate <= MAX_STANDBY_ENCODED_PIXEL_RATE;
+    if (tierWantsStandby && !this.#standbyWanted)
+      this.#log({
+        level: 'info',
+        event: 'pipeline.standby_skipped',
+        reason: 'pixel_rate',
+        pixel_rate: pixelRate,
+      });
     const budget = this.#deps.standbyBudget;
     // The standby costs what the active transcode costs: the same encodes (docs/benchmarks.md),
     // and at least one slot even for a copy-only ladder (its ffmpeg still demuxes and muxes).

@@ -2,7 +2,28 @@
 // active plans never see standbys (a new stream plans against active encodes only), and whenever
 // the active encodes grow past what is left, standbys are shed, newest first, before any active
 // rendition is: a standby is the first thing a loaded node gives up.
-import type { EncodeCapacity } from '../ffmpeg/ladder.ts';
+import type { EncodeCapacity, LadderPlan } from '../ffmpeg/ladder.ts';
+
+/**
+ * The most pixels per second a ladder may encode and still get a standby. Both lanes must encode
+ * bit-identically, so every x264 encoder runs on one thread (ffmpeg/args.ts), and ffmpeg 5.1 runs
+ * one process's encoders one after another: the whole ladder gets about one core. The 720p30
+ * partner ladder (720p30 + 480p30 + 360p30 + 160p30, ~48M pixels/s) measured 0.5 cores with threads
+ * (docs/benchmarks.md, transcode-speed), half of that core; a 1080p60 source's ladder encodes about
+ * three times as many and would fall behind real time on one thread, so such streams keep threaded
+ * encoders and no standby (an ffmpeg crash then costs a restart and a discontinuity).
+ */
+export const MAX_STANDBY_ENCODED_PIXEL_RATE = 50_000_000;
+
+/** Pixels per second the ladder's encoded video renditions produce (copies cost no encode). */
+export function countEncodedPixelRate(plan: Pick<LadderPlan, 'renditions'>): number {
+  let total = 0;
+  for (const rendition of plan.renditions) {
+    if (rendition.kind === 'video' && rendition.videoMode === 'encode')
+      total += rendition.width * rendition.height * rendition.fps;
+  }
+  return total;
+}
 
 interface Holder {
   encodes: number;
