@@ -13,9 +13,11 @@ import { channelsApp } from './routes/channels.ts';
 import { clipsApp } from './routes/clips.ts';
 import { emotesApp } from './routes/emotes.ts';
 import { followsApp } from './routes/follows.ts';
+import { highlightsApp } from './routes/highlights.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
 import { presenceApp } from './routes/presence.ts';
+import { recommendationsApp } from './routes/recommendations.ts';
 import { scheduleApp } from './routes/schedule.ts';
 import { searchApp } from './routes/search.ts';
 import { sessionsApp } from './routes/sessions.ts';
@@ -47,10 +49,12 @@ export const apiApp = app
   .route('/notifications', notificationsApp)
   .route('/payments', paymentsApp)
   .route('/', vodsApp)
+  .route('/', highlightsApp)
   .route('/', clipsApp)
   .route('/', tierProgramApp)
   .route('/', presenceApp)
   .route('/', scheduleApp)
+  .route('/', recommendationsApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },
