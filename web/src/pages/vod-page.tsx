@@ -11,6 +11,7 @@ import { ChatList } from '../chat/chat-list.tsx';
 import type { ChatLine } from '../chat/chat-state.ts';
 import { formatCount, formatDate, formatDuration } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
+import { type PlayingHighlight, VodHighlights } from '../components/vod-highlights.tsx';
 import { HlsPlayer } from '../player/hls-player.tsx';
 
 const REPLAY_WINDOW_SECONDS = 30;
@@ -26,7 +27,10 @@ export function VodPage() {
   );
   const [time, setTime] = useState(0);
   const [seekRequest, setSeekRequest] = useState<{ seconds: number; id: number } | undefined>(undefined);
-  const replay = useChatReplay(vodId, time);
+  const [highlight, setHighlight] = useState<PlayingHighlight | null>(null);
+  // A highlight plays from its own start: the replay and chapters stay on the VOD's clock.
+  const vodTime = time + (highlight?.startSeconds ?? 0);
+  const replay = useChatReplay(vodId, vodTime);
   useVodView(vodId, time > 0);
 
   if (vod.error) return <ErrorMessage error={vod.error} />;
@@ -35,7 +39,13 @@ export function VodPage() {
     <div className="watch">
       <div className="watch-main">
         <div className="player-frame">
-          <HlsPlayer src={vod.data.playback_url} live={false} onTime={setTime} seekRequest={seekRequest} />
+          <HlsPlayer
+            key={highlight?.id ?? 'vod'}
+            src={highlight?.url ?? vod.data.playback_url}
+            live={false}
+            onTime={setTime}
+            seekRequest={highlight ? undefined : seekRequest}
+          />
         </div>
         <div className="stream-info">
           <div className="stream-info-text">
@@ -47,25 +57,37 @@ export function VodPage() {
             </p>
           </div>
         </div>
+        <VodHighlights
+          vodId={vod.data.id}
+          channelId={vod.data.channel_id}
+          time={vodTime}
+          playing={highlight}
+          onPlay={(next) => {
+            setHighlight(next);
+            setTime(0);
+          }}
+        />
         {vod.data.chapters.length > 0 ? (
           <nav className="vod-chapters" aria-label="Chapters">
             <h2>Chapters</h2>
             <ol>
               {vod.data.chapters.map((chapter) => {
                 const current =
-                  time >= chapter.start_seconds && time < chapter.start_seconds + chapter.duration_seconds;
+                  vodTime >= chapter.start_seconds &&
+                  vodTime < chapter.start_seconds + chapter.duration_seconds;
                 return (
                   <li key={chapter.start_seconds}>
                     <button
                       type="button"
                       className={current ? 'vod-chapter current' : 'vod-chapter'}
                       aria-current={current ? 'true' : undefined}
-                      onClick={() =>
+                      onClick={() => {
+                        setHighlight(null);
                         setSeekRequest((previous) => ({
                           seconds: chapter.start_seconds,
                           id: (previous?.id ?? 0) + 1,
-                        }))
-                      }
+                        }));
+                      }}
                     >
                       <span className="vod-chapter-time">{formatDuration(chapter.start_seconds)}</span>
                       <span>{chapter.category?.name ?? 'No category'}</span>
