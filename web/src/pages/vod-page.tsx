@@ -9,6 +9,7 @@ import type { ReplayMessage } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { ChatList } from '../chat/chat-list.tsx';
 import type { ChatLine } from '../chat/chat-state.ts';
+import { collectReplayWindow } from '../chat/replay-pages.ts';
 import { formatCount, formatDate, formatDuration } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { type PlayingHighlight, VodHighlights } from '../components/vod-highlights.tsx';
@@ -112,32 +113,20 @@ export function VodPage() {
   );
 }
 
-/**
- * Every message of [from, to): the API answers at most one page of a busy window and says where the
- * rest starts (`next_from`), so the pages are followed to the end of the window, at most
- * MAX_REPLAY_PAGES of them (a window that still continues is picked up from there on the next load).
- */
-async function fetchReplayWindow(
-  vodId: string,
-  from: number,
-  to: number,
-): Promise<{ messages: ReplayMessage[]; loadedTo: number }> {
-  const messages: ReplayMessage[] = [];
-  let cursor = from;
-  for (let page = 0; page < MAX_REPLAY_PAGES; page++) {
-    const answer = await readApi(
-      api.vods[':id'].chat.$get({
-        param: { id: encodeURIComponent(vodId) },
-        query: { from: String(cursor), to: String(to) },
-      }),
-    );
-    messages.push(...answer.messages);
-    // A next_from that does not move forward would loop: treat the window as done.
-    if (answer.next_from === null || answer.next_from >= to || answer.next_from <= cursor)
-      return { messages, loadedTo: to };
-    cursor = answer.next_from;
-  }
-  return { messages, loadedTo: cursor };
+/** Every message of [from, to), following next_from through the window's pages (chat/replay-pages.ts). */
+function fetchReplayWindow(vodId: string, from: number, to: number) {
+  return collectReplayWindow(
+    from,
+    to,
+    (pageFrom, pageTo) =>
+      readApi(
+        api.vods[':id'].chat.$get({
+          param: { id: encodeURIComponent(vodId) },
+          query: { from: String(pageFrom), to: String(pageTo) },
+        }),
+      ),
+    MAX_REPLAY_PAGES,
+  );
 }
 
 /** The replayed chat lines up to `time` seconds into the VOD. */
