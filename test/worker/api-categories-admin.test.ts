@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { MAX_BOX_ART_BYTES } from '../../protocol/limits.ts';
 import { callApi, readError, signUp } from './api-helpers.ts';
+import { createUserToken, helix } from './oauth-helpers.ts';
 
 const ADMIN = { Authorization: 'Bearer test-admin-token' };
 const AdminCategory = z.object({
@@ -215,5 +216,35 @@ describe('categories managed by operators', () => {
     });
     expect(refused.status).toBe(422);
     expect((await readError(refused)).message).toContain('Unknown category');
+  });
+
+  it('gives Helix clients the box art as an absolute URL and leaves retired categories out of top games and search', async () => {
+    const name = uniqueName('Helix Art');
+    const category = await createCategory(name);
+    const withArt = AdminCategory.parse(await (await putBoxArt(category.id, PNG, 'image/png')).json());
+    const { app, tokens } = await createUserToken([]);
+    const auth = { clientId: app.client_id, token: tokens.access_token };
+    const Games = z.object({
+      data: z.array(z.object({ id: z.string(), name: z.string(), box_art_url: z.string() })),
+    });
+    const games = Games.parse(await (await helix(`/games?id=${category.id}`, auth)).json());
+    expect(games.data).toEqual([
+      expect.objectContaining({ name, box_art_url: `http://localhost${withArt.box_art_url}` }),
+    ]);
+    const query = encodeURIComponent(name.split(' ').at(-1) ?? '');
+    expect(
+      Games.parse(await (await helix(`/search/categories?query=${query}`, auth)).json()).data,
+    ).toHaveLength(1);
+
+    expect(
+      (await callApi(`/categories/admin/${category.id}`, { method: 'DELETE', headers: ADMIN })).status,
+    ).toBe(200);
+    expect(Games.parse(await (await helix(`/search/categories?query=${query}`, auth)).json()).data).toEqual(
+      [],
+    );
+    const top = Games.parse(await (await helix('/games/top?first=100', auth)).json());
+    expect(top.data.some((g) => g.id === String(category.id))).toBe(false);
+    // Looked up by id it is still there: streams and VODs that had it name it.
+    expect(Games.parse(await (await helix(`/games?id=${category.id}`, auth)).json()).data).toHaveLength(1);
   });
 });
