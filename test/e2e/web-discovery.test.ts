@@ -7,8 +7,9 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
-import { collectPageErrors, launchWebBrowser, openContext } from './web-pages.ts';
+import { collectPageErrors, drawPngImage, launchWebBrowser, openContext } from './web-pages.ts';
 
+const ADMIN_TOKEN = `e2e-admin-${crypto.randomUUID()}`;
 let platform: Platform;
 let browser: Browser;
 const contexts: BrowserContext[] = [];
@@ -31,7 +32,7 @@ async function goLive(user: SignedUp, viewers: number, tags: string[]): Promise<
 
 describe('discovery in a real browser', () => {
   beforeAll(async () => {
-    platform = await startPlatform();
+    platform = await startPlatform({ vars: { ADMIN_TOKEN } });
     browser = await launchWebBrowser();
     star = await new ApiClient(platform.baseUrl).signup(uniqueName('star'));
     peer = await new ApiClient(platform.baseUrl).signup(uniqueName('peer'));
@@ -82,11 +83,34 @@ describe('discovery in a real browser', () => {
     expect(errors).toEqual([]);
   });
 
-  it("filters a category's directory by a tag chip", async () => {
+  it("shows operator box art and filters a category's directory by a tag chip", async () => {
     const context = await openContext(browser);
     contexts.push(context);
     const page = await context.newPage();
+    // An operator uploads box art for Art (a real PNG drawn by the browser).
+    await page.goto(platform.baseUrl);
+    const categories = await new ApiClient(platform.baseUrl).request<{
+      data: { id: number; slug: string }[];
+    }>('GET', '/categories');
+    const art = categories.body.data.find((c) => c.slug === 'art');
+    if (!art) throw new Error('the seeded Art category is missing');
+    const upload = await fetch(`${platform.baseUrl}/api/v1/categories/admin/${art.id}/box-art`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'image/png' },
+      body: new Uint8Array(await drawPngImage(page, 40)),
+    });
+    expect(upload.status).toBe(200);
+
     await page.goto(`${platform.baseUrl}/directory/art`);
+    await expect
+      .poll(
+        () =>
+          page
+            .locator('.directory-header img.box-art')
+            .evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth),
+        { timeout: 15_000 },
+      )
+      .toBe(40);
     const grid = page.locator('.stream-grid');
     await grid.locator('.stream-card', { hasText: star.channel.name }).waitFor({ timeout: 15_000 });
     await page.getByRole('navigation', { name: 'Filter by tag' }).getByRole('link', { name: tag }).click();

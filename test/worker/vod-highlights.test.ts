@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createSession } from '../../workers/shared/auth.ts';
 import { deriveVodId } from '../../workers/vod/finalize-vod.ts';
+import { MAX_HIGHLIGHTS_PER_VOD } from '../../workers/vod/highlights.ts';
 import { sweepExpiredVods } from '../../workers/vod/retention.ts';
 import { callApi, readError, signUp } from './api-helpers.ts';
 import { deliverStreamEnded, endSyntheticStream, listKeys, startSyntheticStream } from './vod-fixtures.ts';
@@ -171,5 +172,26 @@ describe('highlights', () => {
     // A second sweep finds nothing more to delete and leaves the highlight's media.
     await sweepExpiredVods(env, expiresAt + 2, 10_000);
     expect((await listKeys(`streams/${stream.streamId}/`)).length).toBe(left.length);
+  });
+
+  it('caps highlights per VOD and leaves no playlists behind for a refused one', async () => {
+    const { vodId, token } = await makeVod();
+    for (let i = 0; i < MAX_HIGHLIGHTS_PER_VOD; i++) {
+      const res = await callApi(`/vods/${vodId}/highlights`, {
+        method: 'POST',
+        token,
+        body: { title: `Moment ${i}`, start_seconds: 0, end_seconds: 2 },
+      });
+      expect(res.status).toBe(201);
+    }
+    const before = await listKeys('highlights/');
+    const refused = await callApi(`/vods/${vodId}/highlights`, {
+      method: 'POST',
+      token,
+      body: { title: 'One too many', start_seconds: 0, end_seconds: 2 },
+    });
+    expect(refused.status).toBe(422);
+    expect((await readError(refused)).message).toContain(`at most ${MAX_HIGHLIGHTS_PER_VOD} highlights`);
+    expect(await listKeys('highlights/')).toEqual(before);
   });
 });

@@ -4,12 +4,13 @@
 // POST /vods/{id}/views counts a view once per viewer (the signed-in user, else the client network)
 // per VOD per VOD_VIEW_WINDOW, as clip views are counted.
 import { createRoute, z } from '@hono/zod-openapi';
-import { getHighlightPlaybackPath } from '../../../media/vod-keys.ts';
+import { getHighlightPlaybackPath, getHighlightPrefix } from '../../../media/vod-keys.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { optionalUser, requireUser } from '../../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { consumeRateLimit, type RateLimit } from '../../shared/rate-limit.ts';
 import { MAX_HIGHLIGHTS_PER_VOD, planHighlight, writeHighlightPlaylists } from '../../vod/highlights.ts';
+import { purgePrefix } from '../../vod/r2-storage.ts';
 import { readVodIndex } from '../../vod/vod-index.ts';
 import {
   BearerSecurity,
@@ -181,12 +182,13 @@ export const highlightsApp = createApiRouter()
         )
         .first();
       if (!inserted) {
+        // The playlists written above name no highlight: they go again.
+        await purgePrefix(c.env.MEDIA, getHighlightPrefix(id), 100);
         const { n } = z
           .object({ n: z.number() })
           .parse(
             await db.prepare('SELECT count(*) AS n FROM highlights WHERE vod_id = ?').bind(vod.id).first(),
           );
-        // The playlists written above name no highlight; a later retry writes its own.
         if (n >= MAX_HIGHLIGHTS_PER_VOD)
           throw unprocessable(`A VOD has at most ${MAX_HIGHLIGHTS_PER_VOD} highlights`);
         throw notFound('VOD');
