@@ -3,6 +3,12 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import {
+  CO_FOLLOW_ROWS,
+  FOLLOWER_SAMPLE,
+  prepareCoFollows,
+  readCoFollows,
+} from '../../workers/api/lib/discovery.ts';
 import { callApi, readError, signUp, type TestSession } from './api-helpers.ts';
 
 const Reason = z.object({
@@ -181,5 +187,56 @@ describe('tag filter', () => {
       expect(refused.status).toBe(400);
       expect((await readError(refused)).code).toBe('validation_failed');
     }
+  });
+});
+
+describe('query cost', () => {
+  it('reads a bounded number of rows for co-following however many followers a channel has', async () => {
+    const db = env.DB;
+    const now = Date.now();
+    const channelIds: string[] = [];
+    const owners = Array.from({ length: 6 }, () => crypto.randomUUID());
+    const statements: D1PreparedStatement[] = [];
+    for (const owner of owners) {
+      const channelId = crypto.randomUUID();
+      channelIds.push(channelId);
+      statements.push(
+        db
+          .prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)')
+          .bind(owner, `o${owner.slice(0, 12)}`, 'x', now),
+        db
+          .prepare(
+            'INSERT INTO channels (id, user_id, name, display_name, stream_key_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+          )
+          .bind(channelId, owner, `c${channelId.slice(0, 12)}`, 'c', crypto.randomUUID(), now),
+      );
+    }
+    await db.batch(statements);
+    // 600 followers of the first channel, each following all six: 3,600 follows.
+    const followers = Array.from({ length: 600 }, () => crypto.randomUUID());
+    for (let i = 0; i < followers.length; i += 50) {
+      const chunk = followers.slice(i, i + 50);
+      await db.batch(
+        chunk.flatMap((user) => [
+          db
+            .prepare('INSERT INTO users (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)')
+            .bind(user, `f${user.slice(0, 12)}`, 'x', now),
+          ...channelIds.map((channelId) =>
+            db
+              .prepare('INSERT INTO follows (user_id, channel_id, created_at) VALUES (?, ?, ?)')
+              .bind(user, channelId, now),
+          ),
+        ]),
+      );
+    }
+    const [result] = await db.batch([prepareCoFollows(db, channelIds[0] ?? '', null)]);
+    const rows = readCoFollows(result);
+    expect(rows.map((r) => r.channel_id).sort()).toEqual(channelIds.slice(1).sort());
+    // Each co-followed channel is counted over the sample, not over all 600 followers.
+    expect(Math.max(...rows.map((r) => r.n))).toBeLessThanOrEqual(FOLLOWER_SAMPLE);
+    const rowsRead = result?.meta.rows_read ?? Number.POSITIVE_INFINITY;
+    console.log(`co-follow query: ${rowsRead} rows read for a channel with 600 followers (3,600 follows)`);
+    expect(rowsRead).toBeLessThan(FOLLOWER_SAMPLE + CO_FOLLOW_ROWS);
+    expect(rowsRead).toBeLessThan(3600);
   });
 });
