@@ -194,4 +194,46 @@ describe('highlights', () => {
     expect((await readError(refused)).message).toContain(`at most ${MAX_HIGHLIGHTS_PER_VOD} highlights`);
     expect(await listKeys('highlights/')).toEqual(before);
   });
+
+  it('deletes a highlight: the owner only; after its VOD is gone, the media it alone kept goes with it', async () => {
+    const { vodId, token, stream } = await makeVod();
+    const save = async (start: number) =>
+      Highlight.parse(
+        await (
+          await callApi(`/vods/${vodId}/highlights`, {
+            method: 'POST',
+            token,
+            body: { title: `At ${start}`, start_seconds: start, end_seconds: start + 2 },
+          })
+        ).json(),
+      );
+    const first = await save(0);
+    const second = await save(8);
+    const expiresAt = z
+      .object({ expires_at: z.number() })
+      .parse(await env.DB.prepare('SELECT expires_at FROM vods WHERE id = ?').bind(vodId).first()).expires_at;
+    await sweepExpiredVods(env, expiresAt + 1, 10_000);
+    const segments = async () =>
+      (await listKeys(`streams/${stream.streamId}/`))
+        .filter((k) => k.endsWith('.m4s'))
+        .map((k) => k.split('/').slice(-2).join('/'))
+        .sort();
+    expect(await segments()).toEqual(['720p60/0.m4s', '720p60/4.m4s', 'audio/0.m4s', 'audio/4.m4s']);
+
+    const stranger = await signUp('thief');
+    const refused = await callApi(`/highlights/${first.id}`, { method: 'DELETE', token: stranger.token });
+    expect(refused.status).toBe(403);
+    expect((await callApi(`/highlights/${first.id}`, { method: 'DELETE' })).status).toBe(401);
+
+    expect((await callApi(`/highlights/${first.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect((await callApi(`/highlights/${first.id}`)).status).toBe(404);
+    expect(await listKeys(`highlights/${first.id}/`)).toEqual([]);
+    // The other highlight's segments stay, and it still plays.
+    expect(await segments()).toEqual(['720p60/4.m4s', 'audio/4.m4s']);
+    expect((await SELF.fetch(`http://localhost/highlights/${second.id}/720p60/4.m4s`)).status).toBe(200);
+
+    expect((await callApi(`/highlights/${second.id}`, { method: 'DELETE', token })).status).toBe(204);
+    expect(await listKeys(`streams/${stream.streamId}/`)).toEqual([]);
+    expect((await callApi(`/highlights/${second.id}`, { method: 'DELETE', token })).status).toBe(404);
+  });
 });

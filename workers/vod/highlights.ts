@@ -130,24 +130,32 @@ export function isPinnedKey(key: string, streamPrefix: string, ranges: readonly 
 
 const HighlightRange = PinnedRange.extend({ stream_id: z.string() });
 type HighlightRange = z.infer<typeof HighlightRange>;
-/** Ranges never change (a highlight is not edited): kept per isolate, up to this many. */
+/**
+ * A highlight's range never changes, but a deleted one must stop playing: looked up once per
+ * isolate for this long (as VODs are, vod-lookup.ts), up to RANGE_CACHE_SIZE highlights.
+ */
+const RANGE_TTL_MS = 30_000;
 const RANGE_CACHE_SIZE = 1000;
-const rangeCache = new Map<string, HighlightRange>();
+const rangeCache = new Map<string, { range: HighlightRange; at: number }>();
 
 /** The stream and segment range a highlight plays; null when there is no such highlight. */
 export async function findHighlightRange(
   db: D1Database,
   highlightId: string,
 ): Promise<HighlightRange | null> {
+  const now = Date.now();
   const cached = rangeCache.get(highlightId);
-  if (cached) return cached;
+  if (cached && now - cached.at < RANGE_TTL_MS) return cached.range;
   const found = await db
     .prepare('SELECT stream_id, first_msn, last_msn FROM highlights WHERE id = ?')
     .bind(highlightId)
     .first();
-  if (!found) return null;
+  if (!found) {
+    rangeCache.delete(highlightId);
+    return null;
+  }
   const range = HighlightRange.parse(found);
   if (rangeCache.size >= RANGE_CACHE_SIZE) rangeCache.clear();
-  rangeCache.set(highlightId, range);
+  rangeCache.set(highlightId, { range, at: now });
   return range;
 }

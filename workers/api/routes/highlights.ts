@@ -4,13 +4,20 @@
 // POST /vods/{id}/views counts a view once per viewer (the signed-in user, else the client network)
 // per VOD per VOD_VIEW_WINDOW, as clip views are counted.
 import { createRoute, z } from '@hono/zod-openapi';
-import { getHighlightPlaybackPath, getHighlightPrefix } from '../../../media/vod-keys.ts';
+import { log } from '../../../common/log.ts';
+import { getHighlightPlaybackPath, getHighlightPrefix, getStreamPrefix } from '../../../media/vod-keys.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { optionalUser, requireUser } from '../../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { consumeRateLimit, type RateLimit } from '../../shared/rate-limit.ts';
-import { MAX_HIGHLIGHTS_PER_VOD, planHighlight, writeHighlightPlaylists } from '../../vod/highlights.ts';
-import { purgePrefix } from '../../vod/r2-storage.ts';
+import {
+  isPinnedKey,
+  MAX_HIGHLIGHTS_PER_VOD,
+  planHighlight,
+  readPinnedRanges,
+  writeHighlightPlaylists,
+} from '../../vod/highlights.ts';
+import { purgePrefix, purgePrefixExcept } from '../../vod/r2-storage.ts';
 import { readVodIndex } from '../../vod/vod-index.ts';
 import {
   BearerSecurity,
@@ -24,6 +31,12 @@ import {
   readRequestOrigin,
 } from '../lib/router.ts';
 import { findChannel } from '../lib/views.ts';
+
+/**
+ * R2 deletes one DELETE /highlights/{id} may make: its playlists and, when its VOD is gone, the
+ * segments only it kept (at most 1,800 s of 2 s segments in each of a ladder's renditions).
+ */
+const HIGHLIGHT_DELETE_BUDGET = 10_000;
 
 /** One view per viewer per VOD in this window: replays and reloads within it count once. */
 export const VOD_VIEW_WINDOW: RateLimit = { name: 'vod-view', limit: 1, windowMs: 6 * 60 * 60 * 1000 };
@@ -234,5 +247,50 @@ export const highlightsApp = createApiRouter()
         .bind(channel.id)
         .all();
       return c.json({ data: results.map((row) => toHighlight(c, HighlightRow.parse(row))) }, 200);
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'delete',
+      path: '/highlights/{id}',
+      tags: ['vods'],
+      summary:
+        'Delete a highlight (the channel owner); once its VOD is gone, the media only it kept goes too',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: 'Deleted' }, ...describeErrors(401, 403, 404) },
+    }),
+    async (c) => {
+      const db = c.env.DB;
+      const found = await db
+        .prepare(
+          `SELECT h.id, h.stream_id, h.channel_id, v.status AS vod_status
+           FROM highlights h JOIN vods v ON v.id = h.vod_id WHERE h.id = ?`,
+        )
+        .bind(c.req.valid('param').id)
+        .first();
+      if (!found) throw notFound('Highlight');
+      const highlight = z
+        .object({ id: z.string(), stream_id: z.string(), channel_id: z.string(), vod_status: z.string() })
+        .parse(found);
+      if (highlight.channel_id !== c.var.user.channel_id)
+        throw forbidden('Only the channel owner may delete its highlights');
+      await db.prepare('DELETE FROM highlights WHERE id = ?').bind(highlight.id).run();
+      const playlists = await purgePrefix(c.env.MEDIA, getHighlightPrefix(highlight.id), 100);
+      // A VOD still ready owns its media; one being deleted is finished by the sweep, which reads
+      // the ranges to keep after this row is gone. Only a deleted VOD's leftovers are ours to purge.
+      if (highlight.vod_status === 'deleted') {
+        const prefix = getStreamPrefix(highlight.stream_id);
+        const kept = await readPinnedRanges(db, highlight.stream_id);
+        const media = await purgePrefixExcept(
+          c.env.MEDIA,
+          prefix,
+          HIGHLIGHT_DELETE_BUDGET - playlists.deleted,
+          (key) => isPinnedKey(key, prefix, kept),
+        );
+        if (!media.done) log.warn('highlight_purge_incomplete', { stream_id: highlight.stream_id });
+      }
+      return c.body(null, 204);
     },
   );
