@@ -26,7 +26,7 @@ export function RecommendedStreams() {
       <div className="stream-grid">
         {items.map((item) => (
           <div key={item.stream.stream_id} className="recommended-card" data-reason-kind={item.reason.kind}>
-            <StreamCard stream={item.stream} />
+            <StreamCard stream={item.stream} recommended />
             <p className="recommendation-reason">{item.reason.text}</p>
           </div>
         ))}
