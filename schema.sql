@@ -43,6 +43,20 @@ CREATE TABLE categories (
   slug TEXT NOT NULL UNIQUE,
   name TEXT NOT NULL,
   box_art_url TEXT
+  -- Operators manage categories (0018): retired_at hides one from the listing and from new streams
+  -- (streams that had it keep showing it); box_art_key is its image in R2, box_art_url the public
+  -- path it is served at. Added by ALTER TABLE, hence the placement.
+, retired_at INTEGER, box_art_key TEXT);
+CREATE UNIQUE INDEX idx_categories_name ON categories (name COLLATE NOCASE);
+
+-- What a signed-in viewer watched, per category (0018): bumped from the player's presence signal
+-- at most once an hour per (user, category); read by the recommendations.
+CREATE TABLE category_views (
+  user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+  category_id INTEGER NOT NULL REFERENCES categories(id) ON DELETE CASCADE,
+  watches INTEGER NOT NULL DEFAULT 1,
+  watched_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, category_id)
 );
 
 CREATE TABLE channels (
@@ -182,6 +196,26 @@ CREATE TABLE vods (
 );
 CREATE INDEX idx_vods_channel ON vods (channel_id, created_at DESC);
 CREATE INDEX idx_vods_expiry ON vods (status, expires_at);
+
+-- Highlights (0018): a saved range of a VOD, kept when the VOD expires. Its playlists are its own
+-- (highlights/{id}/ in R2); the retention sweep leaves its stream's segments first_msn..last_msn
+-- and the inits (workers/vod/retention.ts).
+CREATE TABLE highlights (
+  id TEXT PRIMARY KEY,
+  vod_id TEXT NOT NULL REFERENCES vods(id) ON DELETE CASCADE,
+  stream_id TEXT NOT NULL,
+  channel_id TEXT NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+  title TEXT NOT NULL,
+  start_seconds REAL NOT NULL,
+  duration_seconds REAL NOT NULL,
+  first_msn INTEGER NOT NULL,
+  last_msn INTEGER NOT NULL,
+  view_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX idx_highlights_stream ON highlights (stream_id);
+CREATE INDEX idx_highlights_vod ON highlights (vod_id);
+CREATE INDEX idx_highlights_channel ON highlights (channel_id, created_at DESC);
 
 CREATE TABLE clips (
   id TEXT PRIMARY KEY,

@@ -66,3 +66,20 @@ export function getClipPath(clipId: string): string {
 export function getClipThumbnailPath(clipId: string): string {
   return `/clips/${clipId}.jpg`;
 }
+
+/** A highlight's own playlists (a saved range of a VOD): its media stays under the stream's prefix. */
+export function getHighlightPrefix(highlightId: string): string {
+  return `highlights/${highlightId}/`;
+}
+
+export function getHighlightMasterKey(highlightId: string): string {
+  return `highlights/${highlightId}/master.m3u8`;
+}
+
+export function getHighlightPlaylistKey(highlightId: string, rendition: RenditionName): string {
+  return `highlights/${highlightId}/${rendition}.m3u8`;
+}
+
+export function getHighlightPlaybackPath(highlightId: string): string {
+  return `/highlights/${highlightId}/master.m3u8`;
+}

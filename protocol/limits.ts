@@ -17,3 +17,9 @@ export const MAX_PASSWORD_LENGTH = 128;
 
 /** Stream, channel and clip titles, as on Twitch. */
 export const MAX_TITLE_LENGTH = 140;
+
+/** Category box art (operators upload it): served as uploaded, so small and in a format every browser renders. */
+export const MAX_BOX_ART_BYTES = 256 * 1024;
+export const BOX_ART_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
+/** Tags as streams carry them (and the directory filters by): 1-25 characters, no control characters. */
+export const MAX_TAG_LENGTH = 25;

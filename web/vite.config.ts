@@ -17,6 +17,7 @@ export default defineConfig({
       '/live': WORKER_ORIGIN,
       '/vod': WORKER_ORIGIN,
       '/clips': WORKER_ORIGIN,
+      '/highlights': WORKER_ORIGIN,
       '/media': WORKER_ORIGIN,
       '/ws': { target: WORKER_ORIGIN, ws: true },
     },

@@ -35,6 +35,11 @@ export interface Platform {
    * test can get the partner ladder.
    */
   setChannelTier(channelId: string, tier: 'none' | 'affiliate' | 'partner'): Promise<void>;
+  /**
+   * Marks a started (pending) stream live in the local D1 with a viewer count, as the LiveStream
+   * object does on the first part: lists and recommendations without a transcoder.
+   */
+  markStreamLive(streamId: string, viewers: number): Promise<void>;
   stopTranscoder(): Promise<void>;
   startTranscoder(): Promise<void>;
   stop(): Promise<void>;
@@ -117,6 +122,18 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
         join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
         ...['d1', 'execute', 'DB', '--local', '--persist-to', stateDir],
         ...['--command', `UPDATE channels SET tier = '${tier}' WHERE id = '${channelId}'`],
+      ]);
+    },
+    markStreamLive: async (streamId, viewers) => {
+      if (!/^[0-9a-f-]{36}$/.test(streamId)) throw new Error(`not a stream id: ${streamId}`);
+      const count = Math.max(0, Math.trunc(viewers));
+      await runCommand(process.execPath, [
+        join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+        ...['d1', 'execute', 'DB', '--local', '--persist-to', stateDir],
+        ...[
+          '--command',
+          `UPDATE streams SET status = 'live', started_at = ${Date.now()}, viewer_count = ${count} WHERE id = '${streamId}'`,
+        ],
       ]);
     },
     stopTranscoder: async () => {

@@ -16,9 +16,11 @@ import { clipsApp } from './routes/clips.ts';
 import { emotesApp } from './routes/emotes.ts';
 import { engagementApp } from './routes/engagement.ts';
 import { followsApp } from './routes/follows.ts';
+import { highlightsApp } from './routes/highlights.ts';
 import { moderationApp } from './routes/moderation.ts';
 import { notificationsApp } from './routes/notifications.ts';
 import { presenceApp } from './routes/presence.ts';
+import { recommendationsApp } from './routes/recommendations.ts';
 import { scheduleApp } from './routes/schedule.ts';
 import { searchApp } from './routes/search.ts';
 import { sessionsApp } from './routes/sessions.ts';
@@ -50,6 +52,7 @@ export const apiApp = app
   .route('/notifications', notificationsApp)
   .route('/payments', paymentsApp)
   .route('/', vodsApp)
+  .route('/', highlightsApp)
   .route('/', clipsApp)
   .route('/', tierProgramApp)
   .route('/', presenceApp)
@@ -57,6 +60,7 @@ export const apiApp = app
   .route('/', autoHostApp)
   .route('/', engagementApp)
   .route('/', channelRewardsApp)
+  .route('/', recommendationsApp)
   .doc31('/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'edgestream API', version: '1.0.0' },

@@ -64,8 +64,10 @@ const STREAM_SELECT = `SELECT s.id AS stream_id, c.user_id, c.name, c.display_na
 
 const CategoryRow = z.object({ id: z.number(), name: z.string(), box_art_url: z.string().nullable() });
 
-function toGame(row: z.infer<typeof CategoryRow>) {
-  return { id: String(row.id), name: row.name, box_art_url: row.box_art_url ?? '', igdb_id: '' };
+/** Box art as Twitch gives it, an absolute URL (ours are served by the API: a path until here). */
+function toGame(origin: string, row: z.infer<typeof CategoryRow>) {
+  const art = row.box_art_url === null ? '' : new URL(row.box_art_url, origin).toString();
+  return { id: String(row.id), name: row.name, box_art_url: art, igdb_id: '' };
 }
 
 /** `column IN (...)` over one bound JSON array, so a list of 100 ids is one parameter. */
@@ -234,7 +236,7 @@ export const helixUsersChannelsApp = new Hono<{ Bindings: Env; Variables: HelixV
     const { results } = await c.env.DB.prepare(
       `SELECT * FROM (SELECT cat.id, cat.name, cat.box_art_url,
          (SELECT coalesce(sum(viewer_count), 0) FROM streams s WHERE s.category_id = cat.id AND s.status = 'live') AS viewers
-       FROM categories cat) WHERE ?1 IS NULL OR viewers < ?1 OR (viewers = ?1 AND id > CAST(?2 AS INTEGER))
+       FROM categories cat WHERE cat.retired_at IS NULL) WHERE ?1 IS NULL OR viewers < ?1 OR (viewers = ?1 AND id > CAST(?2 AS INTEGER))
        ORDER BY viewers DESC, id ASC LIMIT ?3`,
     )
       .bind(after?.key ?? null, after?.id ?? '0', first + 1)
@@ -244,7 +246,8 @@ export const helixUsersChannelsApp = new Hono<{ Bindings: Env; Variables: HelixV
       key: last.viewers,
       id: String(last.id),
     }));
-    return c.json({ data: page.map(toGame), pagination });
+    const origin = new URL(c.req.url).origin;
+    return c.json({ data: page.map((row) => toGame(origin, row)), pagination });
   })
   .get('/games', async (c) => {
     const ids = readList(c, 'id');
@@ -256,17 +259,19 @@ export const helixUsersChannelsApp = new Hono<{ Bindings: Env; Variables: HelixV
     )
       .bind(JSON.stringify(ids), JSON.stringify(names))
       .all();
-    return c.json({ data: results.map((raw) => toGame(CategoryRow.parse(raw))) });
+    const origin = new URL(c.req.url).origin;
+    return c.json({ data: results.map((raw) => toGame(origin, CategoryRow.parse(raw))) });
   })
   .get('/search/categories', async (c) => {
     const query = readRequired(c, 'query');
     const first = readFirst(c);
     const { results } = await c.env.DB.prepare(
-      "SELECT id, name, box_art_url FROM categories WHERE name LIKE ? ESCAPE '\\' ORDER BY name LIMIT ?",
+      "SELECT id, name, box_art_url FROM categories WHERE name LIKE ? ESCAPE '\\' AND retired_at IS NULL ORDER BY name LIMIT ?",
     )
       .bind(`%${escapeLike(query)}%`, first)
       .all();
-    return c.json({ data: results.map((raw) => toGame(CategoryRow.parse(raw))), pagination: {} });
+    const origin = new URL(c.req.url).origin;
+    return c.json({ data: results.map((raw) => toGame(origin, CategoryRow.parse(raw))), pagination: {} });
   })
   .get('/search/channels', async (c) => {
     const query = readRequired(c, 'query');

@@ -13,12 +13,15 @@ import { BoxFormatError } from '../../media/mp4/boxes.ts';
 import {
   getClipKey,
   getClipThumbnailKey,
+  getHighlightMasterKey,
+  getHighlightPlaylistKey,
   getVodManifestKey,
   getVodMasterKey,
   getVodPlaylistKey,
 } from '../../media/vod-keys.ts';
 import { RenditionName } from '../../protocol/ingest.ts';
 import { badRequest, handleError, notFound, unprocessable } from '../shared/errors.ts';
+import { findHighlightRange } from '../vod/highlights.ts';
 import { findVodStream } from '../vod/vod-lookup.ts';
 import { MAX_BUFFERED_MEDIA_BYTES, matchEdgeCache, putEdgeCache } from './edge-cache.ts';
 import { serveBytes, serveMediaObject } from './serve-media.ts';
@@ -43,7 +46,7 @@ const VodPath = z.object({ vodId: Id });
 export const vodPlaybackApp = new Hono<{ Bindings: Env }>();
 vodPlaybackApp.onError(handleError);
 // The app is mounted at the root, so its middleware names its own paths rather than '*'.
-for (const path of ['/vod/*', '/clips/*']) {
+for (const path of ['/vod/*', '/clips/*', '/highlights/*']) {
   vodPlaybackApp.use(
     path,
     cors({
@@ -212,6 +215,56 @@ vodPlaybackApp.get(
       cacheControl: MEDIA_CACHE,
     });
     if (!response) throw notFound('Clip thumbnail');
+    return response;
+  },
+);
+
+// Highlights (workers/vod/highlights.ts): their own playlists, and the segments of their range read
+// from the stream's keys, which the retention sweep leaves in place. Nothing outside the range is
+// served under a highlight's path, so a highlight of a deleted VOD does not reopen the rest of it.
+const HighlightPath = z.object({ highlightId: Id });
+
+vodPlaybackApp.get(
+  '/highlights/:highlightId/:playlist{[^/]+\\.m3u8}',
+  zValidator('param', HighlightPath.extend({ playlist: z.string() }), validationHook),
+  async (c) => {
+    const { highlightId, playlist } = c.req.valid('param');
+    const name = playlist.slice(0, -'.m3u8'.length);
+    let key: string;
+    if (name === 'master') key = getHighlightMasterKey(highlightId);
+    else {
+      const rendition = RenditionName.safeParse(name);
+      if (!rendition.success) throw notFound('Playlist');
+      key = getHighlightPlaylistKey(highlightId, rendition.data);
+    }
+    // A highlight is never edited: its playlists are as immutable as its media.
+    const response = await serveMediaObject(c.env.MEDIA, key, c.req.raw, {
+      contentType: PLAYLIST_TYPE,
+      cacheControl: MEDIA_CACHE,
+    });
+    if (!response) throw notFound('Highlight');
+    return response;
+  },
+);
+
+vodPlaybackApp.get(
+  '/highlights/:highlightId/:rendition/:file',
+  zValidator('param', HighlightPath.extend({ rendition: RenditionName, file: z.string() }), validationHook),
+  async (c) => {
+    const { highlightId, rendition, file: fileName } = c.req.valid('param');
+    const file = parseMediaFileName(fileName);
+    if (!file || file.kind === 'part') throw notFound('Media file');
+    const range = await findHighlightRange(c.env.DB, highlightId);
+    if (!range) throw notFound('Highlight');
+    if (file.kind === 'segment' && (file.msn < range.first_msn || file.msn > range.last_msn))
+      throw notFound('Media file');
+    const response = await serveMediaObject(
+      c.env.MEDIA,
+      getMediaKey(range.stream_id, rendition, file),
+      c.req.raw,
+      { contentType: 'video/mp4', cacheControl: MEDIA_CACHE },
+    );
+    if (!response) throw notFound('Media file');
     return response;
   },
 );

@@ -73,3 +73,31 @@ export async function purgePrefix(
   const rest = await bucket.list({ prefix, limit: 1 });
   return { deleted, done: rest.objects.length === 0 };
 }
+
+/**
+ * Deletes up to `budget` objects under `prefix` that `keep` does not want, walking the listing with
+ * its cursor (the kept keys stay, so listing again from the start would find them every round).
+ * Done when one walk reached the end with nothing left to delete.
+ */
+export async function purgePrefixExcept(
+  bucket: R2Bucket,
+  prefix: string,
+  budget: number,
+  keep: (key: string) => boolean,
+): Promise<{ deleted: number; done: boolean }> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await bucket.list({ prefix, cursor, limit: DELETE_BATCH });
+    const doomed = page.objects
+      .map((o) => o.key)
+      .filter((key) => !keep(key))
+      .slice(0, budget - deleted);
+    if (doomed.length > 0) await bucket.delete(doomed);
+    deleted += doomed.length;
+    // Out of budget: the next run walks again (what was deleted is gone from its listing).
+    if (deleted >= budget) return { deleted, done: false };
+    if (!page.truncated) return { deleted, done: true };
+    cursor = page.cursor;
+  }
+}

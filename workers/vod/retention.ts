@@ -4,7 +4,8 @@
 // its position in retention_cursors. docs/retention.md gives the matching R2 lifecycle rules.
 import { z } from 'zod';
 import { getStreamPartsPrefix, getStreamPrefix, getVodPrefix } from '../../media/vod-keys.ts';
-import { getChatPrefix, purgePrefix } from './r2-storage.ts';
+import { isPinnedKey, type PinnedRange, readPinnedRanges } from './highlights.ts';
+import { getChatPrefix, purgePrefix, purgePrefixExcept } from './r2-storage.ts';
 import { readSweepCursor, saveSweepCursor } from './sweep-cursors.ts';
 import { forgetVodStream, withdrawStream } from './vod-lookup.ts';
 
@@ -22,22 +23,31 @@ export interface PurgeResult {
 /**
  * Deletes a VOD's objects: its playlists first (so playback answers 404 at once), then the
  * stream's media (segments, inits, thumbnail under streams/, the live parts under parts/) and its
- * chat archive. Clips are separate objects (with their own thumbnail copy) and stay.
+ * chat archive. Clips are separate objects (with their own thumbnail copy) and stay, and so do the
+ * segments the stream's highlights play (`pinned`, workers/vod/highlights.ts) with its inits and
+ * thumbnail: highlights are kept for good.
  */
 export async function purgeVodMedia(
   bucket: R2Bucket,
   vod: { id: string; stream_id: string },
   budget: number,
+  pinned: readonly PinnedRange[] = [],
 ): Promise<PurgeResult> {
   let deleted = 0;
+  const streamPrefix = getStreamPrefix(vod.stream_id);
   const prefixes = [
     getVodPrefix(vod.id),
-    getStreamPrefix(vod.stream_id),
+    streamPrefix,
     getStreamPartsPrefix(vod.stream_id),
     getChatPrefix(vod.stream_id),
   ];
   for (const prefix of prefixes) {
-    const result = await purgePrefix(bucket, prefix, budget - deleted);
+    const result =
+      prefix === streamPrefix && pinned.length > 0
+        ? await purgePrefixExcept(bucket, prefix, budget - deleted, (key) =>
+            isPinnedKey(key, streamPrefix, pinned),
+          )
+        : await purgePrefix(bucket, prefix, budget - deleted);
     deleted += result.deleted;
     if (!result.done) return { deleted, done: false };
   }
@@ -61,7 +71,9 @@ export async function deleteVod(
   forgetVodStream(vod.id);
   withdrawStream(vod.stream_id);
   await env.LIVE_STREAM.getByName(vod.channel_id).forgetStream(vod.stream_id, { withdraw: true });
-  const result = await purgeVodMedia(env.MEDIA, vod, budget);
+  // Read after the VOD is 'deleting': a highlight is only created while it is 'ready'.
+  const pinned = await readPinnedRanges(env.DB, vod.stream_id);
+  const result = await purgeVodMedia(env.MEDIA, vod, budget, pinned);
   if (result.done) {
     await env.DB.batch([
       env.DB.prepare("UPDATE vods SET status = 'deleted' WHERE id = ?").bind(vod.id),

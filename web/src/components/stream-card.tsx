@@ -3,11 +3,18 @@ import { Link } from 'react-router';
 import type { LiveStream } from '../api/types.ts';
 import { formatCount } from './format.ts';
 
-export function StreamCard({ stream }: { stream: LiveStream }) {
+/**
+ * `recommended`: a card of the "Recommended for you" grid, which repeats streams the "Live now"
+ * grid lists; it is marked apart so one stream has one `data-stream-id` on the page.
+ */
+export function StreamCard({ stream, recommended = false }: { stream: LiveStream; recommended?: boolean }) {
   const channelName = stream.channel.display_name || stream.channel.name;
   const category = stream.category;
+  const marker = recommended
+    ? { 'data-recommended-stream-id': stream.stream_id }
+    : { 'data-stream-id': stream.stream_id };
   return (
-    <article className="stream-card" data-stream-id={stream.stream_id}>
+    <article className="stream-card" {...marker}>
       <Link to={`/${stream.channel.name}`} className="stream-thumb" aria-label={`Watch ${channelName}`}>
         {stream.thumbnail_url ? (
           <img src={stream.thumbnail_url} alt="" loading="lazy" />

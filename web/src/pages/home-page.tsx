@@ -1,10 +1,12 @@
-// `/`: live channels sorted by viewers, the categories row, search (channels and live titles),
-// and, for signed-in viewers, the channels they follow.
+// `/`: recommended live channels (with the reason for each), live channels sorted by viewers, the
+// categories row with box art, search (channels and live titles), and, for signed-in viewers, the
+// channels they follow.
 import { type FormEvent, useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, readApi } from '../api/client.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
+import { RecommendedStreams } from '../components/discovery.tsx';
 import { formatCount } from '../components/format.ts';
 import { ErrorMessage, LoadingMessage } from '../components/status-message.tsx';
 import { StreamGrid } from '../components/stream-card.tsx';
@@ -56,6 +58,7 @@ function LiveNow() {
   const categoryList = categories.data?.data ?? [];
   return (
     <>
+      <RecommendedStreams />
       <section aria-labelledby="categories-heading">
         <h2 id="categories-heading">Categories</h2>
         {categoryList.length > 0 ? (
@@ -63,6 +66,9 @@ function LiveNow() {
             {categoryList.map((category) => (
               <li key={category.slug}>
                 <Link to={`/directory/${encodeURIComponent(category.slug)}`} className="category-chip">
+                  {category.box_art_url ? (
+                    <img className="box-art" src={category.box_art_url} alt="" loading="lazy" />
+                  ) : null}
                   <span>{category.name}</span>
                   {category.live_viewers ? (
                     <span className="category-viewers">{formatCount(category.live_viewers)} viewers</span>

@@ -11,6 +11,7 @@ import { api, describeError, isAbort, isNotFound, readApi } from '../api/client.
 import type { Channel, LiveStream } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
+import { SimilarChannels } from '../components/discovery.tsx';
 import { formatCount, formatDuration } from '../components/format.ts';
 import { BellIcon, ScissorsIcon } from '../components/icons.tsx';
 import { ErrorMessage } from '../components/status-message.tsx';
@@ -196,6 +197,7 @@ function ChannelWatchPage({ name }: { name: string }) {
           </Suspense>
         ) : null}
         {channel ? <ChannelSchedule key={`schedule-${channel.id}`} channelId={channel.id} /> : null}
+        {channel ? <SimilarChannels key={`similar-${channel.id}`} channelId={channel.id} /> : null}
       </div>
       <aside className="watch-chat">
         <Suspense

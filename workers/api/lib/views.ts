@@ -2,6 +2,7 @@
 // the row schemas that turn D1 rows into them (rows are parsed, never cast).
 import { z } from '@hono/zod-openapi';
 import { ChannelTier } from '../../../protocol/ingest.ts';
+import { MAX_TAG_LENGTH } from '../../../protocol/limits.ts';
 import { parseTags } from '../../shared/stream-keys.ts';
 import { buildChatWebSocketUrl, type RequestScope, readRequestOrigin } from './router.ts';
 
@@ -199,25 +200,36 @@ export function toLiveStream(c: RequestScope, row: StreamRow): LiveStream {
   };
 }
 
-/** A category named by id, slug or display name (case-insensitive); null when none matches. */
+/**
+ * A category in use named by id, slug or display name (case-insensitive); null when none matches
+ * or it is retired (operators retired it: no new stream takes it, workers/api/routes/categories.ts).
+ */
 export async function findCategory(db: D1Database, ref: string | number): Promise<Category | null> {
   const row =
     typeof ref === 'number' || /^\d+$/.test(ref)
       ? await db
-          .prepare('SELECT id, slug, name, box_art_url FROM categories WHERE id = ?')
+          .prepare('SELECT id, slug, name, box_art_url FROM categories WHERE id = ? AND retired_at IS NULL')
           .bind(Number(ref))
           .first()
       : await db
           .prepare(
-            'SELECT id, slug, name, box_art_url FROM categories WHERE slug = ?1 COLLATE NOCASE OR name = ?1 COLLATE NOCASE',
+            `SELECT id, slug, name, box_art_url FROM categories
+             WHERE (slug = ?1 COLLATE NOCASE OR name = ?1 COLLATE NOCASE) AND retired_at IS NULL`,
           )
           .bind(ref)
           .first();
   return row ? CategorySchema.parse(row) : null;
 }
 
+/** One tag as the directory's `?tag=` takes it: 1-25 characters, no control or invisible ones. */
+export const TagInput = z
+  .string()
+  .trim()
+  .min(1)
+  .max(MAX_TAG_LENGTH)
+  .refine((tag) => !/[\p{Cc}\p{Cf}]/u.test(tag), 'No control or invisible characters');
 /** Tags as the API accepts them: at most 10, each 1-25 characters. */
-export const TagsInput = z.array(z.string().trim().min(1).max(25)).max(10);
+export const TagsInput = z.array(z.string().trim().min(1).max(MAX_TAG_LENGTH)).max(10);
 /** A category reference: id, slug or name. */
 export const CategoryRef = z.union([z.number().int().positive(), z.string().trim().min(1).max(100)]);
 export const LanguageInput = z.string().trim().min(2).max(10);

@@ -2,7 +2,7 @@
 // Without them a client could make the Worker buffer, hash and parse bodies of any size.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { MAX_EMOTE_BYTES } from '../../../protocol/limits.ts';
+import { MAX_BOX_ART_BYTES, MAX_EMOTE_BYTES } from '../../../protocol/limits.ts';
 import { errorBody } from '../../shared/errors.ts';
 
 /** JSON bodies: the largest legitimate one (chat settings with 500 banned words) is about 55 KiB. */
@@ -14,6 +14,8 @@ export const MAX_JSON_BODY_BYTES = 64 * 1024;
 export const MAX_UPLOAD_BODY_BYTES = Math.ceil((MAX_EMOTE_BYTES * 4) / 3) + 16 * 1024;
 /** POST /channels/{id}/emotes, wherever the API is mounted. */
 const UPLOAD_PATH = /\/channels\/[^/]+\/emotes$/;
+/** PUT /categories/admin/{id}/box-art: the raw image, nothing else. */
+const BOX_ART_PATH = /\/categories\/admin\/[^/]+\/box-art$/;
 
 function createLimit(maxSize: number): MiddlewareHandler {
   return bodyLimit({
@@ -25,7 +27,11 @@ function createLimit(maxSize: number): MiddlewareHandler {
 
 const limitJsonBody = createLimit(MAX_JSON_BODY_BYTES);
 const limitUploadBody = createLimit(MAX_UPLOAD_BODY_BYTES);
+const limitBoxArtBody = createLimit(MAX_BOX_ART_BYTES);
 
 /** Answers 413 (the JSON error body) when the body is over the limit of its route. */
-export const limitRequestBody: MiddlewareHandler = async (c, next) =>
-  (UPLOAD_PATH.test(c.req.path) ? limitUploadBody : limitJsonBody)(c, next);
+export const limitRequestBody: MiddlewareHandler = async (c, next) => {
+  if (UPLOAD_PATH.test(c.req.path)) return limitUploadBody(c, next);
+  if (BOX_ART_PATH.test(c.req.path)) return limitBoxArtBody(c, next);
+  return limitJsonBody(c, next);
+};

@@ -35,7 +35,35 @@ const PresenceAnswer = z
   .object({ heartbeat_ms: z.number().int().openapi({ example: PRESENCE_HEARTBEAT_MS }) })
   .openapi('PresenceAnswer');
 
-const LiveChannelRow = z.object({ id: z.string(), live: z.number().nullable() });
+const LiveChannelRow = z.object({
+  id: z.string(),
+  live: z.number().nullable(),
+  category_id: z.number().int().nullable(),
+});
+/** A viewer's watch of a category counts again only this long after the last one (category_views). */
+export const CATEGORY_WATCH_INTERVAL_MS = 60 * 60 * 1000;
+
+/**
+ * "Categories watched" for the recommendations: one row per (user, category), its count bumped at
+ * most once per CATEGORY_WATCH_INTERVAL_MS. The heartbeat arrives every 20 s, but the upsert's WHERE
+ * leaves the row alone inside the interval, so a viewer costs one primary-key read per heartbeat and
+ * a write at most once an hour per category; the rows per user are bounded by the categories.
+ */
+export async function recordCategoryWatch(
+  db: D1Database,
+  userId: string,
+  categoryId: number,
+  now: number,
+): Promise<void> {
+  await db
+    .prepare(
+      `INSERT INTO category_views (user_id, category_id, watches, watched_at) VALUES (?1, ?2, 1, ?3)
+       ON CONFLICT (user_id, category_id) DO UPDATE SET watches = watches + 1, watched_at = excluded.watched_at
+       WHERE category_views.watched_at <= excluded.watched_at - ?4`,
+    )
+    .bind(userId, categoryId, now, CATEGORY_WATCH_INTERVAL_MS)
+    .run();
+}
 
 export const presenceApp = createApiRouter().openapi(
   createRoute({
@@ -59,13 +87,16 @@ export const presenceApp = createApiRouter().openapi(
     const network = readClientNetwork(c);
     await enforceRateLimit(c.env, PRESENCE_RATE, network, 'Too many presence signals from this network');
     const found = await c.env.DB.prepare(
-      `SELECT c.id, (SELECT 1 FROM streams s WHERE s.channel_id = c.id AND s.status = 'live' LIMIT 1) AS live
-       FROM channels c WHERE c.id = ?`,
+      `SELECT c.id, l.live, l.category_id
+       FROM channels c
+       LEFT JOIN (SELECT 1 AS live, s.category_id FROM streams s WHERE s.channel_id = ?1 AND s.status = 'live' LIMIT 1) l
+       WHERE c.id = ?1`,
     )
       .bind(id)
       .first();
     if (!found) throw notFound('Channel');
-    if (LiveChannelRow.parse(found).live === null) throw conflict('The channel is not live');
+    const channel = LiveChannelRow.parse(found);
+    if (channel.live === null) throw conflict('The channel is not live');
     const user = c.var.user;
     const outcome = await c.env.CHAT_ROOM.getByName(id).recordPresence(
       id,
@@ -81,6 +112,8 @@ export const presenceApp = createApiRouter().openapi(
             .recordWatch(id, user.id)
             .catch((error: unknown) => log.error('points_accrual_failed', { channel_id: id, error }));
         }
+        if (user && channel.category_id !== null)
+          await recordCategoryWatch(c.env.DB, user.id, channel.category_id, Date.now());
         return c.json({ heartbeat_ms: PRESENCE_HEARTBEAT_MS }, 200);
       case 'network-full':
         // The household's seats are taken; one frees up when a player stops signalling.

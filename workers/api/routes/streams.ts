@@ -23,6 +23,7 @@ import {
   LiveStreamSchema,
   STREAM_SELECT,
   StreamRow,
+  TagInput,
   TagsInput,
   toLiveStream,
 } from '../lib/views.ts';
@@ -99,7 +100,8 @@ export const STREAM_SORTS = ['viewers_desc', 'started_desc'] as const;
 const ListQuery = z.object({
   category: z.string().max(100).optional(),
   language: z.string().max(10).optional(),
-  tag: z.string().max(25).optional(),
+  /** One tag (case-insensitive); the directory's tag chips. */
+  tag: TagInput.optional(),
   sort: z.enum(STREAM_SORTS).default('viewers_desc'),
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().max(500).optional(),
