@@ -109,6 +109,7 @@ export class ReceiveBuffer {
     while (this.#heldBytes > this.#options.maxBytes && this.#held.size > 1) {
       // Over the byte bound: the oldest gap goes, as if it had outlived the latency.
       this.#skipTo(this.#firstHeldAfterNext(), deliver);
+      this.#deliverInOrder(deliver);
     }
     this.#deliverInOrder(deliver);
     return { deliver, newLosses };
