@@ -63,7 +63,8 @@ const TranscoderEnv = z.object({
   WHEP_MAX_VIEWERS: z.coerce.number().int().positive().max(10_000).default(100),
   /**
    * SRT ingest (docs/srt.md): the one UDP port every SRT publisher shares. 0 (the default) = off, as
-   * WHIP, so tests and several transcoders on one host claim no UDP port; the image sets 1945.
+   * WHIP, so tests and several transcoders on one host claim no UDP port; the image sets 8890
+   * (MediaMTX's SRT port; 1945 is the backup RTMP address in ops/compose).
    */
   SRT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
   SRT_HOST: z.string().default('0.0.0.0'),
