@@ -23,6 +23,8 @@ export interface ClockedPublishOptions {
   videoBitrate: string;
   /** Seconds of media; omitted = until stopped. */
   durationSeconds?: number;
+  /** `mpegts` for an SRT URL (bench/srt-ingest.ts); FLV (RTMP) by default. */
+  format?: 'flv' | 'mpegts';
 }
 
 const PROGRESS_TIME = /^out_time_us=(\d+)$/;
@@ -39,7 +41,7 @@ export function startClockedPublisher(url: string, options: ClockedPublishOption
     ['-b:v', options.videoBitrate, '-maxrate', options.videoBitrate, '-bufsize', options.videoBitrate],
     ['-c:a', 'aac', '-b:a', '64k', '-ar', '48000'],
     ['-progress', 'pipe:1', '-stats_period', '0.25'],
-    ['-f', 'flv', url],
+    ['-f', options.format ?? 'flv', url],
   ].flat();
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
