@@ -229,6 +229,20 @@ describe('SRT listener', () => {
     const publisher = spawnSrtPublisher(srtUrl(server.port, KEY, PASSPHRASE), 6);
     try {
       await waitFor(() => (published[0]?.bytes ?? 0) > 20_000, 20_000, 'media from the real publisher');
+      // A SHUTDOWN for the live session from another socket (a guessed socket id) is ignored.
+      const live = server.sessions[0];
+      socket.send(
+        writeControl(ControlType.SHUTDOWN, 0, 0, live?.socketId ?? 0, Buffer.alloc(4)),
+        server.port,
+        '127.0.0.1',
+      );
+      const bytes = published[0]?.bytes ?? 0;
+      await waitFor(
+        () => (published[0]?.bytes ?? 0) > bytes + 5_000,
+        10_000,
+        'media after the forged SHUTDOWN',
+      );
+      expect(server.sessionCount).toBe(1);
     } finally {
       publisher.kill();
     }

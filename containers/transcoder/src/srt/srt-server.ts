@@ -193,7 +193,7 @@ export class SrtServer<Grant> {
       packet.type === ControlType.HANDSHAKE &&
       !this.#sessions.has(packet.destSocketId)
     ) {
-      this.#onHandshake(packet.cif, packet.destSocketId, rinfo);
+      this.#onHandshake(packet.cif, rinfo);
       return;
     }
     const session = this.#sessions.get(packet.destSocketId);
@@ -204,13 +204,14 @@ export class SrtServer<Grant> {
       return;
     }
     if (packet.kind === 'data') session.handleData(packet);
-    else if (packet.type === ControlType.HANDSHAKE) this.#onHandshake(packet.cif, packet.destSocketId, rinfo);
+    else if (packet.type === ControlType.HANDSHAKE) this.#onHandshake(packet.cif, rinfo);
     else session.handleControl(packet);
   }
 
+  /** Same address and port as the conclusion that opened the session. */
   #fromCaller(session: SrtSession<Grant>, rinfo: RemoteInfo): boolean {
-    const entry = this.#accepted.get(this.#callerKeyOfSession.get(session) ?? '');
-    return entry !== undefined && entry.session === session && session.remoteAddress === rinfo.address;
+    const key = this.#callerKeyOfSession.get(session);
+    return key !== undefined && key.startsWith(`${rinfo.address}|${rinfo.port}|`);
   }
 
   readonly #callerKeyOfSession = new WeakMap<SrtSession<Grant>, string>();
@@ -227,7 +228,7 @@ export class SrtServer<Grant> {
     return cookie === this.#cookie(rinfo, minute) || cookie === this.#cookie(rinfo, minute - 1);
   }
 
-  #onHandshake(cif: Buffer, _destSocketId: number, rinfo: RemoteInfo): void {
+  #onHandshake(cif: Buffer, rinfo: RemoteInfo): void {
     const hs = readHandshake(cif);
     if (hs === null) {
       this.#ignored += 1;
