@@ -211,7 +211,7 @@ export class SrtServer<Grant> {
   /** Same address and port as the conclusion that opened the session. */
   #fromCaller(session: SrtSession<Grant>, rinfo: RemoteInfo): boolean {
     const key = this.#callerKeyOfSession.get(session);
-    return key !== undefined && key.startsWith(`${rinfo.address}|${rinfo.port}|`);
+    return key?.startsWith(`${rinfo.address}|${rinfo.port}|`) === true;
   }
 
   readonly #callerKeyOfSession = new WeakMap<SrtSession<Grant>, string>();
