@@ -175,8 +175,9 @@ export class SrtServer<Grant> {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true;
+    // Sessions first, while the socket still sends: each tells its caller (SHUTDOWN).
     for (const session of [...this.#sessions.values()]) session.close('server_closed');
+    this.#closed = true;
     for (const pending of this.#pending.values()) pending.closed = true;
     await new Promise<void>((resolve) => this.#socket.close(() => resolve()));
   }
