@@ -9,6 +9,7 @@
 //   measures it for RTMP.
 // - CPU of the transcoder's process tree (Node, the pipeline's ffmpeg and, for SRT, the TS bridge
 //   ffmpeg) over a steady window, as % of one core; the publishers' own encoding is not counted.
+// A third run publishes over SRT with `-pes_payload_size 0` on the publisher's MPEG-TS muxer.
 // Tier "none" with a 2 s GOP: the source is passed through and audio encoded, in both cases.
 //   node bench/srt-ingest.ts
 import type { AuthorizeResponse } from '../protocol/ingest.ts';
@@ -89,8 +90,9 @@ async function publishAndMeasure(
   publishId: string,
   root: number,
   windowMs: number,
+  outputArgs: string[] = [],
 ): Promise<{ cpu: number; latency: Summary; parts: number }> {
-  const publisher = startClockedPublisher(url, { ...SOURCE, format });
+  const publisher = startClockedPublisher(url, { ...SOURCE, format, outputArgs });
   try {
     const cpu = await measure(root, windowMs);
     const zero = publisher.mediaZeroAt();
@@ -155,6 +157,23 @@ export const srtIngestBench: Benchmark = {
         root,
         windowMs,
       );
+      await waitFor(
+        () => origin.requests.some((r) => r.path.endsWith('/bench-publish-2/end')),
+        15_000,
+        'the first SRT publish to end',
+      );
+      // The same, the publisher's MPEG-TS muxer writing each audio frame as its own PES packet
+      // (its default packs up to 2,930 bytes, ~0.37 s of this audio, and the bridge's FLV
+      // interleaving makes video wait for the audio that covers it).
+      const srtSmallPes = await publishAndMeasure(
+        srtUrl(srtPort, KEY, PASSPHRASE),
+        'mpegts',
+        origin,
+        'bench-publish-3',
+        root,
+        windowMs,
+        ['-pes_payload_size', '0'],
+      );
       const row = (name: string, m: { cpu: number; latency: Summary; parts: number }) => [
         name,
         formatNumber(m.latency.p50),
@@ -170,7 +189,12 @@ export const srtIngestBench: Benchmark = {
           source:
             'ffmpeg 640x360 30 fps H.264 800 kb/s, 2 s GOP, AAC; SRT with AES-128 (passphrase), latency 120 ms; tier none (source passthrough + audio)',
           headers: ['publisher', 'p50', 'p95', 'max', 'CPU %', 'parts'],
-          rows: [['idle (no publisher)', '-', '-', '-', `${idle}`, '-'], row('RTMP', rtmp), row('SRT', srt)],
+          rows: [
+            ['idle (no publisher)', '-', '-', '-', `${idle}`, '-'],
+            row('RTMP', rtmp),
+            row('SRT', srt),
+            row('SRT, publisher -pes_payload_size 0', srtSmallPes),
+          ],
           notes: [
             `window ${windowMs / 1000} s after 6 s of warm-up; parts of the first 4 s of media left out; publishers' own encoding not counted`,
             'latency = a part reaching the origin minus its last frame leaving the publisher (-re clock): the ingest half of →LL-HLS latency, the playback half being the same for both',
@@ -181,6 +205,11 @@ export const srtIngestBench: Benchmark = {
           idle_cpu_percent: idle,
           rtmp: { cpu_percent: rtmp.cpu, latency_ms: roundSummary(rtmp.latency), parts: rtmp.parts },
           srt: { cpu_percent: srt.cpu, latency_ms: roundSummary(srt.latency), parts: srt.parts },
+          srt_small_pes: {
+            cpu_percent: srtSmallPes.cpu,
+            latency_ms: roundSummary(srtSmallPes.latency),
+            parts: srtSmallPes.parts,
+          },
         },
       };
     } finally {
