@@ -22,6 +22,7 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { standbyFailoverBench } from './standby-failover.ts';
+import { srtIngestBench } from './srt-ingest.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
 import { whepViewersBench } from './whep-viewers.ts';
 import { whipIngestBench } from './whip-ingest.ts';
@@ -89,6 +90,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(transcodeSpeedBench),
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
+    fromBenchmark(srtIngestBench),
     fromBenchmark(whepViewersBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetFailoverBench),

@@ -3,6 +3,7 @@
 //
 // Every request carries `Authorization: Bearer <INGEST_SECRET>`. Paths:
 //   POST /internal/ingest/authorize                                   AuthorizeRequest -> AuthorizeResponse
+//   POST /internal/ingest/srt-passphrase                              SrtPassphraseRequest -> SrtPassphraseResponse (read-only)
 //   PUT  /internal/ingest/:channelId/:publishId/init/:rendition        body: init segment (ftyp+moov), header X-Ingest-Meta: InitMeta
 //   PUT  /internal/ingest/:channelId/:publishId/part/:rendition/:msn/:part   body: moof+mdat, X-Ingest-Meta: PartMeta
 //   PUT  /internal/ingest/:channelId/:publishId/segment/:rendition/:msn      body: the whole segment, X-Ingest-Meta: SegmentMeta
@@ -41,6 +42,15 @@ export const AuthorizeResponse = z.object({
   next_msn: z.number().int().nonnegative(),
 });
 export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
+
+/**
+ * SRT ingest (docs/srt.md): the channel's passphrase for a stream key, asked before authorize so a
+ * wrong passphrase is refused with nothing created. 403 for an unknown key, like authorize.
+ */
+export const SrtPassphraseRequest = z.object({ stream_key: z.string().min(1).max(200) });
+export type SrtPassphraseRequest = z.infer<typeof SrtPassphraseRequest>;
+export const SrtPassphraseResponse = z.object({ passphrase: z.string().min(10).max(79) });
+export type SrtPassphraseResponse = z.infer<typeof SrtPassphraseResponse>;
 
 export const InitMeta = z.object({
   rendition: RenditionName,

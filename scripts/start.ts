@@ -124,6 +124,8 @@ async function main(): Promise<void> {
         // WHIP_INGEST_URL points at this port.
         WHIP_PORT: '8889',
         WHIP_ICE_PORT: '8189',
+        // SRT ingest (docs/srt.md): wrangler.toml's SRT_INGEST_URL points at this UDP port.
+        SRT_PORT: '8890',
       },
       echo: true,
     });

@@ -23,6 +23,10 @@ export interface ClockedPublishOptions {
   videoBitrate: string;
   /** Seconds of media; omitted = until stopped. */
   durationSeconds?: number;
+  /** `mpegts` for an SRT URL (bench/srt-ingest.ts); FLV (RTMP) by default. */
+  format?: 'flv' | 'mpegts';
+  /** Muxer options before the URL, e.g. `-pes_payload_size 0`. */
+  outputArgs?: string[];
 }
 
 const PROGRESS_TIME = /^out_time_us=(\d+)$/;
@@ -39,7 +43,8 @@ export function startClockedPublisher(url: string, options: ClockedPublishOption
     ['-b:v', options.videoBitrate, '-maxrate', options.videoBitrate, '-bufsize', options.videoBitrate],
     ['-c:a', 'aac', '-b:a', '64k', '-ar', '48000'],
     ['-progress', 'pipe:1', '-stats_period', '0.25'],
-    ['-f', 'flv', url],
+    options.outputArgs ?? [],
+    ['-f', options.format ?? 'flv', url],
   ].flat();
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];

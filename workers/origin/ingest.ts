@@ -21,9 +21,10 @@ import {
   INGEST_META_HEADER,
   IngestMeta,
   RenditionName,
+  SrtPassphraseRequest,
 } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
-import { findChannelByStreamKey } from '../shared/stream-keys.ts';
+import { deriveSrtPassphrase, findChannelByStreamKey } from '../shared/stream-keys.ts';
 import { authenticateIngest, type IngestCaller } from './fleet-credentials.ts';
 import { assertHolder, placePublish, releasePlacement } from './fleet-placement.ts';
 
@@ -173,6 +174,15 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
     next_msn: result.value.next_msn,
   });
   return c.json(result.value);
+});
+
+// SRT ingest (docs/srt.md): the node unwraps the caller's key material with this passphrase before
+// it asks to authorize, so a wrong passphrase (or a bad key) is refused with nothing created.
+ingestApp.post('/srt-passphrase', zValidator('json', SrtPassphraseRequest, validationHook), async (c) => {
+  const { stream_key } = c.req.valid('json');
+  const channel = await findChannelByStreamKey(c.env.DB, stream_key);
+  if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
+  return c.json({ passphrase: await deriveSrtPassphrase(c.env.STREAM_KEY_SECRET, stream_key) });
 });
 
 ingestApp.put(

@@ -26,6 +26,22 @@ export async function deriveStreamKey(secret: string, channelId: string, version
   return STREAM_KEY_PREFIX + encodeBase64Url(mac.subarray(0, STREAM_KEY_MAC_BYTES));
 }
 
+/**
+ * SRT ingest's passphrase (docs/srt.md): derived from the stream key, so it changes when the key is
+ * reset and is never stored. 32 base64url characters (SRTO_PASSPHRASE takes 10 to 79), safe in a
+ * URL's query string as ffmpeg and OBS read it.
+ */
+export async function deriveSrtPassphrase(secret: string, streamKey: string): Promise<string> {
+  const mac = await signHmacSha256(secret, `edgestream-srt-passphrase:${streamKey}`);
+  return encodeBase64Url(mac).slice(0, 32);
+}
+
+/** `srt://host:port?streamid=<key>&passphrase=<passphrase>&pbkeylen=16`, as ffmpeg and OBS take it. */
+export async function buildSrtUrl(base: string, secret: string, streamKey: string): Promise<string> {
+  const passphrase = await deriveSrtPassphrase(secret, streamKey);
+  return `${base}?streamid=${streamKey}&passphrase=${passphrase}&pbkeylen=16`;
+}
+
 export async function hashStreamKey(key: string): Promise<string> {
   return hashSha256Hex(key);
 }

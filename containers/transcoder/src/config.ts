@@ -77,6 +77,19 @@ const TranscoderEnv = z.object({
    * past it a viewer gets 503 and the player falls back to LL-HLS. WHEP is on when WHIP_PORT is.
    */
   WHEP_MAX_VIEWERS: z.coerce.number().int().positive().max(10_000).default(100),
+  /**
+   * SRT ingest (docs/srt.md): the one UDP port every SRT publisher shares. 0 (the default) = off, as
+   * WHIP, so tests and several transcoders on one host claim no UDP port; the image sets 8890
+   * (MediaMTX's SRT port; 1945 is the backup RTMP address in ops/compose).
+   */
+  SRT_PORT: z.coerce.number().int().min(0).max(65535).default(0),
+  SRT_HOST: z.string().default('0.0.0.0'),
+  /** The receiver's latency (TSBPD delay); the agreed one is the greater of this and the caller's. */
+  SRT_LATENCY_MS: z.coerce.number().int().min(20).max(8_000).default(120),
+  /** SRT publishers one node takes at once (each runs a bridge ffmpeg beside its pipeline). */
+  SRT_MAX_SESSIONS: z.coerce.number().int().positive().max(1_000).default(32),
+  /** No packet for this long and an SRT publisher counts as dropped (the reconnect window starts). */
+  SRT_MEDIA_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(60_000).default(10_000),
 });
 
 export type TranscoderConfig = z.infer<typeof TranscoderEnv> & { maxEncodes: number };

@@ -1,5 +1,5 @@
 // The transcoder service: RTMP ingest on RTMP_PORT (and RTMPS on RTMPS_PORT when a certificate is
-// configured), one supervised pipeline per live stream, and a small HTTP port for health and figures. Every publish is authorized by the origin before
+// configured), WHIP and SRT ingest when their ports are set, one supervised pipeline per live stream, and a small HTTP port for health and figures. Every publish is authorized by the origin before
 // NetStream.Publish.Start; every byte of media goes to the origin's internal ingest endpoint.
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -14,6 +14,7 @@ import { TranscoderMetrics } from './metrics/transcoder-metrics.ts';
 import { StreamPipeline } from './pipeline.ts';
 import { maskStreamKey, RtmpServer } from './rtmp/server.ts';
 import { StandbyBudget } from './standby/standby-budget.ts';
+import { SrtServer } from './srt/srt-server.ts';
 import { IngestClient } from './upload/ingest-client.ts';
 import { WhepService } from './whep/whep-server.ts';
 import { WhipServer } from './whip/whip-server.ts';
@@ -146,6 +147,62 @@ async function main(): Promise<void> {
           },
         });
 
+  // SRT (docs/srt.md): one UDP port; the key and the passphrase are checked in the handshake, before
+  // the connection is accepted; then the same authorize call and the same pipeline as RTMP.
+  const srt =
+    config.SRT_PORT === 0
+      ? null
+      : new SrtServer<AuthorizeResponse>({
+          host: config.SRT_HOST,
+          port: config.SRT_PORT,
+          latencyMs: config.SRT_LATENCY_MS,
+          maxSessions: config.SRT_MAX_SESSIONS,
+          mediaTimeoutMs: config.SRT_MEDIA_TIMEOUT_MS,
+          // Strangers on UDP share the allowance of strangers on TCP: one budget per network.
+          guard: rtmp.preAuthGuard,
+          log,
+          passphrase: ({ streamKey, traceId }) => client.srtPassphrase(streamKey, traceId),
+          authorize: async ({ streamKey, remoteAddress, traceId }) => {
+            const result = await client.authorize(
+              { stream_key: streamKey, client_ip: remoteAddress },
+              traceId,
+            );
+            log({
+              event: 'srt.publish_authorization',
+              trace_id: traceId,
+              stream_key_prefix: maskStreamKey(streamKey),
+              ok: result.ok,
+              ...(result.ok
+                ? { stream_id: result.grant.stream_id, continued: result.grant.continued }
+                : { reason: result.reason }),
+            });
+            return result;
+          },
+          onUnstarted: (grant, reason, traceId) => {
+            const publish = { channelId: grant.channel_id, publishId: grant.publish_id, traceId };
+            const endReason = reason === 'publisher_closed' ? 'publisher_closed' : 'publisher_lost';
+            client.end(publish, { reason: endReason }).catch((error: unknown) => {
+              log({
+                level: 'warn',
+                event: 'srt.end_not_reported',
+                stream_id: grant.stream_id,
+                trace_id: traceId,
+                error: String(error),
+              });
+            });
+          },
+          onPublish: (session) => {
+            const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
+            pipelines.add(pipeline);
+            metrics.track('srt', session, pipeline);
+            whep?.addSource(watchable(session), session);
+            session.onClose((reason) => {
+              void pipeline.close(reason).finally(() => pipelines.delete(pipeline));
+            });
+            pipeline.start();
+          },
+        });
+
   // A fleet node (FLEET_NODE_ID set) registers with the origin and drains on SIGTERM (docs/deploy.md).
   const fleet = startFleetMembership(process.env, {
     originUrl: config.ORIGIN_URL,
@@ -201,6 +258,7 @@ async function main(): Promise<void> {
 
   await rtmp.start();
   await whip?.start();
+  await srt?.start();
   await new Promise<void>((resolve) =>
     http.listen(config.HTTP_PORT, fleet?.config.httpHost ?? '127.0.0.1', resolve),
   );
@@ -211,6 +269,7 @@ async function main(): Promise<void> {
     rtmps_port: rtmp.tlsPort,
     whip_port: whip?.port ?? null,
     whip_ice_port: whip === null ? null : config.WHIP_ICE_PORT,
+    srt_port: srt?.port ?? null,
     http_port: config.HTTP_PORT,
     encoder,
     max_encodes: config.maxEncodes,
@@ -225,6 +284,7 @@ async function main(): Promise<void> {
     await rtmp.close();
     whep?.close();
     await whip?.close();
+    await srt?.close();
     await Promise.all([...pipelines].map((pipeline) => pipeline.close('server_closed')));
     await fleet?.member.close();
     http.close();

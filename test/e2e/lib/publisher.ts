@@ -1,5 +1,5 @@
 // An OBS-like publisher: ffmpeg encoding a generated test pattern and tone as H.264 + AAC with
-// 2 s keyframes, over RTMP.
+// 2 s keyframes, over RTMP (or SRT, as MPEG-TS).
 import { type ChildProcess, spawn } from 'node:child_process';
 
 export interface Publisher {
@@ -15,6 +15,8 @@ export interface PublishOptions {
   /** Seconds of media to send; omitted = until stopped. */
   durationSeconds?: number;
   videoBitrate?: string;
+  /** `mpegts` for an SRT URL (docs/srt.md); FLV (RTMP) by default. */
+  format?: 'flv' | 'mpegts';
 }
 
 export function publishTestPattern(url: string, options: PublishOptions = {}): Publisher {
@@ -28,7 +30,7 @@ export function publishTestPattern(url: string, options: PublishOptions = {}): P
     ['-g', String(fps * 2), '-keyint_min', String(fps * 2), '-sc_threshold', '0'],
     ['-b:v', options.videoBitrate ?? '600k', '-maxrate', options.videoBitrate ?? '600k', '-bufsize', '1200k'],
     ['-c:a', 'aac', '-b:a', '64k', '-ar', '48000'],
-    ['-f', 'flv', url],
+    ['-f', options.format ?? 'flv', url],
   ].flat();
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const stderr: string[] = [];

@@ -234,6 +234,14 @@ function GoLive({ channelId }: { channelId: string }) {
             </button>
           </div>
         </Panel>
+        <Panel title="OBS or a mobile encoder (SRT)">
+          <p className="hint">
+            In OBS: Settings → Stream → Service "Custom", this as the Server and no Stream Key. The address
+            carries your stream key and the encryption passphrase: keep it secret.
+          </p>
+          <label htmlFor="srt-url">Server</label>
+          <input id="srt-url" readOnly type={showToken ? 'text' : 'password'} value={key.data.srt_url} />
+        </Panel>
       </div>
     </div>
   );

@@ -5,7 +5,7 @@ import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { getFleetRegistry } from '../../origin/fleet.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { forbidden, notFound, unprocessable } from '../../shared/errors.ts';
-import { deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
+import { buildSrtUrl, deriveStreamKey, hashStreamKey } from '../../shared/stream-keys.ts';
 import { revokeLivePublisher } from '../lib/live-control.ts';
 import {
   BearerSecurity,
@@ -37,6 +37,8 @@ const StreamKeySchema = z
     secure_ingest_url: z.string(),
     /** WHIP endpoint (RFC 9725, docs/webrtc.md): the stream key is its bearer token. */
     whip_url: z.string(),
+    /** SRT ingest (docs/srt.md): the address with the stream key as streamid and the passphrase. */
+    srt_url: z.string(),
     /** Why the ingest fleet refused this channel's last publish, shown on the dashboard (docs/deploy.md). */
     ingest_notice: z.object({ code: z.string(), message: z.string(), at: z.number() }).nullable().optional(),
   })
@@ -183,6 +185,7 @@ export const channelsApp = createApiRouter()
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
+          srt_url: await buildSrtUrl(c.env.SRT_INGEST_URL, c.env.STREAM_KEY_SECRET, streamKey),
           ingest_notice: await getFleetRegistry(c.env).lastRefusal(channel.id),
         },
         200,
@@ -219,6 +222,7 @@ export const channelsApp = createApiRouter()
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
+          srt_url: await buildSrtUrl(c.env.SRT_INGEST_URL, c.env.STREAM_KEY_SECRET, streamKey),
         },
         200,
       );

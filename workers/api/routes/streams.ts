@@ -4,7 +4,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
-import { deriveStreamKey } from '../../shared/stream-keys.ts';
+import { buildSrtUrl, deriveStreamKey } from '../../shared/stream-keys.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
 import {
   BearerSecurity,
@@ -58,6 +58,8 @@ const StartStreamResponse = z
     secure_ingest_url: z.string(),
     /** WHIP endpoint (RFC 9725): POST an SDP offer with `Authorization: Bearer <stream_key>`. */
     whip_url: z.string(),
+    /** SRT ingest (docs/srt.md): the address with the stream key as streamid and the passphrase. */
+    srt_url: z.string(),
     stream_key: z.string(),
     recommended_settings: z.object({
       resolution: z.string(),
@@ -164,6 +166,11 @@ export const streamsApp = createApiRouter()
       ]);
       const stream = z.object({ id: z.string() }).parse(results.at(-1)?.results[0]);
       markStreamKeyReissue(c, channel.id);
+      const streamKey = await deriveStreamKey(
+        c.env.STREAM_KEY_SECRET,
+        channel.id,
+        channel.stream_key_version,
+      );
       return c.json(
         {
           stream_id: stream.id,
@@ -171,7 +178,8 @@ export const streamsApp = createApiRouter()
           backup_ingest_url: c.env.BACKUP_RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
-          stream_key: await deriveStreamKey(c.env.STREAM_KEY_SECRET, channel.id, channel.stream_key_version),
+          srt_url: await buildSrtUrl(c.env.SRT_INGEST_URL, c.env.STREAM_KEY_SECRET, streamKey),
+          stream_key: streamKey,
           recommended_settings: RECOMMENDED_SETTINGS,
         },
         200,

@@ -10,7 +10,7 @@ import type { PipelineStats } from '../pipeline.ts';
 import type { PublishStats } from '../rtmp/publish-session.ts';
 
 /** RTMPS publishes count as rtmp: the session does not say which listener took it. */
-export type IngestProtocol = 'rtmp' | 'whip';
+export type IngestProtocol = 'rtmp' | 'whip' | 'srt';
 
 /** What the metrics read of one publish: its session's counters and its pipeline's. */
 export interface TrackedSession {
@@ -88,7 +88,7 @@ export class TranscoderMetrics {
       registers,
       collect() {
         this.reset();
-        for (const protocol of ['rtmp', 'whip'] as const) this.set({ protocol }, 0);
+        for (const protocol of ['rtmp', 'whip', 'srt'] as const) this.set({ protocol }, 0);
         for (const t of tracked()) this.inc({ protocol: t.protocol });
       },
     });

@@ -137,6 +137,11 @@ export class RtmpServer<Grant> {
   }
 
   /** Not yet authorized connections and the bytes they hold: the pre-auth guard's figures. */
+  /** The strangers' allowance itself, for another listener to share (SRT, docs/srt.md). */
+  get preAuthGuard(): PreAuthGuard {
+    return this.#guard;
+  }
+
   get preAuth(): { connections: number; heldBytes: number; evictions: number } {
     return {
       connections: this.#guard.connections,

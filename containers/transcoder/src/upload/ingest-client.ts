@@ -12,6 +12,7 @@ import {
   type InitMeta,
   type PartMeta,
   type SegmentMeta,
+  SrtPassphraseResponse,
 } from '../../../../protocol/ingest.ts';
 import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
 
@@ -137,6 +138,33 @@ export class IngestClient {
       contentType: 'image/jpeg',
       traceId: publish.traceId,
     });
+  }
+
+  /**
+   * The channel's SRT passphrase for a stream key (a read-only lookup, docs/srt.md): bad_key for an
+   * unknown key, unavailable when the origin cannot answer. Nothing is created either way.
+   */
+  async srtPassphrase(
+    streamKey: string,
+    traceId?: string,
+  ): Promise<{ ok: true; passphrase: string } | { ok: false; reason: 'bad_key' | 'unavailable' }> {
+    let responseText: string;
+    try {
+      responseText = await this.#send('POST', '/internal/ingest/srt-passphrase', {
+        body: JSON.stringify({ stream_key: streamKey }),
+        contentType: 'application/json',
+        traceId,
+      });
+    } catch (error) {
+      if (error instanceof IngestRequestError && (error.status === 403 || error.status === 401)) {
+        return { ok: false, reason: 'bad_key' };
+      }
+      return { ok: false, reason: 'unavailable' };
+    }
+    const parsed = SrtPassphraseResponse.safeParse(parseJsonOrNull(responseText));
+    return parsed.success
+      ? { ok: true, passphrase: parsed.data.passphrase }
+      : { ok: false, reason: 'unavailable' };
   }
 
   /** Resolves while the publish is current; throws CutOffError once the origin has cut it off. */
