@@ -293,7 +293,7 @@ export class ChatRoom extends DurableObject<Env> {
         bits: message.bits,
         content,
       };
-      const outcome = await spendCheer(this.env.DB, cheer, now);
+      const outcome = await spendCheer(this.env, cheer, now);
       if (outcome === 'insufficient') {
         accepted.revert();
         const refusal = 'You do not have enough bits for that cheer.';

@@ -105,6 +105,11 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
     case 'channel.role_changed':
     case 'channel.raided':
     case 'chat.announced':
+    case 'subscription.started':
+    case 'subscription.ended':
+    case 'subscription.gifted':
+    case 'subscription.message_shared':
+    case 'bits.cheered':
       break;
     default:
       return [];
@@ -292,6 +297,62 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
           notice_type: 'announcement',
           announcement: { color: event.color },
         }),
+      );
+    }
+    case 'subscription.started': {
+      const user = await findUser(db, event.user_id);
+      return one('channel.subscribe', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        tier: String(event.tier),
+        is_gift: event.gifter_id !== null,
+      });
+    }
+    case 'subscription.ended': {
+      const user = await findUser(db, event.user_id);
+      return one('channel.subscription.end', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        tier: String(event.tier),
+        is_gift: event.is_gift,
+      });
+    }
+    case 'subscription.gifted': {
+      const user = await findUser(db, event.user_id);
+      // cumulative_total: "null if anonymous or not shared by the user"; nobody shares it here.
+      return one('channel.subscription.gift', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        total: event.total,
+        tier: String(event.tier),
+        cumulative_total: null,
+        is_anonymous: false,
+      });
+    }
+    case 'subscription.message_shared': {
+      const user = await findUser(db, event.user_id);
+      return one('channel.subscription.message', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        tier: String(event.tier),
+        message: { text: event.message, emotes: [] },
+        cumulative_months: event.cumulative_months,
+        streak_months: event.streak_months,
+        duration_months: 1,
+      });
+    }
+    case 'bits.cheered': {
+      const user = await findUser(db, event.user_id);
+      return one(
+        'channel.cheer',
+        {
+          is_anonymous: false,
+          ...userFields('user', user, event.user_id),
+          ...broadcaster.fields,
+          message: event.message,
+          bits: event.bits,
+        },
+        event.message_id,
       );
     }
     default:
