@@ -384,6 +384,8 @@ const MSG_ID_BY_ERROR: Record<ChatErrorCode, string> = {
   invalid_message: 'msg_rejected',
   unknown_command: 'unrecognized_cmd',
   insufficient_bits: 'msg_rejected',
+  not_subscriber: 'msg_rejected',
+  already_shared: 'msg_rejected',
 };
 
 export function mapErrorToMsgId(code: ChatErrorCode): string {

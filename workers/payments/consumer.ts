@@ -65,6 +65,7 @@ async function completeAnnouncement(
       return { ...announcement, recipientMonths: months.cumulative_months };
     }
     case 'submysterygift':
+    case 'resub':
       return announcement;
   }
 }
