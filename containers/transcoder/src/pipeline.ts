@@ -6,7 +6,7 @@
 // split apart each half would need the other's private state; the FLV rules it relies on live in
 // rtmp/flv.ts, the ladder in ffmpeg/, the uploads in upload/.
 import type { Readable } from 'node:stream';
-import type { AuthorizeResponse, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
+import type { AuthorizeResponse, EndRequest, RenditionName, SourceHealth } from '../../../protocol/ingest.ts';
 import { CmafPackager, computeVideoPartTarget } from './cmaf/packager.ts';
 import { buildTranscodeArgs, type VideoEncoder } from './ffmpeg/args.ts';
 import {
@@ -185,6 +185,19 @@ export class StreamPipeline {
       heldInputBytes: this.#heldBytes,
       heartbeatsSent: this.#heartbeatsSent,
       uploads,
+    };
+  }
+
+  /** What the origin derives the dashboard's health warnings from (protocol/ingest.ts SourceHealth). */
+  #describeHealth(): SourceHealth {
+    const stats = this.#session.stats;
+    return {
+      bytes_in: stats.bytesIn,
+      source_fps: stats.frameRate,
+      encode_fps: this.#supervisor?.fps ?? null,
+      keyframe_interval_ms: stats.keyframeIntervalMs === null ? null : Math.round(stats.keyframeIntervalMs),
+      audio_present: stats.audioCodec !== null,
+      encode_speed: this.#supervisor?.speed ?? null,
     };
   }
 
@@ -457,7 +470,7 @@ export class StreamPipeline {
     this.#mediaSinceBeat = false;
     this.#heartbeatsSent += 1;
     try {
-      await this.#deps.client.heartbeat(this.#publish);
+      await this.#deps.client.heartbeat(this.#publish, this.#describeHealth());
     } catch (error) {
       if (error instanceof CutOffError) {
         this.#log({
