@@ -202,6 +202,8 @@ export const SubscriptionGiftedEvent = z.object({
   user_id: Id,
   tier: Tier,
   total: z.number().int().positive(),
+  /** A community gift (random viewers), not a gift to a named viewer. */
+  community: z.boolean().default(false),
 });
 
 /** A subscriber shared a renewal's resub message in chat (docs/payments.md, "Sharing a resub"). */

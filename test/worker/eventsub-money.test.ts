@@ -10,6 +10,7 @@ import { flushOutbox, prepareOutboxEvent } from '../../workers/eventsub/outbox.t
 import { buildCheckoutEvents } from '../../workers/payments/fake-checkout.ts';
 import { buildInvoiceEvent, buildSubscriptionEvent } from '../../workers/payments/fake-events.ts';
 import { loadOrder } from '../../workers/payments/orders.ts';
+import { callApi } from './api-helpers.ts';
 import { issueOAuthToken, openJson, type SeededUser, seedUser } from './chat-fixtures.ts';
 import { connect, type EventSubClient, helix, websocketSub } from './eventsub-fixtures.ts';
 import { deliverTwice, startCheckout } from './payments-fixtures.ts';
@@ -208,6 +209,93 @@ describe('EventSub monetization types', () => {
     });
     await waitQuiet();
     expect(client.notifications('channel.cheer')).toHaveLength(1);
+  });
+
+  it('sends channel.chat.notification sub, sub_gift and resub (a shared renewal) with the notice objects', async () => {
+    const owner = await seedUser('esn');
+    const fan = await seedUser('esu');
+    const gifter = await seedUser('esv');
+    const lucky = await seedUser('esw');
+    const token = await issueOAuthToken(owner.clientId, owner.id, ['user:read:chat']);
+    const client = await connect();
+    const res = await helix('/eventsub/subscriptions', token, owner.clientId, {
+      method: 'POST',
+      body: websocketSub(
+        'channel.chat.notification',
+        '1',
+        { broadcaster_user_id: owner.id, user_id: owner.id },
+        client.sessionId(),
+      ),
+    });
+    expect(res.status).toBe(202);
+    const sub = await buy(fan, { kind: 'subscription', channel_id: owner.channelId, tier: 1000 });
+    const t = nowSeconds();
+    await deliverTwice(buildCheckoutEvents(sub.order, sub.checkout.sessionId, t));
+    const first = await client.next('notification', 0, QUEUE_WAIT_MS);
+    expect(first.payload).toMatchObject({
+      event: {
+        broadcaster_user_id: owner.id,
+        chatter_user_id: fan.id,
+        chatter_user_login: fan.name,
+        notice_type: 'sub',
+        system_message: `${fan.name.toUpperCase()} subscribed at Tier 1.`,
+        sub: { sub_tier: '1000', is_prime: false, duration_months: 1 },
+        resub: null,
+        sub_gift: null,
+      },
+    });
+    const gift = await buy(gifter, {
+      kind: 'gift_subscription',
+      channel_id: owner.channelId,
+      tier: 2000,
+      recipient_login: lucky.name,
+    });
+    await deliverTwice(buildCheckoutEvents(gift.order, gift.checkout.sessionId, t));
+    const second = await client.next('notification', client.frames.indexOf(first) + 1, QUEUE_WAIT_MS);
+    expect(second.payload).toMatchObject({
+      event: {
+        chatter_user_id: gifter.id,
+        notice_type: 'sub_gift',
+        sub_gift: {
+          recipient_user_id: lucky.id,
+          recipient_user_login: lucky.name,
+          sub_tier: '2000',
+          duration_months: 1,
+          community_gift_id: null,
+        },
+      },
+    });
+    await deliverTwice([
+      buildInvoiceEvent({
+        type: 'paid',
+        invoiceId: `in_renew_${sub.suffix}`,
+        subscriptionId: `sub_${sub.suffix}`,
+        orderId: sub.order.id,
+        amount: sub.order.amount_cents,
+        currency: sub.order.currency,
+        billingReason: 'subscription_cycle',
+        periodEnd: t + 60 * DAY,
+        paymentIntent: `pi_renew_${sub.suffix}`,
+        created: t + 1,
+      }),
+    ]);
+    const shared = await callApi(`/payments/channels/${owner.channelId}/resub-share`, {
+      method: 'POST',
+      token: fan.token,
+      body: { message: 'still here' },
+    });
+    expect(shared.status).toBe(204);
+    const third = await client.next('notification', client.frames.indexOf(second) + 1, QUEUE_WAIT_MS);
+    expect(third.payload).toMatchObject({
+      event: {
+        chatter_user_id: fan.id,
+        notice_type: 'resub',
+        message: { text: 'still here' },
+        resub: { cumulative_months: 2, streak_months: 2, sub_tier: '1000', is_gift: false },
+      },
+    });
+    await waitQuiet();
+    expect(client.notifications('channel.chat.notification')).toHaveLength(3);
   });
 
   it('keeps an event whose send failed in the outbox and the cron sends it, under the same message id', async () => {

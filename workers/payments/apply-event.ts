@@ -165,7 +165,13 @@ async function prepareGiftEvents(
             await prepareOutboxEvent(
               db,
               'subscription.gifted',
-              { channel_id: item.channelId, user_id: announcement.userId, tier: announcement.tier, total: 1 },
+              {
+                channel_id: item.channelId,
+                user_id: announcement.userId,
+                tier: announcement.tier,
+                total: 1,
+                community: false,
+              },
               `${table}:${id}`,
               now,
               guard,
@@ -183,6 +189,7 @@ async function prepareGiftEvents(
               user_id: announcement.userId,
               tier: announcement.tier,
               total: announcement.count,
+              community: true,
             },
             `community:${id}`,
             now,
