@@ -37,10 +37,22 @@ export const ClientAuthFrame = z.object({ type: z.literal('auth'), token: z.stri
 
 export const ClientPingFrame = z.object({ type: z.literal('ping') });
 
+/**
+ * Shares the sender's latest renewal in chat, once (docs/payments.md, "Sharing a resub"): the
+ * room sends a resub notice with `message`; `share_streak` false hides the streak.
+ */
+export const ClientShareResubFrame = z.object({
+  type: z.literal('share_resub'),
+  channel_id: z.string().check(z.minLength(1)),
+  message: z.string().check(z.maxLength(2000)),
+  share_streak: z.optional(z.boolean()),
+});
+
 export const ClientFrame = z.discriminatedUnion('type', [
   ClientChatMessageFrame,
   ClientAuthFrame,
   ClientPingFrame,
+  ClientShareResubFrame,
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 
@@ -104,6 +116,9 @@ export const ChatErrorCode = z.enum([
   'unknown_command',
   /** A cheer for more bits than the sender has (docs/payments.md): the message is not sent. */
   'insufficient_bits',
+  /** A resub share from someone without an active, renewed subscription, or one already shared. */
+  'not_subscriber',
+  'already_shared',
 ]);
 export type ChatErrorCode = z.infer<typeof ChatErrorCode>;
 
@@ -175,6 +190,8 @@ export const SubNoticeFrame = z.object({
   streak_months: z.optional(Count),
   recipient: z.optional(z.object({ id: z.string(), name: z.string(), display_name: z.string() })),
   gift_count: z.optional(Count),
+  /** A shared resub's message (Twitch's USERNOTICE trailing text); absent when none was typed. */
+  message: z.optional(z.string()),
 });
 
 const BATCHABLE_FRAMES = [

@@ -168,6 +168,68 @@ export const ClipRequestedEvent = z.object({
   clip_id: Id,
 });
 
+const Tier = z.union([z.literal(1000), z.literal(2000), z.literal(3000)]);
+
+/**
+ * A new subscriber: a subscription's first paid month, or a gift month (gifter_id set). Renewals
+ * are not this event (Twitch's channel.subscribe: "does not include resubscribes"). Written to the
+ * EventSub outbox with the month (workers/eventsub/outbox.ts).
+ */
+export const SubscriptionStartedEvent = z.object({
+  ...Envelope,
+  type: z.literal('subscription.started'),
+  channel_id: Id,
+  user_id: Id,
+  tier: Tier,
+  gifter_id: Id.nullable(),
+});
+
+/** A subscription's access ended (the provider ended it, or a refund took its month back). */
+export const SubscriptionEndedEvent = z.object({
+  ...Envelope,
+  type: z.literal('subscription.ended'),
+  channel_id: Id,
+  user_id: Id,
+  tier: Tier,
+  is_gift: z.boolean(),
+});
+
+/** user_id gifted `total` subscriptions (one named viewer, or a community gift's assigned slots). */
+export const SubscriptionGiftedEvent = z.object({
+  ...Envelope,
+  type: z.literal('subscription.gifted'),
+  channel_id: Id,
+  user_id: Id,
+  tier: Tier,
+  total: z.number().int().positive(),
+  /** A community gift (random viewers), not a gift to a named viewer. */
+  community: z.boolean().default(false),
+});
+
+/** A subscriber shared a renewal's resub message in chat (docs/payments.md, "Sharing a resub"). */
+export const SubscriptionMessageSharedEvent = z.object({
+  ...Envelope,
+  type: z.literal('subscription.message_shared'),
+  channel_id: Id,
+  user_id: Id,
+  tier: Tier,
+  message: z.string().max(500),
+  cumulative_months: z.number().int().positive(),
+  /** Null when the subscriber chose not to share the streak (Twitch's streak_months null). */
+  streak_months: z.number().int().positive().nullable(),
+});
+
+/** A cheer debited and sent in chat (durable-objects/chat-room/cheer-spend.ts). */
+export const BitsCheeredEvent = z.object({
+  ...Envelope,
+  type: z.literal('bits.cheered'),
+  channel_id: Id,
+  user_id: Id,
+  message_id: Id,
+  bits: z.number().int().positive(),
+  message: z.string().max(2000),
+});
+
 export const PlatformEvent = z.discriminatedUnion('type', [
   StreamStartedEvent,
   StreamEndedEvent,
@@ -185,6 +247,11 @@ export const PlatformEvent = z.discriminatedUnion('type', [
   ChannelRaidedEvent,
   ChatAnnouncedEvent,
   ClipRequestedEvent,
+  SubscriptionStartedEvent,
+  SubscriptionEndedEvent,
+  SubscriptionGiftedEvent,
+  SubscriptionMessageSharedEvent,
+  BitsCheeredEvent,
 ]);
 export type PlatformEvent = z.infer<typeof PlatformEvent>;
 export type PlatformEventType = PlatformEvent['type'];

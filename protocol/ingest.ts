@@ -99,3 +99,25 @@ export const IngestMeta = z.discriminatedUnion('kind', [
   SegmentMeta.extend({ kind: z.literal('segment') }),
 ]);
 export type IngestMeta = z.infer<typeof IngestMeta>;
+
+/**
+ * What the transcoder measured of the source since the publish began, sent with each heartbeat
+ * (POST .../heartbeat, an optional JSON body): the origin derives the dashboard's stream health
+ * warnings from it (durable-objects/live-stream/stream-health.ts).
+ */
+export const SourceHealth = z.object({
+  /** RTMP bytes received since the publish began (a counter: the origin derives the bitrate). */
+  bytes_in: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** The frame rate the source announced (onMetaData or the SPS); null when unknown. */
+  source_fps: z.number().nonnegative().max(1000).nullable(),
+  /** Frames per second ffmpeg reports encoding; null before its first progress line. */
+  encode_fps: z.number().nonnegative().max(1000).nullable(),
+  /** Media time between the source's last two keyframes; null until two arrived. */
+  keyframe_interval_ms: z.number().int().nonnegative().max(600_000).nullable(),
+  audio_present: z.boolean(),
+  /** ffmpeg's speed (1.0 = real time); null before its first progress line. */
+  encode_speed: z.number().nonnegative().max(1000).nullable(),
+});
+export type SourceHealth = z.infer<typeof SourceHealth>;
+
+export const IngestHeartbeat = z.object({ health: SourceHealth.optional() });

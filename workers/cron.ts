@@ -4,6 +4,7 @@ import { log } from '../common/log.ts';
 import { KNOWN_NETWORK_TTL_MS, prepareExpireLoginFailures } from './api/lib/login-guard.ts';
 import { evaluateTiers } from './api/lib/tier-program.ts';
 import { IDEMPOTENCY_TTL_MS } from './api/middleware/idempotency.ts';
+import { flushOutbox, OUTBOX_CRON_AGE_MS } from './eventsub/outbox.ts';
 import { reconcileStreams } from './origin/reconcile-streams.ts';
 import { recountExpiredSubscribers } from './payments/subscription-rows.ts';
 import { sweepExpiredVods, sweepLiveParts } from './vod/retention.ts';
@@ -95,6 +96,13 @@ export const SWEEPS: Sweep[] = [
     name: 'recount-subscribers',
     run: async (env, now) => {
       await recountExpiredSubscribers(env.DB, now);
+    },
+  },
+  {
+    // EventSub events whose writer could not send them after its commit (workers/eventsub/outbox.ts).
+    name: 'flush-eventsub-outbox',
+    run: async (env, now) => {
+      await flushOutbox(env, { olderThan: now - OUTBOX_CRON_AGE_MS });
     },
   },
   {

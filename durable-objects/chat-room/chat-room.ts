@@ -13,6 +13,7 @@ import { type Logger, log } from '../../common/log.ts';
 import { type ChatMessage, HISTORY_LENGTH, type RoomState } from '../../protocol/chat.ts';
 import type { EngagementFrame } from '../../protocol/engagement.ts';
 import { createEvent, type EventOf } from '../../protocol/events.ts';
+import { flushOutboxAfterCommit } from '../../workers/eventsub/outbox.ts';
 import { AutoSlowMode } from '../chat/auto-slow.ts';
 import { reviewMessage } from '../chat/automod.ts';
 import { type ChatterProfile, isPrivileged } from '../chat/badges.ts';
@@ -46,6 +47,12 @@ import { ChatterCache } from './chatter-cache.ts';
 import { spendCheer } from './cheer-spend.ts';
 import { MessageIntake, renderUser } from './message-intake.ts';
 import { isActingModerator, RoomModeration } from './moderation.ts';
+import {
+  type ResubShareReply,
+  type ResubShareState,
+  readResubShare,
+  recordResubShare,
+} from './resub-share.ts';
 import { DEFAULT_SETTINGS, RoomStorage } from './storage.ts';
 import type { PresenceOutcome, PresenceViewer } from './video-presence.ts';
 import { VIEWER_REPORT_INTERVAL_MS, ViewerCensus, type ViewerStats } from './viewer-census.ts';
@@ -304,7 +311,7 @@ export class ChatRoom extends DurableObject<Env> {
         bits: message.bits,
         content,
       };
-      const outcome = await spendCheer(this.env.DB, cheer, now);
+      const outcome = await spendCheer(this.env, cheer, now);
       if (outcome === 'insufficient') {
         accepted.revert();
         const refusal = 'You do not have enough bits for that cheer.';
@@ -533,6 +540,54 @@ export class ChatRoom extends DurableObject<Env> {
     this.#pending.push({ kind: 'engagement', frame });
     await this.#scheduleAlarm(Date.now());
     return true;
+  }
+
+  /** What the user may share of their subscription now (the web app's "Share your resub" prompt). */
+  async readResubShare(channelId: string, userId: string): Promise<ResubShareState | null> {
+    if (!(await this.#bindChannel(channelId))) return null;
+    return readResubShare(this.env.DB, channelId, userId, Date.now());
+  }
+
+  /**
+   * Shares the user's latest renewal in chat, once (resub-share.ts): refused for a banned or timed
+   * out user, a non-subscriber, a first month, or a renewal already shared; otherwise the resub
+   * notice goes out with the message, and EventSub's event after the commit.
+   */
+  async shareResub(
+    channelId: string,
+    userId: string,
+    message: string,
+    shareStreak: boolean,
+  ): Promise<ResubShareReply> {
+    const channel = await this.#bindChannel(channelId);
+    if (!channel) return { kind: 'not-found' };
+    const now = Date.now();
+    if (this.#bans.findActive(userId, now)) return { kind: 'banned' };
+    const outcome = await recordResubShare(this.env.DB, { channelId, userId, message, shareStreak }, now);
+    if (outcome.kind !== 'shared') return outcome;
+    await flushOutboxAfterCommit(this.env, [outcome.eventId]);
+    this.#chatters.forgetProfile(userId);
+    const user = await this.describeUser(channelId, userId);
+    const notice =
+      user &&
+      describeSubNotice(
+        {
+          kind: 'resub',
+          userId,
+          tier: outcome.tier,
+          cumulativeMonths: outcome.cumulativeMonths,
+          streakMonths: outcome.streakMonths,
+          message: message.trim(),
+        },
+        user,
+        null,
+        channel.displayName,
+      );
+    if (notice) {
+      this.#pending.push({ kind: 'sub_notice', notice });
+      await this.#scheduleAlarm(now);
+    }
+    return { kind: 'shared' };
   }
 
   // ---- the alarm: batches, archive, viewer census ----

@@ -165,6 +165,7 @@ export class ChatShard extends DurableObject<Env> {
       submit: (session, content) => this.#submit(channelId, { session, content }),
       describeUser: (userId) => stub.describeUser(channelId, userId),
       getRoomState: () => stub.getRoomState(channelId),
+      shareResub: (userId, message, shareStreak) => stub.shareResub(channelId, userId, message, shareStreak),
     };
   }
 

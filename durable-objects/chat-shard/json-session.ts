@@ -3,6 +3,7 @@
 // Anonymous sockets read only: their chat_message frames are answered here, without an RPC.
 import { ClientFrame, type ErrorFrame, type WelcomeFrame } from '../../protocol/chat.ts';
 import type { SubmitResult } from '../chat/types.ts';
+import type { ResubShareReply } from '../chat-room/resub-share.ts';
 import { MAX_CREDENTIAL_ATTEMPTS } from './flood-control.ts';
 import {
   CHAT_RATE_NOTICE,
@@ -123,6 +124,46 @@ export async function handleJsonFrame(
       answer(socket, result);
       return;
     }
+    case 'share_resub': {
+      if (!channel || frame.channel_id !== channel.id) {
+        sendError(socket, 'invalid_frame', 'This socket is joined to another channel.');
+        return;
+      }
+      if (!state.user) {
+        sendError(socket, 'unauthorized', 'Sign in to chat.');
+        return;
+      }
+      // A share is a chat line: it spends the sender's chat rate like a message.
+      if (services.chatRate.take(channel.id, state.user.userId, socket.budget, Date.now()) !== 'send') {
+        sendError(socket, 'rate_limited', CHAT_RATE_NOTICE);
+        return;
+      }
+      const reply = await services
+        .room(channel.id)
+        .shareResub(state.user.userId, frame.message, frame.share_streak ?? true);
+      answer(socket, describeResubShareReply(reply));
+      return;
+    }
+  }
+}
+
+/** A resub share's outcome as the answer a chat socket gets (docs/payments.md, "Sharing a resub"). */
+export function describeResubShareReply(reply: ResubShareReply): SubmitResult {
+  switch (reply.kind) {
+    case 'shared':
+      return { kind: 'notice', code: 'resub_shared', message: 'Your resub was shared in chat.' };
+    case 'banned':
+      return { kind: 'error', code: 'banned', message: 'You are banned or timed out in this channel.' };
+    case 'not-subscriber':
+      return { kind: 'error', code: 'not_subscriber', message: 'You are not subscribed to this channel.' };
+    case 'no-renewal':
+      return { kind: 'error', code: 'not_subscriber', message: 'There is no renewal to share yet.' };
+    case 'already-shared':
+      return { kind: 'error', code: 'already_shared', message: 'You already shared this resub.' };
+    case 'invalid':
+      return { kind: 'error', code: 'invalid_message', message: reply.message };
+    case 'not-found':
+      return { kind: 'error', code: 'invalid_frame', message: 'Unknown channel.' };
   }
 }
 

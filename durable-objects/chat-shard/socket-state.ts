@@ -7,6 +7,7 @@ import type { ChatMessage, RoomState, ServerFrame } from '../../protocol/chat.ts
 import type { SocketSession } from '../chat/directory.ts';
 import { TWITCH_CAPABILITIES } from '../chat/irc.ts';
 import type { ChannelInfo, ChatSession, JoinResult, SubmitResult } from '../chat/types.ts';
+import type { ResubShareReply } from '../chat-room/resub-share.ts';
 import type { ChatMessageRate, SocketBudget } from './flood-control.ts';
 
 /** The upgrade handed over by the chat Worker, which has already authenticated the token. */
@@ -63,6 +64,7 @@ export interface RoomClient {
   submit(session: ChatSession | null, content: string): Promise<SubmitResult>;
   describeUser(userId: string): Promise<ChatMessage['user'] | null>;
   getRoomState(): Promise<RoomState | null>;
+  shareResub(userId: string, message: string, shareStreak: boolean): Promise<ResubShareReply>;
 }
 
 /** One socket as a session sees it. */

@@ -13,19 +13,23 @@ export function renderSubNotice(notice: SubNotice, channelName: string, roomId: 
   let params: Record<string, string | number>;
   switch (notice.msg_id) {
     case 'sub':
-    case 'resub':
+    case 'resub': {
+      // "msg-param-streak-months: ... This is zero (0) if msg-param-should-share-streak is 0."
+      // A first month has no streak to share; a shared resub has one unless the sharer hid it.
+      const shareStreak = notice.msg_id === 'resub' && notice.streak_months !== undefined;
       params = {
         'msg-param-cumulative-months': notice.cumulative_months ?? 1,
         // Twitch: "Deprecated, always 0".
         'msg-param-months': 0,
         'msg-param-multimonth-duration': 1,
         'msg-param-multimonth-tenure': 0,
-        'msg-param-should-share-streak': (notice.streak_months ?? 0) > 1 ? 1 : 0,
-        'msg-param-streak-months': notice.streak_months ?? 1,
+        'msg-param-should-share-streak': shareStreak ? 1 : 0,
+        'msg-param-streak-months': shareStreak ? (notice.streak_months ?? 0) : 0,
         ...plan,
         'msg-param-was-gifted': 'false',
       };
       break;
+    }
     case 'subgift':
       params = {
         'msg-param-gift-months': 1,
@@ -57,6 +61,8 @@ export function renderSubNotice(notice: SubNotice, channelName: string, roomId: 
     },
     prefix: IRC_HOST,
     command: 'USERNOTICE',
+    // A shared resub carries the subscriber's message as the trailing parameter, as on Twitch.
     params: [formatChannel(channelName)],
+    ...(notice.message ? { trailing: notice.message } : {}),
   });
 }

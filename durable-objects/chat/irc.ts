@@ -357,7 +357,9 @@ export function renderPrivmsg(channelName: string, roomId: string, message: Chat
       'tmi-sent-ts': Date.parse(message.timestamp),
       turbo: 0,
       'user-id': message.user.id,
-      ...(message.highlighted ? { 'msg-id': 'highlighted-message' } : {}),
+      // Twitch's msg-id=highlighted-message is the channel-points "highlight my message"; a cheer is
+      // highlighted here (never sampled away) but Twitch marks it with its bits tag alone.
+      ...(message.highlighted && !message.bits ? { 'msg-id': 'highlighted-message' } : {}),
     },
     prefix: formatUserPrefix(message.user.name),
     command: 'PRIVMSG',
@@ -384,6 +386,8 @@ const MSG_ID_BY_ERROR: Record<ChatErrorCode, string> = {
   invalid_message: 'msg_rejected',
   unknown_command: 'unrecognized_cmd',
   insufficient_bits: 'msg_rejected',
+  not_subscriber: 'msg_rejected',
+  already_shared: 'msg_rejected',
 };
 
 export function mapErrorToMsgId(code: ChatErrorCode): string {

@@ -1,5 +1,6 @@
 // Subscriptions announced in chat (docs/payments.md, "Subscriptions in chat"): the payments
-// consumer tells the room once a paid month is committed, and the room fans out one notice that
+// consumer tells the room once a first month or a gift is committed, the subscriber shares a
+// renewal (chat-room/resub-share.ts), and the room fans out one notice that
 // IRC renders as Twitch's USERNOTICE (irc-sub-notices.ts) and JSON sends as a sub_notice frame.
 // The wording is Twitch's system-msg, so bots that match on it keep working.
 import type { ChatUser, SubNoticeFrame } from '../../protocol/chat.ts';
@@ -24,30 +25,18 @@ export function describeSubNotice(
 ): SubNotice | null {
   const tier = announcement.tier;
   switch (announcement.kind) {
-    case 'sub': {
-      const months = announcement.cumulativeMonths;
-      if (months <= 1) {
-        return {
-          msg_id: 'sub',
-          user,
-          tier,
-          cumulative_months: 1,
-          streak_months: 1,
-          system_message: `${user.display_name} subscribed at ${describeTier(tier)}.`,
-        };
-      }
-      const streak = announcement.streakMonths;
+    case 'sub':
+      // A renewal is not announced by itself: as on Twitch, the subscriber shares it (kind
+      // 'resub' below, chat-room/resub-share.ts), once, with a message of their own.
+      if (announcement.cumulativeMonths > 1) return null;
       return {
-        msg_id: 'resub',
+        msg_id: 'sub',
         user,
         tier,
-        cumulative_months: months,
-        streak_months: streak,
-        system_message:
-          `${user.display_name} subscribed at ${describeTier(tier)}. They've subscribed for ${months} months` +
-          (streak > 1 ? `, currently on a ${streak} month streak!` : '!'),
+        cumulative_months: 1,
+        streak_months: 1,
+        system_message: `${user.display_name} subscribed at ${describeTier(tier)}.`,
       };
-    }
     case 'subgift':
       if (!recipient) return null;
       return {
@@ -58,6 +47,21 @@ export function describeSubNotice(
         recipient: { id: recipient.id, name: recipient.name, display_name: recipient.display_name },
         system_message: `${user.display_name} gifted a ${describeTier(tier)} sub to ${recipient.display_name}!`,
       };
+    case 'resub': {
+      const months = announcement.cumulativeMonths;
+      const streak = announcement.streakMonths;
+      return {
+        msg_id: 'resub',
+        user,
+        tier,
+        cumulative_months: months,
+        ...(streak === null ? {} : { streak_months: streak }),
+        ...(announcement.message === '' ? {} : { message: announcement.message }),
+        system_message:
+          `${user.display_name} subscribed at ${describeTier(tier)}. They've subscribed for ${months} months` +
+          (streak !== null && streak > 1 ? `, currently on a ${streak} month streak!` : '!'),
+      };
+    }
     case 'submysterygift':
       return {
         msg_id: 'submysterygift',

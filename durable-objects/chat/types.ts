@@ -158,7 +158,16 @@ export type SubscriptionAnnouncement =
       tier: 1000 | 2000 | 3000;
       recipientMonths: number;
     }
-  | { kind: 'submysterygift'; userId: string; tier: 1000 | 2000 | 3000; count: number };
+  | { kind: 'submysterygift'; userId: string; tier: 1000 | 2000 | 3000; count: number }
+  /** A renewal the subscriber shared (chat-room/resub-share.ts); streakMonths null when not shared. */
+  | {
+      kind: 'resub';
+      userId: string;
+      tier: 1000 | 2000 | 3000;
+      cumulativeMonths: number;
+      streakMonths: number | null;
+      message: string;
+    };
 
 /** How a raided room answered a raid (ChatRoom.receiveRaid). */
 export type RaidReception = 'announced' | 'banned' | 'unknown-channel';

@@ -26,12 +26,14 @@ import type {
   PartMeta,
   RenditionName,
   SegmentMeta,
+  SourceHealth,
 } from '../../protocol/ingest.ts';
 import type { RenditionInfo, SegmentRecord } from '../../protocol/media.ts';
 import * as phases from './phases.ts';
 import { LivePlaylists, type StreamView } from './playlists.ts';
 import { sealOpenSegments } from './seal.ts';
 import { LiveStreamStorage } from './storage.ts';
+import { type HealthReport, StreamHealthLog } from './stream-health.ts';
 import * as rows from './stream-rows.ts';
 import {
   type BeginPublishInput,
@@ -82,6 +84,8 @@ export class LiveStream extends DurableObject<Env> {
   /** The current publish's last upload (init, part, segment); null before its first. */
   #lastUploadAt: number | null = null;
   #lastPartAt: number | null = null;
+  /** The current publish's source measurements, for the dashboard's warnings (stream-health.ts). */
+  readonly #health = new StreamHealthLog();
 
   constructor(ctx: DurableObjectState, env: Env, timings: LiveStreamTimings = readTimings(env)) {
     super(ctx, env);
@@ -251,8 +255,15 @@ export class LiveStream extends DurableObject<Env> {
     return true;
   }
 
-  heartbeat(publishId: string): boolean {
-    return this.checkPublisher(publishId).ok;
+  heartbeat(publishId: string, health?: SourceHealth): boolean {
+    const ok = this.checkPublisher(publishId).ok;
+    if (ok && health) this.#health.record(publishId, health, Date.now());
+    return ok;
+  }
+
+  /** The current publish's health and warnings (the owner's dashboard); null when none reported. */
+  readHealth(): HealthReport | null {
+    return phases.isPublishing(this.#record) ? this.#health.report() : null;
   }
 
   /** The publisher says it is gone: the reconnect window starts. */
@@ -482,6 +493,7 @@ export class LiveStream extends DurableObject<Env> {
   async #dropPublisher(now: number, reason: DropReason): Promise<void> {
     const record = this.#record;
     if (!record) return;
+    this.#health.clear();
     streamLog.info('publisher_dropped', {
       ...describeRecord(record),
       publish_id: record.publishId ?? undefined,

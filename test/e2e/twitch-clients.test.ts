@@ -2,8 +2,8 @@
 // connect: @twurple/chat and tmi.js (two independent chat libraries) sign in with scoped OAuth
 // tokens, read, send and see each other's membership; @twurple/eventsub-ws (through
 // TWURPLE_MOCK_API_PORT, the mock-server paths it knows) subscribes over Helix and receives a
-// channel.follow notification over the EventSub WebSocket; a webhook receiver verifies every
-// message's HMAC-SHA256 signature, answers the challenge, refuses forged and replayed messages,
+// channel.follow notification, and channel.cheer for a cheer paid through the fake checkout, over
+// the EventSub WebSocket; a webhook receiver verifies every message's HMAC-SHA256 signature, answers the challenge, refuses forged and replayed messages,
 // and sees its subscription revoked once it keeps failing.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
@@ -275,6 +275,65 @@ describe('Twitch client libraries against the platform', () => {
       const received = await waitFor(() => follows[0], 15_000, 'the channel.follow notification');
       expect(received.broadcasterId).toBe(streamer.user.id);
       expect(received.userName).toMatch(/^fan/);
+    } finally {
+      listener.stop();
+      delete process.env.TWURPLE_MOCK_API_PORT;
+    }
+  });
+
+  it('@twurple/eventsub-ws receives channel.cheer when a viewer cheers bits bought through the fake checkout', async () => {
+    const scopes = ['bits:read'];
+    const token = await issueUserToken(platform.baseUrl, app, streamer.token, scopes);
+    process.env.TWURPLE_MOCK_API_PORT = String(platform.port);
+    const apiClient = new ApiClient({
+      authProvider: staticProvider(app.clientId, streamer.user.id, token, scopes),
+    });
+    const listener = new EventSubWsListener({ apiClient });
+    const cheers: { bits: number; userId: string | null; message: string }[] = [];
+    let created = false;
+    listener.onSubscriptionCreateSuccess(() => {
+      created = true;
+    });
+    listener.onChannelCheer(streamer.user.id, (event) => {
+      cheers.push({ bits: event.bits, userId: event.userId, message: event.message });
+    });
+    listener.start();
+    try {
+      await waitFor(() => (created ? true : undefined), 15_000, 'the subscription');
+      const fanApi = new PlatformApi(platform.baseUrl);
+      const fan = await fanApi.signup(`cheer${Math.floor(Math.random() * 1e9)}`);
+      const checkout = await fanApi.request<{ checkout_url: string }>('POST', '/payments/checkout', {
+        kind: 'bits',
+        bits: 100,
+      });
+      expect(checkout.status).toBe(201);
+      const paid = await fetch(`${checkout.body.checkout_url}/pay`, { method: 'POST', redirect: 'manual' });
+      expect(paid.status).toBe(303);
+      // The payment is applied by the payment-events queue's consumer.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const balance = await fanApi.request<{ balance: number }>('GET', '/payments/bits/balance');
+        if (balance.body.balance === 100) break;
+        if (Date.now() > deadline) throw new Error('timed out waiting for the bits');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      const fanToken = await issueUserToken(platform.baseUrl, app, fan.token, ['user:write:chat']);
+      const sent = await fetch(`${platform.baseUrl}/helix/chat/messages`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${fanToken}`,
+          'Client-Id': app.clientId,
+          'Content-Type': 'application/json',
+        },
+        body: JSON.stringify({
+          broadcaster_id: streamer.user.id,
+          sender_id: fan.user.id,
+          message: 'Cheer100 from twurple',
+        }),
+      });
+      expect(sent.status).toBe(200);
+      const cheer = await waitFor(() => cheers[0], 15_000, 'the channel.cheer notification');
+      expect(cheer).toEqual({ bits: 100, userId: fan.user.id, message: 'Cheer100 from twurple' });
     } finally {
       listener.stop();
       delete process.env.TWURPLE_MOCK_API_PORT;

@@ -220,6 +220,15 @@ describe('the web app, live, in a real browser', () => {
       .waitFor({ timeout: 20_000 });
     expect(await page.locator('[data-health="renditions"]').textContent()).not.toBe('–');
     expect(await page.locator('[data-health="viewers"]').textContent()).toMatch(/^\d+$/);
+    // What the transcoder measured of the source, from its heartbeats (docs/web.md, "Stream health").
+    await page
+      .locator('[data-health="keyframes"]')
+      .filter({ hasText: /^\d+\.\d s$/ })
+      .waitFor({ timeout: 20_000 });
+    await page
+      .locator('[data-health="bitrate-in"]')
+      .filter({ hasText: /^\d+ kbps$/ })
+      .waitFor({ timeout: 20_000 });
     await takeScreenshot(page, 'dashboard');
   });
 

@@ -138,7 +138,7 @@ describe('Helix /eventsub/subscriptions', () => {
     const client = await connect();
     for (const [type, version, condition] of [
       ['channel.nonsense', '1', { broadcaster_user_id: owner.id }],
-      ['channel.subscribe', '1', { broadcaster_user_id: owner.id }],
+      ['channel.hype_train.begin', '1', { broadcaster_user_id: owner.id }],
       ['channel.raid', '1', { from_broadcaster_user_id: owner.id, to_broadcaster_user_id: owner.id }],
       ['stream.online', '2', { broadcaster_user_id: owner.id }],
       ['stream.online', '1', { broadcaster_user_id: owner.id, extra: 'x' }],

@@ -65,7 +65,10 @@ describe('cheers', () => {
     sender.say(owner.channelId, 'Cheer100 great play Cheer50');
     const received = await reader.next('chat_message', (m) => m.content.startsWith('Cheer100'));
     expect(received).toMatchObject({ bits: 150, highlighted: true });
-    expect(await anon.next(/PRIVMSG #.* :Cheer100 great play Cheer50$/)).toMatch(/(^@|;)bits=150;/);
+    const privmsg = await anon.next(/PRIVMSG #.* :Cheer100 great play Cheer50$/);
+    expect(privmsg).toMatch(/(^@|;)bits=150;/);
+    // As on Twitch, a cheer is marked by its bits tag only (msg-id=highlighted-message is channel points').
+    expect(privmsg).not.toMatch(/msg-id=/);
     expect(await readBalance(env.DB, userBitsAccount(viewer.id))).toBe(350);
     expect(await countLedgerRows(received.id)).toBe(1);
     const alerts = await readAlerts(owner.channelId);

@@ -50,7 +50,7 @@ async function buy(user: SeededUser, body: Record<string, unknown>) {
 }
 
 describe('subscription notices in chat', () => {
-  it('announces a first month as sub and a renewal as resub, once each, on IRC and JSON', async () => {
+  it('announces a first month as sub, and a renewal as resub only when the subscriber shares it, once each, on IRC and JSON', async () => {
     const owner = await seedUser('own');
     const fan = await seedUser('fan');
     const irc = await openIrcReader(owner.name);
@@ -68,7 +68,8 @@ describe('subscription notices in chat', () => {
       'user-id': fan.id,
       'room-id': owner.channelId,
       'msg-param-cumulative-months': '1',
-      'msg-param-streak-months': '1',
+      // "This is zero (0) if msg-param-should-share-streak is 0."
+      'msg-param-streak-months': '0',
       'msg-param-should-share-streak': '0',
       'msg-param-sub-plan': '2000',
       'msg-param-sub-plan-name': `Channel Subscription (${owner.name})`,
@@ -97,6 +98,10 @@ describe('subscription notices in chat', () => {
       created: t + 1,
     });
     await deliverTwice([renewal]);
+    // As on Twitch, a renewal is not announced by itself: the subscriber shares it (with a message).
+    const fanChat = await openJson(owner.channelId, fan.token);
+    fanChat.send({ type: 'share_resub', channel_id: owner.channelId, message: 'two months already!' });
+    expect((await fanChat.next('notice')).code).toBe('resub_shared');
     const resub = await nextUserNotice(irc, 'resub');
     expect(Object.fromEntries(resub)).toMatchObject({
       'badge-info': 'subscriber/2',
@@ -105,9 +110,16 @@ describe('subscription notices in chat', () => {
       'msg-param-should-share-streak': '1',
       'system-msg': `${fan.name.toUpperCase()} subscribed at Tier 2. They've subscribed for 2 months, currently on a 2 month streak!`,
     });
+    expect(irc.lines.find((line) => / USERNOTICE #/.test(line) && line.includes('msg-id=resub'))).toMatch(
+      new RegExp(`USERNOTICE #${owner.name} :two months already!$`),
+    );
     await json.next(
       'sub_notice',
-      (f) => f.msg_id === 'resub' && f.cumulative_months === 2 && f.streak_months === 2,
+      (f) =>
+        f.msg_id === 'resub' &&
+        f.cumulative_months === 2 &&
+        f.streak_months === 2 &&
+        f.message === 'two months already!',
     );
     // Each month was delivered twice (and the checkout's three events): one notice per month.
     expect(countUserNotices(irc)).toBe(2);

@@ -2,8 +2,7 @@
 // fields and authorization (https://dev.twitch.tv/docs/eventsub/eventsub-subscription-types/):
 // which scope the authorizing user's token must carry and which condition field must be that user.
 // A type is here only when a platform event feeds it (workers/eventsub/notifications.ts); the
-// others Twitch has are listed in UNSUPPORTED_TYPES and refused like unknown ones, with a message
-// that says so (docs/twitch-compat.md).
+// others Twitch has are refused like unknown ones (docs/twitch-compat.md).
 import { z } from 'zod';
 import type { TwitchScope } from '../oauth/tokens.ts';
 
@@ -57,6 +56,11 @@ function roleType(scopes: TwitchScope[]): SubscriptionTypeSpec {
     authorizingField: 'broadcaster_user_id',
     moderatorMayAuthorize: false,
   };
+}
+
+/** Money types: the broadcaster's token with the scope that reads the channel's subscriptions or bits. */
+function broadcasterScoped(scopes: TwitchScope[]): SubscriptionTypeSpec {
+  return roleType(scopes);
 }
 
 /** Chat types: "requires user:read:chat from the chatting user" (user_id in the condition). */
@@ -121,22 +125,16 @@ export const SUBSCRIPTION_TYPES = {
   'channel.chat.clear': chatType(),
   'channel.chat.clear_user_messages': chatType(),
   'channel.chat.notification': chatType(),
+  // "Requires channel:read:subscriptions" from the broadcaster (docs/payments.md feeds them).
+  'channel.subscribe': broadcasterScoped(['channel:read:subscriptions']),
+  'channel.subscription.end': broadcasterScoped(['channel:read:subscriptions']),
+  'channel.subscription.gift': broadcasterScoped(['channel:read:subscriptions']),
+  'channel.subscription.message': broadcasterScoped(['channel:read:subscriptions']),
+  // "Requires bits:read" from the broadcaster.
+  'channel.cheer': broadcasterScoped(['bits:read']),
 } satisfies Record<string, SubscriptionTypeSpec>;
 
 export type SubscriptionType = keyof typeof SUBSCRIPTION_TYPES;
-
-/**
- * Twitch types with no platform event behind them yet: refused at creation (400), listed in
- * docs/twitch-compat.md. channel.subscribe, channel.subscription.* and channel.cheer wait for
- * monetization events.
- */
-export const UNSUPPORTED_TYPES = [
-  'channel.subscribe',
-  'channel.subscription.end',
-  'channel.subscription.gift',
-  'channel.subscription.message',
-  'channel.cheer',
-] as const;
 
 export function isSubscriptionType(type: string): type is SubscriptionType {
   return Object.hasOwn(SUBSCRIPTION_TYPES, type);

@@ -120,6 +120,11 @@ const EVENTSUB_SOURCES = [
   'channel.role_changed',
   'channel.raided',
   'chat.announced',
+  'subscription.started',
+  'subscription.ended',
+  'subscription.gifted',
+  'subscription.message_shared',
+  'bits.cheered',
 ] as const;
 
 /**

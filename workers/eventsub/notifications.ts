@@ -105,6 +105,11 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
     case 'channel.role_changed':
     case 'channel.raided':
     case 'chat.announced':
+    case 'subscription.started':
+    case 'subscription.ended':
+    case 'subscription.gifted':
+    case 'subscription.message_shared':
+    case 'bits.cheered':
       break;
     default:
       return [];
@@ -294,14 +299,184 @@ export async function buildEventSubEvents(db: D1Database, event: PlatformEvent):
         }),
       );
     }
+    case 'subscription.started': {
+      const [user, gifter] = await Promise.all([findUser(db, event.user_id), findUser(db, event.gifter_id)]);
+      const tier = String(event.tier);
+      const subscriber = describeChatter(user, event.user_id);
+      // The chat's notice: a new subscriber's `sub`, or the gifter's `sub_gift` naming the recipient.
+      const notification =
+        event.gifter_id === null
+          ? buildChatNotification(broadcaster.fields, subscriber, {
+              message_id: event.id,
+              system_message: `${subscriber.name} subscribed at Tier ${event.tier / 1000}.`,
+              text: '',
+              notice_type: 'sub',
+              sub: { sub_tier: tier, is_prime: false, duration_months: 1 },
+            })
+          : buildChatNotification(broadcaster.fields, describeChatter(gifter, event.gifter_id), {
+              message_id: event.id,
+              system_message: `${gifter?.name ?? ''} gifted a Tier ${event.tier / 1000} sub to ${subscriber.name}!`,
+              text: '',
+              notice_type: 'sub_gift',
+              sub_gift: {
+                duration_months: 1,
+                cumulative_total: null,
+                recipient_user_id: subscriber.id,
+                recipient_user_name: subscriber.name,
+                recipient_user_login: subscriber.login,
+                sub_tier: tier,
+                community_gift_id: null,
+              },
+            });
+      return [
+        ...one('channel.subscribe', {
+          ...userFields('user', user, event.user_id),
+          ...broadcaster.fields,
+          tier,
+          is_gift: event.gifter_id !== null,
+        }),
+        ...one('channel.chat.notification', notification, 'notification'),
+      ];
+    }
+    case 'subscription.ended': {
+      const user = await findUser(db, event.user_id);
+      return one('channel.subscription.end', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        tier: String(event.tier),
+        is_gift: event.is_gift,
+      });
+    }
+    case 'subscription.gifted': {
+      const user = await findUser(db, event.user_id);
+      // cumulative_total: "null if anonymous or not shared by the user"; nobody shares it here.
+      const gift = one('channel.subscription.gift', {
+        ...userFields('user', user, event.user_id),
+        ...broadcaster.fields,
+        total: event.total,
+        tier: String(event.tier),
+        cumulative_total: null,
+        is_anonymous: false,
+      });
+      if (!event.community) return gift;
+      const gifter = describeChatter(user, event.user_id);
+      return [
+        ...gift,
+        ...one(
+          'channel.chat.notification',
+          buildChatNotification(broadcaster.fields, gifter, {
+            message_id: event.id,
+            system_message: `${gifter.name} is gifting ${event.total} Tier ${event.tier / 1000} Subs to ${broadcaster.fields.broadcaster_user_name}'s community!`,
+            text: '',
+            notice_type: 'community_sub_gift',
+            community_sub_gift: {
+              id: event.id,
+              total: event.total,
+              sub_tier: String(event.tier),
+              cumulative_total: null,
+            },
+          }),
+          'notification',
+        ),
+      ];
+    }
+    case 'subscription.message_shared': {
+      const user = await findUser(db, event.user_id);
+      const subscriber = describeChatter(user, event.user_id);
+      const notification = buildChatNotification(broadcaster.fields, subscriber, {
+        message_id: event.id,
+        system_message:
+          `${subscriber.name} subscribed at Tier ${event.tier / 1000}. They've subscribed for ${event.cumulative_months} months` +
+          (event.streak_months !== null && event.streak_months > 1
+            ? `, currently on a ${event.streak_months} month streak!`
+            : '!'),
+        text: event.message,
+        notice_type: 'resub',
+        resub: {
+          cumulative_months: event.cumulative_months,
+          duration_months: 1,
+          streak_months: event.streak_months,
+          sub_tier: String(event.tier),
+          is_prime: false,
+          is_gift: false,
+          gifter_is_anonymous: null,
+          gifter_user_id: null,
+          gifter_user_name: null,
+          gifter_user_login: null,
+        },
+      });
+      return [
+        ...one('channel.chat.notification', notification, 'notification'),
+        ...one('channel.subscription.message', {
+          ...userFields('user', user, event.user_id),
+          ...broadcaster.fields,
+          tier: String(event.tier),
+          message: { text: event.message, emotes: [] },
+          cumulative_months: event.cumulative_months,
+          streak_months: event.streak_months,
+          duration_months: 1,
+        }),
+      ];
+    }
+    case 'bits.cheered': {
+      const user = await findUser(db, event.user_id);
+      return one(
+        'channel.cheer',
+        {
+          is_anonymous: false,
+          ...userFields('user', user, event.user_id),
+          ...broadcaster.fields,
+          message: event.message,
+          bits: event.bits,
+        },
+        event.message_id,
+      );
+    }
     default:
       return [];
   }
 }
 
-/** The notice types this platform sends; the others (sub, resub, ...) wait for monetization events. */
+/** A chatter as a notice names it (the subscriber or the gifter). */
+function describeChatter(user: { id: string; login: string; name: string } | null, id: string | null) {
+  return { id: user?.id ?? id ?? '', login: user?.login ?? '', name: user?.name ?? '' };
+}
+
+/** The notice types this platform sends; the others (gift_paid_upgrade, charity, ...) have no source. */
 type NoticeDetails =
   | { notice_type: 'announcement'; announcement: { color: string } }
+  | { notice_type: 'sub'; sub: { sub_tier: string; is_prime: boolean; duration_months: number } }
+  | {
+      notice_type: 'resub';
+      resub: {
+        cumulative_months: number;
+        duration_months: number;
+        streak_months: number | null;
+        sub_tier: string;
+        is_prime: boolean;
+        is_gift: boolean;
+        gifter_is_anonymous: null;
+        gifter_user_id: null;
+        gifter_user_name: null;
+        gifter_user_login: null;
+      };
+    }
+  | {
+      notice_type: 'sub_gift';
+      sub_gift: {
+        duration_months: number;
+        cumulative_total: null;
+        recipient_user_id: string;
+        recipient_user_name: string;
+        recipient_user_login: string;
+        sub_tier: string;
+        community_gift_id: null;
+      };
+    }
+  | {
+      notice_type: 'community_sub_gift';
+      community_sub_gift: { id: string; total: number; sub_tier: string; cumulative_total: null };
+    }
   | {
       notice_type: 'raid';
       raid: {

@@ -14,6 +14,8 @@ import {
 } from './auth.ts';
 import { helixChatContentApp } from './chat-content.ts';
 import { helixChatModerationApp } from './chat-moderation.ts';
+import { helixModerationRolesApp } from './moderation-roles.ts';
+import { helixSubscriptionsBitsApp } from './subscriptions-bits.ts';
 import { helixUsersChannelsApp } from './users-channels.ts';
 import { helixVideosClipsRaidsApp } from './videos-clips-raids.ts';
 
@@ -50,6 +52,8 @@ helixApp.route('/', helixUsersChannelsApp);
 helixApp.route('/', helixChatModerationApp);
 helixApp.route('/', helixChatContentApp);
 helixApp.route('/', helixVideosClipsRaidsApp);
+helixApp.route('/', helixModerationRolesApp);
+helixApp.route('/', helixSubscriptionsBitsApp);
 helixApp.route('/', eventSubApiApp);
 
 /** Unknown /helix/ paths: Twitch's 404 shape (mounted last in workers/index.ts). */

@@ -71,6 +71,27 @@ function toGame(origin: string, row: z.infer<typeof CategoryRow>) {
 }
 
 /** `column IN (...)` over one bound JSON array, so a list of 100 ids is one parameter. */
+/** One live stream in Helix's shape (GET /streams, GET /streams/followed). */
+function describeStream(row: z.infer<typeof StreamRow>) {
+  return {
+    id: row.stream_id,
+    user_id: row.user_id,
+    user_login: row.name.toLowerCase(),
+    user_name: row.display_name,
+    game_id: row.category_id === null ? '' : String(row.category_id),
+    game_name: row.category_name ?? '',
+    type: 'live',
+    title: row.title,
+    tags: row.tags,
+    viewer_count: row.viewer_count,
+    started_at: toRfc3339(row.started_at),
+    language: row.language,
+    thumbnail_url: row.thumbnail_url ?? '',
+    tag_ids: [],
+    is_mature: false,
+  };
+}
+
 function inList(column: string): string {
   return `${column} IN (SELECT value FROM json_each(?))`;
 }
@@ -211,24 +232,28 @@ export const helixUsersChannelsApp = new Hono<{ Bindings: Env; Variables: HelixV
       key: last.viewer_count,
       id: last.stream_id,
     }));
-    const data = page.map((row) => ({
-      id: row.stream_id,
-      user_id: row.user_id,
-      user_login: row.name.toLowerCase(),
-      user_name: row.display_name,
-      game_id: row.category_id === null ? '' : String(row.category_id),
-      game_name: row.category_name ?? '',
-      type: 'live',
-      title: row.title,
-      tags: row.tags,
-      viewer_count: row.viewer_count,
-      started_at: toRfc3339(row.started_at),
-      language: row.language,
-      thumbnail_url: row.thumbnail_url ?? '',
-      tag_ids: [],
-      is_mature: false,
+    return c.json({ data: page.map(describeStream), pagination });
+  })
+  // "Requires a user access token that includes the user:read:follows scope"; user_id "must match
+  // the user ID in the access token". The live streams of the channels the user follows.
+  .get('/streams/followed', async (c) => {
+    requireScope(c, 'user:read:follows');
+    const userId = requireSelf(c, 'user_id', readRequired(c, 'user_id'));
+    const first = readFirst(c, 100);
+    const after = readAfter(c, KeyIdPosition);
+    const { results } = await c.env.DB.prepare(
+      `${STREAM_SELECT} WHERE s.status = 'live' AND s.channel_id IN (SELECT channel_id FROM follows WHERE user_id = ?1)
+         AND (?2 IS NULL OR s.viewer_count < ?2 OR (s.viewer_count = ?2 AND s.id < ?3))
+       ORDER BY s.viewer_count DESC, s.id DESC LIMIT ?4`,
+    )
+      .bind(userId, after?.key ?? null, after?.id ?? '', first + 1)
+      .all();
+    const rows = results.map((raw) => StreamRow.parse(raw));
+    const { page, pagination } = paginate(rows, first, (last) => ({
+      key: last.viewer_count,
+      id: last.stream_id,
     }));
-    return c.json({ data, pagination });
+    return c.json({ data: page.map(describeStream), pagination });
   })
   .get('/games/top', async (c) => {
     const first = readFirst(c);

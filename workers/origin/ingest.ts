@@ -19,8 +19,10 @@ import {
   AuthorizeRequest,
   EndRequest,
   INGEST_META_HEADER,
+  IngestHeartbeat,
   IngestMeta,
   RenditionName,
+  type SourceHealth,
   SrtPassphraseRequest,
 } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
@@ -63,6 +65,8 @@ interface KnownPublish {
 
 /** Publishes this isolate has seen, by channel and publish id; a bounded memo (oldest forgotten first). */
 const MAX_KNOWN_PUBLISHES = 1000;
+/** A heartbeat's health body is a few hundred bytes; more is refused before it is read. */
+const MAX_HEARTBEAT_BODY_BYTES = 4096;
 const knownPublishes = new Map<string, KnownPublish>();
 
 /**
@@ -290,7 +294,24 @@ ingestApp.post(
   zValidator('param', UploadPath, validationHook),
   async (c) => {
     const { channelId, publishId } = c.req.valid('param');
-    if (!(await c.env.LIVE_STREAM.getByName(channelId).heartbeat(publishId))) throw refusePublish();
+    // The body (the source's health, protocol/ingest.ts) is optional: an empty beat is still a beat.
+    if (Number(c.req.header('Content-Length') ?? 0) > MAX_HEARTBEAT_BODY_BYTES)
+      throw badRequest('Heartbeat body too large');
+    const text = await c.req.text();
+    if (text.length > MAX_HEARTBEAT_BODY_BYTES) throw badRequest('Heartbeat body too large');
+    let health: SourceHealth | undefined;
+    if (text !== '') {
+      let json: unknown = null;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        // refused below
+      }
+      const parsed = IngestHeartbeat.safeParse(json);
+      if (!parsed.success) throw badRequest('Malformed heartbeat body');
+      health = parsed.data.health;
+    }
+    if (!(await c.env.LIVE_STREAM.getByName(channelId).heartbeat(publishId, health))) throw refusePublish();
     return c.body(null, 204);
   },
 );

@@ -6,6 +6,7 @@
 // event's `created` time and an older one changes nothing.
 import type { z } from 'zod';
 import type { SubscriptionAnnouncement } from '../../durable-objects/chat/types.ts';
+import { type OutboxWrite, prepareOutboxEvent } from '../eventsub/outbox.ts';
 import {
   filterGiftCandidates,
   type GiftSlot,
@@ -49,6 +50,8 @@ export interface PendingAnnouncement {
 export interface AppliedEvent {
   outcome: EventOutcome;
   statements: D1PreparedStatement[];
+  /** EventSub outbox rows (their statements are in `statements`): sent after the commit. */
+  outbox?: OutboxWrite[];
   /** Chatters whose subscription this may change: their chat rooms forget the cached profile. */
   subscribers?: { channelId: string; userId: string }[];
   announcements?: PendingAnnouncement[];
@@ -118,6 +121,88 @@ function preparePayment(
 
 const markOrder = (db: D1Database, orderId: string, status: 'paid' | 'refused') =>
   db.prepare(`UPDATE payment_orders SET status = ? WHERE id = ? AND status = 'open'`).bind(status, orderId);
+
+/**
+ * EventSub's events for the gift announcements of this batch (channel.subscribe with is_gift for
+ * each recipient, channel.subscription.gift once per gift), each written only if the batch granted
+ * what the announcement names (its row carries the batch's nonce), keyed by that row.
+ */
+async function prepareGiftEvents(
+  db: D1Database,
+  pending: PendingAnnouncement[],
+  now: number,
+): Promise<OutboxWrite[]> {
+  const writes: OutboxWrite[] = [];
+  for (const item of pending) {
+    const { table, id, nonce } = item.confirm;
+    const key = table === 'subscription_months' ? 'source_id' : 'id';
+    const guard = {
+      sql: `EXISTS (SELECT 1 FROM ${table} WHERE ${key} = ? AND nonce = ?)`,
+      bindings: [id, nonce],
+    };
+    const announcement = item.announcement;
+    switch (announcement.kind) {
+      case 'subgift':
+        writes.push(
+          await prepareOutboxEvent(
+            db,
+            'subscription.started',
+            {
+              channel_id: item.channelId,
+              user_id: announcement.recipientId,
+              tier: announcement.tier,
+              gifter_id: announcement.userId,
+            },
+            `${table}:${id}`,
+            now,
+            guard,
+          ),
+        );
+        // A named gift is its own gift of one; a community gift's slots are counted by its
+        // submysterygift below.
+        if (table === 'subscription_months') {
+          writes.push(
+            await prepareOutboxEvent(
+              db,
+              'subscription.gifted',
+              {
+                channel_id: item.channelId,
+                user_id: announcement.userId,
+                tier: announcement.tier,
+                total: 1,
+                community: false,
+              },
+              `${table}:${id}`,
+              now,
+              guard,
+            ),
+          );
+        }
+        break;
+      case 'submysterygift':
+        writes.push(
+          await prepareOutboxEvent(
+            db,
+            'subscription.gifted',
+            {
+              channel_id: item.channelId,
+              user_id: announcement.userId,
+              tier: announcement.tier,
+              total: announcement.count,
+              community: true,
+            },
+            `community:${id}`,
+            now,
+            guard,
+          ),
+        );
+        break;
+      case 'sub':
+        break;
+    }
+  }
+  return writes;
+}
 
 /** A community gift: slots for viewers present now, one alert, the submysterygift and subgift notices. */
 async function prepareCommunityGift(
@@ -301,11 +386,14 @@ async function applyCheckoutCompleted(
       break;
   }
   statements.push(...early.statements);
+  const outbox = await prepareGiftEvents(db, announcements, now);
+  statements.push(...outbox.map((write) => write.statement));
   return {
     outcome: 'applied',
     statements,
     subscribers: [...subscribers, ...early.subscribers],
     announcements,
+    outbox,
   };
 }
 
@@ -352,9 +440,28 @@ async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObj
     now,
     guard,
   });
+  // A first month is a new subscriber (channel.subscribe); a renewal is not, until its resub is
+  // shared (channel.subscription.message, durable-objects/chat-room/resub-share.ts).
+  const outbox =
+    months === 1
+      ? [
+          await prepareOutboxEvent(
+            db,
+            'subscription.started',
+            { channel_id: order.channel_id, user_id: order.user_id, tier: order.tier, gifter_id: null },
+            `subscription_months:${invoice.id}`,
+            now,
+            {
+              sql: 'EXISTS (SELECT 1 FROM subscription_months WHERE source_id = ? AND nonce = ?)',
+              bindings: [invoice.id, month.nonce],
+            },
+          ),
+        ]
+      : [];
   return {
     outcome: 'applied',
     subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
+    outbox,
     announcements: [
       {
         channelId: order.channel_id,
@@ -388,6 +495,7 @@ async function applyInvoicePaid(ctx: Context, invoice: z.infer<typeof InvoiceObj
         },
       ),
       ...early.statements,
+      ...outbox.map((write) => write.statement),
     ],
   };
 }
@@ -412,19 +520,39 @@ async function applySubscriptionEvent(
         ? 'canceling'
         : 'active';
   const periodEnd = Math.max(...subscription.items.data.map((item) => item.current_period_end)) * 1000;
+  // channel.subscription.end, once per provider subscription, only if this event's state applied.
+  const outbox = ended
+    ? [
+        await prepareOutboxEvent(
+          db,
+          'subscription.ended',
+          { channel_id: order.channel_id, user_id: order.user_id, tier: order.tier, is_gift: false },
+          subscription.id,
+          now,
+          {
+            sql: `EXISTS (SELECT 1 FROM subscriptions WHERE provider_subscription_id = ? AND status = 'ended' AND state_version = ?)`,
+            bindings: [subscription.id, created],
+          },
+        ),
+      ]
+    : [];
   return {
     outcome: 'applied',
     subscribers: [{ channelId: order.channel_id, userId: order.user_id }],
-    statements: prepareSubscriptionState(db, {
-      userId: order.user_id,
-      channelId: order.channel_id,
-      tier: order.tier,
-      providerSubscriptionId: subscription.id,
-      status,
-      endedAtMs: ended ? (subscription.ended_at ?? created) * 1000 || periodEnd : null,
-      version: created,
-      now,
-    }),
+    outbox,
+    statements: [
+      ...prepareSubscriptionState(db, {
+        userId: order.user_id,
+        channelId: order.channel_id,
+        tier: order.tier,
+        providerSubscriptionId: subscription.id,
+        status,
+        endedAtMs: ended ? (subscription.ended_at ?? created) * 1000 || periodEnd : null,
+        version: created,
+        now,
+      }),
+      ...outbox.map((write) => write.statement),
+    ],
   };
 }
 

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { log } from '../../common/log.ts';
 import type { SubscriptionAnnouncement } from '../../durable-objects/chat/types.ts';
+import { flushOutboxAfterCommit } from '../eventsub/outbox.ts';
 import { applyPaymentEvent, type PendingAnnouncement } from './apply-event.ts';
 import { readPriceTable } from './prices.ts';
 import { HandledEvent } from './stripe-events.ts';
@@ -64,6 +65,7 @@ async function completeAnnouncement(
       return { ...announcement, recipientMonths: months.cumulative_months };
     }
     case 'submysterygift':
+    case 'resub':
       return announcement;
   }
 }
@@ -140,6 +142,10 @@ export async function processPaymentEvent(env: Env, eventId: string, now = Date.
     if (seen) return 'duplicate';
     throw error;
   }
+  await flushOutboxAfterCommit(
+    env,
+    (applied.outbox ?? []).map((write) => write.id),
+  );
   await forgetChatters(env, applied.subscribers ?? []);
   await announceSubscriptions(env, applied.announcements ?? []);
   const level = applied.outcome === 'applied' || applied.outcome === 'ignored' ? 'info' : 'warn';

@@ -2,6 +2,7 @@
 // webhook, the viewer's bits balance, a channel's alerts feed for the OBS overlay, and, with the
 // fake provider only, its checkout pages.
 import { createRoute, z } from '@hono/zod-openapi';
+import { MAX_MESSAGE_LENGTH } from '../../protocol/chat.ts';
 import {
   BearerSecurity,
   createApiRouter,
@@ -38,6 +39,28 @@ export const MAX_TIP_MESSAGE_LENGTH = 500;
 export const MAX_ALERTS_LISTED = 50;
 
 const Tier = z.union([z.literal(1000), z.literal(2000), z.literal(3000)]);
+
+/**
+ * Resub shares per user over REST: each is a D1 read and at most one write (a renewal is shared
+ * once), so this only bounds the reads of a script that keeps asking.
+ */
+const RESUB_SHARE_RATE = { name: 'resub-shares', limit: 10, windowMs: 600_000 };
+
+const ResubShareSchema = z
+  .union([
+    z.object({
+      available: z.literal(true),
+      tier: Tier,
+      cumulative_months: z.number().int(),
+      streak_months: z.number().int(),
+    }),
+    z.object({
+      available: z.literal(false),
+      reason: z.enum(['not-subscriber', 'no-renewal', 'already-shared']),
+    }),
+  ])
+  .openapi('ResubShare');
+
 /** A path inside the web app: never another origin (`//host`), so checkout cannot be an open redirect. */
 const ReturnPath = z
   .string()
@@ -324,6 +347,84 @@ export const paymentsApp = createApiRouter()
       },
     }),
     async (c) => c.json({ balance: await readBalance(c.env.DB, userBitsAccount(c.var.user.id)) }, 200),
+  )
+  .openapi(
+    createRoute({
+      method: 'get',
+      path: '/channels/{id}/resub-share',
+      tags: ['payments'],
+      summary: "Whether you may share your latest renewal in this channel's chat (the web app's prompt)",
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: { params: z.object({ id: pathParam('id') }) },
+      responses: { 200: jsonContent(ResubShareSchema, 'Share state'), ...describeErrors(401, 404) },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const state = await c.env.CHAT_ROOM.getByName(id).readResubShare(id, c.var.user.id);
+      if (!state) throw notFound('Channel');
+      if (state.kind !== 'available') return c.json({ available: false, reason: state.kind }, 200);
+      return c.json(
+        {
+          available: true,
+          tier: state.tier,
+          cumulative_months: state.cumulativeMonths,
+          streak_months: state.streakMonths,
+        },
+        200,
+      );
+    },
+  )
+  .openapi(
+    createRoute({
+      method: 'post',
+      path: '/channels/{id}/resub-share',
+      tags: ['payments'],
+      summary: 'Share your latest renewal in chat with a message, once per renewal (USERNOTICE resub)',
+      security: BearerSecurity,
+      middleware: [requireUser] as const,
+      request: {
+        params: z.object({ id: pathParam('id') }),
+        body: jsonBody(
+          z.object({
+            message: z.string().max(MAX_MESSAGE_LENGTH).default(''),
+            share_streak: z.boolean().default(true),
+          }),
+        ),
+      },
+      responses: {
+        204: { description: 'Shared' },
+        ...describeErrors(400, 401, 403, 404, 409, 429),
+      },
+    }),
+    async (c) => {
+      const { id } = c.req.valid('param');
+      const body = c.req.valid('json');
+      const user = c.var.user;
+      await enforceRateLimit(c.env, RESUB_SHARE_RATE, user.id, 'Too many resub shares; try again later');
+      const reply = await c.env.CHAT_ROOM.getByName(id).shareResub(
+        id,
+        user.id,
+        body.message,
+        body.share_streak,
+      );
+      switch (reply.kind) {
+        case 'shared':
+          return c.body(null, 204);
+        case 'not-found':
+          throw notFound('Channel');
+        case 'banned':
+          throw forbidden('You are banned or timed out in this channel');
+        case 'not-subscriber':
+          throw forbidden('You are not subscribed to this channel');
+        case 'no-renewal':
+          throw conflict('There is no renewal to share yet');
+        case 'already-shared':
+          throw conflict('You already shared this resub');
+        case 'invalid':
+          throw badRequest(reply.message);
+      }
+    },
   )
   .openapi(
     createRoute({

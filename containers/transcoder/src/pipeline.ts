@@ -4,7 +4,13 @@
 // same first tag; its parts are held, not uploaded, until the active lane's ffmpeg dies or misses
 // its part deadline, and the gate (standby/rendition-gate.ts) then continues from the standby.
 // The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
-import type { AuthorizeResponse, ChannelTier, EndRequest, RenditionName } from '../../../protocol/ingest.ts';
+import type {
+  AuthorizeResponse,
+  ChannelTier,
+  EndRequest,
+  RenditionName,
+  SourceHealth,
+} from '../../../protocol/ingest.ts';
 import { AUDIO_PART_TARGET_SECONDS, computeVideoPartTarget, type PackagerEvent } from './cmaf/packager.ts';
 import { buildTranscodeArgs, type TranscodeOutput, type VideoEncoder } from './ffmpeg/args.ts';
 import {
@@ -244,6 +250,19 @@ export class StreamPipeline {
       seamlessPromotions: this.#seamlessPromotions,
       shed: this.#standbyShed,
       gates,
+    };
+  }
+
+  /** What the origin derives the dashboard's health warnings from (protocol/ingest.ts SourceHealth). */
+  #describeHealth(): SourceHealth {
+    const stats = this.#session.stats;
+    return {
+      bytes_in: stats.bytesIn,
+      source_fps: stats.frameRate,
+      encode_fps: this.#activeLane()?.fps ?? null,
+      keyframe_interval_ms: stats.keyframeIntervalMs === null ? null : Math.round(stats.keyframeIntervalMs),
+      audio_present: stats.audioCodec !== null,
+      encode_speed: this.#activeLane()?.speed ?? null,
     };
   }
 
@@ -606,7 +625,7 @@ export class StreamPipeline {
     this.#mediaSinceBeat = false;
     this.#heartbeatsSent += 1;
     try {
-      await this.#deps.client.heartbeat(this.#publish);
+      await this.#deps.client.heartbeat(this.#publish, this.#describeHealth());
     } catch (error) {
       if (error instanceof CutOffError) {
         this.#log({

@@ -6,7 +6,12 @@ import { parseTraceparent } from '../../../common/trace.ts';
 import { type PipelineDeps, StreamPipeline } from '../../../containers/transcoder/src/pipeline.ts';
 import { type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import { IngestClient } from '../../../containers/transcoder/src/upload/ingest-client.ts';
-import { type AuthorizeResponse, INGEST_META_HEADER, IngestMeta } from '../../../protocol/ingest.ts';
+import {
+  type AuthorizeResponse,
+  INGEST_META_HEADER,
+  IngestHeartbeat,
+  IngestMeta,
+} from '../../../protocol/ingest.ts';
 import { makeFlvSource } from '../ffmpeg/media-fixtures.ts';
 import { waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
@@ -116,6 +121,12 @@ describe('stream pipeline', () => {
     await pipeline.close('publisher_closed');
     const kinds = new Set(origin.requests.map(kindOf));
     for (const kind of ['init', 'part', 'heartbeat', 'end']) expect(kinds).toContain(kind);
+    // Each beat carries the source's health for the dashboard's warnings (stream-health.ts).
+    // (This harness feeds tags, not RTMP bytes: its byte counter stays 0.)
+    const beat = origin.requests.findLast((r) => kindOf(r) === 'heartbeat');
+    const health = IngestHeartbeat.parse(JSON.parse(beat?.body.toString() ?? 'null')).health;
+    expect(health).toMatchObject({ bytes_in: 0, audio_present: true });
+    expect(Math.abs((health?.keyframe_interval_ms ?? 0) - 2000)).toBeLessThan(250);
     const spans = new Set<string>();
     for (const request of origin.requests) {
       const header = request.headers.traceparent;

@@ -8,6 +8,7 @@ import { useAuth } from '../auth/auth-context.tsx';
 import type { ModerationAction } from './chat-line-view.tsx';
 import { ChatList } from './chat-list.tsx';
 import { type ChatLine, canModerate } from './chat-state.ts';
+import { ResubSharePrompt } from './resub-share-prompt.tsx';
 import { useChat } from './use-chat.ts';
 
 type ChatPanelProps = {
@@ -73,6 +74,7 @@ export function ChatPanel({ channelId, socketPath, onRaid, onViewerCount, onEnga
         </ul>
       ) : null}
       <ChatList lines={state.lines} onModerate={moderator ? moderate : undefined} />
+      {user && channelId ? <ResubSharePrompt channelId={channelId} /> : null}
       {user ? (
         <form className="chat-composer" onSubmit={submit}>
           <label className="visually-hidden" htmlFor="chat-input">

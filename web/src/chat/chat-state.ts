@@ -79,8 +79,16 @@ function applySingleFrame(state: ChatState, frame: BatchableFrame): ChatState {
         ]),
       };
     case 'sub_notice':
-      // Twitch's own wording (system-msg): "x subscribed at Tier 1.", "x gifted a Tier 1 sub to y!"
-      return { ...state, lines: appendLines(state.lines, [describeSystemLine(frame.system_message)]) };
+      // Twitch's own wording (system-msg): "x subscribed at Tier 1.", "x gifted a Tier 1 sub to y!",
+      // and a shared resub's message after it.
+      return {
+        ...state,
+        lines: appendLines(state.lines, [
+          describeSystemLine(
+            frame.message ? `${frame.system_message} “${frame.message}”` : frame.system_message,
+          ),
+        ]),
+      };
     case 'poll':
       return {
         ...state,

@@ -231,9 +231,20 @@ function LivePreview({ channel }: { channel: Channel }) {
     );
   }
   const level = stats && stats.playingLevel >= 0 ? stats.levels[stats.playingLevel] : undefined;
+  // What the transcoder measures of the source (the API sends it to the owner only).
+  const health = live.data.health;
   return (
     <div className="preview">
       <HlsPlayer src={live.data.manifest_url} live muted onStats={setStats} />
+      {health && health.warnings.length > 0 ? (
+        <ul className="health-warnings" aria-label="Stream health warnings">
+          {health.warnings.map((warning) => (
+            <li key={warning.code} data-warning={warning.code}>
+              {warning.message}
+            </li>
+          ))}
+        </ul>
+      ) : null}
       <dl className="health" aria-label="Stream health">
         <dt>Viewers</dt>
         <dd data-health="viewers">{formatCount(live.data.viewer_count)}</dd>
@@ -249,6 +260,20 @@ function LivePreview({ channel }: { channel: Channel }) {
         </dd>
         <dt>Dropped frames</dt>
         <dd>{stats?.droppedFrames ?? '–'}</dd>
+        <dt>Bitrate in</dt>
+        <dd data-health="bitrate-in">
+          {health?.bitrate_bps != null ? `${Math.round(health.bitrate_bps / 1000)} kbps` : '–'}
+        </dd>
+        <dt>Keyframe interval</dt>
+        <dd data-health="keyframes">
+          {health?.keyframe_interval_ms != null
+            ? `${(health.keyframe_interval_ms / 1000).toFixed(1)} s`
+            : '–'}
+        </dd>
+        <dt>Encoder speed</dt>
+        <dd data-health="speed">
+          {health?.encode_speed != null ? `${health.encode_speed.toFixed(2)}x` : '–'}
+        </dd>
       </dl>
       <Link to={`/${channel.name}`}>Open your channel page</Link>
     </div>

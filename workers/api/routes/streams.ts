@@ -2,7 +2,7 @@
 // streams, and editing a stream's info. Shapes as docs/api.md lists them.
 import { createRoute, z } from '@hono/zod-openapi';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
-import { requireUser } from '../../shared/auth.ts';
+import { optionalUser, requireUser } from '../../shared/auth.ts';
 import { badRequest, forbidden, notFound, unprocessable } from '../../shared/errors.ts';
 import { buildSrtUrl, deriveStreamKey } from '../../shared/stream-keys.ts';
 import { decodeCursor, queryKeysetPage } from '../lib/cursor.ts';
@@ -77,7 +77,31 @@ const StartStreamResponse = z
  * (docs/webrtc.md). A node that does not carry the stream, or is at its viewer cap, refuses the
  * offer (404 / 503), and the player stays on LL-HLS.
  */
-const WatchableStreamSchema = LiveStreamSchema.extend({ whep_url: z.string() }).openapi('WatchableStream');
+/** The source's health while live (durable-objects/live-stream/stream-health.ts): the owner's dashboard. */
+const StreamHealthSchema = z
+  .object({
+    bitrate_bps: z.number().nullable(),
+    median_bitrate_bps: z.number().nullable(),
+    source_fps: z.number().nullable(),
+    encode_fps: z.number().nullable(),
+    keyframe_interval_ms: z.number().nullable(),
+    audio_present: z.boolean(),
+    encode_speed: z.number().nullable(),
+    updated_at: z.number(),
+    warnings: z.array(
+      z.object({
+        code: z.enum(['bitrate_drop', 'fps_below_source', 'keyframe_interval', 'no_audio', 'encoder_slow']),
+        message: z.string(),
+      }),
+    ),
+  })
+  .openapi('StreamHealth');
+
+const WatchableStreamSchema = LiveStreamSchema.extend({
+  whep_url: z.string(),
+  /** Only for the channel's owner, and only once the transcoder reported. */
+  health: StreamHealthSchema.optional(),
+}).openapi('WatchableStream');
 
 /** `http://host:8889/whip` → `http://host:8889/whep/{channel_id}`: WHEP shares the WHIP port. */
 function buildWhepUrl(whipIngestUrl: string, channelId: string): string {
@@ -191,7 +215,8 @@ export const streamsApp = createApiRouter()
       method: 'get',
       path: '/{channel_id}/live',
       tags: ['streams'],
-      summary: "A channel's live stream (by channel id or name)",
+      summary: "A channel's live stream (by channel id or name); its owner also gets the stream's health",
+      middleware: [optionalUser] as const,
       request: {
         params: z.object({
           channel_id: pathParam('channel_id'),
@@ -208,7 +233,13 @@ export const streamsApp = createApiRouter()
         .first();
       if (!row) throw notFound('Live stream');
       const stream = toLiveStream(c, StreamRow.parse(row));
-      return c.json({ ...stream, whep_url: buildWhepUrl(c.env.WHIP_INGEST_URL, stream.channel.id) }, 200);
+      const whepUrl = buildWhepUrl(c.env.WHIP_INGEST_URL, stream.channel.id);
+      // The owner's dashboard polls this: the health warnings are for the streamer only.
+      const health =
+        c.var.user?.channel_id === stream.channel.id
+          ? await c.env.LIVE_STREAM.getByName(stream.channel.id).readHealth()
+          : null;
+      return c.json({ ...stream, whep_url: whepUrl, ...(health ? { health } : {}) }, 200);
     },
   )
   .openapi(

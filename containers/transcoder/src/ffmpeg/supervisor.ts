@@ -61,6 +61,7 @@ export class FfmpegSupervisor {
   #stderrTail: string[] = [];
   #stderrPartial = '';
   #speed: number | null = null;
+  #fps: number | null = null;
 
   constructor(options: FfmpegSupervisorOptions) {
     this.#options = {
@@ -82,6 +83,11 @@ export class FfmpegSupervisor {
   /** ffmpeg's last encoding speed (1.0 = real time), from its progress line. */
   get speed(): number | null {
     return this.#speed;
+  }
+
+  /** ffmpeg's last frames per second encoded, from its progress line ("fps= 30"). */
+  get fps(): number | null {
+    return this.#fps;
   }
 
   /** The last lines ffmpeg wrote to stderr, progress lines excluded. */
@@ -210,6 +216,8 @@ export class FfmpegSupervisor {
     const speed = /speed=\s*([\d.]+)x/.exec(trimmed);
     if (speed?.[1] !== undefined) {
       this.#speed = Number.parseFloat(speed[1]);
+      const fps = /fps=\s*([\d.]+)/.exec(trimmed);
+      if (fps?.[1] !== undefined) this.#fps = Number.parseFloat(fps[1]);
       return;
     }
     this.#stderrTail.push(trimmed);

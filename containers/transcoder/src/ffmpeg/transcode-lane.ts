@@ -101,6 +101,11 @@ export class TranscodeLane {
     return this.#supervisor.speed;
   }
 
+  /** ffmpeg's output frame rate from its progress lines; null before the first. */
+  get fps(): number | null {
+    return this.#supervisor.fps;
+  }
+
   get heldBytes(): number {
     return this.#heldBytes;
   }

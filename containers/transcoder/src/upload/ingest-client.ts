@@ -8,10 +8,12 @@ import {
   AuthorizeResponse,
   EndRequest,
   INGEST_META_HEADER,
+  IngestHeartbeat,
   IngestMeta,
   type InitMeta,
   type PartMeta,
   type SegmentMeta,
+  type SourceHealth,
   SrtPassphraseResponse,
 } from '../../../../protocol/ingest.ts';
 import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
@@ -168,8 +170,13 @@ export class IngestClient {
   }
 
   /** Resolves while the publish is current; throws CutOffError once the origin has cut it off. */
-  async heartbeat(publish: PublishRef): Promise<void> {
-    await this.#send('POST', `${this.#publishPath(publish)}/heartbeat`, { traceId: publish.traceId });
+  async heartbeat(publish: PublishRef, health?: SourceHealth): Promise<void> {
+    await this.#send('POST', `${this.#publishPath(publish)}/heartbeat`, {
+      traceId: publish.traceId,
+      ...(health
+        ? { body: JSON.stringify(IngestHeartbeat.parse({ health })), contentType: 'application/json' }
+        : {}),
+    });
   }
 
   async end(publish: PublishRef, request: EndRequest): Promise<void> {
