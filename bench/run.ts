@@ -21,6 +21,7 @@ import { originThroughputBench } from './origin-throughput.ts';
 import { partPublishDelayBench } from './part-publish-delay.ts';
 import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
+import { whepGlassToGlassBench } from './whep-glass-to-glass.ts';
 import { whepViewersBench } from './whep-viewers.ts';
 import { whipIngestBench } from './whip-ingest.ts';
 
@@ -88,6 +89,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(rtmpHostileBench),
     fromBenchmark(whipIngestBench),
     fromBenchmark(whepViewersBench),
+    fromBenchmark(whepGlassToGlassBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetFailoverBench),
     fromBenchmark(helixStreamsBench),
