@@ -164,40 +164,48 @@ async function publishClockCanvas(page: Page, whipUrl: string, streamKey: string
   );
 }
 
-async function watchOverWhep(page: Page, whepUrl: string): Promise<void> {
+/**
+ * A WHEP viewer page; `audio: false` offers video only, so the browser has no audio to line the
+ * video up with (lip sync): the difference between the two is what A/V sync costs.
+ */
+async function watchOverWhep(page: Page, whepUrl: string, audio: boolean): Promise<void> {
   await page.setContent(
     '<!doctype html><video id="w" muted playsinline autoplay style="width:320px"></video>',
   );
-  await page.evaluate(async (url) => {
-    const video = document.getElementById('w') as HTMLVideoElement;
-    const pc = new RTCPeerConnection();
-    pc.addTransceiver('video', { direction: 'recvonly' });
-    pc.addTransceiver('audio', { direction: 'recvonly' });
-    const stream = new MediaStream();
-    pc.addEventListener('track', (event) => {
-      stream.addTrack(event.track);
-      video.srcObject = stream;
-      void video.play().catch(() => undefined);
-    });
-    await pc.setLocalDescription(await pc.createOffer());
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000);
-      pc.addEventListener('icegatheringstatechange', () => {
-        if (pc.iceGatheringState === 'complete') {
-          clearTimeout(timer);
-          resolve();
-        }
+  await page.evaluate(
+    async ({ url, audio }) => {
+      const video = document.getElementById('w') as HTMLVideoElement;
+      const pc = new RTCPeerConnection();
+      (window as unknown as { viewerPc: RTCPeerConnection }).viewerPc = pc;
+      pc.addTransceiver('video', { direction: 'recvonly' });
+      if (audio) pc.addTransceiver('audio', { direction: 'recvonly' });
+      const stream = new MediaStream();
+      pc.addEventListener('track', (event) => {
+        stream.addTrack(event.track);
+        video.srcObject = stream;
+        void video.play().catch(() => undefined);
       });
-    });
-    const response = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/sdp' },
-      body: pc.localDescription?.sdp ?? '',
-    });
-    if (response.status !== 201)
-      throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
-    await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
-  }, whepUrl);
+      await pc.setLocalDescription(await pc.createOffer());
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        pc.addEventListener('icegatheringstatechange', () => {
+          if (pc.iceGatheringState === 'complete') {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: pc.localDescription?.sdp ?? '',
+      });
+      if (response.status !== 201)
+        throw new Error(`WHEP answered ${response.status}: ${await response.text()}`);
+      await pc.setRemoteDescription({ type: 'answer', sdp: await response.text() });
+    },
+    { url: whepUrl, audio },
+  );
 }
 
 function setReading(page: Page, on: boolean): Promise<void> {
@@ -217,6 +225,35 @@ function collect(page: Page): Promise<Readings> {
       height: readings.height,
     };
   });
+}
+
+/** Where the WHEP viewer's time goes by WebRTC's own account: jitter buffer and decode, per frame. */
+function readReceiverStats(page: Page): Promise<{ jitterBufferMs: number | null; decodeMs: number | null }> {
+  return page.evaluate(async () => {
+    const pc = (window as unknown as { viewerPc: RTCPeerConnection }).viewerPc;
+    let jitterBufferMs: number | null = null;
+    let decodeMs: number | null = null;
+    (await pc.getStats()).forEach((entry) => {
+      if (entry.type !== 'inbound-rtp' || entry.kind !== 'video') return;
+      if (entry.jitterBufferEmittedCount > 0)
+        jitterBufferMs = Math.round((entry.jitterBufferDelay / entry.jitterBufferEmittedCount) * 1000);
+      if (entry.framesDecoded > 0)
+        decodeMs = Math.round((entry.totalDecodeTime / entry.framesDecoded) * 1000);
+    });
+    return { jitterBufferMs, decodeMs };
+  });
+}
+
+/** Median of the first and of the last third of the samples: is a player still catching up? */
+function readTrend(latencies: readonly number[]): {
+  first_third_p50: number | null;
+  last_third_p50: number | null;
+} {
+  const third = Math.floor(latencies.length / 3);
+  return {
+    first_third_p50: summarize(latencies.slice(0, third)).p50,
+    last_third_p50: summarize(latencies.slice(latencies.length - third)).p50,
+  };
 }
 
 function row(name: string, readings: Readings, summary: Summary, windowMs: number): string[] {
@@ -276,8 +313,12 @@ export const whepGlassToGlassBench: Benchmark = {
 
       const whepPage = await (await browser.newContext()).newPage();
       await whepPage.goto(`${platform.baseUrl}/api/v1/health`);
-      await watchOverWhep(whepPage, live.whep_url);
+      await watchOverWhep(whepPage, live.whep_url, true);
       await whepPage.evaluate(installReader, '#w');
+      const videoOnlyPage = await (await browser.newContext()).newPage();
+      await videoOnlyPage.goto(`${platform.baseUrl}/api/v1/health`);
+      await watchOverWhep(videoOnlyPage, live.whep_url, false);
+      await videoOnlyPage.evaluate(installReader, '#w');
       const hlsPage = await openPlayer(await browser.newContext(), platform.baseUrl, live.manifest_url, {
         lowLatency: true,
       });
@@ -286,6 +327,7 @@ export const whepGlassToGlassBench: Benchmark = {
       // Both show a frame before the window starts, then settle.
       for (const [page, selector] of [
         [whepPage, '#w'],
+        [videoOnlyPage, '#w'],
         [hlsPage, '#v'],
       ] as const) {
         await page.waitForFunction(
@@ -295,11 +337,21 @@ export const whepGlassToGlassBench: Benchmark = {
         );
       }
       await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
-      await Promise.all([setReading(whepPage, true), setReading(hlsPage, true)]);
+      const pages = [whepPage, videoOnlyPage, hlsPage];
+      await Promise.all(pages.map((page) => setReading(page, true)));
       await new Promise((resolve) => setTimeout(resolve, windowMs));
-      await Promise.all([setReading(whepPage, false), setReading(hlsPage, false)]);
+      await Promise.all(pages.map((page) => setReading(page, false)));
       const whep = await collect(whepPage);
+      const videoOnly = await collect(videoOnlyPage);
+      const videoOnlyReceiver = await readReceiverStats(videoOnlyPage);
+      const videoOnlySummary = roundSummary(summarize(videoOnly.latencies), 0);
       const hls = await collect(hlsPage);
+      const receiver = await readReceiverStats(whepPage);
+      const hlsLatency = await hlsPage.evaluate(
+        () => (window as unknown as { hls: { latency: number } }).hls.latency,
+      );
+      const whepTrend = readTrend(whep.latencies);
+      const hlsTrend = readTrend(hls.latencies);
       const whepSummary = roundSummary(summarize(whep.latencies), 0);
       const hlsSummary = roundSummary(summarize(hls.latencies), 0);
       const goalMet = whepSummary.p50 !== null && whepSummary.p50 <= GOAL_WHEP_P50_MS;
@@ -311,16 +363,28 @@ export const whepGlassToGlassBench: Benchmark = {
           headers: ['path', 'p50', 'p95', 'min', 'max', 'read/frames', 'fps', 'size'],
           rows: [
             row('WHEP (WebRTC)', whep, whepSummary, windowMs),
+            row('WHEP, video only', videoOnly, videoOnlySummary, windowMs),
             row('LL-HLS (hls.js)', hls, hlsSummary, windowMs),
           ],
           notes: [
             `window ${windowMs / 1000} s after both played + ${SETTLE_MS / 1000} s; publisher, node, Worker and both viewers on this machine (one clock)`,
+            `WHEP viewers (getStats, whole session): jitter buffer ${receiver.jitterBufferMs ?? '-'} ms (video only: ${videoOnlyReceiver.jitterBufferMs ?? '-'} ms), decode ${receiver.decodeMs ?? '-'} ms per frame`,
+            `p50 of the first / last third of the window: WHEP ${whepTrend.first_third_p50} / ${whepTrend.last_third_p50} ms, LL-HLS ${hlsTrend.first_third_p50} / ${hlsTrend.last_third_p50} ms; hls.latency at the end ${Number.isFinite(hlsLatency) ? hlsLatency.toFixed(2) : '-'} s`,
             `WHEP goal p50 <= ${GOAL_WHEP_P50_MS} ms: ${goalMet ? 'met' : 'NOT met'}; frames whose check rows did not match: WHEP ${whep.undecodable}, LL-HLS ${hls.undecodable}`,
           ],
         },
         result: {
           window_ms: windowMs,
           source: { width: WIDTH, height: HEIGHT, fps: FPS, video_bitrate: VIDEO_BITRATE, ingest: 'whip' },
+          whep_receiver: receiver,
+          whep_video_only_receiver: videoOnlyReceiver,
+          whep_video_only: {
+            ...videoOnlySummary,
+            frames: videoOnly.frames,
+            undecodable: videoOnly.undecodable,
+          },
+          hls_latency_s: Number.isFinite(hlsLatency) ? hlsLatency : null,
+          trend: { whep: whepTrend, ll_hls: hlsTrend },
           whep: {
             ...whepSummary,
             frames: whep.frames,
