@@ -249,7 +249,12 @@ export function HlsPlayer({
     const ticker = window.setInterval(() => {
       const seekable = video.seekable;
       const start = seekable.length > 0 ? seekable.start(0) : 0;
-      const end = seekable.length > 0 ? seekable.end(seekable.length - 1) : video.duration || 0;
+      const end =
+        seekable.length > 0
+          ? seekable.end(seekable.length - 1)
+          : Number.isFinite(video.duration)
+            ? video.duration
+            : 0; // a MediaStream (real-time) has an infinite duration and nothing seekable
       setRange({ start, end, current: video.currentTime });
       statsRef.current.onTime?.(video.currentTime);
       const currentLatency = hls && live ? hls.latency : undefined;
