@@ -24,6 +24,7 @@ import { rtmpHostileBench } from './rtmp-hostile.ts';
 import { standbyFailoverBench } from './standby-failover.ts';
 import { srtIngestBench } from './srt-ingest.ts';
 import { transcodeSpeedBench } from './transcode-speed.ts';
+import { whepGlassToGlassBench } from './whep-glass-to-glass.ts';
 import { whepViewersBench } from './whep-viewers.ts';
 import { whipIngestBench } from './whip-ingest.ts';
 
@@ -92,6 +93,7 @@ async function listEntries(): Promise<Entry[]> {
     fromBenchmark(whipIngestBench),
     fromBenchmark(srtIngestBench),
     fromBenchmark(whepViewersBench),
+    fromBenchmark(whepGlassToGlassBench),
     fromBenchmark(fleetPlacementBench),
     fromBenchmark(fleetFailoverBench),
     fromBenchmark(standbyFailoverBench),

@@ -14,6 +14,7 @@ import { originApp } from './origin/index.ts';
 import { vodPlaybackApp } from './origin/vod-playback.ts';
 import { consumeQueueBatch } from './queues/index.ts';
 import { handleError, handleNotFound } from './shared/errors.ts';
+import { allowWhepConnect, readWhepOrigin } from './shared/web-csp.ts';
 
 export { ChannelEngagement } from '../durable-objects/channel-engagement/channel-engagement.ts';
 export { ChatRoom } from '../durable-objects/chat-room/chat-room.ts';
@@ -52,7 +53,10 @@ app.all('/api/*', handleNotFound);
 app.all('/internal/*', handleNotFound);
 app.all('/oauth2/*', handleNotFound);
 app.all('/helix/*', helixNotFound);
-app.all('*', (c) => c.env.ASSETS.fetch(c.req.raw));
+// The web app's documents: their CSP gets the WHEP endpoint's origin (workers/shared/web-csp.ts).
+app.all('*', async (c) =>
+  allowWhepConnect(await c.env.ASSETS.fetch(c.req.raw), c.req.path, readWhepOrigin(c.env.WHIP_INGEST_URL)),
+);
 
 export default {
   fetch: app.fetch,

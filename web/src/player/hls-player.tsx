@@ -2,13 +2,16 @@
 // default, a quality menu built from `hls.levels`, a DVR seek bar over the seekable range with a
 // "go live" button, the live latency readout, volume and fullscreen (the bar is player-controls.tsx),
 // and a "reconnecting…" overlay while playback stalls (the streamer may come back within the
-// reconnect window).
+// reconnect window). A live stream with a WHEP endpoint can also play in "Real-time" over WebRTC
+// (whep-client.ts); when that is refused or fails, the player falls back to LL-HLS by itself and
+// says so in one line.
 import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { readToken } from '../api/client.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
+import { describeWhepFailure, type WhepFailure, WhepPlayback } from './whep-client.ts';
 
 /** Marked once per page on the first `playing` event: navigation start → first frame. */
 export const FIRST_FRAME_MARK = 'edgestream:first-playing';
@@ -37,7 +40,29 @@ type HlsPlayerProps = {
   onPlayingChange?: (playing: boolean) => void;
   /** A seek asked for from outside the player (a VOD chapter); a new `id` seeks again to the same place. */
   seekRequest?: { seconds: number; id: number } | undefined;
+  /** The stream's WHEP endpoint (live only): offers the "Real-time" mode. */
+  whepUrl?: string | undefined;
 };
+
+/** Where the viewer's choice of real-time playback is remembered (like a volume, per browser). */
+const REALTIME_KEY = 'edgestream.realtime';
+
+function readRealtimePreference(): boolean {
+  try {
+    return window.localStorage.getItem(REALTIME_KEY) === '1';
+  } catch {
+    return false;
+  }
+}
+
+function writeRealtimePreference(on: boolean): void {
+  try {
+    if (on) window.localStorage.setItem(REALTIME_KEY, '1');
+    else window.localStorage.removeItem(REALTIME_KEY);
+  } catch {
+    // Storage refused (private mode, quota): the choice holds for this page only.
+  }
+}
 
 // A stall shorter than this is ordinary buffering; longer reads as the stream having dropped.
 const STALL_OVERLAY_DELAY_MS = 1500;
@@ -56,12 +81,18 @@ export function HlsPlayer({
   onEnded,
   onPlayingChange,
   seekRequest,
+  whepUrl,
 }: HlsPlayerProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const videoRef = useRef<HTMLVideoElement>(null);
   const hlsRef = useRef<Hls | null>(null);
   const selectedLevelRef = useRef(-1);
   const [lowLatency, setLowLatency] = useState(true);
+  // Offered for a live stream with a WHEP endpoint, in a browser with WebRTC.
+  const realtimeOffered = live && whepUrl !== undefined && typeof RTCPeerConnection !== 'undefined';
+  const [realtime, setRealtime] = useState(() => realtimeOffered && readRealtimePreference());
+  const [fallback, setFallback] = useState<WhepFailure | null>(null);
+  const playRealtime = realtimeOffered && realtime;
   const [levels, setLevels] = useState<PlayerLevel[]>([]);
   const [selectedLevel, setSelectedLevel] = useState(-1);
   const [playingLevel, setPlayingLevel] = useState(-1);
@@ -130,7 +161,9 @@ export function HlsPlayer({
     video.addEventListener('ended', onEndedEvent);
 
     let hls: Hls | null = null;
+    let whep: WhepPlayback | null = null;
     let disposed = false;
+    const leaveWhep = () => void whep?.stop(true);
     const attach = (HlsPlayerClass: typeof Hls | null) => {
       if (disposed) return;
       if (HlsPlayerClass === null || src.endsWith('.mp4') || !HlsPlayerClass.isSupported()) {
@@ -191,7 +224,23 @@ export function HlsPlayer({
       player.loadSource(src);
       player.attachMedia(video);
     };
-    if (src.endsWith('.mp4')) attach(null);
+    if (playRealtime && whepUrl !== undefined) {
+      // Real-time: the <video> plays the PeerConnection's MediaStream; on any failure the session
+      // is already closed and the player switches to LL-HLS (this effect runs again).
+      whep = new WhepPlayback({
+        whepUrl,
+        video,
+        onStream: startPlayback,
+        onFailure: (failure) => {
+          if (disposed) return;
+          setFallback(failure);
+          setLowLatency(true);
+          setRealtime(false);
+        },
+      });
+      void whep.start();
+      window.addEventListener('pagehide', leaveWhep);
+    } else if (src.endsWith('.mp4')) attach(null);
     else
       loadHls().then(attach, () => {
         if (!disposed) setFailure('The player could not be loaded.');
@@ -200,7 +249,12 @@ export function HlsPlayer({
     const ticker = window.setInterval(() => {
       const seekable = video.seekable;
       const start = seekable.length > 0 ? seekable.start(0) : 0;
-      const end = seekable.length > 0 ? seekable.end(seekable.length - 1) : video.duration || 0;
+      const end =
+        seekable.length > 0
+          ? seekable.end(seekable.length - 1)
+          : Number.isFinite(video.duration)
+            ? video.duration
+            : 0; // a MediaStream (real-time) has an infinite duration and nothing seekable
       setRange({ start, end, current: video.currentTime });
       statsRef.current.onTime?.(video.currentTime);
       const currentLatency = hls && live ? hls.latency : undefined;
@@ -230,9 +284,26 @@ export function HlsPlayer({
       video.removeEventListener('ended', onEndedEvent);
       hls?.destroy();
       if (hlsRef.current === hls) hlsRef.current = null;
-      if (!hls) video.removeAttribute('src');
+      window.removeEventListener('pagehide', leaveWhep);
+      void whep?.stop();
+      if (whep) video.srcObject = null;
+      else if (!hls) video.removeAttribute('src');
     };
-  }, [src, live, lowLatency, reconnectWindowSeconds]);
+  }, [src, live, lowLatency, reconnectWindowSeconds, playRealtime, whepUrl]);
+
+  const chooseRealtime = (on: boolean) => {
+    writeRealtimePreference(on);
+    setFallback(null);
+    setRealtime(on);
+  };
+
+  const toggleLowLatency = () => {
+    // From real-time, the latency button goes back to LL-HLS (its pressed state).
+    if (playRealtime) {
+      chooseRealtime(false);
+      setLowLatency(true);
+    } else setLowLatency((value) => !value);
+  };
 
   const chooseLevel = (index: number) => {
     selectedLevelRef.current = index;
@@ -288,9 +359,10 @@ export function HlsPlayer({
     setRange((previous) => ({ ...previous, current: position }));
   };
 
-  const behindLive = live && range.end - range.current > LIVE_EDGE_TOLERANCE_SECONDS;
-  const autoLabel =
-    selectedLevel === -1 && playingLevel >= 0 && levels[playingLevel]
+  const behindLive = !playRealtime && live && range.end - range.current > LIVE_EDGE_TOLERANCE_SECONDS;
+  const autoLabel = playRealtime
+    ? 'Source'
+    : selectedLevel === -1 && playingLevel >= 0 && levels[playingLevel]
       ? `Auto (${levels[playingLevel].label})`
       : 'Auto';
 
@@ -300,7 +372,9 @@ export function HlsPlayer({
       className="player"
       data-state={failure ? 'failed' : stalled ? 'stalled' : paused ? 'paused' : 'playing'}
       data-fatal-errors={fatalErrors}
-      data-low-latency={live ? String(lowLatency) : undefined}
+      data-low-latency={live ? String(lowLatency && !playRealtime) : undefined}
+      data-transport={live ? (playRealtime ? 'webrtc' : 'hls') : undefined}
+      data-realtime-fallback={fallback ?? undefined}
       data-hls-level={hlsState?.level}
       data-hls-load-level={hlsState?.loadLevel}
       data-hls-auto-level={hlsState ? String(hlsState.autoLevel) : undefined}
@@ -325,6 +399,11 @@ export function HlsPlayer({
           {failure}
         </div>
       ) : null}
+      {fallback && !failure ? (
+        <p className="player-notice" role="status">
+          {describeWhepFailure(fallback)}
+        </p>
+      ) : null}
       <PlayerControls
         live={live}
         paused={paused}
@@ -333,7 +412,8 @@ export function HlsPlayer({
         range={range}
         behindLive={behindLive}
         latency={latency}
-        lowLatency={lowLatency}
+        lowLatency={lowLatency && !playRealtime}
+        realtime={realtimeOffered ? playRealtime : undefined}
         levels={levels}
         selectedLevel={selectedLevel}
         autoLabel={autoLabel}
@@ -342,7 +422,8 @@ export function HlsPlayer({
         onVolume={changeVolume}
         onSeek={seek}
         onGoLive={goLive}
-        onToggleLowLatency={() => setLowLatency((value) => !value)}
+        onToggleLowLatency={toggleLowLatency}
+        onToggleRealtime={() => chooseRealtime(!playRealtime)}
         onChooseLevel={chooseLevel}
         onToggleFullscreen={toggleFullscreen}
       />

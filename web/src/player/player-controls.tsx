@@ -1,5 +1,6 @@
 // The player's control bar: play/pause, mute and volume, the seek bar (the DVR window when live),
-// "go live" with the latency readout and the low-latency toggle (live), the clock (VOD), the quality
+// "go live" with the latency readout, the low-latency toggle and the real-time (WebRTC) toggle
+// (live), the clock (VOD), the quality
 // menu and fullscreen. Stateless but for whether the page is fullscreen: HlsPlayer owns playback
 // and passes what to show and what to call. Icons are inline SVG (components/icons.tsx); every
 // button's accessible name is its aria-label.
@@ -26,6 +27,8 @@ type PlayerControlsProps = {
   behindLive: boolean;
   latency: number | undefined;
   lowLatency: boolean;
+  /** Whether real-time (WHEP) playback is on; undefined when the stream offers none. */
+  realtime: boolean | undefined;
   levels: PlayerLevel[];
   selectedLevel: number;
   autoLabel: string;
@@ -35,12 +38,13 @@ type PlayerControlsProps = {
   onSeek: (position: number) => void;
   onGoLive: () => void;
   onToggleLowLatency: () => void;
+  onToggleRealtime: () => void;
   onChooseLevel: (index: number) => void;
   onToggleFullscreen: () => void;
 };
 
 export function PlayerControls(props: PlayerControlsProps) {
-  const { live, paused, muted, volume, range, behindLive, latency, lowLatency } = props;
+  const { live, paused, muted, volume, range, behindLive, latency, lowLatency, realtime } = props;
   const fullscreen = useFullscreen();
   const end = Math.max(range.end, range.start);
   return (
@@ -65,6 +69,8 @@ export function PlayerControls(props: PlayerControlsProps) {
         type="range"
         className="player-seek"
         aria-label={live ? 'Rewind (DVR)' : 'Seek'}
+        // Real-time playback is the live edge only: there is nothing to rewind into.
+        disabled={realtime === true}
         min={range.start}
         max={end}
         step={0.1}
@@ -90,8 +96,19 @@ export function PlayerControls(props: PlayerControlsProps) {
             aria-label="Low latency"
             onClick={props.onToggleLowLatency}
           >
-            {lowLatency ? 'LL' : 'STD'}
+            {lowLatency || realtime ? 'LL' : 'STD'}
           </button>
+          {realtime === undefined ? null : (
+            <button
+              type="button"
+              aria-pressed={realtime}
+              aria-label="Real-time"
+              title="Real-time playback over WebRTC"
+              onClick={props.onToggleRealtime}
+            >
+              RT
+            </button>
+          )}
         </>
       ) : (
         <span className="player-time">
