@@ -81,7 +81,7 @@ export class EventSubWebhook extends DurableObject<Env> {
   /** Notifications to send; ids already in the outbox (a queue redelivery) are not stored again. */
   async enqueue(input: unknown[]): Promise<number> {
     const meta = this.#meta;
-    if (!meta || meta.subscription.status !== 'enabled') return 0;
+    if (meta?.subscription.status !== 'enabled') return 0;
     let added = 0;
     for (const raw of input.slice(0, MAX_PENDING_MESSAGES)) {
       const parsed = Notification.safeParse(raw);

@@ -81,7 +81,7 @@ describe('paying a channel in a real browser', () => {
       .locator('li.chat-line', { hasText: 'Cheer100 for the run' })
       .waitFor({ timeout: 15_000 })
       .catch(async (error: unknown) => {
-        throw new Error(`${String(error)}; chat shows: ${await watch.locator('.chat-panel').innerText()}`);
+        throw new Error(`${String(error)}; chat shows: ${await watch.locator('.chat-panel').textContent()}`);
       });
     const cheerAlert = overlay.locator('.overlay-alert[data-kind="cheer"]');
     await cheerAlert.waitFor({ timeout: 30_000 });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger, formatLogLine, type LogLevel } from '../../../common/log.ts';
 
-function capture(level?: LogLevel): {
+function capture(): {
   lines: Array<{ level: LogLevel; line: string }>;
   write: (level: LogLevel, line: string) => void;
 } {
