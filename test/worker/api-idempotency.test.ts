@@ -63,6 +63,10 @@ describe('idempotency keys and credentials', () => {
     expect(stored?.status).toBe(200);
     expect(stored?.response_body).not.toContain(firstBody.stream_key);
     expect(stored?.response_body).not.toContain('live_');
+    // The SRT URL carries the key and its passphrase: neither is stored.
+    const passphrase = new URL(String(firstBody.srt_url)).searchParams.get('passphrase');
+    expect(passphrase?.length).toBeGreaterThan(10);
+    expect(stored?.response_body).not.toContain(String(passphrase));
     expect(JSON.parse(stored?.reissue ?? 'null')).toEqual({ stream_key: owner.channel.id });
 
     const replay = await callApi('/streams/start', { ...request, body });

@@ -5,8 +5,9 @@
 // Credentials are never stored, in keeping with "tokens stored hashed" and "stream keys stored
 // only as a hash":
 // - Stream keys (POST /streams/start, POST /channels/{id}/stream-key/reset): the handler marks the
-//   response with markStreamKeyReissue; the stored copy has the key nulled out, and a replay
-//   derives the channel's current key again (a key reset since then would make the old one useless
+//   response with markStreamKeyReissue; the stored copy has the key nulled out (and `srt_url`,
+//   which carries the key and its SRT passphrase), and a replay derives the channel's current key
+//   and its SRT URL again (a key reset since then would make the old one useless
 //   anyway). Running a reset again instead would rotate the key a second time and cut off a
 //   publisher who already uses the first new key.
 // - Session tokens (signup, login) cannot be derived again, and their request bodies carry a
@@ -19,7 +20,7 @@ import { z } from 'zod';
 import { findUserByToken, readBearerToken } from '../../shared/auth.ts';
 import { hashSha256Hex } from '../../shared/crypto.ts';
 import { badRequest, conflict, notFound, unprocessable } from '../../shared/errors.ts';
-import { deriveStreamKey } from '../../shared/stream-keys.ts';
+import { buildSrtUrl, deriveStreamKey } from '../../shared/stream-keys.ts';
 import { readClientNetwork } from '../lib/router.ts';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -81,7 +82,8 @@ async function hashRequest(c: Context): Promise<string> {
 function redactBody(text: string, reissue: Reissue | undefined): string {
   if (!reissue) return text;
   const body = JsonObject.parse(JSON.parse(text));
-  return JSON.stringify({ ...body, stream_key: null });
+  // The SRT URL carries the key (its streamid) and the passphrase derived from it.
+  return JSON.stringify({ ...body, stream_key: null, ...('srt_url' in body ? { srt_url: null } : {}) });
 }
 
 /** The stored response, with the credentials it left out issued again. */
@@ -98,7 +100,12 @@ async function replayResponse(env: Env, stored: StoredResponse): Promise<Respons
       reissue.stream_key,
       channel.stream_key_version,
     );
-    body = JSON.stringify({ ...JsonObject.parse(JSON.parse(body)), stream_key: streamKey });
+    const parsed = JsonObject.parse(JSON.parse(body));
+    const srtUrl =
+      'srt_url' in parsed
+        ? { srt_url: await buildSrtUrl(env.SRT_INGEST_URL, env.STREAM_KEY_SECRET, streamKey) }
+        : {};
+    body = JSON.stringify({ ...parsed, stream_key: streamKey, ...srtUrl });
   }
   return new Response(body || null, {
     status: stored.status,
