@@ -63,6 +63,8 @@ describe('paying a channel in a real browser', () => {
     await watch.press('#chat-input', 'Enter');
     const line = watch.locator('li.chat-line', { hasText: 'first message as a sub' });
     await line.waitFor({ timeout: 15_000 });
+    // The room takes one message per user per 1.5 s: the bits checkout can be quicker than that.
+    const firstSentAt = Date.now();
     expect(await line.locator('.chat-badge-subscriber').getAttribute('title')).toContain('1 months');
 
     await payThroughCheckout(watch, 'Get 100 bits');
@@ -75,6 +77,7 @@ describe('paying a channel in a real browser', () => {
       20_000,
     );
     await watch.locator('.chat-status-open').waitFor({ timeout: 15_000 });
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, firstSentAt + 1_600 - Date.now())));
     await watch.fill('#chat-input', 'Cheer100 for the run');
     await watch.press('#chat-input', 'Enter');
     await watch
