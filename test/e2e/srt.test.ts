@@ -3,7 +3,7 @@
 // stream goes live through the same ladder and LL-HLS as RTMP and hls.js in Chromium plays it. A
 // wrong passphrase and a wrong key are refused in the handshake, before any media, and the origin
 // authorizes nothing for them.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../scripts/lib/platform.ts';
 import { findFreeUdpPort } from '../node/srt/srt-publisher.ts';
 import { type Platform, startPlatform } from './harness.ts';
@@ -47,7 +47,9 @@ const authorizedLines = () =>
   );
 
 describe('SRT ingest end to end', () => {
-  beforeAll(async () => {
+  // A platform per test: a retried test (CI runs a failed end-to-end test once more) then starts
+  // from a fresh transcoder and origin instead of the state the failed run left behind.
+  beforeEach(async () => {
     const srtPort = await findFreeUdpPort();
     platform = await startPlatform({
       transcoder: true,
@@ -67,8 +69,8 @@ describe('SRT ingest end to end', () => {
     expect(srtUrl).toContain(`streamid=${start.body.stream_key}`);
   });
 
-  afterAll(async () => {
-    for (const publisher of publishers) await publisher.stop('SIGKILL');
+  afterEach(async () => {
+    for (const publisher of publishers.splice(0)) await publisher.stop('SIGKILL');
     await browser?.close();
     await platform?.stop();
   });

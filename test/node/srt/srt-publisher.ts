@@ -69,10 +69,23 @@ export function spawnSrtPublisher(url: string, seconds: number): SrtPublisher {
 }
 
 /** A UDP port free on loopback now (bound and released). */
+/**
+ * A UDP port the SRT listener can take a moment later. Chosen below the kernel's ephemeral range
+ * (32768–60999 on Linux): a port the kernel handed out and took back (bind to 0) is the next one it
+ * may give any process's DNS lookup or client socket before the transcoder binds it, and the
+ * listener then never hears its callers (seen once in CI while wrangler resolved hosts).
+ */
 export async function findFreeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
-  const { port } = socket.address();
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const socket = createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      socket.once('error', () => resolve(false));
+      socket.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) continue;
+    await new Promise<void>((resolve) => socket.close(() => resolve()));
+    return port;
+  }
+  throw new Error('no free UDP port between 20000 and 29999');
 }
