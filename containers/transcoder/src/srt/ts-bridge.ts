@@ -5,7 +5,7 @@
 // it is stuck, and the bridge fails rather than queue. close() kills ffmpeg; nothing outlives it.
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { FlvTag } from '../rtmp/flv.ts';
-import { FlvTagReader } from '../whip/flv-tag-reader.ts';
+import { FlvTagReader, wireFlvBridge } from '../whip/flv-tag-reader.ts';
 
 const STDERR_TAIL_LINES = 20;
 /** About 4 s of a 8 Mb/s stream: ffmpeg reads far faster than any publisher sends. */
@@ -80,24 +80,13 @@ export class TsBridge {
     if (this.#closed) return;
     const child = spawn(this.#ffmpegPath, buildTsBridgeArgs(), { stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
-    child.stdin?.on('error', () => {});
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => {
-      this.#stderr.push(...text.split('\n').filter((line) => line !== ''));
-      this.#stderr.splice(0, Math.max(0, this.#stderr.length - STDERR_TAIL_LINES));
+    wireFlvBridge(child, {
+      reader: this.#reader,
+      stderr: this.#stderr,
+      stderrLines: STDERR_TAIL_LINES,
+      onTag: (tag) => this.#tagListener(tag),
+      onFail: (error) => this.#fail(error),
     });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      let tags: FlvTag[];
-      try {
-        tags = this.#reader.push(chunk);
-      } catch (error) {
-        this.#fail(`unreadable FLV from the bridge: ${String(error)}`);
-        return;
-      }
-      for (const tag of tags) this.#tagListener(tag);
-    });
-    child.on('error', (error) => this.#fail(`bridge ffmpeg failed to start: ${error.message}`));
-    child.on('exit', (code, signal) => this.#fail(`bridge ffmpeg exited (${code ?? signal})`));
   }
 
   /** Hands ffmpeg the next bytes of the transport stream, in order. */

@@ -3,6 +3,7 @@
 // DataOffset UI32: the length of this header in bytes", then PreviousTagSize0, then tags of 11 header
 // bytes + DataSize + a PreviousTagSize UI32 (Adobe FLV spec v10.1, annex E). What it holds is bounded
 // by one tag; a tag over MAX_TAG_BYTES means the producer is broken, and reading stops with an error.
+import type { ChildProcess } from 'node:child_process';
 import type { FlvTag } from '../rtmp/flv.ts';
 
 const MAX_TAG_BYTES = 8 * 1024 * 1024;
@@ -48,4 +49,40 @@ export class FlvTagReader {
   get bufferedBytes(): number {
     return this.#buffered.length;
   }
+}
+
+/**
+ * Wires a bridge ffmpeg that writes FLV on stdout (the WHIP RTP bridge, the SRT MPEG-TS bridge):
+ * its stdout read into tags for `onTag`, the last `stderrLines` of its stderr kept in `stderr`, and
+ * every way it can fail (unreadable FLV, a failed spawn, an exit) reported once through `onFail`.
+ */
+export function wireFlvBridge(
+  child: ChildProcess,
+  options: {
+    reader: FlvTagReader;
+    stderr: string[];
+    stderrLines: number;
+    onTag: (tag: FlvTag) => void;
+    onFail: (error: string) => void;
+  },
+): void {
+  const { reader, stderr, stderrLines, onTag, onFail } = options;
+  child.stdin?.on('error', () => {});
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (text: string) => {
+    stderr.push(...text.split('\n').filter((line) => line !== ''));
+    stderr.splice(0, Math.max(0, stderr.length - stderrLines));
+  });
+  child.stdout?.on('data', (chunk: Buffer) => {
+    let tags: FlvTag[];
+    try {
+      tags = reader.push(chunk);
+    } catch (error) {
+      onFail(`unreadable FLV from the bridge: ${String(error)}`);
+      return;
+    }
+    for (const tag of tags) onTag(tag);
+  });
+  child.on('error', (error) => onFail(`bridge ffmpeg failed to start: ${error.message}`));
+  child.on('exit', (code, signal) => onFail(`bridge ffmpeg exited (${code ?? signal})`));
 }

@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import type { FlvTag } from '../rtmp/flv.ts';
-import { FlvTagReader } from './flv-tag-reader.ts';
+import { FlvTagReader, wireFlvBridge } from './flv-tag-reader.ts';
 import type { ChosenAudio, ChosenVideo } from './sdp-offer.ts';
 
 /** The payload types ffmpeg's SDP names; the publisher's are rewritten to these. */
@@ -132,25 +132,14 @@ export class RtpBridge {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     this.#child = child;
-    child.stdin?.on('error', () => {});
+    wireFlvBridge(child, {
+      reader: this.#reader,
+      stderr: this.#stderr,
+      stderrLines: STDERR_TAIL_LINES,
+      onTag: (tag) => this.#tagListener(tag),
+      onFail: (error) => this.#fail(error),
+    });
     child.stdin?.end(buildBridgeSdp(video, audio, this.#ports));
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (text: string) => {
-      this.#stderr.push(...text.split('\n').filter((line) => line !== ''));
-      this.#stderr.splice(0, Math.max(0, this.#stderr.length - STDERR_TAIL_LINES));
-    });
-    child.stdout?.on('data', (chunk: Buffer) => {
-      let tags: FlvTag[];
-      try {
-        tags = this.#reader.push(chunk);
-      } catch (error) {
-        this.#fail(`unreadable FLV from the bridge: ${String(error)}`);
-        return;
-      }
-      for (const tag of tags) this.#tagListener(tag);
-    });
-    child.on('error', (error) => this.#fail(`bridge ffmpeg failed to start: ${error.message}`));
-    child.on('exit', (code, signal) => this.#fail(`bridge ffmpeg exited (${code ?? signal})`));
   }
 
   /** Forwards one RTP packet of the video track, its payload type rewritten to the SDP's. */
