@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import type { ChannelTier } from '../protocol/ingest.ts';
 import { type LocalFleet, startLocalFleet } from '../scripts/lib/fleet.ts';
-import { findFreePort, stopAllManaged, waitFor } from '../scripts/lib/platform.ts';
+import { findFreePort, findFreePortBlock, stopAllManaged, waitFor } from '../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from '../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
 import {
@@ -315,7 +315,7 @@ export const fleetFailoverBench = {
     const platform = await startPlatform({ transcoder: false, vars: { LIMITS_PROFILE: 'local' } });
     try {
       const frontRtmp = await findFreePort();
-      const base = await findFreePort();
+      const base = await findFreePortBlock(30);
       const fleet = await startLocalFleet({
         nodes: 2,
         front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },

@@ -23,6 +23,31 @@ interface VitestJson {
   numPendingTests: number;
   numTodoTests: number;
   success: boolean;
+  testResults?: {
+    name: string;
+    message?: string;
+    assertionResults?: { fullName: string; status: string; failureMessages?: string[] }[];
+  }[];
+}
+
+/**
+ * One line per failed test (file, name, the first line of its error), so the end of a long CI log
+ * says what broke without scrolling back through the suite's own output.
+ */
+function failedTests(suite: string, result: VitestJson): string[] {
+  const lines: string[] = [];
+  for (const file of result.testResults ?? []) {
+    const rel = file.name.startsWith(ROOT) ? file.name.slice(ROOT.length + 1) : file.name;
+    const failedInFile = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    for (const test of failedInFile) {
+      const first = (test.failureMessages?.[0] ?? '').split('\n')[0]?.slice(0, 300) ?? '';
+      lines.push(`  ${suite}: ${rel} > ${test.fullName}: ${first}`);
+    }
+    if (failedInFile.length === 0 && file.message) {
+      lines.push(`  ${suite}: ${rel}: ${file.message.split('\n')[0]?.slice(0, 300)}`);
+    }
+  }
+  return lines;
 }
 
 function runSuite(suite: Suite, extraArgs: string[]): Promise<{ code: number | null; result?: VitestJson }> {
@@ -61,6 +86,7 @@ async function main(): Promise<void> {
   let failed = 0;
   let skipped = 0;
   const failures: string[] = [];
+  const failedLines: string[] = [];
   for (const suite of suites) {
     console.log(`\n=== ${suite.name} tests (${suite.config}) ===\n`);
     const { code, result } = await runSuite(suite, extra);
@@ -68,6 +94,7 @@ async function main(): Promise<void> {
       passed += result.numPassedTests;
       failed += result.numFailedTests;
       skipped += result.numPendingTests + result.numTodoTests;
+      failedLines.push(...failedTests(suite.name, result));
     }
     if (code !== 0 || !result) {
       failures.push(suite.name);
@@ -77,6 +104,7 @@ async function main(): Promise<void> {
   console.log(
     `\nsuites: ${suites.map((s) => s.name).join(', ')}${failures.length ? `; failing: ${failures.join(', ')}` : ''}`,
   );
+  if (failedLines.length > 0) console.log(`failed:\n${failedLines.join('\n')}`);
   console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
   process.exit(failures.length > 0 ? 1 : 0);
 }

@@ -17,8 +17,12 @@ export interface ManagedProcess {
   readonly child: ChildProcess;
   /** Resolves with the exit code once the process (group) has gone. */
   readonly exited: Promise<number | null>;
+  /** The last lines it printed (stdout and stderr), for an error that says why it stopped. */
+  outputTail(): readonly string[];
   stop(): Promise<void>;
 }
+
+const OUTPUT_TAIL_LINES = 20;
 
 export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
@@ -53,6 +57,7 @@ export function spawnManaged(
     child.once('exit', (code) => resolveExit(code));
     child.once('error', () => resolveExit(-1));
   });
+  const tail: string[] = [];
   for (const stream of [child.stdout, child.stderr]) {
     let pending = '';
     stream?.setEncoding('utf8');
@@ -61,6 +66,8 @@ export function spawnManaged(
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
       for (const line of lines) {
+        tail.push(line);
+        if (tail.length > OUTPUT_TAIL_LINES) tail.shift();
         options.onLine?.(line);
         if (options.echo) process.stdout.write(`[${name}] ${line}\n`);
       }
@@ -85,7 +92,7 @@ export function spawnManaged(
     })();
     return stopping;
   };
-  const managed: ManagedProcess = { name, child, exited, stop };
+  const managed: ManagedProcess = { name, child, exited, stop, outputTail: () => tail };
   running.add(managed);
   void exited.then(() => running.delete(managed));
   return managed;
@@ -118,6 +125,32 @@ export async function findFreePort(): Promise<number> {
       });
     });
   });
+}
+
+/** True when a TCP listener can take 127.0.0.1:port now. */
+function tcpPortFree(port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => resolveFree(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
+  });
+}
+
+/**
+ * A run of `size` consecutive TCP ports, all free now, between 20000 and 29999: below the kernel's
+ * ephemeral range (32768 and up on Linux), so no outgoing connection of a test running beside it
+ * takes one between this check and the listener that binds it (a port next to a findFreePort()
+ * answer can be).
+ */
+export async function findFreePortBlock(size: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const base = 20_000 + Math.floor(Math.random() * (10_000 - size));
+    let free = true;
+    for (let port = base; port < base + size && free; port += 1) free = await tcpPortFree(port);
+    if (free) return base;
+  }
+  throw new Error(`no ${size} consecutive free TCP ports between 20000 and 29999`);
 }
 
 export async function waitFor<T>(
@@ -159,8 +192,12 @@ async function awaitReady(
       ready(controller.signal),
       proc.exited.then((code) => ({ exitedWith: code })),
     ]);
-    if (outcome !== true)
-      throw new Error(`${what}: the process exited (${JSON.stringify(outcome)}) before it was ready`);
+    if (outcome !== true) {
+      const said = proc.outputTail().slice(-5).join(' | ');
+      throw new Error(
+        `${what}: the process exited (${JSON.stringify(outcome)}) before it was ready${said ? `; it printed: ${said}` : ''}`,
+      );
+    }
   } catch (error) {
     controller.abort();
     await proc.stop();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type LocalFleet, startLocalFleet } from '../../scripts/lib/fleet.ts';
-import { findFreePort, stopAllManaged } from '../../scripts/lib/platform.ts';
+import { findFreePort, findFreePortBlock, stopAllManaged } from '../../scripts/lib/platform.ts';
 import { spawnPublisher } from '../node/rtmp/helpers.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import {
@@ -57,7 +57,7 @@ describe('ingest fleet', () => {
   beforeAll(async () => {
     platform = await startPlatform({ transcoder: false });
     frontRtmp = await findFreePort();
-    const base = await findFreePort();
+    const base = await findFreePortBlock(30);
     fleet = await startLocalFleet({
       nodes: 2,
       front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },

@@ -14,7 +14,7 @@ import {
   renderHaproxyConfig,
   startLocalFleet,
 } from '../../../scripts/lib/fleet.ts';
-import { findFreePort, stopAllManaged } from '../../../scripts/lib/platform.ts';
+import { findFreePort, findFreePortBlock, stopAllManaged } from '../../../scripts/lib/platform.ts';
 import { type Publisher, spawnPublisher, waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
 
@@ -74,13 +74,13 @@ describe('local fleet behind HAProxy', () => {
       }
       return { status: 204 };
     });
-    const base = await findFreePort();
+    const base = await findFreePortBlock(30);
     const front = {
       rtmp: await findFreePort(),
       rtmps: await findFreePort(),
       backupRtmp: await findFreePort(),
     };
-    // Node ports from a free one upward (the plan adds 1, 2, ...), apart from each other.
+    // Node ports from a free block upward (the plan adds 1, 2, ...), apart from each other.
     const fleet: LocalFleet = await startLocalFleet({
       nodes: 2,
       front,
