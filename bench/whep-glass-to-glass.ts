@@ -18,7 +18,7 @@ import { chromium } from 'playwright-core';
 import { findFreePort, waitFor } from '../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from '../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
-import { CHROMIUM_ARGS, CHROMIUM_PATH, openPlayer } from '../test/e2e/lib/player.ts';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, openPlayer, playerState } from '../test/e2e/lib/player.ts';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
 
@@ -347,6 +347,11 @@ export const whepGlassToGlassBench: Benchmark = {
       const videoOnlySummary = roundSummary(summarize(videoOnly.latencies), 0);
       const hls = await collect(hlsPage);
       const receiver = await readReceiverStats(whepPage);
+      const hlsResyncs = (await playerState(hlsPage)).resyncs;
+      // Passed through or re-encoded: the ladder passes only a 2 s GOP through, and a browser's
+      // keyframes (asked for every 2 s) rarely land exactly 2 s apart.
+      const master = await (await fetch(live.manifest_url)).text();
+      const sourceCodecs = /CODECS="([^"]+)"/.exec(master)?.[1] ?? '-';
       const hlsLatency = await hlsPage.evaluate(
         () => (window as unknown as { hls: { latency: number } }).hls.latency,
       );
@@ -359,7 +364,7 @@ export const whepGlassToGlassBench: Benchmark = {
         table: {
           title:
             'glass-to-glass latency, ms (Date.now() drawn into the published canvas, read back from the video)',
-          source: `Chromium canvas ${WIDTH}x${HEIGHT} captured at ${FPS} fps + tone, WHIP (H.264, ${VIDEO_BITRATE / 1e6} Mbps cap) to the transcoder; tier none (source passed through)`,
+          source: `Chromium canvas ${WIDTH}x${HEIGHT} captured at ${FPS} fps + tone, WHIP (H.264, ${VIDEO_BITRATE / 1e6} Mbps cap) to the transcoder; tier none (source rendition only)`,
           headers: ['path', 'p50', 'p95', 'min', 'max', 'read/frames', 'fps', 'size'],
           rows: [
             row('WHEP (WebRTC)', whep, whepSummary, windowMs),
@@ -370,6 +375,7 @@ export const whepGlassToGlassBench: Benchmark = {
             `window ${windowMs / 1000} s after both played + ${SETTLE_MS / 1000} s; publisher, node, Worker and both viewers on this machine (one clock)`,
             `WHEP viewers (getStats, whole session): jitter buffer ${receiver.jitterBufferMs ?? '-'} ms (video only: ${videoOnlyReceiver.jitterBufferMs ?? '-'} ms), decode ${receiver.decodeMs ?? '-'} ms per frame`,
             `p50 of the first / last third of the window: WHEP ${whepTrend.first_third_p50} / ${whepTrend.last_third_p50} ms, LL-HLS ${hlsTrend.first_third_p50} / ${hlsTrend.last_third_p50} ms; hls.latency at the end ${Number.isFinite(hlsLatency) ? hlsLatency.toFixed(2) : '-'} s`,
+            `LL-HLS player (hls.js with the web app's live resync, web/src/player/live-resync.ts): jumped back to the live edge ${hlsResyncs} time(s); source rendition CODECS ${sourceCodecs}`,
             `WHEP goal p50 <= ${GOAL_WHEP_P50_MS} ms: ${goalMet ? 'met' : 'NOT met'}; frames whose check rows did not match: WHEP ${whep.undecodable}, LL-HLS ${hls.undecodable}`,
           ],
         },
@@ -384,6 +390,8 @@ export const whepGlassToGlassBench: Benchmark = {
             undecodable: videoOnly.undecodable,
           },
           hls_latency_s: Number.isFinite(hlsLatency) ? hlsLatency : null,
+          hls_resyncs: hlsResyncs,
+          source_codecs: sourceCodecs,
           trend: { whep: whepTrend, ll_hls: hlsTrend },
           whep: {
             ...whepSummary,

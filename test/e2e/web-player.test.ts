@@ -1,7 +1,8 @@
 // The watch page's player controls in Chromium, on a real live stream (ffmpeg → RTMP → transcoder
 // → origin → hls.js): the quality menu drives hls.js's level, the low-latency toggle moves the
 // player between the LL-HLS target and the standard three-segment hold-back, and the DVR seek bar
-// rewinds with the keyboard while "go live" returns to the edge, and a viewer with chat closed is
+// rewinds with the keyboard while "go live" returns to the edge, a player that fell behind on its
+// own comes back to the edge (web/src/player/live-resync.ts), and a viewer with chat closed is
 // counted (the player's presence signal). hls.js's state is read from the
 // `data-hls-*` attributes the player mirrors onto `.player` (web/src/player/hls-player.tsx).
 import type { Browser, Page } from 'playwright-core';
@@ -245,6 +246,29 @@ describe('the watch page player controls, on a live stream in a real browser', (
     const live = await expectPlaybackContinues();
     expect(live.behindEdge).toBeLessThanOrEqual(3);
     await expect.poll(() => goLive.getAttribute('class'), { timeout: 10_000 }).toBe('go-live at-live');
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('returns to the live edge by itself when playback fell behind without the viewer asking, as after a stall', async () => {
+    await expectPlaybackContinues();
+    // What a stall or a start before the stream settled leaves: the playhead seconds behind while
+    // the buffer reaches the edge. Moved by script, not by the seek bar, so the viewer is still
+    // following live (the DVR test above shows a rewind by the viewer is kept).
+    const behindEdge = await page.evaluate(() => {
+      const video = document.querySelector<HTMLVideoElement>('.player video');
+      if (!video) return 0;
+      video.currentTime = Math.max(0, video.currentTime - 8);
+      const seekable = video.seekable;
+      return seekable.length > 0 ? seekable.end(seekable.length - 1) - video.currentTime : 0;
+    });
+    expect(behindEdge).toBeGreaterThanOrEqual(6);
+    await waitForPlayer(
+      'the player to jump back to the live edge by itself',
+      (r) => r.behindEdge <= 3,
+      15_000,
+    );
+    const live = await expectPlaybackContinues();
+    expect(live.behindEdge).toBeLessThanOrEqual(3);
     expect(pageErrors).toEqual([]);
   });
 

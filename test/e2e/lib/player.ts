@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../../scripts/lib/platform.ts';
+import { liveResyncTarget } from '../../../web/src/player/live-resync.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -54,6 +55,8 @@ export interface PlayerState {
   errors: string[];
   levels: Array<{ height: number; bitrate: number; name: string }>;
   firstPlayingAt: number | null;
+  /** Jumps back to the live edge by the web app's rule (web/src/player/live-resync.ts). */
+  resyncs: number;
 }
 
 /** Opens a page on `originUrl` (so requests are same-origin) that plays `manifestUrl` with hls.js. */
@@ -68,6 +71,8 @@ export async function openPlayer(
   await page.setContent('<!doctype html><video id="v" muted playsinline style="width:320px"></video>');
   const hlsSource = await readFile(join(ROOT, 'node_modules', 'hls.js', 'dist', 'hls.min.js'), 'utf8');
   await page.addScriptTag({ content: hlsSource });
+  // The web app's rule for a viewer who fell behind, from its own source text: one implementation.
+  await page.addScriptTag({ content: `window.liveResyncTarget = ${liveResyncTarget.toString()};` });
   await page.evaluate(
     ({ url, lowLatency }) => {
       type HlsLike = {
@@ -78,6 +83,9 @@ export async function openPlayer(
           cb: (event: string, data: { fatal?: boolean; details?: string; type?: string }) => void,
         ): void;
         latency: number;
+        targetLatency: number | null;
+        liveSyncPosition: number | null;
+        latestLevelDetails: { targetduration: number } | null;
         playingDate: Date | null;
         levels: Array<{ height: number; bitrate: number; name?: string }>;
       };
@@ -85,9 +93,16 @@ export async function openPlayer(
         Hls: { new (config: object): HlsLike; Events: Record<string, string> };
         hls: HlsLike;
         playerState: PlayerState;
+        liveResyncTarget: typeof liveResyncTarget;
       };
       const video = document.getElementById('v') as HTMLVideoElement;
-      const state: PlayerState = { fatalErrors: [], errors: [], levels: [], firstPlayingAt: null };
+      const state: PlayerState = {
+        fatalErrors: [],
+        errors: [],
+        levels: [],
+        firstPlayingAt: null,
+        resyncs: 0,
+      };
       w.playerState = state;
       const hls = new w.Hls({
         lowLatencyMode: lowLatency,
@@ -109,6 +124,32 @@ export async function openPlayer(
       video.addEventListener('playing', () => {
         state.firstPlayingAt ??= Date.now();
       });
+      // As the web app's player ticks (hls-player.tsx): this player never rewinds or pauses, so
+      // it is always following live.
+      let lastResyncAt = 0;
+      window.setInterval(() => {
+        if (Date.now() - lastResyncAt <= 3000) return;
+        let bufferedEnd = video.currentTime;
+        for (let index = 0; index < video.buffered.length; index += 1) {
+          const inRange =
+            video.buffered.start(index) <= video.currentTime + 0.1 &&
+            video.currentTime <= video.buffered.end(index);
+          if (inRange) bufferedEnd = video.buffered.end(index);
+        }
+        const target = w.liveResyncTarget({
+          following: true,
+          paused: video.paused,
+          latency: hls.latency,
+          targetLatency: hls.targetLatency,
+          liveSyncPosition: hls.liveSyncPosition,
+          targetDuration: hls.latestLevelDetails?.targetduration ?? 0,
+          bufferedEnd,
+        });
+        if (target === null) return;
+        lastResyncAt = Date.now();
+        state.resyncs += 1;
+        video.currentTime = target;
+      }, 500);
       hls.loadSource(url);
       hls.attachMedia(video);
     },

@@ -9,6 +9,7 @@ import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { readToken } from '../api/client.ts';
+import { liveResyncTarget } from './live-resync.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
 import { describeWhepFailure, type WhepFailure, WhepPlayback } from './whep-client.ts';
@@ -69,6 +70,8 @@ const STALL_OVERLAY_DELAY_MS = 1500;
 // Within this distance of the live edge the player counts as live (one LL-HLS hold-back).
 const LIVE_EDGE_TOLERANCE_SECONDS = 3;
 const NETWORK_RETRY_MS = 2000;
+/** After a jump back to live, hls.js's latency needs a moment to reflect it: no second jump sooner. */
+const RESYNC_COOLDOWN_MS = 3000;
 const AD_ASSET_LIST = /^\/api\/v1\/payments\/ad-breaks\/[^/]+\/asset-list$/;
 
 export function HlsPlayer({
@@ -105,12 +108,16 @@ export function HlsPlayer({
   const [failure, setFailure] = useState<string | null>(null);
   const [fatalErrors, setFatalErrors] = useState(0);
   const [hlsState, setHlsState] = useState<HlsState | null>(null);
+  // Following the live edge: false once the viewer rewinds, pauses or picks a chapter, true again
+  // on Go live (live-resync.ts brings a following viewer back after a stall).
+  const followingLiveRef = useRef(true);
   const statsRef = useRef({ onStats, onTime, onEnded, onPlayingChange });
   statsRef.current = { onStats, onTime, onEnded, onPlayingChange };
 
   useEffect(() => {
     const video = videoRef.current;
     if (!video || !seekRequest) return;
+    followingLiveRef.current = false;
     video.currentTime = seekRequest.seconds;
   }, [seekRequest]);
 
@@ -122,6 +129,8 @@ export function HlsPlayer({
     let stallTimer = 0;
     let networkRetryTimer = 0;
     let stalledSince: number | null = null;
+    let lastResyncAt = 0;
+    followingLiveRef.current = true;
 
     const startPlayback = () => {
       video.play().catch(() => {
@@ -262,6 +271,21 @@ export function HlsPlayer({
         currentLatency !== undefined && Number.isFinite(currentLatency) ? currentLatency : undefined,
       );
       setHlsState(hls ? readHlsState(hls) : null);
+      if (hls && live && currentLatency !== undefined && Date.now() - lastResyncAt > RESYNC_COOLDOWN_MS) {
+        const target = liveResyncTarget({
+          following: followingLiveRef.current,
+          paused: video.paused,
+          latency: currentLatency,
+          targetLatency: hls.targetLatency,
+          liveSyncPosition: hls.liveSyncPosition,
+          targetDuration: hls.latestLevelDetails?.targetduration ?? 0,
+          bufferedEnd: bufferedEndAt(video),
+        });
+        if (target !== null) {
+          lastResyncAt = Date.now();
+          video.currentTime = target;
+        }
+      }
       if (hls && statsRef.current.onStats) {
         statsRef.current.onStats({
           levels: hls.levels.map(describeLevel),
@@ -316,13 +340,17 @@ export function HlsPlayer({
     const video = videoRef.current;
     if (!video) return;
     if (video.paused) video.play().catch(() => setPaused(true));
-    else video.pause();
+    else {
+      followingLiveRef.current = false;
+      video.pause();
+    }
   };
 
   const goLive = useCallback(() => {
     const video = videoRef.current;
     if (!video) return;
     const target = hlsRef.current?.liveSyncPosition ?? range.end;
+    followingLiveRef.current = true;
     if (target > 0) video.currentTime = target;
     if (video.paused) video.play().catch(() => setPaused(true));
   }, [range.end]);
@@ -351,6 +379,8 @@ export function HlsPlayer({
   };
 
   const seek = (position: number) => {
+    // A seek to the edge (the bar's end) keeps following live; anywhere else is DVR playback.
+    followingLiveRef.current = range.end - position <= LIVE_EDGE_TOLERANCE_SECONDS;
     const video = videoRef.current;
     if (video) video.currentTime = position;
     // The bar is controlled by the 500 ms ticker's playhead: without this the next render puts the
@@ -438,6 +468,17 @@ export function HlsPlayer({
  * fetched, `autoLevel` whether ABR chooses, `latency` seconds behind the live edge (live only).
  */
 type HlsState = { level: number; loadLevel: number; autoLevel: boolean; latency: string | undefined };
+
+/** The end of the buffered range the playhead is in, or the playhead when it is in none. */
+function bufferedEndAt(video: HTMLVideoElement): number {
+  const now = video.currentTime;
+  for (let index = 0; index < video.buffered.length; index += 1) {
+    if (video.buffered.start(index) <= now + 0.1 && now <= video.buffered.end(index)) {
+      return video.buffered.end(index);
+    }
+  }
+  return now;
+}
 
 function readHlsState(hls: Hls): HlsState {
   const latency = hls.latency;

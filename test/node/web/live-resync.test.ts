@@ -1,0 +1,44 @@
+// The player's rule for a viewer who fell behind the live edge without asking to
+// (web/src/player/live-resync.ts): jump back only when following live, past hls.js's own
+// catch-up range, and onto buffered media.
+import { describe, expect, it } from 'vitest';
+import { type LiveResyncInput, liveResyncTarget } from '../../../web/src/player/live-resync.ts';
+
+/** A low-latency player 6 s behind: PART-HOLD-BACK 0.6 s, 2 s segments, buffered to the edge. */
+const behind: LiveResyncInput = {
+  following: true,
+  paused: false,
+  latency: 6,
+  targetLatency: 0.6,
+  liveSyncPosition: 40,
+  targetDuration: 2,
+  bufferedEnd: 40.5,
+};
+
+describe('live resync', () => {
+  it('moves a following viewer who is seconds behind to the live sync position', () => {
+    expect(liveResyncTarget(behind)).toBe(40);
+  });
+
+  it('leaves a viewer within hls.js catch-up range alone (target + one target duration + 0.5 s)', () => {
+    expect(liveResyncTarget({ ...behind, latency: 3.1 })).toBeNull();
+    expect(liveResyncTarget({ ...behind, latency: 3.2 })).toBe(40);
+    // Standard latency: three target durations behind is the target itself.
+    expect(liveResyncTarget({ ...behind, targetLatency: 6, latency: 7.5 })).toBeNull();
+  });
+
+  it('keeps a viewer who rewound or paused where they are', () => {
+    expect(liveResyncTarget({ ...behind, following: false })).toBeNull();
+    expect(liveResyncTarget({ ...behind, paused: true })).toBeNull();
+  });
+
+  it('does not jump into media that is not buffered yet (that would stall)', () => {
+    expect(liveResyncTarget({ ...behind, bufferedEnd: 39 })).toBeNull();
+  });
+
+  it('does nothing before hls.js knows its target or the live sync position, or for a VOD', () => {
+    expect(liveResyncTarget({ ...behind, targetLatency: null })).toBeNull();
+    expect(liveResyncTarget({ ...behind, liveSyncPosition: null })).toBeNull();
+    expect(liveResyncTarget({ ...behind, latency: Number.NaN })).toBeNull();
+  });
+});

@@ -1,0 +1,44 @@
+// Where a live player that fell behind without the viewer asking should jump back to.
+//
+// hls.js closes small gaps itself: in low-latency mode it plays up to maxLiveSyncPlaybackRate
+// (1.5x) while it is within one target duration of its target latency. Past that it treats the
+// position as DVR playback on purpose and stays there, and it seeks back to the edge only past
+// liveMaxLatencyDuration, which it accepts only beside a liveSyncDuration that would replace the
+// playlist's PART-HOLD-BACK. So a viewer who joined as the stream started, or who sat through a
+// stall while the origin caught up, stayed seconds behind for the rest of the stream (measured on a
+// WHIP publish: 4.8-7.4 s behind, against 1.7 s for a viewer who joined later, docs/benchmarks.md).
+//
+// The rule: a viewer who is following live (did not rewind, pause or pick a chapter) and is more
+// than one target duration past hls.js's target latency is moved to hls.js's live sync position, as
+// soon as the media up to that position is buffered (a jump into unbuffered media would stall).
+//
+// Self-contained on purpose (no imports, no module constants): the end-to-end test player installs
+// this very function into a bare hls.js page from its source text.
+
+export interface LiveResyncInput {
+  /** False once the viewer rewound, paused or picked a chapter; true again on Go live. */
+  readonly following: boolean;
+  readonly paused: boolean;
+  /** hls.js's `latency`, seconds behind the live edge. */
+  readonly latency: number;
+  /** hls.js's `targetLatency` (PART-HOLD-BACK in low-latency mode). */
+  readonly targetLatency: number | null;
+  /** hls.js's `liveSyncPosition`, where a jump lands. */
+  readonly liveSyncPosition: number | null;
+  /** The playlist's EXT-X-TARGETDURATION: hls.js's own catch-up covers this much past its target. */
+  readonly targetDuration: number;
+  /** The end of the buffered range the playhead is in (the playhead itself when none). */
+  readonly bufferedEnd: number;
+}
+
+/** The position to move the playhead to, or null when the player should be left alone. */
+export function liveResyncTarget(input: LiveResyncInput): number | null {
+  if (!input.following || input.paused) return null;
+  if (input.targetLatency === null || input.liveSyncPosition === null) return null;
+  if (!Number.isFinite(input.latency) || !Number.isFinite(input.liveSyncPosition)) return null;
+  // Within hls.js's own catch-up range (plus half a second, so the two never fight).
+  const catchUpRange = input.targetLatency + Math.max(input.targetDuration, 1) + 0.5;
+  if (input.latency <= catchUpRange) return null;
+  if (input.bufferedEnd < input.liveSyncPosition) return null;
+  return input.liveSyncPosition;
+}
