@@ -37,19 +37,32 @@ const WHIP_KEY = 'live_whep_whip_source_key';
 const WHIP_GRANT: AuthorizeResponse = { ...GRANT, channel_id: 'chan-whip-src', stream_id: 'stream-whip-src' };
 const MAX_VIEWERS = 2;
 
-/** The transcoder's child ffmpegs that encode Opus (the WHEP audio), from /proc. */
-function opusEncoders(pid: number): number[] {
+/** The transcoder's child processes whose command line has `needle`, from /proc. */
+function childProcesses(pid: number, needle: string): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((entry) => {
       try {
         const parent = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
-        return parent === String(pid) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('libopus');
+        return parent === String(pid) && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle);
       } catch {
         return false;
       }
     })
     .map(Number);
+}
+
+/** The transcoder's child ffmpegs that encode Opus (the WHEP audio). */
+const opusEncoders = (pid: number) => childProcesses(pid, 'libopus');
+/** Its real-time renditions: ffmpeg reading FLV on stdin and encoding with `-bf 0`. */
+const realtimeEncoders = (pid: number) => childProcesses(pid, 'zerolatency\u0000-bf\u00000');
+
+/**
+ * The RTP timestamp of each access unit (the packet with the marker bit, RFC 6184 §5.1), in the
+ * order they were sent: with no B-frames, presentation order is decode order and they only grow.
+ */
+function unitTimestamps(packets: readonly Buffer[]): number[] {
+  return packets.filter((packet) => ((packet[1] ?? 0) & 0x80) !== 0).map((packet) => packet.readUInt32BE(4));
 }
 
 describe('WHEP playback', () => {
@@ -154,6 +167,9 @@ describe('WHEP playback', () => {
 
       // One Opus encoder for the stream while it has WHEP viewers, none after the last one left.
       expect(opusEncoders(transcoder.child.pid ?? 0)).toHaveLength(1);
+      // This source has no B-frames (x264 zerolatency): its own H.264 is sent, nothing re-encodes it.
+      expect(realtimeEncoders(transcoder.child.pid ?? 0)).toEqual([]);
+      expect(count('whep.realtime_started')).toBe(0);
       const deleted = await fetch(new URL(viewer.location, base), { method: 'DELETE' });
       expect(deleted.status).toBe(200);
       expect((await fetch(new URL(viewer.location, base), { method: 'DELETE' })).status).toBe(404);
@@ -372,6 +388,45 @@ describe('WHEP playback', () => {
       }
     } finally {
       source.close();
+    }
+  }, 60_000);
+  it('sends a source with B-frames (OBS x264) as a real-time rendition without them, only while watched', async () => {
+    const before = lines.length;
+    publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 60, ['-bf', '2']);
+    try {
+      await waitFor(
+        () => lines.slice(before).some((line) => line.includes('"event":"pipeline.')),
+        20_000,
+        'the pipeline',
+      );
+      const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
+      try {
+        expect(viewer.status).toBe(201);
+        expect(viewer.answer).toMatch(new RegExp(`m=video \\d+ UDP/TLS/RTP/SAVPF ${HIGH_PT}\\r\\n`));
+        await waitFor(() => unitTimestamps(viewer.packets).length > 45, 20_000, '1.5 s of access units');
+        // Sent in presentation order: each unit's RTP time after the one before it.
+        const stamps = unitTimestamps(viewer.packets);
+        const steps = stamps.slice(1).map((stamp, index) => (stamp - (stamps[index] ?? 0)) | 0);
+        expect(steps.filter((step) => step <= 0)).toEqual([]);
+        expect(count('whep.realtime_started')).toBe(1);
+        expect(realtimeEncoders(transcoder.child.pid ?? 0)).toHaveLength(1);
+        const { annexB, nalTypes } = depacketizeH264(viewer.packets);
+        expect(nalTypes.has(5)).toBe(true);
+        const decoded = await decodeH264(annexB);
+        expect(decoded).toMatchObject({ width: 320, height: 180 });
+        expect(decoded.frames).toBeGreaterThan(30);
+        expect((await fetch(new URL(viewer.location, base), { method: 'DELETE' })).status).toBe(200);
+        // Nobody watching: the rendition's ffmpeg is gone with the last viewer.
+        await waitFor(
+          () => realtimeEncoders(transcoder.child.pid ?? 0).length === 0,
+          5_000,
+          'the real-time encoder to exit',
+        );
+      } finally {
+        viewer.close();
+      }
+    } finally {
+      publisher?.kill();
     }
   }, 60_000);
 });

@@ -42,10 +42,13 @@ describe('AvcFeed', () => {
     expect(feed.push(Buffer.concat([FLV_HEADER, videoTag(0, [0x17, 0, 0, 0, 0], avcC(2))]))).toEqual([]);
     expect(feed.profileIdc).toBe(100);
     const [key] = feed.push(videoTag(40, [0x17, 1, 0, 0, 80], nalus(2, IDR)));
-    expect(key).toEqual({ ptsMs: 120, keyframe: true, data: withLength4(SPS, PPS, IDR) });
+    expect(key).toEqual({ ptsMs: 120, keyframe: true, reordered: true, data: withLength4(SPS, PPS, IDR) });
     // CompositionTime is SI24: a negative offset (rare, but legal) is read as one.
     const [delta] = feed.push(videoTag(80, [0x27, 1, 0xff, 0xff, 0xf6], nalus(2, SLICE)));
-    expect(delta).toEqual({ ptsMs: 70, keyframe: false, data: withLength4(SLICE) });
+    expect(delta).toEqual({ ptsMs: 70, keyframe: false, reordered: true, data: withLength4(SLICE) });
+    // CompositionTime 0: decoded when presented, as in a stream without B-frames.
+    const [plain] = feed.push(videoTag(120, [0x27, 1, 0, 0, 0], nalus(2, SLICE)));
+    expect(plain).toMatchObject({ ptsMs: 120, reordered: false });
   });
 
   it('yields nothing before the sequence header, and skips a frame whose NAL lengths overrun the tag', () => {

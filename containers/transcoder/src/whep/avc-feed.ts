@@ -11,6 +11,11 @@ export interface AccessUnit {
   /** Presentation time in ms: the FLV timestamp (decode time) plus the CompositionTime. */
   readonly ptsMs: number;
   readonly keyframe: boolean;
+  /**
+   * Presented at another time than decoded (a CompositionTime other than 0): the stream has
+   * B-frames (or another reordering), which a WebRTC viewer must not be sent (realtime-encoder.ts).
+   */
+  readonly reordered: boolean;
   /** 4-byte length-prefixed NAL units. */
   readonly data: Buffer;
 }
@@ -97,7 +102,12 @@ export class AvcFeed {
       const unit = this.#readUnit(tag.payload.subarray(5), first >> 4 === 1);
       if (unit === null) continue;
       const compositionTime = tag.payload.readIntBE(2, 3);
-      units.push({ ptsMs: tag.timestamp + compositionTime, keyframe: first >> 4 === 1, data: unit });
+      units.push({
+        ptsMs: tag.timestamp + compositionTime,
+        keyframe: first >> 4 === 1,
+        reordered: compositionTime !== 0,
+        data: unit,
+      });
     }
     return units;
   }

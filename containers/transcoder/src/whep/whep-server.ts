@@ -1,7 +1,8 @@
 // WHEP playback (draft-ietf-wish-whep) on the WHIP port: `POST /whep/{channel_id or stream_id}` with
 // a viewer's receive-only SDP offer answers 201 with a send-only H.264 answer, a Location and an
 // ETag; `DELETE` on the Location ends it. The media is the live publish's own H.264 (RTMP or WHIP),
-// read from the PublishSession the pipeline reads, only while the stream has WHEP viewers. A viewer
+// read from the PublishSession the pipeline reads, only while the stream has WHEP viewers; a source
+// with B-frames is re-encoded without them for its viewers (realtime-encoder.ts). A viewer
 // needs no credential (LL-HLS playback needs none either); the session URL is an unguessable UUID.
 // Bounded like WHIP: the offer's size, offers in flight, and viewers per node (503 + Retry-After,
 // after which the player falls back to LL-HLS).
@@ -12,8 +13,9 @@ import type { PublishSession } from '../rtmp/publish-session.ts';
 import { CORS_HEADERS, HttpError, readBody, requireSdpContentType } from '../whip/http-common.ts';
 import { MAX_OFFER_BYTES, OfferError } from '../whip/sdp-offer.ts';
 import type { IceOptions } from '../whip/whip-session.ts';
-import { AvcFeed } from './avc-feed.ts';
+import { type AccessUnit, AvcFeed } from './avc-feed.ts';
 import { OpusEncoder } from './opus-encoder.ts';
+import { RealtimeEncoder } from './realtime-encoder.ts';
 import { readViewerOffer } from './viewer-offer.ts';
 import { WhepViewer } from './whep-viewer.ts';
 
@@ -46,6 +48,12 @@ class LiveSource {
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
   #opus: OpusEncoder | null = null;
+  /**
+   * How the video reaches viewers, decided on the source's first keyframe: its own H.264, or the
+   * real-time rendition when it has B-frames.
+   */
+  #video: 'undecided' | 'passthrough' | 'realtime' = 'undecided';
+  #realtime: RealtimeEncoder | null = null;
   #startBytes: Buffer | null = null;
   #lastKeyframeRequest = 0;
 
@@ -79,9 +87,50 @@ class LiveSource {
         for (const viewer of [...this.viewers]) viewer.close('source_ended');
         return;
       }
-      for (const unit of units) for (const viewer of this.viewers) viewer.send(unit);
+      this.#route(units, bytes);
     });
     return feed;
+  }
+
+  /** Sends the source's units to the viewers, or its FLV to the real-time encoder. */
+  #route(units: readonly AccessUnit[], bytes: Buffer): void {
+    if (this.#video === 'undecided') {
+      const keyframe = units.find((unit) => unit.keyframe);
+      if (keyframe === undefined) return;
+      this.#video = keyframe.reordered ? 'realtime' : 'passthrough';
+      if (this.#video === 'realtime') this.#startRealtime(bytes);
+    } else if (this.#video === 'passthrough' && units.some((unit) => unit.reordered)) {
+      // B-frames turned on mid-stream (an encoder reconfigured): viewers restart on the rendition.
+      this.#log({ level: 'warn', event: 'whep.reordering_started', source: this.names[0] ?? '' });
+      this.#video = 'realtime';
+      for (const viewer of [...this.viewers]) viewer.close('source_ended');
+      this.#startRealtime(bytes);
+    }
+    if (this.#video === 'realtime') {
+      this.#realtime?.push(bytes);
+      return;
+    }
+    for (const unit of units) for (const viewer of this.viewers) viewer.send(unit);
+  }
+
+  /** Starts the encoder on the stream's start bytes; `current` (a keyframe's tag) is pushed next. */
+  #startRealtime(current: Buffer): void {
+    const source = this.names[0] ?? '';
+    const encoder = new RealtimeEncoder({
+      profileIdc: this.#feed?.profileIdc ?? null,
+      bitrate: this.session.stats.videoBitrate,
+      onUnit: (unit) => {
+        for (const viewer of this.viewers) viewer.send(unit);
+      },
+      onFailure: (event, error) => {
+        this.#log({ level: 'warn', event, error, source });
+        // Its viewers fall back to LL-HLS (the player does so when frames stop).
+        for (const viewer of [...this.viewers]) viewer.close('source_ended');
+      },
+    });
+    this.#realtime = encoder;
+    if (this.#startBytes !== null && this.#startBytes !== current) encoder.push(this.#startBytes);
+    this.#log({ event: 'whep.realtime_started', source, reason: 'b_frames' });
   }
 
   /**
@@ -109,6 +158,9 @@ class LiveSource {
     this.#startBytes = null;
     this.#opus?.close();
     this.#opus = null;
+    this.#realtime?.close();
+    this.#realtime = null;
+    this.#video = 'undecided';
   }
 
   /** A WHIP publisher sends a keyframe only when asked; an RTMP one on its own GOP. */
