@@ -78,6 +78,12 @@ const TranscoderEnv = z.object({
    */
   WHEP_MAX_VIEWERS: z.coerce.number().int().positive().max(10_000).default(100),
   /**
+   * Real-time renditions (a B-frame-free re-encode for WebRTC viewers of a source with B-frames,
+   * about a quarter of a core each at 720p30) this node runs at once; viewers of a further such
+   * stream get 503 and play LL-HLS, so viewers cannot buy a node's CPU away from its broadcasts.
+   */
+  WHEP_MAX_REALTIME_ENCODES: z.coerce.number().int().min(0).max(64).default(2),
+  /**
    * SRT ingest (docs/srt.md): the one UDP port every SRT publisher shares. 0 (the default) = off, as
    * WHIP, so tests and several transcoders on one host claim no UDP port; the image sets 8890
    * (MediaMTX's SRT port; 1945 is the backup RTMP address in ops/compose).

@@ -63,7 +63,14 @@ async function main(): Promise<void> {
     advertisedAddresses: config.WHIP_PUBLIC_ADDRESSES,
   };
   const whep =
-    config.WHIP_PORT === 0 ? null : new WhepService({ ice, log, maxViewers: config.WHEP_MAX_VIEWERS });
+    config.WHIP_PORT === 0
+      ? null
+      : new WhepService({
+          ice,
+          log,
+          maxViewers: config.WHEP_MAX_VIEWERS,
+          maxRealtimeEncodes: config.WHEP_MAX_REALTIME_ENCODES,
+        });
   const watchable = (session: { grant: AuthorizeResponse }) => [
     session.grant.channel_id,
     session.grant.stream_id,

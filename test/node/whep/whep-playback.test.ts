@@ -35,6 +35,14 @@ const GRANT: AuthorizeResponse = {
 };
 const WHIP_KEY = 'live_whep_whip_source_key';
 const WHIP_GRANT: AuthorizeResponse = { ...GRANT, channel_id: 'chan-whip-src', stream_id: 'stream-whip-src' };
+/** A second stream with B-frames, for the node's cap on real-time renditions. */
+const BFRAMES_KEY = 'live_whep_second_bframes_key';
+const BFRAMES_GRANT: AuthorizeResponse = {
+  ...GRANT,
+  channel_id: 'chan-bf2',
+  stream_id: 'stream-bf2',
+  publish_id: 'pub-bf2',
+};
 const MAX_VIEWERS = 2;
 
 /** The transcoder's child processes whose command line has `needle`, from /proc. */
@@ -80,7 +88,8 @@ describe('WHEP playback', () => {
     origin.respond((request) => {
       if (request.path.endsWith('/authorize')) {
         const key = (JSON.parse(request.body.toString()) as { stream_key: string }).stream_key;
-        return { status: 200, body: JSON.stringify(key === WHIP_KEY ? WHIP_GRANT : GRANT) };
+        const grant = key === WHIP_KEY ? WHIP_GRANT : key === BFRAMES_KEY ? BFRAMES_GRANT : GRANT;
+        return { status: 200, body: JSON.stringify(grant) };
       }
       return { status: 204 };
     });
@@ -99,6 +108,7 @@ describe('WHEP playback', () => {
         WHIP_ICE_PORT: String(await findFreePort()),
         WHIP_ICE_BIND: '127.0.0.1',
         WHEP_MAX_VIEWERS: String(MAX_VIEWERS),
+        WHEP_MAX_REALTIME_ENCODES: '1',
       },
       onLine: (line) => lines.push(line),
     });
@@ -390,15 +400,31 @@ describe('WHEP playback', () => {
       source.close();
     }
   }, 60_000);
-  it('sends a source with B-frames (OBS x264) as a real-time rendition without them, only while watched', async () => {
+  it('sends a source with B-frames (OBS x264) as a real-time rendition without them, only while watched and within the node cap', async () => {
+    // This test holds two viewers at once (MAX_VIEWERS): the tests before must have left none.
+    await waitFor(
+      () => count('whep.viewer_started') === count('whep.viewer_closed'),
+      20_000,
+      'the earlier viewers to be closed',
+    );
     const before = lines.length;
     publisher = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${KEY}`, 60, ['-bf', '2']);
+    const second = spawnPublisher(`rtmp://127.0.0.1:${rtmpPort}/live/${BFRAMES_KEY}`, 60, ['-bf', '2']);
+    const offer = async (channel: string) => {
+      const { pc, sdp } = await createViewerOffer();
+      pc.close();
+      return fetch(`${base}/whep/${channel}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/sdp' },
+        body: sdp,
+      });
+    };
     try {
-      await waitFor(
-        () => lines.slice(before).some((line) => line.includes('"event":"pipeline.')),
-        20_000,
-        'the pipeline',
-      );
+      const started = (stream: string) =>
+        lines
+          .slice(before)
+          .some((line) => line.includes('"event":"pipeline.') && line.includes(`"${stream}"`));
+      await waitFor(() => started('stream-whep') && started('stream-bf2'), 20_000, 'both pipelines');
       const viewer = await watchOverWhep(`${base}/whep/chan-whep`);
       try {
         expect(viewer.status).toBe(201);
@@ -415,18 +441,43 @@ describe('WHEP playback', () => {
         const decoded = await decodeH264(annexB);
         expect(decoded).toMatchObject({ width: 320, height: 180 });
         expect(decoded.frames).toBeGreaterThan(30);
+
+        // The attack: viewers of another B-frame stream asking this node for a second encode
+        // (WHEP_MAX_REALTIME_ENCODES=1). The first is closed when its stream turns out to need one;
+        // once that is known, offers get 503 + Retry-After and the player plays LL-HLS.
+        const refused = await watchOverWhep(`${base}/whep/chan-bf2`);
+        try {
+          expect(refused.status).toBe(201);
+          await waitFor(() => count('whep.realtime_refused') === 1, 15_000, 'the rendition to be refused');
+        } finally {
+          refused.close();
+        }
+        const busy = await offer('chan-bf2');
+        expect(busy.status).toBe(503);
+        expect(busy.headers.get('retry-after')).toBe('30');
+        expect(await busy.json()).toEqual({ error: { code: 'realtime_busy', message: expect.any(String) } });
+        expect(realtimeEncoders(transcoder.child.pid ?? 0)).toHaveLength(1);
+
         expect((await fetch(new URL(viewer.location, base), { method: 'DELETE' })).status).toBe(200);
-        // Nobody watching: the rendition's ffmpeg is gone with the last viewer.
+        // Nobody watching: the rendition's ffmpeg is gone with the last viewer, and its slot is free.
         await waitFor(
           () => realtimeEncoders(transcoder.child.pid ?? 0).length === 0,
           5_000,
           'the real-time encoder to exit',
         );
+        const next = await watchOverWhep(`${base}/whep/chan-bf2`);
+        try {
+          expect(next.status).toBe(201);
+          await waitFor(() => count('whep.realtime_started') === 2, 10_000, "the second stream's rendition");
+        } finally {
+          next.close();
+        }
       } finally {
         viewer.close();
       }
     } finally {
       publisher?.kill();
+      second.kill();
     }
-  }, 60_000);
+  }, 90_000);
 });

@@ -21,6 +21,14 @@ import { WhepViewer } from './whep-viewer.ts';
 
 export const DEFAULT_MAX_VIEWERS = 100;
 const DEFAULT_MAX_PENDING = 16;
+export const DEFAULT_MAX_REALTIME_ENCODES = 2;
+
+/** The node's real-time rendition slots, shared by its streams. */
+interface EncodeSlots {
+  available(): boolean;
+  take(): boolean;
+  give(): void;
+}
 /** A keyframe asked of a WHIP publisher for a joining viewer at most this often. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 1_000;
 /** Tries at gathering ICE candidates on the shared port, and the pause between them. */
@@ -34,6 +42,8 @@ export interface WhepServiceOptions {
   readonly log: LogSink;
   /** WebRTC viewers on this node, all streams together. */
   readonly maxViewers?: number;
+  /** Real-time renditions (B-frame-free re-encodes) this node runs at once. */
+  readonly maxRealtimeEncodes?: number;
   readonly maxPending?: number;
   readonly connectTimeoutMs?: number;
 }
@@ -45,12 +55,13 @@ class LiveSource {
   readonly viewers = new Set<WhepViewer>();
   readonly #requestKeyframe: (() => void) | undefined;
   readonly #log: LogSink;
+  readonly #slots: EncodeSlots;
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
   #opus: OpusEncoder | null = null;
   /**
    * How the video reaches viewers, decided on the source's first keyframe: its own H.264, or the
-   * real-time rendition when it has B-frames.
+   * real-time rendition when it has B-frames. Kept for the session's life (its encoder is not).
    */
   #video: 'undecided' | 'passthrough' | 'realtime' = 'undecided';
   #realtime: RealtimeEncoder | null = null;
@@ -61,11 +72,13 @@ class LiveSource {
     names: readonly string[],
     session: PublishSession<unknown>,
     log: LogSink,
+    slots: EncodeSlots,
     requestKeyframe?: () => void,
   ) {
     this.names = names;
     this.session = session;
     this.#log = log;
+    this.#slots = slots;
     this.#requestKeyframe = requestKeyframe;
   }
 
@@ -113,9 +126,24 @@ class LiveSource {
     for (const unit of units) for (const viewer of this.viewers) viewer.send(unit);
   }
 
-  /** Starts the encoder on the stream's start bytes; `current` (a keyframe's tag) is pushed next. */
-  #startRealtime(current: Buffer): void {
+  /** True when this stream needs a real-time rendition the node has no slot for. */
+  get realtimeRefused(): boolean {
+    return this.#video === 'realtime' && this.#realtime === null && !this.#slots.available();
+  }
+
+  /**
+   * Starts the encoder on the stream's start bytes; `pushedNext` (the bytes with the deciding
+   * keyframe, possibly the start bytes themselves) is pushed by the caller right after. With no
+   * slot free, the stream's viewers are closed: their players fall back to LL-HLS, and the next
+   * offers are answered 503 until a slot frees.
+   */
+  #startRealtime(pushedNext: Buffer | null): void {
     const source = this.names[0] ?? '';
+    if (!this.#slots.take()) {
+      this.#log({ level: 'warn', event: 'whep.realtime_refused', source });
+      for (const viewer of [...this.viewers]) viewer.close('source_ended');
+      return;
+    }
     const encoder = new RealtimeEncoder({
       profileIdc: this.#feed?.profileIdc ?? null,
       bitrate: this.session.stats.videoBitrate,
@@ -124,21 +152,34 @@ class LiveSource {
       },
       onFailure: (event, error) => {
         this.#log({ level: 'warn', event, error, source });
+        this.#stopRealtime();
         // Its viewers fall back to LL-HLS (the player does so when frames stop).
         for (const viewer of [...this.viewers]) viewer.close('source_ended');
       },
     });
     this.#realtime = encoder;
-    if (this.#startBytes !== null && this.#startBytes !== current) encoder.push(this.#startBytes);
+    if (this.#startBytes !== null && this.#startBytes !== pushedNext) encoder.push(this.#startBytes);
     this.#log({ event: 'whep.realtime_started', source, reason: 'b_frames' });
+  }
+
+  #stopRealtime(): void {
+    if (this.#realtime === null) return;
+    this.#realtime.close();
+    this.#realtime = null;
+    this.#slots.give();
   }
 
   /**
    * Adds an answered viewer. The first one starts the stream's Opus encoder (the FLV's AAC as
-   * Opus): an offer that is refused, or never answered, starts no process.
+   * Opus), and a B-frame stream's real-time rendition: an offer that is refused, or never
+   * answered, starts no process.
    */
   addViewer(viewer: WhepViewer): void {
     this.viewers.add(viewer);
+    // A B-frame stream watched again (its encoder stopped with its last viewer, or had no slot).
+    if (this.#video === 'realtime' && this.#realtime === null && this.#startBytes !== null) {
+      this.#startRealtime(null);
+    }
     if (this.#opus !== null || this.#startBytes === null || this.session.stats.audioCodec === null) return;
     this.#opus = new OpusEncoder({
       onPacket: (packet) => {
@@ -158,9 +199,7 @@ class LiveSource {
     this.#startBytes = null;
     this.#opus?.close();
     this.#opus = null;
-    this.#realtime?.close();
-    this.#realtime = null;
-    this.#video = 'undecided';
+    this.#stopRealtime();
   }
 
   /** A WHIP publisher sends a keyframe only when asked; an RTMP one on its own GOP. */
@@ -178,6 +217,19 @@ export class WhepService {
   readonly #sources = new Map<string, LiveSource>();
   readonly #viewers = new Map<string, { viewer: WhepViewer; source: LiveSource }>();
   #pending = 0;
+  #realtimeEncodes = 0;
+  readonly #slots: EncodeSlots = {
+    available: () =>
+      this.#realtimeEncodes < (this.#options.maxRealtimeEncodes ?? DEFAULT_MAX_REALTIME_ENCODES),
+    take: () => {
+      if (!this.#slots.available()) return false;
+      this.#realtimeEncodes += 1;
+      return true;
+    },
+    give: () => {
+      this.#realtimeEncodes = Math.max(0, this.#realtimeEncodes - 1);
+    },
+  };
 
   constructor(options: WhepServiceOptions) {
     this.#options = options;
@@ -192,7 +244,7 @@ export class WhepService {
    * closes; a reconnecting publisher's new session replaces the old one under the same names.
    */
   addSource(names: readonly string[], session: PublishSession<unknown>, requestKeyframe?: () => void): void {
-    const source = new LiveSource(names, session, this.#options.log, requestKeyframe);
+    const source = new LiveSource(names, session, this.#options.log, this.#slots, requestKeyframe);
     for (const name of names) this.#sources.set(name, source);
     session.onClose(() => {
       for (const name of names) if (this.#sources.get(name) === source) this.#sources.delete(name);
@@ -246,6 +298,11 @@ export class WhepService {
     const feed = source.attach();
     if (feed.codecSupported === false) {
       throw new HttpError(406, 'source_not_h264', 'This stream is not H.264: play LL-HLS');
+    }
+    if (source.realtimeRefused) {
+      throw new HttpError(503, 'realtime_busy', 'This node makes no more real-time renditions: play LL-HLS', {
+        'retry-after': '30',
+      });
     }
     let offer: ReturnType<typeof readViewerOffer>;
     try {
