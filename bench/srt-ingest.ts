@@ -1,7 +1,10 @@
-// SRT ingest beside RTMP in one run (docs/srt.md): the transcoder (main.ts, its own process) with
-// SRT on, an origin stand-in on loopback that accepts everything, and one publisher at a time —
-// ffmpeg's 640x360 30 fps H.264 (2 s GOP, x264 veryfast zerolatency, 800 kb/s) + AAC, over RTMP,
-// then the same encode as MPEG-TS over SRT with AES-128 (passphrase). Two figures per protocol:
+// SRT and WHIP ingest beside RTMP in one run (docs/srt.md, docs/webrtc.md): the transcoder (main.ts,
+// its own process) with SRT and WHIP on, an origin stand-in on loopback that accepts everything,
+// and one publisher at a time — ffmpeg's 640x360 30 fps H.264 (2 s GOP, x264 veryfast zerolatency,
+// 800 kb/s) + AAC, over RTMP, then the same encode as MPEG-TS over SRT with AES-128 (passphrase),
+// then a WHIP publisher (test/node/whip/whip-publisher.ts: ffmpeg's 640x360 30 fps Constrained
+// Baseline, 2 s GOP, + Opus, as RTP through a libdatachannel PeerConnection, as OBS's WHIP output
+// sends). Two figures per protocol:
 // - publish→part latency: when each LL-HLS part of the source rendition reached the origin, minus
 //   when the last frame it holds left the publisher (ffmpeg `-re` + `-progress`: media time t left
 //   at mediaZeroAt + t, bench/lib/publisher.ts). This is the ingest half of SRT→LL-HLS latency; the
@@ -9,7 +12,7 @@
 //   measures it for RTMP.
 // - CPU of the transcoder's process tree (Node, the pipeline's ffmpeg and, for SRT, the TS bridge
 //   ffmpeg) over a steady window, as % of one core; the publishers' own encoding is not counted.
-// A third run publishes over SRT with `-pes_payload_size 0` on the publisher's MPEG-TS muxer.
+// Another run publishes over SRT with `-pes_payload_size 0` on the publisher's MPEG-TS muxer.
 // Tier "none" with a 2 s GOP: the source is passed through and audio encoded, in both cases.
 //   node bench/srt-ingest.ts
 import type { AuthorizeResponse } from '../protocol/ingest.ts';
@@ -17,6 +20,7 @@ import { findFreePort, startTranscoder } from '../scripts/lib/platform.ts';
 import { waitFor } from '../test/node/rtmp/helpers.ts';
 import { findFreeUdpPort, srtUrl } from '../test/node/srt/srt-publisher.ts';
 import { type FakeOrigin, startFakeOrigin } from '../test/node/upload/fake-origin.ts';
+import { publishOverWhip } from '../test/node/whip/whip-publisher.ts';
 import { type Benchmark, type BenchOutcome, pickWindowMs, runBenchmark } from './lib/bench.ts';
 import { startClockedPublisher } from './lib/publisher.ts';
 import { formatNumber, roundSummary, type Summary, summarize } from './lib/stats.ts';
@@ -83,7 +87,32 @@ function partLatencies(
   return base.map((latency) => latency - gops * GOP_SECONDS * 1000);
 }
 
-async function publishAndMeasure(
+interface RunningPublisher {
+  mediaZeroAt(): number | null;
+  stop(): Promise<unknown>;
+  describe(): string;
+}
+
+async function measurePublish(
+  publisher: RunningPublisher,
+  origin: FakeOrigin,
+  publishId: string,
+  root: number,
+  windowMs: number,
+): Promise<{ cpu: number; latency: Summary; parts: number }> {
+  try {
+    const cpu = await measure(root, windowMs);
+    const zero = publisher.mediaZeroAt();
+    if (zero === null) throw new Error(`the publisher reported no progress: ${publisher.describe()}`);
+    const parts = partsOf(origin, publishId);
+    // The first 4 s are the pipeline's start (probe, ladder plan): not the steady state.
+    return { cpu, latency: summarize(partLatencies(parts, zero, 4)), parts: parts.length };
+  } finally {
+    await publisher.stop();
+  }
+}
+
+function publishAndMeasure(
   url: string,
   format: 'flv' | 'mpegts',
   origin: FakeOrigin,
@@ -93,17 +122,36 @@ async function publishAndMeasure(
   outputArgs: string[] = [],
 ): Promise<{ cpu: number; latency: Summary; parts: number }> {
   const publisher = startClockedPublisher(url, { ...SOURCE, format, outputArgs });
-  try {
-    const cpu = await measure(root, windowMs);
-    const zero = publisher.mediaZeroAt();
-    if (zero === null)
-      throw new Error(`the ${format} publisher reported no progress: ${publisher.stderr.join('')}`);
-    const parts = partsOf(origin, publishId);
-    // The first 4 s are the pipeline's start (probe, ladder plan): not the steady state.
-    return { cpu, latency: summarize(partLatencies(parts, zero, 4)), parts: parts.length };
-  } finally {
-    await publisher.stop();
-  }
+  return measurePublish(
+    { mediaZeroAt: publisher.mediaZeroAt, stop: publisher.stop, describe: () => publisher.stderr.join('') },
+    origin,
+    publishId,
+    root,
+    windowMs,
+  );
+}
+
+async function whipAndMeasure(
+  whipUrl: string,
+  origin: FakeOrigin,
+  publishId: string,
+  root: number,
+  windowMs: number,
+): Promise<{ cpu: number; latency: Summary; parts: number }> {
+  // Long enough for the warm-up and the window; stopped when measured.
+  const publisher = await publishOverWhip(whipUrl, KEY, Math.ceil(windowMs / 1000) + 30);
+  if (publisher.status !== 201) throw new Error(`the WHIP offer was answered ${publisher.status}`);
+  return measurePublish(
+    {
+      mediaZeroAt: publisher.mediaZeroAt,
+      stop: async () => publisher.close(),
+      describe: () => `WHIP session ${publisher.location}`,
+    },
+    origin,
+    publishId,
+    root,
+    windowMs,
+  );
 }
 
 export const srtIngestBench: Benchmark = {
@@ -121,6 +169,7 @@ export const srtIngestBench: Benchmark = {
     });
     const rtmpPort = await findFreePort();
     const srtPort = await findFreeUdpPort();
+    const whipPort = await findFreePort();
     const transcoder = await startTranscoder({
       rtmpPort,
       httpPort: await findFreePort(),
@@ -131,6 +180,10 @@ export const srtIngestBench: Benchmark = {
         TRANSCODER_ENCODER: 'x264',
         SRT_PORT: String(srtPort),
         SRT_HOST: '127.0.0.1',
+        WHIP_PORT: String(whipPort),
+        WHIP_HOST: '127.0.0.1',
+        WHIP_ICE_PORT: String(await findFreeUdpPort()),
+        WHIP_ICE_BIND: '127.0.0.1',
       },
     });
     const root = transcoder.child.pid ?? 0;
@@ -174,6 +227,18 @@ export const srtIngestBench: Benchmark = {
         windowMs,
         ['-pes_payload_size', '0'],
       );
+      await waitFor(
+        () => origin.requests.some((r) => r.path.endsWith('/bench-publish-3/end')),
+        15_000,
+        'the second SRT publish to end',
+      );
+      const whip = await whipAndMeasure(
+        `http://127.0.0.1:${whipPort}/whip`,
+        origin,
+        'bench-publish-4',
+        root,
+        windowMs,
+      );
       const row = (name: string, m: { cpu: number; latency: Summary; parts: number }) => [
         name,
         formatNumber(m.latency.p50),
@@ -185,20 +250,22 @@ export const srtIngestBench: Benchmark = {
       return {
         table: {
           title:
-            'SRT beside RTMP: publish→part latency (ms) and CPU per publisher (transcoder process tree, % of one core)',
+            'SRT and WHIP beside RTMP: publish→part latency (ms) and CPU per publisher (transcoder process tree, % of one core)',
           source:
-            'ffmpeg 640x360 30 fps H.264 800 kb/s, 2 s GOP, AAC; SRT with AES-128 (passphrase), latency 120 ms; tier none (source passthrough + audio)',
+            'ffmpeg 640x360 30 fps H.264 800 kb/s, 2 s GOP, AAC (RTMP, SRT with AES-128 and latency 120 ms); WHIP: ffmpeg 640x360 30 fps Constrained Baseline, 2 s GOP, Opus, over libdatachannel; tier none (source passthrough + audio)',
           headers: ['publisher', 'p50', 'p95', 'max', 'CPU %', 'parts'],
           rows: [
             ['idle (no publisher)', '-', '-', '-', `${idle}`, '-'],
             row('RTMP', rtmp),
             row('SRT', srt),
             row('SRT, publisher -pes_payload_size 0', srtSmallPes),
+            row('WHIP', whip),
           ],
           notes: [
             `window ${windowMs / 1000} s after 6 s of warm-up; parts of the first 4 s of media left out; publishers' own encoding not counted`,
             'latency = a part reaching the origin minus its last frame leaving the publisher (-re clock): the ingest half of →LL-HLS latency, the playback half being the same for both',
             `SRT minus RTMP: ${formatNumber((srt.latency.p50 ?? 0) - (rtmp.latency.p50 ?? 0))} ms at p50, ${Math.round((srt.cpu - rtmp.cpu) * 10) / 10} % of a core (SRT adds AES-CTR, the receive buffer in Node and the TS→FLV bridge ffmpeg)`,
+            `WHIP minus RTMP: ${formatNumber((whip.latency.p50 ?? 0) - (rtmp.latency.p50 ?? 0))} ms at p50, ${Math.round((whip.cpu - rtmp.cpu) * 10) / 10} % of a core (WHIP adds ICE/DTLS-SRTP in libdatachannel and the RTP→FLV bridge ffmpeg, which encodes the Opus to AAC)`,
           ],
         },
         result: {
@@ -210,6 +277,7 @@ export const srtIngestBench: Benchmark = {
             latency_ms: roundSummary(srtSmallPes.latency),
             parts: srtSmallPes.parts,
           },
+          whip: { cpu_percent: whip.cpu, latency_ms: roundSummary(whip.latency), parts: whip.parts },
         },
       };
     } finally {

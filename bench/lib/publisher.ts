@@ -4,6 +4,7 @@
 // ingest needs an independent record of when media time t left the publisher: with `-re` that is
 // publishStartedAt + t, and `-progress` tells us publishStartedAt.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { trackMediaZero } from '../../scripts/lib/media-clock.ts';
 
 export interface ClockedPublisher {
   readonly process: ChildProcess;
@@ -29,8 +30,6 @@ export interface ClockedPublishOptions {
   outputArgs?: string[];
 }
 
-const PROGRESS_TIME = /^out_time_us=(\d+)$/;
-
 export function startClockedPublisher(url: string, options: ClockedPublishOptions): ClockedPublisher {
   const gop = String(options.fps * 2);
   const args = [
@@ -48,23 +47,7 @@ export function startClockedPublisher(url: string, options: ClockedPublishOption
   ].flat();
   const child = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const stderr: string[] = [];
-  let zeroAt: number | null = null;
-  let pending = '';
-  child.stdout?.setEncoding('utf8');
-  child.stdout?.on('data', (text: string) => {
-    const now = Date.now();
-    pending += text;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) {
-      const match = PROGRESS_TIME.exec(line.trim());
-      if (!match?.[1]) continue;
-      // A progress report is written after the time it names was muxed, never before: the
-      // earliest (now − t) over all reports is the closest bound on when media time 0 was read.
-      const candidate = now - Number(match[1]) / 1000;
-      if (Number(match[1]) > 0 && (zeroAt === null || candidate < zeroAt)) zeroAt = candidate;
-    }
-  });
+  const mediaZeroAt = trackMediaZero(child.stdout);
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (text: string) => {
     stderr.push(text);
@@ -75,7 +58,7 @@ export function startClockedPublisher(url: string, options: ClockedPublishOption
     process: child,
     exited,
     stderr,
-    mediaZeroAt: () => zeroAt,
+    mediaZeroAt,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);

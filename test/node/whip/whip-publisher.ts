@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import nodeDataChannel from 'node-datachannel';
+import { trackMediaZero } from '../../../scripts/lib/media-clock.ts';
 
 type PeerConnection = InstanceType<typeof nodeDataChannel.PeerConnection>;
 type Track = InstanceType<typeof nodeDataChannel.Track>;
@@ -30,6 +31,8 @@ export interface WhipPublisher {
   readonly videoPacketsSent: () => number;
   /** Makes the next video packet "lost": it is not sent, the later ones are. */
   dropNextVideoPacket(): void;
+  /** Wall clock (epoch ms) at which ffmpeg read media time 0 (`-re`), null before it reported. */
+  mediaZeroAt(): number | null;
   close(): void;
 }
 
@@ -104,6 +107,7 @@ export async function publishOverWhip(
       rtcp,
       videoPacketsSent: () => 0,
       dropNextVideoPacket() {},
+      mediaZeroAt: () => null,
       close,
     };
   }
@@ -190,9 +194,14 @@ export async function publishOverWhip(
       '-ssrc',
       String(AUDIO_SSRC),
       `rtp://127.0.0.1:${audioIn.address().port}`,
+      '-progress',
+      'pipe:1',
+      '-stats_period',
+      '0.25',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  const mediaZeroAt = trackMediaZero(ffmpeg.stdout);
   return {
     location: response.headers.get('location') ?? '',
     etag: response.headers.get('etag'),
@@ -202,6 +211,7 @@ export async function publishOverWhip(
     dropNextVideoPacket() {
       dropNext = true;
     },
+    mediaZeroAt,
     close,
   };
 }
