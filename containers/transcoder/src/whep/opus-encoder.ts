@@ -5,7 +5,7 @@
 // the last packet completed on the page" (RFC 7845 §4), so with 960-sample frames the packet k
 // of the n completed on a page starts at granule - 960 * (n - k). The first two packets are the
 // OpusHead and OpusTags headers (§5). close() kills ffmpeg; nothing outlives the stream's viewers.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { FlvFedFfmpeg } from './flv-fed-ffmpeg.ts';
 
 export interface OpusPacket {
   /** Start of the packet on the 48 kHz clock of the encoder's output. */
@@ -18,8 +18,6 @@ export const OPUS_FRAME_SAMPLES = 960;
 const OGG_PAGE_HEADER = 27;
 /** Ogg pages are at most 65,307 bytes; more buffered means the stream is not Ogg. */
 const MAX_BUFFERED_BYTES = 256 * 1024;
-/** FLV queued for a stalled ffmpeg past this: audio stops (video goes on). */
-const MAX_PENDING_INPUT_BYTES = 8 * 1024 * 1024;
 const HEADER_PACKETS = 2;
 
 export function buildOpusArgs(): string[] {
@@ -114,64 +112,31 @@ export interface OpusEncoderOptions {
 }
 
 export class OpusEncoder {
-  readonly #options: OpusEncoderOptions;
   readonly #reader = new OggOpusReader();
-  #child: ChildProcess | null = null;
-  #closed = false;
+  readonly #process: FlvFedFfmpeg;
 
   constructor(options: OpusEncoderOptions) {
-    this.#options = options;
+    this.#process = new FlvFedFfmpeg({
+      args: buildOpusArgs(),
+      onOutput: (chunk) => {
+        for (const packet of this.#reader.push(chunk)) options.onPacket(packet);
+      },
+      onFailure: options.logError,
+      events: { stalled: 'whep.audio_stalled', failed: 'whep.audio_failed', exited: 'whep.audio_exited' },
+      ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
+    });
   }
 
   get pid(): number | null {
-    return this.#child?.pid ?? null;
+    return this.#process.pid;
   }
 
   /** Feeds FLV bytes (the first call must be the stream's start bytes); starts ffmpeg on the first. */
   push(flvBytes: Buffer): void {
-    if (this.#closed) return;
-    const child = this.#child ?? this.#start();
-    if ((child.stdin?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) {
-      this.#options.logError('whep.audio_stalled', 'the Opus encoder fell behind');
-      this.close();
-      return;
-    }
-    child.stdin?.write(flvBytes);
-  }
-
-  #start(): ChildProcess {
-    const child = spawn(this.#options.ffmpegPath ?? 'ffmpeg', buildOpusArgs(), {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    this.#child = child;
-    let stderr = '';
-    child.stderr?.on('data', (data: Buffer) => {
-      stderr = `${stderr}${data.toString()}`.slice(-2_000);
-    });
-    child.stdin?.on('error', () => {});
-    child.stdout?.on('data', (chunk: Buffer) => {
-      let packets: OpusPacket[];
-      try {
-        packets = this.#reader.push(chunk);
-      } catch (error) {
-        this.#options.logError('whep.audio_failed', String(error));
-        this.close();
-        return;
-      }
-      for (const packet of packets) this.#options.onPacket(packet);
-    });
-    child.once('exit', (code, signal) => {
-      if (!this.#closed) this.#options.logError('whep.audio_exited', `${code ?? signal}: ${stderr.trim()}`);
-      this.#closed = true;
-    });
-    return child;
+    this.#process.push(flvBytes);
   }
 
   close(): void {
-    if (this.#closed && this.#child === null) return;
-    this.#closed = true;
-    const child = this.#child;
-    this.#child = null;
-    if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    this.#process.close();
   }
 }

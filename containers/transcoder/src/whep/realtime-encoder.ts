@@ -8,12 +8,9 @@
 // read by an AvcFeed of its own, exactly as a passthrough source's is. Streams without B-frames
 // (browsers over WHIP, x264 zerolatency, most hardware encoders' low-latency presets) are passed
 // through untouched and start nothing. close() kills ffmpeg; nothing outlives the stream's viewers.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { type AccessUnit, AvcFeed } from './avc-feed.ts';
+import { FlvFedFfmpeg } from './flv-fed-ffmpeg.ts';
 
-/** FLV queued for a stalled encoder past this: the real-time rendition stops (LL-HLS goes on). */
-const MAX_PENDING_INPUT_BYTES = 8 * 1024 * 1024;
-const STDERR_TAIL_CHARS = 2_000;
 const DEFAULT_BITRATE = 2_500_000;
 /** A 1080p60 OBS stream is about 6 Mbps; a 720p real-time copy needs no more. */
 const MAX_BITRATE = 4_500_000;
@@ -88,69 +85,35 @@ export interface RealtimeEncoderOptions {
 }
 
 export class RealtimeEncoder {
-  readonly #options: RealtimeEncoderOptions;
   readonly #feed = new AvcFeed();
-  #child: ChildProcess | null = null;
-  #closed = false;
+  readonly #process: FlvFedFfmpeg;
 
   constructor(options: RealtimeEncoderOptions) {
-    this.#options = options;
+    this.#process = new FlvFedFfmpeg({
+      args: buildRealtimeArgs({ profileIdc: options.profileIdc, bitrate: options.bitrate }),
+      onOutput: (chunk) => {
+        for (const unit of this.#feed.push(chunk)) options.onUnit(unit);
+      },
+      onFailure: options.onFailure,
+      events: {
+        stalled: 'whep.realtime_stalled',
+        failed: 'whep.realtime_failed',
+        exited: 'whep.realtime_exited',
+      },
+      ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
+    });
   }
 
   get pid(): number | null {
-    return this.#child?.pid ?? null;
+    return this.#process.pid;
   }
 
   /** Feeds FLV bytes (the first call must be the stream's start bytes); starts ffmpeg on the first. */
   push(flvBytes: Buffer): void {
-    if (this.#closed) return;
-    const child = this.#child ?? this.#start();
-    if ((child.stdin?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) {
-      this.#fail('whep.realtime_stalled', 'the real-time encoder fell behind');
-      return;
-    }
-    child.stdin?.write(flvBytes);
-  }
-
-  #start(): ChildProcess {
-    const child = spawn(
-      this.#options.ffmpegPath ?? 'ffmpeg',
-      buildRealtimeArgs({ profileIdc: this.#options.profileIdc, bitrate: this.#options.bitrate }),
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    this.#child = child;
-    let stderr = '';
-    child.stderr?.on('data', (data: Buffer) => {
-      stderr = `${stderr}${data.toString()}`.slice(-STDERR_TAIL_CHARS);
-    });
-    child.stdin?.on('error', () => {});
-    child.stdout?.on('data', (chunk: Buffer) => {
-      let units: AccessUnit[];
-      try {
-        units = this.#feed.push(chunk);
-      } catch (error) {
-        this.#fail('whep.realtime_failed', String(error));
-        return;
-      }
-      for (const unit of units) if (!this.#closed) this.#options.onUnit(unit);
-    });
-    child.once('exit', (code, signal) => {
-      if (!this.#closed) this.#fail('whep.realtime_exited', `${code ?? signal}: ${stderr.trim()}`);
-    });
-    return child;
-  }
-
-  #fail(event: string, error: string): void {
-    if (this.#closed) return;
-    this.close();
-    this.#options.onFailure(event, error);
+    this.#process.push(flvBytes);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    const child = this.#child;
-    this.#child = null;
-    if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    this.#process.close();
   }
 }
