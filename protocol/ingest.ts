@@ -40,6 +40,12 @@ export const AuthorizeResponse = z.object({
   continued: z.boolean(),
   /** The media sequence number the first segment of this publish must carry. */
   next_msn: z.number().int().nonnegative(),
+  /**
+   * A continued publish: the keyframe interval the previous publish of the stream measured (the
+   * same encoder reconnecting), so the new pipeline plans its ladder on the first keyframe instead
+   * of waiting for a second one. Absent or null when unknown.
+   */
+  source_keyframe_interval_ms: z.number().int().positive().max(600_000).nullable().optional(),
 });
 export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
 

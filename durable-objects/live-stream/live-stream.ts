@@ -86,6 +86,13 @@ export class LiveStream extends DurableObject<Env> {
   #lastPartAt: number | null = null;
   /** The current publish's source measurements, for the dashboard's warnings (stream-health.ts). */
   readonly #health = new StreamHealthLog();
+  /**
+   * The stream's source keyframe interval as its publishes' heartbeats last measured it: handed to
+   * a publish that continues the stream (the same encoder reconnecting, often through another
+   * node), which then skips measuring it (AuthorizeResponse.source_keyframe_interval_ms). Memory
+   * only: an object restarted mid-window hands none, and the pipeline measures as usual.
+   */
+  #sourceKeyframeIntervalMs: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env, timings: LiveStreamTimings = readTimings(env)) {
     super(ctx, env);
@@ -258,6 +265,7 @@ export class LiveStream extends DurableObject<Env> {
   heartbeat(publishId: string, health?: SourceHealth): boolean {
     const ok = this.checkPublisher(publishId).ok;
     if (ok && health) this.#health.record(publishId, health, Date.now());
+    if (ok && health?.keyframe_interval_ms) this.#sourceKeyframeIntervalMs = health.keyframe_interval_ms;
     return ok;
   }
 
@@ -459,11 +467,15 @@ export class LiveStream extends DurableObject<Env> {
     this.#lastActivityAt = now;
     this.#lastUploadAt = null;
     await this.ctx.storage.setAlarm(now + this.timings.publisherTimeoutMs);
-    return phases.toAuthorizeResponse(record, true, nextMsn);
+    return {
+      ...phases.toAuthorizeResponse(record, true, nextMsn),
+      source_keyframe_interval_ms: this.#sourceKeyframeIntervalMs,
+    };
   }
 
   async #startStream(input: BeginPublishInput, now: number): Promise<AuthorizeResponse> {
     const streamId = await rows.claimStreamRow(this.env, input, now);
+    this.#sourceKeyframeIntervalMs = null;
     this.#storage.ensureSchema();
     // The previous stream's part rows only served resuming it; its segment rows stay for the VOD
     // until finalizing it copies them out (forgetStream).

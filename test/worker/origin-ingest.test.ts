@@ -210,6 +210,28 @@ describe('internal ingest uploads', () => {
 });
 
 describe('publisher lifecycle', () => {
+  it("hands a continued publish the source's keyframe interval its previous publish measured, and a new stream none", async () => {
+    const channel = await createTestChannel();
+    const first = await startTestStream(channel, ['source'], 1);
+    expect(first.source_keyframe_interval_ms ?? null).toBeNull();
+    const health = {
+      bytes_in: 1_000_000,
+      source_fps: 30,
+      encode_fps: 30,
+      keyframe_interval_ms: 2000,
+      audio_present: true,
+      encode_speed: 1,
+    };
+    expect((await postIngest(first, 'heartbeat', { health })).status).toBe(204);
+    expect((await postIngest(first, 'end', { reason: 'publisher_closed' })).status).toBe(204);
+    const second = await authorizePublish(channel.streamKey);
+    expect(second).toMatchObject({
+      stream_id: first.stream_id,
+      continued: true,
+      source_keyframe_interval_ms: 2000,
+    });
+  });
+
   it('continues the same stream after a reconnect inside the window, with a discontinuity', async () => {
     const channel = await createTestChannel();
     const first = await startTestStream(channel, ['source'], 2);

@@ -205,11 +205,15 @@ export class StreamPipeline {
     );
     // The ladder depends on the source's GOP (passthrough needs 2 s), which takes two keyframes to
     // measure; ffmpeg starts once it is known or the probe time is up. The tags received meanwhile
-    // are replayed into ffmpeg, so nothing is lost, only the first part is later.
+    // are replayed into ffmpeg, so nothing is lost, only the first part is later. A publish that
+    // continues the stream (the encoder reconnecting, often through another node after one died)
+    // is told the GOP its previous publish measured, and starts on its first media instead.
+    const hint = this.#session.grant.source_keyframe_interval_ms ?? null;
     const probe = () => {
       if (this.#closing) return;
       const stats = this.#session.stats;
-      if (stats.keyframeIntervalMs !== null || Date.now() - probeStarted >= SOURCE_PROBE_MAX_MS) {
+      const hinted = hint !== null && stats.videoCodec !== null && stats.lastMediaTimestamp !== null;
+      if (stats.keyframeIntervalMs !== null || hinted || Date.now() - probeStarted >= SOURCE_PROBE_MAX_MS) {
         this.#startTranscode();
       } else {
         this.#probeTimer = setTimeout(probe, 100);
@@ -351,7 +355,11 @@ export class StreamPipeline {
   }
 
   #startTranscode(): void {
-    const source = describeSource(this.#session.stats);
+    const measured = describeSource(this.#session.stats);
+    const hint = this.#session.grant.source_keyframe_interval_ms ?? null;
+    const source = { ...measured, keyframeIntervalMs: measured.keyframeIntervalMs ?? hint };
+    const keyframeIntervalFrom =
+      measured.keyframeIntervalMs !== null ? 'measured' : hint !== null ? 'previous_publish' : 'unknown';
     const plan = planLadder({
       tier: this.#session.grant.tier,
       source,
@@ -410,6 +418,7 @@ export class StreamPipeline {
       renditions: plan.renditions.map((r) => (r.kind === 'video' ? `${r.name}:${r.videoMode}` : r.name)),
       dropped_for_load: plan.droppedForLoad,
       source,
+      keyframe_interval_from: keyframeIntervalFrom,
       encoder: this.#deps.encoder,
       hot_standby: this.#standbyWanted ? (release === null ? 'refused_for_load' : 'running') : 'off',
     });

@@ -105,6 +105,36 @@ describe('stream pipeline', () => {
     for (const segment of segments.slice(0, 2)) expect(segment.duration).toBeCloseTo(2, 2);
   });
 
+  it('starts a continued publish on its first media with the GOP its previous publish measured, where a new one waits for two keyframes', async () => {
+    const startedAfter = async (grant: typeof GRANT) => {
+      const publish = openPublish(grant);
+      startPipeline(publish);
+      const feeder = feedInRealTime(publish, tags);
+      const fedAt = Date.now();
+      try {
+        const starting = () => logs.find((entry) => entry.event === 'pipeline.transcode_starting');
+        await waitFor(() => starting() !== undefined, 10_000, 'the transcode to start');
+        return { line: starting(), afterMs: Date.now() - fedAt };
+      } finally {
+        feeder.stop();
+        logs.length = 0;
+      }
+    };
+    // The source's keyframes are 2 s apart: measuring the GOP takes a second keyframe.
+    const fresh = await startedAfter(GRANT);
+    expect(fresh.line).toMatchObject({
+      keyframe_interval_from: 'measured',
+      renditions: ['source:copy', 'audio'],
+    });
+    expect(fresh.afterMs).toBeGreaterThanOrEqual(1_800);
+    const continued = await startedAfter({ ...GRANT, continued: true, source_keyframe_interval_ms: 2000 });
+    expect(continued.line).toMatchObject({
+      keyframe_interval_from: 'previous_publish',
+      renditions: ['source:copy', 'audio'],
+    });
+    expect(continued.afterMs).toBeLessThan(1_000);
+  });
+
   it("carries the publish's trace id to the origin on every call as a W3C traceparent, and on every log line", async () => {
     const publish = openPublish(GRANT);
     const traceId = publish.handle.session.traceId;
