@@ -113,11 +113,13 @@ class LiveSource {
       this.#video = keyframe.reordered ? 'realtime' : 'passthrough';
       if (this.#video === 'realtime') this.#startRealtime(bytes);
     } else if (this.#video === 'passthrough' && units.some((unit) => unit.reordered)) {
-      // B-frames turned on mid-stream (an encoder reconfigured): viewers restart on the rendition.
+      // B-frames turned on mid-stream (an encoder reconfigured): the viewers are closed (their
+      // players fall back, and an offer made now starts the rendition in addViewer). Closing the
+      // last one detached this source, so nothing is started here for nobody.
       this.#log({ level: 'warn', event: 'whep.reordering_started', source: this.names[0] ?? '' });
       this.#video = 'realtime';
       for (const viewer of [...this.viewers]) viewer.close('source_ended');
-      this.#startRealtime(bytes);
+      return;
     }
     if (this.#video === 'realtime') {
       this.#realtime?.push(bytes);
