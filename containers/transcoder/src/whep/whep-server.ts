@@ -251,6 +251,8 @@ export class WhepService {
     session.onClose(() => {
       for (const name of names) if (this.#sources.get(name) === source) this.#sources.delete(name);
       for (const viewer of [...source.viewers]) viewer.close('source_ended');
+      // With no viewer to close, nothing else would stop what the source still runs.
+      source.detachIfUnwatched();
     });
   }
 
