@@ -139,6 +139,7 @@ export async function openPlayer(
         const target = w.liveResyncTarget({
           following: true,
           paused: video.paused,
+          interstitial: false,
           latency: hls.latency,
           targetLatency: hls.targetLatency,
           liveSyncPosition: hls.liveSyncPosition,

@@ -8,6 +8,7 @@ import { type LiveResyncInput, liveResyncTarget } from '../../../web/src/player/
 const behind: LiveResyncInput = {
   following: true,
   paused: false,
+  interstitial: false,
   latency: 6,
   targetLatency: 0.6,
   liveSyncPosition: 40,
@@ -27,9 +28,10 @@ describe('live resync', () => {
     expect(liveResyncTarget({ ...behind, targetLatency: 6, latency: 7.5 })).toBeNull();
   });
 
-  it('keeps a viewer who rewound or paused where they are', () => {
+  it('keeps a viewer who rewound or paused where they are, and leaves an ad break alone', () => {
     expect(liveResyncTarget({ ...behind, following: false })).toBeNull();
     expect(liveResyncTarget({ ...behind, paused: true })).toBeNull();
+    expect(liveResyncTarget({ ...behind, interstitial: true })).toBeNull();
   });
 
   it('does not jump into media that is not buffered yet (that would stall)', () => {

@@ -275,6 +275,7 @@ export function HlsPlayer({
         const target = liveResyncTarget({
           following: followingLiveRef.current,
           paused: video.paused,
+          interstitial: hls.interstitialsManager?.playingItem?.event !== undefined,
           latency: currentLatency,
           targetLatency: hls.targetLatency,
           liveSyncPosition: hls.liveSyncPosition,

@@ -11,6 +11,7 @@
 // The rule: a viewer who is following live (did not rewind, pause or pick a chapter) and is more
 // than one target duration past hls.js's target latency is moved to hls.js's live sync position, as
 // soon as the media up to that position is buffered (a jump into unbuffered media would stall).
+// Never during an ad break: hls.js plays it as an interstitial and resumes the primary itself.
 //
 // Self-contained on purpose (no imports, no module constants): the end-to-end test player installs
 // this very function into a bare hls.js page from its source text.
@@ -19,6 +20,8 @@ export interface LiveResyncInput {
   /** False once the viewer rewound, paused or picked a chapter; true again on Go live. */
   readonly following: boolean;
   readonly paused: boolean;
+  /** An ad break (an HLS interstitial) is playing: the primary's playhead is not the viewer's. */
+  readonly interstitial: boolean;
   /** hls.js's `latency`, seconds behind the live edge. */
   readonly latency: number;
   /** hls.js's `targetLatency` (PART-HOLD-BACK in low-latency mode). */
@@ -33,7 +36,7 @@ export interface LiveResyncInput {
 
 /** The position to move the playhead to, or null when the player should be left alone. */
 export function liveResyncTarget(input: LiveResyncInput): number | null {
-  if (!input.following || input.paused) return null;
+  if (!input.following || input.paused || input.interstitial) return null;
   if (input.targetLatency === null || input.liveSyncPosition === null) return null;
   if (!Number.isFinite(input.latency) || !Number.isFinite(input.liveSyncPosition)) return null;
   // Within hls.js's own catch-up range (plus half a second, so the two never fight).
