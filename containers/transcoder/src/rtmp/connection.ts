@@ -46,7 +46,7 @@ import {
   PRE_AUTH_MAX_BUFFERED_BYTES,
   PRE_AUTH_MAX_BYTES_IN,
   PRE_AUTH_MAX_MESSAGE_LENGTH,
-  PRE_AUTH_MAX_UNSENT_BYTES,
+  PRE_AUTH_MAX_BYTES_OUT,
   PRE_AUTH_MIN_CHUNK_SIZE,
   type PreAuthStage,
 } from './pre-auth-guard.ts';
@@ -71,8 +71,8 @@ const PUBLISH_STREAM_ID = 1;
 /** Commands that may arrive while authorize runs are held, up to this many. */
 const MAX_HELD_MESSAGES = 32;
 /**
- * We send little; a publisher that leaves this much unread is not reading at all (a stranger gets
- * PRE_AUTH_MAX_UNSENT_BYTES).
+ * We send a publisher little; one that leaves this much unread is not reading at all (a stranger
+ * is bounded tighter, by everything written to it: PRE_AUTH_MAX_BYTES_OUT).
  */
 const MAX_UNSENT_BYTES = 1024 * 1024;
 /** A refused publisher gets this long to read its error before the socket is destroyed. */
@@ -108,6 +108,8 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #session: PublishSessionHandle<Grant> | null = null;
   #setupTimer: NodeJS.Timeout | null;
   #bytesIn = 0;
+  /** Written after the handshake while a stranger. */
+  #preAuthBytesOut = 0;
   #droppedMediaMessages = 0;
 
   constructor(socket: Socket, context: ConnectionContext<Grant, RtmpConnection<Grant>>) {
@@ -518,8 +520,12 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #write(bytes: Buffer): void {
     if (this.#socket.destroyed) return;
     this.#socket.write(bytes);
-    const maxUnsent = this.#phase === 'publishing' ? MAX_UNSENT_BYTES : PRE_AUTH_MAX_UNSENT_BYTES;
-    if (this.#socket.writableLength > maxUnsent) this.close('protocol_error', 'peer_not_reading');
+    if (this.#phase !== 'publishing') {
+      this.#preAuthBytesOut += bytes.length;
+      if (this.#preAuthBytesOut > PRE_AUTH_MAX_BYTES_OUT) this.close('protocol_error', 'too_many_replies');
+    } else if (this.#socket.writableLength > MAX_UNSENT_BYTES) {
+      this.close('protocol_error', 'peer_not_reading');
+    }
   }
 }
 

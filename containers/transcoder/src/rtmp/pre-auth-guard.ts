@@ -39,10 +39,13 @@ export const PRE_AUTH_MIN_CHUNK_SIZE = 128;
 export const PRE_AUTH_MAX_BYTES_IN = 256 * 1024;
 
 /**
- * Replies a stranger has not read yet: its handshake (3073 bytes) and connect replies need a few
- * hundred bytes more, so 16 KiB is a peer that is not reading (pings answered into a closed window).
+ * Everything we write to a stranger after the handshake, read or not: its connect and createStream
+ * replies and an acknowledgement per 64 KiB it sends need about a kilobyte, so 16 KiB is a peer
+ * making us talk (pings answered into a closed window). Counting what is written, not what is left
+ * unsent, matters: the kernel's send buffer grows to tcp_wmem's maximum (4 MiB) and takes replies a
+ * peer never reads, out of Node's sight.
  */
-export const PRE_AUTH_MAX_UNSENT_BYTES = 16 * 1024;
+export const PRE_AUTH_MAX_BYTES_OUT = 16 * 1024;
 
 /** How far a stranger got: TLS handshakes have their own cap, and one authorizing is never evicted. */
 export type PreAuthStage = 'tls_handshake' | 'handshake' | 'setup' | 'authorizing';
