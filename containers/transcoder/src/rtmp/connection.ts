@@ -45,8 +45,8 @@ import {
   type GuardedConnection,
   PRE_AUTH_MAX_BUFFERED_BYTES,
   PRE_AUTH_MAX_BYTES_IN,
-  PRE_AUTH_MAX_MESSAGE_LENGTH,
   PRE_AUTH_MAX_BYTES_OUT,
+  PRE_AUTH_MAX_MESSAGE_LENGTH,
   PRE_AUTH_MIN_CHUNK_SIZE,
   type PreAuthStage,
 } from './pre-auth-guard.ts';
