@@ -111,32 +111,16 @@ export interface OpusEncoderOptions {
   readonly ffmpegPath?: string;
 }
 
-export class OpusEncoder {
-  readonly #reader = new OggOpusReader();
-  readonly #process: FlvFedFfmpeg;
-
-  constructor(options: OpusEncoderOptions) {
-    this.#process = new FlvFedFfmpeg({
-      args: buildOpusArgs(),
-      onOutput: (chunk) => {
-        for (const packet of this.#reader.push(chunk)) options.onPacket(packet);
-      },
-      onFailure: options.logError,
-      events: { stalled: 'whep.audio_stalled', failed: 'whep.audio_failed', exited: 'whep.audio_exited' },
-      ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
-    });
-  }
-
-  get pid(): number | null {
-    return this.#process.pid;
-  }
-
-  /** Feeds FLV bytes (the first call must be the stream's start bytes); starts ffmpeg on the first. */
-  push(flvBytes: Buffer): void {
-    this.#process.push(flvBytes);
-  }
-
-  close(): void {
-    this.#process.close();
-  }
+/** The stream's Opus encoder: push it the FLV from its start bytes on; it starts ffmpeg on the first. */
+export function createOpusEncoder(options: OpusEncoderOptions): FlvFedFfmpeg {
+  const reader = new OggOpusReader();
+  return new FlvFedFfmpeg({
+    args: buildOpusArgs(),
+    onOutput: (chunk) => {
+      for (const packet of reader.push(chunk)) options.onPacket(packet);
+    },
+    onFailure: options.logError,
+    events: { stalled: 'whep.audio_stalled', failed: 'whep.audio_failed', exited: 'whep.audio_exited' },
+    ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
+  });
 }

@@ -84,36 +84,20 @@ export interface RealtimeEncoderOptions {
   readonly ffmpegPath?: string;
 }
 
-export class RealtimeEncoder {
-  readonly #feed = new AvcFeed();
-  readonly #process: FlvFedFfmpeg;
-
-  constructor(options: RealtimeEncoderOptions) {
-    this.#process = new FlvFedFfmpeg({
-      args: buildRealtimeArgs({ profileIdc: options.profileIdc, bitrate: options.bitrate }),
-      onOutput: (chunk) => {
-        for (const unit of this.#feed.push(chunk)) options.onUnit(unit);
-      },
-      onFailure: options.onFailure,
-      events: {
-        stalled: 'whep.realtime_stalled',
-        failed: 'whep.realtime_failed',
-        exited: 'whep.realtime_exited',
-      },
-      ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
-    });
-  }
-
-  get pid(): number | null {
-    return this.#process.pid;
-  }
-
-  /** Feeds FLV bytes (the first call must be the stream's start bytes); starts ffmpeg on the first. */
-  push(flvBytes: Buffer): void {
-    this.#process.push(flvBytes);
-  }
-
-  close(): void {
-    this.#process.close();
-  }
+/** The stream's real-time rendition: push it the FLV from its start bytes on; it starts ffmpeg on the first. */
+export function createRealtimeEncoder(options: RealtimeEncoderOptions): FlvFedFfmpeg {
+  const feed = new AvcFeed();
+  return new FlvFedFfmpeg({
+    args: buildRealtimeArgs({ profileIdc: options.profileIdc, bitrate: options.bitrate }),
+    onOutput: (chunk) => {
+      for (const unit of feed.push(chunk)) options.onUnit(unit);
+    },
+    onFailure: options.onFailure,
+    events: {
+      stalled: 'whep.realtime_stalled',
+      failed: 'whep.realtime_failed',
+      exited: 'whep.realtime_exited',
+    },
+    ...(options.ffmpegPath === undefined ? {} : { ffmpegPath: options.ffmpegPath }),
+  });
 }

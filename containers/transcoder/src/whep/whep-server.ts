@@ -14,8 +14,9 @@ import { CORS_HEADERS, HttpError, readBody, requireSdpContentType } from '../whi
 import { MAX_OFFER_BYTES, OfferError } from '../whip/sdp-offer.ts';
 import type { IceOptions } from '../whip/whip-session.ts';
 import { type AccessUnit, AvcFeed } from './avc-feed.ts';
-import { OpusEncoder } from './opus-encoder.ts';
-import { RealtimeEncoder } from './realtime-encoder.ts';
+import type { FlvFedFfmpeg } from './flv-fed-ffmpeg.ts';
+import { createOpusEncoder } from './opus-encoder.ts';
+import { createRealtimeEncoder } from './realtime-encoder.ts';
 import { readViewerOffer } from './viewer-offer.ts';
 import { WhepViewer } from './whep-viewer.ts';
 
@@ -58,13 +59,13 @@ class LiveSource {
   readonly #slots: EncodeSlots;
   #feed: AvcFeed | null = null;
   #stopMedia: (() => void) | null = null;
-  #opus: OpusEncoder | null = null;
+  #opus: FlvFedFfmpeg | null = null;
   /**
    * How the video reaches viewers, decided on the source's first keyframe: its own H.264, or the
    * real-time rendition when it has B-frames. Kept for the session's life (its encoder is not).
    */
   #video: 'undecided' | 'passthrough' | 'realtime' = 'undecided';
-  #realtime: RealtimeEncoder | null = null;
+  #realtime: FlvFedFfmpeg | null = null;
   #startBytes: Buffer | null = null;
   #lastKeyframeRequest = 0;
 
@@ -146,7 +147,7 @@ class LiveSource {
       for (const viewer of [...this.viewers]) viewer.close('source_ended');
       return;
     }
-    const encoder = new RealtimeEncoder({
+    const encoder = createRealtimeEncoder({
       profileIdc: this.#feed?.profileIdc ?? null,
       bitrate: this.session.stats.videoBitrate,
       onUnit: (unit) => {
@@ -183,7 +184,7 @@ class LiveSource {
       this.#startRealtime(null);
     }
     if (this.#opus !== null || this.#startBytes === null || this.session.stats.audioCodec === null) return;
-    this.#opus = new OpusEncoder({
+    this.#opus = createOpusEncoder({
       onPacket: (packet) => {
         for (const each of this.viewers) each.sendAudio(packet);
       },

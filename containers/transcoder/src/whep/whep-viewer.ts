@@ -3,7 +3,7 @@
 // the offer has audio). Access units from the source's AvcFeed go through libdatachannel's
 // H264RtpPacketizer (RFC 6184 FU-A / single NAL), RtcpSrReporter (sender reports, so the receiver
 // can map RTP time to wall clock) and RtcpNackResponder (retransmits what the viewer NACKs from the
-// last packets sent); Opus packets from the stream's OpusEncoder, one per RTP packet. A viewer
+// last packets sent); Opus packets from the stream's Opus encoder, one per RTP packet. A viewer
 // starts on the next keyframe; until then nothing is sent. close() runs once.
 import { randomInt } from 'node:crypto';
 import nodeDataChannel from 'node-datachannel';
