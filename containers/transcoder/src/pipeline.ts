@@ -151,6 +151,8 @@ export class StreamPipeline {
   readonly #deps: PipelineDeps;
   readonly #publish: PublishRef;
   readonly #outputs = new Map<RenditionName, RenditionOutput>();
+  /** The source's keyframe interval its previous publish measured, when this one continues it. */
+  readonly #keyframeIntervalHint: number | null;
   /**
    * FLV received before ffmpeg starts (the source probe): with the FLV header and codec
    * configuration, fed to the first run of every lane, so both lanes start on the same tag.
@@ -193,6 +195,7 @@ export class StreamPipeline {
       publishId: session.grant.publish_id,
       traceId: session.traceId,
     };
+    this.#keyframeIntervalHint = session.grant.source_keyframe_interval_ms ?? null;
   }
 
   start(): void {
@@ -208,7 +211,7 @@ export class StreamPipeline {
     // are replayed into ffmpeg, so nothing is lost, only the first part is later. A publish that
     // continues the stream (the encoder reconnecting, often through another node after one died)
     // is told the GOP its previous publish measured, and starts on its first media instead.
-    const hint = this.#session.grant.source_keyframe_interval_ms ?? null;
+    const hint = this.#keyframeIntervalHint;
     const probe = () => {
       if (this.#closing) return;
       const stats = this.#session.stats;
@@ -356,7 +359,7 @@ export class StreamPipeline {
 
   #startTranscode(): void {
     const measured = describeSource(this.#session.stats);
-    const hint = this.#session.grant.source_keyframe_interval_ms ?? null;
+    const hint = this.#keyframeIntervalHint;
     const source = { ...measured, keyframeIntervalMs: measured.keyframeIntervalMs ?? hint };
     const keyframeIntervalFrom =
       measured.keyframeIntervalMs !== null ? 'measured' : hint !== null ? 'previous_publish' : 'unknown';
