@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../../scripts/lib/platform.ts';
-import { liveResyncTarget } from '../../../web/src/player/live-resync.ts';
+import { bufferedEndAt, liveResyncTarget } from '../../../web/src/player/live-resync.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -72,7 +72,10 @@ export async function openPlayer(
   const hlsSource = await readFile(join(ROOT, 'node_modules', 'hls.js', 'dist', 'hls.min.js'), 'utf8');
   await page.addScriptTag({ content: hlsSource });
   // The web app's rule for a viewer who fell behind, from its own source text: one implementation.
-  await page.addScriptTag({ content: `window.liveResyncTarget = ${liveResyncTarget.toString()};` });
+  await page.addScriptTag({
+    content: `window.liveResyncTarget = ${liveResyncTarget.toString()};
+window.bufferedEndAt = ${bufferedEndAt.toString()};`,
+  });
   await page.evaluate(
     ({ url, lowLatency }) => {
       type HlsLike = {
@@ -94,6 +97,7 @@ export async function openPlayer(
         hls: HlsLike;
         playerState: PlayerState;
         liveResyncTarget: typeof liveResyncTarget;
+        bufferedEndAt: typeof bufferedEndAt;
       };
       const video = document.getElementById('v') as HTMLVideoElement;
       const state: PlayerState = {
@@ -129,13 +133,6 @@ export async function openPlayer(
       let lastResyncAt = 0;
       window.setInterval(() => {
         if (Date.now() - lastResyncAt <= 3000) return;
-        let bufferedEnd = video.currentTime;
-        for (let index = 0; index < video.buffered.length; index += 1) {
-          const inRange =
-            video.buffered.start(index) <= video.currentTime + 0.1 &&
-            video.currentTime <= video.buffered.end(index);
-          if (inRange) bufferedEnd = video.buffered.end(index);
-        }
         const target = w.liveResyncTarget({
           following: true,
           paused: video.paused,
@@ -144,7 +141,7 @@ export async function openPlayer(
           targetLatency: hls.targetLatency,
           liveSyncPosition: hls.liveSyncPosition,
           targetDuration: hls.latestLevelDetails?.targetduration ?? 0,
-          bufferedEnd,
+          bufferedEnd: w.bufferedEndAt(video),
         });
         if (target === null) return;
         lastResyncAt = Date.now();

@@ -2,7 +2,11 @@
 // (web/src/player/live-resync.ts): jump back only when following live, past hls.js's own
 // catch-up range, and onto buffered media.
 import { describe, expect, it } from 'vitest';
-import { type LiveResyncInput, liveResyncTarget } from '../../../web/src/player/live-resync.ts';
+import {
+  bufferedEndAt,
+  type LiveResyncInput,
+  liveResyncTarget,
+} from '../../../web/src/player/live-resync.ts';
 
 /** A low-latency player 6 s behind: PART-HOLD-BACK 0.6 s, 2 s segments, buffered to the edge. */
 const behind: LiveResyncInput = {
@@ -42,5 +46,18 @@ describe('live resync', () => {
     expect(liveResyncTarget({ ...behind, targetLatency: null })).toBeNull();
     expect(liveResyncTarget({ ...behind, liveSyncPosition: null })).toBeNull();
     expect(liveResyncTarget({ ...behind, latency: Number.NaN })).toBeNull();
+  });
+
+  it('reads the end of the buffered range the playhead is in, and the playhead when it is in none', () => {
+    const ranges = (...pairs: Array<[number, number]>) => ({
+      length: pairs.length,
+      start: (index: number) => pairs[index]?.[0] ?? Number.NaN,
+      end: (index: number) => pairs[index]?.[1] ?? Number.NaN,
+    });
+    expect(bufferedEndAt({ currentTime: 12, buffered: ranges([0, 5], [10, 20], [21, 30]) })).toBe(20);
+    // A playhead a hair before a range's start (a seek lands just short of it) is in that range.
+    expect(bufferedEndAt({ currentTime: 9.95, buffered: ranges([10, 20]) })).toBe(20);
+    expect(bufferedEndAt({ currentTime: 7, buffered: ranges([0, 5], [10, 20]) })).toBe(7);
+    expect(bufferedEndAt({ currentTime: 3, buffered: ranges() })).toBe(3);
   });
 });

@@ -9,7 +9,7 @@ import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { readToken } from '../api/client.ts';
-import { liveResyncTarget } from './live-resync.ts';
+import { bufferedEndAt, liveResyncTarget } from './live-resync.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
 import { describeWhepFailure, type WhepFailure, WhepPlayback } from './whep-client.ts';
@@ -469,17 +469,6 @@ export function HlsPlayer({
  * fetched, `autoLevel` whether ABR chooses, `latency` seconds behind the live edge (live only).
  */
 type HlsState = { level: number; loadLevel: number; autoLevel: boolean; latency: string | undefined };
-
-/** The end of the buffered range the playhead is in, or the playhead when it is in none. */
-function bufferedEndAt(video: HTMLVideoElement): number {
-  const now = video.currentTime;
-  for (let index = 0; index < video.buffered.length; index += 1) {
-    if (video.buffered.start(index) <= now + 0.1 && now <= video.buffered.end(index)) {
-      return video.buffered.end(index);
-    }
-  }
-  return now;
-}
 
 function readHlsState(hls: Hls): HlsState {
   const latency = hls.latency;

@@ -14,7 +14,7 @@
 // Never during an ad break: hls.js plays it as an interstitial and resumes the primary itself.
 //
 // Self-contained on purpose (no imports, no module constants): the end-to-end test player installs
-// this very function into a bare hls.js page from its source text.
+// these very functions into a bare hls.js page from their source text.
 
 export interface LiveResyncInput {
   /** False once the viewer rewound, paused or picked a chapter; true again on Go live. */
@@ -44,4 +44,21 @@ export function liveResyncTarget(input: LiveResyncInput): number | null {
   if (input.latency <= catchUpRange) return null;
   if (input.bufferedEnd < input.liveSyncPosition) return null;
   return input.liveSyncPosition;
+}
+
+/** What bufferedEndAt reads of a media element. */
+export interface PlayheadView {
+  readonly currentTime: number;
+  readonly buffered: { readonly length: number; start(index: number): number; end(index: number): number };
+}
+
+/** The end of the buffered range the playhead is in, or the playhead when it is in none. */
+export function bufferedEndAt(video: PlayheadView): number {
+  const now = video.currentTime;
+  for (let index = 0; index < video.buffered.length; index += 1) {
+    if (video.buffered.start(index) <= now + 0.1 && now <= video.buffered.end(index)) {
+      return video.buffered.end(index);
+    }
+  }
+  return now;
 }
