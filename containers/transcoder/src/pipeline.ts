@@ -2,7 +2,8 @@
 // lane, ffmpeg/transcode-lane.ts), each rendition's CMAF events go through a gate and an in-order
 // uploader to the origin. A tier with a hot standby runs a second lane on the same input from the
 // same first tag; its parts are held, not uploaded, until the active lane's ffmpeg dies or misses
-// its part deadline, and the gate (standby/rendition-gate.ts) then continues from the standby.
+// its part deadline: the lane pair (standby/lane-pair.ts) then promotes it, and the gates
+// (standby/rendition-gate.ts) continue the upload from the standby.
 // The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
 import type {
   AuthorizeResponse,
@@ -24,7 +25,8 @@ import { MAX_PENDING_INPUT_BYTES, TranscodeLane } from './ffmpeg/transcode-lane.
 import type { LogEvent, LogSink } from './log.ts';
 import { readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
-import { type GateStats, type LaneId, type PromotionKind, RenditionGate } from './standby/rendition-gate.ts';
+import { LanePair, type ShedReason } from './standby/lane-pair.ts';
+import { type GateStats, type LaneId, RenditionGate } from './standby/rendition-gate.ts';
 import {
   countEncodedPixelRate,
   MAX_STANDBY_ENCODED_PIXEL_RATE,
@@ -38,22 +40,6 @@ import { buildUploadItem, type RenditionDescription } from './upload/upload-item
 const SOURCE_PROBE_MAX_MS = 2_600;
 /** Well inside the origin's 10 s publisher timeout, so two lost beats in a row still do not end the stream. */
 const HEARTBEAT_INTERVAL_MS = 2_000;
-/**
- * The active lane missed its part deadline when it produced no part for this long (five part
- * durations) while the standby did: promoted as if it had died.
- */
-const PART_DEADLINE_MS = 1000;
-const DEADLINE_CHECK_MS = 100;
-/** A standby this far behind the active is hung or starved: it is restarted. */
-const STANDBY_MAX_LAG_MS = 5_000;
-
-function killProcess(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // It exited meanwhile; its supervisor restarts it all the same.
-  }
-}
 const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
 /** Peak over average for the multivariant BANDWIDTH of an encoded rendition (maxrate = bitrate). */
 const PEAK_FACTOR = 1.1;
@@ -76,7 +62,7 @@ export interface PipelineDeps {
   hotStandbyTiers?: readonly ChannelTier[];
   /** The node's standby encode slots; without it a wanted standby is admitted unconditionally. */
   standbyBudget?: StandbyBudget;
-  /** Default PART_DEADLINE_MS; tests shorten it. */
+  /** Default PART_DEADLINE_MS (standby/lane-pair.ts); tests shorten it. */
   partDeadlineMs?: number;
 }
 
@@ -160,19 +146,9 @@ export class StreamPipeline {
   #heldInput: Buffer[] = [];
   #heldBytes = 0;
   #plan: LadderPlan | null = null;
-  /** The stream's lanes by id: lane 0, and lane 1 while the stream has a hot standby. */
-  #lanes: [TranscodeLane | null, TranscodeLane | null] = [null, null];
-  #active: LaneId = 0;
+  /** The stream's lanes: lane 0, and lane 1 while the stream has a hot standby. */
+  readonly #pair: LanePair;
   #standbyWanted = false;
-  #standbyRelease: (() => void) | null = null;
-  #standbyShed = false;
-  #promotions = 0;
-  #seamlessPromotions = 0;
-  /** Where each lane's newest part ends (epoch ms, over all renditions): the part deadline's clock. */
-  #laneMediaEnd: [number, number] = [0, 0];
-  /** When each lane's newest part came out of its packager (epoch ms; 0 before any). */
-  #lanePartAt: [number, number] = [0, 0];
-  #deadlineTimer: NodeJS.Timeout | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   /** A media tag arrived since the last heartbeat. */
   #mediaSinceBeat = false;
@@ -196,6 +172,11 @@ export class StreamPipeline {
       traceId: session.traceId,
     };
     this.#keyframeIntervalHint = session.grant.source_keyframe_interval_ms ?? null;
+    this.#pair = new LanePair({
+      gates: () => [...this.#outputs].map(([name, output]) => [name, output.gate] as const),
+      log: (fields) => this.#log(fields),
+      ...(deps.partDeadlineMs === undefined ? {} : { partDeadlineMs: deps.partDeadlineMs }),
+    });
   }
 
   start(): void {
@@ -228,7 +209,7 @@ export class StreamPipeline {
   stats(): PipelineStats {
     const uploads: Partial<Record<RenditionName, UploadStats>> = {};
     for (const [name, output] of this.#outputs) uploads[name] = output.uploader.stats();
-    const lanes = this.#lanes.filter((lane) => lane !== null);
+    const lanes = this.#pair.lanes();
     const runs = lanes.reduce((total, lane) => total + lane.runs, 0);
     return {
       streamId: this.#session.grant.stream_id,
@@ -237,7 +218,7 @@ export class StreamPipeline {
       passthrough: this.#plan?.renditions.some((r) => r.kind === 'video' && r.videoMode === 'copy') ?? false,
       // Runs of the stream's transcode: a standby's first run is not a restart.
       ffmpegRuns: Math.max(0, runs - Math.max(0, lanes.length - 1)),
-      ffmpegSpeed: this.#activeLane()?.speed ?? null,
+      ffmpegSpeed: this.#pair.active?.speed ?? null,
       heldInputBytes: this.#heldBytes + lanes.reduce((total, lane) => total + lane.heldBytes, 0),
       heartbeatsSent: this.#heartbeatsSent,
       uploads,
@@ -249,13 +230,13 @@ export class StreamPipeline {
     if (!this.#standbyWanted) return null;
     const gates: Partial<Record<RenditionName, GateStats>> = {};
     for (const [name, output] of this.#outputs) gates[name] = output.gate.stats();
-    const standby = this.#standbyLane();
+    const standby = this.#pair.standby;
     return {
       running: standby?.running ?? false,
       pid: standby?.pid ?? null,
-      promotions: this.#promotions,
-      seamlessPromotions: this.#seamlessPromotions,
-      shed: this.#standbyShed,
+      promotions: this.#pair.promotions,
+      seamlessPromotions: this.#pair.seamlessPromotions,
+      shed: this.#pair.shed,
       gates,
     };
   }
@@ -266,10 +247,10 @@ export class StreamPipeline {
     return {
       bytes_in: stats.bytesIn,
       source_fps: stats.frameRate,
-      encode_fps: this.#activeLane()?.fps ?? null,
+      encode_fps: this.#pair.active?.fps ?? null,
       keyframe_interval_ms: stats.keyframeIntervalMs === null ? null : Math.round(stats.keyframeIntervalMs),
       audio_present: stats.audioCodec !== null,
-      encode_speed: this.#activeLane()?.speed ?? null,
+      encode_speed: this.#pair.active?.speed ?? null,
     };
   }
 
@@ -280,24 +261,12 @@ export class StreamPipeline {
 
   /** The pid of the active ffmpeg, for supervision tests. */
   get ffmpegPid(): number | null {
-    return this.#activeLane()?.pid ?? null;
+    return this.#pair.active?.pid ?? null;
   }
 
   /** The pid of the hot standby's ffmpeg; null without a running standby. */
   get standbyPid(): number | null {
-    return this.#standbyLane()?.pid ?? null;
-  }
-
-  #standbyId(): LaneId {
-    return this.#active === 0 ? 1 : 0;
-  }
-
-  #activeLane(): TranscodeLane | null {
-    return this.#lanes[this.#active];
-  }
-
-  #standbyLane(): TranscodeLane | null {
-    return this.#lanes[this.#standbyId()];
+    return this.#pair.standby?.pid ?? null;
   }
 
   /** Every line names the stream, channel and trace it is about (the fields of common/log.ts). */
@@ -328,11 +297,11 @@ export class StreamPipeline {
       this.#mediaZeroAt ??= Date.now() - timestamp;
       this.#mediaSinceBeat = true;
     }
-    if (this.#lanes[0] === null && this.#lanes[1] === null) {
+    if (!this.#pair.started) {
       this.#hold(tag);
       return;
     }
-    for (const lane of this.#lanes) lane?.push(tag, timestamp);
+    for (const lane of this.#pair.lanes()) lane.push(tag, timestamp);
   }
 
   #hold(tag: Buffer): void {
@@ -405,8 +374,7 @@ export class StreamPipeline {
       : budget === undefined
         ? () => {}
         : budget.tryAdmit(Math.max(1, plan.encodes), () => this.#shedStandby('node_load'));
-    this.#standbyShed = this.#standbyWanted && release === null;
-    this.#standbyRelease = release;
+    if (this.#standbyWanted && release === null) this.#pair.markShed();
     const { args, outputs } = buildTranscodeArgs(plan, {
       input: 'pipe:0',
       inputFormat: 'flv',
@@ -426,12 +394,11 @@ export class StreamPipeline {
       hot_standby: this.#standbyWanted ? (release === null ? 'refused_for_load' : 'running') : 'off',
     });
     const held = this.#takeHeldInput();
-    this.#lanes[0] = this.#createLane(0, args, outputs);
-    if (release !== null) {
-      this.#lanes[1] = this.#createLane(1, args, outputs);
-      this.#deadlineTimer = setInterval(() => this.#checkPartDeadline(), DEADLINE_CHECK_MS);
-    }
-    for (const lane of this.#lanes) lane?.start(held);
+    this.#pair.begin(
+      this.#createLane(0, args, outputs),
+      release === null ? null : { lane: this.#createLane(1, args, outputs), release },
+    );
+    for (const lane of this.#pair.lanes()) lane.start(held);
   }
 
   #createLane(id: LaneId, args: string[], outputs: TranscodeOutput[]): TranscodeLane {
@@ -462,22 +429,18 @@ export class StreamPipeline {
       },
       onRun: (runNumber) => {
         this.#deps.requestKeyframe?.();
-        // A restarted standby starts on a later keyframe: what its gates held is the dead run's.
-        if (runNumber > 1 && id !== this.#active) {
-          this.#laneMediaEnd[id] = 0;
-          for (const output of this.#outputs.values()) output.gate.resetStandby();
-        }
+        if (runNumber > 1) this.#pair.standbyRestarted(id);
       },
       onEvent: (name, event, leftover) => this.#onLaneEvent(id, name, event, leftover),
       onThumbnail: (jpeg) => {
-        if (id !== this.#active) return;
+        if (!this.#pair.isActive(id)) return;
         this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
           if (error instanceof CutOffError) this.#session.close('kicked');
         });
       },
       onExit: (code, signal, stderr) => this.#onLaneExit(id, code, signal, stderr),
       onFatal: (error) => {
-        if (id !== this.#active) {
+        if (!this.#pair.isActive(id)) {
           this.#shedStandby('standby_failing');
           return;
         }
@@ -486,7 +449,7 @@ export class StreamPipeline {
       },
       onOverloaded: (where) => {
         // A standby that cannot keep up is given up; only the active lane's backlog drops the publisher.
-        if (id !== this.#active) this.#shedStandby('standby_behind');
+        if (!this.#pair.isActive(id)) this.#shedStandby('standby_behind');
         else this.#overloaded(where);
       },
       onPipeError: (name, error) => {
@@ -502,114 +465,25 @@ export class StreamPipeline {
 
   #onLaneEvent(id: LaneId, name: RenditionName, event: PackagerEvent, leftover: boolean): void {
     const output = this.#outputs.get(name);
-    if (output === undefined || this.#lanes[id] === null) return;
+    if (output === undefined || !this.#pair.has(id)) return;
     // The open segment a dead run left: the active lane's is closed as it is (a plain restart, as
     // without a standby); a standby's belongs to the dead run and is worthless.
-    if (leftover && id !== this.#active) return;
-    if (event.kind === 'part') {
-      const end = event.pdt + event.duration * 1000;
-      if (end > this.#laneMediaEnd[id]) this.#laneMediaEnd[id] = end;
-      this.#lanePartAt[id] = Date.now();
-    }
+    if (leftover && !this.#pair.isActive(id)) return;
+    if (event.kind === 'part') this.#pair.recordPart(id, event.pdt + event.duration * 1000);
     output.gate.offer(id, event);
   }
 
   #onLaneExit(id: LaneId, code: number | null, signal: NodeJS.Signals | null, stderr: string[]): void {
-    if (this.#closing || this.#lanes[id] === null) return;
-    const role = this.#standbyWanted ? { lane: id === this.#active ? 'active' : 'standby' } : {};
-    if (id === this.#active) this.#promote('ffmpeg_exit');
+    if (this.#closing || !this.#pair.has(id)) return;
+    const active = this.#pair.isActive(id);
+    const role = this.#standbyWanted ? { lane: active ? 'active' : 'standby' } : {};
+    if (active) this.#pair.promote('ffmpeg_exit');
     this.#log({ level: 'warn', event: 'pipeline.ffmpeg_restarting', ...role, code, signal, stderr });
   }
 
-  /**
-   * The active lane died or missed its part deadline: the standby takes over at once. Seamless when
-   * both lanes started on the same source tag and every part compared so far was identical;
-   * otherwise the gates splice after a discontinuity at the standby's next independent part. The
-   * old active lane's supervisor restarts it, and it becomes the standby from its next keyframe.
-   */
-  #promote(reason: 'ffmpeg_exit' | 'part_deadline'): PromotionKind | null {
-    const active = this.#activeLane();
-    const standby = this.#standbyLane();
-    if (active === null || standby === null || !standby.running) return null;
-    const sameStart =
-      active.runFirstTimestamp !== null && active.runFirstTimestamp === standby.runFirstTimestamp;
-    // Per rendition, what the comparison saw: compared parts, mismatched parts, and the verdict.
-    const identical: Partial<Record<RenditionName, [number, number, boolean]>> = {};
-    let seamless = sameStart;
-    for (const [name, output] of this.#outputs) {
-      const { compared, mismatched } = output.gate.stats();
-      identical[name] = [compared, mismatched, output.gate.standbyIdentical];
-      if (!output.gate.standbyIdentical) seamless = false;
-    }
-    // One rule for all renditions: "Matching content in Variant Streams MUST have matching
-    // Discontinuity Sequence Numbers" (RFC 8216bis 6.2.4): if one needs a discontinuity, all take one.
-    const kind: PromotionKind = seamless ? 'seamless' : 'discontinuity';
-    for (const [name, output] of this.#outputs) output.gate.promote(kind, () => active.flush(name));
-    this.#active = this.#standbyId();
-    this.#promotions += 1;
-    if (seamless) this.#seamlessPromotions += 1;
-    this.#log({
-      level: 'warn',
-      event: 'pipeline.standby_promoted',
-      reason,
-      kind,
-      same_start: sameStart,
-      identical,
-      promotions: this.#promotions,
-    });
-    return kind;
-  }
-
-  /**
-   * The part deadline: the active lane missed it when it produced no part for the deadline while
-   * the standby did (a hung or starved ffmpeg; one merely running a little late is left alone). An
-   * identical standby swaps roles with it (nothing restarts, so the pair stays identical); a
-   * different one is spliced in and the late process killed. A standby that lags the active by
-   * STANDBY_MAX_LAG_MS of media is hung itself and is restarted (a fresh standby from the next
-   * keyframe).
-   */
-  #checkPartDeadline(): void {
+  #shedStandby(reason: ShedReason): void {
     if (this.#closing) return;
-    const active = this.#activeLane();
-    const standby = this.#standbyLane();
-    if (active === null || standby === null || !active.running || !standby.running) return;
-    const now = Date.now();
-    const deadline = this.#deps.partDeadlineMs ?? PART_DEADLINE_MS;
-    const activeSilentMs = now - this.#lanePartAt[this.#active];
-    const standbySilentMs = now - this.#lanePartAt[this.#standbyId()];
-    if (this.#lanePartAt[this.#active] !== 0 && activeSilentMs > deadline && standbySilentMs < deadline) {
-      const pid = active.pid;
-      const kind = this.#promote('part_deadline');
-      if (kind === 'discontinuity' && pid !== null) killProcess(pid);
-      return;
-    }
-    const activeEnd = this.#laneMediaEnd[this.#active];
-    const standbyEnd = this.#laneMediaEnd[this.#standbyId()];
-    if (standbyEnd !== 0 && activeEnd - standbyEnd > STANDBY_MAX_LAG_MS) {
-      const pid = standby.pid;
-      this.#log({
-        level: 'warn',
-        event: 'pipeline.standby_restarting',
-        lag_ms: Math.round(activeEnd - standbyEnd),
-      });
-      this.#laneMediaEnd[this.#standbyId()] = 0;
-      if (pid !== null) killProcess(pid);
-    }
-  }
-
-  #shedStandby(reason: 'node_load' | 'standby_behind' | 'standby_failing'): void {
-    const standbyId = this.#standbyId();
-    const standby = this.#lanes[standbyId];
-    if (standby === null || this.#closing) return;
-    this.#lanes[standbyId] = null;
-    this.#standbyShed = true;
-    this.#standbyRelease?.();
-    this.#standbyRelease = null;
-    if (this.#deadlineTimer) clearInterval(this.#deadlineTimer);
-    this.#deadlineTimer = null;
-    for (const output of this.#outputs.values()) output.gate.resetStandby();
-    this.#log({ level: 'warn', event: 'pipeline.standby_shed', reason });
-    void standby.close();
+    this.#pair.shedStandby(reason);
   }
 
   #createUploader(rendition: RenditionName): RenditionUploader {
@@ -652,12 +526,9 @@ export class StreamPipeline {
   async #shutdown(reason: PublishCloseReason): Promise<void> {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
-    if (this.#deadlineTimer) clearInterval(this.#deadlineTimer);
     this.#stopMedia?.();
     this.#takeHeldInput();
-    await Promise.all(this.#lanes.map((lane) => lane?.close()));
-    this.#standbyRelease?.();
-    this.#standbyRelease = null;
+    await this.#pair.close();
     if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);
     await Promise.all(
       [...this.#outputs.values()].map((output) => output.uploader.close(UPLOAD_FLUSH_DEADLINE_MS)),
