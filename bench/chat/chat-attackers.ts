@@ -1,9 +1,7 @@
 // The attackers of chat-hostile.ts, in a process of their own: 200 hostile sockets flooding one
 // channel (the mix is described there), reconnecting whenever the server closes them. A process of
-// their own so the bench can stand in for attackers on another host: `--attackers low` runs it at
-// the lowest CPU priority (nice 19), so on a 2-core machine the attack's own JSON and string work
-// does not take CPU from the server or the receivers being measured, while every frame it sends
-// still costs the server what it costs. The frames sent are reported, so a weaker attack shows.
+// their own so its CPU priority can be set apart from the receivers being measured (`priority:
+// 'low'` runs it under nice 19). The frames sent are reported, so a weaker attack shows.
 //   node bench/chat/chat-attackers.ts --attacker   (spawned by chat-hostile.ts with an IPC channel)
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
