@@ -106,17 +106,25 @@ describe('stream pipeline', () => {
   });
 
   it('starts a continued publish on its first media with the GOP its previous publish measured, where a new one waits for two keyframes', async () => {
-    const startedAfter = async (grant: typeof GRANT) => {
+    const startedAfter = async (grant: typeof GRANT, firstPart?: () => boolean) => {
       const publish = openPublish(grant);
-      startPipeline(publish);
+      const pipeline = startPipeline(publish);
       const feeder = feedInRealTime(publish, tags);
       const fedAt = Date.now();
       try {
         const starting = () => logs.find((entry) => entry.event === 'pipeline.transcode_starting');
         await waitFor(() => starting() !== undefined, 10_000, 'the transcode to start');
-        return { line: starting(), afterMs: Date.now() - fedAt };
+        const startedAt = Date.now();
+        if (firstPart) await waitFor(firstPart, 10_000, 'the first part');
+        return {
+          line: starting(),
+          afterMs: startedAt - fedAt,
+          firstPartAfterStartMs: Date.now() - startedAt,
+        };
       } finally {
         feeder.stop();
+        // Its last parts must not count as the next publish's.
+        await pipeline.close('server_closed');
         logs.length = 0;
       }
     };
@@ -127,12 +135,19 @@ describe('stream pipeline', () => {
       renditions: ['source:copy', 'audio'],
     });
     expect(fresh.afterMs).toBeGreaterThanOrEqual(1_800);
-    const continued = await startedAfter({ ...GRANT, continued: true, source_keyframe_interval_ms: 2000 });
+    const partsBefore = origin.requests.filter((r) => kindOf(r) === 'part').length;
+    const continued = await startedAfter(
+      { ...GRANT, continued: true, source_keyframe_interval_ms: 2000 },
+      () => origin.requests.filter((r) => kindOf(r) === 'part').length > partsBefore,
+    );
     expect(continued.line).toMatchObject({
       keyframe_interval_from: 'previous_publish',
       renditions: ['source:copy', 'audio'],
     });
     expect(continued.afterMs).toBeLessThan(1_000);
+    // Fed in real time, ffmpeg's first part waits for its input probe (-analyzeduration): 200 ms
+    // of media, not a second (a 1 s probe put the first part ~1 s after the start here).
+    expect(continued.firstPartAfterStartMs).toBeLessThan(700);
   });
 
   it("carries the publish's trace id to the origin on every call as a W3C traceparent, and on every log line", async () => {
