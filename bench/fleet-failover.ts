@@ -36,6 +36,8 @@ import { ensureSource } from './transcode-speed.ts';
 const KILLS = QUICK ? 2 : 10;
 /** `node bench/fleet-failover.ts --streams-only`: the streams-per-node part alone. */
 const STREAMS_ONLY = process.argv.includes('--streams-only');
+/** `node bench/fleet-failover.ts --failover-only`: the kills alone. */
+const FAILOVER_ONLY = process.argv.includes('--failover-only');
 const RETRY_DELAY_MS = 1_000;
 const WINDOW_MS = QUICK ? 4_000 : 8_000;
 /** The most streams tried per tier (two shared cores: the encoded tiers stop well before). */
@@ -332,7 +334,7 @@ export const fleetFailoverBench = {
       });
       const kills = STREAMS_ONLY ? [] : await measureFailovers(platform, fleet, frontRtmp, source);
       const tiers: Array<[ChannelTier, TierStep[]]> = [];
-      for (const tier of ['none', 'affiliate', 'partner'] as const)
+      for (const tier of FAILOVER_ONLY ? [] : (['none', 'affiliate', 'partner'] as const))
         tiers.push([tier, await measureStreamsPerNode(platform, fleet, source, tier)]);
       const gap = summarize(kills.map((k) => k.gapMs / 1000));
       const placed = summarize(kills.map((k) => k.placedMs / 1000));
