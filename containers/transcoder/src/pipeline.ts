@@ -301,7 +301,7 @@ export class StreamPipeline {
       this.#hold(tag);
       return;
     }
-    for (const lane of this.#pair.lanes()) lane.push(tag, timestamp);
+    this.#pair.push(tag, timestamp);
   }
 
   #hold(tag: Buffer): void {

@@ -84,6 +84,12 @@ export class LanePair {
     return this.#lanes[this.#standbyId()];
   }
 
+  /** Feeds a source tag to both lanes (every media tag: no allocation). */
+  push(tag: Buffer, timestamp: number | null): void {
+    this.#lanes[0]?.push(tag, timestamp);
+    this.#lanes[1]?.push(tag, timestamp);
+  }
+
   /** The lanes that exist now, active or standby. */
   lanes(): TranscodeLane[] {
     return this.#lanes.filter((lane) => lane !== null);
