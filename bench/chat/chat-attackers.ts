@@ -22,6 +22,8 @@ const AttackPlan = z.object({
   channelId: z.string(),
   tokens: z.array(z.string()),
   mode: z.enum(['honor', 'ignore']),
+  /** Which of the three kinds attack (all by default): to tell which one costs the receivers. */
+  kinds: z.array(z.enum(['irc', 'anonymous', 'signed-in'])).default(['irc', 'anonymous', 'signed-in']),
 });
 type AttackPlan = z.infer<typeof AttackPlan>;
 const StopCommand = z.object({ cmd: z.literal('stop') });
@@ -131,12 +133,12 @@ function send(ws: WebSocket, text: string, counts: HostileCounts): void {
 
 /** Starts every attacker; the returned function stops them and resolves what they did. */
 function runAttackers(plan: AttackPlan): () => Promise<HostileCounts> {
-  const { wsBase, channelId, tokens, mode } = plan;
+  const { wsBase, channelId, tokens, mode, kinds } = plan;
   const counts: HostileCounts = { connects: 0, refused: 0, closed_by_server: 0, frames: 0 };
   let stop = false;
   const stopped = () => stop;
   const attackers: Promise<void>[] = [];
-  for (let i = 0; i < HOSTILE_IRC; i++) {
+  for (let i = 0; i < (kinds.includes('irc') ? HOSTILE_IRC : 0); i++) {
     const address = ATTACKER_ADDRESSES[i % ATTACKER_ADDRESSES.length] ?? '203.0.113.7';
     let step = 0;
     attackers.push(
@@ -157,7 +159,7 @@ function runAttackers(plan: AttackPlan): () => Promise<HostileCounts> {
       ),
     );
   }
-  for (let i = 0; i < HOSTILE_JSON_ANONYMOUS; i++) {
+  for (let i = 0; i < (kinds.includes('anonymous') ? HOSTILE_JSON_ANONYMOUS : 0); i++) {
     const address = ATTACKER_ADDRESSES[i % ATTACKER_ADDRESSES.length] ?? '203.0.113.7';
     let step = 0;
     attackers.push(
@@ -184,7 +186,7 @@ function runAttackers(plan: AttackPlan): () => Promise<HostileCounts> {
       ),
     );
   }
-  for (let i = 0; i < HOSTILE_JSON_SIGNED_IN; i++) {
+  for (let i = 0; i < (kinds.includes('signed-in') ? HOSTILE_JSON_SIGNED_IN : 0); i++) {
     const token = tokens[i % tokens.length];
     if (token === undefined) continue;
     let step = 0;
@@ -228,7 +230,7 @@ function runAttackers(plan: AttackPlan): () => Promise<HostileCounts> {
  * function stops them and resolves their counts.
  */
 export async function startAttackers(
-  plan: Omit<AttackPlan, 'cmd'>,
+  plan: Omit<z.input<typeof AttackPlan>, 'cmd'>,
   priority: 'same' | 'low',
 ): Promise<() => Promise<HostileCounts>> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'chat-attackers.ts');

@@ -1,5 +1,5 @@
 // Chat under attack (docs/security.md): the fan-out scenario of chat-bench.ts (1,000 receivers,
-// 10 senders at 100 messages/s) measured quiet, then again while 200 hostile sockets flood the
+// 40 moderators posting 100 messages/s in total) measured quiet, then on the same sockets while 200 hostile sockets flood the
 // same channel as fast as the server lets them, reconnecting whenever it closes them:
 //   - 100 anonymous IRC sockets from 2 addresses: JOIN lists of 500 channels, PASS guesses, and
 //     50-line PING frames (closed with 1008 by the line budget);
@@ -12,9 +12,15 @@
 // is idle, and starved it reads its sockets late).
 // Goal: the p99 under attack within 1.5x the quiet p99. Loopback only; one table, JSON in
 // bench/results/chat-hostile.json.
-//   node bench/chat/chat-hostile.ts [--sockets 1000] [--seconds 15] [--retry honor|ignore] [--attackers low|same]
+// `--profile` also takes a CPU profile of the Worker's isolate (every object runs in it locally) in
+// each window: bench/results/chat-hostile-{quiet,hostile}.cpuprofile, and the top functions by self
+// time in the JSON.
+//   node bench/chat/chat-hostile.ts [--sockets 1000] [--seconds 15] [--retry honor|ignore] [--attackers low|same|none] [--kinds irc,anonymous,signed-in] [--profile]
+import { join } from 'node:path';
+import { findFreePort, ROOT } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
 import { type Benchmark, pickWindowMs, runBenchmark } from '../lib/bench.ts';
+import { type ProfileHotspot, startCpuProfile } from '../lib/profile.ts';
 import {
   HOSTILE_ACCOUNTS,
   HOSTILE_IRC,
@@ -24,9 +30,13 @@ import {
   type RetryMode,
   startAttackers,
 } from './chat-attackers.ts';
-import { prepareEdgestream, runScenario, type ScenarioResult, signUp } from './fanout-scenario.ts';
+import { prepareEdgestream, runWindows, type ScenarioResult, signUp } from './fanout-scenario.ts';
 
 const GOAL_RATIO = 1.5;
+/** Both windows on the same senders: enough moderators to keep 100 msg/s within their chat rate. */
+const SUSTAINED_SENDERS = 40;
+/** Unmeasured traffic before the quiet window, so it does not carry the server's warm-up alone. */
+const WARMUP_MS = 5_000;
 
 function readArg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,33 +48,62 @@ export const chatHostileBench: Benchmark = {
   async run() {
     const sockets = Number(readArg('sockets', '1000'));
     const mode: RetryMode = readArg('retry', 'honor') === 'ignore' ? 'ignore' : 'honor';
-    const priority = readArg('attackers', 'same') === 'low' ? 'low' : 'same';
+    const attackers = readArg('attackers', 'same');
+    const priority = attackers === 'low' ? 'low' : 'same';
+    const kinds = readArg('kinds', 'irc,anonymous,signed-in')
+      .split(',')
+      .filter((kind): kind is 'irc' | 'anonymous' | 'signed-in' =>
+        ['irc', 'anonymous', 'signed-in'].includes(kind),
+      );
     const measureMs = pickWindowMs(Number(readArg('seconds', '15')));
-    const platform = await startPlatform({ transcoder: false });
+    const inspectorPort = await findFreePort();
+    const platform = await startPlatform({ transcoder: false, inspectorPort });
+    const hotspots: Record<string, ProfileHotspot[]> = {};
+    const profileWindow = (phase: 'quiet' | 'hostile') =>
+      process.argv.includes('--profile')
+        ? async () => {
+            const profiler = await startCpuProfile(inspectorPort);
+            return async () => {
+              const path = join(ROOT, 'bench', 'results', `chat-hostile-${phase}.cpuprofile`);
+              hotspots[phase] = await profiler.stop(path);
+            };
+          }
+        : undefined;
     try {
-      const target = await prepareEdgestream(platform.baseUrl, platform.port);
+      const target = await prepareEdgestream(platform.baseUrl, platform.port, SUSTAINED_SENDERS);
       const channelId = new URL(target.receiverUrl).pathname.split('/').at(-1) ?? '';
       const suffix = Date.now() % 1_000_000;
       const accounts = await Promise.all(
         Array.from({ length: HOSTILE_ACCOUNTS }, (_, i) => signUp(platform.baseUrl, `hostile${i}x${suffix}`)),
       );
-      const options = { measureMs, receiverProcesses: 2 };
-      const quiet = await runScenario(target, sockets, options);
       let counts: HostileCounts = { connects: 0, refused: 0, closed_by_server: 0, frames: 0 };
       const wsBase = `ws://127.0.0.1:${platform.port}`;
-      const hostile = await runScenario(target, sockets, {
-        ...options,
-        background: async () => {
-          const stopAttackers = await startAttackers(
-            { wsBase, channelId, tokens: accounts.map((account) => account.token), mode },
-            priority,
-          );
-          return async () => {
-            counts = await stopAttackers();
-            return { ...counts };
-          };
-        },
-      });
+      // The same 1,000 receivers are measured quiet, then under attack (fanout-scenario.ts's runWindows).
+      const [quiet, hostile] = await runWindows(
+        target,
+        sockets,
+        { measureMs, receiverProcesses: 2, warmupMs: WARMUP_MS },
+        [
+          { onWindow: profileWindow('quiet') },
+          {
+            onWindow: profileWindow('hostile'),
+            background:
+              attackers === 'none'
+                ? undefined
+                : async () => {
+                    const stopAttackers = await startAttackers(
+                      { wsBase, channelId, tokens: accounts.map((account) => account.token), mode, kinds },
+                      priority,
+                    );
+                    return async () => {
+                      counts = await stopAttackers();
+                      return { ...counts };
+                    };
+                  },
+          },
+        ],
+      );
+      if (quiet === undefined || hostile === undefined) throw new Error('a window was not measured');
       const ratio =
         quiet.p99_ms && hostile.p99_ms ? Number((hostile.p99_ms / quiet.p99_ms).toFixed(2)) : null;
       const row = (label: string, r: ScenarioResult) => [
@@ -80,7 +119,7 @@ export const chatHostileBench: Benchmark = {
       return {
         table: {
           title: `Chat p99 while ${HOSTILE_IRC + HOSTILE_JSON_ANONYMOUS + HOSTILE_JSON_SIGNED_IN} hostile sockets flood`,
-          source: `${sockets} receivers on one channel, 10 senders at 100 msg/s, ${measureMs / 1000} s windows, attackers ${mode === 'honor' ? 'wait the Retry-After of a 429' : 'ignore Retry-After (retry every 200 ms)'}, ${priority === 'low' ? 'at nice 19' : 'at the same CPU priority'} (wrangler dev, loopback)`,
+          source: `${sockets} receivers on one channel, ${SUSTAINED_SENDERS} senders at 100 msg/s in total, the same receivers in both windows, ${measureMs / 1000} s windows, attackers ${mode === 'honor' ? 'wait the Retry-After of a 429' : 'ignore Retry-After (retry every 200 ms)'}, ${priority === 'low' ? 'at nice 19' : 'at the same CPU priority'} (wrangler dev, loopback)`,
           headers: ['phase', 'receivers', 'sent', 'delivered/s', 'p50 ms', 'p99 ms', 'silent', 'closed'],
           rows: [row('quiet', quiet), row('hostile', hostile)],
           notes: [
@@ -97,6 +136,7 @@ export const chatHostileBench: Benchmark = {
           hostile,
           p99_ratio: ratio,
           goal_ratio: GOAL_RATIO,
+          ...(Object.keys(hotspots).length > 0 ? { profile_hotspots: hotspots } : {}),
         },
       };
     } finally {

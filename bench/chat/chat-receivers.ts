@@ -34,6 +34,8 @@ export const ReceiverReply = z.discriminatedUnion('kind', [
     closed: z.number().int(),
     /** [latency ms, count] for every non-empty bucket. */
     histogram: z.array(z.tuple([z.number().int(), z.number().int()])),
+    /** [send time in ms / 500, the worst latency of a message sent in that half-second]. */
+    worst: z.array(z.tuple([z.number().int(), z.number().int()])),
   }),
 ]);
 export type ReceiverReply = z.infer<typeof ReceiverReply>;
@@ -107,7 +109,8 @@ function runReceiver(): void {
   let messages = 0;
   const reply = (message: ReceiverReply) => process.send?.(message);
 
-  const heard = new WeakSet<WebSocket>();
+  let heard = new WeakSet<WebSocket>();
+  let worst = new Map<number, number>();
   let closed = 0;
   const onMessage = (ws: WebSocket, data: WebSocket.RawData) => {
     if (!measuring) return;
@@ -116,8 +119,11 @@ function runReceiver(): void {
     heard.add(ws);
     for (const sentAt of readSendTimes(String(data))) {
       delivered++;
-      const bucket = Math.min(HISTOGRAM_MAX_MS, Math.max(0, now - sentAt));
+      const latency = Math.max(0, now - sentAt);
+      const bucket = Math.min(HISTOGRAM_MAX_MS, latency);
       histogram[bucket] = (histogram[bucket] ?? 0) + 1;
+      const half = Math.floor(sentAt / 500);
+      if (latency > (worst.get(half) ?? -1)) worst.set(half, latency);
     }
   };
 
@@ -152,6 +158,15 @@ function runReceiver(): void {
         });
         return;
       case 'measure':
+        // Each window is counted on its own: opening one starts from nothing.
+        if (command.on && !measuring) {
+          histogram.fill(0);
+          delivered = 0;
+          messages = 0;
+          closed = 0;
+          heard = new WeakSet<WebSocket>();
+          worst = new Map();
+        }
         measuring = command.on;
         return;
       case 'report': {
@@ -160,7 +175,7 @@ function runReceiver(): void {
           if (count > 0) buckets.push([ms, count]);
         });
         const silent = sockets.filter((ws) => !heard.has(ws)).length;
-        reply({ kind: 'report', delivered, messages, silent, closed, histogram: buckets });
+        reply({ kind: 'report', delivered, messages, silent, closed, histogram: buckets, worst: [...worst] });
         return;
       }
       case 'close':

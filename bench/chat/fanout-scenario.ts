@@ -32,6 +32,8 @@ export interface ScenarioResult {
   p99_ms: number | null;
   sender_refusals: Record<string, number>;
   receiver_processes: number;
+  /** The worst latency of the messages sent in each half-second of the window: where a p99 comes from. */
+  worst_ms_by_half_second: number[];
 }
 
 export interface Target {
@@ -92,26 +94,52 @@ function startReceiver(): Receiver {
   };
 }
 
-export interface ScenarioOptions {
-  measureMs: number;
-  receiverProcesses: number;
+/** One measured window: senders at TOTAL_RATE for `measureMs`, with what runs beside it. */
+export interface WindowOptions {
   /**
    * Load started once the receivers have joined and stopped after the measured window (the
    * hostile bench's attackers); its stop function returns what it counted.
    */
   background?: () => Promise<() => Promise<Record<string, number>>>;
+  /** Called as the measured window opens, and its result as it closes (a CPU profile of it). */
+  onWindow?: () => Promise<() => Promise<void>>;
 }
 
+export interface ScenarioOptions extends WindowOptions {
+  measureMs: number;
+  receiverProcesses: number;
+}
+
+export type WindowResult = ScenarioResult & { background: Record<string, number> };
+
+/** One window on freshly connected receivers (chat-bench.ts's rows). */
 export async function runScenario(
   target: Target,
   sockets: number,
   options: ScenarioOptions,
-): Promise<ScenarioResult & { background: Record<string, number> }> {
+): Promise<WindowResult> {
+  const [result] = await runWindows(target, sockets, options, [options]);
+  if (result === undefined) throw new Error('no window was measured');
+  return result;
+}
+
+/**
+ * Connects the receivers once, then measures each window in turn on the same sockets, so windows
+ * compare like with like (chat-hostile.ts: quiet, then under attack): a second set of receivers
+ * would meet the first set's leftovers (their seats' releases, their limiters' cleanup alarms).
+ */
+export async function runWindows(
+  target: Target,
+  sockets: number,
+  options: { measureMs: number; receiverProcesses: number; warmupMs?: number },
+  windows: readonly WindowOptions[],
+): Promise<WindowResult[]> {
   const MEASURE_MS = options.measureMs;
   const RECEIVER_PROCESSES = options.receiverProcesses;
   const started = Date.now();
   const connectDeadline = started + SCENARIO_BUDGET_MS - MEASURE_MS - 5_000;
   const receivers = Array.from({ length: RECEIVER_PROCESSES }, () => startReceiver());
+  const senders: WebSocket[] = [];
   try {
     const shares = receivers.map(
       (_, i) => Math.floor(sockets / receivers.length) + (i < sockets % receivers.length ? 1 : 0),
@@ -133,11 +161,13 @@ export async function runScenario(
     );
     const connected = connectedReplies.reduce((n, r) => n + (r.kind === 'connected' ? r.connected : 0), 0);
     const connectSeconds = (Date.now() - started) / 1000;
-    const senders = (
-      await Promise.all(target.senderUrls.map((url) => openSocket(url, Date.now() + 10_000)))
-    ).filter((ws): ws is WebSocket => ws !== null);
+    senders.push(
+      ...(await Promise.all(target.senderUrls.map((url) => openSocket(url, Date.now() + 10_000)))).filter(
+        (ws): ws is WebSocket => ws !== null,
+      ),
+    );
     // Refusals reaching a sender (rate limits, floods) would make the figures meaningless: count them.
-    const refusals = new Map<string, number>();
+    let refusals = new Map<string, number>();
     for (const ws of senders) {
       ws.on('message', (data) => {
         const code = /"type":"error","code":"([a-z_]+)"/.exec(String(data))?.[1];
@@ -145,67 +175,88 @@ export async function runScenario(
       });
       ws.on('close', (code) => refusals.set(`closed_${code}`, (refusals.get(`closed_${code}`) ?? 0) + 1));
     }
-    // Let joins settle (history, welcome frames) before the window opens.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    const stopBackground = options.background ? await options.background() : null;
-    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: true });
-    let sent = 0;
-    const interval = 1000 / (TOTAL_RATE / Math.max(1, senders.length));
-    const timers = senders.map((ws, i) =>
-      setTimeout(
-        () => {
-          const tick = setInterval(() => {
-            ws.send(target.buildFrame(Date.now()));
-            sent++;
-          }, interval);
-          timers.push(tick);
-        },
-        (interval / senders.length) * i,
-      ),
-    );
-    await new Promise((resolve) => setTimeout(resolve, MEASURE_MS));
-    for (const timer of timers) clearTimeout(timer);
-    for (const timer of timers) clearInterval(timer);
-    // Messages sent near the end still count if they arrive within a short drain.
-    await new Promise((resolve) => setTimeout(resolve, 1500));
-    for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: false });
-    const background = stopBackground ? await stopBackground() : {};
-    // Read before our own terminate() shows up as closes.
-    const senderRefusals = Object.fromEntries(refusals);
-    for (const ws of senders) ws.terminate();
-    const reports = await Promise.all(receivers.map((r) => r.request({ cmd: 'report' }, 'report', 30_000)));
-    const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
-    let delivered = 0;
-    let messages = 0;
-    let silent = 0;
-    let closed = 0;
-    for (const report of reports) {
-      if (report.kind !== 'report') continue;
-      delivered += report.delivered;
-      messages += report.messages;
-      silent += report.silent;
-      closed += report.closed;
-      for (const [ms, count] of report.histogram) histogram[ms] = (histogram[ms] ?? 0) + count;
-    }
-    return {
-      target: target.name,
-      sockets,
-      connected,
-      connect_seconds: Number(connectSeconds.toFixed(1)),
-      sent,
-      expected_deliveries: sent * connected,
-      delivered,
-      delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
-      ws_messages_per_second: Math.round(messages / (MEASURE_MS / 1000)),
-      silent_sockets: silent,
-      closed_sockets: closed,
-      p50_ms: readPercentile(histogram, delivered, 50),
-      p99_ms: readPercentile(histogram, delivered, 99),
-      sender_refusals: senderRefusals,
-      receiver_processes: receivers.length,
-      background,
+    // The senders post at TOTAL_RATE, spread evenly over each interval, for `ms`; resolves how many.
+    const post = async (ms: number): Promise<number> => {
+      let sent = 0;
+      const interval = 1000 / (TOTAL_RATE / Math.max(1, senders.length));
+      const timers = senders.map((ws, i) =>
+        setTimeout(
+          () => {
+            const tick = setInterval(() => {
+              if (ws.readyState !== ws.OPEN) return;
+              ws.send(target.buildFrame(Date.now()));
+              sent++;
+            }, interval);
+            timers.push(tick);
+          },
+          (interval / senders.length) * i,
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      for (const timer of timers) clearTimeout(timer);
+      for (const timer of timers) clearInterval(timer);
+      return sent;
     };
+    // Let joins settle (history, welcome frames), then post unmeasured for a while: the first
+    // window must not pay for the server's warm-up (compiled code, batch sizes) alone.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (options.warmupMs) await post(options.warmupMs);
+    const results: WindowResult[] = [];
+    for (const window of windows) {
+      refusals = new Map();
+      const stopBackground = window.background ? await window.background() : null;
+      for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: true });
+      const closeWindow = window.onWindow ? await window.onWindow() : null;
+      const windowStartHalf = Math.floor(Date.now() / 500);
+      const sent = await post(MEASURE_MS);
+      await closeWindow?.();
+      // Messages sent near the end still count if they arrive within a short drain.
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      for (const receiver of receivers) receiver.tell({ cmd: 'measure', on: false });
+      const background = stopBackground ? await stopBackground() : {};
+      const senderRefusals = Object.fromEntries(refusals);
+      const reports = await Promise.all(receivers.map((r) => r.request({ cmd: 'report' }, 'report', 30_000)));
+      const histogram = new Uint32Array(HISTOGRAM_MAX_MS + 1);
+      let delivered = 0;
+      let messages = 0;
+      let silent = 0;
+      let closed = 0;
+      const worst: number[] = Array.from({ length: Math.ceil(MEASURE_MS / 500) }, () => 0);
+      for (const report of reports) {
+        if (report.kind !== 'report') continue;
+        for (const [half, ms] of report.worst) {
+          const index = half - windowStartHalf;
+          if (index >= 0 && index < worst.length) worst[index] = Math.max(worst[index] ?? 0, ms);
+        }
+        delivered += report.delivered;
+        messages += report.messages;
+        silent += report.silent;
+        closed += report.closed;
+        for (const [ms, count] of report.histogram) histogram[ms] = (histogram[ms] ?? 0) + count;
+      }
+      results.push({
+        target: target.name,
+        sockets,
+        connected,
+        connect_seconds: Number(connectSeconds.toFixed(1)),
+        sent,
+        expected_deliveries: sent * connected,
+        delivered,
+        delivered_per_second: Math.round(delivered / (MEASURE_MS / 1000)),
+        ws_messages_per_second: Math.round(messages / (MEASURE_MS / 1000)),
+        silent_sockets: silent,
+        closed_sockets: closed,
+        p50_ms: readPercentile(histogram, delivered, 50),
+        p99_ms: readPercentile(histogram, delivered, 99),
+        sender_refusals: senderRefusals,
+        receiver_processes: receivers.length,
+        worst_ms_by_half_second: worst,
+        background,
+      });
+    }
+    return results;
   } finally {
+    for (const ws of senders) ws.terminate();
     for (const receiver of receivers) {
       if (receiver.child.connected) receiver.tell({ cmd: 'close' });
       setTimeout(() => {
@@ -244,12 +295,17 @@ export async function signUp(baseUrl: string, username: string): Promise<SignupB
   return body;
 }
 
-/** The broadcaster and nine moderators: exempt from the per-user limit, so 100 msg/s get through. */
-export async function prepareEdgestream(baseUrl: string, port: number): Promise<Target> {
+/**
+ * The broadcaster and moderators as senders: their elevated chat rate (100 messages per 30 s each,
+ * durable-objects/chat-shard/flood-control.ts) lets SENDERS of them post 100 msg/s for one 15 s
+ * window from a full bucket; windows back to back on the same senders need 40 of them (2.5 msg/s
+ * each, under the sustained 3.3).
+ */
+export async function prepareEdgestream(baseUrl: string, port: number, senders = SENDERS): Promise<Target> {
   const suffix = Date.now() % 1_000_000;
   const owner = await signUp(baseUrl, `benchowner${suffix}`);
   const mods = await Promise.all(
-    Array.from({ length: SENDERS - 1 }, (_, i) => signUp(baseUrl, `benchmod${i}x${suffix}`)),
+    Array.from({ length: senders - 1 }, (_, i) => signUp(baseUrl, `benchmod${i}x${suffix}`)),
   );
   const wsBase = `ws://127.0.0.1:${port}/ws/${owner.channel.id}`;
   const control = await openSocket(`${wsBase}?token=${owner.token}`, Date.now() + 10_000);

@@ -270,10 +270,12 @@ export interface WorkerOptions {
    * 'log' shows them, e.g. to follow a publish's trace id (docs/operations.md).
    */
   logLevel?: 'warn' | 'log';
+  /** The DevTools port of the Worker (a free one by default), e.g. to take a CPU profile. */
+  inspectorPort?: number;
 }
 
 export async function startWorker(options: WorkerOptions): Promise<ManagedProcess> {
-  const inspectorPort = await findFreePort();
+  const inspectorPort = options.inspectorPort ?? (await findFreePort());
   // Secrets go through a private env file, not the command line, where `ps` would show them.
   const secretsFile = join(mkdtempSync(join(tmpdir(), 'edgestream-secrets-')), 'secrets.env');
   writeFileSync(

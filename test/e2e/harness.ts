@@ -53,6 +53,8 @@ export interface PlatformOptions {
   echo?: boolean;
   /** 'log' prints the Worker's info lines too (they carry the trace ids); default 'warn'. */
   workerLogLevel?: 'warn' | 'log';
+  /** The Worker's DevTools port (bench/lib/profile.ts takes CPU profiles through it). */
+  inspectorPort?: number;
 }
 
 const MAX_TRACE_LINES = 10_000;
@@ -84,6 +86,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     secrets: { INGEST_SECRET: ingestSecret, STREAM_KEY_SECRET: `e2e-keys-${crypto.randomUUID()}` },
     vars: { RTMP_INGEST_URL: `rtmp://127.0.0.1:${rtmpPort}/live`, ...options.vars },
     ...(options.workerLogLevel === undefined ? {} : { logLevel: options.workerLogLevel }),
+    ...(options.inspectorPort === undefined ? {} : { inspectorPort: options.inspectorPort }),
     echo,
     onLine: keep('worker'),
   });
