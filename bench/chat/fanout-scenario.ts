@@ -32,8 +32,11 @@ export interface ScenarioResult {
   p99_ms: number | null;
   sender_refusals: Record<string, number>;
   receiver_processes: number;
-  /** The worst latency of the messages sent in each half-second of the window: where a p99 comes from. */
-  worst_ms_by_half_second: number[];
+  /**
+   * The worst latency of the messages sent in each half-second of the window (null: none sent in
+   * it, as the first may be): where a p99 comes from.
+   */
+  worst_ms_by_half_second: (number | null)[];
 }
 
 export interface Target {
@@ -221,7 +224,7 @@ export async function runWindows(
       let messages = 0;
       let silent = 0;
       let closed = 0;
-      const worst: number[] = Array.from({ length: Math.ceil(MEASURE_MS / 500) }, () => 0);
+      const worst: (number | null)[] = Array.from({ length: Math.ceil(MEASURE_MS / 500) }, () => null);
       for (const report of reports) {
         if (report.kind !== 'report') continue;
         for (const [half, ms] of report.worst) {
