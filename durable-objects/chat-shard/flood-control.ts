@@ -28,7 +28,7 @@ export const CHAT_MESSAGES_PER_WINDOW = 20;
 export const ELEVATED_CHAT_MESSAGES_PER_WINDOW = 100;
 export const CHAT_MESSAGE_WINDOW_MS = 30_000;
 /** Messages dropped after the rate notice, within one window, before the socket is closed (1008). */
-export const MAX_DROPPED_AFTER_NOTICE = 10;
+export const MAX_DROPPED_AFTER_NOTICE = 3;
 /** Users (per channel) whose chat rate one shard remembers; idle ones are forgotten first. */
 export const MAX_TRACKED_CHATTERS = 10_000;
 
@@ -70,6 +70,15 @@ export class TokenBucket {
     return true;
   }
 
+  /** Milliseconds until `count` tokens are there (0 when they are now). */
+  waitMs(count: number, now: number): number {
+    const tokens = Math.min(
+      this.#capacity,
+      this.#tokens + ((now - this.#refilledAt) / 1000) * this.#perSecond,
+    );
+    return tokens >= count ? 0 : Math.ceil(((count - tokens) / this.#perSecond) * 1000);
+  }
+
   /** Whether the bucket has refilled completely (its owner has been idle). */
   isFull(now: number): boolean {
     return this.#tokens + ((now - this.#refilledAt) / 1000) * this.#perSecond >= this.#capacity;
@@ -108,6 +117,11 @@ export class ChatMessageRate {
     if (entry?.elevated === elevated) return;
     if (!entry && !elevated) return; // The default: nothing to remember yet.
     this.#remember(key, { bucket: createChatBucket(elevated, now), elevated });
+  }
+
+  /** When the user's next message would be sent: the wait a rate notice tells the client. */
+  waitMs(channelId: string, userId: string, now: number): number {
+    return this.#users.get(`${channelId}:${userId}`)?.bucket.waitMs(1, now) ?? 0;
   }
 
   take(channelId: string, userId: string, budget: SocketBudget, now: number): ChatRateVerdict {

@@ -111,7 +111,12 @@ export async function handleJsonFrame(
         case 'send':
           break;
         case 'notify':
-          sendError(socket, 'rate_limited', CHAT_RATE_NOTICE);
+          sendError(
+            socket,
+            'rate_limited',
+            CHAT_RATE_NOTICE,
+            services.chatRate.waitMs(channel.id, state.user.userId, Date.now()),
+          );
           return;
         case 'drop':
           return;

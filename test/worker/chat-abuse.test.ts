@@ -1,6 +1,6 @@
 // Anonymous chat work amplification (docs/security.md): each attack a script can run from an
 // anonymous socket, run against the real Worker and shards, and the bound that stops it.
-import { env, SELF } from 'cloudflare:test';
+import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import {
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
@@ -123,6 +123,40 @@ describe('anonymous chat work amplification', () => {
     for (let i = 0; i < 100 && (await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)) > 0; i++)
       await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(0);
+  });
+
+  it('answers a burst of anonymous upgrades from one network past its cap without asking the limiters again', async () => {
+    const owner = await seedUser('burst');
+    const address = nextAddress();
+    const burst = 2 * MAX_ANONYMOUS_SOCKETS_PER_NETWORK;
+    const responses = await Promise.all(
+      Array.from({ length: burst }, () => upgrade(`/ws/${owner.channelId}`, address)),
+    );
+    const accepted = responses.filter((res) => res.status === 101);
+    const refused = responses.filter((res) => res.status === 429);
+    expect(accepted).toHaveLength(MAX_ANONYMOUS_SOCKETS_PER_NETWORK);
+    expect(refused).toHaveLength(burst - MAX_ANONYMOUS_SOCKETS_PER_NETWORK);
+    for (const res of accepted) res.webSocket?.accept();
+    for (const res of refused) {
+      expect(Number(res.headers.get('Retry-After'))).toBeGreaterThan(0);
+      expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
+    }
+    // The connect limiter heard from the upgrades that got a seat and from the one refused: those
+    // waiting behind it shared its answer (one limiter call each would be `burst` hits).
+    const key = `chat-anonymous-connects:${address}`;
+    const hits = await runInDurableObject(env.RATE_LIMITER.getByName(key), (_instance, state) =>
+      Number(state.storage.sql.exec('SELECT count(*) AS n FROM hits WHERE key = ?', key).one().n),
+    );
+    expect(hits).toBe(MAX_ANONYMOUS_SOCKETS_PER_NETWORK + 1);
+    // The shared answer is not remembered: once a seat comes back, the next upgrade gets it.
+    accepted[0]?.webSocket?.close(1000, 'bye');
+    const seatKey = `chat-anonymous:${address}`;
+    const seats = env.RATE_LIMITER.getByName(seatKey);
+    for (let i = 0; i < 100 && (await seats.countLeases(seatKey)) >= MAX_ANONYMOUS_SOCKETS_PER_NETWORK; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const again = await upgrade(`/ws/${owner.channelId}`, address);
+    expect(again.status).toBe(101);
+    again.webSocket?.accept();
   });
 
   it('limits how fast one network opens anonymous sockets, even when each closes at once', async () => {

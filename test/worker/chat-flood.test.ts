@@ -4,6 +4,7 @@
 // with different words, which is how these tests tell what reached the room from what did not.
 import { describe, expect, it } from 'vitest';
 import {
+  CHAT_MESSAGE_WINDOW_MS,
   CHAT_MESSAGES_PER_WINDOW,
   ELEVATED_CHAT_MESSAGES_PER_WINDOW,
   MAX_DROPPED_AFTER_NOTICE,
@@ -64,6 +65,13 @@ describe('the shard-side chat rate', () => {
       return count >= CHAT_MESSAGES_PER_WINDOW && count < sent ? count : undefined;
     });
     expect(answered).toBeLessThan(sent);
+    // The notice says how long until the next message would go (the web app holds its input).
+    const notice = client.frames.find(
+      (f) => f.type === 'error' && f.code === 'rate_limited' && f.message === CHAT_RATE_NOTICE,
+    );
+    const wait = notice?.type === 'error' ? notice.retry_after_ms : undefined;
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(CHAT_MESSAGE_WINDOW_MS);
     // Ignoring the notice: what follows is dropped unanswered, then the socket is closed.
     for (let i = 0; i < MAX_DROPPED_AFTER_NOTICE + 1 && !client.closed; i++)
       client.say(owner.channelId, `more ${i}`);

@@ -80,6 +80,67 @@ function anonymousConnectsMessage(): string {
  * request that did not come through Cloudflare's edge: local tools, tests) an anonymous socket has
  * no address to count, and no seat.
  */
+/**
+ * One network's anonymous upgrades in this isolate, taken one at a time (admitAnonymous).
+ * `issued` numbers the arrivals; a refusal answers every arrival numbered up to `refusedThrough`.
+ */
+interface NetworkAdmission {
+  tail: Promise<void>;
+  issued: number;
+  refusedThrough: number;
+  refusal: ApiError | null;
+}
+const admissions = new Map<string, NetworkAdmission>();
+
+/** What a JSON upgrade found out before handing the socket to a shard. */
+interface Admitted {
+  channel: NonNullable<Awaited<ReturnType<typeof findChannelById>>>;
+  user: Awaited<ReturnType<typeof findUserByTokenHash>>;
+  lease: Record<string, string>;
+}
+
+/**
+ * Runs one anonymous upgrade's seat checks for `network` after those that arrived before it, and
+ * gives the upgrades that were already waiting when one was refused (429) the same answer without
+ * asking the limiters again. A script opening 75 sockets at once from one address used to send 150
+ * limiter calls into one object at the same moment, and their continuations queued in front of
+ * chat fan-out on the same thread: the first seconds of chat-hostile.ts's attack were this storm.
+ * Now one such request is in flight per network and the refused rest cost nothing; an upgrade
+ * arriving after the refusal is checked afresh (a seat may have come back). The map holds
+ * networks with an upgrade in flight only.
+ */
+async function admitAnonymous<T>(network: string, attempt: () => Promise<T>): Promise<T> {
+  let admission = admissions.get(network);
+  if (!admission) {
+    admission = { tail: Promise.resolve(), issued: 0, refusedThrough: 0, refusal: null };
+    admissions.set(network, admission);
+  }
+  const entry = admission;
+  const number = ++entry.issued;
+  const previous = entry.tail;
+  let finish = () => {};
+  const turn = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  entry.tail = previous.then(() => turn);
+  try {
+    await previous;
+    if (entry.refusal !== null && number <= entry.refusedThrough) throw entry.refusal;
+    try {
+      return await attempt();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 429) {
+        entry.refusal = error;
+        entry.refusedThrough = entry.issued;
+      }
+      throw error;
+    }
+  } finally {
+    finish();
+    if (entry.issued === number && admissions.get(network) === entry) admissions.delete(network);
+  }
+}
+
 async function takeSocketSeat(
   request: Request,
   env: Env,
@@ -185,11 +246,18 @@ chatApp.get('/ws/:channelId', async (c) => {
   refuseRemembered(
     tokenHash ? `token:${tokenHash}` : networkRefusalKey(c.req.header('CF-Connecting-IP') ?? null),
   );
-  const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
-  if (!channel) throw notFound('Channel');
-  const user = tokenHash ? await findUserByTokenHash(c.env.DB, tokenHash) : null;
-  if (token && !user) throw unauthorized('Invalid or expired token');
-  const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
+  const address = c.req.header('CF-Connecting-IP');
+  const admit = async (): Promise<Admitted> => {
+    const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
+    if (!channel) throw notFound('Channel');
+    const user = tokenHash ? await findUserByTokenHash(c.env.DB, tokenHash) : null;
+    if (token && !user) throw unauthorized('Invalid or expired token');
+    const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
+    return { channel, user, lease };
+  };
+  // Anonymous upgrades of one network go one at a time, the lookups included (admitAnonymous).
+  const { channel, user, lease } =
+    token || !address ? await admit() : await admitAnonymous(toClientNetwork(address), admit);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
@@ -207,8 +275,11 @@ chatApp.get('/ws/:channelId', async (c) => {
 
 async function upgradeIrc(request: Request, env: Env): Promise<Response> {
   // Every IRC socket starts anonymous (PASS comes after the upgrade); signing in gives the seat back.
-  refuseRemembered(networkRefusalKey(request.headers.get('CF-Connecting-IP')));
-  const lease = await takeSocketSeat(request, env, null);
+  const address = request.headers.get('CF-Connecting-IP');
+  refuseRemembered(networkRefusalKey(address));
+  const lease = address
+    ? await admitAnonymous(toClientNetwork(address), () => takeSocketSeat(request, env, null))
+    : await takeSocketSeat(request, env, null);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
     ...lease,
