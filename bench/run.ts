@@ -10,6 +10,7 @@ import { printCapacity } from '../scripts/capacity.ts';
 import { ROOT } from '../scripts/lib/platform.ts';
 import { chatHostileBench } from './chat/chat-hostile.ts';
 import { chatRelayBench } from './chat/chat-relay.ts';
+import { connectStormBench } from './chat/connect-storm.ts';
 import { eventSubLatencyBench } from './eventsub-latency.ts';
 import { fleetFailoverBench } from './fleet-failover.ts';
 import { fleetPlacementBench } from './fleet-placement.ts';
@@ -102,6 +103,7 @@ async function listEntries(): Promise<Entry[]> {
     ...(clip ? [clip] : []),
     chatEntry,
     fromBenchmark(chatHostileBench),
+    fromBenchmark(connectStormBench),
     fromBenchmark(chatRelayBench),
   ];
 }
