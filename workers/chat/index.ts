@@ -14,6 +14,7 @@ import {
   anonymousSeatKey,
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+  MAX_ANONYMOUS_UPGRADES_IN_FLIGHT,
   MAX_SOCKETS_PER_USER,
   takeSeat,
   userSeatKey,
@@ -75,22 +76,12 @@ function anonymousConnectsMessage(): string {
 }
 
 /**
- * Takes a seat for the socket (durable-objects/chat-shard/seats.ts): per user when signed in, per
- * client network when anonymous, or throws 429 with Retry-After. Without CF-Connecting-IP (a
- * request that did not come through Cloudflare's edge: local tools, tests) an anonymous socket has
- * no address to count, and no seat.
+ * An upgrade still counted after this long is forgotten: a request cancelled mid-upgrade may never
+ * reach its `finally`, and must not hold its network's place for good.
  */
-/**
- * One network's anonymous upgrades in this isolate, taken one at a time (admitAnonymous).
- * `issued` numbers the arrivals; a refusal answers every arrival numbered up to `refusedThrough`.
- */
-interface NetworkAdmission {
-  tail: Promise<void>;
-  issued: number;
-  refusedThrough: number;
-  refusal: ApiError | null;
-}
-const admissions = new Map<string, NetworkAdmission>();
+const UPGRADE_IN_FLIGHT_TTL_MS = 10_000;
+/** Per network, when each of its anonymous upgrades in flight began. Networks with none are removed. */
+const upgradesInFlight = new Map<string, number[]>();
 
 /** What a JSON upgrade found out before handing the socket to a shard. */
 interface Admitted {
@@ -99,48 +90,40 @@ interface Admitted {
   lease: Record<string, string>;
 }
 
-/**
- * Runs one anonymous upgrade's seat checks for `network` after those that arrived before it, and
- * gives the upgrades that were already waiting when one was refused (429) the same answer without
- * asking the limiters again. A script opening 75 sockets at once from one address used to send 150
- * limiter calls into one object at the same moment, and their continuations queued in front of
- * chat fan-out on the same thread: the first seconds of chat-hostile.ts's attack were this storm.
- * Now one such request is in flight per network and the refused rest cost nothing; an upgrade
- * arriving after the refusal is checked afresh (a seat may have come back). The map holds
- * networks with an upgrade in flight only.
- */
+/** Runs one anonymous upgrade's checks for `network` within MAX_ANONYMOUS_UPGRADES_IN_FLIGHT. */
 async function admitAnonymous<T>(network: string, attempt: () => Promise<T>): Promise<T> {
-  let admission = admissions.get(network);
-  if (!admission) {
-    admission = { tail: Promise.resolve(), issued: 0, refusedThrough: 0, refusal: null };
-    admissions.set(network, admission);
+  const now = Date.now();
+  const started = (upgradesInFlight.get(network) ?? []).filter((at) => now - at < UPGRADE_IN_FLIGHT_TTL_MS);
+  if (started.length >= MAX_ANONYMOUS_UPGRADES_IN_FLIGHT) {
+    upgradesInFlight.set(network, started);
+    throw rateLimited(
+      1,
+      `At most ${MAX_ANONYMOUS_UPGRADES_IN_FLIGHT} anonymous chat connections may open at once per network; retry in a second.`,
+    );
   }
-  const entry = admission;
-  const number = ++entry.issued;
-  const previous = entry.tail;
-  let finish = () => {};
-  const turn = new Promise<void>((resolve) => {
-    finish = resolve;
-  });
-  entry.tail = previous.then(() => turn);
+  started.push(now);
+  upgradesInFlight.set(network, started);
+  // Requests cancelled before their `finally` leave entries behind; past the bound, sweep them.
+  if (upgradesInFlight.size > MAX_REMEMBERED_REFUSALS) {
+    for (const [key, times] of upgradesInFlight)
+      if (times.every((at) => now - at >= UPGRADE_IN_FLIGHT_TTL_MS)) upgradesInFlight.delete(key);
+  }
   try {
-    await previous;
-    if (entry.refusal !== null && number <= entry.refusedThrough) throw entry.refusal;
-    try {
-      return await attempt();
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 429) {
-        entry.refusal = error;
-        entry.refusedThrough = entry.issued;
-      }
-      throw error;
-    }
+    return await attempt();
   } finally {
-    finish();
-    if (entry.issued === number && admissions.get(network) === entry) admissions.delete(network);
+    const left = upgradesInFlight.get(network) ?? [];
+    const mine = left.indexOf(now);
+    if (mine >= 0) left.splice(mine, 1);
+    if (left.length === 0) upgradesInFlight.delete(network);
   }
 }
 
+/**
+ * Takes a seat for the socket (durable-objects/chat-shard/seats.ts): per user when signed in, per
+ * client network when anonymous, or throws 429 with Retry-After. Without CF-Connecting-IP (a
+ * request that did not come through Cloudflare's edge: local tools, tests) an anonymous socket has
+ * no address to count, and no seat.
+ */
 async function takeSocketSeat(
   request: Request,
   env: Env,
@@ -255,7 +238,7 @@ chatApp.get('/ws/:channelId', async (c) => {
     const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
     return { channel, user, lease };
   };
-  // Anonymous upgrades of one network go one at a time, the lookups included (admitAnonymous).
+  // Anonymous upgrades of one network are bounded in flight, the lookups included (admitAnonymous).
   const { channel, user, lease } =
     token || !address ? await admit() : await admitAnonymous(toClientNetwork(address), admit);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
