@@ -100,10 +100,12 @@ interface RenderedUser {
 export type ChatRateVerdict = 'send' | 'notify' | 'drop' | 'close';
 
 /**
- * Per user and channel, on this shard: CHAT_MESSAGES_PER_WINDOW (or the elevated rate, learned from
- * the badges the room renders for the user) per CHAT_MESSAGE_WINDOW_MS. Over it, the first message
- * of a window is answered with a notice, the next MAX_DROPPED_AFTER_NOTICE are dropped unanswered,
- * and one more closes the socket: a client that ignores the notice is a flood, not a chatter.
+ * Per user and channel, on this shard: a token bucket of CHAT_MESSAGES_PER_WINDOW (or the elevated
+ * rate, learned from the badges the room renders for the user) refilled over CHAT_MESSAGE_WINDOW_MS.
+ * Over it, the first message of a window is answered with a notice saying when the next would go;
+ * messages sent before then are dropped unanswered, and one past MAX_DROPPED_AFTER_NOTICE closes the
+ * socket: a client that ignores the notice is a flood, not a chatter. One that waited and is still
+ * over (the user's other sockets took the token) is told again, not counted.
  */
 export class ChatMessageRate {
   readonly #users = new Map<string, { bucket: TokenBucket; elevated: boolean }>();
@@ -132,9 +134,16 @@ export class ChatMessageRate {
       this.#remember(key, entry);
     }
     if (entry.bucket.take(1, now)) return 'send';
-    if (budget.chatNoticeAt === null || now - budget.chatNoticeAt >= CHAT_MESSAGE_WINDOW_MS) {
-      budget.chatNoticeAt = now;
-      budget.chatDropped = 0;
+    const freshWindow = budget.chatNoticeAt === null || now - budget.chatNoticeAt >= CHAT_MESSAGE_WINDOW_MS;
+    // A client that waited what its last notice said (another socket of the user may have taken
+    // the message it waited for) is told again; only messages sent inside the wait count as drops.
+    const waited = budget.chatRetryAt !== null && now >= budget.chatRetryAt;
+    if (freshWindow || waited) {
+      if (freshWindow) {
+        budget.chatNoticeAt = now;
+        budget.chatDropped = 0;
+      }
+      budget.chatRetryAt = now + entry.bucket.waitMs(1, now);
       return 'notify';
     }
     budget.chatDropped++;
@@ -168,6 +177,8 @@ export interface SocketBudget {
   /** When the socket was last told it is over the chat rate (ChatMessageRate), and drops since. */
   chatNoticeAt: number | null;
   chatDropped: number;
+  /** When the last notice said the next message would go (its `retry_after_ms`). */
+  chatRetryAt: number | null;
 }
 
 export function createBudget(now: number): SocketBudget {
@@ -178,6 +189,7 @@ export function createBudget(now: number): SocketBudget {
     tail: Promise.resolve(),
     chatNoticeAt: null,
     chatDropped: 0,
+    chatRetryAt: null,
   };
 }
 

@@ -140,7 +140,12 @@ export async function handleJsonFrame(
       }
       // A share is a chat line: it spends the sender's chat rate like a message.
       if (services.chatRate.take(channel.id, state.user.userId, socket.budget, Date.now()) !== 'send') {
-        sendError(socket, 'rate_limited', CHAT_RATE_NOTICE);
+        sendError(
+          socket,
+          'rate_limited',
+          CHAT_RATE_NOTICE,
+          services.chatRate.waitMs(channel.id, state.user.userId, Date.now()),
+        );
         return;
       }
       const reply = await services
