@@ -21,18 +21,18 @@ export const MAX_ANONYMOUS_SOCKETS_PER_NETWORK = 20;
  */
 export const MAX_ANONYMOUS_CONNECTS_PER_MINUTE = 60;
 /**
- * Chat upgrades one client network may have in flight at once in one isolate of the chat Worker,
- * their lookups and limiter calls included (`admitFromNetwork` in workers/chat/index.ts); anonymous
- * ones, which the web app's sockets are until their `auth` frame, and those with a bearer token
- * alike. A script opening 75 sockets at once from one address sent 150 limiter calls into one
- * object at the same moment, and their continuations queued in front of chat fan-out on the same
- * thread (the first seconds of bench/chat/chat-hostile.ts's attack); past this, an upgrade is
- * refused 429 (`Retry-After: 1`) before any lookup. Seats cap what a network holds anyway, so a
- * household whose tabs open together loses only a retry a second later. Counted in plain numbers,
- * never with a promise another request awaits: workerd cancels a request's continuations when the
- * request that created the promise it awaits ends or is cancelled (a dropped client).
+ * Anonymous chat upgrades one client network may have in flight at once in one isolate of the chat
+ * Worker, their lookups and limiter calls included (`admitAnonymous` in workers/chat/index.ts; the
+ * web app's sockets are anonymous until their `auth` frame). A script opening 75 sockets at once
+ * from one address sent 150 limiter calls into one object at the same moment, and their
+ * continuations queued in front of chat fan-out on the same thread (the first seconds of
+ * bench/chat/chat-hostile.ts's attack); past this, an upgrade is refused 429 (`Retry-After: 1`)
+ * before any lookup. Seats cap what a network holds anyway, so a household whose tabs open
+ * together loses only a retry a second later. Counted in plain numbers, never with a promise
+ * another request awaits: workerd cancels a request's continuations when the request that created
+ * the promise it awaits ends or is cancelled (a dropped client).
  */
-export const MAX_UPGRADES_IN_FLIGHT_PER_NETWORK = 4;
+export const MAX_ANONYMOUS_UPGRADES_IN_FLIGHT = 4;
 /** Sockets one signed-in user may hold open, across channels and protocols. */
 export const MAX_SOCKETS_PER_USER = 20;
 

@@ -125,7 +125,7 @@ describe('anonymous chat work amplification', () => {
     expect(await env.RATE_LIMITER.getByName(otherKey).countLeases(otherKey)).toBe(0);
   });
 
-  it('refuses a burst of upgrades from one network past the few in flight, before any lookup', async () => {
+  it('refuses a burst of anonymous upgrades from one network past the few in flight, before any lookup', async () => {
     const owner = await seedUser('burst');
     const address = nextAddress();
     const burst = 2 * MAX_ANONYMOUS_SOCKETS_PER_NETWORK;
@@ -153,21 +153,6 @@ describe('anonymous chat work amplification', () => {
     const again = await upgrade(`/ws/${owner.channelId}`, address);
     expect(again.status).toBe(101);
     again.webSocket?.accept();
-  });
-
-  it('counts upgrades with a made-up bearer token in the same bound (each would cost two lookups before its 401)', async () => {
-    const owner = await seedUser('bogus');
-    const address = nextAddress();
-    const burst = 20;
-    const responses = await Promise.all(
-      Array.from({ length: burst }, (_, i) =>
-        upgrade(`/ws/${owner.channelId}`, address, `chat, bearer.made-up-${i}-${address}`),
-      ),
-    );
-    const statuses = responses.map((res) => res.status);
-    expect(statuses.every((status) => status === 401 || status === 429)).toBe(true);
-    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(burst / 2);
-    for (const res of responses) expect(await res.json()).toHaveProperty('error.code');
   });
 
   it('limits how fast one network opens anonymous sockets, even when each closes at once', async () => {

@@ -14,8 +14,8 @@ import {
   anonymousSeatKey,
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+  MAX_ANONYMOUS_UPGRADES_IN_FLIGHT,
   MAX_SOCKETS_PER_USER,
-  MAX_UPGRADES_IN_FLIGHT_PER_NETWORK,
   takeSeat,
   userSeatKey,
 } from '../../durable-objects/chat-shard/seats.ts';
@@ -80,7 +80,7 @@ function anonymousConnectsMessage(): string {
  * reach its `finally`, and must not hold its network's place for good.
  */
 const UPGRADE_IN_FLIGHT_TTL_MS = 5_000;
-/** Per network, when each of its upgrades in flight began. Networks with none are removed. */
+/** Per network, when each of its anonymous upgrades in flight began. Networks with none are removed. */
 const upgradesInFlight = new Map<string, number[]>();
 /** When upgradesInFlight was last swept of entries past their TTL (at most once a second). */
 let upgradesSweptAt = 0;
@@ -92,15 +92,15 @@ interface Admitted {
   lease: Record<string, string>;
 }
 
-/** Runs one upgrade's checks for `network` within MAX_UPGRADES_IN_FLIGHT_PER_NETWORK. */
-async function admitFromNetwork<T>(network: string, attempt: () => Promise<T>): Promise<T> {
+/** Runs one anonymous upgrade's checks for `network` within MAX_ANONYMOUS_UPGRADES_IN_FLIGHT. */
+async function admitAnonymous<T>(network: string, attempt: () => Promise<T>): Promise<T> {
   const now = Date.now();
   const started = (upgradesInFlight.get(network) ?? []).filter((at) => now - at < UPGRADE_IN_FLIGHT_TTL_MS);
-  if (started.length >= MAX_UPGRADES_IN_FLIGHT_PER_NETWORK) {
+  if (started.length >= MAX_ANONYMOUS_UPGRADES_IN_FLIGHT) {
     upgradesInFlight.set(network, started);
     throw rateLimited(
       1,
-      `At most ${MAX_UPGRADES_IN_FLIGHT_PER_NETWORK} chat connections may open at once per network; retry in a second.`,
+      `At most ${MAX_ANONYMOUS_UPGRADES_IN_FLIGHT} anonymous chat connections may open at once per network; retry in a second.`,
     );
   }
   started.push(now);
@@ -242,11 +242,11 @@ chatApp.get('/ws/:channelId', async (c) => {
     const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
     return { channel, user, lease };
   };
-  // Upgrades of one network are bounded in flight, the lookups included (admitFromNetwork): a
-  // made-up bearer token costs two lookups before its 401, so it counts like any other.
-  const { channel, user, lease } = address
-    ? await admitFromNetwork(toClientNetwork(address), admit)
-    : await admit();
+  // Anonymous upgrades of one network are bounded in flight, the lookups included
+  // (admitAnonymous). Not those with a bearer token: tools and bots open many at once from one
+  // host, and a made-up token costs a hash and two reads before its 401, never a limiter or object.
+  const { channel, user, lease } =
+    token || !address ? await admit() : await admitAnonymous(toClientNetwork(address), admit);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
@@ -267,7 +267,7 @@ async function upgradeIrc(request: Request, env: Env): Promise<Response> {
   const address = request.headers.get('CF-Connecting-IP');
   refuseRemembered(networkRefusalKey(address));
   const lease = address
-    ? await admitFromNetwork(toClientNetwork(address), () => takeSocketSeat(request, env, null))
+    ? await admitAnonymous(toClientNetwork(address), () => takeSocketSeat(request, env, null))
     : await takeSocketSeat(request, env, null);
   const shardName = `irc:${Math.floor(Math.random() * IRC_SHARD_POOL)}`;
   return forwardUpgrade(request, env.CHAT_SHARD.getByName(shardName), {
