@@ -27,7 +27,12 @@ export const MAX_QUEUED_FRAMES = 10;
 export const CHAT_MESSAGES_PER_WINDOW = 20;
 export const ELEVATED_CHAT_MESSAGES_PER_WINDOW = 100;
 export const CHAT_MESSAGE_WINDOW_MS = 30_000;
-/** Messages dropped after the rate notice, within one window, before the socket is closed (1008). */
+/**
+ * Messages sent inside the wait a rate notice gave (its `retry_after_ms`; the web app holds its
+ * input that long) that are dropped before the next closes the socket (1008). Was 10: each of a
+ * flooder's sockets then cost a shard twice the frames (bench/chat/chat-hostile.ts, signed-in
+ * attackers: 2,226 frames a run, 1,127 with 3).
+ */
 export const MAX_DROPPED_AFTER_NOTICE = 3;
 /** Users (per channel) whose chat rate one shard remembers; idle ones are forgotten first. */
 export const MAX_TRACKED_CHATTERS = 10_000;
