@@ -12,6 +12,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findFreePort, ROOT, waitForTcp } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
+import { readArg } from '../lib/bench.ts';
 import {
   prepareEdgestream,
   runScenario,
@@ -20,11 +21,6 @@ import {
   type Target,
   TOTAL_RATE,
 } from './fanout-scenario.ts';
-
-function readArg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 
 const SOCKET_COUNTS = readArg('sockets', '1000,5000').split(',').map(Number);
 const MEASURE_MS = Number(readArg('seconds', '15')) * 1000;

@@ -19,7 +19,7 @@
 import { join } from 'node:path';
 import { findFreePort, ROOT } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
-import { type Benchmark, pickWindowMs, runBenchmark } from '../lib/bench.ts';
+import { type Benchmark, pickWindowMs, readArg, runBenchmark } from '../lib/bench.ts';
 import { type ProfileHotspot, startCpuProfile } from '../lib/profile.ts';
 import {
   HOSTILE_ACCOUNTS,
@@ -37,11 +37,6 @@ const GOAL_RATIO = 1.5;
 const SUSTAINED_SENDERS = 40;
 /** Unmeasured traffic before the quiet window, so it does not carry the server's warm-up alone. */
 const WARMUP_MS = 5_000;
-
-function readArg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 
 export const chatHostileBench: Benchmark = {
   name: 'chat-hostile',

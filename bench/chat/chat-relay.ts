@@ -9,15 +9,10 @@
 
 import { startPlatform } from '../../test/e2e/harness.ts';
 import { readSample } from '../../test/node/metrics/prometheus-text.ts';
-import { type Benchmark, pickWindowMs, runBenchmark } from '../lib/bench.ts';
+import { type Benchmark, pickWindowMs, readArg, runBenchmark } from '../lib/bench.ts';
 import { prepareEdgestream, runScenario, type ScenarioResult } from './fanout-scenario.ts';
 
 const METRICS_TOKEN = 'bench-metrics-token';
-
-function readArg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
 
 interface RoomCalls {
   deliver: number;

@@ -4,47 +4,20 @@
 // upgrade is answered, three rounds (the first pays for cold objects).
 // Loopback only; one table, JSON in bench/results/chat-connect-storm.json.
 //   node bench/chat/connect-storm.ts [--anonymous 150] [--signed-in 50]
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { startPlatform } from '../../test/e2e/harness.ts';
-import { type Benchmark, runBenchmark } from '../lib/bench.ts';
+import { type Benchmark, readArg, runBenchmark } from '../lib/bench.ts';
+import { openSocket } from './chat-receivers.ts';
 import { prepareEdgestream, signUp } from './fanout-scenario.ts';
 
 const ROUNDS = 3;
 const USERS = 5;
 
-function readArg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-interface Upgrade {
-  accepted: boolean;
-  ms: number;
-  ws: WebSocket;
-}
-
-function upgrade(url: string, protocols: string[], address: string): Promise<Upgrade> {
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const ws = new WebSocket(url, protocols, {
-      headers: { 'CF-Connecting-IP': address },
-      perMessageDeflate: false,
-    });
-    const done = (accepted: boolean) => resolve({ accepted, ms: performance.now() - started, ws });
-    const timer = setTimeout(() => done(false), 30_000);
-    ws.once('open', () => {
-      clearTimeout(timer);
-      done(true);
-    });
-    ws.once('unexpected-response', () => {
-      clearTimeout(timer);
-      done(false);
-    });
-    ws.once('error', () => {
-      clearTimeout(timer);
-      done(false);
-    });
-  });
+/** Opens one socket (chat-receivers.ts's openSocket), timed; refused or failed is not accepted. */
+async function upgrade(url: string, address: string): Promise<{ ws: WebSocket | null; ms: number }> {
+  const started = performance.now();
+  const ws = await openSocket(url, Date.now() + 30_000, { 'CF-Connecting-IP': address });
+  return { ws, ms: performance.now() - started };
 }
 
 export const connectStormBench: Benchmark = {
@@ -64,9 +37,9 @@ export const connectStormBench: Benchmark = {
       for (let round = 0; round < ROUNDS; round++) {
         const started = performance.now();
         const results = await Promise.all([
-          ...Array.from({ length: anonymous }, (_, i) => upgrade(url, [], `198.51.${round}.${i % 2}`)),
+          ...Array.from({ length: anonymous }, (_, i) => upgrade(url, `198.51.${round}.${i % 2}`)),
           ...Array.from({ length: signedIn }, (_, i) =>
-            upgrade(url, ['chat', `bearer.${users[i % USERS]?.token}`], `10.9.${round}.${i}`),
+            upgrade(`${url}?token=${users[i % USERS]?.token}`, `10.9.${round}.${i}`),
           ),
         ]);
         const wallMs = Math.round(performance.now() - started);
@@ -74,11 +47,11 @@ export const connectStormBench: Benchmark = {
         rounds.push({
           round: round + 1,
           upgrades: results.length,
-          accepted: results.filter((r) => r.accepted).length,
+          accepted: results.filter((r) => r.ws !== null).length,
           all_answered_ms: wallMs,
           p50_ms: Math.round(times[Math.floor(times.length / 2)] ?? 0),
         });
-        for (const r of results) r.ws.terminate();
+        for (const r of results) r.ws?.terminate();
         // Closes settle (seats released) before the next round.
         await new Promise((resolve) => setTimeout(resolve, 3000));
       }

@@ -10,6 +10,12 @@ export interface BenchOutcome {
   result: Record<string, unknown>;
 }
 
+/** The value after `--name` on the command line (`node bench/... --sockets 200`), or `fallback`. */
+export function readArg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
 export interface Benchmark {
   name: string;
   run(): Promise<BenchOutcome>;
