@@ -33,6 +33,13 @@ export class ViewerCensus {
   readonly #shards = new Map<string, ShardLoad>();
   /** Sockets sent to a shard whose join has not arrived yet, so concurrent upgrades do not overfill it. */
   readonly #reserved = new Map<string, number>();
+  /**
+   * Shards whose count changed by a join or leave since it was last written. A count is written at
+   * once only when the shard starts or stops holding sockets (what the fan-out is sent to); the rest
+   * waits for the next sweep: a row write per socket was a storage commit on every upgrade and close
+   * (bench/chat/connect-storm.ts --profile), and every shard's own report replaces the count anyway.
+   */
+  readonly #dirtyShards = new Set<string>();
   readonly #presence = new VideoPresence();
   #uniqueViewers = new HyperLogLog();
   #uniqueViewersDirty = false;
@@ -78,13 +85,22 @@ export class ViewerCensus {
   join(shardName: string, viewerKey: string, now: number): void {
     const reserved = this.#reserved.get(shardName) ?? 0;
     if (reserved > 0) this.#reserved.set(shardName, reserved - 1);
-    this.#store(shardName, (this.#shards.get(shardName)?.count ?? 0) + 1, now);
+    const load = this.#shards.get(shardName);
+    if (load && load.count > 0) {
+      this.#shards.set(shardName, { count: load.count + 1, reportedAt: now });
+      this.#dirtyShards.add(shardName);
+    } else this.#store(shardName, 1, now);
     if (this.#uniqueViewers.add(viewerKey)) this.#uniqueViewersDirty = true;
   }
 
   leave(shardName: string): void {
     const load = this.#shards.get(shardName);
-    if (load) this.#store(shardName, Math.max(0, load.count - 1), load.reportedAt);
+    if (!load) return;
+    const count = Math.max(0, load.count - 1);
+    if (count > 0) {
+      this.#shards.set(shardName, { count, reportedAt: load.reportedAt });
+      this.#dirtyShards.add(shardName);
+    } else this.#store(shardName, 0, load.reportedAt);
   }
 
   report(shardName: string, count: number, now: number): void {
@@ -93,6 +109,7 @@ export class ViewerCensus {
   }
 
   #store(name: string, count: number, reportedAt: number): void {
+    this.#dirtyShards.delete(name);
     this.#shards.set(name, { count, reportedAt });
     this.#storage.writeShard(name, count, reportedAt);
   }
@@ -143,9 +160,15 @@ export class ViewerCensus {
     for (const [name, load] of this.#shards) {
       if (now - load.reportedAt > STALE_REPORT_MS || load.count === 0) {
         this.#shards.delete(name);
+        this.#dirtyShards.delete(name);
         this.#storage.deleteShard(name);
       }
     }
+    for (const name of this.#dirtyShards) {
+      const load = this.#shards.get(name);
+      if (load) this.#storage.writeShard(name, load.count, load.reportedAt);
+    }
+    this.#dirtyShards.clear();
   }
 
   /** Unique viewers are counted per stream: a new stream starts a new sketch. Persists changes. */

@@ -165,3 +165,44 @@ describe('the presence census', () => {
     );
   });
 });
+
+describe("the room's shard counts", () => {
+  const ShardRow = z.object({ name: z.string(), count: z.number() });
+  /** The shards table as stored: what a restarted room would start from. */
+  async function storedShards(channelId: string): Promise<Record<string, number>> {
+    return runInDurableObject(env.CHAT_ROOM.getByName(channelId), async (_instance: ChatRoom, state) =>
+      Object.fromEntries(
+        state.storage.sql
+          .exec('SELECT name, count FROM shards')
+          .toArray()
+          .map((row) => {
+            const { name, count } = ShardRow.parse(row);
+            return [name, count];
+          }),
+      ),
+    );
+  }
+
+  it('stores a shard when it starts holding sockets, and the counts of later joins and leaves at the sweep', async () => {
+    // Two sockets per shard in the tests (vitest.workers.config.ts): three fill shard 0 and start 1.
+    const owner = await seedUser('own');
+    const [zero, one] = [`${owner.channelId}:0`, `${owner.channelId}:1`];
+    const first = await openJson(owner.channelId);
+    await first.next('history');
+    expect(await storedShards(owner.channelId)).toEqual({ [zero]: 1 });
+    const others = [await openJson(owner.channelId), await openJson(owner.channelId)];
+    for (const socket of others) await socket.next('history');
+    const room = env.CHAT_ROOM.getByName(owner.channelId);
+    // Counted at once; the second join on shard 0 is written at the sweep, not on its own commit.
+    expect((await room.readViewerStats()).shards).toEqual({ [zero]: 2, [one]: 1 });
+    expect(await storedShards(owner.channelId)).toEqual({ [zero]: 1, [one]: 1 });
+    await sweep(owner.channelId);
+    expect(await storedShards(owner.channelId)).toEqual({ [zero]: 2, [one]: 1 });
+    for (const socket of [first, ...others]) socket.close();
+    // A shard left empty is written at once: the fan-out must not go on targeting it after a restart.
+    await waitUntil(async () => {
+      const stored = await storedShards(owner.channelId);
+      return stored[zero] === 0 && stored[one] === 0 ? true : undefined;
+    }, 'the emptied shards to be stored');
+  });
+});
