@@ -9,6 +9,7 @@
 import { Hono } from 'hono';
 import { toClientNetwork } from '../../common/client-network.ts';
 import { findChannelById } from '../../durable-objects/chat/directory.ts';
+import type { ChannelInfo } from '../../durable-objects/chat/types.ts';
 import type { ChatShard } from '../../durable-objects/chat-shard/chat-shard.ts';
 import {
   anonymousSeatKey,
@@ -85,9 +86,34 @@ const upgradesInFlight = new Map<string, number[]>();
 /** When upgradesInFlight was last swept of entries past their TTL (at most once a second). */
 let upgradesSweptAt = 0;
 
+/**
+ * Channels this isolate found in D1 lately, by id, with when that stops counting: an upgrade storm
+ * on one channel asked D1 the same question once per socket (bench/chat/connect-storm.ts
+ * --profile). Only channels found are kept, so a made-up id still costs its lookup and never
+ * reaches an object; a deleted channel's room may take upgrades for CHANNEL_CACHE_TTL_MS more.
+ */
+const CHANNEL_CACHE_TTL_MS = 30_000;
+const MAX_CACHED_CHANNELS = 10_000;
+const knownChannels = new Map<string, { until: number; channel: ChannelInfo }>();
+
+async function findChannelCached(db: D1Database, id: string): Promise<ChannelInfo | null> {
+  const now = Date.now();
+  const cached = knownChannels.get(id);
+  if (cached && cached.until > now) return cached.channel;
+  const channel = await findChannelById(db, id);
+  knownChannels.delete(id);
+  if (!channel) return null;
+  if (knownChannels.size >= MAX_CACHED_CHANNELS) {
+    const oldest = knownChannels.keys().next().value;
+    if (oldest !== undefined) knownChannels.delete(oldest);
+  }
+  knownChannels.set(id, { until: now + CHANNEL_CACHE_TTL_MS, channel });
+  return channel;
+}
+
 /** What a JSON upgrade found out before handing the socket to a shard. */
 interface Admitted {
-  channel: NonNullable<Awaited<ReturnType<typeof findChannelById>>>;
+  channel: ChannelInfo;
   user: Awaited<ReturnType<typeof findUserByTokenHash>>;
   lease: Record<string, string>;
 }
@@ -235,7 +261,7 @@ chatApp.get('/ws/:channelId', async (c) => {
   );
   const address = c.req.header('CF-Connecting-IP');
   const admit = async (): Promise<Admitted> => {
-    const channel = await findChannelById(c.env.DB, c.req.param('channelId'));
+    const channel = await findChannelCached(c.env.DB, c.req.param('channelId'));
     if (!channel) throw notFound('Channel');
     const user = tokenHash ? await findUserByTokenHash(c.env.DB, tokenHash) : null;
     if (token && !user) throw unauthorized('Invalid or expired token');
