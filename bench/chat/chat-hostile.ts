@@ -14,8 +14,12 @@
 // bench/results/chat-hostile.json.
 // `--profile` also takes a CPU profile of the Worker's isolate (every object runs in it locally) in
 // each window: bench/results/chat-hostile-{quiet,hostile}.cpuprofile, and the top functions by self
-// time in the JSON.
-//   node bench/chat/chat-hostile.ts [--sockets 1000] [--seconds 15] [--retry honor|ignore] [--attackers low|same|none] [--kinds irc,anonymous,signed-in] [--profile]
+// time in the JSON. `--direct` connects every socket to the Worker itself instead of through
+// `wrangler dev`'s proxy (findDirectPort); with TMPDIR=/dev/shm the objects' storage is in memory.
+//   node bench/chat/chat-hostile.ts [--sockets 1000] [--seconds 15] [--retry honor|ignore] [--attackers low|same|none] [--kinds irc,anonymous,signed-in] [--profile] [--direct]
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findFreePort, ROOT } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
@@ -37,6 +41,28 @@ const GOAL_RATIO = 1.5;
 const SUSTAINED_SENDERS = 40;
 /** Unmeasured traffic before the quiet window, so it does not carry the server's warm-up alone. */
 const WARMUP_MS = 5_000;
+
+/**
+ * The port where the Worker itself answers behind `wrangler dev`'s proxy: a second workerd that
+ * relays every request and WebSocket frame on its own thread, and that no deployment has (`--direct`
+ * measures without it). Found among the listening sockets (`ss`) of the proxy's sibling process.
+ */
+async function findDirectPort(proxyPort: number): Promise<number> {
+  const listening = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
+    .split('\n')
+    .map((line) => /127\.0\.0\.1:(\d+) .*"workerd",pid=(\d+)/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ port: Number(m[1]), pid: m[2] ?? '' }));
+  const proxyPid = listening.find((l) => l.port === proxyPort)?.pid;
+  const parentOf = (pid: string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+  for (const { port, pid } of listening) {
+    // Its sibling: both are started by the same wrangler.
+    if (pid === proxyPid || proxyPid === undefined || parentOf(pid) !== parentOf(proxyPid)) continue;
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/streams`).catch(() => null);
+    if (res?.status === 200) return port;
+  }
+  throw new Error('the Worker behind the proxy was not found');
+}
 
 export const chatHostileBench: Benchmark = {
   name: 'chat-hostile',
@@ -65,14 +91,15 @@ export const chatHostileBench: Benchmark = {
           }
         : undefined;
     try {
-      const target = await prepareEdgestream(platform.baseUrl, platform.port, SUSTAINED_SENDERS);
+      const port = process.argv.includes('--direct') ? await findDirectPort(platform.port) : platform.port;
+      const target = await prepareEdgestream(platform.baseUrl, port, SUSTAINED_SENDERS);
       const channelId = new URL(target.receiverUrl).pathname.split('/').at(-1) ?? '';
       const suffix = Date.now() % 1_000_000;
       const accounts = await Promise.all(
         Array.from({ length: HOSTILE_ACCOUNTS }, (_, i) => signUp(platform.baseUrl, `hostile${i}x${suffix}`)),
       );
       let counts: HostileCounts = { connects: 0, refused: 0, closed_by_server: 0, frames: 0 };
-      const wsBase = `ws://127.0.0.1:${platform.port}`;
+      const wsBase = `ws://127.0.0.1:${port}`;
       // The same 1,000 receivers are measured quiet, then under attack (fanout-scenario.ts's runWindows).
       const [quiet, hostile] = await runWindows(
         target,
@@ -114,7 +141,7 @@ export const chatHostileBench: Benchmark = {
       return {
         table: {
           title: `Chat p99 while ${HOSTILE_IRC + HOSTILE_JSON_ANONYMOUS + HOSTILE_JSON_SIGNED_IN} hostile sockets flood`,
-          source: `${sockets} receivers on one channel, ${SUSTAINED_SENDERS} senders at 100 msg/s in total, the same receivers in both windows, ${measureMs / 1000} s windows, attackers ${mode === 'honor' ? 'wait the Retry-After of a 429' : 'ignore Retry-After (retry every 200 ms)'}, ${priority === 'low' ? 'at nice 19' : 'at the same CPU priority'} (wrangler dev, loopback)`,
+          source: `${sockets} receivers on one channel, ${SUSTAINED_SENDERS} senders at 100 msg/s in total, the same receivers in both windows, ${measureMs / 1000} s windows, attackers ${mode === 'honor' ? 'wait the Retry-After of a 429' : 'ignore Retry-After (retry every 200 ms)'}, ${priority === 'low' ? 'at nice 19' : 'at the same CPU priority'} (wrangler dev${port === platform.port ? '' : ", sockets to the Worker's own port, not the dev proxy"}; loopback; state in ${tmpdir()})`,
           headers: ['phase', 'receivers', 'sent', 'delivered/s', 'p50 ms', 'p99 ms', 'silent', 'closed'],
           rows: [row('quiet', quiet), row('hostile', hostile)],
           notes: [
@@ -124,6 +151,7 @@ export const chatHostileBench: Benchmark = {
         },
         result: {
           sockets,
+          direct: port !== platform.port,
           retry_mode: mode,
           attacker_priority: priority,
           window_seconds: measureMs / 1000,

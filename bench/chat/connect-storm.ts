@@ -3,10 +3,15 @@
 // What chat-hostile.ts's attackers do in their first second, measured alone: how long until every
 // upgrade is answered, three rounds (the first pays for cold objects).
 // Loopback only; one table, JSON in bench/results/chat-connect-storm.json.
-//   node bench/chat/connect-storm.ts [--anonymous 150] [--signed-in 50]
+// `--profile` takes a CPU profile of the Worker's isolate over the warm rounds (2 and 3):
+// bench/results/chat-connect-storm.cpuprofile, and the top functions by self time in the JSON.
+//   node bench/chat/connect-storm.ts [--anonymous 150] [--signed-in 50] [--profile]
+import { join } from 'node:path';
 import type WebSocket from 'ws';
+import { findFreePort, ROOT } from '../../scripts/lib/platform.ts';
 import { startPlatform } from '../../test/e2e/harness.ts';
 import { type Benchmark, readArg, runBenchmark } from '../lib/bench.ts';
+import { type CpuProfiler, type ProfileHotspot, startCpuProfile } from '../lib/profile.ts';
 import { openSocket } from './chat-receivers.ts';
 import { prepareEdgestream, signUp } from './fanout-scenario.ts';
 
@@ -25,7 +30,11 @@ export const connectStormBench: Benchmark = {
   async run() {
     const anonymous = Number(readArg('anonymous', '150'));
     const signedIn = Number(readArg('signed-in', '50'));
-    const platform = await startPlatform({ transcoder: false });
+    const profile = process.argv.includes('--profile');
+    const inspectorPort = await findFreePort();
+    const platform = await startPlatform({ transcoder: false, inspectorPort });
+    let profiler: CpuProfiler | null = null;
+    let hotspots: ProfileHotspot[] = [];
     try {
       const target = await prepareEdgestream(platform.baseUrl, platform.port, 2);
       const url = target.receiverUrl;
@@ -35,6 +44,7 @@ export const connectStormBench: Benchmark = {
       );
       const rounds = [];
       for (let round = 0; round < ROUNDS; round++) {
+        if (profile && round === 1) profiler = await startCpuProfile(inspectorPort);
         const started = performance.now();
         const results = await Promise.all([
           ...Array.from({ length: anonymous }, (_, i) => upgrade(url, `198.51.${round}.${i % 2}`)),
@@ -55,6 +65,9 @@ export const connectStormBench: Benchmark = {
         // Closes settle (seats released) before the next round.
         await new Promise((resolve) => setTimeout(resolve, 3000));
       }
+      if (profiler) {
+        hotspots = await profiler.stop(join(ROOT, 'bench', 'results', 'chat-connect-storm.cpuprofile'));
+      }
       return {
         table: {
           title: 'Chat upgrades all at once',
@@ -71,7 +84,7 @@ export const connectStormBench: Benchmark = {
             'accepted: every signed-in socket (20 per user); anonymous ones as the 4 in flight per network and the 20 seats per network let them',
           ],
         },
-        result: { anonymous, signed_in: signedIn, rounds },
+        result: { anonymous, signed_in: signedIn, rounds, ...(profile ? { hotspots } : {}) },
       };
     } finally {
       await platform.stop();

@@ -2,7 +2,8 @@
 // through its DevTools port: where a benchmark's server time goes. The profile is written as a
 // .cpuprofile (open it in Chrome's DevTools, Performance panel) and summarized as the functions
 // with the most self time.
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import WebSocket from 'ws';
 import { z } from 'zod';
 
@@ -66,6 +67,7 @@ export async function startCpuProfile(inspectorPort: number, intervalUs = 500): 
     async stop(path, top = 25) {
       const result = z.object({ profile: z.unknown() }).parse(await call('Profiler.stop'));
       socket.close();
+      await mkdir(dirname(path), { recursive: true });
       await writeFile(path, JSON.stringify(result.profile));
       return summarize(CpuProfile.parse(result.profile), top);
     },
