@@ -81,7 +81,7 @@ export const connectStormBench: Benchmark = {
             String(r.p50_ms),
           ]),
           notes: [
-            'accepted: every signed-in socket (20 per user); anonymous ones as the 4 in flight per network and the 20 seats per network let them',
+            'accepted: as the bounds let them: 4 upgrades in flight per network (anonymous) or per token (signed-in), 20 seats per network, 20 sockets per user; the rest are refused 429 at once',
           ],
         },
         result: { anonymous, signed_in: signedIn, rounds, ...(profile ? { hotspots } : {}) },

@@ -33,6 +33,15 @@ export const MAX_ANONYMOUS_CONNECTS_PER_MINUTE = 60;
  * the promise it awaits ends or is cancelled (a dropped client).
  */
 export const MAX_ANONYMOUS_UPGRADES_IN_FLIGHT = 4;
+/**
+ * Upgrades with one bearer token being admitted at once in one Worker isolate (counted by the
+ * token's hash, before any lookup): a flooder's ten sockets of one account arrived together and
+ * each ran the whole signed-in upgrade (bench/chat/chat-hostile.ts --kinds signed-in: the
+ * receivers' p99 doubled); now four go through and the rest retry a second later, by when a flood
+ * has earned the account its penalty. Distinct users are not counted together: tools and bots open
+ * many sockets at once from one host, one account each.
+ */
+export const MAX_SIGNED_IN_UPGRADES_IN_FLIGHT = 4;
 /** Sockets one signed-in user may hold open, across channels and protocols. */
 export const MAX_SOCKETS_PER_USER = 20;
 

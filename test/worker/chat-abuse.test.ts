@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import {
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
+  MAX_SIGNED_IN_UPGRADES_IN_FLIGHT,
   MAX_SOCKETS_PER_USER,
 } from '../../durable-objects/chat-shard/seats.ts';
 import { IrcClient, type JsonClient, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
@@ -151,6 +152,39 @@ describe('anonymous chat work amplification', () => {
     expect(refused.length).toBeGreaterThanOrEqual(burst / 2);
     // Nothing is held once they are through: the next upgrade goes in.
     const again = await upgrade(`/ws/${owner.channelId}`, address);
+    expect(again.status).toBe(101);
+    again.webSocket?.accept();
+  });
+
+  it('refuses a burst of upgrades with one token past the few in flight, and not another user beside it', async () => {
+    const owner = await seedUser('own');
+    const flooder = await seedUser('flood');
+    const bystander = await seedUser('calm');
+    const burst = 2 * MAX_SIGNED_IN_UPGRADES_IN_FLIGHT + 2;
+    const [responses, calm] = await Promise.all([
+      Promise.all(
+        Array.from({ length: burst }, () =>
+          upgrade(`/ws/${owner.channelId}`, nextAddress(), `chat, bearer.${flooder.token}`),
+        ),
+      ),
+      upgrade(`/ws/${owner.channelId}`, nextAddress(), `chat, bearer.${bystander.token}`),
+    ]);
+    const accepted = responses.filter((res) => res.status === 101);
+    const refused = responses.filter((res) => res.status === 429);
+    for (const res of [...accepted, calm]) res.webSocket?.accept();
+    expect(calm.status).toBe(101);
+    expect(accepted.length).toBeGreaterThanOrEqual(1);
+    expect(accepted.length + refused.length).toBe(burst);
+    expect(refused.length).toBeGreaterThanOrEqual(burst - 2 * MAX_SIGNED_IN_UPGRADES_IN_FLIGHT);
+    for (const res of refused) {
+      expect(res.headers.get('Retry-After')).toBe('1');
+      expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
+    }
+    // Refused before the seat: the user's limiter holds only the sockets let through.
+    const key = `chat-user:${flooder.id}`;
+    expect(await env.RATE_LIMITER.getByName(key).countLeases(key)).toBe(accepted.length);
+    // Nothing is held once they are through.
+    const again = await upgrade(`/ws/${owner.channelId}`, nextAddress(), `chat, bearer.${flooder.token}`);
     expect(again.status).toBe(101);
     again.webSocket?.accept();
   });

@@ -16,6 +16,7 @@ import {
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
   MAX_ANONYMOUS_UPGRADES_IN_FLIGHT,
+  MAX_SIGNED_IN_UPGRADES_IN_FLIGHT,
   MAX_SOCKETS_PER_USER,
   takeSeat,
   userSeatKey,
@@ -118,34 +119,59 @@ interface Admitted {
   lease: Record<string, string>;
 }
 
-/** Runs one anonymous upgrade's checks for `network` within MAX_ANONYMOUS_UPGRADES_IN_FLIGHT. */
-async function admitAnonymous<T>(network: string, attempt: () => Promise<T>): Promise<T> {
+/**
+ * Runs one upgrade's checks within `limit` upgrades in flight for `key` (a client network for
+ * anonymous upgrades, a token's hash for signed-in ones); past it, 429 with `Retry-After: 1`.
+ */
+async function admitBounded<T>(
+  key: string,
+  limit: number,
+  message: string,
+  attempt: () => Promise<T>,
+): Promise<T> {
   const now = Date.now();
-  const started = (upgradesInFlight.get(network) ?? []).filter((at) => now - at < UPGRADE_IN_FLIGHT_TTL_MS);
-  if (started.length >= MAX_ANONYMOUS_UPGRADES_IN_FLIGHT) {
-    upgradesInFlight.set(network, started);
-    throw rateLimited(
-      1,
-      `At most ${MAX_ANONYMOUS_UPGRADES_IN_FLIGHT} anonymous chat connections may open at once per network; retry in a second.`,
-    );
+  const started = (upgradesInFlight.get(key) ?? []).filter((at) => now - at < UPGRADE_IN_FLIGHT_TTL_MS);
+  if (started.length >= limit) {
+    upgradesInFlight.set(key, started);
+    throw rateLimited(1, message);
   }
   started.push(now);
-  upgradesInFlight.set(network, started);
+  upgradesInFlight.set(key, started);
   // Requests cancelled before their `finally` leave entries behind; past the bound, sweep them
   // (once a second at most: a walk of the whole map must not be every upgrade's cost).
   if (upgradesInFlight.size > MAX_REMEMBERED_REFUSALS && now - upgradesSweptAt >= 1000) {
     upgradesSweptAt = now;
-    for (const [key, times] of upgradesInFlight)
-      if (times.every((at) => now - at >= UPGRADE_IN_FLIGHT_TTL_MS)) upgradesInFlight.delete(key);
+    for (const [other, times] of upgradesInFlight)
+      if (times.every((at) => now - at >= UPGRADE_IN_FLIGHT_TTL_MS)) upgradesInFlight.delete(other);
   }
   try {
     return await attempt();
   } finally {
-    const left = upgradesInFlight.get(network) ?? [];
+    const left = upgradesInFlight.get(key) ?? [];
     const mine = left.indexOf(now);
     if (mine >= 0) left.splice(mine, 1);
-    if (left.length === 0) upgradesInFlight.delete(network);
+    if (left.length === 0) upgradesInFlight.delete(key);
   }
+}
+
+/** An anonymous upgrade's checks, within MAX_ANONYMOUS_UPGRADES_IN_FLIGHT for its network. */
+function admitAnonymous<T>(network: string, attempt: () => Promise<T>): Promise<T> {
+  return admitBounded(
+    `net:${network}`,
+    MAX_ANONYMOUS_UPGRADES_IN_FLIGHT,
+    `At most ${MAX_ANONYMOUS_UPGRADES_IN_FLIGHT} anonymous chat connections may open at once per network; retry in a second.`,
+    attempt,
+  );
+}
+
+/** A signed-in upgrade's checks, within MAX_SIGNED_IN_UPGRADES_IN_FLIGHT for its token. */
+function admitSignedIn<T>(tokenHash: string, attempt: () => Promise<T>): Promise<T> {
+  return admitBounded(
+    `token:${tokenHash}`,
+    MAX_SIGNED_IN_UPGRADES_IN_FLIGHT,
+    `At most ${MAX_SIGNED_IN_UPGRADES_IN_FLIGHT} chat connections with one token may open at once; retry in a second.`,
+    attempt,
+  );
 }
 
 /**
@@ -268,11 +294,14 @@ chatApp.get('/ws/:channelId', async (c) => {
     const lease = await takeSocketSeat(c.req.raw, c.env, user?.id ?? null, tokenHash);
     return { channel, user, lease };
   };
-  // Anonymous upgrades of one network are bounded in flight, the lookups included
-  // (admitAnonymous). Not those with a bearer token: tools and bots open many at once from one
-  // host, and a made-up token costs a hash and two reads before its 401, never a limiter or object.
-  const { channel, user, lease } =
-    token || !address ? await admit() : await admitAnonymous(toClientNetwork(address), admit);
+  // Upgrades are bounded in flight, the lookups included: anonymous ones per network, signed-in
+  // ones per token (not per network: tools and bots open many at once from one host, one account
+  // each; a made-up token costs a hash and two reads before its 401, never a limiter or object).
+  const { channel, user, lease } = tokenHash
+    ? await admitSignedIn(tokenHash, admit)
+    : token || !address
+      ? await admit()
+      : await admitAnonymous(toClientNetwork(address), admit);
   const shardName = await c.env.CHAT_ROOM.getByName(channel.id).assignShard(channel.id);
   if (!shardName) throw notFound('Channel');
   return forwardUpgrade(c.req.raw, c.env.CHAT_SHARD.getByName(shardName), {
