@@ -13,6 +13,8 @@ import { type PresenceOutcome, type PresenceViewer, VideoPresence } from './vide
 export const VIEWER_REPORT_INTERVAL_MS = 10_000;
 /** A shard that has not reported for this long is gone (crashed, evicted): its count no longer counts. */
 export const STALE_REPORT_MS = 30_000;
+/** A shard's count is written at once when it is this far from the stored one (see #dirtyShards). */
+export const STORE_DRIFT = 32;
 
 interface ShardLoad {
   count: number;
@@ -35,11 +37,20 @@ export class ViewerCensus {
   readonly #reserved = new Map<string, number>();
   /**
    * Shards whose count changed by a join or leave since it was last written. A count is written at
-   * once only when the shard starts or stops holding sockets (what the fan-out is sent to); the rest
-   * waits for the next sweep: a row write per socket was a storage commit on every upgrade and close
-   * (bench/chat/connect-storm.ts --profile), and every shard's own report replaces the count anyway.
+   * once when the shard starts or stops holding sockets (what the fan-out is sent to) or has moved
+   * STORE_DRIFT from what is stored; the rest waits for the next sweep: a row write per socket was
+   * a storage commit on every upgrade and close (bench/chat/connect-storm.ts --profile), and every
+   * shard's own report replaces the count anyway.
    */
   readonly #dirtyShards = new Set<string>();
+  /** The count stored for each shard, so a drift past STORE_DRIFT is written at once. */
+  readonly #storedCounts = new Map<string, number>();
+  /**
+   * Shards restored from storage whose own report has not come since: their stored count may lag
+   * the truth by up to STORE_DRIFT, so leaves never take one below 1 (which would stop the fan-out
+   * to sockets still there) until the shard reports.
+   */
+  readonly #unconfirmed = new Set<string>();
   readonly #presence = new VideoPresence();
   #uniqueViewers = new HyperLogLog();
   #uniqueViewersDirty = false;
@@ -51,8 +62,11 @@ export class ViewerCensus {
 
   /** Restores shard loads and the sketch after a restart. */
   load(): void {
-    for (const row of this.#storage.readShards())
+    for (const row of this.#storage.readShards()) {
       this.#shards.set(row.name, { count: row.count, reportedAt: row.reportedAt });
+      this.#storedCounts.set(row.name, row.count);
+      this.#unconfirmed.add(row.name);
+    }
     const sketch = this.#storage.readSketch();
     if (sketch) {
       this.#streamId = sketch.streamId;
@@ -86,30 +100,37 @@ export class ViewerCensus {
     const reserved = this.#reserved.get(shardName) ?? 0;
     if (reserved > 0) this.#reserved.set(shardName, reserved - 1);
     const load = this.#shards.get(shardName);
-    if (load && load.count > 0) {
-      this.#shards.set(shardName, { count: load.count + 1, reportedAt: now });
-      this.#dirtyShards.add(shardName);
-    } else this.#store(shardName, 1, now);
+    this.#change(shardName, (load?.count ?? 0) + 1, now);
     if (this.#uniqueViewers.add(viewerKey)) this.#uniqueViewersDirty = true;
   }
 
   leave(shardName: string): void {
     const load = this.#shards.get(shardName);
     if (!load) return;
-    const count = Math.max(0, load.count - 1);
-    if (count > 0) {
-      this.#shards.set(shardName, { count, reportedAt: load.reportedAt });
-      this.#dirtyShards.add(shardName);
-    } else this.#store(shardName, 0, load.reportedAt);
+    const floor = this.#unconfirmed.has(shardName) ? 1 : 0;
+    this.#change(shardName, Math.max(floor, load.count - 1), load.reportedAt);
+  }
+
+  /** A join or leave: in memory at once, in storage as #dirtyShards says. */
+  #change(name: string, count: number, reportedAt: number): void {
+    const stored = this.#storedCounts.get(name) ?? 0;
+    if (count === 0 || stored === 0 || Math.abs(count - stored) >= STORE_DRIFT) {
+      this.#store(name, count, reportedAt);
+      return;
+    }
+    this.#shards.set(name, { count, reportedAt });
+    this.#dirtyShards.add(name);
   }
 
   report(shardName: string, count: number, now: number): void {
     this.#reserved.delete(shardName);
+    this.#unconfirmed.delete(shardName);
     this.#store(shardName, count, now);
   }
 
   #store(name: string, count: number, reportedAt: number): void {
     this.#dirtyShards.delete(name);
+    this.#storedCounts.set(name, count);
     this.#shards.set(name, { count, reportedAt });
     this.#storage.writeShard(name, count, reportedAt);
   }
@@ -161,12 +182,14 @@ export class ViewerCensus {
       if (now - load.reportedAt > STALE_REPORT_MS || load.count === 0) {
         this.#shards.delete(name);
         this.#dirtyShards.delete(name);
+        this.#storedCounts.delete(name);
+        this.#unconfirmed.delete(name);
         this.#storage.deleteShard(name);
       }
     }
     for (const name of this.#dirtyShards) {
       const load = this.#shards.get(name);
-      if (load) this.#storage.writeShard(name, load.count, load.reportedAt);
+      if (load) this.#store(name, load.count, load.reportedAt);
     }
     this.#dirtyShards.clear();
   }
