@@ -3,7 +3,7 @@
 // Node process (there is no Docker engine on a developer machine, so containers are disabled).
 // Used by `npm start`, the end-to-end tests and the benchmarks.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -276,8 +276,10 @@ export interface WorkerOptions {
 
 export async function startWorker(options: WorkerOptions): Promise<ManagedProcess> {
   const inspectorPort = options.inspectorPort ?? (await findFreePort());
-  // Secrets go through a private env file, not the command line, where `ps` would show them.
-  const secretsFile = join(mkdtempSync(join(tmpdir(), 'edgestream-secrets-')), 'secrets.env');
+  // Secrets go through a private env file, not the command line, where `ps` would show them; it
+  // lives as long as the Worker (wrangler may read it again on a reload) and is removed after it.
+  const secretsDir = mkdtempSync(join(tmpdir(), 'edgestream-secrets-'));
+  const secretsFile = join(secretsDir, 'secrets.env');
   writeFileSync(
     secretsFile,
     Object.entries(options.secrets)
@@ -309,6 +311,7 @@ export async function startWorker(options: WorkerOptions): Promise<ManagedProces
     echo: options.echo ?? false,
     ...(options.onLine ? { onLine: options.onLine } : {}),
   });
+  void proc.exited.then(() => rmSync(secretsDir, { recursive: true, force: true }));
   await awaitReady(proc, `wrangler dev on :${options.port}`, (signal) =>
     waitFor(
       `wrangler dev on :${options.port}`,
