@@ -38,6 +38,8 @@ import { buildUploadItem, type RenditionDescription } from './upload/upload-item
 
 /** How long to watch the source for its keyframe interval before planning the ladder. */
 const SOURCE_PROBE_MAX_MS = 2_600;
+/** How long a source whose video is known waits for its first audio tag (they come ~20 ms apart). */
+const AUDIO_WAIT_MS = 500;
 /** Well inside the origin's 10 s publisher timeout, so two lost beats in a row still do not end the stream. */
 const HEARTBEAT_INTERVAL_MS = 2_000;
 const UPLOAD_FLUSH_DEADLINE_MS = 5_000;
@@ -154,6 +156,7 @@ export class StreamPipeline {
   #mediaSinceBeat = false;
   #heartbeatsSent = 0;
   #probeTimer: NodeJS.Timeout | null = null;
+  #awaitingAudio = false;
   #closing: Promise<void> | null = null;
   #stopMedia: (() => void) | null = null;
   /**
@@ -180,7 +183,6 @@ export class StreamPipeline {
   }
 
   start(): void {
-    const probeStarted = Date.now();
     this.#stopMedia = this.#session.onMedia((tag) => this.#onTag(tag));
     this.#session.onClose((reason) => void this.close(reason));
     this.#heartbeat = setInterval(
@@ -188,22 +190,35 @@ export class StreamPipeline {
       this.#deps.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
     );
     // The ladder depends on the source's GOP (passthrough needs 2 s), which takes two keyframes to
-    // measure; ffmpeg starts once it is known or the probe time is up. The tags received meanwhile
-    // are replayed into ffmpeg, so nothing is lost, only the first part is later. A publish that
-    // continues the stream (the encoder reconnecting, often through another node after one died)
-    // is told the GOP its previous publish measured, and starts on its first media instead.
-    const hint = this.#keyframeIntervalHint;
-    const probe = () => {
-      if (this.#closing) return;
-      const stats = this.#session.stats;
-      const hinted = hint !== null && stats.videoCodec !== null && stats.lastMediaTimestamp !== null;
-      if (stats.keyframeIntervalMs !== null || hinted || Date.now() - probeStarted >= SOURCE_PROBE_MAX_MS) {
-        this.#startTranscode();
-      } else {
-        this.#probeTimer = setTimeout(probe, 100);
-      }
-    };
-    probe();
+    // measure; ffmpeg starts on the tag that makes it known, or when the probe time is up. The tags
+    // received meanwhile are replayed into ffmpeg, so nothing is lost, only the first part is later.
+    // A publish that continues the stream (the encoder reconnecting, often through another node
+    // after one died) is told the GOP its previous publish measured, and starts on its first media.
+    this.#probeTimer = setTimeout(() => {
+      if (!this.#closing && !this.#pair.started) this.#startTranscode();
+    }, SOURCE_PROBE_MAX_MS);
+  }
+
+  /**
+   * Whether the ladder can be planned: the source's GOP is measured (or hinted, and video came), and
+   * its audio came or is not coming. A publish's first video tag precedes its first audio one, so
+   * audio the metadata announces (or, with no metadata, any audio) is waited for a moment; a source
+   * whose audio never comes starts without it.
+   */
+  #sourceKnown(): boolean {
+    const stats = this.#session.stats;
+    const hinted =
+      this.#keyframeIntervalHint !== null && stats.videoCodec !== null && stats.lastMediaTimestamp !== null;
+    if (stats.keyframeIntervalMs === null && !hinted) return false;
+    if (stats.audioCodec !== null || stats.audioAnnounced === false) return true;
+    if (!this.#awaitingAudio) {
+      this.#awaitingAudio = true;
+      if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
+      this.#probeTimer = setTimeout(() => {
+        if (!this.#closing && !this.#pair.started) this.#startTranscode();
+      }, AUDIO_WAIT_MS);
+    }
+    return false;
   }
 
   stats(): PipelineStats {
@@ -299,6 +314,7 @@ export class StreamPipeline {
     }
     if (!this.#pair.started) {
       this.#hold(tag);
+      if (this.#sourceKnown()) this.#startTranscode();
       return;
     }
     this.#pair.push(tag, timestamp);
@@ -327,6 +343,8 @@ export class StreamPipeline {
   }
 
   #startTranscode(): void {
+    if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
+    this.#probeTimer = null;
     const measured = describeSource(this.#session.stats);
     const hint = this.#keyframeIntervalHint;
     const source = { ...measured, keyframeIntervalMs: measured.keyframeIntervalMs ?? hint };

@@ -60,6 +60,7 @@ async function renderTranscoderSample(): Promise<string> {
         videoBitrate: 3_000_000,
         keyframeIntervalMs: 2000,
         lastMediaTimestamp: 10_000,
+        audioAnnounced: true,
       },
       onClose: () => () => {},
     },

@@ -4,7 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseTraceparent } from '../../../common/trace.ts';
 import { type PipelineDeps, StreamPipeline } from '../../../containers/transcoder/src/pipeline.ts';
-import { type FlvTag, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
+import { type FlvTag, FlvTagType, parseFlvTags } from '../../../containers/transcoder/src/rtmp/flv.ts';
 import { IngestClient } from '../../../containers/transcoder/src/upload/ingest-client.ts';
 import {
   type AuthorizeResponse,
@@ -150,17 +150,64 @@ describe('stream pipeline', () => {
     expect(continued.firstPartAfterStartMs).toBeLessThan(700);
   });
 
+  it('plans a continued publish on the tag that completes its source, and waits only a moment for announced audio that never comes', async () => {
+    const continued = { ...GRANT, continued: true, source_keyframe_interval_ms: 2000 };
+    const deliver = (publish: Publish, tag: FlvTag) => {
+      const flv = publish.muxer.push({ csid: 6, streamId: 1, ...tag });
+      if (flv !== null) publish.handle.deliverMedia(flv);
+    };
+    const starting = () => logs.find((entry) => entry.event === 'pipeline.transcode_starting');
+    // The encoder's reconnect: metadata and both sequence headers, then media. The ladder is
+    // planned on the tag that completes the source (video and the announced audio both seen),
+    // synchronously, not on a later timer tick.
+    const firstMedia = Math.max(
+      tags.findIndex((tag) => tag.type === FlvTagType.VIDEO),
+      tags.findIndex((tag) => tag.type === FlvTagType.AUDIO),
+    );
+    const reconnect = openPublish(continued);
+    startPipeline(reconnect);
+    for (const tag of tags.slice(0, firstMedia)) deliver(reconnect, tag);
+    expect(starting()).toBeUndefined();
+    const tag = tags[firstMedia];
+    if (tag === undefined) throw new Error('no media in the fixture');
+    deliver(reconnect, tag);
+    expect(starting()).toMatchObject({
+      keyframe_interval_from: 'previous_publish',
+      renditions: ['source:copy', 'audio'],
+    });
+    await pipelines.at(-1)?.close('server_closed');
+    logs.length = 0;
+
+    // onMetaData announces AAC, but no audio tag ever comes: the transcode starts without it.
+    const silent = openPublish(continued);
+    startPipeline(silent);
+    const feeder = feedInRealTime(
+      silent,
+      tags.filter((t) => t.type !== FlvTagType.AUDIO),
+    );
+    try {
+      const fedAt = Date.now();
+      await waitFor(() => starting() !== undefined, 5_000, 'the transcode to start');
+      expect(Date.now() - fedAt).toBeGreaterThanOrEqual(400);
+      expect(starting()).toMatchObject({ renditions: ['source:copy'] });
+    } finally {
+      feeder.stop();
+    }
+  });
+
   it("carries the publish's trace id to the origin on every call as a W3C traceparent, and on every log line", async () => {
     const publish = openPublish(GRANT);
     const traceId = publish.handle.session.traceId;
     const pipeline = startPipeline(publish);
     const feeder = feedInRealTime(publish, tags);
+    // A beat after the first part: the GOP is measured by then (the transcode starts on it).
     await waitFor(
-      () =>
-        origin.requests.some((r) => kindOf(r) === 'part') &&
-        origin.requests.some((r) => kindOf(r) === 'heartbeat'),
+      () => {
+        const firstPart = origin.requests.findIndex((r) => kindOf(r) === 'part');
+        return firstPart >= 0 && origin.requests.slice(firstPart).some((r) => kindOf(r) === 'heartbeat');
+      },
       15_000,
-      'a part and a heartbeat',
+      'a part and a heartbeat after it',
     );
     feeder.stop();
     await pipeline.close('publisher_closed');

@@ -236,4 +236,19 @@ describe('FLV picture size from the AVC sequence header', () => {
     });
     expect(muxer.stats).toMatchObject({ width: 640, height: 360, frameRate: 30, videoBitrate: null });
   });
+
+  it('knows from onMetaData whether audio is coming, before the first audio tag', () => {
+    const muxer = new FlvMuxer();
+    expect(muxer.stats.audioAnnounced).toBeNull();
+    const announce = (properties: Record<string, number | boolean>) =>
+      muxer.push({
+        ...metadata(0),
+        payload: encodeAmf0('@setDataFrame', 'onMetaData', new Amf0EcmaArray(properties)),
+      });
+    // OBS's and ffmpeg's keys for an AAC track.
+    announce({ width: 320, height: 180, audiocodecid: 10, audiosamplerate: 48000, stereo: true });
+    expect(muxer.stats).toMatchObject({ audioAnnounced: true, audioCodec: null });
+    announce({ width: 320, height: 180, videocodecid: 7 });
+    expect(muxer.stats.audioAnnounced).toBe(false);
+  });
 });

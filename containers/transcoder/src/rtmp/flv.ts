@@ -149,6 +149,9 @@ export function parseFlvTags(bytes: Buffer): FlvTag[] {
   return tags;
 }
 
+/** onMetaData properties only a stream with audio carries (OBS, ffmpeg and librtmp encoders). */
+const AUDIO_METADATA_KEYS = ['audiocodecid', 'audiodatarate', 'audiosamplerate', 'stereo'] as const;
+
 export interface MediaStats {
   videoCodec: VideoCodec | null;
   audioCodec: AudioCodec | null;
@@ -162,6 +165,11 @@ export interface MediaStats {
   keyframeIntervalMs: number | null;
   /** Timestamp (ms) of the last audio or video message. */
   lastMediaTimestamp: number | null;
+  /**
+   * Whether onMetaData announced an audio track (audiocodecid and the like); null before any
+   * metadata. A publish's first video tag comes before its first audio one.
+   */
+  audioAnnounced: boolean | null;
 }
 
 /**
@@ -189,6 +197,7 @@ export class FlvMuxer {
     videoBitrate: null,
     keyframeIntervalMs: null,
     lastMediaTimestamp: null,
+    audioAnnounced: null,
   };
 
   /** The FLV header followed by the cached metadata and sequence header tags. */
@@ -273,6 +282,7 @@ export class FlvMuxer {
       height: readPositiveNumber(metadata.height),
       frameRate: readPositiveNumber(metadata.framerate) ?? readPositiveNumber(metadata.fps),
     };
+    this.stats.audioAnnounced = AUDIO_METADATA_KEYS.some((key) => metadata[key] !== undefined);
     const kilobits = readPositiveNumber(metadata.videodatarate);
     this.stats.videoBitrate = kilobits === null ? null : Math.round(kilobits * 1000);
     this.#updatePicture();

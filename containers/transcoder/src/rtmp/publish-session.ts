@@ -23,6 +23,8 @@ export interface PublishStats {
   /** Media time between the last two keyframes; ~2000 means the source GOP is 2 s. */
   readonly keyframeIntervalMs: number | null;
   readonly lastMediaTimestamp: number | null;
+  /** Whether onMetaData announced audio; null before any metadata. */
+  readonly audioAnnounced: boolean | null;
 }
 
 export interface PublishSession<Grant> {
