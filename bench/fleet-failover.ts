@@ -65,6 +65,10 @@ function publishFile(url: string, file: string): Publisher {
     ['-hide_banner', '-loglevel', 'error', '-nostdin', '-re', '-stream_loop', '-1', '-i', file].concat([
       '-c',
       'copy',
+      // As OBS's librtmp does: without it ffmpeg's Nagle holds each small RTMP command for the
+      // server's delayed ACK (~40 ms a round trip, ~130 ms per connect).
+      '-tcp_nodelay',
+      '1',
       '-f',
       'flv',
       url,
