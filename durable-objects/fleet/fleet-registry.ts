@@ -140,9 +140,20 @@ export class FleetRegistry extends DurableObject<Env> {
     return { kind: 'placed', placementId: placement.placementId, encodeSlots: decision.encodeSlots };
   }
 
-  /** Binds a reservation to the publish it made room for; false when the reservation expired. */
-  bind(placementId: string, publishId: string, streamId: string): boolean {
-    return this.#storage.bindPlacement(placementId, publishId, streamId);
+  /**
+   * Binds a reservation to the publish it made room for; false when the reservation expired. A
+   * publish that took a stalled one's place (a reconnect after its node died) frees that publish's
+   * slots in the same call: the authorization waits for one round trip less.
+   */
+  bind(
+    placementId: string,
+    publishId: string,
+    streamId: string,
+    replacedPublishId: string | null = null,
+  ): boolean {
+    if (!this.#storage.bindPlacement(placementId, publishId, streamId)) return false;
+    if (replacedPublishId !== null) this.releasePublish(replacedPublishId);
+    return true;
   }
 
   /** Gives a reservation back (the LiveStream refused the publish). */

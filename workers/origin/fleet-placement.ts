@@ -31,7 +31,7 @@ export async function placePublish<T extends { ok: boolean }>(
   caller: IngestCaller,
   channel: { id: string; tier: ChannelTier },
   begin: () => Promise<T>,
-  publishOf: (started: T) => { publishId: string; streamId: string } | null,
+  publishOf: (started: T) => { publishId: string; streamId: string; replaced: string | null } | null,
 ): Promise<T> {
   if (caller.kind === 'master') return begin();
   const registry = getFleetRegistry(env);
@@ -52,7 +52,7 @@ export async function placePublish<T extends { ok: boolean }>(
     await registry.release(outcome.placementId);
     return started;
   }
-  if (!(await registry.bind(outcome.placementId, publish.publishId, publish.streamId)))
+  if (!(await registry.bind(outcome.placementId, publish.publishId, publish.streamId, publish.replaced)))
     throw new ApiError(503, 'unavailable', 'The placement expired before the publish began', {
       retryAfterSeconds: 1,
     });

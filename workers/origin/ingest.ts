@@ -153,12 +153,15 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
       },
     });
   // A fleet node's publish is placed on it first; a full fleet answers 503 with the reason.
+  // The stalled publish a takeover replaced (its node dead, or cut off at its next upload) gives its
+  // slots back in the same call that binds the new one.
   const result = await placePublish(c.env, c.get('caller'), channel, begin, (started) =>
-    started.ok ? { publishId: started.value.publish_id, streamId: started.value.stream_id } : null,
+    started.ok
+      ? { publishId: started.value.publish_id, streamId: started.value.stream_id, replaced: started.replaced }
+      : null,
   );
   if (!result.ok) throw new ApiError(409, 'already_publishing', 'Another publisher is live on this channel');
   if (result.replaced !== null) {
-    // The stalled publish's node (dead, or cut off at its next upload) holds its slots no longer.
     const caller = c.get('caller');
     log.info('ingest.publish_taken_over', {
       trace_id: traceId,
@@ -167,7 +170,6 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
       ...(caller.kind === 'node' ? { node_id: caller.nodeId } : {}),
       replaced_publish_id: result.replaced,
     });
-    await releasePlacement(c.env, caller, result.replaced);
   }
   ingestLog.info('publish_authorized', {
     trace_id: traceId,
