@@ -194,9 +194,7 @@ export class StreamPipeline {
     // received meanwhile are replayed into ffmpeg, so nothing is lost, only the first part is later.
     // A publish that continues the stream (the encoder reconnecting, often through another node
     // after one died) is told the GOP its previous publish measured, and starts on its first media.
-    this.#probeTimer = setTimeout(() => {
-      if (!this.#closing && !this.#pair.started) this.#startTranscode();
-    }, SOURCE_PROBE_MAX_MS);
+    this.#probeTimer = setTimeout(() => this.#startOnTimer(), SOURCE_PROBE_MAX_MS);
   }
 
   /**
@@ -214,11 +212,14 @@ export class StreamPipeline {
     if (!this.#awaitingAudio) {
       this.#awaitingAudio = true;
       if (this.#probeTimer !== null) clearTimeout(this.#probeTimer);
-      this.#probeTimer = setTimeout(() => {
-        if (!this.#closing && !this.#pair.started) this.#startTranscode();
-      }, AUDIO_WAIT_MS);
+      this.#probeTimer = setTimeout(() => this.#startOnTimer(), AUDIO_WAIT_MS);
     }
     return false;
+  }
+
+  /** The probe's time is up: plan with what is known. */
+  #startOnTimer(): void {
+    if (!this.#closing && !this.#pair.started) this.#startTranscode();
   }
 
   stats(): PipelineStats {
