@@ -39,6 +39,18 @@ export function openPublish(grant: AuthorizeResponse): Publish {
   return { handle, muxer, closeReason: () => reason };
 }
 
+/** Delivers one tag through the session at once, as the connection does for a media message. */
+export function deliverTag(publish: Publish, tag: FlvTag): void {
+  const flv = publish.muxer.push({
+    csid: 6,
+    type: tag.type,
+    streamId: 1,
+    timestamp: tag.timestamp,
+    payload: tag.payload,
+  });
+  if (flv !== null) publish.handle.deliverMedia(flv);
+}
+
 /** Delivers the FLV's tags through the session at the pace of their timestamps, like a live encoder. */
 export function feedInRealTime(publish: Publish, tags: FlvTag[]): { stop(): void } {
   let stopped = false;
@@ -48,14 +60,7 @@ export function feedInRealTime(publish: Publish, tags: FlvTag[]): { stop(): void
       const wait = started + tag.timestamp - Date.now();
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       if (stopped || publish.handle.session.closed) return;
-      const flv = publish.muxer.push({
-        csid: 6,
-        type: tag.type,
-        streamId: 1,
-        timestamp: tag.timestamp,
-        payload: tag.payload,
-      });
-      if (flv !== null) publish.handle.deliverMedia(flv);
+      deliverTag(publish, tag);
     }
   })();
   return {

@@ -15,7 +15,7 @@ import {
 import { makeFlvSource } from '../ffmpeg/media-fixtures.ts';
 import { waitFor } from '../rtmp/helpers.ts';
 import { type FakeOrigin, type RecordedRequest, startFakeOrigin } from '../upload/fake-origin.ts';
-import { feedInRealTime, openPublish, type Publish } from './live-publish.ts';
+import { deliverTag, feedInRealTime, openPublish, type Publish } from './live-publish.ts';
 
 const GRANT: AuthorizeResponse = {
   channel_id: 'chan-1',
@@ -152,10 +152,6 @@ describe('stream pipeline', () => {
 
   it('plans a continued publish on the tag that completes its source, and waits only a moment for announced audio that never comes', async () => {
     const continued = { ...GRANT, continued: true, source_keyframe_interval_ms: 2000 };
-    const deliver = (publish: Publish, tag: FlvTag) => {
-      const flv = publish.muxer.push({ csid: 6, streamId: 1, ...tag });
-      if (flv !== null) publish.handle.deliverMedia(flv);
-    };
     const starting = () => logs.find((entry) => entry.event === 'pipeline.transcode_starting');
     // The encoder's reconnect: metadata and both sequence headers, then media. The ladder is
     // planned on the tag that completes the source (video and the announced audio both seen),
@@ -166,11 +162,11 @@ describe('stream pipeline', () => {
     );
     const reconnect = openPublish(continued);
     startPipeline(reconnect);
-    for (const tag of tags.slice(0, firstMedia)) deliver(reconnect, tag);
+    for (const tag of tags.slice(0, firstMedia)) deliverTag(reconnect, tag);
     expect(starting()).toBeUndefined();
     const tag = tags[firstMedia];
     if (tag === undefined) throw new Error('no media in the fixture');
-    deliver(reconnect, tag);
+    deliverTag(reconnect, tag);
     expect(starting()).toMatchObject({
       keyframe_interval_from: 'previous_publish',
       renditions: ['source:copy', 'audio'],
