@@ -89,7 +89,7 @@ export class ChatArchive {
 
   /** When the oldest unarchived message becomes due, or null when all are archived. */
   nextDueAt(): number | null {
-    const oldest = this.#deps.storage.readOldestSentAtAfter(this.#deps.storage.readArchivedSeq());
+    const oldest = this.#deps.storage.readOldestUnarchivedSentAt();
     return oldest === null ? null : oldest + ARCHIVE_INTERVAL_MS;
   }
 

@@ -44,9 +44,21 @@ export function renderUser(profile: ChatterProfile): ChatMessage['user'] {
   };
 }
 
+const NO_CONTENTS: ReadonlySet<string> = new Set();
+
 export class MessageIntake {
   readonly #lastMessageAt = new Map<string, number>();
+  /** Accepted messages, oldest first, within UNIQUE_CHAT_WINDOW_MS and UNIQUE_CHAT_MAX_MESSAGES. */
   #recent: { normalized: string; at: number }[] = [];
+
+  /** Drops what unique chat no longer compares against: from the front, as they arrived in order. */
+  #forgetOldRecent(now: number): void {
+    let expired = 0;
+    while (expired < this.#recent.length && now - (this.#recent[expired]?.at ?? now) > UNIQUE_CHAT_WINDOW_MS)
+      expired += 1;
+    const drop = Math.max(expired, this.#recent.length - UNIQUE_CHAT_MAX_MESSAGES);
+    if (drop > 0) this.#recent.splice(0, drop);
+  }
 
   accept(
     profile: ChatterProfile,
@@ -60,9 +72,7 @@ export class MessageIntake {
       emoteDefinitions,
       profile.subscription !== null || profile.isBroadcaster,
     );
-    this.#recent = this.#recent
-      .filter((entry) => now - entry.at <= UNIQUE_CHAT_WINDOW_MS)
-      .slice(-UNIQUE_CHAT_MAX_MESSAGES);
+    this.#forgetOldRecent(now);
     const { banned_words: bannedWords, ...state } = context.settings;
     const refusal = checkMessage({
       profile,
@@ -73,7 +83,10 @@ export class MessageIntake {
       ban: context.ban ? { expiresAt: context.ban.expires_at } : null,
       lastMessageAt: this.#lastMessageAt.get(profile.id) ?? null,
       emoteOnly: isEmoteOnly(content, emotes),
-      recentContents: new Set(this.#recent.map((entry) => entry.normalized)),
+      // Built only in unique-chat mode: every message of a busy room paid for 200 normalized strings.
+      recentContents: state.unique_chat
+        ? new Set(this.#recent.map((entry) => entry.normalized))
+        : NO_CONTENTS,
     });
     const cheer = parseCheer(content);
     if (!refusal && cheer.kind === 'too-many') {

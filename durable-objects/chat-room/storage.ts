@@ -46,6 +46,9 @@ const StoredSettings = z.partial(
   }),
 );
 const MetaRow = z.object({ value: z.string() });
+const SeqRow = z.object({ seq: z.number() });
+const CountRow = z.object({ n: z.number() });
+const SentAtRow = z.object({ sent_at: z.number() });
 const BanRow = z.object({
   user_id: z.string(),
   login: z.string(),
@@ -82,7 +85,7 @@ export interface MessageRecord {
 }
 
 function parseMessageRow(row: unknown): MessageRecord {
-  const seq = z.object({ seq: z.number() }).parse(row).seq;
+  const seq = SeqRow.parse(row).seq;
   const parsed = MessageRow.safeParse(row);
   if (!parsed.success) return { seq, stored: null, raw: row };
   let frame: unknown;
@@ -105,6 +108,10 @@ export class RoomStorage {
   /** readHistoryJson's frames, or null when history changed since. */
   #history: string[] | null = null;
   #historyLimit = 0;
+  /** The archive cursor (meta `archived_seq`), once read. */
+  #archivedSeq: number | null = null;
+  /** readOldestUnarchivedSentAt's answer; undefined until read or after what could change it. */
+  #oldestUnarchived: number | null | undefined = undefined;
 
   constructor(sql: SqlStorage) {
     this.#sql = sql;
@@ -164,11 +171,14 @@ export class RoomStorage {
   }
 
   readArchivedSeq(): number {
-    return Number(this.#readMeta('archived_seq') ?? 0);
+    this.#archivedSeq ??= Number(this.#readMeta('archived_seq') ?? 0);
+    return this.#archivedSeq;
   }
 
   writeArchivedSeq(seq: number): void {
     this.#writeMeta('archived_seq', String(seq));
+    this.#archivedSeq = seq;
+    this.#oldestUnarchived = undefined;
   }
 
   /** When this channel last raided (moderation.ts, RAID_COOLDOWN_MS); 0 when never. */
@@ -217,6 +227,8 @@ export class RoomStorage {
       JSON.stringify(message),
       sentAt,
     );
+    // The newest message: it becomes the oldest unarchived one only when there was none.
+    if (this.#oldestUnarchived === null) this.#oldestUnarchived = sentAt;
     if (this.#history !== null) {
       this.#history.push(JSON.stringify(message));
       if (this.#history.length > this.#historyLimit) this.#history.shift();
@@ -230,16 +242,19 @@ export class RoomStorage {
 
   deleteMessage(id: string): void {
     this.#history = null;
+    this.#oldestUnarchived = undefined;
     this.#sql.exec('DELETE FROM messages WHERE id = ?', id);
   }
 
   deleteMessagesOf(userId: string): void {
     this.#history = null;
+    this.#oldestUnarchived = undefined;
     this.#sql.exec('DELETE FROM messages WHERE user_id = ?', userId);
   }
 
   deleteAllMessages(): void {
     this.#history = null;
+    this.#oldestUnarchived = undefined;
     this.#sql.exec('DELETE FROM messages');
   }
 
@@ -271,16 +286,25 @@ export class RoomStorage {
   }
 
   countMessagesAfter(seq: number): number {
-    return z
-      .object({ n: z.number() })
-      .parse(this.#sql.exec('SELECT count(*) AS n FROM messages WHERE seq > ?', seq).one()).n;
+    return CountRow.parse(this.#sql.exec('SELECT count(*) AS n FROM messages WHERE seq > ?', seq).one()).n;
   }
 
   readOldestSentAtAfter(seq: number): number | null {
     const row = this.#sql
       .exec('SELECT sent_at FROM messages WHERE seq > ? ORDER BY seq LIMIT 1', seq)
       .toArray()[0];
-    return row === undefined ? null : z.object({ sent_at: z.number() }).parse(row).sent_at;
+    return row === undefined ? null : SentAtRow.parse(row).sent_at;
+  }
+
+  /**
+   * When the oldest message not yet archived was sent, or null when every one is: the archive's
+   * next due time, asked on every message the room accepts, so it is kept in memory and read from
+   * SQLite only after the cursor moved or messages were deleted.
+   */
+  readOldestUnarchivedSentAt(): number | null {
+    if (this.#oldestUnarchived === undefined)
+      this.#oldestUnarchived = this.readOldestSentAtAfter(this.readArchivedSeq());
+    return this.#oldestUnarchived;
   }
 
   /** Drops archived messages older than the newest `keep` (what joiners still need). */
