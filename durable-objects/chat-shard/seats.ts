@@ -26,7 +26,7 @@ export const MAX_ANONYMOUS_CONNECTS_PER_MINUTE = 60;
  * web app's sockets are anonymous until their `auth` frame). A script opening 75 sockets at once
  * from one address sent 150 limiter calls into one object at the same moment, and their
  * continuations queued in front of chat fan-out on the same thread (the first seconds of
- * bench/chat/chat-hostile.ts's attack); past this, an upgrade is refused 429 (`Retry-After: 1`)
+ * bench/chat/chat-hostile.ts's attack); past this, an upgrade is refused 429 (`Retry-After` 1–3 s)
  * before any lookup. Seats cap what a network holds anyway, so a household whose tabs open
  * together loses only a retry a second later. Counted in plain numbers, never with a promise
  * another request awaits: workerd cancels a request's continuations when the request that created

@@ -8,7 +8,22 @@ import {
   MAX_SIGNED_IN_UPGRADES_IN_FLIGHT,
   MAX_SOCKETS_PER_USER,
 } from '../../durable-objects/chat-shard/seats.ts';
+import { RETRY_JITTER_SECONDS } from '../../workers/chat/index.ts';
 import { IrcClient, type JsonClient, openIrc, openJson, seedUser, waitUntil } from './chat-fixtures.ts';
+
+/**
+ * The Retry-After of refused upgrades: each within the bound's wait plus the jitter, and spread
+ * (clients that honour it must not all come back in the same second).
+ */
+function expectSpreadRetryAfter(refused: readonly Response[], waitSeconds: number): void {
+  const seconds = refused.map((res) => Number(res.headers.get('Retry-After')));
+  for (const value of seconds) {
+    expect(value).toBeGreaterThanOrEqual(waitSeconds);
+    expect(value).toBeLessThanOrEqual(waitSeconds + RETRY_JITTER_SECONDS);
+  }
+  // 3 values for each of 16 or more refusals: all equal by chance once in ~14 million runs.
+  if (refused.length >= 16) expect(new Set(seconds).size).toBeGreaterThan(1);
+}
 
 let addressCounter = 0;
 /** A client address of its own per test, so one test's seats never fill another's. */
@@ -138,10 +153,8 @@ describe('anonymous chat work amplification', () => {
     for (const res of accepted) res.webSocket?.accept();
     expect(accepted.length).toBeGreaterThanOrEqual(1);
     expect(accepted.length + refused.length).toBe(burst);
-    for (const res of refused) {
-      expect(res.headers.get('Retry-After')).toBe('1');
-      expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
-    }
+    expectSpreadRetryAfter(refused, 1);
+    for (const res of refused) expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
     // The limiters heard only from the upgrades let through (one call each for the whole burst
     // was `burst` hits, and the seats' cap refused past 20 of them).
     const key = `chat-anonymous-connects:${address}`;
@@ -176,10 +189,8 @@ describe('anonymous chat work amplification', () => {
     expect(accepted.length).toBeGreaterThanOrEqual(1);
     expect(accepted.length + refused.length).toBe(burst);
     expect(refused.length).toBeGreaterThanOrEqual(burst - 2 * MAX_SIGNED_IN_UPGRADES_IN_FLIGHT);
-    for (const res of refused) {
-      expect(res.headers.get('Retry-After')).toBe('1');
-      expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
-    }
+    expectSpreadRetryAfter(refused, 1);
+    for (const res of refused) expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
     // Refused before the seat: the user's limiter holds only the sockets let through.
     const key = `chat-user:${flooder.id}`;
     expect(await env.RATE_LIMITER.getByName(key).countLeases(key)).toBe(accepted.length);

@@ -45,6 +45,22 @@ const BEARER_SUBPROTOCOL_PREFIX = 'bearer.';
 const MAX_REMEMBERED_REFUSALS = 10_000;
 const refusals = new Map<string, { until: number; message: string }>();
 
+/**
+ * Up to this many whole seconds are added at random to a refused upgrade's Retry-After. The sockets
+ * of one network or account are refused together (a burst past the few in flight, a flood penalty
+ * that ends for all of them at the same moment), and clients that honour the header came back in
+ * the same instant, one burst after another, on the thread that also fans chat out
+ * (bench/chat/chat-hostile.ts: the receivers' worst half-seconds were the attack's start and the
+ * end of its penalty). Spread over a few seconds the same upgrades cost a little at a time.
+ */
+export const RETRY_JITTER_SECONDS = 2;
+
+/** A 429 for an upgrade: Retry-After is what the bound asks plus 0 to RETRY_JITTER_SECONDS. */
+function refuseUpgrade(retryAfterSeconds: number, message: string): ApiError {
+  const jitter = Math.floor(Math.random() * (RETRY_JITTER_SECONDS + 1));
+  return rateLimited(Math.max(1, Math.ceil(retryAfterSeconds)) + jitter, message);
+}
+
 function refuseRemembered(key: string | null): void {
   if (!key) return;
   const refusal = refusals.get(key);
@@ -54,7 +70,7 @@ function refuseRemembered(key: string | null): void {
     refusals.delete(key);
     return;
   }
-  throw rateLimited(left / 1000, refusal.message);
+  throw refuseUpgrade(left / 1000, refusal.message);
 }
 
 function rememberRefusal(key: string, retryAfterMs: number, message: string): void {
@@ -121,7 +137,7 @@ interface Admitted {
 
 /**
  * Runs one upgrade's checks within `limit` upgrades in flight for `key` (a client network for
- * anonymous upgrades, a token's hash for signed-in ones); past it, 429 with `Retry-After: 1`.
+ * anonymous upgrades, a token's hash for signed-in ones); past it, 429 with `Retry-After` 1–3 s (refuseUpgrade).
  */
 async function admitBounded<T>(
   key: string,
@@ -133,7 +149,7 @@ async function admitBounded<T>(
   const started = (upgradesInFlight.get(key) ?? []).filter((at) => now - at < UPGRADE_IN_FLIGHT_TTL_MS);
   if (started.length >= limit) {
     upgradesInFlight.set(key, started);
-    throw rateLimited(1, message);
+    throw refuseUpgrade(1, message);
   }
   started.push(now);
   upgradesInFlight.set(key, started);
@@ -213,7 +229,7 @@ async function takeSocketSeat(
         connects.retryAfterMs,
         anonymousConnectsMessage(),
       );
-      throw rateLimited(connects.retryAfterMs / 1000, anonymousConnectsMessage());
+      throw refuseUpgrade(connects.retryAfterMs / 1000, anonymousConnectsMessage());
     }
   }
   const seat = await takeSeat(env.RATE_LIMITER, key, limit);
@@ -221,9 +237,9 @@ async function takeSocketSeat(
     if (seat.reason === 'penalty') {
       const refusalKey = userId === null ? networkRefusalKey(address) : `token:${tokenHash ?? userId}`;
       if (refusalKey) rememberRefusal(refusalKey, seat.retryAfterMs, FLOOD_PENALTY_MESSAGE);
-      throw rateLimited(seat.retryAfterMs / 1000, FLOOD_PENALTY_MESSAGE);
+      throw refuseUpgrade(seat.retryAfterMs / 1000, FLOOD_PENALTY_MESSAGE);
     }
-    throw rateLimited(seat.retryAfterMs / 1000, message);
+    throw refuseUpgrade(seat.retryAfterMs / 1000, message);
   }
   return { 'x-chat-lease-key': seat.key, 'x-chat-lease-id': seat.leaseId };
 }
