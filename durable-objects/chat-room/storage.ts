@@ -108,8 +108,6 @@ export class RoomStorage {
   /** readHistoryJson's frames, or null when history changed since. */
   #history: string[] | null = null;
   #historyLimit = 0;
-  /** The archive cursor (meta `archived_seq`), once read. */
-  #archivedSeq: number | null = null;
   /** readOldestUnarchivedSentAt's answer; undefined until read or after what could change it. */
   #oldestUnarchived: number | null | undefined = undefined;
 
@@ -171,13 +169,11 @@ export class RoomStorage {
   }
 
   readArchivedSeq(): number {
-    this.#archivedSeq ??= Number(this.#readMeta('archived_seq') ?? 0);
-    return this.#archivedSeq;
+    return Number(this.#readMeta('archived_seq') ?? 0);
   }
 
   writeArchivedSeq(seq: number): void {
     this.#writeMeta('archived_seq', String(seq));
-    this.#archivedSeq = seq;
     this.#oldestUnarchived = undefined;
   }
 
