@@ -5,15 +5,19 @@
 //   failover: a tier-none stream through the front with an OBS-like publisher (reconnect 1 s after a
 //     drop); KILLS times the node holding it is SIGKILLed with its ffmpegs (then started again, so two
 //     nodes are up for the next kill). Gap = the longest time the origin's media playlist listed no
-//     new part (polled every 100 ms), with when the reconnect was placed and the first part listed.
+//     new part (polled every 100 ms), with when the reconnect was placed and the first part listed;
+//     and what a viewer sees: hls.js in Chromium (the e2e tests' player page) plays the stream all
+//     along, and each kill's stall is the longest time its video clock stood still (sampled every
+//     50 ms) from the kill until it has played 3 s past the failover. `--no-page` leaves it out.
 //   streams per node: publishers straight to node-1 (MAX_ENCODES raised so placement does not cap
 //     it), one more at a time per tier; a step keeps up when every stream's ffmpeg on the node runs
 //     at real time and nothing is dropped (keptUp). Reported: the most streams that kept up.
-//   node bench/fleet-failover.ts [--streams-only]
+//   node bench/fleet-failover.ts [--streams-only | --failover-only] [--no-page]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Page } from 'playwright-core';
 import { z } from 'zod';
 import type { ChannelTier } from '../protocol/ingest.ts';
 import { type LocalFleet, startLocalFleet } from '../scripts/lib/fleet.ts';
@@ -22,12 +26,21 @@ import { type Platform, startPlatform } from '../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
 import {
   findHolder,
+  instrumentPlayer,
   killHoldingNode,
   longestGap,
   readFleet,
+  readPlayerMeter,
   startReconnectingPublisher,
   watchPartArrivals,
 } from '../test/e2e/lib/fleet-failover.ts';
+import {
+  type LaunchedBrowser,
+  launchBrowser,
+  openPlayer,
+  playerState,
+  samplePlayer,
+} from '../test/e2e/lib/player.ts';
 import type { Publisher } from '../test/e2e/lib/publisher.ts';
 import { type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
@@ -38,7 +51,11 @@ const KILLS = QUICK ? 2 : 10;
 const STREAMS_ONLY = process.argv.includes('--streams-only');
 /** `node bench/fleet-failover.ts --failover-only`: the kills alone. */
 const FAILOVER_ONLY = process.argv.includes('--failover-only');
+/** `--no-page`: no player in Chromium, the origin's figures only. */
+const PAGE = !process.argv.includes('--no-page');
 const RETRY_DELAY_MS = 1_000;
+/** The player counts as steady again once it has played this much video past the failover. */
+const STEADY_PLAY_SECONDS = 3;
 const WINDOW_MS = QUICK ? 4_000 : 8_000;
 /** The most streams tried per tier (two shared cores: the encoded tiers stop well before). */
 const STREAM_CAPS: Record<ChannelTier, number> = QUICK
@@ -135,7 +152,50 @@ interface Kill {
   reconnectMs: number;
   placedMs: number;
   firstPartMs: number;
+  /** The longest time the page's video stood still across the kill; null without `--no-page`'s player. */
+  stallMs: number | null;
   attempts: number;
+}
+
+interface Viewer {
+  browser: LaunchedBrowser;
+  page: Page;
+}
+
+/** hls.js in Chromium on the stream's multivariant playlist, playing, with its gap meter running. */
+async function openViewer(platform: Platform, channelId: string): Promise<Viewer> {
+  const browser = await launchBrowser();
+  try {
+    const page = await openPlayer(
+      await browser.newContext(),
+      platform.baseUrl,
+      `${platform.baseUrl}/live/${channelId}/master.m3u8`,
+    );
+    await waitFor(
+      'the player to play 3 s',
+      async () => ((await samplePlayer(page)).currentTime >= 3 ? true : undefined),
+      45_000,
+      200,
+    );
+    await instrumentPlayer(page);
+    return { browser, page };
+  } catch (error) {
+    await browser.close();
+    throw error;
+  }
+}
+
+/** Waits for the page to play STEADY_PLAY_SECONDS past now; the longest stall since `killedAt`. */
+async function measureStall(page: Page, killedAt: number): Promise<number> {
+  const atResume = (await samplePlayer(page)).currentTime;
+  await waitFor(
+    'the player to play on past the failover',
+    async () => ((await samplePlayer(page)).currentTime >= atResume + STEADY_PLAY_SECONDS ? true : undefined),
+    30_000,
+    100,
+  );
+  const meter = await readPlayerMeter(page);
+  return longestGap(meter.progress, killedAt, Date.now()) ?? Number.NaN;
 }
 
 async function measureFailovers(
@@ -151,6 +211,7 @@ async function measureFailovers(
   );
   const parts = watchPartArrivals(`${platform.baseUrl}/live/${channel.channelId}/source.m3u8`);
   const kills: Kill[] = [];
+  let viewer: Viewer | null = null;
   try {
     await waitFor(
       'the stream to go live',
@@ -158,6 +219,7 @@ async function measureFailovers(
       45_000,
       200,
     );
+    if (PAGE) viewer = await openViewer(platform, channel.channelId);
     for (let k = 0; k < KILLS; k++) {
       // Both nodes registered and healthy again (HAProxy: 2 good checks a second apart).
       let seen: unknown;
@@ -198,6 +260,7 @@ async function measureFailovers(
         30_000,
         100,
       );
+      const stallMs = viewer ? await measureStall(viewer.page, killedAt) : null;
       const attempts = publisher.starts.filter((at) => at > killedAt);
       kills.push({
         killed,
@@ -206,14 +269,20 @@ async function measureFailovers(
         reconnectMs: (attempts[0] ?? Number.NaN) - killedAt,
         placedMs: placedAt - killedAt,
         firstPartMs: resumedAt - killedAt,
+        stallMs,
         attempts: attempts.length,
       });
       process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
       await fleet.restartNode(killed);
     }
+    if (viewer) {
+      const { fatalErrors } = await playerState(viewer.page);
+      if (fatalErrors.length > 0) throw new Error(`hls.js failed: ${fatalErrors.join('; ')}`);
+    }
   } finally {
     parts.stop();
     await publisher.stop();
+    await viewer?.browser.close();
   }
   return kills;
 }
@@ -343,6 +412,8 @@ export const fleetFailoverBench = {
       const gap = summarize(kills.map((k) => k.gapMs / 1000));
       const placed = summarize(kills.map((k) => k.placedMs / 1000));
       const firstPart = summarize(kills.map((k) => k.firstPartMs / 1000));
+      const stalls = kills.flatMap((k) => (k.stallMs === null ? [] : [k.stallMs / 1000]));
+      const stall = summarize(stalls);
       const kept = (steps: TierStep[]) => steps.filter(keptUp).at(-1)?.streams ?? 0;
       return {
         table: {
@@ -356,6 +427,16 @@ export const fleetFailoverBench = {
               formatNumber(gap.max, 2),
               String(gap.count),
             ],
+            ...(stalls.length > 0
+              ? [
+                  [
+                    'viewer: hls.js video stood still (s)',
+                    formatNumber(stall.p50, 2),
+                    formatNumber(stall.max, 2),
+                    String(stall.count),
+                  ],
+                ]
+              : []),
             [
               'kill → reconnect placed on the other node (s)',
               formatNumber(placed.p50, 2),
@@ -377,6 +458,7 @@ export const fleetFailoverBench = {
           ],
           notes: [
             'gap: longest interval between new parts in the media playlist (polled every 100 ms) across the kill',
+            `viewer: hls.js in headless Chromium playing the stream throughout; the longest time its video clock stood still (sampled every 50 ms) from the kill until ${STEADY_PLAY_SECONDS} s played past the failover (goal: <= 1 s)`,
             'streams per node: the most streams on one node whose every ffmpeg ran >= 0.95x (its average since start) with no part dropped; "max" lists, per step, the slowest ffmpeg speed / the slowest listed pace at the origin; "n" the most tried',
             'the machine is shared with the rest of the platform (workerd, HAProxy, Node, ffmpeg) and other jobs',
           ],
@@ -386,6 +468,7 @@ export const fleetFailoverBench = {
           failover_gap_s: roundSummary(gap, 2),
           placed_s: roundSummary(placed, 2),
           first_part_s: roundSummary(firstPart, 2),
+          ...(stalls.length > 0 ? { viewer_stall_s: roundSummary(stall, 2) } : {}),
           streams_per_node: Object.fromEntries(
             tiers.map(([tier, steps]) => [tier, { kept_up: kept(steps), steps }]),
           ),

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../../scripts/lib/platform.ts';
-import { bufferedEndAt, liveResyncTarget } from '../../../web/src/player/live-resync.ts';
+import { bufferedEndAt, liveResyncTarget, stallNudgeTarget } from '../../../web/src/player/live-resync.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -57,6 +57,8 @@ export interface PlayerState {
   firstPlayingAt: number | null;
   /** Jumps back to the live edge by the web app's rule (web/src/player/live-resync.ts). */
   resyncs: number;
+  /** Playheads moved past a stall with media ahead by the web app's rule (stallNudgeTarget). */
+  nudges: number;
 }
 
 /** Opens a page on `originUrl` (so requests are same-origin) that plays `manifestUrl` with hls.js. */
@@ -74,7 +76,8 @@ export async function openPlayer(
   // The web app's rule for a viewer who fell behind, from its own source text: one implementation.
   await page.addScriptTag({
     content: `window.liveResyncTarget = ${liveResyncTarget.toString()};
-window.bufferedEndAt = ${bufferedEndAt.toString()};`,
+window.bufferedEndAt = ${bufferedEndAt.toString()};
+window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
   });
   await page.evaluate(
     ({ url, lowLatency }) => {
@@ -98,6 +101,7 @@ window.bufferedEndAt = ${bufferedEndAt.toString()};`,
         playerState: PlayerState;
         liveResyncTarget: typeof liveResyncTarget;
         bufferedEndAt: typeof bufferedEndAt;
+        stallNudgeTarget: typeof stallNudgeTarget;
       };
       const video = document.getElementById('v') as HTMLVideoElement;
       const state: PlayerState = {
@@ -106,6 +110,7 @@ window.bufferedEndAt = ${bufferedEndAt.toString()};`,
         levels: [],
         firstPlayingAt: null,
         resyncs: 0,
+        nudges: 0,
       };
       w.playerState = state;
       const hls = new w.Hls({
@@ -148,6 +153,31 @@ window.bufferedEndAt = ${bufferedEndAt.toString()};`,
         state.resyncs += 1;
         video.currentTime = target;
       }, 500);
+      // And its stall watch: a playhead standing still with media ahead is nudged past the splice.
+      let watchedTime = -1;
+      let watchedSince = Date.now();
+      let lastNudgeAt = 0;
+      window.setInterval(() => {
+        const now = Date.now();
+        if (video.currentTime !== watchedTime) {
+          watchedTime = video.currentTime;
+          watchedSince = now;
+          return;
+        }
+        if (now - lastNudgeAt < 1000) return;
+        const target = w.stallNudgeTarget({
+          started: state.firstPlayingAt !== null,
+          paused: video.paused,
+          seeking: video.seeking,
+          stuckMs: now - watchedSince,
+          currentTime: video.currentTime,
+          bufferedEnd: w.bufferedEndAt(video),
+        });
+        if (target === null) return;
+        lastNudgeAt = now;
+        state.nudges += 1;
+        video.currentTime = target;
+      }, 100);
       hls.loadSource(url);
       hls.attachMedia(video);
     },

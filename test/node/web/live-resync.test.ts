@@ -6,6 +6,8 @@ import {
   bufferedEndAt,
   type LiveResyncInput,
   liveResyncTarget,
+  type StallNudgeInput,
+  stallNudgeTarget,
 } from '../../../web/src/player/live-resync.ts';
 
 /** A low-latency player 6 s behind: PART-HOLD-BACK 0.6 s, 2 s segments, buffered to the edge. */
@@ -59,5 +61,37 @@ describe('live resync', () => {
     expect(bufferedEndAt({ currentTime: 9.95, buffered: ranges([10, 20]) })).toBe(20);
     expect(bufferedEndAt({ currentTime: 7, buffered: ranges([0, 5], [10, 20]) })).toBe(7);
     expect(bufferedEndAt({ currentTime: 3, buffered: ranges() })).toBe(3);
+  });
+});
+
+/** Stuck at a discontinuity's splice: the playhead 0.04 s short of it, 0.4 s of new media buffered. */
+const stuckAtSplice: StallNudgeInput = {
+  started: true,
+  paused: false,
+  seeking: false,
+  stuckMs: 300,
+  currentTime: 10.55,
+  bufferedEnd: 10.96,
+};
+
+describe('stall nudge', () => {
+  it('moves a playhead that stood still 250 ms with 0.3 s or more buffered ahead 0.1 s forward', () => {
+    expect(stallNudgeTarget(stuckAtSplice)).toBeCloseTo(10.65, 6);
+    expect(stallNudgeTarget({ ...stuckAtSplice, stuckMs: 250, bufferedEnd: 10.86 })).toBeCloseTo(10.65, 6);
+  });
+
+  it('leaves a playhead waiting at the end of its buffer alone: only new media can help it', () => {
+    expect(stallNudgeTarget({ ...stuckAtSplice, bufferedEnd: 10.84 })).toBeNull();
+    expect(stallNudgeTarget({ ...stuckAtSplice, bufferedEnd: 10.55 })).toBeNull();
+  });
+
+  it('waits 250 ms: a playhead that resumes on its own is never moved', () => {
+    expect(stallNudgeTarget({ ...stuckAtSplice, stuckMs: 249 })).toBeNull();
+  });
+
+  it('never moves a paused, seeking or not yet started player', () => {
+    expect(stallNudgeTarget({ ...stuckAtSplice, paused: true })).toBeNull();
+    expect(stallNudgeTarget({ ...stuckAtSplice, seeking: true })).toBeNull();
+    expect(stallNudgeTarget({ ...stuckAtSplice, started: false })).toBeNull();
   });
 });

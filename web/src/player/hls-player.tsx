@@ -9,7 +9,7 @@ import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { readToken } from '../api/client.ts';
-import { bufferedEndAt, liveResyncTarget } from './live-resync.ts';
+import { bufferedEndAt, liveResyncTarget, stallNudgeTarget } from './live-resync.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
 import { describeWhepFailure, type WhepFailure, WhepPlayback } from './whep-client.ts';
@@ -72,6 +72,10 @@ const LIVE_EDGE_TOLERANCE_SECONDS = 3;
 const NETWORK_RETRY_MS = 2000;
 /** After a jump back to live, hls.js's latency needs a moment to reflect it: no second jump sooner. */
 const RESYNC_COOLDOWN_MS = 3000;
+/** How often the playhead is checked for standing still with media ahead (stallNudgeTarget). */
+const NUDGE_CHECK_MS = 100;
+/** At most one nudge per this long: one that did not help is not repeated at once. */
+const NUDGE_COOLDOWN_MS = 1000;
 const AD_ASSET_LIST = /^\/api\/v1\/payments\/ad-breaks\/[^/]+\/asset-list$/;
 
 export function HlsPlayer({
@@ -130,6 +134,11 @@ export function HlsPlayer({
     let networkRetryTimer = 0;
     let stalledSince: number | null = null;
     let lastResyncAt = 0;
+    // The stall nudge's watch (stallNudgeTarget): where the playhead was, since when, the last nudge.
+    let started = false;
+    let watchedTime = -1;
+    let watchedSince = Date.now();
+    let lastNudgeAt = 0;
     followingLiveRef.current = true;
 
     const startPlayback = () => {
@@ -143,6 +152,7 @@ export function HlsPlayer({
 
     const onPlaying = () => {
       window.clearTimeout(stallTimer);
+      started = true;
       stalledSince = null;
       setStalled(false);
       setPaused(false);
@@ -255,6 +265,28 @@ export function HlsPlayer({
         if (!disposed) setFailure('The player could not be loaded.');
       });
 
+    const nudgeWatch = window.setInterval(() => {
+      if (!hls) return;
+      const now = Date.now();
+      if (video.currentTime !== watchedTime) {
+        watchedTime = video.currentTime;
+        watchedSince = now;
+        return;
+      }
+      if (now - lastNudgeAt < NUDGE_COOLDOWN_MS) return;
+      const target = stallNudgeTarget({
+        started,
+        paused: video.paused,
+        seeking: video.seeking,
+        stuckMs: now - watchedSince,
+        currentTime: video.currentTime,
+        bufferedEnd: bufferedEndAt(video),
+      });
+      if (target === null) return;
+      lastNudgeAt = now;
+      video.currentTime = target;
+    }, NUDGE_CHECK_MS);
+
     const ticker = window.setInterval(() => {
       const seekable = video.seekable;
       const start = seekable.length > 0 ? seekable.start(0) : 0;
@@ -301,6 +333,7 @@ export function HlsPlayer({
     return () => {
       disposed = true;
       window.clearInterval(ticker);
+      window.clearInterval(nudgeWatch);
       window.clearTimeout(stallTimer);
       window.clearTimeout(networkRetryTimer);
       video.removeEventListener('playing', onPlaying);

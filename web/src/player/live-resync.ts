@@ -62,3 +62,34 @@ export function bufferedEndAt(video: PlayheadView): number {
   }
   return now;
 }
+
+/** What stallNudgeTarget reads of the player, sampled every ~100 ms while playing. */
+export interface StallNudgeInput {
+  /** The element has played since it was loaded: a start-up wait is hls.js's to manage. */
+  readonly started: boolean;
+  readonly paused: boolean;
+  readonly seeking: boolean;
+  /** For how long the playhead has not moved, ms (0 while it moves). */
+  readonly stuckMs: number;
+  readonly currentTime: number;
+  /** bufferedEndAt(video): the end of the buffered range the playhead is in. */
+  readonly bufferedEnd: number;
+}
+
+/**
+ * Where to move a playhead that stands still with media buffered ahead of it, or null.
+ *
+ * Where a stream continues after a discontinuity (a reconnect, an encoder restart), the new
+ * media's audio can start a few tens of milliseconds after the old audio ended. Chromium merges
+ * so small a gap in `buffered`, so hls.js sees one unbroken range and neither skips nor nudges
+ * (its nudge needs a visible hole), while the audio renderer waits at the gap: the video stood
+ * still 2.2-3.9 s with a second of media buffered ahead, on half of ten node kills
+ * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.3 s buffered ahead is
+ * moved 0.1 s forward, past the splice; a playhead waiting at the end of its buffer is left alone.
+ */
+export function stallNudgeTarget(input: StallNudgeInput): number | null {
+  if (!input.started || input.paused || input.seeking) return null;
+  if (input.stuckMs < 250) return null;
+  if (input.bufferedEnd - input.currentTime < 0.3) return null;
+  return input.currentTime + 0.1;
+}
