@@ -164,7 +164,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
           watchedSince = now;
           return;
         }
-        if (now - lastNudgeAt < 1000) return;
+        if (now - lastNudgeAt < 500) return;
         const target = w.stallNudgeTarget({
           started: state.firstPlayingAt !== null,
           paused: video.paused,

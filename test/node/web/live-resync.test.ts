@@ -75,13 +75,13 @@ const stuckAtSplice: StallNudgeInput = {
 };
 
 describe('stall nudge', () => {
-  it('moves a playhead that stood still 250 ms with 0.3 s or more buffered ahead 0.1 s forward', () => {
+  it('moves a playhead that stood still 250 ms with 0.2 s or more buffered ahead 0.1 s forward', () => {
     expect(stallNudgeTarget(stuckAtSplice)).toBeCloseTo(10.65, 6);
-    expect(stallNudgeTarget({ ...stuckAtSplice, stuckMs: 250, bufferedEnd: 10.86 })).toBeCloseTo(10.65, 6);
+    expect(stallNudgeTarget({ ...stuckAtSplice, stuckMs: 250, bufferedEnd: 10.76 })).toBeCloseTo(10.65, 6);
   });
 
   it('leaves a playhead waiting at the end of its buffer alone: only new media can help it', () => {
-    expect(stallNudgeTarget({ ...stuckAtSplice, bufferedEnd: 10.84 })).toBeNull();
+    expect(stallNudgeTarget({ ...stuckAtSplice, bufferedEnd: 10.74 })).toBeNull();
     expect(stallNudgeTarget({ ...stuckAtSplice, bufferedEnd: 10.55 })).toBeNull();
   });
 

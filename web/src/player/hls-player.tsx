@@ -75,7 +75,7 @@ const RESYNC_COOLDOWN_MS = 3000;
 /** How often the playhead is checked for standing still with media ahead (stallNudgeTarget). */
 const NUDGE_CHECK_MS = 100;
 /** At most one nudge per this long: one that did not help is not repeated at once. */
-const NUDGE_COOLDOWN_MS = 1000;
+const NUDGE_COOLDOWN_MS = 500;
 const AD_ASSET_LIST = /^\/api\/v1\/payments\/ad-breaks\/[^/]+\/asset-list$/;
 
 export function HlsPlayer({

@@ -84,12 +84,12 @@ export interface StallNudgeInput {
  * so small a gap in `buffered`, so hls.js sees one unbroken range and neither skips nor nudges
  * (its nudge needs a visible hole), while the audio renderer waits at the gap: the video stood
  * still 2.2-3.9 s with a second of media buffered ahead, on half of ten node kills
- * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.3 s buffered ahead is
+ * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.2 s buffered ahead (a part) is
  * moved 0.1 s forward, past the splice; a playhead waiting at the end of its buffer is left alone.
  */
 export function stallNudgeTarget(input: StallNudgeInput): number | null {
   if (!input.started || input.paused || input.seeking) return null;
   if (input.stuckMs < 250) return null;
-  if (input.bufferedEnd - input.currentTime < 0.3) return null;
+  if (input.bufferedEnd - input.currentTime < 0.2) return null;
   return input.currentTime + 0.1;
 }
