@@ -26,21 +26,15 @@ import { type Platform, startPlatform } from '../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
 import {
   findHolder,
-  instrumentPlayer,
   killHoldingNode,
   longestGap,
+  openMeteredPlayer,
   readFleet,
   readPlayerMeter,
   startReconnectingPublisher,
   watchPartArrivals,
 } from '../test/e2e/lib/fleet-failover.ts';
-import {
-  type LaunchedBrowser,
-  launchBrowser,
-  openPlayer,
-  playerState,
-  samplePlayer,
-} from '../test/e2e/lib/player.ts';
+import { type LaunchedBrowser, launchBrowser, playerState, samplePlayer } from '../test/e2e/lib/player.ts';
 import type { Publisher } from '../test/e2e/lib/publisher.ts';
 import { type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
@@ -166,18 +160,12 @@ interface Viewer {
 async function openViewer(platform: Platform, channelId: string): Promise<Viewer> {
   const browser = await launchBrowser();
   try {
-    const page = await openPlayer(
+    const page = await openMeteredPlayer(
       await browser.newContext(),
       platform.baseUrl,
       `${platform.baseUrl}/live/${channelId}/master.m3u8`,
+      3,
     );
-    await waitFor(
-      'the player to play 3 s',
-      async () => ((await samplePlayer(page)).currentTime >= 3 ? true : undefined),
-      45_000,
-      200,
-    );
-    await instrumentPlayer(page);
     return { browser, page };
   } catch (error) {
     await browser.close();

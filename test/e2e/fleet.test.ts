@@ -16,15 +16,15 @@ import { spawnPublisher } from '../node/rtmp/helpers.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import {
   findHolder,
-  instrumentPlayer,
   killHoldingNode,
   longestGap,
+  openMeteredPlayer,
   readFleet as readFleetSnapshot,
   readPlayerMeter,
   startReconnectingPublisher,
   watchPartArrivals,
 } from './lib/fleet-failover.ts';
-import { launchBrowser, openPlayer, playerState, samplePlayer } from './lib/player.ts';
+import { launchBrowser, playerState, samplePlayer } from './lib/player.ts';
 import { publishTestPattern } from './lib/publisher.ts';
 
 const Session = z.object({ token: z.string(), channel: z.object({ id: z.string() }) });
@@ -181,13 +181,12 @@ describe('ingest fleet', () => {
         return res.status === 200 ? Live.parse(await res.json()) : undefined;
       };
       const before = await waitUntil('the stream to go live', readLive, 45_000);
-      const page = await openPlayer(await browser.newContext(), platform.baseUrl, before.manifest_url);
-      await waitUntil(
-        'the player to play 3 s',
-        async () => ((await samplePlayer(page)).currentTime >= 3 ? true : undefined),
-        45_000,
+      const page = await openMeteredPlayer(
+        await browser.newContext(),
+        platform.baseUrl,
+        before.manifest_url,
+        3,
       );
-      await instrumentPlayer(page);
       await new Promise((resolve) => setTimeout(resolve, 2_000));
 
       const snapshot = await readFleetSnapshot(platform.baseUrl, platform.ingestSecret);

@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
-import { instrumentPlayer, longestGap, readPlayerMeter } from './lib/fleet-failover.ts';
-import { type LaunchedBrowser, launchBrowser, openPlayer, playerState, samplePlayer } from './lib/player.ts';
+import { longestGap, openMeteredPlayer, readPlayerMeter } from './lib/fleet-failover.ts';
+import { type LaunchedBrowser, launchBrowser, playerState } from './lib/player.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
 
 /**
@@ -91,14 +91,7 @@ describe('hot standby end to end', () => {
     for (const gate of Object.values(before.standby?.gates ?? {})) expect(gate.mismatched).toBe(0);
 
     const context = await browser.newContext();
-    const page = await openPlayer(context, platform.baseUrl, live.manifest_url);
-    await waitFor(
-      'playback',
-      async () => ((await samplePlayer(page)).currentTime >= 4 ? true : undefined),
-      30_000,
-      250,
-    );
-    await instrumentPlayer(page);
+    const page = await openMeteredPlayer(context, platform.baseUrl, live.manifest_url, 4);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const media = new URL('source.m3u8', live.manifest_url).toString();
     const discontinuities = async () =>

@@ -3,9 +3,11 @@
 // death of the node carrying a stream (its whole process group, SIGKILL: the machine is gone), and
 // the gap a viewer sees, measured twice: from the origin's playlist (when a new part is listed) and
 // in the page (when hls.js loads a part, and when the video's clock stands still).
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { z } from 'zod';
 import type { LocalFleet } from '../../../scripts/lib/fleet.ts';
+import { waitFor } from '../../../scripts/lib/platform.ts';
+import { openPlayer, samplePlayer } from './player.ts';
 import type { Publisher } from './publisher.ts';
 
 export const FleetSnapshot = z.object({
@@ -169,6 +171,27 @@ export async function instrumentPlayer(page: Page): Promise<void> {
       lastTime = video.currentTime;
     }, 50);
   });
+}
+
+/**
+ * A player page (openPlayer) on `manifestUrl` that has played `seconds` of video (within 45 s), with
+ * its gap meter (instrumentPlayer) running from then on.
+ */
+export async function openMeteredPlayer(
+  context: BrowserContext,
+  originUrl: string,
+  manifestUrl: string,
+  seconds: number,
+): Promise<Page> {
+  const page = await openPlayer(context, originUrl, manifestUrl);
+  await waitFor(
+    `the player to play ${seconds} s`,
+    async () => ((await samplePlayer(page)).currentTime >= seconds ? true : undefined),
+    45_000,
+    200,
+  );
+  await instrumentPlayer(page);
+  return page;
 }
 
 export async function readPlayerMeter(page: Page): Promise<{ loads: number[]; progress: number[] }> {

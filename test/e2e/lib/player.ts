@@ -159,7 +159,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
       let lastNudgeAt = 0;
       window.setInterval(() => {
         const now = Date.now();
-        if (video.currentTime !== watchedTime) {
+        if (video.paused || video.seeking || video.currentTime !== watchedTime) {
           watchedTime = video.currentTime;
           watchedSince = now;
           return;

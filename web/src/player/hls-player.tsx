@@ -268,7 +268,8 @@ export function HlsPlayer({
     const nudgeWatch = window.setInterval(() => {
       if (!hls) return;
       const now = Date.now();
-      if (video.currentTime !== watchedTime) {
+      // A pause or a seek is not a stall: the watch starts again when playback does.
+      if (video.paused || video.seeking || video.currentTime !== watchedTime) {
         watchedTime = video.currentTime;
         watchedSince = now;
         return;

@@ -69,7 +69,7 @@ export interface StallNudgeInput {
   readonly started: boolean;
   readonly paused: boolean;
   readonly seeking: boolean;
-  /** For how long the playhead has not moved, ms (0 while it moves). */
+  /** For how long the playhead has not moved while playing, ms (0 while it moves). */
   readonly stuckMs: number;
   readonly currentTime: number;
   /** bufferedEndAt(video): the end of the buffered range the playhead is in. */
@@ -84,8 +84,9 @@ export interface StallNudgeInput {
  * so small a gap in `buffered`, so hls.js sees one unbroken range and neither skips nor nudges
  * (its nudge needs a visible hole), while the audio renderer waits at the gap: the video stood
  * still 2.2-3.9 s with a second of media buffered ahead, on half of ten node kills
- * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.2 s buffered ahead (a part) is
- * moved 0.1 s forward, past the splice; a playhead waiting at the end of its buffer is left alone.
+ * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.2 s (a part) buffered
+ * ahead is moved 0.1 s forward, past the splice; a playhead waiting at the end of its buffer is
+ * left alone. The caller restarts its clock on every pause and seek: neither is a stall.
  */
 export function stallNudgeTarget(input: StallNudgeInput): number | null {
   if (!input.started || input.paused || input.seeking) return null;
