@@ -158,15 +158,20 @@ describe('ingest fleet', () => {
   }, 90_000);
 
   it('continues a live stream on the surviving node when the node carrying it is killed, and measures the gap the viewer sees', async () => {
+    let seen: unknown;
     await waitUntil(
       'both nodes in rotation with nothing placed',
       async () => {
         const snapshot = await readFleet();
+        seen = snapshot;
         const active = snapshot.nodes.filter((n) => n.state === 'active').length;
         return active === 2 && snapshot.placements.length === 0 ? true : undefined;
       },
       30_000,
-    );
+    ).catch((error: unknown) => {
+      // What the registry still held says which cleanup did not happen.
+      throw new Error(`${String(error)}; the fleet: ${JSON.stringify(seen)}`);
+    });
     const me = await signUpAndStart(`fleet_kill_${Date.now() % 100000}`);
     // OBS's default is a 2 s retry delay with "Automatically reconnect" on; 1 s here.
     const publisher = startReconnectingPublisher(
