@@ -146,7 +146,7 @@ interface Kill {
   reconnectMs: number;
   placedMs: number;
   firstPartMs: number;
-  /** The longest time the page's video stood still across the kill; null without `--no-page`'s player. */
+  /** The longest time the page's video stood still across the kill; null with `--no-page`. */
   stallMs: number | null;
   attempts: number;
 }
