@@ -370,11 +370,19 @@ describe('WHEP playback', () => {
   }, 40_000);
 
   it('sends a viewer decodable H.264 from a WHIP publish (Constrained Baseline answered)', async () => {
+    // This run's lines only: a retry must not take the first run's pipeline for its own.
+    const before = lines.length;
     const source = await publishOverWhip(`http://127.0.0.1:${whipPort}/whip`, WHIP_KEY, 30);
     try {
       expect(source.status).toBe(201);
       await waitFor(
-        () => lines.some((line) => line.includes('"event":"pipeline.') && line.includes('stream-whip-src')),
+        () =>
+          lines
+            .slice(before)
+            .some(
+              (line) =>
+                line.includes('"event":"pipeline.transcode_starting"') && line.includes('stream-whip-src'),
+            ),
         20_000,
         'the WHIP pipeline',
       );
@@ -385,7 +393,12 @@ describe('WHEP playback', () => {
         // Two seconds of media: RTP time advances 90,000 a second.
         const span = () =>
           ((viewer.packets.at(-1)?.readUInt32BE(4) ?? 0) - (viewer.packets[0]?.readUInt32BE(4) ?? 0)) >>> 0;
-        await waitFor(() => viewer.packets.length > 0 && span() >= 180_000, 15_000, '2 s of RTP');
+        await waitFor(() => viewer.packets.length > 0 && span() >= 180_000, 15_000, '2 s of RTP').catch(
+          (error: unknown) => {
+            // How far it got says whether the viewer never connected or the media stopped.
+            throw new Error(`${String(error)}: ${viewer.packets.length} packets, ${span() / 90_000} s`);
+          },
+        );
         const { annexB, nalTypes } = depacketizeH264(viewer.packets);
         expect([...nalTypes].filter((type) => type === 5 || type === 7 || type === 8).sort()).toEqual([
           5, 7, 8,
@@ -397,7 +410,8 @@ describe('WHEP playback', () => {
         viewer.close();
       }
     } finally {
-      source.close();
+      // DELETE, not only a closed connection: a retry of this test publishes the same key at once.
+      await source.end();
     }
   }, 60_000);
   it('sends a source with B-frames (OBS x264) as a real-time rendition without them, only while watched and within the node cap', async () => {

@@ -33,7 +33,10 @@ export interface WhipPublisher {
   dropNextVideoPacket(): void;
   /** Wall clock (epoch ms) at which ffmpeg read media time 0 (`-re`), null before it reported. */
   mediaZeroAt(): number | null;
+  /** Stops sending and closes the connection, as a dropped publisher would: the node notices later. */
   close(): void;
+  /** Closes, then DELETEs the session as a leaving client does, so the key is free at once. */
+  end(): Promise<void>;
 }
 
 export async function createOffer(): Promise<{
@@ -98,6 +101,18 @@ export async function publishOverWhip(
     sockets.length = 0;
     pc.close();
   };
+  const location = response.headers.get('location') ?? '';
+  const end = async () => {
+    close();
+    if (response.status !== 201 || location === '') return;
+    await fetch(new URL(location, whipUrl), {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${streamKey}` },
+      signal: AbortSignal.timeout(5_000),
+    })
+      .then((res) => res.body?.cancel())
+      .catch(() => undefined);
+  };
   if (response.status !== 201) {
     close();
     return {
@@ -109,6 +124,7 @@ export async function publishOverWhip(
       dropNextVideoPacket() {},
       mediaZeroAt: () => null,
       close,
+      end,
     };
   }
   pc.setRemoteDescription(answer, 'answer');
@@ -203,7 +219,7 @@ export async function publishOverWhip(
   );
   const mediaZeroAt = trackMediaZero(ffmpeg.stdout);
   return {
-    location: response.headers.get('location') ?? '',
+    location,
     etag: response.headers.get('etag'),
     status: response.status,
     rtcp,
@@ -213,5 +229,6 @@ export async function publishOverWhip(
     },
     mediaZeroAt,
     close,
+    end,
   };
 }
