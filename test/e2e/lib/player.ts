@@ -157,9 +157,13 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
       let watchedTime = -1;
       let watchedSince = Date.now();
       let lastNudgeAt = 0;
+      let nudges = 0;
+      let nudgedTo = 0;
       window.setInterval(() => {
         const now = Date.now();
-        if (video.paused || video.seeking || video.currentTime !== watchedTime) {
+        if (nudges > 0 && video.currentTime >= nudgedTo + 1) nudges = 0;
+        const halted = video.paused || video.seeking || video.ended || video.playbackRate === 0;
+        if (halted || video.currentTime !== watchedTime) {
           watchedTime = video.currentTime;
           watchedSince = now;
           return;
@@ -169,12 +173,16 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
           started: state.firstPlayingAt !== null,
           paused: video.paused,
           seeking: video.seeking,
+          interstitial: false,
           stuckMs: now - watchedSince,
+          nudges,
           currentTime: video.currentTime,
           bufferedEnd: w.bufferedEndAt(video),
         });
         if (target === null) return;
         lastNudgeAt = now;
+        nudges += 1;
+        nudgedTo = target;
         state.nudges += 1;
         video.currentTime = target;
       }, 100);

@@ -69,7 +69,9 @@ const stuckAtSplice: StallNudgeInput = {
   started: true,
   paused: false,
   seeking: false,
+  interstitial: false,
   stuckMs: 300,
+  nudges: 0,
   currentTime: 10.55,
   bufferedEnd: 10.96,
 };
@@ -89,9 +91,15 @@ describe('stall nudge', () => {
     expect(stallNudgeTarget({ ...stuckAtSplice, stuckMs: 249 })).toBeNull();
   });
 
-  it('never moves a paused, seeking or not yet started player', () => {
+  it('never moves a paused, seeking or not yet started player, nor one playing an ad break', () => {
     expect(stallNudgeTarget({ ...stuckAtSplice, paused: true })).toBeNull();
     expect(stallNudgeTarget({ ...stuckAtSplice, seeking: true })).toBeNull();
     expect(stallNudgeTarget({ ...stuckAtSplice, started: false })).toBeNull();
+    expect(stallNudgeTarget({ ...stuckAtSplice, interstitial: true })).toBeNull();
+  });
+
+  it('gives up after two nudges that did not get the playhead playing: the stall is something else', () => {
+    expect(stallNudgeTarget({ ...stuckAtSplice, nudges: 1 })).toBeCloseTo(10.65, 6);
+    expect(stallNudgeTarget({ ...stuckAtSplice, nudges: 2 })).toBeNull();
   });
 });

@@ -149,7 +149,6 @@ export async function publishOverWhip(
     if (audio.isOpen()) audio.sendMessageBinary(packet);
   });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the WHIP session did not connect')), 10_000);
     const check = setInterval(() => {
       if (pc.state() === 'connected' && video.isOpen()) {
         clearTimeout(timer);
@@ -157,6 +156,14 @@ export async function publishOverWhip(
         resolve();
       }
     }, 20);
+    const timer = setTimeout(() => {
+      clearInterval(check);
+      reject(new Error('the WHIP session did not connect'));
+    }, 10_000);
+  }).catch(async (error: unknown) => {
+    // The session the server made is ended, so a retry can publish the key again at once.
+    await end();
+    throw error;
   });
   // prettier-ignore
   ffmpeg = spawn(

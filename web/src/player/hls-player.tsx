@@ -139,6 +139,8 @@ export function HlsPlayer({
     let watchedTime = -1;
     let watchedSince = Date.now();
     let lastNudgeAt = 0;
+    let nudges = 0;
+    let nudgedTo = 0;
     followingLiveRef.current = true;
 
     const startPlayback = () => {
@@ -268,8 +270,11 @@ export function HlsPlayer({
     const nudgeWatch = window.setInterval(() => {
       if (!hls) return;
       const now = Date.now();
-      // A pause or a seek is not a stall: the watch starts again when playback does.
-      if (video.paused || video.seeking || video.currentTime !== watchedTime) {
+      // Played 1 s on its own since the last nudge: the next stall starts a fresh count.
+      if (nudges > 0 && video.currentTime >= nudgedTo + 1) nudges = 0;
+      // A pause, a seek or a halted element is not a stall: the watch starts again with playback.
+      const halted = video.paused || video.seeking || video.ended || video.playbackRate === 0;
+      if (halted || video.currentTime !== watchedTime) {
         watchedTime = video.currentTime;
         watchedSince = now;
         return;
@@ -279,12 +284,16 @@ export function HlsPlayer({
         started,
         paused: video.paused,
         seeking: video.seeking,
+        interstitial: hls.interstitialsManager?.playingItem?.event !== undefined,
         stuckMs: now - watchedSince,
+        nudges,
         currentTime: video.currentTime,
         bufferedEnd: bufferedEndAt(video),
       });
       if (target === null) return;
       lastNudgeAt = now;
+      nudges += 1;
+      nudgedTo = target;
       video.currentTime = target;
     }, NUDGE_CHECK_MS);
 

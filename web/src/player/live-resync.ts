@@ -69,8 +69,12 @@ export interface StallNudgeInput {
   readonly started: boolean;
   readonly paused: boolean;
   readonly seeking: boolean;
+  /** An ad break (an HLS interstitial) is playing: its timeline is hls.js's to manage. */
+  readonly interstitial: boolean;
   /** For how long the playhead has not moved while playing, ms (0 while it moves). */
   readonly stuckMs: number;
+  /** Nudges since the playhead last played 1 s on its own. */
+  readonly nudges: number;
   readonly currentTime: number;
   /** bufferedEndAt(video): the end of the buffered range the playhead is in. */
   readonly bufferedEnd: number;
@@ -86,10 +90,13 @@ export interface StallNudgeInput {
  * still 2.2-3.9 s with a second of media buffered ahead, on half of ten node kills
  * (bench/fleet-failover.ts). A playhead stuck for 250 ms with at least 0.2 s (a part) buffered
  * ahead is moved 0.1 s forward, past the splice; a playhead waiting at the end of its buffer is
- * left alone. The caller restarts its clock on every pause and seek: neither is a stall.
+ * left alone. Two nudges that did not get it playing 1 s on its own mean the stall is something
+ * else (a decoder too slow, a broken renderer): it is left to hls.js's own recovery, which each
+ * seek would otherwise reset. The caller restarts its clock on every pause and seek.
  */
 export function stallNudgeTarget(input: StallNudgeInput): number | null {
-  if (!input.started || input.paused || input.seeking) return null;
+  if (!input.started || input.paused || input.seeking || input.interstitial) return null;
+  if (input.nudges >= 2) return null;
   if (input.stuckMs < 250) return null;
   if (input.bufferedEnd - input.currentTime < 0.2) return null;
   return input.currentTime + 0.1;
