@@ -148,6 +148,10 @@ interface Kill {
   firstPartMs: number;
   /** The longest time the page's video stood still across the kill; null with `--no-page`. */
   stallMs: number | null;
+  /** Seconds of media the page had buffered ahead of its playhead at the kill; null with `--no-page`. */
+  bufferAtKill: number | null;
+  /** hls.latency at the kill (seconds behind the live edge); null with `--no-page`. */
+  latencyAtKill: number | null;
   attempts: number;
 }
 
@@ -228,6 +232,7 @@ async function measureFailovers(
       });
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
+      const atKill = viewer ? await samplePlayer(viewer.page) : null;
       const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, channel.channelId);
       const survivor = await waitFor(
         'the stream placed on the other node',
@@ -258,6 +263,9 @@ async function measureFailovers(
         placedMs: placedAt - killedAt,
         firstPartMs: resumedAt - killedAt,
         stallMs,
+        bufferAtKill: atKill === null ? null : Math.round(atKill.bufferAhead * 100) / 100,
+        latencyAtKill:
+          atKill === null || atKill.latency === null ? null : Math.round(atKill.latency * 100) / 100,
         attempts: attempts.length,
       });
       process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
@@ -402,6 +410,7 @@ export const fleetFailoverBench = {
       const firstPart = summarize(kills.map((k) => k.firstPartMs / 1000));
       const stalls = kills.flatMap((k) => (k.stallMs === null ? [] : [k.stallMs / 1000]));
       const stall = summarize(stalls);
+      const buffers = summarize(kills.flatMap((k) => (k.bufferAtKill === null ? [] : [k.bufferAtKill])));
       const kept = (steps: TierStep[]) => steps.filter(keptUp).at(-1)?.streams ?? 0;
       return {
         table: {
@@ -422,6 +431,12 @@ export const fleetFailoverBench = {
                     formatNumber(stall.p50, 2),
                     formatNumber(stall.max, 2),
                     String(stall.count),
+                  ],
+                  [
+                    'viewer: buffered ahead of the playhead at the kill (s)',
+                    formatNumber(buffers.p50, 2),
+                    formatNumber(buffers.max, 2),
+                    String(buffers.count),
                   ],
                 ]
               : []),
@@ -456,7 +471,9 @@ export const fleetFailoverBench = {
           failover_gap_s: roundSummary(gap, 2),
           placed_s: roundSummary(placed, 2),
           first_part_s: roundSummary(firstPart, 2),
-          ...(stalls.length > 0 ? { viewer_stall_s: roundSummary(stall, 2) } : {}),
+          ...(stalls.length > 0
+            ? { viewer_stall_s: roundSummary(stall, 2), viewer_buffer_at_kill_s: roundSummary(buffers, 2) }
+            : {}),
           streams_per_node: Object.fromEntries(
             tiers.map(([tier, steps]) => [tier, { kept_up: kept(steps), steps }]),
           ),

@@ -48,6 +48,8 @@ export interface PlayerSample {
   paused: boolean;
   readyState: number;
   levels: number;
+  /** Seconds of media buffered ahead of the playhead (what a gap in new parts eats first). */
+  bufferAhead: number;
 }
 
 export interface PlayerState {
@@ -196,9 +198,13 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
 
 export async function samplePlayer(page: Page): Promise<PlayerSample> {
   return page.evaluate(() => {
-    const w = window as unknown as { hls: { latency: number; playingDate: Date | null; levels: unknown[] } };
+    const w = window as unknown as {
+      hls: { latency: number; playingDate: Date | null; levels: unknown[] };
+      bufferedEndAt: (video: HTMLVideoElement) => number;
+    };
     const video = document.getElementById('v') as HTMLVideoElement;
     const playingDate = w.hls.playingDate;
+    const bufferedEnd = w.bufferedEndAt(video);
     return {
       at: Date.now(),
       currentTime: video.currentTime,
@@ -207,6 +213,7 @@ export async function samplePlayer(page: Page): Promise<PlayerSample> {
       paused: video.paused,
       readyState: video.readyState,
       levels: w.hls.levels.length,
+      bufferAhead: Math.max(0, bufferedEnd - video.currentTime),
     };
   });
 }
