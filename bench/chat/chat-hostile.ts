@@ -48,20 +48,43 @@ const WARMUP_MS = 5_000;
  * measures without it). Found among the listening sockets (`ss`) of the proxy's sibling process.
  */
 async function findDirectPort(proxyPort: number): Promise<number> {
+  // The sibling may still be coming up (or an earlier run's still going away): look again for 10 s.
+  const deadline = Date.now() + 10_000;
+  let seen = 0;
+  while (Date.now() < deadline) {
+    const found = await lookForDirectPort(proxyPort);
+    if (typeof found === 'number') return found;
+    seen = found.candidates;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`the Worker behind the proxy was not found (${seen} candidate ports answered no 200)`);
+}
+
+async function lookForDirectPort(proxyPort: number): Promise<number | { candidates: number }> {
   const listening = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' })
     .split('\n')
     .map((line) => /127\.0\.0\.1:(\d+) .*"workerd",pid=(\d+)/.exec(line))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => ({ port: Number(m[1]), pid: m[2] ?? '' }));
   const proxyPid = listening.find((l) => l.port === proxyPort)?.pid;
-  const parentOf = (pid: string) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+  const parentOf = (pid: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+    } catch {
+      return undefined; // gone since `ss` listed it
+    }
+  };
+  let candidates = 0;
   for (const { port, pid } of listening) {
     // Its sibling: both are started by the same wrangler.
-    if (pid === proxyPid || proxyPid === undefined || parentOf(pid) !== parentOf(proxyPid)) continue;
+    const parent = parentOf(pid);
+    if (pid === proxyPid || proxyPid === undefined || parent === undefined || parent !== parentOf(proxyPid))
+      continue;
+    candidates += 1;
     const res = await fetch(`http://127.0.0.1:${port}/api/v1/streams`).catch(() => null);
     if (res?.status === 200) return port;
   }
-  throw new Error('the Worker behind the proxy was not found');
+  return { candidates };
 }
 
 export const chatHostileBench: Benchmark = {

@@ -194,9 +194,9 @@ describe('ingest fleet', () => {
       );
       await new Promise((resolve) => setTimeout(resolve, 2_000));
 
-      const snapshot = await readFleetSnapshot(platform.baseUrl, platform.ingestSecret);
       // What the player holds at the kill decides how much of the gap in new parts it shows.
       const atKill = await samplePlayer(page);
+      const snapshot = await readFleetSnapshot(platform.baseUrl, platform.ingestSecret);
       const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, me.channelId);
       const survivor = await waitUntil(
         'the stream placed on the surviving node',
@@ -233,7 +233,8 @@ describe('ingest fleet', () => {
         `fleet failover: killed ${killed}, stream continued on ${survivor} after ${attempts} reconnect attempt(s); ` +
           `no new part listed for ${(originGap / 1000).toFixed(2)} s, hls.js loaded nothing for ${(loadGap / 1000).toFixed(2)} s, ` +
           `video stood still for ${(stall / 1000).toFixed(2)} s (publisher retry delay 1 s; at the kill ` +
-          `${atKill.bufferAhead.toFixed(2)} s buffered, ${atKill.latency?.toFixed(2) ?? '?'} s behind the live edge); ` +
+          `${atKill.bufferAhead.toFixed(2)} s buffered, ${atKill.latency?.toFixed(2) ?? '?'} s behind the live edge, ` +
+          `target ${atKill.targetLatency?.toFixed(2) ?? '?'} s); ` +
           `reconnect ${since(publisher.starts.find((at) => at > killedAt))}, placed on ${survivor} by ${since(placedAt)}, ` +
           `first new part listed ${since(resumedAt)}`,
       );

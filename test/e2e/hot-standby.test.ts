@@ -9,7 +9,7 @@ import { waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, type SignedUp, uniqueName } from './lib/api.ts';
 import { longestGap, openMeteredPlayer, readPlayerMeter } from './lib/fleet-failover.ts';
-import { type LaunchedBrowser, launchBrowser, playerState } from './lib/player.ts';
+import { type LaunchedBrowser, launchBrowser, playerState, samplePlayer } from './lib/player.ts';
 import { type Publisher, publishTestPattern } from './lib/publisher.ts';
 
 /**
@@ -93,6 +93,7 @@ describe('hot standby end to end', () => {
     const context = await browser.newContext();
     const page = await openMeteredPlayer(context, platform.baseUrl, live.manifest_url, 4);
     await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const atKill = await samplePlayer(page);
     const media = new URL('source.m3u8', live.manifest_url).toString();
     const discontinuities = async () =>
       ((await (await fetch(media)).text()).match(/#EXT-X-DISCONTINUITY\n/g) ?? []).length;
@@ -120,7 +121,8 @@ describe('hot standby end to end', () => {
     console.log(
       `hot standby: killed ffmpeg ${killed}, promoted ${after.ffmpegPid} (${after.standby?.seamlessPromotions} seamless); ` +
         `video stood still for at most ${(stall / 1000).toFixed(2)} s, longest time without an hls.js load ` +
-        `${(loadGap / 1000).toFixed(2)} s; non-fatal hls.js errors: ${state.errors.join(', ') || 'none'}`,
+        `${(loadGap / 1000).toFixed(2)} s (at the kill ${atKill.bufferAhead.toFixed(2)} s buffered, ` +
+        `${atKill.latency?.toFixed(2) ?? '?'} s behind the live edge); non-fatal hls.js errors: ${state.errors.join(', ') || 'none'}`,
     );
     expect(state.fatalErrors).toEqual([]);
     expect(after.standby?.seamlessPromotions).toBe(1);

@@ -7,7 +7,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { z } from 'zod';
 import type { LocalFleet } from '../../../scripts/lib/fleet.ts';
 import { waitFor } from '../../../scripts/lib/platform.ts';
-import { openPlayer, samplePlayer } from './player.ts';
+import { openPlayer, type PlayerSample, samplePlayer } from './player.ts';
 import type { Publisher } from './publisher.ts';
 
 export const FleetSnapshot = z.object({
@@ -192,6 +192,28 @@ export async function openMeteredPlayer(
   );
   await instrumentPlayer(page);
   return page;
+}
+
+/**
+ * Waits (at most `timeoutMs`) until the page has played `seconds` more and hls.js is not catching up
+ * (playback rate 1): where a viewer who has watched for a while sits. hls.js plays faster only while
+ * more than 1 s is buffered, so such a viewer settles ~1 s behind the live edge with about that much
+ * buffered (docs/benchmarks.md, `live-latency`); one that has just joined, or just rode out a
+ * failover, sits elsewhere. Returns the sample it stopped on.
+ */
+export async function waitForSteadyPlayer(
+  page: Page,
+  seconds: number,
+  timeoutMs: number,
+): Promise<PlayerSample> {
+  const deadline = Date.now() + timeoutMs;
+  const from = (await samplePlayer(page)).currentTime;
+  for (;;) {
+    const sample = await samplePlayer(page);
+    const steady = sample.currentTime >= from + seconds && sample.playbackRate === 1;
+    if (steady || Date.now() >= deadline) return sample;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 export async function readPlayerMeter(page: Page): Promise<{ loads: number[]; progress: number[] }> {

@@ -43,6 +43,8 @@ export interface PlayerSample {
   currentTime: number;
   /** hls.latency: seconds behind the live edge by the playlist's clock. */
   latency: number | null;
+  /** hls.targetLatency: where hls.js steers `latency` (PART-HOLD-BACK in low-latency mode). */
+  targetLatency: number | null;
   /** Date.now() − hls.playingDate: glass-to-glass-ish latency from PROGRAM-DATE-TIME, ms. */
   pdtLatencyMs: number | null;
   paused: boolean;
@@ -50,6 +52,8 @@ export interface PlayerSample {
   levels: number;
   /** Seconds of media buffered ahead of the playhead (what a gap in new parts eats first). */
   bufferAhead: number;
+  /** Above 1 while hls.js catches up with its target latency. */
+  playbackRate: number;
 }
 
 export interface PlayerState {
@@ -199,7 +203,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
 export async function samplePlayer(page: Page): Promise<PlayerSample> {
   return page.evaluate(() => {
     const w = window as unknown as {
-      hls: { latency: number; playingDate: Date | null; levels: unknown[] };
+      hls: { latency: number; targetLatency: number | null; playingDate: Date | null; levels: unknown[] };
       bufferedEndAt: (video: HTMLVideoElement) => number;
     };
     const video = document.getElementById('v') as HTMLVideoElement;
@@ -209,11 +213,14 @@ export async function samplePlayer(page: Page): Promise<PlayerSample> {
       at: Date.now(),
       currentTime: video.currentTime,
       latency: Number.isFinite(w.hls.latency) ? w.hls.latency : null,
+      targetLatency:
+        w.hls.targetLatency !== null && Number.isFinite(w.hls.targetLatency) ? w.hls.targetLatency : null,
       pdtLatencyMs: playingDate ? Date.now() - playingDate.getTime() : null,
       paused: video.paused,
       readyState: video.readyState,
       levels: w.hls.levels.length,
       bufferAhead: Math.max(0, bufferedEnd - video.currentTime),
+      playbackRate: video.playbackRate,
     };
   });
 }
