@@ -159,6 +159,8 @@ interface Kill {
   firstPartMs: number;
   /** The longest time the page's video stood still across the kill; null with `--no-page`. */
   stallMs: number | null;
+  /** Stall nudges (web/src/player/live-resync.ts) the page made across the failover; null with `--no-page`. */
+  nudges: number | null;
   /** Seconds of media the page had buffered ahead of its playhead at the kill; null with `--no-page`. */
   bufferAtKill: number | null;
   /** hls.latency at the kill (seconds behind the live edge); null with `--no-page`. */
@@ -283,7 +285,9 @@ async function measureFailovers(
         30_000,
         100,
       );
+      const nudgesBefore = viewer ? (await playerState(viewer.page)).nudges : 0;
       const stallMs = viewer ? await measureStall(viewer.page, killedAt) : null;
+      const nudges = viewer ? (await playerState(viewer.page)).nudges - nudgesBefore : null;
       const attempts = publisher.starts.filter((at) => at > killedAt);
       kills.push({
         killed,
@@ -297,6 +301,7 @@ async function measureFailovers(
         latencyAtKill:
           atKill === null || atKill.latency === null ? null : Math.round(atKill.latency * 100) / 100,
         attempts: attempts.length,
+        nudges,
       });
       process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
       await fleet.restartNode(killed);

@@ -4,7 +4,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ROOT } from '../../../scripts/lib/platform.ts';
-import { bufferedEndAt, liveResyncTarget, stallNudgeTarget } from '../../../web/src/player/live-resync.ts';
+import {
+  bufferedEndAt,
+  cushionRate,
+  liveResyncTarget,
+  stallNudgeTarget,
+} from '../../../web/src/player/live-resync.ts';
 
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = [
@@ -65,6 +70,8 @@ export interface PlayerState {
   resyncs: number;
   /** Playheads moved past a stall with media ahead by the web app's rule (stallNudgeTarget). */
   nudges: number;
+  /** Times the thin-buffer cushion slowed the stream (cushionRate). */
+  cushions: number;
 }
 
 /** Opens a page on `originUrl` (so requests are same-origin) that plays `manifestUrl` with hls.js. */
@@ -72,7 +79,8 @@ export async function openPlayer(
   context: BrowserContext,
   originUrl: string,
   manifestUrl: string,
-  options: { lowLatency?: boolean } = {},
+  /** cushion: the web app's thin-buffer rule (cushionRate) in low-latency mode; default on. */
+  options: { lowLatency?: boolean; cushion?: boolean } = {},
 ): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${originUrl}/api/v1/health`);
@@ -83,10 +91,11 @@ export async function openPlayer(
   await page.addScriptTag({
     content: `window.liveResyncTarget = ${liveResyncTarget.toString()};
 window.bufferedEndAt = ${bufferedEndAt.toString()};
-window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
+window.stallNudgeTarget = ${stallNudgeTarget.toString()};
+window.cushionRate = ${cushionRate.toString()};`,
   });
   await page.evaluate(
-    ({ url, lowLatency }) => {
+    ({ url, lowLatency, cushion }) => {
       type HlsLike = {
         loadSource(url: string): void;
         attachMedia(el: HTMLVideoElement): void;
@@ -98,6 +107,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
         targetLatency: number | null;
         liveSyncPosition: number | null;
         latestLevelDetails: { targetduration: number } | null;
+        config: { maxLiveSyncPlaybackRate: number };
         playingDate: Date | null;
         levels: Array<{ height: number; bitrate: number; name?: string }>;
       };
@@ -108,6 +118,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
         liveResyncTarget: typeof liveResyncTarget;
         bufferedEndAt: typeof bufferedEndAt;
         stallNudgeTarget: typeof stallNudgeTarget;
+        cushionRate: typeof cushionRate;
       };
       const video = document.getElementById('v') as HTMLVideoElement;
       const state: PlayerState = {
@@ -117,6 +128,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
         firstPlayingAt: null,
         resyncs: 0,
         nudges: 0,
+        cushions: 0,
       };
       w.playerState = state;
       const hls = new w.Hls({
@@ -159,13 +171,37 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
         state.resyncs += 1;
         video.currentTime = target;
       }, 500);
-      // And its stall watch: a playhead standing still with media ahead is nudged past the splice.
+      // And its stall watch: a playhead standing still with media ahead is nudged past the splice;
+      // with its thin-buffer cushion in low-latency mode (0.9x while little is buffered).
       let watchedTime = -1;
       let watchedSince = Date.now();
       let lastNudgeAt = 0;
       let nudges = 0;
       let nudgedTo = 0;
+      let slowed = false;
+      let catchUpRate = 1;
       window.setInterval(() => {
+        if (lowLatency && cushion) {
+          const rate = w.cushionRate({
+            following: true,
+            paused: video.paused,
+            seeking: video.seeking,
+            interstitial: false,
+            bufferAhead: w.bufferedEndAt(video) - video.currentTime,
+            slowed,
+          });
+          if (rate !== null) {
+            if (!slowed) catchUpRate = hls.config.maxLiveSyncPlaybackRate;
+            hls.config.maxLiveSyncPlaybackRate = 1;
+            if (video.playbackRate !== rate) video.playbackRate = rate;
+            if (!slowed) state.cushions += 1;
+            slowed = true;
+          } else if (slowed) {
+            slowed = false;
+            video.playbackRate = 1;
+            hls.config.maxLiveSyncPlaybackRate = catchUpRate;
+          }
+        }
         const now = Date.now();
         if (nudges > 0 && video.currentTime >= nudgedTo + 1) nudges = 0;
         const halted = video.paused || video.seeking || video.ended || video.playbackRate === 0;
@@ -195,7 +231,7 @@ window.stallNudgeTarget = ${stallNudgeTarget.toString()};`,
       hls.loadSource(url);
       hls.attachMedia(video);
     },
-    { url: manifestUrl, lowLatency: options.lowLatency ?? true },
+    { url: manifestUrl, lowLatency: options.lowLatency ?? true, cushion: options.cushion ?? true },
   );
   return page;
 }

@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   bufferedEndAt,
+  type CushionInput,
+  cushionRate,
   type LiveResyncInput,
   liveResyncTarget,
   type StallNudgeInput,
@@ -101,5 +103,41 @@ describe('stall nudge', () => {
   it('gives up after two nudges that did not get the playhead playing: the stall is something else', () => {
     expect(stallNudgeTarget({ ...stuckAtSplice, nudges: 1 })).toBeCloseTo(10.65, 6);
     expect(stallNudgeTarget({ ...stuckAtSplice, nudges: 2 })).toBeNull();
+  });
+});
+
+/** A viewer following live who has just ridden out a stall: 0.3 s buffered, not slowed yet. */
+const thin: CushionInput = {
+  following: true,
+  paused: false,
+  seeking: false,
+  interstitial: false,
+  bufferAhead: 0.3,
+  slowed: false,
+};
+
+describe('thin-buffer cushion', () => {
+  it('slows a following viewer with less than 0.6 s buffered to 0.9x', () => {
+    expect(cushionRate(thin)).toBe(0.9);
+    expect(cushionRate({ ...thin, bufferAhead: 0.59 })).toBe(0.9);
+  });
+
+  it('leaves a viewer with the buffer a joining viewer settles at to hls.js', () => {
+    expect(cushionRate({ ...thin, bufferAhead: 0.6 })).toBeNull();
+    expect(cushionRate({ ...thin, bufferAhead: 0.95 })).toBeNull();
+  });
+
+  it('keeps a slowed viewer slowed until 1 s is buffered, then gives the rate back', () => {
+    expect(cushionRate({ ...thin, bufferAhead: 0.8, slowed: true })).toBe(0.9);
+    expect(cushionRate({ ...thin, bufferAhead: 0.99, slowed: true })).toBe(0.9);
+    expect(cushionRate({ ...thin, bufferAhead: 1, slowed: true })).toBeNull();
+  });
+
+  it('does nothing for a viewer who rewound, paused or seeks, or during an ad break', () => {
+    expect(cushionRate({ ...thin, following: false })).toBeNull();
+    expect(cushionRate({ ...thin, paused: true })).toBeNull();
+    expect(cushionRate({ ...thin, seeking: true })).toBeNull();
+    expect(cushionRate({ ...thin, interstitial: true })).toBeNull();
+    expect(cushionRate({ ...thin, interstitial: true, slowed: true })).toBeNull();
   });
 });

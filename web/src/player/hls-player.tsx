@@ -9,7 +9,7 @@ import type Hls from 'hls.js';
 import type { ErrorData, Level } from 'hls.js';
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { readToken } from '../api/client.ts';
-import { bufferedEndAt, liveResyncTarget, stallNudgeTarget } from './live-resync.ts';
+import { bufferedEndAt, cushionRate, liveResyncTarget, stallNudgeTarget } from './live-resync.ts';
 import { loadHls } from './load-hls.ts';
 import { PlayerControls, type SeekRange } from './player-controls.tsx';
 import { describeWhepFailure, type WhepFailure, WhepPlayback } from './whep-client.ts';
@@ -74,6 +74,8 @@ const NETWORK_RETRY_MS = 2000;
 const RESYNC_COOLDOWN_MS = 3000;
 /** How often the playhead is checked for standing still with media ahead (stallNudgeTarget). */
 const NUDGE_CHECK_MS = 100;
+/** hls.js's catch-up in low-latency mode: up to 1.5x towards its target latency. */
+const LIVE_CATCH_UP_RATE = 1.5;
 /** At most one nudge per this long: one that did not help is not repeated at once. */
 const NUDGE_COOLDOWN_MS = 500;
 const AD_ASSET_LIST = /^\/api\/v1\/payments\/ad-breaks\/[^/]+\/asset-list$/;
@@ -141,7 +143,30 @@ export function HlsPlayer({
     let lastNudgeAt = 0;
     let nudges = 0;
     let nudgedTo = 0;
+    // Whether the thin-buffer rule (cushionRate) has the stream slowed, with hls.js's rate control off.
+    let slowed = false;
     followingLiveRef.current = true;
+
+    const keepCushion = (player: Hls) => {
+      const rate = cushionRate({
+        following: followingLiveRef.current,
+        paused: video.paused,
+        seeking: video.seeking,
+        interstitial: player.interstitialsManager?.playingItem?.event !== undefined,
+        bufferAhead: bufferedEndAt(video) - video.currentTime,
+        slowed,
+      });
+      if (rate !== null) {
+        // At 1 hls.js leaves the rate alone (it would otherwise set it back to 1 on every timeupdate).
+        player.config.maxLiveSyncPlaybackRate = 1;
+        if (video.playbackRate !== rate) video.playbackRate = rate;
+        slowed = true;
+      } else if (slowed) {
+        slowed = false;
+        video.playbackRate = 1;
+        player.config.maxLiveSyncPlaybackRate = LIVE_CATCH_UP_RATE;
+      }
+    };
 
     const startPlayback = () => {
       video.play().catch(() => {
@@ -197,9 +222,10 @@ export function HlsPlayer({
         lowLatencyMode: lowLatency,
         // Low latency: let hls.js play up to 1.5x to get back to its target after a start-up or a
         // stall; at its default of 1x a player stays as far behind as it started (measured 2-4 s
-        // behind against 1.1 s with catch-up, docs/benchmarks.md). Standard latency: three target
-        // durations behind the edge, as HLS players default to.
-        ...(lowLatency ? { maxLiveSyncPlaybackRate: 1.5 } : { liveSyncDurationCount: 3 }),
+        // behind against 1.1 s with catch-up, docs/benchmarks.md). It never plays slower: a thin
+        // buffer is the cushion rule's (keepCushion). Standard latency: three target durations
+        // behind the edge, as HLS players default to.
+        ...(lowLatency ? { maxLiveSyncPlaybackRate: LIVE_CATCH_UP_RATE } : { liveSyncDurationCount: 3 }),
         backBufferLength: live ? 90 : Number.POSITIVE_INFINITY,
         // Ad breaks are HLS interstitials; their asset list (docs/payments.md, "Ads") is empty for a
         // subscriber, so it alone carries the viewer's token: playlists and media stay anonymous
@@ -269,6 +295,7 @@ export function HlsPlayer({
 
     const nudgeWatch = window.setInterval(() => {
       if (!hls) return;
+      if (live && lowLatency) keepCushion(hls);
       const now = Date.now();
       // Played 1 s on its own since the last nudge: the next stall starts a fresh count.
       if (nudges > 0 && video.currentTime >= nudgedTo + 1) nudges = 0;

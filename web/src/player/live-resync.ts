@@ -101,3 +101,35 @@ export function stallNudgeTarget(input: StallNudgeInput): number | null {
   if (input.bufferedEnd - input.currentTime < 0.2) return null;
   return input.currentTime + 0.1;
 }
+
+/** What cushionRate reads of a live low-latency player, sampled every ~100 ms. */
+export interface CushionInput {
+  /** False once the viewer rewound, paused or picked a chapter; true again on Go live. */
+  readonly following: boolean;
+  readonly paused: boolean;
+  readonly seeking: boolean;
+  /** An ad break (an HLS interstitial) is playing: its timeline is hls.js's to manage. */
+  readonly interstitial: boolean;
+  /** Seconds buffered ahead of the playhead (bufferedEndAt(video) - currentTime). */
+  readonly bufferAhead: number;
+  /** The player is slowed now (the last answer was a rate). */
+  readonly slowed: boolean;
+}
+
+/**
+ * The rate to play a live stream at while its buffer is thin, or null to leave the rate to hls.js.
+ *
+ * hls.js plays faster towards its target latency only while more than 1 s is buffered and never
+ * plays slower, so a viewer who joined settles with ~1 s buffered, but one who rode out a stall
+ * (a node's loss: no new media for ~1.7 s) resumes on the first new part with a few tenths of a
+ * second buffered and stays there, and the next stall shows almost whole: 1.3 s of frozen video
+ * against 0.75 s for a settled viewer (bench/fleet-failover.ts). So below 0.6 s buffered the
+ * stream plays at 0.9x until 1 s is buffered again (~4-7 s, pitch kept), the cushion a joining
+ * viewer has; the caller keeps hls.js's own rate control out meanwhile. Nothing changes while the
+ * viewer is not following live, has paused or seeks, or during an ad break.
+ */
+export function cushionRate(input: CushionInput): number | null {
+  if (!input.following || input.paused || input.seeking || input.interstitial) return null;
+  const thin = input.slowed ? input.bufferAhead < 1 : input.bufferAhead < 0.6;
+  return thin ? 0.9 : null;
+}
