@@ -371,6 +371,8 @@ export function HlsPlayer({
       disposed = true;
       window.clearInterval(ticker);
       window.clearInterval(nudgeWatch);
+      // The element outlives this player (a switch to standard latency or real-time reuses it).
+      if (slowed) video.playbackRate = 1;
       window.clearTimeout(stallTimer);
       window.clearTimeout(networkRetryTimer);
       video.removeEventListener('playing', onPlaying);
