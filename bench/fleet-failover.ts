@@ -161,6 +161,8 @@ interface Kill {
   stallMs: number | null;
   /** Stall nudges (web/src/player/live-resync.ts) the page made across the failover; null with `--no-page`. */
   nudges: number | null;
+  /** The page had played on and stopped catching up before the kill (false: the wait timed out). */
+  steadyAtKill: boolean | null;
   /** Seconds of media the page had buffered ahead of its playhead at the kill; null with `--no-page`. */
   bufferAtKill: number | null;
   /** hls.latency at the kill (seconds behind the live edge); null with `--no-page`. */
@@ -261,9 +263,11 @@ async function measureFailovers(
       await new Promise((resolve) => setTimeout(resolve, 3_000));
       if (viewer && !SAME_VIEWER && k > 0) await replaceViewerPage(viewer, platform, channel.channelId);
       // Killed under a viewer who has watched for a while, not one at the latency it joined at.
-      const atKill = viewer
+      const settled = viewer
         ? await waitForSteadyPlayer(viewer.page, SAME_VIEWER ? 0 : VIEWER_SETTLE_SECONDS, 30_000)
         : null;
+      const atKill = settled?.sample ?? null;
+      const nudgesBefore = viewer ? (await playerState(viewer.page)).nudges : 0;
       const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
       const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, channel.channelId);
       const survivor = await waitFor(
@@ -285,7 +289,6 @@ async function measureFailovers(
         30_000,
         100,
       );
-      const nudgesBefore = viewer ? (await playerState(viewer.page)).nudges : 0;
       const stallMs = viewer ? await measureStall(viewer.page, killedAt) : null;
       const nudges = viewer ? (await playerState(viewer.page)).nudges - nudgesBefore : null;
       const attempts = publisher.starts.filter((at) => at > killedAt);
@@ -302,6 +305,7 @@ async function measureFailovers(
           atKill === null || atKill.latency === null ? null : Math.round(atKill.latency * 100) / 100,
         attempts: attempts.length,
         nudges,
+        steadyAtKill: settled?.steady ?? null,
       });
       process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
       await fleet.restartNode(killed);

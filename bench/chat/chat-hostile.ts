@@ -81,7 +81,9 @@ async function lookForDirectPort(proxyPort: number): Promise<number | { candidat
     if (pid === proxyPid || proxyPid === undefined || parent === undefined || parent !== parentOf(proxyPid))
       continue;
     candidates += 1;
-    const res = await fetch(`http://127.0.0.1:${port}/api/v1/streams`).catch(() => null);
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/streams`, {
+      signal: AbortSignal.timeout(1_000),
+    }).catch(() => null);
     if (res?.status === 200) return port;
   }
   return { candidates };

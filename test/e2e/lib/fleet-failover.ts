@@ -199,19 +199,19 @@ export async function openMeteredPlayer(
  * (playback rate 1): where a viewer who has watched for a while sits. hls.js plays faster only while
  * more than 1 s is buffered, so such a viewer settles ~1 s behind the live edge with about that much
  * buffered (docs/benchmarks.md, `live-latency`); one that has just joined, or just rode out a
- * failover, sits elsewhere. Returns the sample it stopped on.
+ * failover, sits elsewhere. Returns the sample it stopped on and whether it was steady then.
  */
 export async function waitForSteadyPlayer(
   page: Page,
   seconds: number,
   timeoutMs: number,
-): Promise<PlayerSample> {
+): Promise<{ sample: PlayerSample; steady: boolean }> {
   const deadline = Date.now() + timeoutMs;
   const from = (await samplePlayer(page)).currentTime;
   for (;;) {
     const sample = await samplePlayer(page);
     const steady = sample.currentTime >= from + seconds && sample.playbackRate === 1;
-    if (steady || Date.now() >= deadline) return sample;
+    if (steady || Date.now() >= deadline) return { sample, steady };
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

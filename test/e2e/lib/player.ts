@@ -106,7 +106,7 @@ window.cushionRate = ${cushionRate.toString()};`,
         latency: number;
         targetLatency: number | null;
         liveSyncPosition: number | null;
-        latestLevelDetails: { targetduration: number } | null;
+        latestLevelDetails: { targetduration: number; live: boolean } | null;
         config: { maxLiveSyncPlaybackRate: number };
         playingDate: Date | null;
         levels: Array<{ height: number; bitrate: number; name?: string }>;
@@ -183,7 +183,7 @@ window.cushionRate = ${cushionRate.toString()};`,
       window.setInterval(() => {
         if (lowLatency && cushion) {
           const rate = w.cushionRate({
-            following: true,
+            following: hls.latestLevelDetails?.live !== false,
             paused: video.paused,
             seeking: video.seeking,
             interstitial: false,

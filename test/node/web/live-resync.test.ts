@@ -133,11 +133,17 @@ describe('thin-buffer cushion', () => {
     expect(cushionRate({ ...thin, bufferAhead: 1, slowed: true })).toBeNull();
   });
 
-  it('does nothing for a viewer who rewound, paused or seeks, or during an ad break', () => {
+  it('does nothing for a viewer who rewound or paused, after the stream ended, or during an ad break', () => {
     expect(cushionRate({ ...thin, following: false })).toBeNull();
+    expect(cushionRate({ ...thin, following: false, slowed: true })).toBeNull();
     expect(cushionRate({ ...thin, paused: true })).toBeNull();
-    expect(cushionRate({ ...thin, seeking: true })).toBeNull();
     expect(cushionRate({ ...thin, interstitial: true })).toBeNull();
     expect(cushionRate({ ...thin, interstitial: true, slowed: true })).toBeNull();
+  });
+
+  it("holds through the player's own seeks (a nudge, a resync) and starts on none", () => {
+    expect(cushionRate({ ...thin, seeking: true, slowed: true, bufferAhead: 0.7 })).toBe(0.9);
+    expect(cushionRate({ ...thin, seeking: true, slowed: true, bufferAhead: 0 })).toBe(0.9);
+    expect(cushionRate({ ...thin, seeking: true })).toBeNull();
   });
 });

@@ -149,7 +149,7 @@ export function HlsPlayer({
 
     const keepCushion = (player: Hls) => {
       const rate = cushionRate({
-        following: followingLiveRef.current,
+        following: followingLiveRef.current && player.latestLevelDetails?.live !== false,
         paused: video.paused,
         seeking: video.seeking,
         interstitial: player.interstitialsManager?.playingItem?.event !== undefined,

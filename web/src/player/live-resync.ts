@@ -104,7 +104,10 @@ export function stallNudgeTarget(input: StallNudgeInput): number | null {
 
 /** What cushionRate reads of a live low-latency player, sampled every ~100 ms. */
 export interface CushionInput {
-  /** False once the viewer rewound, paused or picked a chapter; true again on Go live. */
+  /**
+   * False once the viewer rewound, paused or picked a chapter (true again on Go live), and once the
+   * playlist has ended (its last media plays out at its own pace).
+   */
   readonly following: boolean;
   readonly paused: boolean;
   readonly seeking: boolean;
@@ -126,10 +129,14 @@ export interface CushionInput {
  * against 0.75 s for a settled viewer (bench/fleet-failover.ts). So below 0.6 s buffered the
  * stream plays at 0.9x until 1 s is buffered again (~4-7 s, pitch kept), the cushion a joining
  * viewer has; the caller keeps hls.js's own rate control out meanwhile. Nothing changes while the
- * viewer is not following live, has paused or seeks, or during an ad break.
+ * viewer is not following live (or the stream has ended) or has paused, or during an ad break; a
+ * seek neither starts nor ends it.
  */
 export function cushionRate(input: CushionInput): number | null {
-  if (!input.following || input.paused || input.seeking || input.interstitial) return null;
+  if (!input.following || input.paused || input.interstitial) return null;
+  // A seek while slowed is the player's own (a stall nudge, a live resync; a viewer's rewind has
+  // stopped following first): the cushion holds through it. One while not slowed starts nothing.
+  if (input.seeking) return input.slowed ? 0.9 : null;
   const thin = input.slowed ? input.bufferAhead < 1 : input.bufferAhead < 0.6;
   return thin ? 0.9 : null;
 }
