@@ -2,7 +2,6 @@
 // in Chromium in low-latency mode; every 250 ms for 60 s after playback settles we read
 // Date.now() − hls.playingDate, hls.latency, the buffer ahead and stalls.
 //   node bench/live-latency.ts
-import type { Page } from 'playwright-core';
 import { waitFor } from '../scripts/lib/platform.ts';
 import {
   type LaunchedBrowser,
@@ -31,27 +30,6 @@ const GOAL_P95_MS = 2000;
  * players (web app, tests) allow 1.5x.
  */
 const NO_CATCH_UP_RATE = 1;
-
-interface PlayerDetails {
-  targetLatency: number | null;
-  bufferAhead: number | null;
-  playbackRate: number;
-}
-
-function readPlayerDetails(page: Page): Promise<PlayerDetails> {
-  return page.evaluate(() => {
-    const w = window as unknown as { hls: { targetLatency: number | null } };
-    const video = document.getElementById('v') as HTMLVideoElement;
-    const ranges = video.buffered;
-    const end = ranges.length > 0 ? ranges.end(ranges.length - 1) : null;
-    const target = w.hls.targetLatency;
-    return {
-      targetLatency: typeof target === 'number' && Number.isFinite(target) ? target : null,
-      bufferAhead: end === null ? null : end - video.currentTime,
-      playbackRate: video.playbackRate,
-    };
-  });
-}
 
 interface PlaybackRun {
   label: string;
@@ -122,16 +100,15 @@ async function measurePlayback(
     while (Date.now() - started < windowMs) {
       const tick = Date.now();
       const sample = await samplePlayer(page);
-      const details = await readPlayerDetails(page);
       push('pdt_latency_ms', sample.pdtLatencyMs);
       push(
         'ingest_latency_ms',
         sample.pdtLatencyMs === null || offset === null ? null : sample.pdtLatencyMs + offset,
       );
       push('hls_latency_s', sample.latency);
-      push('hls_target_latency_s', details.targetLatency);
-      push('buffer_ahead_s', details.bufferAhead);
-      push('playback_rate', details.playbackRate);
+      push('hls_target_latency_s', sample.targetLatency);
+      push('buffer_ahead_s', sample.bufferAhead);
+      push('playback_rate', sample.playbackRate);
       if (sample.currentTime > lastTime) {
         if (lastTime >= 0 && sample.at - lastAdvanceAt > STALL_MS) stalls.push(sample.at - lastAdvanceAt);
         lastTime = sample.currentTime;

@@ -70,8 +70,6 @@ export interface PlayerState {
   resyncs: number;
   /** Playheads moved past a stall with media ahead by the web app's rule (stallNudgeTarget). */
   nudges: number;
-  /** Times the thin-buffer cushion slowed the stream (cushionRate). */
-  cushions: number;
 }
 
 /** Opens a page on `originUrl` (so requests are same-origin) that plays `manifestUrl` with hls.js. */
@@ -128,7 +126,6 @@ window.cushionRate = ${cushionRate.toString()};`,
         firstPlayingAt: null,
         resyncs: 0,
         nudges: 0,
-        cushions: 0,
       };
       w.playerState = state;
       const hls = new w.Hls({
@@ -194,7 +191,6 @@ window.cushionRate = ${cushionRate.toString()};`,
             if (!slowed) catchUpRate = hls.config.maxLiveSyncPlaybackRate;
             hls.config.maxLiveSyncPlaybackRate = 1;
             if (video.playbackRate !== rate) video.playbackRate = rate;
-            if (!slowed) state.cushions += 1;
             slowed = true;
           } else if (slowed) {
             slowed = false;
