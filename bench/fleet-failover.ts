@@ -15,6 +15,7 @@
 //     Each kill gets a page of its own that has watched 8 s and stopped catching up (a steady viewer,
 //     ~1 s behind the live edge); `--same-viewer` keeps one page through every kill instead.
 //   node bench/fleet-failover.ts [--streams-only | --failover-only] [--no-page] [--same-viewer]
+//     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000)
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +40,7 @@ import {
 } from '../test/e2e/lib/fleet-failover.ts';
 import { type LaunchedBrowser, launchBrowser, playerState, samplePlayer } from '../test/e2e/lib/player.ts';
 import type { Publisher } from '../test/e2e/lib/publisher.ts';
-import { type BenchOutcome, QUICK, runBenchmark } from './lib/bench.ts';
+import { type BenchOutcome, QUICK, readArg, runBenchmark } from './lib/bench.ts';
 import { formatNumber, roundSummary, summarize } from './lib/stats.ts';
 import { ensureSource } from './transcode-speed.ts';
 
@@ -58,7 +59,11 @@ const PAGE = !process.argv.includes('--no-page');
 const SAME_VIEWER = process.argv.includes('--same-viewer');
 /** A fresh page watches this long (and until hls.js stops catching up) before its kill. */
 const VIEWER_SETTLE_SECONDS = 8;
-const RETRY_DELAY_MS = 1_000;
+/**
+ * `--retry-ms N`: how long the publisher waits after a drop before it reconnects (default 1000;
+ * OBS's own default is 2000).
+ */
+const RETRY_DELAY_MS = Math.min(10_000, Math.max(0, Number(readArg('retry-ms', '1000')) || 0));
 /** The player counts as steady again once it has played this much video past the failover. */
 const STEADY_PLAY_SECONDS = 3;
 const WINDOW_MS = QUICK ? 4_000 : 8_000;
