@@ -10,6 +10,7 @@
 //   PUT  /internal/ingest/:channelId/:publishId/thumbnail             body: image/jpeg
 //   POST /internal/ingest/:channelId/:publishId/heartbeat             -> 204, or 409 when this publish was cut off
 //   POST /internal/ingest/:channelId/:publishId/end                   EndRequest -> 204
+//   POST /internal/ingest/:channelId/:publishId/standby               -> StandbyClaimResponse (a dual publish's standby; 409 once it is not)
 // A publish that has been superseded or cut off (stream key reset) gets 409 on every call and the
 // transcoder must drop the connection. Every call of a publish also carries its trace id as a W3C
 // `traceparent` header (common/trace.ts); the origin ignores a malformed one.
@@ -27,6 +28,12 @@ export type ChannelTier = z.infer<typeof ChannelTier>;
 export const AuthorizeRequest = z.object({
   stream_key: z.string().min(1).max(200),
   client_ip: z.string().max(64).optional(),
+  /**
+   * The encoder's backup publish (`?backup=1` on its backup server's address, docs/deploy.md "Dual
+   * publish"): while another publish of the channel delivers, this one is admitted as its warm
+   * standby instead of being refused.
+   */
+  backup: z.boolean().optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
@@ -46,8 +53,32 @@ export const AuthorizeResponse = z.object({
    * of waiting for a second one. Absent or null when unknown.
    */
   source_keyframe_interval_ms: z.number().int().positive().max(600_000).nullable().optional(),
+  /**
+   * This publish is the stream's warm standby (a dual publish): its pipeline runs but uploads
+   * nothing, and asks POST .../standby every STANDBY_CLAIM_INTERVAL_MS until it is promoted.
+   */
+  standby: z.boolean().optional(),
 });
 export type AuthorizeResponse = z.infer<typeof AuthorizeResponse>;
+
+/** How often a standby publish asks whether the active one stopped delivering. */
+export const STANDBY_CLAIM_INTERVAL_MS = 200;
+
+/**
+ * The answer to a standby's claim: keep holding, or go on air. A promoted standby's first segment
+ * carries `next_msn` after a discontinuity; `after_pdt` is where the media the origin listed ends
+ * (epoch ms, 0 when nothing was listed), so the standby starts at its segment that holds that
+ * moment: a viewer sees at most a segment again rather than wait for the next keyframe.
+ */
+export const StandbyClaimResponse = z.discriminatedUnion('state', [
+  z.object({ state: z.literal('standby') }),
+  z.object({
+    state: z.literal('promoted'),
+    next_msn: z.number().int().nonnegative(),
+    after_pdt: z.number().nonnegative(),
+  }),
+]);
+export type StandbyClaimResponse = z.infer<typeof StandbyClaimResponse>;
 
 /**
  * SRT ingest (docs/srt.md): the channel's passphrase for a stream key, asked before authorize so a

@@ -44,6 +44,7 @@ import {
   type PublisherCheck,
   readTimings,
   type SettleOutcome,
+  type StandbyClaim,
   type StreamRecord,
   type StreamSummary,
 } from './types.ts';
@@ -93,6 +94,20 @@ export class LiveStream extends DurableObject<Env> {
    * only: an object restarted mid-window hands none, and the pipeline measures as usual.
    */
   #sourceKeyframeIntervalMs: number | null = null;
+  /**
+   * A dual publish's second publish (docs/deploy.md, "Dual publish"): admitted beside the current
+   * one, its pipeline warm and nothing of it listed, promoted by its own claim once the current
+   * publish has gone silent. Memory only: an object restarted meanwhile answers its next claim 409,
+   * and the encoder's retry admits it again.
+   */
+  #standby: { publishId: string; lastSeenAt: number; input: BeginPublishInput } | null = null;
+  /** The current publish came as the encoder's backup: the encoder's primary may join as its standby. */
+  #currentIsBackup = false;
+  /**
+   * The last publish ended because its encoder said so (it stopped streaming): a standby is not put
+   * on air for that, since the same encoder is stopping its backup too.
+   */
+  #endedByEncoder = false;
 
   constructor(ctx: DurableObjectState, env: Env, timings: LiveStreamTimings = readTimings(env)) {
     super(ctx, env);
@@ -134,22 +149,89 @@ export class LiveStream extends DurableObject<Env> {
       if (phases.isPublishing(this.#record)) {
         const stalled =
           this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs;
-        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
+        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs) {
+          // One of a dual publish's two connections is the backup: the second to arrive waits warm.
+          const dual = input.backup === true || this.#currentIsBackup;
+          if (dual && this.#record && !this.#hasLiveStandby(now))
+            return { ok: true, value: this.#admitStandby(this.#record, input, now), replaced: null };
           return { ok: false, code: 'already_publishing' };
+        }
         replaced = this.#record?.publishId ?? null;
         await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
       }
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
-        if (now - record.droppedAt < this.timings.reconnectWindowMs)
+        if (now - record.droppedAt < this.timings.reconnectWindowMs) {
+          this.#currentIsBackup = input.backup === true;
           return { ok: true, value: await this.#continuePublish(record, input), replaced };
+        }
         await this.#endStream();
       }
       // The previous stream's end must be settled before a new stream replaces its record: nothing
       // else would ever send its stream.ended (a failure here fails this publish, to be retried).
       if (record?.phase === 'ending') await this.#finishEnding(record);
+      this.#currentIsBackup = input.backup === true;
       return { ok: true, value: await this.#startStream(input, now), replaced };
     });
+  }
+
+  /**
+   * A standby publish asks whether to go on air. It is promoted when the current publish went silent
+   * by the same rule as a takeover (no upload for takeoverSilenceMs after it had uploaded, or
+   * nothing at all for the publisher timeout) or has already dropped inside the reconnect window:
+   * the stream continues with the standby's publish id after a discontinuity.
+   */
+  async claimStandby(publishId: string): Promise<StandbyClaim> {
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const standby = this.#standby;
+      const record = this.#record;
+      if (standby === null || standby.publishId !== publishId || record === null) return { kind: 'gone' };
+      const now = Date.now();
+      standby.lastSeenAt = now;
+      if (record.phase === 'reconnecting' && this.#endedByEncoder) return { kind: 'standby' };
+      let replaced: string | null = null;
+      if (phases.isPublishing(record)) {
+        const stalled =
+          this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs;
+        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
+          return { kind: 'standby' };
+        replaced = record.publishId;
+        await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
+      }
+      this.#standby = null;
+      if (record.phase !== 'reconnecting' || record.droppedAt === null) return { kind: 'gone' };
+      if (now - record.droppedAt >= this.timings.reconnectWindowMs) return { kind: 'gone' };
+      const afterPdt = this.#playlists.listedMediaEnd();
+      const value = await this.#continuePublish(record, standby.input, publishId);
+      this.#currentIsBackup = standby.input.backup === true;
+      streamLog.info('standby_promoted', {
+        ...describeRecord(record),
+        publish_id: publishId,
+        replaced_publish_id: replaced ?? undefined,
+        after_pdt: afterPdt,
+      });
+      return { kind: 'promoted', nextMsn: value.next_msn, afterPdt, replaced };
+    });
+  }
+
+  #hasLiveStandby(now: number): boolean {
+    return this.#standby !== null && now - this.#standby.lastSeenAt < this.timings.publisherTimeoutMs;
+  }
+
+  #admitStandby(record: StreamRecord, input: BeginPublishInput, now: number): AuthorizeResponse {
+    const publishId = crypto.randomUUID();
+    this.#standby = { publishId, lastSeenAt: now, input };
+    streamLog.info('standby_admitted', {
+      ...describeRecord(record),
+      publish_id: publishId,
+      current_publish_id: record.publishId ?? undefined,
+    });
+    return {
+      ...phases.toAuthorizeResponse(record, true, 0),
+      publish_id: publishId,
+      standby: true,
+      source_keyframe_interval_ms: this.#sourceKeyframeIntervalMs,
+    };
   }
 
   /**
@@ -263,6 +345,10 @@ export class LiveStream extends DurableObject<Env> {
   }
 
   heartbeat(publishId: string, health?: SourceHealth): boolean {
+    if (this.#standby?.publishId === publishId) {
+      this.#standby.lastSeenAt = Date.now();
+      return true;
+    }
     const ok = this.checkPublisher(publishId).ok;
     if (ok && health) this.#health.record(publishId, health, Date.now());
     if (ok && health?.keyframe_interval_ms) this.#sourceKeyframeIntervalMs = health.keyframe_interval_ms;
@@ -274,10 +360,18 @@ export class LiveStream extends DurableObject<Env> {
     return phases.isPublishing(this.#record) ? this.#health.report() : null;
   }
 
-  /** The publisher says it is gone: the reconnect window starts. */
-  async endPublish(publishId: string): Promise<boolean> {
+  /**
+   * The publisher says it is gone: the reconnect window starts. `byEncoder`: the encoder stopped
+   * streaming (rather than the connection or its node failing), so a standby stays off air.
+   */
+  async endPublish(publishId: string, byEncoder = false): Promise<boolean> {
+    if (this.#standby?.publishId === publishId) {
+      this.#standby = null;
+      return true;
+    }
     if (!phases.isCurrentPublisher(this.#record, publishId)) return false;
     await this.#dropPublisher(Date.now(), 'ended');
+    this.#endedByEncoder = byEncoder;
     return true;
   }
 
@@ -286,6 +380,8 @@ export class LiveStream extends DurableObject<Env> {
    * stream enters its reconnect window as if the publisher had dropped. True when one was publishing.
    */
   async revokePublisher(): Promise<boolean> {
+    // The key was reset: a standby admitted with the old key goes too (its next claim gets 409).
+    this.#standby = null;
     if (!phases.isPublishing(this.#record)) return false;
     await this.#dropPublisher(Date.now(), 'revoked');
     return true;
@@ -449,12 +545,17 @@ export class LiveStream extends DurableObject<Env> {
     };
   }
 
-  async #continuePublish(record: StreamRecord, input: BeginPublishInput): Promise<AuthorizeResponse> {
+  async #continuePublish(
+    record: StreamRecord,
+    input: BeginPublishInput,
+    publishId?: string,
+  ): Promise<AuthorizeResponse> {
     const now = Date.now();
     const { nextMsn, gaps } = this.#playlists.alignForNextPublish(now);
     for (const [name, added] of gaps) this.#storage.saveSegments(record.streamId, name, added);
     const previousTraceId = record.traceId;
-    phases.continueStream(record, input.tier, input.traceId ?? null);
+    this.#endedByEncoder = false;
+    phases.continueStream(record, input.tier, input.traceId ?? null, publishId);
     this.#storage.saveRecord(record);
     // The reconnect is a new publish with its own trace id; the line links it to the last one.
     streamLog.info('publish_begun', {
@@ -476,6 +577,8 @@ export class LiveStream extends DurableObject<Env> {
   async #startStream(input: BeginPublishInput, now: number): Promise<AuthorizeResponse> {
     const streamId = await rows.claimStreamRow(this.env, input, now);
     this.#sourceKeyframeIntervalMs = null;
+    this.#standby = null;
+    this.#endedByEncoder = false;
     this.#storage.ensureSchema();
     // The previous stream's part rows only served resuming it; its segment rows stay for the VOD
     // until finalizing it copies them out (forgetStream).
@@ -531,6 +634,7 @@ export class LiveStream extends DurableObject<Env> {
   async #endStream(): Promise<void> {
     const record = this.#record;
     if (!record || record.phase === 'ended') return;
+    this.#standby = null;
     if (record.phase !== 'ending') {
       phases.beginEnding(record, Date.now());
       this.#storage.saveRecord(record);

@@ -38,9 +38,17 @@ export function createStreamRecord(input: BeginPublishInput, streamId: string): 
   };
 }
 
-/** A publisher came back inside the reconnect window: the same stream, a new publish. */
-export function continueStream(record: StreamRecord, tier: ChannelTier, traceId: string | null): void {
-  record.publishId = crypto.randomUUID();
+/**
+ * A publisher came back inside the reconnect window (or a dual publish's standby was promoted,
+ * keeping the id it was admitted with): the same stream, a new publish.
+ */
+export function continueStream(
+  record: StreamRecord,
+  tier: ChannelTier,
+  traceId: string | null,
+  publishId: string = crypto.randomUUID(),
+): void {
+  record.publishId = publishId;
   record.traceId = traceId;
   record.phase = record.startedAt === null ? 'starting' : 'live';
   record.droppedAt = null;

@@ -61,6 +61,16 @@ export class LivePlaylists {
     return this.#timelines.entries();
   }
 
+  /** Where the media listed in any rendition ends (epoch ms); 0 before anything was listed. */
+  listedMediaEnd(): number {
+    let end = 0;
+    for (const timeline of this.#timelines.values()) {
+      const last = timeline.segments.findLast((segment) => !segment.gap);
+      if (last !== undefined) end = Math.max(end, last.pdt + last.duration * 1000);
+    }
+    return Math.round(end);
+  }
+
   /** The renditions' names in ladder order, as the D1 row keeps them. */
   getNamesJson(): string {
     return JSON.stringify([...this.#timelines.keys()]);

@@ -96,7 +96,18 @@ export interface BeginPublishInput {
   defaults: ChannelDefaults;
   /** The publish's trace id, already parsed by the origin; null without one. */
   traceId?: string | null;
+  /** The encoder's backup publish (AuthorizeRequest.backup): admitted as a standby beside a live one. */
+  backup?: boolean;
 }
+
+/**
+ * What a standby publish's claim gets: keep holding; go on air (`replaced`: the publish it took
+ * over from, whose node's placement can be given back); or it is not the standby (any more).
+ */
+export type StandbyClaim =
+  | { kind: 'standby' }
+  | { kind: 'promoted'; nextMsn: number; afterPdt: number; replaced: string | null }
+  | { kind: 'gone' };
 
 /**
  * `replaced`: the publish id a stalled publish had when this one took over from it (its node's

@@ -24,6 +24,7 @@ import {
   RenditionName,
   type SourceHealth,
   SrtPassphraseRequest,
+  type StandbyClaimResponse,
 } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
 import { deriveSrtPassphrase, findChannelByStreamKey } from '../shared/stream-keys.ts';
@@ -135,7 +136,7 @@ ingestApp.use('/:channelId/:publishId/*', async (c, next) => {
 });
 
 ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook), async (c) => {
-  const { stream_key } = c.req.valid('json');
+  const { stream_key, backup } = c.req.valid('json');
   const channel = await findChannelByStreamKey(c.env.DB, stream_key);
   // "a bad key gets NetStream.Publish.BadName and the connection closes; nothing is created."
   if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
@@ -145,6 +146,7 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
       channelId: channel.id,
       tier: channel.tier,
       traceId: traceId ?? null,
+      backup: backup === true,
       defaults: {
         title: channel.title,
         category_id: channel.category_id,
@@ -178,9 +180,37 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
     publish_id: result.value.publish_id,
     continued: result.value.continued,
     next_msn: result.value.next_msn,
+    standby: result.value.standby === true ? true : undefined,
   });
   return c.json(result.value);
 });
+
+// A dual publish's standby asks whether to go on air (docs/deploy.md, "Dual publish"); 409 once it
+// is not the standby any more (ended, replaced, its key reset). Promoted, it takes over the stream,
+// and the placement of the publish it replaced (on the node that died) is given back.
+ingestApp.post(
+  '/:channelId/:publishId/standby',
+  zValidator('param', UploadPath, validationHook),
+  async (c) => {
+    const { channelId, publishId } = c.req.valid('param');
+    const claim = await c.env.LIVE_STREAM.getByName(channelId).claimStandby(publishId);
+    if (claim.kind === 'gone') throw conflict("This publish is not the stream's standby");
+    if (claim.kind === 'standby') return c.json({ state: 'standby' } satisfies StandbyClaimResponse);
+    if (claim.replaced !== null) await releasePlacement(c.env, c.get('caller'), claim.replaced);
+    ingestLog.info('standby_promoted', {
+      trace_id: c.get('traceId'),
+      channel_id: channelId,
+      publish_id: publishId,
+      replaced_publish_id: claim.replaced ?? undefined,
+      next_msn: claim.nextMsn,
+    });
+    return c.json({
+      state: 'promoted',
+      next_msn: claim.nextMsn,
+      after_pdt: claim.afterPdt,
+    } satisfies StandbyClaimResponse);
+  },
+);
 
 // SRT ingest (docs/srt.md): the node unwraps the caller's key material with this passphrase before
 // it asks to authorize, so a wrong passphrase (or a bad key) is refused with nothing created.
@@ -325,7 +355,9 @@ ingestApp.post(
   async (c) => {
     const { channelId, publishId } = c.req.valid('param');
     const { reason } = c.req.valid('json');
-    if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId))) throw refusePublish();
+    const byEncoder = reason === 'publisher_closed';
+    if (!(await c.env.LIVE_STREAM.getByName(channelId).endPublish(publishId, byEncoder)))
+      throw refusePublish();
     await releasePlacement(c.env, c.get('caller'), publishId);
     ingestLog.info('publish_ended', {
       trace_id: c.get('traceId'),

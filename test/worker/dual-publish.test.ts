@@ -1,0 +1,168 @@
+// A dual publish in workerd (docs/deploy.md, "Dual publish"): the encoder's backup publish
+// (`backup: true`) is admitted beside a live one as its warm standby on another node, nothing it
+// sends is listed, and its claim puts it on air once the live publish went silent: the same
+// stream after a discontinuity, the silent publish cut off and its node's placement given back.
+// An encoder that stopped streaming does not put its standby on air; a key reset ends the standby.
+import { env, SELF } from 'cloudflare:test';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { AuthorizeResponse, StandbyClaimResponse } from '../../protocol/ingest.ts';
+import { registerNode, registryStub, resetRegistry, type TestNode } from './fleet-fixtures.ts';
+import {
+  createTestChannel,
+  findTags,
+  getPlaylist,
+  ORIGIN,
+  postIngest,
+  publishSegment,
+  putInit,
+  putPart,
+  runInTestLiveStream,
+} from './origin-fixtures.ts';
+
+beforeEach(resetRegistry);
+
+function authorize(node: TestNode, streamKey: string, backup: boolean): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/internal/ingest/authorize`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${node.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ stream_key: streamKey, ...(backup ? { backup: true } : {}) }),
+  });
+}
+
+async function admit(node: TestNode, streamKey: string, backup: boolean): Promise<AuthorizeResponse> {
+  const res = await authorize(node, streamKey, backup);
+  if (res.status !== 200) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
+  return AuthorizeResponse.parse(await res.json());
+}
+
+function claim(node: TestNode, publish: AuthorizeResponse): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/internal/ingest/${publish.channel_id}/${publish.publish_id}/standby`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${node.token}` },
+  });
+}
+
+async function readClaim(node: TestNode, publish: AuthorizeResponse): Promise<StandbyClaimResponse> {
+  const res = await claim(node, publish);
+  if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${await res.text()}`);
+  return StandbyClaimResponse.parse(await res.json());
+}
+
+function silence(channelId: string, takeoverSilenceMs: number): Promise<void> {
+  return runInTestLiveStream(env.LIVE_STREAM.getByName(channelId), (instance) =>
+    instance.setTimings({ takeoverSilenceMs }),
+  );
+}
+
+async function placements(): Promise<Array<[string, string | null]>> {
+  const all = (await registryStub().snapshot()).placements;
+  return all
+    .map((p): [string, string | null] => [p.nodeId, p.publishId])
+    .sort(([x], [y]) => x.localeCompare(y));
+}
+
+describe('dual publish', () => {
+  it('keeps the backup publish warm and unlisted on another node, then puts it on air once the live publish goes silent', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await putInit(primary, 'source')).status).toBe(204);
+    const start = Date.now() - 4_000;
+    await publishSegment(primary, 'source', 0, { pdt: start });
+    expect((await putPart(primary, 'source', 1, 0, { pdt: start + 2_000 })).status).toBe(204);
+    expect((await putPart(primary, 'source', 1, 1, { pdt: start + 2_200 })).status).toBe(204);
+    await silence(channel.channelId, 60_000);
+
+    const backup = await admit(b, channel.streamKey, true);
+    expect(backup).toMatchObject({ stream_id: primary.stream_id, standby: true });
+    expect(backup.publish_id).not.toBe(primary.publish_id);
+    expect(await placements()).toEqual([
+      ['node-a', primary.publish_id],
+      ['node-b', backup.publish_id],
+    ]);
+    // One standby at a time, and a second publish without the flag is refused as before.
+    expect((await authorize(b, channel.streamKey, true)).status).toBe(409);
+    expect((await authorize(a, channel.streamKey, false)).status).toBe(409);
+    expect(await placements()).toHaveLength(2);
+
+    // Warm: its claims say wait, its heartbeats are accepted, anything it would upload is refused.
+    expect(await readClaim(b, backup)).toEqual({ state: 'standby' });
+    expect((await postIngest(backup, 'heartbeat')).status).toBe(204);
+    expect((await putInit(backup, 'source')).status).toBe(409);
+    // Only the node it was placed on may claim for it.
+    expect((await claim(a, backup)).status).toBe(409);
+
+    // node-a dies: nothing uploaded since. The next claim puts the backup on air.
+    await silence(channel.channelId, 0);
+    const promoted = await readClaim(b, backup);
+    expect(promoted).toEqual({ state: 'promoted', next_msn: 2, after_pdt: start + 2_400 });
+    expect(await placements()).toEqual([['node-b', backup.publish_id]]);
+    expect((await putPart(primary, 'source', 1, 2)).status).toBe(409);
+    expect((await putInit(backup, 'source')).status).toBe(204);
+    expect((await putPart(backup, 'source', 2, 0, { pdt: start + 2_000 })).status).toBe(204);
+    const playlist = await (await getPlaylist(channel.channelId, 'source.m3u8')).text();
+    expect(findTags(playlist, '#EXT-X-DISCONTINUITY')).toHaveLength(1);
+    expect(playlist.slice(playlist.indexOf('#EXT-X-DISCONTINUITY'))).toContain('#EXT-X-PART:');
+    // On air, it is the publisher: a claim now is refused (it is no one's standby).
+    expect((await claim(b, backup)).status).toBe(409);
+  });
+
+  it("admits the encoder's primary as the standby of a publish that came as the backup", async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const backup = await admit(b, channel.streamKey, true);
+    expect(backup.standby).toBeUndefined();
+    expect((await putInit(backup, 'source')).status).toBe(204);
+    const primary = await admit(a, channel.streamKey, false);
+    expect(primary).toMatchObject({ stream_id: backup.stream_id, standby: true });
+    expect(await readClaim(a, primary)).toEqual({ state: 'standby' });
+  });
+
+  it('keeps the standby off air when the encoder stopped the stream itself, and ends it with a key reset', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await putInit(primary, 'source')).status).toBe(204);
+    await publishSegment(primary, 'source', 0);
+    const backup = await admit(b, channel.streamKey, true);
+    expect(backup.standby).toBe(true);
+    expect((await postIngest(primary, 'end', { reason: 'publisher_closed' })).status).toBe(204);
+    expect(await readClaim(b, backup)).toEqual({ state: 'standby' });
+
+    const second = await createTestChannel({ tier: 'none' });
+    const live = await admit(a, second.streamKey, false);
+    expect((await putInit(live, 'source')).status).toBe(204);
+    const standby = await admit(b, second.streamKey, true);
+    await env.LIVE_STREAM.getByName(second.channelId).revokePublisher();
+    expect((await claim(b, standby)).status).toBe(409);
+  });
+
+  it('puts the standby on air when the live publish dropped without its encoder stopping (its connection lost)', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await putInit(primary, 'source')).status).toBe(204);
+    await publishSegment(primary, 'source', 0);
+    const backup = await admit(b, channel.streamKey, true);
+    expect((await postIngest(primary, 'end', { reason: 'publisher_lost' })).status).toBe(204);
+    expect(await readClaim(b, backup)).toMatchObject({ state: 'promoted', next_msn: 1 });
+  });
+
+  it('refuses a claim for a publish that is no standby, and a malformed one', async () => {
+    const a = await registerNode('node-a');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await claim(a, primary)).status).toBe(409);
+    const stranger = { ...primary, publish_id: crypto.randomUUID() };
+    expect((await claim(a, stranger)).status).toBe(409);
+    const malformed = await SELF.fetch(`${ORIGIN}/internal/ingest/${channel.channelId}/not-a-uuid/standby`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${a.token}` },
+    });
+    expect(malformed.status).toBe(400);
+  });
+});
