@@ -82,15 +82,23 @@ async function main(): Promise<void> {
     port: config.RTMP_PORT,
     ...(tls === undefined ? {} : { tls }),
     log,
-    authorize: async ({ streamKey, remoteAddress, traceId }) => {
-      const result = await client.authorize({ stream_key: streamKey, client_ip: remoteAddress }, traceId);
+    authorize: async ({ streamKey, remoteAddress, traceId, backup }) => {
+      const result = await client.authorize(
+        { stream_key: streamKey, client_ip: remoteAddress, ...(backup ? { backup: true } : {}) },
+        traceId,
+      );
       log({
         event: 'rtmp.publish_authorization',
         trace_id: traceId,
         stream_key_prefix: maskStreamKey(streamKey),
         ok: result.ok,
+        ...(backup ? { backup: true } : {}),
         ...(result.ok
-          ? { stream_id: result.grant.stream_id, continued: result.grant.continued }
+          ? {
+              stream_id: result.grant.stream_id,
+              continued: result.grant.continued,
+              ...(result.grant.standby === true ? { standby: true } : {}),
+            }
           : { reason: result.reason }),
       });
       return result;

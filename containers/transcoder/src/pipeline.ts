@@ -5,12 +5,13 @@
 // its part deadline: the lane pair (standby/lane-pair.ts) then promotes it, and the gates
 // (standby/rendition-gate.ts) continue the upload from the standby.
 // The pipeline owns everything it starts and releases it on close(): nothing outlives the publish.
-import type {
-  AuthorizeResponse,
-  ChannelTier,
-  EndRequest,
-  RenditionName,
-  SourceHealth,
+import {
+  type AuthorizeResponse,
+  type ChannelTier,
+  type EndRequest,
+  type RenditionName,
+  type SourceHealth,
+  STANDBY_CLAIM_INTERVAL_MS,
 } from '../../../protocol/ingest.ts';
 import { AUDIO_PART_TARGET_SECONDS, computeVideoPartTarget, type PackagerEvent } from './cmaf/packager.ts';
 import { buildTranscodeArgs, type TranscodeOutput, type VideoEncoder } from './ffmpeg/args.ts';
@@ -91,6 +92,8 @@ export interface PipelineStats {
   uploads: Partial<Record<RenditionName, UploadStats>>;
   /** Null when the stream has no hot standby. */
   standby: StandbyStats | null;
+  /** A dual publish's standby that has not gone on air: its parts are held, nothing uploaded. */
+  waitingOnStandby: boolean;
 }
 
 interface RenditionOutput {
@@ -165,6 +168,13 @@ export class StreamPipeline {
    * ffmpeg got round to it (the source probe alone takes up to 2.6 s).
    */
   #mediaZeroAt: number | null = null;
+  /**
+   * A dual publish's standby (AuthorizeResponse.standby) until the origin puts it on air: its gates
+   * hold every part and its claim asks every STANDBY_CLAIM_INTERVAL_MS (docs/deploy.md, "Dual publish").
+   */
+  #waitingOnStandby: boolean;
+  #standbyClaimTimer: NodeJS.Timeout | null = null;
+  #claiming = false;
 
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
@@ -175,6 +185,7 @@ export class StreamPipeline {
       traceId: session.traceId,
     };
     this.#keyframeIntervalHint = session.grant.source_keyframe_interval_ms ?? null;
+    this.#waitingOnStandby = session.grant.standby === true;
     this.#pair = new LanePair({
       gates: () => [...this.#outputs].map(([name, output]) => [name, output.gate] as const),
       log: (fields) => this.#log(fields),
@@ -239,6 +250,7 @@ export class StreamPipeline {
       heartbeatsSent: this.#heartbeatsSent,
       uploads,
       standby: this.#standbyStats(),
+      waitingOnStandby: this.#waitingOnStandby,
     };
   }
 
@@ -369,14 +381,17 @@ export class StreamPipeline {
         plan: rendition,
         partTarget,
         uploader,
+        // A dual publish's standby holds its one lane's parts as a gate holds a standby lane's.
         gate: new RenditionGate({
-          active: 0,
+          active: this.#waitingOnStandby ? 1 : 0,
           send: (event) => uploader.enqueue(buildUploadItem(event, description)),
         }),
       });
     }
     const pixelRate = countEncodedPixelRate(plan);
-    const tierWantsStandby = (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
+    // A dual publish's standby is itself the standby: it runs no second lane of its own.
+    const tierWantsStandby =
+      !this.#waitingOnStandby && (this.#deps.hotStandbyTiers ?? []).includes(this.#session.grant.tier);
     this.#standbyWanted = tierWantsStandby && pixelRate <= MAX_STANDBY_ENCODED_PIXEL_RATE;
     if (tierWantsStandby && !this.#standbyWanted)
       this.#log({
@@ -411,6 +426,7 @@ export class StreamPipeline {
       keyframe_interval_from: keyframeIntervalFrom,
       encoder: this.#deps.encoder,
       hot_standby: this.#standbyWanted ? (release === null ? 'refused_for_load' : 'running') : 'off',
+      ...(this.#waitingOnStandby ? { dual_publish: 'standby' } : {}),
     });
     const held = this.#takeHeldInput();
     this.#pair.begin(
@@ -418,6 +434,35 @@ export class StreamPipeline {
       release === null ? null : { lane: this.#createLane(1, args, outputs), release },
     );
     for (const lane of this.#pair.lanes()) lane.start(held);
+    if (this.#waitingOnStandby)
+      this.#standbyClaimTimer = setInterval(() => void this.#claimAir(), STANDBY_CLAIM_INTERVAL_MS);
+  }
+
+  /** A dual publish's standby asks the origin whether the stream's other publish stopped. */
+  async #claimAir(): Promise<void> {
+    if (this.#claiming || this.#closing || !this.#waitingOnStandby) return;
+    this.#claiming = true;
+    try {
+      const claim = await this.#deps.client.claimStandby(this.#publish);
+      if (claim.state === 'promoted' && this.#waitingOnStandby && !this.#closing)
+        this.#goOnAir(claim.next_msn, claim.after_pdt);
+    } catch (error) {
+      if (error instanceof CutOffError) {
+        this.#log({ level: 'info', event: 'pipeline.standby_released' });
+        this.#session.close('kicked');
+      }
+      // Anything else (the origin unreachable a moment) is asked again at the next claim.
+    } finally {
+      this.#claiming = false;
+    }
+  }
+
+  #goOnAir(nextMsn: number, afterPdt: number): void {
+    this.#waitingOnStandby = false;
+    if (this.#standbyClaimTimer !== null) clearInterval(this.#standbyClaimTimer);
+    this.#standbyClaimTimer = null;
+    for (const output of this.#outputs.values()) output.gate.promoteRemote({ afterPdt, nextMsn });
+    this.#log({ level: 'warn', event: 'pipeline.standby_on_air', next_msn: nextMsn, after_pdt: afterPdt });
   }
 
   #createLane(id: LaneId, args: string[], outputs: TranscodeOutput[]): TranscodeLane {
@@ -449,10 +494,13 @@ export class StreamPipeline {
       onRun: (runNumber) => {
         this.#deps.requestKeyframe?.();
         if (runNumber > 1) this.#pair.standbyRestarted(id);
+        // A waiting dual-publish standby's held parts belong to the run that died.
+        if (runNumber > 1 && this.#waitingOnStandby)
+          for (const output of this.#outputs.values()) output.gate.resetStandby();
       },
       onEvent: (name, event, leftover) => this.#onLaneEvent(id, name, event, leftover),
       onThumbnail: (jpeg) => {
-        if (!this.#pair.isActive(id)) return;
+        if (!this.#pair.isActive(id) || this.#waitingOnStandby) return;
         this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
           if (error instanceof CutOffError) this.#session.close('kicked');
         });
@@ -544,6 +592,7 @@ export class StreamPipeline {
 
   async #shutdown(reason: PublishCloseReason): Promise<void> {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#standbyClaimTimer) clearInterval(this.#standbyClaimTimer);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
     this.#stopMedia?.();
     this.#takeHeldInput();

@@ -75,6 +75,7 @@ async function renderTranscoderSample(): Promise<string> {
         heldInputBytes: 0,
         heartbeatsSent: 3,
         standby: null,
+        waitingOnStandby: false,
         uploads: {
           source: {
             uploaded: 10,

@@ -319,4 +319,59 @@ describe('hot standby', () => {
       expect.objectContaining({ event: 'pipeline.transcode_starting', hot_standby: 'refused_for_load' }),
     );
   });
+
+  it("holds a dual publish's standby unlisted while the origin says wait, then uploads from its segment that holds the end of the listed media, renumbered", async () => {
+    let promotion: { next_msn: number; after_pdt: number } | null = null;
+    origin.respond((request) =>
+      request.path.endsWith('/standby')
+        ? {
+            status: 200,
+            body: JSON.stringify(
+              promotion === null ? { state: 'standby' } : { state: 'promoted', ...promotion },
+            ),
+          }
+        : { status: 204 },
+    );
+    const publish = openPublish({ ...GRANT, continued: true, next_msn: 0, standby: true });
+    const pipeline = startPipeline(publish);
+    feeders.push(feedInRealTime(publish, tags));
+    const claims = () => origin.requests.filter((request) => request.path.endsWith('/standby')).length;
+    await waitFor(() => claims() >= 20, 15_000, 'the standby to claim for 4 s');
+    expect(pipeline.stats()).toMatchObject({ standby: null, waitingOnStandby: true });
+    expect(pipeline.standbyPid).toBeNull();
+    for (const name of RENDITIONS) expect(uploads(name), name).toEqual([]);
+    expect(origin.requests.some((request) => request.path.endsWith('/thumbnail'))).toBe(false);
+
+    // The other publish's media ended 1.5 s ago (the ingest clock this node stamps its parts with).
+    const afterPdt = Date.now() - 1_500;
+    promotion = { next_msn: 40, after_pdt: afterPdt };
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).length >= 12),
+      10_000,
+      'uploads after promotion',
+    );
+    expect(pipeline.stats().waitingOnStandby).toBe(false);
+    for (const name of RENDITIONS) {
+      const [init, first] = uploads(name);
+      expect(init?.kind, name).toBe('init');
+      expect(first, name).toMatchObject({ kind: 'part', msn: 40, part: 0, independent: true });
+      const firstPart = origin.requests.find((request) => request.path.includes(`/part/${name}/40/0`));
+      const meta = IngestMeta.parse(JSON.parse(String(firstPart?.headers[INGEST_META_HEADER])));
+      // It starts at or before the cut (a keyframe), never more than a GOP (2 s) before it.
+      expect(meta.kind === 'part' ? meta.pdt : 0, name).toBeLessThanOrEqual(afterPdt + 100);
+      expect(meta.kind === 'part' ? meta.pdt : 0, name).toBeGreaterThan(afterPdt - 2_100);
+      expectUnbrokenParts(name);
+    }
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'pipeline.standby_on_air', next_msn: 40 }));
+  });
+
+  it("closes a dual publish's standby that the origin no longer knows (409), uploading nothing", async () => {
+    origin.respond((request) => (request.path.endsWith('/standby') ? { status: 409 } : { status: 204 }));
+    const publish = openPublish({ ...GRANT, continued: true, next_msn: 0, standby: true });
+    startPipeline(publish);
+    feeders.push(feedInRealTime(publish, tags));
+    await waitFor(() => publish.closeReason() !== null, 15_000, 'the standby to be closed');
+    expect(publish.closeReason()).toBe('kicked');
+    for (const name of RENDITIONS) expect(uploads(name), name).toEqual([]);
+  });
 });

@@ -31,6 +31,7 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
           streamKey: 'live_secretkey123',
           remoteAddress: '127.0.0.1',
           traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
+          backup: false,
           mediaBytesSoFar: 0,
         },
       ]);
@@ -94,6 +95,31 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
     } finally {
       publisher.kill();
     }
+  });
+
+  it("reads a dual publish's backup flag from the stream name or the application, and passes neither query on", async () => {
+    const harness = await startHarness(async () => ({ ok: false, reason: 'bad_key' }));
+    const exits = async (publisher: ReturnType<typeof spawnPublisher>) => {
+      try {
+        await Promise.race([publisher.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      } finally {
+        publisher.kill();
+      }
+    };
+    await exits(spawnPublisher(urlFor(harness, 'key_in_name?backup=1'), 3));
+    // OBS with a backup server `rtmp://host/live?backup=1` sends that as its app (YouTube's form).
+    await exits(
+      spawnPublisher(`rtmp://127.0.0.1:${harness.server.port}`, 3, [
+        '-rtmp_app',
+        'live?backup=1',
+        '-rtmp_playpath',
+        'key_in_app',
+      ]),
+    );
+    expect(harness.authorizeCalls.map(({ app, streamKey, backup }) => ({ app, streamKey, backup }))).toEqual([
+      { app: 'live', streamKey: 'key_in_name', backup: true },
+      { app: 'live', streamKey: 'key_in_app', backup: true },
+    ]);
   });
 
   it('refuses a connect to an application other than the allowed ones', async () => {

@@ -136,4 +136,67 @@ describe('rendition gate', () => {
     for (const event of run('new', [2, 1], [3, 2], 3100)) gate.offer(1, event);
     expect(describeSent(sent)).toEqual(['seg4', 'init:init-new', '5.0', '5.1']);
   });
+
+  describe("a dual publish's standby (promoteRemote)", () => {
+    /** A gate holding lane 0 of a standby publish: segments 0 to 2 and parts 3.0 to 3.3 made. */
+    function holding(): { gate: RenditionGate; sent: PackagerEvent[] } {
+      const sent: PackagerEvent[] = [];
+      const gate = new RenditionGate({ active: 1, send: (event) => sent.push(event) });
+      gate.offer(0, init('backup'));
+      for (const event of run('backup', [0, 0], [3, 4])) gate.offer(0, event);
+      return { gate, sent };
+    }
+
+    it('sends nothing while it waits', () => {
+      const { gate, sent } = holding();
+      expect(sent).toEqual([]);
+      expect(gate.stats().heldEvents).toBe(PARTS_PER_SEGMENT + 1 + 4);
+    });
+
+    it('goes on air from its segment that holds the end of the listed media, renumbered after the origin', () => {
+      const { gate, sent } = holding();
+      // The other node's media ended 0.5 s into segment 2 (by this node's clock, 30 ms off).
+      gate.promoteRemote({ afterPdt: 1_000_000 + 2 * 2000 + 500 + 30, nextMsn: 40 });
+      expect(describeSent(sent)).toEqual([
+        'init:init-backup',
+        ...Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => `40.${i}`),
+        'seg40',
+        '41.0',
+        '41.1',
+        '41.2',
+        '41.3',
+      ]);
+      gate.offer(0, part('backup', 3, 4));
+      expect(describeSent(sent).at(-1)).toBe('41.4');
+    });
+
+    it("starts at the next segment when the listed media ended on its boundary, within the clocks' jitter", () => {
+      const { gate, sent } = holding();
+      gate.promoteRemote({ afterPdt: 1_000_000 + 3 * 2000 - 60, nextMsn: 40 });
+      expect(describeSent(sent)).toEqual(['init:init-backup', '40.0', '40.1', '40.2', '40.3']);
+    });
+
+    it('starts at its first held segment when the listed media ended before it (it joined late)', () => {
+      const { gate, sent } = holding();
+      gate.promoteRemote({ afterPdt: 1_000_000 + 2 * 2000 - 500, nextMsn: 40 });
+      expect(describeSent(sent)).toEqual([
+        'init:init-backup',
+        ...Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => `40.${i}`),
+        'seg40',
+        '41.0',
+        '41.1',
+        '41.2',
+        '41.3',
+      ]);
+    });
+
+    it('waits for its first segment when it holds nothing yet', () => {
+      const sent: PackagerEvent[] = [];
+      const gate = new RenditionGate({ active: 1, send: (event) => sent.push(event) });
+      gate.promoteRemote({ afterPdt: 1_000_000 + 900, nextMsn: 40 });
+      gate.offer(0, init('backup'));
+      for (const event of run('backup', [0, 5], [1, 1])) gate.offer(0, event);
+      expect(describeSent(sent)).toEqual(['init:init-backup', '40.0']);
+    });
+  });
 });

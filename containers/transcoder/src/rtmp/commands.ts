@@ -4,9 +4,19 @@ import { type Amf0Object, type Amf0Value, decodeAmf0Values, encodeAmf0, getAmf0P
 import { COMMAND_CSID, MessageType, type RtmpMessage, STATUS_CSID } from './messages.ts';
 
 export type RtmpCommand =
-  | { readonly name: 'connect'; readonly transactionId: number; readonly app: string }
+  | {
+      readonly name: 'connect';
+      readonly transactionId: number;
+      readonly app: string;
+      readonly backup: boolean;
+    }
   | { readonly name: 'createStream'; readonly transactionId: number }
-  | { readonly name: 'publish'; readonly transactionId: number; readonly streamName: string }
+  | {
+      readonly name: 'publish';
+      readonly transactionId: number;
+      readonly streamName: string;
+      readonly backup: boolean;
+    }
   | { readonly name: 'releaseStream' | 'FCPublish' | 'FCUnpublish'; readonly transactionId: number }
   | { readonly name: 'deleteStream' | 'closeStream'; readonly transactionId: number }
   | { readonly name: 'unknown'; readonly commandName: string; readonly transactionId: number };
@@ -27,7 +37,7 @@ export function parseCommand(message: RtmpMessage): RtmpCommand {
       const properties = getAmf0Properties(values[2] ?? null);
       const app = properties?.app;
       if (typeof app !== 'string') throw new CommandParseError('connect without an app');
-      return { name, transactionId, app: normalizeApp(app) };
+      return { name, transactionId, app: normalizeApp(app), backup: hasBackupFlag(app) };
     }
     case 'createStream':
       return { name, transactionId };
@@ -35,7 +45,7 @@ export function parseCommand(message: RtmpMessage): RtmpCommand {
       // "Command Object: null; Publishing Name; Publishing Type: live, record or append".
       const streamName = values[3];
       if (typeof streamName !== 'string') throw new CommandParseError('publish without a name');
-      return { name, transactionId, streamName: stripQuery(streamName) };
+      return { name, transactionId, streamName: stripQuery(streamName), backup: hasBackupFlag(streamName) };
     }
     case 'releaseStream':
     case 'FCPublish':
@@ -56,6 +66,18 @@ function normalizeApp(app: string): string {
 function stripQuery(value: string): string {
   const index = value.indexOf('?');
   return index === -1 ? value : value.slice(0, index);
+}
+
+/**
+ * `backup=1` (or `true`) in the query of an app or a stream name marks the backup publish of a
+ * dual publish (docs/deploy.md, "Dual publish"); YouTube's backup server address has that form.
+ */
+function hasBackupFlag(value: string): boolean {
+  const index = value.indexOf('?');
+  if (index === -1) return false;
+  // The command's strings are bounded by the AMF0 decoder (4096 characters).
+  const flag = new URLSearchParams(value.slice(index + 1)).get('backup');
+  return flag === '1' || flag === 'true';
 }
 
 function createCommandMessage(csid: number, streamId: number, values: readonly Amf0Value[]): RtmpMessage {

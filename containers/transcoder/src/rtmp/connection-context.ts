@@ -19,6 +19,12 @@ export interface AuthorizeRequest {
   remoteAddress: string;
   /** The connection's trace id: the authorize call carries it to the origin. */
   traceId: string;
+  /**
+   * The encoder's backup publish of a dual publish (docs/deploy.md, "Dual publish"): `backup=1` in
+   * the query of the application (a backup server address such as `rtmp://host/live?backup=1`) or of
+   * the stream name (commands.ts).
+   */
+  backup: boolean;
 }
 
 /** One structured line: `event` names it; the transcoder's logger adds time and service. */

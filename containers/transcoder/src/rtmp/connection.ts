@@ -103,7 +103,11 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #phase: Phase = 'handshake';
   #connected = false;
   #app = '';
+  /** The app named the dual publish's backup (`live?backup=1`). */
+  #appBackup = false;
   #streamKey: string | null = null;
+  /** This publish is the backup of a dual publish (the app's or the stream name's `?backup=1`). */
+  #backup = false;
   #publishStreamId = PUBLISH_STREAM_ID;
   #session: PublishSessionHandle<Grant> | null = null;
   #setupTimer: NodeJS.Timeout | null;
@@ -336,14 +340,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #handleCommand(command: RtmpCommand, streamId: number): void {
     switch (command.name) {
       case 'connect':
-        this.#handleConnect(command.transactionId, command.app);
+        this.#handleConnect(command.transactionId, command.app, command.backup);
         return;
       case 'createStream':
         if (!this.#connected) throw new CommandParseError('createStream before connect');
         this.#send(createStreamResult(command.transactionId, PUBLISH_STREAM_ID));
         return;
       case 'publish':
-        this.#startPublish(command.streamName, streamId);
+        this.#startPublish(command.streamName, command.backup, streamId);
         return;
       case 'releaseStream':
       case 'FCPublish':
@@ -365,7 +369,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     }
   }
 
-  #handleConnect(transactionId: number, app: string): void {
+  #handleConnect(transactionId: number, app: string, backup: boolean): void {
     if (this.#connected) throw new CommandParseError('connect sent twice');
     if (!this.#context.allowedApps.includes(app)) {
       this.#send(createConnectRejected(transactionId, 'Unknown application'));
@@ -379,6 +383,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     }
     this.#connected = true;
     this.#app = app;
+    this.#appBackup = backup;
     this.#send(createWindowAckSize(WINDOW_ACK_SIZE));
     this.#send(createSetPeerBandwidth(WINDOW_ACK_SIZE));
     this.#send(createSetChunkSize(OUTGOING_CHUNK_SIZE));
@@ -387,12 +392,13 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#log({ event: 'rtmp.connected', app, remote_address: this.#remoteAddress });
   }
 
-  #startPublish(streamKey: string, streamId: number): void {
+  #startPublish(streamKey: string, backup: boolean, streamId: number): void {
     if (!this.#connected || this.#phase !== 'setup')
       throw new CommandParseError(`publish in phase ${this.#phase}`);
     if (this.#setupTimer !== null) clearTimeout(this.#setupTimer);
     this.#setupTimer = null;
     this.#publishStreamId = streamId;
+    this.#backup = this.#appBackup || backup;
     if (streamKey === '') {
       this.#refusePublish('bad_key', streamKey);
       return;
@@ -416,6 +422,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
         streamKey,
         remoteAddress: this.#remoteAddress,
         traceId: this.#traceId,
+        backup: this.#backup,
       });
     } catch (error) {
       this.#log({

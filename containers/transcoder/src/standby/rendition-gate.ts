@@ -17,6 +17,11 @@ export type LaneId = 0 | 1;
 const ACTIVE_HASHES_KEPT = 40;
 /** A standby part starting this close before the end of what was sent still counts as after it. */
 const SPLICE_TOLERANCE_MS = 5;
+/**
+ * The same for a dual publish's standby on another node, whose clock for the same source moment
+ * differs from the dead node's by the two connections' arrival jitter: half a part.
+ */
+const REMOTE_SPLICE_TOLERANCE_MS = 100;
 
 export interface GateStats {
   /** Standby parts whose hash was compared with the active's part at the same position. */
@@ -131,6 +136,35 @@ export class RenditionGate {
     }
     // The standby's init was held while it was standby; in the discontinuous case it goes out with
     // the first spliced part (sendInit below), in the seamless one the origin already has its bytes.
+    for (const event of held) this.#offerActive(event);
+  }
+
+  /**
+   * A dual publish's standby goes on air (docs/deploy.md, "Dual publish"): the stream's other
+   * publish, on another node, stopped, and the origin says where the media it listed ends
+   * (`afterPdt`) and which msn comes next. The held lane becomes active and goes out after a
+   * discontinuity from its held segment that holds `afterPdt` (from its first one when nothing was
+   * listed; from the next one it makes when none holds it): a segment must begin with a keyframe, and
+   * starting at the one before the cut shows the viewer up to that much again where starting at the
+   * next would make them wait for it (up to a GOP, 2 s with OBS's usual setting).
+   */
+  promoteRemote(from: { afterPdt: number; nextMsn: number }): void {
+    const held = this.#held;
+    const standbyInit = this.#standbyInit;
+    let start = from.afterPdt;
+    for (const event of held) {
+      const opensSegment = event.kind === 'part' && event.part === 0 && event.independent;
+      if (opensSegment && event.pdt <= from.afterPdt + REMOTE_SPLICE_TOLERANCE_MS) start = event.pdt;
+    }
+    this.#active = this.#active === 0 ? 1 : 0;
+    this.#activeHashes = new Map();
+    this.#activeInitHash = null;
+    this.#standbyHashes = new Map();
+    this.#standbyInit = null;
+    this.#held = [];
+    this.#compared = 0;
+    this.#mismatched = 0;
+    this.#splice = { afterPdt: start, nextMsn: from.nextMsn, init: standbyInit };
     for (const event of held) this.#offerActive(event);
   }
 

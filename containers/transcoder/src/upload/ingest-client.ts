@@ -15,6 +15,7 @@ import {
   type SegmentMeta,
   type SourceHealth,
   SrtPassphraseResponse,
+  StandbyClaimResponse,
 } from '../../../../protocol/ingest.ts';
 import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
 
@@ -179,6 +180,20 @@ export class IngestClient {
     });
   }
 
+  /**
+   * A dual publish's standby asks whether to go on air: its state, or CutOffError (409) once it is
+   * not the stream's standby any more. One attempt: the next claim comes STANDBY_CLAIM_INTERVAL_MS later.
+   */
+  async claimStandby(publish: PublishRef): Promise<StandbyClaimResponse> {
+    const text = await this.#send('POST', `${this.#publishPath(publish)}/standby`, {
+      traceId: publish.traceId,
+      attempts: 1,
+    });
+    const parsed = StandbyClaimResponse.safeParse(parseJsonOrNull(text));
+    if (!parsed.success) throw new IngestRequestError('Malformed standby claim answer', null, 1);
+    return parsed.data;
+  }
+
   async end(publish: PublishRef, request: EndRequest): Promise<void> {
     await this.#send('POST', `${this.#publishPath(publish)}/end`, {
       body: JSON.stringify(EndRequest.parse(request)),
@@ -211,6 +226,8 @@ export class IngestClient {
       contentType?: string;
       meta?: string;
       traceId?: string | undefined;
+      /** Default the client's retry policy. */
+      attempts?: number;
     },
   ): Promise<string> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#secret}` };
@@ -220,7 +237,8 @@ export class IngestClient {
     if (options.traceId !== undefined) headers[TRACEPARENT_HEADER] = formatTraceparent(options.traceId);
     let lastFailure = 'no attempt made';
     let lastStatus: number | null = null;
-    for (let attempt = 1; attempt <= this.#retry.attempts; attempt += 1) {
+    const attempts = options.attempts ?? this.#retry.attempts;
+    for (let attempt = 1; attempt <= attempts; attempt += 1) {
       if (attempt > 1) await sleep(this.#pickDelay(attempt - 1));
       let response: Response;
       try {
@@ -246,11 +264,7 @@ export class IngestClient {
       if (!isRetryableStatus(response.status))
         throw new IngestRequestError(lastFailure, response.status, attempt);
     }
-    throw new IngestRequestError(
-      `gave up after ${this.#retry.attempts} attempts: ${lastFailure}`,
-      lastStatus,
-      this.#retry.attempts,
-    );
+    throw new IngestRequestError(`gave up after ${attempts} attempts: ${lastFailure}`, lastStatus, attempts);
   }
 
   /** Exponential backoff with full jitter: many transcoders retrying at once do not stampede the origin. */
