@@ -14,8 +14,12 @@
 //     at real time and nothing is dropped (keptUp). Reported: the most streams that kept up.
 //     Each kill gets a page of its own that has watched 8 s and stopped catching up (a steady viewer,
 //     ~1 s behind the live edge); `--same-viewer` keeps one page through every kill instead.
+//   `--dual`: the encoder publishes twice (docs/deploy.md, "Dual publish"), to the front and with
+//     `?backup=1` to the backup address; each kill takes the node whose pipeline is on air, and the
+//     other's waiting standby goes on air (placed = on air there); the restarted node's next
+//     publish becomes the new standby.
 //   node bench/fleet-failover.ts [--streams-only | --failover-only] [--no-page] [--same-viewer]
-//     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000)
+//     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000) [--dual]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +32,10 @@ import { findFreePort, findFreePortBlock, stopAllManaged, waitFor } from '../scr
 import { type Platform, startPlatform } from '../test/e2e/harness.ts';
 import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
 import {
+  findDualPublish,
   findHolder,
   killHoldingNode,
+  killNode,
   longestGap,
   openMeteredPlayer,
   readFleet,
@@ -57,6 +63,8 @@ const PAGE = !process.argv.includes('--no-page');
  * has watched long enough to be steady, as a viewer is when a node dies under them.
  */
 const SAME_VIEWER = process.argv.includes('--same-viewer');
+/** `--dual`: a dual publish, the failover by the waiting standby instead of the encoder's reconnect. */
+const DUAL = process.argv.includes('--dual');
 /** A fresh page watches this long (and until hls.js stops catching up) before its kill. */
 const VIEWER_SETTLE_SECONDS = 8;
 /**
@@ -172,6 +180,8 @@ interface Kill {
   bufferAtKill: number | null;
   /** hls.latency at the kill (seconds behind the live edge); null with `--no-page`. */
   latencyAtKill: number | null;
+  /** Seconds since the page's last playlist update at the kill (part of hls.latency); null with `--no-page`. */
+  playlistAgeAtKill: number | null;
   attempts: number;
 }
 
@@ -225,17 +235,60 @@ async function measureStall(page: Page, killedAt: number): Promise<number> {
   return longestGap(meter.progress, killedAt, Date.now()) ?? Number.NaN;
 }
 
+/**
+ * Kills the node carrying the stream; with `--dual` the one whose pipeline is on air, once the other
+ * node's waits as its standby. The node that carries the stream on afterwards is the survivor.
+ */
+async function killCarrier(
+  platform: Platform,
+  fleet: LocalFleet,
+  channelId: string,
+): Promise<{ killed: string; killedAt: number; survivor: () => Promise<string | undefined> }> {
+  if (DUAL) {
+    const pair = await waitFor(
+      'the dual publish on air on one node and waiting on the other',
+      async () => {
+        const found = await findDualPublish(fleet, channelId);
+        return found.onAir !== undefined && found.standby !== undefined && found.onAir !== found.standby
+          ? { onAir: found.onAir, standby: found.standby }
+          : undefined;
+      },
+      30_000,
+      200,
+    );
+    const killedAt = await killNode(fleet, pair.onAir);
+    return {
+      killed: pair.onAir,
+      killedAt,
+      survivor: async () =>
+        (await findDualPublish(fleet, channelId)).onAir === pair.standby ? pair.standby : undefined,
+    };
+  }
+  const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
+  const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, channelId);
+  return {
+    killed,
+    killedAt,
+    survivor: async () => {
+      const holder = findHolder(await readFleet(platform.baseUrl, platform.ingestSecret), channelId);
+      return holder !== undefined && holder !== killed ? holder : undefined;
+    },
+  };
+}
+
 async function measureFailovers(
   platform: Platform,
   fleet: LocalFleet,
-  frontRtmp: number,
+  front: { rtmp: number; backupRtmp: number },
   source: string,
 ): Promise<Kill[]> {
   const channel = await createChannel(platform, 'none');
   const publisher = startReconnectingPublisher(
-    () => publishFile(`rtmp://127.0.0.1:${frontRtmp}/live/${channel.streamKey}`, source),
+    () => publishFile(`rtmp://127.0.0.1:${front.rtmp}/live/${channel.streamKey}`, source),
     { retryDelayMs: RETRY_DELAY_MS },
   );
+  // The encoder's second output, to the backup address, started once the first is on air.
+  let backup: ReturnType<typeof startReconnectingPublisher> | null = null;
   const parts = watchPartArrivals(`${platform.baseUrl}/live/${channel.channelId}/source.m3u8`);
   const kills: Kill[] = [];
   let viewer: Viewer | null = null;
@@ -246,6 +299,11 @@ async function measureFailovers(
       45_000,
       200,
     );
+    if (DUAL)
+      backup = startReconnectingPublisher(
+        () => publishFile(`rtmp://127.0.0.1:${front.backupRtmp}/live/${channel.streamKey}?backup=1`, source),
+        { retryDelayMs: RETRY_DELAY_MS },
+      );
     if (PAGE) viewer = await openViewer(platform, channel.channelId);
     for (let k = 0; k < KILLS; k++) {
       // Both nodes registered and healthy again (HAProxy: 2 good checks a second apart).
@@ -273,24 +331,14 @@ async function measureFailovers(
         : null;
       const atKill = settled?.sample ?? null;
       const nudgesBefore = viewer ? (await playerState(viewer.page)).nudges : 0;
-      const snapshot = await readFleet(platform.baseUrl, platform.ingestSecret);
-      const { nodeId: killed, killedAt } = await killHoldingNode(fleet, snapshot, channel.channelId);
-      const survivor = await waitFor(
-        'the stream placed on the other node',
-        async () => {
-          const holder = findHolder(
-            await readFleet(platform.baseUrl, platform.ingestSecret),
-            channel.channelId,
-          );
-          return holder !== undefined && holder !== killed ? holder : undefined;
-        },
-        30_000,
-        100,
-      );
+      const carrier = await killCarrier(platform, fleet, channel.channelId);
+      const { killed, killedAt } = carrier;
+      const survivor = await waitFor('the stream carried on the other node', carrier.survivor, 30_000, 100);
       const placedAt = Date.now();
       const resumedAt = await waitFor(
         'a new part after the kill',
-        async () => parts.arrivals.find((at) => at > Math.max(placedAt, killedAt + 500)),
+        async () =>
+          parts.arrivals.find((at) => at > (DUAL ? killedAt + 300 : Math.max(placedAt, killedAt + 500))),
         30_000,
         100,
       );
@@ -308,6 +356,8 @@ async function measureFailovers(
         bufferAtKill: atKill === null ? null : Math.round(atKill.bufferAhead * 100) / 100,
         latencyAtKill:
           atKill === null || atKill.latency === null ? null : Math.round(atKill.latency * 100) / 100,
+        playlistAgeAtKill:
+          atKill === null || atKill.playlistAge === null ? null : Math.round(atKill.playlistAge * 100) / 100,
         attempts: attempts.length,
         nudges,
         steadyAtKill: settled?.steady ?? null,
@@ -322,6 +372,7 @@ async function measureFailovers(
   } finally {
     parts.stop();
     await publisher.stop();
+    await backup?.stop();
     await viewer?.browser.close();
   }
   return kills;
@@ -430,10 +481,11 @@ export const fleetFailoverBench = {
     const platform = await startPlatform({ transcoder: false, vars: { LIMITS_PROFILE: 'local' } });
     try {
       const frontRtmp = await findFreePort();
+      const backupRtmp = await findFreePort();
       const base = await findFreePortBlock(30);
       const fleet = await startLocalFleet({
         nodes: 2,
-        front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },
+        front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp },
         originUrl: platform.baseUrl,
         ingestSecret: platform.ingestSecret,
         stateDir: mkdtempSync(join(tmpdir(), 'edgestream-bench-fleet-')),
@@ -445,7 +497,9 @@ export const fleetFailoverBench = {
         },
         basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
       });
-      const kills = STREAMS_ONLY ? [] : await measureFailovers(platform, fleet, frontRtmp, source);
+      const kills = STREAMS_ONLY
+        ? []
+        : await measureFailovers(platform, fleet, { rtmp: frontRtmp, backupRtmp }, source);
       const tiers: Array<[ChannelTier, TierStep[]]> = [];
       for (const tier of FAILOVER_ONLY ? [] : (['none', 'affiliate', 'partner'] as const))
         tiers.push([tier, await measureStreamsPerNode(platform, fleet, source, tier)]);
@@ -459,7 +513,7 @@ export const fleetFailoverBench = {
       return {
         table: {
           title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
-          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
+          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop${DUAL ? '; dual publish (front + backup address with ?backup=1), the standby goes on air' : ''}; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
           headers: ['measure', 'p50', 'max', 'n'],
           rows: [
             [
@@ -485,7 +539,9 @@ export const fleetFailoverBench = {
                 ]
               : []),
             [
-              'kill → reconnect placed on the other node (s)',
+              DUAL
+                ? 'kill → the standby on air on the other node (s)'
+                : 'kill → reconnect placed on the other node (s)',
               formatNumber(placed.p50, 2),
               formatNumber(placed.max, 2),
               String(placed.count),
@@ -512,6 +568,8 @@ export const fleetFailoverBench = {
         },
         result: {
           viewer: PAGE ? (SAME_VIEWER ? 'same_page_every_kill' : 'steady_page_per_kill') : null,
+          failover: DUAL ? 'dual_publish_standby' : 'encoder_reconnect',
+          retry_delay_ms: RETRY_DELAY_MS,
           kills,
           failover_gap_s: roundSummary(gap, 2),
           placed_s: roundSummary(placed, 2),

@@ -88,13 +88,47 @@ export async function killHoldingNode(
   channelId: string,
 ): Promise<{ nodeId: string; killedAt: number }> {
   const nodeId = findHolder(snapshot, channelId);
+  if (nodeId === undefined) throw new Error(`no live node holds ${channelId}`);
+  return { nodeId, killedAt: await killNode(fleet, nodeId) };
+}
+
+const NodeStats = z.object({
+  streams: z.array(z.object({ channelId: z.string(), waitingOnStandby: z.boolean() })),
+});
+
+/**
+ * Where a dual publish's two pipelines run (each node's `/stats`): the node whose pipeline is on air
+ * and the one whose pipeline waits as its standby; undefined where none (yet).
+ */
+export async function findDualPublish(
+  fleet: LocalFleet,
+  channelId: string,
+): Promise<{ onAir: string | undefined; standby: string | undefined }> {
+  const found: { onAir: string | undefined; standby: string | undefined } = {
+    onAir: undefined,
+    standby: undefined,
+  };
+  for (const node of fleet.nodes) {
+    if (node.process.child.exitCode !== null || node.process.child.signalCode !== null) continue;
+    const res = await fetch(`http://127.0.0.1:${node.httpPort}/stats`).catch(() => null);
+    if (!res?.ok) continue;
+    const stream = NodeStats.parse(await res.json()).streams.find((s) => s.channelId === channelId);
+    if (stream === undefined) continue;
+    if (stream.waitingOnStandby) found.standby = node.nodeId;
+    else found.onAir = node.nodeId;
+  }
+  return found;
+}
+
+/** Kills a node and every process of it (its ffmpegs too): the machine is gone. */
+export async function killNode(fleet: LocalFleet, nodeId: string): Promise<number> {
   const node = fleet.nodes.find((candidate) => candidate.nodeId === nodeId);
   const pid = node?.process.child.pid;
-  if (nodeId === undefined || pid === undefined) throw new Error(`no live node holds ${channelId}`);
+  if (pid === undefined) throw new Error(`no live node ${nodeId}`);
   const killedAt = Date.now();
   process.kill(-pid, 'SIGKILL');
   await node?.process.exited;
-  return { nodeId, killedAt };
+  return killedAt;
 }
 
 export interface PartWatch {

@@ -59,6 +59,11 @@ export interface PlayerSample {
   bufferAhead: number;
   /** Above 1 while hls.js catches up with its target latency. */
   playbackRate: number;
+  /**
+   * Seconds since hls.js last received its level's playlist: part of `latency` (hls.js reckons the
+   * live edge as the playlist's edge plus this age), so a held or failing reload shows up here.
+   */
+  playlistAge: number | null;
 }
 
 export interface PlayerState {
@@ -235,7 +240,13 @@ window.cushionRate = ${cushionRate.toString()};`,
 export async function samplePlayer(page: Page): Promise<PlayerSample> {
   return page.evaluate(() => {
     const w = window as unknown as {
-      hls: { latency: number; targetLatency: number | null; playingDate: Date | null; levels: unknown[] };
+      hls: {
+        latency: number;
+        targetLatency: number | null;
+        playingDate: Date | null;
+        levels: unknown[];
+        latestLevelDetails: { age: number } | null;
+      };
       bufferedEndAt: (video: HTMLVideoElement) => number;
     };
     const video = document.getElementById('v') as HTMLVideoElement;
@@ -253,6 +264,7 @@ export async function samplePlayer(page: Page): Promise<PlayerSample> {
       levels: w.hls.levels.length,
       bufferAhead: Math.max(0, bufferedEnd - video.currentTime),
       playbackRate: video.playbackRate,
+      playlistAge: w.hls.latestLevelDetails === null ? null : w.hls.latestLevelDetails.age,
     };
   });
 }
