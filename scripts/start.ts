@@ -92,8 +92,9 @@ async function main(): Promise<void> {
     vars: {
       RTMP_INGEST_URL: `rtmp://localhost:${RTMP_PORT}/live`,
       RTMPS_INGEST_URL: `rtmps://localhost:${RTMPS_PORT}/live`,
-      // A fleet has a second front address; one transcoder has only itself.
-      BACKUP_RTMP_INGEST_URL: `rtmp://localhost:${nodeCount === null ? RTMP_PORT : BACKUP_RTMP_PORT}/live`,
+      // A fleet has a second front address; one transcoder has only itself. `?backup=1` marks a
+      // dual publish's second connection (docs/deploy.md, "Dual publish").
+      BACKUP_RTMP_INGEST_URL: `rtmp://localhost:${nodeCount === null ? RTMP_PORT : BACKUP_RTMP_PORT}/live?backup=1`,
       LIMITS_PROFILE: 'local',
     },
     // `WORKER_LOG_LEVEL=log npm start` prints the Worker's info lines too, e.g. to follow a

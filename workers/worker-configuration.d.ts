@@ -12,7 +12,7 @@ interface __BaseEnv_Env {
 	ASSETS: Fetcher;
 	RTMP_INGEST_URL: "rtmp://localhost:1935/live";
 	RTMPS_INGEST_URL: "rtmps://localhost:1936/live";
-	BACKUP_RTMP_INGEST_URL: "rtmp://localhost:1935/live";
+	BACKUP_RTMP_INGEST_URL: "rtmp://localhost:1935/live?backup=1";
 	WHIP_INGEST_URL: "http://localhost:8889/whip";
 	SRT_INGEST_URL: "srt://localhost:8890";
 	RECONNECT_WINDOW_SECONDS: "60";

@@ -22,6 +22,7 @@ const StreamKeyResponse = z.object({
   stream_key: z.string(),
   ingest_url: z.string(),
   secure_ingest_url: z.string(),
+  backup_ingest_url: z.string(),
 });
 
 describe('channels', () => {
@@ -134,11 +135,16 @@ describe('channels', () => {
     const owner = await signUp('key');
     const res = await callApi(`/channels/${owner.channel.id}/stream-key`, { token: owner.token });
     expect(res.status).toBe(200);
-    const { stream_key, ingest_url, secure_ingest_url } = StreamKeyResponse.parse(await res.json());
+    const { stream_key, ingest_url, secure_ingest_url, backup_ingest_url } = StreamKeyResponse.parse(
+      await res.json(),
+    );
     expect(stream_key).toMatch(/^live_[A-Za-z0-9_-]{30,50}$/);
     expect(ingest_url).toBe(env.RTMP_INGEST_URL);
     expect(secure_ingest_url).toBe(env.RTMPS_INGEST_URL);
     expect(secure_ingest_url.startsWith('rtmps://')).toBe(true);
+    // The second front, marked as a dual publish's second connection (docs/deploy.md).
+    expect(backup_ingest_url).toBe(env.BACKUP_RTMP_INGEST_URL);
+    expect(new URL(backup_ingest_url).searchParams.get('backup')).toBe('1');
     const row = await env.DB.prepare('SELECT stream_key_hash FROM channels WHERE id = ?')
       .bind(owner.channel.id)
       .first<{ stream_key_hash: string }>();

@@ -25,6 +25,7 @@ type StreamKey = {
   stream_key: string;
   ingest_url: string;
   secure_ingest_url: string;
+  backup_ingest_url: string;
   ingest_notice?: { code: string; message: string; at: number } | null;
 };
 
@@ -172,6 +173,12 @@ function StreamKeyPanel({ channelId }: { channelId: string }) {
         label="Server (RTMP URL, unencrypted)"
         value={current.ingest_url}
         onCopy={() => copy(current.ingest_url, 'Server URL')}
+      />
+      <CopyField
+        id="backup-ingest-url"
+        label="Backup server (an encoder that streams to two servers at once keeps you live if one ingest server fails)"
+        value={current.backup_ingest_url}
+        onCopy={() => copy(current.backup_ingest_url, 'Backup server URL')}
       />
       <label htmlFor="stream-key">Stream key</label>
       <div className="input-row">

@@ -35,6 +35,11 @@ const StreamKeySchema = z
     stream_key: z.string(),
     ingest_url: z.string(),
     secure_ingest_url: z.string(),
+    /**
+     * The ingest fleet's second front, marked `?backup=1` (docs/deploy.md, "Dual publish"): an
+     * encoder's backup server, or its second output for a dual publish.
+     */
+    backup_ingest_url: z.string(),
     /** WHIP endpoint (RFC 9725, docs/webrtc.md): the stream key is its bearer token. */
     whip_url: z.string(),
     /** SRT ingest (docs/srt.md): the address with the stream key as streamid and the passphrase. */
@@ -184,6 +189,7 @@ export const channelsApp = createApiRouter()
           stream_key: streamKey,
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
+          backup_ingest_url: c.env.BACKUP_RTMP_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
           srt_url: await buildSrtUrl(c.env.SRT_INGEST_URL, c.env.STREAM_KEY_SECRET, streamKey),
           ingest_notice: await getFleetRegistry(c.env).lastRefusal(channel.id),
@@ -221,6 +227,7 @@ export const channelsApp = createApiRouter()
           stream_key: streamKey,
           ingest_url: c.env.RTMP_INGEST_URL,
           secure_ingest_url: c.env.RTMPS_INGEST_URL,
+          backup_ingest_url: c.env.BACKUP_RTMP_INGEST_URL,
           whip_url: c.env.WHIP_INGEST_URL,
           srt_url: await buildSrtUrl(c.env.SRT_INGEST_URL, c.env.STREAM_KEY_SECRET, streamKey),
         },
