@@ -60,6 +60,11 @@ const ENDING_RETRY_MS = 30_000;
 
 const streamLog = log.child({ class: 'LiveStream' });
 
+/** Where the object keeps whether the current publish came as the encoder's backup. */
+const CURRENT_IS_BACKUP_KEY = 'current_is_backup';
+/** A standby that has not claimed (every 200 ms) for this long is gone: another may take its place. */
+const STANDBY_SILENT_MS = 2_000;
+
 /** Why a publisher stopped being the channel's publisher: on the `publisher_dropped` line. */
 type DropReason = 'ended' | 'timed_out' | 'revoked' | 'taken_over';
 
@@ -101,8 +106,18 @@ export class LiveStream extends DurableObject<Env> {
    * and the encoder's retry admits it again.
    */
   #standby: { publishId: string; lastSeenAt: number; input: BeginPublishInput } | null = null;
-  /** The current publish came as the encoder's backup: the encoder's primary may join as its standby. */
+  /**
+   * The standby this object last put on air and what its claim was answered: the same answer again
+   * while it is the publisher, should that answer have been lost on its way.
+   */
+  #promoted: { publishId: string; nextMsn: number; afterPdt: number } | null = null;
+  /**
+   * The current publish came as the encoder's backup: the encoder's primary may join as its standby.
+   * Kept in storage too (CURRENT_IS_BACKUP_KEY), so a restarted object still admits it.
+   */
   #currentIsBackup = false;
+  /** A publisher's drop sealing its open segments (R2 reads and writes): a new publish waits for it. */
+  #sealing: Promise<void> | null = null;
   /**
    * The last publish ended because its encoder said so (it stopped streaming): a standby is not put
    * on air for that, since the same encoder is stopping its backup too.
@@ -121,6 +136,7 @@ export class LiveStream extends DurableObject<Env> {
       const state = this.#storage.load();
       if (!state) return;
       this.#record = state.record;
+      this.#currentIsBackup = (await ctx.storage.get<boolean>(CURRENT_IS_BACKUP_KEY)) === true;
       // A publisher that was active when the object stopped gets a fresh liveness period.
       this.#lastActivityAt = Date.now();
       if (state.record.phase === 'live') this.#lastUploadAt = this.#lastActivityAt;
@@ -143,6 +159,7 @@ export class LiveStream extends DurableObject<Env> {
    * streamer's encoder, reconnecting through another node with the key, continues the stream).
    */
   async beginPublish(input: BeginPublishInput): Promise<BeginPublishResult> {
+    await this.#sealed();
     return this.ctx.blockConcurrencyWhile(async () => {
       const now = Date.now();
       let replaced: string | null = null;
@@ -162,7 +179,7 @@ export class LiveStream extends DurableObject<Env> {
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
         if (now - record.droppedAt < this.timings.reconnectWindowMs) {
-          this.#currentIsBackup = input.backup === true;
+          await this.#setCurrentIsBackup(input.backup === true);
           return { ok: true, value: await this.#continuePublish(record, input), replaced };
         }
         await this.#endStream();
@@ -170,8 +187,9 @@ export class LiveStream extends DurableObject<Env> {
       // The previous stream's end must be settled before a new stream replaces its record: nothing
       // else would ever send its stream.ended (a failure here fails this publish, to be retried).
       if (record?.phase === 'ending') await this.#finishEnding(record);
-      this.#currentIsBackup = input.backup === true;
-      return { ok: true, value: await this.#startStream(input, now), replaced };
+      const value = await this.#startStream(input, now);
+      await this.#setCurrentIsBackup(input.backup === true);
+      return { ok: true, value, replaced };
     });
   }
 
@@ -182,9 +200,14 @@ export class LiveStream extends DurableObject<Env> {
    * the stream continues with the standby's publish id after a discontinuity.
    */
   async claimStandby(publishId: string): Promise<StandbyClaim> {
+    // A drop still sealing its segments decides the next msn and where the listed media ends.
+    await this.#sealed();
     return this.ctx.blockConcurrencyWhile(async () => {
       const standby = this.#standby;
       const record = this.#record;
+      const promoted = this.#promoted;
+      if (promoted?.publishId === publishId && phases.isCurrentPublisher(record, publishId))
+        return { kind: 'promoted', nextMsn: promoted.nextMsn, afterPdt: promoted.afterPdt, replaced: null };
       if (standby === null || standby.publishId !== publishId || record === null) return { kind: 'gone' };
       const now = Date.now();
       standby.lastSeenAt = now;
@@ -203,7 +226,8 @@ export class LiveStream extends DurableObject<Env> {
       if (now - record.droppedAt >= this.timings.reconnectWindowMs) return { kind: 'gone' };
       const afterPdt = this.#playlists.listedMediaEnd();
       const value = await this.#continuePublish(record, standby.input, publishId);
-      this.#currentIsBackup = standby.input.backup === true;
+      await this.#setCurrentIsBackup(standby.input.backup === true);
+      this.#promoted = { publishId, nextMsn: value.next_msn, afterPdt };
       streamLog.info('standby_promoted', {
         ...describeRecord(record),
         publish_id: publishId,
@@ -214,8 +238,23 @@ export class LiveStream extends DurableObject<Env> {
     });
   }
 
+  /** A standby claims every 200 ms: one silent for STANDBY_SILENT_MS is gone, and another may take its place. */
   #hasLiveStandby(now: number): boolean {
-    return this.#standby !== null && now - this.#standby.lastSeenAt < this.timings.publisherTimeoutMs;
+    return this.#standby !== null && now - this.#standby.lastSeenAt < STANDBY_SILENT_MS;
+  }
+
+  /**
+   * Waits for a drop that is sealing its open segments. Outside blockConcurrencyWhile only: inside it
+   * the drop's own I/O could not complete (the object's input is closed to everything else).
+   */
+  async #sealed(): Promise<void> {
+    while (this.#sealing !== null) await this.#sealing.catch(() => undefined);
+  }
+
+  async #setCurrentIsBackup(value: boolean): Promise<void> {
+    if (value === this.#currentIsBackup) return;
+    this.#currentIsBackup = value;
+    await this.ctx.storage.put(CURRENT_IS_BACKUP_KEY, value);
   }
 
   #admitStandby(record: StreamRecord, input: BeginPublishInput, now: number): AuthorizeResponse {
@@ -370,8 +409,7 @@ export class LiveStream extends DurableObject<Env> {
       return true;
     }
     if (!phases.isCurrentPublisher(this.#record, publishId)) return false;
-    await this.#dropPublisher(Date.now(), 'ended');
-    this.#endedByEncoder = byEncoder;
+    await this.#dropPublisher(Date.now(), 'ended', byEncoder);
     return true;
   }
 
@@ -605,9 +643,10 @@ export class LiveStream extends DurableObject<Env> {
    * on its own after a network blip, and viewers should keep the same stream (with a
    * discontinuity) rather than see it end.
    */
-  async #dropPublisher(now: number, reason: DropReason): Promise<void> {
+  async #dropPublisher(now: number, reason: DropReason, byEncoder = false): Promise<void> {
     const record = this.#record;
     if (!record) return;
+    this.#endedByEncoder = byEncoder;
     this.#health.clear();
     streamLog.info('publisher_dropped', {
       ...describeRecord(record),
@@ -617,12 +656,20 @@ export class LiveStream extends DurableObject<Env> {
     });
     phases.dropPublisher(record, now);
     this.#storage.saveRecord(record);
-    await this.ctx.storage.setAlarm(now + this.timings.reconnectWindowMs);
-    for (const [rendition, timeline] of this.#playlists.entries()) {
-      const listed = await sealOpenSegments(this.env.MEDIA, record.streamId, rendition, timeline);
-      this.#storage.saveSegments(record.streamId, rendition, listed);
-      dropOpenSegments(timeline);
-      this.#playlists.changed(rendition);
+    const sealing = (async () => {
+      await this.ctx.storage.setAlarm(now + this.timings.reconnectWindowMs);
+      for (const [rendition, timeline] of this.#playlists.entries()) {
+        const listed = await sealOpenSegments(this.env.MEDIA, record.streamId, rendition, timeline);
+        this.#storage.saveSegments(record.streamId, rendition, listed);
+        dropOpenSegments(timeline);
+        this.#playlists.changed(rendition);
+      }
+    })();
+    this.#sealing = sealing;
+    try {
+      await sealing;
+    } finally {
+      if (this.#sealing === sealing) this.#sealing = null;
     }
   }
 

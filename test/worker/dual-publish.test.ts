@@ -104,8 +104,8 @@ describe('dual publish', () => {
     const playlist = await (await getPlaylist(channel.channelId, 'source.m3u8')).text();
     expect(findTags(playlist, '#EXT-X-DISCONTINUITY')).toHaveLength(1);
     expect(playlist.slice(playlist.indexOf('#EXT-X-DISCONTINUITY'))).toContain('#EXT-X-PART:');
-    // On air, it is the publisher: a claim now is refused (it is no one's standby).
-    expect((await claim(b, backup)).status).toBe(409);
+    // A claim repeated on air (its answer lost on the way) gets the same answer again.
+    expect(await readClaim(b, backup)).toEqual(promoted);
   });
 
   it("admits the encoder's primary as the standby of a publish that came as the backup", async () => {
@@ -150,6 +150,51 @@ describe('dual publish', () => {
     const backup = await admit(b, channel.streamKey, true);
     expect((await postIngest(primary, 'end', { reason: 'publisher_lost' })).status).toBe(204);
     expect(await readClaim(b, backup)).toMatchObject({ state: 'promoted', next_msn: 1 });
+  });
+
+  it('answers a claim that comes while the live publish is being dropped only once its open segment is sealed', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await putInit(primary, 'source')).status).toBe(204);
+    const start = Date.now() - 4_000;
+    await publishSegment(primary, 'source', 0, { pdt: start });
+    for (let part = 0; part < 3; part++)
+      expect((await putPart(primary, 'source', 1, part, { pdt: start + 2_000 + part * 200 })).status).toBe(
+        204,
+      );
+    const backup = await admit(b, channel.streamKey, true);
+    // The node on air reports its encoder's connection lost, and the standby's claim comes in while
+    // the object still seals the open segment 1 (R2 reads and writes).
+    const claimed = await runInTestLiveStream(
+      env.LIVE_STREAM.getByName(channel.channelId),
+      async (instance) => {
+        const ending = instance.endPublish(primary.publish_id);
+        const claiming = instance.claimStandby(backup.publish_id);
+        await ending;
+        return claiming;
+      },
+    );
+    expect(claimed).toEqual({ kind: 'promoted', nextMsn: 2, afterPdt: start + 2_600, replaced: null });
+  });
+
+  it('lets a new backup publish replace a standby that stopped claiming', async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey, false);
+    expect((await putInit(primary, 'source')).status).toBe(204);
+    const first = await admit(b, channel.streamKey, true);
+    expect(first.standby).toBe(true);
+    expect((await authorize(b, channel.streamKey, true)).status).toBe(409);
+    // Its node died: no claim for over 2 s (ten claim intervals).
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect((await putPart(primary, 'source', 0, 0)).status).toBe(204);
+    const second = await admit(b, channel.streamKey, true);
+    expect(second.standby).toBe(true);
+    expect((await claim(b, first)).status).toBe(409);
+    expect(await readClaim(b, second)).toEqual({ state: 'standby' });
   });
 
   it('refuses a claim for a publish that is no standby, and a malformed one', async () => {

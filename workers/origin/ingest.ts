@@ -196,7 +196,15 @@ ingestApp.post(
     const claim = await c.env.LIVE_STREAM.getByName(channelId).claimStandby(publishId);
     if (claim.kind === 'gone') throw conflict("This publish is not the stream's standby");
     if (claim.kind === 'standby') return c.json({ state: 'standby' } satisfies StandbyClaimResponse);
-    if (claim.replaced !== null) await releasePlacement(c.env, c.get('caller'), claim.replaced);
+    // The stream is the standby's already: a failure here must not lose that answer (the registry's
+    // claim reconciliation frees the dead node's slots later anyway).
+    if (claim.replaced !== null)
+      await releasePlacement(c.env, c.get('caller'), claim.replaced).catch((error: unknown) =>
+        ingestLog.error('placement_release_failed', {
+          publish_id: claim.replaced ?? undefined,
+          error: String(error),
+        }),
+      );
     ingestLog.info('standby_promoted', {
       trace_id: c.get('traceId'),
       channel_id: channelId,
