@@ -331,6 +331,30 @@ describe('RtmpServer with a raw client', () => {
     }
   });
 
+  it('tells a publisher that stopped (FCUnpublish) from a connection that just went away (a bare FIN)', async () => {
+    const harness = await startHarness();
+    for (const stop of ['FCUnpublish', 'FIN'] as const) {
+      const client = await RawRtmpClient.open(harness.server.port);
+      try {
+        client.send(
+          command(0, 'connect', 1, { app: 'live', type: 'nonprivate' }),
+          command(0, 'createStream', 2, null),
+          command(1, 'publish', 3, null, `key_${stop}`, 'live'),
+        );
+        await waitFor(() => harness.published.length === (stop === 'FIN' ? 2 : 1), 5000, 'the publish');
+        if (stop === 'FCUnpublish') client.send(command(1, 'FCUnpublish', 4, null, `key_${stop}`));
+        else client.connection.socket.end();
+        await waitFor(() => harness.published.at(-1)?.closeReason != null, 5000, 'publish end');
+      } finally {
+        client.connection.socket.destroy();
+      }
+    }
+    expect(harness.published.map((record) => record.closeReason)).toEqual([
+      'publisher_closed',
+      'publisher_lost',
+    ]);
+  });
+
   it('lets the session kick its publisher, which ends the connection with kicked', async () => {
     const harness = await startHarness();
     const client = await RawRtmpClient.open(harness.server.port);

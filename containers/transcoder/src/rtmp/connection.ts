@@ -137,7 +137,9 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     socket.setNoDelay(true);
     socket.setTimeout(context.idleTimeoutMs);
     socket.on('data', (bytes: Buffer) => this.#receive(bytes));
-    socket.on('end', () => this.close('publisher_closed', 'socket_end'));
+    // A publisher that stops says so (FCUnpublish, deleteStream: OBS and ffmpeg both do); a bare
+    // FIN is a connection that went away (a balancer, a crash), as a dual publish's standby must tell.
+    socket.on('end', () => this.close('publisher_lost', 'socket_end'));
     socket.on('timeout', () => this.close('publisher_lost', 'idle_timeout'));
     socket.on('error', (error) => this.close('publisher_lost', error.message));
     socket.on('close', () => this.close('publisher_lost', 'socket_closed'));
