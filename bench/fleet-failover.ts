@@ -41,6 +41,7 @@ import {
   readFleet,
   readPlayerMeter,
   startReconnectingPublisher,
+  waitForDualPublish,
   waitForSteadyPlayer,
   watchPartArrivals,
 } from '../test/e2e/lib/fleet-failover.ts';
@@ -245,17 +246,7 @@ async function killCarrier(
   channelId: string,
 ): Promise<{ killed: string; killedAt: number; survivor: () => Promise<string | undefined> }> {
   if (DUAL) {
-    const pair = await waitFor(
-      'the dual publish on air on one node and waiting on the other',
-      async () => {
-        const found = await findDualPublish(fleet, channelId);
-        return found.onAir !== undefined && found.standby !== undefined && found.onAir !== found.standby
-          ? { onAir: found.onAir, standby: found.standby }
-          : undefined;
-      },
-      30_000,
-      200,
-    );
+    const pair = await waitForDualPublish(fleet, channelId, 30_000);
     const killedAt = await killNode(fleet, pair.onAir);
     return {
       killed: pair.onAir,

@@ -21,6 +21,7 @@ import {
   openMeteredPlayer,
   readPlayerMeter,
   startReconnectingPublisher,
+  waitForDualPublish,
   watchPartArrivals,
 } from './lib/fleet-failover.ts';
 import { launchBrowser, playerState, samplePlayer } from './lib/player.ts';
@@ -81,17 +82,7 @@ describe('dual publish', () => {
         () => publishTestPattern(`rtmp://127.0.0.1:${backupRtmp}/live/${started.stream_key}?backup=1`),
         { retryDelayMs: 1_000 },
       );
-      const placed = await waitFor(
-        'the backup waiting on the other node',
-        async () => {
-          const found = await findDualPublish(fleet, channelId);
-          return found.onAir !== undefined && found.standby !== undefined && found.onAir !== found.standby
-            ? { onAir: found.onAir, standby: found.standby }
-            : undefined;
-        },
-        30_000,
-        250,
-      );
+      const placed = await waitForDualPublish(fleet, channelId, 30_000);
       const page = await openMeteredPlayer(
         await browser.newContext(),
         platform.baseUrl,

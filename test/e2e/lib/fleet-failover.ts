@@ -120,6 +120,25 @@ export async function findDualPublish(
   return found;
 }
 
+/** Waits (at most `timeoutMs`) until the dual publish is on air on one node and waits on another. */
+export async function waitForDualPublish(
+  fleet: LocalFleet,
+  channelId: string,
+  timeoutMs: number,
+): Promise<{ onAir: string; standby: string }> {
+  return waitFor(
+    'the dual publish on air on one node and waiting on the other',
+    async () => {
+      const found = await findDualPublish(fleet, channelId);
+      return found.onAir !== undefined && found.standby !== undefined && found.onAir !== found.standby
+        ? { onAir: found.onAir, standby: found.standby }
+        : undefined;
+    },
+    timeoutMs,
+    200,
+  );
+}
+
 /** Kills a node and every process of it (its ffmpegs too): the machine is gone. */
 export async function killNode(fleet: LocalFleet, nodeId: string): Promise<number> {
   const node = fleet.nodes.find((candidate) => candidate.nodeId === nodeId);
