@@ -177,9 +177,9 @@ async function main(): Promise<void> {
           guard: rtmp.preAuthGuard,
           log,
           passphrase: ({ streamKey, traceId }) => client.srtPassphrase(streamKey, traceId),
-          authorize: async ({ streamKey, remoteAddress, traceId }) => {
+          authorize: async ({ streamKey, remoteAddress, traceId, backup }) => {
             const result = await client.authorize(
-              { stream_key: streamKey, client_ip: remoteAddress },
+              { stream_key: streamKey, client_ip: remoteAddress, ...(backup ? { backup: true } : {}) },
               traceId,
             );
             log({
@@ -187,6 +187,7 @@ async function main(): Promise<void> {
               trace_id: traceId,
               stream_key_prefix: maskStreamKey(streamKey),
               ok: result.ok,
+              ...(backup ? { backup: true } : {}),
               ...(result.ok
                 ? { stream_id: result.grant.stream_id, continued: result.grant.continued }
                 : { reason: result.reason }),

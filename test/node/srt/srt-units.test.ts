@@ -85,9 +85,24 @@ describe('SRT packets', () => {
   });
 
   it('takes the key from a plain streamid or the access-control form, and refuses other modes', () => {
-    expect(readStreamKey('live_abc-DEF')).toEqual({ ok: true, key: 'live_abc-DEF' });
-    expect(readStreamKey('#!::r=live_abc,m=publish')).toEqual({ ok: true, key: 'live_abc' });
-    expect(readStreamKey('%23%21%3A%3Ar%3Dlive_abc%2Cm%3Dpublish')).toEqual({ ok: true, key: 'live_abc' });
+    expect(readStreamKey('live_abc-DEF')).toEqual({ ok: true, key: 'live_abc-DEF', backup: false });
+    expect(readStreamKey('#!::r=live_abc,m=publish')).toEqual({ ok: true, key: 'live_abc', backup: false });
+    expect(readStreamKey('%23%21%3A%3Ar%3Dlive_abc%2Cm%3Dpublish')).toEqual({
+      ok: true,
+      key: 'live_abc',
+      backup: false,
+    });
+    // A dual publish's second connection (docs/deploy.md, "Dual publish").
+    expect(readStreamKey('#!::r=live_abc,m=publish,backup=1')).toEqual({
+      ok: true,
+      key: 'live_abc',
+      backup: true,
+    });
+    expect(readStreamKey('#!::backup=0,r=live_abc,m=publish')).toEqual({
+      ok: true,
+      key: 'live_abc',
+      backup: false,
+    });
     expect(readStreamKey('#!::r=live_abc,m=request')).toEqual({ ok: false, reason: 'bad_mode' });
     expect(readStreamKey('#!::r=live_abc')).toEqual({ ok: false, reason: 'bad_mode' });
     expect(readStreamKey('live abc')).toEqual({ ok: false, reason: 'bad_request' });

@@ -340,11 +340,12 @@ export function writeStreamId(streamId: string): Buffer {
 /**
  * The stream key in a streamid: the key itself, or the access-control form `#!::r=<key>,m=publish`
  * (docs/features/access-control.md: "#!::" then comma-separated key=value pairs; `r` the resource,
- * `m` the mode, request/publish/bidirectional). Any mode but publish is refused ('bad_mode').
+ * `m` the mode, request/publish/bidirectional). Any mode but publish is refused ('bad_mode'). Our
+ * own pair `backup=1` marks a dual publish's second connection (docs/deploy.md, "Dual publish").
  */
 export function readStreamKey(
   raw: string,
-): { ok: true; key: string } | { ok: false; reason: 'bad_request' | 'bad_mode' } {
+): { ok: true; key: string; backup: boolean } | { ok: false; reason: 'bad_request' | 'bad_mode' } {
   // ffmpeg before 6 passes the URL's streamid undecoded (`%23%21%3A%3Ar%3D...`), later ones decode it.
   let streamId = raw;
   if (/%[0-9A-Fa-f]{2}/.test(raw)) {
@@ -356,11 +357,12 @@ export function readStreamKey(
   }
   if (!streamId.startsWith('#!::')) {
     return /^[A-Za-z0-9_-]{1,200}$/.test(streamId)
-      ? { ok: true, key: streamId }
+      ? { ok: true, key: streamId, backup: false }
       : { ok: false, reason: 'bad_request' };
   }
   let key: string | null = null;
   let mode = 'request';
+  let backup = false;
   for (const pair of streamId.slice(4).split(',')) {
     const eq = pair.indexOf('=');
     if (eq <= 0) return { ok: false, reason: 'bad_request' };
@@ -368,11 +370,12 @@ export function readStreamKey(
     const value = pair.slice(eq + 1);
     if (name === 'r') key = value;
     else if (name === 'm') mode = value;
+    else if (name === 'backup') backup = value === '1' || value === 'true';
   }
   // "m=publish" is what a caller that sends media sets; the default mode (request) is a player.
   if (mode !== 'publish') return { ok: false, reason: 'bad_mode' };
   if (key === null || !/^[A-Za-z0-9_-]{1,200}$/.test(key)) return { ok: false, reason: 'bad_request' };
-  return { ok: true, key };
+  return { ok: true, key, backup };
 }
 
 export interface AckFields {

@@ -91,6 +91,8 @@ export interface SrtServerOptions<Grant> {
     streamKey: string;
     remoteAddress: string;
     traceId: string;
+    /** `backup=1` in the access-control streamid: a dual publish's second connection (docs/srt.md). */
+    backup: boolean;
   }): Promise<AuthorizeResult<Grant>>;
   /** Called once the session's first keyframe left the bridge; the session then emits FLV. */
   onPublish(session: PublishSession<Grant>): void;
@@ -362,7 +364,7 @@ export class SrtServer<Grant> {
     this.#claimedKeys.add(streamKey);
     let claimed = true;
     try {
-      claimed = !(await this.#authorizeAndAccept(hs, rinfo, key, streamKey, read.km, read.hsReq, pending));
+      claimed = !(await this.#authorizeAndAccept(hs, rinfo, key, read, pending));
     } finally {
       this.#pending.delete(key);
       this.#options.guard.leave(pending);
@@ -374,7 +376,7 @@ export class SrtServer<Grant> {
   #readConclusion(
     hs: Handshake,
   ):
-    | { ok: true; streamKey: string; km: KeyMaterial | null; hsReq: HsReq }
+    | { ok: true; streamKey: string; backup: boolean; km: KeyMaterial | null; hsReq: HsReq }
     | { ok: false; code: Rejection; why: string } {
     if (hs.version !== HS_VERSION_5) return { ok: false, code: Rejection.VERSION, why: 'hs_version' };
     let hsReq: HsReq | null = null;
@@ -427,7 +429,7 @@ export class SrtServer<Grant> {
         why: `km_${km.error}`,
       };
     }
-    return { ok: true, streamKey: streamKey.key, km: km.km, hsReq };
+    return { ok: true, streamKey: streamKey.key, backup: streamKey.backup, km: km.km, hsReq };
   }
 
   /** Passphrase, unwrap, authorize, accept. True when a session now holds the key's claim. */
@@ -435,11 +437,10 @@ export class SrtServer<Grant> {
     hs: Handshake,
     rinfo: RemoteInfo,
     key: string,
-    streamKey: string,
-    km: KeyMaterial | null,
-    hsReq: HsReq,
+    conclusion: { streamKey: string; backup: boolean; km: KeyMaterial | null; hsReq: HsReq },
     pending: PendingConclusion,
   ): Promise<boolean> {
+    const { streamKey, backup, km, hsReq } = conclusion;
     const traceId = createTraceId();
     this.#options.log({
       event: 'srt.conclusion_received',
@@ -472,7 +473,7 @@ export class SrtServer<Grant> {
     }
     let result: AuthorizeResult<Grant>;
     try {
-      result = await this.#options.authorize({ streamKey, remoteAddress: rinfo.address, traceId });
+      result = await this.#options.authorize({ streamKey, remoteAddress: rinfo.address, traceId, backup });
     } catch {
       result = { ok: false, reason: 'unavailable' };
     }
