@@ -208,7 +208,8 @@ export class LiveStream extends DurableObject<Env> {
       const promoted = this.#promoted;
       if (promoted?.publishId === publishId && phases.isCurrentPublisher(record, publishId))
         return { kind: 'promoted', nextMsn: promoted.nextMsn, afterPdt: promoted.afterPdt, replaced: null };
-      if (standby === null || standby.publishId !== publishId || record === null) return { kind: 'gone' };
+      if (standby === null || standby.publishId !== publishId || record === null)
+        return this.#gone(publishId);
       const now = Date.now();
       standby.lastSeenAt = now;
       if (record.phase === 'reconnecting' && this.#endedByEncoder) return { kind: 'standby' };
@@ -222,8 +223,8 @@ export class LiveStream extends DurableObject<Env> {
         await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
       }
       this.#standby = null;
-      if (record.phase !== 'reconnecting' || record.droppedAt === null) return { kind: 'gone' };
-      if (now - record.droppedAt >= this.timings.reconnectWindowMs) return { kind: 'gone' };
+      if (record.phase !== 'reconnecting' || record.droppedAt === null) return this.#gone(publishId);
+      if (now - record.droppedAt >= this.timings.reconnectWindowMs) return this.#gone(publishId);
       const afterPdt = this.#playlists.listedMediaEnd();
       const value = await this.#continuePublish(record, standby.input, publishId);
       await this.#setCurrentIsBackup(standby.input.backup === true);
@@ -236,6 +237,11 @@ export class LiveStream extends DurableObject<Env> {
       });
       return { kind: 'promoted', nextMsn: value.next_msn, afterPdt, replaced };
     });
+  }
+
+  /** A claim for a publish that is not the standby (any more); stale unless it is the publisher. */
+  #gone(publishId: string): StandbyClaim {
+    return { kind: 'gone', stale: !phases.isCurrentPublisher(this.#record, publishId) };
   }
 
   /** A standby claims every 200 ms: one silent for STANDBY_SILENT_MS is gone, and another may take its place. */

@@ -107,7 +107,8 @@ export interface BeginPublishInput {
 export type StandbyClaim =
   | { kind: 'standby' }
   | { kind: 'promoted'; nextMsn: number; afterPdt: number; replaced: string | null }
-  | { kind: 'gone' };
+  /** `stale`: the publish is not the current one either, so nothing of it should hold a node's slots. */
+  | { kind: 'gone'; stale: boolean };
 
 /**
  * `replaced`: the publish id a stalled publish had when this one took over from it (its node's

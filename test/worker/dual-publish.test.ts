@@ -193,7 +193,13 @@ describe('dual publish', () => {
     expect((await putPart(primary, 'source', 0, 0)).status).toBe(204);
     const second = await admit(b, channel.streamKey, true);
     expect(second.standby).toBe(true);
+    expect(await placements()).toHaveLength(3);
+    // The replaced standby's next claim is refused and its slots are freed at once.
     expect((await claim(b, first)).status).toBe(409);
+    expect(await placements()).toEqual([
+      ['node-a', primary.publish_id],
+      ['node-b', second.publish_id],
+    ]);
     expect(await readClaim(b, second)).toEqual({ state: 'standby' });
   });
 
@@ -202,6 +208,8 @@ describe('dual publish', () => {
     const channel = await createTestChannel({ tier: 'none' });
     const primary = await admit(a, channel.streamKey, false);
     expect((await claim(a, primary)).status).toBe(409);
+    // The publisher's own claim frees nothing.
+    expect(await placements()).toEqual([['node-a', primary.publish_id]]);
     const stranger = { ...primary, publish_id: crypto.randomUUID() };
     expect((await claim(a, stranger)).status).toBe(409);
     const malformed = await SELF.fetch(`${ORIGIN}/internal/ingest/${channel.channelId}/not-a-uuid/standby`, {

@@ -194,7 +194,14 @@ ingestApp.post(
   async (c) => {
     const { channelId, publishId } = c.req.valid('param');
     const claim = await c.env.LIVE_STREAM.getByName(channelId).claimStandby(publishId);
-    if (claim.kind === 'gone') throw conflict("This publish is not the stream's standby");
+    if (claim.kind === 'gone') {
+      // A standby replaced, revoked or forgotten: its node closes it, and its slots are free at once.
+      if (claim.stale)
+        await releasePlacement(c.env, c.get('caller'), publishId).catch((error: unknown) =>
+          ingestLog.error('placement_release_failed', { publish_id: publishId, error: String(error) }),
+        );
+      throw conflict("This publish is not the stream's standby");
+    }
     if (claim.kind === 'standby') return c.json({ state: 'standby' } satisfies StandbyClaimResponse);
     // The stream is the standby's already: a failure here must not lose that answer (the registry's
     // claim reconciliation frees the dead node's slots later anyway).
