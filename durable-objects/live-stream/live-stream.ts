@@ -164,9 +164,8 @@ export class LiveStream extends DurableObject<Env> {
       const now = Date.now();
       let replaced: string | null = null;
       if (phases.isPublishing(this.#record)) {
-        const stalled =
-          this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs;
-        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs) {
+        const silence = this.#publisherSilence(now);
+        if (silence === null) {
           // One of a dual publish's two connections is the backup: the second to arrive waits warm.
           const dual = input.backup === true || this.#currentIsBackup;
           if (dual && this.#record && !this.#hasLiveStandby(now))
@@ -174,7 +173,7 @@ export class LiveStream extends DurableObject<Env> {
           return { ok: false, code: 'already_publishing' };
         }
         replaced = this.#record?.publishId ?? null;
-        await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
+        await this.#dropPublisher(now, silence);
       }
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
@@ -215,12 +214,10 @@ export class LiveStream extends DurableObject<Env> {
       if (record.phase === 'reconnecting' && this.#endedByEncoder) return { kind: 'standby' };
       let replaced: string | null = null;
       if (phases.isPublishing(record)) {
-        const stalled =
-          this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs;
-        if (!stalled && now - this.#lastActivityAt < this.timings.publisherTimeoutMs)
-          return { kind: 'standby' };
+        const silence = this.#publisherSilence(now);
+        if (silence === null) return { kind: 'standby' };
         replaced = record.publishId;
-        await this.#dropPublisher(now, stalled ? 'taken_over' : 'timed_out');
+        await this.#dropPublisher(now, silence);
       }
       this.#standby = null;
       if (record.phase !== 'reconnecting' || record.droppedAt === null) return this.#gone(publishId);
@@ -237,6 +234,17 @@ export class LiveStream extends DurableObject<Env> {
       });
       return { kind: 'promoted', nextMsn: value.next_msn, afterPdt, replaced };
     });
+  }
+
+  /**
+   * Whether the current publisher may be displaced (by a new publish with the key, or by the
+   * standby's claim): 'taken_over' when it uploaded before and nothing for takeoverSilenceMs,
+   * 'timed_out' when nothing came at all for the publisher timeout; null while it is alive.
+   */
+  #publisherSilence(now: number): 'taken_over' | 'timed_out' | null {
+    if (this.#lastUploadAt !== null && now - this.#lastUploadAt >= this.timings.takeoverSilenceMs)
+      return 'taken_over';
+    return now - this.#lastActivityAt >= this.timings.publisherTimeoutMs ? 'timed_out' : null;
   }
 
   /** A claim for a publish that is not the standby (any more); stale unless it is the publisher. */
