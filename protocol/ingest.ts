@@ -11,6 +11,8 @@
 //   POST /internal/ingest/:channelId/:publishId/heartbeat             -> 204, or 409 when this publish was cut off
 //   POST /internal/ingest/:channelId/:publishId/end                   EndRequest -> 204
 //   POST /internal/ingest/:channelId/:publishId/standby               -> StandbyClaimResponse (a dual publish's standby; 409 once it is not)
+//   POST /internal/ingest/:channelId/:publishId/yield                 -> YieldResponse (the publish on air, its transcode failing)
+//   POST /internal/ingest/:channelId/:publishId/relay-target          -> RelayTargetResponse (where a fleet node relays its source)
 // A publish that has been superseded or cut off (stream key reset) gets 409 on every call and the
 // transcoder must drop the connection. Every call of a publish also carries its trace id as a W3C
 // `traceparent` header (common/trace.ts); the origin ignores a malformed one.
@@ -34,6 +36,13 @@ export const AuthorizeRequest = z.object({
    * standby instead of being refused.
    */
   backup: z.boolean().optional(),
+  /**
+   * The source relayed by the fleet node that holds the encoder's connection to a standby node
+   * (`?relay=1`, docs/deploy.md "Relayed standby"): a backup publish whose source stays alive when
+   * the publish on air loses its transcode, so the publish it replaces on air becomes its standby
+   * rather than being cut off.
+   */
+  relay: z.boolean().optional(),
 });
 export type AuthorizeRequest = z.infer<typeof AuthorizeRequest>;
 
@@ -79,6 +88,22 @@ export const StandbyClaimResponse = z.discriminatedUnion('state', [
   }),
 ]);
 export type StandbyClaimResponse = z.infer<typeof StandbyClaimResponse>;
+
+/**
+ * The answer to the publish on air saying its transcode failed (its ffmpeg died with no in-node
+ * standby to take over): `standby`, the stream's warm standby goes on air at its next claim and this
+ * publish is its standby now (it holds its parts and claims); `kept`, there is no standby to hand
+ * over to, and this publish stays on air while its ffmpeg restarts.
+ */
+export const YieldResponse = z.object({ state: z.enum(['standby', 'kept']) });
+export type YieldResponse = z.infer<typeof YieldResponse>;
+
+/**
+ * Where a fleet node relays a stream's source for a standby (docs/deploy.md, "Relayed standby"):
+ * another active node's RTMP ingest address with room for the stream, or null when none has.
+ */
+export const RelayTargetResponse = z.object({ rtmp_url: z.string().nullable() });
+export type RelayTargetResponse = z.infer<typeof RelayTargetResponse>;
 
 /**
  * SRT ingest (docs/srt.md): the channel's passphrase for a stream key, asked before authorize so a

@@ -9,7 +9,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { log } from '../../common/log.ts';
 import { type HeartbeatRequest, NODE_TIMEOUT_MS, type RegisterRequest } from '../../protocol/fleet.ts';
 import type { ChannelTier } from '../../protocol/ingest.ts';
-import { decidePlacement, type NodeUse } from './placement.ts';
+import { decidePlacement, fitOnNode, type NodeUse } from './placement.ts';
 import { FleetStorage, MAX_NODES, type NodeRecord } from './storage.ts';
 import type {
   FleetNode,
@@ -171,6 +171,26 @@ export class FleetRegistry extends DurableObject<Env> {
   findHolder(publishId: string): Holder {
     const placement = this.#storage.findPlacementByPublish(publishId);
     return placement ? { nodeId: placement.nodeId, state: placement.state } : null;
+  }
+
+  /**
+   * Where the node holding `publishId` relays its source for a standby (docs/deploy.md, "Relayed
+   * standby"): the RTMP ingest address of another active node with room for the stream's tier, the
+   * one with the most free encode slots; null when the publish is not this node's or no node has room.
+   */
+  pickRelayTarget(nodeId: string, publishId: string): string | null {
+    const placement = this.#storage.findPlacementByPublish(publishId);
+    if (placement?.nodeId !== nodeId) return null;
+    let best: { url: string; free: number } | null = null;
+    for (const node of this.#storage.listNodes()) {
+      if (node.nodeId === nodeId) continue;
+      const use = this.#spentOf(node.nodeId);
+      if (fitOnNode(node, use, placement.tier) === null) continue;
+      const url = node.ingestUrls.find((candidate) => candidate.startsWith('rtmp://'));
+      const free = node.capacity.encode_slots - use.encodeSlots;
+      if (url !== undefined && (best === null || free > best.free)) best = { url, free };
+    }
+    return best?.url ?? null;
   }
 
   /** Why the channel's last publish was refused, within NOTICE_TTL_MS; null when it was not. */

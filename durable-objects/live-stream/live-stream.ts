@@ -47,6 +47,7 @@ import {
   type StandbyClaim,
   type StreamRecord,
   type StreamSummary,
+  type YieldOutcome,
 } from './types.ts';
 
 /** How an ad break request ended (LiveStream.startAdBreak). */
@@ -66,7 +67,7 @@ const CURRENT_IS_BACKUP_KEY = 'current_is_backup';
 const STANDBY_SILENT_MS = 2_000;
 
 /** Why a publisher stopped being the channel's publisher: on the `publisher_dropped` line. */
-type DropReason = 'ended' | 'timed_out' | 'revoked' | 'taken_over';
+type DropReason = 'ended' | 'timed_out' | 'revoked' | 'taken_over' | 'yielded';
 
 /**
  * The ids every line of the object names: a publish's trace id links these lines to the
@@ -106,6 +107,12 @@ export class LiveStream extends DurableObject<Env> {
    * and the encoder's retry admits it again.
    */
   #standby: { publishId: string; lastSeenAt: number; input: BeginPublishInput } | null = null;
+  /**
+   * What the current publish was admitted with: a publish handing the air to its standby (a yield, or
+   * a relay's source replaced) becomes that standby with it. Memory only: an object restarted
+   * meanwhile hands over the old way (the replaced publish is cut off).
+   */
+  #currentInput: BeginPublishInput | null = null;
   /**
    * The standby this object last put on air and what its claim was answered: the same answer again
    * while it is the publisher, should that answer have been lost on its way.
@@ -163,6 +170,17 @@ export class LiveStream extends DurableObject<Env> {
     return this.ctx.blockConcurrencyWhile(async () => {
       const now = Date.now();
       let replaced: string | null = null;
+      // A fleet node's relay is only ever a standby: beside a live publish, and only one.
+      if (input.relay === true) {
+        const record = this.#record;
+        const admissible =
+          record !== null &&
+          phases.isPublishing(record) &&
+          this.#publisherSilence(now) === null &&
+          !this.#hasLiveStandby(now);
+        if (!admissible) return { ok: false, code: 'already_publishing' };
+        return { ok: true, value: this.#admitStandby(record, input, now), replaced: null };
+      }
       if (phases.isPublishing(this.#record)) {
         const silence = this.#publisherSilence(now);
         if (silence === null) {
@@ -179,6 +197,7 @@ export class LiveStream extends DurableObject<Env> {
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
         if (now - record.droppedAt < this.timings.reconnectWindowMs) {
           await this.#setCurrentIsBackup(input.backup === true);
+          this.#currentInput = input;
           return { ok: true, value: await this.#continuePublish(record, input), replaced };
         }
         await this.#endStream();
@@ -188,6 +207,7 @@ export class LiveStream extends DurableObject<Env> {
       if (record?.phase === 'ending') await this.#finishEnding(record);
       const value = await this.#startStream(input, now);
       await this.#setCurrentIsBackup(input.backup === true);
+      this.#currentInput = input;
       return { ok: true, value, replaced };
     });
   }
@@ -206,13 +226,20 @@ export class LiveStream extends DurableObject<Env> {
       const record = this.#record;
       const promoted = this.#promoted;
       if (promoted?.publishId === publishId && phases.isCurrentPublisher(record, publishId))
-        return { kind: 'promoted', nextMsn: promoted.nextMsn, afterPdt: promoted.afterPdt, replaced: null };
+        return {
+          kind: 'promoted',
+          nextMsn: promoted.nextMsn,
+          afterPdt: promoted.afterPdt,
+          replaced: null,
+          demoted: false,
+        };
       if (standby === null || standby.publishId !== publishId || record === null)
         return this.#gone(publishId);
       const now = Date.now();
       standby.lastSeenAt = now;
       if (record.phase === 'reconnecting' && this.#endedByEncoder) return { kind: 'standby' };
       let replaced: string | null = null;
+      const replacedInput = this.#currentInput;
       if (phases.isPublishing(record)) {
         const silence = this.#publisherSilence(now);
         if (silence === null) return { kind: 'standby' };
@@ -222,18 +249,58 @@ export class LiveStream extends DurableObject<Env> {
       this.#standby = null;
       if (record.phase !== 'reconnecting' || record.droppedAt === null) return this.#gone(publishId);
       if (now - record.droppedAt >= this.timings.reconnectWindowMs) return this.#gone(publishId);
-      const afterPdt = this.#playlists.listedMediaEnd();
-      const value = await this.#continuePublish(record, standby.input, publishId);
-      await this.#setCurrentIsBackup(standby.input.backup === true);
-      this.#promoted = { publishId, nextMsn: value.next_msn, afterPdt };
-      streamLog.info('standby_promoted', {
-        ...describeRecord(record),
-        publish_id: publishId,
-        replaced_publish_id: replaced ?? undefined,
-        after_pdt: afterPdt,
-      });
-      return { kind: 'promoted', nextMsn: value.next_msn, afterPdt, replaced };
+      const { nextMsn, afterPdt } = await this.#promote(record, standby, replaced);
+      // A relay's source still holds the encoder's connection: it is this publish's standby now,
+      // not cut off (which would close the connection that feeds the relay).
+      if (replaced === null || standby.input.relay !== true || replacedInput === null)
+        return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: false };
+      this.#standby = { publishId: replaced, lastSeenAt: now, input: replacedInput };
+      return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: true };
     });
+  }
+
+  /**
+   * The publish on air says its transcode failed (its ffmpeg died with no in-node standby): a live
+   * standby goes on air now (it hears so at its next claim, within STANDBY_CLAIM_INTERVAL_MS) and
+   * this publish, whose node still holds its source, becomes the standby; without one it stays on
+   * air while its ffmpeg restarts (docs/deploy.md, "Relayed standby").
+   */
+  async yieldAir(publishId: string): Promise<YieldOutcome> {
+    await this.#sealed();
+    return this.ctx.blockConcurrencyWhile(async () => {
+      const record = this.#record;
+      if (record === null || !phases.isPublishing(record) || !phases.isCurrentPublisher(record, publishId))
+        return { kind: 'gone' };
+      const now = Date.now();
+      const standby = this.#standby;
+      const input = this.#currentInput;
+      if (standby === null || !this.#hasLiveStandby(now) || input === null) return { kind: 'kept' };
+      this.#standby = null;
+      await this.#dropPublisher(now, 'yielded');
+      await this.#promote(record, standby, publishId);
+      this.#standby = { publishId, lastSeenAt: now, input };
+      return { kind: 'standby' };
+    });
+  }
+
+  /** Puts the standby on air after the publish on air dropped; its claim is answered `#promoted`. */
+  async #promote(
+    record: StreamRecord,
+    standby: { publishId: string; input: BeginPublishInput },
+    replaced: string | null,
+  ): Promise<{ nextMsn: number; afterPdt: number }> {
+    const afterPdt = this.#playlists.listedMediaEnd();
+    const value = await this.#continuePublish(record, standby.input, standby.publishId);
+    await this.#setCurrentIsBackup(standby.input.backup === true);
+    this.#currentInput = standby.input;
+    this.#promoted = { publishId: standby.publishId, nextMsn: value.next_msn, afterPdt };
+    streamLog.info('standby_promoted', {
+      ...describeRecord(record),
+      publish_id: standby.publishId,
+      replaced_publish_id: replaced ?? undefined,
+      after_pdt: afterPdt,
+    });
+    return { nextMsn: value.next_msn, afterPdt };
   }
 
   /**

@@ -98,6 +98,8 @@ export interface BeginPublishInput {
   traceId?: string | null;
   /** The encoder's backup publish (AuthorizeRequest.backup): admitted as a standby beside a live one. */
   backup?: boolean;
+  /** A fleet node's relay of the source (AuthorizeRequest.relay): implies backup. */
+  relay?: boolean;
 }
 
 /**
@@ -106,9 +108,19 @@ export interface BeginPublishInput {
  */
 export type StandbyClaim =
   | { kind: 'standby' }
-  | { kind: 'promoted'; nextMsn: number; afterPdt: number; replaced: string | null }
+  | {
+      kind: 'promoted';
+      nextMsn: number;
+      afterPdt: number;
+      replaced: string | null;
+      /** The replaced publish is the promoted one's standby now (a relay's source): its slots stay. */
+      demoted: boolean;
+    }
   /** `stale`: the publish is not the current one either, so nothing of it should hold a node's slots. */
   | { kind: 'gone'; stale: boolean };
+
+/** What the publish on air saying its transcode failed gets (LiveStream.yieldAir). */
+export type YieldOutcome = { kind: 'standby' } | { kind: 'kept' } | { kind: 'gone' };
 
 /**
  * `replaced`: the publish id a stalled publish had when this one took over from it (its node's

@@ -176,7 +176,13 @@ describe('dual publish', () => {
         return claiming;
       },
     );
-    expect(claimed).toEqual({ kind: 'promoted', nextMsn: 2, afterPdt: start + 2_600, replaced: null });
+    expect(claimed).toEqual({
+      kind: 'promoted',
+      nextMsn: 2,
+      afterPdt: start + 2_600,
+      replaced: null,
+      demoted: false,
+    });
   });
 
   it('lets a new backup publish replace a standby that stopped claiming', async () => {

@@ -21,13 +21,16 @@ import {
   INGEST_META_HEADER,
   IngestHeartbeat,
   IngestMeta,
+  type RelayTargetResponse,
   RenditionName,
   type SourceHealth,
   SrtPassphraseRequest,
   type StandbyClaimResponse,
+  type YieldResponse,
 } from '../../protocol/ingest.ts';
 import { ApiError, badRequest, conflict, handleError, unauthorized } from '../shared/errors.ts';
 import { deriveSrtPassphrase, findChannelByStreamKey } from '../shared/stream-keys.ts';
+import { getFleetRegistry } from './fleet.ts';
 import { authenticateIngest, type IngestCaller } from './fleet-credentials.ts';
 import { assertHolder, placePublish, releasePlacement } from './fleet-placement.ts';
 
@@ -136,7 +139,7 @@ ingestApp.use('/:channelId/:publishId/*', async (c, next) => {
 });
 
 ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook), async (c) => {
-  const { stream_key, backup } = c.req.valid('json');
+  const { stream_key, backup, relay } = c.req.valid('json');
   const channel = await findChannelByStreamKey(c.env.DB, stream_key);
   // "a bad key gets NetStream.Publish.BadName and the connection closes; nothing is created."
   if (!channel) throw new ApiError(403, 'bad_stream_key', 'Unknown stream key');
@@ -146,7 +149,8 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
       channelId: channel.id,
       tier: channel.tier,
       traceId: traceId ?? null,
-      backup: backup === true,
+      backup: backup === true || relay === true,
+      relay: relay === true,
       defaults: {
         title: channel.title,
         category_id: channel.category_id,
@@ -204,8 +208,9 @@ ingestApp.post(
     }
     if (claim.kind === 'standby') return c.json({ state: 'standby' } satisfies StandbyClaimResponse);
     // The stream is the standby's already: a failure here must not lose that answer (the registry's
-    // claim reconciliation frees the dead node's slots later anyway).
-    if (claim.replaced !== null)
+    // claim reconciliation frees the dead node's slots later anyway). A relay's source, demoted to
+    // standby, keeps its slots.
+    if (claim.replaced !== null && !claim.demoted)
       await releasePlacement(c.env, c.get('caller'), claim.replaced).catch((error: unknown) =>
         ingestLog.error('placement_release_failed', {
           publish_id: claim.replaced ?? undefined,
@@ -224,6 +229,35 @@ ingestApp.post(
       next_msn: claim.nextMsn,
       after_pdt: claim.afterPdt,
     } satisfies StandbyClaimResponse);
+  },
+);
+
+// The publish on air says its transcode failed (docs/deploy.md, "Relayed standby"): the stream's live
+// standby goes on air and this publish becomes the standby; 'kept' when there is none to hand over to.
+ingestApp.post('/:channelId/:publishId/yield', zValidator('param', UploadPath, validationHook), async (c) => {
+  const { channelId, publishId } = c.req.valid('param');
+  const outcome = await c.env.LIVE_STREAM.getByName(channelId).yieldAir(publishId);
+  if (outcome.kind === 'gone') throw refusePublish();
+  if (outcome.kind === 'standby')
+    ingestLog.info('publish_yielded', {
+      trace_id: c.get('traceId'),
+      channel_id: channelId,
+      publish_id: publishId,
+    });
+  return c.json({ state: outcome.kind } satisfies YieldResponse);
+});
+
+// Where a fleet node relays the source of a publish placed on it, for a standby on another node
+// (docs/deploy.md, "Relayed standby"); null for a single transcoder or when no other node has room.
+ingestApp.post(
+  '/:channelId/:publishId/relay-target',
+  zValidator('param', UploadPath, validationHook),
+  async (c) => {
+    const { publishId } = c.req.valid('param');
+    const caller = c.get('caller');
+    const rtmpUrl =
+      caller.kind === 'node' ? await getFleetRegistry(c.env).pickRelayTarget(caller.nodeId, publishId) : null;
+    return c.json({ rtmp_url: rtmpUrl } satisfies RelayTargetResponse);
   },
 );
 

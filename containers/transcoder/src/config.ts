@@ -39,6 +39,21 @@ const TranscoderEnv = z.object({
     )
     .pipe(z.array(ChannelTier).max(3)),
   /**
+   * Comma-separated tiers whose source a fleet node (FLEET_NODE_ID set) relays to a standby on
+   * another node, which goes on air when this node's transcode fails or this publish falls silent
+   * (docs/deploy.md, "Relayed standby"). Empty = none; ignored outside a fleet.
+   */
+  RELAY_STANDBY_TIERS: z
+    .string()
+    .default('partner')
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(ChannelTier).max(3)),
+  /**
    * WHIP (WebRTC ingest, docs/webrtc.md): the HTTP port of `POST /whip`. 0 (the default) = off, so
    * processes that do not ask for it (tests, several transcoders on one host) claim no UDP port;
    * the image sets 8889.

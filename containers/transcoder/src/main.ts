@@ -47,7 +47,13 @@ async function main(): Promise<void> {
   };
   // Hot standbys take only the encode slots active streams leave spare, and go first under load.
   const standbyBudget = new StandbyBudget(capacity.snapshot);
-  const standby = { hotStandbyTiers: config.HOT_STANDBY_TIERS, standbyBudget };
+  // A fleet node relays the sources of these tiers to a standby on another node (docs/deploy.md).
+  const inFleet = (process.env.FLEET_NODE_ID ?? '') !== '';
+  const standby = {
+    hotStandbyTiers: config.HOT_STANDBY_TIERS,
+    standbyBudget,
+    relayStandbyTiers: inFleet ? config.RELAY_STANDBY_TIERS : [],
+  };
   // GET /metrics on the health/stats port (docs/operations.md).
   const metrics = new TranscoderMetrics({
     capacity: capacity.snapshot,
@@ -208,7 +214,13 @@ async function main(): Promise<void> {
             });
           },
           onPublish: (session) => {
-            const pipeline = new StreamPipeline(session, { client, encoder, capacity, log });
+            const pipeline = new StreamPipeline(session, {
+              client,
+              encoder,
+              capacity,
+              log,
+              relayStandbyTiers: standby.relayStandbyTiers,
+            });
             pipelines.add(pipeline);
             metrics.track('srt', session, pipeline);
             whep?.addSource(watchable(session), session);

@@ -24,6 +24,7 @@ import {
 } from './ffmpeg/ladder.ts';
 import { MAX_PENDING_INPUT_BYTES, TranscodeLane } from './ffmpeg/transcode-lane.ts';
 import type { LogEvent, LogSink } from './log.ts';
+import { type RelayStats, SourceRelay } from './relay/source-relay.ts';
 import { readFlvMediaTimestamp } from './rtmp/flv.ts';
 import type { PublishCloseReason, PublishSession } from './rtmp/server.ts';
 import { LanePair, type ShedReason } from './standby/lane-pair.ts';
@@ -67,6 +68,13 @@ export interface PipelineDeps {
   standbyBudget?: StandbyBudget;
   /** Default PART_DEADLINE_MS (standby/lane-pair.ts); tests shorten it. */
   partDeadlineMs?: number;
+  /**
+   * Tiers whose source a fleet node relays to a standby on another node (RELAY_STANDBY_TIERS,
+   * docs/deploy.md "Relayed standby"); default none.
+   */
+  relayStandbyTiers?: readonly ChannelTier[];
+  /** Default RELAY_RETRY_MS (relay/source-relay.ts); tests shorten it. */
+  relayRetryMs?: number;
 }
 
 export interface StandbyStats {
@@ -94,6 +102,8 @@ export interface PipelineStats {
   standby: StandbyStats | null;
   /** A dual publish's standby that has not gone on air: its parts are held, nothing uploaded. */
   waitingOnStandby: boolean;
+  /** The relay of this source to a standby node; null when this stream is not relayed. */
+  relay: RelayStats | null;
 }
 
 interface RenditionOutput {
@@ -175,6 +185,10 @@ export class StreamPipeline {
   #waitingOnStandby: boolean;
   #standbyClaimTimer: NodeJS.Timeout | null = null;
   #claiming = false;
+  /** The source relayed to a standby node, once this publish has been on air (docs/deploy.md). */
+  #relay: SourceRelay | null = null;
+  /** A yield or a cut-off's check is asking the origin: nothing else may close or demote meanwhile. */
+  #handingOver = false;
 
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
@@ -251,6 +265,7 @@ export class StreamPipeline {
       uploads,
       standby: this.#standbyStats(),
       waitingOnStandby: this.#waitingOnStandby,
+      relay: this.#relay?.stats() ?? null,
     };
   }
 
@@ -434,8 +449,93 @@ export class StreamPipeline {
       release === null ? null : { lane: this.#createLane(1, args, outputs), release },
     );
     for (const lane of this.#pair.lanes()) lane.start(held);
-    if (this.#waitingOnStandby)
-      this.#standbyClaimTimer = setInterval(() => void this.#claimAir(), STANDBY_CLAIM_INTERVAL_MS);
+    if (this.#waitingOnStandby) this.#startClaiming();
+    else this.#startRelay();
+  }
+
+  #startClaiming(): void {
+    if (this.#standbyClaimTimer !== null) return;
+    this.#standbyClaimTimer = setInterval(() => void this.#claimAir(), STANDBY_CLAIM_INTERVAL_MS);
+  }
+
+  /**
+   * A source this node holds (not itself a relay) of a relayed tier is copied to a standby node once
+   * this publish is on air; the relay then runs as long as the publish, whichever side is on air.
+   */
+  #startRelay(): void {
+    if (this.#relay !== null || this.#closing || this.#session.relay) return;
+    if (!(this.#deps.relayStandbyTiers ?? []).includes(this.#session.grant.tier)) return;
+    const session = this.#session;
+    this.#relay = new SourceRelay({
+      source: {
+        streamKey: session.streamKey,
+        onMedia: (listener) => session.onMedia(listener),
+        hasVideo: () => session.stats.videoCodec !== null,
+      },
+      findTarget: () => this.#deps.client.relayTarget(this.#publish),
+      log: (fields) => this.#log(fields),
+      ...(this.#deps.relayRetryMs === undefined ? {} : { retryMs: this.#deps.relayRetryMs }),
+    });
+    this.#relay.start();
+  }
+
+  /**
+   * The active transcode died with no in-node standby to take over: a standby elsewhere (a relay's,
+   * or the encoder's dual publish) goes on air now, and this publish waits as its standby while its
+   * ffmpeg restarts, rather than the stream waiting for the restart.
+   */
+  async #yieldAir(): Promise<void> {
+    if (this.#handingOver || this.#closing || this.#waitingOnStandby) return;
+    this.#handingOver = true;
+    try {
+      const answer = await this.#deps.client.yieldAir(this.#publish);
+      if (answer.state === 'standby' && !this.#closing) this.#demote('yielded');
+    } catch (error) {
+      if (error instanceof CutOffError) this.#session.close('kicked');
+      // Otherwise the restart goes on as without a standby.
+    } finally {
+      this.#handingOver = false;
+    }
+  }
+
+  /**
+   * The origin refused an upload or heartbeat of this publish. A source being relayed may have been
+   * replaced on air by its relay's standby (it fell silent): then it is that standby now and keeps the
+   * encoder's connection, which feeds the relay. Otherwise the publisher is dropped.
+   */
+  async #onCutOff(): Promise<void> {
+    if (this.#closing) return;
+    if (this.#waitingOnStandby) {
+      // An upload from before the hand-over: the publish is the standby already.
+      for (const output of this.#outputs.values()) output.uploader.resume();
+      return;
+    }
+    if (this.#handingOver) return;
+    if (this.#relay === null) {
+      this.#session.close('kicked');
+      return;
+    }
+    this.#handingOver = true;
+    try {
+      const claim = await this.#deps.client.claimStandby(this.#publish);
+      if (claim.state === 'standby' && !this.#closing) this.#demote('replaced');
+      else if (claim.state === 'promoted')
+        for (const output of this.#outputs.values()) output.uploader.resume();
+    } catch {
+      this.#session.close('kicked');
+    } finally {
+      this.#handingOver = false;
+    }
+  }
+
+  #demote(reason: 'yielded' | 'replaced'): void {
+    this.#waitingOnStandby = true;
+    for (const output of this.#outputs.values()) {
+      output.gate.demote();
+      output.uploader.resume();
+    }
+    this.#startClaiming();
+    this.#log({ level: 'warn', event: 'pipeline.standby_now', reason });
   }
 
   /** A dual publish's standby asks the origin whether the stream's other publish stopped. */
@@ -447,7 +547,7 @@ export class StreamPipeline {
       if (claim.state === 'promoted' && this.#waitingOnStandby && !this.#closing)
         this.#goOnAir(claim.next_msn, claim.after_pdt);
     } catch (error) {
-      if (error instanceof CutOffError) {
+      if (error instanceof CutOffError && !this.#handingOver) {
         this.#log({ level: 'info', event: 'pipeline.standby_released' });
         this.#session.close('kicked');
       }
@@ -461,8 +561,12 @@ export class StreamPipeline {
     this.#waitingOnStandby = false;
     if (this.#standbyClaimTimer !== null) clearInterval(this.#standbyClaimTimer);
     this.#standbyClaimTimer = null;
-    for (const output of this.#outputs.values()) output.gate.promoteRemote({ afterPdt, nextMsn });
+    for (const output of this.#outputs.values()) {
+      output.uploader.resume();
+      output.gate.promoteRemote({ afterPdt, nextMsn });
+    }
     this.#log({ level: 'warn', event: 'pipeline.standby_on_air', next_msn: nextMsn, after_pdt: afterPdt });
+    this.#startRelay();
   }
 
   #createLane(id: LaneId, args: string[], outputs: TranscodeOutput[]): TranscodeLane {
@@ -502,7 +606,7 @@ export class StreamPipeline {
       onThumbnail: (jpeg) => {
         if (!this.#pair.isActive(id) || this.#waitingOnStandby) return;
         this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
-          if (error instanceof CutOffError) this.#session.close('kicked');
+          if (error instanceof CutOffError) void this.#onCutOff();
         });
       },
       onExit: (code, signal, stderr) => this.#onLaneExit(id, code, signal, stderr),
@@ -544,8 +648,9 @@ export class StreamPipeline {
     if (this.#closing || !this.#pair.has(id)) return;
     const active = this.#pair.isActive(id);
     const role = this.#standbyWanted ? { lane: active ? 'active' : 'standby' } : {};
-    if (active) this.#pair.promote('ffmpeg_exit');
+    const promoted = active ? this.#pair.promote('ffmpeg_exit') : null;
     this.#log({ level: 'warn', event: 'pipeline.ffmpeg_restarting', ...role, code, signal, stderr });
+    if (active && promoted === null && !this.#waitingOnStandby) void this.#yieldAir();
   }
 
   #shedStandby(reason: ShedReason): void {
@@ -562,7 +667,7 @@ export class StreamPipeline {
         : { maxBacklogSeconds: this.#deps.maxUploadBacklogSeconds }),
       log: (message) => this.#log({ level: 'warn', event: 'pipeline.upload_warning', message, rendition }),
     });
-    uploader.onCutOff(() => this.#session.close('kicked'));
+    uploader.onCutOff(() => void this.#onCutOff());
     // The origin has been unreachable for the whole backlog: drop the publisher rather than queue
     // without bound; OBS reconnects, and the origin continues the stream inside its reconnect window.
     uploader.onOverflow(() => this.#session.close('publisher_lost'));
@@ -585,7 +690,7 @@ export class StreamPipeline {
           level: 'info',
           event: 'pipeline.cut_off',
         });
-        this.#session.close('kicked');
+        void this.#onCutOff();
       }
     }
   }
@@ -595,6 +700,7 @@ export class StreamPipeline {
     if (this.#standbyClaimTimer) clearInterval(this.#standbyClaimTimer);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
     this.#stopMedia?.();
+    this.#relay?.close();
     this.#takeHeldInput();
     await this.#pair.close();
     if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);

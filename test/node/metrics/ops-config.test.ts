@@ -76,6 +76,7 @@ async function renderTranscoderSample(): Promise<string> {
         heartbeatsSent: 3,
         standby: null,
         waitingOnStandby: false,
+        relay: null,
         uploads: {
           source: {
             uploaded: 10,

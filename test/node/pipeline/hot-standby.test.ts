@@ -374,4 +374,50 @@ describe('hot standby', () => {
     expect(publish.closeReason()).toBe('kicked');
     for (const name of RENDITIONS) expect(uploads(name), name).toEqual([]);
   });
+
+  it('hands the air to the stream\'s standby elsewhere when its ffmpeg dies with no standby of its own, waits as that standby, and comes back with an init after the splice', async () => {
+    let promotion: { next_msn: number; after_pdt: number } | null = null;
+    origin.respond((request) => {
+      if (request.path.endsWith('/yield')) return { status: 200, body: JSON.stringify({ state: 'standby' }) };
+      if (request.path.endsWith('/standby'))
+        return {
+          status: 200,
+          body: JSON.stringify(promotion === null ? { state: 'standby' } : { state: 'promoted', ...promotion }),
+        };
+      return { status: 204 };
+    });
+    const pipeline = publishLive({ hotStandbyTiers: [] });
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).filter((u) => u.kind === 'part').length >= 5),
+      20_000,
+      'parts on air',
+    );
+    const pid = pipeline.ffmpegPid;
+    if (pid === null) throw new Error('no ffmpeg');
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => pipeline.stats().waitingOnStandby, 5_000, 'the yield');
+    expect(origin.requests.filter((request) => request.path.endsWith('/yield'))).toHaveLength(1);
+    expect(logs).toContainEqual(expect.objectContaining({ event: 'pipeline.standby_now', reason: 'yielded' }));
+    // Whatever was in flight at the yield has landed; from now on its restarted run is held.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sentBefore = RENDITIONS.map((name) => uploads(name).length);
+    const claims = () => origin.requests.filter((request) => request.path.endsWith('/standby')).length;
+    await waitFor(() => claims() >= 15, 15_000, 'the demoted publish to claim for 3 s');
+    expect(RENDITIONS.map((name) => uploads(name).length)).toEqual(sentBefore);
+
+    const afterPdt = Date.now() - 1_000;
+    promotion = { next_msn: 60, after_pdt: afterPdt };
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).some((u) => u.kind === 'part' && u.msn === 61)),
+      15_000,
+      'uploads back on air',
+    );
+    expect(pipeline.stats().waitingOnStandby).toBe(false);
+    for (const name of RENDITIONS) {
+      const after = uploads(name).slice(sentBefore[RENDITIONS.indexOf(name)]);
+      // Its restarted run's init goes first, then the segment that holds the cut, renumbered.
+      expect(after[0]?.kind, name).toBe('init');
+      expect(after[1], name).toMatchObject({ kind: 'part', msn: 60, part: 0, independent: true });
+    }
+  });
 });

@@ -32,6 +32,7 @@ describe('RtmpServer with a real ffmpeg publisher', () => {
           remoteAddress: '127.0.0.1',
           traceId: expect.stringMatching(/^[0-9a-f]{32}$/),
           backup: false,
+          relay: false,
           mediaBytesSoFar: 0,
         },
       ]);

@@ -9,6 +9,7 @@ export type RtmpCommand =
       readonly transactionId: number;
       readonly app: string;
       readonly backup: boolean;
+      readonly relay: boolean;
     }
   | { readonly name: 'createStream'; readonly transactionId: number }
   | {
@@ -16,6 +17,7 @@ export type RtmpCommand =
       readonly transactionId: number;
       readonly streamName: string;
       readonly backup: boolean;
+      readonly relay: boolean;
     }
   | { readonly name: 'releaseStream' | 'FCPublish' | 'FCUnpublish'; readonly transactionId: number }
   | { readonly name: 'deleteStream' | 'closeStream'; readonly transactionId: number }
@@ -37,7 +39,13 @@ export function parseCommand(message: RtmpMessage): RtmpCommand {
       const properties = getAmf0Properties(values[2] ?? null);
       const app = properties?.app;
       if (typeof app !== 'string') throw new CommandParseError('connect without an app');
-      return { name, transactionId, app: normalizeApp(app), backup: hasBackupFlag(app) };
+      return {
+        name,
+        transactionId,
+        app: normalizeApp(app),
+        backup: hasQueryFlag(app, 'backup'),
+        relay: hasQueryFlag(app, 'relay'),
+      };
     }
     case 'createStream':
       return { name, transactionId };
@@ -45,7 +53,13 @@ export function parseCommand(message: RtmpMessage): RtmpCommand {
       // "Command Object: null; Publishing Name; Publishing Type: live, record or append".
       const streamName = values[3];
       if (typeof streamName !== 'string') throw new CommandParseError('publish without a name');
-      return { name, transactionId, streamName: stripQuery(streamName), backup: hasBackupFlag(streamName) };
+      return {
+        name,
+        transactionId,
+        streamName: stripQuery(streamName),
+        backup: hasQueryFlag(streamName, 'backup'),
+        relay: hasQueryFlag(streamName, 'relay'),
+      };
     }
     case 'releaseStream':
     case 'FCPublish':
@@ -71,12 +85,13 @@ function stripQuery(value: string): string {
 /**
  * `backup=1` (or `true`) in the query of an app or a stream name marks the backup publish of a
  * dual publish (docs/deploy.md, "Dual publish"); YouTube's backup server address has that form.
+ * `relay=1` marks a fleet node's relay of the source to a standby node ("Relayed standby").
  */
-function hasBackupFlag(value: string): boolean {
+function hasQueryFlag(value: string, name: 'backup' | 'relay'): boolean {
   const index = value.indexOf('?');
   if (index === -1) return false;
   // The command's strings are bounded by the AMF0 decoder (4096 characters).
-  const flag = new URLSearchParams(value.slice(index + 1)).get('backup');
+  const flag = new URLSearchParams(value.slice(index + 1)).get(name);
   return flag === '1' || flag === 'true';
 }
 

@@ -25,6 +25,11 @@ export interface AuthorizeRequest {
    * the stream name (commands.ts).
    */
   backup: boolean;
+  /**
+   * A fleet node's relay of a source it holds (`relay=1`, docs/deploy.md "Relayed standby"): a
+   * backup whose source outlives the transcode on air.
+   */
+  relay: boolean;
 }
 
 /** One structured line: `event` names it; the transcoder's logger adds time and service. */

@@ -105,9 +105,13 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #app = '';
   /** The app named the dual publish's backup (`live?backup=1`). */
   #appBackup = false;
+  /** The app named a fleet node's relay (`live?relay=1`). */
+  #appRelay = false;
   #streamKey: string | null = null;
   /** This publish is the backup of a dual publish (the app's or the stream name's `?backup=1`). */
   #backup = false;
+  /** This publish is a fleet node's relay of a source (the app's or the stream name's `?relay=1`). */
+  #relay = false;
   #publishStreamId = PUBLISH_STREAM_ID;
   #session: PublishSessionHandle<Grant> | null = null;
   #setupTimer: NodeJS.Timeout | null;
@@ -342,14 +346,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
   #handleCommand(command: RtmpCommand, streamId: number): void {
     switch (command.name) {
       case 'connect':
-        this.#handleConnect(command.transactionId, command.app, command.backup);
+        this.#handleConnect(command.transactionId, command.app, command.backup, command.relay);
         return;
       case 'createStream':
         if (!this.#connected) throw new CommandParseError('createStream before connect');
         this.#send(createStreamResult(command.transactionId, PUBLISH_STREAM_ID));
         return;
       case 'publish':
-        this.#startPublish(command.streamName, command.backup, streamId);
+        this.#startPublish(command.streamName, command.backup, command.relay, streamId);
         return;
       case 'releaseStream':
       case 'FCPublish':
@@ -371,7 +375,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     }
   }
 
-  #handleConnect(transactionId: number, app: string, backup: boolean): void {
+  #handleConnect(transactionId: number, app: string, backup: boolean, relay: boolean): void {
     if (this.#connected) throw new CommandParseError('connect sent twice');
     if (!this.#context.allowedApps.includes(app)) {
       this.#send(createConnectRejected(transactionId, 'Unknown application'));
@@ -386,6 +390,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#connected = true;
     this.#app = app;
     this.#appBackup = backup;
+    this.#appRelay = relay;
     this.#send(createWindowAckSize(WINDOW_ACK_SIZE));
     this.#send(createSetPeerBandwidth(WINDOW_ACK_SIZE));
     this.#send(createSetChunkSize(OUTGOING_CHUNK_SIZE));
@@ -394,13 +399,14 @@ export class RtmpConnection<Grant> implements GuardedConnection {
     this.#log({ event: 'rtmp.connected', app, remote_address: this.#remoteAddress });
   }
 
-  #startPublish(streamKey: string, backup: boolean, streamId: number): void {
+  #startPublish(streamKey: string, backup: boolean, relay: boolean, streamId: number): void {
     if (!this.#connected || this.#phase !== 'setup')
       throw new CommandParseError(`publish in phase ${this.#phase}`);
     if (this.#setupTimer !== null) clearTimeout(this.#setupTimer);
     this.#setupTimer = null;
     this.#publishStreamId = streamId;
     this.#backup = this.#appBackup || backup;
+    this.#relay = this.#appRelay || relay;
     if (streamKey === '') {
       this.#refusePublish('bad_key', streamKey);
       return;
@@ -425,6 +431,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
         remoteAddress: this.#remoteAddress,
         traceId: this.#traceId,
         backup: this.#backup,
+        relay: this.#relay,
       });
     } catch (error) {
       this.#log({
@@ -472,6 +479,7 @@ export class RtmpConnection<Grant> implements GuardedConnection {
       streamKey,
       app: this.#app,
       remoteAddress: this.#remoteAddress,
+      relay: this.#relay,
       muxer: this.#muxer,
       readBytesIn: () => this.#bytesIn,
       closeConnection: (reason) => this.close(reason, 'closed_by_server'),

@@ -37,6 +37,8 @@ export interface PublishSession<Grant> {
   readonly streamKey: string;
   readonly app: string;
   readonly remoteAddress: string;
+  /** A fleet node's relay of a source it holds (`relay=1`): never relayed again from here. */
+  readonly relay: boolean;
   /**
    * Receives the FLV byte stream. The listener is called at once, synchronously, with the FLV
    * header and the cached metadata and sequence headers, then with every tag as it arrives.
@@ -57,6 +59,7 @@ export interface PublishSessionInit<Grant> {
   readonly streamKey: string;
   readonly app: string;
   readonly remoteAddress: string;
+  readonly relay?: boolean;
   readonly muxer: FlvMuxer;
   readBytesIn(): number;
   /** Closes the connection; the connection then calls `finish`. */
@@ -89,6 +92,7 @@ export function createPublishSession<Grant>(init: PublishSessionInit<Grant>): Pu
     streamKey: init.streamKey,
     app: init.app,
     remoteAddress: init.remoteAddress,
+    relay: init.relay === true,
     onMedia(listener) {
       if (closeReason !== null) return () => {};
       mediaListeners.add(listener);

@@ -53,6 +53,8 @@ export class RenditionGate {
   #lastSegmentMsn: number | null = null;
   #activeHashes = new Map<string, string>();
   #activeInitHash: string | null = null;
+  /** The active lane's latest init, sent or held for a splice. */
+  #lastInit: PackagerEvent | null = null;
   /** The standby's latest init, its parts and segments since the previous segment began. */
   #standbyInit: PackagerEvent | null = null;
   #held: Array<PartEvent | SegmentEvent> = [];
@@ -168,9 +170,25 @@ export class RenditionGate {
     for (const event of held) this.#offerActive(event);
   }
 
+  /**
+   * The stream's standby on another node went on air (this publish yielded, or was replaced as a
+   * relay's source): this gate's active lane is held from now on, as a dual publish's standby's is,
+   * until promoteRemote() puts it back on air. What was sent stays the reference for the numbering.
+   */
+  demote(): void {
+    this.#active = this.#active === 0 ? 1 : 0;
+    this.#splice = null;
+    this.#activeHashes = new Map();
+    this.#activeInitHash = null;
+    this.resetStandby();
+    // Back on air it sends an init again: the other publish's went out meanwhile.
+    this.#standbyInit = this.#lastInit;
+  }
+
   #offerActive(event: PackagerEvent): void {
     if (event.kind === 'init') {
       this.#activeInitHash = hashOf(event.bytes);
+      this.#lastInit = event;
       if (this.#splice !== null) {
         this.#splice.init = event;
         return;
@@ -186,7 +204,10 @@ export class RenditionGate {
       if (!opensSegment || event.pdt < splice.afterPdt - SPLICE_TOLERANCE_MS) return;
       this.#activeMsnOffset = splice.nextMsn - event.msn;
       this.#splice = null;
-      if (splice.init !== null) this.#send(splice.init);
+      if (splice.init !== null) {
+        this.#lastInit = splice.init;
+        this.#send(splice.init);
+      }
     }
     const msn = event.msn + this.#activeMsnOffset;
     if (event.kind === 'part') {
@@ -224,6 +245,7 @@ export class RenditionGate {
   #offerStandby(event: PackagerEvent): void {
     if (event.kind === 'init') {
       this.#standbyInit = event;
+      this.#lastInit = event;
       return;
     }
     // The standby's numbering is the active's only while the standby is identical; for the

@@ -12,10 +12,12 @@ import {
   IngestMeta,
   type InitMeta,
   type PartMeta,
+  RelayTargetResponse,
   type SegmentMeta,
   type SourceHealth,
   SrtPassphraseResponse,
   StandbyClaimResponse,
+  YieldResponse,
 } from '../../../../protocol/ingest.ts';
 import { FleetRefusalError, readFleetRefusal } from '../fleet/fleet-refusal.ts';
 
@@ -192,6 +194,31 @@ export class IngestClient {
     const parsed = StandbyClaimResponse.safeParse(parseJsonOrNull(text));
     if (!parsed.success) throw new IngestRequestError('Malformed standby claim answer', null, 1);
     return parsed.data;
+  }
+
+  /**
+   * The publish on air says its transcode failed: whether it handed the air to the stream's standby
+   * (and is the standby now) or keeps it. CutOffError (409) when it is not the publisher any more.
+   */
+  async yieldAir(publish: PublishRef): Promise<YieldResponse> {
+    const text = await this.#send('POST', `${this.#publishPath(publish)}/yield`, {
+      traceId: publish.traceId,
+      attempts: 2,
+    });
+    const parsed = YieldResponse.safeParse(parseJsonOrNull(text));
+    if (!parsed.success) throw new IngestRequestError('Malformed yield answer', null, 1);
+    return parsed.data;
+  }
+
+  /** Where a fleet node relays this publish's source for a standby; null when nowhere now. */
+  async relayTarget(publish: PublishRef): Promise<string | null> {
+    const text = await this.#send('POST', `${this.#publishPath(publish)}/relay-target`, {
+      traceId: publish.traceId,
+      attempts: 1,
+    });
+    const parsed = RelayTargetResponse.safeParse(parseJsonOrNull(text));
+    if (!parsed.success) throw new IngestRequestError('Malformed relay target answer', null, 1);
+    return parsed.data.rtmp_url;
   }
 
   async end(publish: PublishRef, request: EndRequest): Promise<void> {

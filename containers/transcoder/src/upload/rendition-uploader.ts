@@ -110,6 +110,15 @@ export class RenditionUploader {
     return () => this.#overflowListeners.delete(listener);
   }
 
+  /**
+   * Accepts items again after a cut-off: the publish is the stream's standby now (docs/deploy.md,
+   * "Relayed standby"), and what it sends once it is back on air is welcome. What was queued goes.
+   */
+  resume(): void {
+    this.#cutOff = null;
+    this.#queue = [];
+  }
+
   enqueue(item: UploadItem): void {
     if (this.#closed || this.#cutOff !== null || this.#overflow !== null) return;
     this.#queue.push({ item, enqueuedAt: performance.now() });
