@@ -88,9 +88,14 @@ async function main(): Promise<void> {
     port: config.RTMP_PORT,
     ...(tls === undefined ? {} : { tls }),
     log,
-    authorize: async ({ streamKey, remoteAddress, traceId, backup }) => {
+    authorize: async ({ streamKey, remoteAddress, traceId, backup, relay }) => {
       const result = await client.authorize(
-        { stream_key: streamKey, client_ip: remoteAddress, ...(backup ? { backup: true } : {}) },
+        {
+          stream_key: streamKey,
+          client_ip: remoteAddress,
+          ...(backup ? { backup: true } : {}),
+          ...(relay ? { relay: true } : {}),
+        },
         traceId,
       );
       log({
@@ -99,6 +104,7 @@ async function main(): Promise<void> {
         stream_key_prefix: maskStreamKey(streamKey),
         ok: result.ok,
         ...(backup ? { backup: true } : {}),
+        ...(relay ? { relay: true } : {}),
         ...(result.ok
           ? {
               stream_id: result.grant.stream_id,

@@ -93,7 +93,13 @@ export async function killHoldingNode(
 }
 
 const NodeStats = z.object({
-  streams: z.array(z.object({ channelId: z.string(), waitingOnStandby: z.boolean() })),
+  streams: z.array(
+    z.object({
+      channelId: z.string(),
+      waitingOnStandby: z.boolean(),
+      ffmpegPid: z.number().nullable().optional(),
+    }),
+  ),
 });
 
 /**
@@ -147,6 +153,23 @@ export async function killNode(fleet: LocalFleet, nodeId: string): Promise<numbe
   const killedAt = Date.now();
   process.kill(-pid, 'SIGKILL');
   await node?.process.exited;
+  return killedAt;
+}
+
+/** SIGKILLs the active ffmpeg of the channel's stream on a node (its `/stats`); returns when (epoch ms). */
+export async function killActiveFfmpeg(
+  fleet: LocalFleet,
+  nodeId: string,
+  channelId: string,
+): Promise<number> {
+  const node = fleet.nodes.find((candidate) => candidate.nodeId === nodeId);
+  if (node === undefined) throw new Error(`no node ${nodeId}`);
+  const res = await fetch(`http://127.0.0.1:${node.httpPort}/stats`);
+  const stream = NodeStats.parse(await res.json()).streams.find((s) => s.channelId === channelId);
+  const pid = stream?.ffmpegPid;
+  if (pid === undefined || pid === null) throw new Error(`no ffmpeg for ${channelId} on ${nodeId}`);
+  const killedAt = Date.now();
+  process.kill(pid, 'SIGKILL');
   return killedAt;
 }
 
