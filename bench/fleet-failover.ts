@@ -18,8 +18,13 @@
 //     `?backup=1` to the backup address; each kill takes the node whose pipeline is on air, and the
 //     other's waiting standby goes on air (placed = on air there); the restarted node's next
 //     publish becomes the new standby.
+//   `--relay`: the node receiving the publish relays the source to the other node (docs/deploy.md,
+//     "Relayed standby"), whose pipeline waits as the stream's standby; the kills alternate between
+//     the ffmpeg on air (kill -9; that node then waits as the standby) and the node on air (the
+//     relay's; started again, the relay comes back to it as the next standby).
 //   node bench/fleet-failover.ts [--streams-only | --failover-only] [--no-page] [--same-viewer]
-//     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000) [--dual]
+//     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000)
+//     [--dual | --relay]
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +39,7 @@ import { ApiClient, uniqueName } from '../test/e2e/lib/api.ts';
 import {
   findDualPublish,
   findHolder,
+  killActiveFfmpeg,
   killHoldingNode,
   killNode,
   longestGap,
@@ -66,6 +72,8 @@ const PAGE = !process.argv.includes('--no-page');
 const SAME_VIEWER = process.argv.includes('--same-viewer');
 /** `--dual`: a dual publish, the failover by the waiting standby instead of the encoder's reconnect. */
 const DUAL = process.argv.includes('--dual');
+/** `--relay`: a relayed standby; the kills alternate between the ffmpeg on air and the node on air. */
+const RELAY = process.argv.includes('--relay');
 /** A fresh page watches this long (and until hls.js stops catching up) before its kill. */
 const VIEWER_SETTLE_SECONDS = 8;
 /**
@@ -165,6 +173,7 @@ async function createChannel(platform: Platform, tier: ChannelTier): Promise<Cha
 }
 
 interface Kill {
+  /** The node killed, or `<node>:ffmpeg` for its ffmpeg on air (`--relay`). */
   killed: string;
   survivor: string;
   gapMs: number;
@@ -244,13 +253,31 @@ async function killCarrier(
   platform: Platform,
   fleet: LocalFleet,
   channelId: string,
-): Promise<{ killed: string; killedAt: number; survivor: () => Promise<string | undefined> }> {
-  if (DUAL) {
+  k: number,
+): Promise<{
+  killed: string;
+  killedAt: number;
+  restart: string | null;
+  survivor: () => Promise<string | undefined>;
+}> {
+  if (RELAY && k % 2 === 0) {
+    const pair = await waitForDualPublish(fleet, channelId, 30_000);
+    const killedAt = await killActiveFfmpeg(fleet, pair.onAir, channelId);
+    return {
+      killed: `${pair.onAir}:ffmpeg`,
+      killedAt,
+      restart: null,
+      survivor: async () =>
+        (await findDualPublish(fleet, channelId)).onAir === pair.standby ? pair.standby : undefined,
+    };
+  }
+  if (DUAL || RELAY) {
     const pair = await waitForDualPublish(fleet, channelId, 30_000);
     const killedAt = await killNode(fleet, pair.onAir);
     return {
       killed: pair.onAir,
       killedAt,
+      restart: pair.onAir,
       survivor: async () =>
         (await findDualPublish(fleet, channelId)).onAir === pair.standby ? pair.standby : undefined,
     };
@@ -260,6 +287,7 @@ async function killCarrier(
   return {
     killed,
     killedAt,
+    restart: killed,
     survivor: async () => {
       const holder = findHolder(await readFleet(platform.baseUrl, platform.ingestSecret), channelId);
       return holder !== undefined && holder !== killed ? holder : undefined;
@@ -322,14 +350,16 @@ async function measureFailovers(
         : null;
       const atKill = settled?.sample ?? null;
       const nudgesBefore = viewer ? (await playerState(viewer.page)).nudges : 0;
-      const carrier = await killCarrier(platform, fleet, channel.channelId);
+      const carrier = await killCarrier(platform, fleet, channel.channelId, k);
       const { killed, killedAt } = carrier;
       const survivor = await waitFor('the stream carried on the other node', carrier.survivor, 30_000, 100);
       const placedAt = Date.now();
       const resumedAt = await waitFor(
         'a new part after the kill',
         async () =>
-          parts.arrivals.find((at) => at > (DUAL ? killedAt + 300 : Math.max(placedAt, killedAt + 500))),
+          parts.arrivals.find((at) =>
+            DUAL || RELAY ? at > killedAt + 300 : at > Math.max(placedAt, killedAt + 500),
+          ),
         30_000,
         100,
       );
@@ -354,7 +384,7 @@ async function measureFailovers(
         steadyAtKill: settled?.steady ?? null,
       });
       process.stdout.write(`  kill ${k + 1}: ${JSON.stringify(kills.at(-1))}\n`);
-      await fleet.restartNode(killed);
+      if (carrier.restart !== null) await fleet.restartNode(carrier.restart);
     }
     if (viewer) {
       const { fatalErrors } = await playerState(viewer.page);
@@ -485,6 +515,8 @@ export const fleetFailoverBench = {
           FLEET_MAX_STREAMS: '8',
           MAX_ENCODES: '16',
           DRAIN_DEADLINE_SECONDS: '1',
+          // The failover's channel is tier none (its source sent as is).
+          ...(RELAY ? { RELAY_STANDBY_TIERS: 'none' } : {}),
         },
         basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
       });
@@ -504,7 +536,7 @@ export const fleetFailoverBench = {
       return {
         table: {
           title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
-          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop${DUAL ? '; dual publish (front + backup address with ?backup=1), the standby goes on air' : ''}; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
+          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop${DUAL ? '; dual publish (front + backup address with ?backup=1), the standby goes on air' : ''}${RELAY ? '; relayed standby on the other node, kills alternating: the ffmpeg on air (kill -9), the node on air' : ''}; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
           headers: ['measure', 'p50', 'max', 'n'],
           rows: [
             [
@@ -530,7 +562,7 @@ export const fleetFailoverBench = {
                 ]
               : []),
             [
-              DUAL
+              DUAL || RELAY
                 ? 'kill → the standby on air on the other node (s)'
                 : 'kill → reconnect placed on the other node (s)',
               formatNumber(placed.p50, 2),
@@ -559,7 +591,7 @@ export const fleetFailoverBench = {
         },
         result: {
           viewer: PAGE ? (SAME_VIEWER ? 'same_page_every_kill' : 'steady_page_per_kill') : null,
-          failover: DUAL ? 'dual_publish_standby' : 'encoder_reconnect',
+          failover: DUAL ? 'dual_publish_standby' : RELAY ? 'relayed_standby' : 'encoder_reconnect',
           retry_delay_ms: RETRY_DELAY_MS,
           kills,
           failover_gap_s: roundSummary(gap, 2),
