@@ -533,6 +533,32 @@ export const fleetFailoverBench = {
       const stall = summarize(stalls);
       const buffers = summarize(kills.flatMap((k) => (k.bufferAtKill === null ? [] : [k.bufferAtKill])));
       const kept = (steps: TierStep[]) => steps.filter(keptUp).at(-1)?.streams ?? 0;
+      // `--relay`: the two kinds of kill apart (an ffmpeg yields at once; a node is found silent after 1 s).
+      const relayRows = (['ffmpeg', 'node'] as const).flatMap((kind): string[][] => {
+        if (!RELAY) return [];
+        const ofKind = kills.filter((k) => k.killed.endsWith(':ffmpeg') === (kind === 'ffmpeg'));
+        const kindGap = summarize(ofKind.map((k) => k.gapMs / 1000));
+        const kindStall = summarize(ofKind.flatMap((k) => (k.stallMs === null ? [] : [k.stallMs / 1000])));
+        const label = kind === 'ffmpeg' ? 'the ffmpeg on air killed' : 'the node on air killed';
+        return [
+          [
+            `${label}: gap (s)`,
+            formatNumber(kindGap.p50, 2),
+            formatNumber(kindGap.max, 2),
+            String(kindGap.count),
+          ],
+          ...(kindStall.count > 0
+            ? [
+                [
+                  `${label}: video stood still (s)`,
+                  formatNumber(kindStall.p50, 2),
+                  formatNumber(kindStall.max, 2),
+                  String(kindStall.count),
+                ],
+              ]
+            : []),
+        ];
+      });
       return {
         table: {
           title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
@@ -561,6 +587,7 @@ export const fleetFailoverBench = {
                   ],
                 ]
               : []),
+            ...relayRows,
             [
               DUAL || RELAY
                 ? 'kill → the standby on air on the other node (s)'

@@ -47,12 +47,13 @@ async function main(): Promise<void> {
   };
   // Hot standbys take only the encode slots active streams leave spare, and go first under load.
   const standbyBudget = new StandbyBudget(capacity.snapshot);
-  // A fleet node relays the sources of these tiers to a standby on another node (docs/deploy.md).
-  const inFleet = (process.env.FLEET_NODE_ID ?? '') !== '';
+  // A fleet node relays the sources of these tiers to a standby on another node (docs/deploy.md,
+  // "Relayed standby"); such a stream's standby is that one, not a second ffmpeg on this node.
+  const relayStandbyTiers = (process.env.FLEET_NODE_ID ?? '') === '' ? [] : config.RELAY_STANDBY_TIERS;
   const standby = {
-    hotStandbyTiers: config.HOT_STANDBY_TIERS,
+    hotStandbyTiers: config.HOT_STANDBY_TIERS.filter((tier) => !relayStandbyTiers.includes(tier)),
     standbyBudget,
-    relayStandbyTiers: inFleet ? config.RELAY_STANDBY_TIERS : [],
+    relayStandbyTiers,
   };
   // GET /metrics on the health/stats port (docs/operations.md).
   const metrics = new TranscoderMetrics({
