@@ -24,14 +24,14 @@
 //     relay's; started again, the relay comes back to it as the next standby).
 //   node bench/fleet-failover.ts [--streams-only | --failover-only] [--no-page] [--same-viewer]
 //     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000)
-//     [--dual | --relay]
+//     [--dual | --relay] [--tier none|affiliate|partner]  (the failover channel's tier, default none)
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { z } from 'zod';
-import type { ChannelTier } from '../protocol/ingest.ts';
+import { ChannelTier } from '../protocol/ingest.ts';
 import { type LocalFleet, startLocalFleet } from '../scripts/lib/fleet.ts';
 import { findFreePort, findFreePortBlock, stopAllManaged, waitFor } from '../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from '../test/e2e/harness.ts';
@@ -74,6 +74,8 @@ const SAME_VIEWER = process.argv.includes('--same-viewer');
 const DUAL = process.argv.includes('--dual');
 /** `--relay`: a relayed standby; the kills alternate between the ffmpeg on air and the node on air. */
 const RELAY = process.argv.includes('--relay');
+/** `--tier T`: the failover channel's tier (default none, its source sent as is; partner encodes a ladder). */
+const FAILOVER_TIER = ChannelTier.parse(readArg('tier', 'none'));
 /** A fresh page watches this long (and until hls.js stops catching up) before its kill. */
 const VIEWER_SETTLE_SECONDS = 8;
 /**
@@ -301,7 +303,7 @@ async function measureFailovers(
   front: { rtmp: number; backupRtmp: number },
   source: string,
 ): Promise<Kill[]> {
-  const channel = await createChannel(platform, 'none');
+  const channel = await createChannel(platform, FAILOVER_TIER);
   const publisher = startReconnectingPublisher(
     () => publishFile(`rtmp://127.0.0.1:${front.rtmp}/live/${channel.streamKey}`, source),
     { retryDelayMs: RETRY_DELAY_MS },
@@ -515,8 +517,8 @@ export const fleetFailoverBench = {
           FLEET_MAX_STREAMS: '8',
           MAX_ENCODES: '16',
           DRAIN_DEADLINE_SECONDS: '1',
-          // The failover's channel is tier none (its source sent as is).
-          ...(RELAY ? { RELAY_STANDBY_TIERS: 'none' } : {}),
+          // The failover channel's tier is the relayed one.
+          ...(RELAY ? { RELAY_STANDBY_TIERS: FAILOVER_TIER } : {}),
         },
         basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
       });
@@ -562,7 +564,7 @@ export const fleetFailoverBench = {
       return {
         table: {
           title: 'Ingest fleet: failover after kill -9 of the node carrying a stream, and streams per node',
-          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; publisher reconnects ${RETRY_DELAY_MS} ms after a drop${DUAL ? '; dual publish (front + backup address with ?backup=1), the standby goes on air' : ''}${RELAY ? '; relayed standby on the other node, kills alternating: the ffmpeg on air (kill -9), the node on air' : ''}; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
+          source: `wrangler dev + 2 transcoder nodes (libx264) behind HAProxy on loopback; 1280x720 30 fps H.264 3 Mbps + AAC source sent as is; failover channel tier ${FAILOVER_TIER}; publisher reconnects ${RETRY_DELAY_MS} ms after a drop${DUAL ? '; dual publish (front + backup address with ?backup=1), the standby goes on air' : ''}${RELAY ? '; relayed standby on the other node, kills alternating: the ffmpeg on air (kill -9), the node on air' : ''}; ${KILLS} kills; ${WINDOW_MS / 1000} s windows per streams-per-node step`,
           headers: ['measure', 'p50', 'max', 'n'],
           rows: [
             [
@@ -620,6 +622,7 @@ export const fleetFailoverBench = {
           viewer: PAGE ? (SAME_VIEWER ? 'same_page_every_kill' : 'steady_page_per_kill') : null,
           failover: DUAL ? 'dual_publish_standby' : RELAY ? 'relayed_standby' : 'encoder_reconnect',
           retry_delay_ms: RETRY_DELAY_MS,
+          tier: FAILOVER_TIER,
           kills,
           failover_gap_s: roundSummary(gap, 2),
           placed_s: roundSummary(placed, 2),
