@@ -106,7 +106,13 @@ export class LiveStream extends DurableObject<Env> {
    * publish has gone silent. Memory only: an object restarted meanwhile answers its next claim 409,
    * and the encoder's retry admits it again.
    */
-  #standby: { publishId: string; lastSeenAt: number; input: BeginPublishInput } | null = null;
+  #standby: {
+    publishId: string;
+    lastSeenAt: number;
+    input: BeginPublishInput;
+    /** It has claimed: its pipeline runs (a standby claims once its transcode has started). */
+    claimed: boolean;
+  } | null = null;
   /**
    * What the current publish was admitted with: a publish handing the air to its standby (a yield, or
    * a relay's source replaced) becomes that standby with it. Memory only: an object restarted
@@ -237,6 +243,7 @@ export class LiveStream extends DurableObject<Env> {
         return this.#gone(publishId);
       const now = Date.now();
       standby.lastSeenAt = now;
+      standby.claimed = true;
       if (record.phase === 'reconnecting' && this.#endedByEncoder) return { kind: 'standby' };
       let replaced: string | null = null;
       const replacedInput = this.#currentInput;
@@ -254,7 +261,7 @@ export class LiveStream extends DurableObject<Env> {
       // not cut off (which would close the connection that feeds the relay).
       if (replaced === null || standby.input.relay !== true || replacedInput === null)
         return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: false };
-      this.#standby = { publishId: replaced, lastSeenAt: now, input: replacedInput };
+      this.#standby = { publishId: replaced, lastSeenAt: now, input: replacedInput, claimed: true };
       return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: true };
     });
   }
@@ -274,11 +281,13 @@ export class LiveStream extends DurableObject<Env> {
       const now = Date.now();
       const standby = this.#standby;
       const input = this.#currentInput;
-      if (standby === null || !this.#hasLiveStandby(now) || input === null) return { kind: 'kept' };
+      // A standby that has not claimed yet has no transcode running to hand over to.
+      if (standby === null || !standby.claimed || !this.#hasLiveStandby(now) || input === null)
+        return { kind: 'kept' };
       this.#standby = null;
       await this.#dropPublisher(now, 'yielded');
       await this.#promote(record, standby, publishId);
-      this.#standby = { publishId, lastSeenAt: now, input };
+      this.#standby = { publishId, lastSeenAt: now, input, claimed: true };
       return { kind: 'standby' };
     });
   }
@@ -340,7 +349,7 @@ export class LiveStream extends DurableObject<Env> {
 
   #admitStandby(record: StreamRecord, input: BeginPublishInput, now: number): AuthorizeResponse {
     const publishId = crypto.randomUUID();
-    this.#standby = { publishId, lastSeenAt: now, input };
+    this.#standby = { publishId, lastSeenAt: now, input, claimed: false };
     streamLog.info('standby_admitted', {
       ...describeRecord(record),
       publish_id: publishId,

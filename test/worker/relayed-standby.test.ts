@@ -131,6 +131,9 @@ describe('relayed standby', () => {
     // No standby yet: the publish keeps the air while its ffmpeg restarts.
     expect(await readYield(a, primary)).toEqual({ state: 'kept' });
     const relay = await admit(b, channel.streamKey, true);
+    // Admitted but not claiming yet (its transcode has not started): nothing to hand over to.
+    expect(await readYield(a, primary)).toEqual({ state: 'kept' });
+    expect(await readClaim(b, relay)).toEqual({ state: 'standby' });
 
     // Its ffmpeg died: the relay goes on air at its next claim, the yielding publish is its standby.
     expect(await readYield(a, primary)).toEqual({ state: 'standby' });
