@@ -375,14 +375,16 @@ describe('hot standby', () => {
     for (const name of RENDITIONS) expect(uploads(name), name).toEqual([]);
   });
 
-  it('hands the air to the stream\'s standby elsewhere when its ffmpeg dies with no standby of its own, waits as that standby, and comes back with an init after the splice', async () => {
+  it("hands the air to the stream's standby elsewhere when its ffmpeg dies with no standby of its own, waits as that standby, and comes back with an init after the splice", async () => {
     let promotion: { next_msn: number; after_pdt: number } | null = null;
     origin.respond((request) => {
       if (request.path.endsWith('/yield')) return { status: 200, body: JSON.stringify({ state: 'standby' }) };
       if (request.path.endsWith('/standby'))
         return {
           status: 200,
-          body: JSON.stringify(promotion === null ? { state: 'standby' } : { state: 'promoted', ...promotion }),
+          body: JSON.stringify(
+            promotion === null ? { state: 'standby' } : { state: 'promoted', ...promotion },
+          ),
         };
       return { status: 204 };
     });
@@ -397,7 +399,9 @@ describe('hot standby', () => {
     process.kill(pid, 'SIGKILL');
     await waitFor(() => pipeline.stats().waitingOnStandby, 5_000, 'the yield');
     expect(origin.requests.filter((request) => request.path.endsWith('/yield'))).toHaveLength(1);
-    expect(logs).toContainEqual(expect.objectContaining({ event: 'pipeline.standby_now', reason: 'yielded' }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({ event: 'pipeline.standby_now', reason: 'yielded' }),
+    );
     // Whatever was in flight at the yield has landed; from now on its restarted run is held.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const sentBefore = RENDITIONS.map((name) => uploads(name).length);
@@ -419,5 +423,57 @@ describe('hot standby', () => {
       expect(after[0]?.kind, name).toBe('init');
       expect(after[1], name).toMatchObject({ kind: 'part', msn: 60, part: 0, independent: true });
     }
+  });
+
+  it("keeps a relayed source's encoder connection when the origin put its relay's standby on air: it waits as that standby", async () => {
+    let onAir = true;
+    origin.respond((request) => {
+      if (request.path.endsWith('/relay-target'))
+        return { status: 200, body: JSON.stringify({ rtmp_url: null }) };
+      if (request.path.endsWith('/standby'))
+        return { status: 200, body: JSON.stringify({ state: 'standby' }) };
+      const kind = request.path.split('/')[5];
+      if (!onAir && (kind === 'init' || kind === 'part' || kind === 'segment')) return { status: 409 };
+      return { status: 204 };
+    });
+    const publish = openPublish(GRANT);
+    const pipeline = startPipeline(publish, { hotStandbyTiers: [], relayStandbyTiers: [GRANT.tier] });
+    feeders.push(feedInRealTime(publish, tags));
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).some((u) => u.kind === 'part')),
+      20_000,
+      'parts on air',
+    );
+    // The relay asked where to go (nowhere now: it asks again later).
+    expect(origin.requests.some((request) => request.path.endsWith('/relay-target'))).toBe(true);
+    // Its uploads stalled, and the relay's standby took the air: the next upload is refused.
+    onAir = false;
+    await waitFor(() => pipeline.stats().waitingOnStandby, 10_000, 'the demotion');
+    expect(logs).toContainEqual(
+      expect.objectContaining({ event: 'pipeline.standby_now', reason: 'replaced' }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(publish.closeReason()).toBeNull();
+  });
+
+  it('drops the publisher on a refused upload when its source is not relayed', async () => {
+    let onAir = true;
+    origin.respond((request) => {
+      const kind = request.path.split('/')[5];
+      if (!onAir && (kind === 'init' || kind === 'part' || kind === 'segment')) return { status: 409 };
+      return { status: 204 };
+    });
+    const publish = openPublish(GRANT);
+    startPipeline(publish, { hotStandbyTiers: [] });
+    feeders.push(feedInRealTime(publish, tags));
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).some((u) => u.kind === 'part')),
+      20_000,
+      'parts on air',
+    );
+    onAir = false;
+    await waitFor(() => publish.closeReason() !== null, 10_000, 'the publisher dropped');
+    expect(publish.closeReason()).toBe('kicked');
+    expect(origin.requests.some((request) => request.path.endsWith('/standby'))).toBe(false);
   });
 });
