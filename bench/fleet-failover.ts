@@ -26,7 +26,7 @@
 //     [--retry-ms N]  (the publisher's reconnect delay, default 1000; OBS's default is 2000)
 //     [--dual | --relay] [--tier none|affiliate|partner]  (the failover channel's tier, default none)
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { appendFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
@@ -506,7 +506,10 @@ export const fleetFailoverBench = {
       const frontRtmp = await findFreePort();
       const backupRtmp = await findFreePort();
       const base = await findFreePortBlock(30);
+      // FLEET_LOG=<file>: every node's and HAProxy's lines, for a run that needs explaining.
+      const fleetLog = process.env.FLEET_LOG;
       const fleet = await startLocalFleet({
+        ...(fleetLog ? { onLine: (line: string) => appendFileSync(fleetLog, `${line}\n`) } : {}),
         nodes: 2,
         front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp },
         originUrl: platform.baseUrl,
