@@ -487,15 +487,18 @@ export class StreamPipeline {
   async #yieldAir(): Promise<void> {
     if (this.#handingOver || this.#closing || this.#waitingOnStandby) return;
     this.#handingOver = true;
+    let cutOff = false;
     try {
       const answer = await this.#deps.client.yieldAir(this.#publish);
       if (answer.state === 'standby' && !this.#closing) this.#demote('yielded');
     } catch (error) {
-      if (error instanceof CutOffError) this.#session.close('kicked');
-      // Otherwise the restart goes on as without a standby.
+      // Not on air any more: maybe its relay's standby took over already (#onCutOff asks). Any other
+      // failure: the restart goes on as without a standby.
+      cutOff = error instanceof CutOffError;
     } finally {
       this.#handingOver = false;
     }
+    if (cutOff) await this.#onCutOff();
   }
 
   /**
@@ -530,6 +533,8 @@ export class StreamPipeline {
 
   #demote(reason: 'yielded' | 'replaced'): void {
     this.#waitingOnStandby = true;
+    // One transcode holds while it waits: an in-node standby (not running, or it had taken over) goes.
+    this.#pair.shedStandby('handed_over');
     for (const output of this.#outputs.values()) {
       output.gate.demote();
       output.uploader.resume();

@@ -17,7 +17,8 @@ const DEADLINE_CHECK_MS = 100;
 /** A standby this far behind the active is hung or starved: it is restarted. */
 const STANDBY_MAX_LAG_MS = 5_000;
 
-export type ShedReason = 'node_load' | 'standby_behind' | 'standby_failing';
+/** `handed_over`: the stream's standby on another node went on air; this publish waits as its standby. */
+export type ShedReason = 'node_load' | 'standby_behind' | 'standby_failing' | 'handed_over';
 
 export interface LanePairOptions {
   /** The stream's renditions and their gates (known once the ladder is planned). */
