@@ -5,13 +5,10 @@
 // node that is on air (SIGKILL of its process group) puts the backup on air at its next claim, with
 // no reconnect in the path (the fleet has no room for one): the same stream continues after one
 // discontinuity while hls.js in Chromium plays, and the stall the viewer sees is measured.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type LocalFleet, startLocalFleet } from '../../scripts/lib/fleet.ts';
-import { findFreePort, findFreePortBlock, stopAllManaged, waitFor } from '../../scripts/lib/platform.ts';
+import type { LocalFleet } from '../../scripts/lib/fleet.ts';
+import { stopAllManaged, waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, uniqueName } from './lib/api.ts';
 import {
@@ -20,6 +17,7 @@ import {
   longestGap,
   openMeteredPlayer,
   readPlayerMeter,
+  startOneStreamFleet,
   startReconnectingPublisher,
   waitForDualPublish,
   watchPartArrivals,
@@ -38,18 +36,7 @@ describe('dual publish', () => {
 
   beforeAll(async () => {
     platform = await startPlatform({ transcoder: false });
-    frontRtmp = await findFreePort();
-    backupRtmp = await findFreePort();
-    const base = await findFreePortBlock(30);
-    fleet = await startLocalFleet({
-      nodes: 2,
-      front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp },
-      originUrl: platform.baseUrl,
-      ingestSecret: platform.ingestSecret,
-      stateDir: mkdtempSync(join(tmpdir(), 'edgestream-e2e-dual-')),
-      env: { TRANSCODER_ENCODER: 'x264', FLEET_MAX_STREAMS: '1', DRAIN_DEADLINE_SECONDS: '1' },
-      basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
-    });
+    ({ fleet, frontRtmp, backupRtmp } = await startOneStreamFleet(platform, { name: 'dual' }));
   }, 120_000);
 
   afterAll(async () => {

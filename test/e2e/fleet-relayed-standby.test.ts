@@ -6,13 +6,10 @@
 // holding the encoder's connection and feeding the relay; killing the node now on air (SIGKILL of its
 // process group) puts the first node back on air. One stream, two discontinuities, no reconnect in
 // either path (the fleet has no room for one), and the stall the viewer sees is measured each time.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { type LocalFleet, startLocalFleet } from '../../scripts/lib/fleet.ts';
-import { findFreePort, findFreePortBlock, stopAllManaged, waitFor } from '../../scripts/lib/platform.ts';
+import type { LocalFleet } from '../../scripts/lib/fleet.ts';
+import { stopAllManaged, waitFor } from '../../scripts/lib/platform.ts';
 import { type Platform, startPlatform } from './harness.ts';
 import { ApiClient, uniqueName } from './lib/api.ts';
 import {
@@ -23,6 +20,7 @@ import {
   openMeteredPlayer,
   type PartWatch,
   readPlayerMeter,
+  startOneStreamFleet,
   startReconnectingPublisher,
   waitForDualPublish,
   watchPartArrivals,
@@ -40,23 +38,11 @@ describe('relayed standby', () => {
 
   beforeAll(async () => {
     platform = await startPlatform({ transcoder: false });
-    frontRtmp = await findFreePort();
-    const base = await findFreePortBlock(30);
-    fleet = await startLocalFleet({
-      nodes: 2,
-      front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp: await findFreePort() },
-      originUrl: platform.baseUrl,
-      ingestSecret: platform.ingestSecret,
-      stateDir: mkdtempSync(join(tmpdir(), 'edgestream-e2e-relay-')),
-      // The test channel's tier (none: passthrough, cheap on two cores) is relayed here; partner by default.
-      env: {
-        TRANSCODER_ENCODER: 'x264',
-        FLEET_MAX_STREAMS: '1',
-        DRAIN_DEADLINE_SECONDS: '1',
-        RELAY_STANDBY_TIERS: 'none',
-      },
-      basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
-    });
+    // The test channel's tier (none: passthrough, cheap on two cores) is relayed here; partner by default.
+    ({ fleet, frontRtmp } = await startOneStreamFleet(platform, {
+      name: 'relay',
+      env: { RELAY_STANDBY_TIERS: 'none' },
+    }));
   }, 120_000);
 
   afterAll(async () => {

@@ -5,8 +5,8 @@
 // An encoder that stopped streaming does not put its standby on air; a key reset ends the standby.
 import { env, SELF } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AuthorizeResponse, StandbyClaimResponse } from '../../protocol/ingest.ts';
-import { registerNode, registryStub, resetRegistry, type TestNode } from './fleet-fixtures.ts';
+import type { AuthorizeResponse } from '../../protocol/ingest.ts';
+import { registerNode, resetRegistry, type TestNode } from './fleet-fixtures.ts';
 import {
   createTestChannel,
   findTags,
@@ -18,48 +18,23 @@ import {
   putPart,
   runInTestLiveStream,
 } from './origin-fixtures.ts';
+import {
+  admitOn,
+  authorizeOn,
+  callPublish,
+  listPlacements,
+  readClaim,
+  setTakeoverSilence,
+} from './standby-fixtures.ts';
 
 beforeEach(resetRegistry);
 
-function authorize(node: TestNode, streamKey: string, backup: boolean): Promise<Response> {
-  return SELF.fetch(`${ORIGIN}/internal/ingest/authorize`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${node.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ stream_key: streamKey, ...(backup ? { backup: true } : {}) }),
-  });
-}
-
-async function admit(node: TestNode, streamKey: string, backup: boolean): Promise<AuthorizeResponse> {
-  const res = await authorize(node, streamKey, backup);
-  if (res.status !== 200) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
-  return AuthorizeResponse.parse(await res.json());
-}
-
-function claim(node: TestNode, publish: AuthorizeResponse): Promise<Response> {
-  return SELF.fetch(`${ORIGIN}/internal/ingest/${publish.channel_id}/${publish.publish_id}/standby`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${node.token}` },
-  });
-}
-
-async function readClaim(node: TestNode, publish: AuthorizeResponse): Promise<StandbyClaimResponse> {
-  const res = await claim(node, publish);
-  if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${await res.text()}`);
-  return StandbyClaimResponse.parse(await res.json());
-}
-
-function silence(channelId: string, takeoverSilenceMs: number): Promise<void> {
-  return runInTestLiveStream(env.LIVE_STREAM.getByName(channelId), (instance) =>
-    instance.setTimings({ takeoverSilenceMs }),
-  );
-}
-
-async function placements(): Promise<Array<[string, string | null]>> {
-  const all = (await registryStub().snapshot()).placements;
-  return all
-    .map((p): [string, string | null] => [p.nodeId, p.publishId])
-    .sort(([x], [y]) => x.localeCompare(y));
-}
+const authorize = (node: TestNode, streamKey: string, backup: boolean) =>
+  authorizeOn(node, streamKey, { backup });
+const admit = (node: TestNode, streamKey: string, backup: boolean) => admitOn(node, streamKey, { backup });
+const claim = (node: TestNode, publish: AuthorizeResponse) => callPublish(node, publish, 'standby');
+const silence = setTakeoverSilence;
+const placements = listPlacements;
 
 describe('dual publish', () => {
   it('keeps the backup publish warm and unlisted on another node, then puts it on air once the live publish goes silent', async () => {

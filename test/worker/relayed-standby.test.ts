@@ -3,78 +3,40 @@
 // stream's warm standby. The publish on air whose transcode fails yields: the standby goes on air
 // and the yielding publish becomes its standby, keeping its node's placement. A relay's source that
 // falls silent is demoted the same way rather than cut off; a relay replaced on air is cut off.
-import { env, SELF } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
-import {
-  AuthorizeResponse,
-  RelayTargetResponse,
-  StandbyClaimResponse,
-  YieldResponse,
-} from '../../protocol/ingest.ts';
-import { registerNode, registryStub, resetRegistry, type TestNode } from './fleet-fixtures.ts';
+import { type AuthorizeResponse, RelayTargetResponse, YieldResponse } from '../../protocol/ingest.ts';
+import { registerNode, resetRegistry, type TestNode } from './fleet-fixtures.ts';
 import {
   createTestChannel,
   findTags,
   getPlaylist,
-  INGEST_AUTH,
-  ORIGIN,
   postIngest,
   publishSegment,
   putInit,
   putPart,
-  runInTestLiveStream,
 } from './origin-fixtures.ts';
+import {
+  admitOn,
+  authorizeOn,
+  callPublish,
+  listPlacements,
+  readClaim,
+  setTakeoverSilence,
+} from './standby-fixtures.ts';
 
 beforeEach(resetRegistry);
 
-function authorize(node: TestNode, streamKey: string, relay = false): Promise<Response> {
-  return SELF.fetch(`${ORIGIN}/internal/ingest/authorize`, {
-    method: 'POST',
-    headers: { Authorization: `Bearer ${node.token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ stream_key: streamKey, ...(relay ? { relay: true } : {}) }),
-  });
-}
-
-async function admit(node: TestNode, streamKey: string, relay = false): Promise<AuthorizeResponse> {
-  const res = await authorize(node, streamKey, relay);
-  if (res.status !== 200) throw new Error(`authorize answered ${res.status}: ${await res.text()}`);
-  return AuthorizeResponse.parse(await res.json());
-}
-
-function call(
-  node: TestNode | null,
-  publish: AuthorizeResponse,
-  kind: 'standby' | 'yield' | 'relay-target',
-): Promise<Response> {
-  return SELF.fetch(`${ORIGIN}/internal/ingest/${publish.channel_id}/${publish.publish_id}/${kind}`, {
-    method: 'POST',
-    headers: node === null ? INGEST_AUTH : { Authorization: `Bearer ${node.token}` },
-  });
-}
-
-async function readClaim(node: TestNode, publish: AuthorizeResponse): Promise<StandbyClaimResponse> {
-  const res = await call(node, publish, 'standby');
-  if (res.status !== 200) throw new Error(`claim answered ${res.status}: ${await res.text()}`);
-  return StandbyClaimResponse.parse(await res.json());
-}
+const authorize = (node: TestNode, streamKey: string, relay = false) =>
+  authorizeOn(node, streamKey, { relay });
+const admit = (node: TestNode, streamKey: string, relay = false) => admitOn(node, streamKey, { relay });
+const call = callPublish;
+const silence = setTakeoverSilence;
+const placements = listPlacements;
 
 async function readYield(node: TestNode, publish: AuthorizeResponse): Promise<YieldResponse> {
   const res = await call(node, publish, 'yield');
   if (res.status !== 200) throw new Error(`yield answered ${res.status}: ${await res.text()}`);
   return YieldResponse.parse(await res.json());
-}
-
-function silence(channelId: string, takeoverSilenceMs: number): Promise<void> {
-  return runInTestLiveStream(env.LIVE_STREAM.getByName(channelId), (instance) =>
-    instance.setTimings({ takeoverSilenceMs }),
-  );
-}
-
-async function placements(): Promise<Array<[string, string | null]>> {
-  const all = (await registryStub().snapshot()).placements;
-  return all
-    .map((p): [string, string | null] => [p.nodeId, p.publishId])
-    .sort(([x], [y]) => x.localeCompare(y));
 }
 
 /** A publish on air on `node` with a segment and two parts listed, its last part ending at the result. */

@@ -2,6 +2,20 @@
 import { z } from 'zod';
 import { ChannelTier } from '../../../protocol/ingest.ts';
 
+/** A comma-separated list of channel tiers (`partner,affiliate`); empty = none. */
+function tierList(defaultValue: string) {
+  return z
+    .string()
+    .default(defaultValue)
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
+    .pipe(z.array(ChannelTier).max(3));
+}
+
 const TranscoderEnv = z.object({
   /** The Worker's base URL; the internal ingest endpoint lives under /internal/ingest. */
   ORIGIN_URL: z.url(),
@@ -28,31 +42,13 @@ const TranscoderEnv = z.object({
    * input, promoted when the active one dies; docs/deploy.md, "Hot standby"), from the encode slots
    * the active streams leave spare. Empty = none.
    */
-  HOT_STANDBY_TIERS: z
-    .string()
-    .default('partner')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    )
-    .pipe(z.array(ChannelTier).max(3)),
+  HOT_STANDBY_TIERS: tierList('partner'),
   /**
    * Comma-separated tiers whose source a fleet node (FLEET_NODE_ID set) relays to a standby on
    * another node, which goes on air when this node's transcode fails or this publish falls silent
    * (docs/deploy.md, "Relayed standby"). Empty = none; ignored outside a fleet.
    */
-  RELAY_STANDBY_TIERS: z
-    .string()
-    .default('partner')
-    .transform((value) =>
-      value
-        .split(',')
-        .map((part) => part.trim())
-        .filter((part) => part !== ''),
-    )
-    .pipe(z.array(ChannelTier).max(3)),
+  RELAY_STANDBY_TIERS: tierList('partner'),
   /**
    * WHIP (WebRTC ingest, docs/webrtc.md): the HTTP port of `POST /whip`. 0 (the default) = off, so
    * processes that do not ask for it (tests, several transcoders on one host) claim no UDP port;

@@ -3,10 +3,13 @@
 // death of the node carrying a stream (its whole process group, SIGKILL: the machine is gone), and
 // the gap a viewer sees, measured twice: from the origin's playlist (when a new part is listed) and
 // in the page (when hls.js loads a part, and when the video's clock stands still).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { z } from 'zod';
-import type { LocalFleet } from '../../../scripts/lib/fleet.ts';
-import { waitFor } from '../../../scripts/lib/platform.ts';
+import { type LocalFleet, startLocalFleet } from '../../../scripts/lib/fleet.ts';
+import { findFreePort, findFreePortBlock, waitFor } from '../../../scripts/lib/platform.ts';
 import { openPlayer, type PlayerSample, samplePlayer } from './player.ts';
 import type { Publisher } from './publisher.ts';
 
@@ -171,6 +174,30 @@ export async function killActiveFfmpeg(
   const killedAt = Date.now();
   process.kill(pid, 'SIGKILL');
   return killedAt;
+}
+
+/**
+ * Two nodes behind HAProxy with room for one stream each (FLEET_MAX_STREAMS 1), so a stream's
+ * standby must sit on the other node and an encoder's reconnect finds no room: whatever carries the
+ * stream on after a kill is the standby. Used by the dual-publish and relayed-standby e2e tests.
+ */
+export async function startOneStreamFleet(
+  origin: { baseUrl: string; ingestSecret: string },
+  options: { name: string; env?: NodeJS.ProcessEnv },
+): Promise<{ fleet: LocalFleet; frontRtmp: number; backupRtmp: number }> {
+  const frontRtmp = await findFreePort();
+  const backupRtmp = await findFreePort();
+  const base = await findFreePortBlock(30);
+  const fleet = await startLocalFleet({
+    nodes: 2,
+    front: { rtmp: frontRtmp, rtmps: await findFreePort(), backupRtmp },
+    originUrl: origin.baseUrl,
+    ingestSecret: origin.ingestSecret,
+    stateDir: mkdtempSync(join(tmpdir(), `edgestream-e2e-${options.name}-`)),
+    env: { TRANSCODER_ENCODER: 'x264', FLEET_MAX_STREAMS: '1', DRAIN_DEADLINE_SECONDS: '1', ...options.env },
+    basePorts: { rtmp: base, rtmps: base + 10, http: base + 20 },
+  });
+  return { fleet, frontRtmp, backupRtmp };
 }
 
 export interface PartWatch {
