@@ -112,6 +112,8 @@ export class LiveStream extends DurableObject<Env> {
     input: BeginPublishInput;
     /** It has claimed: its pipeline runs (a standby claims once its transcode has started). */
     claimed: boolean;
+    /** A relay's standby: the publish whose source it relays (that one holds the encoder). */
+    relayOf: string | null;
   } | null = null;
   /**
    * What the current publish was admitted with: a publish handing the air to its standby (a yield, or
@@ -198,6 +200,8 @@ export class LiveStream extends DurableObject<Env> {
         }
         replaced = this.#record?.publishId ?? null;
         await this.#dropPublisher(now, silence);
+        // A relay of the publish taken over from has lost its source: it must not take the air.
+        if (replaced !== null && this.#standby?.relayOf === replaced) this.#standby = null;
       }
       const record = this.#record;
       if (record?.phase === 'reconnecting' && record.droppedAt !== null) {
@@ -258,10 +262,17 @@ export class LiveStream extends DurableObject<Env> {
       if (now - record.droppedAt >= this.timings.reconnectWindowMs) return this.#gone(publishId);
       const { nextMsn, afterPdt } = await this.#promote(record, standby, replaced);
       // A relay's source still holds the encoder's connection: it is this publish's standby now,
-      // not cut off (which would close the connection that feeds the relay).
-      if (replaced === null || standby.input.relay !== true || replacedInput === null)
+      // not cut off (which would close the connection that feeds the relay). It fell silent, so it
+      // must claim before anything is handed back to it.
+      if (replaced === null || standby.relayOf !== replaced || replacedInput === null)
         return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: false };
-      this.#standby = { publishId: replaced, lastSeenAt: now, input: replacedInput, claimed: true };
+      this.#standby = {
+        publishId: replaced,
+        lastSeenAt: now,
+        input: replacedInput,
+        claimed: false,
+        relayOf: null,
+      };
       return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: true };
     });
   }
@@ -287,7 +298,15 @@ export class LiveStream extends DurableObject<Env> {
       this.#standby = null;
       await this.#dropPublisher(now, 'yielded');
       await this.#promote(record, standby, publishId);
-      this.#standby = { publishId, lastSeenAt: now, input, claimed: true };
+      // A relay yielding to its source stays that source's relay; it claims before it can be handed
+      // the air back (its ffmpeg is restarting).
+      this.#standby = {
+        publishId,
+        lastSeenAt: now,
+        input,
+        claimed: false,
+        relayOf: input.relay === true ? standby.publishId : null,
+      };
       return { kind: 'standby' };
     });
   }
@@ -300,7 +319,8 @@ export class LiveStream extends DurableObject<Env> {
   ): Promise<{ nextMsn: number; afterPdt: number }> {
     const afterPdt = this.#playlists.listedMediaEnd();
     const value = await this.#continuePublish(record, standby.input, standby.publishId);
-    await this.#setCurrentIsBackup(standby.input.backup === true);
+    // A relay on air is not the encoder's backup: the encoder's reconnect must not wait as its standby.
+    await this.#setCurrentIsBackup(standby.input.backup === true && standby.input.relay !== true);
     this.#currentInput = standby.input;
     this.#promoted = { publishId: standby.publishId, nextMsn: value.next_msn, afterPdt };
     streamLog.info('standby_promoted', {
@@ -349,7 +369,9 @@ export class LiveStream extends DurableObject<Env> {
 
   #admitStandby(record: StreamRecord, input: BeginPublishInput, now: number): AuthorizeResponse {
     const publishId = crypto.randomUUID();
-    this.#standby = { publishId, lastSeenAt: now, input, claimed: false };
+    // A relay is admitted beside the publish whose node sends it (beginPublish): that is its source.
+    const relayOf = input.relay === true ? record.publishId : null;
+    this.#standby = { publishId, lastSeenAt: now, input, claimed: false, relayOf };
     streamLog.info('standby_admitted', {
       ...describeRecord(record),
       publish_id: publishId,

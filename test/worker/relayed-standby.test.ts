@@ -146,4 +146,32 @@ describe('relayed standby', () => {
       ['node-b', relay.publish_id],
     ]);
   });
+
+  it("drops a relay whose source was taken over by the encoder's reconnect, and never waits an encoder's publish beside a relay on air", async () => {
+    const a = await registerNode('node-a');
+    const b = await registerNode('node-b');
+    const c = await registerNode('node-c');
+    const channel = await createTestChannel({ tier: 'none' });
+    const primary = await admit(a, channel.streamKey);
+    await goLive(primary);
+    await silence(channel.channelId, 60_000);
+    const relay = await admit(b, channel.streamKey, true);
+    expect(await readClaim(b, relay)).toEqual({ state: 'standby' });
+    // The source's connection went half-open; the encoder reconnects on node-c and takes over.
+    await silence(channel.channelId, 0);
+    const reconnect = await admit(c, channel.streamKey);
+    expect(reconnect.stream_id).toBe(primary.stream_id);
+    // The relay had lost its source: it is no standby any more, and must not take the air.
+    expect((await call(b, relay, 'standby')).status).toBe(409);
+    await silence(channel.channelId, 60_000);
+    expect(await listPlacements()).toEqual([['node-c', reconnect.publish_id]]);
+
+    // node-c relays in turn and yields to its relay: the encoder's next publish is refused, not
+    // admitted as a standby beside the relay (which is not the encoder's backup).
+    const relay2 = await admit(a, channel.streamKey, true);
+    expect(await readClaim(a, relay2)).toEqual({ state: 'standby' });
+    expect(await readYield(c, reconnect)).toEqual({ state: 'standby' });
+    expect((await readClaim(a, relay2)).state).toBe('promoted');
+    expect((await authorize(b, channel.streamKey)).status).toBe(409);
+  });
 });

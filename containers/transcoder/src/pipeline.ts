@@ -187,8 +187,10 @@ export class StreamPipeline {
   #claiming = false;
   /** The source relayed to a standby node, once this publish has been on air (docs/deploy.md). */
   #relay: SourceRelay | null = null;
-  /** A yield or a cut-off's check is asking the origin: nothing else may close or demote meanwhile. */
+  /** A yield is asking the origin: nothing else may close or demote meanwhile. */
   #handingOver = false;
+  /** It gave up being the stream's standby (#abandonStandby): it only feeds the relay now. */
+  #abandoned = false;
 
   constructor(session: PublishSession<AuthorizeResponse>, deps: PipelineDeps) {
     this.#session = session;
@@ -498,37 +500,47 @@ export class StreamPipeline {
     } finally {
       this.#handingOver = false;
     }
-    if (cutOff) await this.#onCutOff();
+    if (cutOff) this.#onCutOff();
   }
 
   /**
    * The origin refused an upload or heartbeat of this publish. A source being relayed may have been
-   * replaced on air by its relay's standby (it fell silent): then it is that standby now and keeps the
-   * encoder's connection, which feeds the relay. Otherwise the publisher is dropped.
+   * replaced on air by its relay's standby (it fell silent): then it is that standby now and must keep
+   * the encoder's connection, which feeds the relay. It waits as a standby, and its claims settle it:
+   * `standby` it stays, `promoted` it goes back on air, 409 (it is neither) closes it. Otherwise the
+   * publisher is dropped.
    */
-  async #onCutOff(): Promise<void> {
+  #onCutOff(): void {
     if (this.#closing) return;
     if (this.#waitingOnStandby) {
       // An upload from before the hand-over: the publish is the standby already.
       for (const output of this.#outputs.values()) output.uploader.resume();
       return;
     }
+    // A yield in flight decides (its answer, or its own refusal, comes back here).
     if (this.#handingOver) return;
     if (this.#relay === null) {
       this.#session.close('kicked');
       return;
     }
-    this.#handingOver = true;
-    try {
-      const claim = await this.#deps.client.claimStandby(this.#publish);
-      if (claim.state === 'standby' && !this.#closing) this.#demote('replaced');
-      else if (claim.state === 'promoted')
-        for (const output of this.#outputs.values()) output.uploader.resume();
-    } catch {
-      this.#session.close('kicked');
-    } finally {
-      this.#handingOver = false;
-    }
+    this.#demote('replaced');
+  }
+
+  /**
+   * Its transcode keeps failing while it waits as the standby of its relay's publish on air: it stops
+   * being the stream's standby (the origin forgets it, so nothing hands the air back to it) but keeps
+   * the encoder's connection, which feeds the publish on air through the relay.
+   */
+  #abandonStandby(error: string): void {
+    this.#log({ level: 'error', event: 'pipeline.standby_abandoned', error });
+    this.#abandoned = true;
+    if (this.#standbyClaimTimer !== null) clearInterval(this.#standbyClaimTimer);
+    this.#standbyClaimTimer = null;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+    this.#deps.client.end(this.#publish, { reason: 'publisher_lost' }).catch((cause: unknown) => {
+      this.#log({ level: 'warn', event: 'pipeline.end_not_reported', error: String(cause) });
+    });
   }
 
   #demote(reason: 'yielded' | 'replaced'): void {
@@ -611,13 +623,17 @@ export class StreamPipeline {
       onThumbnail: (jpeg) => {
         if (!this.#pair.isActive(id) || this.#waitingOnStandby) return;
         this.#deps.client.putThumbnail(this.#publish, jpeg).catch((error: unknown) => {
-          if (error instanceof CutOffError) void this.#onCutOff();
+          if (error instanceof CutOffError) this.#onCutOff();
         });
       },
       onExit: (code, signal, stderr) => this.#onLaneExit(id, code, signal, stderr),
       onFatal: (error) => {
         if (!this.#pair.isActive(id)) {
           this.#shedStandby('standby_failing');
+          return;
+        }
+        if (this.#waitingOnStandby && this.#relay !== null) {
+          this.#abandonStandby(error.message);
           return;
         }
         this.#log({ level: 'error', event: 'pipeline.ffmpeg_failing', error: error.message });
@@ -672,7 +688,7 @@ export class StreamPipeline {
         : { maxBacklogSeconds: this.#deps.maxUploadBacklogSeconds }),
       log: (message) => this.#log({ level: 'warn', event: 'pipeline.upload_warning', message, rendition }),
     });
-    uploader.onCutOff(() => void this.#onCutOff());
+    uploader.onCutOff(() => this.#onCutOff());
     // The origin has been unreachable for the whole backlog: drop the publisher rather than queue
     // without bound; OBS reconnects, and the origin continues the stream inside its reconnect window.
     uploader.onOverflow(() => this.#session.close('publisher_lost'));
@@ -695,7 +711,7 @@ export class StreamPipeline {
           level: 'info',
           event: 'pipeline.cut_off',
         });
-        void this.#onCutOff();
+        this.#onCutOff();
       }
     }
   }
@@ -705,14 +721,15 @@ export class StreamPipeline {
     if (this.#standbyClaimTimer) clearInterval(this.#standbyClaimTimer);
     if (this.#probeTimer) clearTimeout(this.#probeTimer);
     this.#stopMedia?.();
-    this.#relay?.close();
+    // The encoder stopping is passed on (the relay unpublishes); anything else looks like a lost link.
+    this.#relay?.close({ graceful: reason === 'publisher_closed' });
     this.#takeHeldInput();
     await this.#pair.close();
     if (this.#plan) this.#deps.capacity.add(-this.#plan.encodes);
     await Promise.all(
       [...this.#outputs.values()].map((output) => output.uploader.close(UPLOAD_FLUSH_DEADLINE_MS)),
     );
-    if (reason !== 'kicked') {
+    if (reason !== 'kicked' && !this.#abandoned) {
       await this.#deps.client.end(this.#publish, { reason: toEndReason(reason) }).catch((error: unknown) => {
         this.#log({
           level: 'warn',

@@ -199,4 +199,42 @@ describe('rendition gate', () => {
       expect(describeSent(sent)).toEqual(['init:init-backup', '40.0']);
     });
   });
+
+  describe('a publish on air that hands the air over (demote)', () => {
+    it('holds its lane from then on and comes back with its init again, numbered by the origin even below what it had sent', () => {
+      const sent: PackagerEvent[] = [];
+      const gate = new RenditionGate({ active: 0, send: (event) => sent.push(event) });
+      gate.offer(0, init('source'));
+      // It sent through 4.2, but its uploads stalled: the origin listed only through 2.x.
+      for (const event of run('source', [0, 0], [4, 3])) gate.offer(0, event);
+      gate.demote();
+      sent.length = 0;
+      for (const event of run('source', [4, 3], [6, 2])) gate.offer(0, event);
+      expect(sent).toEqual([]);
+      // Handed back at msn 4 (what the origin lists next), from its held segment 5 that holds the cut.
+      gate.promoteRemote({ afterPdt: 1_000_000 + 5 * 2000 + 300, nextMsn: 4 });
+      expect(describeSent(sent)).toEqual([
+        'init:init-source',
+        ...Array.from({ length: PARTS_PER_SEGMENT }, (_, i) => `4.${i}`),
+        'seg4',
+        '5.0',
+        '5.1',
+      ]);
+    });
+
+    it('sends the init of a run that started while it waited rather than its old one', () => {
+      const sent: PackagerEvent[] = [];
+      const gate = new RenditionGate({ active: 0, send: (event) => sent.push(event) });
+      gate.offer(0, init('first'));
+      for (const event of run('first', [0, 0], [1, 2])) gate.offer(0, event);
+      gate.demote();
+      sent.length = 0;
+      // Its ffmpeg restarted while it waited: a new init, a new run.
+      gate.offer(0, init('restarted'));
+      for (const event of run('restarted', [0, 0], [1, 1], 4000)) gate.offer(0, event);
+      gate.promoteRemote({ afterPdt: 1_000_000 + 4000 + 100, nextMsn: 9 });
+      expect(describeSent(sent)[0]).toBe('init:init-restarted');
+      expect(describeSent(sent)[1]).toBe('9.0');
+    });
+  });
 });

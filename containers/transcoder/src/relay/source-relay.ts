@@ -13,6 +13,9 @@ import { isFlvVideoKeyframe, isFlvVideoTag } from '../rtmp/flv.ts';
 export const MAX_RELAY_PENDING_BYTES = 8 * 1024 * 1024;
 /** Between a relay that ended (or found no target) and the next attempt. */
 export const RELAY_RETRY_MS = 3_000;
+/** A run shorter than this (refused, or its target unreachable) doubles the wait before the next. */
+const RELAY_SHORT_RUN_MS = 5_000;
+const RELAY_MAX_BACKOFF_MS = 30_000;
 /** A stopped relay's ffmpeg gets this long to unpublish before it is killed. */
 const RELAY_STOP_GRACE_MS = 2_000;
 
@@ -83,6 +86,8 @@ export class SourceRelay {
   #target: string | null = null;
   #starts = 0;
   #closed = false;
+  /** The wait before the next attempt after a run that ended at once; 0 until one did. */
+  #backoffMs = 0;
 
   constructor(options: SourceRelayOptions) {
     this.#options = options;
@@ -96,11 +101,15 @@ export class SourceRelay {
     return { target: this.#target, running: this.#child !== null, starts: this.#starts };
   }
 
-  close(): void {
+  /**
+   * Ends the relay. `graceful` (the encoder stopped streaming): ffmpeg is let unpublish, so the other
+   * node hears the encoder stopped; otherwise it is killed, which that node sees as a lost link.
+   */
+  close(options: { graceful: boolean } = { graceful: false }): void {
     this.#closed = true;
     if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
-    this.#stop();
+    this.#stop(options.graceful);
   }
 
   async #connect(): Promise<void> {
@@ -114,7 +123,7 @@ export class SourceRelay {
     }
     if (this.#closed) return;
     if (target === null) {
-      this.#scheduleRetry();
+      this.#scheduleRetry(this.#options.retryMs ?? RELAY_RETRY_MS);
       return;
     }
     this.#run(target);
@@ -129,6 +138,7 @@ export class SourceRelay {
     this.#child = child;
     this.#target = target;
     this.#starts += 1;
+    const startedAt = Date.now();
     const stderr: string[] = [];
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (chunk: string) => {
@@ -145,10 +155,16 @@ export class SourceRelay {
       this.#options.log({ level: 'warn', event: 'relay.spawn_failed', error: error.message });
     });
     child.on('close', (code, signal) => {
-      if (this.#child === child) this.#stop();
+      if (this.#child === child) this.#stop(false);
       if (this.#closed) return;
       this.#options.log({ level: 'warn', event: 'relay.ended', target, code, signal, stderr });
-      this.#scheduleRetry();
+      // Refused or unreachable at once (the stream's one standby is taken, say): back off, up to 30 s.
+      const base = this.#options.retryMs ?? RELAY_RETRY_MS;
+      this.#backoffMs =
+        Date.now() - startedAt < RELAY_SHORT_RUN_MS
+          ? Math.min(RELAY_MAX_BACKOFF_MS, this.#backoffMs * 2 || base)
+          : base;
+      this.#scheduleRetry(this.#backoffMs);
     });
     // The standby's decoder starts on a keyframe: the start bytes, then tags from the next one.
     let waitingForKeyframe = this.#options.source.hasVideo();
@@ -175,13 +191,17 @@ export class SourceRelay {
     this.#options.log({ level: 'info', event: 'relay.started', target, run: this.#starts });
   }
 
-  #stop(): void {
+  #stop(graceful: boolean): void {
     this.#stopFeed?.();
     this.#stopFeed = null;
     const child = this.#child;
     this.#child = null;
     this.#target = null;
     if (child === null || child.exitCode !== null || child.signalCode !== null) return;
+    if (!graceful) {
+      child.kill('SIGKILL');
+      return;
+    }
     // The end of its input lets ffmpeg unpublish (the standby's node hears the encoder stopped).
     child.stdin?.end();
     setTimeout(() => {
@@ -189,8 +209,8 @@ export class SourceRelay {
     }, RELAY_STOP_GRACE_MS).unref();
   }
 
-  #scheduleRetry(): void {
+  #scheduleRetry(delayMs: number): void {
     if (this.#closed || this.#retryTimer !== null) return;
-    this.#retryTimer = setTimeout(() => void this.#connect(), this.#options.retryMs ?? RELAY_RETRY_MS);
+    this.#retryTimer = setTimeout(() => void this.#connect(), delayMs);
   }
 }

@@ -167,6 +167,9 @@ export class RenditionGate {
     this.#compared = 0;
     this.#mismatched = 0;
     this.#splice = { afterPdt: start, nextMsn: from.nextMsn, init: standbyInit };
+    // The origin's next msn rules: what this gate sent before a demotion may not all have been listed.
+    this.#lastPart = null;
+    this.#lastSegmentMsn = null;
     for (const event of held) this.#offerActive(event);
   }
 
@@ -245,7 +248,6 @@ export class RenditionGate {
   #offerStandby(event: PackagerEvent): void {
     if (event.kind === 'init') {
       this.#standbyInit = event;
-      this.#lastInit = event;
       return;
     }
     // The standby's numbering is the active's only while the standby is identical; for the
