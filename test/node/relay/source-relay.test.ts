@@ -60,10 +60,27 @@ describe('SourceRelay', () => {
       // No line names the key.
       expect(JSON.stringify(logs)).not.toContain('live_relaykey1');
 
-      relay.close();
+      // The encoder stopped: the relay unpublishes, and the other node hears the same.
+      relay.close({ graceful: true });
       await waitFor(() => standby.published[1]?.closeReason != null, 5_000, 'the relay to unpublish');
       expect(standby.published[1]?.closeReason).toBe('publisher_closed');
       expect(relay.stats().running).toBe(false);
+
+      // Any other end (the connection lost, the node stopping): the other node sees a lost link.
+      const second = new SourceRelay({
+        source: {
+          streamKey: session.streamKey,
+          onMedia: (listener) => session.onMedia(listener),
+          hasVideo: () => session.stats.videoCodec !== null,
+        },
+        findTarget: async () => `rtmp://127.0.0.1:${standby.server.port}/live`,
+        log: (event) => logs.push(event),
+      });
+      second.start();
+      await waitFor(() => (standby.published[2]?.mediaBytes ?? 0) > 10_000, 15_000, 'a second relay');
+      second.close();
+      await waitFor(() => standby.published[2]?.closeReason != null, 5_000, 'the second relay to drop');
+      expect(standby.published[2]?.closeReason).toBe('publisher_lost');
       // The encoder's own publish is untouched.
       expect(holder.published[0]?.closeReason).toBeNull();
     } finally {
