@@ -49,6 +49,17 @@ async function goLive(publish: AuthorizeResponse): Promise<number> {
   return start + 2_400;
 }
 
+/** A stream on air on `source` with its relay's standby warm (it has claimed) on `standby`. */
+async function liveWithRelay(source: TestNode, standby: TestNode) {
+  const channel = await createTestChannel({ tier: 'none' });
+  const primary = await admit(source, channel.streamKey);
+  await goLive(primary);
+  await silence(channel.channelId, 60_000);
+  const relay = await admit(standby, channel.streamKey, true);
+  expect(await readClaim(standby, relay)).toEqual({ state: 'standby' });
+  return { channel, primary, relay };
+}
+
 describe('relayed standby', () => {
   it('tells a node where to relay: another active node with room, never itself, nothing for a publish not placed on it', async () => {
     const a = await registerNode('node-a');
@@ -129,12 +140,7 @@ describe('relayed standby', () => {
   it("demotes a relay's silent source to its standby instead of cutting it off", async () => {
     const a = await registerNode('node-a');
     const b = await registerNode('node-b');
-    const channel = await createTestChannel({ tier: 'none' });
-    const primary = await admit(a, channel.streamKey);
-    await goLive(primary);
-    await silence(channel.channelId, 60_000);
-    const relay = await admit(b, channel.streamKey, true);
-    expect(await readClaim(b, relay)).toEqual({ state: 'standby' });
+    const { channel, primary, relay } = await liveWithRelay(a, b);
     // The source's uploads stalled (its node cannot reach the origin a moment): the relay takes over.
     await silence(channel.channelId, 0);
     expect((await readClaim(b, relay)).state).toBe('promoted');
@@ -151,12 +157,7 @@ describe('relayed standby', () => {
     const a = await registerNode('node-a');
     const b = await registerNode('node-b');
     const c = await registerNode('node-c');
-    const channel = await createTestChannel({ tier: 'none' });
-    const primary = await admit(a, channel.streamKey);
-    await goLive(primary);
-    await silence(channel.channelId, 60_000);
-    const relay = await admit(b, channel.streamKey, true);
-    expect(await readClaim(b, relay)).toEqual({ state: 'standby' });
+    const { channel, primary, relay } = await liveWithRelay(a, b);
     // The source's connection went half-open; the encoder reconnects on node-c and takes over.
     await silence(channel.channelId, 0);
     const reconnect = await admit(c, channel.streamKey);
