@@ -68,6 +68,8 @@ export interface PipelineDeps {
   standbyBudget?: StandbyBudget;
   /** Default PART_DEADLINE_MS (standby/lane-pair.ts); tests shorten it. */
   partDeadlineMs?: number;
+  /** Default LONE_LANE_DEADLINE_MS (standby/lane-pair.ts); tests shorten it. */
+  loneLaneDeadlineMs?: number;
   /**
    * Tiers whose source a fleet node relays to a standby on another node (RELAY_STANDBY_TIERS,
    * docs/deploy.md "Relayed standby"); default none.
@@ -206,6 +208,7 @@ export class StreamPipeline {
       gates: () => [...this.#outputs].map(([name, output]) => [name, output.gate] as const),
       log: (fields) => this.#log(fields),
       ...(deps.partDeadlineMs === undefined ? {} : { partDeadlineMs: deps.partDeadlineMs }),
+      ...(deps.loneLaneDeadlineMs === undefined ? {} : { loneLaneDeadlineMs: deps.loneLaneDeadlineMs }),
     });
   }
 

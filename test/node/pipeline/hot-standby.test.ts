@@ -476,4 +476,35 @@ describe('hot standby', () => {
     expect(publish.closeReason()).toBe('kicked');
     expect(origin.requests.some((request) => request.path.endsWith('/standby'))).toBe(false);
   });
+
+  it('restarts an ffmpeg that hangs (SIGSTOP) with no standby beside it, once it has made no part for its deadline while the source kept sending', async () => {
+    const pipeline = publishLive({ hotStandbyTiers: [], loneLaneDeadlineMs: 1_500 });
+    await waitFor(
+      () => RENDITIONS.every((name) => uploads(name).filter((u) => u.kind === 'part').length >= 5),
+      20_000,
+      'parts on air',
+    );
+    const hung = pipeline.ffmpegPid ?? 0;
+    process.kill(hung, 'SIGSTOP');
+    try {
+      await waitFor(
+        () => pipeline.ffmpegPid !== null && pipeline.ffmpegPid !== hung,
+        10_000,
+        'a new ffmpeg in place of the hung one',
+      );
+      expect(logs).toContainEqual(expect.objectContaining({ event: 'pipeline.ffmpeg_hung' }));
+      const partsBefore = uploads('source').filter((u) => u.kind === 'part').length;
+      await waitFor(
+        () => uploads('source').filter((u) => u.kind === 'part').length >= partsBefore + 5,
+        10_000,
+        'parts again',
+      );
+    } finally {
+      try {
+        process.kill(hung, 'SIGCONT');
+      } catch {
+        // Already killed by the pipeline.
+      }
+    }
+  });
 });

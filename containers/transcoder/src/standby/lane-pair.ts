@@ -14,6 +14,12 @@ import type { LaneId, PromotionKind, RenditionGate } from './rendition-gate.ts';
  */
 export const PART_DEADLINE_MS = 1000;
 const DEADLINE_CHECK_MS = 100;
+/**
+ * A lane with no standby beside it is hung when it made no part for this long while the source kept
+ * sending: it is killed, and its supervisor restarts it (a discontinuity). Longer than the pair's
+ * deadline: there is nothing to compare with, and a starved ffmpeg must not be restarted for a hiccup.
+ */
+export const LONE_LANE_DEADLINE_MS = 6_000;
 /** A standby this far behind the active is hung or starved: it is restarted. */
 const STANDBY_MAX_LAG_MS = 5_000;
 
@@ -26,6 +32,8 @@ export interface LanePairOptions {
   readonly log: (fields: LogEvent) => void;
   /** Default PART_DEADLINE_MS; tests shorten it. */
   readonly partDeadlineMs?: number;
+  /** Default LONE_LANE_DEADLINE_MS; tests shorten it. */
+  readonly loneLaneDeadlineMs?: number;
 }
 
 function killProcess(pid: number): void {
@@ -50,6 +58,8 @@ export class LanePair {
   /** When each lane's newest part came out of its packager (epoch ms; 0 before any). */
   #lanePartAt: [number, number] = [0, 0];
   #deadlineTimer: NodeJS.Timeout | null = null;
+  /** When the source last sent a media tag (epoch ms): a lone lane is only hung while it does. */
+  #lastPushAt = 0;
   #closed = false;
 
   constructor(options: LanePairOptions) {
@@ -63,9 +73,9 @@ export class LanePair {
   begin(active: TranscodeLane, standby: { lane: TranscodeLane; release: () => void } | null): void {
     this.#lanes = [active, standby?.lane ?? null];
     this.#active = 0;
+    this.#deadlineTimer = setInterval(() => this.#checkPartDeadline(), DEADLINE_CHECK_MS);
     if (standby === null) return;
     this.#standbyRelease = standby.release;
-    this.#deadlineTimer = setInterval(() => this.#checkPartDeadline(), DEADLINE_CHECK_MS);
   }
 
   /** The standby was wanted but refused (or later given up) for load. */
@@ -87,6 +97,7 @@ export class LanePair {
 
   /** Feeds a source tag to both lanes (every media tag: no allocation). */
   push(tag: Buffer, timestamp: number | null): void {
+    if (timestamp !== null) this.#lastPushAt = Date.now();
     this.#lanes[0]?.push(tag, timestamp);
     this.#lanes[1]?.push(tag, timestamp);
   }
@@ -178,8 +189,6 @@ export class LanePair {
     this.#shed = true;
     this.#standbyRelease?.();
     this.#standbyRelease = null;
-    if (this.#deadlineTimer) clearInterval(this.#deadlineTimer);
-    this.#deadlineTimer = null;
     for (const [, gate] of this.#options.gates()) gate.resetStandby();
     this.#options.log({ level: 'warn', event: 'pipeline.standby_shed', reason });
     void standby.close();
@@ -212,6 +221,10 @@ export class LanePair {
     if (this.#closed) return;
     const active = this.active;
     const standby = this.standby;
+    if (active !== null && standby === null) {
+      this.#checkLoneLane(active);
+      return;
+    }
     if (active === null || standby === null || !active.running || !standby.running) return;
     const now = Date.now();
     const deadline = this.#options.partDeadlineMs ?? PART_DEADLINE_MS;
@@ -235,5 +248,19 @@ export class LanePair {
       this.#laneMediaEnd[this.#standbyId()] = 0;
       if (pid !== null) killProcess(pid);
     }
+  }
+
+  /** A lane alone that stopped making parts while the source kept sending (a hung ffmpeg) is killed. */
+  #checkLoneLane(lane: TranscodeLane): void {
+    const now = Date.now();
+    const lastPartAt = this.#lanePartAt[this.#active];
+    const deadline = this.#options.loneLaneDeadlineMs ?? LONE_LANE_DEADLINE_MS;
+    if (!lane.running || lastPartAt === 0 || now - lastPartAt <= deadline) return;
+    if (now - this.#lastPushAt > deadline / 2) return;
+    const pid = lane.pid;
+    this.#options.log({ level: 'warn', event: 'pipeline.ffmpeg_hung', silent_ms: now - lastPartAt });
+    // Its restarted run gets a whole deadline for its first part.
+    this.#lanePartAt[this.#active] = now;
+    if (pid !== null) killProcess(pid);
   }
 }
