@@ -38,9 +38,9 @@ export const AuthorizeRequest = z.object({
   backup: z.boolean().optional(),
   /**
    * The source relayed by the fleet node that holds the encoder's connection to a standby node
-   * (`?relay=1`, docs/deploy.md "Relayed standby"): a backup publish whose source stays alive when
-   * the publish on air loses its transcode, so the publish it replaces on air becomes its standby
-   * rather than being cut off.
+   * (`?relay=1`, docs/deploy.md "Relayed standby"): admitted only as the standby of the live publish
+   * it copies, whose source stays alive when that publish loses its transcode, so the publish it
+   * replaces on air becomes its standby rather than being cut off. Not the encoder's backup.
    */
   relay: z.boolean().optional(),
 });

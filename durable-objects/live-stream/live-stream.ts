@@ -66,6 +66,17 @@ const CURRENT_IS_BACKUP_KEY = 'current_is_backup';
 /** A standby that has not claimed (every 200 ms) for this long is gone: another may take its place. */
 const STANDBY_SILENT_MS = 2_000;
 
+/** The stream's warm standby (LiveStream.#standby). */
+interface StandbyRecord {
+  publishId: string;
+  lastSeenAt: number;
+  input: BeginPublishInput;
+  /** It has claimed: its pipeline runs (a standby claims once its transcode has started). */
+  claimed: boolean;
+  /** A relay's standby: the publish whose source it relays (that one holds the encoder). */
+  relayOf: string | null;
+}
+
 /** Why a publisher stopped being the channel's publisher: on the `publisher_dropped` line. */
 type DropReason = 'ended' | 'timed_out' | 'revoked' | 'taken_over' | 'yielded';
 
@@ -106,15 +117,7 @@ export class LiveStream extends DurableObject<Env> {
    * publish has gone silent. Memory only: an object restarted meanwhile answers its next claim 409,
    * and the encoder's retry admits it again.
    */
-  #standby: {
-    publishId: string;
-    lastSeenAt: number;
-    input: BeginPublishInput;
-    /** It has claimed: its pipeline runs (a standby claims once its transcode has started). */
-    claimed: boolean;
-    /** A relay's standby: the publish whose source it relays (that one holds the encoder). */
-    relayOf: string | null;
-  } | null = null;
+  #standby: StandbyRecord | null = null;
   /**
    * What the current publish was admitted with: a publish handing the air to its standby (a yield, or
    * a relay's source replaced) becomes that standby with it. Memory only: an object restarted
@@ -266,13 +269,7 @@ export class LiveStream extends DurableObject<Env> {
       // must claim before anything is handed back to it.
       if (replaced === null || standby.relayOf !== replaced || replacedInput === null)
         return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: false };
-      this.#standby = {
-        publishId: replaced,
-        lastSeenAt: now,
-        input: replacedInput,
-        claimed: false,
-        relayOf: null,
-      };
+      this.#standby = this.#newStandby(replaced, replacedInput, now, null);
       return { kind: 'promoted', nextMsn, afterPdt, replaced, demoted: true };
     });
   }
@@ -300,13 +297,12 @@ export class LiveStream extends DurableObject<Env> {
       await this.#promote(record, standby, publishId);
       // A relay yielding to its source stays that source's relay; it claims before it can be handed
       // the air back (its ffmpeg is restarting).
-      this.#standby = {
+      this.#standby = this.#newStandby(
         publishId,
-        lastSeenAt: now,
         input,
-        claimed: false,
-        relayOf: input.relay === true ? standby.publishId : null,
-      };
+        now,
+        input.relay === true ? standby.publishId : null,
+      );
       return { kind: 'standby' };
     });
   }
@@ -319,8 +315,7 @@ export class LiveStream extends DurableObject<Env> {
   ): Promise<{ nextMsn: number; afterPdt: number }> {
     const afterPdt = this.#playlists.listedMediaEnd();
     const value = await this.#continuePublish(record, standby.input, standby.publishId);
-    // A relay on air is not the encoder's backup: the encoder's reconnect must not wait as its standby.
-    await this.#setCurrentIsBackup(standby.input.backup === true && standby.input.relay !== true);
+    await this.#setCurrentIsBackup(standby.input.backup === true);
     this.#currentInput = standby.input;
     this.#promoted = { publishId: standby.publishId, nextMsn: value.next_msn, afterPdt };
     streamLog.info('standby_promoted', {
@@ -367,11 +362,20 @@ export class LiveStream extends DurableObject<Env> {
     await this.ctx.storage.put(CURRENT_IS_BACKUP_KEY, value);
   }
 
+  /** A standby that has not claimed yet: nothing is handed to it before its first claim. */
+  #newStandby(
+    publishId: string,
+    input: BeginPublishInput,
+    now: number,
+    relayOf: string | null,
+  ): StandbyRecord {
+    return { publishId, lastSeenAt: now, input, claimed: false, relayOf };
+  }
+
   #admitStandby(record: StreamRecord, input: BeginPublishInput, now: number): AuthorizeResponse {
     const publishId = crypto.randomUUID();
     // A relay is admitted beside the publish whose node sends it (beginPublish): that is its source.
-    const relayOf = input.relay === true ? record.publishId : null;
-    this.#standby = { publishId, lastSeenAt: now, input, claimed: false, relayOf };
+    this.#standby = this.#newStandby(publishId, input, now, input.relay === true ? record.publishId : null);
     streamLog.info('standby_admitted', {
       ...describeRecord(record),
       publish_id: publishId,

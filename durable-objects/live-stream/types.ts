@@ -98,7 +98,7 @@ export interface BeginPublishInput {
   traceId?: string | null;
   /** The encoder's backup publish (AuthorizeRequest.backup): admitted as a standby beside a live one. */
   backup?: boolean;
-  /** A fleet node's relay of the source (AuthorizeRequest.relay): implies backup. */
+  /** A fleet node's relay of the source (AuthorizeRequest.relay): only ever admitted as a standby. */
   relay?: boolean;
 }
 

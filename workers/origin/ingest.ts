@@ -149,7 +149,7 @@ ingestApp.post('/authorize', zValidator('json', AuthorizeRequest, validationHook
       channelId: channel.id,
       tier: channel.tier,
       traceId: traceId ?? null,
-      backup: backup === true || relay === true,
+      backup: backup === true,
       relay: relay === true,
       defaults: {
         title: channel.title,

@@ -567,7 +567,7 @@ export class StreamPipeline {
       if (claim.state === 'promoted' && this.#waitingOnStandby && !this.#closing)
         this.#goOnAir(claim.next_msn, claim.after_pdt);
     } catch (error) {
-      if (error instanceof CutOffError && !this.#handingOver) {
+      if (error instanceof CutOffError) {
         this.#log({ level: 'info', event: 'pipeline.standby_released' });
         this.#session.close('kicked');
       }

@@ -58,8 +58,10 @@ export class LanePair {
   /** When each lane's newest part came out of its packager (epoch ms; 0 before any). */
   #lanePartAt: [number, number] = [0, 0];
   #deadlineTimer: NodeJS.Timeout | null = null;
-  /** When the source last sent a media tag (epoch ms): a lone lane is only hung while it does. */
-  #lastPushAt = 0;
+  /** A media tag came since the last deadline check (set per tag: no clock read on that path). */
+  #mediaSinceCheck = false;
+  /** When a check last saw media come (epoch ms): a lone lane is only hung while the source sends. */
+  #mediaSeenAt = 0;
   #closed = false;
 
   constructor(options: LanePairOptions) {
@@ -97,7 +99,7 @@ export class LanePair {
 
   /** Feeds a source tag to both lanes (every media tag: no allocation). */
   push(tag: Buffer, timestamp: number | null): void {
-    if (timestamp !== null) this.#lastPushAt = Date.now();
+    if (timestamp !== null) this.#mediaSinceCheck = true;
     this.#lanes[0]?.push(tag, timestamp);
     this.#lanes[1]?.push(tag, timestamp);
   }
@@ -219,6 +221,10 @@ export class LanePair {
    */
   #checkPartDeadline(): void {
     if (this.#closed) return;
+    if (this.#mediaSinceCheck) {
+      this.#mediaSinceCheck = false;
+      this.#mediaSeenAt = Date.now();
+    }
     const active = this.active;
     const standby = this.standby;
     if (active !== null && standby === null) {
@@ -256,7 +262,7 @@ export class LanePair {
     const lastPartAt = this.#lanePartAt[this.#active];
     const deadline = this.#options.loneLaneDeadlineMs ?? LONE_LANE_DEADLINE_MS;
     if (!lane.running || lastPartAt === 0 || now - lastPartAt <= deadline) return;
-    if (now - this.#lastPushAt > deadline / 2) return;
+    if (now - this.#mediaSeenAt > deadline / 2) return;
     const pid = lane.pid;
     this.#options.log({ level: 'warn', event: 'pipeline.ffmpeg_hung', silent_ms: now - lastPartAt });
     // Its restarted run gets a whole deadline for its first part.

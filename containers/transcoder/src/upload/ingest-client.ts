@@ -2,6 +2,8 @@
 // then pushes init segments, parts, segments and thumbnails. Transient failures are retried with
 // jittered backoff; a 409 means this publish was cut off and surfaces as CutOffError. Every call
 // for a publish carries its trace id as a W3C `traceparent` header, a fresh span id per request.
+
+import type { z } from 'zod';
 import { formatTraceparent, TRACEPARENT_HEADER } from '../../../../common/trace.ts';
 import {
   type AuthorizeRequest,
@@ -187,13 +189,7 @@ export class IngestClient {
    * not the stream's standby any more. One attempt: the next claim comes STANDBY_CLAIM_INTERVAL_MS later.
    */
   async claimStandby(publish: PublishRef): Promise<StandbyClaimResponse> {
-    const text = await this.#send('POST', `${this.#publishPath(publish)}/standby`, {
-      traceId: publish.traceId,
-      attempts: 1,
-    });
-    const parsed = StandbyClaimResponse.safeParse(parseJsonOrNull(text));
-    if (!parsed.success) throw new IngestRequestError('Malformed standby claim answer', null, 1);
-    return parsed.data;
+    return this.#askPublish(publish, 'standby', StandbyClaimResponse, 1);
   }
 
   /**
@@ -201,24 +197,28 @@ export class IngestClient {
    * (and is the standby now) or keeps it. CutOffError (409) when it is not the publisher any more.
    */
   async yieldAir(publish: PublishRef): Promise<YieldResponse> {
-    const text = await this.#send('POST', `${this.#publishPath(publish)}/yield`, {
-      traceId: publish.traceId,
-      attempts: 2,
-    });
-    const parsed = YieldResponse.safeParse(parseJsonOrNull(text));
-    if (!parsed.success) throw new IngestRequestError('Malformed yield answer', null, 1);
-    return parsed.data;
+    return this.#askPublish(publish, 'yield', YieldResponse, 2);
   }
 
   /** Where a fleet node relays this publish's source for a standby; null when nowhere now. */
   async relayTarget(publish: PublishRef): Promise<string | null> {
-    const text = await this.#send('POST', `${this.#publishPath(publish)}/relay-target`, {
+    return (await this.#askPublish(publish, 'relay-target', RelayTargetResponse, 1)).rtmp_url;
+  }
+
+  /** A bodiless POST about a publish whose JSON answer `schema` reads; a malformed one throws. */
+  async #askPublish<T>(
+    publish: PublishRef,
+    call: 'standby' | 'yield' | 'relay-target',
+    schema: z.ZodType<T>,
+    attempts: number,
+  ): Promise<T> {
+    const text = await this.#send('POST', `${this.#publishPath(publish)}/${call}`, {
       traceId: publish.traceId,
-      attempts: 1,
+      attempts,
     });
-    const parsed = RelayTargetResponse.safeParse(parseJsonOrNull(text));
-    if (!parsed.success) throw new IngestRequestError('Malformed relay target answer', null, 1);
-    return parsed.data.rtmp_url;
+    const parsed = schema.safeParse(parseJsonOrNull(text));
+    if (!parsed.success) throw new IngestRequestError(`Malformed ${call} answer`, null, 1);
+    return parsed.data;
   }
 
   async end(publish: PublishRef, request: EndRequest): Promise<void> {
