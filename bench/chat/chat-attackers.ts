@@ -27,6 +27,8 @@ const AttackPlan = z.object({
 });
 type AttackPlan = z.infer<typeof AttackPlan>;
 const StopCommand = z.object({ cmd: z.literal('stop') });
+/** The attackers' process has loaded and waits for its plan: spawning it is not part of the attack. */
+const ReadyReply = z.object({ kind: z.literal('ready') });
 const CountsReply = z.object({
   kind: z.literal('counts'),
   connects: z.number(),
@@ -226,8 +228,10 @@ function runAttackers(plan: AttackPlan): () => Promise<HostileCounts> {
 }
 
 /**
- * Spawns the attackers' process (`priority: 'low'` under nice 19) and starts them; the returned
- * function stops them and resolves their counts.
+ * Spawns the attackers' process (`priority: 'low'` under nice 19), waits until it has loaded, and
+ * starts them; the returned function stops them and resolves their counts. The wait keeps the
+ * process's own start (Node, TypeScript, modules: a few hundred ms of CPU on these two cores) out
+ * of the measured window, which begins with the attack itself: 200 sockets connecting at once.
  */
 export async function startAttackers(
   plan: Omit<z.input<typeof AttackPlan>, 'cmd'>,
@@ -238,6 +242,19 @@ export async function startAttackers(
   const [file = process.execPath, ...args] = command;
   const child = spawn(file, [...args, script, '--attacker'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error('the attackers did not start within 30 s'));
+    }, 30_000);
+    const onMessage = (raw: unknown) => {
+      if (!ReadyReply.safeParse(raw).success) return;
+      clearTimeout(timer);
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
   });
   child.send({ cmd: 'start', ...plan });
   return () =>
@@ -270,4 +287,5 @@ if (process.argv.includes('--attacker')) {
       process.send?.({ kind: 'counts', ...counts }, () => process.exit(0));
     });
   });
+  process.send?.({ kind: 'ready' });
 }
