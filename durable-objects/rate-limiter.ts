@@ -21,7 +21,17 @@ export interface RateLimitDecision {
 
 export type LeaseDecision =
   | { allowed: true; leaseId: string }
-  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' };
+  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' | 'rate' };
+
+/**
+ * A rate on new leases, counted with the lease in the same object and call: hits under `hitKey`,
+ * at most `limit` per `windowMs` (the chat Worker's anonymous connects per network per minute).
+ */
+export interface LeaseRate {
+  hitKey: string;
+  limit: number;
+  windowMs: number;
+}
 
 /** How a key is penalized when a lease is released for abuse: base * 2^(strikes - 1), at most max. */
 export interface LeasePenalty {
@@ -33,6 +43,13 @@ export interface LeasePenalty {
 
 /** A refused lease suggests this wait: seats free up when sockets close, which we cannot predict. */
 const LEASE_RETRY_AFTER_MS = 30_000;
+/**
+ * The cleanup alarm is set this much past the expiry that asked for it, and left alone while it
+ * is already at or past a new one: a burst of hits moves it once, not once per hit. Each move is a
+ * write of its own (locally a second SQLite commit beside the object's, in the alarm scheduler's
+ * file); the rows it sweeps are ignored by every read once expired, so a later sweep costs nothing.
+ */
+const CLEANUP_SLACK_MS = 30_000;
 
 const AtRow = z.object({ at: z.number() });
 const CountRow = z.object({ n: z.number() });
@@ -58,7 +75,12 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Records one hit for `key` when fewer than `limit` hits happened in the last `windowMs`. */
   async consume(key: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    const now = Date.now();
+    const decision = this.#hit(key, limit, windowMs, Date.now());
+    if (decision.allowed) await this.#scheduleCleanup(Date.now() + windowMs);
+    return decision;
+  }
+
+  #hit(key: string, limit: number, windowMs: number, now: number): RateLimitDecision {
     const sql = this.ctx.storage.sql;
     sql.exec('DELETE FROM hits WHERE key = ? AND at <= ?', key, now - windowMs);
     const hits = sql
@@ -71,27 +93,44 @@ export class RateLimiter extends DurableObject<Env> {
       return { allowed: false, retryAfterMs: Math.max(1, freeing + windowMs - now) };
     }
     sql.exec('INSERT INTO hits (key, at) VALUES (?, ?)', key, now);
-    await this.#scheduleCleanup(now + windowMs);
     return { allowed: true, retryAfterMs: 0 };
   }
 
-  /** Takes one of `limit` concurrent seats for `key`, held for `ttlMs` unless renewed or released. */
-  async acquireLease(key: string, limit: number, ttlMs: number): Promise<LeaseDecision> {
+  /**
+   * Takes one of `limit` concurrent seats for `key`, held for `ttlMs` unless renewed or released.
+   * With `rate`, every attempt is also a hit under `rate.hitKey`, refused past that rate before
+   * anything else: one call and one commit where a separate limiter for the rate was a second
+   * object, round trip and commit for every anonymous chat upgrade.
+   */
+  async acquireLease(key: string, limit: number, ttlMs: number, rate?: LeaseRate): Promise<LeaseDecision> {
     const now = Date.now();
     const sql = this.ctx.storage.sql;
+    // Every attempt is a hit, refused or not: a script reconnecting into its penalty or a full
+    // seat spends its connects and is soon refused by the rate, which the chat Worker remembers.
+    if (rate) {
+      const hit = this.#hit(rate.hitKey, rate.limit, rate.windowMs, now);
+      if (!hit.allowed) return { allowed: false, retryAfterMs: hit.retryAfterMs, reason: 'rate' };
+    }
+    const hitExpiry = rate ? now + rate.windowMs : 0;
     const penalty = sql
       .exec('SELECT strikes, until, struck_at FROM penalties WHERE key = ?', key)
       .toArray()[0];
     if (penalty) {
       const { until } = PenaltyRow.parse(penalty);
-      if (until > now) return { allowed: false, retryAfterMs: until - now, reason: 'penalty' };
+      if (until > now) {
+        if (rate) await this.#scheduleCleanup(hitExpiry);
+        return { allowed: false, retryAfterMs: until - now, reason: 'penalty' };
+      }
     }
     sql.exec('DELETE FROM leases WHERE key = ? AND expires_at <= ?', key, now);
     const held = CountRow.parse(sql.exec('SELECT count(*) AS n FROM leases WHERE key = ?', key).one()).n;
-    if (held >= limit) return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS, reason: 'full' };
+    if (held >= limit) {
+      if (rate) await this.#scheduleCleanup(hitExpiry);
+      return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS, reason: 'full' };
+    }
     const leaseId = crypto.randomUUID();
     sql.exec('INSERT INTO leases (id, key, expires_at) VALUES (?, ?, ?)', leaseId, key, now + ttlMs);
-    await this.#scheduleCleanup(now + ttlMs);
+    await this.#scheduleCleanup(Math.max(now + ttlMs, hitExpiry));
     return { allowed: true, leaseId };
   }
 
@@ -148,10 +187,13 @@ export class RateLimiter extends DurableObject<Env> {
     ).n;
   }
 
-  /** One alarm, at the latest expiry seen: by then every hit and lease has expired or been renewed. */
+  /**
+   * One alarm, at or past the latest expiry seen (by up to CLEANUP_SLACK_MS): by then every hit and
+   * lease has expired or been renewed, so the sweep never deletes a live row.
+   */
   async #scheduleCleanup(expiry: number): Promise<void> {
     const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null || alarm < expiry) await this.ctx.storage.setAlarm(expiry);
+    if (alarm === null || alarm < expiry) await this.ctx.storage.setAlarm(expiry + CLEANUP_SLACK_MS);
   }
 
   override async alarm(): Promise<void> {

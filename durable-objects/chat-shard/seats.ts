@@ -6,7 +6,7 @@
 // A socket closed for flooding (flood-control.ts) gives its seat back with a penalty on the key:
 // the network (anonymous) or user (signed in) gets no new chat socket until it ends, and the chat
 // Worker remembers the refusal, so a script that reconnects at once costs a map lookup.
-import type { LeasePenalty } from '../rate-limiter.ts';
+import type { LeasePenalty, LeaseRate } from '../rate-limiter.ts';
 
 /** Leases last this long unless the shard's census alarm renews them (a crashed shard's expire). */
 export const LEASE_TTL_MS = 10 * 60_000;
@@ -56,20 +56,33 @@ export function anonymousSeatKey(network: string): string {
   return `chat-anonymous:${network}`;
 }
 
+/**
+ * The anonymous connect rate of a network, counted in its seat's object with the seat (one call
+ * and one commit per upgrade; it was an object of its own until 2026-12).
+ */
+export function anonymousConnectRate(network: string): LeaseRate {
+  return {
+    hitKey: `chat-anonymous-connects:${network}`,
+    limit: MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
+    windowMs: 60_000,
+  };
+}
+
 export function userSeatKey(userId: string): string {
   return `chat-user:${userId}`;
 }
 
 export type SeatDecision =
   | { allowed: true; key: string; leaseId: string }
-  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' };
+  | { allowed: false; retryAfterMs: number; reason: 'full' | 'penalty' | 'rate' };
 
-/** Takes one of `limit` seats under `key`. */
+/** Takes one of `limit` seats under `key`, within `rate` when one is given. */
 export async function takeSeat(
   limiters: DurableObjectNamespace<import('../rate-limiter.ts').RateLimiter>,
   key: string,
   limit: number,
+  rate?: LeaseRate,
 ): Promise<SeatDecision> {
-  const decision = await limiters.getByName(key).acquireLease(key, limit, LEASE_TTL_MS);
+  const decision = await limiters.getByName(key).acquireLease(key, limit, LEASE_TTL_MS, rate);
   return decision.allowed ? { allowed: true, key, leaseId: decision.leaseId } : decision;
 }

@@ -155,10 +155,12 @@ describe('anonymous chat work amplification', () => {
     expect(accepted.length + refused.length).toBe(burst);
     expectSpreadRetryAfter(refused, 1);
     for (const res of refused) expect(await res.json()).toMatchObject({ error: { code: 'rate_limited' } });
-    // The limiters heard only from the upgrades let through (one call each for the whole burst
-    // was `burst` hits, and the seats' cap refused past 20 of them).
+    // The limiter heard only from the upgrades let through (one call each for the whole burst
+    // was `burst` hits, and the seats' cap refused past 20 of them). The connect rate is counted
+    // in the network's seat object.
     const key = `chat-anonymous-connects:${address}`;
-    const hits = await runInDurableObject(env.RATE_LIMITER.getByName(key), (_instance, state) =>
+    const seatObject = env.RATE_LIMITER.getByName(`chat-anonymous:${address}`);
+    const hits = await runInDurableObject(seatObject, (_instance, state) =>
       Number(state.storage.sql.exec('SELECT count(*) AS n FROM hits WHERE key = ?', key).one().n),
     );
     expect(hits).toBe(accepted.length);

@@ -2,7 +2,7 @@
 // closes for flooding gives its seat back with a penalty on the seat's key, so the script that
 // reconnects at once is refused 429 before the upgrade costs anything, the refusal is remembered
 // by the Worker, and repeated floods wait longer each time. Other users and networks are untouched.
-import { env, SELF } from 'cloudflare:test';
+import { env, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { FLOOD_PENALTY } from '../../durable-objects/chat-shard/seats.ts';
 import { RETRY_JITTER_SECONDS } from '../../workers/chat/index.ts';
@@ -180,5 +180,54 @@ describe('the RateLimiter lease penalty', () => {
     expect(await limiter.acquireLease(key, 1, 60_000)).toMatchObject({ allowed: false, reason: 'full' });
     if (only.allowed) expect(await limiter.releaseLease(key, only.leaseId)).toBe(0);
     expect((await limiter.acquireLease(key, 1, 60_000)).allowed).toBe(true);
+  });
+
+  it('counts a lease rate in the lease call: every attempt a hit, refused past it before the seat', async () => {
+    const key = `rate-test:${crypto.randomUUID()}`;
+    const rate = { hitKey: `${key}:connects`, limit: 3, windowMs: 60_000 };
+    const limiter = env.RATE_LIMITER.getByName(key);
+    const hits = () =>
+      runInDurableObject(limiter, (_instance, state) =>
+        Number(state.storage.sql.exec('SELECT count(*) AS n FROM hits WHERE key = ?', rate.hitKey).one().n),
+      );
+    const first = await limiter.acquireLease(key, 1, 60_000, rate);
+    if (!first.allowed) throw new Error('the first lease must be granted');
+    // The seat is full: refused as full, and the attempt is still a connect.
+    expect(await limiter.acquireLease(key, 1, 60_000, rate)).toMatchObject({
+      allowed: false,
+      reason: 'full',
+    });
+    expect(await hits()).toBe(2);
+    // Reconnecting into a flood penalty spends connects too, and past the rate the answer is the
+    // rate's, whose wait (the minute) is longer than the penalty's.
+    await limiter.releaseLease(key, first.leaseId, policy);
+    expect(await limiter.acquireLease(key, 1, 60_000, rate)).toMatchObject({
+      allowed: false,
+      reason: 'penalty',
+    });
+    expect(await hits()).toBe(3);
+    const past = await limiter.acquireLease(key, 1, 60_000, rate);
+    expect(past).toMatchObject({ allowed: false, reason: 'rate' });
+    if (past.allowed) throw new Error('unreachable');
+    expect(past.retryAfterMs).toBeGreaterThan(50_000);
+    expect(await hits()).toBe(3);
+  });
+
+  it('moves its cleanup alarm once for a burst of hits, always past the newest expiry', async () => {
+    const key = `cleanup-test:${crypto.randomUUID()}`;
+    const limiter = env.RATE_LIMITER.getByName(key);
+    const alarm = () => runInDurableObject(limiter, (_instance, state) => state.storage.getAlarm());
+    const windowMs = 60_000;
+    expect((await limiter.consume(key, 100, windowMs)).allowed).toBe(true);
+    const first = await alarm();
+    let last = Date.now();
+    for (let i = 0; i < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      last = Date.now();
+      expect((await limiter.consume(key, 100, windowMs)).allowed).toBe(true);
+    }
+    // One alarm write for the burst (each hit moved it before), and no hit outlives it.
+    expect(await alarm()).toBe(first);
+    expect(first ?? 0).toBeGreaterThanOrEqual(last + windowMs);
   });
 });

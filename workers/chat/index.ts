@@ -12,6 +12,7 @@ import { findChannelById } from '../../durable-objects/chat/directory.ts';
 import type { ChannelInfo } from '../../durable-objects/chat/types.ts';
 import type { ChatShard } from '../../durable-objects/chat-shard/chat-shard.ts';
 import {
+  anonymousConnectRate,
   anonymousSeatKey,
   MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
   MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
@@ -204,10 +205,11 @@ async function takeSocketSeat(
 ): Promise<Record<string, string>> {
   const address = request.headers.get('CF-Connecting-IP');
   if (userId === null && !address) return {};
+  const network = toClientNetwork(address ?? '');
   const [key, limit, message] =
     userId === null
       ? [
-          anonymousSeatKey(toClientNetwork(address ?? '')),
+          anonymousSeatKey(network),
           MAX_ANONYMOUS_SOCKETS_PER_NETWORK,
           `At most ${MAX_ANONYMOUS_SOCKETS_PER_NETWORK} anonymous chat connections per network; sign in or close some.`,
         ]
@@ -216,24 +218,18 @@ async function takeSocketSeat(
           MAX_SOCKETS_PER_USER,
           `At most ${MAX_SOCKETS_PER_USER} chat connections per user.`,
         ];
-  if (userId === null) {
-    const connectKey = `chat-anonymous-connects:${toClientNetwork(address ?? '')}`;
-    const connects = await env.RATE_LIMITER.getByName(connectKey).consume(
-      connectKey,
-      MAX_ANONYMOUS_CONNECTS_PER_MINUTE,
-      60_000,
-    );
-    if (!connects.allowed) {
-      rememberRefusal(
-        `net:${toClientNetwork(address ?? '')}`,
-        connects.retryAfterMs,
-        anonymousConnectsMessage(),
-      );
-      throw refuseUpgrade(connects.retryAfterMs / 1000, anonymousConnectsMessage());
-    }
-  }
-  const seat = await takeSeat(env.RATE_LIMITER, key, limit);
+  // Anonymous: the network's connect rate is counted in the seat's object, in the same call.
+  const seat = await takeSeat(
+    env.RATE_LIMITER,
+    key,
+    limit,
+    userId === null ? anonymousConnectRate(network) : undefined,
+  );
   if (!seat.allowed) {
+    if (seat.reason === 'rate') {
+      rememberRefusal(`net:${network}`, seat.retryAfterMs, anonymousConnectsMessage());
+      throw refuseUpgrade(seat.retryAfterMs / 1000, anonymousConnectsMessage());
+    }
     if (seat.reason === 'penalty') {
       const refusalKey = userId === null ? networkRefusalKey(address) : `token:${tokenHash ?? userId}`;
       if (refusalKey) rememberRefusal(refusalKey, seat.retryAfterMs, FLOOD_PENALTY_MESSAGE);
