@@ -55,12 +55,14 @@ export interface PlatformOptions {
   workerLogLevel?: 'warn' | 'log';
   /** The Worker's DevTools port (bench/lib/profile.ts takes CPU profiles through it). */
   inspectorPort?: number;
+  /** Where the platform's state folder is made (D1, R2, the objects' SQLite); the OS temp dir by default. */
+  stateRoot?: string;
 }
 
 const MAX_TRACE_LINES = 10_000;
 
 export async function startPlatform(options: PlatformOptions = {}): Promise<Platform> {
-  const stateDir = await mkdtemp(join(tmpdir(), 'edgestream-e2e-'));
+  const stateDir = await mkdtemp(join(options.stateRoot ?? tmpdir(), 'edgestream-e2e-'));
   const port = await findFreePort();
   const rtmpPort = await findFreePort();
   const httpPort = await findFreePort();
