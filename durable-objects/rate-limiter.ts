@@ -75,8 +75,9 @@ export class RateLimiter extends DurableObject<Env> {
 
   /** Records one hit for `key` when fewer than `limit` hits happened in the last `windowMs`. */
   async consume(key: string, limit: number, windowMs: number): Promise<RateLimitDecision> {
-    const decision = this.#hit(key, limit, windowMs, Date.now());
-    if (decision.allowed) await this.#scheduleCleanup(Date.now() + windowMs);
+    const now = Date.now();
+    const decision = this.#hit(key, limit, windowMs, now);
+    if (decision.allowed) await this.#scheduleCleanup(now + windowMs);
     return decision;
   }
 
@@ -104,33 +105,33 @@ export class RateLimiter extends DurableObject<Env> {
    */
   async acquireLease(key: string, limit: number, ttlMs: number, rate?: LeaseRate): Promise<LeaseDecision> {
     const now = Date.now();
-    const sql = this.ctx.storage.sql;
     // Every attempt is a hit, refused or not: a script reconnecting into its penalty or a full
     // seat spends its connects and is soon refused by the rate, which the chat Worker remembers.
     if (rate) {
       const hit = this.#hit(rate.hitKey, rate.limit, rate.windowMs, now);
       if (!hit.allowed) return { allowed: false, retryAfterMs: hit.retryAfterMs, reason: 'rate' };
     }
-    const hitExpiry = rate ? now + rate.windowMs : 0;
+    const decision = this.#lease(key, limit, ttlMs, now);
+    // The sweep must outlive the new hit, and the new lease when there is one.
+    const expiry = Math.max(rate ? now + rate.windowMs : 0, decision.allowed ? now + ttlMs : 0);
+    if (expiry > 0) await this.#scheduleCleanup(expiry);
+    return decision;
+  }
+
+  #lease(key: string, limit: number, ttlMs: number, now: number): LeaseDecision {
+    const sql = this.ctx.storage.sql;
     const penalty = sql
       .exec('SELECT strikes, until, struck_at FROM penalties WHERE key = ?', key)
       .toArray()[0];
     if (penalty) {
       const { until } = PenaltyRow.parse(penalty);
-      if (until > now) {
-        if (rate) await this.#scheduleCleanup(hitExpiry);
-        return { allowed: false, retryAfterMs: until - now, reason: 'penalty' };
-      }
+      if (until > now) return { allowed: false, retryAfterMs: until - now, reason: 'penalty' };
     }
     sql.exec('DELETE FROM leases WHERE key = ? AND expires_at <= ?', key, now);
     const held = CountRow.parse(sql.exec('SELECT count(*) AS n FROM leases WHERE key = ?', key).one()).n;
-    if (held >= limit) {
-      if (rate) await this.#scheduleCleanup(hitExpiry);
-      return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS, reason: 'full' };
-    }
+    if (held >= limit) return { allowed: false, retryAfterMs: LEASE_RETRY_AFTER_MS, reason: 'full' };
     const leaseId = crypto.randomUUID();
     sql.exec('INSERT INTO leases (id, key, expires_at) VALUES (?, ?, ?)', leaseId, key, now + ttlMs);
-    await this.#scheduleCleanup(Math.max(now + ttlMs, hitExpiry));
     return { allowed: true, leaseId };
   }
 
